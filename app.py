@@ -1,0 +1,5 @@
+"""Streamlit entry point: `streamlit run app.py` (or `hoth-geo app`)."""
+
+from hoth_geo.ui.main import main
+
+main()

@@ -1,0 +1,236 @@
+"""`hoth-geo` command line. Stable: other tools call it. Every command takes --db URL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hoth_geo import settings
+
+app = typer.Typer(
+    help="hoth-geo: partnership information-sharing reports onto places, H3 hexagons and hotspot maps.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"),
+]
+ResOption = Annotated[int, typer.Option("--res", min=0, max=settings.FINE_H3_RES, help="H3 resolution of the hexagons")]
+FromOption = Annotated[str | None, typer.Option("--from", help="first date observed, YYYY-MM-DD")]
+ToOption = Annotated[str | None, typer.Option("--to", help="last date observed (inclusive), YYYY-MM-DD")]
+PlaceTypeOption = Annotated[list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")]
+ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
+AgencyOption = Annotated[list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        _fail(f"{option} must be a date as YYYY-MM-DD, got {value!r}")
+    return None
+
+
+def _filters(date_from, date_to, place_type, concern, agency):
+    from hoth_geo.aggregate import ReportFilter
+
+    try:
+        return ReportFilter(
+            date_from=_parse_day(date_from, "--from"),
+            date_to=_parse_day(date_to, "--to"),
+            place_types=tuple(place_type or ()),
+            concerns=tuple(concern or ()),
+            agencies=tuple(agency or ()),
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+class _Bar:
+    """Progress on stderr for long commands."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.last = -1
+
+    def __call__(self, fraction: float, message: str) -> None:
+        pct = int(fraction * 100)
+        if pct != self.last and sys.stderr.isatty():
+            sys.stderr.write(f"\r{self.label} [{'#' * (pct // 5):<20}] {pct:3d}% {message[:60]:<60}")
+            sys.stderr.flush()
+        self.last = pct
+        if fraction >= 1.0 and sys.stderr.isatty():
+            sys.stderr.write("\n")
+
+
+@app.command()
+def demo(db: DbOption = None) -> None:
+    """Load the shipped SYNTHETIC demo data set (venues and reports) into the database."""
+    from hoth_geo import pipeline, store
+
+    engine = store.connect(db)
+    summary = pipeline.load_demo_data(engine, progress=_Bar("demo"))
+    typer.echo(summary.describe())
+    typer.echo(f"{settings.DEMO_LABEL}: every person, narrative and venue name in it is fictional.")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="CSV or XLSX files: sharing-form exports or police.uk street CSVs")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="force the format: sharing_form or policeuk (default: detected)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Import files. Exit 0 when every file was read (even with quarantined rows); 1 when one was refused."""
+    from hoth_geo import ingest as ingest_mod
+    from hoth_geo import pipeline, store
+
+    if fmt not in (None, "sharing_form", "policeuk"):
+        _fail(f"--format must be sharing_form or policeuk, got {fmt!r}")
+    engine = store.connect(db)
+    refused = 0
+    for path in paths:
+        if not path.is_file():
+            typer.secho(f"refused: {path}: no such file", fg=typer.colors.RED, err=True)
+            refused += 1
+            continue
+        try:
+            summary = pipeline.import_file(engine, path, fmt=fmt, progress=_Bar(path.name))
+        except ingest_mod.ImportRefused as exc:
+            typer.secho(f"refused: {exc.message}", fg=typer.colors.RED, err=True)
+            refused += 1
+            continue
+        typer.echo(f"{summary.format}: {summary.describe()}")
+        for w in summary.warnings:
+            typer.echo(f"  warning: {w}")
+    if refused:
+        raise typer.Exit(1)
+
+
+def _load(db):
+    from hoth_geo import store
+
+    engine = store.connect(db)
+    return engine, store.load_reports(engine)
+
+
+@app.command()
+def hexes(
+    out: Annotated[Path, typer.Option("--out", help="output file: .geojson, .csv or .gpkg")],
+    res: ResOption = settings.DEFAULT_MAP_RES,
+    date_from: FromOption = None,
+    date_to: ToOption = None,
+    place_type: PlaceTypeOption = None,
+    concern: ConcernOption = None,
+    agency: AgencyOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write the aggregated hexagons (h3, count, distinct places, top place types and concerns)."""
+    from hoth_geo import aggregate
+    from hoth_geo.hexes import hex_frame, h3_strings
+
+    suffix = out.suffix.lower()
+    if suffix not in (".geojson", ".csv", ".gpkg"):
+        _fail(f"--out must end in .geojson, .csv or .gpkg, got {out.name!r}")
+    f = _filters(date_from, date_to, place_type, concern, agency)
+    _engine, reports = _load(db)
+    table = aggregate.aggregate_hexes(reports, res, f)
+    table.insert(0, "h3", h3_strings(table.pop("h3").to_numpy()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        gdf = hex_frame(table["h3"].to_numpy(), **{c: table[c].to_numpy() for c in table.columns if c != "h3"})
+        gdf.to_file(out, driver="GPKG" if suffix == ".gpkg" else "GeoJSON", layer="hexes" if suffix == ".gpkg" else None)
+    typer.echo(f"wrote {len(table):,} hexagons at resolution {res} ({f.describe()}) to {out}")
+
+
+@app.command("map")
+def map_command(
+    out: Annotated[Path, typer.Option("--out", help="output .html file (opens offline)")],
+    res: ResOption = settings.DEFAULT_MAP_RES,
+    date_from: FromOption = None,
+    date_to: ToOption = None,
+    place_type: PlaceTypeOption = None,
+    concern: ConcernOption = None,
+    agency: AgencyOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write a standalone hexagon map (HTML, no internet needed to open it)."""
+    from hoth_geo import aggregate, maps, pipeline
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        _fail(f"--out must end in .html, got {out.name!r}")
+    f = _filters(date_from, date_to, place_type, concern, agency)
+    engine, reports = _load(db)
+    table = aggregate.aggregate_hexes(reports, res, f)
+    places = aggregate.rank_places(reports, pipeline.all_places(engine), f).head(25)
+    m = maps.build_hex_map(table, places=_place_points(places, engine), legend_title="Reports per hexagon")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(maps.standalone_html(m), encoding="utf-8")
+    typer.echo(f"wrote a map of {len(table):,} hexagons ({f.describe()}) to {out}")
+
+
+def _place_points(ranked, engine):
+    from hoth_geo import store
+
+    allp = pipeline.all_places(engine).set_index("place_id")[["latitude", "longitude"]]
+    return ranked.join(allp, on="place_id").rename(columns={"reports": "count"})
+
+
+@app.command("build-gazetteer")
+def build_gazetteer(
+    osm: Annotated[list[Path], typer.Option("--osm", help="OpenStreetMap export: CSV or Overpass GeoJSON (repeatable)")],
+    codepoint: Annotated[list[Path], typer.Option("--codepoint", help="Code-Point Open CSV (repeatable)")],
+    out: Annotated[Path, typer.Option("--out", help="output folder for postcodes/places/streets parquet files")],
+    boundary: Annotated[Path | None, typer.Option("--boundary", help="GeoJSON/GeoPackage to clip postcodes")] = None,
+    lad: Annotated[list[str] | None, typer.Option("--lad", help="keep postcodes of these local authority codes")] = None,
+) -> None:
+    """Build a gazetteer for another area from an OSM export plus Code-Point Open."""
+    from hoth_geo.gazetteer import build_area_gazetteer
+
+    for p in [*osm, *codepoint]:
+        if not p.is_file():
+            _fail(f"no such file: {p}")
+    counts = build_area_gazetteer(osm, codepoint, out, boundary_path=boundary, lad_codes=lad or None)
+    for layer, n in counts.items():
+        typer.echo(f"{layer}: {n:,}")
+    typer.echo(f"gazetteer written to {out}; point HOTH_GEO_DATA_DIR at its parent data folder to use it")
+
+
+@app.command("app")
+def run_app(
+    db: DbOption = None,
+    port: Annotated[int, typer.Option("--port")] = 8501,
+    headless: Annotated[bool, typer.Option("--headless/--browser", help="do not open a browser")] = False,
+) -> None:
+    """Start the Streamlit app (loads the demo data on first start with an empty database)."""
+    env = dict(os.environ)
+    env[settings.DB_URL_ENV] = settings.database_url(db)
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(settings.REPO_DIR / "app.py"),
+        "--server.port", str(port),
+        "--server.headless", "true" if headless else "false",
+        "--browser.gatherUsageStats", "false",
+    ]
+    raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR))
+
+
+if __name__ == "__main__":
+    app()

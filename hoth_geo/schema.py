@@ -1,0 +1,225 @@
+"""The report model: taxonomies, the canonical columns every stage passes on, and the
+shape of the shipped gazetteer files.
+
+Taxonomy keys are short, stable identifiers stored in the database; labels are what people read.
+Multi-valued fields (concerns, indicators) travel between stages as '|'-joined sorted keys and are
+stored for filtering as integer bit masks (see ``keys_to_mask``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+# --- Places and spaces (from the Harm Outside the Home guidance: parks, hotels, takeaways, taxis,
+# shops, schools, transport hubs, online...) -------------------------------------------------------
+PLACE_TYPES: dict[str, str] = {
+    "park": "Park / open space",
+    "hotel": "Hotel / B&B",
+    "takeaway": "Takeaway / fast food",
+    "taxi": "Taxi rank / taxi office",
+    "shop": "Shop / convenience store",
+    "shopping_centre": "Shopping centre",
+    "school": "School / college",
+    "transport_hub": "Transport hub (bus / rail station)",
+    "car_park": "Car park",
+    "licensed_premises": "Licensed premises (pub, nightclub)",
+    "leisure": "Leisure / sports",
+    "petrol_station": "Petrol station",
+    "health": "Hospital / health",
+    "residential_street": "Residential / street",
+    "online": "Online",
+    "other": "Other / unknown",
+}
+
+# --- Concern categories ---------------------------------------------------------------------------
+CONCERNS: dict[str, str] = {
+    "cce": "Child criminal exploitation (county lines, drug running)",
+    "cse": "Child sexual exploitation",
+    "missing": "Missing from home / care",
+    "drugs_alcohol": "Drugs / alcohol",
+    "weapons": "Weapons",
+    "people_of_concern": "People of concern (unknown adults, vehicles)",
+    "online_harm": "Online harm",
+    "radicalisation": "Radicalisation / extremism",
+    "asb": "Anti-social behaviour",
+    "trafficking": "Trafficking / modern slavery",
+    "other": "Other",
+}
+
+# --- Indicators: the possible signs of exploitation listed in the DSCP HOTH guidance -------------
+INDICATORS: dict[str, str] = {
+    "missing_from_home": "Missing from home, whereabouts unknown",
+    "less_time_with_family": "Spending less time with family and usual friends",
+    "not_attending_school": "Not attending school/college, grades dropping",
+    "asb_or_crime": "Involved in anti-social behaviour or crime (drug running / county lines)",
+    "drugs_alcohol_misuse": "Misusing drugs or alcohol",
+    "unknown_adults": "In touch with unknown adults / people of concern",
+    "pregnancy_sti": "Pregnant or has contracted a sexually transmitted infection",
+    "concerning_phone_internet": "Using the internet / a mobile phone for things that cause concern",
+    "unexplained_ae": "Attending A&E with no plausible explanation",
+    "appointments_unknown_person": "Attending appointments with an unknown person",
+    "unexplained_money_items": "Unexplained money, clothes or other items (e.g. digital currency)",
+    "hotels_taxis_takeaways": "Contact with hotels, taxi companies or fast-food outlets, unexplained",
+    "abusive_relationship": "In an abusive relationship with an adult or another young person",
+    "extreme_views": "Advocating terrorism / extreme views",
+}
+
+# --- Reporting agencies ---------------------------------------------------------------------------
+AGENCY_TYPES: dict[str, str] = {
+    "school": "School / education",
+    "health": "Health",
+    "housing": "Housing",
+    "youth_service": "Youth service",
+    "social_care": "Children's social care",
+    "taxi_licensing": "Taxi licensing",
+    "hotel_accommodation": "Hotel / accommodation",
+    "community": "Community / voluntary",
+    "police": "Police",
+    "other": "Other",
+}
+
+# --- Intelligence grading (3x5x2) -------------------------------------------------------------------
+GRADING_SOURCE = ("1", "2", "3")  # 1 reliable, 2 untested, 3 not reliable
+GRADING_INFORMATION = ("A", "B", "C", "D", "E")
+GRADING_HANDLING = ("P", "C")  # P lawful sharing permitted, C conditions apply
+
+# --- Geocoding methods, best first ------------------------------------------------------------------
+GEOCODE_METHODS: dict[str, str] = {
+    "coordinates_wgs84": "Latitude/longitude given",
+    "coordinates_bng": "British National Grid easting/northing given",
+    "place_name": "Named place matched in the gazetteer",
+    "postcode": "Postcode centroid",
+    "postcode_sector": "Postcode sector centroid (unit not found)",
+    "postcode_district": "Postcode district centroid (unit and sector not found)",
+    "street": "Street named in the location text",
+    "analyst": "Located by an analyst in Review",
+    "online": "Online setting (not mapped)",
+}
+
+# --- The canonical report frame: what ingest produces and geocode consumes ------------------------
+# row_number is the spreadsheet row a person sees (header = row 1, first data row = row 2).
+CANONICAL_COLUMNS: dict[str, str] = {
+    "row_number": "int64",
+    "source_ref": "object",  # str or None
+    "date_received": "datetime64[ns]",
+    "observed_at": "datetime64[ns]",  # date, plus time of day when known
+    "time_known": "bool",
+    "date_approximate": "bool",
+    "agency": "object",
+    "agency_type": "object",  # AGENCY_TYPES key
+    "location_text": "object",
+    "place_name": "object",
+    "place_type": "object",  # PLACE_TYPES key or None
+    "postcode": "object",  # normalised 'DH1 1AB' or None
+    "latitude": "float64",
+    "longitude": "float64",
+    "easting": "float64",
+    "northing": "float64",
+    "online": "bool",
+    "concerns": "object",  # '|'-joined sorted CONCERNS keys ('' when none)
+    "indicators": "object",  # '|'-joined sorted INDICATORS keys
+    "grading_source": "object",
+    "grading_information": "object",
+    "grading_handling": "object",
+    "narrative": "object",
+    "child_ref": "object",
+    "fingerprint": "object",  # sha1 of the normalised content, for duplicate detection
+}
+
+# Columns geocode adds to the canonical frame.
+GEOCODED_COLUMNS: dict[str, str] = {
+    "geocode_method": "object",  # GEOCODE_METHODS key
+    "geocode_confidence": "float64",  # 0..1
+    "precision_m": "float64",  # radius within which the true location lies
+    "place_id": "object",  # gazetteer place linked, or None
+    "geocode_note": "object",  # e.g. 'latitude/longitude swapped and corrected'
+    "h3": "int64",  # H3 cell at settings.FINE_H3_RES; 0 when not located (online)
+}
+
+# Quarantine rows: one per input row that was not stored, with a reason a person can act on.
+QUARANTINE_COLUMNS = ("row_number", "reason", "field", "value", "raw")
+
+# --- Shipped gazetteer files (data/gazetteer/*.parquet), built by `hoth-geo build-gazetteer` ---------
+GAZETTEER_POSTCODE_COLUMNS = ("postcode", "latitude", "longitude", "easting", "northing", "lad_code")
+GAZETTEER_PLACE_COLUMNS = (
+    "place_id",  # stable id: 'pu:<hash>' police.uk landmark, 'osm:node/123', 'demo:...', 'user:...'
+    "name",
+    "place_type",  # PLACE_TYPES key
+    "latitude",
+    "longitude",
+    "locality",  # electoral ward name
+    "postcode_district",  # e.g. 'DH1'
+    "source",  # 'policeuk_landmark', 'osm', 'demo', 'user'
+)
+GAZETTEER_STREET_COLUMNS = ("street", "locality", "latitude", "longitude", "n_points")
+
+
+def split_keys(value: str | None) -> list[str]:
+    """'a|b' -> ['a', 'b']; empty or None -> []."""
+    if not value:
+        return []
+    return [k for k in str(value).split("|") if k]
+
+
+def keys_to_mask(values: Iterable[str | None], vocabulary: Iterable[str]) -> np.ndarray:
+    """Turn '|'-joined key strings into int64 bit masks (bit i = i-th key of ``vocabulary``)."""
+    bit = {k: 1 << i for i, k in enumerate(vocabulary)}
+    cache: dict[str | None, int] = {}
+    out = []
+    for v in values:
+        m = cache.get(v)
+        if m is None:
+            m = 0
+            for k in split_keys(v):
+                m |= bit.get(k, 0)
+            cache[v] = m
+        out.append(m)
+    return np.asarray(out, dtype=np.int64)
+
+
+def selection_mask(selected: Iterable[str], vocabulary: Iterable[str]) -> int:
+    """The bit mask for a set of selected keys (0 when none are selected)."""
+    vocab = list(vocabulary)
+    mask = 0
+    for k in selected:
+        if k not in vocab:
+            raise ValueError(f"unknown key {k!r}: expected one of {', '.join(vocab)}")
+        mask |= 1 << vocab.index(k)
+    return mask
+
+
+def empty_canonical_frame() -> pd.DataFrame:
+    """A zero-row frame with the canonical columns and dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in CANONICAL_COLUMNS.items()})
+
+
+# --- The sharing-form template (data/template.csv): the headers we write and document --------------
+# Ingest accepts these and common synonyms, case- and spacing-insensitively (see ingest.py).
+# Concerns and indicators are ';'-separated labels or keys; Setting is 'Online' or blank/'In person'.
+TEMPLATE_COLUMNS = (
+    "Source reference",
+    "Date received",
+    "Date observed",
+    "Time observed",
+    "Reporting agency",
+    "Agency type",
+    "Location",
+    "Place name",
+    "Place type",
+    "Postcode",
+    "Latitude",
+    "Longitude",
+    "Easting",
+    "Northing",
+    "Setting",
+    "Concerns",
+    "Indicators",
+    "Source grading",
+    "Information grading",
+    "Handling code",
+    "Narrative",
+    "Child reference",
+)

@@ -1,0 +1,77 @@
+"""Hotspot map: hexagon choropleth of matching reports, top places, and what is inside a clicked hex."""
+
+from __future__ import annotations
+
+import h3
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from hoth_geo import aggregate, maps, settings
+from hoth_geo.ui import state
+
+TOP_PLACES_ON_MAP = 25
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:
+    return aggregate.aggregate_hexes(state.reports(), res, _filters)
+
+
+def render() -> None:
+    st.title("Hotspot map")
+    filters = st.session_state["filters"]
+    reports = state.reports()
+    left, right = st.columns([3, 1])
+    with right:
+        res = st.select_slider(
+            "Hexagon size (H3 resolution)", options=list(settings.MAP_RESOLUTIONS), value=settings.DEFAULT_MAP_RES,
+            help="6 ≈ 36 km² per hexagon … 10 ≈ 0.015 km². Finer hexagons show individual places.",
+        )
+        show_places = st.toggle("Most-reported places", value=True)
+    key = (state.version(), filters)
+    table = _hex_table(key, res, filters)
+    n_online = aggregate.online_count(reports, filters)
+    located = int(table["count"].sum()) if not table.empty else 0
+    with right:
+        st.metric("Reports on the map", f"{located:,}")
+        st.metric("Online (not mapped)", f"{n_online:,}", help="Online is a setting, not a place: counted, never mapped.")
+        st.metric("Hexagons with reports", f"{len(table):,}")
+        st.caption(f"Filters: {filters.describe()}")
+
+    top = pd.DataFrame()
+    if show_places:
+        ranked = aggregate.rank_places(reports, state.places(), filters).head(TOP_PLACES_ON_MAP)
+        top = ranked.join(state.places().set_index("place_id")[["latitude", "longitude"]], on="place_id").rename(
+            columns={"reports": "count"}
+        )
+    context = None
+    if filters.include_context:
+        ctx = state.context()
+        context = aggregate.aggregate_context(ctx, res, filters) if not ctx.empty else None
+        if context is None or context.empty:
+            right.info("No police.uk context imported for these filters.")
+    with left:
+        if table.empty:
+            st.info("No located reports match the filters.")
+        m = maps.build_hex_map(
+            table, places=top if not top.empty else None, context=context, legend_title="Reports per hexagon"
+        )
+        maps.prepare_for_streamlit(m)
+        # Only clicks come back: panning and zooming must not rerun the app.
+        clicked = st_folium(m, key=f"hexmap-{res}", height=620, use_container_width=True, returned_objects=["last_clicked"])
+
+    point = (clicked or {}).get("last_clicked")
+    if point:
+        cell = h3.str_to_int(h3.latlng_to_cell(point["lat"], point["lng"], res))
+        detail = aggregate.hex_detail(reports, state.places(), cell, res, filters)
+        n = int(detail["n_reports"]["reports"].iloc[0])
+        st.subheader(f"Inside hexagon {h3.int_to_str(cell)}: {n:,} matching reports")
+        c1, c2, c3 = st.columns(3)
+        c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
+        c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)
+        c3.dataframe(
+            detail["places"][["name", "place_type", "reports", "agencies"]], hide_index=True, use_container_width=True
+        )
+    else:
+        st.caption("Click a hexagon to see its places and its reports by concern and place type.")

@@ -1,0 +1,128 @@
+"""Cached data access and the shared sidebar filters.
+
+Frames are cached as resources keyed by the database's data version, so a filter change never
+re-reads the database and a new import or resolution is picked up on the next rerun. Cached frames
+are shared between sessions: callers must not modify them in place.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from hoth_geo import pipeline, settings, store
+from hoth_geo.aggregate import ReportFilter
+from hoth_geo.gazetteer import Gazetteer, load_gazetteer
+from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> Engine:
+    return store.connect(settings.database_url())
+
+
+@st.cache_resource(show_spinner=False)
+def gazetteer() -> Gazetteer:
+    return load_gazetteer()
+
+
+def version() -> tuple[int, ...]:
+    return store.data_version(engine())
+
+
+@st.cache_resource(show_spinner="Loading reports…", max_entries=2)
+def _reports(_engine: Engine, key: tuple) -> pd.DataFrame:
+    return store.load_reports(_engine)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _context(_engine: Engine, key: tuple) -> pd.DataFrame:
+    return store.load_context(_engine)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _places(_engine: Engine, key: tuple) -> pd.DataFrame:
+    return pipeline.all_places(_engine, gazetteer())
+
+
+def reports() -> pd.DataFrame:
+    return _reports(engine(), (settings.database_url(), version()))
+
+
+def context() -> pd.DataFrame:
+    return _context(engine(), (settings.database_url(), version()))
+
+
+def places() -> pd.DataFrame:
+    return _places(engine(), (settings.database_url(), version()))
+
+
+def ensure_demo_loaded() -> None:
+    """On first start with an empty database, load the shipped demo set so the app shows something real."""
+    if st.session_state.get("_demo_checked"):
+        return
+    eng = engine()
+    if store.counts(eng)["reports"] == 0 and store.load_imports(eng).empty:
+        bar = st.progress(0.0, text="First start: loading the synthetic demo data set…")
+        pipeline.load_demo_data(eng, gazetteer=gazetteer(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+        bar.empty()
+    st.session_state["_demo_checked"] = True
+
+
+def demo_banner() -> None:
+    """Shown on every page while demo data is in the database."""
+    if store.counts(engine())["demo_reports"]:
+        st.warning(
+            f"**{settings.DEMO_LABEL}** — the reports shown are synthetic: every person, narrative and venue "
+            "name is fictional. Import real sharing-form exports (and remove the demo set) on the Import page.",
+            icon="⚠️",
+        )
+
+
+def sidebar_filters() -> ReportFilter:
+    """The shared filters, drawn once in the sidebar and applied on every page."""
+    frame = reports()
+    st.sidebar.header("Filters")
+    if frame.empty:
+        lo, hi = date(2024, 1, 1), date.today()
+    else:
+        lo, hi = frame["observed_at"].min().date(), frame["observed_at"].max().date()
+    picked = st.sidebar.date_input("Date observed", value=(lo, hi), min_value=lo, max_value=max(hi, lo), key="f_dates")
+    date_from, date_to = (picked if isinstance(picked, tuple) and len(picked) == 2 else (lo, hi))
+    place_types = st.sidebar.multiselect(
+        "Place type", list(PLACE_TYPES), format_func=PLACE_TYPES.get, key="f_place_types", placeholder="All places"
+    )
+    concerns = st.sidebar.multiselect(
+        "Concern", list(CONCERNS), format_func=CONCERNS.get, key="f_concerns", placeholder="All concerns"
+    )
+    agency_types = st.sidebar.multiselect(
+        "Agency type", list(AGENCY_TYPES), format_func=AGENCY_TYPES.get, key="f_agency_types",
+        placeholder="All agency types",
+    )
+    agencies = st.sidebar.multiselect(
+        "Reporting agency",
+        sorted(frame["agency"].dropna().astype(str).unique()) if not frame.empty else [],
+        key="f_agencies",
+        placeholder="All agencies",
+    )
+    with st.sidebar.expander("Grading (3x5x2)"):
+        sources = st.multiselect("Source", ["1", "2", "3"], key="f_grading_source", placeholder="Any")
+        info = st.multiselect("Information", list("ABCDE"), key="f_grading_info", placeholder="Any")
+    include_context = st.sidebar.toggle(
+        "Police context layer (police.uk recorded crime)", key="f_context",
+        help="Overlays recorded crime imported from police.uk files. It is context, never a partnership report.",
+    )
+    return ReportFilter(
+        date_from=date_from,
+        date_to=date_to,
+        place_types=tuple(place_types),
+        concerns=tuple(concerns),
+        agencies=tuple(agencies),
+        agency_types=tuple(agency_types),
+        grading_sources=tuple(sources),
+        grading_information=tuple(info),
+        include_context=include_context,
+    )
