@@ -39,7 +39,9 @@ class ReportFilter:
         for name, vocab in (("place_types", PLACE_TYPES), ("concerns", CONCERNS)):
             for key in getattr(self, name):
                 if key not in vocab:
-                    raise ValueError(f"ReportFilter.{name}: unknown key {key!r}; expected one of {', '.join(vocab)}")
+                    raise ValueError(
+                        f"ReportFilter.{name}: unknown key {key!r}; expected one of {', '.join(vocab)}"
+                    )
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError(f"ReportFilter: date_from {self.date_from} is after date_to {self.date_to}")
 
@@ -56,7 +58,9 @@ class ReportFilter:
         if self.agency_types:
             parts.append("agency types: " + ", ".join(self.agency_types))
         if self.grading_sources or self.grading_information:
-            parts.append("grading: " + "".join(self.grading_sources) + "/" + "".join(self.grading_information))
+            parts.append(
+                "grading: " + "".join(self.grading_sources) + "/" + "".join(self.grading_information)
+            )
         return "; ".join(parts) or "all reports"
 
 
@@ -112,6 +116,20 @@ def _top_labels(matrix: np.ndarray, labels: list[str], k: int = 3) -> list[str]:
     return out
 
 
+def _concern_matrix(codes: np.ndarray, masks: np.ndarray, n_groups: int) -> np.ndarray:
+    """Reports per (group, concern) from concern bit masks.
+
+    Reports carry few distinct mask combinations, so count (group, combination) pairs once and
+    expand the combinations' bits with a small matrix product instead of one pass per concern.
+    """
+    combo, combos = pd.factorize(masks)
+    per_combo = np.bincount(codes * len(combos) + combo, minlength=n_groups * len(combos)).reshape(
+        n_groups, len(combos)
+    )
+    bits = ((combos.astype(np.int64)[:, None] >> np.arange(len(_CONCERN_KEYS))) & 1).astype(np.int64)
+    return per_combo @ bits
+
+
 def aggregate_hexes(
     reports: pd.DataFrame, res: int, f: ReportFilter | None = None, *, breakdowns: bool = True
 ) -> pd.DataFrame:
@@ -140,11 +158,10 @@ def aggregate_hexes(
             codes[valid] * len(PLACE_TYPES) + tcodes[valid], minlength=n_hex * len(PLACE_TYPES)
         ).reshape(n_hex, len(PLACE_TYPES))
         out["top_place_types"] = _top_labels(tmatrix, [PLACE_TYPES[k] for k in PLACE_TYPES])
-        masks = reports["concerns_mask"].to_numpy()[keep]
-        cmatrix = np.column_stack(
-            [np.bincount(codes, weights=(masks >> b) & 1, minlength=n_hex) for b in range(len(_CONCERN_KEYS))]
-        ).astype(np.int64)
-        out["top_concerns"] = _top_labels(cmatrix, [CONCERNS[k] for k in _CONCERN_KEYS])
+        out["top_concerns"] = _top_labels(
+            _concern_matrix(codes, reports["concerns_mask"].to_numpy()[keep], n_hex),
+            [CONCERNS[k] for k in _CONCERN_KEYS],
+        )
     return out.sort_values(["count", "h3"], ascending=[False, True], ignore_index=True)
 
 
@@ -170,14 +187,28 @@ def aggregate_context(context: pd.DataFrame, res: int, f: ReportFilter | None = 
 
 
 def rank_places(
-    reports: pd.DataFrame, places: pd.DataFrame, f: ReportFilter | None = None, *, place_types: tuple[str, ...] = ()
+    reports: pd.DataFrame,
+    places: pd.DataFrame,
+    f: ReportFilter | None = None,
+    *,
+    place_types: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Places ranked by matching reports, with distinct reporting agencies and concern breakdown."""
     keep = filter_mask(reports, f) & reports["place_id"].notna().to_numpy()
     sub = reports.loc[keep, ["place_id", "agency", "concerns_mask", "observed_at"]]
     if sub.empty:
         return pd.DataFrame(
-            columns=["rank", "place_id", "name", "place_type", "locality", "reports", "agencies", "first", "last"]
+            columns=[
+                "rank",
+                "place_id",
+                "name",
+                "place_type",
+                "locality",
+                "reports",
+                "agencies",
+                "first",
+                "last",
+            ]
         )
     grouped = sub.groupby("place_id", observed=True).agg(
         reports=("agency", "size"),
@@ -190,7 +221,9 @@ def rank_places(
         ranked = ranked[ranked["place_type"].isin(place_types)]
     ranked = ranked.sort_values(["reports", "agencies"], ascending=False).reset_index()
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
-    return ranked[["rank", "place_id", "name", "place_type", "locality", "reports", "agencies", "first", "last"]]
+    return ranked[
+        ["rank", "place_id", "name", "place_type", "locality", "reports", "agencies", "first", "last"]
+    ]
 
 
 def hex_detail(
@@ -202,11 +235,21 @@ def hex_detail(
     sub = reports[keep]
     masks = sub["concerns_mask"].to_numpy()
     by_concern = pd.DataFrame(
-        {"concern": [CONCERNS[k] for k in _CONCERN_KEYS], "reports": [int(((masks >> b) & 1).sum()) for b in range(len(_CONCERN_KEYS))]}
+        {
+            "concern": [CONCERNS[k] for k in _CONCERN_KEYS],
+            "reports": [int(((masks >> b) & 1).sum()) for b in range(len(_CONCERN_KEYS))],
+        }
     )
-    by_concern = by_concern[by_concern["reports"] > 0].sort_values("reports", ascending=False, ignore_index=True)
+    by_concern = by_concern[by_concern["reports"] > 0].sort_values(
+        "reports", ascending=False, ignore_index=True
+    )
     by_type = (
-        sub["place_type"].astype(object).map(PLACE_TYPES).fillna("Not stated").value_counts().rename_axis("place type")
+        sub["place_type"]
+        .astype(object)
+        .map(PLACE_TYPES)
+        .fillna("Not stated")
+        .value_counts()
+        .rename_axis("place type")
     ).reset_index(name="reports")
     return {
         "by_concern": by_concern,

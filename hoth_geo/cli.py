@@ -21,14 +21,22 @@ app = typer.Typer(
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"),
+    typer.Option(
+        "--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"
+    ),
 ]
-ResOption = Annotated[int, typer.Option("--res", min=0, max=settings.FINE_H3_RES, help="H3 resolution of the hexagons")]
+ResOption = Annotated[
+    int, typer.Option("--res", min=0, max=settings.FINE_H3_RES, help="H3 resolution of the hexagons")
+]
 FromOption = Annotated[str | None, typer.Option("--from", help="first date observed, YYYY-MM-DD")]
 ToOption = Annotated[str | None, typer.Option("--to", help="last date observed (inclusive), YYYY-MM-DD")]
-PlaceTypeOption = Annotated[list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")]
+PlaceTypeOption = Annotated[
+    list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")
+]
 ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
-AgencyOption = Annotated[list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")]
+AgencyOption = Annotated[
+    list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -91,9 +99,12 @@ def demo(db: DbOption = None) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="CSV or XLSX files: sharing-form exports or police.uk street CSVs")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="CSV or XLSX files: sharing-form exports or police.uk street CSVs")
+    ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="force the format: sharing_form or policeuk (default: detected)")
+        str | None,
+        typer.Option("--format", help="force the format: sharing_form or policeuk (default: detected)"),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -143,7 +154,7 @@ def hexes(
 ) -> None:
     """Write the aggregated hexagons (h3, count, distinct places, top place types and concerns)."""
     from hoth_geo import aggregate
-    from hoth_geo.hexes import hex_frame, h3_strings
+    from hoth_geo.hexes import h3_strings, hex_frame
 
     suffix = out.suffix.lower()
     if suffix not in (".geojson", ".csv", ".gpkg"):
@@ -156,8 +167,14 @@ def hexes(
     if suffix == ".csv":
         table.to_csv(out, index=False)
     else:
-        gdf = hex_frame(table["h3"].to_numpy(), **{c: table[c].to_numpy() for c in table.columns if c != "h3"})
-        gdf.to_file(out, driver="GPKG" if suffix == ".gpkg" else "GeoJSON", layer="hexes" if suffix == ".gpkg" else None)
+        gdf = hex_frame(
+            table["h3"].to_numpy(), **{c: table[c].to_numpy() for c in table.columns if c != "h3"}
+        )
+        gdf.to_file(
+            out,
+            driver="GPKG" if suffix == ".gpkg" else "GeoJSON",
+            layer="hexes" if suffix == ".gpkg" else None,
+        )
     typer.echo(f"wrote {len(table):,} hexagons at resolution {res} ({f.describe()}) to {out}")
 
 
@@ -188,7 +205,7 @@ def map_command(
 
 
 def _place_points(ranked, engine):
-    from hoth_geo import store
+    from hoth_geo import pipeline
 
     allp = pipeline.all_places(engine).set_index("place_id")[["latitude", "longitude"]]
     return ranked.join(allp, on="place_id").rename(columns={"reports": "count"})
@@ -196,11 +213,19 @@ def _place_points(ranked, engine):
 
 @app.command("build-gazetteer")
 def build_gazetteer(
-    osm: Annotated[list[Path], typer.Option("--osm", help="OpenStreetMap export: CSV or Overpass GeoJSON (repeatable)")],
+    osm: Annotated[
+        list[Path], typer.Option("--osm", help="OpenStreetMap export: CSV or Overpass GeoJSON (repeatable)")
+    ],
     codepoint: Annotated[list[Path], typer.Option("--codepoint", help="Code-Point Open CSV (repeatable)")],
-    out: Annotated[Path, typer.Option("--out", help="output folder for postcodes/places/streets parquet files")],
-    boundary: Annotated[Path | None, typer.Option("--boundary", help="GeoJSON/GeoPackage to clip postcodes")] = None,
-    lad: Annotated[list[str] | None, typer.Option("--lad", help="keep postcodes of these local authority codes")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="output folder for postcodes/places/streets parquet files")
+    ],
+    boundary: Annotated[
+        Path | None, typer.Option("--boundary", help="GeoJSON/GeoPackage to clip postcodes")
+    ] = None,
+    lad: Annotated[
+        list[str] | None, typer.Option("--lad", help="keep postcodes of these local authority codes")
+    ] = None,
 ) -> None:
     """Build a gazetteer for another area from an OSM export plus Code-Point Open."""
     from hoth_geo.gazetteer import build_area_gazetteer
@@ -224,10 +249,17 @@ def run_app(
     env = dict(os.environ)
     env[settings.DB_URL_ENV] = settings.database_url(db)
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(settings.REPO_DIR / "app.py"),
-        "--server.port", str(port),
-        "--server.headless", "true" if headless else "false",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(settings.REPO_DIR / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true" if headless else "false",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR))
 

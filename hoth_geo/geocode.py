@@ -146,7 +146,9 @@ def match_place_names(
         if not query:
             out[name] = []
             continue
-        hits = process.extract(query, keys, scorer=fuzz.WRatio, processor=None, limit=8, score_cutoff=score_min)
+        hits = process.extract(
+            query, keys, scorer=fuzz.WRatio, processor=None, limit=8, score_cutoff=score_min
+        )
         if not hits:
             out[name] = []
             continue
@@ -161,7 +163,9 @@ _WORD_RE = re.compile(r"[a-z0-9']+")
 
 
 def _street_index(streets: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    key = streets["street"].str.lower().str.replace(r"[^a-z0-9' ]+", " ", regex=True).str.split().str.join(" ")
+    key = (
+        streets["street"].str.lower().str.replace(r"[^a-z0-9' ]+", " ", regex=True).str.split().str.join(" ")
+    )
     return {k: g for k, g in streets.assign(_key=key).groupby("_key", sort=False)}
 
 
@@ -480,7 +484,9 @@ def link_to_places(
     return out
 
 
-def locate_manually(row: pd.DataFrame, lat: float, lon: float, place: pd.Series | None = None) -> pd.DataFrame:
+def locate_manually(
+    row: pd.DataFrame, lat: float, lon: float, place: pd.Series | None = None
+) -> pd.DataFrame:
     """An analyst's location for a quarantined row (Review): a chosen place, a postcode or a map click."""
     out = row.copy()
     out["latitude"] = float(lat)

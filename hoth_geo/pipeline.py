@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import geocode as geocoding
-from hoth_geo import ingest, store
+from hoth_geo import ingest, settings, store
 from hoth_geo.gazetteer import Gazetteer, load_gazetteer
 from hoth_geo.hexes import latlng_to_cells
-from hoth_geo import settings
 
 Progress = Callable[[float, str], None]
 
@@ -42,15 +41,23 @@ def _raw_json(raw: pd.DataFrame, row_numbers: np.ndarray) -> list[str]:
 
 
 def _insert_in_chunks(
-    conn: Connection, frame: pd.DataFrame, insert: Callable[[Connection, pd.DataFrame], int], progress: Progress,
-    start: float, end: float, label: str,
+    conn: Connection,
+    frame: pd.DataFrame,
+    insert: Callable[[Connection, pd.DataFrame], int],
+    progress: Progress,
+    start: float,
+    end: float,
+    label: str,
 ) -> int:
     total = len(frame)
     done = 0
     for lo in range(0, max(total, 1), _CHUNK):
         chunk = frame.iloc[lo : lo + _CHUNK]
         done += insert(conn, chunk)
-        progress(start + (end - start) * min(1.0, (lo + len(chunk)) / max(total, 1)), f"{label}: {done:,}/{total:,}")
+        progress(
+            start + (end - start) * min(1.0, (lo + len(chunk)) / max(total, 1)),
+            f"{label}: {done:,}/{total:,}",
+        )
     return done
 
 
@@ -141,12 +148,21 @@ def _import_sharing_form(
         quarantined, n_q_dups = _filter_quarantine_duplicates(conn, quarantined)
 
         import_id = store.insert_import(
-            conn, filename=filename, file_sha256=file_sha, fmt="sharing_form", is_demo=is_demo,
+            conn,
+            filename=filename,
+            file_sha256=file_sha,
+            fmt="sharing_form",
+            is_demo=is_demo,
             imported_by=imported_by,
         )
         n_acc = _insert_in_chunks(
-            conn, geo.located, lambda c, f: store.insert_reports(c, import_id, f, is_demo=is_demo), progress,
-            0.45, 0.95, "storing reports",
+            conn,
+            geo.located,
+            lambda c, f: store.insert_reports(c, import_id, f, is_demo=is_demo),
+            progress,
+            0.45,
+            0.95,
+            "storing reports",
         )
         n_q = store.insert_quarantine(conn, import_id, quarantined)
         summary = store.ImportSummary(
@@ -179,23 +195,31 @@ def _import_policeuk(
 ) -> store.ImportSummary:
     result = ingest.normalise_policeuk(raw)
     rows = result.rows.reset_index(drop=True)
-    inside = geocoding.in_study_area(gaz.study_area, rows["latitude"].to_numpy(float), rows["longitude"].to_numpy(float))
+    inside = geocoding.in_study_area(
+        gaz.study_area, rows["latitude"].to_numpy(float), rows["longitude"].to_numpy(float)
+    )
     outside = rows[~inside]
     out_q = pd.DataFrame(
         {
             "row_number": outside["row_number"].to_numpy(),
             "reason": [
                 f"row {r}: police.uk point {la:.5f}, {lo:.5f} lies outside the study area"
-                for r, la, lo in zip(outside["row_number"], outside["latitude"], outside["longitude"], strict=True)
+                for r, la, lo in zip(
+                    outside["row_number"], outside["latitude"], outside["longitude"], strict=True
+                )
             ],
             "field": "Longitude/Latitude",
-            "value": [f"{la}, {lo}" for la, lo in zip(outside["latitude"], outside["longitude"], strict=True)],
+            "value": [
+                f"{la}, {lo}" for la, lo in zip(outside["latitude"], outside["longitude"], strict=True)
+            ],
             "raw": _raw_json(raw, outside["row_number"].to_numpy()),
             "payload": None,
         }
     )
     rows = rows[inside].copy()
-    rows["h3"] = latlng_to_cells(rows["latitude"].to_numpy(float), rows["longitude"].to_numpy(float), settings.FINE_H3_RES)
+    rows["h3"] = latlng_to_cells(
+        rows["latitude"].to_numpy(float), rows["longitude"].to_numpy(float), settings.FINE_H3_RES
+    )
     with engine.begin() as conn:
         seen = store.existing_context_fingerprints(conn)
         dup = rows["fingerprint"].isin(seen).to_numpy() | rows["fingerprint"].duplicated().to_numpy()
@@ -205,10 +229,20 @@ def _import_policeuk(
         quarantined = pd.concat([q, out_q], ignore_index=True).sort_values("row_number")
         quarantined, n_q_dups = _filter_quarantine_duplicates(conn, quarantined)
         import_id = store.insert_import(
-            conn, filename=filename, file_sha256=file_sha, fmt="policeuk", is_demo=is_demo, imported_by=imported_by
+            conn,
+            filename=filename,
+            file_sha256=file_sha,
+            fmt="policeuk",
+            is_demo=is_demo,
+            imported_by=imported_by,
         )
         n_acc = _insert_in_chunks(
-            conn, fresh, lambda c, f: store.insert_context(c, import_id, f), progress, 0.3, 0.95,
+            conn,
+            fresh,
+            lambda c, f: store.insert_context(c, import_id, f),
+            progress,
+            0.3,
+            0.95,
             "storing police context",
         )
         n_q = store.insert_quarantine(conn, import_id, quarantined)

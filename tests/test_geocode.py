@@ -27,7 +27,11 @@ def venues():
     return pd.DataFrame(
         {
             "place_id": ["test:hotel-1", "test:takeaway-dur", "test:takeaway-dar"],
-            "name": ["Wearside Lodge Hotel (demo)", "Station Road Takeaway (demo)", "Station Road Takeaway (demo)"],
+            "name": [
+                "Wearside Lodge Hotel (demo)",
+                "Station Road Takeaway (demo)",
+                "Station Road Takeaway (demo)",
+            ],
             "place_type": ["hotel", "takeaway", "takeaway"],
             "latitude": [54.7760, 54.7790, 54.5270],
             "longitude": [-1.5750, -1.5820, -1.5530],
@@ -71,12 +75,18 @@ def test_bng_easting_northing_is_converted_with_pyproj(gaz):
     row = _one(result, 2)
     lon, lat = Transformer.from_crs(27700, 4326, always_xy=True).transform(430316.0, 543630.0)
     assert row["geocode_method"] == "coordinates_bng"
-    assert row["latitude"] == pytest.approx(lat, abs=1e-9) and row["longitude"] == pytest.approx(lon, abs=1e-9)
+    assert row["latitude"] == pytest.approx(lat, abs=1e-9) and row["longitude"] == pytest.approx(
+        lon, abs=1e-9
+    )
     assert row["latitude"] == pytest.approx(DH1_1AB[0], abs=1e-5)
 
 
 def test_grid_precision_follows_trailing_zeros():
-    assert list(grid_precision_m(np.array([430316, 430310, 430300, 431000]), np.array([543637, 543630, 543600, 544000]))) == [
+    assert list(
+        grid_precision_m(
+            np.array([430316, 430310, 430300, 431000]), np.array([543637, 543630, 543600, 544000])
+        )
+    ) == [
         10.0,
         10.0,
         100.0,
@@ -112,7 +122,10 @@ def test_place_names_match_fuzzily_and_ambiguity_is_not_guessed(gaz, venues):
             {"place_name": "wearside lodge hotl"},  # typo and case
             {"place_name": "Station Road Takeaway"},  # two venues share this name
             {"place_name": "Station Road Takeaway", "postcode": "DL1 1AA"},  # district decides
-            {"place_name": "Station Road Takeaway", "location_text": "outside, Neville's Cross"},  # locality decides
+            {
+                "place_name": "Station Road Takeaway",
+                "location_text": "outside, Neville's Cross",
+            },  # locality decides
         ]
     )
     result = geocode(rows, gaz, venues)
@@ -167,7 +180,13 @@ def test_point_reports_link_to_the_nearest_place_of_their_type(gaz, venues):
 
 def test_every_row_is_located_or_quarantined_once(gaz, venues):
     rows = canonical_rows(
-        [{"postcode": "DH1 1AB"}, {"postcode": "ZZ9 9ZZ"}, {"online": True}, {"latitude": 54.7, "longitude": -1.6}, {}]
+        [
+            {"postcode": "DH1 1AB"},
+            {"postcode": "ZZ9 9ZZ"},
+            {"online": True},
+            {"latitude": 54.7, "longitude": -1.6},
+            {},
+        ]
     )
     result = geocode(rows, gaz, venues)
     assert len(result.located) + len(result.quarantine) == len(rows)

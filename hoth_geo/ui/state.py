@@ -67,7 +67,9 @@ def ensure_demo_loaded() -> None:
     eng = engine()
     if store.counts(eng)["reports"] == 0 and store.load_imports(eng).empty:
         bar = st.progress(0.0, text="First start: loading the synthetic demo data set…")
-        pipeline.load_demo_data(eng, gazetteer=gazetteer(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+        pipeline.load_demo_data(
+            eng, gazetteer=gazetteer(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m)
+        )
         bar.empty()
     st.session_state["_demo_checked"] = True
 
@@ -90,16 +92,25 @@ def sidebar_filters() -> ReportFilter:
         lo, hi = date(2024, 1, 1), date.today()
     else:
         lo, hi = frame["observed_at"].min().date(), frame["observed_at"].max().date()
-    picked = st.sidebar.date_input("Date observed", value=(lo, hi), min_value=lo, max_value=max(hi, lo), key="f_dates")
-    date_from, date_to = (picked if isinstance(picked, tuple) and len(picked) == 2 else (lo, hi))
+    picked = st.sidebar.date_input(
+        "Date observed", value=(lo, hi), min_value=lo, max_value=max(hi, lo), key="f_dates"
+    )
+    date_from, date_to = picked if isinstance(picked, tuple) and len(picked) == 2 else (lo, hi)
     place_types = st.sidebar.multiselect(
-        "Place type", list(PLACE_TYPES), format_func=PLACE_TYPES.get, key="f_place_types", placeholder="All places"
+        "Place type",
+        list(PLACE_TYPES),
+        format_func=PLACE_TYPES.get,
+        key="f_place_types",
+        placeholder="All places",
     )
     concerns = st.sidebar.multiselect(
         "Concern", list(CONCERNS), format_func=CONCERNS.get, key="f_concerns", placeholder="All concerns"
     )
     agency_types = st.sidebar.multiselect(
-        "Agency type", list(AGENCY_TYPES), format_func=AGENCY_TYPES.get, key="f_agency_types",
+        "Agency type",
+        list(AGENCY_TYPES),
+        format_func=AGENCY_TYPES.get,
+        key="f_agency_types",
         placeholder="All agency types",
     )
     agencies = st.sidebar.multiselect(
@@ -112,7 +123,8 @@ def sidebar_filters() -> ReportFilter:
         sources = st.multiselect("Source", ["1", "2", "3"], key="f_grading_source", placeholder="Any")
         info = st.multiselect("Information", list("ABCDE"), key="f_grading_info", placeholder="Any")
     include_context = st.sidebar.toggle(
-        "Police context layer (police.uk recorded crime)", key="f_context",
+        "Police context layer (police.uk recorded crime)",
+        key="f_context",
         help="Overlays recorded crime imported from police.uk files. It is context, never a partnership report.",
     )
     return ReportFilter(

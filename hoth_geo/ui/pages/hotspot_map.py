@@ -25,7 +25,9 @@ def render() -> None:
     left, right = st.columns([3, 1])
     with right:
         res = st.select_slider(
-            "Hexagon size (H3 resolution)", options=list(settings.MAP_RESOLUTIONS), value=settings.DEFAULT_MAP_RES,
+            "Hexagon size (H3 resolution)",
+            options=list(settings.MAP_RESOLUTIONS),
+            value=settings.DEFAULT_MAP_RES,
             help="6 ≈ 36 km² per hexagon … 10 ≈ 0.015 km². Finer hexagons show individual places.",
         )
         show_places = st.toggle("Most-reported places", value=True)
@@ -35,16 +37,20 @@ def render() -> None:
     located = int(table["count"].sum()) if not table.empty else 0
     with right:
         st.metric("Reports on the map", f"{located:,}")
-        st.metric("Online (not mapped)", f"{n_online:,}", help="Online is a setting, not a place: counted, never mapped.")
+        st.metric(
+            "Online (not mapped)",
+            f"{n_online:,}",
+            help="Online is a setting, not a place: counted, never mapped.",
+        )
         st.metric("Hexagons with reports", f"{len(table):,}")
         st.caption(f"Filters: {filters.describe()}")
 
     top = pd.DataFrame()
     if show_places:
         ranked = aggregate.rank_places(reports, state.places(), filters).head(TOP_PLACES_ON_MAP)
-        top = ranked.join(state.places().set_index("place_id")[["latitude", "longitude"]], on="place_id").rename(
-            columns={"reports": "count"}
-        )
+        top = ranked.join(
+            state.places().set_index("place_id")[["latitude", "longitude"]], on="place_id"
+        ).rename(columns={"reports": "count"})
     context = None
     if filters.include_context:
         ctx = state.context()
@@ -59,7 +65,9 @@ def render() -> None:
         )
         maps.prepare_for_streamlit(m)
         # Only clicks come back: panning and zooming must not rerun the app.
-        clicked = st_folium(m, key=f"hexmap-{res}", height=620, use_container_width=True, returned_objects=["last_clicked"])
+        clicked = st_folium(
+            m, key=f"hexmap-{res}", height=620, use_container_width=True, returned_objects=["last_clicked"]
+        )
 
     point = (clicked or {}).get("last_clicked")
     if point:
@@ -71,7 +79,9 @@ def render() -> None:
         c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
         c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)
         c3.dataframe(
-            detail["places"][["name", "place_type", "reports", "agencies"]], hide_index=True, use_container_width=True
+            detail["places"][["name", "place_type", "reports", "agencies"]],
+            hide_index=True,
+            use_container_width=True,
         )
     else:
         st.caption("Click a hexagon to see its places and its reports by concern and place type.")

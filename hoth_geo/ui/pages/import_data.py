@@ -18,12 +18,22 @@ def render() -> None:
     )
     template = settings.DATA_DIR / "template.csv"
     if template.is_file():
-        st.download_button("Download the sharing-form template (CSV)", template.read_bytes(), "hoth-geo-template.csv")
+        st.download_button(
+            "Download the sharing-form template (CSV)", template.read_bytes(), "hoth-geo-template.csv"
+        )
     limit_mb = settings.MAX_UPLOAD_MB
-    uploaded = st.file_uploader(f"File (up to {limit_mb} MB)", type=["csv", "xlsx"], accept_multiple_files=False)
+    uploaded = st.file_uploader(
+        f"File (up to {limit_mb} MB)", type=["csv", "xlsx"], accept_multiple_files=False
+    )
     fmt = st.radio(
-        "Format", ["detect", "sharing_form", "policeuk"], horizontal=True,
-        format_func={"detect": "Detect from the header", "sharing_form": "Sharing form", "policeuk": "police.uk"}.get,
+        "Format",
+        ["detect", "sharing_form", "policeuk"],
+        horizontal=True,
+        format_func={
+            "detect": "Detect from the header",
+            "sharing_form": "Sharing form",
+            "policeuk": "police.uk",
+        }.get,
     )
     if uploaded is not None and st.button("Import", type="primary"):
         bar = st.progress(0.0, text="Starting…")
@@ -57,16 +67,24 @@ def render() -> None:
         q = q[q["import_id"] == summary.import_id]
         if not q.empty:
             st.subheader("Quarantined rows")
-            st.dataframe(q[["row_number", "reason", "field", "value"]], hide_index=True, use_container_width=True)
-            st.caption("Rows that need a location can be fixed on the Review page; others need a corrected file.")
+            st.dataframe(
+                q[["row_number", "reason", "field", "value"]], hide_index=True, use_container_width=True
+            )
+            st.caption(
+                "Rows that need a location can be fixed on the Review page; others need a corrected file."
+            )
 
     st.subheader("Imports so far")
     st.dataframe(
-        store.load_imports(state.engine()).drop(columns=["file_sha256"]), hide_index=True, use_container_width=True
+        store.load_imports(state.engine()).drop(columns=["file_sha256"]),
+        hide_index=True,
+        use_container_width=True,
     )
     if store.counts(state.engine())["demo_reports"]:
         with st.expander("Remove the synthetic demo data"):
-            st.write("Deletes the demo reports, their quarantine entries and the demo venues. Real imports stay.")
+            st.write(
+                "Deletes the demo reports, their quarantine entries and the demo venues. Real imports stay."
+            )
             if st.button("Remove demo data"):
                 store.delete_demo(state.engine())
                 st.session_state["_demo_checked"] = True

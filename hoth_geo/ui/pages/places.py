@@ -13,7 +13,11 @@ def render() -> None:
     st.title("Places")
     filters = st.session_state["filters"]
     types = st.multiselect(
-        "Place type", list(PLACE_TYPES), format_func=PLACE_TYPES.get, placeholder="All place types", key="places_types"
+        "Place type",
+        list(PLACE_TYPES),
+        format_func=PLACE_TYPES.get,
+        placeholder="All place types",
+        key="places_types",
     )
     ranked = aggregate.rank_places(state.reports(), state.places(), filters, place_types=tuple(types))
     st.caption(f"{len(ranked):,} places with matching reports ({filters.describe()}).")

@@ -40,7 +40,9 @@ def render() -> None:
         entry = fixable[fixable["id"] == chosen].iloc[0]
         st.error(entry["reason"])
         payload, import_id = store.quarantine_payload(eng, int(chosen))
-        shown = {k: payload.get(k) for k in ("location_text", "place_name", "place_type", "postcode", "concerns")}
+        shown = {
+            k: payload.get(k) for k in ("location_text", "place_name", "place_type", "postcode", "concerns")
+        }
         st.json(shown)
         how = st.radio("Locate it by", ["a place", "a postcode", "a map click"], horizontal=True)
         places = state.places()
@@ -49,11 +51,15 @@ def render() -> None:
         if how == "a place":
             named = places[places["name"].notna()]
             pid = st.selectbox(
-                "Place", named["place_id"].tolist(),
+                "Place",
+                named["place_id"].tolist(),
                 format_func=lambda p: " — ".join(
-                    str(x) for x in named.loc[named["place_id"] == p, ["name", "locality"]].iloc[0] if pd.notna(x)
+                    str(x)
+                    for x in named.loc[named["place_id"] == p, ["name", "locality"]].iloc[0]
+                    if pd.notna(x)
                 ),
-                index=None, placeholder="Type to search places",
+                index=None,
+                placeholder="Type to search places",
             )
             if pid:
                 place = named[named["place_id"] == pid].iloc[0]
@@ -71,11 +77,15 @@ def render() -> None:
         else:
             m = maps.blank_map()
             maps.prepare_for_streamlit(m)
-            click = st_folium(m, key="review-map", height=420, use_container_width=True, returned_objects=["last_clicked"])
+            click = st_folium(
+                m, key="review-map", height=420, use_container_width=True, returned_objects=["last_clicked"]
+            )
             point = (click or {}).get("last_clicked")
             if point:
                 lat, lon = float(point["lat"]), float(point["lng"])
-                if not geocode.in_study_area(state.gazetteer().study_area, np.array([lat]), np.array([lon]))[0]:
+                if not geocode.in_study_area(state.gazetteer().study_area, np.array([lat]), np.array([lon]))[
+                    0
+                ]:
                     st.warning("That point lies outside the study area.")
                     lat = lon = None
         if lat is not None:
@@ -83,7 +93,9 @@ def render() -> None:
             if st.button("Save location", type="primary"):
                 located = geocode.locate_manually(_located_row(payload), lat, lon, place)
                 with eng.begin() as conn:
-                    store.resolve_quarantined(conn, int(chosen), located, import_id=import_id, resolved_by="analyst")
+                    store.resolve_quarantined(
+                        conn, int(chosen), located, import_id=import_id, resolved_by="analyst"
+                    )
                 st.success("Located: the report has joined the data.")
                 st.rerun()
     if not other.empty:

@@ -1,0 +1,130 @@
+"""Filters and hex aggregation, checked against an independent pandas + h3 computation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+
+from hoth_geo import aggregate
+from hoth_geo.aggregate import ReportFilter
+from hoth_geo.schema import CONCERNS, PLACE_TYPES, keys_to_mask
+
+
+@pytest.fixture(scope="module")
+def reports() -> pd.DataFrame:
+    """20,000 synthetic reports around County Durham in the analysis-frame layout."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    lat = 54.75 + rng.normal(0, 0.08, n)
+    lon = -1.6 + rng.normal(0, 0.12, n)
+    online = rng.random(n) < 0.08
+    cells = np.array([h3.str_to_int(h3.latlng_to_cell(a, b, 11)) for a, b in zip(lat, lon, strict=True)])
+    cells[online] = 0
+    concern_keys = list(CONCERNS)
+    concerns = ["|".join(sorted(set(rng.choice(concern_keys, size=rng.integers(1, 3))))) for _ in range(n)]
+    types = rng.choice(list(PLACE_TYPES), n)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "observed_at": pd.Timestamp("2024-11-01")
+            + pd.to_timedelta(rng.integers(0, 730 * 24, n), unit="h"),
+            "online": online,
+            "h3": cells,
+            "place_id": np.where(rng.random(n) < 0.5, [f"p{i}" for i in rng.integers(0, 300, n)], None),
+            "place_type": pd.Categorical(types),
+            "agency": pd.Categorical(rng.choice(["School A", "Youth Service", "Health Trust"], n)),
+            "agency_type": pd.Categorical(rng.choice(["school", "youth_service", "health"], n)),
+            "concerns": concerns,
+            "concerns_mask": keys_to_mask(concerns, CONCERNS),
+            "grading_source": pd.Categorical(rng.choice(["1", "2", "3"], n)),
+            "grading_information": pd.Categorical(rng.choice(list("ABCDE"), n)),
+        }
+    )
+
+
+def _reference_counts(frame: pd.DataFrame, res: int) -> pd.Series:
+    located = frame[(frame["h3"] != 0) & ~frame["online"]]
+    parents = [h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), res)) for c in located["h3"]]
+    return pd.Series(parents).value_counts().sort_index()
+
+
+@pytest.mark.parametrize("res", [6, 8, 10])
+def test_hex_counts_match_h3_reference(reports, res):
+    table = aggregate.aggregate_hexes(reports, res)
+    got = table.set_index("h3")["count"].sort_index()
+    pd.testing.assert_series_equal(
+        got, _reference_counts(reports, res), check_names=False, check_index_type=False
+    )
+    assert table["count"].is_monotonic_decreasing
+
+
+def test_filters_combine_like_the_equivalent_pandas_query(reports):
+    f = ReportFilter(
+        date_from=date(2025, 6, 1),
+        date_to=date(2025, 12, 31),
+        place_types=("park", "takeaway"),
+        concerns=("cce", "cse"),
+        agency_types=("school",),
+    )
+    t = reports["observed_at"]
+    expected = reports[
+        (t >= "2025-06-01")
+        & (t < "2026-01-01")
+        & reports["place_type"].isin(["park", "takeaway"])
+        & reports["concerns"].str.split("|").apply(lambda ks: bool({"cce", "cse"} & set(ks)))
+        & (reports["agency_type"] == "school")
+    ]
+    mask = aggregate.filter_mask(reports, f)
+    assert mask.sum() == len(expected) > 0
+    table = aggregate.aggregate_hexes(reports, 8, f)
+    assert table["count"].sum() == (~expected["online"]).sum()
+    assert aggregate.online_count(reports, f) == expected["online"].sum()
+
+
+def test_date_to_is_inclusive_of_the_whole_day():
+    frame = pd.DataFrame({"observed_at": pd.to_datetime(["2025-01-31 23:59", "2025-02-01 00:00"])})
+    mask = aggregate.filter_mask(frame, ReportFilter(date_to=date(2025, 1, 31)))
+    assert mask.tolist() == [True, False]
+
+
+def test_breakdowns_name_the_top_place_types_and_concerns(reports):
+    table = aggregate.aggregate_hexes(reports, 7)
+    top = table.iloc[0]
+    cell_rows = reports[
+        [
+            c != 0 and h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(c)), 7)) == top["h3"]
+            for c in reports["h3"]
+        ]
+    ]
+    first_type = cell_rows["place_type"].value_counts().index[0]
+    assert top["top_place_types"].startswith(
+        f"{PLACE_TYPES[first_type]} ({cell_rows['place_type'].value_counts().iloc[0]})"
+    )
+    assert top["distinct_places"] == cell_rows["place_id"].dropna().nunique()
+
+
+def test_unknown_filter_keys_are_refused_by_name():
+    with pytest.raises(ValueError, match="ReportFilter.concerns: unknown key 'county'"):
+        ReportFilter(concerns=("county",))
+    with pytest.raises(ValueError, match="after date_to"):
+        ReportFilter(date_from=date(2025, 2, 1), date_to=date(2025, 1, 1))
+
+
+def test_rank_places_counts_reports_and_distinct_agencies(reports):
+    places = pd.DataFrame(
+        {
+            "place_id": [f"p{i}" for i in range(300)],
+            "name": [f"Place {i}" for i in range(300)],
+            "place_type": "park",
+            "locality": "Somewhere",
+        }
+    )
+    ranked = aggregate.rank_places(reports, places)
+    expected = reports["place_id"].value_counts()
+    assert ranked["reports"].iloc[0] == expected.iloc[0]
+    assert ranked.set_index("place_id")["reports"].sum() == expected.sum()
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))

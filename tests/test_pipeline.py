@@ -1,0 +1,214 @@
+"""Imports end to end: real police.uk files and sharing-form exports through store and aggregation."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from hoth_geo import aggregate, pipeline, store
+from hoth_geo.ingest import ImportRefused
+from hoth_geo.schema import TEMPLATE_COLUMNS
+
+
+@pytest.fixture()
+def engine(tmp_path):
+    return store.connect(f"sqlite:///{tmp_path / 'test.sqlite'}")
+
+
+def _table_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+            for t in (store.imports, store.reports, store.quarantine, store.police_context)
+        }
+
+
+def test_policeuk_file_imports_as_context_and_reconciles(engine, shared_data):
+    path = shared_data / "policeuk_durham" / "2018-10-durham-street.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    summary = pipeline.import_file(engine, path)
+    assert summary.format == "policeuk"
+    assert summary.n_read == len(rows)
+    assert summary.reconciles and summary.n_accepted > 0.95 * len(rows)
+    counts = _table_counts(engine)
+    assert counts["reports"] == 0, "police.uk data must never become partnership reports"
+    assert counts["police_context"] == summary.n_accepted
+    assert counts["quarantine"] == summary.n_quarantined
+
+    # Independent check: count one busy res-8 hexagon straight from the file with h3. A report's
+    # coarse hexagon is the H3 parent of its fine cell (so counts nest exactly across resolutions).
+    context = store.load_context(engine)
+    table = aggregate.aggregate_context(context, 8)
+    top_cell = h3.int_to_str(int(table["h3"].iloc[0]))
+    direct = sum(
+        1
+        for r in rows
+        if r["Latitude"]
+        and h3.cell_to_parent(h3.latlng_to_cell(float(r["Latitude"]), float(r["Longitude"]), 11), 8)
+        == top_cell
+    )
+    assert table["count"].iloc[0] == direct
+
+    again = pipeline.import_file(engine, path)
+    assert again.n_accepted == 0 and again.n_quarantined == 0 and again.n_duplicates == len(rows)
+    assert again.already_imported
+    assert _table_counts(engine)["police_context"] == counts["police_context"]
+
+
+def _write_form(path: Path, rows: list[dict]) -> Path:
+    frame = pd.DataFrame([{c: r.get(c, "") for c in TEMPLATE_COLUMNS} for r in rows])
+    frame.to_csv(path, index=False)
+    return path
+
+
+FORM_ROWS = [
+    {
+        "Source reference": "T-1",
+        "Date observed": "03/04/2025",
+        "Time observed": "21:30",
+        "Reporting agency": "Test School (synthetic)",
+        "Agency type": "school",
+        "Latitude": "54.7761",
+        "Longitude": "-1.5733",
+        "Place type": "takeaway",
+        "Concerns": "CCE; drugs",
+    },
+    {
+        "Source reference": "T-2",
+        "Date observed": "04/04/2025",
+        "Reporting agency": "Test Housing (synthetic)",
+        "Agency type": "housing",
+        "Postcode": "dh1 1ab",
+        "Concerns": "cse",
+    },
+    {
+        "Source reference": "T-3",
+        "Date observed": "05/04/2025",
+        "Reporting agency": "Test Health (synthetic)",
+        "Agency type": "health",
+        "Easting": "430316",
+        "Northing": "543630",
+        "Concerns": "missing",
+    },
+    {
+        "Source reference": "T-4",
+        "Date observed": "06/04/2025",
+        "Reporting agency": "Test Health (synthetic)",
+        "Agency type": "health",
+        "Setting": "Online",
+        "Concerns": "online harm",
+    },
+    {
+        "Source reference": "T-5",
+        "Date observed": "07/04/2025",
+        "Reporting agency": "Test Health (synthetic)",
+        "Agency type": "health",
+        "Postcode": "DH1 7ZZ",
+        "Concerns": "cce",
+    },
+    {
+        "Source reference": "T-6",
+        "Date observed": "08/04/2025",
+        "Reporting agency": "Test Health (synthetic)",
+        "Agency type": "health",
+        "Location": "somewhere near the shops",
+        "Concerns": "cce",
+    },
+    {
+        "Source reference": "T-7",
+        "Date observed": "09/04/2025",
+        "Reporting agency": "Test Health (synthetic)",
+        "Agency type": "health",
+        "Latitude": "154.2",
+        "Longitude": "-1.57",
+        "Concerns": "cce",
+    },
+]
+
+
+def test_sharing_form_import_reconciles_and_quarantines_with_reasons(engine, tmp_path):
+    path = _write_form(tmp_path / "form.csv", FORM_ROWS)
+    summary = pipeline.import_file(engine, path)
+    assert (summary.n_read, summary.n_accepted, summary.n_quarantined, summary.n_duplicates) == (7, 4, 3, 0)
+    reports = store.load_reports(engine)
+    methods = dict(
+        zip(
+            store.report_details(engine, reports["id"])["source_ref"],
+            store.report_details(engine, reports["id"])["geocode_method"],
+            strict=True,
+        )
+    )
+    assert methods == {
+        "T-1": "coordinates_wgs84",
+        "T-2": "postcode",
+        "T-3": "coordinates_bng",
+        "T-4": "online",
+    }
+    q = store.load_quarantine(engine).set_index("row_number")
+    assert "postcode 'DH1 7ZZ' not found" in q.loc[6, "reason"]
+    assert q.loc[7, "reason"].startswith("row 7: needs a location")
+    assert "154.2" in q.loc[8, "reason"] and "row 8" in q.loc[8, "reason"]
+    assert aggregate.online_count(reports) == 1
+    assert aggregate.aggregate_hexes(reports, 8)["count"].sum() == 3  # the online report is not mapped
+
+
+def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):
+    path = _write_form(tmp_path / "form.csv", FORM_ROWS)
+    pipeline.import_file(engine, path)
+    before = _table_counts(engine)
+    again = pipeline.import_file(engine, path)
+    assert (again.n_accepted, again.n_quarantined, again.n_duplicates) == (0, 0, 7)
+    after = _table_counts(engine)
+    assert after["reports"] == before["reports"] and after["quarantine"] == before["quarantine"]
+    # The same reports under new file bytes (re-saved, reordered) are duplicates by source reference.
+    shuffled = _write_form(tmp_path / "resaved.csv", list(reversed(FORM_ROWS)))
+    third = pipeline.import_file(engine, shuffled)
+    assert third.n_accepted == 0 and third.n_duplicates == 7
+
+
+def test_one_import_is_one_transaction(engine, tmp_path, monkeypatch):
+    path = _write_form(tmp_path / "form.csv", FORM_ROWS)
+
+    def explode(*_args, **_kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(store, "insert_quarantine", explode)
+    with pytest.raises(OSError, match="simulated"):
+        pipeline.import_file(engine, path)
+    assert _table_counts(engine) == {"imports": 0, "reports": 0, "quarantine": 0, "police_context": 0}
+    monkeypatch.undo()
+    assert pipeline.import_file(engine, path).n_accepted == 4
+
+
+def test_a_file_without_dates_is_refused_and_nothing_is_stored(engine, tmp_path):
+    path = tmp_path / "nodates.csv"
+    path.write_text("Postcode,Concerns\nDH1 1AB,cce\n", encoding="utf-8")
+    with pytest.raises(ImportRefused, match="date"):
+        pipeline.import_file(engine, path)
+    assert _table_counts(engine)["imports"] == 0
+
+
+def test_analyst_resolution_moves_a_row_into_the_data(engine, tmp_path):
+    from hoth_geo.geocode import locate_manually
+
+    pipeline.import_file(engine, _write_form(tmp_path / "form.csv", FORM_ROWS))
+    q = store.load_quarantine(engine)
+    entry = q[q["reason"].str.contains("needs a location")].iloc[0]
+    payload, import_id = store.quarantine_payload(engine, int(entry["id"]))
+    row = pd.DataFrame([payload])
+    for c in ("observed_at", "date_received"):
+        row[c] = pd.to_datetime(row[c])
+    located = locate_manually(row, 54.7761, -1.5733)
+    with engine.begin() as conn:
+        store.resolve_quarantined(conn, int(entry["id"]), located, import_id=import_id, resolved_by="analyst")
+    reports = store.load_reports(engine)
+    assert len(reports) == 5 and (reports["geocode_method"] == "analyst").sum() == 1
+    assert int(entry["id"]) not in store.load_quarantine(engine)["id"].tolist()
+    assert np.isin(int(entry["id"]), store.load_quarantine(engine, status="resolved")["id"]).all()
