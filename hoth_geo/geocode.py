@@ -26,17 +26,14 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 from rapidfuzz import fuzz, process, utils
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from hoth_geo import settings
+from hoth_geo.gazetteer import bng_to_wgs84, wgs84_to_bng
 from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
-
-_BNG_TO_WGS84 = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
-_WGS84_TO_BNG = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
 
 # Confidence and precision per method. Coordinates are as good as the reporter's device or map click.
 _COORD_PRECISION_M = 10.0
@@ -89,8 +86,8 @@ class GeocodeResult:
 @lru_cache(maxsize=8)
 def _buffered_area(area_wkb: bytes, buffer_m: float) -> BaseGeometry:
     area = shapely.from_wkb(area_wkb)
-    bng = shapely.transform(area, _WGS84_TO_BNG.transform, interleaved=False).buffer(buffer_m, quad_segs=4)
-    wgs = shapely.transform(bng, _BNG_TO_WGS84.transform, interleaved=False)
+    bng = shapely.transform(area, wgs84_to_bng, interleaved=False).buffer(buffer_m, quad_segs=4)
+    wgs = shapely.transform(bng, bng_to_wgs84, interleaved=False)
     shapely.prepare(wgs)
     return wgs
 
@@ -106,12 +103,6 @@ def in_study_area(area: BaseGeometry | None, lat: np.ndarray, lon: np.ndarray) -
     out = np.zeros(len(lat), dtype=bool)
     out[ok] = shapely.contains_xy(poly, lon[ok], lat[ok])
     return out
-
-
-def bng_to_wgs84(easting: np.ndarray, northing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lat, lon) arrays from British National Grid easting/northing (pyproj, never by hand)."""
-    lon, lat = _BNG_TO_WGS84.transform(np.asarray(easting, float), np.asarray(northing, float))
-    return np.asarray(lat), np.asarray(lon)
 
 
 def grid_precision_m(easting: np.ndarray, northing: np.ndarray) -> np.ndarray:
@@ -278,7 +269,7 @@ def geocode(
     gn = frame["northing"].to_numpy(dtype=float)
     has_en = todo & np.isfinite(ge) & np.isfinite(gn)
     if has_en.any():
-        blat, blon = bng_to_wgs84(ge[has_en], gn[has_en])
+        blon, blat = bng_to_wgs84(ge[has_en], gn[has_en])
         ok = in_study_area(area, blat, blon)
         idx = np.flatnonzero(has_en)
         good, bad = idx[ok], idx[~ok]
