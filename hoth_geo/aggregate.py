@@ -19,6 +19,13 @@ from hoth_geo.schema import CONCERNS, PLACE_TYPES, selection_mask
 
 _CONCERN_KEYS = tuple(CONCERNS)
 
+# What aggregate_hexes adds beside the count, with the labels people read (tooltips, tables).
+BREAKDOWN_LABELS = {
+    "distinct_places": "Places",
+    "top_place_types": "Place types",
+    "top_concerns": "Concerns",
+}
+
 
 @dataclass(frozen=True)
 class ReportFilter:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
+import h3
 import typer
 
 from hoth_geo import settings
@@ -17,6 +18,7 @@ app = typer.Typer(
     help="hoth-geo: partnership information-sharing reports onto places, H3 hexagons and hotspot maps.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold report text: never print them
 )
 
 DbOption = Annotated[
@@ -154,7 +156,7 @@ def hexes(
 ) -> None:
     """Write the aggregated hexagons (h3, count, distinct places, top place types and concerns)."""
     from hoth_geo import aggregate
-    from hoth_geo.hexes import h3_strings, hex_frame
+    from hoth_geo.hexes import hex_frame
 
     suffix = out.suffix.lower()
     if suffix not in (".geojson", ".csv", ".gpkg"):
@@ -162,14 +164,15 @@ def hexes(
     f = _filters(date_from, date_to, place_type, concern, agency)
     _engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
-    table.insert(0, "h3", h3_strings(table.pop("h3").to_numpy()))
+    cells = table["h3"].to_numpy()
+    # GIS tools and h3 libraries everywhere read the hexadecimal string form of a cell id.
+    table["h3"] = [h3.int_to_str(int(c)) for c in cells]
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         table.to_csv(out, index=False)
     else:
-        gdf = hex_frame(
-            table["h3"].to_numpy(), **{c: table[c].to_numpy() for c in table.columns if c != "h3"}
-        )
+        gdf = hex_frame(cells, **{c: table[c].to_numpy() for c in table.columns if c != "h3"})
+        gdf["h3"] = table["h3"].to_numpy()
         gdf.to_file(
             out,
             driver="GPKG" if suffix == ".gpkg" else "GeoJSON",
@@ -198,7 +201,12 @@ def map_command(
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
     places = aggregate.rank_places(reports, pipeline.all_places(engine), f).head(25)
-    m = maps.build_hex_map(table, places=_place_points(places, engine), legend_title="Reports per hexagon")
+    m = maps.build_hex_map(
+        table,
+        tooltip_cols=aggregate.BREAKDOWN_LABELS,
+        places=_place_points(places, engine),
+        legend_title="Reports per hexagon",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(maps.standalone_html(m), encoding="utf-8")
     typer.echo(f"wrote a map of {len(table):,} hexagons ({f.describe()}) to {out}")

@@ -7,16 +7,24 @@ import streamlit as st
 from hoth_geo.ui import state
 from hoth_geo.ui.pages import about, hotspot_map, import_data, places, review
 
+PAGES = {
+    "map": (hotspot_map.render, "Hotspot map", "🗺️"),
+    "places": (places.render, "Places", "📍"),
+    "import": (import_data.render, "Import", "📥"),
+    "review": (review.render, "Review", "🔎"),
+    "about": (about.render, "About", "ℹ️"),
+}
 
-def main() -> None:
+
+def main(start_page: str = "map") -> None:
+    """Run the app; ``start_page`` (a PAGES key) is the page shown at the root URL."""
+    if start_page not in PAGES:
+        raise ValueError(f"start_page must be one of {', '.join(PAGES)}, got {start_page!r}")
     st.set_page_config(page_title="hoth-geo", page_icon="⬡", layout="wide")
     state.ensure_demo_loaded()
     pages = [
-        st.Page(hotspot_map.render, title="Hotspot map", icon="🗺️", url_path="map", default=True),
-        st.Page(places.render, title="Places", icon="📍", url_path="places"),
-        st.Page(import_data.render, title="Import", icon="📥", url_path="import"),
-        st.Page(review.render, title="Review", icon="🔎", url_path="review"),
-        st.Page(about.render, title="About", icon="ℹ️", url_path="about"),
+        st.Page(render, title=title, icon=icon, url_path=path, default=path == start_page)
+        for path, (render, title, icon) in PAGES.items()
     ]
     nav = st.navigation(pages)
     st.session_state["filters"] = state.sidebar_filters()

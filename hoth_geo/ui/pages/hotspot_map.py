@@ -61,9 +61,12 @@ def render() -> None:
         if table.empty:
             st.info("No located reports match the filters.")
         m = maps.build_hex_map(
-            table, places=top if not top.empty else None, context=context, legend_title="Reports per hexagon"
+            table,
+            tooltip_cols=aggregate.BREAKDOWN_LABELS if not table.empty else (),
+            places=top if not top.empty else None,
+            legend_title="Reports per hexagon",
         )
-        maps.prepare_for_streamlit(m)
+        m = maps.prepare_for_streamlit(m)
         # Only clicks come back: panning and zooming must not rerun the app.
         clicked = st_folium(
             m, key=f"hexmap-{res}", height=620, use_container_width=True, returned_objects=["last_clicked"]

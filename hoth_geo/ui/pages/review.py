@@ -76,7 +76,7 @@ def render() -> None:
                     lat, lon = float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
         else:
             m = maps.blank_map()
-            maps.prepare_for_streamlit(m)
+            m = maps.prepare_for_streamlit(m)
             click = st_folium(
                 m, key="review-map", height=420, use_container_width=True, returned_objects=["last_clicked"]
             )
