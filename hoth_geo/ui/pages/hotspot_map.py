@@ -65,6 +65,7 @@ def render() -> None:
             tooltip_cols=aggregate.BREAKDOWN_LABELS if not table.empty else (),
             places=top if not top.empty else None,
             legend_title="Reports per hexagon",
+            context=context,
         )
         m = maps.prepare_for_streamlit(m)
         # Only clicks come back: panning and zooming must not rerun the app.
