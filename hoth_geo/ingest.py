@@ -900,6 +900,9 @@ def _parse_odd_numbers(values: pd.Series, comma_decimal: bool) -> tuple[np.ndarr
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 
+_PARTIAL_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][0-9A-Z]?)(?: ([0-9]))?$")
+
+
 def _normalise_postcodes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """'dh11ab' / 'DH1  1AB' -> 'DH1 1AB'. Returns (postcode or None, invalid-format mask).
 
@@ -913,6 +916,15 @@ def _normalise_postcodes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         parts = squashed.str.extract(_POSTCODE)
         ok = parts[0].notna()
         pc = (parts[0] + " " + parts[1]).where(ok, None)
+        # A partial postcode (district 'DH1' or sector 'DH1 4') still places a report, coarsely: the
+        # geocoder uses the district or sector centroid with its larger precision radius. The space
+        # is required for a sector, since 'DH14' is a district of its own.
+        spaced = u.str.upper().str.strip().str.replace(r"\s+", " ", regex=True)
+        partial = spaced.str.extract(_PARTIAL_POSTCODE)
+        is_partial = ~ok & partial[0].notna()
+        partial_pc = partial[0].where(partial[1].isna(), partial[0] + " " + partial[1])
+        pc = pc.where(~is_partial, partial_pc)
+        ok = ok | is_partial
         return pd.DataFrame({"pc": pc.astype(object), "invalid": ~blank & ~ok})
 
     codes, uniques = pd.factorize(values.astype(object).fillna(""), use_na_sentinel=False)

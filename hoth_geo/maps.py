@@ -290,6 +290,24 @@ def classify(
     )
 
 
+def _category_classes(
+    keys: pd.Series, categories: Mapping[str, tuple[str, str]]
+) -> tuple[np.ndarray, HexClasses]:
+    """Class index per hexagon and legend entries for the categories present, in the mapping's order."""
+    seen = set(keys.tolist())
+    present = [k for k in categories if k in seen]  # a 17-category legend of zeros helps nobody
+    order = {k: i for i, k in enumerate(present)}
+    idx = keys.map(order).to_numpy(dtype=np.int64)
+    counts = np.bincount(idx, minlength=len(present))
+    return idx, HexClasses(
+        upper=tuple(float(i) for i in range(len(present))),
+        lower=tuple(float(i) for i in range(len(present))),
+        counts=tuple(int(c) for c in counts),
+        colors=tuple(categories[k][1] for k in present),
+        labels=tuple(categories[k][0] for k in present),
+    )
+
+
 # --- Geometry payload ----------------------------------------------------------------------------
 
 
@@ -663,6 +681,7 @@ def build_hex_map(
     height: str | int = "100%",
     context: pd.DataFrame | None = None,
     reference: bool = True,
+    categories: Mapping[str, tuple[str, str]] | None = None,
 ) -> folium.Map:
     """A folium map of hexagons classed and coloured by ``value_col``, with optional place markers.
 
@@ -674,7 +693,9 @@ def build_hex_map(
     there are none, so the map needs no network at all.
 
     ``context`` (h3, count) is the police.uk context layer, drawn as outlines over the hexagons so it
-    never reads as partnership reports. ``reference`` adds the study-area and ward outlines and town
+    never reads as partnership reports. With ``categories`` (key -> (label, colour), legend order
+    bottom to top), ``value_col`` holds category keys instead of numbers (Gi* or emerging classes);
+    rows whose key is not in ``categories`` are not drawn. ``reference`` adds the study-area and ward outlines and town
     labels from the shipped boundaries, so a map without tiles still shows where things are.
     """
     if not isinstance(hexes, pd.DataFrame):
@@ -686,9 +707,11 @@ def build_hex_map(
     for col in ("h3", value_col, *tip_cols):
         if col not in hexes.columns:
             raise ValueError(f"hexes has no column {col!r}; columns are {list(hexes.columns)}")
-    if not pd.api.types.is_numeric_dtype(hexes[value_col]):
+    if categories is not None:
+        hexes = hexes[hexes[value_col].isin(list(categories))]
+    elif not pd.api.types.is_numeric_dtype(hexes[value_col]):
         raise ValueError(f"value_col {value_col!r} must be numeric, got dtype {hexes[value_col].dtype}")
-    if not np.isfinite(hexes[value_col].astype(np.float64)).all():
+    elif not np.isfinite(hexes[value_col].astype(np.float64)).all():
         raise ValueError(f"value_col {value_col!r} has missing or infinite values; fill or drop them first")
     if not pd.api.types.is_integer_dtype(hexes["h3"]):
         raise ValueError(f"hexes['h3'] must hold int64 H3 cells, got dtype {hexes['h3'].dtype}")
@@ -704,14 +727,19 @@ def build_hex_map(
             f"tiles_attribution is required with tiles={tiles!r} (tile providers require credit)"
         )
 
-    values = hexes[value_col].astype(np.float64).to_numpy()
-    cls, classes = classify(values, k=n_classes)
+    if categories is not None:
+        cls, classes = _category_classes(hexes[value_col], categories)
+    else:
+        cls, classes = classify(hexes[value_col].astype(np.float64).to_numpy(), k=n_classes)
     order = np.lexsort((hexes["h3"].to_numpy(), cls))  # by class, then cell id (spatially local)
     cells = hexes["h3"].to_numpy(dtype=np.int64)[order]
     ring_json, hex_bounds = _encode_rings(cells, cls[order], len(classes.upper))
     ordered = hexes.iloc[order]
     col_labels = [_esc(value_label)] + [_esc(label) for label in tip_cols.values()]
-    col_values = [_tooltip_values(ordered[value_col])] + [_tooltip_values(ordered[c]) for c in tip_cols]
+    shown = ordered[value_col]
+    if categories is not None:
+        shown = shown.map({k: label for k, (label, _colour) in categories.items()})
+    col_values = [_tooltip_values(shown)] + [_tooltip_values(ordered[c]) for c in tip_cols]
 
     place_rows, place_bounds = ([], None) if places is None else _place_payload(places, max_places)
 

@@ -36,7 +36,8 @@ def raw_fingerprints(raw_json: pd.Series) -> np.ndarray:
 
 
 def _raw_json(raw: pd.DataFrame, row_numbers: np.ndarray) -> list[str]:
-    positions = np.asarray(row_numbers, dtype=int) - 2
+    # Row numbers are sheet rows; a workbook may have title rows above its header.
+    positions = np.asarray(row_numbers, dtype=int) - int(raw.attrs.get("header_row", 1)) - 1
     return [raw.iloc[p].to_json(force_ascii=False) for p in positions]
 
 

@@ -212,3 +212,26 @@ def test_analyst_resolution_moves_a_row_into_the_data(engine, tmp_path):
     assert len(reports) == 5 and (reports["geocode_method"] == "analyst").sum() == 1
     assert int(entry["id"]) not in store.load_quarantine(engine)["id"].tolist()
     assert np.isin(int(entry["id"]), store.load_quarantine(engine, status="resolved")["id"]).all()
+
+
+def test_partial_postcodes_place_reports_coarsely(engine, tmp_path):
+    rows = [
+        {
+            "Date observed": "03/04/2025",
+            "Reporting agency": "Test School (synthetic)",
+            "Postcode": "DH1",
+            "Concerns": "cce",
+        },
+        {
+            "Date observed": "04/04/2025",
+            "Reporting agency": "Test School (synthetic)",
+            "Postcode": "dh1 4",
+            "Concerns": "cce",
+        },
+    ]
+    summary = pipeline.import_file(engine, _write_form(tmp_path / "partial.csv", rows))
+    assert summary.n_accepted == 2
+    details = store.report_details(engine, store.load_reports(engine)["id"]).set_index("postcode")
+    assert details.loc["DH1", "geocode_method"] == "postcode_district"
+    assert details.loc["DH1 4", "geocode_method"] == "postcode_sector"
+    assert details.loc["DH1", "precision_m"] > 1000
