@@ -1,0 +1,319 @@
+"""The patrol plan: demo patterns, spreading, decay, slot counting over midnight, and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import date
+
+import h3.api.basic_int as h3i
+import numpy as np
+import pandas as pd
+import pytest
+
+from hoth_geo import pipeline, store
+from hoth_geo.hexes import cells_to_parent
+from hoth_geo.patrol import (
+    DEFAULT_GRADING_WEIGHTS,
+    patrol_plan,
+    plan_to_csv,
+    report_weights,
+    slot_scores,
+)
+from hoth_geo.schema import CONCERNS, keys_to_mask
+
+TOWN_CENTRE_RES8 = int("8819464e2dfffff", 16)
+DURHAM_TAXI_RANK = "Taxi rank, Saddler Street, Durham (demo)"
+WEEKEND = {4, 5, 6}  # Fri, Sat, Sun (0 = Monday)
+
+# Two res-9 hexes in Darlington and one in Durham, and a fine cell inside each.
+HEX_X = h3i.latlng_to_cell(54.5228, -1.5535, 9)
+HEX_Y = h3i.latlng_to_cell(54.7761, -1.5749, 9)
+FINE = {HEX_X: h3i.cell_to_center_child(HEX_X, 11), HEX_Y: h3i.cell_to_center_child(HEX_Y, 11)}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    engine = store.connect(f"sqlite:///{tmp}/x.sqlite")
+    pipeline.load_demo_data(engine)
+    return store.load_reports(engine), pipeline.all_places(engine)
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    """Analysis-frame rows: each dict gives observed_at and hex, optionally time_known, grading, place."""
+    n = len(rows)
+    concerns = [r.get("concerns", "cse") for r in rows]
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "observed_at": pd.to_datetime([r["observed_at"] for r in rows], format="ISO8601"),
+            "time_known": [r.get("time_known", True) for r in rows],
+            "online": [False] * n,
+            "h3": np.array([FINE[r["hex"]] for r in rows], dtype=np.int64),
+            "place_id": pd.Series([r.get("place_id") for r in rows], dtype=object),
+            "place_type": pd.Categorical([r.get("place_type", "taxi") for r in rows]),
+            "agency": pd.Categorical(["Test agency"] * n),
+            "agency_type": pd.Categorical(["police"] * n),
+            "concerns": concerns,
+            "concerns_mask": keys_to_mask(concerns, CONCERNS),
+            "grading_source": pd.Categorical([r.get("source", "1") for r in rows]),
+            "grading_information": pd.Categorical([r.get("information", "A") for r in rows]),
+        }
+    )
+
+
+NO_PLACES = pd.DataFrame({"place_id": pd.Series(dtype=object), "name": pd.Series(dtype=object)})
+
+
+# --- Demo ----------------------------------------------------------------------------------------------
+
+
+def test_plan_finds_the_darlington_town_centre_on_weekend_evenings(demo):
+    reports, places = demo
+    plan = patrol_plan(reports, places)
+    assert len(plan) == 10
+    town = plan[cells_to_parent(plan["h3"].to_numpy(), 8) == TOWN_CENTRE_RES8]
+    assert not town.empty
+    evening_weekend = town[town["day_of_week"].isin(WEEKEND) & town["start_hour"].between(17, 22)]
+    assert not evening_weekend.empty
+    assert evening_weekend["places_in_hex"].str.contains("Darlington town centre").any()
+    assert plan["score"].is_monotonic_decreasing
+    assert plan["slot"].tolist() == list(range(1, 11))
+
+
+def test_plan_finds_a_durham_taxi_rank_at_night(demo):
+    reports, places = demo
+    plan = patrol_plan(reports, places, half_life_days=365)
+    taxi = plan[plan["places_in_hex"].str.contains(DURHAM_TAXI_RANK, regex=False)]
+    assert not taxi.empty
+    night = (taxi["start_hour"] >= 21) | (taxi["start_hour"] <= 3)
+    assert night.all()
+    assert taxi["why"].str.contains("taxi ranks").any()
+
+
+@pytest.mark.parametrize("max_per_hex", [1, 2, 3])
+def test_spreading_holds(demo, max_per_hex):
+    reports, places = demo
+    plan = patrol_plan(reports, places, slots=40, slot_hours=3, max_slots_per_hex=max_per_hex)
+    assert plan.groupby("h3").size().max() <= max_per_hex
+    for _, group in plan.groupby("h3"):
+        starts = (group["day_of_week"] * 24 + group["start_hour"]).tolist()
+        for i, a in enumerate(starts):
+            for b in starts[i + 1 :]:
+                gap = (a - b) % 168
+                assert min(gap, 168 - gap) >= 3, (a, b)
+
+
+def test_greedy_choice_matches_a_plain_greedy_over_all_candidates(demo):
+    reports, places = demo
+    for slots, width, per_hex in [(10, 2, 2), (60, 3, 1), (25, 4, 3)]:
+        plan = patrol_plan(reports, places, slots=slots, slot_hours=width, max_slots_per_hex=per_hex)
+        table = slot_scores(reports, slot_hours=width)
+        chosen: dict[int, list[int]] = {}
+        expected = []
+        for row in table.itertuples():  # best first, ties by cell then time
+            start = row.day_of_week * 24 + row.start_hour
+            taken = chosen.setdefault(row.h3, [])
+            if len(taken) >= per_hex or any(min((start - o) % 168, (o - start) % 168) < width for o in taken):
+                continue
+            taken.append(start)
+            expected.append((row.h3, row.day_of_week, row.start_hour))
+            if len(expected) == slots:
+                break
+        got = list(zip(plan["h3"], plan["day_of_week"], plan["start_hour"], strict=True))
+        assert got == expected
+
+
+def test_window_and_as_of_leave_out_later_reports(demo):
+    reports, places = demo
+    plan = patrol_plan(reports, places, window=(date(2025, 1, 1), date(2025, 6, 30)), half_life_days=math.inf)
+    in_window = reports[(reports["observed_at"] >= "2025-01-01") & (reports["observed_at"] < "2025-07-01")]
+    full = slot_scores(in_window, half_life_days=math.inf)
+    # With no decay and all reports of the window, slot 1 is the best candidate slot of the window.
+    assert plan.loc[0, "score"] == pytest.approx(full.loc[0, "score"], abs=1e-3)
+    early = patrol_plan(reports, places, as_of=date(2024, 12, 31), half_life_days=math.inf)
+    before = reports[reports["observed_at"] < "2025-01-01"]
+    assert early.loc[0, "score"] == pytest.approx(
+        slot_scores(before, half_life_days=math.inf).loc[0, "score"], abs=1e-3
+    )
+
+
+# --- Constructed cases ---------------------------------------------------------------------------------
+
+
+def test_wrap_over_midnight_counts_are_exact():
+    # 2025-03-07 is a Friday.
+    rows = [
+        {"observed_at": "2025-03-07 22:10", "hex": HEX_X},  # Fri 22
+        {"observed_at": "2025-03-07 23:30", "hex": HEX_X},  # Fri 23
+        {"observed_at": "2025-03-08 00:15", "hex": HEX_X},  # Sat 00
+        {"observed_at": "2025-03-08 01:30", "hex": HEX_X},  # Sat 01
+        {"observed_at": "2025-03-09 23:10", "hex": HEX_X},  # Sun 23
+        {"observed_at": "2025-03-10 00:20", "hex": HEX_X},  # Mon 00 (wraps round the week)
+    ]
+    table = slot_scores(_frame(rows), slot_hours=2, half_life_days=math.inf)
+    got = {(r.day_of_week, r.start_hour): r.reports for r in table.itertuples()}
+    expected = {
+        (4, 21): 1,  # Fri 21-23: 22:10
+        (4, 22): 2,  # Fri 22-24: 22:10, 23:30
+        (4, 23): 2,  # Fri 23-Sat 01: 23:30, 00:15
+        (5, 0): 2,  # Sat 00-02: 00:15, 01:30
+        (5, 1): 1,  # Sat 01-03: 01:30
+        (6, 22): 1,  # Sun 22-24: 23:10
+        (6, 23): 2,  # Sun 23-Mon 01: 23:10, 00:20
+        (0, 0): 1,  # Mon 00-02: 00:20
+    }
+    assert got == expected
+    # Grades 1/A and no decay: each report weighs exactly 1.
+    assert table.set_index(["day_of_week", "start_hour"])["score"].to_dict() == {
+        k: float(v) for k, v in expected.items()
+    }
+    plan = patrol_plan(_frame(rows), NO_PLACES, slots=3, half_life_days=math.inf)
+    first = plan.iloc[0]
+    assert (first["day_of_week"], first["start_hour"], first["end_hour"]) == (4, 22, 0)
+    assert first["window"] == "Fri 22:00–24:00"
+    # Fri 23 overlaps the chosen Fri 22 slot: the next is Sat 00 (no overlap with Fri 22-24)...
+    # ...but max_slots_per_hex=2 stops there, so only two slots come from one hex.
+    assert len(plan) == 2
+    assert (plan.iloc[1]["day_of_week"], plan.iloc[1]["start_hour"]) == (5, 0)
+    wrap = slot_scores(_frame(rows[4:]), slot_hours=2, half_life_days=math.inf).iloc[0]
+    assert (wrap["day_of_week"], wrap["start_hour"], wrap["reports"]) == (6, 23, 2)
+    sunday = patrol_plan(_frame(rows[4:]), NO_PLACES, slots=1, half_life_days=math.inf).iloc[0]
+    assert sunday["window"] == "Sun 23:00–Mon 01:00" and sunday["end_hour"] == 1
+
+
+def test_half_life_moves_ranks_in_the_expected_direction():
+    # X: ten reports 300 days before as_of. Y: three reports the day before. Same hour, same grades.
+    rows = [{"observed_at": f"2025-01-{d:02d} 20:30", "hex": HEX_X} for d in range(1, 11)]
+    rows += [{"observed_at": f"2025-10-{d:02d} 20:30", "hex": HEX_Y} for d in (20, 21, 22)]
+    frame = _frame(rows)
+    as_of = date(2025, 10, 23)
+    short = patrol_plan(frame, NO_PLACES, half_life_days=7, as_of=as_of, slots=2, max_slots_per_hex=1)
+    long = patrol_plan(frame, NO_PLACES, half_life_days=3650, as_of=as_of, slots=2, max_slots_per_hex=1)
+    assert short["h3"].tolist() == [HEX_Y, HEX_X]
+    assert long["h3"].tolist() == [HEX_X, HEX_Y]
+    # Decay by hand: a report h half-lives old weighs 2**-h.
+    ages = (pd.Timestamp("2025-10-24") - frame["observed_at"]) / pd.Timedelta(days=1)
+    w = report_weights(frame, as_of=pd.Timestamp("2025-10-24"), half_life_days=7)
+    np.testing.assert_allclose(w, 2.0 ** (-ages.to_numpy() / 7))
+
+
+def test_unknown_time_reports_lift_the_hex_but_never_pick_an_hour():
+    known = [{"observed_at": "2025-03-07 21:00", "hex": HEX_X}]
+    unknown = [{"observed_at": "2025-03-07", "hex": HEX_X, "time_known": False}] * 4
+    only_unknown = [{"observed_at": "2025-03-07", "hex": HEX_Y, "time_known": False}] * 50
+    frame = _frame(known + unknown + only_unknown)
+    table = slot_scores(frame, slot_hours=2, half_life_days=math.inf)
+    assert set(table["h3"]) == {HEX_X}  # a hex with no time-known report has no slot
+    assert table["reports"].tolist() == [1, 1]  # Fri 20 and Fri 21 starts cover 21:00
+    assert table["score"].tolist() == pytest.approx([1 + 4 * 2 / 168] * 2)
+    plan = patrol_plan(frame, NO_PLACES, half_life_days=math.inf)
+    assert plan["unknown_time_reports"].tolist() == [4]
+    assert "4 time unknown" in plan.loc[0, "why"]
+
+
+def test_grading_weights_default_and_override():
+    rows = [
+        {"observed_at": "2025-03-07 21:00", "hex": HEX_X, "source": "3", "information": "E"},
+        {"observed_at": "2025-03-07 21:00", "hex": HEX_X, "source": "2", "information": "C"},
+        {"observed_at": "2025-03-07 21:00", "hex": HEX_X, "source": None, "information": None},
+    ]
+    frame = _frame(rows)
+    w = report_weights(frame, as_of="2025-03-07 21:00", half_life_days=math.inf)
+    assert w.tolist() == pytest.approx([0.5 * 0.4, 0.8 * 0.7, 0.8 * 0.7])  # ungraded counts as 2/C
+    heavier = report_weights(
+        frame, as_of="2025-03-07 21:00", half_life_days=math.inf, grading_weights={"source": {"3": 1.0}}
+    )
+    assert heavier[0] == pytest.approx(1.0 * 0.4)
+    assert DEFAULT_GRADING_WEIGHTS["source"]["3"] == 0.5  # the override did not leak into the defaults
+
+
+def test_why_and_places_come_from_the_slot():
+    rows = [
+        {"observed_at": "2025-03-07 23:10", "hex": HEX_Y, "place_id": "t1", "concerns": "cse"},
+        {"observed_at": "2025-03-07 23:40", "hex": HEX_Y, "place_id": "t1", "concerns": "cse"},
+        {
+            "observed_at": "2025-03-08 00:10",
+            "hex": HEX_Y,
+            "place_id": "t2",
+            "concerns": "people_of_concern|cse",
+        },
+        {"observed_at": "2025-03-05 12:00", "hex": HEX_Y, "place_id": "h1", "place_type": "hotel"},
+    ]
+    places = pd.DataFrame({"place_id": ["t1", "t2", "h1"], "name": ["Rank One", "Rank Two", "Hotel"]})
+    plan = patrol_plan(_frame(rows), places, slots=1, half_life_days=math.inf)
+    row = plan.iloc[0]
+    assert row["window"] == "Fri 23:00–Sat 01:00"
+    assert row["places_in_hex"] == "Rank One (2); Rank Two (1)"
+    assert (
+        row["why"] == "3.0 weighted reports (3 at these hours), mostly CSE at taxi ranks, Fri 23:00–Sat 01:00"
+    )
+
+
+def test_area_cells_restrict_the_plan():
+    rows = [{"observed_at": "2025-03-07 21:00", "hex": HEX_X}] * 3 + [
+        {"observed_at": "2025-03-07 21:00", "hex": HEX_Y}
+    ]
+    plan = patrol_plan(_frame(rows), NO_PLACES, area_cells=[h3i.cell_to_parent(HEX_Y, 7)])
+    assert set(plan["h3"]) == {HEX_Y}
+
+
+def test_validation_errors_name_the_argument():
+    frame = _frame([{"observed_at": "2025-03-07 21:00", "hex": HEX_X}])
+    for kwargs, name in [
+        ({"slots": 0}, "slots"),
+        ({"slot_hours": 25}, "slot_hours"),
+        ({"half_life_days": -1}, "half_life_days"),
+        ({"max_slots_per_hex": 0}, "max_slots_per_hex"),
+        ({"res": 12}, "res"),
+        ({"window": (date(2025, 2, 1), date(2025, 1, 1))}, "window"),
+        ({"grading_weights": {"source": {"9": 1.0}}}, "grading_weights"),
+        ({"grading_weights": {"information": {"A": -1}}}, "grading_weights"),
+        ({"area_cells": [0]}, "area_cells"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            patrol_plan(frame, NO_PLACES, **kwargs)
+
+
+def test_empty_selection_gives_an_empty_plan():
+    frame = _frame([{"observed_at": "2025-03-07 21:00", "hex": HEX_X}])
+    plan = patrol_plan(frame, NO_PLACES, window=(date(2020, 1, 1), date(2020, 1, 2)))
+    assert plan.empty and list(plan.columns)[:3] == ["slot", "h3", "day_of_week"]
+
+
+# --- CSV -----------------------------------------------------------------------------------------------
+
+
+def test_plan_to_csv_neutralises_formulas_and_keeps_h3_exact():
+    plan = pd.DataFrame(
+        {
+            "slot": [1, 2, 3, 4, 5, 6, 7],
+            "h3": [HEX_X] * 7,
+            "score": [-1.5, 2, 3, 4, 5, 6, 7],
+            "places_in_hex": ["=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "Rank One (2)"],
+        }
+    )
+    text = plan_to_csv(plan).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [r["places_in_hex"] for r in rows] == [
+        "'=HYPERLINK(1)",
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "Rank One (2)",
+    ]
+    assert rows[0]["score"] == "-1.5"  # numbers are not text cells and stay numbers
+    assert int(rows[0]["h3"], 16) == HEX_X
+    assert plan["places_in_hex"].iloc[0] == "=HYPERLINK(1)"  # the input is not modified
+
+
+def test_plan_to_csv_round_trips_a_real_plan(demo):
+    reports, places = demo
+    plan = patrol_plan(reports, places)
+    rows = list(csv.DictReader(io.StringIO(plan_to_csv(plan).decode("utf-8-sig"), newline="")))
+    assert [int(r["h3"], 16) for r in rows] == plan["h3"].tolist()
+    assert [r["why"] for r in rows] == plan["why"].tolist()
