@@ -156,28 +156,12 @@ def hexes(
 ) -> None:
     """Write the aggregated hexagons (h3, count, distinct places, top place types and concerns)."""
     from hoth_geo import aggregate
-    from hoth_geo.hexes import hex_frame
 
-    suffix = out.suffix.lower()
-    if suffix not in (".geojson", ".csv", ".gpkg"):
-        _fail(f"--out must end in .geojson, .csv or .gpkg, got {out.name!r}")
+    _check_out(out, (".geojson", ".csv", ".gpkg"))
     f = _filters(date_from, date_to, place_type, concern, agency)
     _engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
-    cells = table["h3"].to_numpy()
-    # GIS tools and h3 libraries everywhere read the hexadecimal string form of a cell id.
-    table["h3"] = [h3.int_to_str(int(c)) for c in cells]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        table.to_csv(out, index=False)
-    else:
-        gdf = hex_frame(cells, **{c: table[c].to_numpy() for c in table.columns if c != "h3"})
-        gdf["h3"] = table["h3"].to_numpy()
-        gdf.to_file(
-            out,
-            driver="GPKG" if suffix == ".gpkg" else "GeoJSON",
-            layer="hexes" if suffix == ".gpkg" else None,
-        )
+    _write_table(table, out)
     typer.echo(f"wrote {len(table):,} hexagons at resolution {res} ({f.describe()}) to {out}")
 
 
@@ -217,6 +201,196 @@ def _place_points(ranked, engine):
 
     allp = pipeline.all_places(engine).set_index("place_id")[["latitude", "longitude"]]
     return ranked.join(allp, on="place_id").rename(columns={"reports": "count"})
+
+
+def _write_table(table, out: Path, *, geometry: bool = True) -> None:
+    """CSV, or GeoJSON / GeoPackage hexagons, by the file's extension; h3 written as its hex string."""
+    from hoth_geo.hexes import hex_frame
+
+    suffix = out.suffix.lower()
+    cells = table["h3"].to_numpy()
+    table = table.copy()
+    table["h3"] = [h3.int_to_str(int(c)) for c in cells]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv" or not geometry:
+        table.to_csv(out, index=False)
+        return
+    gdf = hex_frame(cells, **{c: table[c].to_numpy() for c in table.columns if c != "h3"})
+    gdf["h3"] = table["h3"].to_numpy()
+    gdf.to_file(
+        out, driver="GPKG" if suffix == ".gpkg" else "GeoJSON", layer="hexes" if suffix == ".gpkg" else None
+    )
+
+
+def _check_out(out: Path, allowed: tuple[str, ...]) -> None:
+    if out.suffix.lower() not in allowed:
+        _fail(f"--out must end in {', '.join(allowed)}, got {out.name!r}")
+
+
+@app.command()
+def hotspots(
+    out: Annotated[Path, typer.Option("--out", help="output file: .csv, .geojson or .gpkg")],
+    res: ResOption = settings.DEFAULT_MAP_RES,
+    k: Annotated[int, typer.Option("--k", min=1, max=5, help="neighbourhood rings for Gi*")] = 1,
+    method: Annotated[str, typer.Option("--method", help="gistar, count or kde")] = "gistar",
+    boundary: Annotated[Path | None, typer.Option("--boundary", help="study area GeoJSON/GeoPackage")] = None,
+    no_fdr: Annotated[
+        bool, typer.Option("--no-fdr", help="classes from raw p-values (default: FDR)")
+    ] = False,
+    permutations: Annotated[
+        int | None, typer.Option("--permutations", help="conditional permutations")
+    ] = None,
+    date_from: FromOption = None,
+    date_to: ToOption = None,
+    place_type: PlaceTypeOption = None,
+    concern: ConcernOption = None,
+    agency: AgencyOption = None,
+    db: DbOption = None,
+) -> None:
+    """Hot and cold spots on the study-area grid (Getis-Ord Gi* with FDR), counts, or kernel density."""
+    from hoth_geo import aggregate
+    from hoth_geo import hotspots as hs
+
+    _check_out(out, (".csv", ".geojson", ".gpkg"))
+    if method not in ("gistar", "count", "kde"):
+        _fail(f"--method must be gistar, count or kde, got {method!r}")
+    f = _filters(date_from, date_to, place_type, concern, agency)
+    _engine, reports = _load(db)
+    try:
+        table = hs.hotspots(reports, res, f, k=k, area=boundary, fdr=not no_fdr, permutations=permutations)
+    except hs.TooFewReports as exc:
+        _fail(str(exc))
+    if method == "count":
+        table = table[["h3", "count"]]
+    elif method == "kde":
+        counts = aggregate.aggregate_hexes(reports, res, f, breakdowns=False)
+        table = table[["h3", "count"]].merge(
+            hs.kernel_density(counts, table["h3"].to_numpy()), on="h3", how="left"
+        )
+    _write_table(table, out)
+    if method == "gistar":
+        n_hot = int(table["class"].str.startswith("hot").sum())
+        n_cold = int(table["class"].str.startswith("cold").sum())
+        typer.echo(
+            f"{len(table):,} cells at resolution {res}: {n_hot} hot, {n_cold} cold ({f.describe()}) -> {out}"
+        )
+    else:
+        typer.echo(f"{len(table):,} cells at resolution {res} ({method}; {f.describe()}) -> {out}")
+
+
+@app.command()
+def emerging(
+    out: Annotated[Path, typer.Option("--out", help="output file: .csv, .geojson or .gpkg")],
+    res: ResOption = settings.DEFAULT_MAP_RES,
+    step: Annotated[
+        str | None, typer.Option("--step", help="time step, e.g. 28D or MS (default: chosen)")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=5)] = 1,
+    date_from: FromOption = None,
+    date_to: ToOption = None,
+    place_type: PlaceTypeOption = None,
+    concern: ConcernOption = None,
+    agency: AgencyOption = None,
+    db: DbOption = None,
+) -> None:
+    """Emerging hot spot categories (new, consecutive, intensifying, persistent, ...) per hexagon."""
+    from hoth_geo import temporal
+
+    _check_out(out, (".csv", ".geojson", ".gpkg"))
+    f = _filters(date_from, date_to, place_type, concern, agency)
+    _engine, reports = _load(db)
+    try:
+        table = temporal.emerging_hotspots(reports, res, step=step, k=k, filters=f)
+    except ValueError as exc:
+        _fail(str(exc))
+    _write_table(table, out)
+    found = table[table["category"] != "no_pattern"]["label"].value_counts()
+    typer.echo(
+        f"{len(table):,} cells, step {table.attrs.get('step')}: "
+        + (", ".join(f"{n} {lab}" for lab, n in found.items()) or "no pattern")
+    )
+    typer.echo(f"written to {out}")
+
+
+@app.command()
+def evaluate(
+    out: Annotated[Path, typer.Option("--out", help="output .csv")],
+    train_from: Annotated[str, typer.Option("--train-from", help="YYYY-MM-DD or YYYY-MM")],
+    train_to: Annotated[str, typer.Option("--train-to", help="YYYY-MM-DD or YYYY-MM (inclusive)")],
+    test_from: Annotated[str, typer.Option("--test-from")],
+    test_to: Annotated[str, typer.Option("--test-to")],
+    res: ResOption = settings.DEFAULT_MAP_RES,
+    concern: ConcernOption = None,
+    source: Annotated[
+        str, typer.Option("--source", help="reports (partnership) or context (police.uk)")
+    ] = "reports",
+    n_boot: Annotated[int, typer.Option("--n-boot", min=0)] = 500,
+    db: DbOption = None,
+) -> None:
+    """How well each hotspot method predicts a later window: hit rate, PAI and RRI with 95 % intervals."""
+    from hoth_geo import evaluate as ev
+    from hoth_geo import store
+
+    _check_out(out, (".csv",))
+    if source not in ("reports", "context"):
+        _fail(f"--source must be reports or context, got {source!r}")
+    engine = store.connect(db)
+    frame = store.load_reports(engine) if source == "reports" else store.load_context(engine)
+    try:
+        table = ev.evaluate_windows(
+            frame, (train_from, train_to), (test_from, test_to), res, tuple(concern or ()), n_boot=n_boot
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    five = table[table["coverage"] == 0.05]
+    for row in five.itertuples():
+        typer.echo(f"{row.method:>12}: PAI at 5 % of the area {row.pai:.1f} (hit rate {row.hit_rate:.1%})")
+    typer.echo(f"written to {out}")
+
+
+@app.command("patrol-plan")
+def patrol_plan_command(
+    out: Annotated[Path, typer.Option("--out", help="output .csv")],
+    slots: Annotated[int, typer.Option("--slots", min=1, max=200, help="patrol slots per week")] = 10,
+    slot_hours: Annotated[int, typer.Option("--slot-hours", min=1, max=12)] = 2,
+    res: ResOption = 9,
+    half_life: Annotated[float, typer.Option("--half-life", help="recency half-life in days")] = 28.0,
+    max_per_hex: Annotated[int, typer.Option("--max-per-hex", min=1)] = 2,
+    date_from: FromOption = None,
+    date_to: ToOption = None,
+    place_type: PlaceTypeOption = None,
+    concern: ConcernOption = None,
+    agency: AgencyOption = None,
+    db: DbOption = None,
+) -> None:
+    """Presence-based disruption: the hexagon x day x time slots covering the most recent weighted concern."""
+    from hoth_geo import patrol, pipeline
+
+    _check_out(out, (".csv",))
+    f = _filters(date_from, date_to, place_type, concern, agency)
+    engine, reports = _load(db)
+    window = (f.date_from, f.date_to) if f.date_from and f.date_to else None
+    try:
+        plan = patrol.patrol_plan(
+            reports,
+            pipeline.all_places(engine),
+            slots=slots,
+            slot_hours=slot_hours,
+            res=res,
+            half_life_days=half_life,
+            max_slots_per_hex=max_per_hex,
+            filters=f,
+            window=window,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(patrol.plan_to_csv(plan))
+    for row in plan.itertuples():
+        typer.echo(f"{row.slot:>3}. {row.window:<22} {h3.int_to_str(int(row.h3))}  {row.why}")
+    typer.echo(f"written to {out}")
 
 
 @app.command("build-gazetteer")

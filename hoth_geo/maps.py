@@ -901,3 +901,45 @@ def clicked_cell(st_folium_result: Mapping | None, res: int) -> int | None:
     if isinstance(res, bool) or not isinstance(res, int) or not 0 <= res <= hx.MAX_RES:
         raise ValueError(f"res must be an integer H3 resolution 0..{hx.MAX_RES}, got {res!r}")
     return int(h3i.latlng_to_cell(float(lat), lng, res))
+
+
+# --- Category legends: key -> (label, colour), legend bottom to top ------------------------------
+
+GISTAR_CATEGORIES: dict[str, tuple[str, str]] = {
+    "cold_99": ("Cold spot, 99 % confidence", "#2166ac"),
+    "cold_95": ("Cold spot, 95 % confidence", "#67a9cf"),
+    "cold_90": ("Cold spot, 90 % confidence", "#d1e5f0"),
+    "hot_90": ("Hot spot, 90 % confidence", "#fddbc7"),
+    "hot_95": ("Hot spot, 95 % confidence", "#ef8a62"),
+    "hot_99": ("Hot spot, 99 % confidence", "#b2182b"),
+}
+
+_EMERGING_HOT = {
+    "historical": "#d9d9d9",
+    "oscillating": "#cab2d6",
+    "sporadic": "#fdbf6f",
+    "diminishing": "#fee0b6",
+    "persistent": "#b15928",
+    "intensifying": "#67000d",
+    "consecutive": "#e31a1c",
+    "new": "#ff7f00",
+}
+_EMERGING_COLD = {
+    "historical": "#f0f0f0",
+    "oscillating": "#9e9ac8",
+    "sporadic": "#a6cee3",
+    "diminishing": "#deebf7",
+    "persistent": "#08519c",
+    "intensifying": "#08306b",
+    "consecutive": "#2171b5",
+    "new": "#6baed6",
+}
+EMERGING_CATEGORIES: dict[str, tuple[str, str]] = {
+    **{f"{k}_cold": (f"{k.capitalize()} cold spot", c) for k, c in _EMERGING_COLD.items()},
+    **{f"{k}_hot": (f"{k.capitalize()} hot spot", c) for k, c in _EMERGING_HOT.items()},
+}
+
+CHANGE_CATEGORIES: dict[str, tuple[str, str]] = {
+    "down": ("Significantly fewer reports", "#2166ac"),
+    "up": ("Significantly more reports", "#b2182b"),
+}
