@@ -140,6 +140,38 @@ places = sa.Table(
 )
 
 
+# Disruption activities logged against a place or a hexagon (Disruption log page).
+disruptions = sa.Table(
+    "disruptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tactic", sa.String, nullable=False),
+    sa.Column("place_id", sa.String),
+    sa.Column("h3", sa.BigInteger, nullable=False),  # the target hexagon (at res below)
+    sa.Column("res", sa.Integer, nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date),
+    sa.Column("note", sa.Text),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.Column("recorded_by", sa.String),
+)
+
+# Every export that leaves the system: append-only (nothing in hoth-geo updates or deletes it).
+export_log = sa.Table(
+    "export_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("exported_at", sa.DateTime, nullable=False),
+    sa.Column("exported_by", sa.String),
+    sa.Column("audience", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("filters", sa.Text, nullable=False),  # JSON
+    sa.Column("filename", sa.String),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("n_bytes", sa.Integer, nullable=False),
+)
+
+
 def connect(url: str | None = None) -> Engine:
     """An engine for ``url`` (default: settings.database_url()), with the schema created."""
     url = settings.database_url(url)
@@ -525,3 +557,94 @@ def delete_demo(engine: Engine) -> int:
         conn.execute(imports.delete().where(imports.c.id.in_(demo_imports)))
         conn.execute(places.delete().where(places.c.source == "demo"))
     return n
+
+
+# --- Disruption log ------------------------------------------------------------------------------------
+
+TACTICS = {
+    "police_presence": "Increased police presence",
+    "hotel_notice": "Hotel guest-information notice",
+    "cawn": "Child Abduction Warning Notice",
+    "closure_notice": "Closure notice",
+    "licensing_review": "Licensing review",
+    "cpn": "Community protection notice",
+    "visits_engagement": "Visits and engagement",
+    "other": "Other",
+}
+
+
+def add_disruption(
+    engine: Engine,
+    *,
+    tactic: str,
+    h3_cell: int,
+    res: int,
+    start_date,
+    end_date=None,
+    place_id: str | None = None,
+    note: str | None = None,
+    recorded_by: str | None = None,
+) -> int:
+    if tactic not in TACTICS:
+        raise ValueError(f"tactic must be one of {', '.join(TACTICS)}, got {tactic!r}")
+    if end_date is not None and end_date < start_date:
+        raise ValueError(f"end_date {end_date} is before start_date {start_date}")
+    with engine.begin() as conn:
+        result = conn.execute(
+            disruptions.insert().values(
+                tactic=tactic,
+                place_id=place_id,
+                h3=int(h3_cell),
+                res=int(res),
+                start_date=start_date,
+                end_date=end_date,
+                note=note,
+                recorded_at=datetime.now(UTC).replace(tzinfo=None),
+                recorded_by=recorded_by,
+            )
+        )
+    return int(result.inserted_primary_key[0])
+
+
+def load_disruptions(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.select(disruptions).order_by(disruptions.c.start_date.desc()), conn)
+    frame["h3"] = frame["h3"].astype("int64")
+    return frame
+
+
+# --- Export log ------------------------------------------------------------------------------------------
+
+
+def log_export(
+    engine: Engine,
+    *,
+    audience: str,
+    kind: str,
+    filters: dict,
+    data: bytes,
+    filename: str | None = None,
+    exported_by: str | None = None,
+) -> int:
+    """Record one export (who, when, audience, filters, file type, SHA-256 of the bytes)."""
+    import hashlib
+
+    with engine.begin() as conn:
+        result = conn.execute(
+            export_log.insert().values(
+                exported_at=datetime.now(UTC).replace(tzinfo=None),
+                exported_by=exported_by,
+                audience=audience,
+                kind=kind,
+                filters=json.dumps(filters, default=str, sort_keys=True),
+                filename=filename,
+                sha256=hashlib.sha256(data).hexdigest(),
+                n_bytes=len(data),
+            )
+        )
+    return int(result.inserted_primary_key[0])
+
+
+def load_export_log(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(export_log).order_by(export_log.c.id), conn)
