@@ -120,6 +120,50 @@ def _filter_quarantine_duplicates(conn: Connection, q: pd.DataFrame) -> tuple[pd
     return q[~dup], int(dup.sum())
 
 
+def _store_import(
+    conn: Connection,
+    *,
+    fmt: str,
+    filename: str,
+    file_sha: str,
+    is_demo: bool,
+    imported_by: str | None,
+    n_read: int,
+    n_duplicate_rows: int,
+    accepted: pd.DataFrame,
+    insert_rows: Callable[[Connection, int, pd.DataFrame], int],
+    quarantined: pd.DataFrame,
+    warnings: list[str],
+    progress: Progress,
+    progress_start: float,
+    label: str,
+) -> store.ImportSummary:
+    """Write one import's record, accepted rows and quarantine inside the caller's transaction."""
+    quarantined, n_q_dups = _filter_quarantine_duplicates(conn, quarantined)
+    import_id = store.insert_import(
+        conn, filename=filename, file_sha256=file_sha, fmt=fmt, is_demo=is_demo, imported_by=imported_by
+    )
+    n_acc = _insert_in_chunks(
+        conn, accepted, lambda c, f: insert_rows(c, import_id, f), progress, progress_start, 0.95, label
+    )
+    n_q = store.insert_quarantine(conn, import_id, quarantined)
+    summary = store.ImportSummary(
+        import_id=import_id,
+        filename=filename,
+        format=fmt,
+        n_read=n_read,
+        n_accepted=n_acc,
+        n_quarantined=n_q,
+        n_duplicates=n_duplicate_rows + n_q_dups,
+        already_imported=n_acc == 0 and n_q == 0 and n_read > 0,
+        warnings=tuple(warnings),
+    )
+    if not summary.reconciles:  # a bug, never a data problem: the caller's transaction rolls back
+        raise RuntimeError(f"import of {filename} does not reconcile: {summary.describe()}")
+    store.finish_import(conn, import_id, summary)
+    return summary
+
+
 def _import_sharing_form(
     engine: Engine,
     raw: pd.DataFrame,
@@ -146,40 +190,23 @@ def _import_sharing_form(
         ingest_q = result.quarantine.copy()
         ingest_q["payload"] = None
         quarantined = pd.concat([ingest_q, geo_q], ignore_index=True).sort_values("row_number")
-        quarantined, n_q_dups = _filter_quarantine_duplicates(conn, quarantined)
-
-        import_id = store.insert_import(
+        summary = _store_import(
             conn,
-            filename=filename,
-            file_sha256=file_sha,
             fmt="sharing_form",
+            filename=filename,
+            file_sha=file_sha,
             is_demo=is_demo,
             imported_by=imported_by,
-        )
-        n_acc = _insert_in_chunks(
-            conn,
-            geo.located,
-            lambda c, f: store.insert_reports(c, import_id, f, is_demo=is_demo),
-            progress,
-            0.45,
-            0.95,
-            "storing reports",
-        )
-        n_q = store.insert_quarantine(conn, import_id, quarantined)
-        summary = store.ImportSummary(
-            import_id=import_id,
-            filename=filename,
-            format="sharing_form",
             n_read=result.n_read,
-            n_accepted=n_acc,
-            n_quarantined=n_q,
-            n_duplicates=int(dup.sum()) + n_q_dups,
-            already_imported=n_acc == 0 and n_q == 0 and result.n_read > 0,
-            warnings=tuple(result.warnings),
+            n_duplicate_rows=int(dup.sum()),
+            accepted=geo.located,
+            insert_rows=lambda c, import_id, f: store.insert_reports(c, import_id, f, is_demo=is_demo),
+            quarantined=quarantined,
+            warnings=result.warnings,
+            progress=progress,
+            progress_start=0.45,
+            label="storing reports",
         )
-        if not summary.reconciles:  # a bug, never a data problem: roll the whole import back
-            raise RuntimeError(f"import of {filename} does not reconcile: {summary.describe()}")
-        store.finish_import(conn, import_id, summary)
     progress(1.0, summary.describe())
     return summary
 
@@ -228,39 +255,23 @@ def _import_policeuk(
         q = result.quarantine.copy()
         q["payload"] = None
         quarantined = pd.concat([q, out_q], ignore_index=True).sort_values("row_number")
-        quarantined, n_q_dups = _filter_quarantine_duplicates(conn, quarantined)
-        import_id = store.insert_import(
+        summary = _store_import(
             conn,
-            filename=filename,
-            file_sha256=file_sha,
             fmt="policeuk",
+            filename=filename,
+            file_sha=file_sha,
             is_demo=is_demo,
             imported_by=imported_by,
-        )
-        n_acc = _insert_in_chunks(
-            conn,
-            fresh,
-            lambda c, f: store.insert_context(c, import_id, f),
-            progress,
-            0.3,
-            0.95,
-            "storing police context",
-        )
-        n_q = store.insert_quarantine(conn, import_id, quarantined)
-        summary = store.ImportSummary(
-            import_id=import_id,
-            filename=filename,
-            format="policeuk",
             n_read=result.n_read,
-            n_accepted=n_acc,
-            n_quarantined=n_q,
-            n_duplicates=int(dup.sum()) + n_q_dups,
-            already_imported=n_acc == 0 and n_q == 0 and result.n_read > 0,
-            warnings=tuple(result.warnings),
+            n_duplicate_rows=int(dup.sum()),
+            accepted=fresh,
+            insert_rows=store.insert_context,
+            quarantined=quarantined,
+            warnings=result.warnings,
+            progress=progress,
+            progress_start=0.3,
+            label="storing police context",
         )
-        if not summary.reconciles:
-            raise RuntimeError(f"import of {filename} does not reconcile: {summary.describe()}")
-        store.finish_import(conn, import_id, summary)
     progress(1.0, summary.describe())
     return summary
 
