@@ -37,6 +37,7 @@ import pandas as pd
 from hoth_geo import settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
 from hoth_geo.hexes import _check_res, cell_resolutions, cells_to_parent
+from hoth_geo.privacy import neutralise_frame
 from hoth_geo.schema import CONCERNS, GRADING_INFORMATION, GRADING_SOURCE, PLACE_TYPES
 
 __all__ = [
@@ -549,16 +550,6 @@ def patrol_plan(
 
 # --- Export -----------------------------------------------------------------------------------------
 
-# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutralise(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def plan_to_csv(plan: pd.DataFrame) -> bytes:
     """The plan as UTF-8 CSV (with a BOM so spreadsheets read the dashes right).
 
@@ -570,9 +561,7 @@ def plan_to_csv(plan: pd.DataFrame) -> bytes:
     out = plan.copy()
     if "h3" in out.columns:
         out["h3"] = [format(int(c), "x") for c in out["h3"]]
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(_neutralise)
+    out = neutralise_frame(out)
     buf = io.StringIO()
     out.to_csv(buf, index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     return buf.getvalue().encode("utf-8-sig")
