@@ -13,6 +13,7 @@ import h3
 import typer
 
 from hoth_geo import settings
+from hoth_geo.cli_admin import register as _register_admin
 
 app = typer.Typer(
     help="hoth-geo: partnership information-sharing reports onto places, H3 hexagons and hotspot maps.",
@@ -445,6 +446,8 @@ def run_app(
     ]
     raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR))
 
+
+_register_admin(app)
 
 if __name__ == "__main__":
     app()

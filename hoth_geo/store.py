@@ -180,6 +180,10 @@ def connect(url: str | None = None) -> Engine:
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+    # Accounts and the audit chain declare their tables on this metadata in their own modules.
+    import hoth_geo.audit  # noqa: F401
+    import hoth_geo.auth  # noqa: F401
+
     metadata.create_all(engine)
     return engine
 

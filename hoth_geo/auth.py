@@ -1,0 +1,698 @@
+"""Accounts, roles and sign-in.
+
+A user holds at most one *data role* (police, analyst or partner), which decides what case data they
+see, and may also hold the *admin* role, which manages accounts and reads the audit log but shows no
+case data by itself. So "admin" alone is an administrator who cannot open the map; "admin,analyst" is an
+analyst who also administers. Roles are written as a comma-separated set ("admin,analyst"); the users
+table stores the data role and an is_admin flag.
+
+Passwords are hashed with Argon2id (argon2-cffi) and rehashed on the next successful sign-in whenever
+the hashing parameters change. There is no default account and no default password: the first admin is
+created from the command line (``hoth-geo users add NAME --role admin``) or by the app's first-run
+form, which exists only while no admin account exists (``create_first_admin``).
+
+Sign-in via Microsoft Entra ID (or any OpenID Connect provider) maps identity-token claims to roles
+with ``role_from_claims``; see docs/access-and-audit.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
+
+from hoth_geo import audit, settings
+from hoth_geo.store import metadata
+
+# --- Roles and capabilities -----------------------------------------------------------------------------
+
+CAPABILITIES = {
+    "view_map": "hexagon maps and hotspot layers",
+    "view_aggregates": "counts per hexagon, place and period (small counts suppressed for partners)",
+    "view_reports": "individual report rows",
+    "view_narratives": "the free-text narrative of a report",
+    "view_named_places": "venue names and exact place points",
+    "import": "import sharing-form and police.uk files",
+    "resolve_quarantine": "read and resolve quarantined rows",
+    "export_police": "exports for the police audience",
+    "export_partner": "exports for the partner audience",
+    "export_public": "exports for the public audience",
+    "manage_users": "add, disable and enable accounts; change roles and passwords",
+    "view_audit": "read, verify and export the audit log",
+    "purge": "delete data older than the retention period",
+}
+
+_DATA = frozenset(
+    {
+        "view_map",
+        "view_aggregates",
+        "view_reports",
+        "view_narratives",
+        "view_named_places",
+        "import",
+        "resolve_quarantine",
+        "export_police",
+        "export_partner",
+        "export_public",
+    }
+)
+
+ROLES: dict[str, frozenset[str]] = {
+    # Police: every data capability, including purge (retention is a data-controller decision).
+    "police": _DATA | {"purge"},
+    # Analyst: everything needed to analyse and clean the data; exports only for partner and public
+    # audiences, because a police-audience export carries individual rows out of the system.
+    "analyst": _DATA - {"export_police"},
+    # Partner: aggregated, suppressed views; no individual reports, narratives or named places.
+    "partner": frozenset({"view_map", "view_aggregates", "export_partner", "export_public"}),
+    # Admin: accounts and the audit trail only. Case data needs a data role as well.
+    "admin": frozenset({"manage_users", "view_audit"}),
+}
+DATA_ROLES = ("police", "analyst", "partner")
+ADMIN_ROLE = "admin"
+# Least privileged first: when SSO claims map to several data roles, the first of these wins.
+_DATA_ROLE_ORDER = ("partner", "analyst", "police")
+
+for _caps in ROLES.values():  # the map above must only name known capabilities
+    assert _caps <= CAPABILITIES.keys(), _caps - CAPABILITIES.keys()
+
+
+def can(role: str, capability: str) -> bool:
+    """Whether ``role`` (one role, or a role set like "admin,analyst") grants ``capability``."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"capability must be one of {', '.join(CAPABILITIES)}, got {capability!r}")
+    data_role, is_admin = parse_roles(role)
+    granted = ROLES[data_role] if data_role else frozenset()
+    if is_admin:
+        granted = granted | ROLES[ADMIN_ROLE]
+    return capability in granted
+
+
+def parse_roles(role: str | Iterable[str]) -> tuple[str | None, bool]:
+    """(data role or None, is_admin) from "analyst", "admin,analyst" or ["admin", "analyst"]."""
+    parts = role.split(",") if isinstance(role, str) else list(role)
+    names = {str(p).strip().lower() for p in parts if str(p).strip()}
+    unknown = sorted(names - ROLES.keys())
+    if not names or unknown:
+        raise ValueError(f"role must be one or more of {', '.join(ROLES)}, got {role!r}")
+    data = [n for n in names if n in DATA_ROLES]
+    if len(data) > 1:
+        raise ValueError(f"role may hold only one data role ({', '.join(DATA_ROLES)}), got {role!r}")
+    return (data[0] if data else None), ADMIN_ROLE in names
+
+
+def role_label(data_role: str | None, is_admin: bool) -> str:
+    """The canonical role-set string: "admin", "analyst" or "admin,analyst"."""
+    return ",".join(([ADMIN_ROLE] if is_admin else []) + ([data_role] if data_role else []))
+
+
+# --- Settings (read when used, so tests and deployments can set the environment) -----------------------
+
+SESSION_MINUTES_ENV = "HOTH_GEO_SESSION_MINUTES"
+LOCKOUT_ATTEMPTS_ENV = "HOTH_GEO_LOCKOUT_ATTEMPTS"
+LOCKOUT_MINUTES_ENV = "HOTH_GEO_LOCKOUT_MINUTES"
+SSO_ROLES_FILE_ENV = "HOTH_GEO_SSO_ROLES_FILE"
+DEFAULT_SESSION_MINUTES = 30
+DEFAULT_LOCKOUT_ATTEMPTS = 5
+DEFAULT_LOCKOUT_MINUTES = 15
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # argon2 accepts more, but megabyte "passwords" only cost server time
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {raw!r}")
+    return value
+
+
+def session_minutes() -> int:
+    return _env_int(SESSION_MINUTES_ENV, DEFAULT_SESSION_MINUTES)
+
+
+def lockout_attempts() -> int:
+    return _env_int(LOCKOUT_ATTEMPTS_ENV, DEFAULT_LOCKOUT_ATTEMPTS)
+
+
+def lockout_minutes() -> int:
+    return _env_int(LOCKOUT_MINUTES_ENV, DEFAULT_LOCKOUT_MINUTES)
+
+
+def session_expired(last_seen: datetime, now: datetime, timeout_minutes: int | None = None) -> bool:
+    """True once ``now`` is ``timeout_minutes`` (default $HOTH_GEO_SESSION_MINUTES or 30) after ``last_seen``.
+
+    An idle timeout: the app updates ``last_seen`` on every interaction and signs out when this is true.
+    Both times must be of the same kind (both naive UTC or both aware).
+    """
+    minutes = session_minutes() if timeout_minutes is None else timeout_minutes
+    if minutes < 1:
+        raise ValueError(f"timeout_minutes must be at least 1, got {timeout_minutes!r}")
+    return now - last_seen >= timedelta(minutes=minutes)
+
+
+# --- Table -----------------------------------------------------------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(254), nullable=False, unique=True),  # stored lower-case
+    sa.Column("display_name", sa.String),
+    sa.Column("role", sa.String(16)),  # the data role, or NULL for an admin-only account
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("password_hash", sa.String, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_login_at", sa.DateTime),
+    sa.Column("failed_attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", sa.DateTime),
+)
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in or listed account. Never carries the password hash.
+
+    ``id`` is None for a user signed in through SSO without a local account.
+    """
+
+    id: int | None
+    username: str
+    display_name: str | None
+    role: str | None  # the data role
+    is_admin: bool
+    disabled: bool = False
+    created_at: datetime | None = None
+    last_login_at: datetime | None = None
+    locked_until: datetime | None = None
+
+    @property
+    def roles(self) -> str:
+        return role_label(self.role, self.is_admin)
+
+    def can(self, capability: str) -> bool:
+        return can(self.roles, capability)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _user(row) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        is_admin=bool(row.is_admin),
+        disabled=bool(row.disabled),
+        created_at=row.created_at,
+        last_login_at=row.last_login_at,
+        locked_until=row.locked_until,
+    )
+
+
+# --- Passwords -------------------------------------------------------------------------------------------
+
+# argon2-cffi's defaults (RFC 9106 low-memory profile). Replaced in place to change parameters; stored
+# hashes made with other parameters are upgraded at the next successful sign-in.
+hasher = PasswordHasher()
+_dummy_hash: tuple[PasswordHasher, str] | None = None
+
+
+def _dummy() -> str:
+    # A hash with the current parameters, verified when the user does not exist, so an unknown name
+    # costs as much time as a wrong password and sign-in timing does not reveal which names exist.
+    global _dummy_hash
+    if _dummy_hash is None or _dummy_hash[0] is not hasher:
+        _dummy_hash = (hasher, hasher.hash(os.urandom(16).hex()))
+    return _dummy_hash[1]
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _normalise_username(username: str) -> str:
+    if not isinstance(username, str):
+        raise ValueError(f"username must be a string, got {type(username).__name__}")
+    name = username.strip().lower()
+    if not name or len(name) > 254 or any(ch.isspace() for ch in name):
+        raise ValueError(f"username must be 1-254 characters without spaces, got {username!r}")
+    return name
+
+
+def check_password_policy(username: str, password: str) -> None:
+    """Raise ValueError naming the rule a password breaks (the message never contains the password)."""
+    if not isinstance(password, str):
+        raise ValueError("password must be a string")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"password must be at most {MAX_PASSWORD_LENGTH} characters long")
+    if password.strip().lower() == username.strip().lower():
+        raise ValueError("password must not be the same as the username")
+
+
+# --- Accounts --------------------------------------------------------------------------------------------
+
+
+def _insert_user(conn, name: str, password: str, data_role, is_admin, display_name) -> int:
+    if conn.execute(sa.select(users.c.id).where(users.c.username == name)).first() is not None:
+        raise ValueError(f"username {name!r} already exists")
+    result = conn.execute(
+        users.insert().values(
+            username=name,
+            display_name=display_name,
+            role=data_role,
+            is_admin=is_admin,
+            password_hash=hasher.hash(password),
+            disabled=False,
+            created_at=_now(),
+            failed_attempts=0,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def add_user(
+    engine: Engine,
+    username: str,
+    password: str,
+    role: str | Iterable[str],
+    *,
+    display_name: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """Create an account and return its id. ``role``: "analyst", "admin", "admin,police", ..."""
+    name = _normalise_username(username)
+    data_role, is_admin = parse_roles(role)
+    check_password_policy(name, password)
+    with engine.begin() as conn:
+        audit.take_lock(conn)
+        user_id = _insert_user(conn, name, password, data_role, is_admin, display_name)
+        audit.record(
+            conn, "user_added", actor=actor, target=name, details={"role": role_label(data_role, is_admin)}
+        )
+    return user_id
+
+
+def create_first_admin(
+    engine: Engine,
+    username: str,
+    password: str,
+    *,
+    data_role: str | None = None,
+    display_name: str | None = None,
+) -> int:
+    """The app's first-run form: create an admin only while no admin account exists.
+
+    The check and the insert share the audit lock's transaction, so two browsers submitting the form
+    at once cannot both create an admin; the second gets a ValueError.
+    """
+    name = _normalise_username(username)
+    roles = [ADMIN_ROLE] + ([data_role] if data_role else [])
+    parsed_role, _ = parse_roles(roles)
+    check_password_policy(name, password)
+    with engine.begin() as conn:
+        audit.take_lock(conn)  # serialise with every other writer before checking
+        if conn.execute(sa.select(users.c.id).where(users.c.is_admin.is_(True)).limit(1)).first():
+            raise ValueError("an admin account already exists: first-run set-up is closed")
+        user_id = _insert_user(conn, name, password, parsed_role, True, display_name)
+        audit.record(
+            conn,
+            "user_added",
+            actor=name,
+            target=name,
+            details={"role": role_label(parsed_role, True), "first_run": True},
+        )
+    return user_id
+
+
+def get_user(engine: Engine, username: str) -> User | None:
+    name = _normalise_username(username)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == name)).first()
+    return _user(row) if row else None
+
+
+def list_users(engine: Engine) -> list[User]:
+    with engine.connect() as conn:
+        return [_user(r) for r in conn.execute(sa.select(users).order_by(users.c.username))]
+
+
+def has_users(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(users.c.id).limit(1)).first() is not None
+
+
+def first_run_needed(engine: Engine) -> bool:
+    """True while no admin account exists at all.
+
+    A disabled admin still counts: otherwise disabling the last admin would reopen the first-run form
+    to anyone who can reach the app. Re-enable from the command line instead (``hoth-geo users enable``).
+    """
+    with engine.connect() as conn:
+        return conn.execute(sa.select(users.c.id).where(users.c.is_admin.is_(True)).limit(1)).first() is None
+
+
+def _require(conn, name: str):
+    row = conn.execute(sa.select(users).where(users.c.username == name)).first()
+    if row is None:
+        raise ValueError(f"username {name!r} does not exist")
+    return row
+
+
+def _other_enabled_admins(conn, user_id: int) -> int:
+    return conn.execute(
+        sa.select(sa.func.count())
+        .select_from(users)
+        .where(users.c.is_admin.is_(True), users.c.disabled.is_(False), users.c.id != user_id)
+    ).scalar_one()
+
+
+def disable_user(engine: Engine, username: str, *, actor: str | None = None) -> None:
+    """Disable an account (it can no longer sign in). The last enabled admin cannot be disabled."""
+    name = _normalise_username(username)
+    with engine.begin() as conn:
+        audit.take_lock(conn)  # so two admins cannot disable each other at the same moment
+        row = _require(conn, name)
+        if row.is_admin and not row.disabled and _other_enabled_admins(conn, row.id) == 0:
+            raise ValueError(f"username {name!r} is the last enabled admin and cannot be disabled")
+        conn.execute(users.update().where(users.c.id == row.id).values(disabled=True))
+        audit.record(conn, "user_disabled", actor=actor, target=name)
+
+
+def enable_user(engine: Engine, username: str, *, actor: str | None = None) -> None:
+    """Enable an account and clear any lockout."""
+    name = _normalise_username(username)
+    with engine.begin() as conn:
+        audit.take_lock(conn)
+        row = _require(conn, name)
+        conn.execute(
+            users.update()
+            .where(users.c.id == row.id)
+            .values(disabled=False, failed_attempts=0, locked_until=None)
+        )
+        audit.record(conn, "user_enabled", actor=actor, target=name)
+
+
+def set_role(engine: Engine, username: str, role: str | Iterable[str], *, actor: str | None = None) -> None:
+    """Replace an account's roles. Removing admin from the last enabled admin is refused."""
+    name = _normalise_username(username)
+    data_role, is_admin = parse_roles(role)
+    with engine.begin() as conn:
+        audit.take_lock(conn)
+        row = _require(conn, name)
+        if row.is_admin and not is_admin and not row.disabled and _other_enabled_admins(conn, row.id) == 0:
+            raise ValueError(f"username {name!r} is the last enabled admin: role must keep admin")
+        conn.execute(users.update().where(users.c.id == row.id).values(role=data_role, is_admin=is_admin))
+        audit.record(
+            conn,
+            "role_changed",
+            actor=actor,
+            target=name,
+            details={"from": role_label(row.role, bool(row.is_admin)), "to": role_label(data_role, is_admin)},
+        )
+
+
+def set_password(engine: Engine, username: str, password: str, *, actor: str | None = None) -> None:
+    """Set a new password (policy checked) and clear any lockout."""
+    name = _normalise_username(username)
+    check_password_policy(name, password)
+    with engine.begin() as conn:
+        audit.take_lock(conn)
+        row = _require(conn, name)
+        conn.execute(
+            users.update()
+            .where(users.c.id == row.id)
+            .values(password_hash=hasher.hash(password), failed_attempts=0, locked_until=None)
+        )
+        audit.record(conn, "password_changed", actor=actor, target=name)
+
+
+# --- Sign-in ---------------------------------------------------------------------------------------------
+
+
+def authenticate(engine: Engine, username: str, password: str) -> User | None:
+    """The user if the password is right and the account is enabled and not locked; otherwise None.
+
+    Every outcome is audited (sign_in or sign_in_failed with a reason). The caller shows one message
+    for every failure so the screen does not reveal whether a name exists or is locked.
+    After $HOTH_GEO_LOCKOUT_ATTEMPTS (5) wrong passwords in a row the account is locked for
+    $HOTH_GEO_LOCKOUT_MINUTES (15); a locked account refuses even the right password until then.
+    """
+    try:
+        name = _normalise_username(username)
+    except ValueError:
+        _verify(_dummy(), password if isinstance(password, str) else "")
+        audit.record(engine, "sign_in_failed", details={"reason": "invalid_username"})
+        return None
+    if not isinstance(password, str):
+        password = ""
+    max_attempts, lock_minutes = lockout_attempts(), lockout_minutes()
+    now = _now()
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == name)).first()
+
+    if row is None:
+        _verify(_dummy(), password)
+        audit.record(engine, "sign_in_failed", target=name, details={"reason": "unknown_user"})
+        return None
+    if row.locked_until is not None and row.locked_until > now:
+        _verify(_dummy(), password)  # same cost; the real hash is not tested while locked
+        audit.record(
+            engine,
+            "sign_in_failed",
+            actor=name,
+            target=name,
+            details={"reason": "locked", "locked_until": row.locked_until.isoformat()},
+        )
+        return None
+
+    good = _verify(row.password_hash, password)
+    if row.disabled:
+        audit.record(engine, "sign_in_failed", actor=name, target=name, details={"reason": "disabled"})
+        return None
+    if not good:
+        with engine.begin() as conn:
+            audit.take_lock(conn)
+            # Count in the database (not from the row read above) so parallel attempts all count.
+            conn.execute(
+                users.update().where(users.c.id == row.id).values(failed_attempts=users.c.failed_attempts + 1)
+            )
+            attempts = conn.execute(
+                sa.select(users.c.failed_attempts).where(users.c.id == row.id)
+            ).scalar_one()
+            details: dict = {"reason": "bad_password", "failed_attempts": attempts}
+            if attempts >= max_attempts:
+                until = now + timedelta(minutes=lock_minutes)
+                # The counter restarts so the account gets a fresh set of attempts after the lock.
+                conn.execute(
+                    users.update().where(users.c.id == row.id).values(failed_attempts=0, locked_until=until)
+                )
+                details["locked_until"] = until.isoformat()
+            audit.record(conn, "sign_in_failed", actor=name, target=name, details=details)
+        return None
+
+    values: dict = {"failed_attempts": 0, "locked_until": None, "last_login_at": now}
+    if hasher.check_needs_rehash(row.password_hash):
+        values["password_hash"] = hasher.hash(password)
+    with engine.begin() as conn:
+        audit.take_lock(conn)
+        conn.execute(users.update().where(users.c.id == row.id).values(**values))
+        audit.record(
+            conn,
+            "sign_in",
+            actor=name,
+            target=name,
+            details={"method": "password", "rehashed": "password_hash" in values},
+        )
+        row = conn.execute(sa.select(users).where(users.c.id == row.id)).first()
+    return _user(row)
+
+
+def sign_out(engine: Engine, user: User, *, reason: str = "user") -> None:
+    """Audit the end of a session: reason "user" (signed out) or "expired" (idle timeout)."""
+    if reason not in ("user", "expired"):
+        raise ValueError(f"reason must be user or expired, got {reason!r}")
+    event = "sign_out" if reason == "user" else "session_expired"
+    audit.record(engine, event, actor=user.username, target=user.username)
+
+
+# --- Single sign-on (OpenID Connect, e.g. Microsoft Entra ID) ------------------------------------------
+
+SSO_SECTION = "hoth_geo_roles"  # [auth.hoth_geo_roles] in secrets.toml; Streamlit provider names
+# cannot contain "_", so this section can never be mistaken for a login provider.
+
+
+def _role_values(mapping: Mapping, key: str) -> dict[str, str]:
+    section = mapping.get(key, {}) or {}
+    if not isinstance(section, Mapping):
+        raise ValueError(f"SSO mapping [{key}] must be a table of name = role, got {section!r}")
+    out = {}
+    for name, role in section.items():
+        try:
+            parse_roles(role)
+        except ValueError as exc:
+            raise ValueError(f"SSO mapping [{key}] entry {name!r}: {exc}") from None
+        out[str(name)] = role
+    return out
+
+
+def validate_sso_mapping(mapping: Mapping) -> dict:
+    """Check an SSO mapping and return it as a plain dict (ValueError naming the bad entry)."""
+    if not isinstance(mapping, Mapping):
+        raise ValueError(f"SSO mapping must be a table, got {type(mapping).__name__}")
+    allowed = {"tenant_id", "app_roles", "groups", "users"}
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise ValueError(f"SSO mapping has unknown keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+    tenant = mapping.get("tenant_id")
+    if tenant is not None and not isinstance(tenant, str):
+        raise ValueError(f"SSO mapping tenant_id must be a string, got {tenant!r}")
+    out: dict = {k: _role_values(mapping, k) for k in ("app_roles", "groups", "users")}
+    # Names and emails compare case-insensitively; object ids are lower-case GUIDs anyway.
+    out["users"] = {k.lower(): v for k, v in out["users"].items()}
+    out["groups"] = {k.lower(): v for k, v in out["groups"].items()}
+    if tenant:
+        out["tenant_id"] = tenant.lower()
+    return out
+
+
+def _claim_list(claims: Mapping, key: str) -> list[str]:
+    value = claims.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def role_from_claims(claims: Mapping, mapping: Mapping) -> str | None:
+    """The role set (e.g. "analyst" or "admin,police") for identity-token claims, or None for no access.
+
+    Claims are those Microsoft Entra ID puts in an ID token: ``tid`` (tenant), ``oid`` (object id),
+    ``preferred_username``, ``email``, ``roles`` (app roles) and ``groups`` (group object ids).
+    - With ``tenant_id`` set, a token from any other tenant gets no access.
+    - A ``users`` entry (keyed by oid, preferred_username or email) decides alone: it overrides groups.
+    - Otherwise every matching app role and group contributes; admin adds to the data role, and when
+      several data roles match the least privileged (partner, then analyst, then police) is used, so a
+      stray group membership never raises access.
+    """
+    m = validate_sso_mapping(mapping)
+    if m.get("tenant_id") and str(claims.get("tid", "")).lower() != m["tenant_id"]:
+        return None
+    for key in ("oid", "preferred_username", "email"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.lower() in m["users"]:
+            data_role, is_admin = parse_roles(m["users"][value.lower()])
+            return role_label(data_role, is_admin)
+    matched: list[str] = []
+    for app_role in _claim_list(claims, "roles"):
+        if app_role in m["app_roles"]:
+            matched.append(m["app_roles"][app_role])
+    for group in _claim_list(claims, "groups"):
+        if group.lower() in m["groups"]:
+            matched.append(m["groups"][group.lower()])
+    if not matched:
+        return None
+    names = {n.strip().lower() for r in matched for n in r.split(",") if n.strip()}
+    data = next((r for r in _DATA_ROLE_ORDER if r in names), None)
+    return role_label(data, ADMIN_ROLE in names)
+
+
+def _sso_username(claims: Mapping) -> str | None:
+    for key in ("preferred_username", "email", "oid", "sub"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip().lower()
+    return None
+
+
+def sso_sign_in(engine: Engine, claims: Mapping, mapping: Mapping) -> User | None:
+    """The app's SSO hook: the User for verified identity claims (st.user), audited; None if no role.
+
+    A local account with the same username that is disabled blocks SSO sign-in too, so an admin can
+    shut someone out without waiting for the identity provider.
+    """
+    name = _sso_username(claims)
+    role = role_from_claims(claims, mapping) if name else None
+    if name and role:
+        try:
+            local = get_user(engine, name)
+        except ValueError:  # an identity-provider name that is not a valid local username
+            local = None
+        if local is not None and local.disabled:
+            audit.record(engine, "sign_in_failed", actor=name, target=name, details={"reason": "disabled"})
+            return None
+    if not name or not role:
+        audit.record(
+            engine, "sign_in_failed", actor=name, target=name, details={"reason": "no_role", "method": "sso"}
+        )
+        return None
+    data_role, is_admin = parse_roles(role)
+    display = claims.get("name") if isinstance(claims.get("name"), str) else None
+    audit.record(engine, "sign_in", actor=name, target=name, details={"method": "sso", "role": role})
+    return User(id=None, username=name, display_name=display, role=data_role, is_admin=is_admin)
+
+
+def load_sso_mapping(secrets: Mapping | None = None, *, secrets_path: Path | None = None) -> dict:
+    """The SSO role mapping, validated; {} when none is configured (SSO then grants nobody access).
+
+    Sources, first found wins: the JSON or TOML file named by $HOTH_GEO_SSO_ROLES_FILE; ``secrets``
+    (pass ``st.secrets`` from the app) at [auth.hoth_geo_roles]; the file ``secrets_path`` (default
+    .streamlit/secrets.toml beside the code) at the same place.
+    """
+    path_env = os.environ.get(SSO_ROLES_FILE_ENV)
+    if path_env:
+        path = Path(path_env)
+        if not path.is_file():
+            raise ValueError(f"{SSO_ROLES_FILE_ENV} names a file that does not exist: {path_env!r}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{SSO_ROLES_FILE_ENV} file {path_env!r} cannot be read: {exc}") from None
+        # Accept either the bare mapping or a copy of the secrets.toml layout.
+        if "auth" in data and isinstance(data["auth"], Mapping):
+            data = data["auth"].get(SSO_SECTION, {})
+        return validate_sso_mapping(data)
+    if secrets is None:
+        path = secrets_path or settings.REPO_DIR / ".streamlit" / "secrets.toml"
+        if not path.is_file():
+            return {}
+        try:
+            secrets = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"secrets file {str(path)!r} cannot be read: {exc}") from None
+    auth_section = secrets.get("auth") if hasattr(secrets, "get") else None
+    section = auth_section.get(SSO_SECTION) if hasattr(auth_section, "get") else None
+    if section is None:
+        return {}
+    return validate_sso_mapping(_plain(section))
+
+
+def _plain(value):
+    # st.secrets hands out its own mapping type; copy to plain dicts before validating.
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,256 @@
+"""`hoth-geo users`, `hoth-geo audit` and `hoth-geo purge`: accounts, the audit trail and retention.
+
+``register(app)`` adds them to the main command line. Passwords are only ever prompted for (hidden,
+typed twice), never taken as arguments, so they do not end up in shell history or process lists.
+Commands are recorded in the audit log with the actor "cli:<operating-system user>".
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hoth_geo import settings
+
+# The same --db option and error style as hoth_geo.cli (defined here so cli.py can import this module
+# without an import cycle).
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"
+    ),
+]
+RoleOption = Annotated[
+    list[str],
+    typer.Option(
+        "--role",
+        help="police, analyst, partner or admin; repeat or comma-separate to add admin to a data role",
+    ),
+]
+
+users_app = typer.Typer(help="Accounts and roles.", no_args_is_help=True, add_completion=False)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True, add_completion=False)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in the environment or password database (containers)
+        return "cli"
+
+
+def _engine(db: str | None):
+    # Imported here so the audit and users tables are on the metadata before connect() creates tables.
+    from hoth_geo import audit, auth, store  # noqa: F401
+
+    return store.connect(db)
+
+
+def _roles(role: list[str]) -> str:
+    from hoth_geo import auth
+
+    joined = ",".join(role)
+    try:
+        data_role, is_admin = auth.parse_roles(joined)
+    except ValueError as exc:
+        _fail(f"--role: {exc}")
+    return auth.role_label(data_role, is_admin)
+
+
+def _prompt_password() -> str:
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="sign-in name, usually an email address")],
+    role: RoleOption,
+    display_name: Annotated[str | None, typer.Option("--display-name", help="name shown in the app")] = None,
+    db: DbOption = None,
+) -> None:
+    """Add an account; the password is prompted for twice (at least 12 characters)."""
+    from hoth_geo import auth
+
+    roles = _roles(role)
+    engine = _engine(db)
+    password = _prompt_password()
+    try:
+        auth.add_user(engine, username, password, roles, display_name=display_name, actor=_actor())
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"added {username.strip().lower()} with role {roles}")
+
+
+@users_app.command("list")
+def users_list(db: DbOption = None) -> None:
+    """List accounts: name, roles, state and last sign-in."""
+    from hoth_geo import auth
+
+    found = auth.list_users(_engine(db))
+    if not found:
+        typer.echo("no accounts yet: add the first admin with `hoth-geo users add NAME --role admin`")
+        return
+    typer.echo(f"{'username':<32} {'roles':<16} {'state':<9} {'last sign-in':<19} display name")
+    for u in found:
+        state = "disabled" if u.disabled else "active"
+        last = u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never"
+        typer.echo(f"{u.username:<32} {u.roles:<16} {state:<9} {last:<19} {u.display_name or ''}")
+
+
+@users_app.command("disable")
+def users_disable(username: str, db: DbOption = None) -> None:
+    """Disable an account (it can no longer sign in)."""
+    from hoth_geo import auth
+
+    try:
+        auth.disable_user(_engine(db), username, actor=_actor())
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"disabled {username.strip().lower()}")
+
+
+@users_app.command("enable")
+def users_enable(username: str, db: DbOption = None) -> None:
+    """Enable an account and clear any sign-in lockout."""
+    from hoth_geo import auth
+
+    try:
+        auth.enable_user(_engine(db), username, actor=_actor())
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"enabled {username.strip().lower()}")
+
+
+@users_app.command("set-role")
+def users_set_role(username: str, role: RoleOption, db: DbOption = None) -> None:
+    """Replace an account's roles."""
+    from hoth_geo import auth
+
+    roles = _roles(role)
+    try:
+        auth.set_role(_engine(db), username, roles, actor=_actor())
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"{username.strip().lower()} now has role {roles}")
+
+
+@users_app.command("set-password")
+def users_set_password(username: str, db: DbOption = None) -> None:
+    """Set a new password (prompted for twice) and clear any sign-in lockout."""
+    from hoth_geo import auth
+
+    engine = _engine(db)
+    if auth.get_user(engine, username) is None:
+        _fail(f"username {username.strip().lower()!r} does not exist")
+    try:
+        auth.set_password(engine, username, _prompt_password(), actor=_actor())
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"password changed for {username.strip().lower()}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head", help="a head hash printed by an earlier verify: must still be in the chain"
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Check the hash chain. Exit 0 when intact, 1 at the first entry that was changed or removed."""
+    from hoth_geo import audit
+
+    try:
+        result = audit.verify_chain(_engine(db), expect_hash=expect_head)
+    except ValueError as exc:
+        _fail(f"--expect-head: {exc}")
+    if not result.ok:
+        where = (
+            f"at entry {result.first_bad_id}" if result.first_bad_id is not None else "after the last entry"
+        )
+        typer.secho(
+            f"audit chain BROKEN {where}: {result.reason} ({result.n_entries:,} entries verified)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {result.n_entries:,} entries")
+    if result.head_hash:
+        typer.echo(f"head hash: {result.head_hash} (keep a copy outside the database)")
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", help="output .csv file")],
+    db: DbOption = None,
+) -> None:
+    """Write the whole audit log as CSV (spreadsheet-safe) and record the export in the log."""
+    from hoth_geo import audit
+
+    if out.suffix.lower() != ".csv":
+        _fail(f"--out must end in .csv, got {out.name!r}")
+    engine = _engine(db)
+    data = audit.export_audit_csv(engine)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    # Rows, not lines: a quoted cell may hold a line break.
+    n = sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8-sig")))) - 1
+    audit.record(engine, "audit_exported", actor=_actor(), target=out.name, details={"entries": n})
+    typer.echo(f"wrote {n:,} audit entries to {out}")
+
+
+def purge(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="24m, 2y, 730d or YYYY-MM-DD (default: $HOTH_GEO_RETENTION or 6y)",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    db: DbOption = None,
+) -> None:
+    """Delete reports observed before the cutoff and the rows derived from them (audited)."""
+    from hoth_geo import retention
+
+    today = date.today()
+    try:
+        cutoff = (
+            retention.parse_older_than(older_than, today)
+            if older_than is not None
+            else retention.default_cutoff(today)
+        )
+    except ValueError as exc:
+        _fail(f"--older-than: {exc}")
+    engine = _engine(db)
+    preview = retention.preview_purge(engine, cutoff)
+    summary = ", ".join(f"{n:,} {name}" for name, n in preview.items())
+    typer.echo(f"older than {cutoff.isoformat()}: {summary}")
+    if not any(preview.values()):
+        typer.echo("nothing to delete")
+        return
+    if not yes and not typer.confirm("Delete these rows permanently?", default=False):
+        typer.echo("nothing deleted")
+        raise typer.Exit(1)
+    done = retention.purge_older_than(engine, cutoff, actor=_actor())
+    typer.echo("deleted: " + ", ".join(f"{done[name]:,} {name}" for name in preview))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `users`, `audit` and `purge` to the main `hoth-geo` app."""
+    app.add_typer(users_app, name="users")
+    app.add_typer(audit_app, name="audit")
+    app.command("purge")(purge)
