@@ -16,8 +16,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from hoth_geo import audit, ingest, settings, store
 from hoth_geo import geocode as geocoding
-from hoth_geo import ingest, settings, store
 from hoth_geo.gazetteer import Gazetteer, load_gazetteer
 from hoth_geo.hexes import latlng_to_cells
 
@@ -161,6 +161,22 @@ def _store_import(
     if not summary.reconciles:  # a bug, never a data problem: the caller's transaction rolls back
         raise RuntimeError(f"import of {filename} does not reconcile: {summary.describe()}")
     store.finish_import(conn, import_id, summary)
+    # In the same transaction: an import and its audit entry are never separated.
+    audit.record(
+        conn,
+        "import",
+        actor=imported_by,
+        target=filename,
+        details={
+            "import_id": import_id,
+            "format": fmt,
+            "read": n_read,
+            "accepted": n_acc,
+            "quarantined": n_q,
+            "duplicates": summary.n_duplicates,
+            "sha256": file_sha,
+        },
+    )
     return summary
 
 

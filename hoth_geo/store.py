@@ -530,6 +530,15 @@ def resolve_quarantined(
             resolved_by=resolved_by,
         )
     )
+    from hoth_geo import audit
+
+    audit.record(
+        conn,
+        "quarantine_resolved",
+        actor=resolved_by,
+        target=f"quarantine:{quarantine_id}",
+        details={"report_id": report_id, "method": str(frame["geocode_method"].iloc[0])},
+    )
     return report_id
 
 
@@ -549,8 +558,10 @@ def quarantine_payload(engine: Engine, quarantine_id: int) -> tuple[dict, int]:
     return json.loads(row.payload), int(row.import_id)
 
 
-def delete_demo(engine: Engine) -> int:
+def delete_demo(engine: Engine, *, actor: str | None = None) -> int:
     """Remove the synthetic demo set: its reports, quarantine entries, import records and venues."""
+    from hoth_geo import audit
+
     with engine.begin() as conn:
         demo_imports = [
             i for (i,) in conn.execute(sa.select(imports.c.id).where(imports.c.is_demo.is_(True)))
@@ -560,6 +571,7 @@ def delete_demo(engine: Engine) -> int:
         conn.execute(police_context.delete().where(police_context.c.import_id.in_(demo_imports)))
         conn.execute(imports.delete().where(imports.c.id.in_(demo_imports)))
         conn.execute(places.delete().where(places.c.source == "demo"))
+        audit.record(conn, "demo_deleted", actor=actor, details={"reports": n})
     return n
 
 
@@ -593,6 +605,8 @@ def add_disruption(
         raise ValueError(f"tactic must be one of {', '.join(TACTICS)}, got {tactic!r}")
     if end_date is not None and end_date < start_date:
         raise ValueError(f"end_date {end_date} is before start_date {start_date}")
+    from hoth_geo import audit
+
     with engine.begin() as conn:
         result = conn.execute(
             disruptions.insert().values(
@@ -607,7 +621,15 @@ def add_disruption(
                 recorded_by=recorded_by,
             )
         )
-    return int(result.inserted_primary_key[0])
+        disruption_id = int(result.inserted_primary_key[0])
+        audit.record(
+            conn,
+            "disruption_added",
+            actor=recorded_by,
+            target=f"h3:{int(h3_cell):x}",
+            details={"disruption_id": disruption_id, "tactic": tactic},
+        )
+    return disruption_id
 
 
 def load_disruptions(engine: Engine) -> pd.DataFrame:
@@ -633,6 +655,8 @@ def log_export(
     """Record one export (who, when, audience, filters, file type, SHA-256 of the bytes)."""
     import hashlib
 
+    from hoth_geo import audit
+
     with engine.begin() as conn:
         result = conn.execute(
             export_log.insert().values(
@@ -646,7 +670,15 @@ def log_export(
                 n_bytes=len(data),
             )
         )
-    return int(result.inserted_primary_key[0])
+        export_id = int(result.inserted_primary_key[0])
+        audit.record(
+            conn,
+            "export",
+            actor=exported_by,
+            target=filename,
+            details={"export_id": export_id, "audience": audience, "kind": kind},
+        )
+    return export_id
 
 
 def load_export_log(engine: Engine) -> pd.DataFrame:

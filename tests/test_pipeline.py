@@ -235,3 +235,28 @@ def test_partial_postcodes_place_reports_coarsely(engine, tmp_path):
     assert details.loc["DH1", "geocode_method"] == "postcode_district"
     assert details.loc["DH1 4", "geocode_method"] == "postcode_sector"
     assert details.loc["DH1", "precision_m"] > 1000
+
+
+def test_imports_and_resolutions_are_in_the_audit_chain(engine, tmp_path):
+    from hoth_geo import audit
+    from hoth_geo.geocode import locate_manually
+
+    pipeline.import_file(engine, _write_form(tmp_path / "form.csv", FORM_ROWS), imported_by="analyst.one")
+    entry = store.load_quarantine(engine).query("reason.str.contains('needs a location')").iloc[0]
+    payload, import_id = store.quarantine_payload(engine, int(entry["id"]))
+    row = pd.DataFrame([payload]).assign(
+        observed_at=lambda t: pd.to_datetime(t["observed_at"]),
+        date_received=lambda t: pd.to_datetime(t["date_received"]),
+    )
+    with engine.begin() as conn:
+        store.resolve_quarantined(
+            conn,
+            int(entry["id"]),
+            locate_manually(row, 54.7761, -1.5733),
+            import_id=import_id,
+            resolved_by="analyst.one",
+        )
+    log = audit.load_audit(engine)
+    assert list(log["event"]) == ["import", "quarantine_resolved"]
+    assert log["actor"].tolist() == ["analyst.one", "analyst.one"]
+    assert audit.verify_chain(engine).ok
