@@ -5,11 +5,25 @@ from __future__ import annotations
 import streamlit as st
 
 from hoth_geo.ui import state
-from hoth_geo.ui.pages import about, hotspot_map, import_data, places, review
+from hoth_geo.ui.pages import (
+    about,
+    disruption_log,
+    hotspot_map,
+    hotspots,
+    import_data,
+    patrol,
+    places,
+    review,
+    time,
+)
 
 PAGES = {
     "map": (hotspot_map.render, "Hotspot map", "🗺️"),
+    "hotspots": (hotspots.render, "Hotspots", "🔥"),
     "places": (places.render, "Places", "📍"),
+    "time": (time.render, "Time", "🕒"),
+    "patrol": (patrol.render, "Patrol plan", "🚓"),
+    "disruption": (disruption_log.render, "Disruption log", "🛡️"),
     "import": (import_data.render, "Import", "📥"),
     "review": (review.render, "Review", "🔎"),
     "about": (about.render, "About", "ℹ️"),

@@ -1,0 +1,404 @@
+"""Hotspots: Gi* hot and cold spots, emerging hot spots, change between two periods and a smoothed
+intensity surface, all on H3 hexagons and all for the reports matching the shared filters."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import h3
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from hoth_geo import aggregate, hotspots, maps, settings, temporal
+from hoth_geo.ui import state
+
+GI = "Hot and cold spots (Gi*)"
+EMERGING = "Emerging hot spots"
+CHANGE = "Change between periods"
+DENSITY = "Intensity (kernel density)"
+VIEWS = (GI, EMERGING, CHANGE, DENSITY)
+
+RESOLUTIONS = tuple(r for r in settings.MAP_RESOLUTIONS if 6 <= r <= 10)
+# Density below this share of the highest density is not drawn: it keeps the map light and the
+# faint tails of the kernel say nothing an analyst can act on.
+DENSITY_DRAW_SHARE = 0.01
+MAX_TABLE_ROWS = 500
+MAX_FIT_ZOOM = 13  # a map fitted to one or two hexagons would otherwise zoom in to the pavement
+
+_STEP_WORDS = {
+    "1D": "one day",
+    "2D": "two days",
+    "3D": "three days",
+    "7D": "one week",
+    "14D": "two weeks",
+    "MS": "one calendar month",
+    "QS": "one quarter",
+    "6MS": "six months",
+    "YS": "one year",
+}
+
+
+# --- Cached computations (keyed on the data version, the filters and the parameters) -----------------
+
+
+@st.cache_data(show_spinner="Computing Gi*…", max_entries=16)
+def _gi(key: tuple, res: int, k: int, _filters) -> pd.DataFrame:
+    return hotspots.hotspots(state.reports(), res, _filters, k=k)
+
+
+@st.cache_data(show_spinner="Computing emerging hot spots…", max_entries=16)
+def _emerging(key: tuple, res: int, k: int, _filters) -> pd.DataFrame:
+    return temporal.emerging_hotspots(state.reports(), res, k=k, filters=_filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _change(key: tuple, res: int, before: tuple, after: tuple, _filters) -> pd.DataFrame:
+    return temporal.period_change(state.reports(), res, before, after, _filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _counts_and_grid(key: tuple, res: int, _filters) -> tuple[pd.DataFrame, np.ndarray, str | None]:
+    table = aggregate.aggregate_hexes(state.reports(), res, _filters, breakdowns=False)
+    if table.empty:
+        return table, np.zeros(0, dtype=np.int64), None
+    grid, warning = hotspots.study_area_grid(res, points=table["h3"].to_numpy())
+    return table[["h3", "count"]], np.asarray(grid), warning
+
+
+@st.cache_data(show_spinner="Smoothing…", max_entries=16)
+def _density(key: tuple, res: int, bandwidth_m: float, _filters) -> pd.DataFrame:
+    counts, grid, _ = _counts_and_grid(key, res, _filters)
+    return hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth_m)
+
+
+# --- Helpers -----------------------------------------------------------------------------------------
+
+
+def _with_cell_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with the H3 cell as its hex string, the form analysts paste and search for."""
+    out = frame.assign(h3=[h3.int_to_str(int(c)) for c in frame["h3"]])
+    out.attrs = {}  # analysis metadata (time steps...) is not for the table
+    return out
+
+
+def _show_map(m, key: str) -> None:
+    st_folium(
+        maps.prepare_for_streamlit(m),
+        key=key,
+        height=600,
+        use_container_width=True,
+        returned_objects=["last_clicked"],
+    )
+
+
+def _month_back(d: date, months: int) -> date:
+    return (pd.Timestamp(d) - pd.DateOffset(months=months)).date()
+
+
+def _date_pair(label: str, default: tuple[date, date], help_text: str) -> tuple[date, date] | None:
+    picked = st.date_input(label, value=default, help=help_text)
+    if isinstance(picked, tuple | list) and len(picked) == 2:
+        return picked[0], picked[1]
+    return None
+
+
+# --- Views -------------------------------------------------------------------------------------------
+
+
+def _gi_view(key: tuple, res: int, k: int, filters) -> None:
+    try:
+        table = _gi(key, res, k, filters)
+    except hotspots.TooFewReports as exc:
+        st.warning(
+            f"Not enough reports for a hotspot analysis: {exc.n_reports:,} located reports match the "
+            f"filters and at least {exc.minimum} are needed. Widen the filters (dates, concerns, place "
+            "types) to see hot and cold spots.",
+            icon="⚠️",
+        )
+        return
+    if table.attrs.get("warning"):
+        st.warning(table.attrs["warning"])
+    significant = table[table["class"] != "not_significant"]
+    hot = table[table["class"].str.startswith("hot")]
+    cold = table[table["class"].str.startswith("cold")]
+    left, right = st.columns([3, 1])
+    with right:
+        st.metric("Reports analysed", f"{table.attrs.get('n_reports', int(table['count'].sum())):,}")
+        st.metric("Hexagons tested", f"{len(table):,}")
+        st.metric("Hot spot hexagons", f"{len(hot):,}")
+        st.metric("Cold spot hexagons", f"{len(cold):,}")
+    with left:
+        m = maps.build_hex_map(
+            significant,
+            value_col="class",
+            value_label="Class",
+            categories=maps.GISTAR_CATEGORIES,
+            tooltip_cols={"count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR adjusted)"},
+            legend_title="Gi* hot and cold spots",
+            zoom=MAX_FIT_ZOOM,
+        )
+        _show_map(m, f"gimap-{res}-{k}")
+    st.caption(
+        f"Getis-Ord Gi* over every hexagon of the study area (empty hexagons count as zero), each compared "
+        f"with its neighbours within {k} ring{'s' if k > 1 else ''}. With {len(table):,} hexagons tested at "
+        "once, plain p-values would flag many by chance, so the classes use Benjamini-Hochberg "
+        "false-discovery-rate adjusted p-values: among the hexagons marked at 95 % confidence, at most "
+        "about 5 % are expected to be false alarms. Hexagons that are not significant are not drawn."
+    )
+    st.subheader("Hot spot hexagons")
+    if hot.empty:
+        st.info("No hexagon is a significant hot spot for these filters.")
+        return
+    shown = _with_cell_text(hot.sort_values(["p_fdr", "z"], ascending=[True, False]))
+    shown = shown.assign(confidence=shown["class"].map(lambda c: maps.GISTAR_CATEGORIES[c][0]))
+    st.dataframe(
+        shown[["h3", "count", "z", "p_fdr", "confidence"]].head(MAX_TABLE_ROWS),
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "h3": "Hexagon (H3)",
+            "count": st.column_config.NumberColumn("Reports"),
+            "z": st.column_config.NumberColumn("Gi* z-score", format="%.2f"),
+            "p_fdr": st.column_config.NumberColumn("p (FDR adjusted)", format="%.2g"),
+            "confidence": "Class",
+        },
+    )
+
+
+def _emerging_view(key: tuple, res: int, k: int, filters) -> None:
+    try:
+        table = _emerging(key, res, k, filters)
+    except ValueError as exc:
+        st.warning(f"No emerging hot spot analysis for these filters: {exc}", icon="⚠️")
+        return
+    step = table.attrs["step"]
+    starts = table.attrs["step_starts"]
+    patterned = table[table["category"] != "no_pattern"]
+    left, right = st.columns([3, 1])
+    with left:
+        m = maps.build_hex_map(
+            patterned,
+            value_col="category",
+            value_label="Pattern",
+            categories=maps.EMERGING_CATEGORIES,
+            tooltip_cols={
+                "total_count": "Reports (all steps)",
+                "final_count": "Reports (last step)",
+                "n_hot_steps": "Hot steps",
+                "n_cold_steps": "Cold steps",
+                "trend_z": "Trend z (Mann-Kendall)",
+            },
+            legend_title="Emerging hot spots",
+            zoom=MAX_FIT_ZOOM,
+        )
+        _show_map(m, f"ehmap-{res}-{k}")
+    with right:
+        counts = (
+            table["category"]
+            .value_counts()
+            .rename_axis("category")
+            .reset_index(name="hexagons")
+            .assign(pattern=lambda d: d["category"].map(temporal.EMERGING_LABELS))
+        )
+        counts.attrs = {}
+        st.dataframe(
+            counts[["pattern", "hexagons"]],
+            hide_index=True,
+            use_container_width=True,
+            column_config={"pattern": "Pattern", "hexagons": st.column_config.NumberColumn("Hexagons")},
+        )
+    st.caption(
+        f"Time step: {_STEP_WORDS.get(step, step)} ({step}), {len(starts)} steps from "
+        f"{starts[0]:%d %b %Y} (chosen automatically for the filter's date range). Gi* is computed for "
+        f"every hexagon with reports in every step (neighbours within {k} ring{'s' if k > 1 else ''}, FDR "
+        "adjusted per step, 90 % confidence); the Mann-Kendall test reads the trend of each hexagon's "
+        "z-scores. Hexagons with no pattern are not drawn. Method: docs/time-analysis.md."
+    )
+    if not patterned.empty:
+        st.subheader("Hexagons with a pattern")
+        shown = _with_cell_text(
+            patterned.sort_values(["final_z"], ascending=False)[
+                [
+                    "h3",
+                    "label",
+                    "total_count",
+                    "final_count",
+                    "n_hot_steps",
+                    "n_cold_steps",
+                    "trend_z",
+                    "trend_p",
+                ]
+            ]
+        )
+        st.dataframe(
+            shown.head(MAX_TABLE_ROWS),
+            hide_index=True,
+            use_container_width=True,
+            column_config={
+                "h3": "Hexagon (H3)",
+                "label": "Pattern",
+                "total_count": st.column_config.NumberColumn("Reports"),
+                "final_count": st.column_config.NumberColumn("In the last step"),
+                "n_hot_steps": st.column_config.NumberColumn("Hot steps"),
+                "n_cold_steps": st.column_config.NumberColumn("Cold steps"),
+                "trend_z": st.column_config.NumberColumn("Trend z", format="%.2f"),
+                "trend_p": st.column_config.NumberColumn("Trend p", format="%.2g"),
+            },
+        )
+
+
+def _change_view(key: tuple, res: int, filters) -> None:
+    reports = state.reports()
+    data_hi = reports["observed_at"].max().date() if not reports.empty else date.today()
+    hi = filters.date_to or data_hi
+    lo = filters.date_from or _month_back(hi, 12)
+    after_lo = max(_month_back(hi, 6) + timedelta(days=1), lo)
+    before_hi = after_lo - timedelta(days=1)
+    before_lo = _month_back(after_lo, 6)
+    c1, c2 = st.columns(2)
+    with c1:
+        before = _date_pair(
+            "Before (earlier period)",
+            (before_lo, before_hi),
+            "Default: the six months before the 'after' period.",
+        )
+    with c2:
+        after = _date_pair(
+            "After (later period)", (after_lo, hi), "Default: the last six months of the filter's date range."
+        )
+    if before is None or after is None:
+        st.info("Pick a start and an end date for both periods.")
+        return
+    try:
+        table = _change(key, res, before, after, filters)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    up = table[table["direction"] == "up"]
+    down = table[table["direction"] == "down"]
+    left, right = st.columns([3, 1])
+    with right:
+        st.metric("Hexagons with reports", f"{len(table):,}")
+        st.metric("Significantly more", f"{len(up):,}")
+        st.metric("Significantly fewer", f"{len(down):,}")
+        st.metric(
+            "Reports before / after",
+            f"{int(table['before'].sum()):,} / {int(table['after'].sum()):,}" if not table.empty else "0 / 0",
+        )
+    with left:
+        changed = table[table["direction"] != "no change"]
+        m = maps.build_hex_map(
+            changed,
+            value_col="direction",
+            value_label="Change",
+            categories=maps.CHANGE_CATEGORIES,
+            tooltip_cols={"before": "Before", "after": "After", "ratio": "Rate ratio", "p_fdr": "p (FDR)"},
+            legend_title="Change between the periods",
+            zoom=MAX_FIT_ZOOM,
+        )
+        _show_map(m, f"chmap-{res}")
+    st.caption(
+        f"Each hexagon's reports in the two periods ({table.attrs.get('before_days', 0)} and "
+        f"{table.attrs.get('after_days', 0)} days) are compared with an exact binomial test that allows for "
+        "the periods' lengths, FDR adjusted over the hexagons with any report; 'more' or 'fewer' means "
+        "p (FDR) ≤ 0.05. The periods replace the sidebar's dates here; the other filters apply."
+    )
+    if not table.empty:
+        # Significant changes first, then the largest differences.
+        order = table.assign(size=table["difference"].abs()).sort_values(
+            ["p_fdr", "size", "h3"], ascending=[True, False, True]
+        )
+        shown = _with_cell_text(order.head(MAX_TABLE_ROWS))
+        st.dataframe(
+            shown[["h3", "before", "after", "difference", "ratio", "p_fdr", "direction"]],
+            hide_index=True,
+            use_container_width=True,
+            column_config={
+                "h3": "Hexagon (H3)",
+                "before": st.column_config.NumberColumn("Before"),
+                "after": st.column_config.NumberColumn("After"),
+                "difference": st.column_config.NumberColumn("Difference"),
+                "ratio": st.column_config.NumberColumn("Rate ratio", format="%.2f"),
+                "p_fdr": st.column_config.NumberColumn("p (FDR adjusted)", format="%.2g"),
+                "direction": "Change",
+            },
+        )
+
+
+def _density_view(key: tuple, res: int, filters) -> None:
+    counts, grid, warning = _counts_and_grid(key, res, filters)
+    if counts.empty:
+        st.info("No located reports match the filters.")
+        return
+    if warning:
+        st.warning(warning)
+    default_m = hotspots.default_bandwidth_m(counts)
+    lo_m = max(100, int(round(default_m / 4, -2)))
+    hi_m = max(int(round(default_m * 4, -2)), lo_m + 500)
+    bandwidth = st.columns([2, 1])[0].slider(
+        "Bandwidth (kernel radius, metres)",
+        min_value=lo_m,
+        max_value=hi_m,
+        value=int(round(default_m, -2)),
+        step=100,
+        help=f"Default {default_m:,.0f} m: Silverman's rule for these reports, at least two hexagon spacings.",
+    )
+    density = _density(key, res, float(bandwidth), filters)
+    top = float(density["density"].max())
+    drawn = density[density["density"] > top * DENSITY_DRAW_SHARE] if top > 0 else density.iloc[0:0]
+    left, right = st.columns([3, 1])
+    with right:
+        st.metric("Highest density", f"{top:,.1f} per km²")
+        st.metric("Hexagons drawn", f"{len(drawn):,}")
+        st.metric("Reports smoothed", f"{int(counts['count'].sum()):,}")
+    with left:
+        m = maps.build_hex_map(
+            drawn,
+            value_col="density",
+            value_label="Reports per km²",
+            legend_title="Reports per km² (smoothed)",
+            zoom=MAX_FIT_ZOOM,
+        )
+        _show_map(m, f"kdmap-{res}")
+    st.caption(
+        f"Quartic kernel with a {bandwidth:,} m radius: each hexagon's reports are spread over the hexagons "
+        f"around it. Hexagons below {DENSITY_DRAW_SHARE:.0%} of the highest density are not drawn. The surface "
+        "shows where reports concentrate but carries no significance test: use the Gi* view for 'more than "
+        "chance'."
+    )
+
+
+def render() -> None:
+    st.title("Hotspots")
+    filters = st.session_state["filters"]
+    view = st.radio("View", VIEWS, horizontal=True, key="hs_view")
+    c2, c3, _ = st.columns([1, 1, 2])
+    with c2:
+        res = st.select_slider(
+            "Hexagon size (H3 resolution)",
+            options=list(RESOLUTIONS),
+            value=8,
+            key="hs_res",
+            help="6 ≈ 36 km² per hexagon … 10 ≈ 0.015 km².",
+        )
+    with c3:
+        k = st.select_slider(
+            "Neighbourhood (rings)",
+            options=[1, 2, 3],
+            value=1,
+            key="hs_k",
+            help="Each hexagon is compared together with the hexagons within this many rings of it.",
+            disabled=view in (CHANGE, DENSITY),
+        )
+    st.caption(f"Filters: {filters.describe()}")
+    key = (state.version(), filters)
+    if view == GI:
+        _gi_view(key, res, k, filters)
+    elif view == EMERGING:
+        _emerging_view(key, res, k, filters)
+    elif view == CHANGE:
+        _change_view(key, res, filters)
+    else:
+        _density_view(key, res, filters)

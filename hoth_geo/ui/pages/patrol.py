@@ -1,0 +1,207 @@
+"""Patrol plan: the best hexagon, day and hours for presence-based disruption, with a CSV to take away."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import h3
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from hoth_geo import hexes, maps, patrol, settings, store
+from hoth_geo import places as risky
+from hoth_geo.ui import state
+
+SOURCE_LABELS = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
+INFO_LABELS = {
+    "A": "A — known directly",
+    "B": "B — known indirectly, corroborated",
+    "C": "C — known indirectly",
+    "D": "D — not known",
+    "E": "E — suspected false",
+}
+
+
+@st.cache_data(show_spinner="Planning…", max_entries=16)
+def _plan(key: tuple, params: tuple, weights: tuple, _filters) -> pd.DataFrame:
+    slots, slot_hours, res, half_life, max_per_hex = params
+    grading = {group: dict(values) for group, values in weights}
+    window = (_filters.date_from, _filters.date_to) if _filters.date_from and _filters.date_to else None
+    return patrol.patrol_plan(
+        state.reports(),
+        state.places(),
+        slots=slots,
+        slot_hours=slot_hours,
+        window=window,
+        res=res,
+        half_life_days=half_life,
+        grading_weights=grading,
+        max_slots_per_hex=max_per_hex,
+        filters=_filters,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _places_in_plan(key: tuple, res: int, cells: tuple[int, ...], _filters) -> pd.DataFrame:
+    """The reported places inside the plan's hexagons, for markers that stay visible at county zoom."""
+    ranked = risky.place_ranking(state.reports(), state.places(), _filters)[
+        ["place_id", "name", "place_type", "reports"]
+    ]
+    located = ranked.join(
+        state.places().drop_duplicates("place_id").set_index("place_id")[["latitude", "longitude"]],
+        on="place_id",
+    )
+    located = located[located["latitude"].notna() & located["longitude"].notna()]
+    cell = hexes.latlng_to_cells(located["latitude"].to_numpy(), located["longitude"].to_numpy(), res)
+    return located[pd.Series(cell, index=located.index).isin(cells)].rename(columns={"reports": "count"})
+
+
+def _grading_inputs() -> tuple:
+    defaults = patrol.DEFAULT_GRADING_WEIGHTS
+    with st.expander("Grading weights (how much a report counts by its 3x5x2 grading)"):
+        st.caption(
+            "A report's weight is its source weight times its information weight. Ungraded reports count as 2 / C."
+        )
+        c1, c2 = st.columns(2)
+        source = tuple(
+            (
+                code,
+                c1.number_input(
+                    f"Source {SOURCE_LABELS.get(code, code)}",
+                    min_value=0.0,
+                    max_value=1.0,
+                    value=float(w),
+                    step=0.05,
+                    key=f"patrol_w_source_{code}",
+                ),
+            )
+            for code, w in defaults["source"].items()
+        )
+        info = tuple(
+            (
+                code,
+                c2.number_input(
+                    f"Information {INFO_LABELS.get(code, code)}",
+                    min_value=0.0,
+                    max_value=1.0,
+                    value=float(w),
+                    step=0.05,
+                    key=f"patrol_w_info_{code}",
+                ),
+            )
+            for code, w in defaults["information"].items()
+        )
+    return (("source", source), ("information", info))
+
+
+def _log_download(data: bytes, filters, params: tuple) -> None:
+    store.log_export(
+        state.engine(),
+        audience="neighbourhood policing",
+        kind="patrol_plan_csv",
+        filters={
+            **{k: v for k, v in dataclasses.asdict(filters).items() if k != "extra"},
+            "plan": dict(
+                zip(
+                    ("slots", "slot_hours", "res", "half_life_days", "max_slots_per_hex"), params, strict=True
+                )
+            ),
+        },
+        data=data,
+        filename="patrol-plan.csv",
+    )
+
+
+def render() -> None:
+    st.title("Patrol plan")
+    filters = st.session_state["filters"]
+    st.caption(
+        "The hexagons, days and hours where presence would meet most of the recent reporting. Recent and "
+        f"better-graded reports count more; reports with no time of day raise a hexagon but never pick its "
+        f"hours. Reports used: {filters.describe()}."
+    )
+    c1, c2, c3, c4, c5 = st.columns(5)
+    slots = c1.number_input("Slots per week", min_value=1, max_value=50, value=10, step=1, key="patrol_slots")
+    slot_hours = c2.number_input("Slot hours", min_value=1, max_value=12, value=2, step=1, key="patrol_hours")
+    res = c3.select_slider(
+        "Hexagon size (H3 resolution)",
+        options=list(settings.MAP_RESOLUTIONS),
+        value=9,
+        key="patrol_res",
+        help="9 ≈ 0.1 km² per hexagon: a few streets, walkable in a slot.",
+    )
+    half_life = c4.number_input(
+        "Half-life (days)",
+        min_value=1,
+        max_value=3650,
+        value=28,
+        step=1,
+        key="patrol_half_life",
+        help="A report this many days old counts half as much as one from the end of the date range.",
+    )
+    max_per_hex = c5.number_input(
+        "Max slots per hexagon", min_value=1, max_value=10, value=2, step=1, key="patrol_max_per_hex"
+    )
+    weights = _grading_inputs()
+    params = (int(slots), int(slot_hours), int(res), float(half_life), int(max_per_hex))
+    try:
+        plan = _plan((state.version(), filters), params, weights, filters)
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    if plan.empty:
+        st.info("No report with a known time matches the filters, so there is nothing to plan.")
+        return
+
+    shown = plan.assign(h3=[h3.int_to_str(int(c)) for c in plan["h3"]])
+    st.dataframe(
+        shown[["slot", "window", "h3", "places_in_hex", "why"]],
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            "slot": st.column_config.NumberColumn("Slot", width="small"),
+            "window": "When",
+            "h3": "Hexagon (H3)",
+            "places_in_hex": "Places in the hexagon (reports)",
+            "why": st.column_config.TextColumn("Why", width="large"),
+        },
+    )
+    data = patrol.plan_to_csv(plan)
+    st.download_button(
+        "Download the plan (CSV)",
+        data,
+        file_name="patrol-plan.csv",
+        mime="text/csv",
+        on_click=_log_download,
+        args=(data, filters, params),
+        help="The download is recorded in the export log.",
+    )
+
+    # One row per hexagon for the map: a hexagon can hold up to 'max slots per hexagon' slots.
+    per_hex = (
+        plan.groupby("h3", sort=False)
+        .agg(
+            score=("score", "sum"),
+            slots=("slot", lambda s: ", ".join(str(x) for x in s)),
+            window=("window", "; ".join),
+            why=("why", " | ".join),
+        )
+        .reset_index()
+    )
+    m = maps.build_hex_map(
+        per_hex,
+        value_col="score",
+        value_label="Weighted reports in its slots",
+        tooltip_cols={"slots": "Slot", "window": "When", "why": "Why"},
+        legend_title="Patrol plan: weighted reports",
+        places=_places_in_plan((state.version(), filters), int(res), tuple(per_hex["h3"].tolist()), filters),
+        zoom=14,
+    )
+    st_folium(
+        maps.prepare_for_streamlit(m),
+        key=f"patrolmap-{res}",
+        height=520,
+        use_container_width=True,
+        returned_objects=["last_clicked"],
+    )

@@ -1,0 +1,161 @@
+"""Time: when reports happen, by day of week and hour and by month, for all matching reports, one
+hexagon or one place. Reports with no time of day or an approximate date are counted apart."""
+
+from __future__ import annotations
+
+import altair as alt
+import h3
+import pandas as pd
+import streamlit as st
+
+from hoth_geo import places as risky
+from hoth_geo import settings, temporal
+from hoth_geo.schema import PLACE_TYPES
+from hoth_geo.ui import state
+
+ALL = "All matching reports"
+HEX = "A hexagon"
+PLACE = "A place"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _profile(key: tuple, cell: int | None, place_id: str | None, _filters):
+    reports = state.reports()
+    mask = (
+        None
+        if cell is None and place_id is None
+        else temporal.area_mask(reports, cell=cell, place_id=place_id)
+    )
+    return temporal.time_profile(reports, _filters, mask), temporal.monthly_trend(reports, _filters, mask)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _ranked_places(key: tuple, _filters) -> pd.DataFrame:
+    return risky.place_ranking(state.reports(), state.places(), _filters)[
+        ["place_id", "name", "place_type", "locality", "reports"]
+    ]
+
+
+def _pick_hex() -> tuple[int | None, str]:
+    c1, c2 = st.columns([2, 1])
+    text = c1.text_input(
+        "H3 cell id",
+        key="time_cell",
+        placeholder="e.g. 8819464e2dfffff (copy it from the Hotspots tables)",
+    ).strip()
+    res = c2.select_slider(
+        "Resolution",
+        options=list(settings.MAP_RESOLUTIONS),
+        value=settings.DEFAULT_MAP_RES,
+        key="time_res",
+        help="A finer cell is widened to its parent hexagon at this resolution.",
+    )
+    if not text:
+        st.info("Enter an H3 cell id to see the times of the reports inside it.")
+        return None, ""
+    if not h3.is_valid_cell(text.lower()):
+        st.error("That is not a valid H3 cell id.")
+        return None, ""
+    cell = text.lower()
+    own = h3.get_resolution(cell)
+    if own > res:
+        cell = h3.cell_to_parent(cell, res)
+    elif own < res:
+        st.caption(f"The cell is coarser than resolution {res}: the whole cell (resolution {own}) is used.")
+    return h3.str_to_int(cell), f"hexagon {cell} (resolution {h3.get_resolution(cell)})"
+
+
+def _pick_place(key: tuple, filters) -> tuple[str | None, str]:
+    ranked = _ranked_places(key, filters)
+    if ranked.empty:
+        st.info("No place has matching reports.")
+        return None, ""
+    labels = {
+        r.place_id: " — ".join(
+            str(x) for x in (r.name, r.locality, PLACE_TYPES.get(r.place_type)) if pd.notna(x)
+        )
+        + f" ({r.reports:,} reports)"
+        for r in ranked.itertuples()
+    }
+    place_id = st.selectbox("Place", list(labels), format_func=labels.get, key="time_place")
+    return place_id, "the selected place"
+
+
+def _heatmap(table: pd.DataFrame) -> alt.Chart:
+    long = table.reset_index().melt(id_vars="weekday", var_name="hour", value_name="reports")
+    return (
+        alt.Chart(long)
+        .mark_rect()
+        .encode(
+            x=alt.X("hour:O", title="Hour of day", sort=list(range(24)), axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("weekday:O", title=None, sort=list(temporal.WEEKDAYS)),
+            color=alt.Color("reports:Q", title="Reports", scale=alt.Scale(scheme="orangered")),
+            tooltip=[
+                alt.Tooltip("weekday:O", title="Day"),
+                alt.Tooltip("hour:O", title="Hour"),
+                alt.Tooltip("reports:Q", title="Reports"),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+def _trend(monthly: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(monthly)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("month:T", title="Month", axis=alt.Axis(format="%b %Y")),
+            y=alt.Y("count:Q", title="Reports"),
+            tooltip=[
+                alt.Tooltip("month:T", title="Month", format="%B %Y"),
+                alt.Tooltip("count:Q", title="Reports"),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+def render() -> None:
+    st.title("Time")
+    filters = st.session_state["filters"]
+    key = (state.version(), filters)
+    how = st.radio("Reports", [ALL, HEX, PLACE], horizontal=True, key="time_selection")
+    cell = place_id = None
+    what = "all matching reports"
+    if how == HEX:
+        cell, what = _pick_hex()
+        if cell is None:
+            return
+    elif how == PLACE:
+        place_id, what = _pick_place(key, filters)
+        if place_id is None:
+            return
+    profile, monthly = _profile(key, cell, place_id, filters)
+    in_table = int(profile.table.to_numpy().sum())
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Reports selected", f"{profile.total:,}")
+    c2.metric("In the day and hour table", f"{in_table:,}", help="time of day known and date exact")
+    c3.metric(
+        "Time unknown (not in the table)",
+        f"{profile.unknown_time:,}",
+        help="Reports with a date but no time of day. They are never spread over the hours: "
+        "that would invent a pattern.",
+    )
+    c4.metric(
+        "Approximate date (not in the table)",
+        f"{profile.approximate_dates:,}",
+        help="Reports with a time but an approximate date: their day of the week is unreliable.",
+    )
+    st.caption(f"Selection: {what}; filters: {filters.describe()}")
+    st.subheader("Day of week and hour")
+    if in_table:
+        st.altair_chart(_heatmap(profile.table), use_container_width=True)
+    else:
+        st.info("No selected report has both a known time and an exact date.")
+    st.subheader("Reports per month")
+    if monthly.empty:
+        st.info("No selected reports.")
+    else:
+        st.altair_chart(_trend(monthly), use_container_width=True)
+        st.caption("Approximate dates count in their recorded month.")

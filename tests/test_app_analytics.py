@@ -1,0 +1,159 @@
+"""AppTest checks of the hotspot analytics pages (Hotspots, Places, Time, Patrol plan, Disruption log) on a
+fresh database: the first start loads the demo set."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from hoth_geo import settings
+from hoth_geo.ui.main import PAGES
+
+ANALYTICS_PAGES = ("hotspots", "places", "time", "patrol", "disruption")
+
+
+def _page_script(start_page: str) -> None:
+    from hoth_geo.ui.main import main
+
+    main(start_page=start_page)
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('app_analytics') / 'app.sqlite'}"
+
+
+@pytest.fixture()
+def app_env(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+
+
+def _run(page: str) -> AppTest:
+    at = AppTest.from_function(_page_script, args=(page,), default_timeout=180).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _as_int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@pytest.mark.parametrize("page", ANALYTICS_PAGES)
+def test_analytics_page_renders_with_the_demo_banner(app_env, page):
+    at = _run(page)
+    assert at.title[0].value.startswith(PAGES[page][1])
+    assert any("SYNTHETIC DEMO DATA" in w.value for w in at.warning)
+
+
+def test_pages_are_registered_in_order():
+    titles = [title for _, title, _ in PAGES.values()]
+    assert titles == [
+        "Hotspot map",
+        "Hotspots",
+        "Places",
+        "Time",
+        "Patrol plan",
+        "Disruption log",
+        "Import",
+        "Review",
+        "About",
+    ]
+
+
+def test_hotspots_lists_the_planted_town_centre_cell_among_hot_cells(app_env):
+    truth = json.loads((settings.DEMO_DIR / "planted_truth.json").read_text())
+    cell = truth["town_centre_cluster"]["expected_top_cell_res8"]
+    at = _run("hotspots")
+    hot = at.dataframe[0].value
+    assert cell in set(hot["h3"])
+    assert _as_int(_metrics(at)["Hot spot hexagons"]) > 0
+
+
+@pytest.mark.parametrize(
+    "view", ["Emerging hot spots", "Change between periods", "Intensity (kernel density)"]
+)
+def test_every_hotspots_view_renders(app_env, view):
+    at = _run("hotspots")
+    at.radio(key="hs_view").set_value(view).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_hotspots_warns_instead_of_mapping_too_few_reports(app_env):
+    at = _run("hotspots")
+    at.date_input(key="f_dates").set_value((date(2026, 10, 30), date(2026, 10, 31))).run()
+    assert not at.exception, at.exception
+    assert any("Not enough reports" in w.value for w in at.warning)
+
+
+def test_places_page_shows_concentration_and_a_within_type_comparison(app_env):
+    at = _run("places")
+    labels = _metrics(at)
+    assert "Repeat place rate" in labels
+    assert "Percentile rank" in labels
+    assert labels["Flagged as unusual"] in ("Yes", "No")
+    assert len(at.dataframe) >= 3  # ranking, concentration, repeat places
+
+
+def test_places_page_ranks_the_planted_hotel_first_among_hotels(app_env):
+    at = _run("places")
+    at.multiselect(key="places_types").select("hotel").run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value.iloc[0]["name"] == "Hotel A, Durham (demo)"
+
+
+def test_time_page_counts_unknown_times_apart(app_env):
+    at = _run("time")
+    m = _metrics(at)
+    unknown = _as_int(m["Time unknown (not in the table)"])
+    assert unknown > 0
+    total = _as_int(m["Reports selected"])
+    in_table = _as_int(m["In the day and hour table"])
+    assert in_table + unknown + _as_int(m["Approximate date (not in the table)"]) == total
+
+
+def test_time_page_for_one_hexagon(app_env):
+    truth = json.loads((settings.DEMO_DIR / "planted_truth.json").read_text())
+    cell = truth["town_centre_cluster"]["expected_top_cell_res8"]
+    at = _run("time")
+    at.radio(key="time_selection").set_value("A hexagon").run()
+    at.text_input(key="time_cell").input(cell).run()
+    assert not at.exception, at.exception
+    selected = _as_int(_metrics(at)["Reports selected"])
+    assert 0 < selected < 1000
+
+
+def test_patrol_plan_offers_a_download(app_env):
+    at = _run("patrol")
+    assert at.get("download_button"), "the plan must be downloadable"
+    plan = at.dataframe[0].value
+    assert len(plan) == 10
+    assert list(plan.columns) == ["slot", "window", "h3", "places_in_hex", "why"]
+
+
+def test_recording_a_disruption_adds_a_row_and_shows_the_wdq(app_env):
+    at = _run("disruption")
+    at.radio(key="dl_target_kind").set_value("An H3 cell").run()
+    at.selectbox(key="dl_tactic").set_value("police_presence")
+    at.text_input(key="dl_cell").input("8819464e2dfffff")
+    at.select_slider(key="dl_res").set_value(8)
+    at.date_input(key="dl_start").set_value(date(2026, 5, 1))
+    at.date_input(key="dl_end").set_value(date(2026, 7, 31))
+    at.text_area(key="dl_note").input("High-visibility patrols at the bus station")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    log = at.dataframe[0].value
+    assert len(log) == 1
+    assert log.iloc[0]["h3"] == "8819464e2dfffff"
+    metrics = _metrics(at)
+    assert "WDQ" in metrics
+    interpretation = " ".join(i.value for i in at.info)
+    assert "WDQ" in interpretation or "undefined" in interpretation
