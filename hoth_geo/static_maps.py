@@ -1,0 +1,990 @@
+"""Static hexagon maps for meeting-room screens and print: PNG (16:9) or PDF, made offline.
+
+``render_map`` draws one classed hexagon map (report counts, Gi* hot/cold spot classes or emerging
+hot spot categories) with everything a map needs to be passed on safely: the protective marking in
+the header and the footer, a title and a subtitle (dates and filters), a legend, a true scale bar, a
+north arrow, town labels, the generation time, the data attributions and, for the synthetic demo set,
+a 'SYNTHETIC DEMO DATA' watermark. The building blocks (``page_frame``, ``draw_map_panel``) are shared
+with the briefing pack (``hoth_geo.briefing``).
+
+Why these choices:
+
+* **Projection.** Hexagons are drawn in a local transverse Mercator projection centred on the map
+  (scale factor 1 on its central meridian), so a kilometre on the scale bar is a kilometre on the
+  ground anywhere in the map (within 0.01 % over a county). Grid north is true north at the centre.
+* **Sharing policy.** Every figure comes from the policy's view of the data: count maps are suppressed
+  through ``privacy.suppress_counts`` before they are classed, so for partner and public audiences
+  every count from 1 to k-1 falls in one 'fewer than k' class and the other classes start at k or
+  more. The resolution is checked with ``privacy.check_resolution``.
+* **Untrusted text.** Titles, filters and names come from reports and users. Text is drawn with
+  mathtext parsing and TeX switched off (``text.parse_math`` / ``text.usetex`` False), so a '$' in a
+  place name is just a character; control characters are removed and long strings are cut.
+* **No pyplot, no GUI.** Figures are built as ``matplotlib.figure.Figure`` objects and saved with the
+  Agg and PDF canvases directly, so the global backend of the app or a notebook is left alone.
+* **No network.** Nothing here fetches anything. Basemap tiles are drawn only from a local XYZ tile
+  folder (``tiles=`` or ``$HOTH_GEO_TILE_DIR``); by default there is no basemap at all.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import textwrap
+import unicodedata
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache, lru_cache
+from pathlib import Path
+
+import geopandas as gpd
+import matplotlib
+import matplotlib.patheffects as pe
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrow, Rectangle
+from pyproj import Transformer
+
+from hoth_geo import hexes as hx
+from hoth_geo import privacy, settings
+from hoth_geo.hotspots import CLASSES as GISTAR_CLASSES
+from hoth_geo.maps import EMERGING_CATEGORIES, GISTAR_CATEGORIES, PALETTE, TOWN_DISTRICTS, classify
+from hoth_geo.temporal import EMERGING_CATEGORIES as EMERGING_KEYS
+
+__all__ = [
+    "KINDS",
+    "BOUNDARY_LAYERS",
+    "PAGE_SIZES_IN",
+    "ATTRIBUTIONS",
+    "MapLayer",
+    "plain",
+    "text_rc",
+    "resolve_policy",
+    "map_layer",
+    "attribution_lines",
+    "boundary_frame",
+    "town_positions",
+    "page_frame",
+    "draw_map_panel",
+    "render_map",
+    "render_map_to",
+]
+
+KINDS = ("count", "gistar", "emerging")
+BOUNDARY_LAYERS = ("study_area", "wards", "lsoa")
+# Paper sizes in inches (ISO A sizes), landscape as meetings print them.
+PAGE_SIZES_IN: dict[str, tuple[float, float]] = {
+    "A4-landscape": (11.69, 8.27),
+    "A3-landscape": (16.54, 11.69),
+}
+# A 16:9 screen image is laid out on a 7.5-inch-high canvas whatever its pixel size, so the text
+# has the same proportions on a 1280x720 projector as on a 3840x2160 panel (1080 px -> 144 dpi).
+_SCREEN_HEIGHT_IN = 7.5
+
+DEFAULT_VALUE_COLUMNS = {"count": "count", "gistar": "class", "emerging": "category"}
+
+# Colours outside the class palettes, so a suppressed or background hexagon is never mistaken for data.
+SUPPRESSED_COLOUR = "#bcbddc"  # the single 'fewer than k' class of partner/public count maps
+NOT_SIGNIFICANT_COLOUR = "#e6e6e6"
+NO_PATTERN_COLOUR = "#e6e6e6"
+MARKING_COLOUR = "#b00020"
+_INK = "#222222"
+_MUTED = "#555555"
+
+# Short forms of the statements in data/ATTRIBUTION.md, one per source a map draws on.
+ATTRIBUTIONS: dict[str, str] = {
+    "boundaries": (
+        "Boundaries: contains Ordnance Survey and Office for National Statistics data © Crown copyright "
+        "and database right 2016, Open Government Licence v3.0; GeoJSON conversion © Martin Chorley, CC-BY 4.0."
+    ),
+    "postcodes": (
+        "Postcodes and town positions: contains OS data © Crown copyright and database right 2025; "
+        "Royal Mail data © Royal Mail copyright and database right 2025; National Statistics data "
+        "© Crown copyright and database right 2025."
+    ),
+    "policeuk": (
+        "Landmark places (data.police.uk): contains public sector information licensed under the "
+        "Open Government Licence v3.0."
+    ),
+    "osm": "Places and basemap: © OpenStreetMap contributors (ODbL 1.0).",
+}
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+# --- Text -------------------------------------------------------------------------------------------
+
+
+def plain(value, max_len: int = 200) -> str:
+    """Untrusted text made safe to draw: one line, no control or bidi-override characters, cut to
+    ``max_len`` with an ellipsis. '$' is kept as is: ``text_rc`` turns mathtext off, so it is literal
+    (escaping it as '\\$' would print the backslash once parsing is off)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = unicodedata.normalize("NFC", str(value))
+    text = _CONTROL.sub(" ", text)
+    text = " ".join(text.split())
+    if len(text) > max_len:
+        text = text[: max_len - 1].rstrip() + "…"
+    return text
+
+
+@contextmanager
+def text_rc():
+    """matplotlib settings every hoth-geo figure is built and saved under.
+
+    Mathtext and TeX are off so data can never be parsed as markup; PDF fonts are embedded as TrueType
+    (Type 42) so ``pdftotext`` and screen readers get the text back.
+    """
+    with matplotlib.rc_context(
+        {
+            "text.usetex": False,
+            "text.parse_math": False,
+            "pdf.fonttype": 42,
+            "font.family": "DejaVu Sans",
+            "axes.unicode_minus": False,
+            "hatch.linewidth": 0.8,
+        }
+    ):
+        yield
+
+
+def resolve_policy(policy) -> privacy.SharingPolicy:
+    """A SharingPolicy, or an audience name ('police', 'partner', 'public') turned into its default one."""
+    if isinstance(policy, str):
+        return privacy.policy_for(policy)
+    if isinstance(policy, privacy.SharingPolicy):
+        return policy
+    raise ValueError(
+        f"policy must be a privacy.SharingPolicy or an audience name, got {type(policy).__name__}: {policy!r}"
+    )
+
+
+def _check_choice(value, name: str, choices: Sequence) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+
+
+# --- Layers -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """What a hexagon map draws: cells, one colour each, and the legend in drawing order."""
+
+    kind: str
+    res: int
+    cells: np.ndarray  # int64 H3 cells, background classes first so data draws on top
+    colours: np.ndarray  # '#rrggbb' per cell
+    legend: tuple[tuple[str, str, int], ...]  # (colour, label, hexagons), top to bottom
+    legend_title: str
+    notes: tuple[str, ...]  # short lines under the legend (suppression, what a hexagon is)
+
+
+def _count_layer(frame: pd.DataFrame, col: str, policy) -> tuple[list, list, list, list[str]]:
+    # The default totals rule assumes the map's grand total is known (it is on the briefing cover),
+    # so a lone small hexagon cannot be recovered by subtraction either.
+    suppressed = privacy.suppress_counts(frame[["h3", col]].copy(), [col], policy)
+    values = suppressed[col].tolist()
+    cells = suppressed["h3"].to_numpy(dtype=np.int64)
+    is_text = np.array([privacy.is_suppressed(v) for v in values], dtype=bool)
+    numeric = np.array([np.nan if t else float(v) for v, t in zip(values, is_text, strict=True)])
+    if (~is_text & ~np.isfinite(numeric)).any() or (numeric[~is_text] < 0).any():
+        bad = next(v for v, t, x in zip(values, is_text, numeric, strict=True) if not t and not x >= 0)
+        raise ValueError(f"hexes[{col!r}] must hold non-negative counts, got {bad!r}")
+    drawn = is_text | (numeric > 0)  # a zero count is 'no reports', drawn as no hexagon
+    colours = np.empty(len(cells), dtype=object)
+    legend: list[tuple[str, str, int]] = []
+    notes: list[str] = []
+    num_idx = np.flatnonzero(~is_text & drawn)
+    if num_idx.size:
+        k = min(5, len(np.unique(numeric[num_idx])))
+        idx, classes = classify(numeric[num_idx], k=k, palette=PALETTE)
+        colours[num_idx] = np.asarray(classes.colors, dtype=object)[idx]
+        legend = [
+            (c, f"{lab} reports", n)
+            for c, lab, n in zip(classes.colors, classes.labels, classes.counts, strict=True)
+        ][::-1]
+    txt_idx = np.flatnonzero(is_text)
+    if txt_idx.size:
+        colours[txt_idx] = SUPPRESSED_COLOUR
+        label = f"Fewer than {policy.k} reports ('{policy.small}')"
+        if any(values[i] == privacy.SECONDARY_MARK for i in txt_idx):
+            # A '[c]' hexagon holds k or more; it is withheld only to protect a small one.
+            label = f"Fewer than {policy.k}, or withheld to protect one"
+        legend.append((SUPPRESSED_COLOUR, label, int(txt_idx.size)))
+    if policy.audience != "police":
+        notes.append(
+            f"Counts of 1 to {policy.k - 1} are not shown: those hexagons share one '<{policy.k}' class "
+            f"({policy.audience} sharing policy)."
+        )
+    order = np.concatenate([txt_idx, num_idx])
+    return cells[order], colours[order], legend, notes
+
+
+def _category_layer(frame: pd.DataFrame, col: str, kind: str) -> tuple[list, list, list, list[str]]:
+    if kind == "gistar":
+        known, categories, background = GISTAR_CLASSES, GISTAR_CATEGORIES, "not_significant"
+        bg_label, bg_colour = "Not significant", NOT_SIGNIFICANT_COLOUR
+    else:
+        known, categories, background = EMERGING_KEYS, EMERGING_CATEGORIES, "no_pattern"
+        bg_label, bg_colour = "No pattern detected", NO_PATTERN_COLOUR
+    keys = frame[col].astype(object).to_numpy()
+    bad = [v for v in pd.unique(keys) if v not in known]
+    if bad:
+        raise ValueError(f"hexes[{col!r}] must hold {kind} classes ({', '.join(known)}), got {bad[0]!r}")
+    cells = frame["h3"].to_numpy(dtype=np.int64)
+    colours = np.empty(len(cells), dtype=object)
+    legend: list[tuple[str, str, int]] = []
+    bg = keys == background
+    colours[bg] = bg_colour
+    order = [np.flatnonzero(bg)]
+    # Legend top to bottom from the strongest hot class, as the categories' own order runs upwards.
+    for key in reversed(list(categories)):
+        sel = keys == key
+        if sel.any():
+            label, colour = categories[key]
+            colours[sel] = colour
+            legend.append((colour, label, int(sel.sum())))
+            order.append(np.flatnonzero(sel))
+    if bg.any():
+        legend.append((bg_colour, bg_label, int(bg.sum())))
+    order_idx = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+    return cells[order_idx], colours[order_idx], legend, []
+
+
+def map_layer(hexes: pd.DataFrame, *, kind: str, policy, value_col: str | None = None) -> MapLayer:
+    """The classed layer of ``hexes`` (columns h3 and the value column) under ``policy``.
+
+    kind 'count': report counts, suppressed for the policy and classed by natural breaks (maps.classify)
+    over the counts that may be shown; kind 'gistar': ``hotspots.hotspots`` classes; kind 'emerging':
+    ``temporal.emerging_hotspots`` categories. Default value columns: count, class, category.
+    """
+    _check_choice(kind, "kind", KINDS)
+    policy = resolve_policy(policy)
+    if not isinstance(hexes, pd.DataFrame):
+        raise ValueError(f"hexes must be a DataFrame with an 'h3' column, got {type(hexes).__name__}")
+    col = value_col or DEFAULT_VALUE_COLUMNS[kind]
+    missing = [c for c in ("h3", col) if c not in hexes.columns]
+    if missing:
+        raise ValueError(
+            f"hexes is missing column {missing[0]!r} (columns: {', '.join(map(str, hexes.columns))})"
+        )
+    frame = hexes[hexes["h3"].to_numpy() != 0]
+    cells = frame["h3"].to_numpy()
+    if cells.size and not np.issubdtype(cells.dtype, np.integer):
+        raise ValueError(f"hexes['h3'] must hold int64 H3 cells, got dtype {cells.dtype}")
+    resolutions = np.unique(hx.cell_resolutions(cells.astype(np.int64))) if cells.size else np.array([])
+    if resolutions.size > 1:
+        raise ValueError(f"hexes['h3'] must hold cells of one resolution, got {resolutions.tolist()}")
+    res = int(resolutions[0]) if resolutions.size else settings.DEFAULT_MAP_RES
+    used = privacy.check_resolution(res, policy)
+    coarsened = privacy.resolution_note(res, policy)
+    if used != res:
+        if kind != "count":
+            # Classes cannot be merged into a coarser hexagon: the statistic must be recomputed.
+            raise privacy.NotAllowed(
+                f"hexes: {kind} classes at H3 resolution {res} are finer than {policy.audience} maps allow "
+                f"({policy.coarsest_res}); compute them at resolution {used} or coarser"
+            )
+        # Counts add up: the finer hexagons are merged into their parents before suppression.
+        parents = hx.cells_to_parent(frame["h3"].to_numpy(dtype=np.int64), used)
+        frame = (
+            pd.DataFrame({"h3": parents, col: pd.to_numeric(frame[col], errors="raise")})
+            .groupby("h3", as_index=False, sort=True)[col]
+            .sum()
+        )
+        res = used
+    if kind == "count":
+        out_cells, colours, legend, notes = _count_layer(frame, col, policy)
+        title = "Reports per hexagon"
+    else:
+        out_cells, colours, legend, notes = _category_layer(frame, col, kind)
+        title = "Hot and cold spots (Gi*)" if kind == "gistar" else "Emerging hot spot categories"
+    area = hx.cell_area_km2(res)
+    notes = [*notes, f"Hexagons: H3 resolution {res}, about {area:.2g} km² each."]
+    if coarsened:
+        notes.append(coarsened)
+    return MapLayer(
+        kind=kind,
+        res=res,
+        cells=np.asarray(out_cells, dtype=np.int64),
+        colours=np.asarray(colours, dtype=object),
+        legend=tuple(legend),
+        legend_title=title,
+        notes=tuple(notes),
+    )
+
+
+# --- Geography --------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _to_local(lat0: float, lng0: float) -> Transformer:
+    local = f"+proj=tmerc +lat_0={lat0} +lon_0={lng0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+    return Transformer.from_crs("EPSG:4326", local, always_xy=True)
+
+
+@cache
+def boundary_frame(name: str) -> gpd.GeoDataFrame | None:
+    path = settings.BOUNDARIES_DIR / f"{name}.geojson"
+    if not path.is_file():
+        return None
+    return gpd.read_file(path).to_crs("EPSG:4326")
+
+
+@lru_cache(maxsize=16)
+def _projected_lines(name: str, lat0: float, lng0: float) -> list[np.ndarray]:
+    """Outline rings of a boundary layer in local metres (cached: the county outline is reused a lot)."""
+    frame = boundary_frame(name)
+    if frame is None:
+        return []
+    import shapely
+
+    tr = _to_local(lat0, lng0)
+    rings = []
+    for geom in frame.geometry:
+        for poly in shapely.get_parts(geom):
+            for ring in [poly.exterior, *poly.interiors]:
+                xy = np.asarray(ring.coords)
+                x, y = tr.transform(xy[:, 0], xy[:, 1])
+                rings.append(np.column_stack([x, y]))
+    return rings
+
+
+@cache
+def town_positions() -> tuple[tuple[str, float, float], ...]:
+    """(town, lat, lng) for the labelled towns: the median of each town's district postcodes, the same
+    rule as the web map (``maps.TOWN_DISTRICTS``). Empty when the gazetteer has no postcodes."""
+    from hoth_geo.gazetteer import load_gazetteer
+
+    try:
+        postcodes = load_gazetteer().postcodes
+    except (FileNotFoundError, ValueError):  # a deployment without a gazetteer still gets its maps
+        return ()
+    if postcodes.empty:
+        return ()
+    district = postcodes["postcode"].str.split(" ").str[0]
+    out = []
+    for town, districts in TOWN_DISTRICTS.items():
+        members = postcodes[district.isin(districts)]
+        if len(members):
+            out.append((town, float(members["latitude"].median()), float(members["longitude"].median())))
+    return tuple(out)
+
+
+def _lnglat_extent(layer: MapLayer, extent: str) -> tuple[float, float, float, float]:
+    if extent == "area":
+        frame = boundary_frame("study_area")
+        if frame is not None:
+            return tuple(float(v) for v in frame.total_bounds)
+    if layer.cells.size:
+        lat, lng = hx.cell_centres(layer.cells)
+        pad = hx.edge_length_m(layer.res) * 2 / 111_000
+        return (
+            float(lng.min()) - pad,
+            float(lat.min()) - pad,
+            float(lng.max()) + pad,
+            float(lat.max()) + pad,
+        )
+    frame = boundary_frame("study_area")
+    if frame is not None:
+        return tuple(float(v) for v in frame.total_bounds)
+    return (-2.4, 54.4, -1.2, 55.0)  # County Durham, only for an empty map with no boundary files
+
+
+def attribution_lines(
+    *, boundaries: str | None, towns: bool, osm: bool = False, tiles: bool = False
+) -> list[str]:
+    """The attribution statements for what a map shows (see data/ATTRIBUTION.md)."""
+    lines = []
+    if boundaries is not None:
+        lines.append(ATTRIBUTIONS["boundaries"])
+    if towns:
+        lines.append(ATTRIBUTIONS["postcodes"])
+    # Report locations are geocoded against the gazetteer (police.uk landmarks), so it always applies.
+    lines.append(ATTRIBUTIONS["policeuk"])
+    if osm or tiles:
+        lines.append(ATTRIBUTIONS["osm"])
+    return lines
+
+
+# --- Local basemap tiles (optional) -------------------------------------------------------------------
+
+
+def _tile_dir(tiles) -> Path | None:
+    value = tiles if tiles is not None else os.environ.get("HOTH_GEO_TILE_DIR")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_dir():
+        raise ValueError(f"tiles: local tile folder {str(path)!r} does not exist")
+    return path
+
+
+def _draw_tiles(ax, tile_dir: Path, bounds_lnglat, to_local: Transformer) -> bool:
+    """Draw XYZ PNG tiles ({z}/{x}/{y}.png, Web Mercator) from a local folder under the hexagons.
+
+    Each tile is placed by its projected corners; at county scale the tmerc/Web Mercator difference
+    across one 256-pixel tile is well under a pixel. Returns whether any tile was drawn.
+    """
+    import matplotlib.image as mpimg
+
+    w, s, e, n = bounds_lnglat
+    # A zoom where the map width spans about 6 tiles: enough detail for print, few files.
+    zoom = int(np.clip(round(math.log2(360 * 6 / max(e - w, 1e-6))), 1, 18))
+
+    def tile_xy(lng, lat):
+        x = (lng + 180) / 360 * 2**zoom
+        y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**zoom
+        return int(x), int(y)
+
+    def tile_lnglat(x, y):
+        lng = x / 2**zoom * 360 - 180
+        lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / 2**zoom))))
+        return lng, lat
+
+    x0, y0 = tile_xy(w, n)
+    x1, y1 = tile_xy(e, s)
+    drawn = False
+    for x in range(x0, x1 + 1):
+        for y in range(y0, y1 + 1):
+            path = tile_dir / str(zoom) / str(x) / f"{y}.png"
+            if not path.is_file():
+                continue
+            img = mpimg.imread(path)
+            lw, ln = tile_lnglat(x, y)
+            le, ls = tile_lnglat(x + 1, y + 1)
+            (xa, xb), (ya, yb) = to_local.transform([lw, le], [ls, ln])
+            ax.imshow(img, extent=(xa, xb, ya, yb), zorder=0, interpolation="bilinear")
+            drawn = True
+    return drawn
+
+
+# --- Drawing ----------------------------------------------------------------------------------------
+
+
+def _nice_length(target_m: float) -> float:
+    exp = 10 ** math.floor(math.log10(target_m))
+    for m in (5, 2, 1):
+        if m * exp <= target_m:
+            return m * exp
+    return exp
+
+
+def _halo_text(ax, x, y, text, **kw):
+    """Text with a white halo that stays real text in a PDF.
+
+    A path effect turns the glyphs into outlines, which ``pdftotext`` and screen readers cannot read,
+    so the halo is a stroked copy drawn underneath and the visible text is drawn plainly on top.
+    """
+    zorder = kw.pop("zorder", 7)
+    under = {**kw, "color": "white"}
+    ax.text(x, y, text, zorder=zorder, path_effects=[pe.Stroke(linewidth=2.6, foreground="white")], **under)
+    return ax.text(x, y, text, zorder=zorder + 0.1, **kw)
+
+
+def _scale_bar(ax) -> None:
+    """A two-segment scale bar in the lower left, in true metres (the axes are in local metres)."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    length = _nice_length((x1 - x0) * 0.2)
+    left = x0 + (x1 - x0) * 0.03
+    bottom = y0 + (y1 - y0) * 0.04
+    h = (y1 - y0) * 0.012
+    half = length / 2
+    for i, colour in enumerate(("#333333", "#ffffff", "#333333", "#ffffff")):
+        ax.add_patch(
+            Rectangle(
+                (left + i * half / 2, bottom),
+                half / 2,
+                h,
+                facecolor=colour,
+                edgecolor="#333333",
+                lw=0.6,
+                zorder=6,
+            )
+        )
+    unit, div = ("km", 1000) if length >= 1000 else ("m", 1)
+    for pos, value in ((0, 0), (half, half), (length, length)):
+        label = f"{value / div:g}" + (f" {unit}" if pos == length else "")
+        _halo_text(
+            ax,
+            left + pos,
+            bottom + h * 1.6,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=7.5,
+            color=_INK,
+            zorder=7,
+        )
+
+
+def _north_arrow(ax) -> None:
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    x = x1 - (x1 - x0) * 0.04
+    y = y1 - (y1 - y0) * 0.16
+    length = (y1 - y0) * 0.08
+    ax.add_patch(
+        FancyArrow(
+            x,
+            y,
+            0,
+            length,
+            width=(x1 - x0) * 0.006,
+            head_width=(x1 - x0) * 0.02,
+            head_length=length * 0.45,
+            length_includes_head=True,
+            color="#333333",
+            zorder=7,
+        )
+    )
+    _halo_text(
+        ax,
+        x,
+        y + length * 1.08,
+        "N",
+        ha="center",
+        va="bottom",
+        fontsize=10,
+        fontweight="bold",
+        color=_INK,
+        zorder=7,
+    )
+
+
+def page_frame(
+    fig: Figure,
+    *,
+    title: str,
+    subtitle: str = "",
+    marking: str,
+    generated_at: datetime | None = None,
+    demo: bool = False,
+    page_text: str | None = None,
+    footer_note: str = "",
+    attributions: Sequence[str] = (),
+) -> tuple[float, float, float, float]:
+    """Header (title, subtitle, marking) and footer (marking, generated time, page, attributions) on
+    ``fig``; returns the content area (left, bottom, width, height) in figure fractions.
+
+    The marking is drawn at the top right and centred in the footer, so it survives cropping and
+    is seen on every printed page.
+    """
+    wi, hi = fig.get_size_inches()
+    pad_x = 0.35 / wi
+    marking_text = plain(marking, 60).upper() or "OFFICIAL"
+    generated = (generated_at or datetime.now()).strftime("%d %b %Y %H:%M")
+
+    # Header.
+    top = 1 - 0.22 / hi
+    fig.text(
+        1 - pad_x,
+        top,
+        marking_text,
+        ha="right",
+        va="top",
+        fontsize=11,
+        fontweight="bold",
+        color="white",
+        bbox={"boxstyle": "square,pad=0.35", "facecolor": MARKING_COLOUR, "edgecolor": "none"},
+    )
+    title_width_chars = int((wi - 3.6) * 72 / (15 * 0.6))
+    fig.text(
+        pad_x,
+        top,
+        plain(title, 160)[: max(title_width_chars, 20)],
+        ha="left",
+        va="top",
+        fontsize=15,
+        fontweight="bold",
+        color=_INK,
+    )
+    sub_lines = textwrap.wrap(plain(subtitle, 400), width=max(int((wi - 0.7) * 72 / (9 * 0.55)), 30))[:2]
+    y = top - 0.36 / hi
+    for line in sub_lines:
+        fig.text(pad_x, y, line, ha="left", va="top", fontsize=9, color=_MUTED)
+        y -= 0.17 / hi
+    if demo:
+        fig.text(
+            1 - pad_x,
+            top - 0.36 / hi,
+            settings.DEMO_LABEL + " - not real reports",
+            ha="right",
+            va="top",
+            fontsize=9,
+            fontweight="bold",
+            color=MARKING_COLOUR,
+        )
+    header_bottom = y - 0.06 / hi
+    fig.add_artist(
+        matplotlib.lines.Line2D(
+            [pad_x, 1 - pad_x],
+            [header_bottom, header_bottom],
+            color="#bbbbbb",
+            lw=0.8,
+            transform=fig.transFigure,
+        )
+    )
+
+    # Footer, bottom up: marking line, then attributions above it.
+    foot = 0.2 / hi
+    fig.text(
+        0.5,
+        foot,
+        marking_text,
+        ha="center",
+        va="bottom",
+        fontsize=10,
+        fontweight="bold",
+        color=MARKING_COLOUR,
+    )
+    left_text = f"Generated {generated} by hoth-geo"
+    if footer_note:
+        left_text += "  |  " + plain(footer_note, 120)
+    fig.text(pad_x, foot, left_text, ha="left", va="bottom", fontsize=7, color=_MUTED)
+    if page_text:
+        fig.text(1 - pad_x, foot, page_text, ha="right", va="bottom", fontsize=8, color=_INK)
+    y = foot + 0.22 / hi
+    wrap = max(int((wi - 0.7) * 72 / (6 * 0.52)), 40)
+    lines = [ln for a in attributions for ln in textwrap.wrap(plain(a, 600), width=wrap)]
+    for line in reversed(lines):
+        fig.text(pad_x, y, line, ha="left", va="bottom", fontsize=6, color=_MUTED)
+        y += 0.11 / hi
+    content_bottom = y + 0.08 / hi
+    return (pad_x, content_bottom, 1 - 2 * pad_x, header_bottom - 0.08 / hi - content_bottom)
+
+
+def _legend_panel(ax, layer: MapLayer, extra_notes: Sequence[str]) -> None:
+    """Legend entries and notes written top down in points, so spacing does not depend on the panel size."""
+    ax.set_axis_off()
+    bbox = ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
+    height_pt = max(bbox.height * 72, 1)
+    width_pt = max(bbox.width * 72, 1)
+    y = height_pt
+
+    def at(y_pt: float) -> float:
+        return y_pt / height_pt
+
+    y -= 12
+    ax.text(
+        0,
+        at(y),
+        layer.legend_title,
+        fontsize=10.5,
+        fontweight="bold",
+        va="center",
+        color=_INK,
+        transform=ax.transAxes,
+    )
+    y -= 8
+    sw_w, sw_h, row = 16, 11, 16
+    wrap = max(int((width_pt - sw_w - 8) / (8.5 * 0.55)), 12)
+    if not layer.legend:
+        y -= row
+        ax.text(
+            0,
+            at(y),
+            "No hexagons to show for this selection.",
+            fontsize=8.5,
+            va="center",
+            color=_MUTED,
+            transform=ax.transAxes,
+        )
+    for colour, label, n in layer.legend:
+        y -= row
+        ax.add_patch(
+            Rectangle(
+                (0, at(y) - sw_h / 2 / height_pt),
+                sw_w / width_pt,
+                sw_h / height_pt,
+                transform=ax.transAxes,
+                facecolor=colour,
+                edgecolor="#666666",
+                lw=0.5,
+            )
+        )
+        text = f"{plain(label, 80)}  ({n:,})"
+        parts = textwrap.wrap(text, width=wrap)
+        ax.text(
+            (sw_w + 6) / width_pt,
+            at(y),
+            parts[0],
+            fontsize=8.5,
+            va="center",
+            color=_INK,
+            transform=ax.transAxes,
+        )
+        for extra in parts[1:]:
+            y -= 11
+            ax.text(
+                (sw_w + 6) / width_pt,
+                at(y),
+                extra,
+                fontsize=8.5,
+                va="center",
+                color=_INK,
+                transform=ax.transAxes,
+            )
+    y -= 6
+    ax.text(
+        0,
+        at(y - 6),
+        "(n) = hexagons in the class",
+        fontsize=7,
+        va="center",
+        color=_MUTED,
+        transform=ax.transAxes,
+    )
+    y -= 14
+    note_wrap = max(int(width_pt / (7.5 * 0.52)), 16)
+    for note in [*layer.notes, *extra_notes]:
+        y -= 6
+        for line in textwrap.wrap(plain(note, 400), width=note_wrap):
+            y -= 10
+            if y < 6:
+                return
+            ax.text(0, at(y), line, fontsize=7.5, va="center", color=_MUTED, transform=ax.transAxes)
+
+
+def draw_map_panel(
+    fig: Figure,
+    rect: tuple[float, float, float, float],
+    layer: MapLayer,
+    *,
+    boundaries: str | None = "wards",
+    towns: bool = True,
+    north_arrow: bool = True,
+    demo: bool = False,
+    extent: str = "area",
+    legend_width_in: float = 3.0,
+    extra_notes: Sequence[str] = (),
+    tiles=None,
+) -> bool:
+    """The map (hexagons, outlines, towns, scale bar, north arrow) and its legend inside ``rect``
+    (figure fractions); returns whether basemap tiles were drawn."""
+    if boundaries is not None:
+        _check_choice(boundaries, "boundaries", BOUNDARY_LAYERS)
+    _check_choice(extent, "extent", ("area", "data"))
+    tile_dir = _tile_dir(tiles)
+    left, bottom, width, height = rect
+    wi, _ = fig.get_size_inches()
+    legend_w = legend_width_in / wi
+    gap = 0.2 / wi
+    map_ax = fig.add_axes((left, bottom, width - legend_w - gap, height))
+    legend_ax = fig.add_axes((left + width - legend_w, bottom, legend_w, height))
+
+    w, s, e, n = _lnglat_extent(layer, extent)
+    lat0, lng0 = round((s + n) / 2, 3), round((w + e) / 2, 3)
+    tr = _to_local(lat0, lng0)
+    xs, ys = tr.transform([w, e, w, e], [s, s, n, n])
+    xmin, xmax, ymin, ymax = min(xs), max(xs), min(ys), max(ys)
+    # Widen the extent (never crop it) to the panel's shape, so the map fills the panel at 1:1 aspect.
+    box_w, box_h = (width - legend_w - gap) * wi, height * fig.get_size_inches()[1]
+    span_x, span_y = (xmax - xmin) * 1.06, (ymax - ymin) * 1.06
+    if span_x / span_y < box_w / box_h:
+        span_x = span_y * box_w / box_h
+    else:
+        span_y = span_x * box_h / box_w
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    limits = ((cx - span_x / 2, cx + span_x / 2), (cy - span_y / 2, cy + span_y / 2))
+    map_ax.set_xlim(*limits[0])
+    map_ax.set_ylim(*limits[1])
+    map_ax.set_aspect("equal", adjustable="box")
+    map_ax.set_xticks([])
+    map_ax.set_yticks([])
+    for spine in map_ax.spines.values():
+        spine.set_edgecolor("#999999")
+        spine.set_linewidth(0.6)
+    map_ax.set_facecolor("#ffffff")
+
+    tiles_drawn = False
+    if tile_dir is not None:
+        tiles_drawn = _draw_tiles(map_ax, tile_dir, (w, s, e, n), tr)
+
+    if layer.cells.size:
+        rings = hx.cell_boundaries(layer.cells)
+        sizes = [len(r) for r in rings]
+        allxy = np.concatenate(rings)
+        x, y = tr.transform(allxy[:, 0], allxy[:, 1])
+        xy = np.column_stack([x, y])
+        verts = np.split(xy, np.cumsum(sizes)[:-1])
+        colours = list(layer.colours)
+        # Not antialiased: every interior pixel is exactly the class colour (legible, testable), and
+        # an edge in the face colour closes the hairline seams PDF viewers show between polygons.
+        map_ax.add_collection(
+            PolyCollection(
+                verts,
+                facecolors=colours,
+                edgecolors=colours,
+                linewidths=0.25,
+                antialiased=False,
+                alpha=0.85 if tiles_drawn else 1.0,
+                zorder=2,
+            )
+        )
+    if boundaries is not None:
+        if boundaries != "study_area":
+            inner = _projected_lines(boundaries, lat0, lng0)
+            for ring in inner:
+                map_ax.plot(ring[:, 0], ring[:, 1], color="#8c8c8c", lw=0.35, zorder=3)
+        for ring in _projected_lines("study_area", lat0, lng0):
+            map_ax.plot(ring[:, 0], ring[:, 1], color="#333333", lw=1.0, zorder=4)
+    # plot() may have widened the limits: restore the chosen extent.
+    map_ax.set_xlim(*limits[0])
+    map_ax.set_ylim(*limits[1])
+    if towns:
+        x0, x1 = map_ax.get_xlim()
+        y0, y1 = map_ax.get_ylim()
+        for town, lat, lng in town_positions():
+            tx, ty = tr.transform(lng, lat)
+            if x0 < tx < x1 and y0 < ty < y1:
+                map_ax.plot([tx], [ty], marker="o", ms=2.2, color="#222222", zorder=8)
+                _halo_text(
+                    map_ax,
+                    tx,
+                    ty + (y1 - y0) * 0.008,
+                    plain(town, 40),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    fontweight="bold",
+                    color="#222222",
+                    zorder=8,
+                )
+    _scale_bar(map_ax)
+    if north_arrow:
+        _north_arrow(map_ax)
+    if demo:
+        map_ax.text(
+            0.5,
+            0.5,
+            settings.DEMO_LABEL,
+            transform=map_ax.transAxes,
+            ha="center",
+            va="center",
+            rotation=28,
+            fontsize=34,
+            fontweight="bold",
+            color="#b00020",
+            alpha=0.13,
+            zorder=9,
+        )
+    _legend_panel(legend_ax, layer, extra_notes)
+    return tiles_drawn
+
+
+def _figure(fmt: str, size_px, page: str) -> tuple[Figure, float]:
+    if fmt == "png":
+        if (
+            not isinstance(size_px, tuple | list)
+            or len(size_px) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in size_px)
+            or not all(320 <= v <= 8000 for v in size_px)
+        ):
+            raise ValueError(
+                f"size_px must be (width, height) in whole pixels, each 320..8000, got {size_px!r}"
+            )
+        w, h = size_px
+        dpi = min(w, h) / _SCREEN_HEIGHT_IN
+        return Figure(figsize=(w / dpi, h / dpi), dpi=dpi), dpi
+    _check_choice(page, "page", tuple(PAGE_SIZES_IN))
+    return Figure(figsize=PAGE_SIZES_IN[page], dpi=100), 100
+
+
+def render_map(
+    hexes: pd.DataFrame,
+    *,
+    kind: str = "count",
+    policy,
+    title: str,
+    subtitle: str = "",
+    value_col: str | None = None,
+    fmt: str = "png",
+    size_px: tuple[int, int] = (1920, 1080),
+    page: str = "A4-landscape",
+    boundaries: str | None = "wards",
+    towns: bool = True,
+    north_arrow: bool = True,
+    extent: str = "area",
+    demo: bool = False,
+    generated_at: datetime | None = None,
+    osm: bool = False,
+    tiles=None,
+) -> bytes:
+    """One hexagon map as PNG or PDF bytes.
+
+    - ``hexes``: columns ``h3`` (int64 cells, one resolution) and the value column (``value_col``,
+      default 'count' / 'class' / 'category' for kind 'count' / 'gistar' / 'emerging').
+    - ``policy``: a ``privacy.SharingPolicy`` (or an audience name): its marking is printed in the
+      header and footer, count maps are suppressed by it, and the resolution is checked against it.
+    - ``subtitle``: the date range and filters, as ``ReportFilter.describe()`` gives them.
+    - ``fmt`` 'png' is ``size_px`` exactly (16:9 1920x1080 by default, for a meeting-room screen);
+      'pdf' is one ``page`` ('A4-landscape' or 'A3-landscape').
+    - ``boundaries``: outlines from data/boundaries ('study_area', 'wards', 'lsoa') or None;
+      the study-area outline is drawn with wards and LSOAs too.
+    - ``extent``: 'area' (the whole study area) or 'data' (the hexagons drawn).
+    - ``demo``: the reports are the synthetic demo set: watermark and header line.
+    - ``osm``: places from OpenStreetMap were used (adds its attribution).
+    - ``tiles``: a local XYZ tile folder for a basemap; default ``$HOTH_GEO_TILE_DIR``, else none.
+    """
+    _check_choice(fmt, "fmt", ("png", "pdf"))
+    policy = resolve_policy(policy)
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError(f"title must be a non-empty string, got {title!r}")
+    with text_rc():
+        layer = map_layer(hexes, kind=kind, policy=policy, value_col=value_col)
+        fig, dpi = _figure(fmt, size_px, page)
+        tile_dir = _tile_dir(tiles)
+        attributions = attribution_lines(
+            boundaries=boundaries, towns=towns, osm=osm, tiles=tile_dir is not None
+        )
+        rect = page_frame(
+            fig,
+            title=title,
+            subtitle=subtitle,
+            marking=policy.marking,
+            generated_at=generated_at,
+            demo=demo,
+            footer_note=f"Audience: {policy.audience}",
+            attributions=attributions,
+        )
+        draw_map_panel(
+            fig,
+            rect,
+            layer,
+            boundaries=boundaries,
+            towns=towns,
+            north_arrow=north_arrow,
+            demo=demo,
+            extent=extent,
+            tiles=tile_dir,
+        )
+        buf = io.BytesIO()
+        if fmt == "png":
+            fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": "hoth-geo"})
+        else:
+            with PdfPages(
+                buf, metadata={"Title": plain(title), "Subject": policy.marking, "Creator": "hoth-geo"}
+            ) as pdf:
+                pdf.savefig(fig)
+        return buf.getvalue()
+
+
+def render_map_to(path: str | Path, hexes: pd.DataFrame, **kwargs) -> Path:
+    """``render_map`` written to ``path``; the format follows the suffix (.png or .pdf) unless ``fmt`` is given."""
+    p = Path(path)
+    fmt = kwargs.pop("fmt", None) or p.suffix.lower().lstrip(".")
+    if fmt not in ("png", "pdf"):
+        raise ValueError(f"path must end in .png or .pdf (or pass fmt), got {str(p)!r}")
+    data = render_map(hexes, fmt=fmt, **kwargs)
+    p.write_bytes(data)
+    return p

@@ -1,0 +1,235 @@
+"""The briefing pack: page count, every page drawn and marked, and what each audience may see."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hoth_geo import briefing, pipeline, privacy, settings, store
+from hoth_geo.aggregate import ReportFilter
+
+N_PAGES = 8
+PLACES_PAGE = 4
+GENERATED = datetime(2026, 11, 2, 9, 30)
+
+
+def _need_poppler() -> None:
+    if shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None:
+        if os.environ.get("CI"):
+            pytest.fail("poppler-utils (pdftoppm, pdftotext) must be installed in CI")
+        pytest.skip("poppler-utils not installed")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("briefing")
+    engine = store.connect(f"sqlite:///{tmp}/x.sqlite")
+    pipeline.load_demo_data(engine)
+    return store.load_reports(engine), pipeline.all_places(engine)
+
+
+@pytest.fixture(scope="module")
+def packs(demo):
+    reports, places = demo
+    out, seconds = {}, {}
+    for audience in ("partner", "public", "police"):
+        start = time.perf_counter()
+        out[audience] = briefing.briefing_pack(
+            reports, places, filters=None, policy=audience, demo=True, generated_at=GENERATED
+        )
+        seconds[audience] = time.perf_counter() - start
+    out["seconds"] = seconds
+    return out
+
+
+def _pages_text(pdf: bytes, layout: bool = False) -> list[str]:
+    args = ["pdftotext", *(["-layout"] if layout else []), "-", "-"]
+    text = subprocess.run(args, input=pdf, capture_output=True, check=True).stdout.decode("utf-8")
+    pages = text.split("\f")
+    return pages[:-1] if pages and not pages[-1].strip() else pages
+
+
+def _page_images(pdf: bytes, tmp_path) -> list[np.ndarray]:
+    path = tmp_path / "pack.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "p")], check=True)
+    files = sorted(tmp_path.glob("p-*.png"))
+    return [np.asarray(Image.open(f).convert("L"), dtype=np.float64) for f in files]
+
+
+def test_pack_is_fast_enough_for_the_app(packs):
+    # The aim is under 10 s for the demo; the bound leaves room for slow CI machines.
+    assert packs["seconds"]["partner"] < 30, packs["seconds"]
+
+
+@pytest.mark.parametrize("audience", ["partner", "public", "police"])
+def test_every_page_is_drawn_marked_and_numbered(packs, audience, tmp_path):
+    _need_poppler()
+    pdf = packs[audience]
+    images = _page_images(pdf, tmp_path)
+    assert len(images) == N_PAGES
+    for i, img in enumerate(images, start=1):
+        # A page of header and footer only is nearly all white; content adds contrast.
+        assert img.std() > 12, f"page {i} looks blank (std {img.std():.1f})"
+        assert (img < 128).mean() > 0.01, f"page {i} has almost no ink"
+    pages = _pages_text(pdf)
+    assert len(pages) == N_PAGES
+    marking = privacy.policy_for(audience).marking
+    for i, text in enumerate(pages, start=1):
+        assert text.count(marking) >= 2, f"page {i}: marking not in header and footer"
+        assert f"Page {i} of {N_PAGES}" in text
+        assert briefing.PACK_TITLE in text
+        assert settings.DEMO_LABEL in text
+
+
+def test_cover_says_what_the_pack_is(packs):
+    _need_poppler()
+    cover = _pages_text(packs["partner"])[0]
+    for words in (
+        "01 Nov 2024 to 31 Oct 2026",
+        "County Durham and Darlington",
+        "all reports",
+        "Partner agencies",
+    ):
+        assert words in cover
+    assert "Generated" in cover and "02 November 2026" in cover
+
+
+def _narratives() -> list[str]:
+    raw = pd.read_csv(settings.DEMO_DIR / "demo_reports.csv", dtype=str)
+    # The distinctive part of each narrative (after the shared 'SYNTHETIC DEMO REPORT.' prefix).
+    return sorted({n.split(". ", 1)[-1][:40] for n in raw["Narrative"].dropna()})
+
+
+@pytest.mark.parametrize("audience", ["partner", "public"])
+def test_outside_the_police_there_is_no_narrative_child_or_grading(packs, audience):
+    _need_poppler()
+    text = "\n".join(_pages_text(packs[audience]))
+    flat = " ".join(text.split())
+    assert "DEMO-C" not in text
+    assert "DEMO-0" not in text  # source references
+    for n in _narratives():
+        assert n not in flat
+    assert "grading" not in text.lower()
+    assert not re.search(r"\b[123]\s*/\s*[A-E]\b", text)
+
+
+def _table_rows(page_text: str) -> list[list[str]]:
+    """The rows of the places table: lines starting with a rank 1..15."""
+    rows = []
+    for line in page_text.splitlines():
+        m = re.match(r"^\s*(\d{1,2})\s{2,}(.*)$", line)
+        if m and 1 <= int(m.group(1)) <= briefing.TOP_PLACES:
+            rows.append(re.split(r"\s{2,}", m.group(2).strip()))
+    return rows
+
+
+def _assert_no_small_counts(page_text: str, k: int) -> int:
+    rows = _table_rows(page_text)
+    assert rows, page_text
+    suppressed = 0
+    for row in rows:
+        # The reports column is the only cell that is a bare number or a suppression mark.
+        counts = [c for c in row if re.fullmatch(r"[\d,]+|<\d+|\[c\]", c)]
+        assert len(counts) == 1, row
+        value = counts[0]
+        if value.startswith("<") or value == "[c]":
+            assert value in (f"<{k}", "[c]")
+            suppressed += 1
+        else:
+            assert int(value.replace(",", "")) >= k, row
+    return suppressed
+
+
+def test_partner_places_table_has_no_count_below_k(packs):
+    _need_poppler()
+    page = _pages_text(packs["partner"], layout=True)[PLACES_PAGE - 1]
+    assert "Most reported places" in page
+    _assert_no_small_counts(page, privacy.DEFAULT_K)
+
+
+def test_partner_pack_of_a_narrow_selection_suppresses_small_counts(demo, tmp_path):
+    _need_poppler()
+    reports, places = demo
+    narrow = ReportFilter(date_from=date(2026, 10, 1), date_to=date(2026, 10, 31), concerns=("weapons",))
+    pdf = briefing.briefing_pack(reports, places, filters=narrow, policy="partner", generated_at=GENERATED)
+    pages = _pages_text(pdf, layout=True)
+    assert len(pages) == N_PAGES
+    assert _assert_no_small_counts(pages[PLACES_PAGE - 1], privacy.DEFAULT_K) > 0
+    # A selection this small has no hotspot map, and the page says so plainly.
+    assert "No hotspot map" in pages[1]
+    text = "\n".join(pages)
+    assert "concerns: Weapons" in text
+    for i, page in enumerate(pages, start=1):
+        assert f"Page {i} of {N_PAGES}" in page
+    assert len(_page_images(pdf, tmp_path)) == N_PAGES
+
+
+def test_public_pack_withholds_private_business_names_and_police_pack_shows_them(packs):
+    _need_poppler()
+    public = " ".join("\n".join(_pages_text(packs["public"])).split())
+    police = " ".join("\n".join(_pages_text(packs["police"])).split())
+    partner = " ".join("\n".join(_pages_text(packs["partner"])).split())
+    assert "Hotel A, Durham (demo)" not in public
+    assert "Hotel / B&B (name withheld)" in public
+    assert "Hotel A, Durham (demo)" in police
+    assert "Hotel A, Durham (demo)" in partner
+    # Public spaces keep their names.
+    assert "Public park, Blackhalls (demo)" in public
+
+
+def test_police_pack_shows_exact_counts_and_the_plan_hexagons(packs):
+    _need_poppler()
+    pages = _pages_text(packs["police"], layout=True)
+    assert "Agencies" in pages[PLACES_PAGE - 1]
+    plan = pages[6]
+    assert re.search(r"\b8[0-9a-f]{14}\b", plan)  # H3 ids of the plan's hexagons
+    partner_plan = _pages_text(packs["partner"], layout=True)[6]
+    assert not re.search(r"\b8[0-9a-f]{14}\b", partner_plan)
+    assert "Time window" in partner_plan
+
+
+def test_place_names_cannot_trigger_mathtext(demo):
+    _need_poppler()
+    reports, places = demo
+    places = places.copy()
+    places.loc[places["place_id"] == "demo:public-park-blackhalls", "name"] = "Park $x^2$ \\frac{1}{2}"
+    pdf = briefing.briefing_pack(reports, places, filters=None, policy="partner", generated_at=GENERATED)
+    text = "\n".join(_pages_text(pdf))
+    assert "Park $x^2$ \\frac{1}{2}" in text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"policy": "press"}, "audience"),
+        ({"res": 16}, "res"),
+        ({"filters": "all"}, "filters"),
+        ({"generated_at": "today"}, "generated_at"),
+    ],
+)
+def test_bad_arguments_are_named(demo, kwargs, match):
+    reports, places = demo
+    args = {"filters": None, "policy": "partner", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        briefing.briefing_pack(reports, places, **args)
+
+
+def test_finer_resolution_is_coarsened_for_partners(demo):
+    _need_poppler()
+    reports, places = demo
+    pdf = briefing.briefing_pack(
+        reports, places, filters=None, policy="partner", res=10, generated_at=GENERATED
+    )
+    text = " ".join("\n".join(_pages_text(pdf)).split())
+    assert "H3 resolution 8" in text
+    assert "not the 10 requested" in text
