@@ -18,11 +18,13 @@ which is what keeps a 100k-row import well under a second.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,10 @@ from . import schema, settings
 __all__ = [
     "HEADER_SYNONYMS",
     "MAX_TEXT_CHARS",
+    "MAX_XLSX_CELLS",
+    "MAX_XLSX_UNZIPPED_BYTES",
+    "MAX_ZIP_MEMBERS",
+    "MAX_ZIP_RATIO",
     "POLICEUK_COLUMNS",
     "POLICEUK_CONCERNS",
     "POLICEUK_HEADER",
@@ -53,9 +59,21 @@ __all__ = [
     "parse_dates",
     "parse_indicators",
     "read_table",
+    "safe_filename",
 ]
 
 MAX_TEXT_CHARS = 10_000
+# XLSX is a zip: a few hundred kilobytes can inflate to gigabytes ("zip bomb"). The zip directory
+# is checked before anything is decompressed. A 200,000-row sharing-form workbook written with
+# inline strings is about 240 MB of sheet XML at a ratio near 14:1 (measured on the test corpus);
+# deflate cannot exceed about 1,030:1, which is what a bomb uses.
+MAX_XLSX_UNZIPPED_BYTES = 512 * 1024 * 1024
+MAX_ZIP_RATIO = 200  # applied to members over _ZIP_RATIO_FLOOR bytes only
+_ZIP_RATIO_FLOOR = 1024 * 1024  # small parts (styles, themes) compress very well and are harmless
+MAX_ZIP_MEMBERS = 10_000
+# Cells in the grid read from one sheet (rows x columns used), which bounds memory whatever the
+# sheet's XML claims: a single value in cell XFD1048576 would otherwise mean 17 billion cells.
+MAX_XLSX_CELLS = 12_000_000
 EASTING_RANGE = (0.0, 700_000.0)
 NORTHING_RANGE = (0.0, 1_300_000.0)
 # Below this, a wild latitude/longitude is a typo, not a grid reference in the wrong columns.
@@ -107,6 +125,7 @@ def read_table(
     lower = name.lower()
     if data[:4] == b"PK\x03\x04" or lower.endswith(_XLSX_SUFFIXES):
         if data[:4] != b"PK\x03\x04":
+            # The exact wording is relied on by callers; a CSV renamed .xlsx lands here too.
             raise ImportRefused(f'file "{name}" is not a valid XLSX workbook')
         return _read_xlsx(data, name)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or lower.endswith(".xls"):
@@ -120,11 +139,11 @@ def _load_bytes(
     source: str | Path | bytes | BinaryIO, filename: str | None, max_bytes: int | None
 ) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
-        name = filename or "upload"
+        name = safe_filename(filename)
         data = bytes(source)
     elif isinstance(source, str | Path):
         path = Path(source)
-        name = filename or path.name
+        name = safe_filename(filename or path.name)
         try:
             size = path.stat().st_size
         except OSError as exc:
@@ -133,8 +152,7 @@ def _load_bytes(
             raise ImportRefused(_too_big(name, size, max_bytes))
         data = path.read_bytes()
     else:
-        name = filename or getattr(source, "name", None) or "upload"
-        name = Path(str(name)).name
+        name = safe_filename(filename or getattr(source, "name", None))
         # Read one byte past the limit so an oversized stream is refused without loading it all.
         data = source.read() if max_bytes is None else source.read(max_bytes + 1)
         if isinstance(data, str):
@@ -144,8 +162,76 @@ def _load_bytes(
     return data, name
 
 
+_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_NAME_CHARS = 200
+
+
+def safe_filename(name: object) -> str:
+    """The name to show and store for an uploaded file: its last path component only.
+
+    The name comes from the uploader (a browser, a command line) and is data, not a path: both
+    '/' and '\\' separators are cut away ('../../etc/passwd.csv' -> 'passwd.csv',
+    '..\\..\\x.xlsx' -> 'x.xlsx'), control characters are dropped and the length is capped, so
+    the result can never name a file outside wherever a caller might put it and never breaks a
+    log line. Nothing in hoth-geo writes files under this name; this is defence in depth.
+    """
+    text = _UNSAFE_NAME_CHARS.sub("", str(name or ""))
+    text = re.split(r"[/\\]", text)[-1].strip()
+    if text in ("", ".", ".."):
+        return "upload"
+    return text[:_MAX_NAME_CHARS]
+
+
 def _too_big(name: str, size: int, limit: int) -> str:
     return f'file "{name}" is larger than the {limit / 1e6:.1f} MB limit ({size / 1e6:.1f} MB or more)'
+
+
+# One character per byte for bytes that are not UTF-8: Windows-1252 where it defines the byte,
+# Latin-1 for the five bytes it leaves undefined, so no byte is ever lost.
+_CP1252_TABLE = [bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)]
+_mixed_bytes = threading.local()
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _mixed_bytes.spans.append((exc.start, exc.end))
+    return "".join(_CP1252_TABLE[b] for b in exc.object[exc.start : exc.end]), exc.end
+
+
+def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "".join(chr(b) for b in exc.object[exc.start : exc.end]), exc.end
+
+
+codecs.register_error("hoth_geo_cp1252", _cp1252_fallback)
+codecs.register_error("hoth_geo_latin1", _latin1_fallback)
+
+# Bytes that never occur in text: C0 controls other than tab, line feed, form feed and carriage
+# return. Random or binary data has about one in ten; a text file essentially none.
+_BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+_BINARY_SAMPLE = 65_536
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when the sample looks like mostly-ASCII UTF-16 with no BOM
+    (every other byte NUL), else None."""
+    sample = sample[: len(sample) - len(sample) % 2]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _line_numbers(data: bytes, positions: list[int], limit: int = 10) -> str:
+    lines = [data.count(b"\n", 0, p) + 1 for p in positions[:limit]]
+    shown = ", ".join(str(n) for n in dict.fromkeys(lines))
+    return shown + (" and others" if len(positions) > limit else "")
 
 
 def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
@@ -155,17 +241,44 @@ def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
             return data.decode("utf-16"), "utf-16", []
         except UnicodeDecodeError as exc:
             raise ImportRefused(f'file "{name}" is not valid UTF-16 text') from exc
-    if b"\x00" in data[:4096]:
+    sample = data[:_BINARY_SAMPLE]
+    utf16 = _utf16_without_bom(sample)
+    if utf16 is not None:
+        try:
+            return data.decode(utf16), utf16, []
+        except UnicodeDecodeError as exc:
+            raise ImportRefused(f'file "{name}" is not valid UTF-16 text') from exc
+    if b"\x00" in sample or len(sample.translate(None, _BINARY_BYTES)) < 0.98 * len(sample):
         raise ImportRefused(f'file "{name}" is not a text (CSV) file or an XLSX workbook')
     try:
         return data.decode("utf-8-sig"), "utf-8", []
     except UnicodeDecodeError:
         pass
+    # Not valid UTF-8. Either the whole file is Windows-1252 (Excel's default "CSV"), or it is
+    # UTF-8 with a few foreign bytes: rows pasted in from a Windows-1252 file, or one corrupted
+    # byte. Reading the whole of the second kind as Windows-1252 would silently turn every 'é' of
+    # the UTF-8 rows into 'Ã©', so each undecodable byte is read as Windows-1252 on its own and
+    # the rest stays UTF-8. A file with no valid UTF-8 multi-byte character at all is the first kind.
+    _mixed_bytes.spans = spans = []
     try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        # A few bytes are undefined in Windows-1252; Latin-1 maps every byte, so nothing is lost.
-        text = data.decode("latin-1")
+        text = data.decode("utf-8-sig", errors="hoth_geo_cp1252")
+    finally:
+        del _mixed_bytes.spans
+    # Every undecodable byte is >= 0x80 and became one non-ASCII character; any other non-ASCII
+    # character came from a valid UTF-8 sequence.
+    n_foreign = sum(end - start for start, end in spans)
+    n_non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    if n_non_ascii > n_foreign:
+        return (
+            text,
+            "utf-8+cp1252",
+            [
+                f'file "{name}" is UTF-8 except for {n_foreign} byte(s) on line(s) '
+                f"{_line_numbers(data, [start for start, _ in spans])}; those were read as "
+                "Windows-1252: check those rows"
+            ],
+        )
+    text = data.decode("cp1252", errors="hoth_geo_latin1")
     return text, "cp1252", [f'file "{name}" is not UTF-8; read it as Windows-1252 (Excel\'s default)']
 
 
@@ -203,6 +316,11 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     text = text[lead:]
     delimiter = _sniff_delimiter(_header_line(text))
     grid = _read_rectangular(text, delimiter)
+    if grid is not None and len(grid) and any("\n" in str(v) for v in grid.iloc[-1].tolist()):
+        # Arrow accepts a quote that is never closed and reads the rest of the file into one
+        # cell, which would silently swallow every later row. A line break in the last record
+        # is the only trace; the C parser then says whether the quote really runs to the end.
+        _refuse_unclosed_quote(text, delimiter, name, header_row)
     if grid is not None:
         return _finish_grid(
             grid,
@@ -226,7 +344,8 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
         )
     except pd.errors.EmptyDataError as exc:
         raise ImportRefused(f'file "{name}" is empty') from exc
-    except pd.errors.ParserError:
+    except pd.errors.ParserError as exc:
+        _refuse_if_unclosed_quote(exc, name, header_row)
         # Ragged rows (more cells than the header) defeat the C parser; the csv module pads them.
         grid = _read_ragged(text, delimiter, name)
     return _finish_grid(
@@ -236,6 +355,39 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
         {"format": "csv", "delimiter": delimiter, "encoding": encoding, "sheet": None},
         warnings,
     )
+
+
+_EOF_IN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _refuse_if_unclosed_quote(exc: Exception, name: str, header_row: int) -> None:
+    m = _EOF_IN_QUOTE.search(str(exc))
+    if m is None:
+        return
+    # The C parser counts records from 0 (the header), which is how rows are numbered here too.
+    row = header_row + int(m.group(1))
+    raise ImportRefused(
+        f'file "{name}" row {row}: a cell opens with a double quote (") that is never closed, so '
+        "every later row would be read into that one cell; nothing was imported. Close the quote "
+        "or remove it and try again"
+    ) from exc
+
+
+def _refuse_unclosed_quote(text: str, delimiter: str, name: str, header_row: int) -> None:
+    try:
+        pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            header=None,
+            dtype=object,
+            na_filter=False,
+            skip_blank_lines=False,
+            quotechar='"',
+            doublequote=True,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        _refuse_if_unclosed_quote(exc, name, header_row)
 
 
 def _read_rectangular(text: str, delimiter: str) -> pd.DataFrame | None:
@@ -357,9 +509,71 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+def _check_zip_directory(data: bytes, name: str) -> None:
+    """Refuse a workbook whose parts would inflate past the limits, before inflating any of them.
+
+    The sizes come from the zip's central directory. A forged directory cannot understate a
+    part's size to slip past: Python's zipfile (which openpyxl reads through) stops at the
+    declared size and the CRC check then fails, so the workbook is refused as damaged.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ImportRefused(f'file "{name}" is not a valid XLSX workbook (damaged or truncated)') from exc
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise ImportRefused(
+            f'file "{name}" is not a plausible XLSX workbook: it holds {len(members):,} parts '
+            f"(limit {MAX_ZIP_MEMBERS:,})"
+        )
+    total = sum(m.file_size for m in members)
+    if total > MAX_XLSX_UNZIPPED_BYTES:
+        raise ImportRefused(
+            f'file "{name}" would unpack to {total / 1e6:,.0f} MB, over the {MAX_XLSX_UNZIPPED_BYTES / 1e6:,.0f} MB '
+            "limit for workbooks; nothing was imported. Split it into smaller files or save it as CSV"
+        )
+    for m in members:
+        ratio = m.file_size / max(m.compress_size, 1)
+        if m.file_size > _ZIP_RATIO_FLOOR and ratio > MAX_ZIP_RATIO:
+            raise ImportRefused(
+                f'file "{name}" looks like a zip bomb: its part "{safe_filename(m.filename)}" would unpack '
+                f"from {m.compress_size:,} bytes to {m.file_size:,} bytes ({ratio:,.0f} times, limit "
+                f"{MAX_ZIP_RATIO:,}); nothing was imported"
+            )
+
+
+def _sheet_rows(ws, name: str) -> list[list[str]]:
+    """A worksheet's rows as text, trailing blank cells trimmed, refusing sheets over MAX_XLSX_CELLS.
+
+    The sheet's own <dimension> tag is ignored: openpyxl would stop at the rows it declares, and
+    some exporters write a stale one, which silently dropped the rows below it.
+    """
+    ws.reset_dimensions()
+    rows: list[list[str]] = []
+    width = 0
+    for r in ws.iter_rows(values_only=True):
+        cells = [_cell_text(v) for v in r] if r else []
+        while cells and not cells[-1].strip():
+            cells.pop()
+        width = max(width, len(cells))
+        rows.append(cells)
+        # Blank rows are cheap here but are padded to the sheet's width later: count them too.
+        if len(rows) * width > MAX_XLSX_CELLS:
+            raise ImportRefused(
+                f'file "{name}" sheet "{ws.title}" is too large to import: more than '
+                f"{MAX_XLSX_CELLS:,} cells (rows x columns) by row {len(rows):,}; nothing was imported. "
+                "If the data is smaller, delete stray cells far below or to the right of it; "
+                "otherwise split the file"
+            )
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
 def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
     import openpyxl  # only XLSX imports pay for it
 
+    _check_zip_directory(data, name)
     try:
         # data_only=False: a formula comes back as its own text and is never evaluated here.
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
@@ -370,7 +584,15 @@ def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
     try:
         fallback: tuple[str, int, list[list[str]]] | None = None
         for ws in wb.worksheets:
-            rows = [[_cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
+            try:
+                rows = _sheet_rows(ws, name)
+            except ImportRefused:
+                raise
+            except Exception as exc:  # damaged sheet XML, a CRC failure, an XML bomb...
+                raise ImportRefused(
+                    f'file "{name}" sheet "{ws.title}" cannot be read ({type(exc).__name__}); '
+                    "the workbook is damaged"
+                ) from exc
             first_filled = next((i for i, r in enumerate(rows) if any(c.strip() for c in r)), None)
             if first_filled is None:
                 continue
@@ -629,8 +851,10 @@ def _has_control(text: str) -> bool:
     return bool(text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL_BYTES))
 
 
-def _clean_text(values: pd.Series) -> tuple[pd.Series, int]:
-    """Strip, drop control characters (keeping newline and tab), cap length. Returns (text, n truncated).
+def _clean_text(values: pd.Series) -> tuple[pd.Series, dict[int, int]]:
+    """Strip, drop control characters (keeping newline and tab), cap length.
+
+    Returns (text, {position: original length} for each value cut to MAX_TEXT_CHARS).
 
     Each fix runs only when a C-speed check over the whole column says it is needed, because
     almost every column of a real export needs none of them.
@@ -642,11 +866,11 @@ def _clean_text(values: pd.Series) -> tuple[pd.Series, int]:
     joined = " ".join(vals)
     if _has_control(joined):
         vals = [_CONTROL.sub("", v.replace("\r\n", "\n")).strip() for v in vals]
-    n_long = 0
+    cut: dict[int, int] = {}
     if len(joined) > MAX_TEXT_CHARS and vals and max(map(len, vals)) > MAX_TEXT_CHARS:
-        n_long = sum(len(v) > MAX_TEXT_CHARS for v in vals)
+        cut = {i: len(v) for i, v in enumerate(vals) if len(v) > MAX_TEXT_CHARS}
         vals = [v[:MAX_TEXT_CHARS] for v in vals]
-    return pd.Series(vals, dtype=object, index=None), n_long
+    return pd.Series(vals, dtype=object, index=None), cut
 
 
 def _none_if_blank(s: pd.Series, filled: np.ndarray | None = None) -> np.ndarray:
@@ -714,6 +938,8 @@ def parse_dates(values: pd.Series, *, today: date | None = None) -> pd.DataFrame
 
     '03/04/2025' is 3 April 2025. Month-only values ('2025-04', 'April 2025') give the first of
     the month with approximate=True; a prefix such as 'approx', 'c.', '~' or 'circa' sets approximate.
+    A year after 2200 or before 1700 is read as 2200 / 1700 (beyond what a timestamp can hold), so
+    such a date is still reported as in the future / too early rather than crashing.
     """
     p = _parse_dates(values, today or date.today())
     return pd.DataFrame(
@@ -782,6 +1008,12 @@ def _parse_unique_dates(raw: pd.Series, today: date) -> pd.DataFrame:
         # Two-digit years: up to this year's are this century, later ones the last century.
         two = parts["y"].str.len() == 2
         year = year.where(~two, np.where(year <= today.year % 100, century + year, century - 100 + year))
+        # Nanosecond timestamps end in 2262 and start in 1677, and pd.to_datetime raises on a
+        # year outside them even with errors="coerce": one typo ('01/01/2999') crashed the whole
+        # import. Such a year is pulled to the edge of a safe range instead, which keeps the
+        # row's message right (in the future / before 2000, quoting the cell as typed) and
+        # is never stored, because those rows are always quarantined.
+        year = year.clip(lower=1700, upper=2200)
         month = _month_number(parts["m"])
         day = pd.to_numeric(parts["d"], errors="coerce") if "d" in parts else pd.Series(1, index=parts.index)
         has_time = (parts["H"].notna() if "H" in parts else pd.Series(False, index=parts.index)).to_numpy()
@@ -1309,10 +1541,10 @@ class _Problems:
 def _refuse_missing(frame: pd.DataFrame, column_map: dict[str, str]) -> None:
     missing = []
     if not any(f in column_map for f in _DATE_FIELDS):
-        missing.append("a date column (Date observed or Date received)")
+        missing.append("date column (Date observed or Date received)")
     if not any(f in column_map for f in _LOCATION_FIELDS):
         missing.append(
-            "a location column (Location, Place name, Postcode, Latitude/Longitude, Easting/Northing or Setting)"
+            "location column (Location, Place name, Postcode, Latitude/Longitude, Easting/Northing or Setting)"
         )
     if missing:
         name = frame.attrs.get("filename")
@@ -1342,13 +1574,17 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     no_values = np.zeros(n, dtype=bool)
     text: dict[str, pd.Series] = {}
     filled: dict[str, np.ndarray] = {}
+    truncated: list[str] = []  # 'row 7 Narrative (1,048,576 characters)' for the warning
     n_truncated = 0
     for f in HEADER_SYNONYMS:
         if f in column_map:
-            s, k = _clean_text(raw[column_map[f]].reset_index(drop=True))
+            s, cut = _clean_text(raw[column_map[f]].reset_index(drop=True))
             text[f] = s
             filled[f] = _filled(s)
-            n_truncated += k
+            n_truncated += len(cut)
+            truncated += [
+                f'row {row_number[i]} "{column_map[f]}" ({length:,} characters)' for i, length in cut.items()
+            ]
         else:
             text[f] = blank_col
             filled[f] = no_values
@@ -1574,8 +1810,11 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         )
 
     if n_truncated:
+        # Named, because the cut-off text is not stored anywhere: the partner may need to send it.
         warnings.append(
-            f"{n_truncated} text fields were longer than {MAX_TEXT_CHARS:,} characters and were cut short"
+            f"{n_truncated} text fields were longer than {MAX_TEXT_CHARS:,} characters and were cut short: "
+            + ", ".join(truncated[:10])
+            + (" and others" if n_truncated > 10 else "")
         )
 
     # --- assemble -------------------------------------------------------------------------------------
