@@ -80,18 +80,24 @@ def import_file(
     progress = progress or _no_progress
     if isinstance(source, bytes):
         data = source
-        filename = filename or "upload"
+        given_name = filename or "upload"
+        size = len(data)
     else:
         path = Path(source)
-        data = path.read_bytes()
-        filename = filename or path.name
-    if max_bytes is not None and len(data) > max_bytes:
+        given_name = filename or path.name
+        size = path.stat().st_size
+    # The name is data from the uploader: only its last component is stored or shown.
+    filename = ingest.safe_filename(given_name)
+    # Refuse before reading: an oversized file must not be loaded into memory at all.
+    if max_bytes is not None and size > max_bytes:
         raise ingest.ImportRefused(
-            f'file "{filename}" is {len(data) / 1e6:.1f} MB, over the upload limit of {max_bytes / 1e6:.1f} MB'
+            f'file "{filename}" is {size / 1e6:.1f} MB, over the upload limit of {max_bytes / 1e6:.1f} MB'
         )
+    if not isinstance(source, bytes):
+        data = path.read_bytes()
     file_sha = hashlib.sha256(data).hexdigest()
     progress(0.02, f"reading {filename}")
-    raw = ingest.read_table(data, filename, max_bytes=max_bytes)
+    raw = ingest.read_table(data, given_name, max_bytes=max_bytes)
     detected = ingest.detect_format(raw)
     if fmt is not None and fmt != detected:
         if fmt not in ("sharing_form", "policeuk"):
