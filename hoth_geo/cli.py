@@ -14,6 +14,7 @@ import typer
 
 from hoth_geo import settings
 from hoth_geo.cli_admin import register as _register_admin
+from hoth_geo.cli_export import register as _register_export
 
 app = typer.Typer(
     help="hoth-geo: partnership information-sharing reports onto places, H3 hexagons and hotspot maps.",
@@ -448,6 +449,7 @@ def run_app(
 
 
 _register_admin(app)
+_register_export(app)
 
 if __name__ == "__main__":
     app()

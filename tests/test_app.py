@@ -1,17 +1,15 @@
-"""Smoke tests of every page with Streamlit's AppTest, on a fresh database (first start loads the demo)."""
+"""The app frame in Streamlit's AppTest: first run, sign-in, pages by role, and the core pages."""
 
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from apptest_support import TEST_PASSWORD, app_as, ensure_user
 
-from hoth_geo.ui.main import PAGES
+from hoth_geo import audit, auth, store
+from hoth_geo.auth import User
+from hoth_geo.ui.main import PAGES, allowed_pages
 
-
-def _page_script(start_page: str) -> None:
-    from hoth_geo.ui.main import main
-
-    main(start_page=start_page)
+CORE_PAGES = ("map", "places", "import", "review", "about")
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +18,64 @@ def db_url(tmp_path_factory):
 
 
 @pytest.fixture()
-def app_env(db_url, monkeypatch):
+def analyst(db_url, monkeypatch):
     monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    return ensure_user(db_url, "analyst")
 
 
-@pytest.mark.parametrize("page", list(PAGES))
-def test_every_page_renders_with_the_demo_banner(app_env, page):
-    at = AppTest.from_function(_page_script, args=(page,), default_timeout=120).run()
+def test_first_run_offers_only_the_admin_form(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    at = app_as(None).run()
+    assert not at.exception
+    assert at.title[0].value == "hoth-geo: first run"
+    assert not at.warning, "no data (and no demo banner) before an account exists"
+
+
+def test_first_run_form_creates_an_admin_with_a_data_role(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    at = app_as(None).run()
+    at.text_input[0].input("chair.one")
+    at.text_input[2].input("a long synthetic passphrase")
+    at.text_input[3].input("a long synthetic passphrase")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    user = auth.get_user(store.connect(url), "chair.one")
+    assert user is not None and user.is_admin and user.role == "analyst"
+    assert at.title[0].value == "Hotspot map"
+    assert any("SYNTHETIC DEMO DATA" in w.value for w in at.warning), "the demo loads on first start"
+
+
+def test_a_visitor_sees_only_the_sign_in_page(analyst):
+    at = app_as(None, "review").run()
+    assert at.title[0].value == "hoth-geo: sign in"
+    assert not at.dataframe and not at.metric
+
+
+def test_sign_in_with_a_wrong_password_fails_and_is_audited(analyst, db_url):
+    at = app_as(None).run()
+    at.text_input[0].input(analyst.username)
+    at.text_input[1].input("not the password at all")
+    at.button[0].click().run()
+    assert at.error and "Sign-in failed" in at.error[0].value
+    log = audit.load_audit(store.connect(db_url))
+    assert log.iloc[-1]["event"] == "sign_in_failed"
+
+
+def test_sign_in_then_sign_out(analyst):
+    at = app_as(None).run()
+    at.text_input[0].input(analyst.username)
+    at.text_input[1].input(TEST_PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Hotspot map"
+    at.button(key="sign_out").click().run()
+    assert at.title[0].value == "hoth-geo: sign in"
+
+
+@pytest.mark.parametrize("page", CORE_PAGES)
+def test_every_core_page_renders_with_the_demo_banner(analyst, page):
+    at = app_as(analyst, page).run()
     assert not at.exception, at.exception
     assert at.title[0].value.startswith(PAGES[page][1])
     assert any("SYNTHETIC DEMO DATA" in w.value for w in at.warning), (
@@ -34,24 +83,64 @@ def test_every_page_renders_with_the_demo_banner(app_env, page):
     )
 
 
-def test_map_page_reports_online_count_apart_from_the_map(app_env):
-    at = AppTest.from_function(_page_script, args=("map",), default_timeout=120).run()
+def test_map_page_reports_online_count_apart_from_the_map(analyst):
+    at = app_as(analyst, "map").run()
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Online (not mapped)"].replace(",", "")) > 0
     assert int(metrics["Reports on the map"].replace(",", "")) > 1000
 
 
-def test_a_filter_changes_the_map_counts(app_env):
-    at = AppTest.from_function(_page_script, args=("map",), default_timeout=120).run()
+def test_a_filter_changes_the_map_counts(analyst):
+    at = app_as(analyst, "map").run()
     before = at.metric[0].value
     at.multiselect(key="f_concerns").select("cse").run()
     assert not at.exception
-    after = at.metric[0].value
-    assert int(after.replace(",", "")) < int(before.replace(",", ""))
+    assert int(at.metric[0].value.replace(",", "")) < int(before.replace(",", ""))
 
 
-def test_places_page_ranks_the_planted_hotel_first_among_hotels(app_env):
-    at = AppTest.from_function(_page_script, args=("places",), default_timeout=120).run()
+def test_places_page_ranks_the_planted_hotel_first_among_hotels(analyst):
+    at = app_as(analyst, "places").run()
     at.multiselect(key="places_types").select("hotel").run()
     table = at.dataframe[0].value
     assert table.iloc[0]["name"] == "Hotel A, Durham (demo)"
+
+
+def test_roles_decide_the_pages():
+    partner = User(id=1, username="p", display_name=None, role="partner", is_admin=False)
+    admin = User(id=2, username="a", display_name=None, role=None, is_admin=True)
+    police = User(id=3, username="c", display_name=None, role="police", is_admin=False)
+    assert allowed_pages(partner) == ["map", "hotspots", "export", "about"]
+    assert allowed_pages(admin) == ["users", "audit", "about"]
+    assert set(allowed_pages(police)) == set(PAGES) - {"users", "audit"}
+
+
+@pytest.mark.parametrize("page", ["review", "import", "places", "time", "patrol", "disruption"])
+def test_a_partner_cannot_open_restricted_pages_by_url(db_url, monkeypatch, page):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    partner = ensure_user(db_url, "partner")
+    at = app_as(partner, page).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Hotspot map", "an unlisted page falls back to the default"
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "Synthetic" not in text and "narrative" not in text.lower()
+
+
+def test_the_partner_map_shows_suppressed_counts_only(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    partner = ensure_user(db_url, "partner")
+    at = app_as(partner, "map").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    on_map = metrics["Reports on the map"]
+    assert on_map.startswith("<") or int(on_map.replace(",", "")) % 5 == 0, "partner totals are rounded"
+    assert "Partner view" in " ".join(c.value for c in at.caption)
+
+
+def test_a_disabled_account_is_signed_out_at_once(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    user = ensure_user(db_url, "analyst", "leaver.test")
+    at = app_as(user, "map").run()
+    assert at.title[0].value == "Hotspot map"
+    auth.disable_user(store.connect(db_url), "leaver.test", actor="admin.test")
+    at.run()
+    assert at.title[0].value == "hoth-geo: sign in"

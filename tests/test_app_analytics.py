@@ -7,18 +7,13 @@ import json
 from datetime import date
 
 import pytest
+from apptest_support import app_as, ensure_user
 from streamlit.testing.v1 import AppTest
 
 from hoth_geo import settings
 from hoth_geo.ui.main import PAGES
 
 ANALYTICS_PAGES = ("hotspots", "places", "time", "patrol", "disruption")
-
-
-def _page_script(start_page: str) -> None:
-    from hoth_geo.ui.main import main
-
-    main(start_page=start_page)
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +24,14 @@ def db_url(tmp_path_factory):
 @pytest.fixture()
 def app_env(db_url, monkeypatch):
     monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    return ensure_user(db_url, "analyst")
 
 
 def _run(page: str) -> AppTest:
-    at = AppTest.from_function(_page_script, args=(page,), default_timeout=180).run()
+    import os
+
+    user = ensure_user(os.environ["HOTH_GEO_DB"], "analyst")
+    at = app_as(user, page).run()
     assert not at.exception, at.exception
     return at
 
@@ -53,7 +52,7 @@ def test_analytics_page_renders_with_the_demo_banner(app_env, page):
 
 
 def test_pages_are_registered_in_order():
-    titles = [title for _, title, _ in PAGES.values()]
+    titles = [title for _, title, _, _ in PAGES.values()]
     assert titles == [
         "Hotspot map",
         "Hotspots",
@@ -61,8 +60,11 @@ def test_pages_are_registered_in_order():
         "Time",
         "Patrol plan",
         "Disruption log",
+        "Export",
         "Import",
         "Review",
+        "Users",
+        "Audit log",
         "About",
     ]
 

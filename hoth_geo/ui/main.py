@@ -1,13 +1,20 @@
-"""App frame: page config, first-run demo load, shared filters and navigation."""
+"""App frame: page config, sign-in, first-run demo load, shared filters and navigation by role.
+
+Only the pages a signed-in user's role allows are given to ``st.navigation``: a page that is not
+listed cannot be reached by its URL either (Streamlit falls back to the default page).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from hoth_geo.ui import state
+from hoth_geo import auth
+from hoth_geo.ui import session, state
 from hoth_geo.ui.pages import (
     about,
+    admin,
     disruption_log,
+    export,
     hotspot_map,
     hotspots,
     import_data,
@@ -17,30 +24,62 @@ from hoth_geo.ui.pages import (
     time,
 )
 
+# key -> (render, title, icon, capability needed; None = any signed-in user)
 PAGES = {
-    "map": (hotspot_map.render, "Hotspot map", "🗺️"),
-    "hotspots": (hotspots.render, "Hotspots", "🔥"),
-    "places": (places.render, "Places", "📍"),
-    "time": (time.render, "Time", "🕒"),
-    "patrol": (patrol.render, "Patrol plan", "🚓"),
-    "disruption": (disruption_log.render, "Disruption log", "🛡️"),
-    "import": (import_data.render, "Import", "📥"),
-    "review": (review.render, "Review", "🔎"),
-    "about": (about.render, "About", "ℹ️"),
+    "map": (hotspot_map.render, "Hotspot map", ":material/map:", "view_map"),
+    "hotspots": (hotspots.render, "Hotspots", ":material/local_fire_department:", "view_aggregates"),
+    "places": (places.render, "Places", ":material/storefront:", "view_named_places"),
+    "time": (time.render, "Time", ":material/schedule:", "view_reports"),
+    "patrol": (patrol.render, "Patrol plan", ":material/directions_walk:", "view_reports"),
+    "disruption": (disruption_log.render, "Disruption log", ":material/shield:", "view_reports"),
+    "export": (export.render, "Export", ":material/ios_share:", None),
+    "import": (import_data.render, "Import", ":material/upload_file:", "import"),
+    "review": (review.render, "Review", ":material/rule:", "resolve_quarantine"),
+    "users": (admin.users_page, "Users", ":material/group:", "manage_users"),
+    "audit": (admin.audit_page, "Audit log", ":material/policy:", "view_audit"),
+    "about": (about.render, "About", ":material/info:", None),
 }
+
+_EXPORT_CAPABILITIES = ("export_police", "export_partner", "export_public")
+
+
+def allowed_pages(user: auth.User) -> list[str]:
+    """The PAGES keys this user may open, in menu order."""
+    out = []
+    for key, (_render, _title, _icon, capability) in PAGES.items():
+        if key == "export":
+            if any(user.can(c) for c in _EXPORT_CAPABILITIES):
+                out.append(key)
+        elif capability is None or user.can(capability):
+            out.append(key)
+    return out
 
 
 def main(start_page: str = "map") -> None:
-    """Run the app; ``start_page`` (a PAGES key) is the page shown at the root URL."""
+    """Run the app; ``start_page`` (a PAGES key) is the page shown at the root URL when allowed."""
     if start_page not in PAGES:
         raise ValueError(f"start_page must be one of {', '.join(PAGES)}, got {start_page!r}")
-    st.set_page_config(page_title="hoth-geo", page_icon="⬡", layout="wide")
-    state.ensure_demo_loaded()
+    st.set_page_config(page_title="hoth-geo", page_icon=":material/hexagon:", layout="wide")
+    engine = state.engine()
+    if auth.first_run_needed(engine):
+        st.navigation([st.Page(session.first_run_page, title="First run", url_path="first-run")]).run()
+        return
+    user = session.current_user()
+    if user is None:
+        st.navigation([st.Page(session.sign_in_page, title="Sign in", url_path="sign-in")]).run()
+        return
+    keys = allowed_pages(user)
+    has_data = user.can("view_map")
+    if has_data:
+        state.ensure_demo_loaded(actor=user.username)
+    default = start_page if start_page in keys else keys[0]
     pages = [
-        st.Page(render, title=title, icon=icon, url_path=path, default=path == start_page)
-        for path, (render, title, icon) in PAGES.items()
+        st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == default)
+        for k in keys
     ]
     nav = st.navigation(pages)
-    st.session_state["filters"] = state.sidebar_filters()
-    state.demo_banner()
+    session.sidebar_account(user)
+    if has_data:
+        st.session_state["filters"] = state.sidebar_filters()
+        state.demo_banner()
     nav.run()

@@ -13,15 +13,21 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from hoth_geo import pipeline, settings, store
+from hoth_geo import audit, pipeline, settings, store
 from hoth_geo.aggregate import ReportFilter
+from hoth_geo.auth import User
 from hoth_geo.gazetteer import Gazetteer, load_gazetteer
+from hoth_geo.privacy import SharingPolicy, policy_for
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
 
 
 @st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return store.connect(url)
+
+
 def engine() -> Engine:
-    return store.connect(settings.database_url())
+    return _engine(settings.database_url())
 
 
 @st.cache_resource(show_spinner=False)
@@ -60,7 +66,7 @@ def places() -> pd.DataFrame:
     return _places(engine(), (settings.database_url(), version()))
 
 
-def ensure_demo_loaded() -> None:
+def ensure_demo_loaded(actor: str | None = None) -> None:
     """On first start with an empty database, load the shipped demo set so the app shows something real."""
     if st.session_state.get("_demo_checked"):
         return
@@ -70,8 +76,27 @@ def ensure_demo_loaded() -> None:
         pipeline.load_demo_data(
             eng, gazetteer=gazetteer(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m)
         )
+        audit.record(eng, "demo_loaded", actor=actor)
         bar.empty()
     st.session_state["_demo_checked"] = True
+
+
+def user() -> User | None:
+    return st.session_state.get("user")
+
+
+def username() -> str | None:
+    current = user()
+    return current.username if current else None
+
+
+def policy() -> SharingPolicy:
+    """What the signed-in user's role may see on screen: police and analysts see full detail; partners
+    see the partner audience's suppressed view (the same rules as a partner export)."""
+    current = user()
+    if current is not None and current.role in ("police", "analyst"):
+        return policy_for("police")
+    return policy_for("partner")
 
 
 def demo_banner() -> None:

@@ -107,6 +107,7 @@ def _record_form(last: date | None) -> None:
         end_date=end,
         place_id=place_id,
         note=note.strip() or None,
+        recorded_by=state.username(),
     )
     st.session_state["dl_pick"] = new_id  # evaluate the new activity below
     st.success(f"Recorded activity {new_id} on hexagon {cell}.")

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, maps, settings
+from hoth_geo import aggregate, exports, maps, privacy, settings
 from hoth_geo.ui import state
 
 TOP_PLACES_ON_MAP = 25
@@ -18,9 +18,68 @@ def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:
     return aggregate.aggregate_hexes(state.reports(), res, _filters)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> pd.DataFrame:
+    return exports.shareable_hexes(state.reports(), res, _filters, _policy)
+
+
+def count_bins(k: int) -> dict[str, tuple[str, str]]:
+    """Map classes for a suppressed view: no class or tooltip ever shows a number below k."""
+    return {
+        f"<{k}": (f"Fewer than {k}", maps.PALETTE[0]),
+        "low": (f"{k}–9", maps.PALETTE[1]),
+        "mid": ("10–19", maps.PALETTE[2]),
+        "high": ("20–49", maps.PALETTE[3]),
+        "top": ("50 or more", maps.PALETTE[4]),
+    }
+
+
+def _bin(value, k: int) -> str:
+    if privacy.is_suppressed(value):
+        return f"<{k}"
+    n = int(value)
+    return "low" if n < 10 else "mid" if n < 20 else "high" if n < 50 else "top"
+
+
+def render_suppressed(filters, policy) -> None:
+    """The partner view: the same map at an allowed resolution, counts suppressed as in a partner export."""
+    reports = state.reports()
+    left, right = st.columns([3, 1])
+    allowed = [r for r in settings.MAP_RESOLUTIONS if r <= policy.coarsest_res]
+    with right:
+        res = st.select_slider("Hexagon size (H3 resolution)", options=allowed, value=allowed[-1])
+    table = _shared_hex_table((state.version(), filters, policy), res, filters, policy)
+    totals = table.attrs.get("totals", {})
+    with right:
+        st.metric("Reports on the map", str(totals.get("count", "")))
+        st.metric(
+            "Online (not mapped)", str(privacy.round_total(aggregate.online_count(reports, filters), policy))
+        )
+        st.caption(
+            f"Partner view: counts from 1 to {policy.k - 1} are shown as <{policy.k}; totals are rounded. "
+            f"Filters: {filters.describe()}"
+        )
+    shown = table.assign(band=[_bin(v, policy.k) for v in table["count"]])
+    with left:
+        m = maps.build_hex_map(
+            shown, value_col="band", categories=count_bins(policy.k), legend_title="Reports per hexagon"
+        )
+        st_folium(
+            maps.prepare_for_streamlit(m),
+            key=f"partner-map-{res}",
+            height=620,
+            use_container_width=True,
+            returned_objects=[],
+        )
+
+
 def render() -> None:
     st.title("Hotspot map")
     filters = st.session_state["filters"]
+    policy = state.policy()
+    if policy.suppresses:
+        render_suppressed(filters, policy)
+        return
     reports = state.reports()
     left, right = st.columns([3, 1])
     with right:

@@ -107,7 +107,7 @@ def _date_pair(label: str, default: tuple[date, date], help_text: str) -> tuple[
 # --- Views -------------------------------------------------------------------------------------------
 
 
-def _gi_view(key: tuple, res: int, k: int, filters) -> None:
+def _gi_view(key: tuple, res: int, k: int, filters, *, classes_only: bool = False) -> None:
     try:
         table = _gi(key, res, k, filters)
     except hotspots.TooFewReports as exc:
@@ -125,7 +125,8 @@ def _gi_view(key: tuple, res: int, k: int, filters) -> None:
     cold = table[table["class"].str.startswith("cold")]
     left, right = st.columns([3, 1])
     with right:
-        st.metric("Reports analysed", f"{table.attrs.get('n_reports', int(table['count'].sum())):,}")
+        if not classes_only:
+            st.metric("Reports analysed", f"{table.attrs.get('n_reports', int(table['count'].sum())):,}")
         st.metric("Hexagons tested", f"{len(table):,}")
         st.metric("Hot spot hexagons", f"{len(hot):,}")
         st.metric("Cold spot hexagons", f"{len(cold):,}")
@@ -135,7 +136,9 @@ def _gi_view(key: tuple, res: int, k: int, filters) -> None:
             value_col="class",
             value_label="Class",
             categories=maps.GISTAR_CATEGORIES,
-            tooltip_cols={"count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR adjusted)"},
+            tooltip_cols={}
+            if classes_only
+            else {"count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR adjusted)"},
             legend_title="Gi* hot and cold spots",
             zoom=MAX_FIT_ZOOM,
         )
@@ -147,6 +150,8 @@ def _gi_view(key: tuple, res: int, k: int, filters) -> None:
         "false-discovery-rate adjusted p-values: among the hexagons marked at 95 % confidence, at most "
         "about 5 % are expected to be false alarms. Hexagons that are not significant are not drawn."
     )
+    if classes_only:
+        return
     st.subheader("Hot spot hexagons")
     if hot.empty:
         st.info("No hexagon is a significant hot spot for these filters.")
@@ -167,7 +172,7 @@ def _gi_view(key: tuple, res: int, k: int, filters) -> None:
     )
 
 
-def _emerging_view(key: tuple, res: int, k: int, filters) -> None:
+def _emerging_view(key: tuple, res: int, k: int, filters, *, classes_only: bool = False) -> None:
     try:
         table = _emerging(key, res, k, filters)
     except ValueError as exc:
@@ -183,7 +188,9 @@ def _emerging_view(key: tuple, res: int, k: int, filters) -> None:
             value_col="category",
             value_label="Pattern",
             categories=maps.EMERGING_CATEGORIES,
-            tooltip_cols={
+            tooltip_cols={"n_hot_steps": "Hot steps", "n_cold_steps": "Cold steps"}
+            if classes_only
+            else {
                 "total_count": "Reports (all steps)",
                 "final_count": "Reports (last step)",
                 "n_hot_steps": "Hot steps",
@@ -217,6 +224,8 @@ def _emerging_view(key: tuple, res: int, k: int, filters) -> None:
         "z-scores. Hexagons with no pattern are not drawn. Method: docs/time-analysis.md."
     )
     if not patterned.empty:
+        if classes_only:
+            return
         st.subheader("Hexagons with a pattern")
         shown = _with_cell_text(
             patterned.sort_values(["final_z"], ascending=False)[
@@ -373,12 +382,17 @@ def _density_view(key: tuple, res: int, filters) -> None:
 def render() -> None:
     st.title("Hotspots")
     filters = st.session_state["filters"]
-    view = st.radio("View", VIEWS, horizontal=True, key="hs_view")
+    policy = state.policy()
+    # Partners see classes only: a count or a z-score next to a hexagon can give a small number back.
+    classes_only = policy.suppresses
+    views = (GI, EMERGING) if classes_only else VIEWS
+    view = st.radio("View", views, horizontal=True, key="hs_view")
+    resolutions = [r for r in RESOLUTIONS if not classes_only or r <= policy.coarsest_res]
     c2, c3, _ = st.columns([1, 1, 2])
     with c2:
         res = st.select_slider(
             "Hexagon size (H3 resolution)",
-            options=list(RESOLUTIONS),
+            options=resolutions,
             value=8,
             key="hs_res",
             help="6 ≈ 36 km² per hexagon … 10 ≈ 0.015 km².",
@@ -395,9 +409,9 @@ def render() -> None:
     st.caption(f"Filters: {filters.describe()}")
     key = (state.version(), filters)
     if view == GI:
-        _gi_view(key, res, k, filters)
+        _gi_view(key, res, k, filters, classes_only=classes_only)
     elif view == EMERGING:
-        _emerging_view(key, res, k, filters)
+        _emerging_view(key, res, k, filters, classes_only=classes_only)
     elif view == CHANGE:
         _change_view(key, res, filters)
     else:

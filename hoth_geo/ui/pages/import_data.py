@@ -42,6 +42,7 @@ def render() -> None:
                 state.engine(),
                 uploaded.getvalue(),
                 uploaded.name,
+                imported_by=state.username(),
                 fmt=None if fmt == "detect" else fmt,
                 gazetteer=state.gazetteer(),
                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
@@ -86,6 +87,6 @@ def render() -> None:
                 "Deletes the demo reports, their quarantine entries and the demo venues. Real imports stay."
             )
             if st.button("Remove demo data"):
-                store.delete_demo(state.engine())
+                store.delete_demo(state.engine(), actor=state.username())
                 st.session_state["_demo_checked"] = True
                 st.rerun()

@@ -98,7 +98,7 @@ def _grading_inputs() -> tuple:
 def _log_download(data: bytes, filters, params: tuple) -> None:
     store.log_export(
         state.engine(),
-        audience="neighbourhood policing",
+        audience="police",
         kind="patrol_plan_csv",
         filters={
             **{k: v for k, v in dataclasses.asdict(filters).items() if k != "extra"},
@@ -110,6 +110,7 @@ def _log_download(data: bytes, filters, params: tuple) -> None:
         },
         data=data,
         filename="patrol-plan.csv",
+        exported_by=state.username(),
     )
 
 

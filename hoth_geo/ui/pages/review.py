@@ -94,7 +94,7 @@ def render() -> None:
                 located = geocode.locate_manually(_located_row(payload), lat, lon, place)
                 with eng.begin() as conn:
                     store.resolve_quarantined(
-                        conn, int(chosen), located, import_id=import_id, resolved_by="analyst"
+                        conn, int(chosen), located, import_id=import_id, resolved_by=state.username()
                     )
                 st.success("Located: the report has joined the data.")
                 st.rerun()

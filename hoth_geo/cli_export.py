@@ -1,0 +1,487 @@
+"""`hoth-geo export`: maps, briefing packs and data files for one audience, recorded in the export log.
+
+``register(app)`` adds the command to the main command line. The work is done by ``prepare_export``
+(bytes for one kind, audience and selection, nothing written or recorded) and ``record`` (one row in
+the export log); the app's Export page uses the same two functions, so a file made in the app and one
+made on the command line with the same settings hold the same content.
+
+What each kind holds (see docs/sharing-and-exports.md for the rules behind them):
+
+- ``map-png`` / ``map-pdf``: ``static_maps.render_map`` of report counts, Gi* classes or emerging
+  hot spot categories; a 16:9 screen image or one A4-landscape page.
+- ``map-html``: ``maps.build_hex_map`` on the audience's shareable hexagons, as one self-contained page.
+  For partners and the public the hexagons are coloured and labelled by count bands ('<5', '5–9',
+  '10–19', '20–49', '50+'), never by their count, so no tooltip shows a small number.
+- ``briefing``: the multi-page MACE briefing pack (``briefing.briefing_pack``).
+- ``geojson`` / ``csv`` / ``xlsx``: the hexagon table (``exports.export_hexes``).
+- ``gpkg``: one GeoPackage with the 'hexes' and 'places' layers (``exports.export_layers``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+
+from hoth_geo import settings
+
+__all__ = [
+    "KINDS",
+    "MAP_KINDS",
+    "MAP_TYPES",
+    "MAP_TITLES",
+    "PreparedExport",
+    "count_bands",
+    "band_categories",
+    "interactive_map",
+    "prepare_export",
+    "record",
+    "pdf_page_count",
+    "register",
+]
+
+# Export kind -> the file suffixes it may be written to (the first is the one the app uses).
+KINDS: dict[str, tuple[str, ...]] = {
+    "map-png": (".png",),
+    "map-pdf": (".pdf",),
+    "map-html": (".html", ".htm"),
+    "briefing": (".pdf",),
+    "geojson": (".geojson", ".json"),
+    "gpkg": (".gpkg",),
+    "csv": (".csv",),
+    "xlsx": (".xlsx",),
+}
+MAP_KINDS = ("map-png", "map-pdf", "map-html")
+MAP_TYPES = ("count", "gistar", "emerging")
+MAP_TITLES = {
+    "count": "Reports per hexagon",
+    "gistar": "Hotspots (Getis-Ord Gi*)",
+    "emerging": "Emerging hot spots",
+}
+# What the export log records as the kind (the exports library's names), per export kind.
+_LOG_KINDS = {
+    "map-png": "map",
+    "map-pdf": "map",
+    "map-html": "map",
+    "briefing": "briefing",
+    "geojson": "hexes",
+    "gpkg": "layers",
+    "csv": "hexes",
+    "xlsx": "hexes",
+}
+# Upper edges of the count bands above k, for partner and public interactive maps.
+_BAND_EDGES = (10, 20, 50)
+# Band colours: suppressed and withheld cells are outside the count palette, so they never read as data.
+_SMALL_COLOUR = "#bcbddc"
+_WITHHELD_COLOUR = "#d9d9d9"
+_ZERO_COLOUR = "#f0f0f0"
+_TOP_PLACES_ON_MAP = 25
+
+
+# --- Count bands ------------------------------------------------------------------------------------------
+
+
+def _band_edges(k: int) -> list[int]:
+    return [k, *(e for e in _BAND_EDGES if e > k)]
+
+
+def band_categories(k: int) -> dict[str, tuple[str, str]]:
+    """Count bands for ``maps.build_hex_map(categories=...)``: key -> (label, colour), lowest first.
+
+    '0' (no reports), '<k', the bands k..9, 10..19, 20..49 and 50+ (those at or below k left out), and
+    '[c]' for a count withheld to protect a small number elsewhere (its true value is k or more, so
+    putting it in a band would say something about it).
+    """
+    from hoth_geo.maps import PALETTE
+
+    edges = _band_edges(k)
+    out: dict[str, tuple[str, str]] = {
+        "zero": ("No reports", _ZERO_COLOUR),
+        "withheld": ("Withheld ([c]) to protect a small number", _WITHHELD_COLOUR),
+        "small": (f"Fewer than {k} (<{k})", _SMALL_COLOUR),
+    }
+    picks = np.round(np.linspace(0, len(PALETTE) - 1, len(edges))).astype(int) if len(edges) > 1 else [2]
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] - 1 if i + 1 < len(edges) else None
+        label = f"{lo}–{hi}" if hi is not None and hi > lo else (f"{lo}" if hi == lo else f"{lo}+")
+        out[f"band_{lo}"] = (label, PALETTE[int(picks[i])])
+    return out
+
+
+def count_bands(values, k: int) -> tuple[list[str], list[str]]:
+    """(band key, band label) per suppressed count ('<k', '[c]' or a number >= k, or 0)."""
+    from hoth_geo.privacy import SECONDARY_MARK, is_suppressed
+
+    cats = band_categories(k)
+    edges = _band_edges(k)
+    keys = []
+    for v in values:
+        if is_suppressed(v):
+            keys.append("withheld" if v == SECONDARY_MARK else "small")
+            continue
+        n = int(v)
+        if n == 0:
+            keys.append("zero")
+        elif n < k:  # never reached with a suppressed column; a guard so a raw count cannot leak
+            keys.append("small")
+        else:
+            keys.append(f"band_{max(e for e in edges if e <= n)}")
+    return keys, [cats[key][0] for key in keys]
+
+
+# --- Building the bytes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedExport:
+    """One export, ready to write or offer for download (not yet recorded unless ``export_id`` is set)."""
+
+    data: bytes
+    kind: str  # one of KINDS
+    log_kind: str  # the kind the export log records ('map', 'briefing', 'hexes', 'layers')
+    suffix: str  # file suffix without the dot ('png', 'pdf', 'html', 'geojson', ...)
+    filename: str  # a suggested file name that starts with the marking
+    audience: str
+    marking: str
+    res: int  # the resolution used
+    res_requested: int
+    note: str | None  # the coarsening sentence, when the resolution was coarsened
+    details: dict = field(default_factory=dict)  # what else the export log records (fmt, crs, map type)
+    export_id: int | None = None
+
+
+def _check_choice(value, name: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def suggested_filename(kind: str, policy, *, log_kind: str | None = None) -> str:
+    """``exports.export_filename`` for the kind, with the kind's own suffix (png, pdf, html too)."""
+    from hoth_geo.exports import FORMATS, export_filename
+
+    suffix = KINDS[kind][0].lstrip(".")
+    name = export_filename(log_kind or _LOG_KINDS[kind], policy, suffix if suffix in FORMATS else "csv")
+    return name if suffix in FORMATS else str(Path(name).with_suffix("." + suffix))
+
+
+def _top_places(reports, places, filters, policy) -> pd.DataFrame | None:
+    """Most-reported places for the police map's markers; None for other audiences, whose maps carry
+    hexagons only (a marker's size and tooltip would show a count)."""
+    from hoth_geo.exports import shareable_places
+
+    if policy.suppresses or places is None:
+        return None
+    ranked = shareable_places(reports, places, filters, policy).head(_TOP_PLACES_ON_MAP)
+    return None if ranked.empty else ranked.rename(columns={"reports": "count"})
+
+
+def interactive_map(reports, places, *, res: int, filters, policy, map_type: str = "count"):
+    """The folium map an audience receives as map-html (and the app previews): hexagons at the
+    resolution the audience may see. Police: numeric counts and breakdowns, most-reported places.
+    Partner / public: count bands and the categories with at least k reports, no number anywhere."""
+    from hoth_geo import aggregate, maps, temporal
+    from hoth_geo.exports import shareable_hexes
+    from hoth_geo.privacy import check_resolution
+
+    _check_choice(map_type, "map_type", MAP_TYPES)
+    police = not policy.suppresses
+    used = check_resolution(res, policy)
+    if map_type == "emerging":
+        em = temporal.emerging_hotspots(reports, used, filters=filters)
+        cols = {"total_count": "Reports in the period"} if police else {}
+        return maps.build_hex_map(
+            em[["h3", "category", *cols]],
+            value_col="category",
+            value_label="Category",
+            tooltip_cols=cols,
+            categories=maps.EMERGING_CATEGORIES,
+            legend_title=MAP_TITLES["emerging"],
+        )
+    table = shareable_hexes(reports, used, filters, policy, with_hotspots=map_type == "gistar")
+    if map_type == "gistar":
+        if police:
+            tips = {"count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR)"}
+            frame = table[["h3", "class", *tips]]
+        else:
+            _keys, labels = count_bands(table["count"], policy.k)
+            frame = table[["h3", "class"]].assign(reports=labels)
+            tips = {"reports": "Reports"}
+        return maps.build_hex_map(
+            frame,
+            value_col="class",
+            value_label="Class",
+            tooltip_cols=tips,
+            categories=maps.GISTAR_CATEGORIES,
+            legend_title=MAP_TITLES["gistar"],
+        )
+    if police:
+        return maps.build_hex_map(
+            table,
+            tooltip_cols=aggregate.BREAKDOWN_LABELS if not table.empty else (),
+            places=_top_places(reports, places, filters, policy),
+            legend_title=MAP_TITLES["count"],
+        )
+    keys, _labels = count_bands(table["count"], policy.k)
+    frame = table[["h3", "common_place_types", "common_concerns"]].assign(band=keys)
+    return maps.build_hex_map(
+        frame,
+        value_col="band",
+        value_label="Reports",
+        tooltip_cols={
+            "common_place_types": f"Place types with {policy.k}+ reports",
+            "common_concerns": f"Concerns with {policy.k}+ reports",
+        },
+        categories=band_categories(policy.k),
+        legend_title=MAP_TITLES["count"],
+    )
+
+
+def _static_hexes(reports, used: int, filters, map_type: str) -> pd.DataFrame:
+    """The frame render_map classes itself (it suppresses counts for the policy)."""
+    from hoth_geo import aggregate, temporal
+    from hoth_geo.hotspots import hotspots
+
+    if map_type == "count":
+        return aggregate.aggregate_hexes(reports, used, filters, breakdowns=False)[["h3", "count"]]
+    if map_type == "gistar":
+        return hotspots(reports, used, filters)[["h3", "class"]]
+    return temporal.emerging_hotspots(reports, used, filters=filters)[["h3", "category"]]
+
+
+def prepare_export(
+    reports: pd.DataFrame,
+    places: pd.DataFrame | None,
+    *,
+    kind: str,
+    policy,
+    res: int,
+    filters,
+    map_type: str = "count",
+    crs: str = "EPSG:4326",
+    demo: bool = False,
+    png_size: tuple[int, int] = (1920, 1080),
+) -> PreparedExport:
+    """The bytes of one export for ``policy``'s audience; nothing is written or recorded (see ``record``).
+
+    Raises ValueError for an invalid choice (naming the argument and the value) and for a selection
+    that cannot give the export (e.g. too few reports for a hotspot map: ``hotspots.TooFewReports``).
+    """
+    from hoth_geo import briefing, exports, maps, static_maps
+    from hoth_geo.privacy import SharingPolicy, check_resolution, resolution_note
+
+    _check_choice(kind, "kind", KINDS)
+    _check_choice(map_type, "map_type", MAP_TYPES)
+    _check_choice(crs, "crs", exports.CRS_OPTIONS)
+    if not isinstance(policy, SharingPolicy):
+        raise ValueError(
+            f"policy must be a SharingPolicy (see privacy.policy_for), got {type(policy).__name__}"
+        )
+    if kind == "geojson" and crs != "EPSG:4326":
+        raise ValueError(f"crs={crs!r} is not possible for GeoJSON, which is always EPSG:4326 (RFC 7946)")
+    used = check_resolution(res, policy)
+    note = resolution_note(res, policy)
+    suffix = KINDS[kind][0].lstrip(".")
+    details: dict = {"res": used, "res_requested": int(res), "fmt": suffix}
+    if kind in MAP_KINDS:
+        details["map"] = map_type
+        if kind == "map-html":
+            m = interactive_map(reports, places, res=used, filters=filters, policy=policy, map_type=map_type)
+            data = maps.standalone_html(m).encode("utf-8")
+        else:
+            subtitle = briefing.filters_text(filters, policy)
+            if note:
+                subtitle = f"{subtitle}  |  {note}"
+            data = static_maps.render_map(
+                _static_hexes(reports, used, filters, map_type),
+                kind=map_type,
+                policy=policy,
+                title=MAP_TITLES[map_type],
+                subtitle=subtitle,
+                fmt=suffix,
+                size_px=png_size,
+                demo=demo,
+            )
+    elif kind == "briefing":
+        if places is None:
+            raise ValueError("places must be the pipeline.all_places frame for a briefing pack, got None")
+        data = briefing.briefing_pack(
+            reports, places, filters=filters, policy=policy, res=int(res), demo=demo
+        )
+    elif kind == "gpkg":
+        if places is None:
+            raise ValueError("places must be the pipeline.all_places frame for a GeoPackage, got None")
+        details["crs"] = crs
+        data = exports.export_layers(reports, places, int(res), filters, policy, crs=crs)
+    else:
+        details["crs"] = crs
+        data = exports.export_hexes(reports, int(res), filters, policy, fmt=suffix, crs=crs)
+    return PreparedExport(
+        data=data,
+        kind=kind,
+        log_kind=_LOG_KINDS[kind],
+        suffix=suffix,
+        filename=suggested_filename(kind, policy),
+        audience=policy.audience,
+        marking=policy.marking,
+        res=used,
+        res_requested=int(res),
+        note=note,
+        details=details,
+    )
+
+
+def record(
+    engine, prepared: PreparedExport, *, policy, filters, exported_by: str | None, filename=None
+) -> int:
+    """Record ``prepared`` in the export log (SHA-256 of its bytes, filters, resolution, format); sets
+    and returns ``prepared.export_id``."""
+    from hoth_geo.exports import filters_to_dict, record_export
+
+    prepared.export_id = record_export(
+        engine,
+        prepared.data,
+        policy=policy,
+        kind=prepared.log_kind,
+        filters={**filters_to_dict(filters), **prepared.details, "export": prepared.kind},
+        filename=filename or prepared.filename,
+        exported_by=exported_by,
+    )
+    return prepared.export_id
+
+
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
+
+def pdf_page_count(data: bytes) -> int:
+    """Pages in a PDF made by hoth-geo (matplotlib writes each page object uncompressed)."""
+    return len(_PAGE_OBJECT.findall(data))
+
+
+# --- The command ---------------------------------------------------------------------------------------------
+
+# The same options as hoth_geo.cli (defined here so cli.py can import this module without a cycle).
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"
+    ),
+]
+FromOption = Annotated[str | None, typer.Option("--from", help="first date observed, YYYY-MM-DD")]
+ToOption = Annotated[str | None, typer.Option("--to", help="last date observed (inclusive), YYYY-MM-DD")]
+PlaceTypeOption = Annotated[
+    list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")
+]
+ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
+AgencyOption = Annotated[
+    list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in the environment or password database (containers)
+        return "cli"
+
+
+def export(
+    kind: Annotated[str, typer.Option("--kind", help=f"what to export: {', '.join(KINDS)}")],
+    audience: Annotated[str, typer.Option("--audience", help="who receives it: police, partner or public")],
+    out: Annotated[Path, typer.Option("--out", help="output file; its suffix must suit --kind")],
+    res: Annotated[
+        int, typer.Option("--res", help="H3 resolution (coarsened to what the audience may see)")
+    ] = settings.DEFAULT_MAP_RES,
+    map_type: Annotated[
+        str, typer.Option("--map", help="map-* kinds: count, gistar (hot/cold spots) or emerging")
+    ] = "count",
+    crs: Annotated[
+        str, typer.Option("--crs", help="gpkg/csv/xlsx: EPSG:4326 or EPSG:27700 (GeoJSON is always 4326)")
+    ] = "EPSG:4326",
+    marking: Annotated[
+        str | None, typer.Option("--marking", help="protective marking (default: the audience's)")
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", help="small-number threshold: counts 1..k-1 shown as '<k' (default 5)"),
+    ] = None,
+    date_from: FromOption = None,
+    date_to: ToOption = None,
+    place_type: PlaceTypeOption = None,
+    concern: ConcernOption = None,
+    agency: AgencyOption = None,
+    db: DbOption = None,
+) -> None:
+    """Export a map, a briefing pack or the hexagon table for one audience; recorded in the export log."""
+    from hoth_geo import pipeline, privacy, store
+    from hoth_geo.cli import _filters
+
+    if kind not in KINDS:
+        _fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if audience not in privacy.AUDIENCES:
+        _fail(f"--audience must be one of {', '.join(privacy.AUDIENCES)}, got {audience!r}")
+    if out.suffix.lower() not in KINDS[kind]:
+        _fail(f"--out must end in {' or '.join(KINDS[kind])} for --kind {kind}, got {out.name!r}")
+    if map_type not in MAP_TYPES:
+        _fail(f"--map must be one of {', '.join(MAP_TYPES)}, got {map_type!r}")
+    if crs not in ("EPSG:4326", "EPSG:27700"):
+        _fail(f"--crs must be EPSG:4326 or EPSG:27700, got {crs!r}")
+    if kind == "geojson" and crs != "EPSG:4326":
+        _fail(f"--crs {crs} is not possible for GeoJSON, which is always EPSG:4326 (RFC 7946)")
+    if not 0 <= res <= settings.FINE_H3_RES:
+        _fail(f"--res must be an H3 resolution 0..{settings.FINE_H3_RES}, got {res!r}")
+    if k is not None and k < 2:
+        _fail(f"--k must be a whole number of at least 2, got {k!r}")
+    if marking is not None and not marking.strip():
+        _fail(f"--marking must be a non-empty text, got {marking!r}")
+    policy = privacy.policy_for(audience, k=k, marking=marking)
+    f = _filters(date_from, date_to, place_type, concern, agency)
+    engine = store.connect(db)
+    reports = store.load_reports(engine)
+    places = pipeline.all_places(engine) if kind in ("briefing", "gpkg", "map-html") else None
+    demo = store.counts(engine)["demo_reports"] > 0
+    try:
+        prepared = prepare_export(
+            reports,
+            places,
+            kind=kind,
+            policy=policy,
+            res=res,
+            filters=f,
+            map_type=map_type,
+            crs=crs,
+            demo=demo,
+        )
+    except privacy.NotAllowed as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # includes TooFewReports: the selection cannot give this export
+        _fail(str(exc), code=1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(prepared.data)
+    export_id = record(engine, prepared, policy=policy, filters=f, exported_by=_actor(), filename=out.name)
+    typer.echo(f"wrote {kind} ({len(prepared.data):,} bytes) to {out}")
+    typer.echo(
+        f"audience: {audience} (marking {policy.marking}; counts 1..{policy.k - 1} shown as '{policy.small}')"
+        if policy.suppresses
+        else f"audience: {audience} (marking {policy.marking}; exact counts)"
+    )
+    typer.echo(f"resolution: H3 {prepared.res}" + (f" ({prepared.note})" if prepared.note else ""))
+    typer.echo(f"filters: {f.describe()}")
+    typer.echo(f"recorded in the export log as #{export_id}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `export` command to ``app`` (once: a second call changes nothing)."""
+    if any(getattr(c, "name", None) == "export" for c in app.registered_commands):
+        return
+    app.command("export")(export)

@@ -1,0 +1,267 @@
+"""Export: maps, briefing packs and data files for one audience, previewed as that audience receives them.
+
+The audiences offered are those the signed-in user has an export capability for (export_police,
+export_partner, export_public). The preview shows what the chosen audience gets (the suppressed hexagon
+table and, for maps, the map itself); the file is made only when the user presses 'Prepare export', and
+is recorded in the export log at that moment. The bytes come from ``hoth_geo.cli_export.prepare_export``,
+the same function as ``hoth-geo export``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import h3
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from hoth_geo import cli_export, exports, maps, privacy, settings, store
+from hoth_geo.aggregate import ReportFilter
+from hoth_geo.ui import state
+
+KIND_LABELS = {
+    "map-png": "Map image (PNG, 16:9 for a screen)",
+    "map-pdf": "Map for print (PDF, A4 landscape)",
+    "map-html": "Interactive map (HTML, opens offline)",
+    "briefing": "MACE briefing pack (PDF)",
+    "csv": "Hexagon table (CSV)",
+    "xlsx": "Hexagon table (Excel)",
+    "geojson": "Hexagons for GIS (GeoJSON)",
+    "gpkg": "Hexagons and places for GIS (GeoPackage)",
+}
+AUDIENCE_LABELS = {
+    "police": "Police (full detail)",
+    "partner": "Partner agencies (aggregated; small numbers suppressed)",
+    "public": "Public (as partner; private business names withheld)",
+}
+MAP_LABELS = {
+    "count": "Reports per hexagon",
+    "gistar": "Hot and cold spots (Gi*)",
+    "emerging": "Emerging hot spots",
+}
+MIME = {
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "html": "text/html",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+}
+RECENT_EXPORTS = 10
+_PREPARED = "export_prepared"
+
+
+@st.cache_resource(show_spinner="Drawing the preview map…", max_entries=8)
+def _preview_map(key: tuple, policy, res: int, map_type: str, filters):
+    """The audience's interactive map, ready for st_folium (Leaflet served by the app); cached per data
+    version and settings. st_folium renders the map without changing it, so sharing it is safe."""
+    m = cli_export.interactive_map(
+        state.reports(), state.places(), res=res, filters=filters, policy=policy, map_type=map_type
+    )
+    return maps.prepare_for_streamlit(m)
+
+
+def _allowed_audiences(user) -> list[str]:
+    if user is None:
+        return []
+    return [a for a in privacy.AUDIENCES if user.can(f"export_{a}")]
+
+
+def _display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The shareable hexagon table as it is shown: h3 as hex strings, counts as text so a column that
+    mixes numbers and '<5' displays as the file holds it."""
+    out = table.copy()
+    out["h3"] = [h3.int_to_str(int(c)) for c in out["h3"]]
+    out["count"] = out["count"].map(str)
+    return out
+
+
+def _first_page_png(pdf: bytes) -> bytes | None:
+    """The first page of a PDF as PNG via pdftoppm, or None when it is not installed or fails."""
+    exe = shutil.which("pdftoppm")
+    if exe is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.pdf"
+        src.write_bytes(pdf)
+        try:
+            subprocess.run(
+                [
+                    exe,
+                    "-png",
+                    "-r",
+                    "60",
+                    "-f",
+                    "1",
+                    "-l",
+                    "1",
+                    "-singlefile",
+                    str(src),
+                    str(Path(tmp) / "page"),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        except (subprocess.SubprocessError, OSError):
+            return None
+        out = Path(tmp) / "page.png"
+        return out.read_bytes() if out.is_file() else None
+
+
+def _recent_exports(engine, username: str) -> None:
+    st.subheader("Your recent exports")
+    log = store.load_export_log(engine)
+    mine = log[log["exported_by"] == username].sort_values("id", ascending=False).head(RECENT_EXPORTS)
+    if mine.empty:
+        st.caption("You have not exported anything yet.")
+        return
+    shown = mine[["id", "exported_at", "audience", "kind", "filename", "n_bytes", "sha256"]].copy()
+    shown["sha256"] = shown["sha256"].str[:16] + "…"
+    st.dataframe(shown, hide_index=True, width="stretch")
+
+
+def render() -> None:
+    st.title("Export")
+    user = st.session_state.get("user")
+    audiences = _allowed_audiences(user)
+    if not audiences:
+        st.warning(
+            "Your account has no export rights. Ask an administrator if you need to share maps or tables."
+        )
+        return
+    filters = st.session_state.get("filters")
+    if not isinstance(filters, ReportFilter):
+        filters = ReportFilter()
+    engine = state.engine()
+    reports = state.reports()
+
+    left, right = st.columns([1, 2])
+    with left:
+        audience = st.selectbox("Audience", audiences, format_func=AUDIENCE_LABELS.get, key="export_audience")
+        kind = st.selectbox(
+            "What to export", list(KIND_LABELS), format_func=KIND_LABELS.get, key="export_kind"
+        )
+        res = st.select_slider(
+            "Hexagon size (H3 resolution)",
+            options=list(settings.MAP_RESOLUTIONS),
+            value=settings.DEFAULT_MAP_RES,
+            key="export_res",
+            help="Partner and public exports are never finer than resolution 8; a finer choice is coarsened.",
+        )
+        map_type = "count"
+        if kind in cli_export.MAP_KINDS:
+            map_type = st.selectbox("Map", list(MAP_LABELS), format_func=MAP_LABELS.get, key="export_map")
+        crs = "EPSG:4326"
+        if kind in ("gpkg", "csv", "xlsx"):
+            crs = st.selectbox(
+                "Coordinates",
+                list(exports.CRS_OPTIONS),
+                format_func={
+                    "EPSG:4326": "Longitude/latitude (EPSG:4326)",
+                    "EPSG:27700": "British National Grid (EPSG:27700)",
+                }.get,
+                key="export_crs",
+            )
+        # One marking field per audience, so switching audience brings back that audience's default.
+        marking = st.text_input(
+            "Protective marking",
+            value=privacy.DEFAULT_MARKINGS[audience],
+            key=f"export_marking_{audience}",
+            max_chars=60,
+        )
+    try:
+        policy = privacy.policy_for(audience, marking=marking.strip())
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+
+    note = privacy.resolution_note(res, policy)
+    table = exports.shareable_hexes(reports, res, filters, policy)
+    with right:
+        st.subheader(f"Preview: what the {audience} audience receives")
+        st.caption(f"Marking {policy.marking} · filters: {filters.describe()}")
+        if note:
+            st.info(note)
+        if policy.suppresses:
+            st.caption(
+                f"Counts of 1 to {policy.k - 1} are shown as '{policy.small}'; '[c]' is withheld to protect a "
+                "small number elsewhere."
+            )
+        if kind in cli_export.MAP_KINDS:
+            try:
+                m = _preview_map((settings.database_url(), state.version()), policy, res, map_type, filters)
+            except ValueError as exc:  # e.g. too few reports for a hotspot map
+                st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {exc}")
+            else:
+                st_folium(
+                    m,
+                    key=f"export-map-{audience}-{map_type}-{res}",
+                    height=460,
+                    use_container_width=True,
+                    returned_objects=[],
+                )
+        total = table.attrs.get("totals", {}).get("count")
+        st.markdown(
+            f"**Hexagon table** — {len(table):,} hexagons, total reports {total if total is not None else '–'}"
+        )
+        st.dataframe(_display_table(table), hide_index=True, width="stretch")
+
+    params = (audience, kind, res, map_type, crs, policy.marking, filters)
+    if st.button("Prepare export", type="primary", key="export_prepare"):
+        with st.spinner("Preparing the export…"):
+            try:
+                prepared = cli_export.prepare_export(
+                    reports,
+                    state.places(),
+                    kind=kind,
+                    policy=policy,
+                    res=res,
+                    filters=filters,
+                    map_type=map_type,
+                    crs=crs,
+                    demo=store.counts(engine)["demo_reports"] > 0,
+                )
+            except (ValueError, privacy.NotAllowed) as exc:
+                st.session_state.pop(_PREPARED, None)
+                st.error(f"This export cannot be made: {exc}")
+            else:
+                cli_export.record(engine, prepared, policy=policy, filters=filters, exported_by=user.username)
+                st.session_state[_PREPARED] = (params, prepared)
+
+    cached = st.session_state.get(_PREPARED)
+    if cached is not None:
+        cached_params, prepared = cached
+        if cached_params != params:
+            st.caption("The settings changed since the last file was prepared: press 'Prepare export' again.")
+        else:
+            _show_prepared(prepared)
+    _recent_exports(engine, user.username)
+
+
+def _show_prepared(prepared: cli_export.PreparedExport) -> None:
+    st.success(
+        f"Prepared {prepared.filename} ({len(prepared.data):,} bytes). "
+        f"Recorded in the export log as #{prepared.export_id}."
+    )
+    if prepared.suffix == "png":
+        st.image(prepared.data, caption="The image as it will be received", width="stretch")
+    elif prepared.suffix == "pdf":
+        pages = cli_export.pdf_page_count(prepared.data)
+        st.caption(f"{pages} page{'s' if pages != 1 else ''}")
+        first = _first_page_png(prepared.data)
+        if first is not None:
+            st.image(first, caption="Page 1", width="stretch")
+    st.download_button(
+        f"Download {prepared.filename}",
+        data=prepared.data,
+        file_name=prepared.filename,
+        mime=MIME.get(prepared.suffix, "application/octet-stream"),
+        key="export_download",
+        type="primary",
+    )

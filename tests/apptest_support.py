@@ -1,0 +1,34 @@
+"""Running app pages in Streamlit's AppTest as a signed-in user of a given role."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from hoth_geo import auth, store
+
+TEST_PASSWORD = "synthetic-test-passphrase"  # test accounts only, in throwaway databases
+
+
+def ensure_user(db_url: str, role: str, username: str | None = None) -> auth.User:
+    """An account with ``role`` in the database at ``db_url`` (and an admin, so first run is over)."""
+    engine = store.connect(db_url)
+    if auth.first_run_needed(engine):
+        auth.add_user(engine, "admin.test", TEST_PASSWORD, "admin")
+    name = username or f"{role.replace(',', '.')}.test"
+    if auth.get_user(engine, name) is None:
+        auth.add_user(engine, name, TEST_PASSWORD, role)
+    return auth.get_user(engine, name)
+
+
+def _page_script(start_page: str) -> None:
+    from hoth_geo.ui.main import main
+
+    main(start_page=start_page)
+
+
+def app_as(user: auth.User | None, page: str = "map", timeout: int = 180) -> AppTest:
+    """An AppTest of ``page`` for ``user`` (None: nobody signed in), not yet run."""
+    at = AppTest.from_function(_page_script, args=(page,), default_timeout=timeout)
+    if user is not None:
+        at.session_state["user"] = user
+    return at

@@ -1,0 +1,121 @@
+"""The Export page with Streamlit's AppTest: audiences by capability, the preview, and the export log."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from hoth_geo import store
+from hoth_geo.cli import app
+
+runner = CliRunner()
+
+
+def _page_script(role: str | None) -> None:
+    import streamlit as st
+
+    from hoth_geo import auth
+    from hoth_geo.aggregate import ReportFilter
+    from hoth_geo.ui.pages import export
+
+    if role is not None:
+        st.session_state["user"] = auth.User(
+            id=1, username=f"{role}@example.org", display_name=None, role=role, is_admin=False
+        )
+    st.session_state["filters"] = ReportFilter()
+    export.render()
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('export_page') / 'demo.sqlite'}"
+    result = runner.invoke(app, ["demo", "--db", url])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+@pytest.fixture()
+def app_env(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    return db_url
+
+
+def _run(role):
+    at = AppTest.from_function(_page_script, args=(role,), default_timeout=180).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_partner_is_offered_only_partner_and_public(app_env):
+    at = _run("partner")
+    assert at.title[0].value == "Export"
+    assert list(at.selectbox(key="export_audience").options) == [
+        "Partner agencies (aggregated; small numbers suppressed)",
+        "Public (as partner; private business names withheld)",
+    ]
+
+
+def test_police_is_offered_every_audience(app_env):
+    at = _run("police")
+    assert len(at.selectbox(key="export_audience").options) == 3
+
+
+def test_no_user_means_no_export_rights(app_env):
+    at = _run(None)
+    assert any("no export rights" in w.value for w in at.warning)
+    assert not at.button
+
+
+def test_partner_preview_shows_no_small_number(app_env):
+    at = _run("partner")
+    table = at.dataframe[0].value
+    assert len(table) > 0
+    for value in table["count"]:
+        assert value in ("<5", "[c]") or int(value) >= 5, value
+    assert "<5" in set(table["count"])
+
+
+def test_preparing_a_csv_gives_a_download_and_one_log_row(app_env):
+    engine = store.connect(app_env)
+    before = len(store.load_export_log(engine))
+    at = _run("partner")
+    at.selectbox(key="export_kind").set_value("csv").run()
+    assert not at.exception, at.exception
+    assert not at.get("download_button")
+    at.button(key="export_prepare").click().run()
+    assert not at.exception, at.exception
+    assert at.get("download_button"), "a prepared export must be offered for download"
+    log = store.load_export_log(engine)
+    assert len(log) == before + 1
+    row = log.iloc[-1]
+    assert row["audience"] == "partner"
+    assert row["exported_by"] == "partner@example.org"
+    assert row["filename"].endswith(".csv") and row["filename"].startswith("OFFICIAL-SENSITIVE_")
+    assert any(f"#{row['id']}" in s.value for s in at.success)
+    # A rerun (any widget change) shows the cached file and records nothing more.
+    at.run()
+    assert at.get("download_button")
+    assert len(store.load_export_log(engine)) == before + 1
+    assert row["id"] in set(at.dataframe[-1].value["id"])
+
+
+def test_preparing_a_partner_png_map_previews_the_image(app_env):
+    engine = store.connect(app_env)
+    before = len(store.load_export_log(engine))
+    at = _run("partner")
+    at.selectbox(key="export_kind").set_value("map-png").run()
+    at.button(key="export_prepare").click().run()
+    assert not at.exception, at.exception
+    assert at.get("image"), "a PNG export is previewed as the image itself"
+    assert at.get("download_button")
+    log = store.load_export_log(engine)
+    assert len(log) == before + 1
+    assert log.iloc[-1]["filename"].endswith(".png")
+
+
+def test_an_empty_marking_is_refused_by_name(app_env):
+    at = _run("partner")
+    at.text_input(key="export_marking_partner").set_value("  ").run()
+    assert any("marking" in e.value for e in at.error)
+    assert not at.button
