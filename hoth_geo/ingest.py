@@ -1151,12 +1151,16 @@ def _normalise_postcodes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         # A partial postcode (district 'DH1' or sector 'DH1 4') still places a report, coarsely: the
         # geocoder uses the district or sector centroid with its larger precision radius. The space
         # is required for a sector, since 'DH14' is a district of its own.
-        spaced = u.str.upper().str.strip().str.replace(r"\s+", " ", regex=True)
-        partial = spaced.str.extract(_PARTIAL_POSTCODE)
-        is_partial = ~ok & partial[0].notna()
-        partial_pc = partial[0].where(partial[1].isna(), partial[0] + " " + partial[1])
-        pc = pc.where(~is_partial, partial_pc)
-        ok = ok | is_partial
+        rest = ~ok & ~blank  # only the few values that are not full postcodes are tried as partial
+        if rest.any():
+            spaced = u[rest].str.upper().str.strip().str.replace(r"\s+", " ", regex=True)
+            partial = spaced.str.extract(_PARTIAL_POSTCODE)
+            found = partial[0].notna()
+            partial_pc = partial[0].where(partial[1].isna(), partial[0] + " " + partial[1])
+            pc = pc.copy()
+            pc[found[found].index] = partial_pc[found]
+            ok = ok.copy()
+            ok[found[found].index] = True
         return pd.DataFrame({"pc": pc.astype(object), "invalid": ~blank & ~ok})
 
     codes, uniques = pd.factorize(values.astype(object).fillna(""), use_na_sentinel=False)

@@ -249,6 +249,9 @@ def _bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     than the database itself at 100k rows, so values are converted column by column.
     """
     sqlite = conn.dialect.name == "sqlite"
+    # Columns with no value in this batch are left out: they default to NULL, and every bound
+    # parameter costs time (sharing forms are sparse: most rows use one or two location fields).
+    columns = [c for c in columns if frame[c].notna().any()]
     cols = [_column_values(frame[c], sqlite) for c in columns]
     rows = list(zip(*cols, strict=True))
     if sqlite:
