@@ -41,7 +41,7 @@ _RES_MASK = np.int64(0xF << _RES_SHIFT)
 _MODE_CELL = 1
 
 
-def _check_res(res: int, name: str = "res") -> int:
+def check_res(res: int, name: str = "res") -> int:
     if isinstance(res, bool) or not isinstance(res, int | np.integer) or not 0 <= int(res) <= MAX_RES:
         raise ValueError(f"{name} must be an integer H3 resolution 0..{MAX_RES}, got {res!r}")
     return int(res)
@@ -58,7 +58,7 @@ def _as_cells(cells, name: str = "cells") -> np.ndarray:
 
 def latlng_to_cells(lat: np.ndarray, lng: np.ndarray, res: int) -> np.ndarray:
     """The H3 cell (int64) containing each point; 0 where lat or lng is missing (NaN)."""
-    res = _check_res(res)
+    res = check_res(res)
     lat_a = np.asarray(lat, dtype=np.float64)
     lng_a = np.asarray(lng, dtype=np.float64)
     if lat_a.shape != lng_a.shape or lat_a.ndim != 1:
@@ -97,7 +97,7 @@ def cells_to_parent(cells: np.ndarray, res: int) -> np.ndarray:
     H3's cellToParent does, pentagons included. 0 (no cell) stays 0. A cell already at ``res`` is
     its own parent.
     """
-    res = _check_res(res)
+    res = check_res(res)
     arr = _as_cells(cells)
     cell_res = cell_resolutions(arr)
     too_coarse = (cell_res >= 0) & (cell_res < res)
@@ -168,7 +168,7 @@ def polygon_to_cells(polygon: BaseGeometry, res: int) -> np.ndarray:
 
     Used to fill a study area, so cells with no reports can be shown or counted as zero.
     """
-    res = _check_res(res)
+    res = check_res(res)
     if not isinstance(polygon, shapely.Polygon | shapely.MultiPolygon):
         raise ValueError(f"polygon must be a shapely Polygon or MultiPolygon, got {type(polygon).__name__}")
     if polygon.is_empty:
@@ -183,9 +183,9 @@ def polygon_to_cells(polygon: BaseGeometry, res: int) -> np.ndarray:
 
 def cell_area_km2(res: int) -> float:
     """Average area of a hexagon at ``res`` in km², for legends."""
-    return float(h3i.average_hexagon_area(_check_res(res), unit="km^2"))
+    return float(h3i.average_hexagon_area(check_res(res), unit="km^2"))
 
 
 def edge_length_m(res: int) -> float:
     """Average hexagon edge length at ``res`` in metres, for legends."""
-    return float(h3i.average_hexagon_edge_length(_check_res(res), unit="m"))
+    return float(h3i.average_hexagon_edge_length(check_res(res), unit="m"))

@@ -36,7 +36,7 @@ import pandas as pd
 
 from hoth_geo import settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
-from hoth_geo.hexes import _check_res, cell_resolutions, cells_to_parent
+from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
 from hoth_geo.privacy import neutralise_frame
 from hoth_geo.schema import CONCERNS, GRADING_INFORMATION, GRADING_SOURCE, PLACE_TYPES
 
@@ -287,7 +287,7 @@ class _Slots:
             if col not in reports.columns:
                 raise ValueError(f"reports is missing column {col!r} (expected the store.load_reports frame)")
         self.slot_hours = _positive_int(slot_hours, "slot_hours", 24)
-        res = _check_res(res)
+        res = check_res(res)
         if res > settings.FINE_H3_RES:
             raise ValueError(f"res must be at most the stored resolution {settings.FINE_H3_RES}, got {res}")
         self.res = res
@@ -549,6 +549,7 @@ def patrol_plan(
 
 
 # --- Export -----------------------------------------------------------------------------------------
+
 
 def plan_to_csv(plan: pd.DataFrame) -> bytes:
     """The plan as UTF-8 CSV (with a BOM so spreadsheets read the dashes right).

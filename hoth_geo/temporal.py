@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
-from hoth_geo.hexes import _check_res, cell_resolutions, cells_to_parent
+from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
 from hoth_geo.hotspots import benjamini_hochberg, neighbour_graph
 
 __all__ = [
@@ -180,7 +180,7 @@ def space_time_cube(
     least one selected report in the range (ArcGIS's default for a cube without an analysis mask).
     The range is ``start``..``end`` (inclusive dates), else the filter's dates, else the data's span.
     """
-    res = _check_res(res)
+    res = check_res(res)
     keep = _selected(reports, filters)
     lo, hi = _data_range(reports, keep, filters, start, end)
     starts = step_starts(lo, hi, step)
@@ -550,7 +550,7 @@ def period_change(
     ratio is the rate ratio (after / L_after) / (before / L_before): inf when before = 0.
     direction: 'up' / 'down' when p_fdr <= alpha, else 'no change'.
     """
-    res = _check_res(res)
+    res = check_res(res)
     b_lo, b_hi = _period(before, "before")
     a_lo, a_hi = _period(after, "after")
     if b_lo <= a_hi and a_lo <= b_hi:
