@@ -177,7 +177,10 @@ def connect(url: str | None = None) -> Engine:
     url = settings.database_url(url)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True)
+    # SQLite allows one writer at a time: wait up to 30 s for a long import to commit rather than fail
+    # a sign-in (which writes the audit log) with "database is locked".
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, future=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     # Accounts and the audit chain declare their tables on this metadata in their own modules.

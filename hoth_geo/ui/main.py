@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hoth_geo import auth
+from hoth_geo import auth, settings
 from hoth_geo.ui import session, state
 from hoth_geo.ui.pages import (
     about,
@@ -59,7 +59,8 @@ def main(start_page: str = "map") -> None:
     """Run the app; ``start_page`` (a PAGES key) is the page shown at the root URL when allowed."""
     if start_page not in PAGES:
         raise ValueError(f"start_page must be one of {', '.join(PAGES)}, got {start_page!r}")
-    st.set_page_config(page_title="hoth-geo", page_icon=":material/hexagon:", layout="wide")
+    # A local image: a Material icon or emoji favicon is fetched from a font or emoji CDN.
+    st.set_page_config(page_title="hoth-geo", page_icon=str(settings.STATIC_DIR / "favicon.png"), layout="wide")
     engine = state.engine()
     if auth.first_run_needed(engine):
         st.navigation([st.Page(session.first_run_page, title="First run", url_path="first-run")]).run()

@@ -1,0 +1,364 @@
+"""Load script (not a test): many browser sessions change map filters while a large import runs.
+
+Starts the app on a free loopback port with its own SQLite database (accounts and the demo set
+prepared first), or uses a running one (--url, with --db for the import). Then, in one headless
+Chromium, --sessions browser contexts each sign in, open the Hotspot map and --iterations times
+change the Concern filter (adding one concern, then removing it) and time how long the map takes to
+show the new hexagons in the st_folium iframe. Once every session has its first map, a subprocess
+imports a generated sharing-form file of --rows rows (pipeline.import_file) into the same database.
+
+    .venv/bin/python benchmarks/load_app.py                      # 20 sessions, 50,000-row import
+    .venv/bin/python benchmarks/load_app.py --sessions 5 --rows 10000
+
+Loopback only; bounded by --iterations and --time-limit. Prints sessions, iterations, errors, the
+median and 95th-percentile map update time after a filter change, and the import's duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_DIR))
+
+from hoth_geo import auth, pipeline, settings, store  # noqa: E402
+from hoth_geo.schema import CONCERNS, TEMPLATE_COLUMNS  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+USERNAME = "load.analyst"
+PASSWORD = "synthetic-load-passphrase"  # a throwaway account in a throwaway database
+STEP_TIMEOUT_MS = 180_000
+MAP_IFRAME = 'iframe[title="streamlit_folium.st_folium"]'
+# The Leaflet map in the iframe: [its hexagon count, whether it carries ``tag``], or null before drawn.
+MAP_STATE_JS = """(tag) => {
+    const el = document.querySelector('.leaflet-container');
+    const map = el && window[el.id];
+    if (!map || !map._hothLayers) return null;
+    return [map._hothLayers.hexes.getLayers().length, map.__loadTag === tag];
+}"""
+TAG_JS = (
+    """(tag) => { const el = document.querySelector('.leaflet-container'); window[el.id].__loadTag = tag; }"""
+)
+CONCERN_LABELS = [CONCERNS[k] for k in ("cse", "cce", "missing", "drugs_alcohol", "weapons", "asb")]
+IMPORT_CODE = """
+import sys, time
+from hoth_geo import pipeline, store
+engine = store.connect(sys.argv[1])
+t = time.perf_counter()
+summary = pipeline.import_file(engine, sys.argv[2], imported_by="load-test")
+print(f"IMPORT {time.perf_counter() - t:.2f} {summary.describe()}", flush=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_big_csv(path: Path, n: int, seed: int = 7) -> None:
+    """A synthetic sharing-form export: ``n`` distinct rows at points around Durham and Darlington."""
+    rng = random.Random(seed)
+    concerns = list(CONCERNS)
+    centres = [(54.7761, -1.5733), (54.5235, -1.5525), (54.6640, -1.6770), (54.8575, -1.5750)]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(TEMPLATE_COLUMNS))
+        w.writeheader()
+        for i in range(n):
+            lat, lon = rng.choice(centres)
+            day = 1 + i % 28
+            w.writerow(
+                {c: "" for c in TEMPLATE_COLUMNS}
+                | {
+                    "Source reference": f"LOAD-{i:07d}",
+                    "Date received": f"{day:02d}/0{1 + i % 9}/2025",
+                    "Date observed": f"{day:02d}/0{1 + i % 9}/2025",
+                    "Time observed": f"{i % 24:02d}:{i % 60:02d}",
+                    "Reporting agency": f"Synthetic Agency {i % 12}",
+                    "Agency type": "youth_service",
+                    "Place type": rng.choice(["park", "takeaway", "residential_street", "transport_hub"]),
+                    "Latitude": f"{lat + rng.gauss(0, 0.02):.6f}",
+                    "Longitude": f"{lon + rng.gauss(0, 0.03):.6f}",
+                    "Concerns": ";".join(rng.sample(concerns, rng.randint(1, 2))),
+                    "Source grading": "2",
+                    "Information grading": "B",
+                    "Handling code": "P",
+                    "Narrative": f"Synthetic load-test narrative {i}.",
+                    "Child reference": f"SYN-LOAD-{i % 5000}",
+                }
+            )
+
+
+def prepare_database(db_url: str) -> None:
+    engine = store.connect(db_url)
+    if auth.first_run_needed(engine):
+        auth.add_user(engine, "load.admin", PASSWORD, "admin")
+    if auth.get_user(engine, USERNAME) is None:
+        auth.add_user(engine, USERNAME, PASSWORD, "analyst")
+    if store.counts(engine)["reports"] == 0:
+        pipeline.load_demo_data(engine)
+    engine.dispose()
+
+
+def start_app(db_url: str, port: int, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, settings.DB_URL_ENV: db_url}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],  # fmt: skip
+            cwd=REPO_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"streamlit exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        time.sleep(0.5)
+    stop(proc)
+    raise SystemExit("streamlit did not become healthy within 120 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+
+
+class Results:
+    def __init__(self) -> None:
+        self.first_map_s: list[float] = []
+        self.update_s: list[float] = []
+        self.iterations = 0
+        self.errors: list[str] = []
+
+
+async def map_frame(page):
+    handle = await page.wait_for_selector(MAP_IFRAME, state="attached", timeout=STEP_TIMEOUT_MS)
+    return await handle.content_frame()
+
+
+async def wait_for_map(page, tag: str | None = None, previous: int | None = None) -> int:
+    """Hexagons drawn; with ``tag``, only once the map is a new one (no tag) or shows a new count."""
+    deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+    while True:
+        frame = await map_frame(page)
+        try:
+            await frame.wait_for_function(
+                f"""(a) => {{ const s = ({MAP_STATE_JS})(a[0]);
+                    return s !== null && (a[0] === null || !s[1] || s[0] !== a[1]); }}""",
+                arg=[tag, previous],
+                timeout=STEP_TIMEOUT_MS,
+                polling=50,
+            )
+            state = await frame.evaluate(MAP_STATE_JS, tag)
+            return state[0]
+        except Exception:  # the iframe was replaced during a rerun: look again
+            if time.monotonic() > deadline:
+                raise
+
+
+async def concern_box(page):
+    return page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(
+        has=page.get_by_text("Concern", exact=True)
+    )
+
+
+async def session(n: int, browser, url: str, iterations: int, started: asyncio.Event, results: Results):
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    try:
+        t0 = time.perf_counter()
+        await page.goto(url + "/")
+        await page.get_by_role("textbox", name="Username").fill(USERNAME)
+        await page.get_by_label("Password", exact=True).fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        count = await wait_for_map(page)
+        results.first_map_s.append(time.perf_counter() - t0)
+        await started.wait()  # every session has its map; the import is running
+        box = await concern_box(page)
+        for i in range(iterations):
+            tag = f"s{n}-i{i}"
+            frame = await map_frame(page)
+            await frame.evaluate(TAG_JS, tag)
+            await box.locator("input").click()
+            if i % 2 == 0:  # add a concern
+                label = CONCERN_LABELS[(n + i // 2) % len(CONCERN_LABELS)]
+                await page.keyboard.type(label[:12])
+                option = page.get_by_role("option", name=label, exact=True)
+                await option.wait_for()
+                t = time.perf_counter()
+                await option.click()
+            else:  # remove it again
+                t = time.perf_counter()
+                await page.keyboard.press("Backspace")
+            await page.keyboard.press("Escape")
+            try:
+                count = await wait_for_map(page, tag, count)
+                results.update_s.append(time.perf_counter() - t)
+                results.iterations += 1
+            except Exception as exc:
+                results.errors.append(f"session {n} iteration {i}: {str(exc).splitlines()[0]}")
+    except Exception as exc:
+        results.errors.append(f"session {n}: {str(exc).splitlines()[0]}")
+    finally:
+        await context.close()
+
+
+async def drive(args, url: str, db_url: str | None, big_csv: Path | None) -> tuple[Results, str | None]:
+    from playwright.async_api import async_playwright
+
+    results = Results()
+    started = asyncio.Event()
+    import_report: str | None = None
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tasks = [
+            asyncio.create_task(session(n, browser, url, args.iterations, started, results))
+            for n in range(args.sessions)
+        ]
+        # Start the import once every session shows its first map (or has failed).
+        while len(results.first_map_s) + len(results.errors) < args.sessions and not all(
+            t.done() for t in tasks
+        ):
+            await asyncio.sleep(0.2)
+        print(f"{len(results.first_map_s)} sessions signed in with a map; starting the import", flush=True)
+        proc = None
+        t_import = time.perf_counter()
+        if big_csv is not None and db_url is not None:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", IMPORT_CODE, db_url, str(big_csv),
+                cwd=REPO_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        started.set()
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.time_limit)
+        except TimeoutError:
+            results.errors.append(f"time limit of {args.time_limit}s reached; sessions cancelled")
+        if proc is not None:
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), timeout=args.time_limit)
+                text = out.decode(errors="replace").strip()
+                import_report = text.splitlines()[-1] if text else f"import exited {proc.returncode}"
+                if proc.returncode != 0:
+                    results.errors.append(f"import failed: {text[-500:]}")
+            except TimeoutError:
+                proc.kill()
+                import_report = f"import still running after {time.perf_counter() - t_import:.0f}s; killed"
+        await browser.close()
+    return results, import_report
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=6, help="filter changes per session")
+    parser.add_argument("--rows", type=int, default=50_000, help="rows in the background import (0: none)")
+    parser.add_argument("--time-limit", type=float, default=900, help="seconds for all sessions together")
+    parser.add_argument("--url", help="a running app (loopback); default: start one")
+    parser.add_argument("--db", help="its database URL (accounts are added; needed for the import)")
+    args = parser.parse_args()
+    if args.url and not args.url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise SystemExit("--url must be a loopback address")
+
+    with tempfile.TemporaryDirectory(prefix="hoth_load_") as tmp:
+        tmpdir = Path(tmp)
+        db_url = args.db or (None if args.url else f"sqlite:///{tmpdir / 'load.sqlite'}")
+        t = time.perf_counter()
+        if db_url:
+            prepare_database(db_url)
+        big_csv = None
+        if args.rows and db_url:
+            big_csv = tmpdir / "big_sharing_form.csv"
+            write_big_csv(big_csv, args.rows)
+        print(f"prepared in {time.perf_counter() - t:.1f}s", flush=True)
+        proc = None
+        url = args.url
+        if url is None:
+            port = free_port()
+            proc = start_app(db_url, port, tmpdir / "streamlit.log")
+            url = f"http://127.0.0.1:{port}"
+        try:
+            t = time.perf_counter()
+            results, import_report = asyncio.run(drive(args, url.rstrip("/"), db_url, big_csv))
+            wall = time.perf_counter() - t
+        finally:
+            if proc is not None:
+                stop(proc)
+
+    print(f"sessions: {args.sessions} ({len(results.first_map_s)} reached the map)")
+    print(f"iterations: {results.iterations} of {args.sessions * args.iterations} filter changes completed")
+    print(f"errors: {len(results.errors)}")
+    for e in results.errors[:5]:
+        print(f"  {e}")
+    if results.first_map_s:
+        print(
+            f"sign-in to first map: median {statistics.median(results.first_map_s):.2f}s, "
+            f"p95 {percentile(results.first_map_s, 0.95):.2f}s"
+        )
+    if results.update_s:
+        print(
+            f"map update after a filter change: median {statistics.median(results.update_s):.2f}s, "
+            f"p95 {percentile(results.update_s, 0.95):.2f}s, max {max(results.update_s):.2f}s"
+        )
+    print(f"import ({args.rows:,} rows): {import_report or 'not run'}")
+    print(f"wall time: {wall:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
