@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,17 @@ import typer
 from hoth_geo import settings
 from hoth_geo.cli_admin import register as _register_admin
 from hoth_geo.cli_export import register as _register_export
+from hoth_geo.cli_options import (
+    AgencyOption,
+    ConcernOption,
+    DbOption,
+    FromOption,
+    PlaceTypeOption,
+    ResOption,
+    ToOption,
+    fail,
+)
+from hoth_geo.cli_options import filters as _filters
 
 app = typer.Typer(
     help="hoth-geo: partnership information-sharing reports onto places, H3 hexagons and hotspot maps.",
@@ -22,55 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold report text: never print them
 )
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"
-    ),
-]
-ResOption = Annotated[
-    int, typer.Option("--res", min=0, max=settings.FINE_H3_RES, help="H3 resolution of the hexagons")
-]
-FromOption = Annotated[str | None, typer.Option("--from", help="first date observed, YYYY-MM-DD")]
-ToOption = Annotated[str | None, typer.Option("--to", help="last date observed (inclusive), YYYY-MM-DD")]
-PlaceTypeOption = Annotated[
-    list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")
-]
-ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
-AgencyOption = Annotated[
-    list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")
-]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _parse_day(value: str | None, option: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        _fail(f"{option} must be a date as YYYY-MM-DD, got {value!r}")
-    return None
-
-
-def _filters(date_from, date_to, place_type, concern, agency):
-    from hoth_geo.aggregate import ReportFilter
-
-    try:
-        return ReportFilter(
-            date_from=_parse_day(date_from, "--from"),
-            date_to=_parse_day(date_to, "--to"),
-            place_types=tuple(place_type or ()),
-            concerns=tuple(concern or ()),
-            agencies=tuple(agency or ()),
-        )
-    except ValueError as exc:
-        _fail(str(exc))
 
 
 class _Bar:
@@ -117,7 +78,7 @@ def ingest(
     from hoth_geo import pipeline, store
 
     if fmt not in (None, "sharing_form", "policeuk"):
-        _fail(f"--format must be sharing_form or policeuk, got {fmt!r}")
+        fail(f"--format must be sharing_form or policeuk, got {fmt!r}")
     engine = store.connect(db)
     refused = 0
     for path in paths:
@@ -182,7 +143,7 @@ def map_command(
     from hoth_geo import aggregate, maps, pipeline
 
     if out.suffix.lower() not in (".html", ".htm"):
-        _fail(f"--out must end in .html, got {out.name!r}")
+        fail(f"--out must end in .html, got {out.name!r}")
     f = _filters(date_from, date_to, place_type, concern, agency)
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
@@ -226,7 +187,7 @@ def _write_table(table, out: Path, *, geometry: bool = True) -> None:
 
 def _check_out(out: Path, allowed: tuple[str, ...]) -> None:
     if out.suffix.lower() not in allowed:
-        _fail(f"--out must end in {', '.join(allowed)}, got {out.name!r}")
+        fail(f"--out must end in {', '.join(allowed)}, got {out.name!r}")
 
 
 @app.command()
@@ -255,13 +216,13 @@ def hotspots(
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
     if method not in ("gistar", "count", "kde"):
-        _fail(f"--method must be gistar, count or kde, got {method!r}")
+        fail(f"--method must be gistar, count or kde, got {method!r}")
     f = _filters(date_from, date_to, place_type, concern, agency)
     _engine, reports = _load(db)
     try:
         table = hs.hotspots(reports, res, f, k=k, area=boundary, fdr=not no_fdr, permutations=permutations)
     except hs.TooFewReports as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if method == "count":
         table = table[["h3", "count"]]
     elif method == "kde":
@@ -304,7 +265,7 @@ def emerging(
     try:
         table = temporal.emerging_hotspots(reports, res, step=step, k=k, filters=f)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _write_table(table, out)
     found = table[table["category"] != "no_pattern"]["label"].value_counts()
     typer.echo(
@@ -335,7 +296,7 @@ def evaluate(
 
     _check_out(out, (".csv",))
     if source not in ("reports", "context"):
-        _fail(f"--source must be reports or context, got {source!r}")
+        fail(f"--source must be reports or context, got {source!r}")
     engine = store.connect(db)
     frame = store.load_reports(engine) if source == "reports" else store.load_context(engine)
     try:
@@ -343,7 +304,7 @@ def evaluate(
             frame, (train_from, train_to), (test_from, test_to), res, tuple(concern or ()), n_boot=n_boot
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     five = table[table["coverage"] == 0.05]
@@ -387,7 +348,7 @@ def patrol_plan_command(
             window=window,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(patrol.plan_to_csv(plan))
     for row in plan.itertuples():
@@ -416,7 +377,7 @@ def build_gazetteer(
 
     for p in [*osm, *codepoint]:
         if not p.is_file():
-            _fail(f"no such file: {p}")
+            fail(f"no such file: {p}")
     counts = build_area_gazetteer(osm, codepoint, out, boundary_path=boundary, lad_codes=lad or None)
     for layer, n in counts.items():
         typer.echo(f"{layer}: {n:,}")

@@ -8,7 +8,6 @@ Commands are recorded in the audit log with the actor "cli:<operating-system use
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 from datetime import date
 from pathlib import Path
@@ -16,16 +15,8 @@ from typing import Annotated
 
 import typer
 
-from hoth_geo import settings
+from hoth_geo.cli_options import DbOption, actor, fail
 
-# The same --db option and error style as hoth_geo.cli (defined here so cli.py can import this module
-# without an import cycle).
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"
-    ),
-]
 RoleOption = Annotated[
     list[str],
     typer.Option(
@@ -36,18 +27,6 @@ RoleOption = Annotated[
 
 users_app = typer.Typer(help="Accounts and roles.", no_args_is_help=True, add_completion=False)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True, add_completion=False)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in the environment or password database (containers)
-        return "cli"
 
 
 def _engine(db: str | None):
@@ -64,7 +43,7 @@ def _roles(role: list[str]) -> str:
     try:
         data_role, is_admin = auth.parse_roles(joined)
     except ValueError as exc:
-        _fail(f"--role: {exc}")
+        fail(f"--role: {exc}")
     return auth.role_label(data_role, is_admin)
 
 
@@ -86,9 +65,9 @@ def users_add(
     engine = _engine(db)
     password = _prompt_password()
     try:
-        auth.add_user(engine, username, password, roles, display_name=display_name, actor=_actor())
+        auth.add_user(engine, username, password, roles, display_name=display_name, actor=actor())
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"added {username.strip().lower()} with role {roles}")
 
 
@@ -114,9 +93,9 @@ def users_disable(username: str, db: DbOption = None) -> None:
     from hoth_geo import auth
 
     try:
-        auth.disable_user(_engine(db), username, actor=_actor())
+        auth.disable_user(_engine(db), username, actor=actor())
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"disabled {username.strip().lower()}")
 
 
@@ -126,9 +105,9 @@ def users_enable(username: str, db: DbOption = None) -> None:
     from hoth_geo import auth
 
     try:
-        auth.enable_user(_engine(db), username, actor=_actor())
+        auth.enable_user(_engine(db), username, actor=actor())
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"enabled {username.strip().lower()}")
 
 
@@ -139,9 +118,9 @@ def users_set_role(username: str, role: RoleOption, db: DbOption = None) -> None
 
     roles = _roles(role)
     try:
-        auth.set_role(_engine(db), username, roles, actor=_actor())
+        auth.set_role(_engine(db), username, roles, actor=actor())
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{username.strip().lower()} now has role {roles}")
 
 
@@ -152,11 +131,11 @@ def users_set_password(username: str, db: DbOption = None) -> None:
 
     engine = _engine(db)
     if auth.get_user(engine, username) is None:
-        _fail(f"username {username.strip().lower()!r} does not exist")
+        fail(f"username {username.strip().lower()!r} does not exist")
     try:
-        auth.set_password(engine, username, _prompt_password(), actor=_actor())
+        auth.set_password(engine, username, _prompt_password(), actor=actor())
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"password changed for {username.strip().lower()}")
 
 
@@ -176,7 +155,7 @@ def audit_verify(
     try:
         result = audit.verify_chain(_engine(db), expect_hash=expect_head)
     except ValueError as exc:
-        _fail(f"--expect-head: {exc}")
+        fail(f"--expect-head: {exc}")
     if not result.ok:
         where = (
             f"at entry {result.first_bad_id}" if result.first_bad_id is not None else "after the last entry"
@@ -201,14 +180,14 @@ def audit_export(
     from hoth_geo import audit
 
     if out.suffix.lower() != ".csv":
-        _fail(f"--out must end in .csv, got {out.name!r}")
+        fail(f"--out must end in .csv, got {out.name!r}")
     engine = _engine(db)
     data = audit.export_audit_csv(engine)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     # Rows, not lines: a quoted cell may hold a line break.
     n = sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8-sig")))) - 1
-    audit.record(engine, "audit_exported", actor=_actor(), target=out.name, details={"entries": n})
+    audit.record(engine, "audit_exported", actor=actor(), target=out.name, details={"entries": n})
     typer.echo(f"wrote {n:,} audit entries to {out}")
 
 
@@ -234,7 +213,7 @@ def purge(
             else retention.default_cutoff(today)
         )
     except ValueError as exc:
-        _fail(f"--older-than: {exc}")
+        fail(f"--older-than: {exc}")
     engine = _engine(db)
     preview = retention.preview_purge(engine, cutoff)
     summary = ", ".join(f"{n:,} {name}" for name, n in preview.items())
@@ -245,7 +224,7 @@ def purge(
     if not yes and not typer.confirm("Delete these rows permanently?", default=False):
         typer.echo("nothing deleted")
         raise typer.Exit(1)
-    done = retention.purge_older_than(engine, cutoff, actor=_actor())
+    done = retention.purge_older_than(engine, cutoff, actor=actor())
     typer.echo("deleted: " + ", ".join(f"{done[name]:,} {name}" for name in preview))
 
 

@@ -19,7 +19,6 @@ What each kind holds (see docs/sharing-and-exports.md for the rules behind them)
 
 from __future__ import annotations
 
-import getpass
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,17 @@ import pandas as pd
 import typer
 
 from hoth_geo import settings
+from hoth_geo.cli_options import (
+    AgencyOption,
+    ConcernOption,
+    DbOption,
+    FromOption,
+    PlaceTypeOption,
+    ToOption,
+    actor,
+    fail,
+)
+from hoth_geo.cli_options import filters as _filters
 
 __all__ = [
     "KINDS",
@@ -365,36 +375,8 @@ def pdf_page_count(data: bytes) -> int:
 
 # --- The command ---------------------------------------------------------------------------------------------
 
+
 # The same options as hoth_geo.cli (defined here so cli.py can import this module without a cycle).
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"
-    ),
-]
-FromOption = Annotated[str | None, typer.Option("--from", help="first date observed, YYYY-MM-DD")]
-ToOption = Annotated[str | None, typer.Option("--to", help="last date observed (inclusive), YYYY-MM-DD")]
-PlaceTypeOption = Annotated[
-    list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")
-]
-ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
-AgencyOption = Annotated[
-    list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")
-]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in the environment or password database (containers)
-        return "cli"
-
-
 def export(
     kind: Annotated[str, typer.Option("--kind", help=f"what to export: {', '.join(KINDS)}")],
     audience: Annotated[str, typer.Option("--audience", help="who receives it: police, partner or public")],
@@ -424,26 +406,25 @@ def export(
 ) -> None:
     """Export a map, a briefing pack or the hexagon table for one audience; recorded in the export log."""
     from hoth_geo import pipeline, privacy, store
-    from hoth_geo.cli import _filters
 
     if kind not in KINDS:
-        _fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if audience not in privacy.AUDIENCES:
-        _fail(f"--audience must be one of {', '.join(privacy.AUDIENCES)}, got {audience!r}")
+        fail(f"--audience must be one of {', '.join(privacy.AUDIENCES)}, got {audience!r}")
     if out.suffix.lower() not in KINDS[kind]:
-        _fail(f"--out must end in {' or '.join(KINDS[kind])} for --kind {kind}, got {out.name!r}")
+        fail(f"--out must end in {' or '.join(KINDS[kind])} for --kind {kind}, got {out.name!r}")
     if map_type not in MAP_TYPES:
-        _fail(f"--map must be one of {', '.join(MAP_TYPES)}, got {map_type!r}")
+        fail(f"--map must be one of {', '.join(MAP_TYPES)}, got {map_type!r}")
     if crs not in ("EPSG:4326", "EPSG:27700"):
-        _fail(f"--crs must be EPSG:4326 or EPSG:27700, got {crs!r}")
+        fail(f"--crs must be EPSG:4326 or EPSG:27700, got {crs!r}")
     if kind == "geojson" and crs != "EPSG:4326":
-        _fail(f"--crs {crs} is not possible for GeoJSON, which is always EPSG:4326 (RFC 7946)")
+        fail(f"--crs {crs} is not possible for GeoJSON, which is always EPSG:4326 (RFC 7946)")
     if not 0 <= res <= settings.FINE_H3_RES:
-        _fail(f"--res must be an H3 resolution 0..{settings.FINE_H3_RES}, got {res!r}")
+        fail(f"--res must be an H3 resolution 0..{settings.FINE_H3_RES}, got {res!r}")
     if k is not None and k < 2:
-        _fail(f"--k must be a whole number of at least 2, got {k!r}")
+        fail(f"--k must be a whole number of at least 2, got {k!r}")
     if marking is not None and not marking.strip():
-        _fail(f"--marking must be a non-empty text, got {marking!r}")
+        fail(f"--marking must be a non-empty text, got {marking!r}")
     policy = privacy.policy_for(audience, k=k, marking=marking)
     f = _filters(date_from, date_to, place_type, concern, agency)
     engine = store.connect(db)
@@ -463,12 +444,12 @@ def export(
             demo=demo,
         )
     except privacy.NotAllowed as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ValueError as exc:  # includes TooFewReports: the selection cannot give this export
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(prepared.data)
-    export_id = record(engine, prepared, policy=policy, filters=f, exported_by=_actor(), filename=out.name)
+    export_id = record(engine, prepared, policy=policy, filters=f, exported_by=actor(), filename=out.name)
     typer.echo(f"wrote {kind} ({len(prepared.data):,} bytes) to {out}")
     typer.echo(
         f"audience: {audience} (marking {policy.marking}; counts 1..{policy.k - 1} shown as '{policy.small}')"
