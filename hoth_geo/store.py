@@ -435,7 +435,9 @@ def load_reports(engine: Engine) -> pd.DataFrame:
     frame["h3"] = frame["h3"].astype("int64")
     for c in ("concerns_mask", "indicators_mask"):
         frame[c] = frame[c].astype("int64")
+    # Categories: filters and breakdowns then work on small integer codes, not strings.
     for c in (
+        "place_id",
         "place_type",
         "agency",
         "agency_type",
