@@ -117,10 +117,12 @@ def online_count(reports: pd.DataFrame, f: ReportFilter | None = None) -> int:
 def _top_labels(matrix: np.ndarray, labels: list[str], k: int = 3) -> list[str]:
     """'label (n), label (n)' for the k largest non-zero columns of each row."""
     order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
-    out = []
-    for row, idx in zip(matrix, order, strict=True):
-        out.append(", ".join(f"{labels[j]} ({row[j]})" for j in idx if row[j] > 0))
-    return out
+    values = np.take_along_axis(matrix, order, axis=1)
+    # Plain Python lists: indexing numpy scalars one by one costs more than the whole sort.
+    return [
+        ", ".join(f"{labels[j]} ({v})" for j, v in zip(idx, vals, strict=True) if v > 0)
+        for idx, vals in zip(order.tolist(), values.tolist(), strict=True)
+    ]
 
 
 def _concern_matrix(codes: np.ndarray, masks: np.ndarray, n_groups: int) -> np.ndarray:
