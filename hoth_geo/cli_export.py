@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import pandas as pd
 import typer
 
@@ -40,6 +39,7 @@ from hoth_geo.cli_options import (
     fail,
 )
 from hoth_geo.cli_options import filters as _filters
+from hoth_geo.maps import band_categories, count_bands
 
 __all__ = [
     "KINDS",
@@ -47,8 +47,6 @@ __all__ = [
     "MAP_TYPES",
     "MAP_TITLES",
     "PreparedExport",
-    "count_bands",
-    "band_categories",
     "interactive_map",
     "prepare_export",
     "record",
@@ -85,64 +83,7 @@ _LOG_KINDS = {
     "csv": "hexes",
     "xlsx": "hexes",
 }
-# Upper edges of the count bands above k, for partner and public interactive maps.
-_BAND_EDGES = (10, 20, 50)
-# Band colours: suppressed and withheld cells are outside the count palette, so they never read as data.
-_SMALL_COLOUR = "#bcbddc"
-_WITHHELD_COLOUR = "#d9d9d9"
-_ZERO_COLOUR = "#f0f0f0"
 _TOP_PLACES_ON_MAP = 25
-
-
-# --- Count bands ------------------------------------------------------------------------------------------
-
-
-def _band_edges(k: int) -> list[int]:
-    return [k, *(e for e in _BAND_EDGES if e > k)]
-
-
-def band_categories(k: int) -> dict[str, tuple[str, str]]:
-    """Count bands for ``maps.build_hex_map(categories=...)``: key -> (label, colour), lowest first.
-
-    '0' (no reports), '<k', the bands k..9, 10..19, 20..49 and 50+ (those at or below k left out), and
-    '[c]' for a count withheld to protect a small number elsewhere (its true value is k or more, so
-    putting it in a band would say something about it).
-    """
-    from hoth_geo.maps import PALETTE
-
-    edges = _band_edges(k)
-    out: dict[str, tuple[str, str]] = {
-        "zero": ("No reports", _ZERO_COLOUR),
-        "withheld": ("Withheld ([c]) to protect a small number", _WITHHELD_COLOUR),
-        "small": (f"Fewer than {k} (<{k})", _SMALL_COLOUR),
-    }
-    picks = np.round(np.linspace(0, len(PALETTE) - 1, len(edges))).astype(int) if len(edges) > 1 else [2]
-    for i, lo in enumerate(edges):
-        hi = edges[i + 1] - 1 if i + 1 < len(edges) else None
-        label = f"{lo}–{hi}" if hi is not None and hi > lo else (f"{lo}" if hi == lo else f"{lo}+")
-        out[f"band_{lo}"] = (label, PALETTE[int(picks[i])])
-    return out
-
-
-def count_bands(values, k: int) -> tuple[list[str], list[str]]:
-    """(band key, band label) per suppressed count ('<k', '[c]' or a number >= k, or 0)."""
-    from hoth_geo.privacy import SECONDARY_MARK, is_suppressed
-
-    cats = band_categories(k)
-    edges = _band_edges(k)
-    keys = []
-    for v in values:
-        if is_suppressed(v):
-            keys.append("withheld" if v == SECONDARY_MARK else "small")
-            continue
-        n = int(v)
-        if n == 0:
-            keys.append("zero")
-        elif n < k:  # never reached with a suppressed column; a guard so a raw count cannot leak
-            keys.append("small")
-        else:
-            keys.append(f"band_{max(e for e in edges if e <= n)}")
-    return keys, [cats[key][0] for key in keys]
 
 
 # --- Building the bytes ------------------------------------------------------------------------------------

@@ -23,24 +23,6 @@ def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> pd.DataFrame:
     return exports.shareable_hexes(state.reports(), res, _filters, _policy)
 
 
-def count_bins(k: int) -> dict[str, tuple[str, str]]:
-    """Map classes for a suppressed view: no class or tooltip ever shows a number below k."""
-    return {
-        f"<{k}": (f"Fewer than {k}", maps.PALETTE[0]),
-        "low": (f"{k}–9", maps.PALETTE[1]),
-        "mid": ("10–19", maps.PALETTE[2]),
-        "high": ("20–49", maps.PALETTE[3]),
-        "top": ("50 or more", maps.PALETTE[4]),
-    }
-
-
-def _bin(value, k: int) -> str:
-    if privacy.is_suppressed(value):
-        return f"<{k}"
-    n = int(value)
-    return "low" if n < 10 else "mid" if n < 20 else "high" if n < 50 else "top"
-
-
 def render_suppressed(filters, policy) -> None:
     """The partner view: the same map at an allowed resolution, counts suppressed as in a partner export."""
     reports = state.reports()
@@ -59,10 +41,13 @@ def render_suppressed(filters, policy) -> None:
             f"Partner view: counts from 1 to {policy.k - 1} are shown as <{policy.k}; totals are rounded. "
             f"Filters: {filters.describe()}"
         )
-    shown = table.assign(band=[_bin(v, policy.k) for v in table["count"]])
+    bands, _labels = maps.count_bands(table["count"], policy.k)
     with left:
         m = maps.build_hex_map(
-            shown, value_col="band", categories=count_bins(policy.k), legend_title="Reports per hexagon"
+            table.assign(band=bands),
+            value_col="band",
+            categories=maps.band_categories(policy.k),
+            legend_title="Reports per hexagon",
         )
         st_folium(
             maps.prepare_for_streamlit(m),
