@@ -3,11 +3,13 @@ intensity surface, all on H3 hexagons and all for the reports matching the share
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date, timedelta
 
 import h3
 import numpy as np
 import pandas as pd
+import shapely
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -44,8 +46,36 @@ _STEP_WORDS = {
 
 
 @st.cache_data(show_spinner="Computing Gi*…", max_entries=16)
-def _gi(key: tuple, res: int, k: int, _filters) -> pd.DataFrame:
-    return hotspots.hotspots(state.reports(), res, _filters, k=k)
+def _gi(key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None) -> pd.DataFrame:
+    area = shapely.from_wkb(area_wkb) if area_wkb else None
+    return hotspots.hotspots(state.reports(), res, _filters, k=k, area=area)
+
+
+def _study_area_upload() -> bytes | None:
+    """An optional study-area boundary for this session (GeoJSON or GeoPackage), as WKB."""
+    with st.expander("Study area"):
+        st.caption(
+            "By default the grid is every hexagon of County Durham and Darlington (the shipped boundary). "
+            "Upload a GeoJSON or GeoPackage boundary to analyse another area; it applies to this session."
+        )
+        upload = st.file_uploader("Boundary file", type=["geojson", "json", "gpkg"], key="hs_boundary")
+        if upload is None:
+            st.session_state.pop("hs_area_wkb", None)
+            return None
+        if st.session_state.get("hs_area_name") != (upload.name, upload.size):
+            suffix = ".gpkg" if upload.name.lower().endswith(".gpkg") else ".geojson"
+            with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+                tmp.write(upload.getvalue())
+                tmp.flush()
+                try:
+                    area = hotspots.read_boundary(tmp.name)
+                except ValueError as exc:
+                    st.error(f"Boundary not used: {str(exc).replace(tmp.name, upload.name)}")
+                    return None
+            st.session_state["hs_area_wkb"] = shapely.to_wkb(area)
+            st.session_state["hs_area_name"] = (upload.name, upload.size)
+        st.success(f"Using the boundary in {upload.name}.")
+        return st.session_state.get("hs_area_wkb")
 
 
 @st.cache_data(show_spinner="Computing emerging hot spots…", max_entries=16)
@@ -107,9 +137,11 @@ def _date_pair(label: str, default: tuple[date, date], help_text: str) -> tuple[
 # --- Views -------------------------------------------------------------------------------------------
 
 
-def _gi_view(key: tuple, res: int, k: int, filters, *, classes_only: bool = False) -> None:
+def _gi_view(
+    key: tuple, res: int, k: int, filters, *, classes_only: bool = False, area_wkb: bytes | None = None
+) -> None:
     try:
-        table = _gi(key, res, k, filters)
+        table = _gi(key, res, k, filters, area_wkb)
     except hotspots.TooFewReports as exc:
         st.warning(
             f"Not enough reports for a hotspot analysis: {exc.n_reports:,} located reports match the "
@@ -408,8 +440,9 @@ def render() -> None:
         )
     st.caption(f"Filters: {filters.describe()}")
     key = (state.version(), filters)
+    area_wkb = None if classes_only else _study_area_upload()
     if view == GI:
-        _gi_view(key, res, k, filters, classes_only=classes_only)
+        _gi_view(key, res, k, filters, classes_only=classes_only, area_wkb=area_wkb)
     elif view == EMERGING:
         _emerging_view(key, res, k, filters, classes_only=classes_only)
     elif view == CHANGE:
