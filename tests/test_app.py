@@ -144,3 +144,30 @@ def test_a_disabled_account_is_signed_out_at_once(db_url, monkeypatch):
     auth.disable_user(store.connect(db_url), "leaver.test", actor="admin.test")
     at.run()
     assert at.title[0].value == "hoth-geo: sign in"
+
+
+def test_reports_in_a_hexagon_are_shown_on_request_and_audited(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    police = ensure_user(db_url, "police")
+    at = app_as(police, "map").run()
+    at.selectbox(key="map_pick").select_index(0).run()
+    assert not at.exception, at.exception
+    before = len(audit.load_audit(store.connect(db_url)))
+    at.button(key="show_reports").click().run()
+    assert not at.exception, at.exception
+    rows = at.dataframe[-1].value
+    assert "narrative" in rows.columns and rows["narrative"].str.contains("SYNTHETIC").all()
+    log = audit.load_audit(store.connect(db_url)).iloc[before:]
+    assert list(log["event"]) == ["report_viewed", "narrative_viewed"]
+    assert set(log["actor"]) == {police.username}
+    at.run()  # a rerun shows the same list without recording a second view
+    assert len(audit.load_audit(store.connect(db_url))) == before + 2
+
+
+def test_roles_without_report_access_are_refused_in_the_library(db_url):
+    from hoth_geo import casework
+    from hoth_geo.privacy import NotAllowed
+
+    partner = ensure_user(db_url, "partner")
+    with pytest.raises(NotAllowed):
+        casework.view_reports(store.connect(db_url), [1], partner, target="h3:test")

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, exports, maps, privacy, settings
+from hoth_geo import aggregate, casework, exports, maps, privacy, settings
 from hoth_geo.ui import state
 
 TOP_PLACES_ON_MAP = 25
@@ -118,18 +118,52 @@ def render() -> None:
         )
 
     point = (clicked or {}).get("last_clicked")
+    choices = table["h3"].head(50).tolist()
+    picked = st.selectbox(
+        "…or choose one of the busiest hexagons",
+        choices,
+        index=None,
+        format_func=lambda c: (
+            f"{h3.int_to_str(int(c))} ({int(table.loc[table['h3'] == c, 'count'].iloc[0]):,} reports)"
+        ),
+        key="map_pick",
+    )
     if point:
         cell = h3.str_to_int(h3.latlng_to_cell(point["lat"], point["lng"], res))
-        detail = aggregate.hex_detail(reports, state.places(), cell, res, filters)
-        n = int(detail["n_reports"]["reports"].iloc[0])
-        st.subheader(f"Inside hexagon {h3.int_to_str(cell)}: {n:,} matching reports")
-        c1, c2, c3 = st.columns(3)
-        c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
-        c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)
-        c3.dataframe(
-            detail["places"][["name", "place_type", "reports", "agencies"]],
-            hide_index=True,
-            use_container_width=True,
-        )
+    elif picked is not None:
+        cell = int(picked)
     else:
         st.caption("Click a hexagon to see its places and its reports by concern and place type.")
+        return
+    detail = aggregate.hex_detail(reports, state.places(), cell, res, filters)
+    n = int(detail["n_reports"]["reports"].iloc[0])
+    st.subheader(f"Inside hexagon {h3.int_to_str(cell)}: {n:,} matching reports")
+    c1, c2, c3 = st.columns(3)
+    c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
+    c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)
+    c3.dataframe(
+        detail["places"][["name", "place_type", "reports", "agencies"]],
+        hide_index=True,
+        use_container_width=True,
+    )
+    user = state.user()
+    if user is not None and user.can("view_reports") and n:
+        _report_list(user, cell, res, filters)
+
+
+def _report_list(user, cell: int, res: int, filters) -> None:
+    """Individual reports in the hexagon, on request only: each view is recorded in the audit log."""
+    shown_key = (cell, res, filters)
+    if st.button("Show the reports in this hexagon", key="show_reports", help="Recorded in the audit log"):
+        ids = casework.ids_in_hex(state.reports(), cell, res, filters)
+        rows = casework.view_reports(state.engine(), ids, user, target=f"h3:{h3.int_to_str(cell)}")
+        # Kept for this hexagon and these filters, so a rerun shows it again without a second view.
+        st.session_state["reports_view"] = (shown_key, rows, len(ids))
+    view = st.session_state.get("reports_view")
+    if not view or view[0] != shown_key:
+        return
+    _key, rows, n_ids = view
+    if n_ids > len(rows):
+        st.caption(f"Showing the newest {len(rows):,} of {n_ids:,} reports.")
+    st.caption("This view has been recorded in the audit log.")
+    st.dataframe(rows, hide_index=True, use_container_width=True)
