@@ -60,7 +60,9 @@ def main(start_page: str = "map") -> None:
     if start_page not in PAGES:
         raise ValueError(f"start_page must be one of {', '.join(PAGES)}, got {start_page!r}")
     # A local image: a Material icon or emoji favicon is fetched from a font or emoji CDN.
-    st.set_page_config(page_title="hoth-geo", page_icon=str(settings.STATIC_DIR / "favicon.png"), layout="wide")
+    st.set_page_config(
+        page_title="hoth-geo", page_icon=str(settings.STATIC_DIR / "favicon.png"), layout="wide"
+    )
     engine = state.engine()
     if auth.first_run_needed(engine):
         st.navigation([st.Page(session.first_run_page, title="First run", url_path="first-run")]).run()
