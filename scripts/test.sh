@@ -19,4 +19,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"
