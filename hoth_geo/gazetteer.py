@@ -179,7 +179,7 @@ def postcodes_from_codepoint(raw: pd.DataFrame, lad_codes: Iterable[str] | None 
     return out.sort_values("postcode", ignore_index=True)[list(schema.GAZETTEER_POSTCODE_COLUMNS)]
 
 
-def _local_metres(lat: np.ndarray, lon: np.ndarray, lat0: float) -> np.ndarray:
+def local_metres(lat: np.ndarray, lon: np.ndarray, lat0: float) -> np.ndarray:
     """Equirectangular metres about ``lat0``: accurate to well under 1% across a county."""
     return np.column_stack(
         [np.radians(lon) * 6_371_008.8 * np.cos(np.radians(lat0)), np.radians(lat) * 6_371_008.8]
@@ -202,10 +202,10 @@ def nearest_postcode_district(
     if len(lat) == 0 or postcodes.empty:
         return out
     lat0 = float(np.nanmean(postcodes["latitude"]))
-    ref = _local_metres(postcodes["latitude"].to_numpy(), postcodes["longitude"].to_numpy(), lat0)
+    ref = local_metres(postcodes["latitude"].to_numpy(), postcodes["longitude"].to_numpy(), lat0)
     tree = shapely.STRtree(shapely.points(ref))
     ok = np.isfinite(lat) & np.isfinite(lon)
-    query = shapely.points(_local_metres(lat[ok], lon[ok], lat0))
+    query = shapely.points(local_metres(lat[ok], lon[ok], lat0))
     (qi, idx), dist = tree.query_nearest(query, return_distance=True, all_matches=False)
     districts = postcode_district(postcodes["postcode"].reset_index(drop=True)).to_numpy()
     found = np.full(len(query), None, dtype=object)

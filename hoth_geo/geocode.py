@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from hoth_geo import settings
-from hoth_geo.gazetteer import bng_to_wgs84, wgs84_to_bng
+from hoth_geo.gazetteer import bng_to_wgs84, local_metres, wgs84_to_bng
 from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
@@ -439,11 +439,6 @@ def geocode(
     return GeocodeResult(located=located.reset_index(drop=True), quarantine=quarantine)
 
 
-def _local_metres(lat: np.ndarray, lon: np.ndarray, lat0: float) -> np.ndarray:
-    # An equirectangular projection is accurate to well under 1 % over a county, plenty for 150 m links.
-    return np.column_stack([lon * 111_320.0 * np.cos(np.radians(lat0)), lat * 110_540.0])
-
-
 def link_to_places(
     located: pd.DataFrame, gazetteer, extra_places: pd.DataFrame | None = None, max_m: float | None = None
 ) -> pd.DataFrame:
@@ -463,9 +458,9 @@ def link_to_places(
         cands = places[places["place_type"] == ptype]
         if cands.empty:
             continue
-        tree = cKDTree(_local_metres(cands["latitude"].to_numpy(), cands["longitude"].to_numpy(), lat0))
+        tree = cKDTree(local_metres(cands["latitude"].to_numpy(), cands["longitude"].to_numpy(), lat0))
         dist, nearest = tree.query(
-            _local_metres(group["latitude"].to_numpy(), group["longitude"].to_numpy(), lat0),
+            local_metres(group["latitude"].to_numpy(), group["longitude"].to_numpy(), lat0),
             distance_upper_bound=max_m,
         )
         ok = np.isfinite(dist)
