@@ -19,3 +19,21 @@ def shared_data() -> Path:
             pytest.fail(f"open data folder {SHARED_DATA} is missing in CI")
         pytest.skip(f"open data folder {SHARED_DATA} not found beside the repo")
     return SHARED_DATA
+
+
+class DemoStore:
+    """The shipped demo set loaded once into a session database: engine, analysis frame, places."""
+
+    def __init__(self, engine, reports, places):
+        self.engine, self.reports, self.places = engine, reports, places
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> DemoStore:
+    """Shared by every test that only reads the demo data: do not write to its database or change its
+    frames in place (tests that write make their own database)."""
+    from hoth_geo import pipeline, store
+
+    engine = store.connect(f"sqlite:///{tmp_path_factory.mktemp('demo_store') / 'demo.sqlite'}")
+    pipeline.load_demo_data(engine)
+    return DemoStore(engine, store.load_reports(engine), pipeline.all_places(engine))

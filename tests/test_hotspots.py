@@ -21,7 +21,7 @@ from shapely.geometry import box
 from statsmodels.stats.multitest import multipletests
 
 from hoth_geo import hotspots as hs
-from hoth_geo import pipeline, settings, store
+from hoth_geo import settings
 from hoth_geo.gazetteer import load_study_area
 from hoth_geo.hexes import cell_centres, cells_to_parent, polygon_to_cells
 
@@ -36,11 +36,8 @@ def part_grid() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def demo_reports(tmp_path_factory) -> pd.DataFrame:
-    tmp = tmp_path_factory.mktemp("demo")
-    engine = store.connect(f"sqlite:///{tmp}/x.sqlite")
-    pipeline.load_demo_data(engine)
-    return store.load_reports(engine)
+def demo_reports(demo_store) -> pd.DataFrame:
+    return demo_store.reports
 
 
 @pytest.fixture(scope="module")

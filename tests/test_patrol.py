@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo import pipeline, store
 from hoth_geo.hexes import cells_to_parent
 from hoth_geo.patrol import (
     DEFAULT_GRADING_WEIGHTS,
@@ -34,11 +33,8 @@ FINE = {HEX_X: h3i.cell_to_center_child(HEX_X, 11), HEX_Y: h3i.cell_to_center_ch
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo")
-    engine = store.connect(f"sqlite:///{tmp}/x.sqlite")
-    pipeline.load_demo_data(engine)
-    return store.load_reports(engine), pipeline.all_places(engine)
+def demo(demo_store):
+    return demo_store.reports, demo_store.places
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo import pipeline, store
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.places import (
     concentration_curve,
@@ -24,11 +23,8 @@ HOTEL_A = "demo:hotel-a-durham"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo")
-    engine = store.connect(f"sqlite:///{tmp}/x.sqlite")
-    pipeline.load_demo_data(engine)
-    return store.load_reports(engine), pipeline.all_places(engine)
+def demo(demo_store):
+    return demo_store.reports, demo_store.places
 
 
 def _reports(place_ids: list[str | None], concerns: list[str] | None = None) -> pd.DataFrame:

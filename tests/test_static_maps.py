@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hoth_geo import aggregate, hotspots, pipeline, privacy, static_maps, store
+from hoth_geo import aggregate, hotspots, privacy, static_maps
 from hoth_geo.maps import GISTAR_CATEGORIES, PALETTE
 
 
@@ -26,11 +26,8 @@ def _need_poppler() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("static_maps")
-    engine = store.connect(f"sqlite:///{tmp}/x.sqlite")
-    pipeline.load_demo_data(engine)
-    return store.load_reports(engine), pipeline.all_places(engine)
+def demo(demo_store):
+    return demo_store.reports, demo_store.places
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from hoth_geo import hotspots, pipeline, settings, store, temporal
+from hoth_geo import hotspots, settings, temporal
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.hexes import cells_to_parent
 
@@ -59,11 +59,8 @@ def _cube_frame(cube: dict[int, list[int]], starts: pd.DatetimeIndex) -> pd.Data
 
 
 @pytest.fixture(scope="module")
-def demo_reports(tmp_path_factory) -> pd.DataFrame:
-    tmp = tmp_path_factory.mktemp("temporal_demo")
-    engine = store.connect(f"sqlite:///{tmp}/x.sqlite")
-    pipeline.load_demo_data(engine)
-    return store.load_reports(engine)
+def demo_reports(demo_store) -> pd.DataFrame:
+    return demo_store.reports
 
 
 @pytest.fixture(scope="module")
