@@ -327,10 +327,12 @@ def hex_count(page, not_equal: int | None = None) -> int:
         else f"() => ({HEX_COUNT_JS})() !== null"
     )
     deadline = time.monotonic() + SLOW / 1000
-    while True:  # the iframe can be replaced while the page reruns: look it up again then
-        frame = map_frame(page)
+    while True:
+        # The iframe is replaced when the page reruns, and a wait on the old one never ends: wait in
+        # short rounds and look the iframe up again each round until the overall deadline.
         try:
-            frame.wait_for_function(cond, timeout=SLOW)
+            frame = map_frame(page)
+            frame.wait_for_function(cond, timeout=10_000)
             return frame.evaluate(HEX_COUNT_JS)
         except Exception:
             if time.monotonic() > deadline:
