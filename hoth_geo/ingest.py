@@ -39,8 +39,11 @@ from . import schema, settings
 
 __all__ = [
     "HEADER_SYNONYMS",
+    "MAX_COLUMNS",
+    "MAX_HEADER_CHARS",
     "MAX_TEXT_CHARS",
     "MAX_XLSX_CELLS",
+    "MAX_XLSX_SHEETS",
     "MAX_XLSX_UNZIPPED_BYTES",
     "MAX_ZIP_MEMBERS",
     "MAX_ZIP_RATIO",
@@ -74,6 +77,16 @@ MAX_ZIP_MEMBERS = 10_000
 # Cells in the grid read from one sheet (rows x columns used), which bounds memory whatever the
 # sheet's XML claims: a single value in cell XFD1048576 would otherwise mean 17 billion cells.
 MAX_XLSX_CELLS = 12_000_000
+# Columns in one file (CSV header or record, or XLSX row). The sharing-form template has 22 and a
+# police.uk file 12; a partner's own export with extra columns has a few dozen. A million-column
+# header used to be accepted after minutes of parsing and gigabytes of memory.
+MAX_COLUMNS = 500
+# Characters before the end of a CSV header record: 500 columns of long names fit many times over.
+# Checked on the raw text, before any parser builds cells from it.
+MAX_HEADER_CHARS = 100_000
+# Worksheets in one workbook. Each sheet without a recognisable header is scanned (first rows only)
+# before the next: a workbook of hundreds of sheets is refused from its directory instead.
+MAX_XLSX_SHEETS = 50
 EASTING_RANGE = (0.0, 700_000.0)
 NORTHING_RANGE = (0.0, 1_300_000.0)
 # Below this, a wild latitude/longitude is a typo, not a grid reference in the wrong columns.
@@ -294,6 +307,37 @@ def _header_line(text: str) -> str:
     return text
 
 
+def _check_csv_header(text: str, name: str, header_row: int) -> str:
+    """The header record's delimiter, refusing a header too long or too wide before any parser runs.
+
+    Only the first MAX_HEADER_CHARS + 1 characters are scanned, so a header of a million columns
+    costs milliseconds to refuse instead of minutes and gigabytes to parse.
+    """
+    header = _header_line(text[: MAX_HEADER_CHARS + 1])
+    if len(header) > MAX_HEADER_CHARS:
+        end = text.find("\n")
+        end = len(text) if end < 0 else end
+        delimiter = _sniff_delimiter(header)
+        raise ImportRefused(
+            f'file "{name}" row {header_row}: the header row is {end:,} characters long with about '
+            f"{text.count(delimiter, 0, end) + 1:,} columns, over the limits of {MAX_HEADER_CHARS:,} "
+            f"characters and {MAX_COLUMNS:,} columns; nothing was imported. Delete the unused columns "
+            "and try again"
+        )
+    delimiter = _sniff_delimiter(header)
+    width = len(next(csv.reader([header], delimiter=delimiter), []))
+    if width > MAX_COLUMNS:
+        raise ImportRefused(_too_many_columns(name, f"row {header_row} (the header)", width))
+    return delimiter
+
+
+def _too_many_columns(name: str, where: str, width: int) -> str:
+    return (
+        f'file "{name}" {where} has {width:,} columns, over the limit of {MAX_COLUMNS:,}; nothing was '
+        "imported. Delete the unused columns and try again"
+    )
+
+
 def _sniff_delimiter(header: str) -> str:
     counts = {d: 0 for d in (",", ";", "\t")}
     in_quote = False
@@ -314,7 +358,7 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     lead = len(text) - len(text.lstrip("\r\n \t"))
     header_row = 1 + text[:lead].count("\n")
     text = text[lead:]
-    delimiter = _sniff_delimiter(_header_line(text))
+    delimiter = _check_csv_header(text, name, header_row)
     grid = _read_rectangular(text, delimiter)
     if grid is not None and len(grid) and any("\n" in str(v) for v in grid.iloc[-1].tolist()):
         # Arrow accepts a quote that is never closed and reads the rest of the file into one
@@ -347,7 +391,7 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         _refuse_if_unclosed_quote(exc, name, header_row)
         # Ragged rows (more cells than the header) defeat the C parser; the csv module pads them.
-        grid = _read_ragged(text, delimiter, name)
+        grid = _read_ragged(text, delimiter, name, header_row)
     return _finish_grid(
         grid,
         name,
@@ -426,9 +470,14 @@ def _read_rectangular(text: str, delimiter: str) -> pd.DataFrame | None:
     )
 
 
-def _read_ragged(text: str, delimiter: str, name: str) -> pd.DataFrame:
+def _read_ragged(text: str, delimiter: str, name: str, header_row: int) -> pd.DataFrame:
+    records: list[list[str]] = []
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False):
+            # A record far wider than the header would be padded into every other row.
+            if len(record) > MAX_COLUMNS:
+                raise ImportRefused(_too_many_columns(name, f"row {header_row + len(records)}", len(record)))
+            records.append(record)
     except csv.Error as exc:
         raise ImportRefused(f'file "{name}" is not a readable CSV file: {exc}') from exc
     width = max((len(r) for r in records), default=0)
@@ -540,34 +589,184 @@ def _check_zip_directory(data: bytes, name: str) -> None:
                 f"from {m.compress_size:,} bytes to {m.file_size:,} bytes ({ratio:,.0f} times, limit "
                 f"{MAX_ZIP_RATIO:,}); nothing was imported"
             )
+    sheets = [m for m in members if _WORKSHEET_PART.fullmatch(m.filename)]
+    if len(sheets) > MAX_XLSX_SHEETS:
+        raise ImportRefused(
+            f'file "{name}" has {len(sheets):,} worksheets, over the limit of {MAX_XLSX_SHEETS:,}; nothing '
+            "was imported. Copy the sheet with the reports into a workbook of its own and try again"
+        )
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        titles = _sheet_titles(zf)
+        for m in sheets:
+            _check_declared_dimension(zf, m, titles.get(m.filename, m.filename), name)
 
 
-def _sheet_rows(ws, name: str) -> list[list[str]]:
-    """A worksheet's rows as text, trailing blank cells trimmed, refusing sheets over MAX_XLSX_CELLS.
+# Worksheet parts as Excel and LibreOffice name them (the workbook's relationships decide, but no
+# writer puts worksheets anywhere else).
+_WORKSHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml", re.IGNORECASE)
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"([A-Z]{1,3})?(\d+)?(?::([A-Z]{1,3})(\d+))?\"")
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
+_ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
+_DIMENSION_SCAN_BYTES = 4096  # the tag comes first in a sheet, after the XML declaration
+
+
+def _column_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ord(ch) - 64)
+    return n
+
+
+def _sheet_titles(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Worksheet part name -> sheet title, best effort (messages only), without an XML parser.
+
+    The workbook and its relationships are small parts, read with a size cap; an entity bomb in
+    them is never expanded because nothing here interprets entities.
+    """
+    try:
+        workbook = zf.open("xl/workbook.xml").read(1_000_000)
+        rels = zf.open("xl/_rels/workbook.xml.rels").read(1_000_000)
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError):
+        return {}
+    targets = {}
+    for tag in re.findall(rb"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        attrs = dict(_ATTR.findall(tag))
+        target = attrs.get(b"Target", b"").decode("utf-8", "replace").lstrip("/")
+        targets[attrs.get(b"Id", b"")] = target if target.startswith("xl/") else "xl/" + target
+    titles = {}
+    for tag in _SHEET_TAG.findall(workbook):
+        attrs = dict(_ATTR.findall(tag))
+        rid = next((v for k, v in attrs.items() if k.endswith(b":id")), b"")
+        if rid in targets:
+            titles[targets[rid]] = attrs.get(b"name", b"").decode("utf-8", "replace")
+    return titles
+
+
+def _check_declared_dimension(zf: zipfile.ZipFile, member: zipfile.ZipInfo, title: str, name: str) -> None:
+    """Refuse a sheet whose own <dimension> declares more columns or cells than the limits.
+
+    Only the first few kilobytes are inflated. A missing or stale tag proves nothing either way
+    (rows are then counted while the sheet is read), but a tag claiming a million cells is believed.
+    """
+    try:
+        with zf.open(member) as fh:
+            head = fh.read(_DIMENSION_SCAN_BYTES)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ImportRefused(f'file "{name}" is not a valid XLSX workbook (damaged or truncated)') from exc
+    m = _DIMENSION.search(head)
+    if m is None or m.group(3) is None:
+        return
+    first_col, first_row = _column_number((m.group(1) or b"A").decode()), int(m.group(2) or 1)
+    width = _column_number(m.group(3).decode()) - first_col + 1
+    height = int(m.group(4)) - first_row + 1
+    ref = m.group(0).split(b'"')[1].decode()
+    if width > MAX_COLUMNS:
+        raise ImportRefused(
+            f'file "{name}" sheet "{safe_filename(title)}" declares {width:,} columns ({ref}), over the '
+            f"limit of {MAX_COLUMNS:,}; nothing was imported. Delete the unused columns and try again"
+        )
+    if width * height > MAX_XLSX_CELLS:
+        raise ImportRefused(
+            f'file "{name}" sheet "{safe_filename(title)}" is too large to import: it declares '
+            f"{width * height:,} cells ({ref}), more than {MAX_XLSX_CELLS:,} cells (rows x columns); "
+            "nothing was imported. Delete stray cells far below or to the right of the data, or split the file"
+        )
+
+
+def _iter_sheet_rows(ws, name: str):
+    """A worksheet's rows as text, trailing blank cells trimmed, refusing a row wider than
+    MAX_COLUMNS or a sheet over MAX_XLSX_CELLS as soon as it gets there.
 
     The sheet's own <dimension> tag is ignored: openpyxl would stop at the rows it declares, and
     some exporters write a stale one, which silently dropped the rows below it.
     """
     ws.reset_dimensions()
-    rows: list[list[str]] = []
     width = 0
-    for r in ws.iter_rows(values_only=True):
+    for n, r in enumerate(ws.iter_rows(values_only=True), start=1):
         cells = [_cell_text(v) for v in r] if r else []
         while cells and not cells[-1].strip():
             cells.pop()
+        if len(cells) > MAX_COLUMNS:
+            raise ImportRefused(_too_many_columns(name, f'sheet "{ws.title}" row {n:,}', len(cells)))
         width = max(width, len(cells))
-        rows.append(cells)
         # Blank rows are cheap here but are padded to the sheet's width later: count them too.
-        if len(rows) * width > MAX_XLSX_CELLS:
+        if n * width > MAX_XLSX_CELLS:
             raise ImportRefused(
                 f'file "{name}" sheet "{ws.title}" is too large to import: more than '
-                f"{MAX_XLSX_CELLS:,} cells (rows x columns) by row {len(rows):,}; nothing was imported. "
+                f"{MAX_XLSX_CELLS:,} cells (rows x columns) by row {n:,}; nothing was imported. "
                 "If the data is smaller, delete stray cells far below or to the right of it; "
                 "otherwise split the file"
             )
+        yield cells
+
+
+def _sheet_rows(ws, name: str) -> list[list[str]]:
+    rows = list(_iter_sheet_rows(ws, name))
     while rows and not rows[-1]:
         rows.pop()
     return rows
+
+
+# Leading blank rows scanned for the first filled one before a sheet counts as having no data.
+_MAX_LEADING_BLANK_ROWS = 10_000
+
+
+def _find_header(ws, name: str) -> tuple[int | None, int | None]:
+    """(first filled row, header row), 0-based, reading only the sheet's first rows.
+
+    Sheets without a recognisable header are passed over after this short scan, so a workbook of
+    many large sheets costs a few rows each, not a full parse each.
+    """
+    first_filled = None
+    for i, cells in enumerate(_iter_sheet_rows(ws, name)):
+        if first_filled is None:
+            if not any(c.strip() for c in cells):
+                if i >= _MAX_LEADING_BLANK_ROWS:
+                    break
+                continue
+            first_filled = i
+        if i >= first_filled + _HEADER_SCAN_ROWS:
+            break
+        if _looks_like_header(cells):
+            return first_filled, i
+    return first_filled, None
+
+
+def _read_sheet(ws, name: str, scan: Callable):
+    try:
+        return scan(ws, name)
+    except ImportRefused:
+        raise
+    except Exception as exc:  # damaged sheet XML, a CRC failure, an XML bomb...
+        raise ImportRefused(
+            f'file "{name}" sheet "{ws.title}" cannot be read ({type(exc).__name__}); the workbook is damaged'
+        ) from exc
+
+
+_WORKBOOK_LOAD_LOCK = threading.Lock()
+
+
+def _load_workbook_without_size_scan(openpyxl, data: bytes):
+    """openpyxl's read-only workbook, minus its look for each sheet's <dimension> tag.
+
+    When a sheet has no such tag, openpyxl parses the whole sheet to find that out (seconds for a
+    million cells, before any limit here can act). The size it finds is thrown away anyway
+    (``reset_dimensions`` in ``_iter_sheet_rows``), so the sheets are opened without the scan.
+    """
+    from openpyxl.reader import excel
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    class _UnsizedSheet(ReadOnlyWorksheet):
+        def _get_size(self) -> None:
+            return None
+
+    with _WORKBOOK_LOAD_LOCK:
+        original = excel.ReadOnlyWorksheet
+        excel.ReadOnlyWorksheet = _UnsizedSheet
+        try:
+            return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        finally:
+            excel.ReadOnlyWorksheet = original
 
 
 def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
@@ -576,36 +775,32 @@ def _read_xlsx(data: bytes, name: str) -> pd.DataFrame:
     _check_zip_directory(data, name)
     try:
         # data_only=False: a formula comes back as its own text and is never evaluated here.
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        wb = _load_workbook_without_size_scan(openpyxl, data)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
         raise ImportRefused(f'file "{name}" is not a valid XLSX workbook') from exc
     except Exception as exc:  # openpyxl raises a zoo of types on damaged workbooks
         raise ImportRefused(f'file "{name}" is not a valid XLSX workbook ({type(exc).__name__})') from exc
     try:
-        fallback: tuple[str, int, list[list[str]]] | None = None
+        if len(wb.worksheets) > MAX_XLSX_SHEETS:  # the directory check counts parts; this counts sheets
+            raise ImportRefused(
+                f'file "{name}" has {len(wb.worksheets):,} worksheets, over the limit of {MAX_XLSX_SHEETS:,}; '
+                "nothing was imported. Copy the sheet with the reports into a workbook of its own and try again"
+            )
+        fallback = None
         for ws in wb.worksheets:
-            try:
-                rows = _sheet_rows(ws, name)
-            except ImportRefused:
-                raise
-            except Exception as exc:  # damaged sheet XML, a CRC failure, an XML bomb...
-                raise ImportRefused(
-                    f'file "{name}" sheet "{ws.title}" cannot be read ({type(exc).__name__}); '
-                    "the workbook is damaged"
-                ) from exc
-            first_filled = next((i for i, r in enumerate(rows) if any(c.strip() for c in r)), None)
+            first_filled, header = _read_sheet(ws, name, _find_header)
             if first_filled is None:
                 continue
+            if header is not None:
+                return _xlsx_frame(_read_sheet(ws, name, _sheet_rows), header, ws.title, name)
             if fallback is None:
-                fallback = (ws.title, first_filled, rows)
-            for i in range(first_filled, min(len(rows), first_filled + _HEADER_SCAN_ROWS)):
-                if _looks_like_header(rows[i]):
-                    return _xlsx_frame(rows, i, ws.title, name)
+                fallback = (ws, first_filled)
         if fallback is None:
             raise ImportRefused(f'file "{name}" is empty')
         # No sheet has a header we recognise: hand back the first non-empty one so the
         # normaliser can refuse it with a message that lists the headers it did find.
-        return _xlsx_frame(fallback[2], fallback[1], fallback[0], name)
+        ws, first_filled = fallback
+        return _xlsx_frame(_read_sheet(ws, name, _sheet_rows), first_filled, ws.title, name)
     finally:
         wb.close()
 

@@ -491,3 +491,92 @@ def test_200k_rows_import_and_reconcile(engine, gaz, tmp_path):
     assert_db_consistent(engine)
     assert table_counts(engine)["reports"] == 200_000
     assert elapsed < 120, "a 200,000-row file must import in well under the request timeout"
+
+
+# --- oversized shapes: refused from the header or the zip directory, before any parsing --------------
+
+
+def test_million_column_csv_header_is_refused_naming_columns_and_limits(engine, gaz):
+    # Before the limits this took minutes and gigabytes and was accepted.
+    msg = assert_refused(engine, gaz, corpus.wide_header_csv(1_000_000), "wide.csv", r"header row")
+    assert "about 1,000,000 columns" in msg
+    assert f"{ingest.MAX_HEADER_CHARS:,} characters" in msg and f"{ingest.MAX_COLUMNS:,} columns" in msg
+
+
+def test_csv_header_just_over_the_column_limit_is_refused_and_at_the_limit_imports(engine, gaz, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_COLUMNS", len(TEMPLATE_COLUMNS) - 1)
+    data = corpus.csv_text([corpus.base_row(1)]).encode()
+    msg = assert_refused(
+        engine, gaz, data, "t.csv", r"row 1 \(the header\) has 22 columns, over the limit of 21"
+    )
+    assert "nothing was imported" in msg
+    monkeypatch.setattr(ingest, "MAX_COLUMNS", len(TEMPLATE_COLUMNS))
+    assert import_and_check(engine, gaz, data, "t.csv").n_accepted == 1
+
+
+def test_one_enormous_data_row_is_refused_naming_the_row(engine, gaz):
+    assert_refused(
+        engine,
+        gaz,
+        corpus.ragged_wide_row_csv(100_000),
+        "ragged.csv",
+        r'"ragged.csv" row 3 has 100,000 columns, over the limit of 500',
+    )
+
+
+def test_workbook_of_a_hundred_sheets_is_refused_from_its_directory(engine, gaz, monkeypatch):
+    data = corpus.many_sheets_xlsx(100, 1_000_000)
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the workbook was opened for parsing before its sheet count was checked")
+
+    monkeypatch.setattr(ingest, "_load_workbook_without_size_scan", no_parsing)
+    assert_refused(engine, gaz, data, "sheets.xlsx", r"has 100 worksheets, over the limit of 50")
+
+
+def test_sheets_without_a_header_are_scanned_only_at_the_top(engine, gaz, monkeypatch):
+    # Ten filler sheets of about 1 MB, then one real data sheet: only the first rows of each filler
+    # sheet may be read (the fix for 53 s of parsing sheets that were never going to be used).
+    filler = corpus.many_sheets_xlsx(1, 1_000_000)
+    filler_xml = zipfile.ZipFile(io.BytesIO(filler)).read("xl/worksheets/sheet1.xml")
+    data_rows = [
+        list(TEMPLATE_COLUMNS),
+        *[[r[c] for c in TEMPLATE_COLUMNS] for r in map(corpus.base_row, (1, 2))],
+    ]
+    data_xml = corpus._sheet_xml(data_rows, f"A1:V{len(data_rows)}")
+    workbook = corpus._workbook_with_sheets([filler_xml] * 10 + [data_xml])
+    rows_read = 0
+    original = ingest._iter_sheet_rows
+
+    def counting(ws, name):
+        nonlocal rows_read
+        for row in original(ws, name):
+            rows_read += 1
+            yield row
+
+    monkeypatch.setattr(ingest, "_iter_sheet_rows", counting)
+    s = import_and_check(engine, gaz, workbook, "many.xlsx")
+    assert s.n_accepted == 2
+    assert rows_read < 10 * (ingest._HEADER_SCAN_ROWS + 1) * 2 + 20
+
+
+@pytest.mark.parametrize("dimension", [True, False], ids=["declared", "no-dimension-tag"])
+def test_million_cell_sheet_is_refused_before_its_cells_are_parsed(engine, gaz, dimension):
+    data = corpus.million_cell_xlsx(1_000, 1_000, dimension=dimension)
+    if dimension:
+        # Refused from the sheet's own <dimension> tag: the sheet is never parsed.
+        msg = assert_refused(
+            engine, gaz, data, "cells.xlsx", r'sheet "Sheet 1" declares 1,000 columns \(A1:ALL1000\)'
+        )
+    else:
+        # No tag: refused at the first row, not after reading a million cells.
+        msg = assert_refused(engine, gaz, data, "cells.xlsx", r'sheet "Sheet 1" row 1 has 1,000 columns')
+    assert "over the limit of 500" in msg
+
+
+def test_declared_cell_count_over_the_limit_is_refused(engine, gaz, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_XLSX_CELLS", 999_999)
+    data = corpus.million_cell_xlsx(2_000, 500)
+    assert_refused(
+        engine, gaz, data, "cells.xlsx", r"declares 1,000,000 cells \(A1:SF2000\), more than 999,999 cells"
+    )

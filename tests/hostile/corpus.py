@@ -394,6 +394,121 @@ def entity_expansion_xlsx() -> bytes:
     return out.getvalue()
 
 
+# --- oversized shapes: wide, many-sheeted and many-celled files (generated at test time only) ----------
+
+
+def wide_header_csv(n_columns: int = 1_000_000) -> bytes:
+    """A header of ``n_columns`` columns and one short row (about 9 MB for a million columns)."""
+    header = ",".join(f"c{i}" for i in range(n_columns))
+    return (header + "\r\n1,2,3\r\n").encode("ascii")
+
+
+def ragged_wide_row_csv(n_fields: int = 100_000) -> bytes:
+    """An ordinary template file whose second data row has ``n_fields`` cells."""
+    text = csv_text([base_row(1), base_row(2), base_row(3)])
+    lines = text.split("\r\n")
+    lines[2] = ",".join(["x"] * n_fields)
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def _workbook_with_sheets(sheet_xml: list[bytes]) -> bytes:
+    """A minimal valid workbook (as Excel writes it) with one worksheet part per XML document."""
+    n = len(sheet_xml)
+    content_types = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        + "".join(
+            f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            for i in range(1, n + 1)
+        )
+        + "</Types>"
+    )
+    root_rels = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    )
+    workbook = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+        + "".join(f'<sheet name="Sheet {i}" sheetId="{i}" r:id="rId{i}"/>' for i in range(1, n + 1))
+        + "</sheets></workbook>"
+    )
+    workbook_rels = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        + "".join(
+            f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, n + 1)
+        )
+        + "</Relationships>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("[Content_Types].xml", content_types)
+        z.writestr("_rels/.rels", root_rels)
+        z.writestr("xl/workbook.xml", workbook)
+        z.writestr("xl/_rels/workbook.xml.rels", workbook_rels)
+        for i, xml in enumerate(sheet_xml, start=1):
+            z.writestr(f"xl/worksheets/sheet{i}.xml", xml)
+    return out.getvalue()
+
+
+def _column_letters(n: int) -> str:
+    letters = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _sheet_xml(rows: list[list[str]], dimension: str | None) -> bytes:
+    """Worksheet XML with inline strings; ``dimension`` None leaves the tag out."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    ]
+    if dimension:
+        parts.append(f'<dimension ref="{dimension}"/>')
+    parts.append("<sheetData>")
+    for r, cells in enumerate(rows, start=1):
+        parts.append(f'<row r="{r}">')
+        parts.extend(
+            f'<c r="{_column_letters(c)}{r}" t="inlineStr"><is><t>{v}</t></is></c>'
+            for c, v in enumerate(cells, start=1)
+        )
+        parts.append("</row>")
+    parts.append("</sheetData></worksheet>")
+    return "".join(parts).encode("utf-8")
+
+
+def many_sheets_xlsx(n_sheets: int = 100, sheet_bytes: int = 1_000_000) -> bytes:
+    """``n_sheets`` worksheets of about ``sheet_bytes`` of XML each (just under 1 MiB), no header."""
+    row = [f"synthetic filler {i}" for i in range(20)]
+    one_row = len(_sheet_xml([row], None)) - len(_sheet_xml([], None))
+    rows = [row] * max(1, sheet_bytes // one_row)
+    xml = _sheet_xml(rows, f"A1:T{len(rows)}")
+    return _workbook_with_sheets([xml] * n_sheets)
+
+
+def million_cell_xlsx(n_rows: int = 1_000, n_columns: int = 1_000, *, dimension: bool = True) -> bytes:
+    """One sheet of ``n_rows`` x ``n_columns`` short cells (a million by default).
+
+    With ``dimension`` False the <dimension> tag is missing, so only reading the rows can tell.
+    """
+    rows = [[f"{c % 10}" for c in range(n_columns)] for _ in range(n_rows)]
+    ref = f"A1:{_column_letters(n_columns)}{n_rows}" if dimension else None
+    return _workbook_with_sheets([_sheet_xml(rows, ref)])
+
+
 @dataclass(frozen=True)
 class Fixture:
     filename: str
