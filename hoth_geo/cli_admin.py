@@ -149,13 +149,17 @@ def audit_verify(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Check the hash chain. Exit 0 when intact, 1 at the first entry that was changed or removed."""
+    """Check the audit chain, its anchor log, and the accounts and export log it vouches for.
+
+    Exit 0 when everything is intact; 1 with one line per problem (edited, deleted, forged or
+    rewritten entries, a truncated tail, accounts or export-log rows changed outside hoth-geo).
+    """
     from hoth_geo import audit
 
     try:
         result = audit.verify_chain(_engine(db), expect_hash=expect_head)
     except ValueError as exc:
-        fail(f"--expect-head: {exc}")
+        fail(f"--expect-head: {exc}" if expect_head and "expect_hash" in str(exc) else str(exc))
     if not result.ok:
         where = (
             f"at entry {result.first_bad_id}" if result.first_bad_id is not None else "after the last entry"
@@ -165,8 +169,16 @@ def audit_verify(
             fg=typer.colors.RED,
             err=True,
         )
+        for finding in result.findings:
+            typer.secho(f"  {finding.describe()}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {result.n_entries:,} entries")
+    if not result.keyed and result.n_entries:
+        typer.echo(
+            "the entries are not keyed yet: the next audited action adds the key (see docs/access-and-audit.md)"
+        )
+    if result.anchor:
+        typer.echo(f"anchor log: {result.anchor}")
     if result.head_hash:
         typer.echo(f"head hash: {result.head_hash} (keep a copy outside the database)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -26,6 +27,66 @@ DB_URL_ENV = "HOTH_GEO_DB"
 def database_url(explicit: str | None = None) -> str:
     """The SQLAlchemy URL to use: an explicit value, then $HOTH_GEO_DB, then the SQLite default."""
     return explicit or os.environ.get(DB_URL_ENV) or DEFAULT_DB_URL
+
+
+# The audit chain's HMAC key lives outside the database: $HOTH_GEO_AUDIT_KEY, or else a file
+# ($HOTH_GEO_AUDIT_KEY_FILE, default var/audit.key) created with mode 0600 on first use.
+AUDIT_KEY_ENV = "HOTH_GEO_AUDIT_KEY"
+AUDIT_KEY_FILE_ENV = "HOTH_GEO_AUDIT_KEY_FILE"
+# Where each audit entry's number and MAC are appended (default: beside a SQLite database file, or
+# var/audit-anchor-<id>.log for other databases). Point it at an append-only or remote-synced file.
+AUDIT_ANCHOR_ENV = "HOTH_GEO_AUDIT_ANCHOR"
+MIN_AUDIT_KEY_CHARS = 32
+
+
+def audit_key_path() -> Path:
+    return Path(os.environ.get(AUDIT_KEY_FILE_ENV) or VAR_DIR / "audit.key")
+
+
+def audit_key(*, create: bool = True) -> bytes | None:
+    """The audit HMAC key: $HOTH_GEO_AUDIT_KEY, else the key file (made on first use if ``create``).
+
+    Returns None only when there is no key and ``create`` is False. A key file that other users
+    can read is refused: whoever reads the key can forge entries.
+    """
+    value = (os.environ.get(AUDIT_KEY_ENV) or "").strip()
+    if value:
+        if len(value) < MIN_AUDIT_KEY_CHARS:
+            raise ValueError(f"{AUDIT_KEY_ENV} must be at least {MIN_AUDIT_KEY_CHARS} characters long")
+        return value.encode("utf-8")
+    path = audit_key_path()
+    if not path.exists():
+        if not create:
+            return None
+        _create_key_file(path)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ValueError(
+            f"audit key file {path} can be read by other users (mode {mode:o}): run chmod 600 {path}"
+        )
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < MIN_AUDIT_KEY_CHARS:
+        raise ValueError(f"audit key file {path} holds fewer than {MIN_AUDIT_KEY_CHARS} characters")
+    return key.encode("utf-8")
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written in full under a private name, then linked into place: a second process starting at
+    # the same moment either links first (and this one uses its key) or finds the finished file.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # H3: each located report stores one cell at FINE_H3_RES; coarser resolutions are derived.
