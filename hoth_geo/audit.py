@@ -273,7 +273,7 @@ def _export_state(row) -> dict:
     exported_at = row.exported_at
     fixed = {
         "id": row.id,
-        "exported_at": _timestamp(exported_at) if isinstance(exported_at, datetime) else str(exported_at),
+        "exported_at": _timestamp(exported_at) if hasattr(exported_at, "strftime") else str(exported_at),
         "exported_by": row.exported_by,
         "audience": row.audience,
         "kind": row.kind,

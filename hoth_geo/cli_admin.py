@@ -214,7 +214,8 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
     db: DbOption = None,
 ) -> None:
-    """Delete reports observed before the cutoff and the rows derived from them (audited)."""
+    """Delete reports observed before the cutoff and the rows derived from them (audited), redact old
+    audit and export-log details, and (SQLite) scrub the deleted text from the database files."""
     from hoth_geo import retention
 
     today = date.today()
@@ -238,6 +239,17 @@ def purge(
         raise typer.Exit(1)
     done = retention.purge_older_than(engine, cutoff, actor=actor())
     typer.echo("deleted: " + ", ".join(f"{done[name]:,} {name}" for name in preview))
+    typer.echo(
+        f"redacted: {done['audit_entries']:,} audit entries, {done['export_log_rows']:,} export log rows "
+        "(report ids and free text older than the cutoff)"
+    )
+    if not done["scrubbed"]:
+        typer.secho(
+            "warning: another process holds the database open, so deleted text may remain in its -wal "
+            "file until it is checkpointed: stop the app and run `hoth-geo purge` again",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

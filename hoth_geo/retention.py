@@ -2,27 +2,38 @@
 
 What ``purge_older_than(cutoff)`` deletes, in one transaction with its 'purge' audit entry:
 - reports observed before the cutoff;
-- quarantine entries resolved into those reports, and quarantine entries never resolved into a report
-  whose import happened before the cutoff (an unresolved row holds the same kind of information and has
-  had the whole retention period to be dealt with);
+- quarantine entries resolved into those reports, and open quarantine entries whose own row was
+  observed before the cutoff (the date is read from the row as it was imported: its normalised
+  payload, else its date-observed or police.uk month column, else its date received). An open
+  entry with no readable date at all goes by its import date;
 - police.uk context rows for months that ended before the cutoff's month (whole months only);
 - disruption log entries that ended before the cutoff (ongoing ones, with no end date, are kept).
 
+What it redacts (same transaction): the target and details of keyed audit entries older than the
+cutoff, except account and purge events (``audit.redact_before``), and the filters of export-log
+rows older than the cutoff. The audit chain still verifies: its MACs cover a hash of that text.
+
 What it keeps: import records (file name, time, counts; no report content), which also stop the same
-old file being imported again by accident; places; the export log and the audit log, which are the
-record of what happened and are never purged by hoth-geo.
+old file being imported again by accident; places; the audit and export logs' other fields.
+
+After the transaction, on SQLite, the deleted text is made unrecoverable: ``secure_delete`` zeroes
+freed space, the WAL is checkpointed and truncated, and ``VACUUM`` rewrites the file without free
+pages (see ``scrub_sqlite``). Other databases manage their own storage (PostgreSQL: VACUUM FULL
+by the database administrator).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import date, datetime
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hoth_geo import audit
+from hoth_geo import audit, ingest
 from hoth_geo.store import disruptions, imports, police_context, quarantine, reports
 
 RETENTION_ENV = "HOTH_GEO_RETENTION"
@@ -91,25 +102,74 @@ def _cutoff_datetime(cutoff: date) -> datetime:
     return datetime(cutoff.year, cutoff.month, cutoff.day)
 
 
-def _conditions(cutoff: date):
+def quarantine_observed_dates(raw: pd.Series, payload: pd.Series) -> pd.Series:
+    """When each quarantined row says it was observed (NaT where no date can be read).
+
+    ``raw`` is the stored original row ({header: text} JSON), ``payload`` the normalised row when
+    there is one. The date received stands in for a missing or unreadable date observed: it is
+    never earlier, so the row is kept at least as long as it should be.
+    """
+    observed: list[str | None] = []
+    received: list[str | None] = []
+    for raw_text, payload_text in zip(raw.tolist(), payload.tolist(), strict=True):
+        found = None
+        if isinstance(payload_text, str) and payload_text:
+            try:
+                found = json.loads(payload_text).get("observed_at")
+            except (ValueError, AttributeError):
+                found = None
+        row = {}
+        if isinstance(raw_text, str) and raw_text:
+            try:
+                row = json.loads(raw_text)
+            except ValueError:
+                row = {}
+        if not isinstance(row, dict):
+            row = {}
+        columns = ingest.map_columns(row)
+        month = next((h for h in row if ingest._header_key(h) == "month"), None)
+        header = columns.get("date_observed") or month
+        observed.append(found or (row.get(header) if header else None))
+        received.append(row.get(columns["date_received"]) if "date_received" in columns else None)
+    index = raw.index
+
+    def parse(values: list[str | None]) -> pd.Series:
+        text = pd.Series([v if isinstance(v, str) else "" for v in values], index=index, dtype=object)
+        iso = pd.to_datetime(text.where(text.str.match(r"^\d{4}-\d{2}-\d{2}T")), errors="coerce")
+        parsed = ingest.parse_dates(text)["value"]
+        return pd.to_datetime(iso.fillna(pd.to_datetime(parsed, errors="coerce")), errors="coerce")
+
+    dates = parse(observed)
+    return dates.fillna(parse(received))
+
+
+def _old_quarantine_ids(conn: Connection, cutoff_at: datetime) -> list[int]:
+    """Quarantine entries to delete: resolved into an old report, or open and observed before the cutoff."""
+    old_reports = sa.select(reports.c.id).where(reports.c.observed_at < cutoff_at).scalar_subquery()
+    resolved = conn.execute(
+        sa.select(quarantine.c.id).where(quarantine.c.resolved_report_id.in_(old_reports))
+    ).scalars()
+    ids = set(resolved)
+    rows = conn.execute(
+        sa.select(quarantine.c.id, quarantine.c.raw, quarantine.c.payload, imports.c.imported_at)
+        .join(imports, imports.c.id == quarantine.c.import_id)
+        .where(quarantine.c.resolved_report_id.is_(None))
+    ).all()
+    if rows:
+        frame = pd.DataFrame(rows, columns=["id", "raw", "payload", "imported_at"])
+        when = quarantine_observed_dates(frame["raw"], frame["payload"])
+        when = when.fillna(pd.to_datetime(frame["imported_at"]))
+        ids |= set(frame.loc[when < pd.Timestamp(cutoff_at), "id"].astype(int).tolist())
+    return sorted(ids)
+
+
+def _conditions(conn: Connection, cutoff: date):
     """The WHERE clause of each table's deletion, in the order they must run."""
     at = _cutoff_datetime(cutoff)
     month_start = datetime(cutoff.year, cutoff.month, 1)
-    old_reports = sa.select(reports.c.id).where(reports.c.observed_at < at)
-    old_imports = sa.select(imports.c.id).where(imports.c.imported_at < at)
+    # Quarantine first: which entries go depends on the reports that are about to go.
     return [
-        # Quarantine first: its condition reads the reports that are about to go.
-        (
-            "quarantine",
-            quarantine,
-            sa.or_(
-                quarantine.c.resolved_report_id.in_(old_reports.scalar_subquery()),
-                sa.and_(
-                    quarantine.c.resolved_report_id.is_(None),
-                    quarantine.c.import_id.in_(old_imports.scalar_subquery()),
-                ),
-            ),
-        ),
+        ("quarantine", quarantine, quarantine.c.id.in_(_old_quarantine_ids(conn, at))),
         ("reports", reports, reports.c.observed_at < at),
         ("police_context", police_context, police_context.c.month < month_start),
         ("disruptions", disruptions, disruptions.c.end_date < cutoff),
@@ -123,24 +183,54 @@ def _count(conn: Connection, table: sa.Table, condition) -> int:
 def preview_purge(engine: Engine, cutoff: date) -> dict[str, int]:
     """How many rows ``purge_older_than(engine, cutoff)`` would delete, per table (deletes nothing)."""
     with engine.connect() as conn:
-        return {name: _count(conn, table, cond) for name, table, cond in _conditions(cutoff)}
+        return {name: _count(conn, table, cond) for name, table, cond in _conditions(conn, cutoff)}
+
+
+def scrub_sqlite(engine: Engine) -> bool:
+    """Make deleted rows unrecoverable from a SQLite database's files; False if another connection
+    kept the WAL from being emptied (run it again once the app is stopped).
+
+    Deleted text otherwise lingers in free pages of the database file and in old frames of the
+    ``-wal`` file. Checkpointing first lets VACUUM start from a complete file; VACUUM then rewrites
+    the database without free pages; the second checkpoint copies that back and truncates the WAL.
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("PRAGMA secure_delete=ON")
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.exec_driver_sql("VACUUM")
+        busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+    return not busy
 
 
 def purge_older_than(engine: Engine, cutoff: date, *, actor: str | None) -> dict:
     """Delete everything older than ``cutoff`` (see the module docstring) and audit it; returns counts.
 
-    All deletions and the 'purge' audit entry commit together or not at all.
+    All deletions, the redactions and the 'purge' audit entry commit together or not at all; on
+    SQLite the files are then scrubbed (``scrubbed`` in the result says whether that completed).
     """
-    conditions = _conditions(cutoff)
+    at = _cutoff_datetime(cutoff)
     counts: dict[str, int] = {}
+    sqlite = engine.dialect.name == "sqlite"
     with engine.begin() as conn:
+        if sqlite:
+            # Freed pages are overwritten with zeros as rows are deleted, not merely marked free.
+            conn.exec_driver_sql("PRAGMA secure_delete=ON")
         audit.take_lock(conn)  # write first: see audit.take_lock
-        for name, table, cond in conditions:
+        for name, table, cond in _conditions(conn, cutoff):
             counts[name] = int(conn.execute(table.delete().where(cond)).rowcount)
+        redacted = audit.redact_before(conn, at)
         audit.record(
             conn,
             "purge",
             actor=actor,
-            details={"cutoff": cutoff.isoformat(), "deleted": counts},
+            details={
+                "cutoff": cutoff.isoformat(),
+                "deleted": counts,
+                "redacted": redacted,
+                "audit_redacted_before": at.isoformat(),
+            },
         )
-    return {"cutoff": cutoff.isoformat(), **counts}
+    scrubbed = scrub_sqlite(engine)
+    return {"cutoff": cutoff.isoformat(), **counts, **redacted, "scrubbed": scrubbed}

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import typer
+from hostile import corpus
 from typer.testing import CliRunner
 
-from hoth_geo import audit, cli_admin, retention, store
+from hoth_geo import audit, auth, cli_admin, pipeline, retention, settings, store
+from hoth_geo.gazetteer import load_gazetteer
 
 runner = CliRunner()
 cli = typer.Typer()
@@ -167,7 +170,8 @@ def test_purge_deletes_old_rows_and_keeps_newer(seeded):
     preview = retention.preview_purge(engine, cutoff)
     assert preview == {"quarantine": 2, "reports": 2, "police_context": 1, "disruptions": 1}
     done = retention.purge_older_than(engine, cutoff, actor="police.one@example.org")
-    assert done == {"cutoff": "2020-01-01", **preview}
+    redacted = {"audit_entries": 0, "export_log_rows": 0}
+    assert done == {"cutoff": "2020-01-01", **preview, **redacted, "scrubbed": True}
 
     assert _ids(engine, store.reports) == {ids["kept_report"], ids["new_report"]}
     assert _ids(engine, store.quarantine) == {ids["q_resolved_kept"], ids["q_open_new"]}
@@ -177,7 +181,12 @@ def test_purge_deletes_old_rows_and_keeps_newer(seeded):
 
     purges = audit.load_audit(engine, event="purge")
     assert purges["actor"].tolist() == ["police.one@example.org"]
-    assert json.loads(purges["details"].iloc[0]) == {"cutoff": "2020-01-01", "deleted": preview}
+    assert json.loads(purges["details"].iloc[0]) == {
+        "cutoff": "2020-01-01",
+        "deleted": preview,
+        "redacted": redacted,
+        "audit_redacted_before": "2020-01-01T00:00:00",
+    }
     assert audit.verify_chain(engine).ok
     # A second run finds nothing more.
     assert not any(retention.preview_purge(engine, cutoff).values())
@@ -233,3 +242,164 @@ def test_cli_purge_asks_then_deletes_and_is_audited(seeded, url):
 def test_cli_purge_rejects_a_bad_period(url):
     result = runner.invoke(cli, ["purge", "--older-than", "soon", "--yes", "--db", url])
     assert result.exit_code == 2 and "--older-than" in result.output and "'soon'" in result.output
+
+
+# --- quarantine by the date observed, redaction, and nothing left in the files ------------------------------
+
+
+@pytest.fixture(autouse=True)
+def key_file(tmp_path, monkeypatch):
+    monkeypatch.delenv(settings.AUDIT_KEY_ENV, raising=False)
+    monkeypatch.delenv(settings.AUDIT_ANCHOR_ENV, raising=False)
+    monkeypatch.setenv(settings.AUDIT_KEY_FILE_ENV, str(tmp_path / "audit.key"))
+
+
+def _quarantine_row(conn, import_id: int, raw: dict | None = None, payload: dict | None = None) -> int:
+    return conn.execute(
+        store.quarantine.insert().values(
+            import_id=import_id,
+            row_number=9,
+            reason="row 9: needs a location",
+            raw=json.dumps(raw) if raw is not None else None,
+            payload=json.dumps(payload) if payload is not None else None,
+            status="open",
+        )
+    ).inserted_primary_key[0]
+
+
+def test_open_quarantine_goes_by_the_date_its_row_was_observed_not_the_import_date(seeded):
+    engine, ids = seeded
+    with engine.begin() as conn:
+        # Imported in 2024 but observed in 2018: purged (it used to survive, narrative and all).
+        q_old_in_new = _quarantine_row(
+            conn, ids["new_import"], raw={"Date observed": "03/04/2018", "Narrative": "Synthetic old text"}
+        )
+        # The normalised payload's date wins over the raw text.
+        q_payload = _quarantine_row(
+            conn,
+            ids["new_import"],
+            raw={"Date observed": "not a date"},
+            payload={"observed_at": "2019-02-01T10:00:00"},
+        )
+        # Imported in 2018 but observed in 2024: kept.
+        q_new_in_old = _quarantine_row(conn, ids["old_import"], raw={"Date observed": "2024-03-01"})
+        # A police.uk row: its month is its date.
+        q_month = _quarantine_row(conn, ids["new_import"], raw={"Crime ID": "", "Month": "2019-11"})
+        # No date observed: the date received stands in.
+        q_received = _quarantine_row(conn, ids["new_import"], raw={"Date received": "01/12/2019"})
+        # Nothing readable: the import date decides.
+        q_undated_new = _quarantine_row(conn, ids["new_import"], raw={"Narrative": "no dates"})
+    cutoff = date(2020, 1, 1)
+    assert retention.preview_purge(engine, cutoff)["quarantine"] == 2 + 4
+    retention.purge_older_than(engine, cutoff, actor="police.one@example.org")
+    assert _ids(engine, store.quarantine) == {
+        ids["q_resolved_kept"],
+        ids["q_open_new"],
+        q_new_in_old,
+        q_undated_new,
+    }
+    assert not {q_old_in_new, q_payload, q_month, q_received} & _ids(engine, store.quarantine)
+
+
+class _In2019(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2019, 3, 1, 9, 30, tzinfo=tz)
+
+
+def test_old_audit_and_export_log_details_are_redacted_and_the_chain_still_verifies(seeded, monkeypatch):
+    engine, _ = seeded
+    with monkeypatch.context() as m:
+        m.setattr(audit, "datetime", _In2019)
+        m.setattr(store, "datetime", _In2019)
+        auth.add_user(engine, "analyst.one@example.org", "correct horse battery", "analyst")
+        audit.record(
+            engine,
+            "report_viewed",
+            actor="analyst.one@example.org",
+            target="hex:88194ad",
+            details={"report_ids": [7, 8]},
+        )
+        store.log_export(
+            engine,
+            audience="police",
+            kind="csv",
+            filters={"text": "Synthetic Street"},
+            data=b"x",
+            exported_by="a",
+        )
+    recent = audit.record(
+        engine, "report_viewed", actor="analyst.one@example.org", target="hex:1", details={"report_ids": [9]}
+    )
+    store.log_export(engine, audience="police", kind="csv", filters={"text": "kept"}, data=b"y")
+
+    done = retention.purge_older_than(engine, date(2020, 1, 1), actor="police.one@example.org")
+    assert (done["audit_entries"], done["export_log_rows"]) == (2, 1)  # the view and the export entry
+    log = audit.load_audit(engine).set_index("id")
+    old_view = log[log["event"] == "report_viewed"].iloc[0]
+    assert old_view["details"] == audit.REDACTED_DETAILS and old_view["target"] != old_view["target"]  # NaN
+    assert json.loads(log.loc[recent, "details"]) == {"report_ids": [9]}
+    assert json.loads(log[log["event"] == "user_added"]["details"].iloc[0]) == {"role": "analyst"}
+    filters = store.load_export_log(engine)["filters"].tolist()
+    assert filters == [audit.REDACTED_DETAILS, '{"text": "kept"}']
+    assert audit.verify_chain(engine).ok
+
+    # Redacting a recent entry by hand is not a purge: reported.
+    with engine.begin() as conn:
+        conn.execute(
+            audit.audit_log.update()
+            .where(audit.audit_log.c.id == recent)
+            .values(target=None, details=audit.REDACTED_DETAILS)
+        )
+        conn.execute(
+            store.export_log.update().where(store.export_log.c.id == 2).values(filters=audit.REDACTED_DETAILS)
+        )
+    assert [(f.kind, f.entry_id) for f in audit.verify_chain(engine).findings] == [
+        ("redaction", recent),
+        ("export_altered", recent + 1),
+    ]
+
+
+def _database_files(url: str) -> list[Path]:
+    db = Path(url.removeprefix("sqlite:///"))
+    return [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
+
+
+def _found_in_files(url: str, text: str) -> list[str]:
+    needle = text.encode("utf-8")
+    return [p.name for p in _database_files(url) if needle in p.read_bytes()]
+
+
+def test_purged_narratives_are_gone_from_the_database_files(url):
+    engine = store.connect(url)
+    rows = [
+        corpus.base_row(1, **{"Date observed": "03/04/2018", "Narrative": "PURGE-ME report narrative"}),
+        # Quarantined (no usable location) in the same file, observed in 2018 as well.
+        corpus.base_row(
+            2,
+            **{
+                "Date observed": "04/04/2018",
+                "Latitude": "",
+                "Longitude": "",
+                "Location": "",
+                "Narrative": "PURGE-ME quarantined narrative",
+                "Child reference": "PURGE-ME-CHILD",
+            },
+        ),
+        corpus.base_row(3, **{"Date observed": "05/04/2024", "Narrative": "KEEP-ME narrative"}),
+    ]
+    summary = pipeline.import_file(
+        engine, corpus.csv_text(rows).encode(), "mixed.csv", gazetteer=load_gazetteer(), today=TODAY
+    )
+    assert (summary.n_accepted, summary.n_quarantined) == (2, 1)
+    for text in ("PURGE-ME report narrative", "PURGE-ME quarantined narrative", "PURGE-ME-CHILD"):
+        assert _found_in_files(url, text), f"{text!r} should be on disk before the purge"
+
+    done = retention.purge_older_than(engine, date(2020, 1, 1), actor="police.one@example.org")
+    assert (done["reports"], done["quarantine"], done["scrubbed"]) == (1, 1, True)
+    for text in ("PURGE-ME report narrative", "PURGE-ME quarantined narrative", "PURGE-ME-CHILD"):
+        assert _found_in_files(url, text) == [], f"{text!r} is still in the database files"
+    assert _found_in_files(url, "KEEP-ME narrative")
+    wal = Path(url.removeprefix("sqlite:///") + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert audit.verify_chain(engine).ok
