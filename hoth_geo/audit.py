@@ -365,6 +365,13 @@ def _forget_anchor(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
 
 
+def _forget_anchor_on_return(dbapi_connection, connection_record, reset_state) -> None:  # noqa: ARG001
+    # Closing a Connection mid-transaction fires the rollback event; a DBAPI connection that reaches
+    # the pool some other way (garbage-collected mid-transaction) is only rolled back by the pool's
+    # reset, which does not. Its entries never committed, so their lines must not be kept either.
+    connection_record.info.pop(_PENDING, None)
+
+
 def _queue_anchor(conn: Connection, key: bytes, line: str) -> None:
     engine = conn.engine
     path = anchor_path(engine)
@@ -373,6 +380,7 @@ def _queue_anchor(conn: Connection, key: bytes, line: str) -> None:
     if not sa.event.contains(engine, "commit", _write_anchor):
         sa.event.listen(engine, "commit", _write_anchor)
         sa.event.listen(engine, "rollback", _forget_anchor)
+        sa.event.listen(engine.pool, "reset", _forget_anchor_on_return)
     pending = conn.info.setdefault(_PENDING, (path, f"key {key_id(key)}", []))
     pending[2].append(line)
 

@@ -488,3 +488,13 @@ def test_expected_head_hash_detects_a_truncated_or_rebuilt_log(engine):
     assert "not in the chain" in result.findings[-1].message
     with pytest.raises(ValueError, match="expect_hash must be 64 lower-case hex characters, got 'abc'"):
         audit.verify_chain(engine, expect_hash="abc")
+
+
+def test_entries_never_committed_leave_no_anchor_line(engine):
+    _fill(engine, 1)
+    conn = engine.connect()
+    audit.record(conn, "export")  # never committed: closing the connection rolls it back
+    conn.close()
+    assert audit.record(engine, "export") == 2
+    assert audit.verify_chain(engine).ok
+    assert len(audit.anchor_path(engine).read_text().splitlines()) == 1 + 2
