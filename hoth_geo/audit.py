@@ -541,29 +541,65 @@ class VerifyResult:
     anchor: str | None = None
 
 
-def _redaction_cutoffs(rows: list) -> list[tuple[int, datetime]]:
+def _redaction_cutoffs(conn: Connection) -> list[tuple[int, datetime]]:
     """(purge entry id, audit_redacted_before) for each purge entry that redacted old entries."""
     out = []
-    for row in rows:
-        if row.event != "purge":
-            continue
+    purges = conn.execute(sa.select(audit_log.c.id, audit_log.c.details).where(audit_log.c.event == "purge"))
+    for entry_id, details in purges:
         try:
-            before = json.loads(row.details).get("audit_redacted_before")
-            out.append((row.id, datetime.fromisoformat(before)))
+            before = json.loads(details).get("audit_redacted_before")
+            out.append((entry_id, datetime.fromisoformat(before)))
         except (ValueError, TypeError, AttributeError):
             continue
     return out
 
 
-def _check_entries(rows: list, key: bytes | None, anchor: dict | None, findings: list[Finding]) -> int:
-    """Walk the chain in id order; returns how many entries verified before the first problem."""
-    cutoffs = _redaction_cutoffs(rows)
+@dataclass
+class _Walk:
+    """What one pass over the chain keeps (entries are streamed, not held in memory)."""
+
+    n_good: int = 0
+    n_entries: int = 0
+    last_id: int = 0
+    last_hash: str | None = None
+    keyed: bool = False
+    watched: dict[int, str] = field(default_factory=dict)  # hashes of entries the anchor log names
+    seen_hashes: set[str] = field(default_factory=set)  # only filled when looking for expect_hash
+    accounts: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    exports: dict[int, tuple[int, dict]] = field(default_factory=dict)
+
+
+def _collect_binding(row, walk: _Walk) -> None:
+    if (row.version or 1) < KEYED_VERSION or not row.binding:
+        return
+    try:
+        binding = json.loads(row.binding)
+    except ValueError:
+        return
+    states = [binding] if "account" in binding or "export" in binding else []
+    states += binding.get("accounts", []) + binding.get("exports", [])
+    for state in states:
+        if "account" in state:
+            walk.accounts[state["account"]] = (row.id, state)
+        elif "export" in state:
+            walk.exports[state["export"]] = (row.id, state)
+
+
+def _check_entries(
+    rows,
+    key: bytes | None,
+    anchor: dict | None,
+    cutoffs: list[tuple[int, datetime]],
+    findings: list[Finding],
+    walk: _Walk,
+    expect_hash: str | None,
+) -> None:
+    """Walk the chain in id order, adding a finding for each entry that does not fit."""
     macs = anchor["macs"] if anchor else {}
-    mac_owner = {m: i for i, ms in macs.items() for m in ms}
+    watch = {anchor["legacy"][0]} if anchor and anchor["legacy"] else set()
+    mac_owner: dict[str, int] | None = None  # built only if an entry's MAC fails
     prev_hash = GENESIS_HASH
     expected_id = 1
-    keyed_seen = False
-    n_good = 0
 
     def add(kind: str, entry_id: int | None, message: str) -> None:
         findings.append(Finding(kind, entry_id, message))
@@ -571,15 +607,14 @@ def _check_entries(rows: list, key: bytes | None, anchor: dict | None, findings:
     for row in rows:
         before = len(findings)
         if row.id != expected_id:
-            gap = (
-                f"entry {expected_id}" if row.id == expected_id + 1 else f"entries {expected_id}-{row.id - 1}"
-            )
-            add("missing", row.id, f"{gap} {'is' if row.id == expected_id + 1 else 'are'} missing (deleted)")
+            one = row.id == expected_id + 1
+            gap = f"entry {expected_id} is" if one else f"entries {expected_id}-{row.id - 1} are"
+            add("missing", row.id, f"{gap} missing (deleted)")
         elif row.prev_hash != prev_hash:
             add("edited", row.id, f"prev_hash does not match entry {row.id - 1}'s hash")
         version = row.version or 1
         if version < KEYED_VERSION:
-            if keyed_seen:
+            if walk.keyed:
                 add("forged", row.id, "an unkeyed entry after keyed ones (written without the key)")
             else:
                 recomputed = entry_hash(
@@ -593,18 +628,20 @@ def _check_entries(rows: list, key: bytes | None, anchor: dict | None, findings:
                 )
                 if recomputed != row.hash:
                     add("edited", row.id, "contents do not match the stored hash")
-        else:
-            keyed_seen = True
-            if row.content_sha256 != content_digest(row.target, row.details):
-                redacted_ok = (
-                    row.details == REDACTED_DETAILS
-                    and row.target is None
-                    and any(pid > row.id and row.at < cut for pid, cut in cutoffs)
+            if row.id in macs and row.hash not in macs[row.id]:
+                add(
+                    "replaced",
+                    row.id,
+                    "the anchor log holds a keyed MAC for this entry: rewritten as unkeyed",
                 )
-                if row.details == REDACTED_DETAILS and not redacted_ok:
-                    add("redaction", row.id, "target and details were removed without a purge that allows it")
-                elif not redacted_ok:
+        else:
+            walk.keyed = True
+            if row.content_sha256 != content_digest(row.target, row.details):
+                redacted = row.details == REDACTED_DETAILS and row.target is None
+                if not redacted:
                     add("edited", row.id, "target or details do not match the hash its MAC covers")
+                elif not any(pid > row.id and row.at < cut for pid, cut in cutoffs):
+                    add("redaction", row.id, "target and details were removed without a purge that allows it")
             if key is not None:
                 mac = entry_mac(
                     key,
@@ -618,6 +655,8 @@ def _check_entries(rows: list, key: bytes | None, anchor: dict | None, findings:
                 )
                 anchored = macs.get(row.id, [])
                 if mac != row.hash:
+                    if mac_owner is None:
+                        mac_owner = {m: i for i, ms in macs.items() for m in ms}
                     if row.hash in anchored:
                         add(
                             "edited",
@@ -639,74 +678,58 @@ def _check_entries(rows: list, key: bytes | None, anchor: dict | None, findings:
                         add("replaced", row.id, "valid MAC, but the anchor log holds a different one")
                     else:
                         add("unanchored", row.id, "valid MAC, but not in the anchor log")
-        if version < KEYED_VERSION and row.id in macs and row.hash not in macs[row.id]:
-            add("replaced", row.id, "the anchor log holds a keyed MAC for this entry: rewritten as unkeyed")
-        if len(findings) == before and n_good == row.id - 1:
-            n_good += 1
+        if len(findings) == before and walk.n_good == walk.n_entries:
+            walk.n_good += 1
+        _collect_binding(row, walk)
+        if row.id in watch:
+            walk.watched[row.id] = row.hash
+        if expect_hash is not None and row.hash == expect_hash:
+            walk.seen_hashes.add(row.hash)
+        walk.n_entries += 1
+        walk.last_id, walk.last_hash = row.id, row.hash
         prev_hash = row.hash
         expected_id = row.id + 1
-    return n_good
 
 
-def _check_anchor(rows: list, key: bytes | None, path: Path | None, anchor: dict | None, findings) -> None:
-    keyed = any((r.version or 1) >= KEYED_VERSION for r in rows)
+def _check_anchor(walk: _Walk, key: bytes | None, path: Path | None, anchor: dict | None, findings) -> None:
     if key is None:
-        if keyed:
+        if walk.keyed:
             findings.append(Finding("key", None, "keyed entries exist but no audit key is configured"))
         return
     if path is None:
         return
     if anchor is None:
-        if keyed:
+        if walk.keyed:
             findings.append(Finding("anchor", None, f"the anchor log {path} is missing"))
         return
     if anchor["bad"]:
         findings.append(Finding("anchor", None, f"the anchor log has unreadable lines: {anchor['bad'][:5]}"))
-    by_id = {r.id: r for r in rows}
     if anchor["legacy"] is not None:
         legacy_id, legacy_hash = anchor["legacy"]
-        row = by_id.get(legacy_id)
-        if row is None or row.hash != legacy_hash:
+        if walk.watched.get(legacy_id) != legacy_hash:
             findings.append(
                 Finding(
                     "replaced", legacy_id, "the unkeyed head recorded in the anchor log is not in the chain"
                 )
             )
-    last_id = rows[-1].id if rows else 0
     anchored_last = max(anchor["macs"], default=0)
-    if anchored_last > last_id:
+    if anchored_last > walk.last_id:
         findings.append(
             Finding(
                 "truncated",
-                last_id + 1,
-                f"the anchor log records entries up to {anchored_last}, the database ends at {last_id}: "
-                f"{anchored_last - last_id} newest entries removed",
+                walk.last_id + 1,
+                f"the anchor log records entries up to {anchored_last}, the database ends at {walk.last_id}: "
+                f"{anchored_last - walk.last_id} newest entries removed",
             )
         )
 
 
-def _check_bindings(conn: Connection, rows: list, findings: list[Finding]) -> None:
+def _check_bindings(conn: Connection, walk: _Walk, cutoffs: list, findings: list[Finding]) -> None:
     """Accounts and export-log rows must be as their last audit entry left them."""
-    accounts: dict[str, tuple[int, dict]] = {}
-    exports: dict[int, tuple[int, dict]] = {}
-    for row in rows:
-        if (row.version or 1) < KEYED_VERSION or not row.binding:
-            continue
-        try:
-            binding = json.loads(row.binding)
-        except ValueError:
-            continue
-        states = [binding] if "account" in binding or "export" in binding else []
-        states += binding.get("accounts", []) + binding.get("exports", [])
-        for state in states:
-            if "account" in state:
-                accounts[state["account"]] = (row.id, state)
-            elif "export" in state:
-                exports[state["export"]] = (row.id, state)
-    cutoffs = [cut for _, cut in _redaction_cutoffs(rows)]
+    redacted_before = [cut for _, cut in cutoffs]
     users = _users_table()
     current = {r.username: r for r in conn.execute(sa.select(users))}
-    for name, (entry_id, state) in accounts.items():
+    for name, (entry_id, state) in walk.accounts.items():
         row = current.get(name)
         if row is None:
             findings.append(Finding("account", entry_id, f"account {name!r} was deleted outside hoth-geo"))
@@ -721,12 +744,12 @@ def _check_bindings(conn: Connection, rows: list, findings: list[Finding]) -> No
                     f"account {name!r}: {', '.join(changed)} differ from its last audited change",
                 )
             )
-    for name in sorted(set(current) - set(accounts)):
+    for name in sorted(set(current) - set(walk.accounts)):
         findings.append(
             Finding("account", None, f"account {name!r} is not in the audit trail (added outside hoth-geo)")
         )
     logged = {r.id: r for r in conn.execute(sa.select(export_log))}
-    for export_id, (entry_id, state) in exports.items():
+    for export_id, (entry_id, state) in walk.exports.items():
         row = logged.get(export_id)
         if row is None:
             findings.append(Finding("export_removed", entry_id, f"export log row {export_id} was deleted"))
@@ -735,12 +758,14 @@ def _check_bindings(conn: Connection, rows: list, findings: list[Finding]) -> No
         if now["row_sha256"] != state["row_sha256"]:
             findings.append(Finding("export_altered", entry_id, f"export log row {export_id} was changed"))
         elif now["filters_sha256"] != state["filters_sha256"]:
-            redacted = row.filters == REDACTED_DETAILS and any(row.exported_at < cut for cut in cutoffs)
+            redacted = row.filters == REDACTED_DETAILS and any(
+                row.exported_at < cut for cut in redacted_before
+            )
             if not redacted:
                 findings.append(
                     Finding("export_altered", entry_id, f"export log row {export_id}'s filters were changed")
                 )
-    for export_id in sorted(set(logged) - set(exports)):
+    for export_id in sorted(set(logged) - set(walk.exports)):
         findings.append(
             Finding(
                 "export_unaudited",
@@ -758,63 +783,43 @@ def verify_chain(engine: Engine, *, expect_hash: str | None = None) -> VerifyRes
     """
     if expect_hash is not None and not re.fullmatch(r"[0-9a-f]{64}", expect_hash):
         raise ValueError(f"expect_hash must be 64 lower-case hex characters, got {expect_hash!r}")
-    cols = [
-        audit_log.c[c]
-        for c in (
-            "id",
-            "at",
-            "actor",
-            "event",
-            "target",
-            "details",
-            "prev_hash",
-            "hash",
-            "version",
-            "content_sha256",
-            "binding",
-        )
-    ]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(*cols).order_by(audit_log.c.id)).all()
-        keyed = any((r.version or 1) >= KEYED_VERSION for r in rows)
-        key = settings.audit_key(create=False)
-        path = anchor_path(engine)
-        anchor = read_anchor(path) if path is not None and path.exists() else None
-        findings: list[Finding] = []
-        entry_key = key
-        if key is not None and anchor is not None and anchor["keys"] and key_id(key) not in anchor["keys"]:
-            # Every MAC would fail: say so once instead of calling each entry edited.
-            findings.append(
-                Finding(
-                    "key", None, "the audit key is not the one this chain was begun with: MACs not checked"
-                )
-            )
-            entry_key = None
-        n_good = _check_entries(rows, entry_key, anchor, findings)
-        _check_anchor(rows, key, path, anchor, findings)
-        if keyed:
-            _check_bindings(conn, rows, findings)
-    if expect_hash is not None and not any(r.hash == expect_hash for r in rows):
+    names = ("id", "at", "actor", "event", "target", "details", "prev_hash", "hash")
+    cols = [audit_log.c[c] for c in (*names, "version", "content_sha256", "binding")]
+    key = settings.audit_key(create=False)
+    path = anchor_path(engine)
+    anchor = read_anchor(path) if path is not None and path.exists() else None
+    findings: list[Finding] = []
+    entry_key = key
+    if key is not None and anchor is not None and anchor["keys"] and key_id(key) not in anchor["keys"]:
+        # Every MAC would fail: say so once instead of calling each entry edited.
         findings.append(
-            Finding(
-                "head",
-                None,
-                f"the recorded head hash {expect_hash} is not in the chain: rewritten or truncated since",
-            )
+            Finding("key", None, "the audit key is not the one this chain was begun with: MACs not checked")
         )
-    head = rows[-1].hash if rows else None
+        entry_key = None
+    walk = _Walk()
+    with engine.connect() as conn:
+        cutoffs = _redaction_cutoffs(conn)
+        rows = conn.execution_options(yield_per=2000).execute(sa.select(*cols).order_by(audit_log.c.id))
+        _check_entries(rows, entry_key, anchor, cutoffs, findings, walk, expect_hash)
+        _check_anchor(walk, key, path, anchor, findings)
+        if walk.keyed:
+            _check_bindings(conn, walk, cutoffs, findings)
+    if expect_hash is not None and expect_hash not in walk.seen_hashes:
+        message = f"the recorded head hash {expect_hash} is not in the chain: rewritten or truncated since"
+        findings.append(Finding("head", None, message))
+    anchor_name = str(path) if path else None
     if not findings:
-        return VerifyResult(True, len(rows), None, None, head, (), keyed, str(path) if path else None)
+        return VerifyResult(True, walk.n_entries, None, None, walk.last_hash, (), walk.keyed, anchor_name)
     first = findings[0]
     return VerifyResult(
         False,
-        n_good,
+        walk.n_good,
         first.entry_id,
         first.message,
-        head,
+        walk.last_hash,
         tuple(findings),
-        keyed,
-        str(path) if path else None,
+        walk.keyed,
+        anchor_name,
     )
 
 
