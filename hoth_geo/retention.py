@@ -163,13 +163,18 @@ def _old_quarantine_ids(conn: Connection, cutoff_at: datetime) -> list[int]:
     return sorted(ids)
 
 
+# Ids per DELETE ... WHERE id IN (...): SQLite allows 32,766 bound values in one statement.
+_ID_CHUNK = 10_000
+
+
 def _conditions(conn: Connection, cutoff: date):
-    """The WHERE clause of each table's deletion, in the order they must run."""
+    """The rows each table's deletion takes, in the order they must run: a WHERE clause, or (for
+    quarantine, decided row by row from the stored dates) a list of ids."""
     at = _cutoff_datetime(cutoff)
     month_start = datetime(cutoff.year, cutoff.month, 1)
     # Quarantine first: which entries go depends on the reports that are about to go.
     return [
-        ("quarantine", quarantine, quarantine.c.id.in_(_old_quarantine_ids(conn, at))),
+        ("quarantine", quarantine, _old_quarantine_ids(conn, at)),
         ("reports", reports, reports.c.observed_at < at),
         ("police_context", police_context, police_context.c.month < month_start),
         ("disruptions", disruptions, disruptions.c.end_date < cutoff),
@@ -177,7 +182,19 @@ def _conditions(conn: Connection, cutoff: date):
 
 
 def _count(conn: Connection, table: sa.Table, condition) -> int:
+    if isinstance(condition, list):
+        return len(condition)
     return conn.execute(sa.select(sa.func.count()).select_from(table).where(condition)).scalar_one()
+
+
+def _delete(conn: Connection, table: sa.Table, condition) -> int:
+    if not isinstance(condition, list):
+        return int(conn.execute(table.delete().where(condition)).rowcount)
+    deleted = 0
+    for start in range(0, len(condition), _ID_CHUNK):
+        chunk = condition[start : start + _ID_CHUNK]
+        deleted += int(conn.execute(table.delete().where(table.c.id.in_(chunk))).rowcount)
+    return deleted
 
 
 def preview_purge(engine: Engine, cutoff: date) -> dict[str, int]:
@@ -219,7 +236,7 @@ def purge_older_than(engine: Engine, cutoff: date, *, actor: str | None) -> dict
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
         audit.take_lock(conn)  # write first: see audit.take_lock
         for name, table, cond in _conditions(conn, cutoff):
-            counts[name] = int(conn.execute(table.delete().where(cond)).rowcount)
+            counts[name] = _delete(conn, table, cond)
         redacted = audit.redact_before(conn, at)
         audit.record(
             conn,

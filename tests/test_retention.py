@@ -403,3 +403,16 @@ def test_purged_narratives_are_gone_from_the_database_files(url):
     wal = Path(url.removeprefix("sqlite:///") + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
     assert audit.verify_chain(engine).ok
+
+
+def test_many_old_quarantine_entries_are_deleted_in_chunks(seeded, monkeypatch):
+    engine, ids = seeded
+    monkeypatch.setattr(retention, "_ID_CHUNK", 3)
+    with engine.begin() as conn:
+        extra = [
+            _quarantine_row(conn, ids["new_import"], raw={"Date observed": f"0{d}/01/2019"})
+            for d in range(1, 8)
+        ]
+    assert retention.preview_purge(engine, date(2020, 1, 1))["quarantine"] == 2 + 7
+    done = retention.purge_older_than(engine, date(2020, 1, 1), actor="police.one@example.org")
+    assert done["quarantine"] == 9 and not set(extra) & _ids(engine, store.quarantine)
