@@ -714,14 +714,12 @@ def _check_anchor(walk: _Walk, key: bytes | None, path: Path | None, anchor: dic
             )
     anchored_last = max(anchor["macs"], default=0)
     if anchored_last > walk.last_id:
-        findings.append(
-            Finding(
-                "truncated",
-                walk.last_id + 1,
-                f"the anchor log records entries up to {anchored_last}, the database ends at {walk.last_id}: "
-                f"{anchored_last - walk.last_id} newest entries removed",
-            )
+        lost = anchored_last - walk.last_id
+        removed = "the newest entry removed" if lost == 1 else f"the {lost} newest entries removed"
+        message = (
+            f"the anchor log records entries up to {anchored_last}, the database ends at {walk.last_id}: "
         )
+        findings.append(Finding("truncated", walk.last_id + 1, message + removed))
 
 
 def _check_bindings(conn: Connection, walk: _Walk, cutoffs: list, findings: list[Finding]) -> None:

@@ -193,7 +193,7 @@ def test_truncating_the_tail_is_reported_against_the_anchor_log(engine):
     execute(engine, audit.audit_log.delete().where(audit.audit_log.c.id >= 5))
     result = audit.verify_chain(engine)
     assert kinds(result) == [("truncated", 5)]
-    assert "up to 6, the database ends at 4: 2 newest entries removed" in result.reason
+    assert "up to 6, the database ends at 4: the 2 newest entries removed" in result.reason
 
 
 def test_a_forged_entry_appended_at_the_end_is_reported_even_with_expect_head(engine):
