@@ -261,8 +261,10 @@ def prepare_export(
     elif kind == "briefing":
         if places is None:
             raise ValueError("places must be the pipeline.all_places frame for a briefing pack, got None")
+        from hoth_geo.area import area_name
+
         data = briefing.briefing_pack(
-            reports, places, filters=filters, policy=policy, res=int(res), demo=demo
+            reports, places, filters=filters, policy=policy, res=int(res), demo=demo, area_label=area_name()
         )
     elif kind == "gpkg":
         if places is None:
