@@ -301,7 +301,8 @@ class SetAreaResult:
             if n:
                 out.append(
                     f"{n:,} of {total:,} stored {label} ({n / total:.0%}) lie outside {self.area.name}: "
-                    "they stay stored but fall outside the grid of every analysis"
+                    "they stay stored and still count in analyses, which add their hexagons to the grid "
+                    "with a warning"
                 )
         return out
 
@@ -384,11 +385,10 @@ def _write_active(home: Path, area_id: str) -> None:
 
 
 def stored_outside(engine, area: Area) -> tuple[dict[str, int], dict[str, int]]:
-    """How many stored reports and police.uk rows lie outside ``area`` (with the import buffer)."""
+    """How many stored reports and police.uk rows lie outside ``area``'s boundary."""
     import sqlalchemy as sa
 
     from hoth_geo import store
-    from hoth_geo.geocode import in_study_area
 
     outside, totals = {}, {}
     for key, table in (("reports", store.reports), ("police_context", store.police_context)):
@@ -396,7 +396,7 @@ def stored_outside(engine, area: Area) -> tuple[dict[str, int], dict[str, int]]:
             df = pd.read_sql(
                 sa.select(table.c.latitude, table.c.longitude).where(table.c.latitude.is_not(None)), conn
             )
-        inside = in_study_area(area.boundary, df["latitude"].to_numpy(float), df["longitude"].to_numpy(float))
+        inside = inside_area(area.boundary, df["latitude"].to_numpy(float), df["longitude"].to_numpy(float))
         outside[key] = int((~inside).sum())
         totals[key] = len(df)
     return outside, totals

@@ -13,7 +13,7 @@ import typer
 
 from hoth_geo import settings
 from hoth_geo.cli_admin import register as _register_admin
-from hoth_geo.cli_area import AreaOption, SourceOption, analysis_frame, apply_area
+from hoth_geo.cli_area import AreaOption, SourceOption, analysis_frame, apply_area, within_override
 from hoth_geo.cli_area import register as _register_area
 from hoth_geo.cli_export import register as _register_export
 from hoth_geo.cli_options import (
@@ -231,7 +231,7 @@ def hotspots(
     from hoth_geo import store
 
     used_area = apply_area(db, area or boundary)
-    reports = analysis_frame(store.connect(db), source)
+    reports = analysis_frame(store.connect(db), source, used_area)
     try:
         table = hs.hotspots(
             reports,
@@ -295,7 +295,7 @@ def emerging(
     from hoth_geo import store
 
     used_area = apply_area(db, area)
-    reports = analysis_frame(store.connect(db), source)
+    reports = analysis_frame(store.connect(db), source, used_area)
     try:
         fine = reports["h3"].to_numpy()
         grid, _warning = hs.study_area_grid(
@@ -341,6 +341,8 @@ def evaluate(
     engine = store.connect(db)
     used_area = apply_area(db, area)
     frame = store.load_reports(engine) if source == "reports" else store.load_context(engine)
+    if used_area.clip_gazetteer:
+        frame = within_override(frame, used_area)
     try:
         grid, _warning = hs.study_area_grid(res, used_area.boundary)
         table = ev.evaluate_windows(
@@ -386,6 +388,8 @@ def patrol_plan_command(
     f = _filters(date_from, date_to, place_type, concern, agency)
     used_area = apply_area(db, area)
     engine, reports = _load(db)
+    if used_area.clip_gazetteer:
+        reports = within_override(reports, used_area)
     window = (f.date_from, f.date_to) if f.date_from and f.date_to else None
     try:
         plan = patrol.patrol_plan(

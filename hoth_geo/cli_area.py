@@ -45,16 +45,40 @@ def apply_area(db: str | None, area_file: Path | None):
     return chosen
 
 
-def analysis_frame(engine, source: str) -> pd.DataFrame:
-    """The partnership reports, or the police.uk context layer in the same analysis layout."""
+def analysis_frame(engine, source: str, area=None) -> pd.DataFrame:
+    """The partnership reports, or the police.uk context layer in the same analysis layout.
+
+    With an ``--area`` override, only rows inside that boundary are analysed (the run is about that
+    area), and how many were left out is printed.
+    """
     from hoth_geo import store
     from hoth_geo.context_frame import context_as_reports
 
     if source not in ("reports", "context"):
         fail(f"--source must be reports or context, got {source!r}")
-    return (
-        store.load_reports(engine) if source == "reports" else context_as_reports(store.load_context(engine))
-    )
+    if source == "reports":
+        frame = store.load_reports(engine)
+    else:
+        frame = context_as_reports(store.load_context(engine))
+    if area is not None and area.clip_gazetteer:
+        frame = within_override(frame, area)
+    return frame
+
+
+def within_override(frame: pd.DataFrame, area) -> pd.DataFrame:
+    """Rows of ``frame`` whose point lies inside an --area boundary; online reports are kept (they are
+    counted, never mapped)."""
+    from hoth_geo.area import inside_area
+
+    has_point = frame["latitude"].notna().to_numpy()
+    inside = inside_area(area.boundary, frame["latitude"].to_numpy(float), frame["longitude"].to_numpy(float))
+    keep = inside | ~has_point
+    left_out = int((~keep).sum())
+    if left_out:
+        typer.echo(
+            f"{left_out:,} of {len(frame):,} rows lie outside {area.name} (--area) and are left out", err=True
+        )
+    return frame[keep].reset_index(drop=True)
 
 
 class _Progress:
