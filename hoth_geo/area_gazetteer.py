@@ -11,6 +11,7 @@ Sources (each optional except Code-Point Open):
 * **OpenStreetMap**: an ``.osm.pbf`` extract (read with pyosmium), GeoJSON (Overpass) or a
   GeoPackage, or an OSM CSV export: points of interest with a place type become places, and their
   ``addr:street`` tags streets.
+* **OS Open Names** (optional): the CSV zip as published; its named roads become streets.
 * **Localities** (the ward or town a place is in, which the geocoder uses to tell "Parking area,
   Central" in one town from another): a polygon file with names (e.g. ONS wards), else the area
   itself under its name.
@@ -398,6 +399,108 @@ def _street_only(features: pd.DataFrame) -> int:
     return int(sum(1 for t in features["tags"] if t.get("addr:street") and gz.osm_place_type(t) is None))
 
 
+# --- OS Open Names (optional) -----------------------------------------------------------------------------
+
+OPEN_NAMES_COLUMNS: tuple[str, ...] = (
+    "ID", "NAMES_URI", "NAME1", "NAME1_LANG", "NAME2", "NAME2_LANG", "TYPE", "LOCAL_TYPE",
+    "GEOMETRY_X", "GEOMETRY_Y", "MOST_DETAIL_VIEW_RES", "LEAST_DETAIL_VIEW_RES",
+    "MBR_XMIN", "MBR_YMIN", "MBR_XMAX", "MBR_YMAX", "POSTCODE_DISTRICT", "POSTCODE_DISTRICT_URI",
+    "POPULATED_PLACE", "POPULATED_PLACE_URI", "POPULATED_PLACE_TYPE", "DISTRICT_BOROUGH",
+    "DISTRICT_BOROUGH_URI", "DISTRICT_BOROUGH_TYPE", "COUNTY_UNITARY", "COUNTY_UNITARY_URI",
+    "COUNTY_UNITARY_TYPE", "REGION", "REGION_URI", "COUNTRY", "COUNTRY_URI",
+    "RELATED_SPATIAL_OBJECT", "SAME_AS_DBPEDIA", "SAME_AS_GEONAMES",
+)  # fmt: skip
+_ON_DATA = re.compile(r"(^|/)Data/([A-Z]{2}\d{2})\.csv$", re.I)
+_ON_HEADER = re.compile(r"(^|/)Doc/[^/]*Header[^/]*\.csv$", re.I)
+_GRID_LETTERS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # the OS grid skips I
+
+
+def grid_square_origin(ref: str) -> tuple[int, int]:
+    """South-west corner (easting, northing) in metres of an OS 10 km square such as 'NZ21'."""
+    ref = ref.upper()
+    l1, l2 = _GRID_LETTERS.index(ref[0]), _GRID_LETTERS.index(ref[1])
+    e100 = ((l1 - 2) % 5) * 5 + (l2 % 5)
+    n100 = (19 - (l1 // 5) * 5) - (l2 // 5)
+    return e100 * 100_000 + int(ref[2]) * 10_000, n100 * 100_000 + int(ref[3]) * 10_000
+
+
+def streets_from_open_names(
+    sources: Sequence[str | Path],
+    area: Area,
+    locality_polygons: gpd.GeoDataFrame,
+    *,
+    progress: Progress = _no_progress,
+) -> tuple[pd.DataFrame, SourceReport]:
+    """Named roads from OS Open Names (the CSV zip as published: ``Data/<square>.csv`` without a
+    header row per 10 km square, the column names in ``Doc/*Header*.csv``), kept to the area.
+
+    Only the 10 km squares that touch the area are read. Roads become streets (one point per named
+    road section) in the locality they fall in, else in Open Names' own populated place.
+    """
+    report = SourceReport("OS Open Names")
+    poly_bng = _buffered_bng(area, 0.0)
+    minx, miny, maxx, maxy = poly_bng.bounds
+    members: list[tuple[str, Callable]] = []
+    headers: list[str] = list(OPEN_NAMES_COLUMNS)
+    for src in sources:
+        src = Path(src)
+        if src.suffix.lower() != ".zip":
+            raise ValueError(f"--open-names: {src.name} is not the OS Open Names CSV zip")
+        zf = zipfile.ZipFile(src)
+        for n in zf.namelist():
+            if _ON_HEADER.search(n):
+                with zf.open(n) as fh:
+                    first = fh.read().decode("utf-8-sig").splitlines()[0]
+                headers = [c.strip() for c in first.split(",")]
+        for n in zf.namelist():
+            m = _ON_DATA.search(n)
+            if not m:
+                continue
+            e0, n0 = grid_square_origin(m.group(2))
+            if e0 > maxx or e0 + 10_000 < minx or n0 > maxy or n0 + 10_000 < miny:
+                continue  # a 10 km square away from the area: not even opened
+            members.append((n, lambda n=n, zf=zf: zf.open(n)))
+    if not members and sources:
+        raise ValueError(
+            f"--open-names: no Data/<square>.csv in {', '.join(Path(s).name for s in sources)} touches {area.name}"
+        )
+    frames = []
+    for i, (name, opener) in enumerate(members):
+        progress(i / max(len(members), 1), f"OS Open Names {name}")
+        report.files.append(name)
+        with opener() as fh:
+            raw = pd.read_csv(fh, header=None, names=headers, dtype=str, keep_default_na=False)
+        report.read += len(raw)
+        roads = raw[(raw["TYPE"] == "transportNetwork") & (raw["LOCAL_TYPE"] == "Named Road")]
+        report.skip("not a named road (places, road numbers, postcodes, ...)", len(raw) - len(roads))
+        x = pd.to_numeric(roads["GEOMETRY_X"], errors="coerce").to_numpy(float)
+        y = pd.to_numeric(roads["GEOMETRY_Y"], errors="coerce").to_numpy(float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        inside = np.zeros(len(roads), dtype=bool)
+        inside[ok] = shapely.contains_xy(poly_bng, x[ok], y[ok])
+        report.skip(f"outside {area.name}", int((~inside).sum()))
+        frames.append(roads[inside].assign(_x=x[inside], _y=y[inside]))
+    progress(1.0, "OS Open Names read")
+    roads = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if roads.empty:
+        return gz._empty(schema.GAZETTEER_STREET_COLUMNS), report
+    lon, lat = gz.bng_to_wgs84(roads["_x"].to_numpy(), roads["_y"].to_numpy())
+    loc = gz.assign_locality(lat, lon, locality_polygons)
+    own = roads["POPULATED_PLACE"].replace("", None).to_numpy(dtype=object)
+    loc = np.where(pd.notna(loc), loc, own)
+    streets = pd.DataFrame(
+        {
+            "street": roads["NAME1"].str.strip().to_numpy(),
+            "locality": loc,
+            "latitude": np.round(lat, gz.COORD_DP),
+            "longitude": np.round(lon, gz.COORD_DP),
+            "n_points": np.ones(len(roads), dtype=np.int64),
+        }
+    )
+    report.kept = len(streets)
+    return _merge_streets([streets]), report
+
+
 # --- The whole build ---------------------------------------------------------------------------------------------
 
 
@@ -428,6 +531,7 @@ def build_gazetteer_for_area(
     codepoint: Sequence[str | Path],
     policeuk: Sequence[str | Path] = (),
     osm: Sequence[str | Path] = (),
+    open_names: Sequence[str | Path] = (),
     localities_path: str | Path | None = None,
     buffer_m: float = DEFAULT_BUFFER_M,
     progress: Progress = _no_progress,
@@ -446,11 +550,16 @@ def build_gazetteer_for_area(
         policeuk, area, loc, postcodes, progress=lambda f, m: progress(0.5 + 0.25 * f, m)
     )
     osm_places, osm_streets, osm_report = osm_for_area(
-        osm, area, loc, postcodes, progress=lambda f, m: progress(0.75 + 0.2 * f, m)
+        osm, area, loc, postcodes, progress=lambda f, m: progress(0.75 + 0.1 * f, m)
+    )
+    on_streets, on_report = (
+        streets_from_open_names(open_names, area, loc, progress=lambda f, m: progress(0.85 + 0.1 * f, m))
+        if open_names
+        else (gz._empty(schema.GAZETTEER_STREET_COLUMNS), SourceReport("OS Open Names"))
     )
     places = pd.concat([f for f in (pu_places, osm_places) if not f.empty] or [pu_places], ignore_index=True)
     places = places.drop_duplicates("place_id", keep="first").sort_values("place_id", ignore_index=True)
-    streets = _merge_streets([pu_streets, osm_streets])
+    streets = _merge_streets([pu_streets, osm_streets, on_streets])
     with tempfile.TemporaryDirectory() as tmp:
         counts = gz.write_gazetteer({"postcodes": postcodes, "places": places, "streets": streets}, tmp)
         report = {
@@ -459,7 +568,7 @@ def build_gazetteer_for_area(
             "buffer_m": buffer_m,
             "localities": str(Path(localities_path).name) if localities_path else f"the area ({area.name})",
             "layers": counts,
-            "sources": [r.as_dict() for r in (cp_report, pu_report, osm_report) if r.files],
+            "sources": [r.as_dict() for r in (cp_report, pu_report, osm_report, on_report) if r.files],
         }
         progress(0.97, "installing the gazetteer")
         install_gazetteer(area, tmp, report)

@@ -134,6 +134,10 @@ def build_command(
             "--osm", help="OpenStreetMap: .osm.pbf extract, GeoJSON, GeoPackage or CSV (repeatable)"
         ),
     ] = None,
+    open_names: Annotated[
+        list[Path] | None,
+        typer.Option("--open-names", help="OS Open Names CSV zip as downloaded (optional: named roads)"),
+    ] = None,
     localities: Annotated[
         Path | None,
         typer.Option("--localities", help="named polygons (e.g. ONS wards) for place localities"),
@@ -149,7 +153,13 @@ def build_command(
     from hoth_geo import settings
     from hoth_geo.area_gazetteer import build_gazetteer_for_area, describe_report
 
-    for p in [*codepoint, *(policeuk or []), *(osm or []), *([localities] if localities else [])]:
+    for p in [
+        *codepoint,
+        *(policeuk or []),
+        *(osm or []),
+        *(open_names or []),
+        *([localities] if localities else []),
+    ]:
         if not p.exists():
             fail(f"no such file: {p}")
     current = area_mod.current_area(settings.database_url(db))
@@ -165,6 +175,7 @@ def build_command(
             codepoint=codepoint,
             policeuk=policeuk or [],
             osm=osm or [],
+            open_names=open_names or [],
             localities_path=localities,
             buffer_m=buffer_m,
             progress=_Progress(),

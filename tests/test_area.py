@@ -396,3 +396,73 @@ def test_area_page_shows_the_area_to_an_admin(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert at.title[0].value == "Area"
     assert at.metric[0].value == "County Durham and Darlington"
+
+
+def test_open_names_roads_become_streets_and_far_squares_are_not_read(tmp_path, files, shared_data):
+    """An OS Open Names zip in the published layout (Doc/ header file, one header-less CSV per 10 km
+    square), holding real Darlington road points from police.uk, one populated place, and a square in
+    Cornwall that must not even be opened."""
+    from hoth_geo.area_gazetteer import OPEN_NAMES_COLUMNS, grid_square_origin, streets_from_open_names
+    from hoth_geo.gazetteer import parse_policeuk_location, wgs84_to_bng
+
+    boundary = area_mod.read_area_boundary(files["gpkg"])
+    area = area_mod.Area("darlington-test", "Darlington", boundary, tmp_path / "gaz")
+    crimes = pd.read_csv(shared_data / "policeuk_durham" / "2019-01-durham-street.csv").dropna(
+        subset=["Latitude"]
+    )
+    parsed = parse_policeuk_location(crimes["Location"])
+    roads = crimes[(parsed["kind"] == "street").to_numpy()].assign(street=parsed["street"])
+    roads = roads.drop_duplicates("street")
+    in_darlington = roads["LSOA name"].str.startswith("Darlington").to_numpy()
+    roads = pd.concat([roads[in_darlington].head(300), roads[~in_darlington].head(100)])
+    e, n = wgs84_to_bng(roads["Longitude"].to_numpy(), roads["Latitude"].to_numpy())
+    squares: dict[str, list[list[str]]] = {}
+    letters = "ABCDEFGHJKLMNOPQRSTUVWXYZ"
+    for name, x, y in zip(roads["street"], e, n, strict=True):
+        ref = next(
+            f"{a}{b}{int(x % 100_000 // 10_000)}{int(y % 100_000 // 10_000)}"
+            for a in "HNOST"
+            for b in letters
+            if grid_square_origin(f"{a}{b}00") == (x // 100_000 * 100_000, y // 100_000 * 100_000)
+        )
+        row = dict.fromkeys(OPEN_NAMES_COLUMNS, "")
+        row |= {"NAME1": name, "TYPE": "transportNetwork", "LOCAL_TYPE": "Named Road"}
+        row |= {"GEOMETRY_X": f"{x:.0f}", "GEOMETRY_Y": f"{y:.0f}", "POPULATED_PLACE": "Somewhere"}
+        squares.setdefault(ref, []).append(list(row.values()))
+    town = dict.fromkeys(OPEN_NAMES_COLUMNS, "") | {
+        "NAME1": "Darlington",
+        "TYPE": "populatedPlace",
+        "LOCAL_TYPE": "Town",
+        "GEOMETRY_X": "428900",
+        "GEOMETRY_Y": "514500",
+    }
+    squares["NZ21"] = [*squares.get("NZ21", []), list(town.values())]
+    zpath = tmp_path / "opname_csv_gb.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("Doc/OS_Open_Names_Header.csv", ",".join(OPEN_NAMES_COLUMNS) + "\n")
+        for ref, rows in squares.items():
+            zf.writestr(f"Data/{ref}.csv", pd.DataFrame(rows).to_csv(header=False, index=False))
+        zf.writestr("Data/SW42.csv", "not,even,csv\n\x00")  # Cornwall: never opened
+    loc = gpd.read_file(files["wards"]).rename(columns={"WD13NM": "ward_name"})[["ward_name", "geometry"]]
+    streets, report = streets_from_open_names([zpath], area, loc)
+    inside = shapely.contains_xy(boundary, roads["Longitude"].to_numpy(), roads["Latitude"].to_numpy())
+    bx0, by0, bx1, by1 = gpd.GeoSeries([boundary], crs="EPSG:4326").to_crs("EPSG:27700").total_bounds
+    touching = [
+        ref
+        for ref in squares
+        if not (
+            grid_square_origin(ref)[0] > bx1
+            or grid_square_origin(ref)[0] + 10_000 < bx0
+            or grid_square_origin(ref)[1] > by1
+            or grid_square_origin(ref)[1] + 10_000 < by0
+        )
+    ]
+    assert sorted(report.files) == sorted(f"Data/{ref}.csv" for ref in touching)
+    n_read = sum(len(squares[ref]) for ref in touching)
+    assert report.read == n_read and inside.sum() > 20
+    assert report.skipped["not a named road (places, road numbers, postcodes, ...)"] == 1
+    assert report.kept == inside.sum()
+    assert report.skipped.get("outside Darlington", 0) == n_read - 1 - inside.sum()
+    assert "Data/SW42.csv" not in report.files
+    assert set(streets["locality"]) <= set(loc["ward_name"])
+    assert set(streets["street"]) == set(roads["street"][inside])

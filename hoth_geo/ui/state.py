@@ -117,9 +117,15 @@ def demo_banner() -> None:
         )
 
 
+def markdown_safe(text: str) -> str:
+    # An area name is typed by an administrator: shown as text, never as Markdown or HTML.
+    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|<>~$" else c for c in text)
+
+
 def sidebar_filters() -> ReportFilter:
     """The shared filters, drawn once in the sidebar and applied on every page."""
     frame = reports()
+    st.sidebar.caption(f"Area: **{markdown_safe(area().name)}**")
     st.sidebar.header("Filters")
     if frame.empty:
         lo, hi = date(2024, 1, 1), date.today()

@@ -34,11 +34,15 @@ def _show_current(current: area_mod.Area) -> None:
     c[3].metric("Places / streets", f"{len(gaz.places):,} / {len(gaz.streets):,}")
     if current.shipped:
         st.info(
-            f"This is the shipped {current.name} area of the demo data. Set your partnership's own area "
+            f"This is the shipped {state.markdown_safe(current.name)} area of the demo data. Set your partnership's own area "
             "below; the shipped set stays available."
         )
     else:
-        st.caption(f"Set {current.set_at} by {current.set_by or 'unknown'} from {current.source}.")
+        st.caption(
+            state.markdown_safe(
+                f"Set {current.set_at} by {current.set_by or 'unknown'} from {current.source}."
+            )
+        )
     report = current.build_report()
     if report:
         st.subheader("How the gazetteer was built")
@@ -59,7 +63,9 @@ def _show_current(current: area_mod.Area) -> None:
             use_container_width=True,
         )
     elif not current.shipped:
-        st.warning(f"{current.name} has no gazetteer yet: postcodes, places and streets cannot be looked up.")
+        st.warning(
+            f"{state.markdown_safe(current.name)} has no gazetteer yet: postcodes, places and streets cannot be looked up."
+        )
 
 
 def _set_area_form() -> None:
@@ -85,14 +91,14 @@ def _set_area_form() -> None:
                 path, name, db_url=settings.database_url(), engine=state.engine(), actor=state.username()
             )
         except area_mod.AreaError as exc:
-            st.error(f"Area not set: {exc}".replace(tmp + "/", ""))
+            st.error(state.markdown_safe(f"Area not set: {exc}".replace(tmp + "/", "")))
             return
     for line in result.messages():
-        st.success(line) if line.startswith("study area set") else st.warning(line)
+        (st.success if line.startswith("study area set") else st.warning)(state.markdown_safe(line))
 
 
 def _build_form(current: area_mod.Area) -> None:
-    st.subheader(f"Build the gazetteer for {current.name}")
+    st.subheader(f"Build the gazetteer for {state.markdown_safe(current.name)}")
     if current.shipped:
         st.caption("Set your own area first.")
         return
@@ -113,6 +119,7 @@ def _build_form(current: area_mod.Area) -> None:
             accept_multiple_files=True,
             key="area_osm",
         )
+        open_names = st.file_uploader("OS Open Names (zip, optional)", type=["zip"], key="area_on")
         localities = st.file_uploader("Localities (optional)", type=_BOUNDARY_TYPES, key="area_loc")
         buffer_km = st.number_input("Keep postcodes this far beyond the boundary (km)", 0.0, 20.0, 2.0, 0.5)
         submitted = st.form_submit_button("Build the gazetteer")
@@ -130,13 +137,14 @@ def _build_form(current: area_mod.Area) -> None:
                 codepoint=[_save(codepoint, folder)],
                 policeuk=[_save(u, folder) for u in policeuk or []],
                 osm=[_save(u, folder) for u in osm or []],
+                open_names=[_save(open_names, folder)] if open_names else [],
                 localities_path=_save(localities, folder) if localities else None,
                 buffer_m=float(buffer_km) * 1000,
                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
             )
         except (ValueError, OSError) as exc:
             bar.empty()
-            st.error(f"Gazetteer not built: {exc}".replace(tmp + "/", ""))
+            st.error(state.markdown_safe(f"Gazetteer not built: {exc}".replace(tmp + "/", "")))
             return
     audit.record(
         state.engine(),
@@ -146,7 +154,7 @@ def _build_form(current: area_mod.Area) -> None:
         details={"area_id": current.area_id, "layers": report["layers"], "sources": report["sources"]},
     )
     for line in describe_report(report):
-        st.success(line)
+        st.success(state.markdown_safe(line))
 
 
 def render() -> None:
@@ -154,7 +162,7 @@ def render() -> None:
     try:
         current = state.area()
     except area_mod.AreaError as exc:
-        st.error(str(exc))
+        st.error(state.markdown_safe(str(exc)))
         return
     _show_current(current)
     _set_area_form()
