@@ -333,7 +333,12 @@ def all_places(engine: Engine, gazetteer: Gazetteer | None = None) -> pd.DataFra
 def load_demo_data(
     engine: Engine, *, gazetteer: Gazetteer | None = None, progress: Progress | None = None
 ) -> store.ImportSummary:
-    """Load the shipped synthetic demo set: its venues into places, then its reports via a normal import."""
+    """Load the shipped synthetic demo set: its venues into places, then its reports via a normal import.
+
+    The demo is of the shipped County Durham and Darlington area, so it is geocoded with the shipped
+    gazetteer whatever area the deployment has set (unless ``gazetteer`` is given)."""
+    from hoth_geo.gazetteer import load_gazetteer
+
     venues = pd.read_csv(settings.DEMO_DIR / "venues.csv", dtype={"place_id": str, "postcode_district": str})
     with engine.begin() as conn:
         store.upsert_places(conn, venues)
@@ -342,7 +347,7 @@ def load_demo_data(
         settings.DEMO_DIR / "demo_reports.csv",
         is_demo=True,
         imported_by="demo",
-        gazetteer=gazetteer,
+        gazetteer=gazetteer or load_gazetteer(),
         progress=progress,
         today=date(2026, 11, 1),  # the demo ends 2026-10-31; later 'today's must not reject it either
     )

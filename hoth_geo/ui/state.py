@@ -81,9 +81,8 @@ def ensure_demo_loaded(actor: str | None = None) -> None:
     eng = engine()
     if store.counts(eng)["reports"] == 0 and store.load_imports(eng).empty:
         bar = st.progress(0.0, text="First start: loading the synthetic demo data set…")
-        pipeline.load_demo_data(
-            eng, gazetteer=gazetteer(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m)
-        )
+        # The demo is of the shipped area: load_demo_data geocodes it with the shipped gazetteer.
+        pipeline.load_demo_data(eng, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
         audit.record(eng, "demo_loaded", actor=actor)
         bar.empty()
     st.session_state["_demo_checked"] = True
