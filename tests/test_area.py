@@ -466,3 +466,80 @@ def test_open_names_roads_become_streets_and_far_squares_are_not_read(tmp_path, 
     assert "Data/SW42.csv" not in report.files
     assert set(streets["locality"]) <= set(loc["ward_name"])
     assert set(streets["street"]) == set(roads["street"][inside])
+
+
+CLEVELAND_LADS = ("E06000001", "E06000002", "E06000003", "E06000004")  # Hartlepool .. Stockton-on-Tees
+
+
+def test_cleveland_a_whole_other_force_from_the_command_line(tmp_path, files, shared_data):
+    """Cleveland's boundary derived from its own postcodes (a concave hull of the Code-Point units of
+    its four unitary authorities, in British National Grid), then its police.uk file imported."""
+    cp = pd.read_csv(
+        shared_data / "codepoint_open" / "ts.csv",
+        header=None,
+        names=pd.read_csv(shared_data / "codepoint_open" / "Code-Point_Open_Column_Headers.csv").columns,
+        dtype=str,
+    )
+    cp.columns = [
+        "Postcode", "Quality", "Eastings", "Northings", "Country", "RHA", "HA", "County", "District", "Ward",
+    ]  # fmt: skip
+    mine = cp[cp["District"].isin(CLEVELAND_LADS) & (cp["Quality"] != "90")]
+    hull = shapely.concave_hull(
+        shapely.multipoints(mine[["Eastings", "Northings"]].astype(float).to_numpy()), ratio=0.02
+    ).buffer(400)
+    boundary = tmp_path / "cleveland.geojson"
+    gpd.GeoDataFrame({"name": ["Cleveland"]}, geometry=[hull], crs="EPSG:27700").to_file(boundary)
+
+    db = f"sqlite:///{tmp_path / 'cleveland.sqlite'}"
+    cleveland = shared_data / "policeuk_neighbours" / "2019-01-cleveland-street.csv"
+    _ok(["area", "set", "--boundary", str(boundary), "--name", "Cleveland", "--db", db])
+    built = _ok(
+        [
+            "area",
+            "build-gazetteer",
+            "--codepoint",
+            str(files["codepoint"]),
+            "--policeuk",
+            str(cleveland),
+            "--db",
+            db,
+        ]
+    )
+    assert "gazetteer for Cleveland" in built.output
+    own = _ok(["ingest", str(cleveland), "--db", db]).output
+    other = _ok(
+        ["ingest", str(shared_data / "policeuk_neighbours" / "2019-01-northumbria-street.csv"), "--db", db]
+    )
+    assert "MOST OF THIS FILE LIES OUTSIDE CLEVELAND" in other.output
+    assert "MOST OF THIS FILE" not in own
+
+    crimes = pd.read_csv(cleveland).dropna(subset=["Latitude", "Longitude"])
+    from hoth_geo.gazetteer import wgs84_to_bng
+
+    e, n = wgs84_to_bng(crimes["Longitude"].to_numpy(), crimes["Latitude"].to_numpy())
+    inside = shapely.contains_xy(hull, e, n)
+    assert inside.mean() > 0.95, "the derived boundary covers the force's own rows"
+    engine = store.connect(db)
+    stored = store.load_context(engine)
+    assert len(stored) >= 0.99 * inside.sum(), (len(stored), int(inside.sum()))
+    assert (stored["falls_within"] == "Cleveland Police").mean() > 0.99
+
+    hot = _ok(["hotspots", "--source", "context", "--res", "8", "--out", str(tmp_path / "h.csv"), "--db", db])
+    assert "Cleveland, " in hot.output
+    table = pd.read_csv(tmp_path / "h.csv")
+    assert table["count"].sum() == len(stored) and table["class"].str.startswith("hot").sum() > 0
+
+    # A sharing-form report in Middlesbrough is located from the area's own postcodes.
+    form = tmp_path / "form.csv"
+    row = {
+        "Source reference": "C-1",
+        "Date observed": "03/04/2025",
+        "Reporting agency": "Test College (synthetic)",
+        "Agency type": "education",
+        "Place type": "shop",
+        "Concern": "cce",
+        "Postcode": mine[mine["District"] == "E06000002"]["Postcode"].iloc[0],
+    }
+    pd.DataFrame([{c: row.get(c, "") for c in TEMPLATE_COLUMNS}]).to_csv(form, index=False)
+    summary = pipeline.import_file(engine, form, today=pd.Timestamp("2026-01-01").date())
+    assert (summary.n_accepted, summary.n_quarantined) == (1, 0), summary.describe()
