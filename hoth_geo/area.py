@@ -537,6 +537,9 @@ def install_gazetteer(area: Area, built_dir: str | Path, report: dict) -> None:
     staging.rename(dst)
     if old.exists():
         shutil.rmtree(old)
+    from hoth_geo import gazetteer as gz
+
+    gz._load_cached.cache_clear()  # the folder's earlier (e.g. empty) layers must not be served again
     _gazetteer_cached.cache_clear()
 
 

@@ -130,6 +130,7 @@ def hexes(
 
     _check_out(out, (".geojson", ".csv", ".gpkg"))
     f = _filters(date_from, date_to, place_type, concern, agency)
+    apply_area(db, None)
     _engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
     _write_table(table, out)
@@ -153,6 +154,7 @@ def map_command(
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must end in .html, got {out.name!r}")
     f = _filters(date_from, date_to, place_type, concern, agency)
+    apply_area(db, None)  # the map's outline is the database's area
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
     places = aggregate.rank_places(reports, pipeline.all_places(engine), f).head(25)

@@ -28,6 +28,7 @@ import pandas as pd
 import typer
 
 from hoth_geo import settings
+from hoth_geo.cli_area import AreaOption
 from hoth_geo.cli_options import (
     AgencyOption,
     ConcernOption,
@@ -345,10 +346,12 @@ def export(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
     """Export a map, a briefing pack or the hexagon table for one audience; recorded in the export log."""
     from hoth_geo import pipeline, privacy, store
+    from hoth_geo.cli_area import apply_area, within_override
 
     if kind not in KINDS:
         fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -371,7 +374,11 @@ def export(
     policy = privacy.policy_for(audience, k=k, marking=marking)
     f = _filters(date_from, date_to, place_type, concern, agency)
     engine = store.connect(db)
+    # The grid, outline and title follow the database's area (or --area for this run).
+    used_area = apply_area(db, area)
     reports = store.load_reports(engine)
+    if used_area.clip_gazetteer:
+        reports = within_override(reports, used_area)
     places = pipeline.all_places(engine) if kind in ("briefing", "gpkg", "map-html") else None
     demo = store.counts(engine)["demo_reports"] > 0
     try:

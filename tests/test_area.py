@@ -543,3 +543,24 @@ def test_cleveland_a_whole_other_force_from_the_command_line(tmp_path, files, sh
     pd.DataFrame([{c: row.get(c, "") for c in TEMPLATE_COLUMNS}]).to_csv(form, index=False)
     summary = pipeline.import_file(engine, form, today=pd.Timestamp("2026-01-01").date())
     assert (summary.n_accepted, summary.n_quarantined) == (1, 0), summary.describe()
+
+
+def test_exports_name_and_use_the_configured_area(tmp_path, files):
+    """A deployment whose area is County Durham under its partnership's own name: the briefing pack's
+    title names it, and a hot-spot map is drawn on its grid."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    db = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    _ok(["demo", "--db", db])
+    set_out = _ok(
+        ["area", "set", "--boundary", str(files["durham"]), "--name", "Durham Safeguarding Area", "--db", db]
+    )
+    assert "stored partnership reports" in set_out.output, "Darlington's demo reports lie outside it"
+    pdf = tmp_path / "briefing.pdf"
+    _ok(["export", "--kind", "briefing", "--audience", "police", "--out", str(pdf), "--db", db])
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Durham Safeguarding Area" in " ".join(text.split())
+    assert "County Durham and Darlington" not in text
