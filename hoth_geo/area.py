@@ -296,13 +296,22 @@ class SetAreaResult:
                 f"{self.area.name} has no gazetteer yet: build it with `hoth-geo area build-gazetteer` "
                 "(postcodes, places and streets are not looked up until then)"
             )
-        for kind, label in (("reports", "partnership reports"), ("police_context", "police.uk rows")):
+        for kind, label in (
+            ("reports", "partnership reports"),
+            ("police_context", "police.uk rows"),
+            ("places", "places (demo venues, places added by analysts)"),
+        ):
             n, total = self.outside.get(kind, 0), self.totals.get(kind, 0)
             if n:
+                consequence = (
+                    "they stay stored but are no longer offered when reports are linked to places"
+                    if kind == "places"
+                    else "they stay stored and still count in analyses, which add their hexagons to the "
+                    "grid with a warning"
+                )
                 out.append(
                     f"{n:,} of {total:,} stored {label} ({n / total:.0%}) lie outside {self.area.name}: "
-                    "they stay stored and still count in analyses, which add their hexagons to the grid "
-                    "with a warning"
+                    + consequence
                 )
         return out
 
@@ -385,18 +394,26 @@ def _write_active(home: Path, area_id: str) -> None:
 
 
 def stored_outside(engine, area: Area) -> tuple[dict[str, int], dict[str, int]]:
-    """How many stored reports and police.uk rows lie outside ``area``'s boundary."""
+    """How many stored reports, police.uk rows and places lie outside ``area``'s boundary (places:
+    beyond the import's buffer, the distance within which they are still offered for linking)."""
     import sqlalchemy as sa
 
     from hoth_geo import store
 
     outside, totals = {}, {}
-    for key, table in (("reports", store.reports), ("police_context", store.police_context)):
+    for key, table in (
+        ("reports", store.reports),
+        ("police_context", store.police_context),
+        ("places", store.places),
+    ):
         with engine.connect() as conn:
             df = pd.read_sql(
                 sa.select(table.c.latitude, table.c.longitude).where(table.c.latitude.is_not(None)), conn
             )
-        inside = inside_area(area.boundary, df["latitude"].to_numpy(float), df["longitude"].to_numpy(float))
+        buffer_m = settings.STUDY_AREA_BUFFER_M if key == "places" else 0.0
+        inside = inside_area(
+            area.boundary, df["latitude"].to_numpy(float), df["longitude"].to_numpy(float), buffer_m
+        )
         outside[key] = int((~inside).sum())
         totals[key] = len(df)
     return outside, totals

@@ -203,7 +203,7 @@ def _import_sharing_form(
     result = ingest.normalise_sharing_form(raw, today=today)
     rows = result.rows
     progress(0.2, f"{len(rows):,} rows valid; checking for duplicates")
-    extra_places = store.load_places(engine)
+    extra_places = places_in_area(store.load_places(engine), gaz)
     with engine.begin() as conn:
         fingerprints, refs = store.existing_report_keys(conn)
         dup = store.mark_duplicate_reports(rows, fingerprints, refs)
@@ -301,6 +301,22 @@ def area_gazetteer(engine: Engine) -> Gazetteer:
     return area.gazetteer_for(area.for_engine(engine))
 
 
+def places_in_area(places: pd.DataFrame, gaz: Gazetteer) -> pd.DataFrame:
+    """Stored places (demo venues, analysts' places) within the gazetteer's area: after a change of
+    area, the previous area's places are never offered for linking."""
+    from hoth_geo.area import inside_area
+
+    if places.empty or gaz.study_area is None:
+        return places
+    keep = inside_area(
+        gaz.study_area,
+        places["latitude"].to_numpy(float),
+        places["longitude"].to_numpy(float),
+        settings.STUDY_AREA_BUFFER_M,
+    )
+    return places[keep].reset_index(drop=True)
+
+
 # A file mostly outside the area is usually the wrong force or the wrong area set: say so loudly.
 MOSTLY_OUTSIDE_SHARE = 0.5
 
@@ -323,7 +339,7 @@ def out_of_area_warning(n_outside: int, n_read: int, area_name: str) -> str:
 def all_places(engine: Engine, gazetteer: Gazetteer | None = None) -> pd.DataFrame:
     """Every place a report can be linked to: stored places (demo, analyst-added) then the gazetteer's."""
     gaz = gazetteer or area_gazetteer(engine)
-    stored = store.load_places(engine)
+    stored = places_in_area(store.load_places(engine), gaz)
     frames = [f for f in (stored, gaz.places) if not f.empty]
     if not frames:
         return gaz.places.copy()
