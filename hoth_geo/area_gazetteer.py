@@ -582,6 +582,19 @@ def build_gazetteer_for_area(
     return report
 
 
+# The attribution each source's licence asks for, shown with the area's gazetteer (About page).
+ATTRIBUTIONS: dict[str, str] = {
+    "OS Code-Point Open": "Contains OS data © Crown copyright and database right; Royal Mail data © Royal Mail "
+    "copyright and database right; National Statistics data © Crown copyright and database right "
+    "(OS OpenData, Open Government Licence v3.0).",
+    "police.uk street-level crime": "Contains public sector information licensed under the Open Government "
+    "Licence v3.0.",
+    "OpenStreetMap": "© OpenStreetMap contributors (Open Database Licence 1.0).",
+    "OS Open Names": "Contains OS data © Crown copyright and database right (OS OpenData, Open Government "
+    "Licence v3.0).",
+}
+
+
 def describe_report(report: dict) -> list[str]:
     """Lines for the CLI and the Area page."""
     lines = []
