@@ -564,3 +564,24 @@ def test_exports_name_and_use_the_configured_area(tmp_path, files):
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Durham Safeguarding Area" in " ".join(text.split())
     assert "County Durham and Darlington" not in text
+
+
+def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, files):
+    from apptest_support import app_as, ensure_user
+
+    from hoth_geo.area_gazetteer import build_gazetteer_for_area
+
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    admin = ensure_user(url, "admin")
+    result = area_mod.set_area(files["gpkg"], "Darlington <b>Partnership</b>", db_url=url)
+    build_gazetteer_for_area(result.area, codepoint=[files["codepoint"]])
+    at = app_as(admin, "area").run()
+    assert not at.exception, at.exception
+    assert at.metric[0].value == "Darlington <b>Partnership</b>"
+    assert at.dataframe[0].value["source"].tolist() == ["OS Code-Point Open"]
+    about = app_as(admin, "about").run()
+    assert not about.exception, about.exception
+    text = " ".join(m.value for m in about.markdown)
+    assert "OS Code-Point Open" in text and "Crown copyright" in text
+    assert "<b>" not in text, "the area's name is shown as text, never as HTML"
