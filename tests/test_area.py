@@ -177,6 +177,26 @@ def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_dat
     area_cells = len(hs.polygon_to_cells(current.boundary, 8))
     assert area_cells <= len(table) <= area_cells * 1.1
 
+    # Five police.uk months: a 10-day step gives the trend test the ten steps it needs.
+    em = _ok(
+        [
+            "emerging",
+            "--source",
+            "context",
+            "--res",
+            "8",
+            "--step",
+            "10D",
+            "--out",
+            str(tmp_path / "em.csv"),
+            "--db",
+            db,
+        ]
+    )
+    assert "Darlington, " in em.output
+    emerging = pd.read_csv(tmp_path / "em.csv")
+    assert len(emerging) == len(table) and emerging["total_count"].sum() == len(context)
+
     ev = _ok(
         [
             "evaluate",
