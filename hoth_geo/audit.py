@@ -102,6 +102,9 @@ EVENTS = frozenset(
         "demo_deleted",
         "disruption_added",
         "purge",
+        # the study area (hoth_geo.area)
+        "area_set",
+        "area_gazetteer_built",
         # the audit trail itself
         "audit_exported",
         "audit_verified",

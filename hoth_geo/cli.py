@@ -13,6 +13,8 @@ import typer
 
 from hoth_geo import settings
 from hoth_geo.cli_admin import register as _register_admin
+from hoth_geo.cli_area import AreaOption, SourceOption, analysis_frame, apply_area, within_override
+from hoth_geo.cli_area import register as _register_area
 from hoth_geo.cli_export import register as _register_export
 from hoth_geo.cli_options import (
     AgencyOption,
@@ -71,6 +73,7 @@ def ingest(
         str | None,
         typer.Option("--format", help="force the format: sharing_form or policeuk (default: detected)"),
     ] = None,
+    area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
     """Import files. Exit 0 when every file was read (even with quarantined rows); 1 when one was refused."""
@@ -79,7 +82,10 @@ def ingest(
 
     if fmt not in (None, "sharing_form", "policeuk"):
         fail(f"--format must be sharing_form or policeuk, got {fmt!r}")
+    from hoth_geo import area as area_mod
+
     engine = store.connect(db)
+    gazetteer = area_mod.gazetteer_for(apply_area(db, area))
     refused = 0
     for path in paths:
         if not path.is_file():
@@ -87,7 +93,9 @@ def ingest(
             refused += 1
             continue
         try:
-            summary = pipeline.import_file(engine, path, fmt=fmt, progress=_Bar(path.name))
+            summary = pipeline.import_file(
+                engine, path, fmt=fmt, gazetteer=gazetteer, progress=_Bar(path.name)
+            )
         except ingest_mod.ImportRefused as exc:
             typer.secho(f"refused: {exc.message}", fg=typer.colors.RED, err=True)
             refused += 1
@@ -122,6 +130,7 @@ def hexes(
 
     _check_out(out, (".geojson", ".csv", ".gpkg"))
     f = _filters(date_from, date_to, place_type, concern, agency)
+    apply_area(db, None)
     _engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
     _write_table(table, out)
@@ -145,6 +154,7 @@ def map_command(
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must end in .html, got {out.name!r}")
     f = _filters(date_from, date_to, place_type, concern, agency)
+    apply_area(db, None)  # the map's outline is the database's area
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
     places = aggregate.rank_places(reports, pipeline.all_places(engine), f).head(25)
@@ -208,6 +218,8 @@ def hotspots(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    source: SourceOption = "reports",
+    area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
     """Hot and cold spots on the study-area grid (Getis-Ord Gi* with FDR), counts, or kernel density."""
@@ -218,11 +230,25 @@ def hotspots(
     if method not in ("gistar", "count", "kde"):
         fail(f"--method must be gistar, count or kde, got {method!r}")
     f = _filters(date_from, date_to, place_type, concern, agency)
-    _engine, reports = _load(db)
+    from hoth_geo import store
+
+    used_area = apply_area(db, area or boundary)
+    reports = analysis_frame(store.connect(db), source, used_area)
     try:
-        table = hs.hotspots(reports, res, f, k=k, area=boundary, fdr=not no_fdr, permutations=permutations)
+        table = hs.hotspots(
+            reports,
+            res,
+            f,
+            k=k,
+            area=used_area.boundary,
+            fdr=not no_fdr,
+            permutations=permutations,
+            area_name=used_area.name,
+        )
     except hs.TooFewReports as exc:
         fail(str(exc))
+    if table.attrs.get("warning"):
+        typer.secho(f"warning: {table.attrs['warning']}", fg=typer.colors.YELLOW, err=True)
     if method == "count":
         table = table[["h3", "count"]]
     elif method == "kde":
@@ -235,10 +261,14 @@ def hotspots(
         n_hot = int(table["class"].str.startswith("hot").sum())
         n_cold = int(table["class"].str.startswith("cold").sum())
         typer.echo(
-            f"{len(table):,} cells at resolution {res}: {n_hot} hot, {n_cold} cold ({f.describe()}) -> {out}"
+            f"{used_area.name}, {len(table):,} cells at resolution {res}: {n_hot} hot, {n_cold} cold "
+            f"({source}; {f.describe()}) -> {out}"
         )
     else:
-        typer.echo(f"{len(table):,} cells at resolution {res} ({method}; {f.describe()}) -> {out}")
+        typer.echo(
+            f"{used_area.name}, {len(table):,} cells at resolution {res} ({method}; {source}; "
+            f"{f.describe()}) -> {out}"
+        )
 
 
 @app.command()
@@ -254,6 +284,8 @@ def emerging(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    source: SourceOption = "reports",
+    area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
     """Emerging hot spot categories (new, consecutive, intensifying, persistent, ...) per hexagon."""
@@ -261,15 +293,23 @@ def emerging(
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
     f = _filters(date_from, date_to, place_type, concern, agency)
-    _engine, reports = _load(db)
+    from hoth_geo import hotspots as hs
+    from hoth_geo import store
+
+    used_area = apply_area(db, area)
+    reports = analysis_frame(store.connect(db), source, used_area)
     try:
-        table = temporal.emerging_hotspots(reports, res, step=step, k=k, filters=f)
+        fine = reports["h3"].to_numpy()
+        grid, _warning = hs.study_area_grid(
+            res, used_area.boundary, points=fine[fine != 0], area_name=used_area.name
+        )
+        table = temporal.emerging_hotspots(reports, res, step=step, k=k, filters=f, grid_cells=grid)
     except ValueError as exc:
         fail(str(exc))
     _write_table(table, out)
     found = table[table["category"] != "no_pattern"]["label"].value_counts()
     typer.echo(
-        f"{len(table):,} cells, step {table.attrs.get('step')}: "
+        f"{used_area.name}, {len(table):,} cells, step {table.attrs.get('step')}: "
         + (", ".join(f"{n} {lab}" for lab, n in found.items()) or "no pattern")
     )
     typer.echo(f"written to {out}")
@@ -288,6 +328,7 @@ def evaluate(
         str, typer.Option("--source", help="reports (partnership) or context (police.uk)")
     ] = "reports",
     n_boot: Annotated[int, typer.Option("--n-boot", min=0)] = 500,
+    area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
     """How well each hotspot method predicts a later window: hit rate, PAI and RRI with 95 % intervals."""
@@ -297,16 +338,29 @@ def evaluate(
     _check_out(out, (".csv",))
     if source not in ("reports", "context"):
         fail(f"--source must be reports or context, got {source!r}")
+    from hoth_geo import hotspots as hs
+
     engine = store.connect(db)
+    used_area = apply_area(db, area)
     frame = store.load_reports(engine) if source == "reports" else store.load_context(engine)
+    if used_area.clip_gazetteer:
+        frame = within_override(frame, used_area)
     try:
+        grid, _warning = hs.study_area_grid(res, used_area.boundary)
         table = ev.evaluate_windows(
-            frame, (train_from, train_to), (test_from, test_to), res, tuple(concern or ()), n_boot=n_boot
+            frame,
+            (train_from, train_to),
+            (test_from, test_to),
+            res,
+            tuple(concern or ()),
+            grid_cells=grid,
+            n_boot=n_boot,
         )
     except ValueError as exc:
         fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
+    typer.echo(f"{used_area.name}: {source}, resolution {res}")
     five = table[table["coverage"] == 0.05]
     for row in five.itertuples():
         typer.echo(f"{row.method:>12}: PAI at 5 % of the area {row.pai:.1f} (hit rate {row.hit_rate:.1%})")
@@ -326,6 +380,7 @@ def patrol_plan_command(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
     """Presence-based disruption: the hexagon x day x time slots covering the most recent weighted concern."""
@@ -333,7 +388,10 @@ def patrol_plan_command(
 
     _check_out(out, (".csv",))
     f = _filters(date_from, date_to, place_type, concern, agency)
+    used_area = apply_area(db, area)
     engine, reports = _load(db)
+    if used_area.clip_gazetteer:
+        reports = within_override(reports, used_area)
     window = (f.date_from, f.date_to) if f.date_from and f.date_to else None
     try:
         plan = patrol.patrol_plan(
@@ -349,6 +407,7 @@ def patrol_plan_command(
         )
     except ValueError as exc:
         fail(str(exc))
+    typer.echo(f"patrol plan for {used_area.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(patrol.plan_to_csv(plan))
     for row in plan.itertuples():
@@ -381,7 +440,10 @@ def build_gazetteer(
     counts = build_area_gazetteer(osm, codepoint, out, boundary_path=boundary, lad_codes=lad or None)
     for layer, n in counts.items():
         typer.echo(f"{layer}: {n:,}")
-    typer.echo(f"gazetteer written to {out}; point HOTH_GEO_DATA_DIR at its parent data folder to use it")
+    typer.echo(
+        f"gazetteer written to {out}; to make an area the deployment's own, use "
+        "`hoth-geo area set` and `hoth-geo area build-gazetteer`"
+    )
 
 
 @app.command("app")
@@ -410,6 +472,7 @@ def run_app(
 
 
 _register_admin(app)
+_register_area(app)
 _register_export(app)
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import pandas as pd
 import typer
 
 from hoth_geo import settings
+from hoth_geo.cli_area import AreaOption
 from hoth_geo.cli_options import (
     AgencyOption,
     ConcernOption,
@@ -261,8 +262,10 @@ def prepare_export(
     elif kind == "briefing":
         if places is None:
             raise ValueError("places must be the pipeline.all_places frame for a briefing pack, got None")
+        from hoth_geo.area import area_name
+
         data = briefing.briefing_pack(
-            reports, places, filters=filters, policy=policy, res=int(res), demo=demo
+            reports, places, filters=filters, policy=policy, res=int(res), demo=demo, area_label=area_name()
         )
     elif kind == "gpkg":
         if places is None:
@@ -343,10 +346,12 @@ def export(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
     """Export a map, a briefing pack or the hexagon table for one audience; recorded in the export log."""
     from hoth_geo import pipeline, privacy, store
+    from hoth_geo.cli_area import apply_area, within_override
 
     if kind not in KINDS:
         fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -369,7 +374,11 @@ def export(
     policy = privacy.policy_for(audience, k=k, marking=marking)
     f = _filters(date_from, date_to, place_type, concern, agency)
     engine = store.connect(db)
+    # The grid, outline and title follow the database's area (or --area for this run).
+    used_area = apply_area(db, area)
     reports = store.load_reports(engine)
+    if used_area.clip_gazetteer:
+        reports = within_override(reports, used_area)
     places = pipeline.all_places(engine) if kind in ("briefing", "gpkg", "map-html") else None
     demo = store.counts(engine)["demo_reports"] > 0
     try:

@@ -900,6 +900,9 @@ class Gazetteer:
     sectors: pd.DataFrame
     districts: pd.DataFrame
     study_area: Polygon | MultiPolygon | None
+    # The area the gazetteer covers, as messages name it ("outside County Durham and Darlington").
+    area_name: str = settings.DEFAULT_AREA_NAME
+    area_id: str = settings.DEFAULT_AREA_ID
 
 
 def load_gazetteer(directory: str | Path = settings.GAZETTEER_DIR) -> Gazetteer:

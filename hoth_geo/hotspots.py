@@ -28,7 +28,6 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from hoth_geo import settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
-from hoth_geo.gazetteer import load_study_area
 from hoth_geo.hexes import (
     cell_centres,
     cell_resolutions,
@@ -231,15 +230,45 @@ def read_boundary(path: str | Path, *, layer: str | int | None = None) -> Polygo
 
 
 def _default_area() -> Polygon | MultiPolygon | None:
-    """The deployment's study area, found where load_gazetteer() looks for it (without loading the
-    gazetteer tables): study_area.geojson in the gazetteer folder, then in the boundaries folder."""
-    for candidate in (
-        settings.GAZETTEER_DIR / "study_area.geojson",
-        settings.BOUNDARIES_DIR / "study_area.geojson",
-    ):
-        if candidate.is_file():
-            return load_study_area(candidate)
-    return None
+    """The deployment's study area (``hoth_geo.area.in_use``): the area an administrator set, else
+    the shipped County Durham and Darlington boundary."""
+    from hoth_geo import area as area_mod
+
+    try:
+        return area_mod.in_use().boundary
+    except FileNotFoundError:
+        return None
+
+
+def _default_area_name() -> str:
+    from hoth_geo import area as area_mod
+
+    try:
+        return area_mod.in_use().name
+    except FileNotFoundError:
+        return "the study area"
+
+
+def _overlaps(cells: np.ndarray, area: Polygon | MultiPolygon) -> np.ndarray:
+    """True for each cell whose hexagon overlaps ``area``."""
+    polys = [
+        Polygon([(lng, lat) for lat, lng in h3i.cell_to_boundary(int(c))]) for c in np.asarray(cells).tolist()
+    ]
+    if not polys:
+        return np.zeros(0, dtype=bool)
+    shapely.prepare(area)
+    return shapely.intersects(area, np.asarray(polys, dtype=object))
+
+
+def _fine_of(points) -> np.ndarray:
+    """The points as H3 cells at the finest resolution given (for counting reports per cell)."""
+    arr = np.asarray(points)
+    if arr.ndim == 1:
+        fine = arr.astype(np.int64)
+        return fine[fine != 0]
+    lng, lat = arr[:, 0].astype(np.float64), arr[:, 1].astype(np.float64)
+    ok = np.isfinite(lat) & np.isfinite(lng)
+    return latlng_to_cells(lat[ok], lng[ok], 15)
 
 
 def _area_cells(area: Polygon | MultiPolygon, res: int) -> np.ndarray:
@@ -288,6 +317,7 @@ def study_area_grid(
     area: Polygon | MultiPolygon | str | Path | None = None,
     *,
     points=None,
+    area_name: str | None = None,
 ) -> tuple[np.ndarray, str | None]:
     """Every H3 cell at ``res`` of the study area, plus any data cell outside it; and a warning for
     the app (None when there is nothing to say).
@@ -310,8 +340,10 @@ def study_area_grid(
         raise ValueError(
             f"area must be a shapely (Multi)Polygon in WGS84 or a file path, got {type(area).__name__}"
         )
+    area_label = area_name or "the study area"
     if area is None:
         area = _default_area()
+        area_label = area_name or _default_area_name()
     pcells = lat = lng = None
     if points is not None:
         pcells, lat, lng = _point_cells(points, res)
@@ -334,10 +366,20 @@ def study_area_grid(
         extra = np.setdiff1d(pcells, grid, assume_unique=True)
         if extra.size:
             grid = _readonly(np.union1d(grid, extra))
-            warnings.append(
-                f"{extra.size:,} hexagon(s) with reports lie outside the study area; they were added to the "
-                "grid so that no report is left out."
-            )
+            # The grid holds the hexagons whose centre is in the area. A hexagon straddling the
+            # boundary with its centre just outside is still part of the area: adding it when it
+            # holds reports is expected and says nothing. Only hexagons wholly outside are worth a
+            # warning (reports accepted within the import's buffer, or kept from an earlier area).
+            beyond = extra[~_overlaps(extra, area)]
+            if beyond.size:
+                n_beyond = int(np.isin(cells_to_parent(_fine_of(points), res), beyond).sum())
+                warnings.append(
+                    f"{beyond.size:,} hexagon(s) with reports lie outside the study area"
+                    + (f" ({area_label})" if area_label != "the study area" else "")
+                    + f", holding {n_beyond:,} report(s) (points accepted within "
+                    f"{settings.STUDY_AREA_BUFFER_M / 1000:g} km of the boundary, or stored before the area "
+                    "was changed); they were added to the grid so that no report is left out."
+                )
     return grid, (" ".join(warnings) or None)
 
 
@@ -453,6 +495,37 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     out = np.empty(n)
     out[order] = adjusted
     return out
+
+
+def permutations_needed(n_cells: int, alpha: float) -> int:
+    """The fewest permutations whose smallest attainable two-sided pseudo p, 2 / (P + 1), can pass
+    Benjamini-Hochberg at level ``alpha`` on its own (rank 1 of ``n_cells``): P = 2 n / alpha - 1."""
+    return int(np.ceil(2.0 * n_cells / alpha)) - 1
+
+
+def permutation_fdr_warning(n_cells: int, permutations: int | None, fdr: bool) -> str | None:
+    """A warning when permutation p-values are too coarse for FDR over ``n_cells`` cells, else None.
+
+    With P permutations no pseudo p is below 2 / (P + 1). Benjamini-Hochberg over n cells passes the
+    k smallest p-values only when p_(k) <= k a / n, so at that floor a cell can be called significant
+    only together with at least ceil(n p_min / a) others: on a county grid (thousands of cells) and
+    99 or 999 permutations, hot spots can vanish by construction rather than because there are none.
+    """
+    if permutations is None or not fdr:
+        return None
+    p_min = 2.0 / (int(permutations) + 1)
+    loosest = max(a for _conf, a in CONFIDENCE_LEVELS)
+    if p_min * n_cells <= loosest:
+        return None
+    k_min = int(np.ceil(p_min * n_cells / loosest))
+    return (
+        f"With {int(permutations):,} permutations the smallest attainable p is {p_min:.4g}; with the "
+        f"false discovery rate over {n_cells:,} cells a cell can be significant (90 %) only if at least "
+        f"{k_min:,} cells all reach that p, so real hot and cold spots can be missed by construction. "
+        f"Use at least {permutations_needed(n_cells, loosest):,} permutations "
+        f"({permutations_needed(n_cells, 0.01):,} for the 99 % class), the analytical p-values "
+        "(no permutations), or no FDR."
+    )
 
 
 def _classify(z: np.ndarray, p_test: np.ndarray) -> np.ndarray:
@@ -602,7 +675,15 @@ def gi_star(
     out["n_neighbours"] = np.diff(graph.indptr).astype(np.int64) - 1
     if np.array_equal(x, np.round(x)):
         out["count"] = x.astype(np.int64)
-    out.attrs.update({"k": int(k), "fdr": bool(fdr), "permutations": permutations, "res": res})
+    out.attrs.update(
+        {
+            "k": int(k),
+            "fdr": bool(fdr),
+            "permutations": permutations,
+            "res": res,
+            "permutation_warning": permutation_fdr_warning(grid.size, permutations, fdr),
+        }
+    )
     return out
 
 
@@ -617,6 +698,7 @@ def hotspots(
     permutations: int | None = None,
     seed: int = 0,
     min_reports: int = MIN_REPORTS,
+    area_name: str | None = None,
 ) -> pd.DataFrame:
     """Gi* hotspots of the located reports matching ``filters`` over the whole study-area grid at
     ``res`` (cells with no report included as zeros). Columns as ``gi_star``.
@@ -632,7 +714,7 @@ def hotspots(
     fine = reports["h3"].to_numpy()[keep]
     cells = cells_to_parent(fine, res)
     uniq, count = np.unique(cells, return_counts=True)
-    grid, warning = study_area_grid(res, area, points=fine)
+    grid, warning = study_area_grid(res, area, points=fine, area_name=area_name)
     out = gi_star(
         pd.DataFrame({"h3": uniq, "count": count.astype(np.int64)}),
         grid,
@@ -642,7 +724,8 @@ def hotspots(
         seed=seed,
         min_reports=min_reports,
     )
-    out.attrs.update({"warning": warning, "n_reports": n})
+    notes = [w for w in (out.attrs.get("permutation_warning"), warning) if w]
+    out.attrs.update({"warning": " ".join(notes) or None, "n_reports": n})
     return out
 
 

@@ -32,7 +32,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import branca.colormap
 import folium
@@ -577,14 +577,26 @@ def _rounded_geojson(gdf, dp: int = 4) -> dict:
     }
 
 
-@cache
 def reference_payload() -> str:
-    """Study-area and ward outlines (coordinates to 4 dp, ~10 m) and town labels, as safe JSON."""
+    """Study-area and ward outlines (coordinates to 4 dp, ~10 m) and town labels, as safe JSON, for
+    the area in use (a partnership's own area: its outline only)."""
+    from hoth_geo.area import in_use
+
+    return _reference_payload(in_use().area_id)
+
+
+@lru_cache(maxsize=4)
+def _reference_payload(area_id: str) -> str:
     import geopandas as gpd
 
+    from hoth_geo.area import in_use
     from hoth_geo.gazetteer import load_gazetteer
 
     area = wards = {"type": "FeatureCollection", "features": []}
+    current = in_use()
+    if not current.shipped:
+        outline = gpd.GeoDataFrame({"name": [current.name]}, geometry=[current.boundary], crs="EPSG:4326")
+        return _safe_json({"area": _rounded_geojson(outline), "wards": wards, "towns": []})
     if (settings.BOUNDARIES_DIR / "study_area.geojson").is_file():
         area = _rounded_geojson(gpd.read_file(settings.BOUNDARIES_DIR / "study_area.geojson"))
     if (settings.BOUNDARIES_DIR / "wards.geojson").is_file():

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import audit, ingest, settings, store
 from hoth_geo import geocode as geocoding
-from hoth_geo.gazetteer import Gazetteer, load_gazetteer
+from hoth_geo.gazetteer import Gazetteer
 from hoth_geo.hexes import latlng_to_cells
 
 Progress = Callable[[float, str], None]
@@ -103,7 +103,7 @@ def import_file(
         if fmt not in ("sharing_form", "policeuk"):
             raise ValueError(f"fmt must be 'sharing_form' or 'policeuk', got {fmt!r}")
         detected = fmt
-    gaz = gazetteer or load_gazetteer()
+    gaz = gazetteer or area_gazetteer(engine)
     progress(0.1, f"checking {len(raw):,} rows")
     if detected == "policeuk":
         return _import_policeuk(engine, raw, filename, file_sha, gaz, is_demo, imported_by, progress)
@@ -143,6 +143,7 @@ def _store_import(
     progress: Progress,
     progress_start: float,
     label: str,
+    n_out_of_area: int = 0,
 ) -> store.ImportSummary:
     """Write one import's record, accepted rows and quarantine inside the caller's transaction."""
     quarantined, n_q_dups = _filter_quarantine_duplicates(conn, quarantined)
@@ -161,8 +162,9 @@ def _store_import(
         n_accepted=n_acc,
         n_quarantined=n_q,
         n_duplicates=n_duplicate_rows + n_q_dups,
-        already_imported=n_acc == 0 and n_q == 0 and n_read > 0,
+        already_imported=n_acc == 0 and n_q == 0 and n_read > n_out_of_area,
         warnings=tuple(warnings),
+        n_out_of_area=n_out_of_area,
     )
     if not summary.reconciles:  # a bug, never a data problem: the caller's transaction rolls back
         raise RuntimeError(f"import of {filename} does not reconcile: {summary.describe()}")
@@ -180,6 +182,7 @@ def _store_import(
             "accepted": n_acc,
             "quarantined": n_q,
             "duplicates": summary.n_duplicates,
+            "out_of_area": n_out_of_area,
             "sha256": file_sha,
         },
     )
@@ -200,7 +203,7 @@ def _import_sharing_form(
     result = ingest.normalise_sharing_form(raw, today=today)
     rows = result.rows
     progress(0.2, f"{len(rows):,} rows valid; checking for duplicates")
-    extra_places = store.load_places(engine)
+    extra_places = places_in_area(store.load_places(engine), gaz)
     with engine.begin() as conn:
         fingerprints, refs = store.existing_report_keys(conn)
         dup = store.mark_duplicate_reports(rows, fingerprints, refs)
@@ -245,27 +248,20 @@ def _import_policeuk(
 ) -> store.ImportSummary:
     result = ingest.normalise_policeuk(raw)
     rows = result.rows.reset_index(drop=True)
-    inside = geocoding.in_study_area(
-        gaz.study_area, rows["latitude"].to_numpy(float), rows["longitude"].to_numpy(float)
+    from hoth_geo.area import inside_area
+
+    inside = inside_area(
+        gaz.study_area,
+        rows["latitude"].to_numpy(float),
+        rows["longitude"].to_numpy(float),
+        settings.POLICEUK_AREA_EDGE_M,
     )
-    outside = rows[~inside]
-    out_q = pd.DataFrame(
-        {
-            "row_number": outside["row_number"].to_numpy(),
-            "reason": [
-                f"row {r}: police.uk point {la:.5f}, {lo:.5f} lies outside the study area"
-                for r, la, lo in zip(
-                    outside["row_number"], outside["latitude"], outside["longitude"], strict=True
-                )
-            ],
-            "field": "Longitude/Latitude",
-            "value": [
-                f"{la}, {lo}" for la, lo in zip(outside["latitude"], outside["longitude"], strict=True)
-            ],
-            "raw": _raw_json(raw, outside["row_number"].to_numpy()),
-            "payload": None,
-        }
-    )
+    # Rows outside the area are skipped with one summary line, not quarantined one by one: a force's
+    # file often covers more than a partnership's area.
+    n_outside = int((~inside).sum())
+    warnings = list(result.warnings)
+    if n_outside:
+        warnings.insert(0, out_of_area_warning(n_outside, result.n_read, gaz.area_name))
     rows = rows[inside].copy()
     rows["h3"] = latlng_to_cells(
         rows["latitude"].to_numpy(float), rows["longitude"].to_numpy(float), settings.FINE_H3_RES
@@ -274,9 +270,8 @@ def _import_policeuk(
         seen = store.existing_context_fingerprints(conn)
         dup = rows["fingerprint"].isin(seen).to_numpy() | rows["fingerprint"].duplicated().to_numpy()
         fresh = rows[~dup]
-        q = result.quarantine.copy()
-        q["payload"] = None
-        quarantined = pd.concat([q, out_q], ignore_index=True).sort_values("row_number")
+        quarantined = result.quarantine.copy()
+        quarantined["payload"] = None
         summary = _store_import(
             conn,
             fmt="policeuk",
@@ -289,7 +284,8 @@ def _import_policeuk(
             accepted=fresh,
             insert_rows=store.insert_context,
             quarantined=quarantined,
-            warnings=result.warnings,
+            warnings=warnings,
+            n_out_of_area=n_outside,
             progress=progress,
             progress_start=0.3,
             label="storing police context",
@@ -298,10 +294,52 @@ def _import_policeuk(
     return summary
 
 
+def area_gazetteer(engine: Engine) -> Gazetteer:
+    """The gazetteer of the study area configured for the database behind ``engine``."""
+    from hoth_geo import area
+
+    return area.gazetteer_for(area.for_engine(engine))
+
+
+def places_in_area(places: pd.DataFrame, gaz: Gazetteer) -> pd.DataFrame:
+    """Stored places (demo venues, analysts' places) within the gazetteer's area: after a change of
+    area, the previous area's places are never offered for linking."""
+    from hoth_geo.area import inside_area
+
+    if places.empty or gaz.study_area is None:
+        return places
+    keep = inside_area(
+        gaz.study_area,
+        places["latitude"].to_numpy(float),
+        places["longitude"].to_numpy(float),
+        settings.STUDY_AREA_BUFFER_M,
+    )
+    return places[keep].reset_index(drop=True)
+
+
+# A file mostly outside the area is usually the wrong force or the wrong area set: say so loudly.
+MOSTLY_OUTSIDE_SHARE = 0.5
+
+
+def out_of_area_warning(n_outside: int, n_read: int, area_name: str) -> str:
+    """The one summary line for police.uk rows outside the area (skipped, not stored)."""
+    share = n_outside / max(n_read, 1)
+    text = (
+        f"{n_outside:,} of {n_read:,} rows ({share:.1%}) lie outside {area_name} and were skipped "
+        "(not stored, not quarantined)"
+    )
+    if share > MOSTLY_OUTSIDE_SHARE:
+        text = (
+            f"MOST OF THIS FILE LIES OUTSIDE {area_name.upper()}: {text}. Check that the file is for "
+            f"{area_name}, or set the partnership's area (Area page, `hoth-geo area set`)"
+        )
+    return text
+
+
 def all_places(engine: Engine, gazetteer: Gazetteer | None = None) -> pd.DataFrame:
     """Every place a report can be linked to: stored places (demo, analyst-added) then the gazetteer's."""
-    gaz = gazetteer or load_gazetteer()
-    stored = store.load_places(engine)
+    gaz = gazetteer or area_gazetteer(engine)
+    stored = places_in_area(store.load_places(engine), gaz)
     frames = [f for f in (stored, gaz.places) if not f.empty]
     if not frames:
         return gaz.places.copy()
@@ -311,7 +349,12 @@ def all_places(engine: Engine, gazetteer: Gazetteer | None = None) -> pd.DataFra
 def load_demo_data(
     engine: Engine, *, gazetteer: Gazetteer | None = None, progress: Progress | None = None
 ) -> store.ImportSummary:
-    """Load the shipped synthetic demo set: its venues into places, then its reports via a normal import."""
+    """Load the shipped synthetic demo set: its venues into places, then its reports via a normal import.
+
+    The demo is of the shipped County Durham and Darlington area, so it is geocoded with the shipped
+    gazetteer whatever area the deployment has set (unless ``gazetteer`` is given)."""
+    from hoth_geo.gazetteer import load_gazetteer
+
     venues = pd.read_csv(settings.DEMO_DIR / "venues.csv", dtype={"place_id": str, "postcode_district": str})
     with engine.begin() as conn:
         store.upsert_places(conn, venues)
@@ -320,7 +363,7 @@ def load_demo_data(
         settings.DEMO_DIR / "demo_reports.csv",
         is_demo=True,
         imported_by="demo",
-        gazetteer=gazetteer,
+        gazetteer=gazetteer or load_gazetteer(),
         progress=progress,
         today=date(2026, 11, 1),  # the demo ends 2026-10-31; later 'today's must not reject it either
     )

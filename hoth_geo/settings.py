@@ -14,6 +14,12 @@ DATA_DIR = Path(os.environ.get("HOTH_GEO_DATA_DIR", REPO_DIR / "data"))
 GAZETTEER_DIR = DATA_DIR / "gazetteer"
 BOUNDARIES_DIR = DATA_DIR / "boundaries"
 DEMO_DIR = DATA_DIR / "demo"
+# The shipped area (the demo's): used until an administrator sets the deployment's own area.
+DEFAULT_AREA_ID = "county-durham-darlington"
+DEFAULT_AREA_NAME = "County Durham and Darlington"
+# Where a deployment keeps its areas (boundary and gazetteer per area). Default: beside the SQLite
+# database file ('<db>.areas/'), else VAR_DIR/areas for a server database. See hoth_geo/area.py.
+AREA_DIR_ENV = "HOTH_GEO_AREA_DIR"
 
 # Leaflet and other browser assets served locally: maps never need a CDN.
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -99,6 +105,9 @@ FUZZY_PLACE_SCORE_MIN = 88  # rapidfuzz WRatio (0-100) to accept a place-name ma
 FUZZY_AMBIGUITY_GAP = 4  # two candidates within this score of each other are ambiguous
 PLACE_LINK_MAX_M = 150  # a point report is linked to the nearest place of its type within this
 STUDY_AREA_BUFFER_M = 2_000  # coordinates this far outside the study area are quarantined
+# police.uk map points are exact street points: only this much slack at the boundary (a point snapped
+# onto a boundary road), so a force's rows just beyond a small area are not mixed into it.
+POLICEUK_AREA_EDGE_M = 100
 
 # Dates: reports observed before this are treated as data-entry errors.
 EARLIEST_PLAUSIBLE_DATE = "2000-01-01"

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -331,17 +331,41 @@ def _to_local(lat0: float, lng0: float) -> Transformer:
     return Transformer.from_crs("EPSG:4326", local, always_xy=True)
 
 
-@cache
+def _area_key() -> str:
+    """The id of the study area in use (outlines and town labels follow it)."""
+    from hoth_geo.area import in_use
+
+    return in_use().area_id
+
+
 def boundary_frame(name: str) -> gpd.GeoDataFrame | None:
+    """A boundary layer ('study_area', 'wards', 'lsoa') of the area in use; None when it has none
+    (a partnership's own area has its outline only)."""
+    return _boundary_frame(name, _area_key())
+
+
+@lru_cache(maxsize=16)
+def _boundary_frame(name: str, area_id: str) -> gpd.GeoDataFrame | None:
+    from hoth_geo.area import in_use
+
+    current = in_use()
+    if not current.shipped:
+        if name != "study_area":
+            return None
+        return gpd.GeoDataFrame({"name": [current.name]}, geometry=[current.boundary], crs="EPSG:4326")
     path = settings.BOUNDARIES_DIR / f"{name}.geojson"
     if not path.is_file():
         return None
     return gpd.read_file(path).to_crs("EPSG:4326")
 
 
-@lru_cache(maxsize=16)
 def _projected_lines(name: str, lat0: float, lng0: float) -> list[np.ndarray]:
     """Outline rings of a boundary layer in local metres (cached: the county outline is reused a lot)."""
+    return _projected_lines_of(name, _area_key(), lat0, lng0)
+
+
+@lru_cache(maxsize=16)
+def _projected_lines_of(name: str, _area_id: str, lat0: float, lng0: float) -> list[np.ndarray]:
     frame = boundary_frame(name)
     if frame is None:
         return []
@@ -358,12 +382,20 @@ def _projected_lines(name: str, lat0: float, lng0: float) -> list[np.ndarray]:
     return rings
 
 
-@cache
 def town_positions() -> tuple[tuple[str, float, float], ...]:
     """(town, lat, lng) for the labelled towns: the median of each town's district postcodes, the same
-    rule as the web map (``maps.TOWN_DISTRICTS``). Empty when the gazetteer has no postcodes."""
+    rule as the web map (``maps.TOWN_DISTRICTS``). Empty when the gazetteer has no postcodes, and for a
+    partnership's own area (the labelled towns are the shipped area's)."""
+    return _town_positions(_area_key())
+
+
+@lru_cache(maxsize=4)
+def _town_positions(area_id: str) -> tuple[tuple[str, float, float], ...]:
+    from hoth_geo.area import in_use
     from hoth_geo.gazetteer import load_gazetteer
 
+    if not in_use().shipped:
+        return ()
     try:
         postcodes = load_gazetteer().postcodes
     except (FileNotFoundError, ValueError):  # a deployment without a gazetteer still gets its maps

@@ -36,6 +36,7 @@ imports = sa.Table(
     sa.Column("n_accepted", sa.Integer, nullable=False),
     sa.Column("n_quarantined", sa.Integer, nullable=False),
     sa.Column("n_duplicates", sa.Integer, nullable=False),
+    sa.Column("n_out_of_area", sa.Integer, nullable=False, default=0),  # police.uk rows skipped
     sa.Column("is_demo", sa.Boolean, nullable=False, default=False),
 )
 
@@ -202,7 +203,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What one import did. ``n_read == n_accepted + n_quarantined + n_duplicates`` always."""
+    """What one import did. ``n_read == n_accepted + n_quarantined + n_duplicates + n_out_of_area``
+    always (out of area: police.uk rows outside the study area, skipped with one summary warning)."""
 
     import_id: int | None
     filename: str
@@ -213,16 +215,19 @@ class ImportSummary:
     n_duplicates: int
     already_imported: bool = False
     warnings: tuple[str, ...] = ()
+    n_out_of_area: int = 0
 
     @property
     def reconciles(self) -> bool:
-        return self.n_read == self.n_accepted + self.n_quarantined + self.n_duplicates
+        return self.n_read == self.n_accepted + self.n_quarantined + self.n_duplicates + self.n_out_of_area
 
     def describe(self) -> str:
         text = (
             f"{self.filename}: read {self.n_read:,} rows = {self.n_accepted:,} accepted"
             f" + {self.n_quarantined:,} quarantined + {self.n_duplicates:,} duplicates"
         )
+        if self.n_out_of_area:
+            text += f" + {self.n_out_of_area:,} outside the area (skipped)"
         if self.already_imported:
             text += " (this file was imported before: nothing new added)"
         return text
@@ -312,6 +317,7 @@ def insert_import(
             n_accepted=0,
             n_quarantined=0,
             n_duplicates=0,
+            n_out_of_area=0,
             is_demo=is_demo,
         )
     )
@@ -327,6 +333,7 @@ def finish_import(conn: Connection, import_id: int, summary: ImportSummary) -> N
             n_accepted=summary.n_accepted,
             n_quarantined=summary.n_quarantined,
             n_duplicates=summary.n_duplicates,
+            n_out_of_area=summary.n_out_of_area,
         )
     )
 

@@ -65,6 +65,7 @@ def test_pages_are_registered_in_order():
         "Review",
         "Users",
         "Audit log",
+        "Area",
         "About",
     ]
 

@@ -13,10 +13,12 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from hoth_geo import area as area_mod
 from hoth_geo import audit, pipeline, settings, store
 from hoth_geo.aggregate import ReportFilter
+from hoth_geo.area import Area
 from hoth_geo.auth import User
-from hoth_geo.gazetteer import Gazetteer, load_gazetteer
+from hoth_geo.gazetteer import Gazetteer
 from hoth_geo.privacy import SharingPolicy, policy_for
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
 
@@ -30,13 +32,19 @@ def engine() -> Engine:
     return _engine(settings.database_url())
 
 
-@st.cache_resource(show_spinner=False)
+def area() -> Area:
+    """The study area configured for the app's database (read on every rerun: an admin may change it)."""
+    return area_mod.current_area(settings.database_url())
+
+
 def gazetteer() -> Gazetteer:
-    return load_gazetteer()
+    """The gazetteer of the configured area (cached per area and build in hoth_geo.area)."""
+    return area_mod.gazetteer_for(area())
 
 
-def version() -> tuple[int, ...]:
-    return store.data_version(engine())
+def version() -> tuple:
+    """A cache key that changes with the data and with the study area."""
+    return (*store.data_version(engine()), area().area_id)
 
 
 @st.cache_resource(show_spinner="Loading reports…", max_entries=2)
@@ -73,9 +81,8 @@ def ensure_demo_loaded(actor: str | None = None) -> None:
     eng = engine()
     if store.counts(eng)["reports"] == 0 and store.load_imports(eng).empty:
         bar = st.progress(0.0, text="First start: loading the synthetic demo data set…")
-        pipeline.load_demo_data(
-            eng, gazetteer=gazetteer(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m)
-        )
+        # The demo is of the shipped area: load_demo_data geocodes it with the shipped gazetteer.
+        pipeline.load_demo_data(eng, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
         audit.record(eng, "demo_loaded", actor=actor)
         bar.empty()
     st.session_state["_demo_checked"] = True
@@ -109,9 +116,15 @@ def demo_banner() -> None:
         )
 
 
+def markdown_safe(text: str) -> str:
+    # An area name is typed by an administrator: shown as text, never as Markdown or HTML.
+    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|<>~$" else c for c in text)
+
+
 def sidebar_filters() -> ReportFilter:
     """The shared filters, drawn once in the sidebar and applied on every page."""
     frame = reports()
+    st.sidebar.caption(f"Area: **{markdown_safe(area().name)}**")
     st.sidebar.header("Filters")
     if frame.empty:
         lo, hi = date(2024, 1, 1), date.today()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from hoth_geo import settings
+from hoth_geo.area_gazetteer import ATTRIBUTIONS
+from hoth_geo.ui import state
 
 
 def render() -> None:
@@ -28,6 +30,17 @@ H3 hexagons. *Online* concerns are counted beside the map, never placed on it.
         "described in `data/demo/README.md`."
     )
     st.subheader("Data sources and attributions")
+    try:
+        current = state.area()
+        report = current.build_report()
+    except ValueError:  # a broken area setting is reported on the Area page, not here
+        report = None
+    if report:
+        st.markdown(f"The gazetteer of **{state.markdown_safe(current.name)}** was built from:")
+        for src in report["sources"]:
+            note = ATTRIBUTIONS.get(src["source"], "")
+            st.markdown(f"- **{state.markdown_safe(src['source'])}**: {state.markdown_safe(note)}")
+        st.markdown("The demo data set and its County Durham and Darlington gazetteer use:")
     attribution = settings.DATA_DIR / "ATTRIBUTION.md"
     if attribution.is_file():
         st.markdown(attribution.read_text(encoding="utf-8"))

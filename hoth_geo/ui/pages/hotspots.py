@@ -55,7 +55,7 @@ def _study_area_upload() -> bytes | None:
     """An optional study-area boundary for this session (GeoJSON or GeoPackage), as WKB."""
     with st.expander("Study area"):
         st.caption(
-            "By default the grid is every hexagon of County Durham and Darlington (the shipped boundary). "
+            f"By default the grid is every hexagon of {state.markdown_safe(state.area().name)} (the partnership's area). "
             "Upload a GeoJSON or GeoPackage boundary to analyse another area; it applies to this session."
         )
         upload = st.file_uploader("Boundary file", type=["geojson", "json", "gpkg"], key="hs_boundary")

@@ -63,7 +63,8 @@ def render() -> None:
         c[2].metric("Quarantined", f"{summary.n_quarantined:,}")
         c[3].metric("Duplicates", f"{summary.n_duplicates:,}")
         for w in summary.warnings:
-            st.warning(w)
+            # A file mostly outside the partnership's area is an error in all but name: show it so.
+            (st.error if w.startswith("MOST OF THIS FILE") else st.warning)(w)
         q = store.load_quarantine(state.engine(), status=None)
         q = q[q["import_id"] == summary.import_id]
         if not q.empty:

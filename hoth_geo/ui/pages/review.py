@@ -86,7 +86,7 @@ def render() -> None:
                 if not geocode.in_study_area(state.gazetteer().study_area, np.array([lat]), np.array([lon]))[
                     0
                 ]:
-                    st.warning("That point lies outside the study area.")
+                    st.warning(f"That point lies outside {state.markdown_safe(state.area().name)}.")
                     lat = lon = None
         if lat is not None:
             st.write(f"Location: {lat:.5f}, {lon:.5f}")
