@@ -94,26 +94,31 @@ def test_grid_precision_follows_trailing_zeros():
     ]
 
 
-def test_postcode_cascade_unit_sector_district_and_not_found(gaz):
+def test_postcode_cascade_unit_sector_district_and_unknown_units(gaz):
     rows = canonical_rows(
         [
             {"postcode": "DH1 1AB"},
-            {"postcode": "DH1 1ZZ"},  # unknown unit in a known sector
+            {"postcode": "DH1 4"},  # sector given on its own
             {"postcode": "DH1"},  # district only
-            {"postcode": "DH1 7ZZ"},  # sector DH1 7 does not exist
+            {"postcode": "DH1 7"},  # sector DH1 7 does not exist
+            {"postcode": "DH1 1ZZ"},  # well-formed unit the area's gazetteer does not hold
         ]
     )
     result = geocode(rows, gaz)
     unit, sector, district = _one(result, 2), _one(result, 3), _one(result, 4)
     assert unit["geocode_method"] == "postcode"
     assert (unit["latitude"], unit["longitude"]) == pytest.approx(DH1_1AB, abs=1e-6)
-    assert sector["geocode_method"] == "postcode_sector" and "DH1 1ZZ not found" in sector["geocode_note"]
+    assert sector["geocode_method"] == "postcode_sector"
     assert district["geocode_method"] == "postcode_district"
     assert district["precision_m"] > sector["precision_m"] > unit["precision_m"]
     q = result.quarantine.set_index("row_number")
     assert q.loc[5, "reason"] == (
-        "row 5: postcode 'DH1 7ZZ' not found in the gazetteer: check the postcode, or locate the report in Review"
+        "row 5: postcode sector 'DH1 7' is not in the study area: check the postcode, or locate the report"
+        " in Review"
     )
+    # Not placed at the DH1 1 sector centroid: an unknown unit lies outside the area (or is mistyped).
+    assert q.loc[6, "reason"].startswith("row 6: postcode 'DH1 1ZZ' is not a postcode in the study area")
+    assert q.loc[6, "field"] == "postcode" and q.loc[6, "value"] == "DH1 1ZZ"
 
 
 def test_place_names_match_fuzzily_and_ambiguity_is_not_guessed(gaz, venues):
