@@ -419,11 +419,14 @@ def _resolve_place(m: _Matcher, name: str, text: str, district: str, ptype: str)
         hits = named
     confidence = CONFIDENCE["place_name"] if exact else CONFIDENCE["place_name_typo"]
     if len(hits) > 1:
-        # Postcode district and place type narrow, but only when they keep at least one candidate.
-        for keep in (
-            [i for i in hits if district and m.places.district[i] == district],
-            [i for i in hits if ptype and ptype != "other" and m.places.ptype[i] == ptype],
-        ):
+        # Postcode district, then place type, narrow the current candidates, but only when they
+        # keep at least one (each test runs on what the previous one left).
+        tests = (
+            lambda i: bool(district) and m.places.district[i] == district,
+            lambda i: bool(ptype) and ptype != "other" and m.places.ptype[i] == ptype,
+        )
+        for test in tests:
+            keep = [i for i in hits if test(i)]
             if keep:
                 hits = keep
             if len(hits) == 1:
@@ -747,6 +750,14 @@ def geocode(
         todo[rows_hit] = False
         problem = (kind == "ambiguous") | (kind == "not_in_locality")
         street_problem[idx[problem]] = msg[problem]
+
+    # A name that did not settle the place is kept in the note of a row a later step located.
+    unsettled = ~todo & np.array([p is not None for p in place_problem], dtype=bool)
+    if unsettled.any():
+        note[unsettled] = [
+            f"{msg.split(': ')[0]}; located by {how}"
+            for msg, how in zip(place_problem[unsettled], method[unsettled], strict=True)
+        ]
 
     # 5. Whatever is left goes to Review with the first problem met, in cascade order.
     left = todo.copy()
