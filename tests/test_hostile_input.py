@@ -308,7 +308,7 @@ def test_place_names_shared_by_several_places_are_never_guessed(engine, gaz):
     assert set(q.index) == {4, 8}
     assert q.loc[4, "reason"].startswith("row 4: place name 'Parking area, Central' matches 8 places")
     assert q.loc[8, "reason"].startswith(
-        "row 8: place name 'Petrol station, Chilton' is not known in Chilton"
+        "row 8: place name 'Petrol station, Chilton' is not in the gazetteer"
     )
     assert "Petrol station, Pelton" in q.loc[8, "reason"]  # the near name is shown, never chosen
 
