@@ -169,12 +169,25 @@ _STREET_WORDS = frozenset(
 )
 
 
-def text_tokens(text: object) -> list[str]:
-    """Lower-case words of ``text`` with parenthesised notes and apostrophes dropped and street-type
-    abbreviations written out: the form every name and every report is compared in."""
+@lru_cache(maxsize=65536)
+def _is_street_word(word: str) -> bool:
+    """A street-type word, or one typo away from one ('Crsecent', 'Druve')."""
+    if word in _STREET_WORDS:
+        return True
+    return (
+        len(word) >= 4
+        and process.extractOne(word, _STREET_WORDS, scorer=OSA.distance, score_cutoff=1) is not None
+    )
+
+
+def text_tokens(text: object, *, drop_notes: bool = True) -> list[str]:
+    """Lower-case words of ``text`` with apostrophes dropped and street-type abbreviations written
+    out: the form every name and every report is compared in. Parenthesised notes ('(demo)') are not
+    part of a name, but in free text they may name the town, so ``drop_notes=False`` keeps them."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return []
-    t = _APOSTROPHE_RE.sub("", _PAREN_RE.sub(" ", str(text).lower()))
+    t = str(text).lower()
+    t = _APOSTROPHE_RE.sub("", _PAREN_RE.sub(" ", t) if drop_notes else t)
     return [_ABBREVIATIONS.get(w, w) for w in _NON_WORD_RE.sub(" ", t).split()]
 
 
@@ -211,77 +224,117 @@ class _Localities:
         for toks in sorted(self.display, key=len, reverse=True):
             self.by_first.setdefault(toks[0], []).append(toks)
 
-    def find(self, tokens: list[str], masked: set[int]) -> frozenset[str]:
-        """Locality keys named in ``tokens``, skipping words inside a street name (``masked``) and
-        names followed by a street-type word ('West Auckland Road' is a street, not West Auckland)."""
-        found = set()
+    def spans(self, tokens: list[str]) -> list[tuple[int, int]]:
+        """(start, end) of each locality named in ``tokens``, longest first and not overlapping,
+        skipping names followed by a street-type word ('West Auckland Road' is a street)."""
+        found = []
         i = 0
         while i < len(tokens):
             hit = None
             for cand in self.by_first.get(tokens[i], ()):
                 j = i + len(cand)
-                if tuple(tokens[i:j]) != cand or any(k in masked for k in range(i, j)):
+                if tuple(tokens[i:j]) != cand:
                     continue
-                if j < len(tokens) and tokens[j] in _STREET_WORDS:
+                if j < len(tokens) and _is_street_word(tokens[j]):
                     continue
                 hit = cand
                 break
             if hit is None:
                 i += 1
             else:
-                found.add(" ".join(hit))
+                found.append((i, i + len(hit)))
                 i += len(hit)
-        return frozenset(found)
+        return found
 
 
 class _Streets:
-    """Street keys -> positions in the gazetteer's street table, with typo blocks."""
+    """Street keys -> one entry per (street, locality), with typo blocks."""
 
     def __init__(self, streets: pd.DataFrame):
-        self.name = streets["street"].astype(str).tolist()
-        self.locality = [str(x) if isinstance(x, str) else "" for x in streets["locality"].tolist()]
+        frame = pd.DataFrame(
+            {
+                "name": streets["street"].astype(str),
+                "locality": streets["locality"].where(streets["locality"].notna(), "").astype(str),
+                "latitude": streets["latitude"].to_numpy(dtype=float),
+                "longitude": streets["longitude"].to_numpy(dtype=float),
+                "radius": _radius(streets, _STREET_PRECISION_M),
+            }
+        )
+        frame["key"] = frame["name"].map(name_key)
+        # One-word 'streets' (estate names, road numbers) match ordinary words too easily.
+        frame = frame[frame["key"].str.contains(" ", regex=False)]
+        # Spellings that differ only in punctuation ('Salter's Lane', 'Salters Lane') in one locality
+        # are one street: their points are averaged and the radius grows to cover both.
+        g = frame.groupby(["key", "locality"], sort=True)
+        merged = g.agg(
+            name=("name", "first"),
+            latitude=("latitude", "mean"),
+            longitude=("longitude", "mean"),
+            radius=("radius", "max"),
+            lat_min=("latitude", "min"),
+            lat_max=("latitude", "max"),
+            lon_min=("longitude", "min"),
+            lon_max=("longitude", "max"),
+        ).reset_index()
+        spread_m = 0.5 * np.hypot(
+            (merged["lat_max"] - merged["lat_min"]) * 111_320.0,
+            (merged["lon_max"] - merged["lon_min"]) * 111_320.0 * np.cos(np.radians(merged["latitude"])),
+        )
+        self.name = merged["name"].tolist()
+        self.locality = merged["locality"].tolist()
         self.loc_key = [name_key(x) for x in self.locality]
-        self.lat = streets["latitude"].to_numpy(dtype=float)
-        self.lon = streets["longitude"].to_numpy(dtype=float)
-        self.radius = _radius(streets, _STREET_PRECISION_M)
+        self.lat = merged["latitude"].to_numpy(dtype=float)
+        self.lon = merged["longitude"].to_numpy(dtype=float)
+        self.radius = np.maximum(merged["radius"].to_numpy(dtype=float), spread_m.to_numpy())
         self.rows: dict[str, list[int]] = {}
-        for pos, n in enumerate(self.name):
-            k = name_key(n)
-            if len(k.split()) >= 2:  # one-word 'streets' (estate names, road numbers) match too loosely
-                self.rows.setdefault(k, []).append(pos)
+        for pos, k in enumerate(merged["key"].tolist()):
+            self.rows.setdefault(k, []).append(pos)
         self.blocks: dict[tuple[str, int], list[str]] = {}
         for k in self.rows:
             words = k.split()
             self.blocks.setdefault((words[-1], len(words)), []).append(k)
             self.blocks.setdefault(("^" + words[0], len(words)), []).append(k)
 
-    def find(self, tokens: list[str], max_words: int = 5) -> tuple[list[str], int, int, bool] | None:
-        """(matching keys, first word, end word, exact) for the longest street named in ``tokens``:
-        exact keys first; otherwise a near key (a typo) in a gram that ends with a street-type word."""
+    def find(
+        self, tokens: list[str], blocked: set[int], near_blocked: set[int], max_words: int = 5
+    ) -> tuple[list[str], int, int, bool] | None:
+        """(matching keys, first word, end word, exact) for the longest street named in ``tokens``
+        outside the ``blocked`` words: exact keys first, else keys within a typo that share the
+        gram's first or last word, in words that are not a locality (``near_blocked``)."""
         n_tok = len(tokens)
         for n in range(min(max_words, n_tok), 1, -1):
-            for i in range(n_tok - n + 1):
-                gram = " ".join(tokens[i : i + n])
+            spans = [(i, i + n) for i in range(n_tok - n + 1) if not blocked.intersection(range(i, i + n))]
+            for i, j in spans:
+                gram = " ".join(tokens[i:j])
                 if gram in self.rows:
-                    return [gram], i, i + n, True
-        for n in range(min(max_words, n_tok), 1, -1):
-            for i in range(n_tok - n + 1):
-                words = tokens[i : i + n]
-                if words[-1] not in _STREET_WORDS or "|" in words:
+                    return [gram], i, j, True
+            # A typo in a longer name beats an exact shorter one inside it ('Bbrden Moor Road' is not
+            # 'Moor Road'). Grams that start with a filler word ('near Moor Road') are not names.
+            for i, j in spans:
+                words = tokens[i:j]
+                if (words[0] in _FILLER_WORDS and words[0] != "the") or near_blocked.intersection(
+                    range(i, j)
+                ):
                     continue
-                gram = " ".join(words)
                 block = set(self.blocks.get((words[-1], n), ())) | set(
                     self.blocks.get(("^" + words[0], n), ())
                 )
                 if not block:
                     continue
+                gram = " ".join(words)
                 hits = process.extract(
                     gram, list(block), scorer=OSA.distance, score_cutoff=_typo_allowance(gram), limit=None
                 )
                 if hits:
                     best = min(h[1] for h in hits)
-                    return sorted({h[0] for h in hits if h[1] == best}), i, i + n, False
+                    return sorted({h[0] for h in hits if h[1] == best}), i, j, False
         return None
+
+
+@lru_cache(maxsize=8)
+def _streets_index(gazetteer) -> _Streets:
+    # A loaded gazetteer is shared and read-only, so its street index is built once.
+    return _Streets(gazetteer.streets)
 
 
 class _Places:
@@ -349,7 +402,16 @@ class _Places:
 class _TextFacts:
     tokens: list[str]
     street: tuple[list[str], int, int, bool] | None
-    localities: frozenset[str]
+    localities: frozenset[str]  # named outside any street name: they constrain every match
+    street_localities: frozenset[str]  # a street name that is also a locality ('Delves Lane')
+    only_street: bool  # nothing but the street, filler words and localities
+
+
+# Words around a location that say nothing about which place it is.
+_FILLER_WORDS = frozenset(
+    "on or near outside at by opposite the junction of corner off in behind next to seen group shops"
+    " entrance close".split()
+)
 
 
 class _Matcher:
@@ -361,7 +423,7 @@ class _Matcher:
             cand = pd.concat([extra_places, cand], ignore_index=True)
         cand = cand[cand["name"].notna()].drop_duplicates("place_id", keep="first")
         self.places = _Places(cand.reset_index(drop=True))
-        self.streets = _Streets(gazetteer.streets)
+        self.streets = _streets_index(gazetteer)
         self.localities = _Localities(self.places.locality + self.streets.locality)
         self._facts: dict[str, _TextFacts] = {}
 
@@ -369,12 +431,45 @@ class _Matcher:
         s = text if isinstance(text, str) else ""
         got = self._facts.get(s)
         if got is None:
-            tokens = text_tokens(s)
-            street = self.streets.find(tokens)
-            masked = set(range(street[1], street[2])) if street else set()
-            got = _TextFacts(tokens, street, self.localities.find(tokens, masked))
+            got = self._read(s)
             self._facts[s] = got
         return got
+
+    def _read(self, s: str) -> _TextFacts:
+        tokens = text_tokens(s, drop_notes=False)
+        spans = self.localities.spans(tokens)
+        # A street found inside a longer locality name is part of that name ('Middleton St George').
+        street = None
+        blocked: set[int] = set()
+        for _ in range(2):
+            street = self.streets.find(tokens, blocked, {k for a, b in spans for k in range(a, b)})
+            if street is None:
+                break
+            inside = [
+                (a, b)
+                for a, b in spans
+                if a <= street[1] and street[2] <= b and b - a > street[2] - street[1]
+            ]
+            if not inside:
+                break
+            blocked |= {k for a, b in inside for k in range(a, b)}
+            street = None
+        in_street = set(range(street[1], street[2])) if street else set()
+        localities, street_localities = set(), set()
+        for a, b in spans:
+            words = set(range(a, b))
+            if words & in_street:
+                # A locality that is the street's whole name ('North Road') is reported separately:
+                # it may name the place's ward, but it never constrains the street itself.
+                if (a, b) == (street[1], street[2]):
+                    street_localities.add(" ".join(tokens[a:b]))
+                continue
+            localities.add(" ".join(tokens[a:b]))
+        covered = in_street | {k for a, b in spans for k in range(a, b)}
+        only_street = street is not None and all(
+            k in covered or tokens[k] in _FILLER_WORDS for k in range(len(tokens))
+        )
+        return _TextFacts(tokens, street, frozenset(localities), frozenset(street_localities), only_street)
 
     def locality_names(self, keys: frozenset[str]) -> str:
         return ", ".join(sorted(self.localities.display.get(tuple(k.split()), k) for k in keys))
@@ -396,11 +491,11 @@ def _describe_places(m: _Matcher, positions: list[int], limit: int = 4) -> str:
 def _resolve_place(m: _Matcher, name: str, text: str, district: str, ptype: str) -> _Outcome:
     """One distinct (place name, location text, postcode district, place type) combination."""
     facts_name, facts_text = m.facts(name), m.facts(text)
-    key = " ".join(facts_name.tokens)
+    key = name_key(name)
     if not key:
         return _Outcome("not_found")
     localities = facts_name.localities | facts_text.localities
-    hits = m.places.exact(key, localities)
+    hits = m.places.exact(key, localities | facts_name.street_localities | facts_text.street_localities)
     exact = bool(hits)
     if not hits:
         hits = m.places.near(key)
@@ -446,7 +541,11 @@ def _resolve_place(m: _Matcher, name: str, text: str, district: str, ptype: str)
 def _resolve_street(m: _Matcher, name: str, text: str) -> _Outcome | None:
     """A street named in the location text (else in the place name), constrained by named localities."""
     facts_name, facts_text = m.facts(name), m.facts(text)
+    # A street in the place name counts only when the name is the street ('Front St, Stanley'):
+    # 'Petrol station, Delves Lane' names a place that is not known, not the street.
     facts = facts_text if facts_text.street is not None else facts_name
+    if facts is facts_name and not facts_name.only_street:
+        return None
     found = facts.street
     if found is None:
         return None
@@ -730,7 +829,10 @@ def geocode(
     if has_text.any() and not gazetteer.streets.empty:
         matcher = matcher or _Matcher(gazetteer, extra_places)
         idx = np.flatnonzero(has_text)
-        pairs = pd.DataFrame({"name": names.iloc[idx].to_numpy(), "text": texts.iloc[idx].to_numpy()})
+        # A place name that matched several places is not searched for a street: the street in
+        # 'Station Road Takeaway' says where one of the candidates is, not which one was meant.
+        street_names = np.where(place_problem[idx] == None, names.to_numpy()[idx], "")  # noqa: E711
+        pairs = pd.DataFrame({"name": street_names, "text": texts.iloc[idx].to_numpy()})
         codes, uniq = _group_codes(pairs)
         outcomes = [
             _resolve_street(matcher, a, b) or _Outcome("not_found")
