@@ -600,8 +600,18 @@ def _group_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 def _text_column(series: pd.Series) -> pd.Series:
+    """Text values with missing ones as '' (canonical text columns hold str or None)."""
     s = series.astype(object)
-    return s.where(s.map(lambda v: isinstance(v, str)), "")
+    return s.where(s.notna(), "")
+
+
+def _filled(texts: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (a mask) where the text is not blank, stripping only the rows asked about."""
+    out = np.zeros(len(texts), dtype=bool)
+    idx = np.flatnonzero(rows)
+    if len(idx):
+        out[idx] = (texts.iloc[idx].str.strip() != "").to_numpy()
+    return out
 
 
 # --- Quarantine payloads -----------------------------------------------------------------------------
@@ -726,7 +736,7 @@ def geocode(
     matcher: _Matcher | None = None
 
     # 2. Place names, resolved once per distinct (name, text, district, type).
-    has_name = todo & (names.str.strip() != "").to_numpy()
+    has_name = _filled(names, todo)
     if has_name.any():
         matcher = _Matcher(gazetteer, extra_places)
         idx = np.flatnonzero(has_name)
@@ -764,11 +774,11 @@ def geocode(
     # 3. Postcodes: a unit, or a sector/district given on its own. A full unit the gazetteer does not
     # hold is not placed at its sector: the gazetteer holds every live unit of the area, so an unknown
     # unit lies outside it (or is mistyped) and a sector centroid would be a confident guess.
-    pcs = _text_column(frame["postcode"]).str.upper().str.strip()
+    pcs = _text_column(frame["postcode"])
     has_pc = todo & (pcs != "").to_numpy()
     if has_pc.any():
         idx = np.flatnonzero(has_pc)
-        pc = pcs.iloc[idx].to_numpy()
+        pc = pcs.iloc[idx].str.upper().str.strip().to_numpy()
         units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
         unit_radius = pd.Series(_radius(units, _POSTCODE_PRECISION_M), index=units.index)
         found = units[["latitude", "longitude"]].reindex(pc)
@@ -825,7 +835,7 @@ def geocode(
         ]
 
     # 4. Streets named in the location text (or the place name), once per distinct pair.
-    has_text = todo & ((texts.str.strip() != "") | (names.str.strip() != "")).to_numpy()
+    has_text = _filled(texts, todo) | _filled(names, todo)
     if has_text.any() and not gazetteer.streets.empty:
         matcher = matcher or _Matcher(gazetteer, extra_places)
         idx = np.flatnonzero(has_text)
