@@ -407,6 +407,9 @@ class _TextFacts:
     only_street: bool  # nothing but the street, filler words and localities
 
 
+_MAX_LOCATION_WORDS = 200
+_MAX_NAME_CHARS = 200
+
 # Words around a location that say nothing about which place it is.
 _FILLER_WORDS = frozenset(
     "on or near outside at by opposite the junction of corner off in behind next to seen group shops"
@@ -436,7 +439,9 @@ class _Matcher:
         return got
 
     def _read(self, s: str) -> _TextFacts:
-        tokens = text_tokens(s, drop_notes=False)
+        # A location is said in a few words; a very long text is a narrative pasted into the wrong
+        # column, and only its start is searched, so one such cell cannot stall an import.
+        tokens = text_tokens(s, drop_notes=False)[:_MAX_LOCATION_WORDS]
         spans = self.localities.spans(tokens)
         # A street found inside a longer locality name is part of that name ('Middleton St George').
         street = None
@@ -497,7 +502,7 @@ def _resolve_place(m: _Matcher, name: str, text: str, district: str, ptype: str)
     localities = facts_name.localities | facts_text.localities
     hits = m.places.exact(key, localities | facts_name.street_localities | facts_text.street_localities)
     exact = bool(hits)
-    if not hits:
+    if not hits and len(key) <= _MAX_NAME_CHARS:  # a typo is a small slip in a name, not an essay
         hits = m.places.near(key)
     if not hits:
         return _Outcome("not_found", message=key)
