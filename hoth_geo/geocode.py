@@ -869,7 +869,7 @@ def geocode(
         street_problem[idx[problem]] = msg[problem]
 
     # A name that did not settle the place is kept in the note of a row a later step located.
-    unsettled = ~todo & np.array([p is not None for p in place_problem], dtype=bool)
+    unsettled = ~todo & pd.notna(place_problem)
     if unsettled.any():
         note[unsettled] = [
             f"{msg.split(': ')[0]}; located by {how}"
@@ -883,7 +883,7 @@ def geocode(
         (postcode_problem, "postcode", pcs.to_numpy()),
         (street_problem, "location", texts.to_numpy()),
     ):
-        sel = left & np.array([p is not None for p in problems], dtype=bool)
+        sel = left & pd.notna(problems)
         if sel.any():
             reason[sel] = _prefixed(rownum[sel], problems[sel])
             field[sel], value[sel] = fld, vals[sel]
@@ -914,7 +914,7 @@ def geocode(
         field[left] = "location"
         value[left] = np.where(texts.to_numpy()[left] != "", texts.to_numpy()[left], None)
 
-    quarantined = np.array([r is not None for r in reason], dtype=bool)
+    quarantined = pd.notna(reason)
     quarantine = pd.DataFrame(
         {
             "row_number": rownum[quarantined],
