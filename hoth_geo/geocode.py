@@ -1,24 +1,24 @@
 """Geocoding cascade: put each normalised report onto a point and, where possible, a place.
 
 Order, best first, recorded per report as ``geocode_method`` with a confidence (0-1) and a precision
-radius in metres:
+radius in metres (the radius of what was matched). docs/geocoding.md explains the rules.
 
 1. coordinates given: WGS84 latitude/longitude or British National Grid easting/northing (pyproj);
    swapped latitude/longitude is corrected when only the swapped pair lies in the study area;
    points outside the study area are quarantined;
-2. a place name matched against the gazetteer (rapidfuzz), disambiguated by postcode district,
-   locality named in the location text and place type; an ambiguous match is never guessed;
-3. the postcode centroid, falling back to the sector centroid for an unknown unit in a known sector,
-   and to sector/district centroids when only a partial postcode ('DH1 4', 'DH1') was given;
-4. a street named in the location text, disambiguated by locality;
-5. otherwise the row is quarantined as needing a location, for an analyst to resolve in Review.
+2. a place name matched against the gazetteer: exactly (case, punctuation and street-type
+   abbreviations aside), else within a typo; a locality named in the text constrains the match;
+   postcode district and place type narrow it further; an ambiguous or unknown name is never guessed;
+3. the postcode unit; a sector ('DH1 4') or district ('DH1') given on its own at its centroid;
+   a unit the gazetteer does not hold lies outside the area and is quarantined;
+4. a street named in the location text (or place name), constrained by a named locality;
+5. otherwise the row is quarantined with the reason, for an analyst to resolve in Review.
 
 'Online' is a setting, not a point: online reports are stored and counted, never located.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +26,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import shapely
-from rapidfuzz import fuzz, process, utils
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
@@ -35,19 +36,26 @@ from hoth_geo.gazetteer import bng_to_wgs84, local_metres, wgs84_to_bng
 from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
-# Confidence and precision per method. Coordinates are as good as the reporter's device or map click.
+# Precision defaults, used only where the gazetteer layer carries no measured radius (radius_m):
+# coordinates are as good as the reporter's device or map click; a postcode unit centroid covers a
+# few dozen addresses; a police.uk map point stands for a landmark; a street is a mean of map points.
 _COORD_PRECISION_M = 10.0
 _POSTCODE_PRECISION_M = 100.0
 _STREET_PRECISION_M = 300.0
 _PLACE_PRECISION_M = 30.0
+# Confidence that the point is where the report meant. Exact names beat typos; a name settled only by
+# postcode district or place type loses 0.15; street points stand for a whole street.
 CONFIDENCE = {
     "coordinates_wgs84": 0.95,
     "coordinates_bng": 0.95,
-    "place_name": 0.85,
+    "place_name": 0.9,
+    "place_name_typo": 0.7,
     "postcode": 0.8,
     "postcode_sector": 0.5,
     "postcode_district": 0.3,
-    "street": 0.5,
+    "street_in_locality": 0.6,
+    "street": 0.55,
+    "street_typo": 0.45,
     "analyst": 0.9,
 }
 
@@ -115,104 +123,535 @@ def grid_precision_m(easting: np.ndarray, northing: np.ndarray) -> np.ndarray:
     return np.maximum(precision, _COORD_PRECISION_M)
 
 
-# --- Place-name matching ---------------------------------------------------------------------------
+# --- Text keys -------------------------------------------------------------------------------------
 
 _PAREN_RE = re.compile(r"\([^)]*\)")
+_APOSTROPHE_RE = re.compile(r"['\u2019`]")
+_NON_WORD_RE = re.compile(r"[^a-z0-9]+")
+
+# Street-type abbreviations are written out, so 'Front St', 'front street' and 'Front Street' are the
+# same key and a typo in a written-out word ('Srteet') is still one edit away. 'St' is also 'Saint':
+# both become 'street', which is harmless because a key is only ever compared with another key built
+# the same way.
+_ABBREVIATIONS = {
+    "rd": "road",
+    "st": "street",
+    "saint": "street",
+    "ave": "avenue",
+    "av": "avenue",
+    "ln": "lane",
+    "dr": "drive",
+    "cl": "close",
+    "cres": "crescent",
+    "cresc": "crescent",
+    "terr": "terrace",
+    "ter": "terrace",
+    "tce": "terrace",
+    "gdns": "gardens",
+    "gdn": "gardens",
+    "pl": "place",
+    "ct": "court",
+    "sq": "square",
+    "gro": "grove",
+    "gr": "grove",
+    "mt": "mount",
+    "wlk": "walk",
+    "grn": "green",
+    "pde": "parade",
+}
+# Words that end a street name: a locality directly followed by one is part of a street name
+# ('West Auckland Road'), never the locality itself.
+_STREET_WORDS = frozenset(
+    {"road", "street", "avenue", "lane", "drive", "close", "crescent", "terrace", "gardens", "place"}
+    | {"court", "square", "grove", "way", "walk", "green", "parade", "mews", "rise", "garth", "row"}
+    | {"bank", "hill", "wynd", "lea", "villas", "croft", "oval", "gate", "meadows", "grange", "view"}
+    | {"vale", "estate", "mount"}
+)
 
 
-def _match_key(name: str) -> str:
-    # '(demo)' and similar parenthesised notes are not part of how people write a place's name.
-    return utils.default_process(_PAREN_RE.sub(" ", str(name)))
+@lru_cache(maxsize=65536)
+def _is_street_word(word: str) -> bool:
+    """A street-type word, or one typo away from one ('Crsecent', 'Druve')."""
+    if word in _STREET_WORDS:
+        return True
+    return (
+        len(word) >= 4
+        and process.extractOne(word, _STREET_WORDS, scorer=OSA.distance, score_cutoff=1) is not None
+    )
 
 
-def match_place_names(
-    names: pd.Series, candidates: pd.DataFrame, *, score_min: float, gap: float
-) -> dict[str, list[int]]:
-    """For each distinct name, the positional indices of candidate places scoring within ``gap`` of
-    the best score (best first), when the best is at least ``score_min``; empty list otherwise."""
-    keys = [_match_key(n) for n in candidates["name"].tolist()]
-    out: dict[str, list[int]] = {}
-    for name in pd.unique(names.dropna()):
-        query = _match_key(name)
-        if not query:
-            out[name] = []
-            continue
+def text_tokens(text: object, *, drop_notes: bool = True) -> list[str]:
+    """Lower-case words of ``text`` with apostrophes dropped and street-type abbreviations written
+    out: the form every name and every report is compared in. Parenthesised notes ('(demo)') are not
+    part of a name, but in free text they may name the town, so ``drop_notes=False`` keeps them."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return []
+    t = str(text).lower()
+    t = _APOSTROPHE_RE.sub("", _PAREN_RE.sub(" ", t) if drop_notes else t)
+    return [_ABBREVIATIONS.get(w, w) for w in _NON_WORD_RE.sub(" ", t).split()]
+
+
+def name_key(text: object) -> str:
+    return " ".join(text_tokens(text))
+
+
+def _typo_allowance(key: str) -> int:
+    """Edits (insert, delete, substitute, swap) tolerated as a typo: one in a short name, two in a long."""
+    return 1 if len(key) <= 12 else 2
+
+
+# --- Gazetteer indexes ------------------------------------------------------------------------------
+
+
+def _radius(frame: pd.DataFrame, default_m: float) -> np.ndarray:
+    """A layer's own measured radius where it carries one (radius_m), else the documented default."""
+    if "radius_m" in frame.columns:
+        r = pd.to_numeric(frame["radius_m"], errors="coerce").to_numpy(dtype=float)
+        return np.where(np.isfinite(r) & (r > 0), r, default_m)
+    return np.full(len(frame), float(default_m))
+
+
+class _Localities:
+    """Locality (ward/town) names as token sequences, found in text longest first."""
+
+    def __init__(self, names: list[str]):
+        self.display: dict[tuple[str, ...], str] = {}
+        for n in names:
+            toks = tuple(text_tokens(n))
+            if toks:
+                self.display.setdefault(toks, n)
+        self.by_first: dict[str, list[tuple[str, ...]]] = {}
+        for toks in sorted(self.display, key=len, reverse=True):
+            self.by_first.setdefault(toks[0], []).append(toks)
+
+    def spans(self, tokens: list[str]) -> list[tuple[int, int]]:
+        """(start, end) of each locality named in ``tokens``, longest first and not overlapping,
+        skipping names followed by a street-type word ('West Auckland Road' is a street)."""
+        found = []
+        i = 0
+        while i < len(tokens):
+            hit = None
+            for cand in self.by_first.get(tokens[i], ()):
+                j = i + len(cand)
+                if tuple(tokens[i:j]) != cand:
+                    continue
+                if j < len(tokens) and _is_street_word(tokens[j]):
+                    continue
+                hit = cand
+                break
+            if hit is None:
+                i += 1
+            else:
+                found.append((i, i + len(hit)))
+                i += len(hit)
+        return found
+
+
+class _Streets:
+    """Street keys -> one entry per (street, locality), with typo blocks."""
+
+    def __init__(self, streets: pd.DataFrame):
+        frame = pd.DataFrame(
+            {
+                "name": streets["street"].astype(str),
+                "locality": streets["locality"].where(streets["locality"].notna(), "").astype(str),
+                "latitude": streets["latitude"].to_numpy(dtype=float),
+                "longitude": streets["longitude"].to_numpy(dtype=float),
+                "radius": _radius(streets, _STREET_PRECISION_M),
+            }
+        )
+        frame["key"] = frame["name"].map(name_key)
+        # One-word 'streets' (estate names, road numbers) match ordinary words too easily.
+        frame = frame[frame["key"].str.contains(" ", regex=False)]
+        # Spellings that differ only in punctuation ('Salter's Lane', 'Salters Lane') in one locality
+        # are one street: their points are averaged and the radius grows to cover both.
+        g = frame.groupby(["key", "locality"], sort=True)
+        merged = g.agg(
+            name=("name", "first"),
+            latitude=("latitude", "mean"),
+            longitude=("longitude", "mean"),
+            radius=("radius", "max"),
+            lat_min=("latitude", "min"),
+            lat_max=("latitude", "max"),
+            lon_min=("longitude", "min"),
+            lon_max=("longitude", "max"),
+        ).reset_index()
+        spread_m = 0.5 * np.hypot(
+            (merged["lat_max"] - merged["lat_min"]) * 111_320.0,
+            (merged["lon_max"] - merged["lon_min"]) * 111_320.0 * np.cos(np.radians(merged["latitude"])),
+        )
+        self.name = merged["name"].tolist()
+        self.locality = merged["locality"].tolist()
+        self.loc_key = [name_key(x) for x in self.locality]
+        self.lat = merged["latitude"].to_numpy(dtype=float)
+        self.lon = merged["longitude"].to_numpy(dtype=float)
+        self.radius = np.maximum(merged["radius"].to_numpy(dtype=float), spread_m.to_numpy())
+        self.rows: dict[str, list[int]] = {}
+        for pos, k in enumerate(merged["key"].tolist()):
+            self.rows.setdefault(k, []).append(pos)
+        self.blocks: dict[tuple[str, int], list[str]] = {}
+        for k in self.rows:
+            words = k.split()
+            self.blocks.setdefault((words[-1], len(words)), []).append(k)
+            self.blocks.setdefault(("^" + words[0], len(words)), []).append(k)
+
+    def find(
+        self, tokens: list[str], blocked: set[int], near_blocked: set[int], max_words: int = 5
+    ) -> tuple[list[str], int, int, bool] | None:
+        """(matching keys, first word, end word, exact) for the longest street named in ``tokens``
+        outside the ``blocked`` words: exact keys first, else keys within a typo that share the
+        gram's first or last word, in words that are not a locality (``near_blocked``)."""
+        n_tok = len(tokens)
+        for n in range(min(max_words, n_tok), 1, -1):
+            spans = [(i, i + n) for i in range(n_tok - n + 1) if not blocked.intersection(range(i, i + n))]
+            for i, j in spans:
+                gram = " ".join(tokens[i:j])
+                if gram in self.rows:
+                    return [gram], i, j, True
+            # A typo in a longer name beats an exact shorter one inside it ('Bbrden Moor Road' is not
+            # 'Moor Road'). Grams that start with a filler word ('near Moor Road') are not names.
+            for i, j in spans:
+                words = tokens[i:j]
+                if (words[0] in _FILLER_WORDS and words[0] != "the") or near_blocked.intersection(
+                    range(i, j)
+                ):
+                    continue
+                block = set(self.blocks.get((words[-1], n), ())) | set(
+                    self.blocks.get(("^" + words[0], n), ())
+                )
+                if not block:
+                    continue
+                gram = " ".join(words)
+                hits = process.extract(
+                    gram, list(block), scorer=OSA.distance, score_cutoff=_typo_allowance(gram), limit=None
+                )
+                if hits:
+                    best = min(h[1] for h in hits)
+                    return sorted({h[0] for h in hits if h[1] == best}), i, j, False
+        return None
+
+
+@lru_cache(maxsize=8)
+def _streets_index(gazetteer) -> _Streets:
+    # A loaded gazetteer is shared and read-only, so its street index is built once.
+    return _Streets(gazetteer.streets)
+
+
+class _Places:
+    """Place name keys -> positions in the candidate place table."""
+
+    def __init__(self, places: pd.DataFrame):
+        self.name = places["name"].astype(str).tolist()
+        self.key = [name_key(n) for n in self.name]
+        self.locality = [str(x) if isinstance(x, str) else "" for x in places["locality"].tolist()]
+        self.loc_key = [name_key(x) for x in self.locality]
+        self.district = [str(x) if isinstance(x, str) else "" for x in places["postcode_district"].tolist()]
+        self.ptype = [str(x) if isinstance(x, str) else "" for x in places["place_type"].tolist()]
+        self.lat = places["latitude"].to_numpy(dtype=float)
+        self.lon = places["longitude"].to_numpy(dtype=float)
+        self.place_id = places["place_id"].tolist()
+        self.radius = _radius(places, _PLACE_PRECISION_M)
+        self.rows: dict[str, list[int]] = {}
+        self.sorted_rows: dict[str, list[int]] = {}
+        for pos, k in enumerate(self.key):
+            if k:
+                self.rows.setdefault(k, []).append(pos)
+                self.sorted_rows.setdefault(" ".join(sorted(k.split())), []).append(pos)
+        self.keys = list(self.rows)
+
+    def exact(self, key: str, localities: frozenset[str]) -> list[int]:
+        """Places whose name is ``key`` (any word order), or ``key`` with a named locality added or
+        taken away ('Petrol station' + 'Coundon'; 'Station Rd Takeaway, Neville's Cross')."""
+        variants = [key]
+        for loc in localities:
+            variants.append(f"{key} {loc}")
+            padded = f" {key} "
+            if f" {loc} " in padded:
+                variants.append(" ".join(padded.replace(f" {loc} ", " ").split()))
+        hits: list[int] = []
+        for v in variants:
+            hits += self.rows.get(v, []) or self.sorted_rows.get(" ".join(sorted(v.split())), [])
+        return sorted(set(hits))
+
+    def near(self, key: str) -> list[int]:
+        """Places whose name is within a typo of ``key``, nearest only."""
         hits = process.extract(
-            query, keys, scorer=fuzz.WRatio, processor=None, limit=8, score_cutoff=score_min
+            key, self.keys, scorer=OSA.distance, score_cutoff=_typo_allowance(key), limit=None
         )
         if not hits:
-            out[name] = []
-            continue
-        best = hits[0][1]
-        out[name] = [idx for _, score, idx in hits if score >= best - gap]
+            return []
+        best = min(h[1] for h in hits)
+        return sorted(p for h in hits if h[1] == best for p in self.rows[h[0]])
+
+    def nearest_names(self, key: str, limit: int = 3) -> list[str]:
+        hits = process.extract(key, self.keys, scorer=fuzz.ratio, limit=limit)
+        out = []
+        for k, _, _ in hits:
+            p = self.rows[k][0]
+            out.append(f"{self.name[p]} ({self.locality[p] or 'unknown locality'})")
+        return out
+
+    def in_localities(self, pos: int, localities: frozenset[str]) -> bool:
+        if self.loc_key[pos] in localities:
+            return True
+        padded = f" {self.key[pos]} "
+        return any(f" {loc} " in padded for loc in localities)
+
+
+@dataclass
+class _TextFacts:
+    tokens: list[str]
+    street: tuple[list[str], int, int, bool] | None
+    localities: frozenset[str]  # named outside any street name: they constrain every match
+    street_localities: frozenset[str]  # a street name that is also a locality ('Delves Lane')
+    only_street: bool  # nothing but the street, filler words and localities
+
+
+_MAX_LOCATION_WORDS = 200
+_MAX_NAME_CHARS = 200
+
+# Words around a location that say nothing about which place it is.
+_FILLER_WORDS = frozenset(
+    "on or near outside at by opposite the junction of corner off in behind next to seen group shops"
+    " entrance close".split()
+)
+
+
+class _Matcher:
+    """Everything needed to resolve names, built once per geocode call; text facts cached per string."""
+
+    def __init__(self, gazetteer, extra_places: pd.DataFrame | None):
+        cand = gazetteer.places
+        if extra_places is not None and not extra_places.empty:
+            cand = pd.concat([extra_places, cand], ignore_index=True)
+        cand = cand[cand["name"].notna()].drop_duplicates("place_id", keep="first")
+        self.places = _Places(cand.reset_index(drop=True))
+        self.streets = _streets_index(gazetteer)
+        self.localities = _Localities(self.places.locality + self.streets.locality)
+        self._facts: dict[str, _TextFacts] = {}
+
+    def facts(self, text: object) -> _TextFacts:
+        s = text if isinstance(text, str) else ""
+        got = self._facts.get(s)
+        if got is None:
+            got = self._read(s)
+            self._facts[s] = got
+        return got
+
+    def _read(self, s: str) -> _TextFacts:
+        # A location is said in a few words; a very long text is a narrative pasted into the wrong
+        # column, and only its start is searched, so one such cell cannot stall an import.
+        tokens = text_tokens(s, drop_notes=False)[:_MAX_LOCATION_WORDS]
+        spans = self.localities.spans(tokens)
+        # A street found inside a longer locality name is part of that name ('Middleton St George').
+        street = None
+        blocked: set[int] = set()
+        for _ in range(2):
+            street = self.streets.find(tokens, blocked, {k for a, b in spans for k in range(a, b)})
+            if street is None:
+                break
+            inside = [
+                (a, b)
+                for a, b in spans
+                if a <= street[1] and street[2] <= b and b - a > street[2] - street[1]
+            ]
+            if not inside:
+                break
+            blocked |= {k for a, b in inside for k in range(a, b)}
+            street = None
+        in_street = set(range(street[1], street[2])) if street else set()
+        localities, street_localities = set(), set()
+        for a, b in spans:
+            words = set(range(a, b))
+            if words & in_street:
+                # A locality that is the street's whole name ('North Road') is reported separately:
+                # it may name the place's ward, but it never constrains the street itself.
+                if (a, b) == (street[1], street[2]):
+                    street_localities.add(" ".join(tokens[a:b]))
+                continue
+            localities.add(" ".join(tokens[a:b]))
+        covered = in_street | {k for a, b in spans for k in range(a, b)}
+        only_street = street is not None and all(
+            k in covered or tokens[k] in _FILLER_WORDS for k in range(len(tokens))
+        )
+        return _TextFacts(tokens, street, frozenset(localities), frozenset(street_localities), only_street)
+
+    def locality_names(self, keys: frozenset[str]) -> str:
+        return ", ".join(sorted(self.localities.display.get(tuple(k.split()), k) for k in keys))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    kind: str  # 'located' | 'ambiguous' | 'not_in_locality' | 'not_found'
+    pos: int = -1
+    confidence: float = np.nan
+    message: str = ""
+
+
+def _describe_places(m: _Matcher, positions: list[int], limit: int = 4) -> str:
+    p = m.places
+    return "; ".join(f"{p.name[i]} ({p.locality[i] or 'unknown locality'})" for i in positions[:limit])
+
+
+def _resolve_place(m: _Matcher, name: str, text: str, district: str, ptype: str) -> _Outcome:
+    """One distinct (place name, location text, postcode district, place type) combination."""
+    facts_name, facts_text = m.facts(name), m.facts(text)
+    key = name_key(name)
+    if not key:
+        return _Outcome("not_found")
+    localities = facts_name.localities | facts_text.localities
+    hits = m.places.exact(key, localities | facts_name.street_localities | facts_text.street_localities)
+    exact = bool(hits)
+    if not hits and len(key) <= _MAX_NAME_CHARS:  # a typo is a small slip in a name, not an essay
+        hits = m.places.near(key)
+    if not hits:
+        return _Outcome("not_found", message=key)
+    if localities:
+        named = [i for i in hits if m.places.in_localities(i, localities)]
+        if not named:
+            return _Outcome(
+                "not_in_locality",
+                message=(
+                    f"place name '{name}' is not known in {m.locality_names(localities)}; similar places"
+                    f" elsewhere: {_describe_places(m, hits)}: check the name, or choose the place in Review"
+                ),
+            )
+        hits = named
+    confidence = CONFIDENCE["place_name"] if exact else CONFIDENCE["place_name_typo"]
+    if len(hits) > 1:
+        # Postcode district, then place type, narrow the current candidates, but only when they
+        # keep at least one (each test runs on what the previous one left).
+        tests = (
+            lambda i: bool(district) and m.places.district[i] == district,
+            lambda i: bool(ptype) and ptype != "other" and m.places.ptype[i] == ptype,
+        )
+        for test in tests:
+            keep = [i for i in hits if test(i)]
+            if keep:
+                hits = keep
+            if len(hits) == 1:
+                confidence -= 0.15  # chosen by a detail the name alone did not settle
+                break
+    if len(hits) == 1:
+        return _Outcome("located", hits[0], confidence)
+    return _Outcome(
+        "ambiguous",
+        message=(
+            f"place name '{name}' matches {len(hits)} places ({_describe_places(m, hits)}):"
+            " add a postcode or the town, or choose the place in Review"
+        ),
+    )
+
+
+def _resolve_street(m: _Matcher, name: str, text: str) -> _Outcome | None:
+    """A street named in the location text (else in the place name), constrained by named localities."""
+    facts_name, facts_text = m.facts(name), m.facts(text)
+    # A street in the place name counts only when the name is the street ('Front St, Stanley'):
+    # 'Petrol station, Delves Lane' names a place that is not known, not the street.
+    facts = facts_text if facts_text.street is not None else facts_name
+    if facts is facts_name and not facts_name.only_street:
+        return None
+    found = facts.street
+    if found is None:
+        return None
+    keys, start, end, exact = found
+    written = " ".join(facts.tokens[start:end])
+    s = m.streets
+    rows = sorted(p for k in keys for p in s.rows[k])
+    shown = s.name[rows[0]]
+    localities = facts_name.localities | facts_text.localities
+    if localities:
+        named = [p for p in rows if s.loc_key[p] in localities]
+        if not named:
+            elsewhere = ", ".join(sorted({s.locality[p] for p in rows})[:4])
+            return _Outcome(
+                "not_in_locality",
+                message=(
+                    f"street '{shown}' is not known in {m.locality_names(localities)} (it is in {elsewhere}):"
+                    " check the street and town, or locate it in Review"
+                ),
+            )
+        rows = named
+    if len(rows) == 1:
+        if not exact:
+            confidence = CONFIDENCE["street_typo"]
+        elif localities:
+            confidence = CONFIDENCE["street_in_locality"]
+        else:
+            confidence = CONFIDENCE["street"]
+        return _Outcome("located", rows[0], confidence)
+    if len(keys) > 1:
+        names = ", ".join(sorted({s.name[p] for p in rows})[:4])
+        return _Outcome(
+            "ambiguous",
+            message=f"street '{written}' is close to several streets ({names}): check the spelling,"
+            " or locate it in Review",
+        )
+    locs = ", ".join(sorted({s.locality[p] for p in rows})[:4])
+    return _Outcome(
+        "ambiguous",
+        message=(
+            f"street '{shown}' is in {len(rows)} localities ({locs}): add the town or a postcode,"
+            " or locate it in Review"
+        ),
+    )
+
+
+def _group_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Codes of the distinct rows of ``frame`` (all object columns, '' for missing) and those rows."""
+    codes = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
+    return codes, frame.iloc[first].reset_index(drop=True)
+
+
+def _text_column(series: pd.Series) -> pd.Series:
+    """Text values with missing ones as '' (canonical text columns hold str or None)."""
+    s = series.astype(object)
+    return s.where(s.notna(), "")
+
+
+def _filled(texts: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (a mask) where the text is not blank, stripping only the rows asked about."""
+    out = np.zeros(len(texts), dtype=bool)
+    idx = np.flatnonzero(rows)
+    if len(idx):
+        out[idx] = (texts.iloc[idx].str.strip() != "").to_numpy()
     return out
 
 
-# --- Streets -----------------------------------------------------------------------------------------
-
-_WORD_RE = re.compile(r"[a-z0-9']+")
+# --- Quarantine payloads -----------------------------------------------------------------------------
 
 
-def _street_index(streets: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    key = (
-        streets["street"].str.lower().str.replace(r"[^a-z0-9' ]+", " ", regex=True).str.split().str.join(" ")
-    )
-    return {k: g for k, g in streets.assign(_key=key).groupby("_key", sort=False)}
+def quarantine_payloads(rows: pd.DataFrame) -> list[str]:
+    """The canonical row as JSON for each row (what Review rebuilds a report from), in one pass."""
+    if rows.empty:
+        return []
+    out = rows[list(CANONICAL_COLUMNS)].copy()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            s = out[c]
+            text = s.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+            frac = s.notna() & (s.dt.microsecond != 0)
+            if frac.any():
+                text[frac] = s[frac].map(lambda t: t.isoformat())
+            out[c] = text.where(s.notna(), None)
+    lines = out.to_json(orient="records", lines=True, double_precision=15, force_ascii=True)
+    return [line for line in lines.split("\n") if line]
 
 
-def find_street(text: str, index: dict[str, pd.DataFrame], max_words: int = 5) -> str | None:
-    """The longest street name (2+ words) that appears in ``text``."""
-    words = _WORD_RE.findall(str(text).lower())
-    for n in range(min(max_words, len(words)), 1, -1):
-        for i in range(len(words) - n + 1):
-            gram = " ".join(words[i : i + n])
-            if gram in index:
-                return gram
-    return None
+def _area_label(gazetteer) -> str:
+    for attr in ("area_name", "name"):
+        v = getattr(gazetteer, attr, None)
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+    return "the study area"
 
 
 # --- The cascade -------------------------------------------------------------------------------------
 
 
-def _payload(row: pd.Series) -> str:
-    out = {}
-    for c in CANONICAL_COLUMNS:
-        v = row[c]
-        if isinstance(v, pd.Timestamp):
-            v = v.isoformat()
-        elif v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
-            v = None
-        elif isinstance(v, np.generic):
-            v = v.item()
-        out[c] = v
-    return json.dumps(out)
-
-
-def _locality_in_text(localities: pd.Series, text: str | None) -> np.ndarray:
-    if not text:
-        return np.zeros(len(localities), dtype=bool)
-    t = str(text).lower()
-    return np.array([bool(loc) and str(loc).lower() in t for loc in localities.tolist()])
-
-
-def _disambiguate(cands: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
-    """Narrow candidate places by postcode district, locality named in the text, then place type."""
-    district = None
-    if isinstance(row.get("postcode"), str) and row["postcode"]:
-        district = row["postcode"].split(" ")[0]
-    filters = []
-    if district:
-        filters.append(cands["postcode_district"].to_numpy() == district)
-    filters.append(_locality_in_text(cands["locality"], row.get("location_text")))
-    if isinstance(row.get("place_type"), str) and row["place_type"] not in ("other", None):
-        filters.append(cands["place_type"].to_numpy() == row["place_type"])
-    for keep in filters:
-        narrowed = cands[keep]
-        if len(narrowed) == 1:
-            return narrowed
-        if len(narrowed) > 1:
-            cands = narrowed
-    return cands
+def _prefixed(rownum: np.ndarray, messages: np.ndarray) -> np.ndarray:
+    return np.array([f"row {r}: {msg}" for r, msg in zip(rownum, messages, strict=True)], dtype=object)
 
 
 def geocode(
@@ -223,14 +662,17 @@ def geocode(
     study_area: BaseGeometry | None = None,
 ) -> GeocodeResult:
     """Run the cascade over canonical rows. ``gazetteer`` is a ``hoth_geo.gazetteer.Gazetteer``;
-    ``extra_places`` are places stored in the database (demo venues, analyst-added places)."""
+    ``extra_places`` are places stored in the database (demo venues, analyst-added places).
+    Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle."""
     n = len(rows)
     frame = rows.reset_index(drop=True).copy()
     area = study_area if study_area is not None else getattr(gazetteer, "study_area", None)
+    area_label = _area_label(gazetteer)
 
     lat = np.full(n, np.nan)
     lon = np.full(n, np.nan)
     method = np.full(n, None, dtype=object)
+    confidence = np.full(n, np.nan)
     precision = np.full(n, np.nan)
     place_id = np.full(n, None, dtype=object)
     note = np.full(n, None, dtype=object)
@@ -238,6 +680,15 @@ def geocode(
     field = np.full(n, None, dtype=object)
     value = np.full(n, None, dtype=object)
     rownum = frame["row_number"].to_numpy()
+    # Why a step could not place a row; the first problem in cascade order becomes the reason.
+    place_problem = np.full(n, None, dtype=object)
+    postcode_problem = np.full(n, None, dtype=object)
+    street_problem = np.full(n, None, dtype=object)
+    name_not_found = np.zeros(n, dtype=bool)
+
+    def located(mask: np.ndarray, how: str) -> None:
+        method[mask] = how
+        confidence[mask] = CONFIDENCE[how]
 
     online = frame["online"].to_numpy(dtype=bool)
     method[online] = "online"
@@ -253,12 +704,12 @@ def geocode(
     lat[swapped], lon[swapped] = glon[swapped], glat[swapped]
     note[swapped] = "latitude and longitude were swapped in the file; corrected"
     ok_ll = inside | swapped
-    method[ok_ll] = "coordinates_wgs84"
+    located(ok_ll, "coordinates_wgs84")
     precision[ok_ll] = _COORD_PRECISION_M
     outside_ll = has_ll & ~ok_ll
     for i in np.flatnonzero(outside_ll):
         reason[i] = (
-            f"row {rownum[i]}: coordinates {glat[i]:.5f}, {glon[i]:.5f} lie outside the study area:"
+            f"row {rownum[i]}: coordinates {glat[i]:.5f}, {glon[i]:.5f} lie outside {area_label}:"
             " check the latitude and longitude"
         )
         field[i], value[i] = "latitude/longitude", f"{glat[i]}, {glon[i]}"
@@ -275,168 +726,277 @@ def geocode(
         good, bad = idx[ok], idx[~ok]
         lat[good], lon[good] = blat[ok], blon[ok]
         method[good] = "coordinates_bng"
+        confidence[good] = CONFIDENCE["coordinates_bng"]
         precision[good] = grid_precision_m(ge[good], gn[good])
         for i in bad:
             reason[i] = (
-                f"row {rownum[i]}: easting/northing {ge[i]:.0f}, {gn[i]:.0f} lie outside the study area:"
+                f"row {rownum[i]}: easting/northing {ge[i]:.0f}, {gn[i]:.0f} lie outside {area_label}:"
                 " check the grid reference"
             )
             field[i], value[i] = "easting/northing", f"{ge[i]:.0f}, {gn[i]:.0f}"
         todo[idx] = False
 
-    # 2. Place names.
-    names = frame["place_name"]
-    has_name = todo & names.notna().to_numpy() & (names.fillna("").str.strip() != "").to_numpy()
-    ambiguous_name: dict[int, str] = {}
-    if has_name.any():
-        cand = gazetteer.places
-        if extra_places is not None and not extra_places.empty:
-            cand = pd.concat([extra_places, cand], ignore_index=True)
-        cand = cand[cand["name"].notna()].reset_index(drop=True)
-        matches = match_place_names(
-            names[has_name], cand, score_min=settings.FUZZY_PLACE_SCORE_MIN, gap=settings.FUZZY_AMBIGUITY_GAP
-        )
-        for i in np.flatnonzero(has_name):
-            hit = matches.get(names.iat[i], [])
-            if not hit:
-                continue
-            chosen = cand.iloc[hit]
-            if len(chosen) > 1:
-                chosen = _disambiguate(chosen, frame.iloc[i])
-            if len(chosen) == 1:
-                p = chosen.iloc[0]
-                lat[i], lon[i] = p["latitude"], p["longitude"]
-                method[i] = "place_name"
-                precision[i] = _PLACE_PRECISION_M
-                place_id[i] = p["place_id"]
-                todo[i] = False
-            else:
-                shown = "; ".join(
-                    f"{nm} ({loc or 'unknown locality'})"
-                    for nm, loc in zip(chosen["name"].head(4), chosen["locality"].head(4), strict=False)
-                )
-                ambiguous_name[i] = (
-                    f"row {rownum[i]}: place name '{names.iat[i]}' matches {len(chosen)} places ({shown}):"
-                    " add a postcode or the town, or choose the place in Review"
-                )
+    names = _text_column(frame["place_name"])
+    texts = _text_column(frame["location_text"])
+    matcher: _Matcher | None = None
 
-    # 3. Postcodes: unit, then sector/district for partial postcodes or unknown units.
-    pcs = frame["postcode"]
-    has_pc = todo & pcs.notna().to_numpy() & (pcs.fillna("") != "").to_numpy()
-    unknown_pc: dict[int, str] = {}
+    # 2. Place names, resolved once per distinct (name, text, district, type).
+    has_name = _filled(names, todo)
+    if has_name.any():
+        matcher = _Matcher(gazetteer, extra_places)
+        idx = np.flatnonzero(has_name)
+        pcs = _text_column(frame["postcode"]).iloc[idx]
+        combos = pd.DataFrame(
+            {
+                "name": names.iloc[idx].to_numpy(),
+                "text": texts.iloc[idx].to_numpy(),
+                "district": pcs.str.split(" ").str[0].fillna("").to_numpy(),
+                "ptype": _text_column(frame["place_type"]).iloc[idx].to_numpy(),
+            }
+        )
+        codes, uniq = _group_codes(combos)
+        outcomes = [
+            _resolve_place(matcher, *vals)
+            for vals in uniq[["name", "text", "district", "ptype"]].itertuples(index=False, name=None)
+        ]
+        kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
+        pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
+        conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
+        msg = np.array([o.message for o in outcomes], dtype=object)[codes]
+        hit = kind == "located"
+        rows_hit, p = idx[hit], pos[hit]
+        places = matcher.places
+        lat[rows_hit], lon[rows_hit] = places.lat[p], places.lon[p]
+        method[rows_hit] = "place_name"
+        confidence[rows_hit] = conf[hit]
+        precision[rows_hit] = places.radius[p]
+        place_id[rows_hit] = np.array(places.place_id, dtype=object)[p]
+        todo[rows_hit] = False
+        problem = (kind == "ambiguous") | (kind == "not_in_locality")
+        place_problem[idx[problem]] = msg[problem]
+        name_not_found[idx[kind == "not_found"]] = True
+
+    # 3. Postcodes: a unit, or a sector/district given on its own. A full unit the gazetteer does not
+    # hold is not placed at its sector: the gazetteer holds every live unit of the area, so an unknown
+    # unit lies outside it (or is mistyped) and a sector centroid would be a confident guess.
+    pcs = _text_column(frame["postcode"])
+    has_pc = todo & (pcs != "").to_numpy()
     if has_pc.any():
         idx = np.flatnonzero(has_pc)
-        pc = pcs.iloc[idx].str.upper().str.strip()
-        units = gazetteer.postcodes.set_index("postcode")[["latitude", "longitude"]]
-        found = units.reindex(pc.to_numpy())
-        hit = found["latitude"].notna().to_numpy()
-        good = idx[hit]
-        lat[good] = found["latitude"].to_numpy()[hit]
-        lon[good] = found["longitude"].to_numpy()[hit]
-        method[good] = "postcode"
-        precision[good] = _POSTCODE_PRECISION_M
-        todo[good] = False
+        pc = pcs.iloc[idx].str.upper().str.strip().to_numpy()
+        units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
+        unit_radius = pd.Series(_radius(units, _POSTCODE_PRECISION_M), index=units.index)
+        found = units[["latitude", "longitude"]].reindex(pc)
+        flat, flon = found["latitude"].to_numpy(), found["longitude"].to_numpy()
+        hit = np.isfinite(flat)
+        # A gazetteer may hold units around the area (a buffer): those are outside, not placed.
+        in_area = np.zeros(len(idx), dtype=bool)
+        in_area[hit] = in_study_area(area, flat[hit], flon[hit])
+        good = hit & in_area
+        rows_good = idx[good]
+        lat[rows_good], lon[rows_good] = flat[good], flon[good]
+        located(rows_good, "postcode")
+        precision[rows_good] = unit_radius.reindex(pc[good]).to_numpy()
+        todo[rows_good] = False
+        outside_rows = idx[hit & ~in_area]
+        postcode_problem[outside_rows] = [
+            f"postcode '{c}' lies outside {area_label}: check the postcode, or locate the report in Review"
+            for c in pc[hit & ~in_area]
+        ]
+
+        rest = ~hit
+        codes_rest = pc[rest]
+        sector_m = pd.Series(codes_rest).str.extract(_SECTOR_RE)
+        is_sector = sector_m[0].notna().to_numpy()
+        is_district = pd.Series(codes_rest).str.match(_DISTRICT_RE).to_numpy() & ~is_sector
         sectors = gazetteer.sectors.set_index("sector")
         districts = gazetteer.districts.set_index("district")
-        for i, code in zip(idx[~hit], pc.to_numpy()[~hit], strict=True):
-            m = _SECTOR_RE.match(code)
-            if m:  # a sector given on its own, e.g. 'DH1 4'
-                sector = f"{m.group(1)} {m.group(2)}"
-                level, table, key = "postcode_sector", sectors, sector
-            elif _DISTRICT_RE.match(code):  # a district on its own, e.g. 'DH1'
-                level, table, key = "postcode_district", districts, code
-            elif " " in code:  # a full unit we do not know: its sector, if the sector exists
-                level, table, key = "postcode_sector", sectors, code[:-2]
-            else:
-                level, table, key = None, None, None
-            if table is not None and key in table.index:
-                c = table.loc[key]
-                lat[i], lon[i] = c["latitude"], c["longitude"]
-                method[i] = level
-                precision[i] = max(float(c["radius_m"]), _POSTCODE_PRECISION_M)
-                if level == "postcode_sector" and " " in code and not m:
-                    note[i] = f"postcode {code} not found; located at its sector {key}"
-                todo[i] = False
-            else:
-                unknown_pc[i] = code
-
-    # 4. Streets named in the location text.
-    texts = frame["location_text"]
-    has_text = todo & texts.notna().to_numpy()
-    ambiguous_street: dict[int, str] = {}
-    if has_text.any() and not gazetteer.streets.empty:
-        index = _street_index(gazetteer.streets)
-        for i in np.flatnonzero(has_text):
-            key = find_street(texts.iat[i], index)
-            if key is None:
+        for level, mask, table, keys in (
+            ("postcode_sector", is_sector, sectors, (sector_m[0] + " " + sector_m[1]).to_numpy()),
+            ("postcode_district", is_district, districts, codes_rest),
+        ):
+            if not mask.any():
                 continue
-            cands = index[key]
-            if len(cands) > 1:
-                named = cands[_locality_in_text(cands["locality"], texts.iat[i])]
-                if len(named) >= 1:
-                    cands = named
-            if len(cands) == 1:
-                s = cands.iloc[0]
-                lat[i], lon[i] = s["latitude"], s["longitude"]
-                method[i] = "street"
-                precision[i] = _STREET_PRECISION_M
-                todo[i] = False
-            else:
-                locs = ", ".join(sorted({str(x) for x in cands["locality"]})[:4])
-                ambiguous_street[i] = (
-                    f"row {rownum[i]}: street '{cands.iloc[0]['street']}' is in {len(cands)} localities"
-                    f" ({locs}): add the town or a postcode, or locate it in Review"
-                )
+            k = keys[mask]
+            c = table[["latitude", "longitude", "radius_m"]].reindex(k)
+            ok = c["latitude"].notna().to_numpy()
+            rows_ok = idx[rest][mask][ok]
+            lat[rows_ok] = c["latitude"].to_numpy()[ok]
+            lon[rows_ok] = c["longitude"].to_numpy()[ok]
+            located(rows_ok, level)
+            precision[rows_ok] = np.maximum(c["radius_m"].to_numpy(dtype=float)[ok], _POSTCODE_PRECISION_M)
+            todo[rows_ok] = False
+            kind_word = "sector" if level == "postcode_sector" else "district"
+            postcode_problem[idx[rest][mask][~ok]] = [
+                f"postcode {kind_word} '{x}' is not in {area_label}: check the postcode, or locate the report"
+                " in Review"
+                for x in k[~ok]
+            ]
+        unit = ~is_sector & ~is_district
+        postcode_problem[idx[rest][unit]] = [
+            f"postcode '{x}' is not a postcode in {area_label}: it lies outside the area or is mistyped;"
+            " check the postcode, or locate the report in Review"
+            for x in codes_rest[unit]
+        ]
 
-    # 5. Whatever is left needs a location.
-    for i in np.flatnonzero(todo):
-        if i in ambiguous_name:
-            reason[i], field[i], value[i] = ambiguous_name[i], "place name", names.iat[i]
-        elif i in unknown_pc:
-            reason[i] = (
-                f"row {rownum[i]}: postcode '{unknown_pc[i]}' not found in the gazetteer:"
-                " check the postcode, or locate the report in Review"
-            )
-            field[i], value[i] = "postcode", unknown_pc[i]
-        elif i in ambiguous_street:
-            reason[i], field[i], value[i] = ambiguous_street[i], "location", texts.iat[i]
-        else:
-            reason[i] = (
-                f"row {rownum[i]}: needs a location: no coordinates, known place name, postcode or street"
-                " was given; locate it in Review"
-            )
-            field[i] = "location"
-            value[i] = texts.iat[i] if isinstance(texts.iat[i], str) else None
+    # 4. Streets named in the location text (or the place name), once per distinct pair.
+    has_text = _filled(texts, todo) | _filled(names, todo)
+    if has_text.any() and not gazetteer.streets.empty:
+        matcher = matcher or _Matcher(gazetteer, extra_places)
+        idx = np.flatnonzero(has_text)
+        # A place name that matched several places is not searched for a street: the street in
+        # 'Station Road Takeaway' says where one of the candidates is, not which one was meant.
+        street_names = np.where(place_problem[idx] == None, names.to_numpy()[idx], "")  # noqa: E711
+        pairs = pd.DataFrame({"name": street_names, "text": texts.iloc[idx].to_numpy()})
+        codes, uniq = _group_codes(pairs)
+        outcomes = [
+            _resolve_street(matcher, a, b) or _Outcome("not_found")
+            for a, b in uniq.itertuples(index=False, name=None)
+        ]
+        kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
+        pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
+        conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
+        msg = np.array([o.message for o in outcomes], dtype=object)[codes]
+        hit = kind == "located"
+        rows_hit, p = idx[hit], pos[hit]
+        streets = matcher.streets
+        lat[rows_hit], lon[rows_hit] = streets.lat[p], streets.lon[p]
+        method[rows_hit] = "street"
+        confidence[rows_hit] = conf[hit]
+        precision[rows_hit] = streets.radius[p]
+        todo[rows_hit] = False
+        problem = (kind == "ambiguous") | (kind == "not_in_locality")
+        street_problem[idx[problem]] = msg[problem]
 
-    quarantined = np.array([r is not None for r in reason], dtype=bool)
-    q = frame[quarantined]
+    # A name that did not settle the place is kept in the note of a row a later step located.
+    unsettled = ~todo & pd.notna(place_problem)
+    if unsettled.any():
+        note[unsettled] = [
+            f"{msg.split(': ')[0]}; located by {how}"
+            for msg, how in zip(place_problem[unsettled], method[unsettled], strict=True)
+        ]
+
+    # 5. Whatever is left goes to Review with the first problem met, in cascade order.
+    left = todo.copy()
+    for problems, fld, vals in (
+        (place_problem, "place name", names.to_numpy()),
+        (postcode_problem, "postcode", pcs.to_numpy()),
+        (street_problem, "location", texts.to_numpy()),
+    ):
+        sel = left & pd.notna(problems)
+        if sel.any():
+            reason[sel] = _prefixed(rownum[sel], problems[sel])
+            field[sel], value[sel] = fld, vals[sel]
+            left &= ~sel
+    sel = left & name_not_found
+    if sel.any():
+        matcher = matcher or _Matcher(gazetteer, extra_places)
+        idx = np.flatnonzero(sel)
+        uniq_names = pd.unique(names.iloc[idx])
+        nearest = {nm: "; ".join(matcher.places.nearest_names(name_key(nm))) for nm in uniq_names}
+        reason[idx] = [
+            f"row {rownum[i]}: place name '{names.iat[i]}' is not in the gazetteer (nearest names:"
+            f" {nearest[names.iat[i]] or 'none'}): check the name, or choose the place in Review"
+            for i in idx
+        ]
+        field[idx], value[idx] = "place name", names.to_numpy()[idx]
+        left &= ~sel
+    if left.any():
+        reason[left] = _prefixed(
+            rownum[left],
+            np.full(
+                int(left.sum()),
+                "needs a location: no coordinates, known place name, postcode or street was given;"
+                " locate it in Review",
+                dtype=object,
+            ),
+        )
+        field[left] = "location"
+        value[left] = np.where(texts.to_numpy()[left] != "", texts.to_numpy()[left], None)
+
+    quarantined = pd.notna(reason)
     quarantine = pd.DataFrame(
         {
             "row_number": rownum[quarantined],
             "reason": reason[quarantined],
             "field": field[quarantined],
             "value": value[quarantined],
-            "payload": [_payload(r) for _, r in q.iterrows()],
+            "payload": quarantine_payloads(frame[quarantined]),
         }
     )
 
     keep = ~quarantined
-    located = frame[keep].copy()
-    located["latitude"] = lat[keep]
-    located["longitude"] = lon[keep]
-    located["geocode_method"] = method[keep]
-    located["geocode_confidence"] = [CONFIDENCE.get(m, np.nan) for m in method[keep]]
-    located["precision_m"] = precision[keep]
-    located["place_id"] = place_id[keep]
-    located["geocode_note"] = note[keep]
-    located = link_to_places(located, gazetteer, extra_places)
-    located["h3"] = latlng_to_cells(
-        located["latitude"].to_numpy(float), located["longitude"].to_numpy(float), settings.FINE_H3_RES
+    located_rows = frame[keep].copy()
+    located_rows["latitude"] = lat[keep]
+    located_rows["longitude"] = lon[keep]
+    located_rows["geocode_method"] = method[keep]
+    located_rows["geocode_confidence"] = confidence[keep]
+    located_rows["precision_m"] = precision[keep]
+    located_rows["place_id"] = place_id[keep]
+    located_rows["geocode_note"] = note[keep]
+    located_rows = link_to_places(located_rows, gazetteer, extra_places)
+    located_rows["h3"] = latlng_to_cells(
+        located_rows["latitude"].to_numpy(float),
+        located_rows["longitude"].to_numpy(float),
+        settings.FINE_H3_RES,
     )
     for c, t in GEOCODED_COLUMNS.items():
         if t == "float64":
-            located[c] = located[c].astype("float64")
-    return GeocodeResult(located=located.reset_index(drop=True), quarantine=quarantine)
+            located_rows[c] = located_rows[c].astype("float64")
+    return GeocodeResult(located=located_rows.reset_index(drop=True), quarantine=quarantine)
+
+
+def _unhandled_row(row: pd.DataFrame, exc: BaseException) -> GeocodeResult:
+    detail = f"{type(exc).__name__}: {exc}"
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    quarantine = pd.DataFrame(
+        {
+            "row_number": row["row_number"].to_numpy(),
+            "reason": [
+                f"row {r}: the geocoder could not handle this row ({detail}); locate it in Review"
+                for r in row["row_number"]
+            ],
+            "field": "location",
+            "value": [None] * len(row),
+            "payload": quarantine_payloads(row),
+        }
+    )
+    return GeocodeResult(located=_empty_located(row), quarantine=quarantine)
+
+
+def _empty_located(rows: pd.DataFrame) -> pd.DataFrame:
+    out = rows.iloc[:0].copy()
+    for c, t in GEOCODED_COLUMNS.items():
+        out[c] = pd.Series(dtype=t if t != "object" else object)
+    return out
+
+
+def geocode_safely(
+    rows: pd.DataFrame,
+    gazetteer,
+    extra_places: pd.DataFrame | None = None,
+    *,
+    study_area: BaseGeometry | None = None,
+) -> GeocodeResult:
+    """``geocode``, except that no row can abort the batch: when the batch raises, it is split in
+    halves until the rows that raise are found; each is quarantined with the error named."""
+    try:
+        return geocode(rows, gazetteer, extra_places, study_area=study_area)
+    except Exception as exc:  # noqa: BLE001 - any failure of one row must not lose the others
+        if len(rows) <= 1:
+            return _unhandled_row(rows.reset_index(drop=True), exc)
+    mid = len(rows) // 2
+    parts = [
+        geocode_safely(rows.iloc[:mid], gazetteer, extra_places, study_area=study_area),
+        geocode_safely(rows.iloc[mid:], gazetteer, extra_places, study_area=study_area),
+    ]
+    located_parts = [p.located for p in parts if not p.located.empty]
+    q_parts = [p.quarantine for p in parts if not p.quarantine.empty]
+    return GeocodeResult(
+        located=pd.concat(located_parts, ignore_index=True) if located_parts else parts[0].located,
+        quarantine=pd.concat(q_parts, ignore_index=True) if q_parts else parts[0].quarantine,
+    )
 
 
 def link_to_places(

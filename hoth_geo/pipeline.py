@@ -38,7 +38,11 @@ def raw_fingerprints(raw_json: pd.Series) -> np.ndarray:
 def _raw_json(raw: pd.DataFrame, row_numbers: np.ndarray) -> list[str]:
     # Row numbers are sheet rows; a workbook may have title rows above its header.
     positions = np.asarray(row_numbers, dtype=int) - int(raw.attrs.get("header_row", 1)) - 1
-    return [raw.iloc[p].to_json(force_ascii=False) for p in positions]
+    if len(positions) == 0:
+        return []
+    # One to_json call for all rows: JSON escapes newlines inside values, so lines split cleanly.
+    lines = raw.iloc[positions].to_json(orient="records", lines=True, force_ascii=False)
+    return [line for line in lines.split("\n") if line]
 
 
 def _insert_in_chunks(
@@ -209,7 +213,7 @@ def _import_sharing_form(
         dup = store.mark_duplicate_reports(rows, fingerprints, refs)
         fresh = rows[~dup]
         progress(0.3, f"geocoding {len(fresh):,} rows")
-        geo = geocoding.geocode(fresh, gaz, extra_places)
+        geo = geocoding.geocode_safely(fresh, gaz, extra_places)
         geo_q = geo.quarantine.copy()
         geo_q["raw"] = _raw_json(raw, geo_q["row_number"].to_numpy())
         ingest_q = result.quarantine.copy()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from types import SimpleNamespace
+
 import h3
 import numpy as np
 import pandas as pd
@@ -94,26 +98,31 @@ def test_grid_precision_follows_trailing_zeros():
     ]
 
 
-def test_postcode_cascade_unit_sector_district_and_not_found(gaz):
+def test_postcode_cascade_unit_sector_district_and_unknown_units(gaz):
     rows = canonical_rows(
         [
             {"postcode": "DH1 1AB"},
-            {"postcode": "DH1 1ZZ"},  # unknown unit in a known sector
+            {"postcode": "DH1 4"},  # sector given on its own
             {"postcode": "DH1"},  # district only
-            {"postcode": "DH1 7ZZ"},  # sector DH1 7 does not exist
+            {"postcode": "DH1 7"},  # sector DH1 7 does not exist
+            {"postcode": "DH1 1ZZ"},  # well-formed unit the area's gazetteer does not hold
         ]
     )
     result = geocode(rows, gaz)
     unit, sector, district = _one(result, 2), _one(result, 3), _one(result, 4)
     assert unit["geocode_method"] == "postcode"
     assert (unit["latitude"], unit["longitude"]) == pytest.approx(DH1_1AB, abs=1e-6)
-    assert sector["geocode_method"] == "postcode_sector" and "DH1 1ZZ not found" in sector["geocode_note"]
+    assert sector["geocode_method"] == "postcode_sector"
     assert district["geocode_method"] == "postcode_district"
     assert district["precision_m"] > sector["precision_m"] > unit["precision_m"]
     q = result.quarantine.set_index("row_number")
     assert q.loc[5, "reason"] == (
-        "row 5: postcode 'DH1 7ZZ' not found in the gazetteer: check the postcode, or locate the report in Review"
+        "row 5: postcode sector 'DH1 7' is not in the study area: check the postcode, or locate the report"
+        " in Review"
     )
+    # Not placed at the DH1 1 sector centroid: an unknown unit lies outside the area (or is mistyped).
+    assert q.loc[6, "reason"].startswith("row 6: postcode 'DH1 1ZZ' is not a postcode in the study area")
+    assert q.loc[6, "field"] == "postcode" and q.loc[6, "value"] == "DH1 1ZZ"
 
 
 def test_place_names_match_fuzzily_and_ambiguity_is_not_guessed(gaz, venues):
@@ -191,3 +200,224 @@ def test_every_row_is_located_or_quarantined_once(gaz, venues):
     result = geocode(rows, gaz, venues)
     assert len(result.located) + len(result.quarantine) == len(rows)
     assert set(result.located["row_number"]).isdisjoint(result.quarantine["row_number"])
+
+
+# --- Honest place and street matching (docs/geocoding.md) ----------------------------------------------
+
+
+def _place(gaz, name):
+    hit = gaz.places[gaz.places["name"] == name]
+    assert len(hit) == 1, name
+    return hit.iloc[0]
+
+
+def _street(gaz, street, locality):
+    hit = gaz.streets[(gaz.streets["street"] == street) & (gaz.streets["locality"] == locality)]
+    assert len(hit) == 1, (street, locality)
+    return hit.iloc[0]
+
+
+def _reason(result, row_number):
+    return result.quarantine.set_index("row_number").loc[row_number, "reason"]
+
+
+def test_shared_name_narrowed_to_some_of_its_places_does_not_crash_and_is_not_guessed(gaz):
+    # 'Parking area, Central' is eight places: Central and car park keep all, DL3 keeps three.
+    rows = canonical_rows(
+        [
+            {
+                "place_name": "Parking area, Central",
+                "location_text": "Central",
+                "place_type": "car_park",
+                "postcode": "DL3",
+            },
+            {"place_name": "Parking area, Central", "location_text": "Central", "place_type": "car_park"},
+        ]
+    )
+    result = geocode(rows, gaz)
+    district = _one(result, 2)
+    assert district["geocode_method"] == "postcode_district" and pd.isna(district["place_id"])
+    assert "matches 3 places" in district["geocode_note"]
+    assert "matches 8 places" in _reason(result, 3)
+
+
+def test_a_locality_in_the_text_completes_or_constrains_a_place_name(gaz):
+    coundon = _place(gaz, "Petrol station, Coundon")
+    chilton = _place(gaz, "Supermarket, Chilton")
+    rows = canonical_rows(
+        [
+            {"place_name": "Petrol station", "location_text": "on the forecourt, Coundon"},
+            {"place_name": "Supermarket", "location_text": "outside, Chilton"},
+            {"place_name": "Petrol station", "location_text": "outside, Chilton"},  # none in Chilton
+        ]
+    )
+    result = geocode(rows, gaz)
+    assert _one(result, 2)["place_id"] == coundon["place_id"]
+    assert _one(result, 3)["place_id"] == chilton["place_id"]
+    assert _reason(result, 4).startswith("row 4: place name 'Petrol station' is not in the gazetteer")
+
+
+def test_a_name_not_in_the_gazetteer_goes_to_review_with_its_nearest_names(gaz):
+    # There is no petrol station in Chilton; 'Petrol station, Pelton' (22 km away) is near in spelling.
+    result = geocode(canonical_rows([{"place_name": "Petrol station, Chilton"}]), gaz)
+    assert result.located.empty
+    reason = _reason(result, 2)
+    assert reason.startswith("row 2: place name 'Petrol station, Chilton' is not in the gazetteer")
+    assert "Petrol station, Pelton (Pelton)" in reason
+    assert result.quarantine["field"].iloc[0] == "place name"
+
+
+def test_a_town_named_in_the_text_constrains_a_street_that_exists_in_one_other_town(gaz):
+    aberdeen = _street(gaz, "Aberdeen Road", "Haughton North")  # the only Aberdeen Road
+    rows = canonical_rows(
+        [
+            {"location_text": "near Aberdeen Road, Pelton"},
+            {"location_text": "near Aberdeen Road, Haughton North"},
+            {"location_text": "near Aberdeen Road"},
+        ]
+    )
+    result = geocode(rows, gaz)
+    assert _reason(result, 2) == (
+        "row 2: street 'Aberdeen Road' is not known in Pelton (it is in Haughton North): check the street"
+        " and town, or locate it in Review"
+    )
+    named, alone = _one(result, 3), _one(result, 4)
+    assert (named["latitude"], named["longitude"]) == (aberdeen["latitude"], aberdeen["longitude"])
+    assert named["geocode_confidence"] > alone["geocode_confidence"]  # the town confirmed it
+
+
+def test_street_abbreviations_and_one_letter_typos_match_when_unique(gaz):
+    aberdeen = _street(gaz, "Aberdeen Road", "Haughton North")
+    stanley = _street(gaz, "Front Street", "Stanley")
+    rows = canonical_rows(
+        [
+            {"location_text": "On or near Aberdeen Rd"},
+            {"location_text": "seen near Abredeen Road"},  # letters swapped
+            {"location_text": "seen near Aberdeen Raod"},  # typo in the street word
+            {"location_text": "Front St, Stanley"},  # 27 Front Streets; the town decides
+            {"location_text": "Front St"},  # no town: ambiguous
+        ]
+    )
+    result = geocode(rows, gaz)
+    for r in (2, 3, 4):
+        row = _one(result, r)
+        assert (row["latitude"], row["longitude"]) == (aberdeen["latitude"], aberdeen["longitude"])
+    assert _one(result, 3)["geocode_confidence"] < _one(result, 2)["geocode_confidence"]
+    front = _one(result, 5)
+    assert (front["latitude"], front["longitude"]) == (stanley["latitude"], stanley["longitude"])
+    assert "street 'Front Street' is in 27 localities" in _reason(result, 6)
+
+
+def test_place_name_typos_match_only_when_one_place_is_that_close(gaz):
+    coundon = _place(gaz, "Petrol station, Coundon")
+    rows = canonical_rows(
+        [
+            {"place_name": "Petrol statoin, Coundon"},
+            {"place_name": "PETROL STATION COUNDON"},
+        ]
+    )
+    result = geocode(rows, gaz)
+    typo, case = _one(result, 2), _one(result, 3)
+    assert typo["place_id"] == case["place_id"] == coundon["place_id"]
+    assert typo["geocode_confidence"] < 0.8 <= case["geocode_confidence"]
+
+
+def test_an_exact_unique_name_is_not_flagged_because_a_near_name_exists_elsewhere(gaz):
+    south = _place(gaz, "Sports/recreation area, Consett South")  # 'Consett North' is two edits away
+    result = geocode(canonical_rows([{"place_name": "Sports/recreation area, Consett South"}]), gaz)
+    row = _one(result, 2)
+    assert row["place_id"] == south["place_id"] and row["geocode_confidence"] == 0.9
+
+
+def test_street_words_are_not_read_as_localities(gaz):
+    # 'North Road' and 'West Auckland' are wards; North Road is a street in 8 wards, West Auckland
+    # Road in 4. Neither text says which, so both go to Review instead of to the ward.
+    rows = canonical_rows(
+        [
+            {"location_text": "On or near North Road"},
+            {"location_text": "On or near West Auckland Road"},
+            {"location_text": "West Auckland Road, Cockerton West"},
+        ]
+    )
+    result = geocode(rows, gaz)
+    assert "street 'North Road' is in 8 localities" in _reason(result, 2)
+    assert "street 'West Auckland Road' is in 4 localities" in _reason(result, 3)
+    cockerton = _street(gaz, "West Auckland Road", "Cockerton West")
+    row = _one(result, 4)
+    assert (row["latitude"], row["longitude"]) == (cockerton["latitude"], cockerton["longitude"])
+
+
+def test_a_postcode_held_outside_the_area_is_quarantined_naming_the_area(gaz):
+    # A gazetteer may keep units around its area (a buffer); Newcastle's NE1 4ST is one of those here.
+    outside = pd.DataFrame(
+        {
+            "postcode": ["NE1 4ST"],
+            "latitude": [54.9738],
+            "longitude": [-1.6132],
+            "easting": [424900.0],
+            "northing": [564100.0],
+            "lad_code": ["E08000021"],
+        }
+    )
+    wider = dataclasses.replace(gaz, postcodes=pd.concat([gaz.postcodes, outside], ignore_index=True))
+    rows = canonical_rows([{"postcode": "NE1 4ST"}, {"postcode": "DH1 1AB"}])
+    result = geocode(rows, wider)
+    assert _reason(result, 2) == (
+        "row 2: postcode 'NE1 4ST' lies outside the study area: check the postcode, or locate the report"
+        " in Review"
+    )
+    assert _one(result, 3)["geocode_method"] == "postcode"
+    named = SimpleNamespace(**{f.name: getattr(wider, f.name) for f in dataclasses.fields(wider)})
+    named.area_name = "County Durham and Darlington"
+    result = geocode(rows, named)
+    assert "lies outside County Durham and Darlington" in _reason(result, 2)
+
+
+def test_precision_is_the_measured_radius_of_what_was_matched(gaz):
+    rows = canonical_rows(
+        [{"postcode": "DH1 4"}, {"postcode": "DL3"}, {"location_text": "near Aberdeen Road"}]
+    )
+    result = geocode(rows, gaz)
+    sectors = gaz.sectors.set_index("sector")["radius_m"]
+    districts = gaz.districts.set_index("district")["radius_m"]
+    assert _one(result, 2)["precision_m"] == sectors["DH1 4"]
+    assert _one(result, 3)["precision_m"] == districts["DL3"]
+    assert _one(result, 4)["precision_m"] == 300.0  # no street extent in this gazetteer: the default
+    measured = dataclasses.replace(
+        gaz, streets=gaz.streets.assign(radius_m=np.arange(len(gaz.streets)) + 50.0)
+    )
+    aberdeen = measured.streets[measured.streets["street"] == "Aberdeen Road"]["radius_m"].iloc[0]
+    assert _one(geocode(rows, measured), 4)["precision_m"] == aberdeen
+
+
+def test_a_row_the_geocoder_cannot_handle_is_quarantined_and_the_rest_are_kept(gaz, monkeypatch):
+    import hoth_geo.geocode as geocoding
+
+    real = geocoding.geocode
+
+    def fragile(rows, *args, **kwargs):
+        if (rows["place_name"] == "boom").any():
+            raise ValueError("Item wrong length 8 instead of 5")
+        return real(rows, *args, **kwargs)
+
+    monkeypatch.setattr(geocoding, "geocode", fragile)
+    rows = canonical_rows(
+        [{"postcode": "DH1 1AB"}] * 6 + [{"place_name": "boom"}] + [{"postcode": "DH1"}] * 5
+    )
+    result = geocoding.geocode_safely(rows, gaz)
+    assert sorted(result.located["row_number"]) == [r for r in range(2, 14) if r != 8]
+    q = result.quarantine.set_index("row_number")
+    assert list(q.index) == [8]
+    assert q.loc[8, "reason"] == (
+        "row 8: the geocoder could not handle this row (ValueError: Item wrong length 8 instead of 5);"
+        " locate it in Review"
+    )
+    assert json.loads(q.loc[8, "payload"])["place_name"] == "boom"
+
+
+def test_quarantine_payloads_rebuild_the_canonical_row(gaz):
+    rows = canonical_rows([{"location_text": 'line one\nline "two" \u00e9', "postcode": "ZZ9"}])
+    payload = json.loads(geocode(rows, gaz).quarantine["payload"].iloc[0])
+    assert payload["location_text"] == 'line one\nline "two" \u00e9'
+    assert payload["observed_at"] == "2025-03-03T21:30:00" and payload["latitude"] is None
+    assert payload["row_number"] == 2 and payload["online"] is False

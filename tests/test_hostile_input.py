@@ -115,6 +115,7 @@ EXPECTED: dict[str, tuple[int, int, int] | str] = {
     "duplicate_columns.csv": (2, 2, 0),
     "bad_coordinates.csv": (9, 2, 7),
     "implausible_dates.csv": (4, 1, 3),
+    "shared_place_names.csv": (7, 5, 2),
     "payloads.csv": (len(TEMPLATE_COLUMNS) * len(corpus.PAYLOADS), 132, 110),
     "notes_sheet_first.xlsx": (3, 3, 0),
     "truncated.xlsx": r"is not a valid XLSX workbook \(damaged or truncated\)",
@@ -290,6 +291,26 @@ PARSED = {
     "Information grading": "grading_information",
     "Handling code": "grading_handling",
 }
+
+
+def test_place_names_shared_by_several_places_are_never_guessed(engine, gaz):
+    """Narrowing a shared name by town, district and type to some of its places once aborted the
+    whole import. Now the name never picks one of them: a row with a postcode district is placed at
+    the district (coarse, and said so), one without goes to Review naming the candidates."""
+    import_and_check(engine, gaz, corpus.shared_place_names(), "shared.csv")
+    rep = stored_reports(engine)
+    for row, n in ((2, 3), (3, 5), (5, 2)):
+        assert rep.loc[row, "geocode_method"] == "postcode_district"
+        assert rep.loc[row, "precision_m"] > 1000
+        assert f"matches {n} places" in rep.loc[row, "geocode_note"]
+    assert rep.loc[6, "geocode_method"] == rep.loc[7, "geocode_method"] == "place_name"
+    q = store.load_quarantine(engine).set_index("row_number")
+    assert set(q.index) == {4, 8}
+    assert q.loc[4, "reason"].startswith("row 4: place name 'Parking area, Central' matches 8 places")
+    assert q.loc[8, "reason"].startswith(
+        "row 8: place name 'Petrol station, Chilton' is not in the gazetteer"
+    )
+    assert "Petrol station, Pelton" in q.loc[8, "reason"]  # the near name is shown, never chosen
 
 
 def test_payloads_in_every_text_field_are_data_never_code(engine, gaz):

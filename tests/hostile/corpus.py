@@ -220,6 +220,33 @@ def implausible_dates() -> bytes:
     return csv_text(rows).encode("utf-8")
 
 
+def shared_place_names() -> bytes:
+    """Generic place names that several gazetteer places share, narrowed by town, postcode district
+    and place type to some but not all of them (an import once aborted on these), plus an exact unique
+    name and a plausible name that does not exist.
+
+    Rows 2, 3 and 5 fall back to their postcode district; rows 4 and 8 are quarantined; rows 6 and 7
+    are located at their place.
+    """
+    none = {"Latitude": "", "Longitude": ""}
+    car_park = {"Place name": "Parking area, Central", "Location": "Central", "Place type": "Car park"}
+    rows = [
+        base_row(1, Postcode="DL3", **car_park, **none),  # 8 share the name, 3 in DL3
+        base_row(2, Postcode="DL1", **car_park, **none),  # 5 in DL1
+        base_row(3, **{**car_park, "Location": "", "Place type": ""}, **none),
+        base_row(
+            4,
+            Postcode="DL3",
+            **{"Place name": "Shopping area, Central", "Location": "Central", "Place type": "Shop"},
+            **none,
+        ),
+        base_row(5, **{"Place name": "Petrol station, Coundon", "Place type": ""}, **none),
+        base_row(6, **{"Place name": "petrol STATION coundon", "Place type": "Car park"}, **none),
+        base_row(7, **{"Place name": "Petrol station, Chilton", "Place type": ""}, **none),
+    ]
+    return csv_text(rows).encode("utf-8")
+
+
 def payload_rows() -> list[dict[str, str]]:
     """Every payload in every template column, one per row (row i+2 for the i-th pair)."""
     out = []
@@ -532,6 +559,7 @@ FIXTURES: tuple[Fixture, ...] = (
     Fixture("duplicate_columns.csv", duplicate_columns),
     Fixture("bad_coordinates.csv", bad_coordinates),
     Fixture("implausible_dates.csv", implausible_dates),
+    Fixture("shared_place_names.csv", shared_place_names),
     Fixture("payloads.csv", payloads),
     Fixture("notes_sheet_first.xlsx", notes_sheet_first),
     Fixture("truncated.xlsx", truncated_xlsx),
