@@ -402,6 +402,31 @@ def resubmission_differences(engine: Engine, resubmission_id: int) -> pd.DataFra
     return pd.DataFrame(rows, columns=["field", "stored", "resubmitted"])
 
 
+def view_resubmission(engine: Engine, resubmission_id: int, user) -> pd.DataFrame:
+    """``resubmission_differences`` for ``user`` (an ``auth.User``), recorded as a view of the report.
+
+    Narrative and child reference values are shown only to roles that may read narratives; others see
+    that the field changed. Raises ``privacy.NotAllowed`` for roles that may not view report rows.
+    """
+    from hoth_geo.privacy import NotAllowed
+
+    if not user.can("view_reports"):
+        raise NotAllowed(f"role {user.roles!r} may not view individual reports")
+    diff = resubmission_differences(engine, resubmission_id)
+    with engine.connect() as conn:
+        report_id = int(_resubmission(conn, resubmission_id).report_id)
+    private = diff["field"].isin(["narrative", "child_ref"]).to_numpy()
+    shows_private = bool(private.any()) and user.can("view_narratives")
+    if private.any() and not shows_private:
+        diff.loc[private, ["stored", "resubmitted"]] = "(changed: not shown to your role)"
+    target = f"resubmission:{int(resubmission_id)}"
+    details = {"report_ids": [report_id], "n": 1}
+    audit.record(engine, "report_viewed", actor=user.username, target=target, details=details)
+    if shows_private:
+        audit.record(engine, "narrative_viewed", actor=user.username, target=target, details=details)
+    return diff
+
+
 # --- Decisions (each one audited, in the same transaction) -----------------------------------------------
 
 

@@ -74,7 +74,10 @@ def test_two_agencies_with_the_same_reference_are_two_reports(engine, tmp_path):
     third = pipeline.import_file(engine, write_form(tmp_path / "school-again.csv", [again]))
     assert (third.n_accepted, third.n_duplicates) == (0, 1)
     row = third.rows.iloc[0]
-    assert row["outcome"] == "duplicate" and row["report_id"] == details.loc[details["agency"].str.startswith("Hill"), "id"].iloc[0]
+    assert (
+        row["outcome"] == "duplicate"
+        and row["report_id"] == details.loc[details["agency"].str.startswith("Hill"), "id"].iloc[0]
+    )
 
 
 def templated(ref: str) -> dict:
@@ -92,7 +95,9 @@ def templated(ref: str) -> dict:
 
 
 def test_templated_reports_with_different_references_are_all_stored_and_flagged(engine, tmp_path):
-    path = write_form(tmp_path / "school.csv", [templated("MS-101"), templated("MS-102"), templated("MS-103")])
+    path = write_form(
+        tmp_path / "school.csv", [templated("MS-101"), templated("MS-102"), templated("MS-103")]
+    )
     summary = pipeline.import_file(engine, path)
     assert (summary.n_accepted, summary.n_duplicates, summary.n_possible_duplicates) == (3, 0, 2)
     reports = store.load_reports(engine)
@@ -116,7 +121,12 @@ def test_templated_reports_with_different_references_are_all_stored_and_flagged(
     identity.keep_distinct(engine, int(flag["id"]), actor="analyst.two")
     assert len(identity.load_possible_duplicates(engine)) == 1 and len(store.load_reports(engine)) == 3
     log = audit.load_audit(engine)
-    assert log["event"].tolist() == ["import", "reports_merged", "reports_unmerged", "duplicate_kept_distinct"]
+    assert log["event"].tolist() == [
+        "import",
+        "reports_merged",
+        "reports_unmerged",
+        "duplicate_kept_distinct",
+    ]
     assert json.loads(log["details"].iloc[1])["merged_into"] == first_id
     assert audit.verify_chain(engine).ok
     with pytest.raises(ValueError, match="already distinct"):
@@ -195,9 +205,12 @@ def test_policeuk_rows_without_crime_id_are_never_duplicates_of_each_other(engin
     assert (again.n_accepted, again.n_quarantined, again.n_duplicates) == (0, 0, summary.n_read)
     assert again.already_imported and len(store.load_context(engine)) == len(context)
     assert set(again.rows["outcome"]) == {"duplicate"}
-    assert again.rows.loc[again.rows["outcome"] == "duplicate", ["report_id", "quarantine_id"]].notna().any(
-        axis=1
-    ).all()
+    assert (
+        again.rows.loc[again.rows["outcome"] == "duplicate", ["report_id", "quarantine_id"]]
+        .notna()
+        .any(axis=1)
+        .all()
+    )
 
 
 def test_policeuk_repeated_crime_ids_point_at_the_stored_row(engine, shared_data):
@@ -217,7 +230,9 @@ def test_policeuk_repeated_crime_ids_point_at_the_stored_row(engine, shared_data
 def test_a_changed_resubmission_waits_for_an_analyst(engine, tmp_path):
     pipeline.import_file(engine, write_form(tmp_path / "v1.csv", [SCHOOL_001, HOUSING_001]))
     report_id = int(
-        store.report_details(engine, store.load_reports(engine)["id"]).query("agency.str.startswith('Hill')")["id"].iloc[0]
+        store.report_details(engine, store.load_reports(engine)["id"])
+        .query("agency.str.startswith('Hill')")["id"]
+        .iloc[0]
     )
     changed = dict(SCHOOL_001, **{"Postcode": "DH8 6NH", "Narrative": "Corrected: seen with one older male."})
     path = write_form(tmp_path / "v2.csv", [changed, HOUSING_001])
@@ -323,3 +338,98 @@ def test_resolving_a_quarantined_row_whose_report_arrived_meanwhile_stores_no_se
         )
     assert len(store.load_reports(engine)) == 1 and rid == int(store.load_reports(engine)["id"].iloc[0])
     assert len(identity.load_resubmissions(engine)) == 1  # its content differs: the analyst decides
+
+
+def test_cli_ingest_prints_the_accounting_and_writes_every_row(tmp_path):
+    from typer.testing import CliRunner
+
+    from hoth_geo.cli import app
+
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    school = write_form(tmp_path / "school.csv", [SCHOOL_001])
+    mixed = write_form(
+        tmp_path / "mixed.csv", [HOUSING_001, UNLOCATABLE, templated("MS-1"), templated("MS-2"), SCHOOL_001]
+    )
+    out = tmp_path / "rows.csv"
+    result = runner.invoke(app, ["ingest", str(school), str(mixed), "--rows-out", str(out), "--db", url])
+    assert result.exit_code == 0, result.output
+    assert "mixed.csv: read 5 rows = 3 accepted + 1 quarantined + 1 duplicates" in result.output
+    assert "row 3: quarantined: row 3: needs a location" in result.output
+    assert "row 5: possible duplicate (stored, to review): the same content as report" in result.output
+    assert "row 6: duplicate: same agency, source reference and content as report 1" in result.output
+    rows = pd.read_csv(out)
+    assert len(rows) == 6 and rows.groupby("file").size().to_dict() == {"mixed.csv": 5, "school.csv": 1}
+    assert rows.loc[rows["file"] == "mixed.csv", "outcome"].tolist() == [
+        "stored",
+        "quarantined",
+        "stored",
+        "possible_duplicate",
+        "duplicate",
+    ]
+    again = runner.invoke(app, ["ingest", str(mixed), "--db", url])
+    assert "this file was imported before: nothing new added" in again.output
+    bad = runner.invoke(app, ["ingest", str(mixed), "--rows-out", str(tmp_path / "rows.xlsx"), "--db", url])
+    assert bad.exit_code != 0 and "--rows-out must end in .csv" in bad.output
+
+
+def test_review_page_merges_and_decides_resubmissions(tmp_path, monkeypatch):
+    from apptest_support import app_as, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'review.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    pipeline.import_file(
+        engine, write_form(tmp_path / "a.csv", [templated("MS-1"), templated("MS-2"), SCHOOL_001])
+    )
+    changed = dict(SCHOOL_001, **{"Postcode": "DH8 6NH", "Narrative": "Corrected (synthetic)."})
+    pipeline.import_file(engine, write_form(tmp_path / "b.csv", [changed]))
+    analyst = ensure_user(url, "analyst")
+
+    at = app_as(analyst, "review").run()
+    assert not at.exception, at.exception
+    headers = [h.value for h in at.header][:3]
+    assert headers == ["Rows that need a location", "Possible duplicates", "Changed resubmissions"]
+    at.button(key="resub_show").click().run()
+    diff = at.dataframe[-1].value.set_index("field")
+    assert diff.loc["postcode", "resubmitted"] == "DH8 6NH"
+    at.button(key="dup_merge").click().run()
+    assert not at.exception, at.exception
+    assert len(store.load_reports(engine)) == 2
+    at.button(key="resub_accept").click().run()
+    assert not at.exception, at.exception
+    assert identity.load_resubmissions(engine).empty
+    assert "DH8 6NH" in store.report_details(engine, store.load_reports(engine)["id"])["postcode"].tolist()
+    at.button(key="dup_unmerge").click().run()
+    assert len(store.load_reports(engine)) == 3
+    events = audit.load_audit(engine)["event"].tolist()
+    assert {
+        "report_viewed",
+        "narrative_viewed",
+        "reports_merged",
+        "resubmission_accepted",
+        "reports_unmerged",
+    } <= set(events)
+
+
+def test_import_page_lists_every_row(tmp_path, monkeypatch):
+    from apptest_support import app_as, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'import.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    summary = pipeline.import_file(
+        engine,
+        write_form(tmp_path / "a.csv", [templated("MS-1"), templated("MS-2"), UNLOCATABLE, SCHOOL_001]),
+    )
+    analyst = ensure_user(url, "analyst")
+    at = app_as(analyst, "import")
+    at.session_state["last_import"] = summary
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Review page" in i.value for i in at.info)
+    shown = at.dataframe[0].value
+    assert shown["Outcome"].tolist() == ["Stored, possible duplicate (Review)", "Quarantined"]
+    assert shown["Row"].tolist() == [3, 4]
+    at.multiselect(key="import_rows_show").select("Stored").run()
+    assert len(at.dataframe[0].value) == 4
