@@ -93,12 +93,12 @@ def _now() -> datetime:
 
 def _fold(values: Iterable) -> np.ndarray:
     """Case and whitespace folded text, '' for missing; each distinct value is folded once."""
-    arr = np.asarray(list(values) if not isinstance(values, np.ndarray | pd.Series) else values, dtype=object)
+    arr = pd.Series(values, dtype=object, copy=False).to_numpy(dtype=object)
     if not len(arr):
         return np.array([], dtype=object)
     codes, uniques = pd.factorize(arr, use_na_sentinel=True)
-    folded = np.array(["" if u is None else " ".join(str(u).split()).casefold() for u in uniques] + [""])
-    return folded.astype(object)[codes]
+    folded = ["" if u is None else " ".join(str(u).split()).casefold() for u in uniques.tolist()]
+    return np.array([*folded, ""], dtype=object)[codes]
 
 
 def row_keys(file_sha256: str, row_numbers: Iterable[int]) -> np.ndarray:
@@ -116,10 +116,11 @@ def report_identities(
     out = row_keys(file_sha256, row_numbers)
     has_ref = refs != ""
     if has_ref.any():
-        pairs = pd.Series(agencies[has_ref] + "\x1f" + refs[has_ref])
-        codes, uniques = pd.factorize(pairs)
-        hashed = np.array(["r:" + hashlib.sha1(u.encode("utf-8")).hexdigest() for u in uniques], dtype=object)
-        out[has_ref] = hashed[codes]
+        sha1 = hashlib.sha1
+        out[has_ref] = [
+            "r:" + sha1(f"{a}\x1f{r}".encode()).hexdigest()
+            for a, r in zip(agencies[has_ref].tolist(), refs[has_ref].tolist(), strict=True)
+        ]
     return out
 
 
@@ -184,91 +185,84 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     received for a stored report. Returns, aligned with ``rows``: status (new | duplicate |
     resubmission), report_id, resubmission_id, duplicate_of_row, resubmission_of_row,
     resembles_report_id, resembles_row.
+
+    In a file, a row repeating an earlier row's identity and content is a duplicate of that row; a
+    row with a new identity is new; a later row with that identity but other content is a changed
+    resubmission of it. A row whose identity is stored is a duplicate when its content is one already
+    received for that report, and a changed resubmission otherwise.
     """
+    ids = stored["id"].tolist()
+    by_identity = {k: i for k, i in zip(stored["identity"].tolist(), ids, strict=True) if k is not None}
+    content_of = dict(zip(ids, stored["fingerprint"].tolist(), strict=True))
+    # Contents received before for a stored report besides its own: resubmissions' and replaced ones.
+    received: dict[tuple[int, str], int] = {}
+    for rid, f, sid in zip(
+        seen["report_id"].tolist(),
+        seen["fingerprint"].tolist(),
+        seen["resubmission_id"].tolist(),
+        strict=True,
+    ):
+        received.setdefault((int(rid), f), int(sid))
+    # Identical content: the report that is not merged into another, lowest id first.
+    live_by_content: dict[str, int] = {}
+    merged = pd.isna(stored["merged_into"]).to_numpy() if len(stored) else np.array([], dtype=bool)
+    order = np.lexsort((np.asarray(ids, dtype="int64"), ~merged)) if len(stored) else []
+    fps = stored["fingerprint"].tolist()
+    for j in order:
+        live_by_content.setdefault(fps[j], ids[j])
+
     n = len(rows)
-    ident = rows["identity"].reset_index(drop=True)
-    fp = rows["fingerprint"].reset_index(drop=True)
-    rn = rows["row_number"].reset_index(drop=True).astype("int64")
-    keyed = stored.dropna(subset=["identity"])
-    by_identity = pd.Series(keyed["id"].to_numpy(), index=keyed["identity"].to_numpy())
-    match = ident.map(by_identity)
-    matched = match.notna().to_numpy()
+    status = ["new"] * n
+    # -1 for "none": plain int lists convert to nullable integers far faster than lists holding None.
+    report_id, resubmission_id, duplicate_of_row = [-1] * n, [-1] * n, [-1] * n
+    resubmission_of_row, resembles_report_id, resembles_row = [-1] * n, [-1] * n, [-1] * n
+    first_of_pair: dict[tuple[str, str], int] = {}
+    first_of_identity: dict[str, int] = {}
+    first_new_by_content: dict[str, int] = {}
+    for i, (key, content, row) in enumerate(
+        zip(rows["identity"].tolist(), rows["fingerprint"].tolist(), rows["row_number"].tolist(), strict=True)
+    ):
+        pair = (key, content)
+        earlier = first_of_pair.get(pair)
+        if earlier is not None:
+            status[i], duplicate_of_row[i] = "duplicate", earlier
+            continue
+        first_of_pair[pair] = row
+        match = by_identity.get(key)
+        if match is not None:
+            report_id[i] = match
+            if content_of[match] == content:
+                status[i] = "duplicate"
+            elif (match, content) in received:
+                status[i], resubmission_id[i] = "duplicate", received[(match, content)]
+            else:
+                status[i] = "resubmission"
+        elif key in first_of_identity:
+            status[i], resubmission_of_row[i] = "resubmission", first_of_identity[key]
+        else:
+            first_of_identity[key] = row
+            twin = live_by_content.get(content)
+            if twin is not None:
+                resembles_report_id[i] = twin
+            else:
+                resembles_row[i] = first_new_by_content.get(content, -1)
+            first_new_by_content.setdefault(content, row)
 
-    # Contents already known for a stored report: its own, and every resubmission received for it.
-    known = pd.concat(
-        [
-            pd.DataFrame(
-                {"report_id": stored["id"], "fingerprint": stored["fingerprint"], "resubmission_id": pd.NA}
-            ),
-            seen[["report_id", "fingerprint", "resubmission_id"]],
-        ],
-        ignore_index=True,
-    ).drop_duplicates(["report_id", "fingerprint"], keep="first")
-    pair_known = pd.Series(
-        known["resubmission_id"].to_numpy(dtype=object),
-        index=pd.MultiIndex.from_arrays([known["report_id"].astype("int64"), known["fingerprint"]]),
-    )
-    match_int = match.fillna(-1).astype("int64")
-    lookup = pd.MultiIndex.from_arrays([match_int, fp])
-    is_known = matched & lookup.isin(pair_known.index)
-    via_resubmission = pd.Series(pd.NA, index=range(n), dtype="Int64")
-    if is_known.any():
-        found = pair_known.reindex(lookup[is_known]).to_numpy()
-        via_resubmission[is_known] = pd.array(
-            [
-                pd.NA if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else int(v)
-                for v in found
-            ],
-            dtype="Int64",
-        )
+    def nullable(values: list[int]) -> pd.arrays.IntegerArray:
+        arr = np.asarray(values, dtype="int64")
+        return pd.arrays.IntegerArray(arr, arr < 0)
 
-    pairs = pd.DataFrame({"identity": ident, "fingerprint": fp, "row_number": rn})
-    pair_first = ~pairs.duplicated(["identity", "fingerprint"]).to_numpy()
-    first_row_of_pair = pairs.groupby(["identity", "fingerprint"], sort=False)["row_number"].transform(
-        "first"
-    )
-    ident_first = ~ident.duplicated().to_numpy()
-    first_row_of_identity = pairs.groupby("identity", sort=False)["row_number"].transform("first")
-
-    status = np.full(n, "new", dtype=object)
-    status[~pair_first] = "duplicate"
-    status[pair_first & matched & is_known] = "duplicate"
-    status[pair_first & matched & ~is_known] = "resubmission"
-    in_file_resub = pair_first & ~matched & ~ident_first
-    status[in_file_resub] = "resubmission"
-
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "status": status,
-            "report_id": pd.array(np.where(matched & pair_first, match_int, -1), dtype="Int64"),
-            "resubmission_id": via_resubmission,
-            "duplicate_of_row": pd.array(np.where(~pair_first, first_row_of_pair, -1), dtype="Int64"),
-            "resubmission_of_row": pd.array(
-                np.where(in_file_resub, first_row_of_identity, -1), dtype="Int64"
-            ),
+            "status": np.array(status, dtype=object),
+            "report_id": nullable(report_id),
+            "resubmission_id": nullable(resubmission_id),
+            "duplicate_of_row": nullable(duplicate_of_row),
+            "resubmission_of_row": nullable(resubmission_of_row),
+            "resembles_report_id": nullable(resembles_report_id),
+            "resembles_row": nullable(resembles_row),
         }
     )
-    for c in ("report_id", "duplicate_of_row", "resubmission_of_row"):
-        out.loc[out[c] == -1, c] = pd.NA
-    out.loc[status != "duplicate", "resubmission_id"] = pd.NA
-
-    # New rows whose content is identical to a stored report's, or an earlier new row's: possible duplicates.
-    live = stored.sort_values(["merged_into", "id"], na_position="first", kind="stable")
-    live = live.drop_duplicates("fingerprint", keep="first")
-    by_content = pd.Series(live["id"].to_numpy(), index=live["fingerprint"].to_numpy())
-    is_new = status == "new"
-    resembles = fp.map(by_content).where(is_new)
-    out["resembles_report_id"] = pd.array(resembles.fillna(-1).astype("int64"), dtype="Int64")
-    out.loc[out["resembles_report_id"] == -1, "resembles_report_id"] = pd.NA
-    new_rows = pd.DataFrame({"fingerprint": fp[is_new], "row_number": rn[is_new]})
-    first_new = new_rows.groupby("fingerprint", sort=False)["row_number"].transform("first")
-    later = (first_new != new_rows["row_number"]).to_numpy()
-    resembles_row = pd.Series(pd.NA, index=range(n), dtype="Int64")
-    idx = new_rows.index[later]
-    resembles_row[idx] = first_new[later].astype("int64").to_numpy()
-    resembles_row[out["resembles_report_id"].notna().to_numpy()] = pd.NA
-    out["resembles_row"] = resembles_row
-    return out
 
 
 def empty_outcomes() -> pd.DataFrame:

@@ -192,9 +192,13 @@ def _store_import(
     resembles = (
         extra.resembles.reindex(acc_rows)
         if extra.resembles is not None
-        else pd.Series([pd.NA] * len(acc_rows))
+        else pd.Series(np.nan, index=acc_rows)
     )
     flagged = resembles.notna().to_numpy()
+    detail = np.full(len(acc_rows), None, dtype=object)
+    detail[flagged] = [
+        f"the same content as report {int(r)}: flagged for Review" for r in resembles[flagged].tolist()
+    ]
     accounted = pd.concat(
         [
             identity.outcomes(
@@ -202,10 +206,7 @@ def _store_import(
                 np.where(flagged, "possible_duplicate", "stored"),
                 report_id=stored_ids.reindex(acc_rows).to_numpy(),
                 resembles_report_id=resembles.to_numpy(),
-                detail=[
-                    f"the same content as report {int(r)}: flagged for Review" if f else None
-                    for r, f in zip(resembles.fillna(0), flagged, strict=True)
-                ],
+                detail=detail,
             ),
             identity.outcomes(
                 quarantined["row_number"],
@@ -266,18 +267,18 @@ def _store_import(
 def _report_duplicate_outcomes(rows: pd.DataFrame, cls: pd.DataFrame) -> pd.DataFrame:
     dup = (cls["status"] == "duplicate").to_numpy()
     d, c = rows[dup], cls[dup]
-    details = []
-    for key, rid, sid in zip(d["identity"], c["report_id"], c["resubmission_id"], strict=True):
-        if pd.isna(rid):
+    rids = c["report_id"].fillna(-1).to_numpy("int64")
+    sids = c["resubmission_id"].fillna(-1).to_numpy("int64")
+    details: list[str | None] = []
+    for key, rid, sid in zip(d["identity"].tolist(), rids.tolist(), sids.tolist(), strict=True):
+        if rid < 0:
             details.append(None)  # a repeat of an earlier row: filled in from that row
-        elif not pd.isna(sid):
-            details.append(
-                f"the same content as resubmission {int(sid)} of report {int(rid)} (received before)"
-            )
-        elif str(key).startswith("f:"):
-            details.append(f"the same row of the same file as report {int(rid)} (imported before)")
+        elif sid >= 0:
+            details.append(f"the same content as resubmission {sid} of report {rid} (received before)")
+        elif key.startswith("f:"):
+            details.append(f"the same row of the same file as report {rid} (imported before)")
         else:
-            details.append(f"same agency, source reference and content as report {int(rid)}")
+            details.append(f"same agency, source reference and content as report {rid}")
     return identity.outcomes(
         d["row_number"],
         "duplicate",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -340,9 +341,17 @@ def _records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict]:
 def report_keys(conn: Connection) -> pd.DataFrame:
     """id, identity, fingerprint and merged_into of every stored report, for identity checks."""
     cols = (reports.c.id, reports.c.identity, reports.c.fingerprint, reports.c.merged_into)
-    frame = pd.read_sql(sa.select(*cols), conn)
-    frame["merged_into"] = frame["merged_into"].astype("Int64")
-    return frame
+    # Plain tuples into object columns: several times faster than read_sql at 1M rows.
+    rows = conn.execute(sa.select(*cols)).all()
+    values = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    return pd.DataFrame(
+        {
+            "id": np.array(values[0], dtype="int64"),
+            "identity": np.array(values[1], dtype=object),
+            "fingerprint": np.array(values[2], dtype=object),
+            "merged_into": pd.array(values[3], dtype="Int64"),
+        }
+    )
 
 
 def resubmission_contents(conn: Connection) -> pd.DataFrame:
@@ -399,7 +408,10 @@ def quarantine_ids(conn: Connection, keys: Iterable[str]) -> pd.Series:
 def ids_by_row(conn: Connection, table: sa.Table, import_id: int) -> pd.Series:
     """{row_number: id} of the rows one import wrote to ``table``."""
     rows = conn.execute(sa.select(table.c.row_number, table.c.id).where(table.c.import_id == import_id)).all()
-    return pd.Series({r: i for r, i in rows}, dtype="int64")
+    if not rows:
+        return pd.Series(dtype="int64")
+    row_numbers, ids = zip(*rows, strict=True)
+    return pd.Series(np.asarray(ids, dtype="int64"), index=np.asarray(row_numbers, dtype="int64"))
 
 
 def insert_import(
