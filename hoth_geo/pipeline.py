@@ -566,7 +566,7 @@ def _policeuk_duplicates(
         warning = (
             f"{n_seen_ids:,} of this file's {n_ids:,} rows with a Crime ID were already stored from another file,"
             f" but its {n_new_without:,} rows without a Crime ID (anti-social behaviour) cannot be matched and were"
-            " added: if this is a new download of a month already imported, delete the earlier import"
+            " added: if this file is a new download of a month already imported, those rows are now counted twice"
         )
     return out, warning
 

@@ -433,3 +433,20 @@ def test_import_page_lists_every_row(tmp_path, monkeypatch):
     assert shown["Row"].tolist() == [3, 4]
     at.multiselect(key="import_rows_show").select("Stored").run()
     assert len(at.dataframe[0].value) == 4
+
+
+def test_a_changed_download_of_a_stored_month_warns_about_rows_without_crime_id(
+    engine, shared_data, tmp_path
+):
+    path = shared_data / "policeuk_durham" / "2018-12-durham-street.csv"
+    first = pipeline.import_file(engine, path)
+    assert not any("counted twice" in w for w in first.warnings)
+    redownload = tmp_path / "2018-12-durham-street.csv"
+    redownload.write_bytes(path.read_bytes().rstrip(b"\r\n") + b"\n\n")  # other bytes, same rows
+    again = pipeline.import_file(engine, redownload)
+    raw = pd.read_csv(path, dtype=str)
+    # Every row with a Crime ID is recognised (stored or quarantined before); the others are new rows.
+    assert again.n_duplicates == raw["Crime ID"].notna().sum()
+    assert again.n_accepted + again.n_quarantined == raw["Crime ID"].isna().sum()
+    assert not again.already_imported
+    assert any("counted twice" in w for w in again.warnings)
