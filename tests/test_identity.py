@@ -450,3 +450,14 @@ def test_a_changed_download_of_a_stored_month_warns_about_rows_without_crime_id(
     assert again.n_accepted + again.n_quarantined == raw["Crime ID"].isna().sum()
     assert not again.already_imported
     assert any("counted twice" in w for w in again.warnings)
+
+
+def test_identical_quarantined_policeuk_rows_are_not_counted_as_duplicates(engine, shared_data):
+    # Northumbria's rows lie outside the default (County Durham) area: many anti-social behaviour rows
+    # share a month, map point and type, so their raw rows are identical. None is a duplicate.
+    path = shared_data / "policeuk_neighbours" / "2019-01-northumbria-street.csv"
+    raw = pd.read_csv(path, dtype=str)
+    assert raw[raw["Crime ID"].isna()].duplicated().sum() > 1000
+    summary = pipeline.import_file(engine, path)
+    assert summary.n_duplicates == raw["Crime ID"].dropna().duplicated().sum() == 0
+    assert summary.reconciles and len(summary.rows) == len(raw)
