@@ -1,7 +1,8 @@
 """Retention: delete partnership reports, and what was derived from them, once they are too old.
 
 What ``purge_older_than(cutoff)`` deletes, in one transaction with its 'purge' audit entry:
-- reports observed before the cutoff;
+- reports observed before the cutoff, with the resubmissions received for them (which hold report
+  content) and the possible-duplicate flags that name them;
 - quarantine entries resolved into those reports, and quarantine entries never resolved into a report
   whose import happened before the cutoff (an unresolved row holds the same kind of information and has
   had the whole retention period to be dealt with);
@@ -23,7 +24,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import audit
-from hoth_geo.store import disruptions, imports, police_context, quarantine, reports
+from hoth_geo.store import (
+    disruptions,
+    duplicate_flags,
+    imports,
+    police_context,
+    quarantine,
+    reports,
+    resubmissions,
+)
 
 RETENTION_ENV = "HOTH_GEO_RETENTION"
 # Six years: see docs/access-and-audit.md ("Retention"). The data-sharing agreement sets the real value.
@@ -109,6 +118,14 @@ def _conditions(cutoff: date):
                     quarantine.c.import_id.in_(old_imports.scalar_subquery()),
                 ),
             ),
+        ),
+        # Before the reports they point at: a resubmission holds a report's content.
+        ("resubmissions", resubmissions, resubmissions.c.report_id.in_(old_reports.scalar_subquery())),
+        (
+            "duplicate_flags",
+            duplicate_flags,
+            duplicate_flags.c.report_id.in_(old_reports.scalar_subquery())
+            | duplicate_flags.c.resembles_report_id.in_(old_reports.scalar_subquery()),
         ),
         ("reports", reports, reports.c.observed_at < at),
         ("police_context", police_context, police_context.c.month < month_start),

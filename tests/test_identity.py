@@ -461,3 +461,19 @@ def test_identical_quarantined_policeuk_rows_are_not_counted_as_duplicates(engin
     summary = pipeline.import_file(engine, path)
     assert summary.n_duplicates == raw["Crime ID"].dropna().duplicated().sum() == 0
     assert summary.reconciles and len(summary.rows) == len(raw)
+
+
+def test_retention_purges_resubmissions_and_flags_with_their_reports(engine, tmp_path):
+    from datetime import date
+
+    from hoth_geo import retention
+
+    pipeline.import_file(
+        engine, write_form(tmp_path / "a.csv", [templated("MS-1"), templated("MS-2"), SCHOOL_001])
+    )
+    changed = dict(SCHOOL_001, **{"Narrative": "Corrected (synthetic)."})
+    pipeline.import_file(engine, write_form(tmp_path / "b.csv", [changed]))
+    assert (count(engine, store.duplicate_flags), count(engine, store.resubmissions)) == (1, 1)
+    done = retention.purge_older_than(engine, date(2026, 1, 1), actor="police.one")
+    assert (done["reports"], done["resubmissions"], done["duplicate_flags"]) == (3, 1, 1)
+    assert count(engine, store.resubmissions) == count(engine, store.duplicate_flags) == 0

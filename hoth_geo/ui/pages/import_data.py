@@ -75,6 +75,8 @@ def render() -> None:
                 st.rerun()
 
 
+_MAX_SHOWN = 10_000  # rows drawn in the table; the CSV download holds every row
+
 _OUTCOME_LABELS = {
     "stored": "Stored",
     "possible_duplicate": "Stored, possible duplicate (Review)",
@@ -113,6 +115,9 @@ def _show_summary(summary: store.ImportSummary) -> None:
         key="import_rows_show",
     )
     view = shown[shown["outcome"].isin(chosen)]
+    if len(view) > _MAX_SHOWN:
+        st.caption(f"The first {_MAX_SHOWN:,} of {len(view):,} rows; the download below has them all.")
+        view = view.head(_MAX_SHOWN)
     st.dataframe(
         view.rename(
             columns={
