@@ -621,3 +621,65 @@ def reject_resubmission(engine: Engine, resubmission_id: int, *, actor: str | No
                 "row_number": int(entry.row_number),
             },
         )
+
+
+# --- Databases written before these rules ------------------------------------------------------------------
+
+
+def backfill(conn: Connection) -> dict[str, int]:
+    """Give rows stored before the identity rules their keys (for the schema migration; idempotent).
+
+    Sets ``reports.identity`` where missing, re-keys police context rows without a Crime ID by file and
+    row number, and re-hashes ``quarantine.raw_fingerprint`` as identity plus raw text. Returns how many
+    rows of each table were updated.
+    """
+    from hoth_geo import ingest
+
+    sha_of = dict(conn.execute(sa.select(store.imports.c.id, store.imports.c.file_sha256)).all())
+    r = store.reports
+    todo = conn.execute(
+        sa.select(r.c.id, r.c.import_id, r.c.row_number, r.c.agency, r.c.source_ref).where(
+            r.c.identity.is_(None)
+        )
+    ).all()
+    for row in todo:
+        key = report_identities([row.agency], [row.source_ref], sha_of[row.import_id], [row.row_number])[0]
+        conn.execute(r.update().where(r.c.id == row.id).values(identity=key))
+
+    c = store.police_context
+    ctx = conn.execute(
+        sa.select(c.c.id, c.c.import_id, c.c.row_number, c.c.fingerprint).where(c.c.crime_id.is_(None))
+    ).all()
+    n_ctx = 0
+    for row in ctx:
+        key = row_keys(sha_of[row.import_id], [row.row_number])[0]
+        if row.fingerprint != key:
+            conn.execute(c.update().where(c.c.id == row.id).values(fingerprint=key))
+            n_ctx += 1
+
+    q = store.quarantine
+    formats = dict(conn.execute(sa.select(store.imports.c.id, store.imports.c.format)).all())
+    n_q = 0
+    for row in conn.execute(
+        sa.select(q.c.id, q.c.import_id, q.c.row_number, q.c.raw, q.c.raw_fingerprint)
+    ).all():
+        try:
+            cells = json.loads(row.raw) if row.raw else {}
+        except ValueError:
+            cells = {}
+        sha = sha_of[row.import_id]
+        if formats.get(row.import_id) == "policeuk":
+            crime = next(
+                (v for h, v in cells.items() if ingest._header_key(h) == ingest._header_key("Crime ID")), None
+            )
+            key = policeuk_identities([crime or None], sha, [row.row_number])[0]
+        else:
+            mapping = ingest.map_columns(list(cells))
+            agency = cells.get(mapping["agency"]) if "agency" in mapping else None
+            ref = cells.get(mapping["source_ref"]) if "source_ref" in mapping else None
+            key = report_identities([agency], [ref], sha, [row.row_number])[0]
+        fingerprint = quarantine_keys([key], [row.raw])[0]
+        if fingerprint != row.raw_fingerprint:
+            conn.execute(q.update().where(q.c.id == row.id).values(raw_fingerprint=fingerprint))
+            n_q += 1
+    return {"reports": len(todo), "police_context": n_ctx, "quarantine": n_q}

@@ -477,3 +477,46 @@ def test_retention_purges_resubmissions_and_flags_with_their_reports(engine, tmp
     done = retention.purge_older_than(engine, date(2026, 1, 1), actor="police.one")
     assert (done["reports"], done["resubmissions"], done["duplicate_flags"]) == (3, 1, 1)
     assert count(engine, store.resubmissions) == count(engine, store.duplicate_flags) == 0
+
+
+def test_backfill_gives_rows_stored_before_the_rules_their_identity(engine, tmp_path, shared_data):
+    import hashlib
+
+    from hoth_geo import ingest
+
+    form = write_form(tmp_path / "form.csv", [SCHOOL_001, HOUSING_001, UNLOCATABLE, templated("")])
+    police = shared_data / "policeuk_durham" / "2018-11-durham-street.csv"
+    pipeline.import_file(engine, form)
+    pipeline.import_file(engine, police)
+    # As the previous release stored them: no identity, content-hashed police rows and quarantine.
+    old_keys = ingest.normalise_policeuk(ingest.read_table(police)).rows.set_index("row_number")[
+        "fingerprint"
+    ]
+    with engine.begin() as conn:
+        conn.execute(store.reports.update().values(identity=None))
+        for rid, rn in conn.execute(
+            sa.select(store.police_context.c.id, store.police_context.c.row_number).where(
+                store.police_context.c.crime_id.is_(None)
+            )
+        ).all():
+            conn.execute(
+                store.police_context.update()
+                .where(store.police_context.c.id == rid)
+                .values(fingerprint=old_keys[rn])
+            )
+        for qid, raw in conn.execute(sa.select(store.quarantine.c.id, store.quarantine.c.raw)).all():
+            conn.execute(
+                store.quarantine.update()
+                .where(store.quarantine.c.id == qid)
+                .values(raw_fingerprint=hashlib.sha1(raw.encode()).hexdigest())
+            )
+    with engine.begin() as conn:
+        done = identity.backfill(conn)
+    assert done["reports"] == 3 and done["police_context"] > 1000 and done["quarantine"] > 0
+    with engine.begin() as conn:
+        assert identity.backfill(conn) == {"reports": 0, "police_context": 0, "quarantine": 0}
+    for path in (form, police):
+        again = pipeline.import_file(engine, path)
+        assert (again.n_accepted, again.n_quarantined, again.already_imported) == (0, 0, True), (
+            again.describe()
+        )
