@@ -350,9 +350,12 @@ def load_possible_duplicates(engine: Engine, *, status: str | None = "open") -> 
 
 
 def load_resubmissions(engine: Engine, *, status: str | None = "open") -> pd.DataFrame:
+    """Resubmissions with the file they came in and the stored report's agency and reference. The
+    resubmitted content itself is read only through ``view_resubmission`` (audited)."""
     r = store.resubmissions
+    entry = [c for c in r.c if c.name not in ("payload", "replaced")]
     query = (
-        sa.select(r, store.imports.c.filename, store.reports.c.source_ref, store.reports.c.agency)
+        sa.select(*entry, store.imports.c.filename, store.reports.c.source_ref, store.reports.c.agency)
         .join(store.imports, store.imports.c.id == r.c.import_id)
         .join(store.reports, store.reports.c.id == r.c.report_id)
     )
