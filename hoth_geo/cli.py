@@ -74,19 +74,32 @@ def ingest(
         typer.Option("--format", help="force the format: sharing_form or policeuk (default: detected)"),
     ] = None,
     area: AreaOption = None,
+    rows_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--rows-out",
+            help="write every row's outcome (stored, quarantined with its reason, duplicate of which report,"
+            " possible duplicate, resubmission) to this CSV, one line per input row",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Import files. Exit 0 when every file was read (even with quarantined rows); 1 when one was refused."""
+    import pandas as pd
+
     from hoth_geo import ingest as ingest_mod
-    from hoth_geo import pipeline, store
+    from hoth_geo import pipeline, privacy, store
 
     if fmt not in (None, "sharing_form", "policeuk"):
         fail(f"--format must be sharing_form or policeuk, got {fmt!r}")
     from hoth_geo import area as area_mod
 
+    if rows_out is not None and rows_out.suffix.lower() != ".csv":
+        fail(f"--rows-out must end in .csv, got {rows_out.name!r}")
     engine = store.connect(db)
     gazetteer = area_mod.gazetteer_for(apply_area(db, area))
     refused = 0
+    accounted = []
     for path in paths:
         if not path.is_file():
             typer.secho(f"refused: {path}: no such file", fg=typer.colors.RED, err=True)
@@ -103,8 +116,44 @@ def ingest(
         typer.echo(f"{summary.format}: {summary.describe()}")
         for w in summary.warnings:
             typer.echo(f"  warning: {w}")
+        if summary.rows is not None:
+            for line in _outcome_lines(summary.rows):
+                typer.echo(f"  {line}")
+            accounted.append(summary.rows.assign(file=summary.filename, import_id=summary.import_id))
+    if rows_out is not None and accounted:
+        frame = pd.concat(accounted, ignore_index=True)
+        frame = frame[["file", "import_id", *[c for c in frame.columns if c not in ("file", "import_id")]]]
+        privacy.neutralise_frame(frame).to_csv(rows_out, index=False)
+        typer.echo(f"wrote the outcome of {len(frame):,} rows to {rows_out}")
     if refused:
         raise typer.Exit(1)
+
+
+def _outcome_lines(rows, limit: int = 10) -> list[str]:
+    """Rows that were not simply stored, by row number (the first ``limit`` of each kind)."""
+    lines = []
+    labels = {
+        "quarantined": "quarantined",
+        "duplicate": "duplicate",
+        "possible_duplicate": "possible duplicate (stored, to review)",
+        "resubmission": "changed resubmission (to review)",
+    }
+    for outcome, label in labels.items():
+        these = rows[rows["outcome"] == outcome]
+        for r in these.head(limit).itertuples():
+            lines.append(f"row {r.row_number}: {label}: {_one_line(r.detail)}")
+        if len(these) > limit:
+            lines.append(f"... and {len(these) - limit:,} more {label} rows (see --rows-out)")
+    return lines
+
+
+def _one_line(text) -> str:
+    from hoth_geo.privacy import strip_controls
+
+    if not isinstance(text, str):
+        return ""
+    text = " ".join(strip_controls(text).split())
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _load(db):

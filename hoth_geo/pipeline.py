@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hoth_geo import audit, ingest, settings, store
+from hoth_geo import audit, identity, ingest, settings, store
 from hoth_geo import geocode as geocoding
 from hoth_geo.gazetteer import Gazetteer
 from hoth_geo.hexes import latlng_to_cells
@@ -28,11 +29,6 @@ _CHUNK = 20_000  # rows per INSERT batch; progress is reported between batches
 
 def _no_progress(_fraction: float, _message: str) -> None:
     return None
-
-
-def raw_fingerprints(raw_json: pd.Series) -> np.ndarray:
-    """Stable ids for quarantined rows, so re-importing a file does not quarantine them twice."""
-    return np.array([hashlib.sha1(str(r).encode("utf-8")).hexdigest() for r in raw_json], dtype=object)
 
 
 def _raw_json(raw: pd.DataFrame, row_numbers: np.ndarray) -> list[str]:
@@ -114,20 +110,50 @@ def import_file(
     return _import_sharing_form(engine, raw, filename, file_sha, gaz, is_demo, imported_by, progress, today)
 
 
-def _filter_quarantine_duplicates(conn: Connection, q: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def _dedupe_quarantine(conn: Connection, q: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split quarantined rows into new entries and repeats of a row quarantined before.
+
+    A quarantined row is its identity (``q["identity"]``: agency + source reference, Crime ID, or file
+    + row number) plus its raw text: only the same row imported again is a duplicate. A row that merely
+    looks like another quarantined row is quarantined in its own right.
+    """
     if q.empty:
-        return q, 0
-    q = q.copy()
-    q["raw_fingerprint"] = raw_fingerprints(q["raw"])
-    seen = set(
-        conn.execute(
-            sa.select(store.quarantine.c.raw_fingerprint).where(
-                store.quarantine.c.raw_fingerprint.in_(q["raw_fingerprint"].tolist())
-            )
-        ).scalars()
+        return q.assign(raw_fingerprint=pd.Series(dtype=object)), identity.empty_outcomes()
+    q = q.reset_index(drop=True)
+    q["raw_fingerprint"] = identity.quarantine_keys(q["identity"], q["raw"])
+    before = store.quarantine_ids(conn, q["raw_fingerprint"])
+    seen = q["raw_fingerprint"].isin(before.index).to_numpy()
+    repeat = q["raw_fingerprint"].duplicated().to_numpy() & ~seen
+    first_row = q.groupby("raw_fingerprint", sort=False)["row_number"].transform("first")
+    dup_seen = q[seen]
+    dup_repeat = q[repeat]
+    qids = before.reindex(dup_seen["raw_fingerprint"]).to_numpy()
+    out = pd.concat(
+        [
+            identity.outcomes(
+                dup_seen["row_number"],
+                "duplicate",
+                quarantine_id=qids,
+                detail=[f"the same row as quarantine entry {int(i)} (imported before)" for i in qids],
+            ),
+            identity.outcomes(
+                dup_repeat["row_number"],
+                "duplicate",
+                duplicate_of_row=first_row[repeat].to_numpy(),
+            ),
+        ],
+        ignore_index=True,
     )
-    dup = q["raw_fingerprint"].isin(seen).to_numpy() | q["raw_fingerprint"].duplicated().to_numpy()
-    return q[~dup], int(dup.sum())
+    return q[~(seen | repeat)], out
+
+
+@dataclass
+class _AfterInsert:
+    """What the format-specific step adds once rows have ids: resubmissions and duplicate flags."""
+
+    outcomes: pd.DataFrame
+    n_resubmitted: int = 0
+    resembles: pd.Series | None = None  # {row_number: report id} of stored rows flagged
 
 
 def _store_import(
@@ -139,18 +165,23 @@ def _store_import(
     is_demo: bool,
     imported_by: str | None,
     n_read: int,
-    n_duplicate_rows: int,
     accepted: pd.DataFrame,
     insert_rows: Callable[[Connection, int, pd.DataFrame], int],
+    stored_table: sa.Table,
     quarantined: pd.DataFrame,
+    duplicates: pd.DataFrame,
     warnings: list[str],
     progress: Progress,
     progress_start: float,
     label: str,
     n_out_of_area: int = 0,
+    out_of_area_rows: np.ndarray | None = None,
+    after_insert: Callable[[Connection, int, pd.Series], _AfterInsert] | None = None,
 ) -> store.ImportSummary:
-    """Write one import's record, accepted rows and quarantine inside the caller's transaction."""
-    quarantined, n_q_dups = _filter_quarantine_duplicates(conn, quarantined)
+    """Write one import's record, accepted rows and quarantine inside the caller's transaction, and
+    account for every row of the file by row number."""
+    seen_file = store.file_already_imported(conn, file_sha)
+    quarantined, q_dups = _dedupe_quarantine(conn, quarantined)
     import_id = store.insert_import(
         conn, filename=filename, file_sha256=file_sha, fmt=fmt, is_demo=is_demo, imported_by=imported_by
     )
@@ -158,6 +189,51 @@ def _store_import(
         conn, accepted, lambda c, f: insert_rows(c, import_id, f), progress, progress_start, 0.95, label
     )
     n_q = store.insert_quarantine(conn, import_id, quarantined)
+    stored_ids = store.ids_by_row(conn, stored_table, import_id) if n_acc else pd.Series(dtype="int64")
+    q_ids = store.ids_by_row(conn, store.quarantine, import_id) if n_q else pd.Series(dtype="int64")
+    extra = (
+        after_insert(conn, import_id, stored_ids) if after_insert else _AfterInsert(identity.empty_outcomes())
+    )
+    acc_rows = accepted["row_number"].to_numpy()
+    resembles = (
+        extra.resembles.reindex(acc_rows)
+        if extra.resembles is not None
+        else pd.Series(np.nan, index=acc_rows)
+    )
+    flagged = resembles.notna().to_numpy()
+    detail = np.full(len(acc_rows), None, dtype=object)
+    detail[flagged] = [
+        f"the same content as report {int(r)}: flagged for Review" for r in resembles[flagged].tolist()
+    ]
+    accounted = pd.concat(
+        [
+            identity.outcomes(
+                acc_rows,
+                np.where(flagged, "possible_duplicate", "stored"),
+                report_id=stored_ids.reindex(acc_rows).to_numpy(),
+                resembles_report_id=resembles.to_numpy(),
+                detail=detail,
+            ),
+            identity.outcomes(
+                quarantined["row_number"],
+                "quarantined",
+                quarantine_id=q_ids.reindex(quarantined["row_number"]).to_numpy(),
+                detail=quarantined["reason"].to_numpy(dtype=object),
+            ),
+            duplicates,
+            q_dups,
+            extra.outcomes,
+            identity.outcomes(
+                np.asarray(out_of_area_rows if out_of_area_rows is not None else [], dtype="int64"),
+                "outside_area",
+                detail="outside the study area: skipped (police.uk rows only)",
+            ),
+        ],
+        ignore_index=True,
+    )
+    accounted = identity.resolve_in_file_duplicates(accounted)
+    n_dup = int((accounted["outcome"] == "duplicate").sum())
+    nothing_new = n_acc == 0 and n_q == 0 and extra.n_resubmitted == 0 and n_read > n_out_of_area
     summary = store.ImportSummary(
         import_id=import_id,
         filename=filename,
@@ -165,13 +241,19 @@ def _store_import(
         n_read=n_read,
         n_accepted=n_acc,
         n_quarantined=n_q,
-        n_duplicates=n_duplicate_rows + n_q_dups,
-        already_imported=n_acc == 0 and n_q == 0 and n_read > n_out_of_area,
+        n_duplicates=n_dup,
+        already_imported=seen_file and nothing_new,
         warnings=tuple(warnings),
+        n_resubmitted=extra.n_resubmitted,
+        n_possible_duplicates=int(flagged.sum()),
         n_out_of_area=n_out_of_area,
+        rows=accounted,
     )
-    if not summary.reconciles:  # a bug, never a data problem: the caller's transaction rolls back
+    # A bug, never a data problem: the caller's transaction rolls back.
+    if not summary.reconciles:
         raise RuntimeError(f"import of {filename} does not reconcile: {summary.describe()}")
+    if len(accounted) != n_read or not accounted["row_number"].is_unique:
+        raise RuntimeError(f"import of {filename}: {len(accounted):,} rows accounted for, {n_read:,} read")
     store.finish_import(conn, import_id, summary)
     # In the same transaction: an import and its audit entry are never separated.
     audit.record(
@@ -186,11 +268,38 @@ def _store_import(
             "accepted": n_acc,
             "quarantined": n_q,
             "duplicates": summary.n_duplicates,
+            "resubmitted": summary.n_resubmitted,
+            "possible_duplicates": summary.n_possible_duplicates,
             "out_of_area": n_out_of_area,
             "sha256": file_sha,
         },
     )
     return summary
+
+
+def _report_duplicate_outcomes(rows: pd.DataFrame, cls: pd.DataFrame) -> pd.DataFrame:
+    dup = (cls["status"] == "duplicate").to_numpy()
+    d, c = rows[dup], cls[dup]
+    rids = c["report_id"].fillna(-1).to_numpy("int64")
+    sids = c["resubmission_id"].fillna(-1).to_numpy("int64")
+    details: list[str | None] = []
+    for key, rid, sid in zip(d["identity"].tolist(), rids.tolist(), sids.tolist(), strict=True):
+        if rid < 0:
+            details.append(None)  # a repeat of an earlier row: filled in from that row
+        elif sid >= 0:
+            details.append(f"the same content as resubmission {sid} of report {rid} (received before)")
+        elif key.startswith("f:"):
+            details.append(f"the same row of the same file as report {rid} (imported before)")
+        else:
+            details.append(f"same agency, source reference and content as report {rid}")
+    return identity.outcomes(
+        d["row_number"],
+        "duplicate",
+        report_id=c["report_id"],
+        resubmission_id=c["resubmission_id"],
+        duplicate_of_row=c["duplicate_of_row"],
+        detail=details,
+    )
 
 
 def _import_sharing_form(
@@ -205,20 +314,131 @@ def _import_sharing_form(
     today: date | None,
 ) -> store.ImportSummary:
     result = ingest.normalise_sharing_form(raw, today=today)
-    rows = result.rows
+    rows = result.rows.copy()
+    rows["identity"] = identity.report_identities(
+        rows["agency"], rows["source_ref"], file_sha, rows["row_number"]
+    )
     progress(0.2, f"{len(rows):,} rows valid; checking for duplicates")
     extra_places = places_in_area(store.load_places(engine), gaz)
     with engine.begin() as conn:
-        fingerprints, refs = store.existing_report_keys(conn)
-        dup = store.mark_duplicate_reports(rows, fingerprints, refs)
-        fresh = rows[~dup]
+        cls = identity.classify_reports(rows, store.report_keys(conn), store.resubmission_contents(conn))
+        status = cls["status"].to_numpy()
+        info = cls.set_axis(rows["row_number"].to_numpy())
+        fresh = rows[status != "duplicate"]
         progress(0.3, f"geocoding {len(fresh):,} rows")
         geo = geocoding.geocode_safely(fresh, gaz, extra_places)
+        located = geo.located
+        located["identity"] = (
+            rows.set_index("row_number")["identity"].reindex(located["row_number"]).to_numpy()
+        )
+        loc_status = info["status"].reindex(located["row_number"]).to_numpy()
+        new_located = located[loc_status == "new"]
+        resub = located[loc_status == "resubmission"]
+        # A changed repeat of a row of this same file that did not reach the store has nothing to change.
+        target_row = info["resubmission_of_row"].reindex(resub["row_number"])
+        orphan = (target_row.notna() & ~target_row.isin(new_located["row_number"])).to_numpy()
+        orphans = resub[orphan]
+        resub = resub[~orphan]
+        orphan_q = pd.DataFrame(
+            {
+                "row_number": orphans["row_number"].to_numpy(),
+                "reason": [
+                    f"row {r}: same agency and source reference as row {int(t)} of this file, which was not"
+                    f" stored; correct row {int(t)} and import both again"
+                    for r, t in zip(orphans["row_number"], target_row[orphan], strict=True)
+                ],
+                "field": "source_ref",
+                "value": orphans["source_ref"].to_numpy(dtype=object),
+                "payload": None,
+            }
+        )
         geo_q = geo.quarantine.copy()
+        changed = (info["status"].reindex(geo_q["row_number"]) == "resubmission").to_numpy()
+        if changed.any():
+            # The stored report stays; locating this version in Review would store the report twice.
+            geo_q.loc[changed, "reason"] = [
+                f"row {r}: a changed resubmission of a stored report (same agency and source reference) whose"
+                f" location could not be resolved: {str(reason).split(': ', 1)[-1]}"
+                for r, reason in zip(
+                    geo_q.loc[changed, "row_number"], geo_q.loc[changed, "reason"], strict=True
+                )
+            ]
+            geo_q.loc[changed, "payload"] = None
+        geo_q = pd.concat([geo_q, orphan_q], ignore_index=True)
         geo_q["raw"] = _raw_json(raw, geo_q["row_number"].to_numpy())
         ingest_q = result.quarantine.copy()
         ingest_q["payload"] = None
         quarantined = pd.concat([ingest_q, geo_q], ignore_index=True).sort_values("row_number")
+        quarantined["identity"] = identity.raw_identities(
+            raw,
+            quarantined["row_number"].to_numpy(),
+            file_sha,
+            ref_column=result.column_map.get("source_ref"),
+            agency_column=result.column_map.get("agency"),
+        )
+
+        def after_insert(c: Connection, import_id: int, stored_ids: pd.Series) -> _AfterInsert:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            new_rows = new_located["row_number"].to_numpy()
+            resembles = info["resembles_report_id"].reindex(new_rows)
+            like_row = info["resembles_row"].reindex(new_rows)
+            from_row = stored_ids.reindex(like_row.fillna(-1).astype("int64")).to_numpy()
+            resembles = resembles.astype("Float64").fillna(pd.Series(from_row, index=resembles.index))
+            resembles = resembles.dropna().astype("int64")
+            if len(resembles):
+                c.execute(
+                    store.duplicate_flags.insert(),
+                    [
+                        {
+                            "report_id": int(stored_ids[r]),
+                            "resembles_report_id": int(t),
+                            "import_id": import_id,
+                            "status": "open",
+                            "flagged_at": now,
+                        }
+                        for r, t in resembles.items()
+                    ],
+                )
+            rn = resub["row_number"].to_numpy()
+            targets = info["report_id"].reindex(rn)
+            of_row = info["resubmission_of_row"].reindex(rn).fillna(-1).astype("int64")
+            targets = targets.astype("Float64").fillna(
+                pd.Series(stored_ids.reindex(of_row).to_numpy(), index=targets.index)
+            )
+            if len(rn):
+                c.execute(
+                    store.resubmissions.insert(),
+                    [
+                        {
+                            "import_id": import_id,
+                            "row_number": int(r),
+                            "report_id": int(t),
+                            "fingerprint": f,
+                            "payload": p,
+                            "status": "open",
+                            "received_at": now,
+                        }
+                        for r, t, f, p in zip(
+                            rn, targets, resub["fingerprint"], identity.row_payloads(resub), strict=True
+                        )
+                    ],
+                )
+            resub_ids = (
+                store.ids_by_row(c, store.resubmissions, import_id) if len(rn) else pd.Series(dtype="int64")
+            )
+            out = identity.outcomes(
+                rn,
+                "resubmission",
+                report_id=targets.to_numpy(),
+                resubmission_id=resub_ids.reindex(rn).to_numpy(),
+                detail=[
+                    f"same agency and source reference as report {int(t)}, different content: the stored report"
+                    " is kept until an analyst accepts or rejects the change in Review"
+                    for t in targets
+                ],
+            )
+            return _AfterInsert(out, len(rn), resembles)
+
         summary = _store_import(
             conn,
             fmt="sharing_form",
@@ -227,14 +447,16 @@ def _import_sharing_form(
             is_demo=is_demo,
             imported_by=imported_by,
             n_read=result.n_read,
-            n_duplicate_rows=int(dup.sum()),
-            accepted=geo.located,
+            accepted=new_located,
             insert_rows=lambda c, import_id, f: store.insert_reports(c, import_id, f, is_demo=is_demo),
+            stored_table=store.reports,
             quarantined=quarantined,
+            duplicates=_report_duplicate_outcomes(rows, cls),
             warnings=result.warnings,
             progress=progress,
             progress_start=0.45,
             label="storing reports",
+            after_insert=after_insert,
         )
     progress(1.0, summary.describe())
     return summary
@@ -263,6 +485,7 @@ def _import_policeuk(
     # Rows outside the area are skipped with one summary line, not quarantined one by one: a force's
     # file often covers more than a partnership's area.
     n_outside = int((~inside).sum())
+    outside_rows = rows.loc[~inside, "row_number"].to_numpy()
     warnings = list(result.warnings)
     if n_outside:
         warnings.insert(0, out_of_area_warning(n_outside, result.n_read, gaz.area_name))
@@ -270,12 +493,21 @@ def _import_policeuk(
     rows["h3"] = latlng_to_cells(
         rows["latitude"].to_numpy(float), rows["longitude"].to_numpy(float), settings.FINE_H3_RES
     )
+    # Identity: the Crime ID; a row without one is its file and row number (see hoth_geo.identity).
+    rows["fingerprint"] = identity.policeuk_identities(rows["crime_id"], file_sha, rows["row_number"])
     with engine.begin() as conn:
-        seen = store.existing_context_fingerprints(conn)
-        dup = rows["fingerprint"].isin(seen).to_numpy() | rows["fingerprint"].duplicated().to_numpy()
-        fresh = rows[~dup]
-        quarantined = result.quarantine.copy()
-        quarantined["payload"] = None
+        dup_rows, warning = _policeuk_duplicates(conn, rows, file_sha)
+        fresh = rows[~rows["row_number"].isin(dup_rows["row_number"]).to_numpy()]
+        q = result.quarantine.copy()
+        q["payload"] = None
+        quarantined = q.sort_values("row_number")
+        quarantined["identity"] = identity.raw_identities(
+            raw,
+            quarantined["row_number"].to_numpy(),
+            file_sha,
+            ref_column=result.column_map.get("Crime ID"),
+            kind="policeuk",
+        )
         summary = _store_import(
             conn,
             fmt="policeuk",
@@ -284,12 +516,14 @@ def _import_policeuk(
             is_demo=is_demo,
             imported_by=imported_by,
             n_read=result.n_read,
-            n_duplicate_rows=int(dup.sum()),
             accepted=fresh,
             insert_rows=store.insert_context,
+            stored_table=store.police_context,
             quarantined=quarantined,
-            warnings=warnings,
+            duplicates=dup_rows,
+            warnings=warnings + ([warning] if warning else []),
             n_out_of_area=n_outside,
+            out_of_area_rows=outside_rows,
             progress=progress,
             progress_start=0.3,
             label="storing police context",
@@ -338,6 +572,54 @@ def out_of_area_warning(n_outside: int, n_read: int, area_name: str) -> str:
             f"{area_name}, or set the partnership's area (Area page, `hoth-geo area set`)"
         )
     return text
+
+
+def _policeuk_duplicates(
+    conn: Connection, rows: pd.DataFrame, file_sha: str
+) -> tuple[pd.DataFrame, str | None]:
+    """Rows whose Crime ID (or, without one, file and row) is stored already or earlier in the file."""
+    fp = rows["fingerprint"]
+    has_id = rows["crime_id"].notna().to_numpy()
+    # Row keys can only be stored already when this very file was imported before.
+    ask = fp if store.file_already_imported(conn, file_sha) else fp[has_id]
+    before = store.context_ids(conn, ask)
+    seen = fp.isin(before.index).to_numpy()
+    repeat = fp.duplicated().to_numpy() & ~seen
+    first_row = rows.groupby("fingerprint", sort=False)["row_number"].transform("first")
+    s, r = rows[seen], rows[repeat]
+    sid = before.reindex(s["fingerprint"]).to_numpy()
+    out = pd.concat(
+        [
+            identity.outcomes(
+                s["row_number"],
+                "duplicate",
+                report_id=sid,
+                detail=[
+                    f"same Crime ID as police context row {int(i)}"
+                    if cid
+                    else f"the same row of the same file as police context row {int(i)} (imported before)"
+                    for i, cid in zip(sid, s["crime_id"].notna(), strict=True)
+                ],
+            ),
+            identity.outcomes(
+                r["row_number"],
+                "duplicate",
+                duplicate_of_row=first_row[repeat].to_numpy(),
+                detail=[f"same Crime ID as row {int(t)} of this file" for t in first_row[repeat]],
+            ),
+        ],
+        ignore_index=True,
+    )
+    warning = None
+    n_ids, n_seen_ids = int(has_id.sum()), int((seen & has_id).sum())
+    n_new_without = int((~has_id & ~seen).sum())
+    if n_ids and n_seen_ids > 0.5 * n_ids and n_new_without:
+        warning = (
+            f"{n_seen_ids:,} of this file's {n_ids:,} rows with a Crime ID were already stored from another file,"
+            f" but its {n_new_without:,} rows without a Crime ID (anti-social behaviour) cannot be matched and were"
+            " added: if this file is a new download of a month already imported, those rows are now counted twice"
+        )
+    return out, warning
 
 
 def all_places(engine: Engine, gazetteer: Gazetteer | None = None) -> pd.DataFrame:

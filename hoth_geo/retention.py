@@ -1,7 +1,8 @@
 """Retention: delete partnership reports, and what was derived from them, once they are too old.
 
 What ``purge_older_than(cutoff)`` deletes, in one transaction with its 'purge' audit entry:
-- reports observed before the cutoff;
+- reports observed before the cutoff, with the resubmissions received for them (which hold report
+  content) and the possible-duplicate flags that name them;
 - quarantine entries resolved into those reports, and open quarantine entries whose own row was
   observed before the cutoff (the date is read from the row as it was imported: its normalised
   payload, else its date-observed or police.uk month column, else its date received). An open
@@ -34,7 +35,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import audit, ingest
-from hoth_geo.store import disruptions, imports, police_context, quarantine, reports
+from hoth_geo.store import (
+    disruptions,
+    duplicate_flags,
+    imports,
+    police_context,
+    quarantine,
+    reports,
+    resubmissions,
+)
 
 RETENTION_ENV = "HOTH_GEO_RETENTION"
 # Six years: see docs/access-and-audit.md ("Retention"). The data-sharing agreement sets the real value.
@@ -172,9 +181,18 @@ def _conditions(conn: Connection, cutoff: date):
     quarantine, decided row by row from the stored dates) a list of ids."""
     at = _cutoff_datetime(cutoff)
     month_start = datetime(cutoff.year, cutoff.month, 1)
+    old_reports = sa.select(reports.c.id).where(reports.c.observed_at < at)
     # Quarantine first: which entries go depends on the reports that are about to go.
     return [
         ("quarantine", quarantine, _old_quarantine_ids(conn, at)),
+        # Before the reports they point at: a resubmission holds a report's content.
+        ("resubmissions", resubmissions, resubmissions.c.report_id.in_(old_reports.scalar_subquery())),
+        (
+            "duplicate_flags",
+            duplicate_flags,
+            duplicate_flags.c.report_id.in_(old_reports.scalar_subquery())
+            | duplicate_flags.c.resembles_report_id.in_(old_reports.scalar_subquery()),
+        ),
         ("reports", reports, reports.c.observed_at < at),
         ("police_context", police_context, police_context.c.month < month_start),
         ("disruptions", disruptions, disruptions.c.end_date < cutoff),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,7 +66,13 @@ reports = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id"), nullable=False),
     sa.Column("row_number", sa.Integer, nullable=False),
-    sa.Column("fingerprint", sa.String(40), nullable=False, unique=True),
+    # sha1 of the normalised content: compared only to spot resubmissions and possible duplicates.
+    sa.Column("fingerprint", sa.String(40), nullable=False),
+    # What makes a report itself (hoth_geo.identity): its agency plus source reference, or for a row
+    # without a reference its file and row number. One stored report per identity.
+    sa.Column("identity", sa.String(64), unique=True),
+    # Set when an analyst merged this report into another (a possible duplicate): it then counts once.
+    sa.Column("merged_into", sa.Integer),
     sa.Column("date_received", sa.DateTime),
     sa.Column("observed_at", sa.DateTime, nullable=False),
     sa.Column("time_known", sa.Boolean, nullable=False),
@@ -97,7 +103,9 @@ quarantine = sa.Table(
     sa.Column("field", sa.String),
     sa.Column("value", sa.Text),
     sa.Column("raw", sa.Text),  # the original row as JSON
-    sa.Column("raw_fingerprint", sa.String(40), index=True),  # so a re-import adds nothing
+    # sha1 of the row's identity and raw content (hoth_geo.identity): so re-importing the same row adds
+    # nothing, while an identical row from another row of a file is quarantined in its own right.
+    sa.Column("raw_fingerprint", sa.String(40), index=True),
     # The normalised row as JSON when an analyst can resolve it (e.g. 'needs a location').
     sa.Column("payload", sa.Text),
     sa.Column("status", sa.String(16), nullable=False, default="open"),  # open | resolved
@@ -112,6 +120,8 @@ police_context = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id"), nullable=False),
     sa.Column("row_number", sa.Integer, nullable=False),
+    # The row's identity: its Crime ID, or for a row without one (anti-social behaviour) a hash of the
+    # file's SHA-256 and the row number, so such rows are never duplicates of each other.
     sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
     sa.Column("crime_id", sa.String),
     sa.Column("month", sa.DateTime, nullable=False),
@@ -124,6 +134,40 @@ police_context = sa.Table(
     sa.Column("lsoa_code", sa.String),
     sa.Column("falls_within", sa.String),
     sa.Column("h3", sa.BigInteger, nullable=False),
+)
+
+# Stored reports whose content is identical to another report's (different or no source reference):
+# flagged at import for an analyst to merge (counted once) or keep as distinct (hoth_geo.identity).
+duplicate_flags = sa.Table(
+    "duplicate_flags",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("report_id", sa.Integer, nullable=False, index=True),
+    sa.Column("resembles_report_id", sa.Integer, nullable=False),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | merged | distinct
+    sa.Column("flagged_at", sa.DateTime, nullable=False),
+    sa.Column("decided_at", sa.DateTime),
+    sa.Column("decided_by", sa.String),
+)
+
+# A row with the agency and source reference of a stored report but different content: the stored
+# report is kept; an analyst accepts (replaces the stored content) or rejects the resubmission.
+resubmissions = sa.Table(
+    "resubmissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id"), nullable=False),
+    sa.Column("row_number", sa.Integer, nullable=False),
+    sa.Column("report_id", sa.Integer, nullable=False, index=True),
+    sa.Column("fingerprint", sa.String(40), nullable=False),  # content of the resubmitted row
+    sa.Column("payload", sa.Text, nullable=False),  # the resubmitted, geocoded row as JSON
+    sa.Column("status", sa.String(16), nullable=False),  # open | accepted | rejected
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("decided_at", sa.DateTime),
+    sa.Column("decided_by", sa.String),
+    sa.Column("replaced", sa.Text),  # on accept: the stored content it replaced, as JSON
+    sa.Column("replaced_fingerprint", sa.String(40)),
 )
 
 # Places that do not ship in the gazetteer: demo venues and places analysts add.
@@ -203,8 +247,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What one import did. ``n_read == n_accepted + n_quarantined + n_duplicates + n_out_of_area``
-    always (out of area: police.uk rows outside the study area, skipped with one summary warning)."""
+    """What one import did.
+
+    ``n_read == n_accepted + n_quarantined + n_duplicates + n_resubmitted + n_out_of_area`` always (out
+    of area: police.uk rows outside the study area, skipped with one summary warning). ``rows``
+    accounts for every row of the file by row number (``hoth_geo.identity.OUTCOME_COLUMNS``).
+    """
 
     import_id: int | None
     filename: str
@@ -213,23 +261,46 @@ class ImportSummary:
     n_accepted: int
     n_quarantined: int
     n_duplicates: int
+    # True only when this very file (same SHA-256) was imported before and this import added nothing.
     already_imported: bool = False
     warnings: tuple[str, ...] = ()
+    n_resubmitted: int = 0  # changed resubmissions of stored reports, waiting in Review
+    n_possible_duplicates: int = 0  # stored rows flagged as possible duplicates (part of n_accepted)
     n_out_of_area: int = 0
+    rows: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @property
     def reconciles(self) -> bool:
-        return self.n_read == self.n_accepted + self.n_quarantined + self.n_duplicates + self.n_out_of_area
+        return self.n_read == (
+            self.n_accepted + self.n_quarantined + self.n_duplicates + self.n_resubmitted + self.n_out_of_area
+        )
+
+    @property
+    def nothing_new(self) -> bool:
+        return (
+            self.n_read > self.n_out_of_area
+            and self.n_accepted == 0
+            and self.n_quarantined == 0
+            and self.n_resubmitted == 0
+        )
 
     def describe(self) -> str:
         text = (
             f"{self.filename}: read {self.n_read:,} rows = {self.n_accepted:,} accepted"
             f" + {self.n_quarantined:,} quarantined + {self.n_duplicates:,} duplicates"
         )
+        if self.n_resubmitted:
+            text += f" + {self.n_resubmitted:,} changed resubmissions (to review)"
         if self.n_out_of_area:
             text += f" + {self.n_out_of_area:,} outside the area (skipped)"
+        if self.n_possible_duplicates:
+            text += (
+                f"; {self.n_possible_duplicates:,} accepted rows flagged as possible duplicates (to review)"
+            )
         if self.already_imported:
             text += " (this file was imported before: nothing new added)"
+        elif self.nothing_new:
+            text += " (every row was already stored or quarantined: nothing new added)"
         return text
 
 
@@ -277,24 +348,80 @@ def _records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict]:
     return [dict(zip(cols, r, strict=True)) for r in zip(*values, strict=True)]
 
 
-def existing_report_keys(conn: Connection) -> tuple[set[str], set[str]]:
-    """Fingerprints and source references already stored, for duplicate detection."""
-    rows = conn.execute(sa.select(reports.c.fingerprint, reports.c.source_ref)).all()
-    return {r[0] for r in rows}, {r[1] for r in rows if r[1]}
+def report_keys(conn: Connection) -> pd.DataFrame:
+    """id, identity, fingerprint and merged_into of every stored report, for identity checks."""
+    cols = (reports.c.id, reports.c.identity, reports.c.fingerprint, reports.c.merged_into)
+    # Plain tuples into object columns: several times faster than read_sql at 1M rows.
+    rows = conn.execute(sa.select(*cols)).all()
+    values = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    return pd.DataFrame(
+        {
+            "id": np.array(values[0], dtype="int64"),
+            "identity": np.array(values[1], dtype=object),
+            "fingerprint": np.array(values[2], dtype=object),
+            "merged_into": pd.array(values[3], dtype="Int64"),
+        }
+    )
 
 
-def existing_context_fingerprints(conn: Connection) -> set[str]:
-    return set(conn.execute(sa.select(police_context.c.fingerprint)).scalars())
+def resubmission_contents(conn: Connection) -> pd.DataFrame:
+    """Contents already received for stored reports: every resubmission's, and those it replaced."""
+    r = resubmissions
+    frame = pd.read_sql(sa.select(r.c.id, r.c.report_id, r.c.fingerprint, r.c.replaced_fingerprint), conn)
+    replaced = frame[frame["replaced_fingerprint"].notna()]
+    return pd.concat(
+        [
+            frame[["report_id", "fingerprint"]].assign(resubmission_id=frame["id"]),
+            pd.DataFrame(
+                {
+                    "report_id": replaced["report_id"],
+                    "fingerprint": replaced["replaced_fingerprint"],
+                    "resubmission_id": replaced["id"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
 
 
-def mark_duplicate_reports(frame: pd.DataFrame, fingerprints: set[str], source_refs: set[str]) -> np.ndarray:
-    """True for rows already stored (same source reference or same content) or repeated in the file."""
-    seen_fp = frame["fingerprint"].isin(fingerprints).to_numpy()
-    refs = frame["source_ref"]
-    seen_ref = refs.notna().to_numpy() & refs.isin(source_refs).to_numpy()
-    in_file = frame["fingerprint"].duplicated(keep="first").to_numpy()
-    in_file = in_file | (refs.notna().to_numpy() & refs.duplicated(keep="first").to_numpy())
-    return seen_fp | seen_ref | in_file
+def context_ids(conn: Connection, fingerprints: Iterable[str]) -> pd.Series:
+    """{fingerprint: police context id} for the given fingerprints already stored."""
+    wanted = list(dict.fromkeys(fingerprints))
+    found: dict[str, int] = {}
+    for lo in range(0, len(wanted), 5_000):  # stay under the drivers' bound-parameter limits
+        chunk = wanted[lo : lo + 5_000]
+        found.update(
+            conn.execute(
+                sa.select(police_context.c.fingerprint, police_context.c.id).where(
+                    police_context.c.fingerprint.in_(chunk)
+                )
+            ).all()
+        )
+    return pd.Series(found, dtype="int64")
+
+
+def quarantine_ids(conn: Connection, keys: Iterable[str]) -> pd.Series:
+    """{raw_fingerprint: first quarantine id} for the given keys already quarantined."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, int] = {}
+    for lo in range(0, len(wanted), 5_000):
+        chunk = wanted[lo : lo + 5_000]
+        for key, qid in conn.execute(
+            sa.select(quarantine.c.raw_fingerprint, sa.func.min(quarantine.c.id))
+            .where(quarantine.c.raw_fingerprint.in_(chunk))
+            .group_by(quarantine.c.raw_fingerprint)
+        ):
+            found[key] = qid
+    return pd.Series(found, dtype="int64")
+
+
+def ids_by_row(conn: Connection, table: sa.Table, import_id: int) -> pd.Series:
+    """{row_number: id} of the rows one import wrote to ``table``."""
+    rows = conn.execute(sa.select(table.c.row_number, table.c.id).where(table.c.import_id == import_id)).all()
+    if not rows:
+        return pd.Series(dtype="int64")
+    row_numbers, ids = zip(*rows, strict=True)
+    return pd.Series(np.asarray(ids, dtype="int64"), index=np.asarray(row_numbers, dtype="int64"))
 
 
 def insert_import(
@@ -345,6 +472,7 @@ def insert_reports(conn: Connection, import_id: int, located: pd.DataFrame, *, i
     frame = located.copy()
     frame["import_id"] = import_id
     frame["is_demo"] = is_demo
+    frame["merged_into"] = None
     frame["concerns_mask"] = keys_to_mask(frame["concerns"], CONCERNS)
     frame["indicators_mask"] = keys_to_mask(frame["indicators"], INDICATORS)
     _bulk_insert(conn, reports, frame, [c.name for c in reports.columns if c.name != "id"])
@@ -437,7 +565,8 @@ def load_reports(engine: Engine) -> pd.DataFrame:
     """The analysis frame of all stored reports (one row per report, no free text)."""
     cols = [reports.c[c] for c in ANALYSIS_COLUMNS]
     with engine.connect() as conn:
-        frame = pd.read_sql(sa.select(*cols), conn)
+        # A report merged into another (a duplicate confirmed in Review) counts once, as that report.
+        frame = pd.read_sql(sa.select(*cols).where(reports.c.merged_into.is_(None)), conn)
     frame["observed_at"] = pd.to_datetime(frame["observed_at"])
     frame["h3"] = frame["h3"].astype("int64")
     for c in ("concerns_mask", "indicators_mask"):
@@ -484,10 +613,12 @@ def load_imports(engine: Engine) -> pd.DataFrame:
         return pd.read_sql(sa.select(imports).order_by(imports.c.id), conn)
 
 
-def data_version(engine: Engine) -> tuple[int, int, int, int]:
+def data_version(engine: Engine) -> tuple[int, int, int, int, int]:
     """Changes whenever reports, context or quarantine change: a cache key for the app."""
     with engine.connect() as conn:
-        n_reports, max_report = conn.execute(sa.select(sa.func.count(), sa.func.max(reports.c.id))).one()
+        n_reports, max_report = conn.execute(
+            sa.select(sa.func.count(), sa.func.max(reports.c.id)).where(reports.c.merged_into.is_(None))
+        ).one()
         return (
             n_reports,
             max_report or 0,
@@ -496,15 +627,27 @@ def data_version(engine: Engine) -> tuple[int, int, int, int]:
                 sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.status == "open")
             ).scalar()
             or 0,
+            # An accepted resubmission changes a report's content without changing the counts above.
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(resubmissions)
+                .where(resubmissions.c.status == "accepted")
+            ).scalar()
+            or 0,
         )
 
 
 def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
-            "reports": conn.execute(sa.select(sa.func.count()).select_from(reports)).scalar() or 0,
+            "reports": conn.execute(
+                sa.select(sa.func.count()).select_from(reports).where(reports.c.merged_into.is_(None))
+            ).scalar()
+            or 0,
             "demo_reports": conn.execute(
-                sa.select(sa.func.count()).select_from(reports).where(reports.c.is_demo.is_(True))
+                sa.select(sa.func.count())
+                .select_from(reports)
+                .where(reports.c.is_demo.is_(True), reports.c.merged_into.is_(None))
             ).scalar()
             or 0,
             "police_context": conn.execute(sa.select(sa.func.count()).select_from(police_context)).scalar()
@@ -524,35 +667,77 @@ def resolve_quarantined(
     import_id: int,
     resolved_by: str | None,
 ) -> int:
-    """Store an analyst-located quarantined row as a report and mark the quarantine entry resolved."""
+    """Store an analyst-located quarantined row as a report and mark the quarantine entry resolved.
+
+    Returns the report the row now counts as. When a report with the row's identity (agency and
+    source reference) was stored meanwhile, no second report is created: the entry resolves to that
+    report, and a changed content is recorded as a resubmission for Review. A row whose content is
+    identical to another report's is stored and flagged as a possible duplicate.
+    """
+    from hoth_geo import audit, identity
+
     frame = located_row.copy()
     frame["import_id"] = import_id
-    frame["is_demo"] = bool(
-        conn.execute(sa.select(imports.c.is_demo).where(imports.c.id == import_id)).scalar()
+    imp = conn.execute(
+        sa.select(imports.c.is_demo, imports.c.file_sha256).where(imports.c.id == import_id)
+    ).one()
+    frame["is_demo"] = bool(imp.is_demo)
+    frame["identity"] = identity.report_identities(
+        frame["agency"], frame["source_ref"], imp.file_sha256, frame["row_number"]
     )
-    frame["concerns_mask"] = keys_to_mask(frame["concerns"], CONCERNS)
-    frame["indicators_mask"] = keys_to_mask(frame["indicators"], INDICATORS)
-    cols = [c.name for c in reports.columns if c.name != "id"]
-    result = conn.execute(reports.insert(), _records(frame, cols)[0])
-    report_id = int(result.inserted_primary_key[0])
+    frame["merged_into"] = None
+    now = datetime.now(UTC).replace(tzinfo=None)
+    key, content = frame["identity"].iloc[0], frame["fingerprint"].iloc[0]
+    existing = conn.execute(
+        sa.select(reports.c.id, reports.c.fingerprint).where(reports.c.identity == key)
+    ).one_or_none()
+    details: dict = {"method": str(frame["geocode_method"].iloc[0])}
+    if existing is not None:
+        report_id = int(existing.id)
+        details["same_identity_as_report"] = report_id
+        if existing.fingerprint != content:
+            result = conn.execute(
+                resubmissions.insert().values(
+                    import_id=import_id,
+                    row_number=int(frame["row_number"].iloc[0]),
+                    report_id=report_id,
+                    fingerprint=content,
+                    payload=identity.row_payloads(frame)[0],
+                    status="open",
+                    received_at=now,
+                )
+            )
+            details["resubmission_id"] = int(result.inserted_primary_key[0])
+    else:
+        frame["concerns_mask"] = keys_to_mask(frame["concerns"], CONCERNS)
+        frame["indicators_mask"] = keys_to_mask(frame["indicators"], INDICATORS)
+        cols = [c.name for c in reports.columns if c.name != "id"]
+        result = conn.execute(reports.insert(), _records(frame, cols)[0])
+        report_id = int(result.inserted_primary_key[0])
+        twin = conn.execute(
+            sa.select(sa.func.min(reports.c.id)).where(
+                reports.c.fingerprint == content, reports.c.id != report_id, reports.c.merged_into.is_(None)
+            )
+        ).scalar()
+        if twin is not None:
+            conn.execute(
+                duplicate_flags.insert().values(
+                    report_id=report_id,
+                    resembles_report_id=int(twin),
+                    import_id=import_id,
+                    status="open",
+                    flagged_at=now,
+                )
+            )
+            details["possible_duplicate_of"] = int(twin)
+    details["report_id"] = report_id
     conn.execute(
         quarantine.update()
         .where(quarantine.c.id == quarantine_id)
-        .values(
-            status="resolved",
-            resolved_report_id=report_id,
-            resolved_at=datetime.now(UTC).replace(tzinfo=None),
-            resolved_by=resolved_by,
-        )
+        .values(status="resolved", resolved_report_id=report_id, resolved_at=now, resolved_by=resolved_by)
     )
-    from hoth_geo import audit
-
     audit.record(
-        conn,
-        "quarantine_resolved",
-        actor=resolved_by,
-        target=f"quarantine:{quarantine_id}",
-        details={"report_id": report_id, "method": str(frame["geocode_method"].iloc[0])},
+        conn, "quarantine_resolved", actor=resolved_by, target=f"quarantine:{quarantine_id}", details=details
     )
     return report_id
 
@@ -581,6 +766,20 @@ def delete_demo(engine: Engine, *, actor: str | None = None) -> int:
         demo_imports = [
             i for (i,) in conn.execute(sa.select(imports.c.id).where(imports.c.is_demo.is_(True)))
         ]
+        demo_reports = sa.select(reports.c.id).where(reports.c.import_id.in_(demo_imports)).scalar_subquery()
+        conn.execute(
+            duplicate_flags.delete().where(
+                duplicate_flags.c.import_id.in_(demo_imports)
+                | duplicate_flags.c.report_id.in_(demo_reports)
+                | duplicate_flags.c.resembles_report_id.in_(demo_reports)
+            )
+        )
+        conn.execute(
+            resubmissions.delete().where(
+                resubmissions.c.import_id.in_(demo_imports) | resubmissions.c.report_id.in_(demo_reports)
+            )
+        )
+        conn.execute(reports.update().where(reports.c.merged_into.in_(demo_reports)).values(merged_into=None))
         n = conn.execute(reports.delete().where(reports.c.import_id.in_(demo_imports))).rowcount
         conn.execute(quarantine.delete().where(quarantine.c.import_id.in_(demo_imports)))
         conn.execute(police_context.delete().where(police_context.c.import_id.in_(demo_imports)))

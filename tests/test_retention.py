@@ -168,7 +168,14 @@ def test_purge_deletes_old_rows_and_keeps_newer(seeded):
     engine, ids = seeded
     cutoff = date(2020, 1, 1)
     preview = retention.preview_purge(engine, cutoff)
-    assert preview == {"quarantine": 2, "reports": 2, "police_context": 1, "disruptions": 1}
+    assert preview == {
+        "quarantine": 2,
+        "resubmissions": 0,
+        "duplicate_flags": 0,
+        "reports": 2,
+        "police_context": 1,
+        "disruptions": 1,
+    }
     done = retention.purge_older_than(engine, cutoff, actor="police.one@example.org")
     redacted = {"audit_entries": 0, "export_log_rows": 0}
     assert done == {"cutoff": "2020-01-01", **preview, **redacted, "scrubbed": True}
@@ -220,7 +227,10 @@ def test_cli_purge_asks_then_deletes_and_is_audited(seeded, url):
 
     done = runner.invoke(cli, ["purge", "--older-than", "2020-01-01", "--db", url], input="y\n")
     assert done.exit_code == 0, done.output
-    assert "deleted: 2 quarantine, 2 reports, 1 police_context, 1 disruptions" in done.output
+    assert (
+        "deleted: 2 quarantine, 0 resubmissions, 0 duplicate_flags, 2 reports, 1 police_context, 1 disruptions"
+        in done.output
+    )
     assert _ids(engine, store.reports) == {ids["kept_report"], ids["new_report"]}
     assert audit.load_audit(engine, event="purge")["actor"].iloc[0].startswith("cli")
 
@@ -228,7 +238,10 @@ def test_cli_purge_asks_then_deletes_and_is_audited(seeded, url):
     months = (date.today().year - 2024) * 12 + date.today().month - 3
     again = runner.invoke(cli, ["purge", "--older-than", f"{months}m", "--yes", "--db", url])
     assert again.exit_code == 0, again.output
-    assert "deleted: 1 quarantine, 1 reports, 1 police_context, 1 disruptions" in again.output
+    assert (
+        "deleted: 1 quarantine, 0 resubmissions, 0 duplicate_flags, 1 reports, 1 police_context, 1 disruptions"
+        in again.output
+    )
     assert _ids(engine, store.reports) == {ids["new_report"]}
     assert _ids(engine, store.disruptions) == {ids["d_ongoing"]}
     nothing = runner.invoke(cli, ["purge", "--older-than", f"{months}m", "--yes", "--db", url])

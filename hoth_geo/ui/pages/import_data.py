@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hoth_geo import ingest, pipeline, settings, store
+from hoth_geo import ingest, pipeline, privacy, settings, store
 from hoth_geo.ui import state
 
 
@@ -13,8 +13,9 @@ def render() -> None:
     st.title("Import")
     st.markdown(
         "Upload a partnership information-sharing export (CSV or XLSX) or a police.uk street-level crime CSV. "
-        "Every row is stored, quarantined with a reason, or recognised as a duplicate; importing the same "
-        "file again adds nothing. See the data dictionary for the columns."
+        "Every row is stored, quarantined with a reason, or recognised as a duplicate of a stored report; "
+        "a report is its agency plus its source reference, so two agencies' reports with the same reference "
+        "are two reports. Importing the same file again adds nothing. See the data dictionary for the columns."
     )
     template = settings.DATA_DIR / "template.csv"
     if template.is_file():
@@ -55,26 +56,7 @@ def render() -> None:
             st.session_state["last_import"] = summary
     summary = st.session_state.get("last_import")
     if summary is not None:
-        kind = "police context layer" if summary.format == "policeuk" else "partnership reports"
-        st.success(f"{summary.describe()} — stored as {kind}.")
-        c = st.columns(4)
-        c[0].metric("Read", f"{summary.n_read:,}")
-        c[1].metric("Accepted", f"{summary.n_accepted:,}")
-        c[2].metric("Quarantined", f"{summary.n_quarantined:,}")
-        c[3].metric("Duplicates", f"{summary.n_duplicates:,}")
-        for w in summary.warnings:
-            # A file mostly outside the partnership's area is an error in all but name: show it so.
-            (st.error if w.startswith("MOST OF THIS FILE") else st.warning)(w)
-        q = store.load_quarantine(state.engine(), status=None)
-        q = q[q["import_id"] == summary.import_id]
-        if not q.empty:
-            st.subheader("Quarantined rows")
-            st.dataframe(
-                q[["row_number", "reason", "field", "value"]], hide_index=True, use_container_width=True
-            )
-            st.caption(
-                "Rows that need a location can be fixed on the Review page; others need a corrected file."
-            )
+        _show_summary(summary)
 
     st.subheader("Imports so far")
     st.dataframe(
@@ -91,3 +73,75 @@ def render() -> None:
                 store.delete_demo(state.engine(), actor=state.username())
                 st.session_state["_demo_checked"] = True
                 st.rerun()
+
+
+_MAX_SHOWN = 10_000  # rows drawn in the table; the CSV download holds every row
+
+_OUTCOME_LABELS = {
+    "stored": "Stored",
+    "possible_duplicate": "Stored, possible duplicate (Review)",
+    "quarantined": "Quarantined",
+    "duplicate": "Duplicate",
+    "resubmission": "Changed resubmission (Review)",
+}
+
+
+def _show_summary(summary: store.ImportSummary) -> None:
+    kind = "police context layer" if summary.format == "policeuk" else "partnership reports"
+    st.success(f"{summary.describe()} — stored as {kind}.")
+    c = st.columns(5)
+    c[0].metric("Read", f"{summary.n_read:,}")
+    c[1].metric("Accepted", f"{summary.n_accepted:,}")
+    c[2].metric("Quarantined", f"{summary.n_quarantined:,}")
+    c[3].metric("Duplicates", f"{summary.n_duplicates:,}")
+    c[4].metric("Changed resubmissions", f"{summary.n_resubmitted:,}")
+    for w in summary.warnings:
+        # A file mostly outside the partnership's area is an error in all but name: show it so.
+        (st.error if w.startswith("MOST OF THIS FILE") else st.warning)(w)
+    if summary.n_possible_duplicates or summary.n_resubmitted:
+        st.info(
+            f"{summary.n_possible_duplicates:,} stored rows have the same content as another report and "
+            f"{summary.n_resubmitted:,} rows change a stored report: decide on them on the Review page."
+        )
+    rows = summary.rows
+    if rows is None:
+        return
+    st.subheader("Every row of the file")
+    shown = rows.assign(outcome=rows["outcome"].map(_OUTCOME_LABELS))
+    kinds = [k for k in _OUTCOME_LABELS.values() if (shown["outcome"] == k).any()]
+    chosen = st.multiselect(
+        "Show",
+        kinds,
+        default=[k for k in kinds if k != _OUTCOME_LABELS["stored"]] or kinds,
+        key="import_rows_show",
+    )
+    view = shown[shown["outcome"].isin(chosen)]
+    if len(view) > _MAX_SHOWN:
+        st.caption(f"The first {_MAX_SHOWN:,} of {len(view):,} rows; the download below has them all.")
+        view = view.head(_MAX_SHOWN)
+    st.dataframe(
+        view.rename(
+            columns={
+                "row_number": "Row",
+                "outcome": "Outcome",
+                "report_id": "Report id",
+                "resembles_report_id": "Same content as report",
+                "quarantine_id": "Quarantine entry",
+                "resubmission_id": "Resubmission",
+                "duplicate_of_row": "Repeats row",
+                "detail": "Detail",
+            }
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+    st.caption(
+        "Report id: the report the row was stored as, duplicates or would change. Rows that need a location "
+        "can be fixed on the Review page; other quarantined rows need a corrected file."
+    )
+    st.download_button(
+        "Download the row-by-row outcome (CSV)",
+        privacy.neutralise_frame(rows).to_csv(index=False).encode("utf-8"),
+        f"{summary.filename}-rows.csv",
+        mime="text/csv",
+    )

@@ -1,5 +1,6 @@
 """Review: resolve quarantined rows that need a location, by choosing a place, entering a postcode or
-clicking the map. A resolved row joins the data at once."""
+clicking the map (a resolved row joins the data at once); merge possible duplicates or keep them
+distinct; accept or reject changed resubmissions. The rules live in hoth_geo.identity."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import geocode, maps, store
+from hoth_geo import casework, geocode, identity, maps, store
 from hoth_geo.gazetteer import normalise_postcode
 from hoth_geo.ui import state
 
@@ -23,6 +24,13 @@ def _located_row(payload: dict) -> pd.DataFrame:
 def render() -> None:
     st.title("Review")
     eng = state.engine()
+    _locations(eng)
+    _possible_duplicates(eng)
+    _resubmissions(eng)
+
+
+def _locations(eng) -> None:
+    st.header("Rows that need a location")
     q = store.load_quarantine(eng, status="open")
     fixable = q[q["payload"].notna()]
     other = q[q["payload"].isna()]
@@ -101,3 +109,105 @@ def render() -> None:
     if not other.empty:
         st.subheader("Other quarantined rows")
         st.dataframe(other[["filename", "row_number", "reason"]], hide_index=True, use_container_width=True)
+
+
+def _possible_duplicates(eng) -> None:
+    st.header("Possible duplicates")
+    flags = identity.load_possible_duplicates(eng, status=None)
+    open_flags = flags[flags["status"] == "open"]
+    merged = flags[flags["status"] == "merged"]
+    st.caption(
+        f"{len(open_flags):,} stored reports have exactly the same content as another report under a different"
+        f" (or no) source reference; {len(merged):,} have been merged. Merging makes a report count once, as"
+        " the report it resembles; it can be undone."
+    )
+    if open_flags.empty:
+        st.success("No possible duplicates wait for a decision.")
+    else:
+        table = open_flags.assign(
+            report=open_flags["report_id"],
+            same_content_as=open_flags["resembles_report_id"],
+        )[
+            [
+                "id",
+                "filename",
+                "row_number",
+                "report",
+                "source_ref",
+                "agency",
+                "observed_at",
+                "same_content_as",
+                "resembles_source_ref",
+            ]
+        ]
+        st.dataframe(table.rename(columns={"id": "flag"}), hide_index=True, use_container_width=True)
+        labels = {
+            int(
+                r.id
+            ): f"report {r.report_id} ({r.filename} row {r.row_number}) = report {r.resembles_report_id}"
+            for r in open_flags.itertuples()
+        }
+        chosen = st.selectbox("Possible duplicate", list(labels), format_func=labels.get, key="dup_flag")
+        flag = open_flags[open_flags["id"] == chosen].iloc[0]
+        if st.button("Show both reports", key="dup_show"):
+            user = state.user()
+            if user is not None:
+                rows = casework.view_reports(
+                    eng,
+                    [int(flag["report_id"]), int(flag["resembles_report_id"])],
+                    user,
+                    target=f"duplicate_flag:{int(chosen)}",
+                )
+                st.dataframe(rows, hide_index=True, use_container_width=True)
+        c = st.columns(2)
+        if c[0].button("Merge: count once", type="primary", key="dup_merge"):
+            into = identity.merge(eng, int(chosen), actor=state.username())
+            st.success(f"Report {int(flag['report_id'])} now counts as report {into}.")
+            st.rerun()
+        if c[1].button("Keep both: they are distinct", key="dup_distinct"):
+            identity.keep_distinct(eng, int(chosen), actor=state.username())
+            st.rerun()
+    if not merged.empty:
+        with st.expander(f"Merged reports ({len(merged):,})"):
+            labels = {
+                int(r.id): f"report {r.report_id} merged into report {r.merged_into}"
+                for r in merged.itertuples()
+            }
+            chosen = st.selectbox("Merged report", list(labels), format_func=labels.get, key="dup_merged")
+            if st.button("Unmerge: count it on its own again", key="dup_unmerge"):
+                identity.unmerge(eng, int(chosen), actor=state.username())
+                st.rerun()
+
+
+def _resubmissions(eng) -> None:
+    st.header("Changed resubmissions")
+    pending = identity.load_resubmissions(eng)
+    st.caption(
+        f"{len(pending):,} rows carry the agency and source reference of a stored report but different content."
+        " The stored report is kept until you accept the change (which replaces its content) or reject it."
+    )
+    if pending.empty:
+        st.success("No resubmissions wait for a decision.")
+        return
+    labels = {
+        int(r.id): f"report {r.report_id} ({r.agency}, {r.source_ref}): {r.filename} row {r.row_number}"
+        for r in pending.itertuples()
+    }
+    chosen = st.selectbox("Resubmission", list(labels), format_func=labels.get, key="resub")
+    shown = st.session_state.setdefault("resub_shown", {})
+    if st.button("Show the differences", key="resub_show"):
+        user = state.user()
+        if user is not None:
+            shown[int(chosen)] = identity.view_resubmission(eng, int(chosen), user)
+    if int(chosen) in shown:
+        st.dataframe(shown[int(chosen)], hide_index=True, use_container_width=True)
+    c = st.columns(2)
+    if c[0].button("Accept: replace the stored report", type="primary", key="resub_accept"):
+        fields = identity.accept_resubmission(eng, int(chosen), actor=state.username())
+        shown.pop(int(chosen), None)
+        st.success(f"Report updated: {', '.join(fields) or 'no field'} changed.")
+        st.rerun()
+    if c[1].button("Reject: keep the stored report", key="resub_reject"):
+        identity.reject_resubmission(eng, int(chosen), actor=state.username())
+        shown.pop(int(chosen), None)
+        st.rerun()
