@@ -71,7 +71,11 @@ def test_points_outside_the_study_area_are_quarantined_with_row_and_value(gaz):
     result = geocode(canonical_rows([{"latitude": 51.5072, "longitude": -0.1276}]), gaz)
     assert result.located.empty
     reason = result.quarantine["reason"].iloc[0]
-    assert reason.startswith("row 2:") and "51.50720" in reason and "outside the study area" in reason
+    assert (
+        reason.startswith("row 2:")
+        and "51.50720" in reason
+        and "outside County Durham and Darlington" in reason
+    )
 
 
 def test_bng_easting_northing_is_converted_with_pyproj(gaz):
@@ -117,11 +121,13 @@ def test_postcode_cascade_unit_sector_district_and_unknown_units(gaz):
     assert district["precision_m"] > sector["precision_m"] > unit["precision_m"]
     q = result.quarantine.set_index("row_number")
     assert q.loc[5, "reason"] == (
-        "row 5: postcode sector 'DH1 7' is not in the study area: check the postcode, or locate the report"
+        "row 5: postcode sector 'DH1 7' is not in County Durham and Darlington: check the postcode, or locate the report"
         " in Review"
     )
     # Not placed at the DH1 1 sector centroid: an unknown unit lies outside the area (or is mistyped).
-    assert q.loc[6, "reason"].startswith("row 6: postcode 'DH1 1ZZ' is not a postcode in the study area")
+    assert q.loc[6, "reason"].startswith(
+        "row 6: postcode 'DH1 1ZZ' is not a postcode in County Durham and Darlington"
+    )
     assert q.loc[6, "field"] == "postcode" and q.loc[6, "value"] == "DH1 1ZZ"
 
 
@@ -363,7 +369,7 @@ def test_a_postcode_held_outside_the_area_is_quarantined_naming_the_area(gaz):
     rows = canonical_rows([{"postcode": "NE1 4ST"}, {"postcode": "DH1 1AB"}])
     result = geocode(rows, wider)
     assert _reason(result, 2) == (
-        "row 2: postcode 'NE1 4ST' lies outside the study area: check the postcode, or locate the report"
+        "row 2: postcode 'NE1 4ST' lies outside County Durham and Darlington: check the postcode, or locate the report"
         " in Review"
     )
     assert _one(result, 3)["geocode_method"] == "postcode"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -194,7 +195,8 @@ def test_policeuk_rows_without_crime_id_are_never_duplicates_of_each_other(engin
     summary = pipeline.import_file(engine, path)
     assert summary.n_duplicates == 0 and summary.reconciles
     rows = summary.rows.set_index("row_number")
-    asb_rows = asb.index.to_numpy() + 2  # file row numbers: header is row 1
+    outside = rows.index[rows["outcome"] == "outside_area"]
+    asb_rows = np.setdiff1d(asb.index.to_numpy() + 2, outside)  # file row numbers: header is row 1
     stored = rows.loc[asb_rows, "outcome"] == "stored"
     quarantined = rows.loc[asb_rows, "outcome"] == "quarantined"
     assert (stored | quarantined).all() and stored.mean() > 0.95
@@ -202,9 +204,10 @@ def test_policeuk_rows_without_crime_id_are_never_duplicates_of_each_other(engin
     assert context["crime_id"].isna().sum() == stored.sum()
 
     again = pipeline.import_file(engine, path)
-    assert (again.n_accepted, again.n_quarantined, again.n_duplicates) == (0, 0, summary.n_read)
+    assert (again.n_accepted, again.n_quarantined) == (0, 0)
+    assert again.n_duplicates == summary.n_read - summary.n_out_of_area
     assert again.already_imported and len(store.load_context(engine)) == len(context)
-    assert set(again.rows["outcome"]) == {"duplicate"}
+    assert set(again.rows["outcome"]) <= {"duplicate", "outside_area"}
     assert (
         again.rows.loc[again.rows["outcome"] == "duplicate", ["report_id", "quarantine_id"]]
         .notna()
@@ -445,9 +448,13 @@ def test_a_changed_download_of_a_stored_month_warns_about_rows_without_crime_id(
     redownload.write_bytes(path.read_bytes().rstrip(b"\r\n") + b"\n\n")  # other bytes, same rows
     again = pipeline.import_file(engine, redownload)
     raw = pd.read_csv(path, dtype=str)
-    # Every row with a Crime ID is recognised (stored or quarantined before); the others are new rows.
-    assert again.n_duplicates == raw["Crime ID"].notna().sum()
-    assert again.n_accepted + again.n_quarantined == raw["Crime ID"].isna().sum()
+    # Rows outside the area are skipped both times; of the others, every row with a Crime ID is
+    # recognised (stored or quarantined before) and the rows without one are new rows.
+    outside = again.rows.loc[again.rows["outcome"] == "outside_area", "row_number"]
+    inside = raw[~(raw.index.to_series() + 2).isin(outside).to_numpy()]  # file rows: header is row 1
+    assert again.n_out_of_area == len(outside) == first.n_out_of_area
+    assert again.n_duplicates == inside["Crime ID"].notna().sum()
+    assert again.n_accepted + again.n_quarantined == inside["Crime ID"].isna().sum()
     assert not again.already_imported
     assert any("counted twice" in w for w in again.warnings)
 

@@ -156,7 +156,7 @@ def test_sharing_form_import_reconciles_and_quarantines_with_reasons(engine, tmp
         "T-4": "online",
     }
     q = store.load_quarantine(engine).set_index("row_number")
-    assert "postcode 'DH1 7ZZ' is not a postcode in the study area" in q.loc[6, "reason"]
+    assert "postcode 'DH1 7ZZ' is not a postcode in County Durham and Darlington" in q.loc[6, "reason"]
     assert q.loc[7, "reason"].startswith("row 7: needs a location")
     assert "154.2" in q.loc[8, "reason"] and "row 8" in q.loc[8, "reason"]
     assert aggregate.online_count(reports) == 1
