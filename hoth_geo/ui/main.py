@@ -65,11 +65,11 @@ def main(start_page: str = "map") -> None:
     )
     engine = state.engine()
     if auth.first_run_needed(engine):
-        st.navigation([st.Page(session.first_run_page, title="First run", url_path="first-run")]).run()
+        session.signed_out_navigation(session.first_run_page, "First run", "first-run", PAGES)
         return
     user = session.current_user()
     if user is None:
-        st.navigation([st.Page(session.sign_in_page, title="Sign in", url_path="sign-in")]).run()
+        session.signed_out_navigation(session.sign_in_page, "Sign in", "sign-in", PAGES)
         return
     keys = allowed_pages(user)
     has_data = user.can("view_map")
