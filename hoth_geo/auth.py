@@ -425,7 +425,7 @@ def disable_user(engine: Engine, username: str, *, actor: str | None = None) -> 
         conn.execute(users.update().where(users.c.id == row.id).values(disabled=True))
         audit.record(conn, "user_disabled", actor=actor, target=name)
         # Signed-in sessions end now, each with its own audited sign-out, not at the next click.
-        sessions.end_all_for_user(conn, row.id, "account_disabled", actor=actor)
+        sessions.end_all_for_user(conn, row.id, "account_disabled", actor=actor, username=name)
 
 
 def enable_user(engine: Engine, username: str, *, actor: str | None = None) -> None:
@@ -633,6 +633,13 @@ def authenticate(engine: Engine, username: str, password: str, *, client: str | 
 
     with engine.begin() as conn:
         audit.take_lock(conn)
+        # Rows of periods long over (and not locked) are forgotten, so the table stays small.
+        conn.execute(
+            sign_in_throttle.delete().where(
+                sign_in_throttle.c.window_start < now - timedelta(days=1),
+                sa.or_(sign_in_throttle.c.locked_until.is_(None), sign_in_throttle.c.locked_until < now),
+            )
+        )
         client_row = _throttle(conn, f"client:{client_id}", now, lock_minutes)
         if _locked(client_row, now):
             if _refused(conn, client_row):
@@ -720,12 +727,21 @@ def authenticate(engine: Engine, username: str, password: str, *, client: str | 
             )
             return None
         # The right password: this attempt was not a failure. This client's counter for the account
-        # restarts; the client's and the account's counters take this attempt back. An account-wide
-        # lock set meanwhile by other clients' failures stays.
+        # restarts from here; the client's and the account's counters take this attempt back. An
+        # account-wide lock set meanwhile by other clients' failures stays.
+        # Attempts this client reserved after this one (still being checked, or failed) stay
+        # counted, as if they had come after the sign-in; so an attempt racing a success cannot
+        # wipe the window for the ones behind it.
+        pair_key = f"account:{row.id}@{client_id}"
+        pair_now = conn.execute(
+            sa.select(sign_in_throttle.c.failures).where(sign_in_throttle.c.key == pair_key)
+        ).scalar()
+        after_mine = max(0, (pair_now or 0) - pair_failures)
         conn.execute(
             sign_in_throttle.update()
-            .where(sign_in_throttle.c.key == f"account:{row.id}@{client_id}")
-            .values(failures=0, locked_until=None, refusals=0)
+            .where(sign_in_throttle.c.key == pair_key)
+            .values(failures=after_mine, refusals=0)
+            .values(**({"locked_until": None} if after_mine < max_pair else {}))
         )
         conn.execute(
             sign_in_throttle.update()
@@ -759,12 +775,9 @@ def authenticate(engine: Engine, username: str, password: str, *, client: str | 
     return _user(fresh)
 
 
-def sign_out(engine: Engine, user: User, *, reason: str = "user") -> None:
-    """Audit the end of a session: reason "user" (signed out) or "expired" (idle timeout)."""
-    if reason not in ("user", "expired"):
-        raise ValueError(f"reason must be user or expired, got {reason!r}")
-    event = "sign_out" if reason == "user" else "session_expired"
-    audit.record(engine, event, actor=user.username, target=user.username)
+def sign_out(engine: Engine, token: str | None) -> bool:
+    """End the signed-in session named by ``token`` (audited as sign_out); see ``hoth_geo.sessions``."""
+    return sessions.end(engine, token, "user")
 
 
 # --- Single sign-on (OpenID Connect, e.g. Microsoft Entra ID) ------------------------------------------

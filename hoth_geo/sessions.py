@@ -154,12 +154,21 @@ def end(engine: Engine, token: str | None, reason: str = "user") -> bool:
         return _end(conn, digest(token), reason)
 
 
-def end_all_for_user(conn: Connection, user_id: int, reason: str, *, actor: str | None = None) -> int:
-    """End every open session of an account (in the caller's locked transaction); each one audited."""
-    hashes = conn.execute(
-        sa.select(auth_sessions.c.token_hash).where(
-            auth_sessions.c.user_id == user_id, auth_sessions.c.ended_at.is_(None)
+def end_all_for_user(
+    conn: Connection, user_id: int, reason: str, *, actor: str | None = None, username: str | None = None
+) -> int:
+    """End every open session of an account (in the caller's locked transaction); each one audited.
+
+    With ``username``, single-sign-on sessions under the same name end too (a disabled local account
+    blocks SSO sign-in with that name).
+    """
+    owner = auth_sessions.c.user_id == user_id
+    if username is not None:
+        owner = sa.or_(
+            owner, sa.and_(auth_sessions.c.user_id.is_(None), auth_sessions.c.username == username)
         )
+    hashes = conn.execute(
+        sa.select(auth_sessions.c.token_hash).where(owner, auth_sessions.c.ended_at.is_(None))
     ).scalars()
     return sum(_end(conn, h, reason, actor=actor) for h in list(hashes))
 
@@ -178,9 +187,13 @@ def resume(engine: Engine, token: str | None, *, touch: bool = True, now: dateti
     token_hash = digest(token)
     with engine.connect() as conn:
         row = conn.execute(sa.select(auth_sessions).where(auth_sessions.c.token_hash == token_hash)).first()
-        account = None
+        account = blocked = None
         if row is not None and row.user_id is not None:
             account = conn.execute(sa.select(auth.users).where(auth.users.c.id == row.user_id)).first()
+        elif row is not None:  # single sign-on: a disabled local account of that name shuts it out
+            blocked = conn.execute(
+                sa.select(auth.users.c.id).where(auth.users.c.username == row.username, auth.users.c.disabled)
+            ).first()
     if row is None:
         return Resumed(None, "unknown")
     if row.ended_at is not None:
@@ -190,7 +203,7 @@ def resume(engine: Engine, token: str | None, *, touch: bool = True, now: dateti
         reason = "expired"
     elif now - row.created_at >= timedelta(hours=SESSION_MAX_HOURS):
         reason = "max_age"
-    elif row.user_id is not None and (account is None or account.disabled):
+    elif (row.user_id is not None and (account is None or account.disabled)) or blocked is not None:
         reason = "account_disabled"
     elif account is not None and auth.role_label(account.role, bool(account.is_admin)) != row.roles:
         reason = "role_changed"

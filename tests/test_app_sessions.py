@@ -140,3 +140,17 @@ def test_a_role_change_ends_the_session(db_url):
     at.run()
     assert at.title[0].value == "hoth-geo: sign in"
     assert any("changed your roles" in i.value for i in at.info)
+
+
+def test_the_users_page_refuses_a_weak_password_and_says_why(db_url):
+    admin = ensure_user(db_url, "admin", "people.admin")
+    at = app_as(admin, "users").run()
+    at.text_input[0].input("new.partner")
+    at.text_input[2].input("new.partner2024")
+    at.button[0].click().run()
+    assert at.error and "same as the username" in at.error[0].value
+    at.text_input[0].input("new.partner")
+    at.text_input[2].input("            ")
+    at.button[0].click().run()
+    assert at.error and "only spaces" in at.error[0].value
+    assert auth.get_user(store.connect(db_url), "new.partner") is None

@@ -127,3 +127,12 @@ def test_sign_in_rotates_the_token_and_sign_out_ends_it_once(engine):
     assert sessions.resume(engine, fresh).reason == "user"
     sign_outs = audit.load_audit(engine, event="sign_out")
     assert [json.loads(d)["reason"] for d in sign_outs["details"]] == ["replaced", "user"]
+
+
+def test_disabling_a_local_account_also_ends_a_single_sign_on_session_of_that_name(engine):
+    mapping = {"users": {ANALYST: "analyst"}}
+    sso_user = auth.sso_sign_in(engine, {"preferred_username": ANALYST}, mapping)
+    token = sessions.start(engine, sso_user, method="sso")
+    assert sessions.resume(engine, token).user.role == "analyst"
+    auth.disable_user(engine, ANALYST, actor=ADMIN)
+    assert sessions.resume(engine, token).reason == "account_disabled"
