@@ -238,3 +238,58 @@ def test_a_role_change_ends_the_session_and_sign_in_gives_a_new_token(chromium, 
     assert second != first
     assert [r.end_reason for r in _session_rows(app["db"], CHANGER)] == ["role_changed", None]
     context.close()
+
+
+@pytest.fixture(scope="module")
+def empty_app(chromium, tmp_path_factory):  # noqa: F811
+    """A server on an empty database: no accounts at all."""
+    workdir = tmp_path_factory.mktemp("browser_first_run")
+    db_url = f"sqlite:///{workdir / 'empty.sqlite'}"
+    proc, url, log_path = _start_server(db_url, workdir, {})
+    try:
+        yield {"url": url, "db": db_url, "log": log_path}
+    finally:
+        _stop(proc)
+
+
+def _first_run_form(page, token: str | None) -> None:
+    page.get_by_role("textbox", name="Administrator username").fill("chair.e2e")
+    page.get_by_role("combobox", name="Data role for this account").click()
+    page.get_by_role("option", name="none (accounts and audit only)").click()
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again", exact=True).fill(PASSWORD)
+    page.get_by_label("Setup token (from the server's console or log)").fill(token or "")
+    page.get_by_role("button", name="Create administrator").click()
+
+
+def test_the_first_administrator_needs_the_token_the_server_printed(chromium, empty_app):  # noqa: F811
+    context, page, watch = new_page(chromium, empty_app)
+    page.goto(empty_app["url"] + "/")
+    page.get_by_role("heading", name="hoth-geo: first run").wait_for()
+    deadline = time.monotonic() + 30
+    while "setup token on" not in empty_app["log"].read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = empty_app["log"].read_text()
+    token = log.split("setup token on the first-run page:", 1)[1].split()[0]
+    assert token not in page.inner_text("body"), "the page never shows the token"
+
+    for attempt in (None, "a-guess-at-the-token"):
+        _first_run_form(page, attempt)
+        page.get_by_text("setup token is missing or wrong").wait_for()
+        assert auth.first_run_needed(store.connect(empty_app["db"]))
+        page.reload()
+        page.get_by_role("heading", name="hoth-geo: first run").wait_for()
+
+    _first_run_form(page, token)
+    _signed_in_as(page)
+    engine = store.connect(empty_app["db"])
+    assert auth.get_user(engine, "chair.e2e").is_admin and not auth.first_run_needed(engine)
+    # The setup is closed for everyone else: a new visitor gets the sign-in form.
+    other = chromium.new_context()
+    visitor = other.new_page()
+    visitor.set_default_timeout(page_timeout(visitor))
+    visitor.goto(empty_app["url"] + "/first-run")
+    expect_sign_in_form(visitor)
+    other.close()
+    assert watch.dialogs == []
+    context.close()
