@@ -727,11 +727,10 @@ def authenticate(engine: Engine, username: str, password: str, *, client: str | 
             )
             return None
         # The right password: this attempt was not a failure. This client's counter for the account
-        # restarts from here; the client's and the account's counters take this attempt back. An
-        # account-wide lock set meanwhile by other clients' failures stays.
-        # Attempts this client reserved after this one (still being checked, or failed) stay
-        # counted, as if they had come after the sign-in; so an attempt racing a success cannot
-        # wipe the window for the ones behind it.
+        # restarts from here, but attempts it reserved after this one (still being checked, or
+        # failed) stay counted, as if they had come after the sign-in, so a success racing them
+        # cannot wipe their window. The client's and the account's counters take this attempt back;
+        # an account-wide lock set meanwhile by other clients' failures stays.
         pair_key = f"account:{row.id}@{client_id}"
         pair_now = conn.execute(
             sa.select(sign_in_throttle.c.failures).where(sign_in_throttle.c.key == pair_key)

@@ -80,7 +80,8 @@ def main(start_page: str = "map") -> None:
         st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == default)
         for k in keys
     ]
-    nav = st.navigation(pages)
+    start = pages[keys.index(default)]
+    nav = st.navigation(pages + session.unavailable_pages([k for k in PAGES if k not in keys], start))
     session.sidebar_account(user)
     if has_data:
         st.session_state["filters"] = state.sidebar_filters()

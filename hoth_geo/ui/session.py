@@ -241,6 +241,22 @@ def signed_out_navigation(render, title: str, url_path: str, page_keys) -> None:
     st.navigation(pages, position="hidden").run()
 
 
+def unavailable_pages(page_keys, fallback) -> list:
+    """Hidden stand-ins for the app pages this user's role does not have.
+
+    Opening one by its address (a bookmark, a refresh after a role change, a shared link) goes to
+    ``fallback`` (the user's start page) instead of a "Page not found" pop-up; the page itself is never
+    run.
+    """
+
+    def go_to_start() -> None:
+        st.switch_page(fallback)
+
+    return [
+        st.Page(go_to_start, title=fallback.title, url_path=key, visibility="hidden") for key in page_keys
+    ]
+
+
 def _start(user: User, *, method: str = "password") -> None:
     """Begin a signed-in session with a fresh token (a token the browser carried is ended first)."""
     token = sessions.start(state.engine(), user, method=method, replaces=_cookie_token())
