@@ -7,9 +7,14 @@ analyst who also administers. Roles are written as a comma-separated set ("admin
 table stores the data role and an is_admin flag.
 
 Passwords are hashed with Argon2id (argon2-cffi) and rehashed on the next successful sign-in whenever
-the hashing parameters change. There is no default account and no default password: the first admin is
-created from the command line (``hoth-geo users add NAME --role admin``) or by the app's first-run
-form, which exists only while no admin account exists (``create_first_admin``).
+the hashing parameters change; the rules a new password must meet are in ``hoth_geo.passwords``. There
+is no default account and no default password: the first admin is created from the command line
+(``hoth-geo users add NAME --role admin``) or by the app's first-run form, which exists only while no
+admin account exists and needs the one-time setup token printed on the server (``create_first_admin``).
+
+Sign-in attempts are throttled before any password is hashed (``authenticate``): per account and
+client, per account, and per client; see docs/access-and-audit.md. Signed-in sessions are kept in the
+database (``hoth_geo.sessions``).
 
 Sign-in via Microsoft Entra ID (or any OpenID Connect provider) maps identity-token claims to roles
 with ``role_from_claims``; see docs/access-and-audit.md.
@@ -17,8 +22,11 @@ with ``role_from_claims``; see docs/access-and-audit.md.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import os
+import threading
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +38,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
-from hoth_geo import audit, settings
+from hoth_geo import audit, passwords, sessions, settings
 from hoth_geo.store import metadata
 
 # --- Roles and capabilities -----------------------------------------------------------------------------
@@ -120,12 +128,18 @@ def role_label(data_role: str | None, is_admin: bool) -> str:
 SESSION_MINUTES_ENV = "HOTH_GEO_SESSION_MINUTES"
 LOCKOUT_ATTEMPTS_ENV = "HOTH_GEO_LOCKOUT_ATTEMPTS"
 LOCKOUT_MINUTES_ENV = "HOTH_GEO_LOCKOUT_MINUTES"
+ACCOUNT_LOCKOUT_ATTEMPTS_ENV = "HOTH_GEO_ACCOUNT_LOCKOUT_ATTEMPTS"
+CLIENT_ATTEMPTS_ENV = "HOTH_GEO_CLIENT_ATTEMPTS"
+TRUSTED_PROXIES_ENV = "HOTH_GEO_TRUSTED_PROXIES"
 SSO_ROLES_FILE_ENV = "HOTH_GEO_SSO_ROLES_FILE"
 DEFAULT_SESSION_MINUTES = 30
-DEFAULT_LOCKOUT_ATTEMPTS = 5
+DEFAULT_LOCKOUT_ATTEMPTS = 5  # wrong passwords from one client before that client is locked out
+DEFAULT_ACCOUNT_LOCKOUT_ATTEMPTS = 20  # wrong passwords from all clients before the account is locked
+DEFAULT_CLIENT_ATTEMPTS = 20  # failed sign-ins from one client, any usernames, per lockout period
 DEFAULT_LOCKOUT_MINUTES = 15
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024  # argon2 accepts more, but megabyte "passwords" only cost server time
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
+MAX_PASSWORD_LENGTH = passwords.MAX_LENGTH
 
 
 def _env_int(name: str, default: int) -> int:
@@ -151,6 +165,14 @@ def lockout_attempts() -> int:
 
 def lockout_minutes() -> int:
     return _env_int(LOCKOUT_MINUTES_ENV, DEFAULT_LOCKOUT_MINUTES)
+
+
+def account_lockout_attempts() -> int:
+    return _env_int(ACCOUNT_LOCKOUT_ATTEMPTS_ENV, DEFAULT_ACCOUNT_LOCKOUT_ATTEMPTS)
+
+
+def client_attempts() -> int:
+    return _env_int(CLIENT_ATTEMPTS_ENV, DEFAULT_CLIENT_ATTEMPTS)
 
 
 def session_expired(last_seen: datetime, now: datetime, timeout_minutes: int | None = None) -> bool:
@@ -262,14 +284,7 @@ def _normalise_username(username: str) -> str:
 
 def check_password_policy(username: str, password: str) -> None:
     """Raise ValueError naming the rule a password breaks (the message never contains the password)."""
-    if not isinstance(password, str):
-        raise ValueError("password must be a string")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters long")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at most {MAX_PASSWORD_LENGTH} characters long")
-    if password.strip().lower() == username.strip().lower():
-        raise ValueError("password must not be the same as the username")
+    passwords.check(username, password)
 
 
 # --- Accounts --------------------------------------------------------------------------------------------
@@ -320,13 +335,17 @@ def create_first_admin(
     username: str,
     password: str,
     *,
+    setup_token: str | None,
     data_role: str | None = None,
     display_name: str | None = None,
 ) -> int:
     """The app's first-run form: create an admin only while no admin account exists.
 
-    The check and the insert share the audit lock's transaction, so two browsers submitting the form
-    at once cannot both create an admin; the second gets a ValueError.
+    ``setup_token`` must be the one-time token the server printed (``sessions.ensure_setup_token``);
+    without it whoever reached the port first could own the deployment. The token check, the "no admin
+    yet" check and the insert share the audit lock's transaction, so two browsers submitting the form
+    at once cannot both create an admin; the second gets a ValueError. The token is retired in the same
+    transaction.
     """
     name = _normalise_username(username)
     roles = [ADMIN_ROLE] + ([data_role] if data_role else [])
@@ -336,7 +355,13 @@ def create_first_admin(
         audit.take_lock(conn)  # serialise with every other writer before checking
         if conn.execute(sa.select(users.c.id).where(users.c.is_admin.is_(True)).limit(1)).first():
             raise ValueError("an admin account already exists: first-run set-up is closed")
+        if not sessions.check_setup_token(conn, setup_token):
+            raise ValueError(
+                "the setup token is missing or wrong: copy it from the server's console or log "
+                f"(or the file {sessions.token_file()} on the server)"
+            )
         user_id = _insert_user(conn, name, password, parsed_role, True, display_name)
+        sessions.retire_setup_token(conn)
         audit.record(
             conn,
             "user_added",
@@ -399,6 +424,8 @@ def disable_user(engine: Engine, username: str, *, actor: str | None = None) -> 
             raise ValueError(f"username {name!r} is the last enabled admin and cannot be disabled")
         conn.execute(users.update().where(users.c.id == row.id).values(disabled=True))
         audit.record(conn, "user_disabled", actor=actor, target=name)
+        # Signed-in sessions end now, each with its own audited sign-out, not at the next click.
+        sessions.end_all_for_user(conn, row.id, "account_disabled", actor=actor, username=name)
 
 
 def enable_user(engine: Engine, username: str, *, actor: str | None = None) -> None:
@@ -412,6 +439,7 @@ def enable_user(engine: Engine, username: str, *, actor: str | None = None) -> N
             .where(users.c.id == row.id)
             .values(disabled=False, failed_attempts=0, locked_until=None)
         )
+        conn.execute(sign_in_throttle.delete().where(sign_in_throttle.c.user_id == row.id))
         audit.record(conn, "user_enabled", actor=actor, target=name)
 
 
@@ -432,6 +460,8 @@ def set_role(engine: Engine, username: str, role: str | Iterable[str], *, actor:
             target=name,
             details={"from": role_label(row.role, bool(row.is_admin)), "to": role_label(data_role, is_admin)},
         )
+        if role_label(row.role, bool(row.is_admin)) != role_label(data_role, is_admin):
+            sessions.end_all_for_user(conn, row.id, "role_changed", actor=actor)
 
 
 def set_password(engine: Engine, username: str, password: str, *, actor: str | None = None) -> None:
@@ -446,78 +476,292 @@ def set_password(engine: Engine, username: str, password: str, *, actor: str | N
             .where(users.c.id == row.id)
             .values(password_hash=hasher.hash(password), failed_attempts=0, locked_until=None)
         )
+        conn.execute(sign_in_throttle.delete().where(sign_in_throttle.c.user_id == row.id))
         audit.record(conn, "password_changed", actor=actor, target=name)
+        sessions.end_all_for_user(conn, row.id, "password_changed", actor=actor)
 
 
 # --- Sign-in ---------------------------------------------------------------------------------------------
 
 
-def authenticate(engine: Engine, username: str, password: str) -> User | None:
+# One row per throttled key: "client:<address>", "account:<id>" and "account:<id>@<address>".
+sign_in_throttle = sa.Table(
+    "sign_in_throttle",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("user_id", sa.Integer, index=True),  # set for account keys, so a reset can clear them
+    sa.Column("window_start", sa.DateTime, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", sa.DateTime),
+    sa.Column("refusals", sa.Integer, nullable=False, default=0),  # refused while locked, this window
+)
+
+# At most this many Argon2 verifications run at once in one process (each takes ~64 MiB and a core).
+_hash_slots = threading.BoundedSemaphore(int(os.environ.get("HOTH_GEO_CONCURRENT_SIGN_INS", "2")))
+
+
+def _trusted_networks(spec: str | None) -> list:
+    raw = os.environ.get(TRUSTED_PROXIES_ENV, DEFAULT_TRUSTED_PROXIES) if spec is None else spec
+    out = []
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                out.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{TRUSTED_PROXIES_ENV} must list IP addresses or networks, got {part.strip()!r}"
+                ) from None
+    return out
+
+
+def _client_key(address) -> str:
+    # IPv6 clients usually hold a whole /64: count them by it, or one attacker is millions of clients.
+    if address.version == 6 and not address.is_loopback:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def client_address(remote: str | None, forwarded_for: str | None = None, trusted: str | None = None) -> str:
+    """The address sign-in throttling counts a visitor by.
+
+    ``remote`` is the connection's address (None means loopback, as Streamlit reports it).
+    X-Forwarded-For is only believed when the connection comes from a trusted proxy
+    ($HOTH_GEO_TRUSTED_PROXIES, default the loopback addresses, i.e. a reverse proxy on the same
+    machine); then the right-most address that is not itself a trusted proxy is the client. Anything
+    unparseable counts as one shared "unknown" client, so garbage headers cannot mint fresh budgets.
+    """
+    networks = _trusted_networks(trusted)
+    try:
+        address = ipaddress.ip_address((remote or "127.0.0.1").strip())
+    except ValueError:
+        return "unknown"
+    if forwarded_for and any(address in n for n in networks):
+        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()][-16:]):
+            try:
+                hop_address = ipaddress.ip_address(hop)
+            except ValueError:
+                return "unknown"
+            if not any(hop_address in n for n in networks):
+                return _client_key(hop_address)
+    return _client_key(address)
+
+
+def _throttle(conn, key: str, now: datetime, minutes: int, user_id: int | None = None):
+    """The throttle row for ``key`` with an expired window restarted (caller holds the audit lock)."""
+    row = conn.execute(sa.select(sign_in_throttle).where(sign_in_throttle.c.key == key)).first()
+    window = timedelta(minutes=minutes)
+    if row is None:
+        conn.execute(
+            sign_in_throttle.insert().values(
+                key=key, user_id=user_id, window_start=now, failures=0, locked_until=None, refusals=0
+            )
+        )
+    elif row.window_start + window <= now and (row.locked_until is None or row.locked_until <= now):
+        conn.execute(
+            sign_in_throttle.update()
+            .where(sign_in_throttle.c.key == key)
+            .values(window_start=now, failures=0, locked_until=None, refusals=0)
+        )
+    else:
+        return row
+    return conn.execute(sa.select(sign_in_throttle).where(sign_in_throttle.c.key == key)).first()
+
+
+def _count_failure(conn, row, limit: int, now: datetime, minutes: int) -> tuple[int, datetime | None]:
+    """Count one (reserved) failure against a throttle row; lock it when it reaches ``limit``."""
+    failures = row.failures + 1
+    until = now + timedelta(minutes=minutes) if failures >= limit else row.locked_until
+    conn.execute(
+        sign_in_throttle.update()
+        .where(sign_in_throttle.c.key == row.key)
+        .values(failures=failures, locked_until=until)
+    )
+    return failures, until
+
+
+def _locked(row, now: datetime) -> bool:
+    return row.locked_until is not None and row.locked_until > now
+
+
+def _refused(conn, row) -> bool:
+    """Count a refusal while locked; True only for the first in the window (that one is audited)."""
+    conn.execute(
+        sign_in_throttle.update()
+        .where(sign_in_throttle.c.key == row.key)
+        .values(refusals=sign_in_throttle.c.refusals + 1)
+    )
+    return row.refusals == 0
+
+
+def _username_digest(name: str) -> str:
+    # Unknown names are not written to the audit log as typed (an attacker chooses them): a short
+    # digest lets an investigator match repeated attempts without storing arbitrary text.
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+def authenticate(engine: Engine, username: str, password: str, *, client: str | None = None) -> User | None:
     """The user if the password is right and the account is enabled and not locked; otherwise None.
 
-    Every outcome is audited (sign_in or sign_in_failed with a reason). The caller shows one message
-    for every failure so the screen does not reveal whether a name exists or is locked.
-    After $HOTH_GEO_LOCKOUT_ATTEMPTS (5) wrong passwords in a row the account is locked for
-    $HOTH_GEO_LOCKOUT_MINUTES (15); a locked account refuses even the right password until then.
+    ``client`` is the visitor's address from ``client_address`` (None: a local caller, counted as one
+    client "local"). Every check that can refuse without the password runs, and the attempt is counted
+    as failed, in one locked transaction *before* the Argon2 hash is computed; a right password then
+    takes its count back. So parallel attempts cannot all be verified, and an attempt that arrives once
+    the limit is reached is refused unverified even while earlier ones are still being checked:
+
+    - one client and one account: $HOTH_GEO_LOCKOUT_ATTEMPTS (5) failures lock that client out of that
+      account for $HOTH_GEO_LOCKOUT_MINUTES (15); the owner signing in from elsewhere is not affected;
+    - one account, all clients: $HOTH_GEO_ACCOUNT_LOCKOUT_ATTEMPTS (20) failures in that period lock the
+      account for everyone (only a many-address attacker gets there; it bounds their guesses);
+    - one client, any usernames: $HOTH_GEO_CLIENT_ATTEMPTS (20) failures in that period and the client
+      is refused without any hashing until the period ends. This caps the Argon2 work an
+      unauthenticated visitor can cause, and at most two verifications run at once per process.
+
+    Outcomes are audited (sign_in, or sign_in_failed with a reason); a locked client's repeated
+    refusals are audited once per period, so the log cannot be flooded. An unknown username is recorded
+    only as a digest. The caller shows one message for every failure.
     """
+    client_id = client or "local"
+    if not isinstance(password, str):
+        password = ""
     try:
         name = _normalise_username(username)
     except ValueError:
-        _verify(_dummy(), password if isinstance(password, str) else "")
-        audit.record(engine, "sign_in_failed", details={"reason": "invalid_username"})
-        return None
-    if not isinstance(password, str):
-        password = ""
-    max_attempts, lock_minutes = lockout_attempts(), lockout_minutes()
+        name = None
+    max_pair, max_account, max_client = lockout_attempts(), account_lockout_attempts(), client_attempts()
+    lock_minutes = lockout_minutes()
     now = _now()
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(users).where(users.c.username == name)).first()
 
-    if row is None:
-        _verify(_dummy(), password)
-        audit.record(engine, "sign_in_failed", target=name, details={"reason": "unknown_user"})
-        return None
-    if row.locked_until is not None and row.locked_until > now:
-        _verify(_dummy(), password)  # same cost; the real hash is not tested while locked
-        audit.record(
-            engine,
-            "sign_in_failed",
-            actor=name,
-            target=name,
-            details={"reason": "locked", "locked_until": row.locked_until.isoformat()},
-        )
-        return None
-
-    good = _verify(row.password_hash, password)
-    if row.disabled:
-        audit.record(engine, "sign_in_failed", actor=name, target=name, details={"reason": "disabled"})
-        return None
-    if not good:
-        with engine.begin() as conn:
-            audit.take_lock(conn)
-            # Count in the database (not from the row read above) so parallel attempts all count.
-            conn.execute(
-                users.update().where(users.c.id == row.id).values(failed_attempts=users.c.failed_attempts + 1)
-            )
-            attempts = conn.execute(
-                sa.select(users.c.failed_attempts).where(users.c.id == row.id)
-            ).scalar_one()
-            details: dict = {"reason": "bad_password", "failed_attempts": attempts}
-            if attempts >= max_attempts:
-                until = now + timedelta(minutes=lock_minutes)
-                # The counter restarts so the account gets a fresh set of attempts after the lock.
-                conn.execute(
-                    users.update().where(users.c.id == row.id).values(failed_attempts=0, locked_until=until)
-                )
-                details["locked_until"] = until.isoformat()
-            audit.record(conn, "sign_in_failed", actor=name, target=name, details=details)
-        return None
-
-    values: dict = {"failed_attempts": 0, "locked_until": None, "last_login_at": now}
-    if hasher.check_needs_rehash(row.password_hash):
-        values["password_hash"] = hasher.hash(password)
     with engine.begin() as conn:
         audit.take_lock(conn)
+        # Rows of periods long over (and not locked) are forgotten, so the table stays small.
+        conn.execute(
+            sign_in_throttle.delete().where(
+                sign_in_throttle.c.window_start < now - timedelta(days=1),
+                sa.or_(sign_in_throttle.c.locked_until.is_(None), sign_in_throttle.c.locked_until < now),
+            )
+        )
+        client_row = _throttle(conn, f"client:{client_id}", now, lock_minutes)
+        if _locked(client_row, now):
+            if _refused(conn, client_row):
+                audit.record(
+                    conn,
+                    "sign_in_failed",
+                    details={
+                        "reason": "client_throttled",
+                        "client": client_id,
+                        "until": client_row.locked_until.isoformat(),
+                    },
+                )
+            return None
+        _count_failure(conn, client_row, max_client, now, lock_minutes)
+        row = None if name is None else conn.execute(sa.select(users).where(users.c.username == name)).first()
+        if name is None or row is None:
+            details = {"reason": "invalid_username" if name is None else "unknown_user", "client": client_id}
+            if name is not None:
+                details["username_sha256"] = _username_digest(name)
+            audit.record(conn, "sign_in_failed", details=details)
+            reserved = None
+        else:
+            pair_row = _throttle(conn, f"account:{row.id}@{client_id}", now, lock_minutes, row.id)
+            account_row = _throttle(conn, f"account:{row.id}", now, lock_minutes, row.id)
+            if row.disabled:
+                audit.record(
+                    conn,
+                    "sign_in_failed",
+                    actor=name,
+                    target=name,
+                    details={"reason": "disabled", "client": client_id},
+                )
+                return None
+            if _locked(pair_row, now) or _locked(account_row, now):
+                lock_row = pair_row if _locked(pair_row, now) else account_row
+                if _refused(conn, lock_row):
+                    audit.record(
+                        conn,
+                        "sign_in_failed",
+                        actor=name,
+                        target=name,
+                        details={
+                            "reason": "locked",
+                            "client": client_id,
+                            "locked_until": lock_row.locked_until.isoformat(),
+                            "scope": "client" if lock_row is pair_row else "account",
+                        },
+                    )
+                return None
+            pair_failures, pair_until = _count_failure(conn, pair_row, max_pair, now, lock_minutes)
+            account_failures, account_until = _count_failure(
+                conn, account_row, max_account, now, lock_minutes
+            )
+            conn.execute(
+                users.update()
+                .where(users.c.id == row.id)
+                .values(failed_attempts=account_failures, locked_until=account_until)
+            )
+            reserved = (row, pair_failures, pair_until, account_until)
+
+    with _hash_slots:
+        good = _verify(row.password_hash if reserved else _dummy(), password)
+    if reserved is None:
+        return None
+    row, pair_failures, pair_until, account_until = reserved
+    if not good:
+        details: dict = {"reason": "bad_password", "failed_attempts": pair_failures, "client": client_id}
+        if pair_until is not None:
+            details["locked_until"] = pair_until.isoformat()
+        if account_until is not None:
+            details["account_locked_until"] = account_until.isoformat()
+        audit.record(engine, "sign_in_failed", actor=name, target=name, details=details)
+        return None
+
+    with engine.begin() as conn:
+        audit.take_lock(conn)
+        fresh = conn.execute(sa.select(users).where(users.c.id == row.id)).first()
+        if fresh is None or fresh.disabled:  # disabled while the hash was being checked
+            audit.record(
+                conn,
+                "sign_in_failed",
+                actor=name,
+                target=name,
+                details={"reason": "disabled", "client": client_id},
+            )
+            return None
+        # The right password: this attempt was not a failure. This client's counter for the account
+        # restarts from here, but attempts it reserved after this one (still being checked, or
+        # failed) stay counted, as if they had come after the sign-in, so a success racing them
+        # cannot wipe their window. The client's and the account's counters take this attempt back;
+        # an account-wide lock set meanwhile by other clients' failures stays.
+        pair_key = f"account:{row.id}@{client_id}"
+        pair_now = conn.execute(
+            sa.select(sign_in_throttle.c.failures).where(sign_in_throttle.c.key == pair_key)
+        ).scalar()
+        after_mine = max(0, (pair_now or 0) - pair_failures)
+        conn.execute(
+            sign_in_throttle.update()
+            .where(sign_in_throttle.c.key == pair_key)
+            .values(failures=after_mine, refusals=0)
+            .values(**({"locked_until": None} if after_mine < max_pair else {}))
+        )
+        conn.execute(
+            sign_in_throttle.update()
+            .where(sign_in_throttle.c.key == f"client:{client_id}", sign_in_throttle.c.failures > 0)
+            .values(failures=sign_in_throttle.c.failures - 1)
+        )
+        conn.execute(
+            sign_in_throttle.update()
+            .where(sign_in_throttle.c.key == f"account:{row.id}", sign_in_throttle.c.failures > 0)
+            .values(failures=sign_in_throttle.c.failures - 1)
+        )
+        account_left = conn.execute(
+            sa.select(sign_in_throttle.c.failures, sign_in_throttle.c.locked_until).where(
+                sign_in_throttle.c.key == f"account:{row.id}"
+            )
+        ).first()
+        values: dict = {"last_login_at": now, "failed_attempts": account_left.failures if account_left else 0}
+        still_locked = account_left is not None and _locked(account_left, now)
+        values["locked_until"] = account_left.locked_until if still_locked else None
+        if hasher.check_needs_rehash(fresh.password_hash):
+            values["password_hash"] = hasher.hash(password)
         conn.execute(users.update().where(users.c.id == row.id).values(**values))
         audit.record(
             conn,
@@ -526,16 +770,13 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
             target=name,
             details={"method": "password", "rehashed": "password_hash" in values},
         )
-        row = conn.execute(sa.select(users).where(users.c.id == row.id)).first()
-    return _user(row)
+        fresh = conn.execute(sa.select(users).where(users.c.id == row.id)).first()
+    return _user(fresh)
 
 
-def sign_out(engine: Engine, user: User, *, reason: str = "user") -> None:
-    """Audit the end of a session: reason "user" (signed out) or "expired" (idle timeout)."""
-    if reason not in ("user", "expired"):
-        raise ValueError(f"reason must be user or expired, got {reason!r}")
-    event = "sign_out" if reason == "user" else "session_expired"
-    audit.record(engine, event, actor=user.username, target=user.username)
+def sign_out(engine: Engine, token: str | None) -> bool:
+    """End the signed-in session named by ``token`` (audited as sign_out); see ``hoth_geo.sessions``."""
+    return sessions.end(engine, token, "user")
 
 
 # --- Single sign-on (OpenID Connect, e.g. Microsoft Entra ID) ------------------------------------------

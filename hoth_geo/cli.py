@@ -504,6 +504,7 @@ def run_app(
     """Start the Streamlit app (loads the demo data on first start with an empty database)."""
     env = dict(os.environ)
     env[settings.DB_URL_ENV] = settings.database_url(db)
+    _announce_setup_token(env[settings.DB_URL_ENV])
     cmd = [
         sys.executable,
         "-m",
@@ -518,6 +519,13 @@ def run_app(
         "false",
     ]
     raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR))
+
+
+def _announce_setup_token(db_url: str) -> None:
+    # On an empty deployment, print the one-time first-run token now, as the server starts.
+    from hoth_geo import sessions, store
+
+    sessions.announce_if_first_run(store.connect(db_url))
 
 
 _register_admin(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from hoth_geo import auth, store
+from hoth_geo import auth, sessions, settings, store
 
 TEST_PASSWORD = "synthetic-test-passphrase"  # test accounts only, in throwaway databases
 
@@ -27,8 +27,14 @@ def _page_script(start_page: str) -> None:
 
 
 def app_as(user: auth.User | None, page: str = "map", timeout: int = 180) -> AppTest:
-    """An AppTest of ``page`` for ``user`` (None: nobody signed in), not yet run."""
+    """An AppTest of ``page`` for ``user`` (None: nobody signed in), not yet run.
+
+    A signed-in user gets a real server-side session in the database named by $HOTH_GEO_DB, as a
+    sign-in would make; its token is what the app checks on every rerun.
+    """
     at = AppTest.from_function(_page_script, args=(page,), default_timeout=timeout)
     if user is not None:
+        token = sessions.start(store.connect(settings.database_url()), user)
         at.session_state["user"] = user
+        at.session_state["_session_token"] = token
     return at

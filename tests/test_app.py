@@ -25,6 +25,7 @@ def analyst(db_url, monkeypatch):
 
 def test_first_run_offers_only_the_admin_form(tmp_path, monkeypatch):
     monkeypatch.setenv("HOTH_GEO_DB", f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    monkeypatch.setenv("HOTH_GEO_VAR_DIR", str(tmp_path / "var"))
     at = app_as(None).run()
     assert not at.exception
     assert at.title[0].value == "hoth-geo: first run"
@@ -34,10 +35,12 @@ def test_first_run_offers_only_the_admin_form(tmp_path, monkeypatch):
 def test_first_run_form_creates_an_admin_with_a_data_role(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
     monkeypatch.setenv("HOTH_GEO_DB", url)
+    monkeypatch.setenv("HOTH_GEO_VAR_DIR", str(tmp_path / "var"))
     at = app_as(None).run()
     at.text_input[0].input("chair.one")
     at.text_input[2].input("a long synthetic passphrase")
     at.text_input[3].input("a long synthetic passphrase")
+    at.text_input[4].input((tmp_path / "var" / "first-run-token").read_text().strip())
     at.button[0].click().run()
     assert not at.exception, at.exception
     user = auth.get_user(store.connect(url), "chair.one")

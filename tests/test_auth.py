@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +16,7 @@ import typer
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
-from hoth_geo import audit, auth, cli_admin, store
+from hoth_geo import audit, auth, cli_admin, passwords, sessions, store
 
 PASSWORD = "correct horse battery"  # synthetic test password, >= 12 characters
 ADMIN = "admin.one@example.org"
@@ -26,6 +31,13 @@ cli_admin.register(cli)
 def fast_hasher(monkeypatch):
     # Small Argon2 parameters keep the suite fast; the production parameters are tested separately.
     monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(autouse=True)
+def var_dir(tmp_path, monkeypatch):
+    # The first-run setup token file goes to var/: a throwaway one per test.
+    monkeypatch.setenv("HOTH_GEO_VAR_DIR", str(tmp_path / "var"))
+    return tmp_path / "var"
 
 
 @pytest.fixture
@@ -113,10 +125,11 @@ def test_first_run_and_the_last_admin_guard(engine):
     assert auth.first_run_needed(engine) and not auth.has_users(engine)
     auth.add_user(engine, ANALYST, PASSWORD, "analyst")
     assert auth.has_users(engine) and auth.first_run_needed(engine)
-    auth.create_first_admin(engine, ADMIN, PASSWORD)
+    token = sessions.ensure_setup_token(engine)
+    auth.create_first_admin(engine, ADMIN, PASSWORD, setup_token=token)
     assert not auth.first_run_needed(engine)
     with pytest.raises(ValueError, match="first-run set-up is closed"):
-        auth.create_first_admin(engine, "admin.two@example.org", PASSWORD)
+        auth.create_first_admin(engine, "admin.two@example.org", PASSWORD, setup_token=token)
     with pytest.raises(ValueError, match="last enabled admin"):
         auth.disable_user(engine, ADMIN, actor=ADMIN)
     with pytest.raises(ValueError, match="last enabled admin"):
@@ -145,25 +158,42 @@ def test_wrong_password_and_unknown_user_fail_and_are_audited(engine):
     failed = _events(engine, "sign_in_failed")
     reasons = [json.loads(d)["reason"] for d in failed["details"]]
     assert reasons == ["bad_password", "unknown_user", "invalid_username"]
-    assert failed["target"].tolist()[:2] == [ANALYST, "nobody@example.org"]
+    # An existing account is named; an unknown name is kept only as a digest, never as typed.
+    assert failed["target"].iloc[0] == ANALYST and failed["target"].iloc[1:].isna().all()
+    assert "nobody@example.org" not in audit.export_audit_csv(engine).decode("utf-8-sig")
+    assert json.loads(failed["details"].iloc[1])["username_sha256"] == auth._username_digest(
+        "nobody@example.org"
+    )
 
 
 def test_lockout_after_repeated_failures_then_expiry(engine, monkeypatch):
     monkeypatch.setenv(auth.LOCKOUT_ATTEMPTS_ENV, "3")
     monkeypatch.setenv(auth.LOCKOUT_MINUTES_ENV, "10")
     auth.add_user(engine, ANALYST, PASSWORD, "analyst")
+    attacker, owner = "203.0.113.5", "198.51.100.20"
     for _ in range(3):
-        assert auth.authenticate(engine, ANALYST, "wrong password!!") is None
-    locked = auth.get_user(engine, ANALYST).locked_until
-    assert locked is not None and timedelta(minutes=9) < locked - _utcnow() <= timedelta(minutes=10)
-    # The right password is refused while locked.
-    assert auth.authenticate(engine, ANALYST, PASSWORD) is None
+        assert auth.authenticate(engine, ANALYST, "wrong password!!", client=attacker) is None
+    with engine.connect() as conn:
+        locked = conn.execute(
+            sa.select(auth.sign_in_throttle.c.locked_until).where(
+                auth.sign_in_throttle.c.key.like(f"account:%@{attacker}")
+            )
+        ).scalar_one()
+    assert timedelta(minutes=9) < locked - _utcnow() <= timedelta(minutes=10)
+    # The right password is refused from the client that failed, while locked ...
+    assert auth.authenticate(engine, ANALYST, PASSWORD, client=attacker) is None
     reasons = [json.loads(d)["reason"] for d in _events(engine, "sign_in_failed")["details"]]
     assert reasons == ["bad_password"] * 3 + ["locked"]
-    # Once the lock has passed, the right password works and the counters reset.
+    # ... but the owner signing in from elsewhere is not locked out by someone else's guesses.
+    assert auth.authenticate(engine, ANALYST, PASSWORD, client=owner) is not None
+    # Once the lock has passed, the right password works from the first client too.
     with engine.begin() as conn:
-        conn.execute(auth.users.update().values(locked_until=_utcnow() - timedelta(seconds=1)))
-    user = auth.authenticate(engine, ANALYST, PASSWORD)
+        conn.execute(
+            auth.sign_in_throttle.update()
+            .where(auth.sign_in_throttle.c.locked_until.is_not(None))
+            .values(locked_until=_utcnow() - timedelta(seconds=1))
+        )
+    user = auth.authenticate(engine, ANALYST, PASSWORD, client=attacker)
     assert user is not None and user.locked_until is None
 
 
@@ -360,7 +390,7 @@ def test_cli_set_password_prompts_and_clears_lockout(url, monkeypatch):
     auth.add_user(engine, ANALYST, PASSWORD, "analyst")
     for _ in range(2):
         auth.authenticate(engine, ANALYST, "wrong password!!")
-    assert auth.get_user(engine, ANALYST).locked_until is not None
+    assert auth.authenticate(engine, ANALYST, PASSWORD) is None, "locked"
     new = "another long passphrase"
     result = runner.invoke(cli, ["users", "set-password", ANALYST, "--db", url], input=f"{new}\n{new}\n")
     assert result.exit_code == 0, result.output
@@ -389,3 +419,214 @@ def test_cli_audit_verify_detects_tampering_and_export(url, tmp_path):
     assert (
         runner.invoke(cli, ["audit", "export", "--out", str(tmp_path / "a.txt"), "--db", url]).exit_code == 2
     )
+
+
+# --- Password rules ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        (" " * 12, "only spaces"),
+        ("password1234", "most commonly used passwords"),
+        ("Password2024!", "most commonly used passwords"),
+        ("P@ssw0rd12345", "most commonly used passwords"),
+        ("qwertyuiop12", "most commonly used passwords"),
+        ("aaaaaaaaaaaa", "too few different characters"),
+        ("abababababab", "too few different characters"),
+        ("abcdefghijklmn", "sequence or repeated pattern"),
+        ("12345678901234567", "sequence or repeated pattern"),
+        ("chair.one.admin!", "same as the username"),
+        ("Chair.One.Admin2024", "same as the username"),
+        ("chaironeadmin!!", "same as the username"),
+        ("short", "at least 12 characters"),
+    ],
+)
+def test_weak_passwords_are_refused_with_the_reason(password, why):
+    with pytest.raises(ValueError, match=why) as caught:
+        passwords.check("chair.one.admin@example.org", password)
+    assert password.strip() == "" or password not in str(caught.value), "the message never quotes it"
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["correct horse battery", "river lantern ochre spoon", "Tm9#kq2!Lp7&vRx", "synthetic-test-passphrase"],
+)
+def test_good_passphrases_are_accepted(password):
+    passwords.check("chair.one.admin@example.org", password)
+
+
+def test_the_shipped_common_list_is_large_and_packaged():
+    common = passwords.common_passwords()
+    assert len(common) > 5000
+    assert {"password", "qwerty", "letmein", "iloveyou", "123456789012"} <= common
+    assert (
+        passwords.COMMON_FILE.parent.name == "data" and passwords.COMMON_FILE.parent.parent.name == "hoth_geo"
+    )
+
+
+def test_every_way_to_set_a_password_applies_the_rules(engine, url):
+    for call in (
+        lambda: auth.add_user(engine, ANALYST, "password1234", "analyst"),
+        lambda: auth.create_first_admin(
+            engine, ADMIN, "aaaaaaaaaaaa", setup_token=sessions.ensure_setup_token(engine)
+        ),
+    ):
+        with pytest.raises(ValueError, match="password"):
+            call()
+    auth.add_user(engine, ANALYST, PASSWORD, "analyst")
+    with pytest.raises(ValueError, match="same as the username"):
+        auth.set_password(engine, ANALYST, ANALYST + "!", actor=ADMIN)
+    weak = " " * 12
+    result = runner.invoke(
+        cli,
+        ["users", "add", "partner.two@example.org", "--role", "partner", "--db", url],
+        input=f"{weak}\n{weak}\n",
+    )
+    assert result.exit_code == 2 and "only spaces" in result.output
+    result = runner.invoke(
+        cli,
+        ["users", "add", "partner.two@example.org", "--role", "partner", "--db", url],
+        input="password1234\npassword1234\n",
+    )
+    assert result.exit_code == 2 and "most commonly used" in result.output
+    assert auth.get_user(engine, "partner.two@example.org") is None
+
+
+# --- First run: the one-time setup token ------------------------------------------------------------------
+
+
+def test_first_run_needs_the_setup_token_printed_on_the_server(engine, var_dir, capsys):
+    token = sessions.announce_if_first_run(engine)
+    printed = capsys.readouterr().err
+    assert token and token in printed
+    kept = var_dir / sessions.TOKEN_FILE_NAME
+    assert kept.read_text().strip() == token
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600, "only the server's account may read it"
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sessions.first_run_token)).all()
+    assert len(stored) == 1 and stored[0].token_hash == sessions.digest(token) != token
+    # Restarting the server prints the same token while the deployment is still empty.
+    assert sessions.ensure_setup_token(engine) == token
+
+    for wrong in (None, "", "not-the-token", token[:-1]):
+        with pytest.raises(ValueError, match="setup token is missing or wrong"):
+            auth.create_first_admin(engine, ADMIN, PASSWORD, setup_token=wrong)
+    assert auth.first_run_needed(engine) and not auth.has_users(engine)
+
+    auth.create_first_admin(engine, ADMIN, PASSWORD, setup_token=token)
+    assert auth.get_user(engine, ADMIN).is_admin
+    # Used up: the token, its hash and its file are gone, and no new one is made.
+    assert not kept.exists() and sessions.ensure_setup_token(engine) is None
+    with pytest.raises(ValueError, match="first-run set-up is closed"):
+        auth.create_first_admin(engine, "admin.two@example.org", PASSWORD, setup_token=token)
+
+
+# --- Throttling: counted before hashing -------------------------------------------------------------------
+
+
+def _count_real_verifications(monkeypatch, engine, username, hold: threading.Event | None = None):
+    """Record each password checked against the account's real hash (optionally holding each check)."""
+    real = _stored_hash(engine, username)
+    checked: list[str] = []
+    original = auth._verify
+
+    def verify(password_hash, password):
+        if password_hash == real:
+            checked.append(password)
+            if hold is not None:
+                hold.wait(30)
+        return original(password_hash, password)
+
+    monkeypatch.setattr(auth, "_verify", verify)
+    return checked
+
+
+def test_parallel_attempts_cannot_all_be_verified(engine, monkeypatch):
+    auth.add_user(engine, ANALYST, PASSWORD, "analyst")
+    checked = _count_real_verifications(monkeypatch, engine, ANALYST)
+    attempts = [f"wrong guess number {i}" for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        results = list(
+            pool.map(lambda p: auth.authenticate(engine, ANALYST, p, client="192.0.2.9"), attempts)
+        )
+    assert results == [None] * 12
+    assert len(checked) == auth.DEFAULT_LOCKOUT_ATTEMPTS, "only the allowed attempts reach the hash"
+    reasons = [json.loads(d)["reason"] for d in _events(engine, "sign_in_failed")["details"]]
+    assert sorted(reasons) == ["bad_password"] * 5 + ["locked"], "refusals while locked are logged once"
+    assert auth.authenticate(engine, ANALYST, PASSWORD, client="192.0.2.9") is None
+
+
+def test_the_right_password_is_refused_once_wrong_ones_have_used_the_window(engine, monkeypatch):
+    auth.add_user(engine, ANALYST, PASSWORD, "analyst")
+    hold = threading.Event()
+    checked = _count_real_verifications(monkeypatch, engine, ANALYST, hold)
+    client = "192.0.2.10"
+    with ThreadPoolExecutor(11) as pool:
+        wrong = [
+            pool.submit(auth.authenticate, engine, ANALYST, f"wrong guess number {i}", client=client)
+            for i in range(11)
+        ]
+        # Six are refused at once (the window holds five); five are still being checked.
+        deadline = time.monotonic() + 30
+        while sum(f.done() for f in wrong) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sum(f.done() for f in wrong) == 6
+        # The right password now, while those five checks are still running: refused, unverified.
+        assert auth.authenticate(engine, ANALYST, PASSWORD, client=client) is None
+        hold.set()
+        assert all(f.result() is None for f in wrong)
+    assert len(checked) == 5 and PASSWORD not in checked
+    assert auth.authenticate(engine, ANALYST, PASSWORD, client=client) is None, "still locked"
+
+
+def test_one_client_has_a_budget_and_cannot_lock_the_admin_out(engine, monkeypatch):
+    monkeypatch.setenv(auth.CLIENT_ATTEMPTS_ENV, "6")
+    auth.add_user(engine, ADMIN, PASSWORD, "admin")
+    attacker = "203.0.113.66"
+    checked = _count_real_verifications(monkeypatch, engine, ADMIN)
+    for i in range(5):
+        assert auth.authenticate(engine, ADMIN, f"guessing the admin {i}", client=attacker) is None
+    assert auth.authenticate(engine, f"{'x' * 240}-{0}@example.org", PASSWORD, client=attacker) is None
+    n_hashed = len(checked)
+    before = len(audit.load_audit(engine))
+    calls = []
+    monkeypatch.setattr(auth, "_dummy", lambda: calls.append(1) or auth.hasher.hash("dummy password x"))
+    for i in range(20):  # over budget: refused with no hashing at all, and logged once
+        assert auth.authenticate(engine, f"spray.{i}@example.org", PASSWORD, client=attacker) is None
+        assert auth.authenticate(engine, ADMIN, PASSWORD, client=attacker) is None
+    assert len(checked) == n_hashed and calls == []
+    new = audit.load_audit(engine).iloc[before:]
+    assert new["event"].tolist() == ["sign_in_failed"]
+    assert json.loads(new["details"].iloc[0])["reason"] == "client_throttled"
+    # The attacker's text never reached the log.
+    assert "x" * 240 not in audit.export_audit_csv(engine).decode("utf-8-sig")
+    # The admin, from their own address, signs in.
+    assert auth.authenticate(engine, ADMIN, PASSWORD, client="198.51.100.1") is not None
+
+
+def test_many_clients_failing_lock_the_account_for_everyone(engine, monkeypatch):
+    monkeypatch.setenv(auth.ACCOUNT_LOCKOUT_ATTEMPTS_ENV, "4")
+    auth.add_user(engine, ANALYST, PASSWORD, "analyst")
+    for client in ("203.0.113.1", "203.0.113.2"):
+        for _ in range(2):
+            auth.authenticate(engine, ANALYST, "a wrong password", client=client)
+    assert auth.get_user(engine, ANALYST).locked_until is not None
+    assert auth.authenticate(engine, ANALYST, PASSWORD, client="198.51.100.3") is None
+    details = json.loads(_events(engine, "sign_in_failed")["details"].iloc[-1])
+    assert details["reason"] == "locked" and details["scope"] == "account"
+    auth.enable_user(engine, ANALYST, actor=ADMIN)  # an admin clears it
+    assert auth.authenticate(engine, ANALYST, PASSWORD, client="198.51.100.3") is not None
+
+
+def test_client_address_trusts_forwarded_for_only_from_a_trusted_proxy():
+    assert auth.client_address("203.0.113.7", "198.51.100.9") == "203.0.113.7"
+    assert (
+        auth.client_address(None, "198.51.100.9, 10.0.0.2", trusted="127.0.0.1,10.0.0.0/8") == "198.51.100.9"
+    )
+    assert auth.client_address(None, "198.51.100.9") == "198.51.100.9"  # nginx on the same machine
+    assert auth.client_address(None, None) == "127.0.0.1"
+    assert auth.client_address("2001:db8:1:2:aaaa::1") == auth.client_address("2001:db8:1:2:bbbb::9")
+    assert auth.client_address(None, "<script>") == "unknown"
+    with pytest.raises(ValueError, match="HOTH_GEO_TRUSTED_PROXIES"):
+        auth.client_address("203.0.113.7", None, trusted="proxy.example")

@@ -520,10 +520,14 @@ def test_partner_reaches_no_report_level_page_or_text(chromium, app):
         assert "Synthetic narrative" not in text and HOSTILE_PLACE_ID not in text, title
         assert not re.search(r"Station Road Takeaway|Synthetic park", text), title
 
-    # A fresh load of a restricted address is a new session: the sign-in form, nothing else.
+    # A fresh load of a restricted address keeps the sign-in (the session cookie) and lands on the
+    # start page, without a "Page not found" pop-up; the restricted page never runs.
     for path in RESTRICTED_FOR_PARTNER:
         page.goto(f"{app['url']}/{path}")
-        expect_sign_in_form(page)
+        page.wait_for_function("(p) => !location.pathname.endsWith('/' + p)", arg=path)
+        page.get_by_role("heading", name="Hotspot map").wait_for()
+        assert RESTRICTED_FOR_PARTNER[path] not in h1_texts(page), path
+        assert page.get_by_text("Page not found").count() == 0
     assert watch.dialogs == []
     context.close()
 

@@ -67,11 +67,11 @@ def main(start_page: str = "map") -> None:
     )
     engine = state.engine()
     if auth.first_run_needed(engine):
-        st.navigation([st.Page(session.first_run_page, title="First run", url_path="first-run")]).run()
+        session.signed_out_navigation(session.first_run_page, "First run", "first-run", PAGES)
         return
     user = session.current_user()
     if user is None:
-        st.navigation([st.Page(session.sign_in_page, title="Sign in", url_path="sign-in")]).run()
+        session.signed_out_navigation(session.sign_in_page, "Sign in", "sign-in", PAGES)
         return
     keys = allowed_pages(user)
     has_data = user.can("view_map")
@@ -82,7 +82,8 @@ def main(start_page: str = "map") -> None:
         st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == default)
         for k in keys
     ]
-    nav = st.navigation(pages)
+    start = pages[keys.index(default)]
+    nav = st.navigation(pages + session.unavailable_pages([k for k in PAGES if k not in keys], start))
     session.sidebar_account(user)
     if has_data:
         st.session_state["filters"] = state.sidebar_filters()

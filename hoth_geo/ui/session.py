@@ -1,51 +1,94 @@
-"""Sign-in, first run, session expiry and the signed-in user for the app.
+"""Sign-in, first run, sessions that survive a refresh, and the signed-in user for the app.
 
-The user lives in ``st.session_state["user"]`` (an ``auth.User``). Every rerun re-reads a local
-account from the database, so disabling an account or changing its role takes effect at once, and
-an idle session expires after ``auth.session_minutes()``.
+A sign-in opens a server-side session (``hoth_geo.sessions``) whose random token the browser keeps in
+the ``hoth_geo_session`` cookie (SameSite=Strict; Secure over HTTPS). A refresh or a new tab starts a
+new Streamlit session, which finds the sign-in again through that cookie (``st.context.cookies``).
+Every rerun checks the session in the database, so disabling an account, changing its roles, signing
+out elsewhere or 30 idle minutes end it; a background check (a fragment that reruns on a timer
+without counting as activity) notices the end even if nobody clicks.
+
+Streamlit can only read cookies, so the cookie is written by a small script in the page; a cookie
+written by a script cannot be HttpOnly (see docs/access-and-audit.md for what that means).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 
 import streamlit as st
 
-from hoth_geo import auth
+from hoth_geo import auth, sessions
 from hoth_geo.auth import User
 from hoth_geo.ui import state
 
 _USER = "user"
-_LAST_SEEN = "last_seen"
+_TOKEN = "_session_token"  # this browser's session token: kept in server memory, sent only as a cookie
+_NOTE = "signed_out_note"
+_FORGET_COOKIE = "_forget_cookie"
+CHECK_SECONDS_ENV = "HOTH_GEO_SESSION_CHECK_SECONDS"
+
+_END_NOTES = {
+    "expired": "Your session expired after a period of inactivity. Sign in again.",
+    "max_age": f"Your session reached its {sessions.SESSION_MAX_HOURS}-hour limit. Sign in again.",
+    "account_disabled": "Your session was ended because an administrator changed your account.",
+    "role_changed": "Your session was ended because an administrator changed your roles. Sign in again.",
+    "password_changed": "Your session was ended because your password was changed. Sign in again.",
+    "user": "You have signed out.",
+    "replaced": "You signed in again in this browser; this page's session has ended.",
+}
+_announced: set[str] = set()  # setup tokens already printed by this server process
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def check_seconds() -> int:
+    """How often an open page checks its session without a click ($HOTH_GEO_SESSION_CHECK_SECONDS, 30)."""
+    return auth._env_int(CHECK_SECONDS_ENV, 30)
+
+
+def client() -> str:
+    """The address sign-in throttling counts this visitor by (see ``auth.client_address``)."""
+    return auth.client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
+
+
+def _cookie_token() -> str | None:
+    token = st.context.cookies.get(sessions.COOKIE_NAME)
+    return token if isinstance(token, str) and token else None
+
+
+def _ended(reason: str | None) -> None:
+    _clear()
+    st.session_state[_FORGET_COOKIE] = True
+    note = _END_NOTES.get(reason or "")
+    if note:
+        st.session_state[_NOTE] = note
 
 
 def current_user() -> User | None:
-    """The signed-in user after expiry and account checks; None when nobody is signed in."""
-    user: User | None = st.session_state.get(_USER)
-    if user is None:
-        return None
+    """The signed-in user after the session checks; None when nobody is signed in.
+
+    A new Streamlit session (a refresh, a new tab) resumes the session named by the browser's cookie.
+    """
     engine = state.engine()
-    last_seen = st.session_state.get(_LAST_SEEN)
-    if last_seen is not None and auth.session_expired(last_seen, _now()):
-        auth.sign_out(engine, user, reason="expired")
-        _clear()
-        st.session_state["signed_out_note"] = (
-            "Your session expired after a period of inactivity. Sign in again."
-        )
-        return None
-    if user.id is not None:  # a local account: pick up disabling and role changes at once
-        fresh = auth.get_user(engine, user.username)
-        if fresh is None or fresh.disabled:
-            _clear()
+    token = st.session_state.get(_TOKEN)
+    if token is None:
+        cookie = _cookie_token()
+        # A cookie this Streamlit session already found invalid is not looked up on every rerun.
+        if cookie is None or st.session_state.get("_refused_cookie") == sessions.digest(cookie):
+            st.session_state.pop(_USER, None)
             return None
-        user = fresh
-        st.session_state[_USER] = user
-    st.session_state[_LAST_SEEN] = _now()
-    return user
+        resumed = sessions.resume(engine, cookie)
+        if resumed.user is None:
+            _ended(resumed.reason)
+            st.session_state["_refused_cookie"] = sessions.digest(cookie)
+            return None
+        st.session_state[_TOKEN] = cookie
+        st.session_state[_USER] = resumed.user
+        return resumed.user
+    resumed = sessions.resume(engine, token)
+    if resumed.user is None:
+        _ended(resumed.reason)
+        return None
+    st.session_state[_USER] = resumed.user
+    return resumed.user
 
 
 def _clear() -> None:
@@ -54,11 +97,10 @@ def _clear() -> None:
 
 
 def sign_out() -> None:
-    user = st.session_state.get(_USER)
-    if user is not None:
-        auth.sign_out(state.engine(), user)
+    sessions.end(state.engine(), st.session_state.get(_TOKEN), "user")
     _clear()
-    st.session_state["signed_out_note"] = "You have signed out."
+    st.session_state[_NOTE] = _END_NOTES["user"]
+    st.session_state[_FORGET_COOKIE] = True
     if _sso_configured() and getattr(st.user, "is_logged_in", False):
         st.logout()
 
@@ -79,10 +121,17 @@ def _sso_user() -> User | None:
     return auth.sso_sign_in(state.engine(), st.user.to_dict(), auth.load_sso_mapping(st.secrets))
 
 
+def _forget_cookie_if_needed() -> None:
+    # After a sign-out or a refused cookie, remove the browser's copy (the server has ended it anyway).
+    if st.session_state.pop(_FORGET_COOKIE, False) or _cookie_token() is not None:
+        _cookie_script(None)
+
+
 def sign_in_page() -> None:
     """The only page an unauthenticated visitor can reach."""
     st.title("hoth-geo: sign in")
-    note = st.session_state.pop("signed_out_note", None)
+    _forget_cookie_if_needed()
+    note = st.session_state.pop(_NOTE, None)
     if note:
         st.info(note)
     st.caption(
@@ -99,7 +148,7 @@ def sign_in_page() -> None:
                 if st.button("Sign out of the organisation account"):
                     st.logout()
                 return
-            _start(user)
+            _start(user, method="sso")
             return
         st.button("Sign in with your organisation account", on_click=st.login, type="primary")
         st.divider()
@@ -108,8 +157,9 @@ def sign_in_page() -> None:
         password = st.text_input("Password", type="password", key="sign_in_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
+        address = client()
         try:
-            user = auth.authenticate(state.engine(), username, password)
+            user = auth.authenticate(state.engine(), username, password, client=address)
         except ValueError:
             user = None
         if user is None:
@@ -118,12 +168,25 @@ def sign_in_page() -> None:
             _start(user)
 
 
+def _announce_setup_token() -> None:
+    token = sessions.ensure_setup_token(state.engine())
+    if token is not None and sessions.digest(token) not in _announced:
+        sessions.announce_setup_token(token)
+        _announced.add(sessions.digest(token))
+
+
 def first_run_page() -> None:
-    """Shown only while no admin account exists: create one (there is no default password)."""
+    """Shown only while no admin account exists: create one with the setup token printed on the server."""
     st.title("hoth-geo: first run")
+    _forget_cookie_if_needed()
+    _announce_setup_token()
     st.markdown(
         "No administrator account exists yet. Create one now; it can also hold a data role so you can "
-        "use the maps straight away. Passwords need at least 12 characters."
+        "use the maps straight away.\n\n"
+        "To prove you run this server, enter the **one-time setup token** that the server printed on "
+        "its console and in its log when it started (it is also in the file "
+        f"`{sessions.token_file().name}` in the server's `var` folder). Whoever can only reach this page "
+        "cannot create the administrator without it."
     )
     with st.form("first_run"):
         username = st.text_input("Administrator username")
@@ -133,8 +196,14 @@ def first_run_page() -> None:
             ["analyst", "police", "partner", None],
             format_func=lambda r: r or "none (accounts and audit only)",
         )
-        password = st.text_input("Password", type="password")
+        password = st.text_input(
+            "Password",
+            type="password",
+            help="At least 12 characters; not a common password, not your username, not a run like "
+            "aaaa or 1234. A phrase of three or four unrelated words works well.",
+        )
         again = st.text_input("Password again", type="password")
+        token = st.text_input("Setup token (from the server's console or log)", type="password")
         submitted = st.form_submit_button("Create administrator", type="primary")
     if submitted:
         if password != again:
@@ -142,22 +211,92 @@ def first_run_page() -> None:
             return
         try:
             auth.create_first_admin(
-                state.engine(), username, password, data_role=data_role, display_name=display_name or None
+                state.engine(),
+                username,
+                password,
+                setup_token=token,
+                data_role=data_role,
+                display_name=display_name or None,
             )
         except ValueError as exc:
             st.error(str(exc))
             return
-        user = auth.authenticate(state.engine(), username, password)
+        user = auth.authenticate(state.engine(), username, password, client=client())
         if user is not None:
             _start(user)
 
 
-def _start(user: User) -> None:
+def signed_out_navigation(render, title: str, url_path: str, page_keys) -> None:
+    """Run ``render`` (sign-in or first run) whatever app address the visitor opened.
+
+    Each app page's address is registered as a hidden alias of this page, so a refresh or a bookmark
+    of /map shows the sign-in form (and, once signed in, the map) instead of a "Page not found" pop-up.
+    """
+    pages = [st.Page(render, title=title, url_path=url_path, default=True)]
+    pages += [
+        st.Page(render, title=title, url_path=key, visibility="hidden")
+        for key in page_keys
+        if key != url_path
+    ]
+    st.navigation(pages, position="hidden").run()
+
+
+def unavailable_pages(page_keys, fallback) -> list:
+    """Hidden stand-ins for the app pages this user's role does not have.
+
+    Opening one by its address (a bookmark, a refresh after a role change, a shared link) goes to
+    ``fallback`` (the user's start page) instead of a "Page not found" pop-up; the page itself is never
+    run.
+    """
+
+    def go_to_start() -> None:
+        st.switch_page(fallback)
+
+    return [
+        st.Page(go_to_start, title=fallback.title, url_path=key, visibility="hidden") for key in page_keys
+    ]
+
+
+def _start(user: User, *, method: str = "password") -> None:
+    """Begin a signed-in session with a fresh token (a token the browser carried is ended first)."""
+    token = sessions.start(state.engine(), user, method=method, replaces=_cookie_token())
+    st.session_state.pop("_refused_cookie", None)
+    st.session_state[_TOKEN] = token
     st.session_state[_USER] = user
-    st.session_state[_LAST_SEEN] = _now()
     st.rerun()
 
 
+def _cookie_script(token: str | None) -> None:
+    """Write (or, with None, delete) the session cookie from the page."""
+    name = sessions.COOKIE_NAME
+    value = json.dumps(f"{name}={token}" if token else f"{name}=")
+    extra = "" if token else "; Max-Age=0"
+    # Written from the sidebar of a signed-in page; deleted from the sign-in page, which has no sidebar.
+    (st.sidebar if token else st).html(
+        "<script>(function(){var s=location.protocol==='https:'?'; Secure':'';"
+        f"document.cookie={value}+'; Path=/; SameSite=Strict{extra}'+s;}})();</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+@st.fragment(run_every=check_seconds())
+def _watch_session() -> None:
+    # Runs on a timer without counting as activity: ends the page when the session has ended
+    # (idle, signed out elsewhere, account disabled or changed) even if the user never clicks.
+    token = st.session_state.get(_TOKEN)
+    if token is None:
+        return
+    resumed = sessions.resume(state.engine(), token, touch=False)
+    if resumed.user is None:
+        _ended(resumed.reason)
+        st.rerun(scope="app")
+
+
 def sidebar_account(user: User) -> None:
+    token = st.session_state.get(_TOKEN)
+    if token and _cookie_token() != token:
+        _cookie_script(token)
     st.sidebar.caption(f"Signed in as **{user.display_name or user.username}** ({user.roles})")
     st.sidebar.button("Sign out", on_click=sign_out, key="sign_out")
+    with st.sidebar:
+        _watch_session()
