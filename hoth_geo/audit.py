@@ -80,6 +80,9 @@ EVENTS = frozenset(
         "demo_deleted",
         "disruption_added",
         "purge",
+        # configuration
+        "basemap_set",
+        "basemap_cleared",
         # the audit trail itself
         "audit_exported",
         "audit_verified",

@@ -54,6 +54,7 @@ __all__ = [
     "build_hex_map",
     "standalone_html",
     "prepare_for_streamlit",
+    "add_basemap",
     "clicked_cell",
     "leaflet_assets",
 ]
@@ -970,8 +971,36 @@ def standalone_html(m: folium.Map) -> str:
     return page
 
 
-def prepare_for_streamlit(m: folium.Map, static_url_prefix: str | None = "app/static") -> folium.Map:
+def add_basemap(m: folium.Map, basemap, served_prefix: str = "") -> folium.Map:
+    """Add ``basemap`` (a ``hoth_geo.basemap.Basemap``) under the hexagons of ``m``, in place.
+
+    A local tile file is drawn from the app's own ``/tiles`` route, found at ``served_prefix`` from
+    the map's page; a map with its own tiles already, or without a configured basemap, is left
+    alone. Tiles are drawn beyond the file's deepest zoom by enlarging its deepest tiles."""
+    from hoth_geo import basemap as basemaps
+
+    tiles = basemaps.leaflet_tiles(basemap, served_prefix)
+    if tiles is None or any(isinstance(el, folium.TileLayer) for el in _walk(m)):
+        return m
+    url, attribution, min_zoom, max_zoom = tiles
+    folium.TileLayer(
+        tiles=url,
+        attr=attribution,
+        name="Base map",
+        min_zoom=min_zoom,
+        max_native_zoom=max_zoom,
+        max_zoom=max(max_zoom, 20),
+    ).add_to(m)
+    return m
+
+
+def prepare_for_streamlit(
+    m: folium.Map, static_url_prefix: str | None = "app/static", basemap="configured"
+) -> folium.Map:
     """A copy of ``m`` ready for ``streamlit_folium.st_folium`` with no internet.
+
+    ``basemap``: the configured one by default (``hoth_geo.basemap.load()``), a ``Basemap``, or None
+    for none; a local tile file is served by the app at ``/tiles`` (see ``add_basemap``).
 
     st_folium loads each ``default_js`` / ``default_css`` URL into its component iframe and gives
     up on the map if any fails, so the copy lists only vendored Leaflet:
@@ -996,7 +1025,15 @@ def prepare_for_streamlit(m: folium.Map, static_url_prefix: str | None = "app/st
         if not base.startswith("/"):
             base = "../../" + base.lstrip("./")
         (((_, js),), ((_, css),)) = leaflet_assets(base)
-    return _retarget_assets(m, js, css)
+    out = _retarget_assets(m, js, css)
+    if basemap == "configured":
+        from hoth_geo import basemap as basemaps
+
+        basemap = basemaps.load()
+    if basemap is not None:
+        # The component iframe is <base>/component/<name>/index.html: the app's routes are two up.
+        add_basemap(out, basemap, served_prefix="../..")
+    return out
 
 
 def clicked_cell(st_folium_result: Mapping | None, res: int) -> int | None:

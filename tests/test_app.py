@@ -110,8 +110,8 @@ def test_roles_decide_the_pages():
     admin = User(id=2, username="a", display_name=None, role=None, is_admin=True)
     police = User(id=3, username="c", display_name=None, role="police", is_admin=False)
     assert allowed_pages(partner) == ["map", "hotspots", "export", "about"]
-    assert allowed_pages(admin) == ["users", "audit", "about"]
-    assert set(allowed_pages(police)) == set(PAGES) - {"users", "audit"}
+    assert allowed_pages(admin) == ["users", "audit", "basemap", "about"]
+    assert set(allowed_pages(police)) == set(PAGES) - {"users", "audit", "basemap"}
 
 
 @pytest.mark.parametrize("page", ["review", "import", "places", "time", "patrol", "disruption"])

@@ -13,6 +13,7 @@ from hoth_geo.ui import session, state
 from hoth_geo.ui.pages import (
     about,
     admin,
+    basemap,
     disruption_log,
     export,
     hotspot_map,
@@ -37,6 +38,7 @@ PAGES = {
     "review": (review.render, "Review", ":material/rule:", "resolve_quarantine"),
     "users": (admin.users_page, "Users", ":material/group:", "manage_users"),
     "audit": (admin.audit_page, "Audit log", ":material/policy:", "view_audit"),
+    "basemap": (basemap.render, "Basemap", ":material/layers:", "manage_users"),
     "about": (about.render, "About", ":material/info:", None),
 }
 
