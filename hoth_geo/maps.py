@@ -880,7 +880,9 @@ def build_hex_map(
     meta_json = _safe_json(meta)
     payload = '{"rings":[' + ",".join(ring_json) + "]," + meta_json[1:]
 
-    boxes = [b for b in (hex_bounds if len(cells) else None, place_bounds) if b is not None]
+    # Fit the hexagons; place markers only when there are none (places are context, and a far place
+    # must not pull the view back out to the whole area).
+    boxes = [hex_bounds] if len(cells) else [b for b in (place_bounds,) if b is not None]
     bounds = None
     if boxes:
         stacked = np.vstack(boxes)
@@ -1059,10 +1061,30 @@ GISTAR_CATEGORIES: dict[str, tuple[str, str]] = {
     "cold_99": ("Cold spot, 99 % confidence", "#2166ac"),
     "cold_95": ("Cold spot, 95 % confidence", "#67a9cf"),
     "cold_90": ("Cold spot, 90 % confidence", "#d1e5f0"),
-    "hot_90": ("Hot spot, 90 % confidence", "#fddbc7"),
-    "hot_95": ("Hot spot, 95 % confidence", "#ef8a62"),
-    "hot_99": ("Hot spot, 99 % confidence", "#b2182b"),
+    # Gi* marks a hexagon hot when its neighbourhood is: an empty hexagon beside a busy one is
+    # "hot" too. Officers read a hot hexagon as a place with reports, so those are told apart.
+    "hot_neighbour": ("Beside a hot spot: no reports here", "#e7d4e8"),
+    "hot_90": ("Hot spot with reports, 90 % confidence", "#fddbc7"),
+    "hot_95": ("Hot spot with reports, 95 % confidence", "#ef8a62"),
+    "hot_99": ("Hot spot with reports, 99 % confidence", "#b2182b"),
 }
+
+
+def gistar_map_classes(classes: pd.Series, counts: pd.Series) -> pd.Series:
+    """Gi* classes as drawn: a hot-spot hexagon with no reports of its own is 'hot_neighbour'."""
+    classes = pd.Series(classes, dtype=object).reset_index(drop=True)
+    empty = pd.Series(counts).reset_index(drop=True).to_numpy() == 0
+    hot = classes.str.startswith("hot_").to_numpy(dtype=bool)
+    return classes.mask(pd.Series(hot & empty), "hot_neighbour")
+
+
+def format_p(p) -> str:
+    """A p-value as a reader needs it: '< 0.001' below one in a thousand, else three decimals."""
+    p = float(p)
+    if not np.isfinite(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
 
 _EMERGING_HOT = {
     "historical": "#d9d9d9",

@@ -509,3 +509,22 @@ def test_hottest_hexagons_are_visible_and_unobscured_at_the_first_zoom(chromium,
     )
     page.wait_for_timeout(200)
     assert not page.evaluate(f"() => window.{m.get_name()}.hasLayer(window.{m.get_name()}._hothLayers.top)")
+
+
+def test_gistar_hot_hexagons_without_reports_are_told_apart():
+    classes = pd.Series(["hot_99", "hot_99", "hot_95", "cold_90", "not_significant"], index=[5, 6, 7, 8, 9])
+    counts = pd.Series([12, 0, 0, 0, 3], index=[5, 6, 7, 8, 9])
+    got = maps.gistar_map_classes(classes, counts)
+    assert got.tolist() == ["hot_99", "hot_neighbour", "hot_neighbour", "cold_90", "not_significant"]
+    assert "no reports here" in maps.GISTAR_CATEGORIES["hot_neighbour"][0]
+    assert maps.GISTAR_CATEGORIES["hot_99"][0].startswith("Hot spot with reports")
+
+
+def test_p_values_read_as_a_person_reads_them():
+    assert [maps.format_p(p) for p in (4.7e-111, 0.0009999, 0.001, 0.0432, float("nan"))] == [
+        "< 0.001",
+        "< 0.001",
+        "0.001",
+        "0.043",
+        "–",
+    ]
