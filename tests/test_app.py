@@ -100,7 +100,7 @@ def test_a_filter_changes_the_map_counts(analyst):
 
 def test_places_page_ranks_the_planted_hotel_first_among_hotels(analyst):
     at = app_as(analyst, "places").run()
-    at.multiselect(key="places_types").select("hotel").run()
+    at.multiselect(key="f_place_types").select("hotel").run()
     table = at.dataframe[0].value
     assert table.iloc[0]["name"] == "Hotel A, Durham (demo)"
 
