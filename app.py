@@ -1,5 +1,11 @@
-"""Streamlit entry point: `streamlit run app.py` (or `hoth-geo app`)."""
+"""hoth-geo's web app: `hoth-geo app` (or `streamlit run app.py`).
 
-from hoth_geo.ui.main import main
+The pages run from hoth_geo/ui/entry.py; around them this app adds its own routes (the local
+basemap's tiles) and security headers, from hoth_geo/ui/web.py.
+"""
 
-main()
+import streamlit as st
+
+from hoth_geo.ui import web
+
+app = st.App("hoth_geo/ui/entry.py", routes=web.routes(), middleware=web.middleware())

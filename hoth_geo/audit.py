@@ -110,6 +110,9 @@ EVENTS = frozenset(
         # the study area (hoth_geo.area)
         "area_set",
         "area_gazetteer_built",
+        # configuration
+        "basemap_set",
+        "basemap_cleared",
         # the audit trail itself
         "audit_exported",
         "audit_verified",

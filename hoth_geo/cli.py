@@ -15,6 +15,7 @@ from hoth_geo import settings
 from hoth_geo.cli_admin import register as _register_admin
 from hoth_geo.cli_area import AreaOption, SourceOption, analysis_frame, apply_area, within_override
 from hoth_geo.cli_area import register as _register_area
+from hoth_geo.cli_basemap import register as _register_basemap
 from hoth_geo.cli_export import register as _register_export
 from hoth_geo.cli_options import (
     AgencyOption,
@@ -530,6 +531,7 @@ def _announce_setup_token(db_url: str) -> None:
 
 _register_admin(app)
 _register_area(app)
+_register_basemap(app)
 _register_export(app)
 
 if __name__ == "__main__":

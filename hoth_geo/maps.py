@@ -54,6 +54,7 @@ __all__ = [
     "build_hex_map",
     "standalone_html",
     "prepare_for_streamlit",
+    "add_basemap",
     "clicked_cell",
     "leaflet_assets",
 ]
@@ -84,6 +85,7 @@ _FOLIUM_UNUSED_ASSETS = frozenset(
         "awesome_rotate_css",
     }
 )
+_MIN_TOP_PX = 12  # on-screen size below which the top classes are marked with a dot
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _INLINE_MARK = "hoth-geo-inline:"  # placeholder URL standalone_html swaps for inline code
 
@@ -230,16 +232,44 @@ def _fmt(x: float) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n:,.4g}"
 
 
-def classify(
-    values: Iterable[float], k: int = 5, palette: Sequence[str] = PALETTE
-) -> tuple[np.ndarray, HexClasses]:
-    """Class index (0 = lowest) per value, and the classes: natural breaks (Fisher-Jenks).
+def _head_tail_breaks(v: np.ndarray, k: int, max_head_share: float = 0.4) -> np.ndarray:
+    """Head/tail breaks (Jiang 2013): split at the mean, keep splitting the part above it (the head)
+    while the head is a minority of what was split. Returns the breaks (class i holds values in
+    (break[i-1], break[i]]); empty when the values are not heavy-tailed."""
+    breaks: list[float] = []
+    part = v
+    while len(breaks) < k - 1 and len(part) > 1:
+        mean = float(part.mean())
+        head = part[part > mean]
+        if len(head) == 0 or len(head) / len(part) > max_head_share:
+            break
+        breaks.append(mean)
+        part = head
+    return np.asarray(breaks, dtype=np.float64)
 
-    Breaks are chosen on the distinct values weighted by how often they occur, so skewed counts
-    (many 1s, a few large hotspots) get classes of their own instead of quantile duplicates. With
-    fewer distinct values than ``k``, each value is its own class. More than 400 distinct values
-    are first grouped into 400 equal-frequency groups to keep the programme small.
+
+CLASS_METHODS = ("headtail", "jenks")
+
+
+def classify(
+    values: Iterable[float], k: int = 5, palette: Sequence[str] = PALETTE, method: str = "headtail"
+) -> tuple[np.ndarray, HexClasses]:
+    """Class index (0 = lowest) per value, and the classes.
+
+    ``method='headtail'`` (the default for every map and export): head/tail breaks, made for counts
+    with a heavy tail (many hexagons with a report or two, a few with hundreds): each break is the
+    mean of the values above the previous one, so the top classes hold the few hottest hexagons and
+    stay distinct however far they stand out. Counts that are not heavy-tailed (the part above the
+    mean is over 40 % of the values at the first split) fall back to natural breaks.
+
+    ``method='jenks'``: natural breaks (Fisher-Jenks), chosen on the distinct values weighted by
+    how often they occur. More than 400 distinct values are first grouped into 400 equal-frequency
+    groups to keep the programme small.
+
+    With at most ``k`` distinct values, each value is its own class.
     """
+    if method not in CLASS_METHODS:
+        raise ValueError(f"method must be one of {CLASS_METHODS}, got {method!r}")
     bad = [c for c in palette if not isinstance(c, str) or not _HEX_COLOR.match(c)]
     if bad:
         raise ValueError(f"palette colours must be '#rrggbb', got {bad[0]!r}")
@@ -253,8 +283,13 @@ def classify(
     if v.size == 0:
         return np.zeros(0, dtype=np.int64), HexClasses((), (), (), (), ())
     uniq, freq = np.unique(v, return_counts=True)
+    breaks = _head_tail_breaks(v, k) if method == "headtail" and len(uniq) > k else np.zeros(0)
     if len(uniq) <= k:
         upper = uniq
+    elif len(breaks):
+        # The highest value present at or below each break, then the maximum.
+        pos = np.searchsorted(uniq, breaks, side="right") - 1
+        upper = np.unique(np.concatenate([uniq[pos], uniq[-1:]]))
     else:
         if len(uniq) > 400:
             # Group into equal-frequency runs of distinct values; a group's mean stands for it.
@@ -357,7 +392,7 @@ _HEX_LAYER_TEMPLATE = Template(
 .hoth-legend-row { white-space: nowrap; }
 .hoth-legend-swatch { display: inline-block; width: 14px; height: 14px; margin-right: 6px;
   vertical-align: -2px; border: 1px solid #666; }
-.hoth-legend-place { border-radius: 50%; border: 2px solid #08306b; background: #2171b5; }
+.hoth-legend-place { border-radius: 50%; border: 2px solid #08306b; background: none; }
 .hoth-legend-n { color: #666; }
 .hoth-tip { font: 12px/1.4 system-ui, sans-serif; }
 </style>
@@ -383,20 +418,33 @@ _HEX_LAYER_TEMPLATE = Template(
     el.innerHTML = html;
     return el;
   }
-  var polys = [], h = 0;
+  var polys = [], dots = [], h = 0, topFrom = D.classes.length - D.emphasise;
+  // Dots for the top classes draw in a pane of their own, above the town labels.
+  var topPane = map.createPane("hothTop");
+  topPane.style.zIndex = 620;
+  topPane.style.pointerEvents = "none";
+  var topRenderer = L.canvas({pane: "hothTop"});
   for (var c = 0; c < D.classes.length; c++) {
     var a = D.rings[c], lat = 0, lng = 0, i = 0;
     var style = {color: D.stroke, weight: D.weight, opacity: 0.7,
                  fillColor: D.classes[c].color, fillOpacity: D.fillOpacity};
     while (i < a.length) {
-      var n = a[i++], ring = new Array(n);
+      var n = a[i++], ring = new Array(n), sy = 0, sx = 0;
       for (var v = 0; v < n; v++) {
         lat += a[i++]; lng += a[i++];
         ring[v] = L.latLng(lat / S, lng / S);
+        sy += lat; sx += lng;
       }
       var p = L.polygon(ring, style);
       p._hothIndex = h++;
       polys.push(p);
+      if (c >= topFrom) {
+        // The top classes keep a minimum size on screen: at a zoom where their hexagon is a few
+        // pixels across, a dot of the class colour marks it (it takes no clicks or hovers).
+        dots.push(L.circleMarker([sy / n / S, sx / n / S], {radius: D.minPx / 2, color: "#1a1a1a",
+          weight: 1.5, fillColor: D.classes[c].color, fillOpacity: 1, interactive: false,
+          pane: "hothTop", renderer: topRenderer}));
+      }
     }
   }
   // One tooltip on the group, content built on hover: 10,000 bound tooltips would cost memory
@@ -405,10 +453,24 @@ _HEX_LAYER_TEMPLATE = Template(
   var hexLayer = L.featureGroup(polys);
   hexLayer.bindTooltip(function (layer) { return tip(tipHtml(layer._hothIndex)); }, {sticky: true});
   hexLayer.addTo(map);
+  var dotLayer = L.layerGroup(dots);
+  function hexPixels() {
+    if (!polys.length) { return Infinity; }
+    var ring = polys[polys.length - 1].getLatLngs()[0];
+    return map.latLngToLayerPoint(ring[0]).distanceTo(map.latLngToLayerPoint(ring[3]));
+  }
+  function sizeDots() {
+    var small = hexPixels() < D.minPx;
+    if (small && !map.hasLayer(dotLayer)) { dotLayer.addTo(map); }
+    if (!small && map.hasLayer(dotLayer)) { map.removeLayer(dotLayer); }
+  }
+  map.on("zoomend", sizeDots);
+  setTimeout(sizeDots, 0);
   var marks = [];
   for (var j = 0; j < P.length; j++) {
-    var m = L.circleMarker([P[j][0], P[j][1]], {radius: P[j][2], color: "#08306b", weight: 1.5,
-                                                fillColor: "#2171b5", fillOpacity: 0.85});
+    // Rings, not discs: a place marker never covers the colour of the hexagon it sits in.
+    var m = L.circleMarker([P[j][0], P[j][1]], {radius: P[j][2], color: "#08306b", weight: 2,
+                                                fill: true, fillOpacity: 0});
     m._hothPlace = j;
     marks.push(m);
   }
@@ -419,7 +481,7 @@ _HEX_LAYER_TEMPLATE = Template(
                ": <b>" + String(q[5]) + "</b></div>");
   }, {sticky: true});
   placeLayer.addTo(map);
-  map._hothLayers = {hexes: hexLayer, places: placeLayer};
+  map._hothLayers = {hexes: hexLayer, places: placeLayer, top: dotLayer};
   var legend = L.control({position: "bottomright"});
   legend.onAdd = function () {
     var div = L.DomUtil.create("div", "hoth-legend");
@@ -462,25 +524,60 @@ class _HexLayer(MacroElement):
 
 # --- Reference outlines, town labels and the police context overlay -------------------------------
 
-# Towns labelled on the map, each placed at the median of its post town's unit postcodes (the
-# built-up area dominates a district's postcodes, so the median falls in the town).
-TOWN_DISTRICTS: dict[str, tuple[str, ...]] = {
-    "Durham": ("DH1",),
-    "Darlington": ("DL1", "DL3"),
-    "Bishop Auckland": ("DL14",),
-    "Chester-le-Street": ("DH2", "DH3"),
-    "Consett": ("DH8",),
-    "Stanley": ("DH9",),
-    "Seaham": ("SR7",),
-    "Peterlee": ("SR8",),
-    "Newton Aycliffe": ("DL5",),
-    "Spennymoor": ("DL16",),
-    "Barnard Castle": ("DL12",),
-    "Crook": ("DL15",),
-    "Shildon": ("DL4",),
-    "Ferryhill": ("DL17",),
-    "Sedgefield": ("TS21",),
-}
+TOWNS_FILE = "towns.csv"  # in the area's boundaries folder: name, latitude, longitude, weight
+_MAX_TOWNS = 20
+
+
+def town_labels() -> pd.DataFrame:
+    """Town labels for the area (name, latitude, longitude, weight), most important first.
+
+    From ``towns.csv`` beside the area's boundaries when there is one (the shipped demo area has
+    one, built by ``scripts/build_gazetteer.py``); otherwise the localities of the area's gazetteer
+    streets with the most street points, each at the median of its points. Empty when neither
+    exists: a map without labels is better than labels from somewhere else.
+    """
+    from hoth_geo.area import in_use
+
+    current = in_use()
+    if current.shipped:
+        return _town_labels_cached(str(settings.BOUNDARIES_DIR), str(settings.GAZETTEER_DIR)).copy()
+    return _town_labels_cached(None, str(current.gazetteer_dir)).copy()
+
+
+@cache
+def _town_labels_cached(boundaries_dir: str | None, gazetteer_dir: str) -> pd.DataFrame:
+    from pathlib import Path
+
+    columns = ["name", "latitude", "longitude", "weight"]
+    path = Path(boundaries_dir) / TOWNS_FILE if boundaries_dir else None
+    if path is not None and path.is_file():
+        towns = pd.read_csv(path)
+        missing = set(columns) - set(towns.columns)
+        if missing:
+            raise ValueError(f"{path} is missing column(s) {sorted(missing)}; needs {columns}")
+        towns = towns[columns].dropna()
+    else:
+        from hoth_geo.gazetteer import load_gazetteer
+
+        try:
+            streets = load_gazetteer(gazetteer_dir).streets
+        except (FileNotFoundError, ValueError):
+            return pd.DataFrame(columns=columns)
+        streets = streets.dropna(subset=["locality", "latitude", "longitude"])
+        weight = streets["n_points"] if "n_points" in streets.columns else 1
+        towns = (
+            streets.assign(weight=weight)
+            .groupby("locality")
+            .agg(latitude=("latitude", "median"), longitude=("longitude", "median"), weight=("weight", "sum"))
+            .reset_index()
+            .rename(columns={"locality": "name"})
+        )
+    return (
+        towns.sort_values(["weight", "name"], ascending=[False, True], kind="stable")
+        .head(_MAX_TOWNS)
+        .reset_index(drop=True)
+    )
+
 
 _REFERENCE_TEMPLATE = Template(
     """
@@ -501,11 +598,35 @@ _REFERENCE_TEMPLATE = Template(
     style: {color: "#9a9a9a", weight: 0.6, fill: false}}).addTo(map);
   L.geoJSON(R.area, {pane: "hothReference", interactive: false,
     style: {color: "#444", weight: 1.6, fill: false}}).addTo(map);
+  // Town labels sit above the hexagons but beneath the dots that mark the top classes (a hot spot
+  // is never hidden by a name); most important first, a label that would overlap one already shown
+  // is hidden at that zoom.
+  var labelPane = map.createPane("hothLabels");
+  labelPane.style.zIndex = 450;
+  labelPane.style.pointerEvents = "none";
+  var labels = [];
   for (var i = 0; i < R.towns.length; i++) {
     var t = R.towns[i];
-    L.tooltip({permanent: true, direction: "center", className: "hoth-town", interactive: false})
-      .setLatLng([t[0], t[1]]).setContent(t[2]).addTo(map);
+    labels.push(L.tooltip({permanent: true, direction: "center", className: "hoth-town",
+                           interactive: false, pane: "hothLabels"})
+      .setLatLng([t[0], t[1]]).setContent(t[2]).addTo(map));
   }
+  function declutter() {
+    var shown = [];
+    for (var i = 0; i < labels.length; i++) {
+      var el = labels[i].getElement();
+      if (!el) { continue; }
+      el.style.visibility = "";
+      var r = el.getBoundingClientRect(), clash = false;
+      for (var j = 0; j < shown.length && !clash; j++) {
+        var q = shown[j];
+        clash = r.left < q.right + 4 && r.right > q.left - 4 && r.top < q.bottom + 2 && r.bottom > q.top - 2;
+      }
+      if (clash) { el.style.visibility = "hidden"; } else { shown.push(r); }
+    }
+  }
+  map.on("zoomend", declutter);
+  setTimeout(declutter, 0);
 })({{ this._parent.get_name() }}, {{ this.payload }});
 {% endmacro %}
 """
@@ -590,32 +711,22 @@ def _reference_payload(area_id: str) -> str:
     import geopandas as gpd
 
     from hoth_geo.area import in_use
-    from hoth_geo.gazetteer import load_gazetteer
 
     area = wards = {"type": "FeatureCollection", "features": []}
+    towns = [
+        [round(float(t.latitude), 4), round(float(t.longitude), 4), _esc(t.name)]
+        for t in town_labels().itertuples(index=False)
+    ]
     current = in_use()
     if not current.shipped:
         outline = gpd.GeoDataFrame({"name": [current.name]}, geometry=[current.boundary], crs="EPSG:4326")
-        return _safe_json({"area": _rounded_geojson(outline), "wards": wards, "towns": []})
+        return _safe_json({"area": _rounded_geojson(outline), "wards": wards, "towns": towns})
     if (settings.BOUNDARIES_DIR / "study_area.geojson").is_file():
         area = _rounded_geojson(gpd.read_file(settings.BOUNDARIES_DIR / "study_area.geojson"))
     if (settings.BOUNDARIES_DIR / "wards.geojson").is_file():
         wards = _rounded_geojson(
             gpd.read_file(settings.BOUNDARIES_DIR / "wards.geojson").boundary.to_frame("geometry")
         )
-    towns = []
-    postcodes = load_gazetteer().postcodes
-    district = postcodes["postcode"].str.split(" ").str[0]
-    for town, districts in TOWN_DISTRICTS.items():
-        members = postcodes[district.isin(districts)]
-        if len(members):
-            towns.append(
-                [
-                    round(float(members["latitude"].median()), 4),
-                    round(float(members["longitude"].median()), 4),
-                    _esc(town),
-                ]
-            )
     return _safe_json({"area": area, "wards": wards, "towns": towns})
 
 
@@ -694,6 +805,7 @@ def build_hex_map(
     context: pd.DataFrame | None = None,
     reference: bool = True,
     categories: Mapping[str, tuple[str, str]] | None = None,
+    emphasise_top: int | None = None,
 ) -> folium.Map:
     """A folium map of hexagons classed and coloured by ``value_col``, with optional place markers.
 
@@ -707,7 +819,10 @@ def build_hex_map(
     ``context`` (h3, count) is the police.uk context layer, drawn as outlines over the hexagons so it
     never reads as partnership reports. With ``categories`` (key -> (label, colour), legend order
     bottom to top), ``value_col`` holds category keys instead of numbers (Gi* or emerging classes);
-    rows whose key is not in ``categories`` are not drawn. ``reference`` adds the study-area and ward outlines and town
+    rows whose key is not in ``categories`` are not drawn. The ``emphasise_top`` highest classes
+    (default: 2 on a numeric map, none on a categorical one, whose last categories need not be the
+    most important) keep a minimum on-screen size: a dot of their colour while their hexagons are
+    under ~12 px across, so the hottest hexagons are visible at the first, fitted zoom. ``reference`` adds the study-area and ward outlines and town
     labels from the shipped boundaries, so a map without tiles still shows where things are.
     """
     if not isinstance(hexes, pd.DataFrame):
@@ -734,6 +849,9 @@ def build_hex_map(
         raise ValueError("hexes['h3'] contains 0 (no cell); drop unlocated rows before mapping")
     if isinstance(max_places, bool) or not isinstance(max_places, int) or max_places < 0:
         raise ValueError(f"max_places must be a non-negative integer, got {max_places!r}")
+    emphasise = (0 if categories is not None else 2) if emphasise_top is None else emphasise_top
+    if isinstance(emphasise, bool) or not isinstance(emphasise, int) or emphasise < 0:
+        raise ValueError(f"emphasise_top must be a non-negative integer, got {emphasise_top!r}")
     if tiles is not None and not tiles_attribution:
         raise ValueError(
             f"tiles_attribution is required with tiles={tiles!r} (tile providers require credit)"
@@ -774,11 +892,15 @@ def build_hex_map(
         "weight": 0.6,
         "fillOpacity": 0.72,
         "background": "#f3f3f0",
+        "emphasise": min(emphasise, len(classes.upper)),
+        "minPx": _MIN_TOP_PX,
     }
     meta_json = _safe_json(meta)
     payload = '{"rings":[' + ",".join(ring_json) + "]," + meta_json[1:]
 
-    boxes = [b for b in (hex_bounds if len(cells) else None, place_bounds) if b is not None]
+    # Fit the hexagons; place markers only when there are none (places are context, and a far place
+    # must not pull the view back out to the whole area).
+    boxes = [hex_bounds] if len(cells) else [b for b in (place_bounds,) if b is not None]
     bounds = None
     if boxes:
         stacked = np.vstack(boxes)
@@ -869,8 +991,36 @@ def standalone_html(m: folium.Map) -> str:
     return page
 
 
-def prepare_for_streamlit(m: folium.Map, static_url_prefix: str | None = "app/static") -> folium.Map:
+def add_basemap(m: folium.Map, basemap, served_prefix: str = "") -> folium.Map:
+    """Add ``basemap`` (a ``hoth_geo.basemap.Basemap``) under the hexagons of ``m``, in place.
+
+    A local tile file is drawn from the app's own ``/tiles`` route, found at ``served_prefix`` from
+    the map's page; a map with its own tiles already, or without a configured basemap, is left
+    alone. Tiles are drawn beyond the file's deepest zoom by enlarging its deepest tiles."""
+    from hoth_geo import basemap as basemaps
+
+    tiles = basemaps.leaflet_tiles(basemap, served_prefix)
+    if tiles is None or any(isinstance(el, folium.TileLayer) for el in _walk(m)):
+        return m
+    url, attribution, min_zoom, max_zoom = tiles
+    folium.TileLayer(
+        tiles=url,
+        attr=attribution,
+        name="Base map",
+        min_zoom=min_zoom,
+        max_native_zoom=max_zoom,
+        max_zoom=max(max_zoom, 20),
+    ).add_to(m)
+    return m
+
+
+def prepare_for_streamlit(
+    m: folium.Map, static_url_prefix: str | None = "app/static", basemap="configured"
+) -> folium.Map:
     """A copy of ``m`` ready for ``streamlit_folium.st_folium`` with no internet.
+
+    ``basemap``: the configured one by default (``hoth_geo.basemap.load()``), a ``Basemap``, or None
+    for none; a local tile file is served by the app at ``/tiles`` (see ``add_basemap``).
 
     st_folium loads each ``default_js`` / ``default_css`` URL into its component iframe and gives
     up on the map if any fails, so the copy lists only vendored Leaflet:
@@ -895,7 +1045,15 @@ def prepare_for_streamlit(m: folium.Map, static_url_prefix: str | None = "app/st
         if not base.startswith("/"):
             base = "../../" + base.lstrip("./")
         (((_, js),), ((_, css),)) = leaflet_assets(base)
-    return _retarget_assets(m, js, css)
+    out = _retarget_assets(m, js, css)
+    if basemap == "configured":
+        from hoth_geo import basemap as basemaps
+
+        basemap = basemaps.load()
+    if basemap is not None:
+        # The component iframe is <base>/component/<name>/index.html: the app's routes are two up.
+        add_basemap(out, basemap, served_prefix="../..")
+    return out
 
 
 def clicked_cell(st_folium_result: Mapping | None, res: int) -> int | None:
@@ -921,10 +1079,30 @@ GISTAR_CATEGORIES: dict[str, tuple[str, str]] = {
     "cold_99": ("Cold spot, 99 % confidence", "#2166ac"),
     "cold_95": ("Cold spot, 95 % confidence", "#67a9cf"),
     "cold_90": ("Cold spot, 90 % confidence", "#d1e5f0"),
-    "hot_90": ("Hot spot, 90 % confidence", "#fddbc7"),
-    "hot_95": ("Hot spot, 95 % confidence", "#ef8a62"),
-    "hot_99": ("Hot spot, 99 % confidence", "#b2182b"),
+    # Gi* marks a hexagon hot when its neighbourhood is: an empty hexagon beside a busy one is
+    # "hot" too. Officers read a hot hexagon as a place with reports, so those are told apart.
+    "hot_neighbour": ("Beside a hot spot: no reports here", "#e7d4e8"),
+    "hot_90": ("Hot spot with reports, 90 % confidence", "#fddbc7"),
+    "hot_95": ("Hot spot with reports, 95 % confidence", "#ef8a62"),
+    "hot_99": ("Hot spot with reports, 99 % confidence", "#b2182b"),
 }
+
+
+def gistar_map_classes(classes: pd.Series, counts: pd.Series) -> pd.Series:
+    """Gi* classes as drawn: a hot-spot hexagon with no reports of its own is 'hot_neighbour'."""
+    classes = pd.Series(classes, dtype=object).reset_index(drop=True)
+    empty = pd.Series(counts).reset_index(drop=True).to_numpy() == 0
+    hot = classes.str.startswith("hot_").to_numpy(dtype=bool)
+    return classes.mask(pd.Series(hot & empty), "hot_neighbour")
+
+
+def format_p(p) -> str:
+    """A p-value as a reader needs it: '< 0.001' below one in a thousand, else three decimals."""
+    p = float(p)
+    if not np.isfinite(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
 
 _EMERGING_HOT = {
     "historical": "#d9d9d9",

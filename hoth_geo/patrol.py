@@ -106,6 +106,7 @@ PLAN_COLUMNS = [
     "window",
     "score",
     "reports",
+    "agencies",
     "unknown_time_reports",
     "places_in_hex",
     "why",
@@ -318,6 +319,8 @@ class _Slots:
             else np.zeros(0)
         )
         self.as_of = ref
+        # The start of the reporting the plan draws on, for "in the last N weeks".
+        self.since = lo if window is not None else (t[keep].min() if keep.any() else ref)
         cells = cells_to_parent(sub["h3"].to_numpy(), res)
         self.codes, uniques = pd.factorize(cells)
         self.hexes = np.asarray(uniques, dtype=np.int64)
@@ -407,6 +410,10 @@ def _mostly(counts: pd.Series, words: dict[str, str]) -> str:
     return f"{first} and {words.get(counts.index[1], str(counts.index[1]))}"
 
 
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def _top_places(place_ids: np.ndarray, names: pd.Series, k: int = 3) -> str:
     ids = pd.Series(place_ids[pd.notna(place_ids)], dtype=object)
     if ids.empty:
@@ -443,8 +450,8 @@ def patrol_plan(
     Columns: slot (1 = best), h3 (int64 at ``res``), day_of_week (0 = Monday), day ('Fri'),
     start_hour, end_hour (may be smaller than start_hour: the slot runs past midnight into the next
     day), window ('Fri 23:00–Sat 01:00'), score (weighted reports: time-known in the slot plus the
-    hex's spread unknown-time baseline), reports (time-known reports in the slot, over all weeks),
-    unknown_time_reports (in the hex), places_in_hex (the places most reported in the slot, with
+    hex's spread unknown-time baseline; orders the slots), reports (time-known reports in the slot,
+    over all weeks), agencies (distinct reporting agencies among them), unknown_time_reports (in the hex), places_in_hex (the places most reported in the slot, with
     counts), why (a short reason).
     """
     slots = _positive_int(slots, "slots")
@@ -493,6 +500,8 @@ def patrol_plan(
             break
 
     names = places.drop_duplicates("place_id").set_index("place_id")["name"]
+    span_days = (s.as_of - s.since) / np.timedelta64(1, "D") if len(s.index) else 0.0
+    weeks = max(1, math.ceil(float(span_days) / 7)) if np.isfinite(span_days) else 1
     # Reports grouped by hex once, so each chosen slot looks only at its own hex's reports.
     order = np.argsort(s.codes, kind="stable")
     bounds = np.searchsorted(s.codes[order], np.arange(len(s.hexes) + 1))
@@ -523,8 +532,13 @@ def patrol_plan(
                 )
         score = float(s.score[h, start])
         n_slot = int(s.count[h, start])
-        text = f"{score:.1f} weighted reports ({n_slot} at these hours"
-        text += f", {int(s.unknown_n[h])} time unknown)" if s.unknown_n[h] else ")"
+        n_agencies = int(slot_rows["agency"].nunique()) if "agency" in slot_rows else 0
+        # Said in reports, as an officer counts them; the weighting only orders the slots.
+        text = f"{_plural(n_slot, 'report')} at these hours in the last {_plural(weeks, 'week')}"
+        if n_agencies:
+            text += f" from {_plural(n_agencies, 'agency', 'agencies')}"
+        if s.unknown_n[h]:
+            text += f" (and {int(s.unknown_n[h])} here at unknown times)"
         detail = " ".join(p for p in parts if p)
         day, hour = divmod(start, 24)
         window_text = _window_text(start, width)
@@ -539,23 +553,28 @@ def patrol_plan(
                 "window": window_text,
                 "score": round(score, 3),
                 "reports": n_slot,
+                "agencies": n_agencies,
                 "unknown_time_reports": int(s.unknown_n[h]),
                 "places_in_hex": places_text,
                 "why": ", ".join(p for p in (text, detail, window_text) if p),
             }
         )
     plan = pd.DataFrame(rows, columns=PLAN_COLUMNS)
-    return plan.astype({"slot": np.int64, "h3": np.int64, "day_of_week": np.int64, "reports": np.int64})
+    return plan.astype(
+        {"slot": np.int64, "h3": np.int64, "day_of_week": np.int64, "reports": np.int64, "agencies": np.int64}
+    )
 
 
 # --- Export -----------------------------------------------------------------------------------------
 
 
-def plan_to_csv(plan: pd.DataFrame) -> bytes:
+def plan_to_csv(plan: pd.DataFrame, *, marking: str | None = None, demo: bool = False) -> bytes:
     """The plan as UTF-8 CSV (with a BOM so spreadsheets read the dashes right).
 
     Text cells that a spreadsheet would run as a formula are prefixed with "'". The h3 column is written
     as the H3 hex string: spreadsheets keep only 15 significant digits, which would corrupt the int64.
+    A ``marking`` (e.g. 'OFFICIAL-SENSITIVE') and, for the demo set, ``demo`` are written as lines
+    above the header, so the file says what it is wherever it is opened.
     """
     if not isinstance(plan, pd.DataFrame):
         raise ValueError(f"plan must be a DataFrame from patrol_plan, got {type(plan).__name__}")
@@ -564,5 +583,14 @@ def plan_to_csv(plan: pd.DataFrame) -> bytes:
         out["h3"] = [format(int(c), "x") for c in out["h3"]]
     out = neutralise_frame(out)
     buf = io.StringIO()
+    preamble = []
+    if marking:
+        preamble.append(f"Protective marking: {marking}")
+    if demo:
+        preamble.append(f"{settings.DEMO_LABEL}: the reports behind this plan are synthetic")
+    for line in neutralise_frame(pd.DataFrame({"line": preamble}))["line"]:
+        buf.write(f"{line}\r\n")
+    if preamble:
+        buf.write("\r\n")
     out.to_csv(buf, index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     return buf.getvalue().encode("utf-8-sig")

@@ -29,6 +29,9 @@ VAR_DIR = Path(os.environ.get("HOTH_GEO_VAR_DIR", REPO_DIR / "var"))
 DEFAULT_DB_URL = f"sqlite:///{VAR_DIR / 'hoth_geo.sqlite'}"
 DB_URL_ENV = "HOTH_GEO_DB"
 
+# The basemap under the maps (none, a tile server or a local tile file): see hoth_geo/basemap.py.
+BASEMAP_FILE = Path(os.environ.get("HOTH_GEO_BASEMAP_FILE", VAR_DIR / "basemap.json"))
+
 
 def database_url(explicit: str | None = None) -> str:
     """The SQLAlchemy URL to use: an explicit value, then $HOTH_GEO_DB, then the SQLite default."""

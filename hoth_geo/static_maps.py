@@ -54,7 +54,7 @@ from pyproj import Transformer
 from hoth_geo import hexes as hx
 from hoth_geo import privacy, settings
 from hoth_geo.hotspots import CLASSES as GISTAR_CLASSES
-from hoth_geo.maps import EMERGING_CATEGORIES, GISTAR_CATEGORIES, PALETTE, TOWN_DISTRICTS, classify
+from hoth_geo.maps import EMERGING_CATEGORIES, GISTAR_CATEGORIES, PALETTE, classify, town_labels
 from hoth_geo.temporal import EMERGING_CATEGORIES as EMERGING_KEYS
 
 __all__ = [
@@ -383,32 +383,8 @@ def _projected_lines_of(name: str, _area_id: str, lat0: float, lng0: float) -> l
 
 
 def town_positions() -> tuple[tuple[str, float, float], ...]:
-    """(town, lat, lng) for the labelled towns: the median of each town's district postcodes, the same
-    rule as the web map (``maps.TOWN_DISTRICTS``). Empty when the gazetteer has no postcodes, and for a
-    partnership's own area (the labelled towns are the shipped area's)."""
-    return _town_positions(_area_key())
-
-
-@lru_cache(maxsize=4)
-def _town_positions(area_id: str) -> tuple[tuple[str, float, float], ...]:
-    from hoth_geo.area import in_use
-    from hoth_geo.gazetteer import load_gazetteer
-
-    if not in_use().shipped:
-        return ()
-    try:
-        postcodes = load_gazetteer().postcodes
-    except (FileNotFoundError, ValueError):  # a deployment without a gazetteer still gets its maps
-        return ()
-    if postcodes.empty:
-        return ()
-    district = postcodes["postcode"].str.split(" ").str[0]
-    out = []
-    for town, districts in TOWN_DISTRICTS.items():
-        members = postcodes[district.isin(districts)]
-        if len(members):
-            out.append((town, float(members["latitude"].median()), float(members["longitude"].median())))
-    return tuple(out)
+    """(town, lat, lng) for the labelled towns, the same labels as the web map (``maps.town_labels``)."""
+    return tuple((str(t.name), float(t.latitude), float(t.longitude)) for t in town_labels().itertuples())
 
 
 def _lnglat_extent(layer: MapLayer, extent: str) -> tuple[float, float, float, float]:

@@ -3,7 +3,7 @@
     python scripts/build_gazetteer.py [SHARED_DATA_DIR] [--data-dir DATA_DIR]
 
 SHARED_DATA_DIR defaults to ../shared/data beside the repository (see its README.md). Writes
-data/boundaries/{study_area,wards,lsoa}.geojson and data/gazetteer/{postcodes,places,streets}.parquet.
+data/boundaries/{study_area,wards,lsoa}.geojson, data/boundaries/towns.csv and data/gazetteer/{postcodes,places,streets}.parquet.
 """
 
 from __future__ import annotations
@@ -17,6 +17,46 @@ sys.path.insert(0, str(REPO_DIR))
 
 from hoth_geo import gazetteer as gz  # noqa: E402
 
+# Town labels of the demo area's maps, each at the median of its post town's unit postcodes (the
+# built-up area dominates a district's postcodes, so the median falls in the town).
+TOWN_DISTRICTS: dict[str, tuple[str, ...]] = {
+    "Durham": ("DH1",),
+    "Darlington": ("DL1", "DL3"),
+    "Bishop Auckland": ("DL14",),
+    "Chester-le-Street": ("DH2", "DH3"),
+    "Consett": ("DH8",),
+    "Stanley": ("DH9",),
+    "Seaham": ("SR7",),
+    "Peterlee": ("SR8",),
+    "Newton Aycliffe": ("DL5",),
+    "Spennymoor": ("DL16",),
+    "Barnard Castle": ("DL12",),
+    "Crook": ("DL15",),
+    "Shildon": ("DL4",),
+    "Ferryhill": ("DL17",),
+    "Sedgefield": ("TS21",),
+}
+
+
+def town_labels(postcodes):
+    """name, latitude, longitude, weight (unit postcodes) per town, for data/boundaries/towns.csv."""
+    import pandas as pd
+
+    district = postcodes["postcode"].str.split(" ").str[0]
+    rows = []
+    for town, districts in TOWN_DISTRICTS.items():
+        members = postcodes[district.isin(districts)]
+        if len(members):
+            rows.append(
+                (
+                    town,
+                    round(float(members["latitude"].median()), 5),
+                    round(float(members["longitude"].median()), 5),
+                    len(members),
+                )
+            )
+    return pd.DataFrame(rows, columns=["name", "latitude", "longitude", "weight"])
+
 
 def build(shared: Path, data_dir: Path) -> dict[str, int]:
     boundaries_dir = data_dir / "boundaries"
@@ -25,6 +65,9 @@ def build(shared: Path, data_dir: Path) -> dict[str, int]:
     cp_dir = shared / "codepoint_open"
     raw = gz.read_codepoint([cp_dir / f"{area}.csv" for area in ("dh", "dl", "sr", "ts")])
     postcodes = gz.postcodes_from_codepoint(raw, lad_codes=gz.DURHAM_LAD_CODES)
+    towns = town_labels(postcodes)
+    towns.to_csv(boundaries_dir / "towns.csv", index=False)
+    counts["towns"] = len(towns)
 
     ward_paths = [
         shared / "boundaries_martinjc" / f"electoral_eng_wards_by_lad_{c}.json" for c in gz.DURHAM_LAD_CODES

@@ -103,7 +103,7 @@ def test_a_filter_changes_the_map_counts(analyst):
 
 def test_places_page_ranks_the_planted_hotel_first_among_hotels(analyst):
     at = app_as(analyst, "places").run()
-    at.multiselect(key="places_types").select("hotel").run()
+    at.multiselect(key="f_place_types").select("hotel").run()
     table = at.dataframe[0].value
     assert table.iloc[0]["name"] == "Hotel A, Durham (demo)"
 
@@ -113,8 +113,8 @@ def test_roles_decide_the_pages():
     admin = User(id=2, username="a", display_name=None, role=None, is_admin=True)
     police = User(id=3, username="c", display_name=None, role="police", is_admin=False)
     assert allowed_pages(partner) == ["map", "hotspots", "export", "about"]
-    assert allowed_pages(admin) == ["users", "audit", "area", "about"]
-    assert set(allowed_pages(police)) == set(PAGES) - {"users", "audit", "area"}
+    assert allowed_pages(admin) == ["users", "audit", "area", "basemap", "about"]
+    assert set(allowed_pages(police)) == set(PAGES) - {"users", "audit", "area", "basemap"}
 
 
 @pytest.mark.parametrize("page", ["review", "import", "places", "time", "patrol", "disruption"])

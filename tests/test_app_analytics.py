@@ -107,9 +107,18 @@ def test_places_page_shows_concentration_and_a_within_type_comparison(app_env):
 
 def test_places_page_ranks_the_planted_hotel_first_among_hotels(app_env):
     at = _run("places")
-    at.multiselect(key="places_types").select("hotel").run()
+    at.multiselect(key="f_place_types").select("hotel").run()
     assert not at.exception, at.exception
     assert at.dataframe[0].value.iloc[0]["name"] == "Hotel A, Durham (demo)"
+    # One place-type filter (the sidebar's), and the repeat-place headline counts the same places as
+    # the repeat table below it.
+    assert [m.key for m in at.multiselect if m.key and "type" in m.key and "chart" not in m.key] == [
+        "f_place_types",
+        "f_agency_types",
+    ]
+    repeat_table = at.dataframe[2].value
+    assert set(repeat_table["place_type"]) == {"Hotel / B&B"}
+    assert _as_int(_metrics(at)["Places with reports"]) == int(repeat_table["places_with_reports"].sum())
 
 
 def test_time_page_counts_unknown_times_apart(app_env):

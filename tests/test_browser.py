@@ -326,14 +326,19 @@ def hex_count(page, not_equal: int | None = None) -> int:
         if not_equal is not None
         else f"() => ({HEX_COUNT_JS})() !== null"
     )
+    return wait_in_map(page, cond, HEX_COUNT_JS)
+
+
+def wait_in_map(page, condition_js: str, result_js: str = "() => true"):
+    """Wait until ``condition_js`` holds in the map's iframe, then return ``result_js`` there."""
     deadline = time.monotonic() + SLOW / 1000
     while True:
         # The iframe is replaced when the page reruns, and a wait on the old one never ends: wait in
         # short rounds and look the iframe up again each round until the overall deadline.
         try:
             frame = map_frame(page)
-            frame.wait_for_function(cond, timeout=10_000)
-            return frame.evaluate(HEX_COUNT_JS)
+            frame.wait_for_function(condition_js, timeout=10_000)
+            return frame.evaluate(result_js)
         except Exception:
             if time.monotonic() > deadline:
                 raise
@@ -428,6 +433,14 @@ def test_script_payloads_in_reports_show_as_text_and_never_run(chromium, app):
     sign_in(page, app, ANALYST)
     hex_count(page)
     assert_nothing_ran(page, watch)
+
+    # Place markers are off by default (they must never hide a hot spot): switch them on.
+    page.get_by_text("Most-reported places", exact=True).click()
+    wait_in_map(
+        page,
+        "() => { const el = document.querySelector('.leaflet-container'); const m = el && window[el.id];"
+        " return m && m._hothLayers && m._hothLayers.places.getLayers().length > 0; }",
+    )
 
     # The hostile agency name is a filter option, listed as text; choosing it maps only its reports.
     pick_in_sidebar(page, "Reporting agency", HOSTILE_AGENCY)

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo import maps, settings
+from hoth_geo import aggregate, maps, settings
+from hoth_geo import hexes as hx
 
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
 HOSTILE_SCRIPT = "</script><script>alert(1)</script>"
@@ -55,7 +56,7 @@ def _ssd(groups) -> float:
 def test_classify_finds_the_optimal_natural_breaks():
     rng = np.random.default_rng(4)
     values = np.sort(rng.choice([1, 2, 3, 5, 8, 9, 14, 20, 21, 40, 41, 90], size=200))
-    idx, classes = maps.classify(values, k=4)
+    idx, classes = maps.classify(values, k=4, method="jenks")
     got = _ssd([values[idx == c] for c in range(4)])
     uniq = np.unique(values)
     best = min(
@@ -88,10 +89,43 @@ def test_classify_with_few_distinct_values_gives_one_class_each():
 
 def test_classify_labels_integer_ranges():
     values = np.array([1] * 50 + [2] * 20 + [3, 4, 5] * 5 + [9, 10, 12, 30, 31, 33])
-    _, classes = maps.classify(values)
+    _, classes = maps.classify(values, method="jenks")
     assert classes.labels[0] == "1"
     assert all(re.fullmatch(r"\d+(–\d+)?", lab) for lab in classes.labels)
     assert classes.labels[-1].endswith("33")
+
+
+def _skewed_counts(seed: int = 3) -> np.ndarray:
+    """Counts shaped like a real hexagon map: most hexagons with a report or two, a heavy tail."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.geometric(0.45, 800), rng.integers(20, 60, 30), [120, 190, 250, 501]])
+
+
+def test_head_tail_breaks_split_at_the_mean_of_the_head_each_time():
+    values = _skewed_counts()
+    idx, classes = maps.classify(values)
+    # Reference: each break is the mean of the values above the previous break.
+    expected, part = [], values.astype(float)
+    while len(expected) < 4:
+        head = part[part > part.mean()]
+        if not len(head) or len(head) / len(part) > 0.4:
+            break
+        expected.append(part.mean())
+        part = head
+    assert len(classes.upper) == len(expected) + 1
+    for c, brk in enumerate(expected):
+        assert values[idx == c].max() <= brk < values[idx == c + 1].min()
+    # The hottest hexagons get classes of their own instead of sharing one with hundreds.
+    assert classes.counts[-1] <= 4
+    assert classes.counts[0] > 0.5 * len(values)
+    assert classes.labels[-1].endswith("501")
+
+
+def test_head_tail_breaks_fall_back_to_natural_breaks_without_a_heavy_tail():
+    values = np.arange(1, 101)  # uniform: half the values lie above the mean
+    _, headtail = maps.classify(values)
+    _, jenks = maps.classify(values, method="jenks")
+    assert headtail == jenks
 
 
 def test_classify_rejects_bad_arguments():
@@ -103,6 +137,8 @@ def test_classify_rejects_bad_arguments():
         maps.classify([1, np.nan])
     with pytest.raises(ValueError, match="palette colours"):
         maps.classify([1, 2], palette=("red", "#ffffff"))
+    with pytest.raises(ValueError, match="method"):
+        maps.classify([1, 2], method="quantiles")
 
 
 # --- building and encoding -----------------------------------------------------------------------
@@ -402,3 +438,93 @@ def test_standalone_map_draws_every_hexagon_on_canvas(chromium, tmp_path):
     assert problems == []
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     page.close()
+
+
+@pytest.mark.browser
+def test_hottest_hexagons_are_visible_and_unobscured_at_the_first_zoom(chromium, demo_store, tmp_path):
+    """The default county-wide map of the demo set: the top classes are marked so that they are seen
+    at the fitted zoom, nothing (labels, legend, place rings) covers them, and town labels never
+    overlap one another."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    table = aggregate.aggregate_hexes(demo_store.reports, 8, aggregate.ReportFilter())
+    m = maps.build_hex_map(table, height=620)
+    path = tmp_path / "map.html"
+    path.write_text(maps.standalone_html(m), encoding="utf-8")
+    idx, classes = maps.classify(table["count"])
+    is_top = idx >= len(classes.upper) - 2
+    top = table[is_top]
+    assert 1 <= len(top) <= 10
+
+    page = chromium.new_page(viewport={"width": 1000, "height": 660})
+    page.goto(path.as_uri())
+    page.wait_for_function(f"() => window.{m.get_name()} && window.{m.get_name()}._hothLayers")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_timeout(300)
+    lat, lng = hx.cell_centres(top["h3"].to_numpy())
+    info = page.evaluate(
+        f"""(points) => {{
+        const map = window.{m.get_name()};
+        const box = map.getContainer().getBoundingClientRect();
+        const xy = points.map(([la, ln]) => {{
+            const p = map.latLngToContainerPoint([la, ln]);
+            return [box.left + p.x, box.top + p.y, p.x >= 0 && p.y >= 0 && p.x <= box.width && p.y <= box.height];
+        }});
+        const ring = map._hothLayers.hexes.getLayers()[0].getLatLngs()[0];
+        const hexPx = map.latLngToLayerPoint(ring[0]).distanceTo(map.latLngToLayerPoint(ring[3]));
+        const labels = [...document.querySelectorAll('.hoth-town')]
+            .filter(el => el.style.visibility !== 'hidden').map(el => el.getBoundingClientRect());
+        let overlaps = 0;
+        for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {{
+            const a = labels[i], b = labels[j];
+            if (a.left < b.right && a.right > b.left && a.top < b.bottom && a.bottom > b.top) overlaps++;
+        }}
+        const legend = document.querySelector('.hoth-legend').getBoundingClientRect();
+        return {{xy, hexPx, dotsShown: map.hasLayer(map._hothLayers.top),
+                 dots: map._hothLayers.top.getLayers().length, labels: labels.length, overlaps,
+                 legend: [legend.left, legend.top, legend.right, legend.bottom]}};
+    }}""",
+        [[float(a), float(b)] for a, b in zip(lat, lng, strict=True)],
+    )
+    assert info["hexPx"] < 12  # county zoom: a resolution-8 hexagon is a few pixels across
+    assert info["dotsShown"] and info["dots"] == len(top)
+    assert info["labels"] >= 5 and info["overlaps"] == 0
+    shot = Image.open(BytesIO(page.screenshot())).convert("RGB")
+    shot.save(tmp_path / "county.png")
+    left, upper, right, lower = info["legend"]
+    for (x, y, inside), c in zip(info["xy"], idx[is_top], strict=True):
+        assert inside
+        assert not (left <= x <= right and upper <= y <= lower)  # not under the legend
+        # What is drawn at the hot spot is its own class colour: no label or ring covers it.
+        want = tuple(int(classes.colors[c][i : i + 2], 16) for i in (1, 3, 5))
+        got = shot.getpixel((round(x), round(y)))
+        assert max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 12, (got, want)
+
+    # Zoomed in on the hottest hexagon, the hexagon itself is big enough and the dots go.
+    page.evaluate(
+        f"([la, ln]) => {{ window.{m.get_name()}.setView([la, ln], 15, {{animate: false}}); }}",
+        [lat[0], lng[0]],
+    )
+    page.wait_for_timeout(200)
+    assert not page.evaluate(f"() => window.{m.get_name()}.hasLayer(window.{m.get_name()}._hothLayers.top)")
+
+
+def test_gistar_hot_hexagons_without_reports_are_told_apart():
+    classes = pd.Series(["hot_99", "hot_99", "hot_95", "cold_90", "not_significant"], index=[5, 6, 7, 8, 9])
+    counts = pd.Series([12, 0, 0, 0, 3], index=[5, 6, 7, 8, 9])
+    got = maps.gistar_map_classes(classes, counts)
+    assert got.tolist() == ["hot_99", "hot_neighbour", "hot_neighbour", "cold_90", "not_significant"]
+    assert "no reports here" in maps.GISTAR_CATEGORIES["hot_neighbour"][0]
+    assert maps.GISTAR_CATEGORIES["hot_99"][0].startswith("Hot spot with reports")
+
+
+def test_p_values_read_as_a_person_reads_them():
+    assert [maps.format_p(p) for p in (4.7e-111, 0.0009999, 0.001, 0.0432, float("nan"))] == [
+        "< 0.001",
+        "< 0.001",
+        "0.001",
+        "0.043",
+        "–",
+    ]

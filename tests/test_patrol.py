@@ -50,7 +50,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
             "h3": np.array([FINE[r["hex"]] for r in rows], dtype=np.int64),
             "place_id": pd.Series([r.get("place_id") for r in rows], dtype=object),
             "place_type": pd.Categorical([r.get("place_type", "taxi") for r in rows]),
-            "agency": pd.Categorical(["Test agency"] * n),
+            "agency": pd.Categorical([r.get("agency", "Test agency") for r in rows]),
             "agency_type": pd.Categorical(["police"] * n),
             "concerns": concerns,
             "concerns_mask": keys_to_mask(concerns, CONCERNS),
@@ -207,7 +207,7 @@ def test_unknown_time_reports_lift_the_hex_but_never_pick_an_hour():
     assert table["score"].tolist() == pytest.approx([1 + 4 * 2 / 168] * 2)
     plan = patrol_plan(frame, NO_PLACES, half_life_days=math.inf)
     assert plan["unknown_time_reports"].tolist() == [4]
-    assert "4 time unknown" in plan.loc[0, "why"]
+    assert "(and 4 here at unknown times)" in plan.loc[0, "why"]
 
 
 def test_grading_weights_default_and_override():
@@ -243,9 +243,10 @@ def test_why_and_places_come_from_the_slot():
     row = plan.iloc[0]
     assert row["window"] == "Fri 23:00–Sat 01:00"
     assert row["places_in_hex"] == "Rank One (2); Rank Two (1)"
-    assert (
-        row["why"] == "3.0 weighted reports (3 at these hours), mostly CSE at taxi ranks, Fri 23:00–Sat 01:00"
+    assert row["why"] == (
+        "3 reports at these hours in the last 1 week from 1 agency, mostly CSE at taxi ranks, Fri 23:00–Sat 01:00"
     )
+    assert (row["reports"], row["agencies"]) == (3, 1)
 
 
 def test_area_cells_restrict_the_plan():
@@ -313,3 +314,25 @@ def test_plan_to_csv_round_trips_a_real_plan(demo):
     rows = list(csv.DictReader(io.StringIO(plan_to_csv(plan).decode("utf-8-sig"), newline="")))
     assert [int(r["h3"], 16) for r in rows] == plan["h3"].tolist()
     assert [r["why"] for r in rows] == plan["why"].tolist()
+
+
+def test_why_speaks_in_reports_over_the_weeks_of_the_window_and_counts_agencies():
+    rows = [
+        {"observed_at": "2025-02-21 22:15", "hex": HEX_X, "agency": "Synthetic School"},
+        {"observed_at": "2025-02-14 22:30", "hex": HEX_X, "agency": "Synthetic Taxi Licensing"},
+        {"observed_at": "2025-01-10 22:45", "hex": HEX_X, "agency": "Synthetic School"},
+    ]
+    plan = patrol_plan(_frame(rows), NO_PLACES, slots=1, window=("2025-01-01", "2025-02-25"))
+    why = plan.loc[0, "why"]
+    assert why.startswith("3 reports at these hours in the last 8 weeks from 2 agencies")
+    assert "weighted" not in why and (plan.loc[0, "reports"], plan.loc[0, "agencies"]) == (3, 2)
+
+
+def test_plan_csv_carries_its_marking_and_the_demo_label_above_the_header():
+    rows = [{"observed_at": "2025-02-21 22:15", "hex": HEX_X, "agency": '=HYPERLINK("http://x")'}]
+    plan = patrol_plan(_frame(rows), NO_PLACES, slots=1)
+    lines = plan_to_csv(plan, marking="OFFICIAL-SENSITIVE", demo=True).decode("utf-8-sig").split("\r\n")
+    assert lines[0] == "Protective marking: OFFICIAL-SENSITIVE"
+    assert lines[1].startswith("SYNTHETIC DEMO DATA")
+    assert lines[2] == "" and lines[3].startswith("slot,h3,")
+    assert plan_to_csv(plan).decode("utf-8-sig").startswith("slot,h3,")  # no preamble unless asked

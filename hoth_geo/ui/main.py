@@ -14,6 +14,7 @@ from hoth_geo.ui.pages import (
     about,
     admin,
     area,
+    basemap,
     disruption_log,
     export,
     hotspot_map,
@@ -39,6 +40,7 @@ PAGES = {
     "users": (admin.users_page, "Users", ":material/group:", "manage_users"),
     "audit": (admin.audit_page, "Audit log", ":material/policy:", "view_audit"),
     "area": (area.render, "Area", ":material/border_outer:", "manage_users"),
+    "basemap": (basemap.render, "Basemap", ":material/layers:", "manage_users"),
     "about": (about.render, "About", ":material/info:", None),
 }
 

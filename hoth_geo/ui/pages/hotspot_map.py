@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, casework, exports, maps, privacy, settings
+from hoth_geo import aggregate, casework, exports, maps, privacy, settings, wayfinding
 from hoth_geo.ui import state
 
 TOP_PLACES_ON_MAP = 25
@@ -21,6 +21,13 @@ def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> pd.DataFrame:
     return exports.shareable_hexes(state.reports(), res, _filters, _policy)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _describe(res: int, cells: tuple[int, ...]) -> list[str]:
+    """Each hexagon in words: its streets and locality from the area's gazetteer."""
+    gaz = state.gazetteer()
+    return wayfinding.describe_cells(list(cells), res, gaz.streets, gaz.places).tolist()
 
 
 def render_suppressed(filters, policy) -> None:
@@ -74,7 +81,11 @@ def render() -> None:
             value=settings.DEFAULT_MAP_RES,
             help="6 ≈ 36 km² per hexagon … 10 ≈ 0.015 km². Finer hexagons show individual places.",
         )
-        show_places = st.toggle("Most-reported places", value=True)
+        show_places = st.toggle(
+            "Most-reported places",
+            value=False,
+            help="Rings around the places with the most matching reports; they never cover a hexagon's colour.",
+        )
     key = (state.version(), filters)
     table = _hex_table(key, res, filters)
     n_online = aggregate.online_count(reports, filters)
@@ -104,9 +115,11 @@ def render() -> None:
     with left:
         if table.empty:
             st.info("No located reports match the filters.")
+        if not table.empty:
+            table = table.assign(where=_describe(res, tuple(table["h3"].tolist())))
         m = maps.build_hex_map(
             table,
-            tooltip_cols=aggregate.BREAKDOWN_LABELS if not table.empty else (),
+            tooltip_cols={"where": "Where", **aggregate.BREAKDOWN_LABELS} if not table.empty else (),
             places=top if not top.empty else None,
             legend_title="Reports per hexagon",
             context=context,
@@ -118,14 +131,16 @@ def render() -> None:
         )
 
     point = (clicked or {}).get("last_clicked")
-    choices = table["h3"].head(50).tolist()
+    busiest = table.head(50)
+    labels = {
+        int(c): f"{w or h3.int_to_str(int(c))} ({int(n):,} reports)"
+        for c, w, n in zip(busiest["h3"], busiest.get("where", busiest["h3"]), busiest["count"], strict=True)
+    }
     picked = st.selectbox(
         "…or choose one of the busiest hexagons",
-        choices,
+        list(labels),
         index=None,
-        format_func=lambda c: (
-            f"{h3.int_to_str(int(c))} ({int(table.loc[table['h3'] == c, 'count'].iloc[0]):,} reports)"
-        ),
+        format_func=lambda c: labels[int(c)],
         key="map_pick",
     )
     if point:
@@ -137,7 +152,9 @@ def render() -> None:
         return
     detail = aggregate.hex_detail(reports, state.places(), cell, res, filters)
     n = int(detail["n_reports"]["reports"].iloc[0])
-    st.subheader(f"Inside hexagon {h3.int_to_str(cell)}: {n:,} matching reports")
+    where = _describe(res, (cell,))[0]
+    st.subheader(f"{where or 'Hexagon ' + h3.int_to_str(cell)}: {n:,} matching reports")
+    st.caption(f"Hexagon {h3.int_to_str(cell)} (H3 resolution {res})")
     c1, c2, c3 = st.columns(3)
     c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
     c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)

@@ -139,16 +139,21 @@ def _concentration_section(key: tuple, filters, types: tuple[str, ...]) -> None:
         )
 
     st.subheader("Repeat places")
-    overall = repeat_all.iloc[0] if not repeat_all.empty else None
+    # The headline covers the same places as the table below it: the selected types, or all places.
+    base = repeat if types else repeat_all
+    n_places = int(base["places_with_reports"].sum()) if not base.empty else 0
     c1, c2, c3 = st.columns(3)
-    if overall is not None and overall["places_with_reports"]:
-        c1.metric("Places with reports", f"{int(overall['places_with_reports']):,}")
+    if n_places:
+        c1.metric("Places with reports", f"{n_places:,}")
         c2.metric(
             "Repeat place rate",
-            f"{overall['repeat_place_rate']:.0%}",
+            f"{int(base['repeat_places'].sum()) / n_places:.0%}",
             help="share of the places with reports that have two or more",
         )
-        c3.metric("Reports at repeat places", f"{overall['share_of_reports_at_repeat_places']:.0%}")
+        c3.metric(
+            "Reports at repeat places",
+            f"{int(base['reports_at_repeat_places'].sum()) / max(int(base['reports'].sum()), 1):.0%}",
+        )
     shown = repeat[repeat["places_with_reports"] > 0].sort_values("reports", ascending=False)
     st.dataframe(
         shown.assign(place_type=shown["place_type"].map(_type_label)),
@@ -208,15 +213,8 @@ def _comparison_section(key: tuple, ranked: pd.DataFrame, filters) -> None:
 def render() -> None:
     st.title("Places")
     filters = st.session_state["filters"]
-    types = tuple(
-        st.multiselect(
-            "Place type",
-            list(PLACE_TYPES),
-            format_func=PLACE_TYPES.get,
-            placeholder="All place types",
-            key="places_types",
-        )
-    )
+    # The sidebar's place-type filter decides which places are ranked and compared here too.
+    types = tuple(filters.place_types)
     key = (state.version(), filters)
     ranked = _ranking(key, types, filters)
     _ranking_section(ranked, filters)

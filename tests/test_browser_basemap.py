@@ -1,0 +1,74 @@
+"""A configured local basemap in the running app: tiles come from the app's own /tiles route and
+nothing else is contacted; responses carry the security headers; Streamlit's metrics are closed."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from app_server import running_app, save_screenshot
+from test_browser import ANALYST, PASSWORD, chromium, hex_count, new_page, sign_in, wait_in_map  # noqa: F401
+from tiles import make_mbtiles, png_tile, tile_xy
+
+from hoth_geo import auth, pipeline, store
+from hoth_geo import basemap as basemaps
+
+pytestmark = pytest.mark.browser
+
+AREA_BBOX = (-2.2, 54.4, -1.1, 55.0)  # the demo area and a margin
+TILE_COLOUR = (181, 210, 236)
+
+
+@pytest.fixture(scope="module")
+def app(chromium, tmp_path_factory):  # noqa: F811 - this module's own app: with a local basemap
+    workdir = tmp_path_factory.mktemp("basemap_app")
+    db_path = workdir / "app.sqlite"
+    engine = store.connect(f"sqlite:///{db_path}")
+    auth.add_user(engine, "admin.basemap", PASSWORD, "admin")
+    auth.add_user(engine, ANALYST, PASSWORD, "analyst")
+    pipeline.load_demo_data(engine)
+    engine.dispose()
+    tiles = make_mbtiles(workdir / "area.mbtiles", AREA_BBOX, range(6, 12), colour=TILE_COLOUR)
+    config = workdir / "basemap.json"
+    basemaps.save(basemaps.from_tile_file(tiles, name="Test tiles"), config)
+    with running_app(db_path, workdir, {"HOTH_GEO_BASEMAP_FILE": str(config)}) as running:
+        yield running
+
+
+def test_the_map_draws_the_local_tiles_and_contacts_no_other_host(chromium, app):  # noqa: F811
+    context, page, watch = new_page(chromium, app)
+    sign_in(page, app, ANALYST)
+    page.get_by_role("heading", name="Hotspot map").wait_for()
+    assert hex_count(page) > 0
+    loaded = wait_in_map(
+        page,
+        "() => [...document.querySelectorAll('.leaflet-tile-pane img')]"
+        ".filter(i => i.complete && i.naturalWidth === 256).length >= 4",
+        "() => [...document.querySelectorAll('.leaflet-tile-pane img')]"
+        ".filter(i => i.complete && i.naturalWidth === 256).map(i => i.src)",
+    )
+    assert all(f"{app['url']}/tiles/" in src for src in loaded), loaded
+    assert watch.foreign == []
+    assert "Synthetic test tiles" in wait_in_map(
+        page,
+        "() => !!document.querySelector('.leaflet-control-attribution')",
+        "() => document.querySelector('.leaflet-control-attribution').innerText",
+    )
+    save_screenshot(page, "hotspot-map-with-local-basemap")
+    context.close()
+
+
+def test_tiles_headers_and_closed_metrics_over_http(app):
+    x, y = tile_xy(54.5236, -1.5596, 10)
+    with urllib.request.urlopen(f"{app['url']}/tiles/10/{x}/{y}") as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "image/png"
+        assert r.read() == png_tile(TILE_COLOUR, f"10/{x}/{y}")
+    for missing in ("/tiles/10/0/0", "/tiles/25/1/1", "/_stcore/metrics"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(app["url"] + missing)
+        assert err.value.code == 404, missing
+    with urllib.request.urlopen(app["url"] + "/") as r:
+        assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
