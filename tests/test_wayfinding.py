@@ -6,9 +6,11 @@ import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
+from hoth_geo import area as areas
 from hoth_geo import hexes as hx
-from hoth_geo import maps, settings, wayfinding
+from hoth_geo import maps, wayfinding
 from hoth_geo.gazetteer import load_gazetteer
 
 # Synthetic streets of a made-up town, around one resolution-9 cell.
@@ -81,7 +83,7 @@ def test_every_hexagon_with_demo_reports_is_described_from_the_shipped_gazetteer
         assert d.min() <= (wayfinding.NEAR_EDGES + 1) * hx.edge_length_m(8)
 
 
-def test_town_labels_come_from_the_area_data_not_the_code(tmp_path, monkeypatch):
+def test_town_labels_come_from_the_area_data_not_the_code(tmp_path):
     shipped = maps.town_labels()
     assert "Darlington" in shipped["name"].tolist()
     # Another area with no towns file: labels are its gazetteer's localities, busiest first.
@@ -93,8 +95,16 @@ def test_town_labels_come_from_the_area_data_not_the_code(tmp_path, monkeypatch)
     )
     gaz.places.iloc[:0].to_parquet(gaz_dir / "places.parquet")
     _streets().to_parquet(gaz_dir / "streets.parquet")
-    monkeypatch.setattr(settings, "BOUNDARIES_DIR", tmp_path / "boundaries")
-    monkeypatch.setattr(settings, "GAZETTEER_DIR", gaz_dir)
-    other = maps.town_labels()
+    other_area = areas.Area(
+        area_id="synthetic-other",
+        name="Other area",
+        boundary=shapely.box(-2.3, 53.3, -2.1, 53.5),
+        gazetteer_dir=gaz_dir,
+    )
+    areas.use(other_area)
+    try:
+        other = maps.town_labels()
+    finally:
+        areas.use(None)
     assert other["name"].tolist() == ["Elsewhere", "Oldtown", "Newtown"]
     assert "Darlington" not in other["name"].tolist()
