@@ -73,7 +73,7 @@ def test_policy_validation_names_the_argument_and_value():
 
 def test_partner_resolution_is_coarsened_with_a_note():
     assert check_resolution(10, PARTNER) == 8
-    assert check_resolution(7, PARTNER) == 7
+    assert check_resolution(7, PARTNER) == 8  # one resolution for partners: no coarser one either
     assert check_resolution(10, POLICE) == 10
     assert "resolution 8, not the 10 requested" in resolution_note(10, PUBLIC)
     assert resolution_note(8, PARTNER) is None
