@@ -600,6 +600,8 @@ def perturb(counts, keys, k: int) -> np.ndarray:
 
 
 def _keys_for(table: pd.DataFrame, col: str, keys) -> np.ndarray:
+    if keys is None and len(table) == 0:
+        return np.zeros(0, dtype=np.int64)
     if keys is None:
         raise ValueError(
             f"keys: counts in {col!r} for partners and the public need their cell keys (privacy.key_sums)"
