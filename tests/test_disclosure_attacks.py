@@ -277,3 +277,16 @@ def test_the_same_question_always_gets_the_same_answer(reports):
     assert (np.abs(shown.to_numpy() - exact) <= privacy.PTABLE_MAX_NOISE).all()
     assert (shown.to_numpy() != exact).mean() > 0.3  # the noise is really there
     assert (shown.to_numpy() >= K).all()
+
+
+def test_no_module_publishes_a_count_around_the_disclosure_path():
+    """suppress_counts and round_total are steps of the path, not outputs: only privacy.py calls them."""
+    from pathlib import Path
+
+    package = Path(privacy.__file__).parent
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "privacy.py" and re.search(r"\b(suppress_counts|round_total)\(", path.read_text())
+    ]
+    assert offenders == []
