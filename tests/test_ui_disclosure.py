@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from hoth_geo import audit, store
 from hoth_geo.cli import app
-from hoth_geo.ui.text import md_escape
+from hoth_geo.ui.text import WORD_JOINER, md_escape
 
 HOSTILE_AGENCY = "Youth ![x](http://e.invalid/a.png) [click](http://e.invalid) :red[big] $x^2$ **b**"
 PAYLOADS = [
@@ -28,6 +28,7 @@ PAYLOADS = [
     "<http://e.invalid/auto>",
     "`code` ~~gone~~ _em_ ==mark==",
     "Social care (Durham) — St. Mary's",
+    "see www.e.invalid or write to someone@e.invalid, https://e.invalid/x",
 ]
 _MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
@@ -45,7 +46,10 @@ def test_md_escape_shows_the_text_literally(payload):
     rendered = _rendered(md_escape(payload))
     assert _markup_tags(rendered) == set(), rendered
     shown = html.unescape(re.sub(r"</?p>", "", rendered)).strip()
-    assert shown == " ".join(payload.split("\n"))  # the same characters, a line break as a space
+    # The same characters (a line break as a space; invisible word joiners aside).
+    assert shown.replace(WORD_JOINER, "") == " ".join(payload.split("\n"))
+    # No bare URL or e-mail address left for GitHub-flavoured Markdown to turn into a link.
+    assert not re.search(r"(?i)[a-z]://|\bwww\.|@[a-z0-9]", shown), shown
 
 
 def test_without_escaping_the_payload_would_be_an_image_and_a_link():

@@ -21,17 +21,23 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=^&\"'])")
 # Line breaks would let a value start a block of its own (a heading, a list, a code block).
 _BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# GitHub-flavoured Markdown turns bare URLs and e-mail addresses into links even when their punctuation
+# is escaped ('http\\://e\\.invalid' is still linked). An invisible word joiner (U+2060) between a
+# scheme and '://', after 'www' and after '@' stops that without changing what the reader sees.
+WORD_JOINER = "\u2060"
+_LINK_LITERALS = re.compile(r"(?i)(?<=[a-z])(?=://)|(?<=\bwww)(?=\.)|(?<=@)")
 
 
 def md_escape(value) -> str:
     """``value`` as text that Markdown shows literally: no link, image, emphasis, directive or LaTeX.
 
     None becomes ''. Line breaks become spaces; control and bidirectional-override characters are
-    removed.
+    removed; a word joiner keeps URLs and e-mail addresses from being linked (see WORD_JOINER).
     """
     if value is None:
         return ""
     text = _CONTROLS.sub("", _BREAKS.sub(" ", str(value)))
+    text = _LINK_LITERALS.sub(WORD_JOINER, text)
     return _SPECIAL.sub(r"\\\1", text)
 
 
