@@ -452,7 +452,8 @@ def export(
         else f"audience: {audience} (marking {policy.marking}; exact counts)"
     )
     typer.echo(f"resolution: H3 {prepared.res}" + (f" ({prepared.note})" if prepared.note else ""))
-    typer.echo(f"filters: {f.describe()}")
+    used_filters = privacy.partner_filters(f, policy)  # whole months for partners and the public
+    typer.echo(f"filters: {used_filters.describe() if used_filters is not None else 'all reports'}")
     typer.echo(f"recorded in the export log as #{export_id}")
 
 
