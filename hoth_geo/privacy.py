@@ -504,7 +504,8 @@ CELL_ROUNDING = 1  # cells are published as perturbed integers
 DISCLOSURE_KEY_ENV = "HOTH_GEO_DISCLOSURE_KEY"
 DISCLOSURE_KEY_FILE = "disclosure.key"
 
-_record_key_cache: dict[bytes, dict[int, int]] = {}
+_record_key_arrays: dict[tuple[bytes, bytes], np.ndarray] = {}
+_RECORD_KEY_ARRAYS = 4
 
 
 def disclosure_secret() -> bytes:
@@ -540,16 +541,21 @@ def record_keys(reports: pd.DataFrame) -> np.ndarray:
         raise ValueError("reports must be the store.load_reports frame, with its 'id' column")
     secret = disclosure_secret()
     fingerprint = hashlib.sha256(secret).digest()
-    cache = _record_key_cache.setdefault(fingerprint, {})
-    ids = reports["id"].to_numpy()
-    out = np.empty(len(ids), dtype=np.int64)
-    for i, rid in enumerate(ids.tolist()):
-        key = cache.get(rid)
-        if key is None:
-            key = hmac.new(secret, str(int(rid)).encode("ascii"), hashlib.sha256).digest()[0]
-            cache[rid] = key
-        out[i] = key
-    return out
+    ids = reports["id"].to_numpy(dtype=np.int64)
+    # The whole array is cached per secret and id set: a page view then costs one hash of the ids.
+    whole = (fingerprint, hashlib.blake2b(ids.tobytes(), digest_size=16).digest())
+    hit = _record_key_arrays.get(whole)
+    if hit is not None:
+        return hit.copy()
+    out = np.fromiter(
+        (hmac.new(secret, str(rid).encode("ascii"), hashlib.sha256).digest()[0] for rid in ids.tolist()),
+        dtype=np.int64,
+        count=len(ids),
+    )
+    _record_key_arrays[whole] = out
+    while len(_record_key_arrays) > _RECORD_KEY_ARRAYS:
+        _record_key_arrays.pop(next(iter(_record_key_arrays)))
+    return out.copy()
 
 
 def key_sums(keys, codes, n: int) -> np.ndarray:
