@@ -15,10 +15,12 @@ meeting-room screen, be printed and be circulated, with no network at any point:
 Every page carries the protective marking in its header and footer and 'Page n of N'.
 
 The sharing policy (``hoth_geo.privacy``) decides what each audience sees. For partner and public
-packs every count on every page has been through ``privacy.suppress_counts`` (or ``round_total``
-for headline totals), maps are no finer than ``policy.coarsest_res``, grading is never mentioned,
-private business names are withheld for the public, and the patrol plan is a hex-free summary of
-time windows and areas. See docs/briefing-pack.md.
+packs every count on every page, and every number in a message, has been through the disclosure
+path (``privacy.disclose_counts`` / ``disclose_selection``: suppression, cell-key perturbation,
+rounded totals), the selection is whole months, place types and concerns (``privacy.partner_filters``),
+maps are at ``policy.coarsest_res``, grading and agencies are never mentioned, venues are named only
+when released (``privacy.named_place_rule``; page 4 shows place types otherwise), and the patrol plan
+is a hex-free summary of time windows and areas. See docs/briefing-pack.md.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from matplotlib.patches import Rectangle
 
 from hoth_geo import hexes as hx
 from hoth_geo import privacy
-from hoth_geo.aggregate import ReportFilter, filter_mask, located, online_count
+from hoth_geo.aggregate import ReportFilter, filter_mask, located
 from hoth_geo.gazetteer import assign_locality
 from hoth_geo.hotspots import TooFewReports, hotspots
 from hoth_geo.maps import PALETTE
@@ -257,9 +259,15 @@ def _short_concern(key: str) -> str:
     return CONCERNS.get(key, key).split(" (")[0]
 
 
-def _place_names(places: pd.DataFrame, policy: privacy.SharingPolicy) -> pd.Series:
-    frame = places.drop_duplicates("place_id")[["place_id", "name", "place_type"]]
-    return privacy.hide_private_names(frame, policy).set_index("place_id")["name"]
+def _place_names(ctx: _Context) -> pd.Series:
+    """Place id -> the name this pack may print: every name for the police; outside the police only
+    the places that pass the named-venue rule (``privacy.named_place_rule``), none without a release."""
+    frame = ctx.places.drop_duplicates("place_id")[["place_id", "name", "place_type"]]
+    if not ctx.policy.suppresses:
+        return frame.set_index("place_id")["name"]
+    ranking = place_ranking(ctx.reports, ctx.places, ctx.filters)
+    named = ranking[privacy.named_place_rule(ranking["reports"], ranking["agencies"], ctx.policy)]
+    return frame[frame["place_id"].isin(named["place_id"])].set_index("place_id")["name"]
 
 
 def _cover(fig: Figure, rect, ctx: _Context) -> None:
@@ -272,10 +280,8 @@ def _cover(fig: Figure, rect, ctx: _Context) -> None:
     )
     y = top - 0.85 / hi
     keep = filter_mask(ctx.reports, ctx.filters)
-    n_all = int(keep.sum())
-    n_located = int((keep & located(ctx.reports)).sum())
-    n_online = online_count(ctx.reports, ctx.filters)
-    n_places = int(ctx.reports.loc[keep, "place_id"].nunique())
+    is_located = located(ctx.reports)
+    at_place = ctx.reports["place_id"].notna().to_numpy()
     facts = [
         ("Period", ctx.period),
         ("Area", plain(ctx.area, 120)),
@@ -313,11 +319,13 @@ def _cover(fig: Figure, rect, ctx: _Context) -> None:
     y -= 0.15 / hi
     fig.text(left, y, "In this selection", ha="left", va="top", fontsize=12, fontweight="bold", color=_INK)
     y -= 0.32 / hi
+    # Every figure through the disclosure path: exact for the police, perturbed and rounded otherwise.
+    shown = lambda mask: privacy.disclose_selection(ctx.reports, mask, policy)  # noqa: E731
     figures = [
-        ("reports", privacy.round_total(n_all, policy)),
-        ("mapped to a place or point", privacy.round_total(n_located, policy)),
-        ("online (not mapped)", privacy.round_total(n_online, policy)),
-        ("distinct named places", privacy.round_total(n_places, policy)),
+        ("reports", shown(keep)),
+        ("mapped to a place or point", shown(keep & is_located)),
+        ("online (not mapped)", shown(keep & ctx.reports["online"].to_numpy(dtype=bool))),
+        ("linked to a known place", shown(keep & at_place)),
     ]
     box_w = (width - 0.3 / wi * 3) / 4
     for i, (label, value) in enumerate(figures):
@@ -347,9 +355,10 @@ def _cover(fig: Figure, rect, ctx: _Context) -> None:
     y -= 1.2 / hi
     if policy.suppresses:
         note = (
-            f"Totals are rounded to the nearest {privacy.TOTAL_ROUNDING}; counts of 1 to {policy.k - 1} are shown "
-            f"as '{policy.small}' and a few larger ones as '{privacy.SECONDARY_MARK}' where they would reveal "
-            "a small number. Counts are of partnership reports, not of crimes or of children."
+            f"Counts of 1 to {policy.k - 1} are shown as '{policy.small}' and a few larger ones as "
+            f"'{privacy.SECONDARY_MARK}' where they would reveal a small number; every other count carries a "
+            f"small fixed noise (at most ±{privacy.PTABLE_MAX_NOISE}) and totals are rounded to the nearest "
+            f"{privacy.TOTAL_ROUNDING}. Counts are of partnership reports, not of crimes or of children."
         )
     else:
         note = "Counts are of partnership reports, not of crimes or of children; one child may be reported many times."
@@ -369,9 +378,9 @@ def _hotspot_page(fig: Figure, rect, ctx: _Context) -> None:
             fig,
             rect,
             "Hotspots (Getis-Ord Gi*)",
-            f"No hotspot map: this selection holds {_shown(privacy.round_total(exc.n_reports, ctx.policy))} "
-            f"located reports and a hotspot analysis needs at least {exc.minimum}. With so few reports a map of "
-            "hot and cold spots would show chance rather than places. Widen the dates or filters to see one.",
+            "No hotspot map: a "
+            + privacy.too_few_message(exc, ctx.reports, ctx.filters, ctx.policy)
+            + ". With so few reports a map of hot and cold spots would show chance rather than places.",
         )
         return
     notes = [
@@ -424,21 +433,91 @@ def _emerging_page(fig: Figure, rect, ctx: _Context) -> None:
     )
 
 
+def _place_types_page(fig: Figure, rect, ctx: _Context) -> None:
+    """Partner and public packs without released named places: reports by type of place, disclosed."""
+    policy = ctx.policy
+    heading = "Most reported places, by type of place"
+    rep_ = ctx.reports
+    keep = filter_mask(rep_, ctx.filters) & rep_["place_id"].notna().to_numpy()
+    types = rep_["place_type"].astype(object).to_numpy()
+    keys = [t for t in PLACE_TYPES if (keep & (types == t)).any()]
+    if not keys:
+        _note_page(fig, rect, heading, "No report in this selection is linked to a known place.")
+        return
+    counts = pd.DataFrame({"place_type": keys, "reports": [int((keep & (types == t)).sum()) for t in keys]})
+    cell_keys = privacy.label_keys(rep_, keep, types, keys)
+    shown = privacy.disclose_counts(counts, ["reports"], policy, keys=cell_keys, totals={"reports": "none"})
+    order = shown.assign(_n=[v if isinstance(v, int) else -1 for v in shown["reports"]]).sort_values(
+        ["_n", "place_type"], ascending=[False, True], kind="stable"
+    )
+    sub = (
+        "Reports linked to a known place, by the type of place. Named venues are not in this version: they are "
+        "shared with partners only when a police or analyst user releases them, with a recorded reason."
+    )
+    inner = _heading(fig, rect, heading, sub)
+    rows = [
+        [str(i), PLACE_TYPES[r["place_type"]], _shown(r["reports"])]
+        for i, (_, r) in enumerate(order.head(TOP_PLACES).iterrows(), start=1)
+    ]
+    left, bottom, width, height = inner
+    wi, hi = fig.get_size_inches()
+    _table(
+        fig,
+        (left, bottom + 0.45 / hi, width * 0.42, height - 0.45 / hi),
+        [("#", 0.4, "r"), ("Type of place", 4.0, "l"), ("Reports", 1.0, "r")],
+        rows,
+        fontsize=8.5,
+    )
+    # The same disclosed counts as bars (a '<k' or '[c]' type is drawn hatched at height k, unlabelled).
+    head = order.head(TOP_PLACES)
+    ax = fig.add_axes((left + width * 0.64, bottom + 0.6 / hi, width * 0.34, height - 1.0 / hi))
+    values = head["reports"].tolist()
+    y = np.arange(len(values))[::-1]
+    for yi, v in zip(y, values, strict=True):
+        if isinstance(v, str):
+            ax.barh(yi, policy.k, color="white", edgecolor="#6a51a3", hatch="////", lw=0.6)
+        else:
+            ax.barh(yi, v, color="#fd8d3c", edgecolor="#b35806", lw=0.4)
+    ax.set_yticks(y)
+    ax.set_yticklabels([PLACE_TYPES[t].split(" / ")[0] for t in head["place_type"]], fontsize=8)
+    ax.set_xlabel("Reports", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="x", color="#e5e5e5", lw=0.6)
+    ax.set_axisbelow(True)
+    del wi
+    foot = f"'{policy.small}' = fewer than {policy.k} reports; other counts carry a small fixed noise."
+    fig.text(left, bottom + 0.15 / hi, foot, ha="left", va="bottom", fontsize=8, color=_MUTED)
+
+
 def _places_page(fig: Figure, rect, ctx: _Context) -> None:
     policy = ctx.policy
+    if policy.suppresses and policy.named_places is None:
+        _place_types_page(fig, rect, ctx)
+        return
     ranking = place_ranking(ctx.reports, ctx.places, ctx.filters)
+    if policy.suppresses:
+        # The named-venue rule: k+ reports from 2+ agencies, in a release made with a recorded reason.
+        ranking = ranking[privacy.named_place_rule(ranking["reports"], ranking["agencies"], policy)]
     heading = f"Most reported places (top {TOP_PLACES})"
     if ranking.empty:
         _note_page(fig, rect, heading, "No report in this selection is linked to a named place.")
         return
     top = ranking.head(TOP_PLACES).reset_index(drop=True)
-    top = privacy.hide_private_names(top, policy)
+    keep = filter_mask(ctx.reports, ctx.filters) & ctx.reports["place_id"].notna().to_numpy()
+    keys = privacy.label_keys(
+        ctx.reports, keep, ctx.reports["place_id"].astype(object).to_numpy(), top["place_id"]
+    )
     # Only the top rows are published and no total of them is printed, so nothing can be recovered by
-    # subtraction: primary suppression alone applies.
-    shown = privacy.suppress_counts(top, ["reports"], policy, totals={"reports": "none"})
+    # subtraction: primary suppression (and, outside the police, perturbation) applies.
+    shown = privacy.disclose_counts(top, ["reports"], policy, keys=keys, totals={"reports": "none"})
     sub = "Places linked to reports in the selection, most reported first. Ties are broken by the number of agencies."
-    if not policy.show_private_names:
-        sub += " Names of private businesses, residential streets and unknown places are withheld."
+    if policy.suppresses:
+        sub += (
+            f" Released for partners with a recorded reason; only places with {policy.k} or more reports from "
+            f"{privacy.NAMED_PLACE_MIN_AGENCIES} or more agencies are named."
+        )
     inner = _heading(fig, rect, heading, sub)
     rows = []
     for i, r in shown.iterrows():
@@ -521,7 +600,15 @@ def _monthly_page(fig: Figure, rect, ctx: _Context) -> None:
     if trend.empty:
         _note_page(fig, rect, heading, "No reports in this selection.")
         return
-    shown = privacy.suppress_counts(trend, ["count"], policy)
+    keep = filter_mask(ctx.reports, ctx.filters)
+    months = ctx.reports["observed_at"].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+    keys = privacy.label_keys(
+        ctx.reports,
+        keep,
+        months.astype("datetime64[ns]").astype(np.int64),
+        trend["month"].to_numpy(dtype="datetime64[ns]").astype(np.int64),
+    )
+    shown = privacy.disclose_counts(trend, ["count"], policy, keys=keys)
     sub = "All reports in the selection (mapped and online) by the month they were observed."
     if policy.suppresses:
         sub += (
@@ -578,7 +665,15 @@ def _time_page(fig: Figure, rect, ctx: _Context) -> None:
     long = prof.table.stack().rename("count").reset_index()
     # Day totals are printed beside the table, so they are published totals of the day groups; hour
     # totals are not printed (protecting rows and columns at once needs more than one-way checks).
-    shown = privacy.suppress_counts(long, ["count"], policy, group_cols=["weekday"])
+    rep_ = ctx.reports
+    keep = filter_mask(rep_, ctx.filters)
+    known = rep_["time_known"].to_numpy(dtype=bool)
+    approx_mask = rep_["date_approximate"].to_numpy(dtype=bool)
+    in_table_mask = keep & known & ~approx_mask
+    t = pd.DatetimeIndex(rep_["observed_at"].to_numpy(dtype="datetime64[ns]"))
+    slot = (t.day_of_week * 24 + t.hour).to_numpy().astype(np.int64)
+    keys = privacy.label_keys(rep_, in_table_mask, slot, list(range(7 * 24)))
+    shown = privacy.disclose_counts(long, ["count"], policy, keys=keys, group_cols=["weekday"])
     sub = (
         "Reports with a known time of day and an exact date, by the day and hour observed. "
         "Reports without a time are counted apart below, never spread over the hours."
@@ -671,9 +766,9 @@ def _time_page(fig: Figure, rect, ctx: _Context) -> None:
             color=_INK,
         )
     y = top - 8 * cell_h - 0.1 / hi
-    unknown = privacy.round_total(prof.unknown_time, policy)
-    approx = privacy.round_total(prof.approximate_dates, policy)
-    in_table = privacy.round_total(prof.total - prof.unknown_time - prof.approximate_dates, policy)
+    unknown = privacy.disclose_selection(rep_, keep & ~known, policy)
+    approx = privacy.disclose_selection(rep_, keep & known & approx_mask, policy)
+    in_table = privacy.disclose_selection(rep_, in_table_mask, policy)
     lines = [
         f"In the table: {_shown(in_table)} reports.   Time of day not recorded: {_shown(unknown)} reports.   "
         f"Time known but date approximate (weekday unreliable): {_shown(approx)} reports.",
@@ -717,6 +812,7 @@ def _slot_summary(ctx: _Context, plan: pd.DataFrame, res: int, names: pd.Series)
     how = pd.DatetimeIndex(t).day_of_week.to_numpy() * 24 + pd.DatetimeIndex(t).hour.to_numpy()
     cells = hx.cells_to_parent(rep["h3"].to_numpy(), res)
     masks = rep["concerns_mask"].to_numpy()
+    record_keys = privacy.record_keys(rep) if ctx.policy.suppresses else np.zeros(len(rep), dtype=np.int64)
     out = []
     width = PATROL_SLOT_HOURS
     for _, row in plan.iterrows():
@@ -737,6 +833,7 @@ def _slot_summary(ctx: _Context, plan: pd.DataFrame, res: int, names: pd.Series)
                 "types": ", ".join(PLACE_TYPES.get(t_, t_).split(" / ")[0] for t_ in types),
                 "places": "; ".join(p for p in place_names if p),
                 "n": int(sel.sum()),
+                "key": int(record_keys[sel].sum()) % privacy.CELL_KEY_MODULUS,
             }
         )
     return out
@@ -766,7 +863,7 @@ def _patrol_page(fig: Figure, rect, ctx: _Context) -> None:
         )
         return
     areas = _wards_and_towns(plan["h3"].to_numpy())
-    names = _place_names(ctx.places, policy)
+    names = _place_names(ctx)
     summary = _slot_summary(ctx, plan, ctx.res, names)
     if policy.suppresses:
         sub = (
@@ -774,7 +871,9 @@ def _patrol_page(fig: Figure, rect, ctx: _Context) -> None:
             "nearest town; the plan's hexagons are not given in this version."
         )
         counts = pd.DataFrame({"reports": [s["n"] for s in summary]})
-        shown = privacy.suppress_counts(counts, ["reports"], policy, totals={"reports": "none"})
+        shown = privacy.disclose_counts(
+            counts, ["reports"], policy, keys=[s["key"] for s in summary], totals={"reports": "none"}
+        )
         rows = []
         for i, r in plan.iterrows():
             what = "; ".join(p for p in (summary[i]["concerns"], summary[i]["types"]) if p)
@@ -793,7 +892,7 @@ def _patrol_page(fig: Figure, rect, ctx: _Context) -> None:
             (f"What is reported there ({policy.k} or more reports)", 4.2, "l"),
             ("Reports in window", 1.3, "r"),
         ]
-        if policy.show_private_names:
+        if policy.named_places is not None:
             columns[3] = ("What is reported there", 3.2, "l")
             columns.insert(4, ("Main places", 2.6, "l"))
             for i, row in enumerate(rows):
@@ -876,13 +975,16 @@ def _method_page(fig: Figure, rect, ctx: _Context) -> None:
             f"This {policy.audience} version shows aggregated counts only. Any count of 1 to {policy.k - 1} is shown "
             f"as '{policy.small}' (hatched in charts, one shared class on maps). Where a total is printed, further "
             f"cells are withheld as '{privacy.SECONDARY_MARK}' so a small number cannot be worked out by "
-            f"subtraction. Totals are rounded to the nearest {privacy.TOTAL_ROUNDING}. Hexagons are no finer than "
-            f"resolution {policy.coarsest_res}. No individual report, narrative or child reference is included."
+            f"subtraction. Every other count carries a small fixed noise (cell-key perturbation, at most "
+            f"±{privacy.PTABLE_MAX_NOISE}), so subtracting two tables does not give an exact count. Totals are "
+            f"rounded to the nearest {privacy.TOTAL_ROUNDING}. Hexagons are at resolution {policy.coarsest_res}; "
+            "dates are whole months. No individual report, narrative or child reference is included."
         )
-        if not policy.show_private_names:
-            suppression += (
-                " Names of private businesses, residential streets and unknown places are withheld."
-            )
+        suppression += (
+            " Venues are named only when released for partners with a recorded reason."
+            if policy.named_places is not None
+            else " No venue is named."
+        )
         plan_text = (
             "The time windows are ranked from recent reports with a known time of day, at most two per "
             "area, and are given by ward and nearest town rather than by hexagon."
@@ -975,6 +1077,7 @@ def briefing_pack(
     if isinstance(res, bool) or not isinstance(res, int | np.integer) or not 0 <= res <= 11:
         raise ValueError(f"res must be an H3 resolution 0..11, got {res!r}")
     used = privacy.check_resolution(int(res), policy)
+    filters = privacy.partner_filters(filters, policy)
     if isinstance(generated_at, date) and not isinstance(generated_at, datetime):
         generated_at = datetime.combine(generated_at, datetime.min.time())
     if generated_at is not None and not isinstance(generated_at, datetime):

@@ -133,10 +133,31 @@ def _top_places(reports, places, filters, policy) -> pd.DataFrame | None:
     return None if ranked.empty else ranked.rename(columns={"reports": "count"})
 
 
+def disclosed_too_few(exc, reports, filters, policy) -> ValueError:
+    """``hotspots.TooFewReports`` as the audience may read it: for partners and the public the number
+    of matching reports goes through the disclosure path (``privacy.too_few_message``), never exact."""
+    from hoth_geo import privacy
+
+    if not policy.suppresses:
+        return exc
+    return ValueError(privacy.too_few_message(exc, reports, filters, policy))
+
+
 def interactive_map(reports, places, *, res: int, filters, policy, map_type: str = "count"):
     """The folium map an audience receives as map-html (and the app previews): hexagons at the
     resolution the audience may see. Police: numeric counts and breakdowns, most-reported places.
     Partner / public: count bands and the categories with at least k reports, no number anywhere."""
+    from hoth_geo.hotspots import TooFewReports
+    from hoth_geo.privacy import partner_filters
+
+    filters = partner_filters(filters, policy)
+    try:
+        return _interactive_map(reports, places, res=res, filters=filters, policy=policy, map_type=map_type)
+    except TooFewReports as exc:
+        raise disclosed_too_few(exc, reports, filters, policy) from None
+
+
+def _interactive_map(reports, places, *, res: int, filters, policy, map_type: str = "count"):
     from hoth_geo import aggregate, maps, temporal
     from hoth_geo.exports import shareable_hexes
     from hoth_geo.privacy import check_resolution
@@ -195,12 +216,12 @@ def interactive_map(reports, places, *, res: int, filters, policy, map_type: str
 
 
 def _static_hexes(reports, used: int, filters, map_type: str) -> pd.DataFrame:
-    """The frame render_map classes itself (it suppresses counts for the policy)."""
-    from hoth_geo import aggregate, temporal
+    """The frame render_map classes itself (it discloses counts for the policy, with their cell keys)."""
+    from hoth_geo import privacy, temporal
     from hoth_geo.hotspots import hotspots
 
     if map_type == "count":
-        return aggregate.aggregate_hexes(reports, used, filters, breakdowns=False)[["h3", "count"]]
+        return privacy.hex_counts(reports, used, filters)
     if map_type == "gistar":
         return hotspots(reports, used, filters)[["h3", "class"]]
     return temporal.emerging_hotspots(reports, used, filters=filters)[["h3", "category"]]
@@ -222,10 +243,39 @@ def prepare_export(
     """The bytes of one export for ``policy``'s audience; nothing is written or recorded (see ``record``).
 
     Raises ValueError for an invalid choice (naming the argument and the value) and for a selection
-    that cannot give the export (e.g. too few reports for a hotspot map: ``hotspots.TooFewReports``).
+    that cannot give the export (e.g. too few reports for a hotspot map: ``hotspots.TooFewReports``,
+    whose count is disclosed for partners and the public), NotAllowed for a filter the audience may
+    not use (``privacy.partner_filters``).
     """
+    from hoth_geo.hotspots import TooFewReports
+    from hoth_geo.privacy import SharingPolicy
+
+    if not isinstance(policy, SharingPolicy):
+        raise ValueError(
+            f"policy must be a SharingPolicy (see privacy.policy_for), got {type(policy).__name__}"
+        )
+    try:
+        return _prepare_export(
+            reports,
+            places,
+            kind=kind,
+            policy=policy,
+            res=res,
+            filters=filters,
+            map_type=map_type,
+            crs=crs,
+            demo=demo,
+            png_size=png_size,
+        )
+    except TooFewReports as exc:
+        raise disclosed_too_few(exc, reports, filters, policy) from None
+
+
+def _prepare_export(
+    reports, places, *, kind, policy, res, filters, map_type, crs, demo, png_size
+) -> PreparedExport:
     from hoth_geo import briefing, exports, maps, static_maps
-    from hoth_geo.privacy import SharingPolicy, check_resolution, resolution_note
+    from hoth_geo.privacy import SharingPolicy, check_resolution, partner_filters, resolution_note
 
     _check_choice(kind, "kind", KINDS)
     _check_choice(map_type, "map_type", MAP_TYPES)
@@ -236,10 +286,14 @@ def prepare_export(
         )
     if kind == "geojson" and crs != "EPSG:4326":
         raise ValueError(f"crs={crs!r} is not possible for GeoJSON, which is always EPSG:4326 (RFC 7946)")
+    filters = partner_filters(filters, policy)
     used = check_resolution(res, policy)
     note = resolution_note(res, policy)
     suffix = KINDS[kind][0].lstrip(".")
     details: dict = {"res": used, "res_requested": int(res), "fmt": suffix}
+    if filters is not None:
+        # What the audience's file really holds (whole months for partners), next to what was asked.
+        details["filters_used"] = exports.filters_to_dict(filters)
     if kind in MAP_KINDS:
         details["map"] = map_type
         if kind == "map-html":
@@ -407,7 +461,8 @@ def export(
         else f"audience: {audience} (marking {policy.marking}; exact counts)"
     )
     typer.echo(f"resolution: H3 {prepared.res}" + (f" ({prepared.note})" if prepared.note else ""))
-    typer.echo(f"filters: {f.describe()}")
+    used_filters = privacy.partner_filters(f, policy)  # whole months for partners and the public
+    typer.echo(f"filters: {used_filters.describe() if used_filters is not None else 'all reports'}")
     typer.echo(f"recorded in the export log as #{export_id}")
 
 

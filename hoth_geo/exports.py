@@ -32,22 +32,28 @@ from sqlalchemy.engine import Engine
 
 from hoth_geo import store
 from hoth_geo.aggregate import ReportFilter, aggregate_hexes, filter_mask, located
-from hoth_geo.hexes import cell_centres, cells_to_parent, hex_frame, latlng_to_cells
+from hoth_geo.hexes import cell_centres, cells_to_parent, hex_frame
 from hoth_geo.hotspots import hotspots
 from hoth_geo.places import place_ranking
 from hoth_geo.privacy import (
     POLICE_ONLY_COLUMNS,
-    PRIVATE_PLACE_TYPES,
+    PTABLE_MAX_NOISE,
     NotAllowed,
     SharingPolicy,
     check_resolution,
+    disclose_counts,
+    hex_counts,
     hide_private_names,
     is_suppressed,
+    key_sums,
+    named_place_rule,
     neutralise_frame,
+    partner_filters,
+    record_keys,
     redact_reports,
     redact_text,
     resolution_note,
-    suppress_counts,
+    withheld_name,
 )
 from hoth_geo.schema import CONCERNS, PLACE_TYPES
 
@@ -213,17 +219,20 @@ def shareable_hexes(
 
     - Police: h3, count, distinct_places, top_place_types, top_concerns (with counts); with_hotspots
       adds z, p_fdr and class.
-    - Partner / public: h3, count (suppressed), common_place_types, common_concerns (categories with at
-      least k reports in the hexagon, no numbers, blank where the count is suppressed); with_hotspots
-      adds class only: a z-score is a linear function of the counts around it and, with those counts
-      published, gives a small count back.
+    - Partner / public: h3, count (through ``privacy.disclose_counts``: suppressed, perturbed),
+      common_place_types, common_concerns (categories with at least k reports in the hexagon, no
+      numbers, blank where the count is suppressed); with_hotspots adds class only: a z-score is a
+      linear function of the counts around it and, with those counts published, gives a small count
+      back. The filters are those a partner may use (``privacy.partner_filters``: whole months, place
+      type, concern; NotAllowed for agency or grading filters).
 
-    The resolution is coarsened to what the audience may see (``attrs['res']``, ``attrs['res_requested']``,
+    The resolution is the one the audience may see (``attrs['res']``, ``attrs['res_requested']``,
     ``attrs['note']``); ``attrs['totals']`` holds the publishable total. With hotspots, grid cells with
     no report are included when they are classed hot or cold (count 0).
     """
     _check_policy(policy)
     _check_filters(filters)
+    filters = partner_filters(filters, policy)
     used = check_resolution(res, policy)
     police = not policy.suppresses
     table = aggregate_hexes(reports, used, filters, breakdowns=police)
@@ -244,8 +253,10 @@ def shareable_hexes(
         out.attrs["totals"] = {"count": int(out["count"].sum())}
     else:
         types, concerns = _partner_breakdowns(reports, used, filters, table["h3"].to_numpy(), policy.k)
+        keyed = hex_counts(reports, used, filters).set_index("h3")["cell_key"]
+        cell_keys = keyed.reindex(table["h3"].to_numpy()).fillna(0).to_numpy(dtype=np.int64)
         table = table.assign(common_place_types=types, common_concerns=concerns)
-        out = suppress_counts(table, ["count"], policy)
+        out = disclose_counts(table, ["count"], policy, keys=cell_keys)
         hidden = np.asarray(out.attrs["suppressed"]["count"], dtype=bool)
         out.loc[hidden, ["common_place_types", "common_concerns"]] = ""
         order = ["h3", "count", "common_place_types", "common_concerns"] + (
@@ -263,14 +274,19 @@ def shareable_places(
 ) -> pd.DataFrame:
     """Places with at least one matching report as ``policy`` may see them, with point coordinates.
 
-    Columns: name, place_type, place_type_label, locality, reports, agencies, latitude, longitude, and
-    for the police also place_id, first and last. Outside the police, reports is suppressed and agencies
-    is withheld wherever reports is. For the public, private businesses' names are withheld and their
-    points moved to the centre of their ``coarsest_res`` hexagon, as an exact point names the business
-    as surely as its name. Places the places frame cannot locate are left out.
+    - Police: place_id, name, place_type, place_type_label, locality, reports, agencies, first, last,
+      latitude, longitude, for every place with a matching report.
+    - Partner / public: named venues follow one rule (``privacy.named_place_rule``): none unless the
+      policy carries a ``NamedPlacesRelease`` (partners only, made by a police or analyst user with a
+      reason the export log records), and then only places with at least k matching reports from at
+      least two agencies. Columns name, place_type, place_type_label, locality, reports (perturbed
+      through ``privacy.disclose_counts``), latitude, longitude; no agencies, ids or dates.
+
+    Places the places frame cannot locate are left out.
     """
     _check_policy(policy)
     _check_filters(filters)
+    filters = partner_filters(filters, policy)
     ranked = place_ranking(reports, places, filters)
     coords = places.drop_duplicates("place_id").set_index("place_id")[["latitude", "longitude"]]
     table = ranked.join(coords, on="place_id")
@@ -283,35 +299,25 @@ def shareable_places(
         out = table[[*cols, "first", "last", "latitude", "longitude"]].reset_index(drop=True)
         out.attrs["totals"] = {"reports": int(out["reports"].sum())}
         return out
-    out = suppress_counts(table, ["reports"], policy)
+    cols = ["name", "place_type", "place_type_label", "locality", "reports", "latitude", "longitude"]
+    named = table[named_place_rule(table["reports"], table["agencies"], policy)].reset_index(drop=True)
+    keys = _place_keys(reports, filters, named["place_id"].to_numpy())
+    # Every place shown has k or more reports, so nothing is suppressed; no total of the places is
+    # published (the places are a selection, not a partition of the reports).
+    out = disclose_counts(named[cols], ["reports"], policy, keys=keys, totals={"reports": "none"})
     attrs = out.attrs
-    hidden = np.asarray(attrs["suppressed"]["reports"], dtype=bool)
-    out["agencies"] = out["agencies"].astype(object)
-    out.loc[hidden, "agencies"] = out.loc[hidden, "reports"]
-    out = hide_private_names(out, policy)
-    if not policy.show_private_names:
-        private = out["place_type"].map(lambda t: not isinstance(t, str) or t in PRIVATE_PLACE_TYPES)
-        idx = np.flatnonzero(private.to_numpy(dtype=bool))
-        if idx.size:
-            cells = latlng_to_cells(
-                out["latitude"].to_numpy()[idx], out["longitude"].to_numpy()[idx], policy.coarsest_res
-            )
-            lat, lng = cell_centres(cells)
-            out.loc[idx, "latitude"] = lat
-            out.loc[idx, "longitude"] = lng
-    cols = [
-        "name",
-        "place_type",
-        "place_type_label",
-        "locality",
-        "reports",
-        "agencies",
-        "latitude",
-        "longitude",
-    ]
-    out = _order_shared(out[cols], "reports", ["place_type", "locality", "name"])
+    out = _order_shared(out, "reports", ["place_type", "locality", "name"])
     out.attrs = attrs
     return out
+
+
+def _place_keys(reports: pd.DataFrame, filters: ReportFilter | None, place_ids) -> np.ndarray:
+    """The cell key of each place: the sum of the record keys of its matching reports."""
+    keep = filter_mask(reports, filters) & reports["place_id"].notna().to_numpy()
+    codes = pd.Index(pd.Series(place_ids, dtype=object)).get_indexer(
+        reports["place_id"].astype(object).to_numpy()[keep]
+    )
+    return key_sums(record_keys(reports)[keep], codes, len(place_ids))
 
 
 # --- Writers ---------------------------------------------------------------------------------------------
@@ -464,7 +470,8 @@ def _about(kind: str, policy: SharingPolicy, extra: dict) -> dict:
         "generated_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "small_numbers": (
             f"counts of 1 to {policy.k - 1} shown as '{policy.small}'; '[c]' withheld to protect a small "
-            "number elsewhere; totals rounded to the nearest 5"
+            "number elsewhere; other counts carry a small fixed noise (cell-key perturbation, at most "
+            f"±{PTABLE_MAX_NOISE}); totals rounded to the nearest 5"
             if policy.suppresses
             else "exact counts (police only)"
         ),
@@ -559,9 +566,13 @@ def export_places(
     filename: str | None = None,
 ) -> bytes:
     """Places with reports (``shareable_places``) as points: GeoJSON, GeoPackage (layer 'places'), or
-    CSV / XLSX with coordinates in ``crs``. Recorded in the export log when ``engine`` is given."""
+    CSV / XLSX with coordinates in ``crs``. Recorded in the export log when ``engine`` is given.
+
+    Raises NotAllowed for partners without a ``NamedPlacesRelease`` and for the public: a places file
+    is a list of named venues."""
     _check_fmt(fmt, FORMATS)
     _check_crs(crs, fmt)
+    _check_places_allowed(policy)
     table = shareable_places(reports, places, filters, policy)
     about = _about(
         "places",
@@ -588,6 +599,19 @@ def export_places(
     return data
 
 
+def _check_places_allowed(policy: SharingPolicy) -> None:
+    _check_policy(policy)
+    if policy.suppresses and policy.named_places is None:
+        raise NotAllowed(
+            f"named places are not shared with the {policy.audience} audience unless a police or analyst user "
+            "releases them for a partner export with a recorded reason (privacy.NamedPlacesRelease)"
+        )
+
+
+def _shares_places(policy: SharingPolicy) -> bool:
+    return not policy.suppresses or policy.named_places is not None
+
+
 def export_layers(
     reports: pd.DataFrame,
     places: pd.DataFrame,
@@ -601,10 +625,15 @@ def export_layers(
     exported_by: str | None = None,
     filename: str | None = None,
 ) -> bytes:
-    """One GeoPackage with two layers, 'hexes' and 'places', for GIS users. Logged when given ``engine``."""
+    """One GeoPackage for GIS users with the layer 'hexes' and, for the police or a partner export with
+    named places released (``privacy.NamedPlacesRelease``), the layer 'places'. Logged when given
+    ``engine``."""
     _check_crs(crs, "gpkg")
     hexes = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots)
-    pts = shareable_places(reports, places, filters, policy)
+    layers = {"hexes": _gpkg_ready(_hex_layer(hexes, crs))}
+    if _shares_places(policy):
+        pts = shareable_places(reports, places, filters, policy)
+        layers["places"] = _gpkg_ready(_place_layer(pts, crs))
     extra = {
         "res": hexes.attrs["res"],
         "res_requested": hexes.attrs["res_requested"],
@@ -614,11 +643,7 @@ def export_layers(
     about = _about("layers", policy, {"filters": _describe(filters), **extra})
     if hexes.attrs.get("note"):
         about["note"] = hexes.attrs["note"]
-    data = _gpkg_bytes(
-        {"hexes": _gpkg_ready(_hex_layer(hexes, crs)), "places": _gpkg_ready(_place_layer(pts, crs))},
-        policy,
-        about,
-    )
+    data = _gpkg_bytes(layers, policy, about)
     _log(
         engine,
         data,
@@ -682,13 +707,14 @@ def export_reports(
     return data
 
 
-def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=()) -> pd.DataFrame:
+def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=(), keys=None) -> pd.DataFrame:
     """A generic table (monthly trend, place ranking, patrol plan) as ``policy`` may see it.
 
-    Outside the police: POLICE_ONLY_COLUMNS and COUNT_BEARING_COLUMNS are dropped; ``count_cols`` are
-    suppressed (grand totals assumed published); ROW_DETAIL_COLUMNS are blanked in rows where a count
-    is suppressed; private names are withheld for the public (when the table has name and place_type);
-    vehicle registrations are masked. int64 h3 columns become H3 hex strings for everyone.
+    Outside the police: POLICE_ONLY_COLUMNS and COUNT_BEARING_COLUMNS are dropped; ``count_cols`` go
+    through ``privacy.disclose_counts`` with their cell ``keys`` (grand totals assumed published);
+    ROW_DETAIL_COLUMNS are blanked in rows where a count is suppressed; a ``name`` column follows the
+    named-venue rule (withheld unless released and the row has k+ reports from 2+ agencies); vehicle
+    registrations are masked. int64 h3 columns become H3 hex strings for everyone.
     """
     _check_policy(policy)
     if not isinstance(df, pd.DataFrame):
@@ -700,9 +726,19 @@ def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=()) -
         bad = [c for c in count_cols if c in dropped]
         if bad:
             raise ValueError(f"count_cols: {bad[0]!r} is not shared with audience {policy.audience!r}")
+        names_ok = None
+        if "name" in out.columns:
+            if {"reports", "agencies"} <= set(out.columns):
+                names_ok = named_place_rule(
+                    pd.to_numeric(out["reports"]).to_numpy(),
+                    pd.to_numeric(out["agencies"]).to_numpy(),
+                    policy,
+                )
+            else:
+                names_ok = np.zeros(len(out), dtype=bool)
         out = out.drop(columns=dropped)
         if count_cols:
-            out = suppress_counts(out, count_cols, policy)
+            out = disclose_counts(out, count_cols, policy, keys=keys)
             hidden = np.zeros(len(out), dtype=bool)
             for c in count_cols:
                 hidden |= np.asarray(out.attrs["suppressed"][c], dtype=bool)
@@ -710,6 +746,16 @@ def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=()) -
                 if col in out.columns and col not in count_cols:
                     out[col] = out[col].astype(object)
                     out.loc[hidden, col] = None
+        if names_ok is not None:
+            types = out["place_type"] if "place_type" in out.columns else pd.Series(None, index=out.index)
+            out["name"] = [
+                name if ok else withheld_name(t)
+                for name, ok, t in zip(
+                    out["name"].astype(object), names_ok, types.astype(object), strict=True
+                )
+            ]
+        if "agencies" in out.columns:
+            out = out.drop(columns="agencies")
         out = redact_text(hide_private_names(out, policy), policy)
     if "h3" in out.columns and pd.api.types.is_integer_dtype(out["h3"]):
         out["h3"] = [h3.int_to_str(int(c)) if c else "" for c in out["h3"]]
@@ -722,6 +768,7 @@ def export_table(
     *,
     fmt: str = "csv",
     count_cols=(),
+    keys=None,
     kind: str = "table",
     filters: ReportFilter | dict | None = None,
     engine: Engine | None = None,
@@ -730,7 +777,7 @@ def export_table(
 ) -> bytes:
     """Any table (``shareable_table``) as CSV or XLSX. Recorded in the export log when given ``engine``."""
     _check_fmt(fmt, TABLE_FORMATS)
-    table = shareable_table(df, policy, count_cols=count_cols)
+    table = shareable_table(df, policy, count_cols=count_cols, keys=keys)
     about = _about(kind, policy, {"rows": len(table)})
     data = _csv_bytes(table) if fmt == "csv" else _xlsx_bytes({kind[:31]: table}, policy, about)
     _log(
@@ -785,6 +832,9 @@ def record_export(
         **filters_to_dict(filters),
         "policy": {"k": policy.k, "coarsest_res": policy.coarsest_res, "marking": policy.marking},
     }
+    if policy.named_places is not None:
+        # The deliberate release of named venues to partners, with its reason, travels with the export.
+        record["named_places"] = policy.named_places.as_record()
     return store.log_export(
         engine,
         audience=policy.audience,

@@ -1,21 +1,33 @@
-"""Sharing rules: who may receive what, small-number suppression, and safe text for spreadsheets.
+"""Sharing rules: who may receive what, disclosure control of counts, and safe text for spreadsheets.
 
-Three audiences (see docs/sharing-and-exports.md):
+Three audiences (see docs/sharing-and-exports.md and docs/disclosure-control.md):
 
 - ``police``: everything, including individual report rows, narratives and child references;
-- ``partner``: aggregated counts only; counts of 1..k-1 shown as ``"<k"``, with secondary suppression
-  so a published total cannot give a suppressed value back by subtraction; hexagons no finer than
-  ``coarsest_res``; no rows, narratives, child references, grading or vehicle registrations;
-- ``public``: as partner, and the names of private businesses (hotels, takeaways, shops...) withheld.
+- ``partner``: aggregated counts only, each through ``disclose_counts`` / ``disclose_total`` (the one
+  disclosure-control path): counts of 1..k-1 shown as ``"<k"`` with secondary suppression, every other
+  count perturbed by a cell key (``perturb``), totals then rounded; hexagons at one resolution
+  (``coarsest_res``); filters no finer than whole months, place type and concern
+  (``partner_filters``); no rows, narratives, child references, grading, agencies or vehicle
+  registrations; named venues only when released deliberately (``NamedPlacesRelease``);
+- ``public``: as partner, never any named venue.
 
-Everything here is a pure function of frames and a ``SharingPolicy``; exports.py applies it to files.
+Everything here is a pure function of frames and a ``SharingPolicy``, except the cell-key secret,
+which is read from the environment or a file under ``var/`` (``disclosure_secret``).
 """
 
 from __future__ import annotations
 
+import calendar
+import dataclasses
+import hashlib
+import hmac
 import math
+import os
 import re
+import secrets
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +37,24 @@ from hoth_geo.schema import PLACE_TYPES
 
 __all__ = [
     "AUDIENCES",
+    "CELL_KEY_MODULUS",
+    "PTABLE_MAX_NOISE",
+    "PTABLE_SLOTS",
+    "NAMED_PLACE_MIN_AGENCIES",
+    "NamedPlacesRelease",
+    "disclosure_secret",
+    "record_keys",
+    "key_sums",
+    "label_keys",
+    "ptable",
+    "perturb",
+    "disclose_counts",
+    "disclose_total",
+    "disclose_selection",
+    "hex_counts",
+    "partner_filters",
+    "too_few_message",
+    "named_place_rule",
     "DEFAULT_K",
     "DEFAULT_COARSEST_RES",
     "DEFAULT_MARKINGS",
@@ -109,6 +139,47 @@ class NotAllowed(PermissionError):
     """The audience may not receive this (e.g. individual report rows for a partner agency)."""
 
 
+# Named venues outside the police: a place is named to partners only when a police or analyst user
+# releases the named places of one export deliberately, with a reason that the export log records, and
+# then only places with at least k matching reports from at least this many different agencies (one
+# agency's reports about one venue can point at one child's story; two agencies rarely do). The public
+# never receives named venues.
+NAMED_PLACE_MIN_AGENCIES = 2
+_RELEASING_ROLES = ("police", "analyst")
+_MIN_REASON_CHARS = 10
+
+
+@dataclass(frozen=True)
+class NamedPlacesRelease:
+    """A deliberate decision to name venues in one partner export: who decided, in which role, and why.
+
+    ``reason`` is stored in the export log with the export (e.g. 'MACE 12 May: disruption plan for the
+    hotels on the A1'); ``role`` must be police or analyst (a partner cannot release names to itself).
+    """
+
+    reason: str
+    released_by: str
+    role: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reason, str) or len(self.reason.strip()) < _MIN_REASON_CHARS:
+            raise ValueError(
+                f"reason must say why named places are shared (at least {_MIN_REASON_CHARS} characters), "
+                f"got {self.reason!r}"
+            )
+        if not isinstance(self.released_by, str) or not self.released_by.strip():
+            raise ValueError(
+                f"released_by must name the user who releases the names, got {self.released_by!r}"
+            )
+        if self.role not in _RELEASING_ROLES:
+            raise NotAllowed(
+                f"role must be police or analyst to release named places to partners, got {self.role!r}"
+            )
+
+    def as_record(self) -> dict:
+        return {"reason": self.reason.strip(), "released_by": self.released_by, "role": self.role}
+
+
 @dataclass(frozen=True)
 class SharingPolicy:
     """What one audience may receive. The ``show_*`` flags default to False so that a policy built by
@@ -122,6 +193,7 @@ class SharingPolicy:
     show_narratives: bool = False
     show_grading: bool = False
     show_private_names: bool = False
+    named_places: NamedPlacesRelease | None = None
 
     def __post_init__(self) -> None:
         if self.audience not in AUDIENCES:
@@ -146,6 +218,13 @@ class SharingPolicy:
                     raise ValueError(f"{flag}=True is not allowed for audience {self.audience!r}")
         if self.audience == "public" and self.show_private_names:
             raise ValueError("show_private_names=True is not allowed for audience 'public'")
+        if self.named_places is not None:
+            if not isinstance(self.named_places, NamedPlacesRelease):
+                raise ValueError(
+                    f"named_places must be a NamedPlacesRelease or None, got {type(self.named_places).__name__}"
+                )
+            if self.audience != "partner":
+                raise ValueError(f"named_places can only be released to partners, not {self.audience!r}")
 
     @property
     def suppresses(self) -> bool:
@@ -159,11 +238,18 @@ class SharingPolicy:
 
 
 def policy_for(
-    audience: str, *, k: int | None = None, coarsest_res: int | None = None, marking: str | None = None
+    audience: str,
+    *,
+    k: int | None = None,
+    coarsest_res: int | None = None,
+    marking: str | None = None,
+    named_places: NamedPlacesRelease | None = None,
 ) -> SharingPolicy:
     """The standard policy for ``audience`` ('police', 'partner' or 'public'), with optional overrides.
 
-    The police may use every resolution down to the stored one (``settings.FINE_H3_RES``).
+    The police may use every resolution down to the stored one (``settings.FINE_H3_RES``); partners
+    and the public get one resolution, ``coarsest_res``. ``named_places`` (partners only) releases the
+    venues that pass ``named_place_rule``.
     """
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, got {audience!r}")
@@ -179,6 +265,7 @@ def policy_for(
         show_narratives=police,
         show_grading=police,
         show_private_names=audience != "public",
+        named_places=named_places,
     )
 
 
@@ -192,17 +279,19 @@ def _check_policy(policy) -> SharingPolicy:
 
 
 def check_resolution(res: int, policy: SharingPolicy) -> int:
-    """The H3 resolution an export for ``policy`` will use: ``res``, or ``policy.coarsest_res`` when
-    ``res`` is finer than the audience may see.
+    """The H3 resolution an export for ``policy`` will use: for the police ``res``; for partners and
+    the public always ``policy.coarsest_res``, their one resolution.
 
-    A too-fine request is coarsened, not refused, so a partner asking for res 10 still gets a map (at
-    res 8); ``resolution_note`` gives the sentence to show, and the export log records both resolutions.
-    Invalid resolutions (not an integer 0..FINE_H3_RES) raise ValueError.
+    One resolution, because a coarse hexagon is the sum of its finer children: offering two lets a
+    reader subtract one from the other. A different request is answered at the audience's resolution,
+    not refused, so a partner asking for res 10 still gets a map (at res 8); ``resolution_note`` gives
+    the sentence to show, and the export log records both resolutions. Invalid resolutions (not an
+    integer 0..FINE_H3_RES) raise ValueError.
     """
     _check_policy(policy)
     if isinstance(res, bool) or not isinstance(res, int | np.integer) or not 0 <= res <= settings.FINE_H3_RES:
         raise ValueError(f"res must be an H3 resolution 0..{settings.FINE_H3_RES}, got {res!r}")
-    return int(min(int(res), policy.coarsest_res))
+    return int(policy.coarsest_res) if policy.suppresses else int(res)
 
 
 def resolution_note(res: int, policy: SharingPolicy) -> str | None:
@@ -212,7 +301,7 @@ def resolution_note(res: int, policy: SharingPolicy) -> str | None:
         return None
     return (
         f"Hexagons shown at H3 resolution {used}, not the {res} requested: "
-        f"{policy.audience} exports are no finer than resolution {policy.coarsest_res}."
+        f"{policy.audience} exports are at resolution {policy.coarsest_res} only."
     )
 
 
@@ -394,6 +483,315 @@ def suppress_counts(
                 for key, idx in groups
             }
     return out
+
+
+# --- Cell-key perturbation (the one disclosure-control path for partner and public counts) ---------------
+#
+# The method of the ONS for the 2021 Census: every record carries a fixed random key 0..255; a cell's
+# key is the sum of its records' keys modulo 256; the noise added to the cell is read from a fixed
+# perturbation table (ptable) at the cell's count and key. The same records always give the same key,
+# so asking the same question twice gives the same answer (averaging repeats gains nothing), and two
+# overlapping cells get independent-looking noise, so subtracting them does not give the exact count
+# of the records in one and not the other. Parameters and limits: docs/disclosure-control.md.
+
+CELL_KEY_MODULUS = 256
+PTABLE_MAX_NOISE = 2  # D: no published count is more than 2 from the true one
+# Slots of the 256 cell keys given to each noise value d, for a count far enough above the threshold
+# that every d in -D..D keeps it at k or more: P(0) = 102/256, P(±1) = 51/256, P(±2) = 26/256; mean 0,
+# variance 2 * (51 + 4 * 26) / 256 ≈ 1.21.
+PTABLE_SLOTS = {-2: 26, -1: 51, 0: 102, 1: 51, 2: 26}
+CELL_ROUNDING = 1  # cells are published as perturbed integers
+DISCLOSURE_KEY_ENV = "HOTH_GEO_DISCLOSURE_KEY"
+DISCLOSURE_KEY_FILE = "disclosure.key"
+
+_record_key_arrays: dict[tuple[bytes, bytes], np.ndarray] = {}
+_RECORD_KEY_ARRAYS = 4
+
+
+def disclosure_secret() -> bytes:
+    """The secret behind the record keys: ``$HOTH_GEO_DISCLOSURE_KEY``, else ``var/disclosure.key``
+    (created on first use with 32 random bytes, permissions 0600). It is kept outside the database, so
+    a copy of the database alone does not give the keys, and it must never change for a deployment:
+    new keys would give new noise, and two answers to one question could then be averaged."""
+    env = os.environ.get(DISCLOSURE_KEY_ENV)
+    if env:
+        return env.encode("utf-8")
+    path = Path(settings.VAR_DIR) / DISCLOSURE_KEY_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: read theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    secret = path.read_text().strip()
+    if not secret:
+        raise ValueError(f"{path} is empty: restore the disclosure key file (or set {DISCLOSURE_KEY_ENV})")
+    return secret.encode("utf-8")
+
+
+def record_keys(reports: pd.DataFrame) -> np.ndarray:
+    """Each report's fixed record key 0..255: HMAC-SHA256(secret, report id), first byte.
+
+    Derived, not stored, so no schema change is needed and the key cannot be read from the database.
+    """
+    if not isinstance(reports, pd.DataFrame) or "id" not in reports.columns:
+        raise ValueError("reports must be the store.load_reports frame, with its 'id' column")
+    secret = disclosure_secret()
+    fingerprint = hashlib.sha256(secret).digest()
+    ids = reports["id"].to_numpy(dtype=np.int64)
+    # The whole array is cached per secret and id set: a page view then costs one hash of the ids.
+    whole = (fingerprint, hashlib.blake2b(ids.tobytes(), digest_size=16).digest())
+    hit = _record_key_arrays.get(whole)
+    if hit is not None:
+        return hit.copy()
+    out = np.fromiter(
+        (hmac.new(secret, str(rid).encode("ascii"), hashlib.sha256).digest()[0] for rid in ids.tolist()),
+        dtype=np.int64,
+        count=len(ids),
+    )
+    _record_key_arrays[whole] = out
+    while len(_record_key_arrays) > _RECORD_KEY_ARRAYS:
+        _record_key_arrays.pop(next(iter(_record_key_arrays)))
+    return out.copy()
+
+
+def key_sums(keys, codes, n: int) -> np.ndarray:
+    """The cell key of each of ``n`` cells: the sum of the record keys of the records with that code,
+    modulo 256. ``codes`` gives each record's cell 0..n-1 (negative: in no cell)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    if keys.shape != codes.shape:
+        raise ValueError(f"keys and codes must have the same length, got {keys.shape} and {codes.shape}")
+    ok = codes >= 0
+    sums = np.bincount(codes[ok], weights=keys[ok], minlength=int(n)).astype(np.int64)
+    return sums % CELL_KEY_MODULUS
+
+
+def label_keys(reports: pd.DataFrame, mask, labels, index) -> np.ndarray:
+    """The cell key of each entry of ``index``: the key sum of the reports in ``mask`` whose label
+    (``labels``, one per report, e.g. its month or place type) equals that entry."""
+    mask = np.asarray(mask, dtype=bool)
+    labels = np.asarray(labels, dtype=object)
+    if labels.shape != mask.shape:
+        raise ValueError(f"labels must have one entry per report ({mask.size}), got {labels.shape}")
+    codes = pd.Index(list(index)).get_indexer(labels[mask])
+    return key_sums(record_keys(reports)[mask], codes, len(index))
+
+
+def ptable(count: int, k: int) -> np.ndarray:
+    """The perturbation table row for a count: the noise for each cell key 0..255.
+
+    Counts of k + D or more use ``PTABLE_SLOTS``. Nearer the threshold the noise is cut to -j..j
+    (j = count - k), the slots of the noise values left out going to 0, so no published count falls
+    below k and the mean noise stays 0 (a count of exactly k is published as k).
+    """
+    j = max(0, min(PTABLE_MAX_NOISE, int(count) - int(k)))
+    slots = {d: n for d, n in PTABLE_SLOTS.items() if abs(d) <= j}
+    slots[0] += CELL_KEY_MODULUS - sum(slots.values())
+    return np.repeat(np.array(sorted(slots), dtype=np.int64), [slots[d] for d in sorted(slots)])
+
+
+def perturb(counts, keys, k: int) -> np.ndarray:
+    """``counts`` (all k or more) plus the ptable noise at each cell key."""
+    counts = np.asarray(counts, dtype=np.int64)
+    keys = np.asarray(keys, dtype=np.int64) % CELL_KEY_MODULUS
+    if counts.size and counts.min() < k:
+        raise ValueError(f"perturb: counts below k={k} must be suppressed first, got {int(counts.min())}")
+    rows = np.minimum(counts - k, PTABLE_MAX_NOISE)
+    table = np.stack([ptable(k + j, k) for j in range(PTABLE_MAX_NOISE + 1)])
+    return counts + table[rows, keys]
+
+
+def _keys_for(table: pd.DataFrame, col: str, keys) -> np.ndarray:
+    if keys is None and len(table) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if keys is None:
+        raise ValueError(
+            f"keys: counts in {col!r} for partners and the public need their cell keys (privacy.key_sums)"
+        )
+    if isinstance(keys, dict):
+        if col not in keys:
+            raise ValueError(f"keys: no cell keys for count column {col!r}")
+        keys = keys[col]
+    if isinstance(keys, str):
+        if keys not in table.columns:
+            raise ValueError(f"keys: column {keys!r} is not in the table")
+        keys = table[keys].to_numpy()
+    out = np.asarray(keys, dtype=np.int64)
+    if out.shape != (len(table),):
+        raise ValueError(f"keys: {col!r} needs one cell key per row ({len(table)}), got shape {out.shape}")
+    return out % CELL_KEY_MODULUS
+
+
+def disclose_total(n, key, policy: SharingPolicy) -> int | str:
+    """A total (or any single count) as it may be published: exact for the police; otherwise 0 stays
+    0, 1..k-1 becomes '<k', anything larger is perturbed at its cell ``key`` and then rounded to the
+    nearest ``TOTAL_ROUNDING``. Use ``disclose_selection`` when you have the records."""
+    _check_policy(policy)
+    shown = round_total(n, policy)  # validates n; exact for the police, '<k' and 0 as they are
+    if not policy.suppresses or isinstance(shown, str) or shown == 0:
+        return shown
+    noisy = int(perturb([int(n)], [int(key)], policy.k)[0])
+    return int(math.floor(noisy / TOTAL_ROUNDING + 0.5) * TOTAL_ROUNDING)
+
+
+def disclose_selection(reports: pd.DataFrame, mask, policy: SharingPolicy) -> int | str:
+    """The number of reports in ``mask`` as ``policy`` may see it (``disclose_total`` at the cell key
+    of exactly those reports): for messages and headline figures."""
+    mask = np.asarray(mask, dtype=bool)
+    n = int(mask.sum())
+    if not policy.suppresses:
+        return n
+    key = int(record_keys(reports)[mask].sum()) % CELL_KEY_MODULUS
+    return disclose_total(n, key, policy)
+
+
+def disclose_counts(
+    table: pd.DataFrame,
+    count_cols,
+    policy: SharingPolicy,
+    *,
+    keys=None,
+    group_cols=(),
+    totals: dict | None = None,
+) -> pd.DataFrame:
+    """The one disclosure-control path for counts a partner or the public can see.
+
+    In order: (1) small-number suppression (``suppress_counts``: 1..k-1 as '<k', secondary '[c]'
+    where a published total could give one back); (2) cell-key perturbation of every count still shown
+    (``perturb`` at the cell's key; 0 stays 0, nothing is pushed below k); (3) totals perturbed at the
+    sum of their cells' keys and rounded to ``TOTAL_ROUNDING``. For the police the table is returned
+    exact (``keys`` may then be None).
+
+    ``keys``: the cell key of each row (``key_sums`` of its records' ``record_keys``), as an array,
+    the name of a column of ``table``, or a dict count column -> either. Other arguments and
+    ``attrs`` as ``suppress_counts``.
+    """
+    _check_policy(policy)
+    out = suppress_counts(table, count_cols, policy, group_cols=group_cols, totals=totals)
+    if not policy.suppresses:
+        return out
+    count_cols = (count_cols,) if isinstance(count_cols, str) else tuple(count_cols)
+    group_cols = (group_cols,) if isinstance(group_cols, str) else tuple(group_cols)
+    groups = (
+        list(table.groupby(list(group_cols), dropna=False, sort=True).indices.items()) if group_cols else []
+    )
+    for col in count_cols:
+        cell_keys = _keys_for(table, col, keys)
+        values = _counts(table, col)
+        hidden = np.asarray(out.attrs["suppressed"][col], dtype=bool)
+        shown = out[col].to_numpy(dtype=object).copy()
+        open_ = ~hidden & (values > 0)
+        if open_.any():
+            noisy = perturb(values[open_], cell_keys[open_], policy.k)
+            shown[open_] = [int(v) for v in noisy]
+        out[col] = pd.Series(shown, index=out.index, dtype=object)
+        grand = out.attrs["totals"][col]
+        if grand != WITHHELD_TOTAL:
+            out.attrs["totals"][col] = disclose_total(int(values.sum()), int(cell_keys.sum()), policy)
+        if group_cols:
+            for key, idx in groups:
+                if out.attrs["group_totals"][col].get(key) != WITHHELD_TOTAL:
+                    out.attrs["group_totals"][col][key] = disclose_total(
+                        int(values[idx].sum()), int(cell_keys[idx].sum()), policy
+                    )
+    return out
+
+
+def hex_counts(reports: pd.DataFrame, res: int, filters=None) -> pd.DataFrame:
+    """Located reports matching ``filters`` per H3 cell at ``res``: h3, count and cell_key (the key
+    ``disclose_counts`` needs). Cells with no report are left out."""
+    from hoth_geo.aggregate import filter_mask, located
+    from hoth_geo.hexes import cells_to_parent
+
+    keep = filter_mask(reports, filters) & located(reports)
+    cells = cells_to_parent(reports["h3"].to_numpy()[keep], res)
+    uniq, codes = np.unique(cells, return_inverse=True)
+    return pd.DataFrame(
+        {
+            "h3": uniq.astype(np.int64),
+            "count": np.bincount(codes, minlength=len(uniq)).astype(np.int64),
+            "cell_key": key_sums(record_keys(reports)[keep], codes, len(uniq)),
+        }
+    )
+
+
+# --- What a partner may ask -------------------------------------------------------------------------------
+
+PARTNER_FILTERS = ("month-level dates", "place type", "concern")
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def _month_end(d: date) -> date:
+    return d.replace(day=calendar.monthrange(d.year, d.month)[1])
+
+
+def partner_filters(filters, policy: SharingPolicy):
+    """``filters`` as a partner or public selection may be: dates widened to whole calendar months,
+    and only place types and concerns besides (a one-day shift of an end date, or all reports minus
+    one agency or one grading, would otherwise give small counts back by subtraction).
+
+    Raises NotAllowed naming the filter when ``filters`` selects by agency, agency type or grading;
+    the police context layer is dropped. Police: unchanged.
+    """
+    from hoth_geo.aggregate import ReportFilter
+
+    _check_policy(policy)
+    if filters is None or not policy.suppresses:
+        return filters
+    if not isinstance(filters, ReportFilter):
+        raise ValueError(f"filters must be a ReportFilter or None, got {type(filters).__name__}")
+    for name, label in (
+        ("agencies", "reporting agency"),
+        ("agency_types", "agency type"),
+        ("grading_sources", "grading"),
+        ("grading_information", "grading"),
+    ):
+        if getattr(filters, name):
+            raise NotAllowed(
+                f"{policy.audience} selections cannot use the {label} filter ({name}={list(getattr(filters, name))!r}): "
+                f"only {', '.join(PARTNER_FILTERS)}"
+            )
+    return dataclasses.replace(
+        filters,
+        date_from=_month_start(filters.date_from) if filters.date_from else None,
+        date_to=_month_end(filters.date_to) if filters.date_to else None,
+        include_context=False,
+    )
+
+
+def too_few_message(exc, reports: pd.DataFrame, filters, policy: SharingPolicy) -> str:
+    """The 'not enough reports for a hotspot analysis' sentence for ``hotspots.TooFewReports``, with
+    the number of reports disclosed for ``policy`` (a partner never reads an exact small count)."""
+    from hoth_geo.aggregate import filter_mask, located
+
+    n = disclose_selection(reports, filter_mask(reports, filters) & located(reports), policy)
+    n_text = f"{n:,}" if isinstance(n, int) else f"fewer than {policy.k}" if n == policy.small else n
+    about = "" if not policy.suppresses or isinstance(n, str) else "about "
+    return (
+        f"hotspot analysis needs at least {exc.minimum} located reports in the selection, "
+        f"{about}{n_text} match: widen the filters (dates, concerns, place types)"
+    )
+
+
+def named_place_rule(reports_count, agencies_count, policy: SharingPolicy) -> np.ndarray:
+    """Which places ``policy`` may name: all for the police; for partners only with a release and then
+    only places with at least k reports from at least NAMED_PLACE_MIN_AGENCIES agencies; never for the
+    public."""
+    _check_policy(policy)
+    reports_count = np.asarray(reports_count, dtype=np.int64)
+    agencies_count = np.asarray(agencies_count, dtype=np.int64)
+    if not policy.suppresses:
+        return np.ones(reports_count.shape, dtype=bool)
+    if policy.named_places is None:
+        return np.zeros(reports_count.shape, dtype=bool)
+    return (reports_count >= policy.k) & (agencies_count >= NAMED_PLACE_MIN_AGENCIES)
 
 
 # --- Text that is safe to open in a spreadsheet ---------------------------------------------------------

@@ -12,10 +12,11 @@ Why these choices:
 * **Projection.** Hexagons are drawn in a local transverse Mercator projection centred on the map
   (scale factor 1 on its central meridian), so a kilometre on the scale bar is a kilometre on the
   ground anywhere in the map (within 0.01 % over a county). Grid north is true north at the centre.
-* **Sharing policy.** Every figure comes from the policy's view of the data: count maps are suppressed
-  through ``privacy.suppress_counts`` before they are classed, so for partner and public audiences
-  every count from 1 to k-1 falls in one 'fewer than k' class and the other classes start at k or
-  more. The resolution is checked with ``privacy.check_resolution``.
+* **Sharing policy.** Every figure comes from the policy's view of the data: count maps go through
+  ``privacy.disclose_counts`` (suppression, then cell-key perturbation, with the keys of the frame's
+  ``cell_key`` column from ``privacy.hex_counts``) before they are classed, so for partner and public
+  audiences every count from 1 to k-1 falls in one 'fewer than k' class and the other classes start
+  at k or more. The resolution is checked with ``privacy.check_resolution``.
 * **Untrusted text.** Titles, filters and names come from reports and users. Text is drawn with
   mathtext parsing and TeX switched off (``text.parse_math`` / ``text.usetex`` False), so a '$' in a
   place name is just a character; control characters are removed and long strings are cut.
@@ -190,7 +191,10 @@ class MapLayer:
 def _count_layer(frame: pd.DataFrame, col: str, policy) -> tuple[list, list, list, list[str]]:
     # The default totals rule assumes the map's grand total is known (it is on the briefing cover),
     # so a lone small hexagon cannot be recovered by subtraction either.
-    suppressed = privacy.suppress_counts(frame[["h3", col]].copy(), [col], policy)
+    # Partner and public counts go through the one disclosure path, with the cells' keys
+    # (privacy.hex_counts gives them as the 'cell_key' column).
+    keys = frame["cell_key"].to_numpy() if "cell_key" in frame.columns else None
+    suppressed = privacy.disclose_counts(frame[["h3", col]].copy(), [col], policy, keys=keys)
     values = suppressed[col].tolist()
     cells = suppressed["h3"].to_numpy(dtype=np.int64)
     is_text = np.array([privacy.is_suppressed(v) for v in values], dtype=bool)
@@ -287,19 +291,21 @@ def map_layer(hexes: pd.DataFrame, *, kind: str, policy, value_col: str | None =
     used = privacy.check_resolution(res, policy)
     coarsened = privacy.resolution_note(res, policy)
     if used != res:
-        if kind != "count":
+        if kind != "count" or used > res:
             # Classes cannot be merged into a coarser hexagon: the statistic must be recomputed.
             raise privacy.NotAllowed(
-                f"hexes: {kind} classes at H3 resolution {res} are finer than {policy.audience} maps allow "
-                f"({policy.coarsest_res}); compute them at resolution {used} or coarser"
+                f"hexes: {kind} at H3 resolution {res} is not the resolution {policy.audience} maps use "
+                f"({policy.coarsest_res}); compute it at resolution {used}"
             )
         # Counts add up: the finer hexagons are merged into their parents before suppression.
+        # Cell keys add up the same way (modulo 256), so a parent gets the key of all its records.
         parents = hx.cells_to_parent(frame["h3"].to_numpy(dtype=np.int64), used)
-        frame = (
-            pd.DataFrame({"h3": parents, col: pd.to_numeric(frame[col], errors="raise")})
-            .groupby("h3", as_index=False, sort=True)[col]
-            .sum()
-        )
+        merged = pd.DataFrame({"h3": parents, col: pd.to_numeric(frame[col], errors="raise")})
+        if "cell_key" in frame.columns:
+            merged["cell_key"] = frame["cell_key"].to_numpy(dtype=np.int64)
+        frame = merged.groupby("h3", as_index=False, sort=True).sum()
+        if "cell_key" in frame.columns:
+            frame["cell_key"] = frame["cell_key"] % privacy.CELL_KEY_MODULUS
         res = used
     if kind == "count":
         out_cells, colours, legend, notes = _count_layer(frame, col, policy)

@@ -171,17 +171,32 @@ def test_partner_pack_of_a_narrow_selection_suppresses_small_counts(demo, tmp_pa
     assert len(_page_images(pdf, tmp_path)) == N_PAGES
 
 
-def test_public_pack_withholds_private_business_names_and_police_pack_shows_them(packs):
+def test_partner_and_public_packs_name_no_venue_and_police_pack_does(packs):
     _need_poppler()
     public = " ".join("\n".join(_pages_text(packs["public"])).split())
     police = " ".join("\n".join(_pages_text(packs["police"])).split())
     partner = " ".join("\n".join(_pages_text(packs["partner"])).split())
-    assert "Hotel A, Durham (demo)" not in public
-    assert "Hotel / B&B (name withheld)" in public
     assert "Hotel A, Durham (demo)" in police
-    assert "Hotel A, Durham (demo)" in partner
-    # Public spaces keep their names.
-    assert "Public park, Blackhalls (demo)" in public
+    for shared in (partner, public):
+        # No named venue without a release: every demo venue name ends in '(demo)'.
+        assert "(demo)" not in shared
+        assert "by type of place" in shared
+
+
+def test_a_released_partner_pack_names_only_places_that_pass_the_rule(demo):
+    _need_poppler()
+    reports, places = demo
+    release = privacy.NamedPlacesRelease(
+        reason="MACE 12 May: joint disruption plan", released_by="a.analyst", role="analyst"
+    )
+    policy = privacy.policy_for("partner", named_places=release)
+    pdf = briefing.briefing_pack(reports, places, filters=None, policy=policy, generated_at=GENERATED)
+    text = " ".join("\n".join(_pages_text(pdf)).split())
+    ranking = briefing.place_ranking(reports, places)
+    passing = ranking[(ranking["reports"] >= privacy.DEFAULT_K) & (ranking["agencies"] >= 2)]
+    failing = ranking[~ranking["place_id"].isin(passing["place_id"])]
+    assert any(name in text for name in passing["name"].head(5))
+    assert not any(name in text for name in failing["name"])
 
 
 def test_police_pack_shows_exact_counts_and_the_plan_hexagons(packs):
@@ -200,7 +215,7 @@ def test_place_names_cannot_trigger_mathtext(demo):
     reports, places = demo
     places = places.copy()
     places.loc[places["place_id"] == "demo:public-park-blackhalls", "name"] = "Park $x^2$ \\frac{1}{2}"
-    pdf = briefing.briefing_pack(reports, places, filters=None, policy="partner", generated_at=GENERATED)
+    pdf = briefing.briefing_pack(reports, places, filters=None, policy="police", generated_at=GENERATED)
     text = "\n".join(_pages_text(pdf))
     assert "Park $x^2$ \\frac{1}{2}" in text
 

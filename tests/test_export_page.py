@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
@@ -76,9 +78,34 @@ def test_partner_preview_shows_no_small_number(app_env):
     assert "<5" in set(table["count"])
 
 
+def _files(log):
+    """Export-log rows for files (previews are logged too, as kind 'preview')."""
+    return log[log["kind"] != "preview"]
+
+
+def test_a_partner_preview_is_recorded_once_in_the_export_log(app_env):
+    engine = store.connect(app_env)
+    before = store.load_export_log(engine)
+    at = _run("partner")
+    log = store.load_export_log(engine)
+    new = log.iloc[len(before) :]
+    assert new["kind"].tolist() == ["preview"]
+    assert new["audience"].iloc[0] == "partner" and new["exported_by"].iloc[0] == "partner@example.org"
+    assert json.loads(new["filters"].iloc[0])["map"] == "count"  # the default kind is a map image
+    # The same view again (a rerun, or another map file of the same map) is not logged twice; the
+    # table without a map is a new view.
+    at.run()
+    at.selectbox(key="export_kind").set_value("map-html").run()
+    assert len(store.load_export_log(engine)) == len(log)
+    at.selectbox(key="export_kind").set_value("csv").run()
+    assert not at.exception, at.exception
+    latest = store.load_export_log(engine).iloc[len(log) :]
+    assert latest["kind"].tolist() == ["preview"]
+
+
 def test_preparing_a_csv_gives_a_download_and_one_log_row(app_env):
     engine = store.connect(app_env)
-    before = len(store.load_export_log(engine))
+    before = len(_files(store.load_export_log(engine)))
     at = _run("partner")
     at.selectbox(key="export_kind").set_value("csv").run()
     assert not at.exception, at.exception
@@ -86,7 +113,7 @@ def test_preparing_a_csv_gives_a_download_and_one_log_row(app_env):
     at.button(key="export_prepare").click().run()
     assert not at.exception, at.exception
     assert at.get("download_button"), "a prepared export must be offered for download"
-    log = store.load_export_log(engine)
+    log = _files(store.load_export_log(engine))
     assert len(log) == before + 1
     row = log.iloc[-1]
     assert row["audience"] == "partner"
@@ -96,20 +123,20 @@ def test_preparing_a_csv_gives_a_download_and_one_log_row(app_env):
     # A rerun (any widget change) shows the cached file and records nothing more.
     at.run()
     assert at.get("download_button")
-    assert len(store.load_export_log(engine)) == before + 1
+    assert len(_files(store.load_export_log(engine))) == before + 1
     assert row["id"] in set(at.dataframe[-1].value["id"])
 
 
 def test_preparing_a_partner_png_map_previews_the_image(app_env):
     engine = store.connect(app_env)
-    before = len(store.load_export_log(engine))
+    before = len(_files(store.load_export_log(engine)))
     at = _run("partner")
     at.selectbox(key="export_kind").set_value("map-png").run()
     at.button(key="export_prepare").click().run()
     assert not at.exception, at.exception
     assert at.get("image"), "a PNG export is previewed as the image itself"
     assert at.get("download_button")
-    log = store.load_export_log(engine)
+    log = _files(store.load_export_log(engine))
     assert len(log) == before + 1
     assert log.iloc[-1]["filename"].endswith(".png")
 

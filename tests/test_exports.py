@@ -17,7 +17,7 @@ import pyogrio
 import pytest
 
 from hoth_geo import pipeline, store
-from hoth_geo.aggregate import ReportFilter, aggregate_hexes, monthly_counts
+from hoth_geo.aggregate import ReportFilter, aggregate_hexes, filter_mask, monthly_counts
 from hoth_geo.exports import (
     CRS_OPTIONS,
     FORMATS,
@@ -32,7 +32,13 @@ from hoth_geo.exports import (
     shareable_places,
 )
 from hoth_geo.places import place_ranking
-from hoth_geo.privacy import SECONDARY_MARK, NotAllowed, is_suppressed, policy_for
+from hoth_geo.privacy import (
+    NamedPlacesRelease,
+    NotAllowed,
+    is_suppressed,
+    label_keys,
+    policy_for,
+)
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 CHILD_REF = re.compile(r"DEMO-C\d{4}")
@@ -41,6 +47,22 @@ GRADING = re.compile(r"grading", re.IGNORECASE)
 PAYLOADS = ['=HYPERLINK("http://example.invalid","click")', "+cmd", "-1+1", "@SUM(A1)", "\t=1"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SHARED = ("partner", "public")
+RELEASE = NamedPlacesRelease(
+    reason="MACE 12 May: joint disruption plan for the named hotels", released_by="a.analyst", role="analyst"
+)
+RELEASED = policy_for("partner", named_places=RELEASE)
+
+
+def _monthly_keys(reports, f, monthly):
+    """The cell keys of monthly_counts' located and online columns."""
+    keep = filter_mask(reports, f)
+    month = reports["observed_at"].dt.to_period("M").dt.to_timestamp().to_numpy(dtype=object)
+    online = reports["online"].to_numpy(dtype=bool)
+    index = list(pd.to_datetime(monthly["month"]))
+    return {
+        "located": label_keys(reports, keep & ~online, month, index),
+        "online": label_keys(reports, keep & online, month, index),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -136,33 +158,38 @@ def test_shared_hex_exports_hold_no_small_counts_or_report_detail(demo, tmp_path
 
 @pytest.mark.parametrize("audience", SHARED)
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_shared_place_exports_hold_no_small_counts(demo, tmp_path, audience, fmt):
+def test_places_files_are_refused_to_partners_without_a_release_and_to_the_public(demo, audience, fmt):
     engine, reports, places = demo
-    data = export_places(reports, places, None, policy_for(audience), fmt=fmt)
+    with pytest.raises(NotAllowed, match="named places"):
+        export_places(reports, places, None, policy_for(audience), fmt=fmt)
+    assert shareable_places(reports, places, None, policy_for(audience)).empty
+    with pytest.raises(ValueError, match="only be released to partners"):
+        policy_for("public", named_places=RELEASE)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_released_places_follow_the_named_venue_rule(demo, tmp_path, fmt):
+    engine, reports, places = demo
+    data = export_places(reports, places, None, RELEASED, fmt=fmt)
     rows = _records(data, fmt, tmp_path, "places")
-    # agencies counts reporting organisations, not children: it is withheld only with reports.
     _assert_nothing_about_a_child(data, fmt, rows, ["reports"])
-    hidden = [r for r in rows if is_suppressed(r["reports"])]
-    assert hidden and all(is_suppressed(r["agencies"]) for r in hidden)
-    assert "place_id" not in rows[0] and "first" not in rows[0]
-    names = {r["name"] for r in rows}
-    if audience == "public":
-        assert "Hotel A, Durham (demo)" not in names and "Hotel / B&B (name withheld)" in names
-        assert "Hotel A" not in _all_text(data, fmt)
-    else:
-        assert "Hotel A, Durham (demo)" in names
+    assert rows and "agencies" not in rows[0] and "place_id" not in rows[0] and "first" not in rows[0]
+    ranking = place_ranking(reports, places)
+    eligible = ranking[(ranking["reports"] >= 5) & (ranking["agencies"] >= 2)]
+    assert len(rows) == len(eligible)
+    for r in rows:
+        # Only places with k+ reports from 2+ agencies, and their count within the ptable's noise.
+        same = eligible[(eligible["name"] == r["name"]) & (eligible["place_type"] == r["place_type"])]
+        assert len(same), r
+        assert (abs(same["reports"] - int(float(r["reports"]))) <= 2).any(), r
+    assert len(ranking) > len(rows)  # places named before the rule are not any more
 
 
-def test_public_points_of_private_businesses_are_moved_off_the_premises(demo):
-    _, reports, places = demo
-    shown = shareable_places(reports, places, None, policy_for("public"))
-    exact = shareable_places(reports, places, None, policy_for("partner"))
-    hotel = places.set_index("place_id").loc["demo:hotel-a-durham"]
-    hotels = shown[shown["place_type"] == "hotel"]
-    assert not ((hotels["latitude"] - hotel["latitude"]).abs() < 1e-9).any()
-    parks = exact[exact["place_type"] == "park"].set_index("name")
-    public_parks = shown[shown["place_type"] == "park"].set_index("name")
-    assert len(parks) and parks["latitude"].to_dict() == public_parks["latitude"].to_dict()
+def test_a_release_needs_a_reason_and_a_police_or_analyst_user():
+    with pytest.raises(ValueError, match="reason"):
+        NamedPlacesRelease(reason="because", released_by="a.analyst", role="analyst")
+    with pytest.raises(NotAllowed, match="police or analyst"):
+        NamedPlacesRelease(reason="MACE meeting on the hotels", released_by="p.partner", role="partner")
 
 
 @pytest.mark.parametrize("audience", SHARED)
@@ -170,12 +197,15 @@ def test_geopackage_layers_hold_nothing_about_a_child(demo, tmp_path, audience):
     _, reports, places = demo
     data = export_layers(reports, places, 8, None, policy_for(audience))
     layers = _gpkg_layers(data, tmp_path)
-    assert set(layers) == {"hexes", "places"}
+    assert set(layers) == {"hexes"}  # no named places unless released
     _assert_nothing_about_a_child(
         data, "gpkg", layers["hexes"].drop(columns="geometry").to_dict("records"), ["count"]
     )
+    released = _gpkg_layers(export_layers(reports, places, 8, None, RELEASED), tmp_path)
+    assert set(released) == {"hexes", "places"}
+    assert "agencies" not in released["places"].columns
     _assert_nothing_about_a_child(
-        data, "gpkg", layers["places"].drop(columns="geometry").to_dict("records"), ["reports"]
+        data, "gpkg", released["places"].drop(columns="geometry").to_dict("records"), ["reports"]
     )
 
 
@@ -207,20 +237,28 @@ def test_partner_request_at_res_10_is_coarsened_and_logged(demo):
 def test_shared_tables_suppress_counts_and_drop_detail(demo):
     _, reports, places = demo
     policy = policy_for("partner")
-    monthly = monthly_counts(reports, ReportFilter(concerns=("trafficking",)))
-    rows = _csv_rows(export_table(monthly, policy, count_cols=("located", "online")))
+    f = ReportFilter(concerns=("trafficking",))
+    monthly = monthly_counts(reports, f)
+    keys = _monthly_keys(reports, f, monthly)
+    rows = _csv_rows(export_table(monthly, policy, count_cols=("located", "online"), keys=keys))
     assert len(rows) == len(monthly)
     _assert_nothing_about_a_child(b"", "csv", rows, ["located", "online"])
     assert any(is_suppressed(r["located"]) for r in rows) and any(r["located"] == "5" for r in rows)
+    with pytest.raises(ValueError, match="cell keys"):
+        export_table(monthly, policy, count_cols=("located", "online"))
 
     ranking = place_ranking(reports, places)
-    data = export_table(ranking, policy_for("public"), fmt="xlsx", count_cols=("reports",), kind="places")
+    keep = filter_mask(reports, None) & reports["place_id"].notna().to_numpy()
+    place_keys = label_keys(reports, keep, reports["place_id"].astype(object).to_numpy(), ranking["place_id"])
+    data = export_table(
+        ranking, policy_for("public"), fmt="xlsx", count_cols=("reports",), keys=place_keys, kind="places"
+    )
     ranked = _xlsx_rows(data, "places")
-    assert {"concerns", "share_of_type"}.isdisjoint(ranked[0])
+    assert {"concerns", "share_of_type", "agencies"}.isdisjoint(ranked[0])
     for r in ranked:
         if is_suppressed(r["reports"]):
-            assert r["first"] is None and r["last"] is None and r["agencies"] is None
-    assert "Hotel A" not in _all_text(data, "xlsx")
+            assert r["first"] is None and r["last"] is None
+    assert "Hotel A" not in _all_text(data, "xlsx") and "(demo)" not in _all_text(data, "xlsx")
 
 
 # --- Police exports ----------------------------------------------------------------------------------------
@@ -321,7 +359,7 @@ def test_generic_tables_neutralise_payloads_and_keep_numbers(fmt, audience):
 def test_geopackage_layers_columns_and_crs(demo, tmp_path, crs):
     _, reports, places = demo
     path = tmp_path / "layers.gpkg"
-    path.write_bytes(export_layers(reports, places, 8, None, policy_for("partner"), crs=crs))
+    path.write_bytes(export_layers(reports, places, 8, None, RELEASED, crs=crs))
     assert {name for name, _ in pyogrio.list_layers(path)} == {"hexes", "places"}
     hexes = pyogrio.read_info(path, layer="hexes")
     pts = pyogrio.read_info(path, layer="places")
@@ -334,7 +372,6 @@ def test_geopackage_layers_columns_and_crs(demo, tmp_path, crs):
         "place_type_label",
         "locality",
         "reports",
-        "agencies",
     ]
     frame = pyogrio.read_dataframe(path, layer="hexes")
     x, y = frame.geometry.iloc[0].centroid.coords[0]
@@ -361,7 +398,7 @@ def test_geojson_is_a_valid_feature_collection(demo):
 
 def test_csv_coordinates_follow_the_crs(demo):
     _, reports, places = demo
-    bng = _csv_rows(export_places(reports, places, None, policy_for("partner"), fmt="csv", crs="EPSG:27700"))
+    bng = _csv_rows(export_places(reports, places, None, RELEASED, fmt="csv", crs="EPSG:27700"))
     assert {"easting", "northing"} <= set(bng[0]) and "latitude" not in bng[0]
     assert all(380_000 < float(r["easting"]) < 480_000 for r in bng)
 
@@ -400,7 +437,7 @@ def test_every_export_logs_one_row_with_the_sha256(demo):
         ("hexes", export_hexes(reports, 8, f, partner, fmt="gpkg", engine=engine, exported_by="a.analyst")),
         (
             "places",
-            export_places(reports, places, f, partner, fmt="csv", engine=engine, exported_by="a.analyst"),
+            export_places(reports, places, f, RELEASED, fmt="csv", engine=engine, exported_by="a.analyst"),
         ),
         ("layers", export_layers(reports, places, 7, f, partner, engine=engine, exported_by="a.analyst")),
         ("reports", export_reports(engine, [1, 2], policy_for("police"), exported_by="a.analyst")),
@@ -410,6 +447,7 @@ def test_every_export_logs_one_row_with_the_sha256(demo):
                 monthly_counts(reports, f),
                 partner,
                 count_cols=("located", "online"),
+                keys=_monthly_keys(reports, f, monthly_counts(reports, f)),
                 kind="monthly",
                 engine=engine,
             ),
@@ -428,6 +466,9 @@ def test_every_export_logs_one_row_with_the_sha256(demo):
     }
     assert log["audience"].tolist() == ["partner", "partner", "partner", "police", "partner"]
     assert json.loads(log["filters"].iloc[3])["report_ids"] == [1, 2]
+    # The release of named places is in the log with its reason and who made it.
+    assert json.loads(log["filters"].iloc[1])["named_places"] == RELEASE.as_record()
+    assert "named_places" not in first
     # Bytes made elsewhere (e.g. a briefing PDF) are recorded the same way.
     rid = record_export(
         engine,
@@ -449,12 +490,10 @@ def test_export_filename_carries_the_marking():
 
 
 def test_secondary_marks_appear_only_with_a_published_total(demo):
-    _, reports, places = demo
-    # A narrow selection leaves few places, where secondary suppression has work to do.
+    _, reports, _ = demo
+    # A narrow selection leaves few hexagons, where secondary suppression has work to do.
     f = ReportFilter(concerns=("radicalisation",))
-    table = shareable_places(reports, places, f, policy_for("partner"))
-    shown = table["reports"].tolist()
+    table = shareable_hexes(reports, 8, f, policy_for("partner"))
+    shown = table["count"].tolist()
     n_hidden = sum(map(is_suppressed, shown))
     assert n_hidden != 1  # never exactly one suppressed cell under a published total
-    if SECONDARY_MARK in shown:
-        assert "<5" in shown

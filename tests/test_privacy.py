@@ -73,7 +73,7 @@ def test_policy_validation_names_the_argument_and_value():
 
 def test_partner_resolution_is_coarsened_with_a_note():
     assert check_resolution(10, PARTNER) == 8
-    assert check_resolution(7, PARTNER) == 7
+    assert check_resolution(7, PARTNER) == 8  # one resolution for partners: no coarser one either
     assert check_resolution(10, POLICE) == 10
     assert "resolution 8, not the 10 requested" in resolution_note(10, PUBLIC)
     assert resolution_note(8, PARTNER) is None
@@ -297,3 +297,79 @@ def test_public_sees_private_names_withheld():
         "Place (name withheld)",
     ]
     assert hide_private_names(places, PARTNER)["name"].tolist() == places["name"].tolist()
+
+
+# --- Cell-key perturbation ---------------------------------------------------------------------------------
+
+
+def test_ptable_rows_are_unbiased_bounded_and_never_cross_the_threshold():
+    from hoth_geo.privacy import CELL_KEY_MODULUS, PTABLE_MAX_NOISE, ptable
+
+    for count in range(PARTNER.k, PARTNER.k + 40):
+        row = ptable(count, PARTNER.k)
+        assert len(row) == CELL_KEY_MODULUS
+        assert row.mean() == 0
+        assert np.abs(row).max() <= PTABLE_MAX_NOISE
+        assert (count + row >= PARTNER.k).all()
+    assert set(ptable(PARTNER.k, PARTNER.k)) == {0}
+    assert ptable(100, PARTNER.k).var() == pytest.approx(1.2109375)
+
+
+def test_disclose_counts_suppresses_then_perturbs_with_fixed_keys():
+    from hoth_geo.privacy import disclose_counts, disclose_total
+
+    table = pd.DataFrame({"count": [0, 1, 4, 5, 17, 40, 3, 12]})
+    keys = np.array([0, 9, 200, 31, 77, 128, 255, 64])
+    first = disclose_counts(table, ["count"], PARTNER, keys=keys)
+    again = disclose_counts(table, ["count"], PARTNER, keys=keys)
+    assert first["count"].tolist() == again["count"].tolist()  # the same cell, the same answer
+    shown = first["count"].tolist()
+    assert shown[0] == 0 and shown[1] == shown[2] == shown[6] == "<5"
+    for value, true in zip(shown, table["count"], strict=True):
+        if not is_suppressed(value) and true:
+            assert value >= 5 and abs(value - true) <= 2
+    # Another key for one cell can change its noise: the noise follows the records, not the count.
+    other = disclose_counts(table, ["count"], PARTNER, keys=(keys + 100) % 256)["count"].tolist()
+    assert other != shown
+    assert isinstance(first.attrs["totals"]["count"], int) and first.attrs["totals"]["count"] % 5 == 0
+    assert disclose_counts(table, ["count"], POLICE)["count"].tolist() == table["count"].tolist()
+    assert disclose_total(3, 17, PARTNER) == "<5" and disclose_total(0, 17, PARTNER) == 0
+    with pytest.raises(ValueError, match="cell keys"):
+        disclose_counts(table, ["count"], PARTNER)
+
+
+def test_record_keys_come_from_the_secret_outside_the_database(monkeypatch, tmp_path):
+    from hoth_geo import privacy
+
+    frame = pd.DataFrame({"id": [1, 2, 3, 4]})
+    monkeypatch.setenv(privacy.DISCLOSURE_KEY_ENV, "one secret")
+    one = privacy.record_keys(frame)
+    assert ((one >= 0) & (one < 256)).all() and (privacy.record_keys(frame) == one).all()
+    monkeypatch.setenv(privacy.DISCLOSURE_KEY_ENV, "another secret")
+    assert (privacy.record_keys(frame) != one).any()
+    # Without the variable: a 0600 file under var/, made once and then reused.
+    monkeypatch.delenv(privacy.DISCLOSURE_KEY_ENV)
+    monkeypatch.setattr(settings, "VAR_DIR", tmp_path)
+    first = privacy.record_keys(frame)
+    path = tmp_path / privacy.DISCLOSURE_KEY_FILE
+    assert path.is_file() and (path.stat().st_mode & 0o777) == 0o600
+    assert (privacy.record_keys(frame) == first).all()
+
+
+def test_partner_filters_are_whole_months_and_coarse_dimensions():
+    from datetime import date
+
+    from hoth_geo.aggregate import ReportFilter
+    from hoth_geo.privacy import partner_filters
+
+    f = ReportFilter(date_from=date(2026, 3, 14), date_to=date(2026, 3, 15), concerns=("cse",))
+    widened = partner_filters(f, PARTNER)
+    assert (widened.date_from, widened.date_to, widened.concerns) == (
+        date(2026, 3, 1),
+        date(2026, 3, 31),
+        ("cse",),
+    )
+    assert partner_filters(f, POLICE) is f
+    for bad in ({"agencies": ("X",)}, {"agency_types": ("police",)}, {"grading_information": ("A",)}):
+        with pytest.raises(NotAllowed):
+            partner_filters(ReportFilter(**bad), PUBLIC)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hoth_geo import aggregate, hotspots, privacy, static_maps
+from hoth_geo import hotspots, privacy, static_maps
 from hoth_geo.maps import GISTAR_CATEGORIES, PALETTE
 
 
@@ -32,7 +32,8 @@ def demo(demo_store):
 
 @pytest.fixture(scope="module")
 def hexes(demo):
-    return aggregate.aggregate_hexes(demo[0], 8, breakdowns=False)
+    # h3, count and the cell keys partner maps need for their perturbation.
+    return privacy.hex_counts(demo[0], 8)
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -111,7 +112,7 @@ def test_partner_count_map_has_no_class_below_k_except_the_suppressed_one(hexes)
 
 
 def test_partner_count_map_is_coarsened_to_the_policy_resolution(demo):
-    fine = aggregate.aggregate_hexes(demo[0], 9, breakdowns=False)
+    fine = privacy.hex_counts(demo[0], 9)
     layer = static_maps.map_layer(fine, kind="count", policy=privacy.policy_for("partner"))
     assert layer.res == 8
     assert any("resolution 8" in n for n in layer.notes)
@@ -218,3 +219,10 @@ def test_local_tiles_are_drawn_under_the_hexagons(tmp_path, hexes):
     assert _count_colour(_pixels(png), "#0ac81e", MAP_REGION) > 10_000
     with pytest.raises(ValueError, match="tiles"):
         static_maps.render_map(hexes, kind="count", policy="police", title="T", tiles=tmp_path / "nope")
+
+
+def test_partner_count_maps_need_the_cell_keys_and_police_maps_do_not(hexes):
+    bare = hexes[["h3", "count"]]
+    with pytest.raises(ValueError, match="cell keys"):
+        static_maps.map_layer(bare, kind="count", policy=privacy.policy_for("partner"))
+    static_maps.map_layer(bare, kind="count", policy=privacy.policy_for("police"))

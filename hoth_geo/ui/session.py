@@ -20,6 +20,7 @@ import streamlit as st
 from hoth_geo import auth, sessions
 from hoth_geo.auth import User
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape
 
 _USER = "user"
 _TOKEN = "_session_token"  # this browser's session token: kept in server memory, sent only as a cookie
@@ -296,7 +297,7 @@ def sidebar_account(user: User) -> None:
     token = st.session_state.get(_TOKEN)
     if token and _cookie_token() != token:
         _cookie_script(token)
-    st.sidebar.caption(f"Signed in as **{user.display_name or user.username}** ({user.roles})")
+    st.sidebar.caption(f"Signed in as **{md_escape(user.display_name or user.username)}** ({user.roles})")
     st.sidebar.button("Sign out", on_click=sign_out, key="sign_out")
     with st.sidebar:
         _watch_session()

@@ -19,8 +19,9 @@ from hoth_geo.aggregate import ReportFilter
 from hoth_geo.area import Area
 from hoth_geo.auth import User
 from hoth_geo.gazetteer import Gazetteer
-from hoth_geo.privacy import SharingPolicy, policy_for
+from hoth_geo.privacy import SharingPolicy, partner_filters, policy_for
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
+from hoth_geo.ui.text import md_escape
 
 
 @st.cache_resource(show_spinner=False)
@@ -116,20 +117,57 @@ def demo_banner() -> None:
         )
 
 
-def markdown_safe(text: str) -> str:
-    # An area name is typed by an administrator: shown as text, never as Markdown or HTML.
-    return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|<>~$" else c for c in text)
+def _months(lo: date, hi: date) -> list[date]:
+    return [p.to_timestamp().date() for p in pd.period_range(lo, hi, freq="M")]
+
+
+def _partner_sidebar(lo: date, hi: date, policy: SharingPolicy) -> ReportFilter:
+    """The partner selection: whole months, place type and concern, nothing else (agencies, grading
+    and the police context stay with the police; a finer choice would let two answers be subtracted)."""
+    months = _months(lo, hi)
+    if len(months) > 1:
+        first, last = st.sidebar.select_slider(
+            "Months observed",
+            options=months,
+            value=(months[0], months[-1]),
+            format_func=lambda d: d.strftime("%b %Y"),
+            key="f_months",
+        )
+    else:
+        first = last = months[0]
+    place_types = st.sidebar.multiselect(
+        "Place type",
+        list(PLACE_TYPES),
+        format_func=PLACE_TYPES.get,
+        key="f_place_types",
+        placeholder="All places",
+    )
+    concerns = st.sidebar.multiselect(
+        "Concern", list(CONCERNS), format_func=CONCERNS.get, key="f_concerns", placeholder="All concerns"
+    )
+    st.sidebar.caption(
+        f"Partner view: whole months, place type and concern; counts below {policy.k} are shown as "
+        f"'{policy.small}' and other counts carry a small fixed noise."
+    )
+    return partner_filters(
+        ReportFilter(date_from=first, date_to=last, place_types=tuple(place_types), concerns=tuple(concerns)),
+        policy,
+    )
 
 
 def sidebar_filters() -> ReportFilter:
-    """The shared filters, drawn once in the sidebar and applied on every page."""
+    """The shared filters, drawn once in the sidebar and applied on every page (partners get the
+    coarse selection of ``_partner_sidebar``)."""
     frame = reports()
-    st.sidebar.caption(f"Area: **{markdown_safe(area().name)}**")
+    st.sidebar.caption(f"Area: **{md_escape(area().name)}**")
     st.sidebar.header("Filters")
     if frame.empty:
         lo, hi = date(2024, 1, 1), date.today()
     else:
         lo, hi = frame["observed_at"].min().date(), frame["observed_at"].max().date()
+    shared = policy()
+    if shared.suppresses:
+        return _partner_sidebar(lo, hi, shared)
     picked = st.sidebar.date_input(
         "Date observed", value=(lo, hi), min_value=lo, max_value=max(hi, lo), key="f_dates"
     )

@@ -7,6 +7,7 @@ import streamlit as st
 from hoth_geo import settings
 from hoth_geo.area_gazetteer import ATTRIBUTIONS
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape
 
 
 def render() -> None:
@@ -36,10 +37,10 @@ H3 hexagons. *Online* concerns are counted beside the map, never placed on it.
     except ValueError:  # a broken area setting is reported on the Area page, not here
         report = None
     if report:
-        st.markdown(f"The gazetteer of **{state.markdown_safe(current.name)}** was built from:")
+        st.markdown(f"The gazetteer of **{md_escape(current.name)}** was built from:")
         for src in report["sources"]:
             note = ATTRIBUTIONS.get(src["source"], "")
-            st.markdown(f"- **{state.markdown_safe(src['source'])}**: {state.markdown_safe(note)}")
+            st.markdown(f"- **{md_escape(src['source'])}**: {md_escape(note)}")
         st.markdown("The demo data set and its County Durham and Darlington gazetteer use:")
     attribution = settings.DATA_DIR / "ATTRIBUTION.md"
     if attribution.is_file():

@@ -7,6 +7,7 @@ import streamlit as st
 
 from hoth_geo import audit, auth
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape
 
 
 def _actor() -> str | None:
@@ -46,9 +47,9 @@ def users_page() -> None:
                     engine, username, password, role, display_name=display_name or None, actor=_actor()
                 )
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(md_escape(exc))
             else:
-                st.success(f"Account {username} added.")
+                st.success(f"Account {md_escape(username)} added.")
                 st.rerun()
     if accounts:
         with st.expander("Change an account"):
@@ -66,7 +67,7 @@ def users_page() -> None:
                     auth.enable_user(engine, name, actor=_actor())
                     st.rerun()
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(md_escape(exc))
 
 
 def audit_page() -> None:
@@ -79,13 +80,36 @@ def audit_page() -> None:
             "(keep a copy outside the database to detect a rebuilt chain)."
         )
     else:
-        st.error(f"The audit chain is broken at entry {result.first_bad_id}: {result.reason}")
+        st.error(f"The audit chain is broken at entry {result.first_bad_id}: {md_escape(result.reason)}")
     events = sorted(audit.EVENTS)
     chosen = st.multiselect("Events", events, placeholder="All events")
     log = audit.load_audit(engine)
     if chosen:
         log = log[log["event"].isin(chosen)]
     st.dataframe(log.sort_values("id", ascending=False), hide_index=True, use_container_width=True)
-    data = audit.export_audit_csv(engine)
-    if st.download_button("Download the audit log (CSV)", data, "hoth-geo-audit.csv", mime="text/csv"):
-        audit.record(engine, "audit_exported", actor=_actor(), details={"entries": result.n_entries})
+    # The file is made only when the button is pressed, and recorded as it is made: nothing is
+    # published at a /media URL when the page is drawn (st.download_button runs a callable lazily).
+    st.download_button(
+        "Download the audit log (CSV)",
+        audit_download(engine, _actor()),
+        file_name="hoth-geo-audit.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="audit_download",
+        help="Recorded in the audit log when the file is made.",
+    )
+
+
+def audit_download(engine, actor: str | None):
+    """The callable behind the audit-log download: records 'audit_exported' and returns the CSV.
+
+    It runs outside the page script (Streamlit calls it on the click), so it takes the engine and the
+    actor as they were when the page was drawn."""
+
+    def make() -> bytes:
+        entries = len(audit.load_audit(engine))
+        data = audit.export_audit_csv(engine)
+        audit.record(engine, "audit_exported", actor=actor, details={"entries": entries})
+        return data
+
+    return make

@@ -14,6 +14,7 @@ from hoth_geo import area as area_mod
 from hoth_geo import audit, settings
 from hoth_geo.area_gazetteer import build_gazetteer_for_area, describe_report
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape
 
 _BOUNDARY_TYPES = ["geojson", "json", "gpkg", "zip"]
 
@@ -34,15 +35,11 @@ def _show_current(current: area_mod.Area) -> None:
     c[3].metric("Places / streets", f"{len(gaz.places):,} / {len(gaz.streets):,}")
     if current.shipped:
         st.info(
-            f"This is the shipped {state.markdown_safe(current.name)} area of the demo data. Set your partnership's own area "
+            f"This is the shipped {md_escape(current.name)} area of the demo data. Set your partnership's own area "
             "below; the shipped set stays available."
         )
     else:
-        st.caption(
-            state.markdown_safe(
-                f"Set {current.set_at} by {current.set_by or 'unknown'} from {current.source}."
-            )
-        )
+        st.caption(md_escape(f"Set {current.set_at} by {current.set_by or 'unknown'} from {current.source}."))
     report = current.build_report()
     if report:
         st.subheader("How the gazetteer was built")
@@ -64,7 +61,7 @@ def _show_current(current: area_mod.Area) -> None:
         )
     elif not current.shipped:
         st.warning(
-            f"{state.markdown_safe(current.name)} has no gazetteer yet: postcodes, places and streets cannot be looked up."
+            f"{md_escape(current.name)} has no gazetteer yet: postcodes, places and streets cannot be looked up."
         )
 
 
@@ -91,14 +88,14 @@ def _set_area_form() -> None:
                 path, name, db_url=settings.database_url(), engine=state.engine(), actor=state.username()
             )
         except area_mod.AreaError as exc:
-            st.error(state.markdown_safe(f"Area not set: {exc}".replace(tmp + "/", "")))
+            st.error(md_escape(f"Area not set: {exc}".replace(tmp + "/", "")))
             return
     for line in result.messages():
-        (st.success if line.startswith("study area set") else st.warning)(state.markdown_safe(line))
+        (st.success if line.startswith("study area set") else st.warning)(md_escape(line))
 
 
 def _build_form(current: area_mod.Area) -> None:
-    st.subheader(f"Build the gazetteer for {state.markdown_safe(current.name)}")
+    st.subheader(f"Build the gazetteer for {md_escape(current.name)}")
     if current.shipped:
         st.caption("Set your own area first.")
         return
@@ -144,7 +141,7 @@ def _build_form(current: area_mod.Area) -> None:
             )
         except (ValueError, OSError) as exc:
             bar.empty()
-            st.error(state.markdown_safe(f"Gazetteer not built: {exc}".replace(tmp + "/", "")))
+            st.error(md_escape(f"Gazetteer not built: {exc}".replace(tmp + "/", "")))
             return
     audit.record(
         state.engine(),
@@ -154,7 +151,7 @@ def _build_form(current: area_mod.Area) -> None:
         details={"area_id": current.area_id, "layers": report["layers"], "sources": report["sources"]},
     )
     for line in describe_report(report):
-        st.success(state.markdown_safe(line))
+        st.success(md_escape(line))
 
 
 def render() -> None:
@@ -162,7 +159,7 @@ def render() -> None:
     try:
         current = state.area()
     except area_mod.AreaError as exc:
-        st.error(state.markdown_safe(str(exc)))
+        st.error(md_escape(str(exc)))
         return
     _show_current(current)
     _set_area_form()

@@ -1,10 +1,13 @@
 """Export: maps, briefing packs and data files for one audience, previewed as that audience receives them.
 
 The audiences offered are those the signed-in user has an export capability for (export_police,
-export_partner, export_public). The preview shows what the chosen audience gets (the suppressed hexagon
-table and, for maps, the map itself); the file is made only when the user presses 'Prepare export', and
-is recorded in the export log at that moment. The bytes come from ``hoth_geo.cli_export.prepare_export``,
-the same function as ``hoth-geo export``.
+export_partner, export_public). The preview shows what the chosen audience gets (the disclosed hexagon
+table and, for maps, the map itself); for partners and the public each preview shown is recorded in the
+export log (kind 'preview', the SHA-256 of the table shown), since a preview is itself something the
+viewer receives. The file is made only when the user presses 'Prepare export', and is recorded in the
+export log at that moment. The bytes come from ``hoth_geo.cli_export.prepare_export``, the same function
+as ``hoth-geo export``. A police or analyst user may release named places in a partner GeoPackage or
+briefing pack, with a reason the export log records (``privacy.NamedPlacesRelease``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from streamlit_folium import st_folium
 from hoth_geo import cli_export, exports, maps, privacy, settings, store
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape, md_filters
 
 KIND_LABELS = {
     "map-png": "Map image (PNG, 16:9 for a screen)",
@@ -54,6 +58,8 @@ MIME = {
 }
 RECENT_EXPORTS = 10
 _PREPARED = "export_prepared"
+_PREVIEWS_LOGGED = "export_previews_logged"
+_RELEASE_KINDS = ("gpkg", "briefing")
 
 
 @st.cache_resource(show_spinner="Drawing the preview map…", max_entries=8)
@@ -114,6 +120,56 @@ def _first_page_png(pdf: bytes) -> bytes | None:
         return out.read_bytes() if out.is_file() else None
 
 
+def _log_preview(engine, table: pd.DataFrame, *, policy, filters, res, kind, map_type, username) -> None:
+    """Record a partner or public preview in the export log, once per view and data version in this
+    session: what was on screen (the table's bytes, hashed) and the selection behind it."""
+    if not policy.suppresses:
+        return
+    data = _display_table(table).to_csv(index=False).encode("utf-8")
+    shown_map = map_type if kind in cli_export.MAP_KINDS else None
+    # One entry per thing seen: the table (and the map, when one is drawn), not per file kind chosen.
+    view = (state.version(), policy, filters, res, shown_map, data)
+    seen = st.session_state.setdefault(_PREVIEWS_LOGGED, set())
+    if view in seen:
+        return
+    exports.record_export(
+        engine,
+        data,
+        policy=policy,
+        kind="preview",
+        filters={
+            **exports.filters_to_dict(filters),
+            "res": table.attrs.get("res"),
+            "res_requested": int(res),
+            "map": shown_map,
+        },
+        filename=None,
+        exported_by=username,
+    )
+    seen.add(view)
+
+
+def _release_named_places(user, audience: str, kind: str):
+    """For a police or analyst user exporting a partner GeoPackage or briefing pack: the deliberate
+    release of named places, with its reason (None when not released)."""
+    if audience != "partner" or kind not in _RELEASE_KINDS or user.role not in ("police", "analyst"):
+        return None
+    include = st.checkbox(
+        "Name places (only those with 5+ reports from 2+ agencies)",
+        key="export_release_places",
+        help="Partners receive no venue names unless you release them here, with a reason. The reason "
+        "is recorded in the export log with the file.",
+    )
+    if not include:
+        return None
+    reason = st.text_input("Why the partners need the names", key="export_release_reason", max_chars=300)
+    try:
+        return privacy.NamedPlacesRelease(reason=reason, released_by=user.username, role=user.role)
+    except (ValueError, privacy.NotAllowed) as exc:
+        st.warning(md_escape(exc))
+        return None
+
+
 def _recent_exports(engine, username: str) -> None:
     st.subheader("Your recent exports")
     log = store.load_export_log(engine)
@@ -147,13 +203,17 @@ def render() -> None:
         kind = st.selectbox(
             "What to export", list(KIND_LABELS), format_func=KIND_LABELS.get, key="export_kind"
         )
-        res = st.select_slider(
-            "Hexagon size (H3 resolution)",
-            options=list(settings.MAP_RESOLUTIONS),
-            value=settings.DEFAULT_MAP_RES,
-            key="export_res",
-            help="Partner and public exports are never finer than resolution 8; a finer choice is coarsened.",
-        )
+        if audience == "police":
+            res = st.select_slider(
+                "Hexagon size (H3 resolution)",
+                options=list(settings.MAP_RESOLUTIONS),
+                value=settings.DEFAULT_MAP_RES,
+                key="export_res",
+            )
+        else:
+            # One resolution for partners and the public: a second would let one be subtracted from the other.
+            res = privacy.DEFAULT_COARSEST_RES
+            st.caption(f"Hexagons: H3 resolution {res}, the one resolution {audience} exports use.")
         map_type = "count"
         if kind in cli_export.MAP_KINDS:
             map_type = st.selectbox("Map", list(MAP_LABELS), format_func=MAP_LABELS.get, key="export_map")
@@ -175,29 +235,48 @@ def render() -> None:
             key=f"export_marking_{audience}",
             max_chars=60,
         )
+        release = _release_named_places(user, audience, kind)
     try:
-        policy = privacy.policy_for(audience, marking=marking.strip())
+        policy = privacy.policy_for(audience, marking=marking.strip(), named_places=release)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
+        return
+    try:
+        filters = privacy.partner_filters(filters, policy)
+    except privacy.NotAllowed as exc:
+        st.error(f"This selection cannot be shared with this audience: {md_escape(exc)}")
         return
 
     note = privacy.resolution_note(res, policy)
     table = exports.shareable_hexes(reports, res, filters, policy)
+    _log_preview(
+        engine,
+        table,
+        policy=policy,
+        filters=filters,
+        res=res,
+        kind=kind,
+        map_type=map_type,
+        username=user.username,
+    )
     with right:
         st.subheader(f"Preview: what the {audience} audience receives")
-        st.caption(f"Marking {policy.marking} · filters: {filters.describe()}")
+        st.caption(f"Marking {md_escape(policy.marking)} · filters: {md_filters(filters)}")
+        if policy.suppresses:
+            st.caption("This preview is recorded in the export log, as a file would be.")
         if note:
             st.info(note)
         if policy.suppresses:
             st.caption(
-                f"Counts of 1 to {policy.k - 1} are shown as '{policy.small}'; '[c]' is withheld to protect a "
-                "small number elsewhere."
+                f"Counts of 1 to {policy.k - 1} are shown as '{policy.small}'; '[c]' is withheld to protect "
+                "a small number elsewhere; other counts carry a small fixed noise (at most "
+                f"±{privacy.PTABLE_MAX_NOISE}) and totals are rounded."
             )
         if kind in cli_export.MAP_KINDS:
             try:
                 m = _preview_map((settings.database_url(), state.version()), policy, res, map_type, filters)
             except ValueError as exc:  # e.g. too few reports for a hotspot map
-                st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {exc}")
+                st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {md_escape(exc)}")
             else:
                 st_folium(
                     m,
@@ -212,7 +291,7 @@ def render() -> None:
         )
         st.dataframe(_display_table(table), hide_index=True, width="stretch")
 
-    params = (audience, kind, res, map_type, crs, policy.marking, filters)
+    params = (audience, kind, res, map_type, crs, policy, filters)
     if st.button("Prepare export", type="primary", key="export_prepare"):
         with st.spinner("Preparing the export…"):
             try:
@@ -229,7 +308,7 @@ def render() -> None:
                 )
             except (ValueError, privacy.NotAllowed) as exc:
                 st.session_state.pop(_PREPARED, None)
-                st.error(f"This export cannot be made: {exc}")
+                st.error(f"This export cannot be made: {md_escape(exc)}")
             else:
                 cli_export.record(engine, prepared, policy=policy, filters=filters, exported_by=user.username)
                 st.session_state[_PREPARED] = (params, prepared)
@@ -246,7 +325,7 @@ def render() -> None:
 
 def _show_prepared(prepared: cli_export.PreparedExport) -> None:
     st.success(
-        f"Prepared {prepared.filename} ({len(prepared.data):,} bytes). "
+        f"Prepared {md_escape(prepared.filename)} ({len(prepared.data):,} bytes). "
         f"Recorded in the export log as #{prepared.export_id}."
     )
     if prepared.suffix == "png":

@@ -9,6 +9,7 @@ from streamlit_folium import st_folium
 
 from hoth_geo import aggregate, casework, exports, maps, privacy, settings, wayfinding
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_filters
 
 TOP_PLACES_ON_MAP = 25
 
@@ -31,22 +32,22 @@ def _describe(res: int, cells: tuple[int, ...]) -> list[str]:
 
 
 def render_suppressed(filters, policy) -> None:
-    """The partner view: the same map at an allowed resolution, counts suppressed as in a partner export."""
+    """The partner view: the same map at the one partner resolution, every count through the
+    disclosure path as in a partner export."""
     reports = state.reports()
+    filters = privacy.partner_filters(filters, policy)
     left, right = st.columns([3, 1])
-    allowed = [r for r in settings.MAP_RESOLUTIONS if r <= policy.coarsest_res]
-    with right:
-        res = st.select_slider("Hexagon size (H3 resolution)", options=allowed, value=allowed[-1])
+    res = policy.coarsest_res
     table = _shared_hex_table((state.version(), filters, policy), res, filters, policy)
     totals = table.attrs.get("totals", {})
+    online = aggregate.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
     with right:
         st.metric("Reports on the map", str(totals.get("count", "")))
-        st.metric(
-            "Online (not mapped)", str(privacy.round_total(aggregate.online_count(reports, filters), policy))
-        )
+        st.metric("Online (not mapped)", str(privacy.disclose_selection(reports, online, policy)))
         st.caption(
-            f"Partner view: counts from 1 to {policy.k - 1} are shown as <{policy.k}; totals are rounded. "
-            f"Filters: {filters.describe()}"
+            f"Partner view at H3 resolution {res}: counts from 1 to {policy.k - 1} are shown as "
+            f"<{policy.k}; other counts carry a small fixed noise; totals are rounded. "
+            f"Filters: {md_filters(filters)}"
         )
     bands, _labels = maps.count_bands(table["count"], policy.k)
     with left:
@@ -98,7 +99,7 @@ def render() -> None:
             help="Online is a setting, not a place: counted, never mapped.",
         )
         st.metric("Hexagons with reports", f"{len(table):,}")
-        st.caption(f"Filters: {filters.describe()}")
+        st.caption(f"Filters: {md_filters(filters)}")
 
     top = pd.DataFrame()
     if show_places:

@@ -13,8 +13,9 @@ import shapely
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, hotspots, maps, settings, temporal
+from hoth_geo import aggregate, hotspots, maps, privacy, settings, temporal
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape, md_filters
 
 GI = "Hot and cold spots (Gi*)"
 EMERGING = "Emerging hot spots"
@@ -55,7 +56,7 @@ def _study_area_upload() -> bytes | None:
     """An optional study-area boundary for this session (GeoJSON or GeoPackage), as WKB."""
     with st.expander("Study area"):
         st.caption(
-            f"By default the grid is every hexagon of {state.markdown_safe(state.area().name)} (the partnership's area). "
+            f"By default the grid is every hexagon of {md_escape(state.area().name)} (the partnership's area). "
             "Upload a GeoJSON or GeoPackage boundary to analyse another area; it applies to this session."
         )
         upload = st.file_uploader("Boundary file", type=["geojson", "json", "gpkg"], key="hs_boundary")
@@ -70,11 +71,11 @@ def _study_area_upload() -> bytes | None:
                 try:
                     area = hotspots.read_boundary(tmp.name)
                 except ValueError as exc:
-                    st.error(f"Boundary not used: {str(exc).replace(tmp.name, upload.name)}")
+                    st.error(f"Boundary not used: {md_escape(str(exc).replace(tmp.name, upload.name))}")
                     return None
             st.session_state["hs_area_wkb"] = shapely.to_wkb(area)
             st.session_state["hs_area_name"] = (upload.name, upload.size)
-        st.success(f"Using the boundary in {upload.name}.")
+        st.success(f"Using the boundary in {md_escape(upload.name)}.")
         return st.session_state.get("hs_area_wkb")
 
 
@@ -143,10 +144,18 @@ def _gi_view(
     try:
         table = _gi(key, res, k, filters, area_wkb)
     except hotspots.TooFewReports as exc:
+        # The number of matching reports goes through the disclosure path: a partner never reads an
+        # exact small count here (privacy.too_few_message).
+        policy = state.policy()
+        if policy.suppresses:
+            message = privacy.too_few_message(exc, state.reports(), filters, policy)
+        else:
+            message = (
+                f"{exc.n_reports:,} located reports match the filters and at least {exc.minimum} are needed"
+            )
         st.warning(
-            f"Not enough reports for a hotspot analysis: {exc.n_reports:,} located reports match the "
-            f"filters and at least {exc.minimum} are needed. Widen the filters (dates, concerns, place "
-            "types) to see hot and cold spots.",
+            f"Not enough reports for a hotspot analysis: {md_escape(message)}. Widen the filters (dates, "
+            "concerns, place types) to see hot and cold spots.",
             icon="⚠️",
         )
         return
@@ -208,7 +217,9 @@ def _emerging_view(key: tuple, res: int, k: int, filters, *, classes_only: bool 
     try:
         table = _emerging(key, res, k, filters)
     except ValueError as exc:
-        st.warning(f"No emerging hot spot analysis for these filters: {exc}", icon="⚠️")
+        if isinstance(exc, hotspots.TooFewReports) and state.policy().suppresses:
+            exc = privacy.too_few_message(exc, state.reports(), filters, state.policy())
+        st.warning(f"No emerging hot spot analysis for these filters: {md_escape(exc)}", icon="⚠️")
         return
     step = table.attrs["step"]
     starts = table.attrs["step_starts"]
@@ -419,16 +430,22 @@ def render() -> None:
     classes_only = policy.suppresses
     views = (GI, EMERGING) if classes_only else VIEWS
     view = st.radio("View", views, horizontal=True, key="hs_view")
-    resolutions = [r for r in RESOLUTIONS if not classes_only or r <= policy.coarsest_res]
+    if classes_only:
+        filters = privacy.partner_filters(filters, policy)
     c2, c3, _ = st.columns([1, 1, 2])
     with c2:
-        res = st.select_slider(
-            "Hexagon size (H3 resolution)",
-            options=resolutions,
-            value=8,
-            key="hs_res",
-            help="6 ≈ 36 km² per hexagon … 10 ≈ 0.015 km².",
-        )
+        if classes_only:
+            # One partner resolution: two would let a coarse hexagon be compared with its children.
+            res = policy.coarsest_res
+            st.caption(f"Hexagons: H3 resolution {res} (the partner resolution).")
+        else:
+            res = st.select_slider(
+                "Hexagon size (H3 resolution)",
+                options=list(RESOLUTIONS),
+                value=8,
+                key="hs_res",
+                help="6 ≈ 36 km² per hexagon … 10 ≈ 0.015 km².",
+            )
     with c3:
         k = st.select_slider(
             "Neighbourhood (rings)",
@@ -438,7 +455,7 @@ def render() -> None:
             help="Each hexagon is compared together with the hexagons within this many rings of it.",
             disabled=view in (CHANGE, DENSITY),
         )
-    st.caption(f"Filters: {filters.describe()}")
+    st.caption(f"Filters: {md_filters(filters)}")
     key = (state.version(), filters)
     area_wkb = None if classes_only else _study_area_upload()
     if view == GI:

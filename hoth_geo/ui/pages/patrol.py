@@ -12,6 +12,7 @@ from streamlit_folium import st_folium
 from hoth_geo import hexes, maps, patrol, settings, store
 from hoth_geo import places as risky
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_filters
 
 SOURCE_LABELS = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
 INFO_LABELS = {
@@ -95,9 +96,23 @@ def _grading_inputs() -> tuple:
     return (("source", source), ("information", info))
 
 
-def _log_download(data: bytes, filters, params: tuple) -> None:
+def plan_download(engine, username: str | None, plan: pd.DataFrame, filters, params: tuple):
+    """The callable behind the plan download: makes the CSV and records it in the export log.
+
+    Streamlit runs it only when the button is pressed (outside the page script), so the file never
+    sits at a /media URL that could be fetched without the logged click."""
+
+    def make() -> bytes:
+        data = patrol.plan_to_csv(plan)
+        _log_download(engine, username, data, filters, params)
+        return data
+
+    return make
+
+
+def _log_download(engine, username: str | None, data: bytes, filters, params: tuple) -> None:
     store.log_export(
-        state.engine(),
+        engine,
         audience="police",
         kind="patrol_plan_csv",
         filters={
@@ -110,7 +125,7 @@ def _log_download(data: bytes, filters, params: tuple) -> None:
         },
         data=data,
         filename="patrol-plan.csv",
-        exported_by=state.username(),
+        exported_by=username,
     )
 
 
@@ -120,7 +135,7 @@ def render() -> None:
     st.caption(
         "The hexagons, days and hours where presence would meet most of the recent reporting. Recent and "
         f"better-graded reports count more; reports with no time of day raise a hexagon but never pick its "
-        f"hours. Reports used: {filters.describe()}."
+        f"hours. Reports used: {md_filters(filters)}."
     )
     c1, c2, c3, c4, c5 = st.columns(5)
     slots = c1.number_input("Slots per week", min_value=1, max_value=50, value=10, step=1, key="patrol_slots")
@@ -168,15 +183,14 @@ def render() -> None:
             "why": st.column_config.TextColumn("Why", width="large"),
         },
     )
-    data = patrol.plan_to_csv(plan)
     st.download_button(
         "Download the plan (CSV)",
-        data,
+        plan_download(state.engine(), state.username(), plan, filters, params),
         file_name="patrol-plan.csv",
         mime="text/csv",
-        on_click=_log_download,
-        args=(data, filters, params),
-        help="The download is recorded in the export log.",
+        on_click="ignore",
+        key="patrol_download",
+        help="The file is made when you press the button, and recorded in the export log.",
     )
 
     # One row per hexagon for the map: a hexagon can hold up to 'max slots per hexagon' slots.

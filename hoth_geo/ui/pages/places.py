@@ -11,6 +11,7 @@ import streamlit as st
 from hoth_geo import places as risky
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_filters
 
 CHART_TYPES = 6  # place types on the concentration chart by default: the most reported ones
 
@@ -41,7 +42,7 @@ def _type_label(key) -> str:
 
 
 def _ranking_section(ranked: pd.DataFrame, filters) -> None:
-    st.caption(f"{len(ranked):,} places with matching reports ({filters.describe()}).")
+    st.caption(f"{len(ranked):,} places with matching reports ({md_filters(filters)}).")
     shown = ranked.assign(place_type=ranked["place_type"].map(PLACE_TYPES))
     st.dataframe(
         shown,

@@ -12,6 +12,7 @@ from streamlit_folium import st_folium
 from hoth_geo import casework, geocode, identity, maps, store
 from hoth_geo.gazetteer import normalise_postcode
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape
 
 
 def _located_row(payload: dict) -> pd.DataFrame:
@@ -46,7 +47,7 @@ def _locations(eng) -> None:
         }
         chosen = st.selectbox("Quarantined row", list(labels), format_func=labels.get)
         entry = fixable[fixable["id"] == chosen].iloc[0]
-        st.error(entry["reason"])
+        st.error(md_escape(entry["reason"]))
         payload, import_id = store.quarantine_payload(eng, int(chosen))
         shown = {
             k: payload.get(k) for k in ("location_text", "place_name", "place_type", "postcode", "concerns")
@@ -94,7 +95,7 @@ def _locations(eng) -> None:
                 if not geocode.in_study_area(state.gazetteer().study_area, np.array([lat]), np.array([lon]))[
                     0
                 ]:
-                    st.warning(f"That point lies outside {state.markdown_safe(state.area().name)}.")
+                    st.warning(f"That point lies outside {md_escape(state.area().name)}.")
                     lat = lon = None
         if lat is not None:
             st.write(f"Location: {lat:.5f}, {lon:.5f}")

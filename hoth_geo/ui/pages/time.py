@@ -12,6 +12,7 @@ from hoth_geo import places as risky
 from hoth_geo import settings, temporal
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape, md_filters
 
 ALL = "All matching reports"
 HEX = "A hexagon"
@@ -147,7 +148,7 @@ def render() -> None:
         f"{profile.approximate_dates:,}",
         help="Reports with a time but an approximate date: their day of the week is unreliable.",
     )
-    st.caption(f"Selection: {what}; filters: {filters.describe()}")
+    st.caption(f"Selection: {md_escape(what)}; filters: {md_filters(filters)}")
     st.subheader("Day of week and hour")
     if in_table:
         st.altair_chart(_heatmap(profile.table), use_container_width=True)
