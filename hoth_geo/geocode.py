@@ -387,8 +387,10 @@ class _Places:
         hits = process.extract(key, self.keys, scorer=fuzz.ratio, limit=limit)
         out = []
         for k, _, _ in hits:
-            p = self.rows[k][0]
-            out.append(f"{self.name[p]} ({self.locality[p] or 'unknown locality'})")
+            rows = self.rows[k]
+            where = sorted({self.locality[p] or "unknown locality" for p in rows})
+            more = f" and {len(where) - 3} more" if len(where) > 3 else ""
+            out.append(f"{self.name[rows[0]]} ({', '.join(where[:3])}{more})")
         return out
 
     def in_localities(self, pos: int, localities: frozenset[str]) -> bool:

@@ -56,7 +56,7 @@ HOSTILE_AGENCY = f"Synthetic Youth Project {IMG}"
 HOSTILE_PLACE = f"Synthetic park {SCRIPT}"
 HOSTILE_LOCALITY = f"Synthetic locality {SVG}"
 HOSTILE_PLACE_ID = "local:synthetic-hostile-park"
-AMBIGUOUS_NAME = f"Station Road Takeaway {SCRIPT}"  # two demo venues share this name
+AMBIGUOUS_NAME = f"Station Road Takeaway {SCRIPT}"  # not a known place: quarantined, quoted in Review
 HOSTILE_FILE = "hostile_sharing_form.csv"
 LAT, LON = 54.77613, -1.57329  # Durham city: inside the study area
 DEMO_VENUE = "Bus station, Darlington town centre (demo)"
@@ -497,7 +497,7 @@ def test_script_payloads_in_reports_show_as_text_and_never_run(chromium, app):
     page.get_by_role("option").filter(has_text=HOSTILE_FILE).first.click()
     reason = page.locator('[data-testid="stAlert"]').filter(has_text=AMBIGUOUS_NAME)
     reason.wait_for()
-    assert f"place name '{AMBIGUOUS_NAME}' matches 2 places" in reason.inner_text()
+    assert f"place name '{AMBIGUOUS_NAME}' is not in the gazetteer" in reason.inner_text()
     shown = page.locator('[data-testid="stJson"]').inner_text()
     assert "By the gate" in shown and "svg onload" in shown
     assert_nothing_ran(page, watch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import date
 from types import SimpleNamespace
 
 import h3
@@ -427,3 +428,42 @@ def test_quarantine_payloads_rebuild_the_canonical_row(gaz):
     assert payload["location_text"] == 'line one\nline "two" \u00e9'
     assert payload["observed_at"] == "2025-03-03T21:30:00" and payload["latitude"] is None
     assert payload["row_number"] == 2 and payload["online"] is False
+
+
+def test_an_import_is_not_aborted_by_a_row_the_geocoder_cannot_handle(gaz, monkeypatch, tmp_path):
+    import csv
+
+    import hoth_geo.geocode as geocoding
+    from hoth_geo import pipeline, store
+    from hoth_geo.schema import TEMPLATE_COLUMNS
+
+    real = geocoding.geocode
+
+    def fragile(rows, *args, **kwargs):
+        if (rows["place_name"] == "Trips the geocoder").any():
+            raise RuntimeError("unexpected input")
+        return real(rows, *args, **kwargs)
+
+    monkeypatch.setattr(geocoding, "geocode", fragile)
+    path = tmp_path / "form.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(TEMPLATE_COLUMNS))
+        writer.writeheader()
+        for i, extra in enumerate(
+            [{"Postcode": "DH1 1AB"}, {"Place name": "Trips the geocoder"}, {"Postcode": "DH1"}]
+        ):
+            writer.writerow(
+                {
+                    "Source reference": f"G-{i}",
+                    "Date observed": "03/04/2025",
+                    "Reporting agency": "Synthetic Youth Project",
+                    "Agency type": "Youth service",
+                    "Narrative": f"Synthetic narrative {i}.",
+                    **extra,
+                }
+            )
+    engine = store.connect(f"sqlite:///{tmp_path / 'g.sqlite'}")
+    summary = pipeline.import_file(engine, path, gazetteer=gaz, today=date(2025, 6, 30))
+    assert (summary.n_read, summary.n_accepted, summary.n_quarantined) == (3, 2, 1)
+    q = store.load_quarantine(engine).set_index("row_number")
+    assert q.loc[3, "reason"].startswith("row 3: the geocoder could not handle this row (RuntimeError")
