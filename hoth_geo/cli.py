@@ -384,29 +384,58 @@ def build_gazetteer(
     typer.echo(f"gazetteer written to {out}; point HOTH_GEO_DATA_DIR at its parent data folder to use it")
 
 
+# Streamlit settings for a server: no e-mail prompt or usage statistics (nothing written to ~/.streamlit),
+# no source watching, no development mode. An explicit browser.serverAddress also stops Streamlit looking
+# up the machine's external IP to print a URL.
+_STREAMLIT_SERVER_OPTIONS = {
+    "global.developmentMode": "false",
+    "browser.gatherUsageStats": "false",
+    "server.showEmailPrompt": "false",
+    "server.fileWatcherType": "none",
+    "server.runOnSave": "false",
+}
+
+
+def streamlit_command(port: int, address: str, *, headless: bool = True) -> list[str]:
+    """The `streamlit run` command line for the app on ``address``:``port``."""
+    import socket
+
+    wildcard = address in ("0.0.0.0", "::", "")  # noqa: S104
+    options = {
+        **_STREAMLIT_SERVER_OPTIONS,
+        "server.headless": "true" if headless else "false",
+        "server.address": address,
+        "server.port": str(port),
+        "browser.serverAddress": socket.gethostname() if wildcard else address,
+        "browser.serverPort": str(port),
+    }
+    cmd = [sys.executable, "-m", "streamlit", "run", str(settings.REPO_DIR / "app.py")]
+    for name, value in options.items():
+        cmd += [f"--{name}", value]
+    return cmd
+
+
 @app.command("app")
 def run_app(
     db: DbOption = None,
-    port: Annotated[int, typer.Option("--port")] = 8501,
-    headless: Annotated[bool, typer.Option("--headless/--browser", help="do not open a browser")] = False,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8501,
+    address: Annotated[
+        str,
+        typer.Option(
+            "--address", help="interface to listen on (0.0.0.0 for all; default: this machine only)"
+        ),
+    ] = "127.0.0.1",
+    headless: Annotated[
+        bool, typer.Option("--headless/--browser", help="--browser also opens a web browser")
+    ] = True,
 ) -> None:
     """Start the Streamlit app (loads the demo data on first start with an empty database)."""
     env = dict(os.environ)
     env[settings.DB_URL_ENV] = settings.database_url(db)
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(settings.REPO_DIR / "app.py"),
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true" if headless else "false",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR))
+    # Matplotlib (PDF briefings) keeps its font cache under the data folder, not in the user's home.
+    env.setdefault("MPLCONFIGDIR", str(settings.VAR_DIR / "matplotlib"))
+    cmd = streamlit_command(port, address, headless=headless)
+    raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR, stdin=subprocess.DEVNULL))
 
 
 _register_admin(app)
