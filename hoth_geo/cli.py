@@ -13,6 +13,7 @@ import typer
 
 from hoth_geo import settings
 from hoth_geo.cli_admin import register as _register_admin
+from hoth_geo.cli_db import register as _register_db
 from hoth_geo.cli_export import register as _register_export
 from hoth_geo.cli_options import (
     AgencyOption,
@@ -440,6 +441,7 @@ def run_app(
 
 _register_admin(app)
 _register_export(app)
+_register_db(app)
 
 if __name__ == "__main__":
     app()
