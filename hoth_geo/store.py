@@ -273,10 +273,15 @@ def _bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
         conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)  # noqa: S608
     elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         # PostgreSQL's bulk path: the rows stream to the server in COPY's own format, typed by psycopg.
-        with conn.connection.driver_connection.cursor() as cur:
-            with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            with conn.connection.driver_connection.cursor() as cur, cur.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
+        except dbapi.Error as exc:
+            # Raised as SQLAlchemy raises any statement's error (IntegrityError, ...), whatever the path.
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
     else:
         conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
 
