@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (the pinned Python packages of requirements.txt, Chromium for the
-# browser tests, poppler for PDF checks, PostgreSQL 15), starts a throwaway PostgreSQL server, and runs
+# browser tests, poppler for PDF checks, PostgreSQL 15, nginx), starts a throwaway PostgreSQL server, and runs
 # the whole suite: lint, unit, app, end-to-end, browser and notebook tests, the database tests on both
 # SQLite and PostgreSQL.
 set -euo pipefail
@@ -15,6 +15,9 @@ PG_BIN=/usr/lib/postgresql/15/bin
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+# nginx and openssl: the deployment test runs docs/deployment.md's proxy example.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -n "${HOTH_GEO_TEST_PG_URL:-}" ] || [ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
