@@ -177,3 +177,11 @@ def history() -> list[tuple[str, str | None, str]]:
     """(revision, down revision, message) from the oldest to the newest."""
     scripts = list(ScriptDirectory.from_config(_config()).walk_revisions())
     return [(s.revision, s.down_revision, s.doc) for s in reversed(scripts)]
+
+
+def draft_revision(engine: Engine, message: str, rev_id: str) -> Path:
+    """Write autogenerate's draft of a new migration: from the schema of ``engine``'s database (at the
+    newest revision) to the current metadata. Returns its path; read and complete it before committing."""
+    with engine.begin() as conn:
+        script = command.revision(_config(conn), message=message, autogenerate=True, rev_id=rev_id)
+    return Path(script.path)
