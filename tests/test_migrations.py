@@ -158,3 +158,29 @@ def test_two_processes_opening_one_new_database_create_the_schema_once(db_url):
     assert [v for (v,) in versions] == [migrations.head_revision()]
     assert migrations.differences(engine) == []
     engine.dispose()
+
+
+def test_steps_for_partly_upgraded_databases_act_once(db_url):
+    """A database adopted at 0001 may already have a later change: the checking steps then do nothing."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from hoth_geo.migrations import ops
+
+    engine = store.connect(db_url)
+    with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        for _ in range(2):
+            ops.add_column_if_missing("imports", sa.Column("probe_note", sa.Text()))
+            ops.create_table_if_missing(
+                "probe_table",
+                sa.Column("id", sa.Integer(), primary_key=True),
+                sa.Column("name", sa.String(16)),
+                indexes=(("ix_probe_table_name", ["name"]),),
+            )
+            ops.create_index_if_missing("ix_imports_probe_note", "imports", ["probe_note"])
+        assert ops.has_column("imports", "probe_note") and not ops.has_column("imports", "absent")
+        assert ops.has_index("probe_table", "ix_probe_table_name")
+        assert ops.has_index("imports", "ix_imports_probe_note")
+    kinds = {d[0] if isinstance(d, tuple) else d[0][0] for d in migrations.differences(engine)}
+    assert {"remove_column", "remove_table", "remove_index"} <= kinds, "the probes are extra to the metadata"
+    engine.dispose()

@@ -14,18 +14,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from hoth_geo.migrations.ops import create_table_if_missing as _create
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-
-def _create(name: str, *elements, indexes: tuple[tuple[str, list[str]], ...] = ()) -> None:
-    if sa.inspect(op.get_bind()).has_table(name):
-        return
-    op.create_table(name, *elements)
-    for index_name, columns in indexes:
-        op.create_index(index_name, name, columns, unique=False)
 
 
 def upgrade() -> None:
