@@ -27,7 +27,22 @@ from hoth_geo.cli_options import (
 )
 from hoth_geo.cli_options import filters as _filters
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The command line. A database at an older schema ends any command with the message naming the fix
+    (`hoth-geo db upgrade`) instead of a traceback."""
+
+    def __call__(self, *args, **kwargs):
+        from hoth_geo.migrations import SchemaOutOfDate
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except SchemaOutOfDate as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise SystemExit(1) from None
+
+
+app = _App(
     help="hoth-geo: partnership information-sharing reports onto places, H3 hexagons and hotspot maps.",
     no_args_is_help=True,
     add_completion=False,

@@ -184,3 +184,23 @@ def test_steps_for_partly_upgraded_databases_act_once(db_url):
     kinds = {d[0] if isinstance(d, tuple) else d[0][0] for d in migrations.differences(engine)}
     assert {"remove_column", "remove_table", "remove_index"} <= kinds, "the probes are extra to the metadata"
     engine.dispose()
+
+
+def test_commands_refuse_an_old_database_with_the_fix_named(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = store.open_engine(url)
+    migrations.upgrade(engine, FIRST)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")  # made before migrations existed
+    engine.dispose()
+    result = subprocess.run(
+        [sys.executable, "-m", "hoth_geo.cli", "hexes", "--out", str(tmp_path / "h.csv"), "--db", url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_DIR)},
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "hoth-geo db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "h.csv").exists()

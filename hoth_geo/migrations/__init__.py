@@ -42,7 +42,7 @@ _SCHEMA_LOCK_KEY = 0x686F746867656F
 
 
 class SchemaOutOfDate(RuntimeError):
-    """The database's schema is not the one this version of hoth-geo uses."""
+    """The database's schema is not the one this version of hoth-geo uses (the message names the fix)."""
 
 
 def target_metadata() -> sa.MetaData:
