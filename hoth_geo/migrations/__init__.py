@@ -111,6 +111,7 @@ def _lock(conn: Connection) -> None:
 
 def ensure_current(engine: Engine) -> None:
     """Create the schema in an empty database; refuse a database at another revision (see module doc)."""
+    target_metadata()  # every table declared, whichever modules the caller has imported so far
     with engine.connect() as conn:
         state = schema_state(conn)
     if state.current:
