@@ -16,6 +16,7 @@ from hoth_geo.cli_admin import register as _register_admin
 from hoth_geo.cli_area import AreaOption, SourceOption, analysis_frame, apply_area, within_override
 from hoth_geo.cli_area import register as _register_area
 from hoth_geo.cli_basemap import register as _register_basemap
+from hoth_geo.cli_db import register as _register_db
 from hoth_geo.cli_export import register as _register_export
 from hoth_geo.cli_options import (
     AgencyOption,
@@ -29,7 +30,22 @@ from hoth_geo.cli_options import (
 )
 from hoth_geo.cli_options import filters as _filters
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The command line. A database at an older schema ends any command with the message naming the fix
+    (`hoth-geo db upgrade`) instead of a traceback."""
+
+    def __call__(self, *args, **kwargs):
+        from hoth_geo.migrations import SchemaOutOfDate
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except SchemaOutOfDate as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise SystemExit(1) from None
+
+
+app = _App(
     help="hoth-geo: partnership information-sharing reports onto places, H3 hexagons and hotspot maps.",
     no_args_is_help=True,
     add_completion=False,
@@ -496,30 +512,59 @@ def build_gazetteer(
     )
 
 
+# Streamlit settings for a server: no e-mail prompt or usage statistics (nothing written to ~/.streamlit),
+# no source watching, no development mode. An explicit browser.serverAddress also stops Streamlit looking
+# up the machine's external IP to print a URL.
+_STREAMLIT_SERVER_OPTIONS = {
+    "global.developmentMode": "false",
+    "browser.gatherUsageStats": "false",
+    "server.showEmailPrompt": "false",
+    "server.fileWatcherType": "none",
+    "server.runOnSave": "false",
+}
+
+
+def streamlit_command(port: int, address: str, *, headless: bool = True) -> list[str]:
+    """The `streamlit run` command line for the app on ``address``:``port``."""
+    import socket
+
+    wildcard = address in ("0.0.0.0", "::", "")  # noqa: S104
+    options = {
+        **_STREAMLIT_SERVER_OPTIONS,
+        "server.headless": "true" if headless else "false",
+        "server.address": address,
+        "server.port": str(port),
+        "browser.serverAddress": socket.gethostname() if wildcard else address,
+        "browser.serverPort": str(port),
+    }
+    cmd = [sys.executable, "-m", "streamlit", "run", str(settings.REPO_DIR / "app.py")]
+    for name, value in options.items():
+        cmd += [f"--{name}", value]
+    return cmd
+
+
 @app.command("app")
 def run_app(
     db: DbOption = None,
-    port: Annotated[int, typer.Option("--port")] = 8501,
-    headless: Annotated[bool, typer.Option("--headless/--browser", help="do not open a browser")] = False,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8501,
+    address: Annotated[
+        str,
+        typer.Option(
+            "--address", help="interface to listen on (0.0.0.0 for all; default: this machine only)"
+        ),
+    ] = "127.0.0.1",
+    headless: Annotated[
+        bool, typer.Option("--headless/--browser", help="--browser also opens a web browser")
+    ] = True,
 ) -> None:
     """Start the Streamlit app (loads the demo data on first start with an empty database)."""
     env = dict(os.environ)
     env[settings.DB_URL_ENV] = settings.database_url(db)
     _announce_setup_token(env[settings.DB_URL_ENV])
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(settings.REPO_DIR / "app.py"),
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true" if headless else "false",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR))
+    # Matplotlib (PDF briefings) keeps its font cache under the data folder, not in the user's home.
+    env.setdefault("MPLCONFIGDIR", str(settings.VAR_DIR / "matplotlib"))
+    cmd = streamlit_command(port, address, headless=headless)
+    raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR, stdin=subprocess.DEVNULL))
 
 
 def _announce_setup_token(db_url: str) -> None:
@@ -533,6 +578,7 @@ _register_admin(app)
 _register_area(app)
 _register_basemap(app)
 _register_export(app)
+_register_db(app)
 
 if __name__ == "__main__":
     app()

@@ -218,7 +218,20 @@ export_log = sa.Table(
 
 
 def connect(url: str | None = None) -> Engine:
-    """An engine for ``url`` (default: settings.database_url()), with the schema created."""
+    """An engine for ``url`` (default: settings.database_url()) whose schema is current.
+
+    An empty database gets the current schema (hoth_geo.migrations.create_new); a database at an older
+    schema revision is refused with a message naming ``hoth-geo db upgrade`` (see docs/deployment.md).
+    """
+    from hoth_geo import migrations
+
+    engine = open_engine(url)
+    migrations.ensure_current(engine)
+    return engine
+
+
+def open_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` with this project's connection settings, schema not checked (migrations)."""
     url = settings.database_url(url)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -228,11 +241,6 @@ def connect(url: str | None = None) -> Engine:
     engine = sa.create_engine(url, future=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    # Accounts and the audit chain declare their tables on this metadata in their own modules.
-    import hoth_geo.audit  # noqa: F401
-    import hoth_geo.auth  # noqa: F401
-
-    metadata.create_all(engine)
     return engine
 
 
@@ -322,7 +330,8 @@ def _column_values(series: pd.Series, sqlite: bool) -> list:
 
 
 def _bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
-    """Insert a frame quickly: one executemany of plain tuples (SQLite), or Core executemany elsewhere.
+    """Insert a frame quickly: one executemany of plain tuples (SQLite), COPY (PostgreSQL with psycopg),
+    or Core executemany elsewhere. All three run in the caller's transaction.
 
     Building per-row dicts and letting SQLAlchemy process every parameter costs several times more
     than the database itself at 100k rows, so values are converted column by column.
@@ -333,11 +342,22 @@ def _bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     columns = [c for c in columns if frame[c].notna().any()]
     cols = [_column_values(frame[c], sqlite) for c in columns]
     rows = list(zip(*cols, strict=True))
+    names = ", ".join(f'"{c}"' for c in columns)
     if sqlite:
-        names = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" for _ in columns)
         # Names come from the schema above, never from input; values travel as parameters.
         conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)  # noqa: S608
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        # PostgreSQL's bulk path: the rows stream to the server in COPY's own format, typed by psycopg.
+        statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            with conn.connection.driver_connection.cursor() as cur, cur.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except dbapi.Error as exc:
+            # Raised as SQLAlchemy raises any statement's error (IntegrityError, ...), whatever the path.
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
     else:
         conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
 

@@ -37,3 +37,82 @@ def demo_store(tmp_path_factory) -> DemoStore:
     engine = store.connect(f"sqlite:///{tmp_path_factory.mktemp('demo_store') / 'demo.sqlite'}")
     pipeline.load_demo_data(engine)
     return DemoStore(engine, store.load_reports(engine), pipeline.all_places(engine))
+
+
+# --- Database backends ------------------------------------------------------------------------------------
+# Store, import, CLI and app tests run on SQLite and on PostgreSQL. scripts/test.sh starts a throwaway
+# PostgreSQL 15 server and exports its URL (any database on it; the tests create their own beside it).
+
+PG_URL_ENV = "HOTH_GEO_TEST_PG_URL"
+BACKENDS = ("sqlite", "postgresql")
+
+
+class Databases:
+    """Creates an empty database per request: a SQLite file, or a new database on the test server."""
+
+    def __init__(self, tmp_path_factory):
+        self._tmp = tmp_path_factory
+        self._created: list[str] = []
+
+    @staticmethod
+    def _server_url():
+        import sqlalchemy as sa
+
+        raw = os.environ.get(PG_URL_ENV)
+        if not raw:
+            if os.environ.get("CI"):
+                pytest.fail(f"{PG_URL_ENV} is not set in CI: scripts/test.sh starts PostgreSQL and sets it")
+            pytest.skip(f"PostgreSQL tests need {PG_URL_ENV} (scripts/test.sh sets it)")
+        return sa.make_url(raw)
+
+    def _admin(self):
+        import sqlalchemy as sa
+
+        return sa.create_engine(self._server_url(), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+    def new(self, backend: str, name: str = "db") -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{self._tmp.mktemp(name) / f'{name}.sqlite'}"
+        if backend != "postgresql":
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        import uuid
+
+        server = self._server_url()
+        database = f"hoth_test_{name}_{uuid.uuid4().hex[:12]}".lower()
+        admin = self._admin()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+        admin.dispose()
+        self._created.append(database)
+        return server.set(database=database).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        database = sa.make_url(url).database
+        if database not in self._created:
+            return
+        admin = self._admin()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.dispose()
+        self._created.remove(database)
+
+    def drop_all(self) -> None:
+        for database in list(self._created):
+            self.drop(self._server_url().set(database=database).render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory):
+    found = Databases(tmp_path_factory)
+    yield found
+    found.drop_all()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, databases) -> str:
+    """The URL of an empty database, once on SQLite and once on PostgreSQL."""
+    url = databases.new(request.param)
+    yield url
+    databases.drop(url)

@@ -14,17 +14,28 @@ from hoth_geo.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'cli.sqlite'}"
+def _demo_database(url: str) -> str:
     result = runner.invoke(app, ["demo", "--db", url])
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC DEMO DATA" in result.output
     return url
 
 
-def test_ingest_reports_the_reconciled_summary_and_refuses_clearly(tmp_path, shared_data):
-    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return _demo_database(f"sqlite:///{tmp_path_factory.mktemp('cli') / 'cli.sqlite'}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo_db_url(request, databases):
+    """The demo set loaded by the CLI, once on SQLite and once on PostgreSQL."""
+    url = _demo_database(databases.new(request.param, "cli"))
+    yield url
+    databases.drop(url)
+
+
+def test_ingest_reports_the_reconciled_summary_and_refuses_clearly(db_url, tmp_path, shared_data):
+    url = db_url
     ok = runner.invoke(
         app, ["ingest", str(shared_data / "policeuk_durham" / "2019-01-durham-street.csv"), "--db", url]
     )
@@ -37,10 +48,11 @@ def test_ingest_reports_the_reconciled_summary_and_refuses_clearly(tmp_path, sha
     assert "empty" in refused.output
 
 
-def test_hexes_writes_csv_geojson_and_gpkg(db, tmp_path):
+def test_hexes_writes_csv_geojson_and_gpkg(demo_db_url, tmp_path):
     for name in ("h.csv", "h.geojson", "h.gpkg"):
         result = runner.invoke(
-            app, ["hexes", "--res", "8", "--concern", "cse", "--out", str(tmp_path / name), "--db", db]
+            app,
+            ["hexes", "--res", "8", "--concern", "cse", "--out", str(tmp_path / name), "--db", demo_db_url],
         )
         assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "h.csv")

@@ -17,8 +17,11 @@ from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
 @pytest.fixture()
-def engine(tmp_path):
-    return store.connect(f"sqlite:///{tmp_path / 'test.sqlite'}")
+def engine(db_url):
+    """An empty store, once on SQLite and once on PostgreSQL."""
+    engine = store.connect(db_url)
+    yield engine
+    engine.dispose()
 
 
 def _table_counts(engine) -> dict[str, int]:

@@ -1,0 +1,206 @@
+"""Schema migrations: `hoth-geo db upgrade` brings earlier databases, with their data, to the current schema.
+
+The earlier databases are built from the migrations themselves (revision 0001 is the schema before
+migrations existed), never from today's metadata, and filled with the demo data restricted to the
+columns they have. After the upgrade, Alembic's autogenerate comparison between the database and
+``store.metadata`` must find nothing: a column or table added to the code without a migration fails here,
+on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from hoth_geo import audit, migrations, store
+from hoth_geo.cli import app
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+FIRST = "0001"
+
+
+def _tables(conn) -> dict[str, sa.Table]:
+    found = sa.MetaData()
+    found.reflect(conn)
+    return {name: table for name, table in found.tables.items() if name != migrations.VERSION_TABLE}
+
+
+def _fill_from(source: sa.Engine, target: sa.Engine) -> dict[str, pd.DataFrame]:
+    """Copy every table of ``source`` into ``target``, only the columns the target's schema has.
+    Returns what was written, per table, ordered by primary key."""
+    written = {}
+    with source.connect() as src, target.begin() as dst:
+        for name, table in _tables(dst).items():
+            columns = [c.name for c in table.columns]
+            current = store.metadata.tables[name]  # the source is at the current schema
+            rows = [dict(r._mapping) for r in src.execute(sa.select(*[current.c[c] for c in columns]))]
+            if rows:
+                dst.execute(table.insert(), rows)
+            written[name] = _read(dst, table)
+    return written
+
+
+def _read(conn, table: sa.Table) -> pd.DataFrame:
+    keys = [c for c in table.primary_key.columns] or list(table.columns)
+    frame = pd.DataFrame([dict(r._mapping) for r in conn.execute(sa.select(table).order_by(*keys))])
+    return frame.reset_index(drop=True)
+
+
+def _earlier_database(url: str, demo_engine: sa.Engine, *, versioned: bool) -> dict[str, pd.DataFrame]:
+    """A database at revision 0001 holding the demo data; ``versioned=False``: made before migrations."""
+    engine = store.open_engine(url)
+    before, after = migrations.upgrade(engine, FIRST)
+    assert (before, after) == (None, FIRST)
+    if not versioned:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE {migrations.VERSION_TABLE}")
+    written = _fill_from(demo_engine, engine)
+    engine.dispose()
+    assert len(written["reports"]) > 5_000 and len(written["audit_log"]) > 0
+    return written
+
+
+@pytest.mark.parametrize("versioned", [True, False], ids=["at-0001", "before-migrations"])
+def test_db_upgrade_keeps_the_data_and_reaches_the_current_schema(db_url, demo_store, versioned):
+    written = _earlier_database(db_url, demo_store.engine, versioned=versioned)
+    if not versioned or migrations.head_revision() != FIRST:
+        with pytest.raises(migrations.SchemaOutOfDate, match="hoth-geo db upgrade"):
+            store.connect(db_url)
+
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    if not versioned:
+        assert "adopting it at revision 0001" in result.output
+
+    engine = store.connect(db_url)  # accepted now
+    assert migrations.differences(engine) == [], "the upgraded schema must equal store.metadata"
+    with engine.connect() as conn:
+        assert migrations.current_revision(conn) == migrations.head_revision()
+        tables = _tables(conn)
+        for name, before in written.items():
+            after = _read(conn, tables[name])[list(before.columns)]
+            pd.testing.assert_frame_equal(after, before, check_dtype=False, obj=name)
+    reports = store.load_reports(engine)
+    pd.testing.assert_frame_equal(
+        reports.sort_values("id").reset_index(drop=True),
+        demo_store.reports.sort_values("id").reset_index(drop=True),
+        check_dtype=False,
+        check_categorical=False,
+    )
+    assert audit.verify_chain(engine).ok, "the audit chain survives the upgrade"
+
+    again = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert again.exit_code == 0 and "nothing to do" in again.output
+    status = runner.invoke(app, ["db", "status", "--db", db_url])
+    assert status.exit_code == 0 and f"revision {migrations.head_revision()}" in status.output
+    engine.dispose()
+
+
+def test_a_new_database_gets_the_schema_the_migrations_build(db_url, databases):
+    """store.connect creates an empty database from the metadata in one step; replaying every migration
+    from nothing must give the same schema."""
+    created = store.connect(db_url)
+    assert migrations.differences(created) == []
+    with created.connect() as conn:
+        assert migrations.current_revision(conn) == migrations.head_revision()
+    created.dispose()
+
+    backend = sa.make_url(db_url).get_backend_name()
+    replayed_url = databases.new("postgresql" if backend == "postgresql" else "sqlite", "replayed")
+    replayed = store.open_engine(replayed_url)
+    assert migrations.upgrade(replayed) == (None, migrations.head_revision())
+    assert migrations.differences(replayed) == []
+    replayed.dispose()
+    databases.drop(replayed_url)
+
+
+def test_a_database_from_a_newer_version_is_refused_by_name(db_url):
+    engine = store.connect(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff_future'"))
+    with pytest.raises(migrations.SchemaOutOfDate, match="ffff_future.*newer hoth-geo"):
+        store.connect(db_url)
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 1 and "ffff_future" in result.output
+    status = runner.invoke(app, ["db", "status", "--db", db_url])
+    assert status.exit_code == 1
+    engine.dispose()
+
+
+def test_two_processes_opening_one_new_database_create_the_schema_once(db_url):
+    """Several app instances may start together on an empty database: the schema is created once."""
+    script = "import sys; from hoth_geo import store; store.connect(sys.argv[1]); print('ok')"
+    env = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, db_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip() == "ok", err
+    engine = store.connect(db_url)
+    with engine.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    assert [v for (v,) in versions] == [migrations.head_revision()]
+    assert migrations.differences(engine) == []
+    engine.dispose()
+
+
+def test_steps_for_partly_upgraded_databases_act_once(db_url):
+    """A database adopted at 0001 may already have a later change: the checking steps then do nothing."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from hoth_geo.migrations import ops
+
+    engine = store.connect(db_url)
+    with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        for _ in range(2):
+            ops.add_column_if_missing("imports", sa.Column("probe_note", sa.Text()))
+            ops.create_table_if_missing(
+                "probe_table",
+                sa.Column("id", sa.Integer(), primary_key=True),
+                sa.Column("name", sa.String(16)),
+                indexes=(("ix_probe_table_name", ["name"]),),
+            )
+            ops.create_index_if_missing("ix_imports_probe_note", "imports", ["probe_note"])
+        assert ops.has_column("imports", "probe_note") and not ops.has_column("imports", "absent")
+        assert ops.has_index("probe_table", "ix_probe_table_name")
+        assert ops.has_index("imports", "ix_imports_probe_note")
+    kinds = {d[0] if isinstance(d, tuple) else d[0][0] for d in migrations.differences(engine)}
+    assert {"remove_column", "remove_table", "remove_index"} <= kinds, "the probes are extra to the metadata"
+    engine.dispose()
+
+
+def test_commands_refuse_an_old_database_with_the_fix_named(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = store.open_engine(url)
+    migrations.upgrade(engine, FIRST)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")  # made before migrations existed
+    engine.dispose()
+    result = subprocess.run(
+        [sys.executable, "-m", "hoth_geo.cli", "hexes", "--out", str(tmp_path / "h.csv"), "--db", url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_DIR)},
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "hoth-geo db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "h.csv").exists()
