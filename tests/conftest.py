@@ -11,6 +11,16 @@ REPO_DIR = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_DIR.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _no_area_left_in_use():
+    """A command run in-process (CliRunner) sets the area for its process; the next test starts
+    from the configured one again."""
+    yield
+    from hoth_geo import area
+
+    area.use(None)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path to ../shared/data; CI always has it, so a missing folder fails there instead of skipping."""

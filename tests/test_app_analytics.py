@@ -66,6 +66,7 @@ def test_pages_are_registered_in_order():
         "Users",
         "Audit log",
         "Area",
+        "Basemap",
         "About",
     ]
 
