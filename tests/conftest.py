@@ -37,3 +37,13 @@ def demo_store(tmp_path_factory) -> DemoStore:
     engine = store.connect(f"sqlite:///{tmp_path_factory.mktemp('demo_store') / 'demo.sqlite'}")
     pipeline.load_demo_data(engine)
     return DemoStore(engine, store.load_reports(engine), pipeline.all_places(engine))
+
+
+@pytest.fixture(autouse=True)
+def _area_default_reset():
+    """A CLI command makes its run's area the process default (hoth_geo.area.use); commands invoked
+    in-process by one test must not change the area later tests see."""
+    yield
+    from hoth_geo import area
+
+    area.use(None)
