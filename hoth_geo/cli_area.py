@@ -41,6 +41,8 @@ def apply_area(db: str | None, area_file: Path | None):
         )
     except area_mod.AreaError as exc:
         fail(str(exc))
+    # A command-line process runs one command: its area becomes the process default (tests that run
+    # several commands in one process reset it between tests, see tests/conftest.py).
     area_mod.use(chosen)
     return chosen
 

@@ -33,14 +33,6 @@ DARLINGTON = "E06000005"
 DURHAM = "E06000047"
 
 
-@pytest.fixture(autouse=True)
-def _no_area_left_in_use():
-    # The CLI makes the run's area the process default; tests must not leak it to each other.
-    area_mod.use(None)
-    yield
-    area_mod.use(None)
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, shared_data) -> dict[str, Path]:
     """Official-format inputs built from the shared open data, as a partnership would download them."""
