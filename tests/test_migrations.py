@@ -54,6 +54,20 @@ def _read(conn, table: sa.Table) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _as_the_previous_release_chained_it(engine: sa.Engine) -> pd.DataFrame:
+    """Re-chain the copied audit entries as revision 0001's release wrote them: unkeyed, each hash
+    sha256(previous hash || entry). Returns the table as written."""
+    with engine.begin() as conn:
+        table = _tables(conn)["audit_log"]
+        prev = audit.GENESIS_HASH
+        for row in conn.execute(sa.select(table).order_by(table.c.id)).all():
+            fields = {k: getattr(row, k) for k in ("id", "at", "actor", "event", "target", "details")}
+            digest = audit.entry_hash(prev, **fields)
+            conn.execute(table.update().where(table.c.id == row.id).values(prev_hash=prev, hash=digest))
+            prev = digest
+        return _read(conn, table)
+
+
 def _earlier_database(url: str, demo_engine: sa.Engine, *, versioned: bool) -> dict[str, pd.DataFrame]:
     """A database at revision 0001 holding the demo data; ``versioned=False``: made before migrations."""
     engine = store.open_engine(url)
@@ -63,6 +77,7 @@ def _earlier_database(url: str, demo_engine: sa.Engine, *, versioned: bool) -> d
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE {migrations.VERSION_TABLE}")
     written = _fill_from(demo_engine, engine)
+    written["audit_log"] = _as_the_previous_release_chained_it(engine)
     engine.dispose()
     assert len(written["reports"]) > 5_000 and len(written["audit_log"]) > 0
     return written
