@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from factories import canonical_rows
 
-from hoth_geo import store
+from hoth_geo import identity, store
 from hoth_geo.schema import CONCERNS, keys_to_mask
 
 # Text that a line-based bulk format must escape: separators, line breaks, its own NULL marker.
@@ -61,6 +61,9 @@ def _located(n: int) -> pd.DataFrame:
     frame["precision_m"] = np.where(np.arange(n) % 6 == 0, np.nan, 10.0)
     frame["place_id"] = None
     frame["geocode_note"] = None
+    frame["identity"] = identity.report_identities(
+        frame["agency"], frame["source_ref"], "0" * 64, frame["row_number"]
+    )
     frame["h3"] = [
         0 if online else h3.str_to_int(h3.latlng_to_cell(lat, lon, 11))
         for lat, lon, online in zip(frame["latitude"], frame["longitude"], frame["online"], strict=True)
@@ -113,7 +116,7 @@ def test_bulk_insert_keeps_every_value_exactly(engine):
 
 def test_a_failed_bulk_insert_leaves_nothing(engine):
     located = _located(50)
-    located.loc[10, "fingerprint"] = located.loc[3, "fingerprint"]  # breaks the unique constraint
+    located.loc[10, "identity"] = located.loc[3, "identity"]  # breaks the unique constraint
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         import_id = store.insert_import(
             conn,
