@@ -186,6 +186,7 @@ def connect(url: str | None = None) -> Engine:
     # Accounts and the audit chain declare their tables on this metadata in their own modules.
     import hoth_geo.audit  # noqa: F401
     import hoth_geo.auth  # noqa: F401
+    import hoth_geo.submission  # noqa: F401  (account agencies and form drafts)
 
     metadata.create_all(engine)
     return engine
