@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from rapidfuzz import fuzz, process, utils
+from rapidfuzz import fuzz, utils
 from sqlalchemy.engine import Engine
 
 from hoth_geo import auth, ingest, pipeline, settings, store
@@ -346,6 +346,7 @@ class Preview:
     latitude: float | None = None
     longitude: float | None = None
     place_id: str | None = None
+    place_label: str | None = None  # the matched place's name, when it is a public map point
     message: str = ""
 
     @property
@@ -415,6 +416,15 @@ def preview(
         return Preview(located=False, message="This location cannot be read; check what you typed.")
     if not result.located.empty:
         r = result.located.iloc[0]
+        place_id = r["place_id"] if isinstance(r["place_id"], str) else None
+        label = None
+        if place_id:
+            public = _public_places(None, gaz)
+            if extra_places is not None and not extra_places.empty:
+                extra = extra_places[extra_places["source"].isin(_PUBLIC_PLACE_SOURCES)]
+                public = pd.concat([extra, public], ignore_index=True)
+            hit = public.loc[public["place_id"] == place_id, "name"]
+            label = str(hit.iloc[0]) if len(hit) else None
         return Preview(
             located=True,
             method=str(r["geocode_method"]),
@@ -422,7 +432,8 @@ def preview(
             precision_m=float(r["precision_m"]),
             latitude=float(r["latitude"]),
             longitude=float(r["longitude"]),
-            place_id=r["place_id"] if isinstance(r["place_id"], str) else None,
+            place_id=place_id,
+            place_label=label,
             message=(
                 f"{GEOCODE_METHODS[str(r['geocode_method'])]}: placed within about "
                 f"{float(r['precision_m']):,.0f} m."
@@ -448,6 +459,22 @@ class Option:
     longitude: float
     fields: dict = field(default_factory=dict)
     place_type: str | None = None
+
+
+_STOPWORDS = frozenset(
+    {"the", "a", "an", "by", "at", "in", "on", "near", "of", "behind", "outside", "opposite"}
+)
+
+
+def _starts(word: str, tokens: list[str]) -> bool:
+    return any(t.startswith(word) for t in tokens)
+
+
+def _nearly_starts(word: str, tokens: list[str]) -> bool:
+    # One slip in a word of four letters or more: a letter missed, doubled or swapped.
+    if len(word) < 4:
+        return _starts(word, tokens)
+    return any(fuzz.ratio(word, t[: len(word)]) >= 80 or fuzz.ratio(word, t) >= 85 for t in tokens)
 
 
 class GazetteerIndex:
@@ -501,28 +528,22 @@ class GazetteerIndex:
                 )
         key = utils.default_process(q)
         if key:
-            # Type-ahead first: every word typed so far starts a word of the name ("bus stat darl").
-            words = key.split()
-            prefixed = [
-                i
-                for i, toks in enumerate(self._tokens)
-                if all(any(t.startswith(w) for t in toks) for w in words)
-            ]
-            if prefixed:
-                scored = sorted(
-                    prefixed,
-                    key=lambda i: (
-                        -fuzz.WRatio(key, self._names[i]),
-                        -fuzz.WRatio(key, self._keys[i]),
-                        self._labels[i],
-                    ),
-                )
-                out += [self._option(i) for i in scored[:limit]]
-            else:  # nothing starts that way: allow for a typing slip
-                hits = process.extract(
-                    key, self._keys, scorer=fuzz.WRatio, processor=None, limit=limit, score_cutoff=75
-                )
-                out += [self._option(idx) for _label, _score, idx in hits]
+            # Every word typed so far starts a word of the name ("bus stat darl"); failing that, starts
+            # it but for one slip ("darlingtn bus"). Little words ("the", "near") need not match.
+            words = [w for w in key.split() if w not in _STOPWORDS] or key.split()
+            for starts in (_starts, _nearly_starts):
+                found = [i for i, toks in enumerate(self._tokens) if all(starts(w, toks) for w in words)]
+                if found:
+                    break
+            scored = sorted(
+                found,
+                key=lambda i: (
+                    -fuzz.WRatio(key, self._names[i]),
+                    -fuzz.WRatio(key, self._keys[i]),
+                    self._labels[i],
+                ),
+            )
+            out += [self._option(i) for i in scored[:limit]]
         return out[:limit]
 
     def _option(self, idx: int) -> Option:

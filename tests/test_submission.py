@@ -212,6 +212,7 @@ def test_the_preview_shows_where_the_pipeline_then_puts_it(env):
     s = form()
     seen = sm.preview(user, s, engine=engine, gazetteer=env["gaz"], today=TODAY)
     assert seen.located and seen.method == "place_name" and seen.place_id == DEMO_PLACE_ID
+    assert seen.place_label == DEMO_PLACE
     assert seen.confidence == pytest.approx(0.85) and seen.precision_m == pytest.approx(30.0)
     receipt = sm.submit(engine, user, s, gazetteer=env["gaz"], today=TODAY)
     row = report_by_ref(engine, receipt.reference).iloc[0]
@@ -403,6 +404,9 @@ def test_typing_part_of_a_name_finds_the_place_first(env):
     streets = sm.search_places(user, env["index"], "north road")
     assert streets[0].kind == "street" and streets[0].label.startswith("North Road, ")
     assert sm.search_places(user, env["index"], "a") == []
+    # One slip is forgiven; words that start nothing in the area find nothing (no wild guesses).
+    assert sm.search_places(user, env["index"], "Darlingtn bus")[0].label.startswith(DEMO_PLACE)
+    assert sm.search_places(user, env["index"], "behind the old quarry huts") == []
 
 
 def test_places_analysts_added_are_not_offered_to_reporters(env, tmp_path):

@@ -297,23 +297,28 @@ def render() -> None:
             query = str(st.session_state.get("sh_query") or "").strip()
             options = _options(user, query) if query else []
             labels = [o.label for o in options] + ([USE_TYPED] if query else [])
+            # Never chosen for the reporter: a wrong guess would put the report in the wrong place.
             if st.session_state.get("sh_choice") not in labels:
-                st.session_state["sh_choice"] = labels[0] if options else (USE_TYPED if query else None)
-            if labels:
+                st.session_state["sh_choice"] = None
+            if options:
                 st.radio("Choose the matching place", labels, key="sh_choice", on_change=_save_draft)
             chosen = next((o for o in options if o.label == st.session_state.get("sh_choice")), None)
             if chosen is not None and chosen.place_type and not st.session_state.get("sh_place_type"):
                 st.session_state["sh_place_type"] = chosen.place_type  # drawn further down: may be set now
             elif query:
-                st.caption("Nothing in the area's places, streets or postcodes starts that way.")
+                st.caption(
+                    "Nothing in the area's places, streets or postcodes matches that. It will be sent as you "
+                    "typed it; an analyst will place it if it cannot be found."
+                )
         elif mode == "map":
             st.caption("Click the map where it happened. The circle shows how precisely it will be placed.")
 
         preview = sm.preview(user, _submission(user), engine=eng, gazetteer=state.gazetteer())
         if mode != "online":
             if preview.located:
+                at = f" ({_md(preview.place_label)})" if preview.place_label else ""
                 st.success(
-                    f"**Where it will be placed**: {preview.method_label}, confidence "
+                    f"**Where it will be placed**: {preview.method_label}{at}, confidence "
                     f"{preview.confidence:.0%}, within about {preview.precision_m:,.0f} m.",
                     icon=":material/location_on:",
                 )
