@@ -21,7 +21,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import guidance, maps
+from hoth_geo import guidance, maps, settings
 from hoth_geo import submission as sm
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.ui import state
@@ -180,6 +180,20 @@ def _zoom(precision_m: float | None) -> int:
     return 11
 
 
+def _marker_icon() -> folium.CustomIcon:
+    # Leaflet's default icon finds its image from the stylesheet's address, which the component
+    # iframe resolves wrongly; the vendored pin travels inside the map instead.
+    images = settings.STATIC_DIR / "leaflet" / "images"
+    return folium.CustomIcon(
+        str(images / "marker-icon.png"),
+        icon_size=(25, 41),
+        icon_anchor=(12, 41),
+        shadow_image=str(images / "marker-shadow.png"),
+        shadow_size=(41, 41),
+        shadow_anchor=(12, 41),
+    )
+
+
 def _preview_map(preview: sm.Preview) -> None:
     center = (preview.latitude, preview.longitude) if preview.located else None
     m = maps.blank_map(center=center, zoom=_zoom(preview.precision_m) if preview.located else None)
@@ -194,7 +208,10 @@ def _preview_map(preview: sm.Preview) -> None:
             tooltip=f"Within about {preview.precision_m:,.0f} m",
         ).add_to(m)
         folium.Marker(
-            location=center, title="Where this report will be placed", alt="Where this report will be placed"
+            location=center,
+            icon=_marker_icon(),
+            title="Where this report will be placed",
+            alt="Where this report will be placed",
         ).add_to(m)
     clicked = st_folium(
         maps.prepare_for_streamlit(m),
