@@ -448,3 +448,29 @@ def test_a_text_typed_without_choosing_a_suggestion_still_goes_through_the_casca
         "location_text": "Wharton Park",
     }
     assert sm.where_from_text("  ") == {}
+
+
+def test_an_administrator_sets_the_agency_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from hoth_geo.cli import app
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    engine = store.connect(url)
+    auth.add_user(engine, "nurse.one", PASSWORD, "contributor")
+    runner = CliRunner()
+    args = ["users", "set-agency", "nurse.one", "--agency", "Example School Nursing (fictional)"]
+    ok = runner.invoke(app, [*args, "--agency-type", "health", "--contact", "07700 900000", "--db", url])
+    assert ok.exit_code == 0, ok.output
+    assert "nurse.one shares as Example School Nursing (fictional) (health)" in ok.output
+    user = auth.get_user(engine, "nurse.one")
+    assert sm.account_agency(engine, user) == sm.AccountAgency(
+        "Example School Nursing (fictional)", "health", "07700 900000"
+    )
+    bad = runner.invoke(app, [*args, "--agency-type", "nursing", "--db", url])
+    assert bad.exit_code == 2 and "agency_type must be one of school, health" in bad.output
+    missing = runner.invoke(
+        app, ["users", "set-agency", "nobody", "--agency", "X", "--agency-type", "health", "--db", url]
+    )
+    assert missing.exit_code == 2 and "'nobody' does not exist" in missing.output
+    assert audit.load_audit(engine, event="account_agency_set")["target"].tolist() == ["nurse.one"]
