@@ -72,6 +72,9 @@ def test_the_form_previews_the_place_then_sends_it_with_a_receipt(contributor, d
     reference = receipt.split("Your reference is **")[1].split("**")[0]
     assert reference.startswith("SHR-") and "Received and placed on the map" in receipt
     assert at.text_area(key="sh_seen").value == "", "a fresh form after sending"
+    # The second click of a double click, after the form was cleared: the receipt stays, no errors.
+    at.button(key="sh_send").click().run()
+    assert not at.error and any(reference in s.value for s in at.success)
     mine = sm.my_submissions(store.connect(db_url), contributor)
     assert mine.iloc[0]["reference"] == reference
 

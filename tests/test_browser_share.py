@@ -51,6 +51,7 @@ CONTRIBUTOR_PAGES = ["Share information", "My submissions", "About"]
 OTHER_PAGES = ["map", "hotspots", "places", "time", "patrol", "disruption", "export", "import", "review"]
 OTHER_PAGES += ["users", "audit"]
 DEMO_PLACE = "Bus station, Darlington town centre (demo)"
+DURHAM = (54.77613, -1.57329)  # a point inside the study area
 OTHER_WORDS = "Synthetic words only the other contributor wrote"
 # Roles of elements a person fills in or operates: each must have an accessible name.
 FORM_ROLES = {
@@ -407,6 +408,35 @@ def test_a_place_that_cannot_be_found_is_sent_and_goes_to_review(chromium, app):
     page.locator('[data-testid="stAlert"]').filter(has_text="needs a location").wait_for()
     assert "behind the old quarry huts" in page.locator('[data-testid="stJson"]').inner_text()
     assert watch.dialogs == []
+    context.close()
+
+
+def test_a_click_on_the_map_places_the_report_where_clicked(chromium, app):  # noqa: F811
+    context, page, watch = new_page(chromium, app)
+    open_form(page, app, CONTRIBUTOR)
+    tick(page, "A point I choose on the map")
+    page.get_by_text("Click the map where it happened").wait_for()
+    preview_layers(page, want_marker=False)
+    frame = map_frame(page)
+    box = page.locator(MAP_IFRAME).bounding_box()
+    x, y = frame.evaluate(
+        """([lat, lng]) => {
+        const map = window[document.querySelector('.leaflet-container').id];
+        map.setView([lat, lng], 15, {animate: false});
+        const p = map.latLngToContainerPoint([lat, lng]);
+        return [p.x, p.y];
+    }""",
+        [DURHAM[0], DURHAM[1]],
+    )
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    placed = page.locator('[data-testid="stAlert"]').filter(has_text="Where it will be placed")
+    placed.wait_for()
+    assert "Latitude/longitude given" in placed.inner_text() and "10 m" in placed.inner_text()
+    layers = preview_layers(page)
+    assert layers["markers"][0]["lat"] == pytest.approx(DURHAM[0], abs=5e-4)
+    assert layers["markers"][0]["lng"] == pytest.approx(DURHAM[1], abs=5e-4)
+    assert layers["circles"][0]["r"] == pytest.approx(10.0)
+    assert watch.dialogs == [] and watch.errors == [] and watch.foreign == []
     context.close()
 
 

@@ -154,8 +154,20 @@ def _submission(user) -> sm.Submission:
     )
 
 
+def _untouched() -> bool:
+    """True while the form is as a fresh one starts (nothing chosen or typed)."""
+    fresh = _defaults()
+    return all(st.session_state.get(k) == fresh[k] for k in _WIDGET_KEYS if k in st.session_state) and (
+        st.session_state.get("sh_lat") is None
+    )
+
+
 def _send(user) -> None:
     """Runs at the top of the page after the Send button's callback, before any field is drawn."""
+    if st.session_state.get("sh_receipt") is not None and _untouched():
+        # The second click of a double click, arriving after the first was stored and the form
+        # cleared: the receipt already on the screen is the answer, not a list of empty fields.
+        return
     try:
         receipt = sm.submit(state.engine(), user, _submission(user), gazetteer=state.gazetteer())
     except sm.SubmissionInvalid as exc:
