@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from test_browser import (
     REPO_DIR,
     SERVER_START_S,
     _free_port,
+    assert_nothing_ran,
     chromium,  # noqa: F401  (module fixture: the browser)
     expect_sign_in_form,
     go_in_session,
@@ -52,6 +54,7 @@ OTHER_PAGES = ["map", "hotspots", "places", "time", "patrol", "disruption", "exp
 OTHER_PAGES += ["users", "audit"]
 DEMO_PLACE = "Bus station, Darlington town centre (demo)"
 DURHAM = (54.77613, -1.57329)  # a point inside the study area
+HOSTILE_PLACE = "Zyxwv [a link](http://example.invalid) <img src=x onerror=window.__pwned=1> rec"
 OTHER_WORDS = "Synthetic words only the other contributor wrote"
 # Roles of elements a person fills in or operates: each must have an accessible name.
 FORM_ROLES = {
@@ -76,6 +79,18 @@ def _prepare(db_path: Path) -> dict:
     sm.set_account_agency(engine, CONTRIBUTOR, "Example Academy (fictional)", "school", "01234 000001")
     sm.set_account_agency(engine, OTHER_CONTRIBUTOR, "Example Youth Project (fictional)", "youth_service")
     pipeline.load_demo_data(engine)
+    hostile = {
+        "place_id": "demo:synthetic-hostile-rec",
+        "name": HOSTILE_PLACE,
+        "place_type": "park",
+        "latitude": DURHAM[0],
+        "longitude": DURHAM[1],
+        "locality": "Synthetic locality",
+        "postcode_district": "DH1",
+        "source": "demo",
+    }
+    with engine.begin() as conn:  # a place whose name carries markup, as a gazetteer might
+        store.upsert_places(conn, pd.DataFrame([hostile]))
     other = sm.Submission(
         token=sm.new_token(),
         observed_on=date(2026, 11, 1),
@@ -190,7 +205,14 @@ def find_place(page, typed: str) -> None:
     box = page.get_by_role("textbox", name="Search for a place, street or postcode")
     box.fill(typed)
     box.press("Enter")
-    page.get_by_role("radiogroup", name="Choose the matching place").wait_for()
+    page.get_by_role("combobox", name="Choose the matching place").wait_for()
+    wait_idle(page)
+
+
+def choose_place(page, name: str) -> None:
+    """Open the matches and pick the one whose label starts with ``name``."""
+    page.get_by_role("combobox", name="Choose the matching place").click()
+    page.get_by_role("option").filter(has_text=name).first.click()
     wait_idle(page)
 
 
@@ -285,10 +307,10 @@ def test_contributor_finds_a_place_sees_where_it_lands_sends_it_and_police_see_i
     open_form(page, app, CONTRIBUTOR)
     assert nav_titles(page) == CONTRIBUTOR_PAGES
     find_place(page, "bus stat darl")
-    chosen = page.get_by_role("radio", name=DEMO_PLACE, exact=False).first
-    assert not chosen.is_checked(), "a suggestion is never chosen for the reporter"
-    tick(page, DEMO_PLACE)
-    assert chosen.is_checked()
+    chosen = page.get_by_role("combobox", name="Choose the matching place")
+    assert chosen.input_value() == "", "a suggestion is never chosen for the reporter"
+    choose_place(page, DEMO_PLACE)
+    expect(chosen).to_have_value(re.compile("^" + re.escape(DEMO_PLACE)))
     placed = page.locator('[data-testid="stAlert"]').filter(has_text="Where it will be placed")
     placed.wait_for()
     assert "Named place matched in the gazetteer" in placed.inner_text() and "30 m" in placed.inner_text()
@@ -408,6 +430,27 @@ def test_a_place_that_cannot_be_found_is_sent_and_goes_to_review(chromium, app):
     page.locator('[data-testid="stAlert"]').filter(has_text="needs a location").wait_for()
     assert "behind the old quarry huts" in page.locator('[data-testid="stJson"]').inner_text()
     assert watch.dialogs == []
+    context.close()
+
+
+def test_a_place_name_with_markup_is_offered_as_text(chromium, app):  # noqa: F811
+    context, page, watch = new_page(chromium, app)
+    open_form(page, app, CONTRIBUTOR)
+    find_place(page, "zyxwv rec")
+    page.get_by_role("combobox", name="Choose the matching place").click()
+    option = page.get_by_role("option").filter(has_text="Zyxwv")
+    assert HOSTILE_PLACE in option.inner_text()
+    assert option.locator("a, img").count() == 0, option.inner_html()
+    option.click()
+    wait_idle(page)
+    chosen = page.get_by_role("combobox", name="Choose the matching place")
+    assert chosen.input_value().startswith(HOSTILE_PLACE)
+    placed = page.locator('[data-testid="stAlert"]').filter(has_text="Where it will be placed")
+    placed.wait_for()
+    assert "<img src=x onerror=window.__pwned=1> rec" in placed.inner_text()
+    assert placed.locator("a, img").count() == 0, placed.inner_html()
+    assert_nothing_ran(page, watch)
+    assert watch.foreign == []
     context.close()
 
 

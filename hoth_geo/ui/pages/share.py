@@ -21,7 +21,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import guidance, maps, settings
+from hoth_geo import auth, guidance, maps, settings
 from hoth_geo import submission as sm
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.ui import state
@@ -41,12 +41,14 @@ _WIDGET_KEYS = ("sh_date", *_TEXT_KEYS, *_CHOICE_KEYS, "sh_concerns", *_IND_KEYS
 _STATE_KEYS = ("sh_token", "sh_lat", "sh_lon")
 _SENTINEL = "sh_seen"  # present while the form's widgets are alive in this session
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])")  # ":" and "@" too: no autolinks
 
 
 def _md(text: object) -> str:
     """Text from the database shown in Markdown as text, never as markup or a link."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
+    # Bare addresses become links even when escaped: an invisible word joiner breaks them.
+    return re.sub(r"(?i)(://|www)", lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], escaped)
 
 
 def _defaults() -> dict:
@@ -110,9 +112,15 @@ def _index(_engine, key: tuple) -> sm.GazetteerIndex:
     return sm.gazetteer_index(_engine, state.gazetteer())
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _search(key: tuple, query: str) -> list[sm.Option]:
+    # Gazetteer data only (no report): shared between sessions; the caller checks the account.
+    return _index(state.engine(), key=key).search(query)
+
+
 def _options(user, query: str) -> list[sm.Option]:
-    eng = state.engine()
-    return sm.search_places(user, _index(eng, key=(state.version(), id(state.gazetteer()))), query)
+    auth.require(user, "submit")
+    return _search((state.version(), id(state.gazetteer())), query)
 
 
 def _where_fields(user) -> dict:
@@ -330,7 +338,15 @@ def render() -> None:
             if st.session_state.get("sh_choice") not in labels:
                 st.session_state["sh_choice"] = None
             if options:
-                st.radio("Choose the matching place", labels, key="sh_choice", on_change=_save_draft)
+                # A select box, not radio buttons: its options are plain text, whereas radio labels are
+                # Markdown, where a place name could become a link.
+                st.selectbox(
+                    "Choose the matching place",
+                    labels,
+                    key="sh_choice",
+                    placeholder=f"{len(options)} match{'es' if len(options) > 1 else ''}: choose one",
+                    on_change=_save_draft,
+                )
             chosen = next((o for o in options if o.label == st.session_state.get("sh_choice")), None)
             if chosen is not None and chosen.place_type and not st.session_state.get("sh_place_type"):
                 st.session_state["sh_place_type"] = chosen.place_type  # drawn further down: may be set now
