@@ -196,6 +196,10 @@ def wait_idle(page) -> None:
 
 
 def open_form(page, app, username: str) -> None:
+    """Sign in and wait for the form; each test starts from an empty form (no draft left by another)."""
+    engine = engine_for(app)
+    sm.clear_draft(engine, auth.get_user(engine, username))
+    engine.dispose()
     sign_in(page, app, username)
     page.get_by_role("heading", name="Share information").wait_for()
     wait_idle(page)
