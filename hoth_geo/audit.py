@@ -91,6 +91,7 @@ EVENTS = frozenset(
         "user_enabled",
         "role_changed",
         "password_changed",
+        "account_agency_set",  # hoth_geo.submission: the agency a reporter's forms carry
         # data
         "import",
         "import_refused",

@@ -57,10 +57,12 @@ CAPABILITIES = {
     "manage_users": "add, disable and enable accounts; change roles and passwords",
     "view_audit": "read, verify and export the audit log",
     "purge": "delete data older than the retention period",
+    "submit": "share a report through the Share information form and list one's own submissions",
 }
 
 _DATA = frozenset(
     {
+        "submit",
         "view_map",
         "view_aggregates",
         "view_reports",
@@ -82,13 +84,16 @@ ROLES: dict[str, frozenset[str]] = {
     "analyst": _DATA - {"export_police"},
     # Partner: aggregated, suppressed views; no individual reports, narratives or named places.
     "partner": frozenset({"view_map", "view_aggregates", "export_partner", "export_public"}),
+    # Contributor: a practitioner in a partner agency who shares what they see. Submits reports and
+    # lists their own submissions (hoth_geo.submission); sees no other report, count or map.
+    "contributor": frozenset({"submit"}),
     # Admin: accounts and the audit trail only. Case data needs a data role as well.
     "admin": frozenset({"manage_users", "view_audit"}),
 }
-DATA_ROLES = ("police", "analyst", "partner")
+DATA_ROLES = ("police", "analyst", "partner", "contributor")
 ADMIN_ROLE = "admin"
 # Least privileged first: when SSO claims map to several data roles, the first of these wins.
-_DATA_ROLE_ORDER = ("partner", "analyst", "police")
+_DATA_ROLE_ORDER = ("contributor", "partner", "analyst", "police")
 
 for _caps in ROLES.values():  # the map above must only name known capabilities
     assert _caps <= CAPABILITIES.keys(), _caps - CAPABILITIES.keys()
@@ -103,6 +108,25 @@ def can(role: str, capability: str) -> bool:
     if is_admin:
         granted = granted | ROLES[ADMIN_ROLE]
     return capability in granted
+
+
+class NotPermitted(PermissionError):
+    """The user's role does not grant the capability an action needs."""
+
+
+def require(user, capability: str) -> None:
+    """Raise ``NotPermitted`` unless ``user`` (a ``User``, or None for nobody signed in) may ``capability``.
+
+    Library entry points call this themselves, so a page that forgets a check still cannot hand a
+    role data it may not see.
+    """
+    if user is None:
+        raise NotPermitted(f"sign in first: {CAPABILITIES.get(capability, capability)} needs an account")
+    if not can(user.roles, capability):
+        raise NotPermitted(
+            f"account {user.username!r} ({user.roles or 'no role'}) may not {capability}: "
+            f"{CAPABILITIES[capability]} needs another role"
+        )
 
 
 def parse_roles(role: str | Iterable[str]) -> tuple[str | None, bool]:

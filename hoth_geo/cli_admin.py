@@ -21,7 +21,7 @@ RoleOption = Annotated[
     list[str],
     typer.Option(
         "--role",
-        help="police, analyst, partner or admin; repeat or comma-separate to add admin to a data role",
+        help="police, analyst, partner, contributor or admin; repeat or comma-separate to add admin to a data role",
     ),
 ]
 
@@ -137,6 +137,31 @@ def users_set_password(username: str, db: DbOption = None) -> None:
     except ValueError as exc:
         fail(str(exc))
     typer.echo(f"password changed for {username.strip().lower()}")
+
+
+@users_app.command("set-agency")
+def users_set_agency(
+    username: str,
+    agency: Annotated[str, typer.Option("--agency", help="the agency's name, as the police should read it")],
+    agency_type: Annotated[
+        str, typer.Option("--agency-type", help="school, health, housing, youth_service, social_care, ...")
+    ],
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="how the police reach this reporter: phone or e-mail")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Record the agency (and contact) an account's Share information forms carry."""
+    from hoth_geo import auth, submission
+
+    engine = _engine(db)
+    if auth.get_user(engine, username) is None:
+        fail(f"username {username.strip().lower()!r} does not exist")
+    try:
+        submission.set_account_agency(engine, username, agency, agency_type, contact, actor=actor())
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(f"{username.strip().lower()} shares as {agency.strip()} ({agency_type})")
 
 
 @audit_app.command("verify")

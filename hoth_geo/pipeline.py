@@ -312,6 +312,7 @@ def _import_sharing_form(
     imported_by: str | None,
     progress: Progress,
     today: date | None,
+    fmt: str = "sharing_form",
 ) -> store.ImportSummary:
     result = ingest.normalise_sharing_form(raw, today=today)
     rows = result.rows.copy()
@@ -441,7 +442,7 @@ def _import_sharing_form(
 
         summary = _store_import(
             conn,
-            fmt="sharing_form",
+            fmt=fmt,
             filename=filename,
             file_sha=file_sha,
             is_demo=is_demo,
@@ -620,6 +621,36 @@ def _policeuk_duplicates(
             " added: if this file is a new download of a month already imported, those rows are now counted twice"
         )
     return out, warning
+
+
+def import_form_rows(
+    engine: Engine,
+    raw: pd.DataFrame,
+    name: str,
+    *,
+    fmt: str = "form",
+    imported_by: str | None = None,
+    gazetteer: Gazetteer | None = None,
+    today: date | None = None,
+) -> store.ImportSummary:
+    """Import sharing-form rows built in memory (the Share information form) by the same path as a
+    file: the same normalisation, duplicate rules, geocoding, quarantine and audit entry, under an
+    import record of its own ``fmt`` named ``name``. ``raw`` has sharing-form headers and text cells."""
+    if list(raw.columns) == [] or raw.empty:
+        raise ValueError("raw must hold at least one row with sharing-form headers")
+    payload = raw.to_json(orient="records", force_ascii=False).encode("utf-8")
+    return _import_sharing_form(
+        engine,
+        raw,
+        ingest.safe_filename(name),
+        hashlib.sha256(payload).hexdigest(),
+        gazetteer or area_gazetteer(engine),
+        False,
+        imported_by,
+        _no_progress,
+        today,
+        fmt=fmt,
+    )
 
 
 def all_places(engine: Engine, gazetteer: Gazetteer | None = None) -> pd.DataFrame:

@@ -46,9 +46,12 @@ class SchemaOutOfDate(RuntimeError):
 
 
 def target_metadata() -> sa.MetaData:
-    """The current schema: store's metadata with the tables audit and auth declare on it."""
+    """The current schema: store's metadata with the tables audit, auth, sessions and submission
+    declare on it."""
     import hoth_geo.audit  # noqa: F401
     import hoth_geo.auth  # noqa: F401
+    import hoth_geo.sessions  # noqa: F401
+    import hoth_geo.submission  # noqa: F401
     from hoth_geo.store import metadata
 
     return metadata

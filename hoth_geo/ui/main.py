@@ -23,6 +23,7 @@ from hoth_geo.ui.pages import (
     patrol,
     places,
     review,
+    share,
     time,
 )
 
@@ -37,6 +38,9 @@ PAGES = {
     "export": (export.render, "Export", ":material/ios_share:", None),
     "import": (import_data.render, "Import", ":material/upload_file:", "import"),
     "review": (review.render, "Review", ":material/rule:", "resolve_quarantine"),
+    # Contributors (partner practitioners) are given only these two and About.
+    "share": (share.render, "Share information", ":material/edit_note:", "submit"),
+    "my-submissions": (share.render_mine, "My submissions", ":material/inbox:", "submit"),
     "users": (admin.users_page, "Users", ":material/group:", "manage_users"),
     "audit": (admin.audit_page, "Audit log", ":material/policy:", "view_audit"),
     "area": (area.render, "Area", ":material/border_outer:", "manage_users"),

@@ -14,7 +14,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from hoth_geo import area as area_mod
-from hoth_geo import audit, pipeline, settings, store
+from hoth_geo import audit, auth, pipeline, settings, store
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.area import Area
 from hoth_geo.auth import User
@@ -64,10 +64,13 @@ def _places(_engine: Engine, key: tuple) -> pd.DataFrame:
 
 
 def reports() -> pd.DataFrame:
+    # Checked here as well as by the page list: a contributor's session never loads the report frame.
+    auth.require(user(), "view_aggregates")
     return _reports(engine(), (settings.database_url(), version()))
 
 
 def context() -> pd.DataFrame:
+    auth.require(user(), "view_aggregates")
     return _context(engine(), (settings.database_url(), version()))
 
 

@@ -1,4 +1,4 @@
-"""Report identity, areas, server-side sessions and the keyed audit chain.
+"""Report identity, areas, sessions, the sharing form and the keyed audit chain.
 
 - reports: ``identity`` (agency + source reference, or file + row; unique) and ``merged_into``; the
   content ``fingerprint`` is no longer unique (identical content under two references is two reports);
@@ -7,6 +7,7 @@
 - imports: ``n_out_of_area`` (police.uk rows outside the study area, skipped);
 - ``auth_sessions``, ``first_run_token``, ``sign_in_throttle``: sessions that survive a refresh, the
   first-run setup token, sign-in throttling;
+- ``account_agencies``, ``share_drafts``: the agency a contributor's forms carry, and unsent forms;
 - audit_log: ``version``, ``content_sha256`` and ``binding`` for the HMAC-keyed chain.
 
 Every step checks first (a database adopted at 0001 may have had some of them already).
@@ -169,6 +170,23 @@ def upgrade() -> None:
         sa.Column("refusals", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
         indexes=(("ix_sign_in_throttle_user_id", ["user_id"]),),
+    )
+    create_table_if_missing(
+        "account_agencies",
+        sa.Column("username", sa.String(length=254), nullable=False),
+        sa.Column("agency", sa.Text(), nullable=False),
+        sa.Column("agency_type", sa.String(length=32), nullable=False),
+        sa.Column("contact", sa.Text(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_by", sa.String(), nullable=True),
+        sa.PrimaryKeyConstraint("username"),
+    )
+    create_table_if_missing(
+        "share_drafts",
+        sa.Column("username", sa.String(length=254), nullable=False),
+        sa.Column("draft", sa.Text(), nullable=False),
+        sa.Column("saved_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("username"),
     )
     add_column_if_missing("audit_log", sa.Column("version", sa.Integer(), nullable=True))
     add_column_if_missing("audit_log", sa.Column("content_sha256", sa.String(length=64), nullable=True))
