@@ -63,6 +63,8 @@ def test_pages_are_registered_in_order():
         "Export",
         "Import",
         "Review",
+        "Share information",
+        "My submissions",
         "Users",
         "Audit log",
         "Area",
@@ -77,7 +79,14 @@ def test_hotspots_lists_the_planted_town_centre_cell_among_hot_cells(app_env):
     at = _run("hotspots")
     hot = at.dataframe[0].value
     assert cell in set(hot["h3"])
-    assert _as_int(_metrics(at)["Hot spot hexagons"]) > 0
+    metrics = _metrics(at)
+    assert _as_int(metrics["Hot spots with reports"]) > 0
+    # Every hot spot in the table has reports of its own, is named by its streets, and its p-value
+    # reads as a person reads it; the empty hexagons beside hot ones are counted apart.
+    assert (hot["count"] > 0).all() and (hot["where"] != "").all()
+    assert hot["p_shown"].str.fullmatch(r"< 0\.001|0\.\d{3}").all()
+    assert _as_int(metrics["Beside a hot spot, no reports"]) >= 0
+    assert not hot["confidence"].str.contains("no reports").any()
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from hoth_geo import area as area_mod
-from hoth_geo import audit, auth, pipeline, settings, store
+from hoth_geo import audit, auth, pipeline, settings, store, wayfinding
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.area import Area
 from hoth_geo.auth import User
@@ -41,6 +41,17 @@ def area() -> Area:
 def gazetteer() -> Gazetteer:
     """The gazetteer of the configured area (cached per area and build in hoth_geo.area)."""
     return area_mod.gazetteer_for(area())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cell_descriptions(area_id: str, res: int, cells: tuple[int, ...]) -> list[str]:
+    gaz = gazetteer()
+    return wayfinding.describe_cells(list(cells), res, gaz.streets, gaz.places).tolist()
+
+
+def cell_descriptions(res: int, cells) -> list[str]:
+    """Each hexagon in words an officer can act on: its streets and locality from the area's gazetteer."""
+    return _cell_descriptions(area().area_id, int(res), tuple(int(c) for c in cells))
 
 
 def version() -> tuple:

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, casework, exports, maps, privacy, settings, wayfinding
+from hoth_geo import aggregate, casework, exports, maps, privacy, settings
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
 
@@ -22,13 +22,6 @@ def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> pd.DataFrame:
     return exports.shareable_hexes(state.reports(), res, _filters, _policy)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _describe(res: int, cells: tuple[int, ...]) -> list[str]:
-    """Each hexagon in words: its streets and locality from the area's gazetteer."""
-    gaz = state.gazetteer()
-    return wayfinding.describe_cells(list(cells), res, gaz.streets, gaz.places).tolist()
 
 
 def render_suppressed(filters, policy) -> None:
@@ -117,7 +110,7 @@ def render() -> None:
         if table.empty:
             st.info("No located reports match the filters.")
         if not table.empty:
-            table = table.assign(where=_describe(res, tuple(table["h3"].tolist())))
+            table = table.assign(where=state.cell_descriptions(res, tuple(table["h3"].tolist())))
         m = maps.build_hex_map(
             table,
             tooltip_cols={"where": "Where", **aggregate.BREAKDOWN_LABELS} if not table.empty else (),
@@ -153,7 +146,7 @@ def render() -> None:
         return
     detail = aggregate.hex_detail(reports, state.places(), cell, res, filters)
     n = int(detail["n_reports"]["reports"].iloc[0])
-    where = _describe(res, (cell,))[0]
+    where = state.cell_descriptions(res, (cell,))[0]
     st.subheader(f"{where or 'Hexagon ' + h3.int_to_str(cell)}: {n:,} matching reports")
     st.caption(f"Hexagon {h3.int_to_str(cell)} (H3 resolution {res})")
     c1, c2, c3 = st.columns(3)

@@ -162,14 +162,26 @@ def _gi_view(
     if table.attrs.get("warning"):
         st.warning(table.attrs["warning"])
     significant = table[table["class"] != "not_significant"]
-    hot = table[table["class"].str.startswith("hot")]
-    cold = table[table["class"].str.startswith("cold")]
+    if not classes_only:
+        # A hot hexagon with no reports of its own is hot because its neighbours are: shown apart, so
+        # nobody reads it as a place with reports. (Partners see classes only: telling an empty
+        # hexagon apart would disclose a count.)
+        significant = significant.assign(
+            **{"class": maps.gistar_map_classes(significant["class"], significant["count"]).to_numpy()},
+            where=state.cell_descriptions(res, significant["h3"]),
+            p_shown=[maps.format_p(p) for p in significant["p_fdr"]],
+        )
+    hot = significant[significant["class"].str.startswith("hot_9")]
+    beside = significant[significant["class"] == "hot_neighbour"]
+    cold = significant[significant["class"].str.startswith("cold")]
     left, right = st.columns([3, 1])
     with right:
         if not classes_only:
             st.metric("Reports analysed", f"{table.attrs.get('n_reports', int(table['count'].sum())):,}")
         st.metric("Hexagons tested", f"{len(table):,}")
-        st.metric("Hot spot hexagons", f"{len(hot):,}")
+        st.metric("Hot spot hexagons" if classes_only else "Hot spots with reports", f"{len(hot):,}")
+        if not classes_only:
+            st.metric("Beside a hot spot, no reports", f"{len(beside):,}")
         st.metric("Cold spot hexagons", f"{len(cold):,}")
     with left:
         m = maps.build_hex_map(
@@ -179,9 +191,10 @@ def _gi_view(
             categories=maps.GISTAR_CATEGORIES,
             tooltip_cols={}
             if classes_only
-            else {"count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR adjusted)"},
+            else {"where": "Where", "count": "Reports", "z": "Gi* z-score", "p_shown": "p (FDR adjusted)"},
             legend_title="Gi* hot and cold spots",
             zoom=MAX_FIT_ZOOM,
+            emphasise_top=2,  # the 95 % and 99 % hot spots keep a visible size at the area's zoom
         )
         _show_map(m, f"gimap-{res}-{k}")
     st.caption(
@@ -200,17 +213,23 @@ def _gi_view(
     shown = _with_cell_text(hot.sort_values(["p_fdr", "z"], ascending=[True, False]))
     shown = shown.assign(confidence=shown["class"].map(lambda c: maps.GISTAR_CATEGORIES[c][0]))
     st.dataframe(
-        shown[["h3", "count", "z", "p_fdr", "confidence"]].head(MAX_TABLE_ROWS),
+        shown[["where", "count", "confidence", "p_shown", "z", "h3"]].head(MAX_TABLE_ROWS),
         hide_index=True,
         use_container_width=True,
         column_config={
-            "h3": "Hexagon (H3)",
-            "count": st.column_config.NumberColumn("Reports"),
-            "z": st.column_config.NumberColumn("Gi* z-score", format="%.2f"),
-            "p_fdr": st.column_config.NumberColumn("p (FDR adjusted)", format="%.2g"),
-            "confidence": "Class",
+            "where": st.column_config.TextColumn("Where", width="large"),
+            "count": st.column_config.NumberColumn("Reports", width="small"),
+            "confidence": st.column_config.TextColumn("Class", width="medium"),
+            "p_shown": st.column_config.TextColumn("p (FDR adjusted)", width="small"),
+            "z": st.column_config.NumberColumn("Gi* z-score", format="%.2f", width="small"),
+            "h3": st.column_config.TextColumn("Hexagon (H3)", width="small"),
         },
     )
+    if not beside.empty:
+        st.caption(
+            f"{len(beside):,} more hexagons are hot spots only because they lie beside hot ones: they have no "
+            "reports of their own (pale violet on the map)."
+        )
 
 
 def _emerging_view(key: tuple, res: int, k: int, filters, *, classes_only: bool = False) -> None:
