@@ -157,7 +157,20 @@ def test_patrol_plan_offers_a_download(app_env):
     assert at.get("download_button"), "the plan must be downloadable"
     plan = at.dataframe[0].value
     assert len(plan) == 10
-    assert list(plan.columns) == ["slot", "window", "h3", "places_in_hex", "why"]
+    assert list(plan.columns) == [
+        "slot",
+        "window",
+        "where",
+        "reports",
+        "agencies",
+        "why",
+        "places_in_hex",
+        "h3",
+    ]
+    # Said as an officer counts: places by their streets, reasons in reports, never "weighted".
+    assert (plan["where"] != "").all() and (plan["reports"] > 0).all()
+    assert plan["why"].str.contains(r"^\d[\d,]* reports? at these hours in the last").all()
+    assert not plan["why"].str.contains("weighted").any()
 
 
 def test_recording_a_disruption_adds_a_row_and_shows_the_wdq(app_env):

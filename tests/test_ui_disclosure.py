@@ -178,8 +178,19 @@ def test_patrol_plan_file_is_made_and_logged_only_on_the_click(app_env):
     from hoth_geo import pipeline
 
     plan = patrol_plan(reports, pipeline.all_places(engine), slots=3, filters=ReportFilter())
-    data = patrol.plan_download(engine, "police@example.org", plan, ReportFilter(), (3, 2, 9, 28.0, 2))()
+    data = patrol.plan_download(
+        engine,
+        "police@example.org",
+        plan,
+        ReportFilter(),
+        (3, 2, 9, 28.0, 2),
+        marking="OFFICIAL-SENSITIVE",
+        demo=True,
+    )()
     assert data.count(b"\n") >= 3
+    # The file says what it is wherever it is opened: its marking and, for the demo set, its label.
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Protective marking: OFFICIAL-SENSITIVE" and lines[1].startswith("SYNTHETIC DEMO DATA")
     log = store.load_export_log(engine)
     assert len(log) == before + 1
     assert log["kind"].iloc[-1] == "patrol_plan_csv" and log["exported_by"].iloc[-1] == "police@example.org"

@@ -96,14 +96,24 @@ def _grading_inputs() -> tuple:
     return (("source", source), ("information", info))
 
 
-def plan_download(engine, username: str | None, plan: pd.DataFrame, filters, params: tuple):
-    """The callable behind the plan download: makes the CSV and records it in the export log.
+def plan_download(
+    engine,
+    username: str | None,
+    plan: pd.DataFrame,
+    filters,
+    params: tuple,
+    *,
+    marking: str | None = None,
+    demo: bool = False,
+):
+    """The callable behind the plan download: makes the CSV (with its protective marking and, for the
+    demo set, its label) and records it in the export log.
 
     Streamlit runs it only when the button is pressed (outside the page script), so the file never
     sits at a /media URL that could be fetched without the logged click."""
 
     def make() -> bytes:
-        data = patrol.plan_to_csv(plan)
+        data = patrol.plan_to_csv(plan, marking=marking, demo=demo)
         _log_download(engine, username, data, filters, params)
         return data
 
@@ -133,9 +143,11 @@ def render() -> None:
     st.title("Patrol plan")
     filters = st.session_state["filters"]
     st.caption(
-        "The hexagons, days and hours where presence would meet most of the recent reporting. Recent and "
-        f"better-graded reports count more; reports with no time of day raise a hexagon but never pick its "
-        f"hours. Reports used: {md_filters(filters)}."
+        "The hexagons, days and hours where presence would meet most of the recent reporting. Slots are "
+        "ranked by reports weighted once for recency (a report loses half its weight every half-life) and "
+        "grading (better-graded information counts more); reports with no time of day raise a hexagon but "
+        f"never pick its hours. Each slot then says what it holds in plain reports. Reports used: "
+        f"{md_filters(filters)}."
     )
     c1, c2, c3, c4, c5 = st.columns(5)
     slots = c1.number_input("Slots per week", min_value=1, max_value=50, value=10, step=1, key="patrol_slots")
@@ -170,22 +182,35 @@ def render() -> None:
         st.info("No report with a known time matches the filters, so there is nothing to plan.")
         return
 
+    plan = plan.assign(where=state.cell_descriptions(int(res), plan["h3"]))
     shown = plan.assign(h3=[h3.int_to_str(int(c)) for c in plan["h3"]])
     st.dataframe(
-        shown[["slot", "window", "h3", "places_in_hex", "why"]],
+        shown[["slot", "window", "where", "reports", "agencies", "why", "places_in_hex", "h3"]],
         hide_index=True,
         use_container_width=True,
+        row_height=60,
         column_config={
             "slot": st.column_config.NumberColumn("Slot", width="small"),
-            "window": "When",
-            "h3": "Hexagon (H3)",
-            "places_in_hex": "Places in the hexagon (reports)",
+            "window": st.column_config.TextColumn("When", width="small"),
+            "where": st.column_config.TextColumn("Where", width="medium"),
+            "reports": st.column_config.NumberColumn("Reports", width="small"),
+            "agencies": st.column_config.NumberColumn("Agencies", width="small"),
             "why": st.column_config.TextColumn("Why", width="large"),
+            "places_in_hex": st.column_config.TextColumn("Places in the hexagon (reports)", width="medium"),
+            "h3": st.column_config.TextColumn("Hexagon (H3)", width="small"),
         },
     )
     st.download_button(
         "Download the plan (CSV)",
-        plan_download(state.engine(), state.username(), plan, filters, params),
+        plan_download(
+            state.engine(),
+            state.username(),
+            plan,
+            filters,
+            params,
+            marking=state.policy().marking,
+            demo=bool(store.counts(state.engine())["demo_reports"]),
+        ),
         file_name="patrol-plan.csv",
         mime="text/csv",
         on_click="ignore",
@@ -197,8 +222,9 @@ def render() -> None:
     per_hex = (
         plan.groupby("h3", sort=False)
         .agg(
-            score=("score", "sum"),
+            reports=("reports", "sum"),
             slots=("slot", lambda s: ", ".join(str(x) for x in s)),
+            where=("where", "first"),
             window=("window", "; ".join),
             why=("why", " | ".join),
         )
@@ -206,10 +232,10 @@ def render() -> None:
     )
     m = maps.build_hex_map(
         per_hex,
-        value_col="score",
-        value_label="Weighted reports in its slots",
-        tooltip_cols={"slots": "Slot", "window": "When", "why": "Why"},
-        legend_title="Patrol plan: weighted reports",
+        value_col="reports",
+        value_label="Reports in its slots",
+        tooltip_cols={"where": "Where", "slots": "Slot", "window": "When", "why": "Why"},
+        legend_title="Patrol plan: reports in the slots",
         places=_places_in_plan((state.version(), filters), int(res), tuple(per_hex["h3"].tolist()), filters),
         zoom=14,
     )
