@@ -10,12 +10,16 @@ themselves run from ``hoth_geo/ui/entry.py``.
   other host but the configured tile server). A reverse proxy in front may add more; see
   docs/deployment.md.
 * ``/_stcore/metrics`` (Streamlit's internal metrics) is not served: it would be open to anyone.
+* File uploads (``/_stcore/upload_file``) are refused to a visitor without a live session cookie, so
+  nobody who has not signed in can make the server hold files in memory.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -61,10 +65,33 @@ def security_headers(basemap: basemaps.Basemap | None = None) -> dict[str, str]:
     }
 
 
+@lru_cache(maxsize=4)
+def _engine(url: str):
+    from hoth_geo import store
+
+    return store.connect(url)
+
+
+def signed_in(cookie_token: str | None) -> bool:
+    """True when the request's session cookie belongs to a live session (hoth_geo.sessions)."""
+    from hoth_geo import sessions, settings
+
+    if not cookie_token:
+        return False
+    return sessions.resume(_engine(settings.database_url()), cookie_token, touch=False).user is not None
+
+
 class _Headers(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next) -> Response:
-        if request.url.path.rstrip("/").endswith(_BLOCKED_SUFFIXES):
+        path = request.url.path.rstrip("/")
+        if path.endswith(_BLOCKED_SUFFIXES):
             return Response("Not found", status_code=404, media_type="text/plain")
+        if "/_stcore/upload_file" in path and request.method in ("PUT", "POST"):
+            # A visitor who has not signed in cannot make the server hold uploaded files.
+            from hoth_geo.sessions import COOKIE_NAME
+
+            if not await run_in_threadpool(signed_in, request.cookies.get(COOKIE_NAME)):
+                return Response("Sign in before uploading a file", status_code=403, media_type="text/plain")
         response = await call_next(request)
         try:
             basemap = basemaps.load()

@@ -24,6 +24,28 @@ def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> pd.DataFrame:
     return exports.shareable_hexes(state.reports(), res, _filters, _policy)
 
 
+# Readable headers for the reports of a hexagon; the long texts get the width.
+REPORT_LIST_COLUMNS = {
+    "id": st.column_config.NumberColumn("Report", width="small"),
+    "source_ref": st.column_config.TextColumn("Agency reference", width="small"),
+    "observed_at": st.column_config.DatetimeColumn("Observed", format="DD/MM/YYYY HH:mm", width="small"),
+    "time_known": st.column_config.CheckboxColumn("Time known", width="small"),
+    "agency": st.column_config.TextColumn("Agency", width="medium"),
+    "agency_type": st.column_config.TextColumn("Agency type", width="small"),
+    "place_name": st.column_config.TextColumn("Place", width="medium"),
+    "place_type": st.column_config.TextColumn("Place type", width="small"),
+    "location_text": st.column_config.TextColumn("Location", width="medium"),
+    "concerns": st.column_config.TextColumn("Concerns", width="small"),
+    "grading_source": st.column_config.TextColumn("Source", width="small"),
+    "grading_information": st.column_config.TextColumn("Information", width="small"),
+    "grading_handling": st.column_config.TextColumn("Handling", width="small"),
+    "geocode_method": st.column_config.TextColumn("Located by", width="small"),
+    "precision_m": st.column_config.NumberColumn("Within (m)", format="%d", width="small"),
+    "narrative": st.column_config.TextColumn("What was seen", width="large"),
+    "child_ref": st.column_config.TextColumn("Child reference", width="small"),
+}
+
+
 def render_suppressed(filters, policy) -> None:
     """The partner view: the same map at the one partner resolution, every count through the
     disclosure path as in a partner export."""
@@ -156,6 +178,12 @@ def render() -> None:
         detail["places"][["name", "place_type", "reports", "agencies"]],
         hide_index=True,
         use_container_width=True,
+        column_config={
+            "name": st.column_config.TextColumn("Place", width="medium"),
+            "place_type": st.column_config.TextColumn("Type", width="small"),
+            "reports": st.column_config.NumberColumn("Reports", width="small"),
+            "agencies": st.column_config.NumberColumn("Agencies", width="small"),
+        },
     )
     user = state.user()
     if user is not None and user.can("view_reports") and n:
@@ -177,4 +205,4 @@ def _report_list(user, cell: int, res: int, filters) -> None:
     if n_ids > len(rows):
         st.caption(f"Showing the newest {len(rows):,} of {n_ids:,} reports.")
     st.caption("This view has been recorded in the audit log.")
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.dataframe(rows, hide_index=True, use_container_width=True, column_config=REPORT_LIST_COLUMNS)

@@ -1,5 +1,6 @@
-"""A configured local basemap in the running app: tiles come from the app's own /tiles route and
-nothing else is contacted; responses carry the security headers; Streamlit's metrics are closed."""
+"""The app's own HTTP layer, running: a configured local basemap's tiles come from the app's /tiles
+route and nothing else is contacted; responses carry the security headers; Streamlit's metrics are
+closed; a visitor who has not signed in cannot upload files."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from app_server import running_app, save_screenshot
 from test_browser import ANALYST, PASSWORD, chromium, hex_count, new_page, sign_in, wait_in_map  # noqa: F401
 from tiles import make_mbtiles, png_tile, tile_xy
 
-from hoth_geo import auth, pipeline, store
+from hoth_geo import auth, pipeline, sessions, store
 from hoth_geo import basemap as basemaps
 
 pytestmark = pytest.mark.browser
@@ -33,7 +34,7 @@ def app(chromium, tmp_path_factory):  # noqa: F811 - this module's own app: with
     config = workdir / "basemap.json"
     basemaps.save(basemaps.from_tile_file(tiles, name="Test tiles"), config)
     with running_app(db_path, workdir, {"HOTH_GEO_BASEMAP_FILE": str(config)}) as running:
-        yield running
+        yield {**running, "db": f"sqlite:///{db_path}"}
 
 
 def test_the_map_draws_the_local_tiles_and_contacts_no_other_host(chromium, app):  # noqa: F811
@@ -72,3 +73,27 @@ def test_tiles_headers_and_closed_metrics_over_http(app):
         assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
         assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
         assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_visitor_who_has_not_signed_in_cannot_upload(app):
+    def put(cookie: str | None) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"{app['url']}/_stcore/upload_file/some-session/some-file", data=b"x" * 1024, method="PUT"
+        )
+        if cookie:
+            request.add_header("Cookie", f"{sessions.COOKIE_NAME}={cookie}")
+        try:
+            with urllib.request.urlopen(request) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    refused = (403, "Sign in before uploading a file")
+    assert put(None) == refused
+    assert put("not-a-session-token") == refused
+    engine = store.connect(app["db"])
+    token = sessions.start(engine, auth.get_user(engine, ANALYST))
+    # Signed in: on to Streamlit, whose own checks (its upload session, XSRF) then apply.
+    assert put(token) != refused
+    sessions.end(engine, token)
+    assert put(token) == refused  # signed out: refused again
