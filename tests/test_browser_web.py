@@ -97,3 +97,23 @@ def test_a_visitor_who_has_not_signed_in_cannot_upload(app):
     assert put(token) != refused
     sessions.end(engine, token)
     assert put(token) == refused  # signed out: refused again
+
+
+def test_a_signed_in_analyst_uploads_and_imports_a_file(chromium, app, tmp_path):  # noqa: F811
+    path = tmp_path / "upload_check.csv"
+    path.write_text(
+        "Source reference,Date observed,Reporting agency,Agency type,Latitude,Longitude,Concerns,Narrative\n"
+        "UP-1,03/04/2025,Synthetic Youth Project,youth_service,54.77613,-1.57329,cse,Synthetic upload check\n",
+        encoding="utf-8",
+    )
+    context, page, watch = new_page(chromium, app)
+    sign_in(page, app, ANALYST)
+    page.get_by_role("link", name="Import").click()
+    page.get_by_role("heading", name="Import", exact=True).wait_for()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_test_id("stAlertContentSuccess").get_by_text(
+        "upload_check.csv: read 1 rows = 1 accepted"
+    ).wait_for()
+    assert watch.foreign == []
+    context.close()
