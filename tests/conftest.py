@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO_DIR = Path(__file__).resolve().parents[1]
+
+# The app hides error details from users (client.showErrorDetails = "none"); tests must see them.
+os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
 SHARED_DATA = REPO_DIR.parent / "shared" / "data"
 
 
