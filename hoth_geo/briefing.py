@@ -696,13 +696,13 @@ def _places_page(fig: Figure, rect, ctx: _Context) -> None:
         columns = [
             ("#", 0.35, "r"),
             ("Place", 2.9, "l"),
-            ("Type", 1.9, "l"),
+            ("Type", 1.7, "l"),
             ("Ward", 1.5, "l"),
             ("Reports", 0.8, "r"),
             ("Agencies", 0.8, "r"),
-            ("Main concerns (reports)", 4.0, "l"),
-            ("First", 0.8, "l"),
-            ("Last", 0.8, "l"),
+            ("Main concerns (reports)", 4.3, "l"),
+            ("First", 0.95, "l"),
+            ("Last", 0.95, "l"),
         ]
     left, bottom, width, height = inner
     hi = fig.get_size_inches()[1]

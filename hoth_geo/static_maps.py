@@ -650,6 +650,8 @@ def page_frame(
             fontweight="bold",
             color=MARKING_COLOUR,
         )
+    if demo:
+        y = min(y, top - 0.53 / hi)  # below the demo line, which sits under the marking
     header_bottom = y - 0.06 / hi
     fig.add_artist(
         matplotlib.lines.Line2D(
@@ -791,10 +793,15 @@ def _cell_verts(cells: np.ndarray, tr: Transformer) -> list[np.ndarray]:
     return np.split(np.column_stack([x, y]), np.cumsum(sizes)[:-1])
 
 
-def _draw_cells(ax, layer: MapLayer, tr: Transformer, keep: np.ndarray, tiles_drawn: bool) -> None:
-    """The layer's hexagons (those where ``keep``) in their class colours; hatched classes hatched."""
+def _draw_cells(
+    ax, layer: MapLayer, tr: Transformer, keep: np.ndarray, tiles_drawn: bool, *, seams: str | None = None
+) -> None:
+    """The layer's hexagons (those where ``keep``) in their class colours; hatched classes hatched.
+    ``seams``: an edge colour that shows each hexagon apart (insets), else edges in the face colour.
+    Over basemap tiles the hexagons are translucent, more so with seams, so the streets show through."""
     if not keep.any():
         return
+    alpha = (0.6 if seams else 0.85) if tiles_drawn else 1.0
     cells = layer.cells[keep]
     colours = np.asarray(layer.colours, dtype=object)[keep]
     verts = _cell_verts(cells, tr)
@@ -802,16 +809,17 @@ def _draw_cells(ax, layer: MapLayer, tr: Transformer, keep: np.ndarray, tiles_dr
     plain_idx = np.flatnonzero(~hatched)
     if plain_idx.size:
         shown = list(colours[plain_idx])
+        edges = seams or shown
         # Not antialiased: every interior pixel is exactly the class colour (legible, testable), and
         # an edge in the face colour closes the hairline seams PDF viewers show between polygons.
         ax.add_collection(
             PolyCollection(
                 [verts[i] for i in plain_idx],
                 facecolors=shown,
-                edgecolors=shown,
-                linewidths=0.25,
+                edgecolors=edges,
+                linewidths=0.8 if seams else 0.25,
                 antialiased=False,
-                alpha=0.85 if tiles_drawn else 1.0,
+                alpha=alpha,
                 zorder=2,
             )
         )
@@ -827,7 +835,7 @@ def _draw_cells(ax, layer: MapLayer, tr: Transformer, keep: np.ndarray, tiles_dr
                 hatchcolor=SUPPRESSED_HATCH_COLOUR,
                 linewidths=0.25,
                 antialiased=False,
-                alpha=0.85 if tiles_drawn else 1.0,
+                alpha=alpha,
                 zorder=1.9,
             )
         )
@@ -997,7 +1005,7 @@ def draw_inset(
         x, y = tr.transform(lng, lat)
         reach = max(half_x, half_y) + 2 * hx.edge_length_m(layer.res)
         near = (np.abs(x) < reach) & (np.abs(y) < reach)
-        _draw_cells(ax, layer, tr, near, tiles_drawn)
+        _draw_cells(ax, layer, tr, near, tiles_drawn, seams="#ffffff")
     outline = _cell_verts(np.array([focus], dtype=np.int64), tr)[0]
     ax.plot(*np.vstack([outline, outline[:1]]).T, color="#111111", lw=1.6, zorder=5)
     if boundaries is not None:

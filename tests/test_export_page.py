@@ -160,7 +160,7 @@ def test_partner_map_preview_is_the_delivered_png(app_env):
 
     at = _run("partner")
     assert at.selectbox(key="export_kind").value == "map-png"
-    assert at.get("imgs") or at.get("image"), "the map preview must be the delivered image"
+    assert at.get("image"), "the map preview must be the delivered image"
 
     engine = store.connect(app_env)
     reports, places = store.load_reports(engine), pipeline.all_places(engine)
