@@ -469,7 +469,7 @@ def _hotspot_page(fig: Figure, rect, ctx: _Context) -> None:
 
 
 INSET_COUNT = 3
-INSET_HEIGHT_IN = 2.55
+INSET_HEIGHT_IN = 2.3
 
 
 def _street_frames() -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
