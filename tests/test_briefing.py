@@ -327,6 +327,15 @@ def test_hotspot_page_has_zoomed_insets_of_the_top_hexagons(demo, audience):
     text = " ".join(t.get_text() for t in fig.texts)
     for letter in "ABC":
         assert f"{letter}: " in text
+    # An inset draws the page's own layer and nothing else: the colours of the county map's classes.
+    from matplotlib.colors import to_hex
+
+    def fills(ax):
+        return {to_hex(c) for coll in ax.collections for c in coll.get_facecolors()}
+
+    assert fills(county)
+    for ax in insets:
+        assert fills(ax) and fills(ax) <= fills(county), audience
 
 
 def test_partner_insets_show_disclosed_counts_and_no_venue(demo):
