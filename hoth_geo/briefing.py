@@ -52,8 +52,10 @@ from hoth_geo.static_maps import (
     PAGE_SIZES_IN,
     attribution_lines,
     boundary_frame,
+    draw_inset,
     draw_map_panel,
     map_layer,
+    mark_cells,
     page_frame,
     plain,
     resolve_policy,
@@ -83,10 +85,13 @@ _AUDIENCE_TEXT = {
 # --- Text helpers ----------------------------------------------------------------------------------
 
 
-def filters_text(filters: ReportFilter | None, policy: privacy.SharingPolicy) -> str:
+def filters_text(filters: ReportFilter | None, policy: privacy.SharingPolicy, *, dates: bool = True) -> str:
     """The filters as a reader sees them. Grading is police-only, so outside the police a grading
-    filter is mentioned only as a police-only filter, never by its values."""
-    if filters is None:
+    filter is mentioned only as a police-only filter, never by its values. ``dates=False`` leaves the
+    date range out, for a page that prints the period once on its own (the briefing pack)."""
+    if filters is not None and not dates:
+        filters = dataclasses.replace(filters, date_from=None, date_to=None)
+    if filters is None or filters == ReportFilter():
         return "all reports"
     if policy.show_grading or not (filters.grading_sources or filters.grading_information):
         return plain(filters.describe(), 400)
@@ -157,24 +162,43 @@ def _paragraphs(
 def _table(
     fig: Figure, rect, columns: list[tuple[str, float, str]], rows: list[list[str]], *, fontsize: float = 8.5
 ) -> None:
-    """A plain ruled table: columns are (header, relative width, 'l'|'r'); cells are cut to fit."""
+    """A plain ruled table: columns are (header, relative width, 'l'|'r'). Text that does not fit its
+    column is wrapped onto the lines the row has room for, not cut, so a place name is read whole."""
     left, bottom, width, height = rect
     wi, hi = fig.get_size_inches()
     total = sum(w for _, w, _ in columns)
     widths = [width * w / total for _, w, _ in columns]
-    row_h = min(0.3 / hi, height / max(len(rows) + 1, 1))
+    line_in = fontsize * 1.18 / 72
+    wrapped = []
+    for row in rows:
+        cells = []
+        for (_, _, _), w, cell in zip(columns, widths, row, strict=True):
+            # Characters that fit the column at this size (DejaVu Sans averages ~0.55 em).
+            fit = max(int((w * wi - 0.12) * 72 / (fontsize * 0.56)), 3)
+            cells.append(textwrap.wrap(plain(cell, 400), width=fit, break_long_words=True) or [""])
+        wrapped.append(cells)
+    # Rows as tall as their longest cell, at least 0.3 in; squeezed only if the page cannot hold them.
+    wanted = [max(0.3, max(len(c) for c in cells) * line_in + 0.1) / hi for cells in wrapped]
+    head_h = 0.3 / hi
+    scale = min(1.0, (height - head_h) / max(sum(wanted), 1e-9))
+    heights = [h * scale for h in wanted]
     y = bottom + height
     xs = np.concatenate([[left], left + np.cumsum(widths)])[:-1]
     fig.add_artist(
         Rectangle(
-            (left, y - row_h), width, row_h, transform=fig.transFigure, facecolor="#e9edf2", edgecolor="none"
+            (left, y - head_h),
+            width,
+            head_h,
+            transform=fig.transFigure,
+            facecolor="#e9edf2",
+            edgecolor="none",
         )
     )
     for (head, _, align), x0, w in zip(columns, xs, widths, strict=True):
         tx = x0 + (w - 0.06 / wi if align == "r" else 0.06 / wi)
         fig.text(
             tx,
-            y - row_h / 2,
+            y - head_h / 2,
             head,
             ha="right" if align == "r" else "left",
             va="center",
@@ -182,8 +206,8 @@ def _table(
             fontweight="bold",
             color=_INK,
         )
-    y -= row_h
-    for i, row in enumerate(rows):
+    y -= head_h
+    for i, (cells, row_h) in enumerate(zip(wrapped, heights, strict=True)):
         if i % 2:
             fig.add_artist(
                 Rectangle(
@@ -195,17 +219,16 @@ def _table(
                     edgecolor="none",
                 )
             )
-        for (_, _, align), x0, w, cell in zip(columns, xs, widths, row, strict=True):
-            # Characters that fit the column at this size (DejaVu Sans averages ~0.55 em).
-            fit = max(int(w * wi * 72 / (fontsize * 0.56)), 3)
-            text = plain(cell, fit)
+        for (_, _, align), x0, w, lines in zip(columns, xs, widths, cells, strict=True):
             tx = x0 + (w - 0.06 / wi if align == "r" else 0.06 / wi)
             fig.text(
                 tx,
                 y - row_h / 2,
-                text,
+                "\n".join(lines),
                 ha="right" if align == "r" else "left",
                 va="center",
+                multialignment="right" if align == "r" else "left",
+                linespacing=1.1,
                 fontsize=fontsize,
                 color=_INK,
             )
@@ -285,7 +308,7 @@ def _cover(fig: Figure, rect, ctx: _Context) -> None:
     facts = [
         ("Period", ctx.period),
         ("Area", plain(ctx.area, 120)),
-        ("Filters", filters_text(ctx.filters, policy)),
+        ("Filters", filters_text(ctx.filters, policy, dates=False)),
         ("Audience", _AUDIENCE_TEXT[policy.audience]),
         ("Protective marking", plain(policy.marking, 60).upper()),
         ("Generated", ctx.generated_at.strftime("%d %B %Y at %H:%M")),
@@ -398,9 +421,129 @@ def _hotspot_page(fig: Figure, rect, ctx: _Context) -> None:
         "Where reports cluster more than chance would give, compared with the whole study area.",
     )
     layer = map_layer(gi[["h3", "class"]], kind="gistar", policy=ctx.policy)
-    draw_map_panel(
-        fig, inner, layer, boundaries="wards", demo=ctx.demo, extra_notes=notes, legend_width_in=2.9
+    left, bottom, width, height = inner
+    wi, hi = fig.get_size_inches()
+    legend_w_in = 2.9
+    top = _top_hexagons(ctx, layer)
+    if not top:
+        draw_map_panel(
+            fig,
+            inner,
+            layer,
+            boundaries="wards",
+            demo=ctx.demo,
+            extra_notes=notes,
+            legend_width_in=legend_w_in,
+        )
+        return
+    # County scale shows a hot spot as a few pixels: the busiest hexagons get a zoomed inset each,
+    # drawn from the same layer (same classes and colours), lettered on the main map.
+    inset_h = min(INSET_HEIGHT_IN / hi, height * 0.42)
+    notes.append(
+        f"Insets {', '.join(t['label'] for t in top)}: the hexagons with the most reports, zoomed in "
+        "(outlined in black)."
     )
+    draw_map_panel(
+        fig,
+        (left, bottom + inset_h, width, height - inset_h),
+        layer,
+        boundaries="wards",
+        demo=ctx.demo,
+        extra_notes=notes,
+        legend_width_in=legend_w_in,
+    )
+    map_ax = fig.axes[-2]
+    mark_cells(fig, map_ax, [t["cell"] for t in top], [t["label"] for t in top])
+    row_w = width - (legend_w_in + 0.2) / wi
+    gap = 0.25 / wi
+    each = (row_w - gap * (INSET_COUNT - 1)) / INSET_COUNT
+    for i, t in enumerate(top):
+        draw_inset(
+            fig,
+            (left + i * (each + gap), bottom, each, inset_h - 0.12 / hi),
+            layer,
+            t["cell"],
+            label=t["label"],
+            caption=t["caption"],
+        )
+
+
+INSET_COUNT = 3
+INSET_HEIGHT_IN = 2.3
+
+
+def _street_frames() -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The gazetteer's streets and places of the area in use (None when it has none)."""
+    from hoth_geo.area import gazetteer_for, in_use
+
+    try:
+        gaz = gazetteer_for(in_use())
+    except (OSError, ValueError):
+        return None, None
+    streets = getattr(gaz, "streets", None)
+    places = getattr(gaz, "places", None)
+    return (streets if streets is not None and not streets.empty else None), places
+
+
+def _top_hexagons(ctx: _Context, layer) -> list[dict]:
+    """Up to INSET_COUNT hexagons with the most reports, each far enough from the ones before that
+    insets do not repeat one cluster, with a caption in words.
+
+    Counts go through the disclosure path (``privacy.disclose_counts``, with the cells' keys), so a
+    partner inset is chosen and captioned from the numbers a partner map may show; a suppressed count
+    is never chosen. Captions name the hexagon's streets (``wayfinding.describe_cells``); outside the
+    police only streets, never a venue (venue names follow ``privacy.named_place_rule``), and the ward
+    when no street is near."""
+    from hoth_geo.static_maps import INSET_HALF_SPAN_EDGES
+    from hoth_geo.wayfinding import describe_cells
+
+    counts = privacy.hex_counts(ctx.reports, ctx.res, ctx.filters)
+    if counts.empty:
+        return []
+    counts = counts[np.isin(counts["h3"].to_numpy(dtype=np.int64), layer.cells)]
+    keys = counts["cell_key"].to_numpy() if "cell_key" in counts.columns else None
+    shown = privacy.disclose_counts(
+        counts[["h3", "count"]].reset_index(drop=True), ["count"], ctx.policy, keys=keys
+    )
+    numeric = [v if not isinstance(v, str) else -1 for v in shown["count"]]
+    shown = shown.assign(_n=numeric)
+    shown = shown[shown["_n"] > 0].sort_values(["_n", "h3"], ascending=[False, True], kind="stable")
+    if shown.empty:
+        return []
+    lat, lng = hx.cell_centres(shown["h3"].to_numpy(dtype=np.int64))
+    apart_m = 2 * INSET_HALF_SPAN_EDGES * hx.edge_length_m(ctx.res)
+    chosen: list[int] = []
+    for i in range(len(shown)):
+        far = all(
+            math.hypot(
+                (lat[i] - lat[j]) * 111_000, (lng[i] - lng[j]) * 111_000 * math.cos(math.radians(lat[i]))
+            )
+            > apart_m
+            for j in chosen
+        )
+        if far:
+            chosen.append(i)
+        if len(chosen) == INSET_COUNT:
+            break
+    cells = shown["h3"].to_numpy(dtype=np.int64)[chosen]
+    streets, gaz_places = _street_frames()
+    words = [""] * len(cells)
+    if streets is not None:
+        places = gaz_places if not ctx.policy.suppresses else None
+        words = describe_cells(cells, ctx.res, streets, places).tolist()
+    areas = _wards_and_towns(cells)
+    gi_label = dict(zip(layer.cells.tolist(), layer.colours.tolist(), strict=True))
+    colour_label = {colour: label for colour, label, _ in layer.legend}
+    out = []
+    for n, (cell, i) in enumerate(zip(cells, chosen, strict=True)):
+        label = "ABC"[n]
+        where = words[n] or areas[n]
+        cls = colour_label.get(gi_label.get(int(cell), ""), "")
+        caption = f"{label}: {where}. {_shown(shown['_n'].iloc[i])} reports" + (
+            f"; {cls.lower()}" if cls else ""
+        )
+        out.append({"cell": int(cell), "label": label, "caption": caption})
+    return out
 
 
 def _emerging_page(fig: Figure, rect, ctx: _Context) -> None:
@@ -521,7 +664,7 @@ def _places_page(fig: Figure, rect, ctx: _Context) -> None:
     inner = _heading(fig, rect, heading, sub)
     rows = []
     for i, r in shown.iterrows():
-        name = plain(r["name"], 80) if isinstance(r["name"], str) else "Unnamed place"
+        name = plain(r["name"], 200) if isinstance(r["name"], str) else "Unnamed place"
         ptype = (
             PLACE_TYPES.get(r["place_type"], "Not stated")
             if isinstance(r["place_type"], str)
@@ -553,13 +696,13 @@ def _places_page(fig: Figure, rect, ctx: _Context) -> None:
         columns = [
             ("#", 0.35, "r"),
             ("Place", 2.9, "l"),
-            ("Type", 1.9, "l"),
+            ("Type", 1.7, "l"),
             ("Ward", 1.5, "l"),
             ("Reports", 0.8, "r"),
             ("Agencies", 0.8, "r"),
-            ("Main concerns (reports)", 4.0, "l"),
-            ("First", 0.8, "l"),
-            ("Last", 0.8, "l"),
+            ("Main concerns (reports)", 4.3, "l"),
+            ("First", 0.95, "l"),
+            ("Last", 0.95, "l"),
         ]
     left, bottom, width, height = inner
     hi = fig.get_size_inches()[1]
@@ -799,7 +942,7 @@ def _wards_and_towns(cells: np.ndarray) -> list[str]:
                 for t in towns
             ]
             near = towns[int(np.argmin(d))][0]
-        ward_text = plain(ward, 40) if isinstance(ward, str) else "Outside the wards"
+        ward_text = plain(ward, 120) if isinstance(ward, str) else "Outside the wards"
         out.append(f"{ward_text} (near {near})" if near and near != ward_text else ward_text)
     return out
 
@@ -826,7 +969,7 @@ def _slot_summary(ctx: _Context, plan: pd.DataFrame, res: int, names: pd.Series)
         types = rep["place_type"][sel].astype(object).dropna().value_counts()
         types = [k for k, n in types.items() if n >= ctx.policy.k][:2]
         pids = rep["place_id"][sel].dropna().astype(object).value_counts()
-        place_names = [plain(names.get(p, ""), 50) for p, n in pids.items() if n >= ctx.policy.k][:2]
+        place_names = [plain(names.get(p, ""), 200) for p, n in pids.items() if n >= ctx.policy.k][:2]
         out.append(
             {
                 "concerns": ", ".join(_short_concern(c) for c in concerns),
@@ -1049,27 +1192,10 @@ def _check_frames(reports, places) -> None:
         )
 
 
-def briefing_pack(
-    reports: pd.DataFrame,
-    places: pd.DataFrame,
-    *,
-    filters: ReportFilter | None,
-    policy,
-    res: int = 8,
-    period_label: str | None = None,
-    area_label: str = "County Durham and Darlington",
-    demo: bool = False,
-    generated_at: datetime | date | None = None,
-) -> bytes:
-    """The briefing pack as PDF bytes (A4 landscape, eight pages; see the module docstring).
-
-    - ``filters``: the selection (None for all reports); its description is printed on every page.
-    - ``policy``: a ``privacy.SharingPolicy`` or an audience name; decides suppression, names and marking.
-    - ``res``: H3 resolution of the maps and the plan, coarsened to ``policy.coarsest_res`` if finer.
-    - ``period_label``: text for the period (default: the filter's dates, else the data's range).
-    - ``demo``: the reports are the synthetic demo set; every page says so.
-    - ``generated_at``: the time printed as generated (default now), so a pack can be reproduced.
-    """
+def _context(
+    reports, places, *, filters, policy, res, period_label, area_label, demo, generated_at
+) -> _Context:
+    """The checked inputs of a pack (see ``briefing_pack``), as every page draws from them."""
     _check_frames(reports, places)
     policy = resolve_policy(policy)
     if filters is not None and not isinstance(filters, ReportFilter):
@@ -1096,7 +1222,44 @@ def briefing_pack(
         generated_at=generated_at or datetime.now(),
         osm=osm,
     )
-    subtitle = f"{ctx.period}  |  {plain(area_label, 80)}  |  {filters_text(filters, policy)}"
+    return ctx
+
+
+def briefing_pack(
+    reports: pd.DataFrame,
+    places: pd.DataFrame,
+    *,
+    filters: ReportFilter | None,
+    policy,
+    res: int = 8,
+    period_label: str | None = None,
+    area_label: str = "County Durham and Darlington",
+    demo: bool = False,
+    generated_at: datetime | date | None = None,
+) -> bytes:
+    """The briefing pack as PDF bytes (A4 landscape, eight pages; see the module docstring).
+
+    - ``filters``: the selection (None for all reports); its description is printed on every page.
+    - ``policy``: a ``privacy.SharingPolicy`` or an audience name; decides suppression, names and marking.
+    - ``res``: H3 resolution of the maps and the plan, coarsened to ``policy.coarsest_res`` if finer.
+    - ``period_label``: text for the period (default: the filter's dates, else the data's range).
+    - ``demo``: the reports are the synthetic demo set; every page says so.
+    - ``generated_at``: the time printed as generated (default now), so a pack can be reproduced.
+    """
+    ctx = _context(
+        reports,
+        places,
+        filters=filters,
+        policy=policy,
+        res=res,
+        period_label=period_label,
+        area_label=area_label,
+        demo=demo,
+        generated_at=generated_at,
+    )
+    policy, filters, osm = ctx.policy, ctx.filters, ctx.osm
+    # The period once, in one format: the filters' own dates are left out of the header.
+    subtitle = f"{ctx.period}  |  {plain(area_label, 80)}  |  {filters_text(filters, policy, dates=False)}"
     n_pages = len(_PAGES)
     buf = io.BytesIO()
     with text_rc():
@@ -1105,10 +1268,13 @@ def briefing_pack(
             for i, (name, draw) in enumerate(_PAGES, start=1):
                 fig = Figure(figsize=_PAGE, dpi=100)
                 on_map = name in ("hotspots", "emerging")
+                # The cover prints the title large and the period among its facts: its header carries
+                # only the marking, so page 1 says each thing once.
+                cover = name == "cover"
                 rect = page_frame(
                     fig,
-                    title=PACK_TITLE,
-                    subtitle=subtitle,
+                    title="" if cover else PACK_TITLE,
+                    subtitle="" if cover else subtitle,
                     marking=policy.marking,
                     generated_at=ctx.generated_at,
                     demo=demo,

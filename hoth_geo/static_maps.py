@@ -55,7 +55,7 @@ from pyproj import Transformer
 from hoth_geo import hexes as hx
 from hoth_geo import privacy, settings
 from hoth_geo.hotspots import CLASSES as GISTAR_CLASSES
-from hoth_geo.maps import EMERGING_CATEGORIES, GISTAR_CATEGORIES, PALETTE, classify, town_labels
+from hoth_geo.maps import EMERGING_CATEGORIES, GISTAR_CATEGORIES, classify, town_labels
 from hoth_geo.temporal import EMERGING_CATEGORIES as EMERGING_KEYS
 
 __all__ = [
@@ -73,6 +73,8 @@ __all__ = [
     "town_positions",
     "page_frame",
     "draw_map_panel",
+    "draw_inset",
+    "mark_cells",
     "render_map",
     "render_map_to",
 ]
@@ -91,7 +93,12 @@ _SCREEN_HEIGHT_IN = 7.5
 DEFAULT_VALUE_COLUMNS = {"count": "count", "gistar": "class", "emerging": "category"}
 
 # Colours outside the class palettes, so a suppressed or background hexagon is never mistaken for data.
-SUPPRESSED_COLOUR = "#bcbddc"  # the single 'fewer than k' class of partner/public count maps
+# The single 'fewer than k' class of partner/public count maps: a neutral light grey with a grey
+# hatch, so it reads as "counted but not shown" and never stands out more than the lightest real
+# class (emphasis follows the counts). The legend draws its swatch hatched the same way.
+SUPPRESSED_COLOUR = "#f2f2f2"
+SUPPRESSED_HATCH = "///"
+SUPPRESSED_HATCH_COLOUR = "#c8c8c8"
 NOT_SIGNIFICANT_COLOUR = "#e6e6e6"
 NO_PATTERN_COLOUR = "#e6e6e6"
 MARKING_COLOUR = "#b00020"
@@ -186,6 +193,7 @@ class MapLayer:
     legend: tuple[tuple[str, str, int], ...]  # (colour, label, hexagons), top to bottom
     legend_title: str
     notes: tuple[str, ...]  # short lines under the legend (suppression, what a hexagon is)
+    hatched: tuple[str, ...] = ()  # colours drawn with the suppressed-class hatch (map and legend)
 
 
 def _count_layer(frame: pd.DataFrame, col: str, policy) -> tuple[list, list, list, list[str]]:
@@ -208,20 +216,21 @@ def _count_layer(frame: pd.DataFrame, col: str, policy) -> tuple[list, list, lis
     notes: list[str] = []
     num_idx = np.flatnonzero(~is_text & drawn)
     if num_idx.size:
-        k = min(5, len(np.unique(numeric[num_idx])))
-        idx, classes = classify(numeric[num_idx], k=k, palette=PALETTE)
+        idx, classes = classify(numeric[num_idx])
         colours[num_idx] = np.asarray(classes.colors, dtype=object)[idx]
         legend = [
             (c, f"{lab} reports", n)
             for c, lab, n in zip(classes.colors, classes.labels, classes.counts, strict=True)
         ][::-1]
+        # The same classes as the web map's count layer (maps.build_hex_map calls classify with
+        # its defaults: head/tail breaks, the PALETTE spread over the classes present).
     txt_idx = np.flatnonzero(is_text)
     if txt_idx.size:
         colours[txt_idx] = SUPPRESSED_COLOUR
-        label = f"Fewer than {policy.k} reports ('{policy.small}')"
+        label = f"Fewer than {policy.k} reports ('{policy.small}'), grey hatch"
         if any(values[i] == privacy.SECONDARY_MARK for i in txt_idx):
             # A '[c]' hexagon holds k or more; it is withheld only to protect a small one.
-            label = f"Fewer than {policy.k}, or withheld to protect one"
+            label = f"Fewer than {policy.k}, or withheld to protect one (grey hatch)"
         legend.append((SUPPRESSED_COLOUR, label, int(txt_idx.size)))
     if policy.audience != "police":
         notes.append(
@@ -325,6 +334,7 @@ def map_layer(hexes: pd.DataFrame, *, kind: str, policy, value_col: str | None =
         legend=tuple(legend),
         legend_title=title,
         notes=tuple(notes),
+        hatched=(SUPPRESSED_COLOUR,) if kind == "count" and SUPPRESSED_COLOUR in set(colours) else (),
     )
 
 
@@ -504,8 +514,9 @@ def _halo_text(ax, x, y, text, **kw):
     return ax.text(x, y, text, zorder=zorder + 0.1, **kw)
 
 
-def _scale_bar(ax) -> None:
-    """A two-segment scale bar in the lower left, in true metres (the axes are in local metres)."""
+def _scale_bar(ax, *, compact: bool = False) -> None:
+    """A two-segment scale bar in the lower left, in true metres (the axes are in local metres);
+    ``compact`` (small insets) labels only its length, so the numbers cannot run into each other."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     length = _nice_length((x1 - x0) * 0.2)
@@ -526,7 +537,8 @@ def _scale_bar(ax) -> None:
             )
         )
     unit, div = ("km", 1000) if length >= 1000 else ("m", 1)
-    for pos, value in ((0, 0), (half, half), (length, length)):
+    marks = ((length, length),) if compact else ((0, 0), (half, half), (length, length))
+    for pos, value in marks:
         label = f"{value / div:g}" + (f" {unit}" if pos == length else "")
         _halo_text(
             ax,
@@ -638,6 +650,8 @@ def page_frame(
             fontweight="bold",
             color=MARKING_COLOUR,
         )
+    if demo:
+        y = min(y, top - 0.53 / hi)  # below the demo line, which sits under the marking
     header_bottom = y - 0.06 / hi
     fig.add_artist(
         matplotlib.lines.Line2D(
@@ -723,6 +737,8 @@ def _legend_panel(ax, layer: MapLayer, extra_notes: Sequence[str]) -> None:
                 transform=ax.transAxes,
                 facecolor=colour,
                 edgecolor="#666666",
+                hatch=SUPPRESSED_HATCH if colour in layer.hatched else None,
+                hatchcolor=SUPPRESSED_HATCH_COLOUR,
                 lw=0.5,
             )
         )
@@ -767,6 +783,62 @@ def _legend_panel(ax, layer: MapLayer, extra_notes: Sequence[str]) -> None:
             if y < 6:
                 return
             ax.text(0, at(y), line, fontsize=7.5, va="center", color=_MUTED, transform=ax.transAxes)
+
+
+def _cell_verts(cells: np.ndarray, tr: Transformer) -> list[np.ndarray]:
+    rings = hx.cell_boundaries(cells)
+    sizes = [len(r) for r in rings]
+    allxy = np.concatenate(rings)
+    x, y = tr.transform(allxy[:, 0], allxy[:, 1])
+    return np.split(np.column_stack([x, y]), np.cumsum(sizes)[:-1])
+
+
+def _draw_cells(
+    ax, layer: MapLayer, tr: Transformer, keep: np.ndarray, tiles_drawn: bool, *, seams: str | None = None
+) -> None:
+    """The layer's hexagons (those where ``keep``) in their class colours; hatched classes hatched.
+    ``seams``: an edge colour that shows each hexagon apart (insets), else edges in the face colour.
+    Over basemap tiles the hexagons are translucent, more so with seams, so the streets show through."""
+    if not keep.any():
+        return
+    alpha = (0.6 if seams else 0.85) if tiles_drawn else 1.0
+    cells = layer.cells[keep]
+    colours = np.asarray(layer.colours, dtype=object)[keep]
+    verts = _cell_verts(cells, tr)
+    hatched = np.isin(colours, list(layer.hatched)) if layer.hatched else np.zeros(len(cells), dtype=bool)
+    plain_idx = np.flatnonzero(~hatched)
+    if plain_idx.size:
+        shown = list(colours[plain_idx])
+        edges = seams or shown
+        # Not antialiased: every interior pixel is exactly the class colour (legible, testable), and
+        # an edge in the face colour closes the hairline seams PDF viewers show between polygons.
+        ax.add_collection(
+            PolyCollection(
+                [verts[i] for i in plain_idx],
+                facecolors=shown,
+                edgecolors=edges,
+                linewidths=0.8 if seams else 0.25,
+                antialiased=False,
+                alpha=alpha,
+                zorder=2,
+            )
+        )
+    hatch_idx = np.flatnonzero(hatched)
+    if hatch_idx.size:
+        # Drawn first in the layer order (beneath the data classes) and as quiet as the lightest class.
+        ax.add_collection(
+            PolyCollection(
+                [verts[i] for i in hatch_idx],
+                facecolors=list(colours[hatch_idx]),
+                edgecolors=list(colours[hatch_idx]),
+                hatch=SUPPRESSED_HATCH,
+                hatchcolor=SUPPRESSED_HATCH_COLOUR,
+                linewidths=0.25,
+                antialiased=False,
+                alpha=alpha,
+                zorder=1.9,
+            )
+        )
 
 
 def draw_map_panel(
@@ -819,32 +891,13 @@ def draw_map_panel(
         spine.set_edgecolor("#999999")
         spine.set_linewidth(0.6)
     map_ax.set_facecolor("#ffffff")
+    map_ax._hoth_to_local = tr  # for mark_cells
 
     tiles_drawn = False
     if tile_dir is not None:
         tiles_drawn = _draw_tiles(map_ax, tile_dir, (w, s, e, n), tr)
 
-    if layer.cells.size:
-        rings = hx.cell_boundaries(layer.cells)
-        sizes = [len(r) for r in rings]
-        allxy = np.concatenate(rings)
-        x, y = tr.transform(allxy[:, 0], allxy[:, 1])
-        xy = np.column_stack([x, y])
-        verts = np.split(xy, np.cumsum(sizes)[:-1])
-        colours = list(layer.colours)
-        # Not antialiased: every interior pixel is exactly the class colour (legible, testable), and
-        # an edge in the face colour closes the hairline seams PDF viewers show between polygons.
-        map_ax.add_collection(
-            PolyCollection(
-                verts,
-                facecolors=colours,
-                edgecolors=colours,
-                linewidths=0.25,
-                antialiased=False,
-                alpha=0.85 if tiles_drawn else 1.0,
-                zorder=2,
-            )
-        )
+    _draw_cells(map_ax, layer, tr, np.ones(len(layer.cells), dtype=bool), tiles_drawn)
     if boundaries is not None:
         if boundaries != "study_area":
             inner = _projected_lines(boundaries, lat0, lng0)
@@ -894,6 +947,126 @@ def draw_map_panel(
         )
     _legend_panel(legend_ax, layer, extra_notes)
     return tiles_drawn
+
+
+INSET_HALF_SPAN_EDGES = 2.6  # half the inset's width, in hexagon edge lengths: the hexagon and its ring
+
+
+def draw_inset(
+    fig: Figure,
+    rect: tuple[float, float, float, float],
+    layer: MapLayer,
+    focus_cell: int,
+    *,
+    label: str = "",
+    caption: str = "",
+    boundaries: str | None = "wards",
+    tiles=None,
+) -> bool:
+    """A zoomed view of one hexagon of ``layer`` (and its neighbours) inside ``rect``: the same cells
+    in the same colours as the main map, the focus hexagon outlined, a scale bar, the ``label`` in the
+    corner (e.g. 'A', also placed on the main map) and the ``caption`` (its streets) wrapped under it.
+    Only what the layer holds is drawn, so an inset never shows more than its map. Returns whether
+    basemap tiles were drawn."""
+    tile_dir = _tile_dir(tiles)
+    left, bottom, width, height = rect
+    wi, hi = fig.get_size_inches()
+    caption_lines = textwrap.wrap(plain(caption, 300), width=max(int(width * wi * 72 / (8 * 0.55)), 12))[:3]
+    cap_h = (0.05 + 0.15 * len(caption_lines)) / hi
+    ax = fig.add_axes((left, bottom + cap_h, width, height - cap_h))
+    focus = np.int64(focus_cell)
+    lat0_, lng0_ = hx.cell_centres(np.array([focus], dtype=np.int64))
+    lat0, lng0 = round(float(lat0_[0]), 4), round(float(lng0_[0]), 4)
+    tr = _to_local(lat0, lng0)
+    half = hx.edge_length_m(layer.res) * INSET_HALF_SPAN_EDGES
+    box_w, box_h = width * wi, (height - cap_h) * hi
+    half_x, half_y = (half * box_w / box_h, half) if box_w > box_h else (half, half * box_h / box_w)
+    ax.set_xlim(-half_x, half_x)
+    ax.set_ylim(-half_y, half_y)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor("#ffffff")
+    for spine in ax.spines.values():
+        spine.set_edgecolor("#333333")
+        spine.set_linewidth(0.8)
+    tiles_drawn = False
+    if tile_dir is not None:
+        pad_deg = half_x * 1.2 / 111_000
+        bounds = (
+            lng0 - pad_deg / math.cos(math.radians(lat0)),
+            lat0 - pad_deg,
+            lng0 + pad_deg,
+            lat0 + pad_deg,
+        )
+        tiles_drawn = _draw_tiles(ax, tile_dir, bounds, tr)
+    if layer.cells.size:
+        lat, lng = hx.cell_centres(layer.cells)
+        x, y = tr.transform(lng, lat)
+        reach = max(half_x, half_y) + 2 * hx.edge_length_m(layer.res)
+        near = (np.abs(x) < reach) & (np.abs(y) < reach)
+        _draw_cells(ax, layer, tr, near, tiles_drawn, seams="#ffffff")
+    outline = _cell_verts(np.array([focus], dtype=np.int64), tr)[0]
+    ax.plot(*np.vstack([outline, outline[:1]]).T, color="#111111", lw=1.6, zorder=5)
+    if boundaries is not None:
+        layers = ["study_area"] if boundaries == "study_area" else [boundaries, "study_area"]
+        for name in layers:
+            for ring in _projected_lines(name, lat0, lng0):
+                ax.plot(
+                    ring[:, 0],
+                    ring[:, 1],
+                    color="#8c8c8c" if name != "study_area" else "#333333",
+                    lw=0.5 if name != "study_area" else 1.0,
+                    zorder=3,
+                )
+    ax.set_xlim(-half_x, half_x)
+    ax.set_ylim(-half_y, half_y)
+    _scale_bar(ax, compact=True)
+    if label:
+        ax.text(
+            0.03,
+            0.96,
+            plain(label, 4),
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=11,
+            fontweight="bold",
+            color="white",
+            bbox={"boxstyle": "square,pad=0.25", "facecolor": "#111111", "edgecolor": "none"},
+            zorder=9,
+        )
+    y = bottom + cap_h - 0.04 / hi
+    for line in caption_lines:
+        fig.text(left, y, line, ha="left", va="top", fontsize=8, color=_INK)
+        y -= 0.15 / hi
+    return tiles_drawn
+
+
+def mark_cells(fig: Figure, map_ax, cells: Sequence[int], labels: Sequence[str]) -> None:
+    """Letters beside hexagons on a map drawn by ``draw_map_panel`` (which stores its projection on the
+    axes), so each inset can be found on the main map."""
+    tr = getattr(map_ax, "_hoth_to_local", None)
+    if tr is None or not len(cells):
+        return
+    lat, lng = hx.cell_centres(np.asarray(cells, dtype=np.int64))
+    x, y = tr.transform(lng, lat)
+    x0, x1 = map_ax.get_xlim()
+    for xi, yi, text in zip(x, y, labels, strict=True):
+        map_ax.annotate(
+            plain(text, 4),
+            (xi, yi),
+            # Below and to the right: town labels sit above their towns, where hot spots often are.
+            xytext=(xi + (x1 - x0) * 0.04, yi - (x1 - x0) * 0.035),
+            fontsize=9,
+            fontweight="bold",
+            color="white",
+            ha="center",
+            va="center",
+            bbox={"boxstyle": "square,pad=0.2", "facecolor": "#111111", "edgecolor": "none"},
+            arrowprops={"arrowstyle": "-", "color": "#111111", "lw": 0.9},
+            zorder=10,
+        )
 
 
 def _figure(fmt: str, size_px, page: str) -> tuple[Figure, float]:

@@ -245,3 +245,111 @@ def test_finer_resolution_is_coarsened_for_partners(demo):
     text = " ".join("\n".join(_pages_text(pdf)).split())
     assert "H3 resolution 8" in text
     assert "not the 10 requested" in text
+
+
+# --- Meeting-ready pages: one title, one period format, whole names, zoomed hot spots ------------------
+
+
+def test_page_one_prints_the_title_once(packs):
+    _need_poppler()
+    for audience in ("partner", "police"):
+        cover = _pages_text(packs[audience])[0]
+        assert cover.count(briefing.PACK_TITLE) == 1, audience
+
+
+def test_the_period_is_printed_once_in_one_format(demo):
+    _need_poppler()
+    reports, places = demo
+    pdf = briefing.briefing_pack(
+        reports,
+        places,
+        filters=ReportFilter(date_from=date(2025, 1, 1), date_to=date(2025, 6, 30)),
+        policy="police",
+        generated_at=GENERATED,
+    )
+    pages = _pages_text(pdf)
+    assert "01 Jan 2025 to 30 Jun 2025" in pages[0]
+    for n, page in enumerate(pages, start=1):
+        # The filter's own ISO dates would be the same period said a second way.
+        assert not re.search(r"\b2025-0[16]-(01|30)\b", page), f"page {n}"
+    header = pages[1].splitlines()[:8]
+    assert sum("01 Jan 2025 to 30 Jun 2025" in line for line in header) == 1
+
+
+def test_place_names_are_wrapped_whole_not_cut(demo, packs):
+    _need_poppler()
+    from hoth_geo.places import place_ranking
+
+    reports, places = demo
+    top = place_ranking(reports, places, None).head(briefing.TOP_PLACES)
+    page = _pages_text(packs["police"])[PLACES_PAGE - 1]
+    assert "…" not in page
+    words = set(page.split())
+    longest = max(top["name"].dropna(), key=len)
+    assert len(longest) > 30  # the demo has names longer than the column: the test means something
+    for name in top["name"].dropna():
+        missing = [w for w in name.split() if w not in words]
+        assert not missing, (name, missing)
+
+
+def _hotspot_figure(demo, audience):
+    from matplotlib.figure import Figure
+
+    reports, places = demo
+    ctx = briefing._context(
+        reports,
+        places,
+        filters=None,
+        policy=audience,
+        res=8,
+        period_label=None,
+        area_label="Test area",
+        demo=True,
+        generated_at=GENERATED,
+    )
+    fig = Figure(figsize=(11.69, 8.27))
+    briefing._hotspot_page(fig, (0.03, 0.1, 0.94, 0.8), ctx)
+    return fig, ctx
+
+
+@pytest.mark.parametrize("audience", ["police", "partner"])
+def test_hotspot_page_has_zoomed_insets_of_the_top_hexagons(demo, audience):
+    fig, ctx = _hotspot_figure(demo, audience)
+    # The county map and its legend, then one inset per top hexagon.
+    assert len(fig.axes) == 2 + briefing.INSET_COUNT
+    county, insets = fig.axes[0], fig.axes[2:]
+    span = lambda ax: ax.get_xlim()[1] - ax.get_xlim()[0]  # noqa: E731
+    for ax in insets:
+        assert span(ax) < span(county) / 10  # street level, not county level
+        assert span(ax) < 5_000
+    captions = [t.get_text() for t in fig.texts if t.get_text()[:3] in ("A: ", "B: ", "C: ")]
+    assert captions and captions[0].startswith("A: ")
+    text = " ".join(t.get_text() for t in fig.texts)
+    for letter in "ABC":
+        assert f"{letter}: " in text
+    # An inset draws the page's own layer and nothing else: the colours of the county map's classes.
+    from matplotlib.colors import to_hex
+
+    def fills(ax):
+        return {to_hex(c) for coll in ax.collections for c in coll.get_facecolors()}
+
+    assert fills(county)
+    for ax in insets:
+        assert fills(ax) and fills(ax) <= fills(county), audience
+
+
+def test_partner_insets_show_disclosed_counts_and_no_venue(demo):
+    fig, ctx = _hotspot_figure(demo, "partner")
+    policy = ctx.policy
+    text = " ".join(t.get_text() for t in fig.texts)
+    counts = [int(n.replace(",", "")) for n in re.findall(r"\. ([\d,]+) reports", text)]
+    assert len(counts) == briefing.INSET_COUNT
+    assert all(n >= policy.k for n in counts)
+    # Venues are not named for partners without a release: no gazetteer place name in a caption.
+    from hoth_geo.area import gazetteer_for, in_use
+
+    venue_names = {n for n in gazetteer_for(in_use()).places["name"].dropna() if len(n) > 12}
+    captions = [t.get_text() for t in fig.texts if t.get_text()[:3] in ("A: ", "B: ", "C: ")]
+    assert captions
+    for caption in captions:
+        assert not any(name in caption for name in venue_names), caption

@@ -146,3 +146,30 @@ def test_an_empty_marking_is_refused_by_name(app_env):
     at.text_input(key="export_marking_partner").set_value("  ").run()
     assert any("marking" in e.value for e in at.error)
     assert not at.button
+
+
+def test_partner_map_preview_is_the_delivered_png(app_env):
+    """The preview labelled 'what the partner audience receives' is the PNG file, not a look-alike."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from hoth_geo import cli_export, pipeline, privacy
+    from hoth_geo.ui.pages import export
+
+    at = _run("partner")
+    assert at.selectbox(key="export_kind").value == "map-png"
+    assert at.get("image"), "the map preview must be the delivered image"
+
+    engine = store.connect(app_env)
+    reports, places = store.load_reports(engine), pipeline.all_places(engine)
+    policy = privacy.policy_for("partner")
+    args = dict(policy=policy, res=privacy.DEFAULT_COARSEST_RES, filters=None, map_type="count", demo=True)
+    preview = export.preview_image(reports, places, kind="map-png", **args)
+    delivered = cli_export.prepare_export(reports, places, kind="map-png", **args).data
+    a = np.asarray(Image.open(io.BytesIO(preview)).convert("RGB"))
+    b = np.asarray(Image.open(io.BytesIO(delivered)).convert("RGB"))
+    assert a.shape == b.shape
+    # Everything but the footer's generation time: same hexagons, classes, colours and legend.
+    assert (a[:-60] == b[:-60]).all()

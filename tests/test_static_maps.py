@@ -226,3 +226,59 @@ def test_partner_count_maps_need_the_cell_keys_and_police_maps_do_not(hexes):
     with pytest.raises(ValueError, match="cell keys"):
         static_maps.map_layer(bare, kind="count", policy=privacy.policy_for("partner"))
     static_maps.map_layer(bare, kind="count", policy=privacy.policy_for("police"))
+
+
+def _lab(colour: str) -> np.ndarray:
+    """CIE L*a*b* (D65) of a '#rrggbb' colour."""
+    rgb = np.array(_rgb(colour), dtype=float) / 255
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = m @ lin / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_suppressed_class_is_quieter_than_the_lightest_count_class(hexes):
+    """The '<5' class must not draw the eye more than the lightest real class: the emphasis follows the counts."""
+    layer = static_maps.map_layer(hexes, kind="count", policy=privacy.policy_for("partner"))
+    real = [c for c, _, _ in layer.legend if c != static_maps.SUPPRESSED_COLOUR]
+    lightest = real[-1]  # the legend runs from the highest class down
+    white = _lab("#ffffff")
+    standout = lambda c: float(np.linalg.norm(_lab(c) - white))  # noqa: E731
+    chroma = lambda c: float(np.hypot(*_lab(c)[1:]))  # noqa: E731
+    for colour in (static_maps.SUPPRESSED_COLOUR, static_maps.SUPPRESSED_HATCH_COLOUR):
+        assert standout(colour) < standout(lightest), colour
+        assert chroma(colour) < chroma(lightest) and chroma(colour) < 1, colour  # a neutral grey
+    assert static_maps.SUPPRESSED_COLOUR in layer.hatched
+    # On the rendered map the suppressed hexagons really are the quiet grey, and the legend says so.
+    png = static_maps.render_map(hexes, kind="count", policy="partner", title="Reports")
+    img = _pixels(png)
+    assert _count_colour(img, static_maps.SUPPRESSED_COLOUR, MAP_REGION) > 100
+    assert any("hatch" in label for c, label, _ in layer.legend if c == static_maps.SUPPRESSED_COLOUR)
+
+
+def test_png_count_classes_are_the_web_map_classes(hexes):
+    from hoth_geo import maps
+
+    layer = static_maps.map_layer(hexes, kind="count", policy="police")
+    counts = hexes.loc[hexes["count"] > 0, "count"].to_numpy(dtype=float)
+    _idx, classes = maps.classify(counts)  # what maps.build_hex_map draws for these hexagons
+    expected = zip(classes.colors, classes.labels, classes.counts, strict=True)
+    assert [(c, f"{lab} reports", n) for c, lab, n in expected][::-1] == list(layer.legend)
+    # Head/tail breaks: the top class holds the few hottest hexagons, not hundreds.
+    assert layer.legend[0][2] <= 5
+
+
+def test_inset_draws_the_layer_around_one_hexagon(hexes):
+    from matplotlib.figure import Figure
+
+    layer = static_maps.map_layer(hexes, kind="count", policy="police")
+    top = int(hexes.sort_values("count").iloc[-1]["h3"])
+    fig = Figure(figsize=(4, 3))
+    with static_maps.text_rc():
+        static_maps.draw_inset(fig, (0, 0, 1, 1), layer, top, label="A", caption="A: Somewhere Street")
+    (ax,) = fig.axes
+    assert ax.get_xlim()[1] - ax.get_xlim()[0] < 5_000
+    drawn = np.concatenate([np.asarray(c.get_facecolors()) for c in ax.collections])
+    assert len(drawn) >= 1
+    assert any(t.get_text() == "A: Somewhere Street" for t in fig.texts)

@@ -2,7 +2,8 @@
 
 The audiences offered are those the signed-in user has an export capability for (export_police,
 export_partner, export_public). The preview shows what the chosen audience gets (the disclosed hexagon
-table and, for maps, the map itself); for partners and the public each preview shown is recorded in the
+table and, for maps, the map itself: a PNG or PDF map is previewed as the image the file holds, made by
+the same function, and an interactive map as the HTML map); for partners and the public each preview shown is recorded in the
 export log (kind 'preview', the SHA-256 of the table shown), since a preview is itself something the
 viewer receives. The file is made only when the user presses 'Prepare export', and is recorded in the
 export log at that moment. The bytes come from ``hoth_geo.cli_export.prepare_export``, the same function
@@ -72,6 +73,42 @@ def _preview_map(key: tuple, policy, res: int, map_type: str, filters):
     return maps.prepare_for_streamlit(m)
 
 
+@st.cache_resource(show_spinner="Drawing the map as it will be delivered…", max_entries=8)
+def _preview_image(key: tuple, policy, res: int, kind: str, map_type: str, filters, demo: bool) -> bytes:
+    """``preview_image`` for the app's data, cached per data version and settings (bytes are immutable)."""
+    return preview_image(
+        state.reports(),
+        state.places(),
+        kind=kind,
+        policy=policy,
+        res=res,
+        filters=filters,
+        map_type=map_type,
+        demo=demo,
+    )
+
+
+def preview_image(
+    reports, places, *, kind: str, policy, res: int, filters, map_type: str, demo: bool
+) -> bytes:
+    """The map file the audience receives, as an image: for 'map-png' the PNG itself, for 'map-pdf' its
+    page (or, without pdftoppm, the PNG of the same map). Both come from ``cli_export.prepare_export``,
+    the function that makes the file, so the preview has the file's classes, colours and legend."""
+    if kind not in ("map-png", "map-pdf"):
+        raise ValueError(f"kind must be 'map-png' or 'map-pdf' for a preview image, got {kind!r}")
+    made = cli_export.prepare_export(
+        reports, places, kind=kind, policy=policy, res=res, filters=filters, map_type=map_type, demo=demo
+    )
+    if kind == "map-png":
+        return made.data
+    page = _first_page_png(made.data, dpi=110)
+    if page is not None:
+        return page
+    return cli_export.prepare_export(
+        reports, places, kind="map-png", policy=policy, res=res, filters=filters, map_type=map_type, demo=demo
+    ).data
+
+
 def _allowed_audiences(user) -> list[str]:
     if user is None:
         return []
@@ -87,7 +124,7 @@ def _display_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _first_page_png(pdf: bytes) -> bytes | None:
+def _first_page_png(pdf: bytes, dpi: int = 60) -> bytes | None:
     """The first page of a PDF as PNG via pdftoppm, or None when it is not installed or fails."""
     exe = shutil.which("pdftoppm")
     if exe is None:
@@ -101,7 +138,7 @@ def _first_page_png(pdf: bytes) -> bytes | None:
                     exe,
                     "-png",
                     "-r",
-                    "60",
+                    str(int(dpi)),
                     "-f",
                     "1",
                     "-l",
@@ -248,6 +285,7 @@ def render() -> None:
         return
 
     note = privacy.resolution_note(res, policy)
+    demo = store.counts(engine)["demo_reports"] > 0
     table = exports.shareable_hexes(reports, res, filters, policy)
     _log_preview(
         engine,
@@ -272,7 +310,17 @@ def render() -> None:
                 "a small number elsewhere; other counts carry a small fixed noise (at most "
                 f"±{privacy.PTABLE_MAX_NOISE}) and totals are rounded."
             )
-        if kind in cli_export.MAP_KINDS:
+        if kind in ("map-png", "map-pdf"):
+            # The file itself, not a look-alike: the web map's count bands differ from the file's classes.
+            try:
+                image = _preview_image(
+                    (settings.database_url(), state.version()), policy, res, kind, map_type, filters, demo
+                )
+            except (ValueError, privacy.NotAllowed) as exc:  # e.g. too few reports for a hotspot map
+                st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {md_escape(exc)}")
+            else:
+                st.image(image, caption="The map exactly as the file draws it", width="stretch")
+        elif kind in cli_export.MAP_KINDS:
             try:
                 m = _preview_map((settings.database_url(), state.version()), policy, res, map_type, filters)
             except ValueError as exc:  # e.g. too few reports for a hotspot map
@@ -304,7 +352,7 @@ def render() -> None:
                     filters=filters,
                     map_type=map_type,
                     crs=crs,
-                    demo=store.counts(engine)["demo_reports"] > 0,
+                    demo=demo,
                 )
             except (ValueError, privacy.NotAllowed) as exc:
                 st.session_state.pop(_PREPARED, None)
