@@ -124,9 +124,16 @@ def policy() -> SharingPolicy:
 def demo_banner() -> None:
     """Shown on every page while demo data is in the database."""
     if store.counts(engine())["demo_reports"]:
+        account = user()
+        # Only a role that can import is told where to import (partners have no Import page).
+        where = (
+            " Import real sharing-form exports (and remove the demo set) on the Import page."
+            if account is not None and account.can("import")
+            else ""
+        )
         st.warning(
             f"**{settings.DEMO_LABEL}** — the reports shown are synthetic: every person, narrative and venue "
-            "name is fictional. Import real sharing-form exports (and remove the demo set) on the Import page.",
+            f"name is fictional.{where}",
             icon="⚠️",
         )
 
