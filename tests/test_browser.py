@@ -474,7 +474,7 @@ def test_script_payloads_in_reports_show_as_text_and_never_run(chromium, app):
 
     # Places: the analyst-added place with the hostile name and locality, as text.
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Places").click()
-    page.get_by_role("heading", name="Places").wait_for()
+    page.get_by_role("heading", name="Places", exact=True).wait_for()
     # The table is drawn on a canvas; its accessible grid holds the cell text.
     cell = page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').filter(has_text=HOSTILE_PLACE)
     cell.first.wait_for(state="attached")

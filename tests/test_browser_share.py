@@ -362,7 +362,7 @@ def test_contributor_finds_a_place_sees_where_it_lands_sends_it_and_police_see_i
         [float(stored["latitude"].iloc[0]), float(stored["longitude"].iloc[0])],
     )
     page.mouse.click(box["x"] + x, box["y"] + y)
-    page.get_by_role("heading", name="Inside hexagon").wait_for()
+    page.get_by_role("heading").filter(has_text="matching reports").first.wait_for()
     page.get_by_role("button", name="Show the reports in this hexagon").click()
     cell = page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').filter(has_text=reference)
     cell.first.wait_for(state="attached")
