@@ -393,9 +393,13 @@ def test_a_contributor_reaches_no_other_page_report_or_map(chromium, app):  # no
     wait_idle(page)
     assert app["other_reference"] not in page.inner_text("body")
     assert watch.dialogs == [] and watch.errors == []
-    for path in ("map", "review", "my-submissions"):
-        page.goto(f"{app['url']}/{path}")  # a fresh load is a new session: signed out
-        expect_sign_in_form(page)
+    for path in ("map", "review", "places"):
+        # A fresh load resumes the session (its cookie): a page the role lacks leads to its start page.
+        page.goto(f"{app['url']}/{path}")
+        page.get_by_role("heading", name="Share information").wait_for()
+        wait_idle(page)
+        text = page.inner_text("body")
+        assert "Hexagons with reports" not in text and app["other_reference"] not in text, path
     assert watch.dialogs == []
     context.close()
 
