@@ -18,6 +18,7 @@ from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
+_ALL = 0  # the Import filter's "All imports" (import ids start at 1)
 _NEAR_RES = 10  # hexagons of ~70 m across: the streets a place is on
 
 
@@ -66,14 +67,18 @@ def _forget_choice() -> None:
 def _import_label(waiting: pd.DataFrame):
     by_id = {int(r.id): r for r in waiting.itertuples()}
 
-    def label(import_id: int | None) -> str:
-        if import_id is None:
+    def label(import_id: int) -> str:
+        if import_id == _ALL:
             return "All imports"
         r = by_id[import_id]
         demo = ", demo" if r.is_demo else ""
         return f"{r.filename} (imported {pd.Timestamp(r.imported_at):%d %b %Y %H:%M}; {r.n:,} rows{demo})"
 
     return label
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row needs" if n == 1 else f"{n:,} rows need"
 
 
 def _row_label(r) -> str:
@@ -88,19 +93,21 @@ def _locations(eng) -> None:
     _undo_offer(eng)
     waiting = review.imports_waiting(eng)
     c = st.columns([3, 1])
-    import_ids = [None, *[int(i) for i in waiting["id"]]]
+    import_ids = [_ALL, *[int(i) for i in waiting["id"]]]
     if st.session_state.get("rv_import") not in import_ids:
         st.session_state.pop("rv_import", None)
     chosen_import = c[0].selectbox(
         "Import", import_ids, format_func=_import_label(waiting), key="rv_import", help="Newest first"
     )
     not_demo = c[1].checkbox("Hide demo rows", key="rv_not_demo")
-    rows = review.needs_location(eng, import_id=chosen_import, include_demo=not not_demo)
+    rows = review.needs_location(
+        eng, import_id=None if chosen_import == _ALL else chosen_import, include_demo=not not_demo
+    )
     other = store.load_quarantine(eng, status="open")
     other = other[other["payload"].isna()]
     st.caption(
-        f"{len(rows):,} rows need a location here (newest import first); {len(other):,} other quarantined"
-        " rows need a corrected file."
+        f"{_rows(len(rows))} a location here (newest import first); {_rows(len(other))} a corrected file"
+        " (other quarantined rows)."
     )
     if rows.empty:
         st.success("Nothing waits for a location.")
@@ -110,10 +117,10 @@ def _locations(eng) -> None:
                 "File": rows["filename"],
                 "Row": rows["row_number"],
                 "Observed": rows["observed_at"].dt.strftime("%d %b %Y"),
-                "Agency": rows["agency"],
-                "Location text": rows["location_text"],
-                "Place name": rows["place_name"],
-                "Postcode": rows["postcode"],
+                "Agency": rows["agency"].fillna(""),
+                "Location text": rows["location_text"].fillna(""),
+                "Place name": rows["place_name"].fillna(""),
+                "Postcode": rows["postcode"].fillna(""),
                 "Why it needs a location": rows["reason"].map(review.plain_reason),
                 "Demo": rows["is_demo"].map({True: "demo", False: ""}),
             }
