@@ -199,10 +199,13 @@ def resolve_with_location(
         row[c] = pd.to_datetime(row[c])
     located = geocode.locate_manually(row, float(latitude), float(longitude), place)
     with engine.begin() as conn:
-        # Checked again inside the transaction: two analysts may resolve the same row at once.
-        status = conn.execute(sa.select(q.c.status).where(q.c.id == int(quarantine_id))).scalar_one()
-        if status != "open":
-            raise ValueError(f"quarantine entry {quarantine_id} is already {status}")
+        # Claimed by a conditional update first: of two analysts locating the same row at once, the
+        # second waits for the first and then finds nothing open to claim.
+        claimed = conn.execute(
+            q.update().where(q.c.id == int(quarantine_id), q.c.status == "open").values(status="resolved")
+        ).rowcount
+        if claimed != 1:
+            raise ValueError(f"quarantine entry {quarantine_id} is already resolved")
         return store.resolve_quarantined(
             conn, int(quarantine_id), located, import_id=import_id, resolved_by=actor
         )
@@ -270,6 +273,14 @@ def undo_resolution(engine: Engine, quarantine_id: int, *, actor: str | None) ->
                 f"quarantine entry {qid} is {entry.status}, not resolved: its location was already undone"
                 " (or never given); nothing to undo"
             )
+        # Claimed by a conditional update first, so two undos of one resolution cannot both run.
+        reopened = conn.execute(
+            q.update()
+            .where(q.c.id == qid, q.c.status == "resolved")
+            .values(status="open", resolved_report_id=None, resolved_at=None, resolved_by=None)
+        ).rowcount
+        if reopened != 1:
+            raise ValueError(f"quarantine entry {qid} is no longer resolved: its location was already undone")
         report_id = int(entry.resolved_report_id)
         report = conn.execute(
             sa.select(rep.c.import_id, rep.c.row_number).where(rep.c.id == report_id)
@@ -303,11 +314,6 @@ def undo_resolution(engine: Engine, quarantine_id: int, *, actor: str | None) ->
         if left:
             conn.execute(resub.delete().where(resub.c.id.in_([r.id for r in left])))
             details["resubmissions_removed"] = [int(r.id) for r in left]
-        conn.execute(
-            q.update()
-            .where(q.c.id == qid, q.c.status == "resolved")
-            .values(status="open", resolved_report_id=None, resolved_at=None, resolved_by=None)
-        )
         audit.record(conn, "quarantine_unresolved", actor=actor, target=f"quarantine:{qid}", details=details)
 
 

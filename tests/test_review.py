@@ -176,6 +176,19 @@ def test_undo_of_a_row_resolved_to_a_report_stored_meanwhile_keeps_that_report(e
     assert _open_rows(engine)["id"].tolist() == [qid]
 
 
+def test_undo_is_refused_once_the_resubmission_it_left_was_decided(engine, tmp_path):
+    first = dict(OUTREACH, **{"Source reference": "YO-8"})
+    pipeline.import_file(engine, write_form(tmp_path / "first.csv", [first]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    pipeline.import_file(engine, write_form(tmp_path / "second.csv", [dict(first, Postcode="DH1 1AB")]))
+    review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one")
+    (resubmission_id,) = identity.load_resubmissions(engine)["id"].tolist()
+    identity.reject_resubmission(engine, int(resubmission_id), actor="analyst.two")
+    with pytest.raises(ValueError, match="the resubmission it left on report .* was already rejected"):
+        review.undo_resolution(engine, qid, actor="analyst.one")
+    assert _open_rows(engine).empty and _events(engine)[-1] == "resubmission_rejected"
+
+
 def test_undo_is_refused_once_other_decisions_rest_on_the_report(engine, tmp_path):
     pipeline.import_file(engine, write_form(tmp_path / "a.csv", [OUTREACH]))
     qid = int(_open_rows(engine).iloc[0]["id"])
