@@ -4,6 +4,8 @@ anything is stored; the last location can be undone. Screenshots are saved as te
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 from app_server import running_app, save_screenshot
@@ -69,6 +71,35 @@ def _markers(page) -> list:
     return frame.evaluate(MARKER_JS)
 
 
+def _click_map_at(page, point: tuple[float, float]) -> None:
+    """Click the map at ``point`` until the page shows the location (the map's iframe may be replaced
+    by a rerun just after it is first drawn, and a click on the old one is lost)."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            frame = map_frame(page)
+            frame.wait_for_function(
+                "() => { const el = document.querySelector('.leaflet-container'); return el && window[el.id]; }",
+                timeout=10_000,
+            )
+            box = page.locator(MAP_IFRAME).bounding_box()
+            x, y = frame.evaluate(
+                """([lat, lng]) => {
+                const map = window[document.querySelector('.leaflet-container').id];
+                map.setView([lat, lng], 15, {animate: false});
+                const p = map.latLngToContainerPoint([lat, lng]);
+                return [p.x, p.y];
+            }""",
+                list(point),
+            )
+            page.mouse.click(box["x"] + x, box["y"] + y)
+            page.get_by_text("Location: 54.7").wait_for(timeout=15_000)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+
+
 def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # noqa: F811
     context, page, watch = new_page(chromium, app)
     sign_in(page, app, ANALYST)
@@ -90,22 +121,9 @@ def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # 
 
     page.get_by_text("a map click").click()
     page.get_by_text("Click the map where it happened").wait_for()
-    frame = map_frame(page)
-    frame.wait_for_function("() => document.querySelector('.leaflet-container') !== null")
-    assert "No reports to show" not in frame.evaluate("() => document.body.innerText")
-    box = page.locator(MAP_IFRAME).bounding_box()
-    x, y = frame.evaluate(
-        """([lat, lng]) => {
-        const map = window[document.querySelector('.leaflet-container').id];
-        map.setView([lat, lng], 15, {animate: false});
-        const p = map.latLngToContainerPoint([lat, lng]);
-        return [p.x, p.y];
-    }""",
-        list(DURHAM),
-    )
-    page.mouse.click(box["x"] + x, box["y"] + y)
-    page.get_by_text("Location: 54.7").wait_for()
+    _click_map_at(page, DURHAM)
     (marker,) = _markers(page)
+    assert "No reports to show" not in map_frame(page).evaluate("() => document.body.innerText")
     assert marker["lat"] == pytest.approx(DURHAM[0], abs=5e-4)
     assert marker["lng"] == pytest.approx(DURHAM[1], abs=5e-4)
     save_screenshot(page, "review-marker")

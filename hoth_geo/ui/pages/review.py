@@ -316,7 +316,9 @@ def _map(qid: int, lat: float | None, lon: float | None, *, clickable: bool) -> 
         st.caption("Click the map where it happened; the red marker shows the point you chose.")
     click = st_folium(
         maps.prepare_for_streamlit(m),
-        key="review-map",
+        # One component per mode: st_folium sets up its click handler for the returned_objects of
+        # its first render, so a map first drawn to look at would never report a click.
+        key="review-map-click" if clickable else "review-map-view",
         height=420,
         width="stretch",
         returned_objects=["last_clicked"] if clickable else [],
