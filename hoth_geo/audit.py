@@ -96,6 +96,7 @@ EVENTS = frozenset(
         "import",
         "import_refused",
         "quarantine_resolved",
+        "quarantine_unresolved",  # hoth_geo.review: a location given in Review undone
         "reports_merged",
         "reports_unmerged",
         "duplicate_kept_distinct",

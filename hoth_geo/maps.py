@@ -492,7 +492,9 @@ _HEX_LAYER_TEMPLATE = Template(
         k.color + '"></span>' + k.label + ' <span class="hoth-legend-n">(' + k.n + " " +
         (k.n === 1 ? D.unitOne : D.unitMany) + ")</span></div>";
     }
-    if (!D.classes.length) { out += '<div class="hoth-legend-row">' + D.emptyText + "</div>"; }
+    if (!D.classes.length && D.emptyText) {
+      out += '<div class="hoth-legend-row">' + D.emptyText + "</div>";
+    }
     if (P.length) {
       out += '<div class="hoth-legend-row"><span class="hoth-legend-swatch hoth-legend-place"></span>' +
         D.placesLabel + "</div>";
@@ -500,7 +502,8 @@ _HEX_LAYER_TEMPLATE = Template(
     div.innerHTML = out;
     return div;
   };
-  legend.addTo(map);
+  // A map for picking a point (no classes, no places, no empty text) has nothing to explain.
+  if (D.classes.length || P.length || D.emptyText) { legend.addTo(map); }
 })({{ this._parent.get_name() }}, {{ this.payload }});
 {% endmacro %}
 """
@@ -746,9 +749,12 @@ def _context_payload(context: pd.DataFrame) -> str:
 
 
 def blank_map(center: tuple[float, float] | None = None, zoom: int | None = None) -> folium.Map:
-    """A map with only the reference outlines and labels: for picking a location by clicking."""
+    """A map with only the reference outlines and labels: for picking a location by clicking (no
+    legend: there are no reports on it to explain)."""
     empty = pd.DataFrame({"h3": pd.Series(dtype=np.int64), "count": pd.Series(dtype=np.int64)})
-    return build_hex_map(empty, center=center or _FALLBACK_CENTER, zoom=zoom or _FALLBACK_ZOOM)
+    return build_hex_map(
+        empty, center=center or _FALLBACK_CENTER, zoom=zoom or _FALLBACK_ZOOM, empty_text=None
+    )
 
 
 # --- Builder -------------------------------------------------------------------------------------
@@ -806,6 +812,7 @@ def build_hex_map(
     reference: bool = True,
     categories: Mapping[str, tuple[str, str]] | None = None,
     emphasise_top: int | None = None,
+    empty_text: str | None = "No reports to show",
 ) -> folium.Map:
     """A folium map of hexagons classed and coloured by ``value_col``, with optional place markers.
 
@@ -824,6 +831,7 @@ def build_hex_map(
     most important) keep a minimum on-screen size: a dot of their colour while their hexagons are
     under ~12 px across, so the hottest hexagons are visible at the first, fitted zoom. ``reference`` adds the study-area and ward outlines and town
     labels from the shipped boundaries, so a map without tiles still shows where things are.
+    ``empty_text`` is the legend's line when there are no hexagons (None: no legend then).
     """
     if not isinstance(hexes, pd.DataFrame):
         raise ValueError(f"hexes must be a pandas DataFrame, got {type(hexes).__name__}")
@@ -885,7 +893,7 @@ def build_hex_map(
         "title": _esc(legend_title),
         "unitOne": "hexagon",
         "unitMany": "hexagons",
-        "emptyText": "No reports to show",
+        "emptyText": _esc(empty_text) if empty_text else "",
         "placesLabel": "Most-reported places",
         "placeCountLabel": _esc(value_label),
         "stroke": "#6b6b6b",

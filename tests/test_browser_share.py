@@ -436,7 +436,7 @@ def test_a_place_that_cannot_be_found_is_sent_and_goes_to_review(chromium, app):
     page.keyboard.type(reference)
     page.get_by_role("option").filter(has_text=reference).first.click()
     page.locator('[data-testid="stAlert"]').filter(has_text="needs a location").wait_for()
-    assert "behind the old quarry huts" in page.locator('[data-testid="stJson"]').inner_text()
+    assert "behind the old quarry huts" in page.locator('[data-testid="stTable"]').first.inner_text()
     assert watch.dialogs == []
     context.close()
 

@@ -1,25 +1,25 @@
 """Review: resolve quarantined rows that need a location, by choosing a place, entering a postcode or
-clicking the map (a resolved row joins the data at once); merge possible duplicates or keep them
-distinct; accept or reject changed resubmissions. The rules live in hoth_geo.identity."""
+clicking the map, then confirming (a resolved row joins the data at once, and the last location given
+can be undone); merge possible duplicates or keep them distinct; accept or reject changed
+resubmissions. The rules live in hoth_geo.review and hoth_geo.identity."""
 
 from __future__ import annotations
 
+import folium
 import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import casework, geocode, identity, maps, store
+from hoth_geo import casework, geocode, hexes, identity, maps, review, store
 from hoth_geo.gazetteer import normalise_postcode
+from hoth_geo.privacy import NotAllowed
+from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
-
-def _located_row(payload: dict) -> pd.DataFrame:
-    row = pd.DataFrame([payload])
-    for c in ("observed_at", "date_received"):
-        row[c] = pd.to_datetime(row[c])
-    return row
+_ALL = 0  # the Import filter's "All imports" (import ids start at 1)
+_NEAR_RES = 10  # hexagons of ~70 m across: the streets a place is on
 
 
 def render() -> None:
@@ -30,86 +30,309 @@ def render() -> None:
     _resubmissions(eng)
 
 
+def _flash() -> None:
+    # Set before a rerun, shown after it: a confirmation the user can read.
+    kind, text = st.session_state.pop("rv_flash", (None, None))
+    if kind == "success":
+        st.success(text)
+    elif kind == "error":
+        st.error(text)
+
+
+def _undo_offer(eng) -> None:
+    last = review.last_resolution(eng, resolved_by=state.username())
+    if last is None:
+        return
+    st.info(f"The last location you gave: {md_escape(last.describe())}.")
+    if st.button("Undo this location", key="rv_undo"):
+        try:
+            review.undo_resolution(eng, last.quarantine_id, actor=state.username())
+        except (KeyError, ValueError) as exc:
+            st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
+        else:
+            st.session_state["rv_flash"] = (
+                "success",
+                f"Undone: report {last.report_id} was removed and {md_escape(last.filename)} row"
+                f" {last.row_number} needs a location again.",
+            )
+        _forget_choice()
+        st.rerun()
+
+
+def _forget_choice() -> None:
+    for key in ("rv_row", "rv_pending", "rv_point", "rv_place", "rv_postcode"):
+        st.session_state.pop(key, None)
+
+
+def _import_label(waiting: pd.DataFrame):
+    by_id = {int(r.id): r for r in waiting.itertuples()}
+
+    def label(import_id: int) -> str:
+        if import_id == _ALL:
+            return "All imports"
+        r = by_id[import_id]
+        demo = ", demo" if r.is_demo else ""
+        return f"{r.filename} (imported {pd.Timestamp(r.imported_at):%d %b %Y %H:%M}; {r.n:,} rows{demo})"
+
+    return label
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row needs" if n == 1 else f"{n:,} rows need"
+
+
+def _row_label(r) -> str:
+    when = "no date" if pd.isna(r.observed_at) else f"{r.observed_at:%d %b %Y}"
+    agency = r.agency or "no agency"
+    return f"{r.filename} row {r.row_number}: {when}, {agency}: {review.plain_reason(r.reason)[:80]}"
+
+
 def _locations(eng) -> None:
     st.header("Rows that need a location")
-    q = store.load_quarantine(eng, status="open")
-    fixable = q[q["payload"].notna()]
-    other = q[q["payload"].isna()]
-    st.caption(
-        f"{len(fixable):,} rows need a location; {len(other):,} other quarantined rows need a corrected file."
+    _flash()
+    _undo_offer(eng)
+    waiting = review.imports_waiting(eng)
+    c = st.columns([3, 1])
+    import_ids = [_ALL, *[int(i) for i in waiting["id"]]]
+    if st.session_state.get("rv_import") not in import_ids:
+        st.session_state.pop("rv_import", None)
+    chosen_import = c[0].selectbox(
+        "Import", import_ids, format_func=_import_label(waiting), key="rv_import", help="Newest first"
     )
-    if fixable.empty:
+    not_demo = c[1].checkbox("Hide demo rows", key="rv_not_demo")
+    rows = review.needs_location(
+        eng, import_id=None if chosen_import == _ALL else chosen_import, include_demo=not not_demo
+    )
+    other = store.load_quarantine(eng, status="open")
+    other = other[other["payload"].isna()]
+    st.caption(
+        f"{_rows(len(rows))} a location here (newest import first); {_rows(len(other))} a corrected file"
+        " (other quarantined rows)."
+    )
+    if rows.empty:
         st.success("Nothing waits for a location.")
     else:
-        labels = {
-            int(r.id): f"{r.filename} row {r.row_number}: {r.reason.split(': ', 1)[-1][:90]}"
-            for r in fixable.itertuples()
-        }
-        chosen = st.selectbox("Quarantined row", list(labels), format_func=labels.get)
-        entry = fixable[fixable["id"] == chosen].iloc[0]
-        st.error(md_escape(entry["reason"]))
-        payload, import_id = store.quarantine_payload(eng, int(chosen))
-        shown = {
-            k: payload.get(k) for k in ("location_text", "place_name", "place_type", "postcode", "concerns")
-        }
-        st.json(shown)
-        how = st.radio("Locate it by", ["a place", "a postcode", "a map click"], horizontal=True)
-        places = state.places()
-        lat = lon = None
-        place = None
-        if how == "a place":
-            named = places[places["name"].notna()]
-            pid = st.selectbox(
-                "Place",
-                named["place_id"].tolist(),
-                format_func=lambda p: " — ".join(
-                    str(x)
-                    for x in named.loc[named["place_id"] == p, ["name", "locality"]].iloc[0]
-                    if pd.notna(x)
-                ),
-                index=None,
-                placeholder="Type to search places",
-            )
-            if pid:
-                place = named[named["place_id"] == pid].iloc[0]
-                lat, lon = float(place["latitude"]), float(place["longitude"])
-        elif how == "a postcode":
-            text = st.text_input("Postcode")
-            if text:
-                pc = normalise_postcode(pd.Series([text])).iloc[0]
-                units = state.gazetteer().postcodes
-                hit = units[units["postcode"] == pc]
-                if hit.empty:
-                    st.warning(f"Postcode {text!r} is not in the gazetteer.")
-                else:
-                    lat, lon = float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
-        else:
-            m = maps.blank_map()
-            m = maps.prepare_for_streamlit(m)
-            click = st_folium(
-                m, key="review-map", height=420, use_container_width=True, returned_objects=["last_clicked"]
-            )
-            point = (click or {}).get("last_clicked")
-            if point:
-                lat, lon = float(point["lat"]), float(point["lng"])
-                if not geocode.in_study_area(state.gazetteer().study_area, np.array([lat]), np.array([lon]))[
-                    0
-                ]:
-                    st.warning(f"That point lies outside {md_escape(state.area().name)}.")
-                    lat = lon = None
-        if lat is not None:
-            st.write(f"Location: {lat:.5f}, {lon:.5f}")
-            if st.button("Save location", type="primary"):
-                located = geocode.locate_manually(_located_row(payload), lat, lon, place)
-                with eng.begin() as conn:
-                    store.resolve_quarantined(
-                        conn, int(chosen), located, import_id=import_id, resolved_by=state.username()
-                    )
-                st.success("Located: the report has joined the data.")
-                st.rerun()
+        overview = pd.DataFrame(
+            {
+                "File": rows["filename"],
+                "Row": rows["row_number"],
+                "Observed": rows["observed_at"].dt.strftime("%d %b %Y"),
+                "Agency": rows["agency"].fillna(""),
+                "Location text": rows["location_text"].fillna(""),
+                "Place name": rows["place_name"].fillna(""),
+                "Postcode": rows["postcode"].fillna(""),
+                "Why it needs a location": rows["reason"].map(review.plain_reason),
+                "Demo": rows["is_demo"].map({True: "demo", False: ""}),
+            }
+        )
+        st.dataframe(overview, hide_index=True, width="stretch")
+        labels = {int(r.id): _row_label(r) for r in rows.itertuples()}
+        if st.session_state.get("rv_row") not in labels:
+            st.session_state.pop("rv_row", None)
+        chosen = st.selectbox(
+            "Quarantined row",
+            list(labels),
+            format_func=labels.get,
+            index=None,
+            placeholder="Choose the row to locate",
+            key="rv_row",
+        )
+        if chosen is not None:
+            _locate(eng, rows[rows["id"] == chosen].iloc[0])
     if not other.empty:
         st.subheader("Other quarantined rows")
-        st.dataframe(other[["filename", "row_number", "reason"]], hide_index=True, use_container_width=True)
+        table = other.assign(reason=other["reason"].map(review.plain_reason))
+        st.dataframe(
+            table[["filename", "row_number", "reason"]].rename(
+                columns={"filename": "File", "row_number": "Row", "reason": "Why it was quarantined"}
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+
+def _locate(eng, entry: pd.Series) -> None:
+    qid = int(entry["id"])
+    payload, _import_id = store.quarantine_payload(eng, qid)
+    st.error(f"**Why it needs a location:** {md_escape(review.plain_reason(entry['reason']))}")
+    shown = pd.DataFrame(review.readable(payload), columns=["", "As reported"])
+    st.table(shown.set_index(""))
+    _narrative(eng, qid)
+    places = state.places()
+    candidates = review.place_candidates(payload, entry["reason"], places)
+    if not candidates.empty:
+        # Places of one name in one town differ by their streets: say which streets each is on.
+        cells = hexes.latlng_to_cells(
+            candidates["latitude"].to_numpy(float), candidates["longitude"].to_numpy(float), _NEAR_RES
+        )
+        candidates = candidates.assign(near=state.cell_descriptions(_NEAR_RES, cells))
+        st.markdown("**Candidate places** (choose one under *a place*):")
+        st.dataframe(
+            candidates.assign(
+                place_type=candidates["place_type"].map(lambda t: PLACE_TYPES.get(t, t) if t else "")
+            )
+            .reindex(columns=["name", "locality", "near", "place_type", "postcode_district"])
+            .rename(
+                columns={
+                    "name": "Place",
+                    "locality": "Locality",
+                    "near": "Near",
+                    "place_type": "Type",
+                    "postcode_district": "Postcode district",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    how = st.radio("Locate it by", ["a place", "a postcode", "a map click"], horizontal=True, key="rv_how")
+    lat = lon = None
+    place = None
+    where = ""
+    if how == "a place":
+        named = places[places["name"].notna()]
+        first = candidates["place_id"].tolist()
+        options = first + [p for p in named["place_id"].tolist() if p not in set(first)]
+        place_labels = _place_labels(named, candidates)
+
+        def place_label(p) -> str:
+            return place_labels[p]
+
+        pid = st.selectbox(
+            "Place",
+            options,
+            format_func=place_label,
+            index=None,
+            placeholder="Type to search places",
+            key="rv_place",
+        )
+        if pid:
+            place = named[named["place_id"] == pid].iloc[0]
+            lat, lon = float(place["latitude"]), float(place["longitude"])
+            where = f"at {place_label(pid).removeprefix('Candidate: ')}"
+    elif how == "a postcode":
+        text = st.text_input("Postcode", key="rv_postcode")
+        if text:
+            pc = normalise_postcode(pd.Series([text])).iloc[0]
+            units = state.gazetteer().postcodes
+            hit = units[units["postcode"] == pc]
+            if hit.empty:
+                st.warning(f"Postcode {md_escape(text)} is not in the gazetteer.")
+            else:
+                lat, lon = float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
+                where = f"at postcode {pc}"
+    else:
+        point = st.session_state.get("rv_point")
+        if point and point[0] == qid:
+            lat, lon = point[1], point[2]
+            where = "where you clicked"
+    _map(qid, lat, lon, clickable=how == "a map click")
+    if lat is None:
+        st.session_state.pop("rv_pending", None)
+        return
+    st.write(f"Location: {lat:.5f}, {lon:.5f}")
+    pending = st.session_state.get("rv_pending")
+    if pending is not None and pending["qid"] == qid and (pending["lat"], pending["lon"]) == (lat, lon):
+        st.warning(
+            f"Confirm: {md_escape(entry['filename'])} row {int(entry['row_number'])} will be stored as a report"
+            f" {md_escape(where)} ({lat:.5f}, {lon:.5f}), counted on every map and page, and leave this list."
+            " You can undo it afterwards."
+        )
+        c = st.columns(2)
+        if c[0].button("Confirm", type="primary", key="rv_confirm"):
+            try:
+                report_id = review.resolve_with_location(eng, qid, lat, lon, place, actor=state.username())
+            except (KeyError, ValueError) as exc:
+                st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
+            else:
+                st.session_state["rv_flash"] = (
+                    "success",
+                    f"Located: {md_escape(entry['filename'])} row {int(entry['row_number'])} is report"
+                    f" {report_id} and has joined the data.",
+                )
+            _forget_choice()
+            st.rerun()
+        if c[1].button("Cancel", key="rv_cancel"):
+            st.session_state.pop("rv_pending", None)
+            st.rerun()
+    elif st.button("Save location", type="primary", key="rv_save"):
+        st.session_state["rv_pending"] = {"qid": qid, "lat": lat, "lon": lon}
+        st.rerun()
+
+
+def _place_labels(named: pd.DataFrame, candidates: pd.DataFrame) -> dict:
+    """Each place as the analyst picks it: name and locality (candidates with their streets), made
+    unique by the place's coordinates where two places would read the same."""
+    near = dict(zip(candidates["place_id"], candidates.get("near", pd.Series(dtype=object)), strict=False))
+    labels = {}
+    for p, name, locality in zip(named["place_id"], named["name"], named["locality"], strict=True):
+        text = " — ".join(str(x) for x in (name, locality) if pd.notna(x) and str(x))
+        if p in near:
+            text = f"Candidate: {text}" + (f", near {near[p]}" if near[p] else "")
+        labels[p] = text
+    seen = pd.Series(labels)
+    repeated = set(seen[seen.duplicated(keep=False)].index)
+    if repeated:
+        at = named.set_index("place_id")
+        for p in repeated:
+            labels[p] += f" ({at.at[p, 'latitude']:.4f}, {at.at[p, 'longitude']:.4f})"
+    return labels
+
+
+def _narrative(eng, qid: int) -> None:
+    user = state.user()
+    if user is None or not user.can("view_narratives"):
+        st.caption("Narrative: not shown to your role.")
+        return
+    read = st.session_state.setdefault("rv_narratives", {})
+    if qid not in read:
+        if st.button(
+            "Read the narrative", key="rv_narrative", help="Reading it is recorded in the audit log"
+        ):
+            try:
+                read[qid] = review.read_narrative(eng, qid, user)
+            except NotAllowed as exc:
+                st.error(md_escape(str(exc)))
+                return
+        else:
+            return
+    st.text_area("Narrative", read[qid] or "(none given)", disabled=True, key=f"rv_narrative_text_{qid}")
+
+
+def _map(qid: int, lat: float | None, lon: float | None, *, clickable: bool) -> None:
+    located = lat is not None
+    m = maps.blank_map(center=(lat, lon) if located else None, zoom=15 if located else None)
+    if located:
+        folium.CircleMarker(
+            location=(lat, lon),
+            radius=9,
+            color="#b30000",
+            weight=3,
+            fill=True,
+            fill_color="#fc4e2a",
+            fill_opacity=0.8,
+            tooltip="Where the report will be placed",
+        ).add_to(m)
+    if clickable:
+        st.caption("Click the map where it happened; the red marker shows the point you chose.")
+    click = st_folium(
+        maps.prepare_for_streamlit(m),
+        # One component per mode: st_folium sets up its click handler for the returned_objects of
+        # its first render, so a map first drawn to look at would never report a click.
+        key="review-map-click" if clickable else "review-map-view",
+        height=420,
+        width="stretch",
+        returned_objects=["last_clicked"] if clickable else [],
+    )
+    point = (click or {}).get("last_clicked") if clickable else None
+    if point and point != st.session_state.get("rv_last_click"):
+        st.session_state["rv_last_click"] = point
+        plat, plon = float(point["lat"]), float(point["lng"])
+        if not geocode.in_study_area(state.gazetteer().study_area, np.array([plat]), np.array([plon]))[0]:
+            st.warning(f"That point lies outside {md_escape(state.area().name)}.")
+            return
+        st.session_state["rv_point"] = (qid, plat, plon)
+        st.session_state.pop("rv_pending", None)
+        st.rerun()
 
 
 def _possible_duplicates(eng) -> None:

@@ -1,0 +1,281 @@
+"""Review's rows that need a location: how a row reads, who reads its narrative, the filters, and the
+resolve / undo transactions (hoth_geo.review), then the page itself in AppTest: nothing preselected, a
+confirm step before anything is saved, and undo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from hoth_geo import audit, auth, identity, maps, pipeline, review, store
+from hoth_geo.privacy import NotAllowed
+from hoth_geo.schema import TEMPLATE_COLUMNS
+
+OUTREACH = {
+    "Date observed": "14/06/2025",
+    "Time observed": "21:15",
+    "Reporting agency": "Youth Outreach (synthetic)",
+    "Agency type": "vcs",
+    "Location": "the usual place behind the shops",
+    "Concerns": "CCE",
+    "Narrative": "Group of young people (synthetic) seen with an older male near a white van.",
+}
+PETROL = dict(OUTREACH, **{"Date observed": "15/06/2025", "Location": "", "Place name": "Petrol station"})
+LOCATED = dict(OUTREACH, **{"Date observed": "16/06/2025", "Location": "", "Postcode": "DH1 1AB"})
+DURHAM = (54.7761, -1.5733)  # Durham city centre, inside the shipped area
+
+
+def write_form(path: Path, rows: list[dict]) -> Path:
+    pd.DataFrame([{c: r.get(c, "") for c in TEMPLATE_COLUMNS} for r in rows]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture()
+def engine(tmp_path):
+    return store.connect(f"sqlite:///{tmp_path / 'review.sqlite'}")
+
+
+def _user(role: str) -> auth.User:
+    if role == "admin":
+        return auth.User(id=None, username="admin.one", display_name=None, role=None, is_admin=True)
+    return auth.User(id=None, username=f"{role}.one", display_name=None, role=role, is_admin=False)
+
+
+def _open_rows(engine) -> pd.DataFrame:
+    return review.needs_location(engine)
+
+
+def _events(engine) -> list[str]:
+    return audit.load_audit(engine)["event"].tolist()
+
+
+def test_a_row_reads_as_a_person_would_read_it(engine, tmp_path):
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH]))
+    row = _open_rows(engine).iloc[0]
+    payload, _ = store.quarantine_payload(engine, int(row["id"]))
+    shown = dict(review.readable(payload))
+    assert shown["Date observed"] == "Sat 14 Jun 2025, 21:15"
+    assert shown["Agency"] == "Youth Outreach (synthetic) (Community / voluntary)"
+    assert shown["Location text"] == "the usual place behind the shops"
+    assert shown["Place name"] == shown["Postcode"] == "not given"
+    assert shown["Concerns"].startswith("Child criminal exploitation")
+    assert not any("synthetic) seen" in v for v in shown.values()), "no narrative without the role check"
+    assert "None" not in shown.values() and "vcs" not in str(shown)
+    assert review.plain_reason(row["reason"]).startswith("needs a location: no coordinates")
+
+
+def test_the_narrative_is_read_only_by_roles_allowed_it_and_the_read_is_audited(engine, tmp_path):
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    text = review.read_narrative(engine, qid, _user("analyst"))
+    assert text == OUTREACH["Narrative"]
+    last = audit.load_audit(engine).iloc[-1]
+    assert (last["event"], last["actor"], last["target"]) == (
+        "narrative_viewed",
+        "analyst.one",
+        f"quarantine:{qid}",
+    )
+    n = len(_events(engine))
+    for role in ("partner", "contributor", "admin"):
+        with pytest.raises(NotAllowed, match="may not read narratives"):
+            review.read_narrative(engine, qid, _user(role))
+    assert len(_events(engine)) == n, "a refused read records no narrative view"
+
+
+def test_the_candidates_are_the_places_the_reason_names(engine, tmp_path):
+    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
+    row = _open_rows(engine).iloc[0]
+    assert "nearest names: Petrol station, Crook (Crook)" in row["reason"]
+    payload, _ = store.quarantine_payload(engine, int(row["id"]))
+    found = review.place_candidates(payload, row["reason"], pipeline.all_places(engine))
+    assert not found.empty
+    assert set(found["name"]) == {"Petrol station, Crook", "Petrol station, Pelton", "Petrol station, Tudhoe"}
+    assert found["place_id"].is_unique
+    assert review.place_candidates(
+        {"place_name": None}, "needs a location", pipeline.all_places(engine)
+    ).empty
+
+
+def test_filters_by_import_and_demo_newest_first(engine, tmp_path):
+    pipeline.import_file(engine, write_form(tmp_path / "old.csv", [OUTREACH]), is_demo=True)
+    pipeline.import_file(engine, write_form(tmp_path / "new.csv", [PETROL, OUTREACH]))
+    rows = _open_rows(engine)
+    assert rows["filename"].tolist() == ["new.csv", "new.csv", "old.csv"], "new rows come before demo rows"
+    assert rows["is_demo"].tolist() == [False, False, True]
+    real = review.needs_location(engine, include_demo=False)
+    assert real["filename"].tolist() == ["new.csv", "new.csv"]
+    waiting = review.imports_waiting(engine)
+    assert waiting["filename"].tolist() == ["new.csv", "old.csv"] and waiting["n"].tolist() == [2, 1]
+    old_id = int(waiting.loc[waiting["filename"] == "old.csv", "id"].iloc[0])
+    assert review.needs_location(engine, import_id=old_id)["filename"].tolist() == ["old.csv"]
+    assert review.needs_location(engine, import_id=old_id, include_demo=False).empty
+
+
+def test_resolve_then_undo_in_audited_transactions(engine, tmp_path):
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    before = len(store.load_reports(engine))
+
+    report_id = review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one")
+    reports = store.load_reports(engine)
+    assert len(reports) == before + 1
+    stored = store.report_details(engine, [report_id]).iloc[0]
+    assert (stored["latitude"], stored["longitude"], stored["geocode_method"]) == (*DURHAM, "analyst")
+    assert stored["narrative"] == OUTREACH["Narrative"]
+    assert _open_rows(engine).empty
+    entry = store.load_quarantine(engine, status="resolved").iloc[0]
+    assert (entry["resolved_report_id"], entry["resolved_by"]) == (report_id, "analyst.one")
+    last = review.last_resolution(engine, resolved_by="analyst.one")
+    assert last is not None and (last.quarantine_id, last.report_id) == (qid, report_id)
+    assert review.last_resolution(engine, resolved_by="someone.else") is None
+
+    with pytest.raises(ValueError, match=f"quarantine entry {qid} is already resolved"):
+        review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.two")
+
+    review.undo_resolution(engine, qid, actor="analyst.one")
+    assert len(store.load_reports(engine)) == before
+    assert store.report_details(engine, [report_id]).empty
+    reopened = _open_rows(engine)
+    assert reopened["id"].tolist() == [qid]
+    assert store.load_quarantine(engine, status="open").iloc[0]["resolved_report_id"] is None
+    assert review.last_resolution(engine) is None
+    log = audit.load_audit(engine)
+    assert log["event"].tolist()[-2:] == ["quarantine_resolved", "quarantine_unresolved"]
+    undo = log.iloc[-1]
+    assert (undo["actor"], undo["target"]) == ("analyst.one", f"quarantine:{qid}")
+    assert f'"report_id":{report_id}' in undo["details"].replace(" ", "")
+    assert audit.verify_chain(engine).ok
+
+    with pytest.raises(ValueError, match="already undone"):
+        review.undo_resolution(engine, qid, actor="analyst.one")
+    assert _events(engine)[-1] == "quarantine_unresolved" and len(store.load_reports(engine)) == before
+
+    # The reopened row can be located again.
+    review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one")
+    assert len(store.load_reports(engine)) == before + 1 and _open_rows(engine).empty
+
+
+def test_undo_of_a_row_resolved_to_a_report_stored_meanwhile_keeps_that_report(engine, tmp_path):
+    first = dict(OUTREACH, **{"Source reference": "YO-7"})
+    pipeline.import_file(engine, write_form(tmp_path / "first.csv", [first]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    # The agency sends the same report again, now with a postcode: stored under the same identity.
+    pipeline.import_file(engine, write_form(tmp_path / "second.csv", [dict(first, Postcode="DH1 1AB")]))
+    (stored_id,) = store.load_reports(engine)["id"].tolist()
+
+    assert review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one") == stored_id
+    assert len(identity.load_resubmissions(engine)) == 1, (
+        "the located row differs: it waits as a resubmission"
+    )
+    review.undo_resolution(engine, qid, actor="analyst.one")
+    assert store.load_reports(engine)["id"].tolist() == [stored_id], "the report stored meanwhile stays"
+    assert identity.load_resubmissions(engine).empty
+    assert _open_rows(engine)["id"].tolist() == [qid]
+
+
+def test_undo_is_refused_once_the_resubmission_it_left_was_decided(engine, tmp_path):
+    first = dict(OUTREACH, **{"Source reference": "YO-8"})
+    pipeline.import_file(engine, write_form(tmp_path / "first.csv", [first]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    pipeline.import_file(engine, write_form(tmp_path / "second.csv", [dict(first, Postcode="DH1 1AB")]))
+    review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one")
+    (resubmission_id,) = identity.load_resubmissions(engine)["id"].tolist()
+    identity.reject_resubmission(engine, int(resubmission_id), actor="analyst.two")
+    with pytest.raises(ValueError, match="the resubmission it left on report .* was already rejected"):
+        review.undo_resolution(engine, qid, actor="analyst.one")
+    assert _open_rows(engine).empty and _events(engine)[-1] == "resubmission_rejected"
+
+
+def test_undo_is_refused_once_other_decisions_rest_on_the_report(engine, tmp_path):
+    pipeline.import_file(engine, write_form(tmp_path / "a.csv", [OUTREACH]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    report_id = review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one")
+    # Another report is merged into it (as Review's possible-duplicates section does).
+    pipeline.import_file(engine, write_form(tmp_path / "b.csv", [LOCATED]))
+    other = int(store.load_reports(engine).query("id != @report_id")["id"].iloc[0])
+    with engine.begin() as conn:
+        conn.execute(store.reports.update().where(store.reports.c.id == other).values(merged_into=report_id))
+    with pytest.raises(ValueError, match=f"report {report_id} is in use .other reports are merged into it"):
+        review.undo_resolution(engine, qid, actor="analyst.one")
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(store.reports.c.id).where(store.reports.c.id == report_id)).scalar()
+    assert _open_rows(engine).empty, "a refused undo changes nothing"
+
+
+def test_the_map_for_picking_a_point_has_no_empty_legend():
+    html = maps.standalone_html(maps.blank_map())
+    assert "No reports to show" not in html
+    empty = pd.DataFrame({"h3": pd.Series(dtype="int64"), "count": pd.Series(dtype="int64")})
+    assert "No reports to show" in maps.standalone_html(maps.build_hex_map(empty))
+
+
+# --- The page ------------------------------------------------------------------------------------------
+
+
+def test_review_page_needs_a_choice_and_a_confirmation_and_can_undo(tmp_path, monkeypatch):
+    from apptest_support import app_as, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    pipeline.import_file(engine, write_form(tmp_path / "old.csv", [OUTREACH]), is_demo=True)
+    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
+    analyst = ensure_user(url, "analyst")
+    n_reports = len(store.load_reports(engine))
+
+    at = app_as(analyst, "review").run()
+    assert not at.exception, at.exception
+    row = at.selectbox(key="rv_row")
+    assert row.value is None, "no row is preselected"
+    assert not [b for b in at.button if b.key in ("rv_save", "rv_confirm")]
+    overview = at.dataframe[0].value
+    assert overview["File"].tolist() == ["petrol.csv", "old.csv"], "the newest import first"
+    at.checkbox(key="rv_not_demo").check().run()
+    assert at.dataframe[0].value["File"].tolist() == ["petrol.csv"]
+
+    qid = int(review.needs_location(engine, include_demo=False)["id"].iloc[0])
+    at.selectbox(key="rv_row").select(qid).run()
+    assert not at.exception, at.exception
+    shown = at.table[0].value
+    assert shown.loc["Date observed"].iloc[0] == "Sun 15 Jun 2025, 21:15"
+    assert shown.loc["Place name"].iloc[0] == "Petrol station"
+    assert any("Petrol station" in e.value and "nearest names" in e.value for e in at.error)
+    assert not any(OUTREACH["Narrative"] in t.value for t in at.text_area)
+    at.button(key="rv_narrative").click().run()
+    assert at.text_area[0].value == OUTREACH["Narrative"]
+    assert _events(engine)[-1] == "narrative_viewed"
+    candidates = at.dataframe[1].value
+    assert "Petrol station, Crook" in candidates["Place"].tolist()
+
+    place = review.place_candidates(
+        store.quarantine_payload(engine, qid)[0],
+        review.needs_location(engine)["reason"].iloc[0],
+        pipeline.all_places(engine),
+    ).iloc[0]
+    assert at.selectbox(key="rv_place").value is None, "no place is preselected"
+    at.selectbox(key="rv_place").select(place["place_id"]).run()
+    at.button(key="rv_save").click().run()
+    assert not at.exception, at.exception
+    assert len(store.load_reports(engine)) == n_reports, "Save location alone stores nothing"
+    assert any("Confirm:" in w.value and "row 2 will be stored as a report" in w.value for w in at.warning)
+    at.button(key="rv_confirm").click().run()
+    assert not at.exception, at.exception
+    assert len(store.load_reports(engine)) == n_reports + 1
+    assert any("Located:" in s.value and "row 2 is report" in s.value for s in at.success), (
+        "the confirmation survives the rerun"
+    )
+    assert any("Nothing waits for a location" in s.value for s in at.success), "no real row is left"
+    stored = store.report_details(engine, [review.last_resolution(engine).report_id]).iloc[0]
+    assert stored["place_id"] == place["place_id"]
+
+    assert any("The last location you gave" in i.value for i in at.info)
+    at.button(key="rv_undo").click().run()
+    assert not at.exception, at.exception
+    assert len(store.load_reports(engine)) == n_reports
+    assert any("Undone" in s.value for s in at.success)
+    assert review.needs_location(engine, include_demo=False)["id"].tolist() == [qid]
+    assert not [b for b in at.button if b.key == "rv_undo"], "nothing left to undo"
+    assert {"quarantine_resolved", "quarantine_unresolved"} <= set(_events(engine))
