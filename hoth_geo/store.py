@@ -8,6 +8,8 @@ Partnership reports and the police context layer live in separate tables and are
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -247,7 +249,18 @@ def open_engine(url: str | None = None) -> Engine:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets the app read while an import writes; foreign keys are off by default in SQLite.
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    # WAL is stored in the file, so only a new database is switched. The switch needs the file to
+    # itself and SQLite does not wait for that (no busy handler): another process opening the same
+    # new database at that moment is waited out here.
+    deadline = time.monotonic() + 30
+    while cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cur.execute("PRAGMA journal_mode=WAL").fetchone()
+            break  # switched, or a database that cannot use WAL (in memory): it says so, not an error
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
