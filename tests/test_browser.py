@@ -307,6 +307,9 @@ def sign_in(page, app, username: str) -> None:
 def expect_sign_in_form(page) -> None:
     page.get_by_role("heading", name="hoth-geo: sign in").wait_for()
     page.get_by_role("textbox", name="Username").wait_for()
+    # The signed-in page's elements leave as the rerun finishes: wait for them to go, then check.
+    page.get_by_role("button", name="Sign out").wait_for(state="detached")
+    page.locator('[data-testid="stSidebarNav"]').wait_for(state="detached")
     assert page.get_by_role("button", name="Sign out").count() == 0
     assert page.locator(MAP_IFRAME).count() == 0
     assert page.locator('[data-testid="stSidebarNav"]').count() == 0
