@@ -33,16 +33,22 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(db_path: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[dict]:
-    """Start the app on ``db_path``; yields {"url", "log"}; stops its process group at the end."""
+def running_app(
+    db: Path | str,
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    log_name: str = "streamlit.log",
+) -> Iterator[dict]:
+    """Start the app on ``db`` (a SQLite file, or a database URL); yields {"url", "log"}; stops its
+    process group at the end. Its output goes to ``workdir / log_name``."""
     port = free_port()
     env = {
         **os.environ,
-        settings.DB_URL_ENV: f"sqlite:///{db_path}",
+        settings.DB_URL_ENV: db if isinstance(db, str) else f"sqlite:///{db}",
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    log_path = workdir / "streamlit.log"
+    log_path = workdir / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [

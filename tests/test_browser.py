@@ -16,16 +16,12 @@ import csv
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from app_server import running_app
 
 from hoth_geo import aggregate, auth, pipeline, settings, store
 from hoth_geo.aggregate import ReportFilter
@@ -46,7 +42,6 @@ CHROMIUM_ARGS = [
 PASSWORD = "synthetic-test-passphrase"  # throwaway accounts in a throwaway database
 ANALYST, PARTNER = "analyst.e2e", "partner.e2e"
 SLOW = 120_000  # ms: two shared cores, a cold Streamlit and a 5,000-report map
-SERVER_START_S = 120
 
 # Script payloads: if any of them ever runs, window.__pwned is set.
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -178,12 +173,6 @@ def _prepare_database(db_path: Path, workdir: Path) -> dict:
     return counts
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chromium():
     if not shutil.which(CHROMIUM):
@@ -203,57 +192,8 @@ def app(chromium, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("browser_app")
     db_path = workdir / "app.sqlite"
     expected = _prepare_database(db_path, workdir)
-    port = _free_port()
-    env = {**os.environ, settings.DB_URL_ENV: f"sqlite:///{db_path}", "PYTHONUNBUFFERED": "1"}
-    log_path = workdir / "streamlit.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],  # fmt: skip
-            cwd=REPO_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {SERVER_START_S}s: {log_path.read_text()[-3000:]}")
-            time.sleep(0.5)  # polling interval while waiting for the health check
-        yield {"url": url, "expected": expected, "log": log_path}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
+    with running_app(db_path, workdir) as running:
+        yield {**running, "expected": expected}
 
 
 # --- Helpers -------------------------------------------------------------------------------------------

@@ -7,28 +7,22 @@ loaded, and the session check runs every two seconds so an idle expiry is seen w
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from app_server import running_app
 from test_browser import (  # noqa: F401  (chromium is a fixture used by name)
     PASSWORD,
     REPO_DIR,
-    SERVER_START_S,
-    _free_port,
     chromium,
     expect_sign_in_form,
     new_page,
     sign_in,
 )
 
-from hoth_geo import audit, auth, sessions, settings, store
+from hoth_geo import audit, auth, sessions, store
 
 pytestmark = pytest.mark.browser
 
@@ -36,65 +30,9 @@ KEEPER, LEAVER, IDLER, CHANGER = "keeper.e2e", "leaver.e2e", "idler.e2e", "chang
 NOT_FOUND = "Page not found"
 
 
-def _start_server(db_url: str, workdir, extra_env: dict) -> tuple[subprocess.Popen, str, object]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        settings.DB_URL_ENV: db_url,
-        "HOTH_GEO_VAR_DIR": str(workdir / "var"),
-        "PYTHONUNBUFFERED": "1",
-        **extra_env,
-    }
-    log_path = workdir / "streamlit.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],  # fmt: skip
-            cwd=REPO_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
-                if r.status == 200:
-                    return proc, url, log_path
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            _stop(proc)
-            pytest.fail(f"streamlit not healthy after {SERVER_START_S}s: {log_path.read_text()[-3000:]}")
-        time.sleep(0.5)  # polling interval while waiting for the health check
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=20)
+def _env(workdir, extra: dict) -> dict:
+    # Each server keeps its setup token and keys in its own folder.
+    return {"HOTH_GEO_VAR_DIR": str(workdir / "var"), **extra}
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +43,8 @@ def app(chromium, tmp_path_factory):  # noqa: F811
     for name in ("admin.e2e", KEEPER, LEAVER, IDLER, CHANGER):
         auth.add_user(engine, name, PASSWORD, "admin")
     engine.dispose()
-    proc, url, log_path = _start_server(db_url, workdir, {"HOTH_GEO_SESSION_CHECK_SECONDS": "2"})
-    try:
-        yield {"url": url, "db": db_url, "log": log_path}
-    finally:
-        _stop(proc)
+    with running_app(db_url, workdir, _env(workdir, {"HOTH_GEO_SESSION_CHECK_SECONDS": "2"})) as running:
+        yield {**running, "db": db_url}
 
 
 def _signed_in_as(page, title: str = "Users") -> None:
@@ -245,11 +180,8 @@ def empty_app(chromium, tmp_path_factory):  # noqa: F811
     """A server on an empty database: no accounts at all."""
     workdir = tmp_path_factory.mktemp("browser_first_run")
     db_url = f"sqlite:///{workdir / 'empty.sqlite'}"
-    proc, url, log_path = _start_server(db_url, workdir, {})
-    try:
-        yield {"url": url, "db": db_url, "log": log_path}
-    finally:
-        _stop(proc)
+    with running_app(db_url, workdir, _env(workdir, {})) as running:
+        yield {**running, "db": db_url}
 
 
 def _first_run_form(page, token: str | None) -> None:

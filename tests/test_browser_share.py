@@ -11,26 +11,19 @@ same database with a one-minute idle timeout.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from app_server import running_app
 from playwright.sync_api import expect
 from test_browser import (
     MAP_IFRAME,
     PASSWORD,
-    REPO_DIR,
-    SERVER_START_S,
-    _free_port,
     assert_nothing_ran,
     chromium,  # noqa: F401  (module fixture: the browser)
     expect_sign_in_form,
@@ -109,61 +102,8 @@ def _prepare(db_path: Path) -> dict:
 
 @contextlib.contextmanager
 def _server(db_path: Path, log_path: Path, extra_env: dict | None = None):
-    port = _free_port()
-    env = {
-        **os.environ,
-        settings.DB_URL_ENV: f"sqlite:///{db_path}",
-        "PYTHONUNBUFFERED": "1",
-        **(extra_env or {}),
-    }
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],  # fmt: skip
-            cwd=REPO_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {SERVER_START_S}s: {log_path.read_text()[-3000:]}")
-            time.sleep(0.5)  # polling interval while waiting for the health check
-        yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
+    with running_app(db_path, log_path.parent, extra_env, log_name=log_path.name) as running:
+        yield running["url"]
 
 
 @pytest.fixture(scope="module")
