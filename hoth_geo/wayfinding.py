@@ -46,6 +46,20 @@ def _phrase(names: list[str], locality: object) -> str:
     return text
 
 
+def _nearest_within(points: pd.DataFrame, cells: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each cell, whether a point lies within ``NEAR_EDGES`` edge lengths of its centre, and the
+    position in ``points`` (latitude, longitude) of the nearest one."""
+    if points.empty or len(cells) == 0:
+        return np.zeros(len(cells), dtype=bool), np.zeros(len(cells), dtype=np.int64)
+    lat, lng = hx.cell_centres(cells)
+    lat0 = float(np.nanmean(points["latitude"]))
+    tree = cKDTree(local_metres(points["latitude"].to_numpy(), points["longitude"].to_numpy(), lat0))
+    dist, idx = tree.query(
+        local_metres(lat, lng, lat0), distance_upper_bound=NEAR_EDGES * hx.edge_length_m(res)
+    )
+    return np.isfinite(dist), idx
+
+
 def describe_cells(cells, res: int, streets: pd.DataFrame, places: pd.DataFrame | None = None) -> pd.Series:
     """One description per cell (same order), from the gazetteer's ``streets`` (street, locality,
     latitude, longitude[, n_points]) and optionally ``places`` (name, latitude, longitude).
@@ -91,29 +105,15 @@ def describe_cells(cells, res: int, streets: pd.DataFrame, places: pd.DataFrame 
             out[done] = found[done].to_numpy()
         # The rest: the nearest street point within reach, said as "near ...".
         rest = np.flatnonzero(~done)
-        if len(rest):
-            lat, lng = hx.cell_centres(cells[rest])
-            lat0 = float(np.nanmean(s["latitude"]))
-            tree = cKDTree(local_metres(s["latitude"].to_numpy(), s["longitude"].to_numpy(), lat0))
-            dist, idx = tree.query(
-                local_metres(lat, lng, lat0), distance_upper_bound=NEAR_EDGES * hx.edge_length_m(res)
-            )
-            ok = np.isfinite(dist)
-            for q, i in zip(rest[ok], idx[ok], strict=True):
-                row = s.iloc[int(i)]
-                out[q] = "near " + _phrase([row["street"]], row["locality"])
-                done[q] = True
+        found, idx = _nearest_within(s, cells[rest], res)
+        for q, i in zip(rest[found], idx[found], strict=True):
+            row = s.iloc[int(i)]
+            out[q] = "near " + _phrase([row["street"]], row["locality"])
+            done[q] = True
     if places is not None and not places.empty and not done.all():
         p = places.loc[places["name"].notna() & places["latitude"].notna() & places["longitude"].notna()]
         rest = np.flatnonzero(~done)
-        if len(p) and len(rest):
-            lat, lng = hx.cell_centres(cells[rest])
-            lat0 = float(np.nanmean(p["latitude"]))
-            tree = cKDTree(local_metres(p["latitude"].to_numpy(), p["longitude"].to_numpy(), lat0))
-            dist, idx = tree.query(
-                local_metres(lat, lng, lat0), distance_upper_bound=NEAR_EDGES * hx.edge_length_m(res)
-            )
-            ok = np.isfinite(dist)
-            for q, i in zip(rest[ok], idx[ok], strict=True):
-                out[q] = "near " + str(p["name"].iloc[int(i)])
+        found, idx = _nearest_within(p, cells[rest], res)
+        for q, i in zip(rest[found], idx[found], strict=True):
+            out[q] = "near " + str(p["name"].iloc[int(i)])
     return pd.Series(out, dtype=object)
