@@ -843,6 +843,26 @@ def validate_sso_mapping(mapping: Mapping) -> dict:
     return out
 
 
+_PROVIDER_KEYS = ("client_id", "server_metadata_url")
+
+
+def sso_providers(auth_section: Mapping) -> list[str | None]:
+    """The OpenID Connect providers in secrets.toml's [auth] section, as ``st.login`` names them.
+
+    None stands for a provider written directly under [auth] (``st.login()``); a named section such as
+    [auth.microsoft] is ``"microsoft"`` (``st.login("microsoft")``). hoth-geo's role mapping,
+    [auth.hoth_geo_roles], is never a provider.
+    """
+    found: list[str | None] = []
+    if any(k in auth_section for k in _PROVIDER_KEYS):
+        found.append(None)
+    for name in auth_section:
+        value = auth_section[name]
+        if name != SSO_SECTION and hasattr(value, "keys") and any(k in value for k in _PROVIDER_KEYS):
+            found.append(str(name))
+    return found
+
+
 def _claim_list(claims: Mapping, key: str) -> list[str]:
     value = claims.get(key)
     if value is None:
@@ -891,6 +911,62 @@ def _sso_username(claims: Mapping) -> str | None:
         if isinstance(value, str) and value.strip():
             return value.strip().lower()
     return None
+
+
+SSO_FRESH_SECONDS = 300  # how old an ID token may be when it opens a session (clock skew included)
+
+
+class SsoTokenLedger:
+    """Which OpenID Connect sign-ins have opened a session already: each ID token opens at most one.
+
+    Streamlit keeps the identity from ``st.login`` in its own signed cookie for 30 days. Were that
+    cookie enough to open a hoth-geo session, a session ended by 30 idle minutes, the 12-hour limit
+    or an administrator would start again at the next page load with no sign-in at all. So an
+    identity is accepted only while its ID token is fresh (issued at most ``SSO_FRESH_SECONDS`` ago,
+    its ``iat`` claim) and only once; after that the user signs in at the provider again. The ledger
+    lives in the app process's memory: entries older than the freshness window are dropped, because
+    the age check refuses those tokens anyway.
+    """
+
+    def __init__(self, fresh_seconds: int = SSO_FRESH_SECONDS):
+        self.fresh_seconds = fresh_seconds
+        self._used: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(claims: Mapping) -> str | None:
+        """One ID token's identity: issuer, subject, issue time and nonce; None if it lacks them."""
+        parts = [claims.get(k) for k in ("iss", "sub", "iat", "nonce")]
+        if any(p is None for p in parts[:3]):
+            return None
+        return hashlib.sha256(json.dumps(parts, default=str).encode("utf-8")).hexdigest()
+
+    def fresh(self, claims: Mapping, now: float) -> bool:
+        iat = claims.get("iat")
+        if isinstance(iat, bool) or not isinstance(iat, int | float):
+            return False
+        # A token from up to a minute in the future is a clock difference, not a forgery (it is signed).
+        return -60 <= now - iat <= self.fresh_seconds
+
+    def usable(self, claims: Mapping, now: float) -> bool:
+        """Whether these claims may still open a session (fresh and not used), without using them."""
+        key = self.key(claims)
+        with self._lock:
+            return key is not None and self.fresh(claims, now) and key not in self._used
+
+    def take(self, claims: Mapping, now: float) -> bool:
+        """Use the claims once: True the first time a fresh token is taken, False ever after."""
+        key = self.key(claims)
+        if key is None or not self.fresh(claims, now):
+            return False
+        with self._lock:
+            for old, at in list(self._used.items()):
+                if now - at > self.fresh_seconds + 60:
+                    del self._used[old]
+            if key in self._used:
+                return False
+            self._used[key] = now
+            return True
 
 
 def sso_sign_in(engine: Engine, claims: Mapping, mapping: Mapping) -> User | None:

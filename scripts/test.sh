@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (the pinned Python packages of requirements.txt, Chromium for the
-# browser tests, poppler for PDF checks, PostgreSQL 15, nginx), starts a throwaway PostgreSQL server, and runs
+# browser tests, poppler for PDF checks, PostgreSQL 15, nginx, Node.js with the pinned npm packages of
+# the test OpenID provider), starts a throwaway PostgreSQL server, and runs
 # the whole suite: lint, unit, app, end-to-end, browser and notebook tests, the database tests on both
 # SQLite and PostgreSQL.
 set -euo pipefail
@@ -19,11 +20,18 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -n "${HOTH_GEO_TEST_PG_URL:-}" ] || [ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
+# Node.js and npm: the single sign-on tests run a real OpenID Connect provider (tests/oidc).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# The OpenID Connect provider of the single sign-on browser tests: exactly the versions in
+# tests/oidc/package-lock.json (from npm's cache when it has them, so a second run needs no network).
+npm ci --prefix tests/oidc --prefer-offline --no-audit --no-fund --loglevel=error
 
 # A throwaway PostgreSQL 15 server for the tests: its own cluster in a temporary folder, reachable only
 # through a Unix socket there, run as an unprivileged user (PostgreSQL refuses to run as root), stopped

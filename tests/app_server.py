@@ -38,10 +38,12 @@ def running_app(
     workdir: Path,
     extra_env: dict[str, str] | None = None,
     log_name: str = "streamlit.log",
+    port: int | None = None,
 ) -> Iterator[dict]:
     """Start the app on ``db`` (a SQLite file, or a database URL); yields {"url", "log"}; stops its
-    process group at the end. Its output goes to ``workdir / log_name``."""
-    port = free_port()
+    process group at the end. Its output goes to ``workdir / log_name``. ``port``: a free port chosen
+    beforehand (e.g. one an identity provider must know as the redirect address); default a new one."""
+    port = port or free_port()
     env = {
         **os.environ,
         settings.DB_URL_ENV: db if isinstance(db, str) else f"sqlite:///{db}",

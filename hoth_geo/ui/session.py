@@ -14,6 +14,7 @@ written by a script cannot be HttpOnly (see docs/access-and-audit.md for what th
 from __future__ import annotations
 
 import json
+import time
 
 import streamlit as st
 
@@ -38,6 +39,8 @@ _END_NOTES = {
     "replaced": "You signed in again in this browser; this page's session has ended.",
 }
 _announced: set[str] = set()  # setup tokens already printed by this server process
+_sso_ledger = auth.SsoTokenLedger()  # ID tokens that have opened a session in this server process
+_SSO_REFUSED = "_sso_refused"
 
 
 def check_seconds() -> int:
@@ -106,20 +109,37 @@ def sign_out() -> None:
         st.logout()
 
 
-def _sso_configured() -> bool:
+def _sso_providers() -> list[str | None]:
+    """The OpenID Connect providers configured in the secrets' [auth] section (see
+    ``auth.sso_providers``); empty when single sign-on is not set up."""
     try:
-        return "auth" in st.secrets
+        section = st.secrets.get("auth")
     except FileNotFoundError:
-        return False
+        return []
     except Exception:  # no secrets file at all: Streamlit raises its own error type
-        return False
+        return []
+    return auth.sso_providers(section) if section is not None else []
 
 
-def _sso_user() -> User | None:
-    """The user for a completed OpenID Connect sign-in (st.login), mapped to a role, or None."""
+def _sso_configured() -> bool:
+    return bool(_sso_providers())
+
+
+def _sso_identity() -> dict | None:
+    """The claims of an OpenID Connect sign-in (st.login) that may still open a session, else None.
+
+    Streamlit's identity cookie outlives hoth-geo's session by weeks; only a fresh ID token, used
+    once, signs in (``auth.SsoTokenLedger``), so an ended session never restarts by itself.
+    """
     if not _sso_configured() or not getattr(st.user, "is_logged_in", False):
         return None
-    return auth.sso_sign_in(state.engine(), st.user.to_dict(), auth.load_sso_mapping(st.secrets))
+    claims = st.user.to_dict()
+    return claims if _sso_ledger.usable(claims, time.time()) else None
+
+
+def _sso_sign_out() -> None:
+    st.session_state.pop(_SSO_REFUSED, None)
+    st.logout()
 
 
 def _forget_cookie_if_needed() -> None:
@@ -140,18 +160,33 @@ def sign_in_page() -> None:
         "and every sign-in is recorded."
     )
     if _sso_configured():
-        if getattr(st.user, "is_logged_in", False):
-            user = _sso_user()
-            if user is None:
-                st.error(
-                    "Your organisation account has no role in hoth-geo. Ask an administrator for access."
-                )
-                if st.button("Sign out of the organisation account"):
-                    st.logout()
+        claims = _sso_identity()
+        if claims is not None and _sso_ledger.take(claims, time.time()):
+            user = auth.sso_sign_in(state.engine(), claims, auth.load_sso_mapping(st.secrets))
+            if user is not None:
+                _start(user, method="sso")
                 return
-            _start(user, method="sso")
+            st.session_state[_SSO_REFUSED] = True
+        if st.session_state.get(_SSO_REFUSED):
+            # Shown for the rest of this page's life; the refusal was audited once, when it happened.
+            st.error(
+                "Your organisation account has no role in hoth-geo, so it shows no data. "
+                "Ask an administrator for access."
+            )
+            if getattr(st.user, "is_logged_in", False):
+                st.button("Sign out of the organisation account", on_click=_sso_sign_out)
             return
-        st.button("Sign in with your organisation account", on_click=st.login, type="primary")
+        for provider in _sso_providers():
+            # st.login() alone only finds a provider written directly under [auth]; a named section
+            # such as [auth.microsoft] (the documented layout) must be named here.
+            label = "Sign in with your organisation account"
+            st.button(
+                label if provider is None or len(_sso_providers()) == 1 else f"{label} ({provider})",
+                on_click=st.login,
+                args=(provider,),
+                type="primary",
+                key=f"sso_{provider or 'default'}",
+            )
         st.divider()
     with st.form("sign_in"):
         username = st.text_input("Username", key="sign_in_username")
