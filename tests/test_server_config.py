@@ -18,6 +18,7 @@ EXPECTED = {
     "client.showErrorDetails": "none",
     "browser.gatherUsageStats": False,
     "server.maxUploadSize": 200,
+    "server.maxMessageSize": 50,
 }
 
 

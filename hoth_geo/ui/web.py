@@ -12,10 +12,18 @@ themselves run from ``hoth_geo/ui/entry.py``.
 * ``/_stcore/metrics`` (Streamlit's internal metrics) is not served: it would be open to anyone.
 * File uploads (``/_stcore/upload_file``) are refused to a visitor without a live session cookie, so
   nobody who has not signed in can make the server hold files in memory.
+* Each WebSocket connection (``/_stcore/stream``) is a Streamlit session with its own state, kept for
+  ``server.disconnectedSessionTTL`` after it closes. Connections without a live session cookie are
+  limited per client address (``AnonymousConnections``): how many may be open at once, and how many
+  may open per minute. Signed-in connections are not limited here.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections import deque
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -28,7 +36,7 @@ from starlette.routing import Route
 
 from hoth_geo import basemap as basemaps
 
-__all__ = ["routes", "middleware", "security_headers"]
+__all__ = ["routes", "middleware", "security_headers", "AnonymousConnections"]
 
 _BLOCKED_SUFFIXES = ("/_stcore/metrics",)
 
@@ -102,6 +110,121 @@ class _Headers(BaseHTTPMiddleware):
         return response
 
 
+ANON_OPEN_ENV = "HOTH_GEO_ANON_CONNECTIONS"
+ANON_PER_MINUTE_ENV = "HOTH_GEO_ANON_CONNECTIONS_PER_MINUTE"
+DEFAULT_ANON_OPEN = 30
+DEFAULT_ANON_PER_MINUTE = 60
+_STREAM_SUFFIX = "/_stcore/stream"
+
+
+def _env_limit(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+class AnonymousConnections:
+    """Per client address: WebSocket connections without a signed-in session, open and recently opened.
+
+    ``open`` connections may be open at once and ``per_minute`` may open in any 60 seconds. Each one
+    is a Streamlit session (about 150 KiB for the sign-in page) that Streamlit keeps for its
+    disconnected-session time after it closes, so the two limits bound what one address can make the
+    server hold. A page opened before signing in stays counted until it is closed or reloaded (a
+    reload carries the session cookie). Time is passed in, so the rule is testable without waiting.
+    """
+
+    def __init__(self, open_limit: int, per_minute: int):
+        self.open_limit = open_limit
+        self.per_minute = per_minute
+        self._open: dict[str, int] = {}
+        self._recent: dict[str, deque[float]] = {}
+        self._swept_at = 0.0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls) -> AnonymousConnections:
+        return cls(
+            _env_limit(ANON_OPEN_ENV, DEFAULT_ANON_OPEN),
+            _env_limit(ANON_PER_MINUTE_ENV, DEFAULT_ANON_PER_MINUTE),
+        )
+
+    def admit(self, client: str, now: float) -> bool:
+        """Count a new connection from ``client``; False (and nothing counted) when over a limit."""
+        with self._lock:
+            if now - self._swept_at >= 60:  # forget addresses with nothing open and no recent opening
+                self._swept_at = now
+                for key, times in list(self._recent.items()):
+                    if key not in self._open and (not times or now - times[-1] >= 60):
+                        del self._recent[key]
+            recent = self._recent.setdefault(client, deque())
+            while recent and now - recent[0] >= 60:
+                recent.popleft()
+            if self._open.get(client, 0) >= self.open_limit or len(recent) >= self.per_minute:
+                if not recent:
+                    del self._recent[client]
+                return False
+            recent.append(now)
+            self._open[client] = self._open.get(client, 0) + 1
+            return True
+
+    def release(self, client: str) -> None:
+        """A counted connection closed."""
+        with self._lock:
+            left = self._open.get(client, 0) - 1
+            if left > 0:
+                self._open[client] = left
+            else:
+                self._open.pop(client, None)
+                recent = self._recent.get(client)
+                if recent is not None and not recent:
+                    del self._recent[client]
+
+    def open_count(self, client: str) -> int:
+        with self._lock:
+            return self._open.get(client, 0)
+
+
+class _LimitAnonymousConnections:
+    """ASGI middleware: refuses a WebSocket handshake over the limits of ``AnonymousConnections``.
+
+    A refused handshake is answered 403 before Streamlit accepts it, so no session is made.
+    """
+
+    def __init__(self, app, limits: AnonymousConnections | None = None):
+        self.app = app
+        self.limits = limits or AnonymousConnections.from_env()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket" or not scope.get("path", "").rstrip("/").endswith(_STREAM_SUFFIX):
+            await self.app(scope, receive, send)
+            return
+        from starlette.requests import HTTPConnection
+
+        from hoth_geo import auth
+        from hoth_geo.sessions import COOKIE_NAME
+
+        connection = HTTPConnection(scope)
+        if await run_in_threadpool(signed_in, connection.cookies.get(COOKIE_NAME)):
+            await self.app(scope, receive, send)
+            return
+        remote = connection.client.host if connection.client else None
+        client = auth.client_address(remote, connection.headers.get("X-Forwarded-For"))
+        if not self.limits.admit(client, time.monotonic()):
+            await send({"type": "websocket.close", "code": 1008, "reason": "Too many connections"})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.limits.release(client)
+
+
 async def _tile(request: Request) -> Response:
     z, x, y = (request.path_params[k] for k in ("z", "x", "y"))
     try:
@@ -123,4 +246,4 @@ def routes() -> list[Route]:
 
 
 def middleware() -> list[Middleware]:
-    return [Middleware(_Headers)]
+    return [Middleware(_LimitAnonymousConnections), Middleware(_Headers)]
