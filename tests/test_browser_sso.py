@@ -150,6 +150,7 @@ def test_an_analyst_signs_in_through_the_provider_then_signs_out(chromium, app):
         assert time.monotonic() < deadline, visited
         page.wait_for_timeout(200)  # polling interval while the browser goes to the provider and back
     expect_sign_in_form(page)
+    page.get_by_text("You have signed out.").wait_for()
     assert streamlit_identity_cookies(context) == []
     page.goto(f"{app['url']}/map")
     expect_sign_in_form(page)

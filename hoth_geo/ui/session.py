@@ -41,6 +41,7 @@ _END_NOTES = {
 _announced: set[str] = set()  # setup tokens already printed by this server process
 _sso_ledger = auth.SsoTokenLedger()  # ID tokens that have opened a session in this server process
 _SSO_REFUSED = "_sso_refused"
+_LEAVING = "_leaving_for_provider_sign_out"
 
 
 def check_seconds() -> int:
@@ -103,10 +104,15 @@ def _clear() -> None:
 def sign_out() -> None:
     sessions.end(state.engine(), st.session_state.get(_TOKEN), "user")
     _clear()
+    if _sso_configured() and getattr(st.user, "is_logged_in", False):
+        # The browser leaves for the provider's sign-out and comes back as a new Streamlit session.
+        # The ended session's cookie stays until then, so that session can say "You have signed out."
+        # (and delete it): a note set here would be lost with this session.
+        st.session_state[_LEAVING] = True
+        st.logout()
+        return
     st.session_state[_NOTE] = _END_NOTES["user"]
     st.session_state[_FORGET_COOKIE] = True
-    if _sso_configured() and getattr(st.user, "is_logged_in", False):
-        st.logout()
 
 
 def _sso_providers() -> list[str | None]:
@@ -144,6 +150,8 @@ def _sso_sign_out() -> None:
 
 def _forget_cookie_if_needed() -> None:
     # After a sign-out or a refused cookie, remove the browser's copy (the server has ended it anyway).
+    if st.session_state.get(_LEAVING):
+        return
     if st.session_state.pop(_FORGET_COOKIE, False) or _cookie_token() is not None:
         _cookie_script(None)
 
