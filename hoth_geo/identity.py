@@ -191,78 +191,101 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     resubmission of it. A row whose identity is stored is a duplicate when its content is one already
     received for that report, and a changed resubmission otherwise.
     """
-    ids = stored["id"].tolist()
-    by_identity = {k: i for k, i in zip(stored["identity"].tolist(), ids, strict=True) if k is not None}
-    content_of = dict(zip(ids, stored["fingerprint"].tolist(), strict=True))
-    # Contents received before for a stored report besides its own: resubmissions' and replaced ones.
-    received: dict[tuple[int, str], int] = {}
-    for rid, f, sid in zip(
-        seen["report_id"].tolist(),
-        seen["fingerprint"].tolist(),
-        seen["resubmission_id"].tolist(),
-        strict=True,
-    ):
-        received.setdefault((int(rid), f), int(sid))
-    # Identical content: the report that is not merged into another, lowest id first.
-    live_by_content: dict[str, int] = {}
-    merged = pd.isna(stored["merged_into"]).to_numpy() if len(stored) else np.array([], dtype=bool)
-    order = np.lexsort((np.asarray(ids, dtype="int64"), ~merged)) if len(stored) else []
-    fps = stored["fingerprint"].tolist()
-    for j in order:
-        live_by_content.setdefault(fps[j], ids[j])
+    return ReportClassifier(stored, seen).classify(rows)
 
-    n = len(rows)
-    status = ["new"] * n
-    # -1 for "none": plain int lists convert to nullable integers far faster than lists holding None.
-    report_id, resubmission_id, duplicate_of_row = [-1] * n, [-1] * n, [-1] * n
-    resubmission_of_row, resembles_report_id, resembles_row = [-1] * n, [-1] * n, [-1] * n
-    first_of_pair: dict[tuple[str, str], int] = {}
-    first_of_identity: dict[str, int] = {}
-    first_new_by_content: dict[str, int] = {}
-    for i, (key, content, row) in enumerate(
-        zip(rows["identity"].tolist(), rows["fingerprint"].tolist(), rows["row_number"].tolist(), strict=True)
-    ):
-        pair = (key, content)
-        earlier = first_of_pair.get(pair)
-        if earlier is not None:
-            status[i], duplicate_of_row[i] = "duplicate", earlier
-            continue
-        first_of_pair[pair] = row
-        match = by_identity.get(key)
-        if match is not None:
-            report_id[i] = match
-            if content_of[match] == content:
-                status[i] = "duplicate"
-            elif (match, content) in received:
-                status[i], resubmission_id[i] = "duplicate", received[(match, content)]
-            else:
-                status[i] = "resubmission"
-        elif key in first_of_identity:
-            status[i], resubmission_of_row[i] = "resubmission", first_of_identity[key]
-        else:
-            first_of_identity[key] = row
-            twin = live_by_content.get(content)
-            if twin is not None:
-                resembles_report_id[i] = twin
-            else:
-                resembles_row[i] = first_new_by_content.get(content, -1)
-            first_new_by_content.setdefault(content, row)
 
-    def nullable(values: list[int]) -> pd.arrays.IntegerArray:
-        arr = np.asarray(values, dtype="int64")
-        return pd.arrays.IntegerArray(arr, arr < 0)
+class ReportClassifier:
+    """``classify_reports`` for a file read in chunks: the rows of earlier chunks are remembered, so a
+    row repeating a row of an earlier chunk is classified exactly as if the file were read at once."""
 
-    return pd.DataFrame(
-        {
-            "status": np.array(status, dtype=object),
-            "report_id": nullable(report_id),
-            "resubmission_id": nullable(resubmission_id),
-            "duplicate_of_row": nullable(duplicate_of_row),
-            "resubmission_of_row": nullable(resubmission_of_row),
-            "resembles_report_id": nullable(resembles_report_id),
-            "resembles_row": nullable(resembles_row),
+    def __init__(self, stored: pd.DataFrame, seen: pd.DataFrame) -> None:
+        ids = stored["id"].tolist()
+        self._by_identity = {
+            k: i for k, i in zip(stored["identity"].tolist(), ids, strict=True) if k is not None
         }
-    )
+        self._content_of = dict(zip(ids, stored["fingerprint"].tolist(), strict=True))
+        # Contents received before for a stored report besides its own: resubmissions' and replaced ones.
+        self._received: dict[tuple[int, str], int] = {}
+        for rid, f, sid in zip(
+            seen["report_id"].tolist(),
+            seen["fingerprint"].tolist(),
+            seen["resubmission_id"].tolist(),
+            strict=True,
+        ):
+            self._received.setdefault((int(rid), f), int(sid))
+        # Identical content: the report that is not merged into another, lowest id first.
+        self._live_by_content: dict[str, int] = {}
+        merged = pd.isna(stored["merged_into"]).to_numpy() if len(stored) else np.array([], dtype=bool)
+        order = np.lexsort((np.asarray(ids, dtype="int64"), ~merged)) if len(stored) else []
+        fps = stored["fingerprint"].tolist()
+        for j in order:
+            self._live_by_content.setdefault(fps[j], ids[j])
+        # The file's rows so far (all chunks): first row of each (identity, content) pair, of each
+        # identity, and of each content among new rows.
+        self._first_of_pair: dict[tuple[str, str], int] = {}
+        self._first_of_identity: dict[str, int] = {}
+        self._first_new_by_content: dict[str, int] = {}
+
+    def classify(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The next rows of the file, in file order (see ``classify_reports``)."""
+        by_identity, content_of, received = self._by_identity, self._content_of, self._received
+        live_by_content = self._live_by_content
+        first_of_pair, first_of_identity = self._first_of_pair, self._first_of_identity
+        first_new_by_content = self._first_new_by_content
+        n = len(rows)
+        status = ["new"] * n
+        # -1 for "none": plain int lists convert to nullable integers far faster than lists holding None.
+        report_id, resubmission_id, duplicate_of_row = [-1] * n, [-1] * n, [-1] * n
+        resubmission_of_row, resembles_report_id, resembles_row = [-1] * n, [-1] * n, [-1] * n
+        for i, (key, content, row) in enumerate(
+            zip(
+                rows["identity"].tolist(),
+                rows["fingerprint"].tolist(),
+                rows["row_number"].tolist(),
+                strict=True,
+            )
+        ):
+            pair = (key, content)
+            earlier = first_of_pair.get(pair)
+            if earlier is not None:
+                status[i], duplicate_of_row[i] = "duplicate", earlier
+                continue
+            first_of_pair[pair] = row
+            match = by_identity.get(key)
+            if match is not None:
+                report_id[i] = match
+                if content_of[match] == content:
+                    status[i] = "duplicate"
+                elif (match, content) in received:
+                    status[i], resubmission_id[i] = "duplicate", received[(match, content)]
+                else:
+                    status[i] = "resubmission"
+            elif key in first_of_identity:
+                status[i], resubmission_of_row[i] = "resubmission", first_of_identity[key]
+            else:
+                first_of_identity[key] = row
+                twin = live_by_content.get(content)
+                if twin is not None:
+                    resembles_report_id[i] = twin
+                else:
+                    resembles_row[i] = first_new_by_content.get(content, -1)
+                first_new_by_content.setdefault(content, row)
+
+        def nullable(values: list[int]) -> pd.arrays.IntegerArray:
+            arr = np.asarray(values, dtype="int64")
+            return pd.arrays.IntegerArray(arr, arr < 0)
+
+        return pd.DataFrame(
+            {
+                "status": np.array(status, dtype=object),
+                "report_id": nullable(report_id),
+                "resubmission_id": nullable(resubmission_id),
+                "duplicate_of_row": nullable(duplicate_of_row),
+                "resubmission_of_row": nullable(resubmission_of_row),
+                "resembles_report_id": nullable(resembles_report_id),
+                "resembles_row": nullable(resembles_row),
+            }
+        )
 
 
 def empty_outcomes() -> pd.DataFrame:
