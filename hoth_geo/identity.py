@@ -194,9 +194,56 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     return ReportClassifier(stored, seen).classify(rows)
 
 
+def _key_hashes(*columns: Iterable) -> np.ndarray:
+    """A 128-bit hash of each row's key (the given columns together), as sortable 16-byte strings.
+
+    Two independent 64-bit hashes: at a million keys, the chance that two different keys share both
+    is about 1 in 10^26, so a file's rows can be remembered in 16 bytes each instead of their text."""
+    frame = pd.DataFrame({i: pd.Series(c, dtype=object, copy=False) for i, c in enumerate(columns)})
+    halves = [
+        pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy(dtype="uint64")
+        for k in ("hoth-geo-rows-k1", "hoth-geo-rows-k2")
+    ]
+    return np.ascontiguousarray(np.stack(halves, axis=1)).view("S16").ravel()
+
+
+class _RowsByKey:
+    """{key hash: first row number} for rows of earlier chunks: sorted arrays, 24 bytes a row."""
+
+    def __init__(self) -> None:
+        self._keys = np.array([], dtype="S16")
+        self._rows = np.array([], dtype="int64")
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each key, -1 where the key is new."""
+        out = np.full(len(keys), -1, dtype="int64")
+        if not len(self._keys) or not len(keys):
+            return out
+        pos = np.clip(np.searchsorted(self._keys, keys), 0, len(self._keys) - 1)
+        hit = self._keys[pos] == keys
+        out[hit] = self._rows[pos[hit]]
+        return out
+
+    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Remember keys not seen before (the first row of each wins)."""
+        if not len(keys):
+            return
+        keys = np.asarray(keys, dtype="S16")
+        rows = np.asarray(rows, dtype="int64")
+        _, first = np.unique(keys, return_index=True)
+        keys, rows = keys[first], rows[first]
+        new = self.lookup(keys) < 0
+        keys, rows = keys[new], rows[new]  # sorted, by np.unique
+        # A merge of two sorted arrays: linear, where sorting everything again each chunk is not.
+        at = np.searchsorted(self._keys, keys)
+        self._keys = np.insert(self._keys, at, keys)
+        self._rows = np.insert(self._rows, at, rows)
+
+
 class ReportClassifier:
-    """``classify_reports`` for a file read in chunks: the rows of earlier chunks are remembered, so a
-    row repeating a row of an earlier chunk is classified exactly as if the file were read at once."""
+    """``classify_reports`` for a file read in chunks: the rows of earlier chunks are remembered (as
+    key hashes, so memory stays small), and a row repeating a row of an earlier chunk is classified
+    exactly as if the file were read at once."""
 
     def __init__(self, stored: pd.DataFrame, seen: pd.DataFrame) -> None:
         ids = stored["id"].tolist()
@@ -220,33 +267,38 @@ class ReportClassifier:
         fps = stored["fingerprint"].tolist()
         for j in order:
             self._live_by_content.setdefault(fps[j], ids[j])
-        # The file's rows so far (all chunks): first row of each (identity, content) pair, of each
-        # identity, and of each content among new rows.
-        self._first_of_pair: dict[tuple[str, str], int] = {}
-        self._first_of_identity: dict[str, int] = {}
-        self._first_new_by_content: dict[str, int] = {}
+        # Earlier chunks of the file: first row of each (identity, content) pair, of each identity
+        # among new rows, and of each content among new rows.
+        self._earlier_pair = _RowsByKey()
+        self._earlier_identity = _RowsByKey()
+        self._earlier_content = _RowsByKey()
 
     def classify(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The next rows of the file, in file order (see ``classify_reports``)."""
         by_identity, content_of, received = self._by_identity, self._content_of, self._received
         live_by_content = self._live_by_content
-        first_of_pair, first_of_identity = self._first_of_pair, self._first_of_identity
-        first_new_by_content = self._first_new_by_content
+        keys, contents = rows["identity"].tolist(), rows["fingerprint"].tolist()
+        row_numbers = rows["row_number"].tolist()
+        pair_hash = _key_hashes(keys, contents)
+        identity_hash = _key_hashes(keys)
+        content_hash = _key_hashes(contents)
+        earlier_pair = self._earlier_pair.lookup(pair_hash).tolist()
+        earlier_identity = self._earlier_identity.lookup(identity_hash).tolist()
+        earlier_content = self._earlier_content.lookup(content_hash).tolist()
         n = len(rows)
         status = ["new"] * n
         # -1 for "none": plain int lists convert to nullable integers far faster than lists holding None.
         report_id, resubmission_id, duplicate_of_row = [-1] * n, [-1] * n, [-1] * n
         resubmission_of_row, resembles_report_id, resembles_row = [-1] * n, [-1] * n, [-1] * n
-        for i, (key, content, row) in enumerate(
-            zip(
-                rows["identity"].tolist(),
-                rows["fingerprint"].tolist(),
-                rows["row_number"].tolist(),
-                strict=True,
-            )
-        ):
+        # This chunk's rows (an earlier chunk's row, found above, always comes first).
+        first_of_pair: dict[tuple[str, str], int] = {}
+        first_of_identity: dict[str, int] = {}
+        first_new_by_content: dict[str, int] = {}
+        is_first_of_identity = np.zeros(n, dtype=bool)
+        is_first_new_content = np.zeros(n, dtype=bool)
+        for i, (key, content, row) in enumerate(zip(keys, contents, row_numbers, strict=True)):
             pair = (key, content)
-            earlier = first_of_pair.get(pair)
+            earlier = earlier_pair[i] if earlier_pair[i] >= 0 else first_of_pair.get(pair)
             if earlier is not None:
                 status[i], duplicate_of_row[i] = "duplicate", earlier
                 continue
@@ -260,16 +312,30 @@ class ReportClassifier:
                     status[i], resubmission_id[i] = "duplicate", received[(match, content)]
                 else:
                     status[i] = "resubmission"
-            elif key in first_of_identity:
-                status[i], resubmission_of_row[i] = "resubmission", first_of_identity[key]
+                continue
+            first_row = earlier_identity[i] if earlier_identity[i] >= 0 else first_of_identity.get(key)
+            if first_row is not None:
+                status[i], resubmission_of_row[i] = "resubmission", first_row
+                continue
+            first_of_identity[key] = row
+            is_first_of_identity[i] = True
+            twin = live_by_content.get(content)
+            if twin is not None:
+                resembles_report_id[i] = twin
             else:
-                first_of_identity[key] = row
-                twin = live_by_content.get(content)
-                if twin is not None:
-                    resembles_report_id[i] = twin
-                else:
-                    resembles_row[i] = first_new_by_content.get(content, -1)
-                first_new_by_content.setdefault(content, row)
+                like = (
+                    earlier_content[i] if earlier_content[i] >= 0 else first_new_by_content.get(content, -1)
+                )
+                resembles_row[i] = like
+            if earlier_content[i] < 0 and content not in first_new_by_content:
+                first_new_by_content[content] = row
+                is_first_new_content[i] = True
+
+        rn = np.asarray(row_numbers, dtype="int64")
+        firsts = np.asarray(duplicate_of_row) < 0
+        self._earlier_pair.add(pair_hash[firsts], rn[firsts])
+        self._earlier_identity.add(identity_hash[is_first_of_identity], rn[is_first_of_identity])
+        self._earlier_content.add(content_hash[is_first_new_content], rn[is_first_new_content])
 
         def nullable(values: list[int]) -> pd.arrays.IntegerArray:
             arr = np.asarray(values, dtype="int64")

@@ -30,7 +30,7 @@ CHUNK_ROWS = 50_000
 
 _HEAD_BYTES = 4 * (ingest.MAX_HEADER_CHARS + 1)  # enough for the header limit in any UTF-8 text
 _TAIL_BYTES = 65_536
-_BLOCK_BYTES = 4 * 1024 * 1024  # Arrow's read size; a record must fit in one block
+_BLOCK_BYTES = 1 << 20  # Arrow reads ahead many blocks: 1 MB keeps that to tens of MB (a record must fit)
 
 
 class StreamUnsuitable(Exception):

@@ -436,6 +436,7 @@ class _SharingFormImport:
     is_demo: bool
     today: date
     classifier: identity.ReportClassifier
+    matcher: object = None  # geocode.name_matcher: names resolved once for the whole file
     stored: _StoredRows = field(default_factory=_StoredRows)
     quarantine_keys: dict[str, int] = field(default_factory=dict)
     outcomes: list[pd.DataFrame] = field(default_factory=list)
@@ -461,7 +462,7 @@ class _SharingFormImport:
         status = cls["status"].to_numpy()
         info = cls.set_axis(rows["row_number"].to_numpy())
         fresh = rows[status != "duplicate"]
-        geo = geocoding.geocode_safely(fresh, self.gaz, self.extra_places)
+        geo = geocoding.geocode_safely(fresh, self.gaz, self.extra_places, matcher=self.matcher)
         located = geo.located
         located["identity"] = (
             rows.set_index("row_number")["identity"].reindex(located["row_number"]).to_numpy()
@@ -643,6 +644,7 @@ def _import_sharing_form(
             is_demo=is_demo,
             today=today or date.today(),
             classifier=identity.ReportClassifier(store.report_keys(conn), store.resubmission_contents(conn)),
+            matcher=geocoding.name_matcher(gaz, extra_places),
         )
         # A file refused in any chunk (or read again whole) rolls this record back with everything else.
         job.import_id = store.insert_import(
@@ -651,7 +653,7 @@ def _import_sharing_form(
         for raw in chunks:
             job.add_chunk(raw)
             done = fraction_read(job.n_read) if fraction_read else 1.0
-            progress(0.1 + 0.85 * done, f"{job.n_read:,} rows checked, geocoded and stored")
+            progress(0.1 + 0.85 * done, f"storing reports: {job.n_read:,} rows read, checked and geocoded")
         summary = _finish_import(
             conn,
             fmt=fmt,

@@ -145,7 +145,7 @@ def test_chunked_import_equals_the_whole_file_import(two_engines, tmp_path, monk
     assert any("no date observed" in w for w in chunked.warnings)
     # Progress after each chunk of three rows, rising to done.
     fractions = [f for f, _ in seen]
-    assert len([m for _, m in seen if "rows checked" in m]) == 6
+    assert len([m for _, m in seen if m.startswith("storing reports")]) == 6
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
@@ -273,3 +273,37 @@ def test_warnings_of_chunks_add_up():
         "3 rows have a date observed after the date received; kept as given, check rows 7, 12, 13",
         "4 empty rows",
     ]
+
+
+def test_classifying_in_chunks_equals_classifying_at_once():
+    """Rows repeating, resubmitting or resembling rows of earlier chunks (and stored reports)."""
+    import numpy as np
+
+    from hoth_geo import identity
+
+    rng = np.random.default_rng(7)
+    n = 3_000
+    rows = pd.DataFrame(
+        {
+            "row_number": np.arange(2, n + 2),
+            "identity": [f"r:{k}" for k in rng.integers(0, 800, n)],
+            "fingerprint": [f"c{k}" for k in rng.integers(0, 500, n)],
+        }
+    )
+    stored = pd.DataFrame(
+        {
+            "id": np.arange(1, 101),
+            "identity": [f"r:{k}" for k in range(0, 1000, 10)],
+            "fingerprint": [f"c{k}" for k in rng.integers(0, 500, 100)],
+            "merged_into": pd.array([None] * 90 + list(range(1, 11)), dtype="Int64"),
+        }
+    )
+    seen = pd.DataFrame({"report_id": [1, 2], "fingerprint": ["c1", "c2"], "resubmission_id": [5, 6]})
+    at_once = identity.classify_reports(rows, stored, seen)
+    classifier = identity.ReportClassifier(stored, seen)
+    in_chunks = pd.concat(
+        [classifier.classify(rows.iloc[lo : lo + 257]) for lo in range(0, n, 257)], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(in_chunks, at_once)
+    assert set(at_once["status"]) == {"new", "duplicate", "resubmission"}
+    assert at_once["resembles_row"].notna().any() and at_once["resembles_report_id"].notna().any()
