@@ -436,6 +436,10 @@ class _Matcher:
         self.street_outcomes: dict[tuple, _Outcome] = {}
         self.nearest: dict[str, str] = {}
 
+    def n_cached(self) -> int:
+        """Entries held by the caches (callers that reuse a matcher start a fresh one past a bound)."""
+        return len(self._facts) + len(self.place_outcomes) + len(self.street_outcomes) + len(self.nearest)
+
     def facts(self, text: object) -> _TextFacts:
         s = text if isinstance(text, str) else ""
         got = self._facts.get(s)

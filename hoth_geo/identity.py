@@ -384,7 +384,8 @@ def outcomes(row_number, outcome, **columns) -> pd.DataFrame:
 
 def resolve_in_file_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
     """A row repeating an earlier row of its file points where that row went (report, quarantine...)."""
-    frame = frame.sort_values("row_number", kind="stable").reset_index(drop=True)
+    if not (frame["row_number"].is_monotonic_increasing and frame.index.equals(pd.RangeIndex(len(frame)))):
+        frame = frame.sort_values("row_number", kind="stable").reset_index(drop=True)
     repeat = frame["duplicate_of_row"].notna().to_numpy()
     if not repeat.any():
         return frame

@@ -25,6 +25,9 @@ from hoth_geo.hexes import latlng_to_cells
 Progress = Callable[[float, str], None]
 
 _CHUNK = 20_000  # rows per INSERT batch; progress is reported between batches
+# Distinct names and location texts whose lookups an import keeps from chunk to chunk (about 100 MB at
+# most); past it, the next chunk starts with empty caches, so memory stays flat however long the file.
+_MAX_CACHED_NAMES = 300_000
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
@@ -316,10 +319,15 @@ def _finish_import(
     n_flagged: int,
     n_out_of_area: int,
     warnings: list[str],
-    accounted: pd.DataFrame,
+    accounted: pd.DataFrame | list[pd.DataFrame],
 ) -> store.ImportSummary:
     """Check that every row of the file is accounted for, then complete the import record and its
-    audit entry in the caller's transaction."""
+    audit entry in the caller's transaction. ``accounted`` may come in parts (a list, emptied here, so
+    the parts are not held beside the whole)."""
+    if isinstance(accounted, list):
+        parts = accounted
+        accounted = pd.concat(parts, ignore_index=True)
+        parts.clear()
     accounted = identity.resolve_in_file_duplicates(accounted)
     # One missing value (None) however many parts the rows were accounted in.
     accounted["detail"] = accounted["detail"].astype(object).where(accounted["detail"].notna(), None)
@@ -462,6 +470,8 @@ class _SharingFormImport:
         status = cls["status"].to_numpy()
         info = cls.set_axis(rows["row_number"].to_numpy())
         fresh = rows[status != "duplicate"]
+        if self.matcher is None or self.matcher.n_cached() > _MAX_CACHED_NAMES:
+            self.matcher = geocoding.name_matcher(self.gaz, self.extra_places)
         geo = geocoding.geocode_safely(fresh, self.gaz, self.extra_places, matcher=self.matcher)
         located = geo.located
         located["identity"] = (
@@ -588,7 +598,7 @@ class _SharingFormImport:
         detail[flagged] = [
             f"the same content as report {int(r)}: flagged for Review" for r in flagged_like[flagged].tolist()
         ]
-        self.outcomes += [
+        parts = [
             identity.outcomes(
                 new_rows,
                 np.where(flagged, "possible_duplicate", "stored"),
@@ -616,6 +626,7 @@ class _SharingFormImport:
                 ],
             ),
         ]
+        self.outcomes.append(pd.concat(parts, ignore_index=True).sort_values("row_number", ignore_index=True))
 
 
 def _import_sharing_form(
@@ -644,7 +655,6 @@ def _import_sharing_form(
             is_demo=is_demo,
             today=today or date.today(),
             classifier=identity.ReportClassifier(store.report_keys(conn), store.resubmission_contents(conn)),
-            matcher=geocoding.name_matcher(gaz, extra_places),
         )
         # A file refused in any chunk (or read again whole) rolls this record back with everything else.
         job.import_id = store.insert_import(
@@ -669,7 +679,7 @@ def _import_sharing_form(
             n_flagged=job.n_flagged,
             n_out_of_area=0,
             warnings=import_stream.merge_warnings(job.warnings),
-            accounted=pd.concat(job.outcomes, ignore_index=True),
+            accounted=job.outcomes,
         )
     progress(1.0, summary.describe())
     return summary
