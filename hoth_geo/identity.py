@@ -194,17 +194,25 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     return ReportClassifier(stored, seen).classify(rows)
 
 
-def _key_hashes(*columns: Iterable) -> np.ndarray:
-    """A 128-bit hash of each row's key (the given columns together), as sortable 16-byte strings.
+_HASH_KEYS = ("hoth-geo-rows-k1", "hoth-geo-rows-k2")
 
-    Two independent 64-bit hashes: at a million keys, the chance that two different keys share both
-    is about 1 in 10^26, so a file's rows can be remembered in 16 bytes each instead of their text."""
-    frame = pd.DataFrame({i: pd.Series(c, dtype=object, copy=False) for i, c in enumerate(columns)})
-    halves = [
-        pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy(dtype="uint64")
-        for k in ("hoth-geo-rows-k1", "hoth-geo-rows-k2")
-    ]
-    return np.ascontiguousarray(np.stack(halves, axis=1)).view("S16").ravel()
+
+def _key_hashes(values: Iterable) -> np.ndarray:
+    """A 128-bit hash of each key, as a (n, 2) uint64 array: two independent 64-bit hashes. At a
+    million keys the chance that two different keys share both is about 1 in 10^26, so a file's rows
+    can be remembered in 16 bytes each instead of their text."""
+    arr = np.asarray(pd.Series(values, dtype=object, copy=False).to_numpy(dtype=object))
+    return np.stack([pd.util.hash_array(arr, hash_key=k, categorize=False) for k in _HASH_KEYS], axis=1)
+
+
+def _sortable(hashes: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(hashes).view("S16").ravel()
+
+
+def _pair_hashes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The hash of a pair of keys from the keys' own hashes (an odd multiplier keeps it one to one in a)."""
+    with np.errstate(over="ignore"):
+        return (a * np.uint64(0x9E3779B97F4A7C15)) ^ b
 
 
 class _RowsByKey:
@@ -279,9 +287,9 @@ class ReportClassifier:
         live_by_content = self._live_by_content
         keys, contents = rows["identity"].tolist(), rows["fingerprint"].tolist()
         row_numbers = rows["row_number"].tolist()
-        pair_hash = _key_hashes(keys, contents)
-        identity_hash = _key_hashes(keys)
-        content_hash = _key_hashes(contents)
+        identity_raw, content_raw = _key_hashes(keys), _key_hashes(contents)
+        identity_hash, content_hash = _sortable(identity_raw), _sortable(content_raw)
+        pair_hash = _sortable(_pair_hashes(identity_raw, content_raw))
         earlier_pair = self._earlier_pair.lookup(pair_hash).tolist()
         earlier_identity = self._earlier_identity.lookup(identity_hash).tolist()
         earlier_content = self._earlier_content.lookup(content_hash).tolist()

@@ -25,9 +25,9 @@ from hoth_geo.hexes import latlng_to_cells
 Progress = Callable[[float, str], None]
 
 _CHUNK = 20_000  # rows per INSERT batch; progress is reported between batches
-# Distinct names and location texts whose lookups an import keeps from chunk to chunk (about 100 MB at
+# Distinct names and location texts whose lookups an import keeps from chunk to chunk (about 40 MB at
 # most); past it, the next chunk starts with empty caches, so memory stays flat however long the file.
-_MAX_CACHED_NAMES = 300_000
+_MAX_CACHED_NAMES = 100_000
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
