@@ -376,3 +376,21 @@ def merge_warnings(per_chunk: list[list[str]]) -> list[str]:
         else:
             out.append(f"{total}{rest}")
     return out
+
+
+def give_back_free_memory() -> None:
+    """Hand memory freed by the last chunk back to the operating system (glibc keeps it otherwise, so
+    a long import's resident size would climb to the sum of its chunks' high-water marks)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None

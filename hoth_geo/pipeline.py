@@ -662,6 +662,8 @@ def _import_sharing_form(
         )
         for raw in chunks:
             job.add_chunk(raw)
+            del raw
+            import_stream.give_back_free_memory()
             done = fraction_read(job.n_read) if fraction_read else 1.0
             progress(0.1 + 0.85 * done, f"storing reports: {job.n_read:,} rows read, checked and geocoded")
         summary = _finish_import(

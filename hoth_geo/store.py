@@ -331,7 +331,9 @@ def _column_values(series: pd.Series, sqlite: bool) -> list:
         if sqlite:  # the text layout SQLAlchemy's SQLite DateTime type reads back
             text = series.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
             return text.astype(object).where(series.notna(), None).tolist()
-        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        # One conversion for the column (a loop over Timestamps cost seconds per million rows).
+        values = pd.Series(series.dt.to_pydatetime(), index=series.index, dtype=object)
+        return values.where(series.notna(), None).tolist()
     if pd.api.types.is_bool_dtype(series):
         return series.astype(int).tolist() if sqlite else series.tolist()
     if pd.api.types.is_integer_dtype(series):
