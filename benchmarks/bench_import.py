@@ -169,7 +169,10 @@ def main() -> None:
         _write_file(args.rows, file)
         print(f"wrote {file} ({file.stat().st_size / 1e6:,.0f} MB) in {time.perf_counter() - t0:.0f} s")
     extra = ["--chunk-rows", str(args.chunk_rows)] if args.chunk_rows else []
-    print(f"import of {args.rows:,} sharing-form rows (realistic mix), {time.strftime('%Y-%m-%d')}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"import of {args.rows:,} sharing-form rows (realistic mix), {time.strftime('%Y-%m-%d')}, load {load}"
+    )
     for backend in args.backends:
         if backend == "postgresql" and not args.pg_url:
             print("  postgresql: skipped (give --pg-url or set HOTH_GEO_TEST_PG_URL)")
