@@ -431,6 +431,14 @@ class _Matcher:
         self.streets = _streets_index(gazetteer)
         self.localities = _Localities(self.places.locality + self.streets.locality)
         self._facts: dict[str, _TextFacts] = {}
+        # Outcomes per distinct input, kept while the matcher is (an import reuses it chunk to chunk).
+        self.place_outcomes: dict[tuple, _Outcome] = {}
+        self.street_outcomes: dict[tuple, _Outcome] = {}
+        self.nearest: dict[str, str] = {}
+
+    def n_cached(self) -> int:
+        """Entries held by the caches (callers that reuse a matcher start a fresh one past a bound)."""
+        return len(self._facts) + len(self.place_outcomes) + len(self.street_outcomes) + len(self.nearest)
 
     def facts(self, text: object) -> _TextFacts:
         s = text if isinstance(text, str) else ""
@@ -488,6 +496,12 @@ class _Outcome:
     pos: int = -1
     confidence: float = np.nan
     message: str = ""
+
+
+def name_matcher(gazetteer, extra_places: pd.DataFrame | None = None) -> _Matcher:
+    """The name index ``geocode`` builds for place names and streets, to pass to many calls with the same
+    gazetteer and extra places (an import's chunks): each distinct name is then resolved once."""
+    return _Matcher(gazetteer, extra_places)
 
 
 def _describe_places(m: _Matcher, positions: list[int], limit: int = 4) -> str:
@@ -662,9 +676,11 @@ def geocode(
     extra_places: pd.DataFrame | None = None,
     *,
     study_area: BaseGeometry | None = None,
+    matcher: _Matcher | None = None,
 ) -> GeocodeResult:
     """Run the cascade over canonical rows. ``gazetteer`` is a ``hoth_geo.gazetteer.Gazetteer``;
-    ``extra_places`` are places stored in the database (demo venues, analyst-added places).
+    ``extra_places`` are places stored in the database (demo venues, analyst-added places);
+    ``matcher`` (``name_matcher``) carries name lookups over from earlier calls with the same two.
     Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle."""
     n = len(rows)
     frame = rows.reset_index(drop=True).copy()
@@ -740,12 +756,11 @@ def geocode(
 
     names = _text_column(frame["place_name"])
     texts = _text_column(frame["location_text"])
-    matcher: _Matcher | None = None
 
     # 2. Place names, resolved once per distinct (name, text, district, type).
     has_name = _filled(names, todo)
     if has_name.any():
-        matcher = _Matcher(gazetteer, extra_places)
+        matcher = matcher or _Matcher(gazetteer, extra_places)
         idx = np.flatnonzero(has_name)
         pcs = _text_column(frame["postcode"]).iloc[idx]
         combos = pd.DataFrame(
@@ -757,10 +772,13 @@ def geocode(
             }
         )
         codes, uniq = _group_codes(combos)
-        outcomes = [
-            _resolve_place(matcher, *vals)
-            for vals in uniq[["name", "text", "district", "ptype"]].itertuples(index=False, name=None)
-        ]
+        known = matcher.place_outcomes
+        outcomes = []
+        for vals in uniq[["name", "text", "district", "ptype"]].itertuples(index=False, name=None):
+            got = known.get(vals)
+            if got is None:
+                got = known[vals] = _resolve_place(matcher, *vals)
+            outcomes.append(got)
         kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
         pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
         conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
@@ -851,10 +869,13 @@ def geocode(
         street_names = np.where(place_problem[idx] == None, names.to_numpy()[idx], "")  # noqa: E711
         pairs = pd.DataFrame({"name": street_names, "text": texts.iloc[idx].to_numpy()})
         codes, uniq = _group_codes(pairs)
-        outcomes = [
-            _resolve_street(matcher, a, b) or _Outcome("not_found")
-            for a, b in uniq.itertuples(index=False, name=None)
-        ]
+        known = matcher.street_outcomes
+        outcomes = []
+        for pair in uniq.itertuples(index=False, name=None):
+            got = known.get(pair)
+            if got is None:
+                got = known[pair] = _resolve_street(matcher, *pair) or _Outcome("not_found")
+            outcomes.append(got)
         kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
         pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
         conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
@@ -895,7 +916,11 @@ def geocode(
         matcher = matcher or _Matcher(gazetteer, extra_places)
         idx = np.flatnonzero(sel)
         uniq_names = pd.unique(names.iloc[idx])
-        nearest = {nm: "; ".join(matcher.places.nearest_names(name_key(nm))) for nm in uniq_names}
+        known = matcher.nearest
+        for nm in uniq_names:
+            if nm not in known:
+                known[nm] = "; ".join(matcher.places.nearest_names(name_key(nm)))
+        nearest = known
         reason[idx] = [
             f"row {rownum[i]}: place name '{names.iat[i]}' is not in the gazetteer (nearest names:"
             f" {nearest[names.iat[i]] or 'none'}): check the name, or choose the place in Review"
@@ -980,18 +1005,19 @@ def geocode_safely(
     extra_places: pd.DataFrame | None = None,
     *,
     study_area: BaseGeometry | None = None,
+    matcher: _Matcher | None = None,
 ) -> GeocodeResult:
     """``geocode``, except that no row can abort the batch: when the batch raises, it is split in
     halves until the rows that raise are found; each is quarantined with the error named."""
     try:
-        return geocode(rows, gazetteer, extra_places, study_area=study_area)
+        return geocode(rows, gazetteer, extra_places, study_area=study_area, matcher=matcher)
     except Exception as exc:  # noqa: BLE001 - any failure of one row must not lose the others
         if len(rows) <= 1:
             return _unhandled_row(rows.reset_index(drop=True), exc)
     mid = len(rows) // 2
     parts = [
-        geocode_safely(rows.iloc[:mid], gazetteer, extra_places, study_area=study_area),
-        geocode_safely(rows.iloc[mid:], gazetteer, extra_places, study_area=study_area),
+        geocode_safely(rows.iloc[:mid], gazetteer, extra_places, study_area=study_area, matcher=matcher),
+        geocode_safely(rows.iloc[mid:], gazetteer, extra_places, study_area=study_area, matcher=matcher),
     ]
     located_parts = [p.located for p in parts if not p.located.empty]
     q_parts = [p.quarantine for p in parts if not p.quarantine.empty]

@@ -191,78 +191,175 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     resubmission of it. A row whose identity is stored is a duplicate when its content is one already
     received for that report, and a changed resubmission otherwise.
     """
-    ids = stored["id"].tolist()
-    by_identity = {k: i for k, i in zip(stored["identity"].tolist(), ids, strict=True) if k is not None}
-    content_of = dict(zip(ids, stored["fingerprint"].tolist(), strict=True))
-    # Contents received before for a stored report besides its own: resubmissions' and replaced ones.
-    received: dict[tuple[int, str], int] = {}
-    for rid, f, sid in zip(
-        seen["report_id"].tolist(),
-        seen["fingerprint"].tolist(),
-        seen["resubmission_id"].tolist(),
-        strict=True,
-    ):
-        received.setdefault((int(rid), f), int(sid))
-    # Identical content: the report that is not merged into another, lowest id first.
-    live_by_content: dict[str, int] = {}
-    merged = pd.isna(stored["merged_into"]).to_numpy() if len(stored) else np.array([], dtype=bool)
-    order = np.lexsort((np.asarray(ids, dtype="int64"), ~merged)) if len(stored) else []
-    fps = stored["fingerprint"].tolist()
-    for j in order:
-        live_by_content.setdefault(fps[j], ids[j])
+    return ReportClassifier(stored, seen).classify(rows)
 
-    n = len(rows)
-    status = ["new"] * n
-    # -1 for "none": plain int lists convert to nullable integers far faster than lists holding None.
-    report_id, resubmission_id, duplicate_of_row = [-1] * n, [-1] * n, [-1] * n
-    resubmission_of_row, resembles_report_id, resembles_row = [-1] * n, [-1] * n, [-1] * n
-    first_of_pair: dict[tuple[str, str], int] = {}
-    first_of_identity: dict[str, int] = {}
-    first_new_by_content: dict[str, int] = {}
-    for i, (key, content, row) in enumerate(
-        zip(rows["identity"].tolist(), rows["fingerprint"].tolist(), rows["row_number"].tolist(), strict=True)
-    ):
-        pair = (key, content)
-        earlier = first_of_pair.get(pair)
-        if earlier is not None:
-            status[i], duplicate_of_row[i] = "duplicate", earlier
-            continue
-        first_of_pair[pair] = row
-        match = by_identity.get(key)
-        if match is not None:
-            report_id[i] = match
-            if content_of[match] == content:
-                status[i] = "duplicate"
-            elif (match, content) in received:
-                status[i], resubmission_id[i] = "duplicate", received[(match, content)]
-            else:
-                status[i] = "resubmission"
-        elif key in first_of_identity:
-            status[i], resubmission_of_row[i] = "resubmission", first_of_identity[key]
-        else:
+
+_HASH_KEYS = ("hoth-geo-rows-k1", "hoth-geo-rows-k2")
+
+
+def _key_hashes(values: Iterable) -> np.ndarray:
+    """A 128-bit hash of each key, as a (n, 2) uint64 array: two independent 64-bit hashes. At a
+    million keys the chance that two different keys share both is about 1 in 10^26, so a file's rows
+    can be remembered in 16 bytes each instead of their text."""
+    arr = np.asarray(pd.Series(values, dtype=object, copy=False).to_numpy(dtype=object))
+    return np.stack([pd.util.hash_array(arr, hash_key=k, categorize=False) for k in _HASH_KEYS], axis=1)
+
+
+def _sortable(hashes: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(hashes).view("S16").ravel()
+
+
+def _pair_hashes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The hash of a pair of keys from the keys' own hashes (an odd multiplier keeps it one to one in a)."""
+    with np.errstate(over="ignore"):
+        return (a * np.uint64(0x9E3779B97F4A7C15)) ^ b
+
+
+class _RowsByKey:
+    """{key hash: first row number} for rows of earlier chunks: sorted arrays, 24 bytes a row."""
+
+    def __init__(self) -> None:
+        self._keys = np.array([], dtype="S16")
+        self._rows = np.array([], dtype="int64")
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each key, -1 where the key is new."""
+        out = np.full(len(keys), -1, dtype="int64")
+        if not len(self._keys) or not len(keys):
+            return out
+        pos = np.clip(np.searchsorted(self._keys, keys), 0, len(self._keys) - 1)
+        hit = self._keys[pos] == keys
+        out[hit] = self._rows[pos[hit]]
+        return out
+
+    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Remember keys not seen before (the first row of each wins)."""
+        if not len(keys):
+            return
+        keys = np.asarray(keys, dtype="S16")
+        rows = np.asarray(rows, dtype="int64")
+        _, first = np.unique(keys, return_index=True)
+        keys, rows = keys[first], rows[first]
+        new = self.lookup(keys) < 0
+        keys, rows = keys[new], rows[new]  # sorted, by np.unique
+        # A merge of two sorted arrays: linear, where sorting everything again each chunk is not.
+        at = np.searchsorted(self._keys, keys)
+        self._keys = np.insert(self._keys, at, keys)
+        self._rows = np.insert(self._rows, at, rows)
+
+
+class ReportClassifier:
+    """``classify_reports`` for a file read in chunks: the rows of earlier chunks are remembered (as
+    key hashes, so memory stays small), and a row repeating a row of an earlier chunk is classified
+    exactly as if the file were read at once."""
+
+    def __init__(self, stored: pd.DataFrame, seen: pd.DataFrame) -> None:
+        ids = stored["id"].tolist()
+        self._by_identity = {
+            k: i for k, i in zip(stored["identity"].tolist(), ids, strict=True) if k is not None
+        }
+        self._content_of = dict(zip(ids, stored["fingerprint"].tolist(), strict=True))
+        # Contents received before for a stored report besides its own: resubmissions' and replaced ones.
+        self._received: dict[tuple[int, str], int] = {}
+        for rid, f, sid in zip(
+            seen["report_id"].tolist(),
+            seen["fingerprint"].tolist(),
+            seen["resubmission_id"].tolist(),
+            strict=True,
+        ):
+            self._received.setdefault((int(rid), f), int(sid))
+        # Identical content: the report that is not merged into another, lowest id first.
+        self._live_by_content: dict[str, int] = {}
+        merged = pd.isna(stored["merged_into"]).to_numpy() if len(stored) else np.array([], dtype=bool)
+        order = np.lexsort((np.asarray(ids, dtype="int64"), ~merged)) if len(stored) else []
+        fps = stored["fingerprint"].tolist()
+        for j in order:
+            self._live_by_content.setdefault(fps[j], ids[j])
+        # Earlier chunks of the file: first row of each (identity, content) pair, of each identity
+        # among new rows, and of each content among new rows.
+        self._earlier_pair = _RowsByKey()
+        self._earlier_identity = _RowsByKey()
+        self._earlier_content = _RowsByKey()
+
+    def classify(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The next rows of the file, in file order (see ``classify_reports``)."""
+        by_identity, content_of, received = self._by_identity, self._content_of, self._received
+        live_by_content = self._live_by_content
+        keys, contents = rows["identity"].tolist(), rows["fingerprint"].tolist()
+        row_numbers = rows["row_number"].tolist()
+        identity_raw, content_raw = _key_hashes(keys), _key_hashes(contents)
+        identity_hash, content_hash = _sortable(identity_raw), _sortable(content_raw)
+        pair_hash = _sortable(_pair_hashes(identity_raw, content_raw))
+        earlier_pair = self._earlier_pair.lookup(pair_hash).tolist()
+        earlier_identity = self._earlier_identity.lookup(identity_hash).tolist()
+        earlier_content = self._earlier_content.lookup(content_hash).tolist()
+        n = len(rows)
+        status = ["new"] * n
+        # -1 for "none": plain int lists convert to nullable integers far faster than lists holding None.
+        report_id, resubmission_id, duplicate_of_row = [-1] * n, [-1] * n, [-1] * n
+        resubmission_of_row, resembles_report_id, resembles_row = [-1] * n, [-1] * n, [-1] * n
+        # This chunk's rows (an earlier chunk's row, found above, always comes first).
+        first_of_pair: dict[tuple[str, str], int] = {}
+        first_of_identity: dict[str, int] = {}
+        first_new_by_content: dict[str, int] = {}
+        is_first_of_identity = np.zeros(n, dtype=bool)
+        is_first_new_content = np.zeros(n, dtype=bool)
+        for i, (key, content, row) in enumerate(zip(keys, contents, row_numbers, strict=True)):
+            pair = (key, content)
+            earlier = earlier_pair[i] if earlier_pair[i] >= 0 else first_of_pair.get(pair)
+            if earlier is not None:
+                status[i], duplicate_of_row[i] = "duplicate", earlier
+                continue
+            first_of_pair[pair] = row
+            match = by_identity.get(key)
+            if match is not None:
+                report_id[i] = match
+                if content_of[match] == content:
+                    status[i] = "duplicate"
+                elif (match, content) in received:
+                    status[i], resubmission_id[i] = "duplicate", received[(match, content)]
+                else:
+                    status[i] = "resubmission"
+                continue
+            first_row = earlier_identity[i] if earlier_identity[i] >= 0 else first_of_identity.get(key)
+            if first_row is not None:
+                status[i], resubmission_of_row[i] = "resubmission", first_row
+                continue
             first_of_identity[key] = row
+            is_first_of_identity[i] = True
             twin = live_by_content.get(content)
             if twin is not None:
                 resembles_report_id[i] = twin
             else:
-                resembles_row[i] = first_new_by_content.get(content, -1)
-            first_new_by_content.setdefault(content, row)
+                like = (
+                    earlier_content[i] if earlier_content[i] >= 0 else first_new_by_content.get(content, -1)
+                )
+                resembles_row[i] = like
+            if earlier_content[i] < 0 and content not in first_new_by_content:
+                first_new_by_content[content] = row
+                is_first_new_content[i] = True
 
-    def nullable(values: list[int]) -> pd.arrays.IntegerArray:
-        arr = np.asarray(values, dtype="int64")
-        return pd.arrays.IntegerArray(arr, arr < 0)
+        rn = np.asarray(row_numbers, dtype="int64")
+        firsts = np.asarray(duplicate_of_row) < 0
+        self._earlier_pair.add(pair_hash[firsts], rn[firsts])
+        self._earlier_identity.add(identity_hash[is_first_of_identity], rn[is_first_of_identity])
+        self._earlier_content.add(content_hash[is_first_new_content], rn[is_first_new_content])
 
-    return pd.DataFrame(
-        {
-            "status": np.array(status, dtype=object),
-            "report_id": nullable(report_id),
-            "resubmission_id": nullable(resubmission_id),
-            "duplicate_of_row": nullable(duplicate_of_row),
-            "resubmission_of_row": nullable(resubmission_of_row),
-            "resembles_report_id": nullable(resembles_report_id),
-            "resembles_row": nullable(resembles_row),
-        }
-    )
+        def nullable(values: list[int]) -> pd.arrays.IntegerArray:
+            arr = np.asarray(values, dtype="int64")
+            return pd.arrays.IntegerArray(arr, arr < 0)
+
+        return pd.DataFrame(
+            {
+                "status": np.array(status, dtype=object),
+                "report_id": nullable(report_id),
+                "resubmission_id": nullable(resubmission_id),
+                "duplicate_of_row": nullable(duplicate_of_row),
+                "resubmission_of_row": nullable(resubmission_of_row),
+                "resembles_report_id": nullable(resembles_report_id),
+                "resembles_row": nullable(resembles_row),
+            }
+        )
 
 
 def empty_outcomes() -> pd.DataFrame:
@@ -295,7 +392,8 @@ def outcomes(row_number, outcome, **columns) -> pd.DataFrame:
 
 def resolve_in_file_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
     """A row repeating an earlier row of its file points where that row went (report, quarantine...)."""
-    frame = frame.sort_values("row_number", kind="stable").reset_index(drop=True)
+    if not (frame["row_number"].is_monotonic_increasing and frame.index.equals(pd.RangeIndex(len(frame)))):
+        frame = frame.sort_values("row_number", kind="stable").reset_index(drop=True)
     repeat = frame["duplicate_of_row"].notna().to_numpy()
     if not repeat.any():
         return frame

@@ -7,8 +7,8 @@ with a reason, or a duplicate of something already stored. The summary always re
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hoth_geo import audit, identity, ingest, settings, store
+from hoth_geo import audit, identity, import_stream, ingest, settings, store
 from hoth_geo import geocode as geocoding
 from hoth_geo.gazetteer import Gazetteer
 from hoth_geo.hexes import latlng_to_cells
@@ -25,6 +25,9 @@ from hoth_geo.hexes import latlng_to_cells
 Progress = Callable[[float, str], None]
 
 _CHUNK = 20_000  # rows per INSERT batch; progress is reported between batches
+# Distinct names and location texts whose lookups an import keeps from chunk to chunk (about 40 MB at
+# most); past it, the next chunk starts with empty caches, so memory stays flat however long the file.
+_MAX_CACHED_NAMES = 100_000
 
 
 def _no_progress(_fraction: float, _message: str) -> None:
@@ -74,9 +77,13 @@ def import_file(
     progress: Progress | None = None,
     today: date | None = None,
     max_bytes: int | None = None,
+    chunk_rows: int = import_stream.CHUNK_ROWS,
 ) -> store.ImportSummary:
     """Import a sharing-form export or a police.uk street CSV. Raises ``ingest.ImportRefused`` when
-    the file cannot be imported at all; nothing is stored then."""
+    the file cannot be imported at all; nothing is stored then.
+
+    A sharing-form file is read, checked, geocoded and stored ``chunk_rows`` rows at a time, all in
+    one transaction, so memory does not grow with the file; ``progress`` hears after each chunk."""
     progress = progress or _no_progress
     if isinstance(source, bytes):
         data = source
@@ -93,38 +100,82 @@ def import_file(
         raise ingest.ImportRefused(
             f'file "{filename}" is {size / 1e6:.1f} MB, over the upload limit of {max_bytes / 1e6:.1f} MB'
         )
-    if not isinstance(source, bytes):
-        data = path.read_bytes()
-    file_sha = hashlib.sha256(data).hexdigest()
+    whole = data if isinstance(source, bytes) else path
+    file_sha = import_stream.file_sha256(whole)
     progress(0.02, f"reading {filename}")
-    raw = ingest.read_table(data, given_name, max_bytes=max_bytes)
+    gaz = gazetteer or area_gazetteer(engine)
+    stream = import_stream.open_csv(whole, given_name)
+    if stream is not None and _chosen_format(stream.header, fmt) == "sharing_form":
+        try:
+            return _import_sharing_form(
+                engine,
+                stream.chunks(chunk_rows),
+                filename,
+                file_sha,
+                gaz,
+                is_demo,
+                imported_by,
+                progress,
+                today,
+                fraction_read=lambda _rows: stream.fraction_read,
+            )
+        except import_stream.StreamUnsuitable:
+            pass  # rolled back: an unusual file (ragged rows, blank lines, ...) is read whole instead
+    raw = ingest.read_table(whole, given_name, max_bytes=max_bytes)
+    detected = _chosen_format(raw, fmt)
+    progress(0.1, f"checking {len(raw):,} rows")
+    if detected == "policeuk":
+        return _import_policeuk(engine, raw, filename, file_sha, gaz, is_demo, imported_by, progress)
+    n_raw = max(len(raw), 1)
+    chunks = import_stream.frame_chunks(raw, chunk_rows)
+    return _import_sharing_form(
+        engine,
+        chunks,
+        filename,
+        file_sha,
+        gaz,
+        is_demo,
+        imported_by,
+        progress,
+        today,
+        fraction_read=lambda rows: min(1.0, rows / n_raw),
+    )
+
+
+def _chosen_format(raw: pd.DataFrame, fmt: str | None) -> str:
     detected = ingest.detect_format(raw)
     if fmt is not None and fmt != detected:
         if fmt not in ("sharing_form", "policeuk"):
             raise ValueError(f"fmt must be 'sharing_form' or 'policeuk', got {fmt!r}")
         detected = fmt
-    gaz = gazetteer or area_gazetteer(engine)
-    progress(0.1, f"checking {len(raw):,} rows")
-    if detected == "policeuk":
-        return _import_policeuk(engine, raw, filename, file_sha, gaz, is_demo, imported_by, progress)
-    return _import_sharing_form(engine, raw, filename, file_sha, gaz, is_demo, imported_by, progress, today)
+    return detected
 
 
-def _dedupe_quarantine(conn: Connection, q: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dedupe_quarantine(
+    conn: Connection, q: pd.DataFrame, in_file: dict[str, int] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split quarantined rows into new entries and repeats of a row quarantined before.
 
     A quarantined row is its identity (``q["identity"]``: agency + source reference, Crime ID, or file
     + row number) plus its raw text: only the same row imported again is a duplicate. A row that merely
     looks like another quarantined row is quarantined in its own right.
+
+    ``in_file`` ({key: row number}) holds the entries this import made from earlier chunks of its file;
+    the new entries of this chunk are added to it. Those entries are in the database already, but are
+    repeats of a row of this file, not of an earlier import.
     """
     if q.empty:
         return q.assign(raw_fingerprint=pd.Series(dtype=object)), identity.empty_outcomes()
+    in_file = {} if in_file is None else in_file
     q = q.reset_index(drop=True)
     q["raw_fingerprint"] = identity.quarantine_keys(q["identity"], q["raw"])
-    before = store.quarantine_ids(conn, q["raw_fingerprint"])
-    seen = q["raw_fingerprint"].isin(before.index).to_numpy()
-    repeat = q["raw_fingerprint"].duplicated().to_numpy() & ~seen
+    earlier_row = q["raw_fingerprint"].map(in_file)
+    in_earlier = earlier_row.notna().to_numpy()
+    before = store.quarantine_ids(conn, q.loc[~in_earlier, "raw_fingerprint"])
+    seen = q["raw_fingerprint"].isin(before.index).to_numpy() & ~in_earlier
+    repeat = (q["raw_fingerprint"].duplicated().to_numpy() & ~seen) | in_earlier
     first_row = q.groupby("raw_fingerprint", sort=False)["row_number"].transform("first")
+    first_row = earlier_row.fillna(first_row).astype("int64")
     dup_seen = q[seen]
     dup_repeat = q[repeat]
     qids = before.reindex(dup_seen["raw_fingerprint"]).to_numpy()
@@ -144,7 +195,9 @@ def _dedupe_quarantine(conn: Connection, q: pd.DataFrame) -> tuple[pd.DataFrame,
         ],
         ignore_index=True,
     )
-    return q[~(seen | repeat)], out
+    fresh = q[~(seen | repeat)]
+    in_file.update(zip(fresh["raw_fingerprint"].tolist(), fresh["row_number"].tolist(), strict=True))
+    return fresh, out
 
 
 @dataclass
@@ -231,9 +284,55 @@ def _store_import(
         ],
         ignore_index=True,
     )
+    return _finish_import(
+        conn,
+        fmt=fmt,
+        filename=filename,
+        file_sha=file_sha,
+        imported_by=imported_by,
+        import_id=import_id,
+        seen_file=seen_file,
+        n_read=n_read,
+        n_acc=n_acc,
+        n_q=n_q,
+        n_resubmitted=extra.n_resubmitted,
+        n_flagged=int(flagged.sum()),
+        n_out_of_area=n_out_of_area,
+        warnings=warnings,
+        accounted=accounted,
+    )
+
+
+def _finish_import(
+    conn: Connection,
+    *,
+    fmt: str,
+    filename: str,
+    file_sha: str,
+    imported_by: str | None,
+    import_id: int,
+    seen_file: bool,
+    n_read: int,
+    n_acc: int,
+    n_q: int,
+    n_resubmitted: int,
+    n_flagged: int,
+    n_out_of_area: int,
+    warnings: list[str],
+    accounted: pd.DataFrame | list[pd.DataFrame],
+) -> store.ImportSummary:
+    """Check that every row of the file is accounted for, then complete the import record and its
+    audit entry in the caller's transaction. ``accounted`` may come in parts (a list, emptied here, so
+    the parts are not held beside the whole)."""
+    if isinstance(accounted, list):
+        parts = accounted
+        accounted = pd.concat(parts, ignore_index=True)
+        parts.clear()
     accounted = identity.resolve_in_file_duplicates(accounted)
+    # One missing value (None) however many parts the rows were accounted in.
+    accounted["detail"] = accounted["detail"].astype(object).where(accounted["detail"].notna(), None)
     n_dup = int((accounted["outcome"] == "duplicate").sum())
-    nothing_new = n_acc == 0 and n_q == 0 and extra.n_resubmitted == 0 and n_read > n_out_of_area
+    nothing_new = n_acc == 0 and n_q == 0 and n_resubmitted == 0 and n_read > n_out_of_area
     summary = store.ImportSummary(
         import_id=import_id,
         filename=filename,
@@ -244,8 +343,8 @@ def _store_import(
         n_duplicates=n_dup,
         already_imported=seen_file and nothing_new,
         warnings=tuple(warnings),
-        n_resubmitted=extra.n_resubmitted,
-        n_possible_duplicates=int(flagged.sum()),
+        n_resubmitted=n_resubmitted,
+        n_possible_duplicates=n_flagged,
         n_out_of_area=n_out_of_area,
         rows=accounted,
     )
@@ -302,32 +401,78 @@ def _report_duplicate_outcomes(rows: pd.DataFrame, cls: pd.DataFrame) -> pd.Data
     )
 
 
-def _import_sharing_form(
-    engine: Engine,
-    raw: pd.DataFrame,
-    filename: str,
-    file_sha: str,
-    gaz: Gazetteer,
-    is_demo: bool,
-    imported_by: str | None,
-    progress: Progress,
-    today: date | None,
-    fmt: str = "sharing_form",
-) -> store.ImportSummary:
-    result = ingest.normalise_sharing_form(raw, today=today)
-    rows = result.rows.copy()
-    rows["identity"] = identity.report_identities(
-        rows["agency"], rows["source_ref"], file_sha, rows["row_number"]
-    )
-    progress(0.2, f"{len(rows):,} rows valid; checking for duplicates")
-    extra_places = places_in_area(store.load_places(engine), gaz)
-    with engine.begin() as conn:
-        cls = identity.classify_reports(rows, store.report_keys(conn), store.resubmission_contents(conn))
+class _StoredRows:
+    """{row number: id} of the rows an import has stored so far, over all its chunks (for a later
+    row that repeats or resembles an earlier one)."""
+
+    def __init__(self) -> None:
+        self._rows: list[np.ndarray] = []
+        self._ids: list[np.ndarray] = []
+
+    def add(self, ids: pd.Series) -> None:
+        if len(ids):
+            self._rows.append(ids.index.to_numpy(dtype="int64"))
+            self._ids.append(ids.to_numpy(dtype="int64"))
+
+    def lookup(self, rows) -> np.ndarray:
+        """The id stored for each row number (float, NaN where that row was not stored)."""
+        rows = np.asarray(pd.Series(rows, dtype="Float64").fillna(-1).to_numpy("int64"))
+        out = np.full(len(rows), np.nan)
+        if not self._rows or not len(rows):
+            return out
+        # Row numbers grow through the file, so the concatenation is sorted.
+        known, ids = np.concatenate(self._rows), np.concatenate(self._ids)
+        pos = np.clip(np.searchsorted(known, rows), 0, len(known) - 1)
+        hit = known[pos] == rows
+        out[hit] = ids[pos[hit]]
+        return out
+
+
+@dataclass
+class _SharingFormImport:
+    """One sharing-form import in progress, a chunk of the file at a time, in one transaction.
+
+    Everything a later row can refer to is remembered across chunks: the classifier's rows so far
+    (duplicates and resubmissions of earlier rows), the ids of rows stored and the quarantine keys
+    entered, so a file read in chunks is stored and accounted for exactly as if read at once."""
+
+    conn: Connection
+    import_id: int
+    file_sha: str
+    gaz: Gazetteer
+    extra_places: pd.DataFrame
+    is_demo: bool
+    today: date
+    classifier: identity.ReportClassifier
+    matcher: object = None  # geocode.name_matcher: names resolved once for the whole file
+    stored: _StoredRows = field(default_factory=_StoredRows)
+    quarantine_keys: dict[str, int] = field(default_factory=dict)
+    outcomes: list[pd.DataFrame] = field(default_factory=list)
+    warnings: list[list[str]] = field(default_factory=list)
+    column_map: dict[str, str] = field(default_factory=dict)
+    n_read: int = 0
+    n_acc: int = 0
+    n_q: int = 0
+    n_resubmitted: int = 0
+    n_flagged: int = 0
+
+    def add_chunk(self, raw: pd.DataFrame) -> None:
+        conn, import_id = self.conn, self.import_id
+        result = ingest.normalise_sharing_form(raw, today=self.today)
+        self.n_read += result.n_read
+        self.warnings.append(result.warnings)
+        self.column_map = result.column_map
+        rows = result.rows.copy()
+        rows["identity"] = identity.report_identities(
+            rows["agency"], rows["source_ref"], self.file_sha, rows["row_number"]
+        )
+        cls = self.classifier.classify(rows)
         status = cls["status"].to_numpy()
         info = cls.set_axis(rows["row_number"].to_numpy())
         fresh = rows[status != "duplicate"]
-        progress(0.3, f"geocoding {len(fresh):,} rows")
-        geo = geocoding.geocode_safely(fresh, gaz, extra_places)
+        if self.matcher is None or self.matcher.n_cached() > _MAX_CACHED_NAMES:
+            self.matcher = geocoding.name_matcher(self.gaz, self.extra_places)
+        geo = geocoding.geocode_safely(fresh, self.gaz, self.extra_places, matcher=self.matcher)
         located = geo.located
         located["identity"] = (
             rows.set_index("row_number")["identity"].reindex(located["row_number"]).to_numpy()
@@ -335,9 +480,20 @@ def _import_sharing_form(
         loc_status = info["status"].reindex(located["row_number"]).to_numpy()
         new_located = located[loc_status == "new"]
         resub = located[loc_status == "resubmission"]
+
+        last_report = store.max_id(conn, store.reports)
+        n_new = store.insert_reports(conn, import_id, new_located, is_demo=self.is_demo)
+        stored_ids = (
+            store.ids_by_row(conn, store.reports, import_id, after_id=last_report)
+            if n_new
+            else pd.Series(dtype="int64")
+        )
+        self.stored.add(stored_ids)
+        self.n_acc += n_new
+
         # A changed repeat of a row of this same file that did not reach the store has nothing to change.
         target_row = info["resubmission_of_row"].reindex(resub["row_number"])
-        orphan = (target_row.notna() & ~target_row.isin(new_located["row_number"])).to_numpy()
+        orphan = (target_row.notna() & np.isnan(self.stored.lookup(target_row))).to_numpy()
         orphans = resub[orphan]
         resub = resub[~orphan]
         orphan_q = pd.DataFrame(
@@ -373,61 +529,92 @@ def _import_sharing_form(
         quarantined["identity"] = identity.raw_identities(
             raw,
             quarantined["row_number"].to_numpy(),
-            file_sha,
+            self.file_sha,
             ref_column=result.column_map.get("source_ref"),
             agency_column=result.column_map.get("agency"),
         )
+        quarantined, q_dups = _dedupe_quarantine(conn, quarantined, self.quarantine_keys)
+        last_q = store.max_id(conn, store.quarantine)
+        n_q = store.insert_quarantine(conn, import_id, quarantined)
+        q_ids = (
+            store.ids_by_row(conn, store.quarantine, import_id, after_id=last_q)
+            if n_q
+            else pd.Series(dtype="int64")
+        )
+        self.n_q += n_q
 
-        def after_insert(c: Connection, import_id: int, stored_ids: pd.Series) -> _AfterInsert:
-            now = datetime.now(UTC).replace(tzinfo=None)
-            new_rows = new_located["row_number"].to_numpy()
-            resembles = info["resembles_report_id"].reindex(new_rows)
-            like_row = info["resembles_row"].reindex(new_rows)
-            from_row = stored_ids.reindex(like_row.fillna(-1).astype("int64")).to_numpy()
-            resembles = resembles.astype("Float64").fillna(pd.Series(from_row, index=resembles.index))
-            resembles = resembles.dropna().astype("int64")
-            if len(resembles):
-                c.execute(
-                    store.duplicate_flags.insert(),
-                    [
-                        {
-                            "report_id": int(stored_ids[r]),
-                            "resembles_report_id": int(t),
-                            "import_id": import_id,
-                            "status": "open",
-                            "flagged_at": now,
-                        }
-                        for r, t in resembles.items()
-                    ],
-                )
-            rn = resub["row_number"].to_numpy()
-            targets = info["report_id"].reindex(rn)
-            of_row = info["resubmission_of_row"].reindex(rn).fillna(-1).astype("int64")
-            targets = targets.astype("Float64").fillna(
-                pd.Series(stored_ids.reindex(of_row).to_numpy(), index=targets.index)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        new_rows = new_located["row_number"].to_numpy()
+        resembles = info["resembles_report_id"].reindex(new_rows)
+        from_row = self.stored.lookup(info["resembles_row"].reindex(new_rows))
+        resembles = resembles.astype("Float64").fillna(pd.Series(from_row, index=resembles.index))
+        resembles = resembles.dropna().astype("int64")
+        if len(resembles):
+            conn.execute(
+                store.duplicate_flags.insert(),
+                [
+                    {
+                        "report_id": int(stored_ids[r]),
+                        "resembles_report_id": int(t),
+                        "import_id": import_id,
+                        "status": "open",
+                        "flagged_at": now,
+                    }
+                    for r, t in resembles.items()
+                ],
             )
-            if len(rn):
-                c.execute(
-                    store.resubmissions.insert(),
-                    [
-                        {
-                            "import_id": import_id,
-                            "row_number": int(r),
-                            "report_id": int(t),
-                            "fingerprint": f,
-                            "payload": p,
-                            "status": "open",
-                            "received_at": now,
-                        }
-                        for r, t, f, p in zip(
-                            rn, targets, resub["fingerprint"], identity.row_payloads(resub), strict=True
-                        )
-                    ],
-                )
-            resub_ids = (
-                store.ids_by_row(c, store.resubmissions, import_id) if len(rn) else pd.Series(dtype="int64")
+        rn = resub["row_number"].to_numpy()
+        targets = info["report_id"].reindex(rn)
+        targets = targets.astype("Float64").fillna(
+            pd.Series(self.stored.lookup(info["resubmission_of_row"].reindex(rn)), index=targets.index)
+        )
+        resub_ids = pd.Series(dtype="int64")
+        if len(rn):
+            last_resub = store.max_id(conn, store.resubmissions)
+            conn.execute(
+                store.resubmissions.insert(),
+                [
+                    {
+                        "import_id": import_id,
+                        "row_number": int(r),
+                        "report_id": int(t),
+                        "fingerprint": f,
+                        "payload": p,
+                        "status": "open",
+                        "received_at": now,
+                    }
+                    for r, t, f, p in zip(
+                        rn, targets, resub["fingerprint"], identity.row_payloads(resub), strict=True
+                    )
+                ],
             )
-            out = identity.outcomes(
+            resub_ids = store.ids_by_row(conn, store.resubmissions, import_id, after_id=last_resub)
+        self.n_resubmitted += len(rn)
+        self.n_flagged += len(resembles)
+
+        flagged_like = resembles.reindex(new_rows)
+        flagged = flagged_like.notna().to_numpy()
+        detail = np.full(len(new_rows), None, dtype=object)
+        detail[flagged] = [
+            f"the same content as report {int(r)}: flagged for Review" for r in flagged_like[flagged].tolist()
+        ]
+        parts = [
+            identity.outcomes(
+                new_rows,
+                np.where(flagged, "possible_duplicate", "stored"),
+                report_id=stored_ids.reindex(new_rows).to_numpy(),
+                resembles_report_id=flagged_like.to_numpy(),
+                detail=detail,
+            ),
+            identity.outcomes(
+                quarantined["row_number"],
+                "quarantined",
+                quarantine_id=q_ids.reindex(quarantined["row_number"]).to_numpy(),
+                detail=quarantined["reason"].to_numpy(dtype=object),
+            ),
+            _report_duplicate_outcomes(rows, cls),
+            q_dups,
+            identity.outcomes(
                 rn,
                 "resubmission",
                 report_id=targets.to_numpy(),
@@ -437,27 +624,64 @@ def _import_sharing_form(
                     " is kept until an analyst accepts or rejects the change in Review"
                     for t in targets
                 ],
-            )
-            return _AfterInsert(out, len(rn), resembles)
+            ),
+        ]
+        self.outcomes.append(pd.concat(parts, ignore_index=True).sort_values("row_number", ignore_index=True))
 
-        summary = _store_import(
+
+def _import_sharing_form(
+    engine: Engine,
+    chunks: Iterable[pd.DataFrame],
+    filename: str,
+    file_sha: str,
+    gaz: Gazetteer,
+    is_demo: bool,
+    imported_by: str | None,
+    progress: Progress,
+    today: date | None,
+    fmt: str = "sharing_form",
+    fraction_read: Callable[[int], float] | None = None,
+) -> store.ImportSummary:
+    """Import sharing-form rows given as chunks of one file (``import_stream``), in one transaction."""
+    extra_places = places_in_area(store.load_places(engine), gaz)
+    with engine.begin() as conn:
+        seen_file = store.file_already_imported(conn, file_sha)
+        job = _SharingFormImport(
+            conn=conn,
+            import_id=0,
+            file_sha=file_sha,
+            gaz=gaz,
+            extra_places=extra_places,
+            is_demo=is_demo,
+            today=today or date.today(),
+            classifier=identity.ReportClassifier(store.report_keys(conn), store.resubmission_contents(conn)),
+        )
+        # A file refused in any chunk (or read again whole) rolls this record back with everything else.
+        job.import_id = store.insert_import(
+            conn, filename=filename, file_sha256=file_sha, fmt=fmt, is_demo=is_demo, imported_by=imported_by
+        )
+        for raw in chunks:
+            job.add_chunk(raw)
+            del raw
+            import_stream.give_back_free_memory()
+            done = fraction_read(job.n_read) if fraction_read else 1.0
+            progress(0.1 + 0.85 * done, f"storing reports: {job.n_read:,} rows read, checked and geocoded")
+        summary = _finish_import(
             conn,
             fmt=fmt,
             filename=filename,
             file_sha=file_sha,
-            is_demo=is_demo,
             imported_by=imported_by,
-            n_read=result.n_read,
-            accepted=new_located,
-            insert_rows=lambda c, import_id, f: store.insert_reports(c, import_id, f, is_demo=is_demo),
-            stored_table=store.reports,
-            quarantined=quarantined,
-            duplicates=_report_duplicate_outcomes(rows, cls),
-            warnings=result.warnings,
-            progress=progress,
-            progress_start=0.45,
-            label="storing reports",
-            after_insert=after_insert,
+            import_id=job.import_id,
+            seen_file=seen_file,
+            n_read=job.n_read,
+            n_acc=job.n_acc,
+            n_q=job.n_q,
+            n_resubmitted=job.n_resubmitted,
+            n_flagged=job.n_flagged,
+            n_out_of_area=0,
+            warnings=import_stream.merge_warnings(job.warnings),
+            accounted=job.outcomes,
         )
     progress(1.0, summary.describe())
     return summary
@@ -641,7 +865,7 @@ def import_form_rows(
     payload = raw.to_json(orient="records", force_ascii=False).encode("utf-8")
     return _import_sharing_form(
         engine,
-        raw,
+        import_stream.frame_chunks(raw),
         ingest.safe_filename(name),
         hashlib.sha256(payload).hexdigest(),
         gazetteer or area_gazetteer(engine),

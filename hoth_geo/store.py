@@ -331,7 +331,9 @@ def _column_values(series: pd.Series, sqlite: bool) -> list:
         if sqlite:  # the text layout SQLAlchemy's SQLite DateTime type reads back
             text = series.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
             return text.astype(object).where(series.notna(), None).tolist()
-        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        # One conversion for the column (a loop over Timestamps cost seconds per million rows).
+        values = pd.Series(series.dt.to_pydatetime(), index=series.index, dtype=object)
+        return values.where(series.notna(), None).tolist()
     if pd.api.types.is_bool_dtype(series):
         return series.astype(int).tolist() if sqlite else series.tolist()
     if pd.api.types.is_integer_dtype(series):
@@ -448,13 +450,24 @@ def quarantine_ids(conn: Connection, keys: Iterable[str]) -> pd.Series:
     return pd.Series(found, dtype="int64")
 
 
-def ids_by_row(conn: Connection, table: sa.Table, import_id: int) -> pd.Series:
-    """{row_number: id} of the rows one import wrote to ``table``."""
-    rows = conn.execute(sa.select(table.c.row_number, table.c.id).where(table.c.import_id == import_id)).all()
+def ids_by_row(
+    conn: Connection, table: sa.Table, import_id: int, *, after_id: int | None = None
+) -> pd.Series:
+    """{row_number: id} of the rows one import wrote to ``table`` (only ids over ``after_id`` if given:
+    a chunk's rows, found through the primary key instead of a scan of the table)."""
+    query = sa.select(table.c.row_number, table.c.id).where(table.c.import_id == import_id)
+    if after_id is not None:
+        query = query.where(table.c.id > after_id)
+    rows = conn.execute(query).all()
     if not rows:
         return pd.Series(dtype="int64")
     row_numbers, ids = zip(*rows, strict=True)
     return pd.Series(np.asarray(ids, dtype="int64"), index=np.asarray(row_numbers, dtype="int64"))
+
+
+def max_id(conn: Connection, table: sa.Table) -> int:
+    """The highest id in ``table`` (0 when empty): rows inserted after this call have higher ids."""
+    return int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
 
 
 def insert_import(
