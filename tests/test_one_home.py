@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from hoth_geo import aggregate, gazetteer, pipeline, schema, store
+from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
 @pytest.fixture()
@@ -65,3 +67,47 @@ def test_policeuk_hotel_crime_is_a_hotel_in_the_context_layer_and_the_gazetteer(
 def test_every_landmark_type_maps_into_the_place_vocabulary():
     assert set(schema.POLICEUK_LANDMARK_TYPES.values()) <= set(schema.PLACE_TYPES)
     assert gazetteer.POLICEUK_LANDMARK_TYPES is schema.POLICEUK_LANDMARK_TYPES
+
+
+# --- b. a matched place's type is the report's place type when the partner gave none -------------
+
+
+def test_report_matched_to_a_hotel_with_no_type_given_is_under_the_hotel_filter(sqlite_engine, tmp_path):
+    hotel = pd.DataFrame(
+        {
+            "place_id": ["test:hotel-1"],
+            "name": ["Wearside Lodge Hotel (synthetic)"],
+            "place_type": ["hotel"],
+            "latitude": [54.7760],
+            "longitude": [-1.5750],
+            "locality": ["Elvet and Gilesgate"],
+            "postcode_district": ["DH1"],
+            "source": ["analyst"],
+        }
+    )
+    with sqlite_engine.begin() as conn:
+        store.upsert_places(conn, hotel)
+    common = {"Date observed": "03/04/2025", "Concerns": "CSE", "Agency type": "school"}
+    rows = [
+        # The partner named the hotel but left the place type blank.
+        {**common, "Source reference": "T-1", "Reporting agency": "Test School (synthetic)",
+         "Place name": "Wearside Lodge Hotel (synthetic)", "Place type": ""},
+        # A partner's own type is kept even where the named place is of another type.
+        {**common, "Source reference": "T-2", "Reporting agency": "Test Youth (synthetic)",
+         "Place name": "Wearside Lodge Hotel (synthetic)", "Place type": "car park"},
+    ]  # fmt: skip
+    path = tmp_path / "form.csv"
+    pd.DataFrame([{c: r.get(c, "") for c in TEMPLATE_COLUMNS} for r in rows]).to_csv(path, index=False)
+    summary = pipeline.import_file(sqlite_engine, path)
+    assert summary.n_accepted == 2, summary
+
+    reports = store.load_reports(sqlite_engine)
+    assert (reports["place_id"] == "test:hotel-1").all()
+    hotel_filter = aggregate.ReportFilter(place_types=("hotel",))
+    selected = reports[aggregate.filter_mask(reports, hotel_filter)]
+    assert len(selected) == 1
+    assert set(reports["place_type"].astype(str)) == {"hotel", "car_park"}
+    # The hotel's own count under the Hotel filter is the reports the filter selects.
+    places = pipeline.all_places(sqlite_engine)
+    ranked = aggregate.rank_places(reports, places, hotel_filter)
+    assert ranked.loc[ranked["place_id"] == "test:hotel-1", "reports"].tolist() == [1]
