@@ -216,6 +216,7 @@ def map_command(
 ) -> None:
     """Write a standalone hexagon map (HTML, no internet needed to open it)."""
     from hoth_geo import aggregate, maps, pipeline
+    from hoth_geo.places import top_places
 
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must end in .html, got {out.name!r}")
@@ -223,23 +224,15 @@ def map_command(
     apply_area(db, None)  # the map's outline is the database's area
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
-    places = aggregate.rank_places(reports, pipeline.all_places(engine), f).head(25)
     m = maps.build_hex_map(
         table,
         tooltip_cols=aggregate.BREAKDOWN_LABELS,
-        places=_place_points(places, engine),
+        places=top_places(reports, pipeline.all_places(engine), f),
         legend_title="Reports per hexagon",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(maps.standalone_html(m), encoding="utf-8")
     typer.echo(f"wrote a map of {len(table):,} hexagons ({f.describe()}) to {out}")
-
-
-def _place_points(ranked, engine):
-    from hoth_geo import pipeline
-
-    allp = pipeline.all_places(engine).set_index("place_id")[["latitude", "longitude"]]
-    return ranked.join(allp, on="place_id").rename(columns={"reports": "count"})
 
 
 def _write_table(table, out: Path, *, geometry: bool = True) -> None:

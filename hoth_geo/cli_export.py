@@ -84,7 +84,6 @@ _LOG_KINDS = {
     "csv": "hexes",
     "xlsx": "hexes",
 }
-_TOP_PLACES_ON_MAP = 25
 
 
 # --- Building the bytes ------------------------------------------------------------------------------------
@@ -125,12 +124,12 @@ def suggested_filename(kind: str, policy, *, log_kind: str | None = None) -> str
 def _top_places(reports, places, filters, policy) -> pd.DataFrame | None:
     """Most-reported places for the police map's markers; None for other audiences, whose maps carry
     hexagons only (a marker's size and tooltip would show a count)."""
-    from hoth_geo.exports import shareable_places
+    from hoth_geo.places import top_places
 
     if policy.suppresses or places is None:
         return None
-    ranked = shareable_places(reports, places, filters, policy).head(_TOP_PLACES_ON_MAP)
-    return None if ranked.empty else ranked.rename(columns={"reports": "count"})
+    ranked = top_places(reports, places, filters)
+    return None if ranked.empty else ranked
 
 
 def disclosed_too_few(exc, reports, filters, policy) -> ValueError:

@@ -34,7 +34,7 @@ from hoth_geo import store
 from hoth_geo.aggregate import ReportFilter, aggregate_hexes, filter_mask, located
 from hoth_geo.hexes import cell_centres, cells_to_parent, hex_frame
 from hoth_geo.hotspots import hotspots
-from hoth_geo.places import place_ranking
+from hoth_geo.places import place_ranking, with_coordinates
 from hoth_geo.privacy import (
     POLICE_ONLY_COLUMNS,
     PTABLE_MAX_NOISE,
@@ -287,10 +287,7 @@ def shareable_places(
     _check_policy(policy)
     _check_filters(filters)
     filters = partner_filters(filters, policy)
-    ranked = place_ranking(reports, places, filters)
-    coords = places.drop_duplicates("place_id").set_index("place_id")[["latitude", "longitude"]]
-    table = ranked.join(coords, on="place_id")
-    table = table[table["latitude"].notna() & table["longitude"].notna()].reset_index(drop=True)
+    table = with_coordinates(place_ranking(reports, places, filters), places)
     table["place_type_label"] = table["place_type"].map(PLACE_TYPES).fillna("Not stated")
     table["reports"] = table["reports"].astype(np.int64)
     table["agencies"] = table["agencies"].astype(np.int64)

@@ -4,12 +4,15 @@ the behaviour a user saw go wrong while there were two copies."""
 from __future__ import annotations
 
 import csv
+import html
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from hoth_geo import aggregate, gazetteer, pipeline, schema, store
+from hoth_geo import aggregate, gazetteer, pipeline, places, schema, store
+from hoth_geo.places import place_ranking
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
@@ -109,5 +112,96 @@ def test_report_matched_to_a_hotel_with_no_type_given_is_under_the_hotel_filter(
     assert set(reports["place_type"].astype(str)) == {"hotel", "car_park"}
     # The hotel's own count under the Hotel filter is the reports the filter selects.
     places = pipeline.all_places(sqlite_engine)
-    ranked = aggregate.rank_places(reports, places, hotel_filter)
+    ranked = place_ranking(reports, places, hotel_filter)
     assert ranked.loc[ranked["place_id"] == "test:hotel-1", "reports"].tolist() == [1]
+
+
+# --- c. one place ranking, one top-places function ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from hoth_geo.cli import app
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('one_home') / 'demo.sqlite'}"
+    result = CliRunner().invoke(app, ["demo", "--db", url])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def _marked_places(page: str) -> list[tuple[str, str]]:
+    """(name, count) of each place marker in a map page's data payload, in payload order."""
+    start = page.index('"places":') + len('"places":')
+    rows, _end = json.JSONDecoder().raw_decode(page[start:].lstrip())
+    return [(html.unescape(r[3]), r[5]) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def demo_db_with_a_deleted_place(demo_db, tmp_path_factory):
+    """The demo store after the most-reported stored place was deleted: its reports stay linked to it,
+    but it can no longer be placed on a map."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    path = tmp_path_factory.mktemp("one_home_deleted") / "demo.sqlite"
+    # The backup API copies what the write-ahead log holds too (a file copy would miss it).
+    with sqlite3.connect(sa.make_url(demo_db).database) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    url = f"sqlite:///{path}"
+    engine = store.connect(url)
+    ranked = places.place_ranking(store.load_reports(engine), pipeline.all_places(engine))
+    stored = set(store.load_places(engine)["place_id"])
+    top_stored = next(p for p in ranked["place_id"] if p in stored)
+    with engine.begin() as conn:
+        conn.execute(store.places.delete().where(store.places.c.place_id == top_stored))
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["as-loaded", "place-deleted"])
+@pytest.mark.parametrize(
+    "selection",
+    [[], ["--from", "2026-05-01", "--concern", "cse"], ["--place-type", "takeaway"]],
+    ids=["all", "recent-cse", "takeaways"],
+)
+def test_cli_map_and_police_map_export_mark_the_same_top_places(request, tmp_path, selection, deleted):
+    demo_db = request.getfixturevalue("demo_db_with_a_deleted_place" if deleted else "demo_db")
+    from typer.testing import CliRunner
+
+    from hoth_geo.cli import app
+
+    runner = CliRunner()
+    cli_map, export_map = tmp_path / "cli.html", tmp_path / "export.html"
+    result = runner.invoke(app, ["map", "--res", "8", *selection, "--out", str(cli_map), "--db", demo_db])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["export", "--kind", "map-html", "--audience", "police", "--res", "8", *selection]
+        + ["--out", str(export_map), "--db", demo_db],
+    )
+    assert result.exit_code == 0, result.output
+    marked = _marked_places(cli_map.read_text(encoding="utf-8"))
+    assert len(marked) == places.TOP_PLACES_ON_MAP
+    assert marked == _marked_places(export_map.read_text(encoding="utf-8"))
+    # They are the places the ranking puts first, ties broken by place id.
+    engine = store.connect(demo_db)
+    reports, all_places = store.load_reports(engine), pipeline.all_places(engine)
+    engine.dispose()
+    ranked = places.with_coordinates(
+        places.place_ranking(reports, all_places, _filter(selection)), all_places
+    )
+    assert [name for name, _n in marked] == ranked["name"].head(places.TOP_PLACES_ON_MAP).tolist()
+
+
+def _filter(selection: list[str]) -> aggregate.ReportFilter:
+    from datetime import date
+
+    opts = dict(zip(selection[::2], selection[1::2], strict=True))
+    return aggregate.ReportFilter(
+        date_from=date.fromisoformat(opts["--from"]) if "--from" in opts else None,
+        concerns=(opts["--concern"],) if "--concern" in opts else (),
+        place_types=(opts["--place-type"],) if "--place-type" in opts else (),
+    )

@@ -7,11 +7,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, casework, exports, maps, privacy, settings
+from hoth_geo import aggregate, casework, exports, maps, places, privacy, settings
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
-
-TOP_PLACES_ON_MAP = 25
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -118,10 +116,7 @@ def render() -> None:
 
     top = pd.DataFrame()
     if show_places:
-        ranked = aggregate.rank_places(reports, state.places(), filters).head(TOP_PLACES_ON_MAP)
-        top = ranked.join(
-            state.places().set_index("place_id")[["latitude", "longitude"]], on="place_id"
-        ).rename(columns={"reports": "count"})
+        top = places.top_places(reports, state.places(), filters)
     context = None
     if filters.include_context:
         ctx = state.context()
@@ -166,7 +161,7 @@ def render() -> None:
     else:
         st.caption("Click a hexagon to see its places and its reports by concern and place type.")
         return
-    detail = aggregate.hex_detail(reports, state.places(), cell, res, filters)
+    detail = places.hex_detail(reports, state.places(), cell, res, filters)
     n = int(detail["n_reports"]["reports"].iloc[0])
     where = state.cell_descriptions(res, (cell,))[0]
     st.subheader(f"{where or 'Hexagon ' + h3.int_to_str(cell)}: {n:,} matching reports")

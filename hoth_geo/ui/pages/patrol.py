@@ -46,16 +46,10 @@ def _plan(key: tuple, params: tuple, weights: tuple, _filters) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _places_in_plan(key: tuple, res: int, cells: tuple[int, ...], _filters) -> pd.DataFrame:
     """The reported places inside the plan's hexagons, for markers that stay visible at county zoom."""
-    ranked = risky.place_ranking(state.reports(), state.places(), _filters)[
-        ["place_id", "name", "place_type", "reports"]
-    ]
-    located = ranked.join(
-        state.places().drop_duplicates("place_id").set_index("place_id")[["latitude", "longitude"]],
-        on="place_id",
-    )
-    located = located[located["latitude"].notna() & located["longitude"].notna()]
+    located = risky.top_places(state.reports(), state.places(), _filters, limit=None)
+    located = located[["place_id", "name", "place_type", "count", "latitude", "longitude"]]
     cell = hexes.latlng_to_cells(located["latitude"].to_numpy(), located["longitude"].to_numpy(), res)
-    return located[pd.Series(cell, index=located.index).isin(cells)].rename(columns={"reports": "count"})
+    return located[pd.Series(cell, index=located.index).isin(cells)]
 
 
 def _grading_inputs() -> tuple:
