@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import h3
 import typer
 
 from hoth_geo import settings
@@ -237,12 +236,12 @@ def map_command(
 
 def _write_table(table, out: Path, *, geometry: bool = True) -> None:
     """CSV, or GeoJSON / GeoPackage hexagons, by the file's extension; h3 written as its hex string."""
-    from hoth_geo.hexes import hex_frame
+    from hoth_geo.hexes import cells_to_str, hex_frame
 
     suffix = out.suffix.lower()
     cells = table["h3"].to_numpy()
     table = table.copy()
-    table["h3"] = [h3.int_to_str(int(c)) for c in cells]
+    table["h3"] = cells_to_str(cells)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv" or not geometry:
         table.to_csv(out, index=False)
@@ -444,6 +443,7 @@ def patrol_plan_command(
 ) -> None:
     """Presence-based disruption: the hexagon x day x time slots covering the most recent weighted concern."""
     from hoth_geo import patrol, pipeline
+    from hoth_geo.hexes import cell_to_str
 
     _check_out(out, (".csv",))
     f = _filters(date_from, date_to, place_type, concern, agency)
@@ -470,7 +470,7 @@ def patrol_plan_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(patrol.plan_to_csv(plan))
     for row in plan.itertuples():
-        typer.echo(f"{row.slot:>3}. {row.window:<22} {h3.int_to_str(int(row.h3))}  {row.why}")
+        typer.echo(f"{row.slot:>3}. {row.window:<22} {cell_to_str(row.h3)}  {row.why}")
     typer.echo(f"written to {out}")
 
 

@@ -22,7 +22,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import geopandas as gpd
-import h3
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -32,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from hoth_geo import store
 from hoth_geo.aggregate import ReportFilter, aggregate_hexes, filter_mask, located
-from hoth_geo.hexes import cell_centres, cells_to_parent, hex_frame
+from hoth_geo.hexes import cell_centres, cells_to_parent, cells_to_str, hex_frame
 from hoth_geo.hotspots import hotspots
 from hoth_geo.places import place_ranking, with_coordinates
 from hoth_geo.privacy import (
@@ -322,7 +321,7 @@ def _place_keys(reports: pd.DataFrame, filters: ReportFilter | None, place_ids) 
 
 def _h3_strings(cells) -> list[str]:
     # Spreadsheets keep 15 significant digits, which would corrupt an int64 H3 index: write the hex string.
-    return [h3.int_to_str(int(c)) for c in cells]
+    return cells_to_str(cells)
 
 
 def _xy_columns(crs: str) -> tuple[str, str]:
@@ -686,7 +685,7 @@ def export_reports(
     ids = sorted({int(i) for i in ids})
     rows = store.report_details(engine, ids).sort_values("id", ignore_index=True)
     rows = rows[[c for c in REPORT_EXPORT_COLUMNS if c in rows.columns]]
-    rows = rows.assign(h3=[h3.int_to_str(int(c)) if c else "" for c in rows["h3"]])
+    rows = rows.assign(h3=cells_to_str(rows["h3"]))
     for col in ("observed_at", "date_received"):
         rows[col] = pd.to_datetime(rows[col])
     rows = redact_reports(rows, policy)
@@ -755,7 +754,7 @@ def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=(), k
             out = out.drop(columns="agencies")
         out = redact_text(hide_private_names(out, policy), policy)
     if "h3" in out.columns and pd.api.types.is_integer_dtype(out["h3"]):
-        out["h3"] = [h3.int_to_str(int(c)) if c else "" for c in out["h3"]]
+        out["h3"] = cells_to_str(out["h3"])
     return out
 
 

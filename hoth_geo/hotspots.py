@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
-import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 import shapely
@@ -26,7 +25,7 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtr
 from shapely.geometry import MultiPolygon, Polygon
 
-from hoth_geo import settings
+from hoth_geo import hexes, settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
 from hoth_geo.hexes import (
     cell_centres,
@@ -251,13 +250,11 @@ def _default_area_name() -> str:
 
 def _overlaps(cells: np.ndarray, area: Polygon | MultiPolygon) -> np.ndarray:
     """True for each cell whose hexagon overlaps ``area``."""
-    polys = [
-        Polygon([(lng, lat) for lat, lng in h3i.cell_to_boundary(int(c))]) for c in np.asarray(cells).tolist()
-    ]
-    if not polys:
+    cells = np.asarray(cells, dtype=np.int64)
+    if not len(cells):
         return np.zeros(0, dtype=bool)
     shapely.prepare(area)
-    return shapely.intersects(area, np.asarray(polys, dtype=object))
+    return shapely.intersects(area, hexes.cell_polygons(cells))
 
 
 def _fine_of(points) -> np.ndarray:
@@ -401,9 +398,9 @@ def _disk_offsets(k: int) -> np.ndarray:
 
 def _graph_from_disks(grid: np.ndarray, k: int) -> sparse.csr_matrix:
     """Reference construction: one h3 grid_disk call per cell (~4 µs each at k=1)."""
-    disks = [h3i.grid_disk(c, k) for c in grid.tolist()]
+    disks = [hexes.grid_disk(c, k) for c in grid.tolist()]
     lengths = np.fromiter((len(d) for d in disks), dtype=np.int64, count=len(disks))
-    flat = np.fromiter((c for d in disks for c in d), dtype=np.int64, count=int(lengths.sum()))
+    flat = np.concatenate(disks) if disks else np.zeros(0, dtype=np.int64)
     rows = np.repeat(np.arange(len(grid)), lengths)
     pos = np.minimum(np.searchsorted(grid, flat), len(grid) - 1)
     inside = grid[pos] == flat
@@ -420,12 +417,12 @@ def _graph_from_ij(grid: np.ndarray, k: int) -> sparse.csr_matrix | None:
     """
     # One representative cell per base cell (bits 45-51 of the index).
     _, first = np.unique((grid >> np.int64(45)) & np.int64(0x7F), return_index=True)
-    if any(h3i.is_pentagon(h3i.cell_to_parent(int(c), 0)) for c in grid[first]):
+    if any(hexes.is_pentagon(hexes.cell_parent(int(c), 0)) for c in grid[first]):
         return None
     origin = int(grid[len(grid) // 2])
     try:
-        ij = np.array([h3i.cell_to_local_ij(origin, c) for c in grid.tolist()], dtype=np.int64)
-    except Exception:  # h3 raises for cells too far from the origin or across pentagon distortion
+        ij = hexes.local_ij(origin, grid)
+    except ValueError:  # cells too far from the origin or across pentagon distortion
         return None
     i0, j0 = ij[:, 0].min() - k, ij[:, 1].min() - k
     height = int(ij[:, 1].max() - j0 + k + 1)
@@ -444,7 +441,7 @@ def _graph_from_ij(grid: np.ndarray, k: int) -> sparse.csr_matrix | None:
     # Spot check against h3 itself: a cheap guard against any IJ inconsistency in unusual areas.
     rng = np.random.default_rng(len(grid))
     for i in rng.choice(len(grid), size=min(32, len(grid)), replace=False).tolist():
-        disk = np.asarray(h3i.grid_disk(int(grid[i]), k), dtype=np.int64)
+        disk = hexes.grid_disk(int(grid[i]), k)
         pos = np.minimum(np.searchsorted(grid, disk), len(grid) - 1)
         expected = np.sort(pos[grid[pos] == disk])
         if not np.array_equal(graph.indices[graph.indptr[i] : graph.indptr[i + 1]], expected):

@@ -18,12 +18,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import h3
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import cli_export, exports, maps, privacy, settings, store
+from hoth_geo import cli_export, exports, hexes, maps, privacy, settings, store
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
@@ -119,7 +118,7 @@ def _display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The shareable hexagon table as it is shown: h3 as hex strings, counts as text so a column that
     mixes numbers and '<5' displays as the file holds it."""
     out = table.copy()
-    out["h3"] = [h3.int_to_str(int(c)) for c in out["h3"]]
+    out["h3"] = hexes.cells_to_str(out["h3"])
     out["count"] = out["count"].map(str)
     return out
 

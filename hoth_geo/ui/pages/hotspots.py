@@ -6,14 +6,13 @@ from __future__ import annotations
 import tempfile
 from datetime import date, timedelta
 
-import h3
 import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, hotspots, maps, privacy, settings, temporal
+from hoth_geo import aggregate, hexes, hotspots, maps, privacy, settings, temporal
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
@@ -109,7 +108,7 @@ def _density(key: tuple, res: int, bandwidth_m: float, _filters) -> pd.DataFrame
 
 def _with_cell_text(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with the H3 cell as its hex string, the form analysts paste and search for."""
-    out = frame.assign(h3=[h3.int_to_str(int(c)) for c in frame["h3"]])
+    out = frame.assign(h3=hexes.cells_to_str(frame["h3"]))
     out.attrs = {}  # analysis metadata (time steps...) is not for the table
     return out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import h3
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
@@ -177,7 +176,7 @@ def render() -> None:
         return
 
     plan = plan.assign(where=state.cell_descriptions(int(res), plan["h3"]))
-    shown = plan.assign(h3=[h3.int_to_str(int(c)) for c in plan["h3"]])
+    shown = plan.assign(h3=hexes.cells_to_str(plan["h3"]))
     st.dataframe(
         shown[["slot", "window", "where", "reports", "agencies", "why", "places_in_hex", "h3"]],
         hide_index=True,
