@@ -38,7 +38,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
-from hoth_geo import audit, passwords, sessions, settings
+from hoth_geo import audit, errors, passwords, sessions, settings
 from hoth_geo.store import metadata
 
 # --- Roles and capabilities -----------------------------------------------------------------------------
@@ -110,8 +110,7 @@ def can(role: str, capability: str) -> bool:
     return capability in granted
 
 
-class NotPermitted(PermissionError):
-    """The user's role does not grant the capability an action needs."""
+NotPermitted = errors.NotPermitted  # the user's role does not grant the capability
 
 
 def require(user, capability: str) -> None:

@@ -40,6 +40,7 @@ from hoth_geo.cli_options import (
     fail,
 )
 from hoth_geo.cli_options import filters as _filters
+from hoth_geo.errors import DataConditionError
 from hoth_geo.maps import band_categories, count_bands
 
 __all__ = [
@@ -132,14 +133,14 @@ def _top_places(reports, places, filters, policy) -> pd.DataFrame | None:
     return None if ranked.empty else ranked
 
 
-def disclosed_too_few(exc, reports, filters, policy) -> ValueError:
+def disclosed_too_few(exc, reports, filters, policy) -> DataConditionError:
     """``hotspots.TooFewReports`` as the audience may read it: for partners and the public the number
     of matching reports goes through the disclosure path (``privacy.too_few_message``), never exact."""
     from hoth_geo import privacy
 
     if not policy.suppresses:
         return exc
-    return ValueError(privacy.too_few_message(exc, reports, filters, policy))
+    return DataConditionError(privacy.too_few_message(exc, reports, filters, policy))
 
 
 def interactive_map(reports, places, *, res: int, filters, policy, map_type: str = "count"):

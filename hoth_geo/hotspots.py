@@ -27,6 +27,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from hoth_geo import hexes, settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
+from hoth_geo.errors import DataConditionError, InvalidInput, TooFewReports
 from hoth_geo.hexes import (
     cell_centres,
     cell_resolutions,
@@ -75,18 +76,6 @@ HULL_BUFFER_M = 1_000.0
 _GRID_CACHE: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
 _GRAPH_CACHE: OrderedDict[tuple[str, int], sparse.csr_matrix] = OrderedDict()
 _CACHE_SIZE = 16
-
-
-class TooFewReports(ValueError):
-    """Raised when a selection holds fewer located reports than a hotspot analysis needs."""
-
-    def __init__(self, n_reports: int, minimum: int) -> None:
-        self.n_reports = int(n_reports)
-        self.minimum = int(minimum)
-        super().__init__(
-            f"hotspot analysis needs at least {self.minimum} located reports in the selection, "
-            f"got {self.n_reports}: widen the filters (dates, concerns, place types) or use a coarser map"
-        )
 
 
 # --- Small helpers ----------------------------------------------------------------------------------
@@ -204,18 +193,18 @@ def read_boundary(path: str | Path, *, layer: str | int | None = None) -> Polygo
     """
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"path: boundary file {str(p)!r} does not exist")
+        raise InvalidInput(f"path: boundary file {str(p)!r} does not exist")
     try:
         gdf = gpd.read_file(p, layer=layer) if layer is not None else gpd.read_file(p)
     except Exception as exc:  # pyogrio raises several types; the user needs the file named either way
-        raise ValueError(f"path: could not read boundary file {str(p)!r}: {exc}") from exc
+        raise InvalidInput(f"path: could not read boundary file {str(p)!r}: {exc}") from exc
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
-        raise ValueError(f"path: boundary file {str(p)!r} has no geometries")
+        raise InvalidInput(f"path: boundary file {str(p)!r} has no geometries")
     if gdf.crs is None:
         minx, miny, maxx, maxy = gdf.total_bounds
         if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-            raise ValueError(
+            raise InvalidInput(
                 f"path: boundary file {str(p)!r} has no CRS and its coordinates {gdf.total_bounds.tolist()} "
                 "are not longitude/latitude degrees; save it with a CRS"
             )
@@ -224,7 +213,7 @@ def read_boundary(path: str | Path, *, layer: str | int | None = None) -> Polygo
         gdf = gdf.to_crs("EPSG:4326")
     area = _polygonal(shapely.union_all(shapely.make_valid(gdf.geometry.to_numpy())))
     if area.is_empty:
-        raise ValueError(f"path: boundary file {str(p)!r} holds no polygons (only points or lines)")
+        raise InvalidInput(f"path: boundary file {str(p)!r} holds no polygons (only points or lines)")
     return area
 
 
@@ -347,7 +336,7 @@ def study_area_grid(
     warnings: list[str] = []
     if area is None:
         if pcells is None or lat.size == 0:
-            raise ValueError(
+            raise DataConditionError(
                 "area: no study area boundary is available and no points were given to outline one; "
                 "supply a boundary file (GeoJSON or GeoPackage) or the report locations"
             )
@@ -658,7 +647,7 @@ def gi_star(
     if total < min_reports:
         raise TooFewReports(int(round(total)), min_reports)
     if grid.size < 3:
-        raise ValueError(f"grid_cells must hold at least 3 cells for Gi*, got {grid.size}")
+        raise DataConditionError(f"grid_cells must hold at least 3 cells for Gi*, got {grid.size}")
     graph = neighbour_graph(grid, k)
     z = _gi_star_z(graph, x)
     p = 2.0 * ndtr(-np.abs(z))
@@ -747,7 +736,7 @@ def default_bandwidth_m(counts: pd.DataFrame) -> float:
         raise ValueError("counts must be a DataFrame with columns 'h3' and 'count'")
     sub = counts[counts["count"].to_numpy() > 0]
     if sub.empty:
-        raise ValueError("counts must hold at least one cell with a positive count")
+        raise DataConditionError("counts must hold at least one cell with a positive count")
     cells, res = _check_grid(sub["h3"].to_numpy(), "counts['h3']")
     w = sub.groupby("h3")["count"].sum().reindex(cells).to_numpy(dtype=np.float64)
     lat, lng = cell_centres(cells)

@@ -35,7 +35,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 import pandas as pd
 
-from . import schema, settings
+from . import errors, schema, settings
 
 __all__ = [
     "HEADER_SYNONYMS",
@@ -92,12 +92,8 @@ NORTHING_RANGE = (0.0, 1_300_000.0)
 _GRID_MIN = 1_000.0
 
 
-class ImportRefused(Exception):
-    """The whole file cannot be imported; ``message`` says why in words a partner can act on."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+# The whole file cannot be imported (defined with the other errors people act on).
+ImportRefused = errors.ImportRefused
 
 
 @dataclass

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hoth_geo import settings
+from hoth_geo import errors, settings
 from hoth_geo.schema import PLACE_TYPES
 
 __all__ = [
@@ -135,8 +135,7 @@ POLICE_ONLY_COLUMNS = frozenset(
 _TOTAL_KINDS = ("grand", "groups", "both", "none")
 
 
-class NotAllowed(PermissionError):
-    """The audience may not receive this (e.g. individual report rows for a partner agency)."""
+NotAllowed = errors.NotAllowed  # the audience may not receive this
 
 
 # Named venues outside the police: a place is named to partners only when a police or analyst user
@@ -163,7 +162,7 @@ class NamedPlacesRelease:
 
     def __post_init__(self) -> None:
         if not isinstance(self.reason, str) or len(self.reason.strip()) < _MIN_REASON_CHARS:
-            raise ValueError(
+            raise errors.InvalidInput(
                 f"reason must say why named places are shared (at least {_MIN_REASON_CHARS} characters), "
                 f"got {self.reason!r}"
             )
@@ -210,7 +209,7 @@ class SharingPolicy:
                 f"coarsest_res must be an H3 resolution 0..{settings.FINE_H3_RES}, got {self.coarsest_res!r}"
             )
         if not isinstance(self.marking, str) or not self.marking.strip():
-            raise ValueError(f"marking must be a non-empty text, got {self.marking!r}")
+            raise errors.InvalidInput(f"marking must be a non-empty text, got {self.marking!r}")
         # The rules of the partnership are not options: refuse a policy that would break them.
         if self.audience != "police":
             for flag in ("show_rows", "show_narratives", "show_grading"):

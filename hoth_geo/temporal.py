@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
+from hoth_geo.errors import DataConditionError, InvalidInput
 from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
 from hoth_geo.hotspots import benjamini_hochberg, neighbour_graph
 
@@ -145,7 +146,7 @@ def _data_range(reports: pd.DataFrame, keep: np.ndarray, filters: ReportFilter |
     if end is None:
         end = filters.date_to if filters and filters.date_to else (t.max() if t.size else None)
     if start is None or end is None:
-        raise ValueError("reports: no located report matches the filters, so there is no date range")
+        raise DataConditionError("reports: no located report matches the filters, so there is no date range")
     return _range(start, end)
 
 
@@ -450,7 +451,7 @@ def emerging_hotspots(
     cube = space_time_cube(reports, res, step, filters, grid_cells, start=start, end=end)
     n_steps = len(cube.step_starts)
     if n_steps < MIN_STEPS:
-        raise ValueError(
+        raise DataConditionError(
             f"step={step!r} gives {n_steps} time steps from {cube.step_starts[0].date()}; "
             f"the trend test needs at least {MIN_STEPS}: choose a shorter step or a longer date range"
         )
@@ -499,11 +500,11 @@ def emerging_hotspots(
 # --- Change between two periods --------------------------------------------------------------------------
 def _period(value, name: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"{name} must be a (start, end) pair of dates, got {value!r}")
+        raise InvalidInput(f"{name} must be a (start, end) pair of dates, got {value!r}")
     try:
         return _range(*value)
     except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from exc
+        raise InvalidInput(f"{name}: {exc}") from exc
 
 
 def binom_two_sided(k: np.ndarray, n: np.ndarray, prob: float) -> np.ndarray:
@@ -554,7 +555,7 @@ def period_change(
     b_lo, b_hi = _period(before, "before")
     a_lo, a_hi = _period(after, "after")
     if b_lo <= a_hi and a_lo <= b_hi:
-        raise ValueError(f"before {before!r} and after {after!r} overlap: the periods must be disjoint")
+        raise InvalidInput(f"before {before!r} and after {after!r} overlap: the periods must be disjoint")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     f = dataclasses.replace(filters, date_from=None, date_to=None) if filters else None

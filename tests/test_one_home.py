@@ -205,3 +205,85 @@ def _filter(selection: list[str]) -> aggregate.ReportFilter:
         concerns=(opts["--concern"],) if "--concern" in opts else (),
         place_types=(opts["--place-type"],) if "--place-type" in opts else (),
     )
+
+
+# --- e. one error hierarchy ------------------------------------------------------------------------------
+
+
+def test_errors_people_act_on_share_one_base_and_keep_their_old_homes():
+    from hoth_geo import auth, errors, hotspots, ingest, privacy
+
+    assert ingest.ImportRefused is errors.ImportRefused
+    assert hotspots.TooFewReports is errors.TooFewReports
+    assert privacy.NotAllowed is errors.NotAllowed
+    assert auth.NotPermitted is errors.NotPermitted
+    for cls in (errors.ImportRefused, errors.TooFewReports, errors.NotAllowed, errors.InvalidInput):
+        assert issubclass(cls, errors.HothGeoError)
+    # Callers that caught the older bases still catch them.
+    assert issubclass(errors.TooFewReports, errors.DataConditionError)
+    assert issubclass(errors.DataConditionError, ValueError) and issubclass(errors.InvalidInput, ValueError)
+    assert issubclass(errors.NotAllowed, PermissionError) and issubclass(errors.NotPermitted, PermissionError)
+    assert not issubclass(errors.ImportRefused, ValueError)
+
+
+def test_conditions_of_the_data_and_of_what_a_person_gave_are_told_apart(tmp_path):
+    from datetime import date
+
+    from hoth_geo import errors, hotspots, privacy, temporal
+    from hoth_geo.cli_export import disclosed_too_few
+
+    reports = _synthetic_reports(40)
+    nothing = aggregate.ReportFilter(concerns=("radicalisation",))
+    with pytest.raises(errors.DataConditionError, match="no located report matches"):
+        temporal.emerging_hotspots(reports, 8, filters=nothing)
+    with pytest.raises(errors.InvalidInput, match="overlap"):
+        temporal.period_change(
+            reports, 8, (date(2025, 1, 1), date(2025, 3, 31)), (date(2025, 3, 1), date(2025, 5, 31))
+        )
+    with pytest.raises(errors.InvalidInput, match="boundary file"):
+        hotspots.read_boundary(tmp_path / "missing.geojson")
+    with pytest.raises(errors.InvalidInput, match="reason must say why"):
+        privacy.NamedPlacesRelease(reason="x", released_by="analyst1", role="analyst")
+    with pytest.raises(errors.InvalidInput, match="marking"):
+        privacy.policy_for("partner", marking=" ")
+    policy = privacy.policy_for("partner")
+    told = disclosed_too_few(errors.TooFewReports(3, 30), reports, None, policy)
+    assert isinstance(told, errors.DataConditionError)
+    assert str(told).startswith("hotspot analysis needs at least 30 located reports")
+    # An argument error from a programming mistake stays a plain ValueError, not a message.
+    with pytest.raises(ValueError) as raised:
+        temporal.emerging_hotspots(reports, 99)
+    assert not isinstance(raised.value, errors.HothGeoError)
+
+
+def _synthetic_reports(n: int) -> pd.DataFrame:
+    """An analysis frame (as ``store.load_reports``) of n synthetic located reports near Durham."""
+    import numpy as np
+
+    from hoth_geo import hexes, settings
+    from hoth_geo.schema import CONCERNS, keys_to_mask
+
+    rng = np.random.default_rng(5)
+    lat = 54.776 + rng.normal(0, 0.01, n)
+    lng = -1.575 + rng.normal(0, 0.01, n)
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "observed_at": pd.to_datetime("2025-01-01") + pd.to_timedelta(rng.integers(0, 150, n), unit="D"),
+            "time_known": np.ones(n, dtype=bool),
+            "date_approximate": np.zeros(n, dtype=bool),
+            "online": np.zeros(n, dtype=bool),
+            "latitude": lat,
+            "longitude": lng,
+            "h3": hexes.latlng_to_cells(lat, lng, settings.FINE_H3_RES),
+            "concerns_mask": keys_to_mask(["cce"] * n, CONCERNS),
+            "indicators_mask": np.zeros(n, dtype=np.int64),
+            "place_id": pd.Categorical([None] * n),
+            "place_type": pd.Categorical(["park"] * n),
+            "agency": pd.Categorical(["Test School (synthetic)"] * n),
+            "agency_type": pd.Categorical(["school"] * n),
+            "geocode_method": pd.Categorical(["coordinates_wgs84"] * n),
+            "grading_source": pd.Categorical(["2"] * n),
+            "grading_information": pd.Categorical(["B"] * n),
+        }
+    )

@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from hoth_geo import aggregate, hexes, hotspots, maps, privacy, settings, temporal
+from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
@@ -69,7 +70,7 @@ def _study_area_upload() -> bytes | None:
                 tmp.flush()
                 try:
                     area = hotspots.read_boundary(tmp.name)
-                except ValueError as exc:
+                except InvalidInput as exc:
                     st.error(f"Boundary not used: {md_escape(str(exc).replace(tmp.name, upload.name))}")
                     return None
             st.session_state["hs_area_wkb"] = shapely.to_wkb(area)
@@ -234,7 +235,7 @@ def _gi_view(
 def _emerging_view(key: tuple, res: int, k: int, filters, *, classes_only: bool = False) -> None:
     try:
         table = _emerging(key, res, k, filters)
-    except ValueError as exc:
+    except HothGeoError as exc:
         if isinstance(exc, hotspots.TooFewReports) and state.policy().suppresses:
             exc = privacy.too_few_message(exc, state.reports(), filters, state.policy())
         st.warning(f"No emerging hot spot analysis for these filters: {md_escape(exc)}", icon="⚠️")
@@ -343,7 +344,7 @@ def _change_view(key: tuple, res: int, filters) -> None:
         return
     try:
         table = _change(key, res, before, after, filters)
-    except ValueError as exc:
+    except HothGeoError as exc:
         st.error(str(exc))
         return
     up = table[table["direction"] == "up"]

@@ -10,6 +10,7 @@ from streamlit_folium import st_folium
 
 from hoth_geo import hexes, maps, patrol, settings, store
 from hoth_geo import places as risky
+from hoth_geo.errors import HothGeoError
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
 
@@ -168,7 +169,7 @@ def render() -> None:
     params = (int(slots), int(slot_hours), int(res), float(half_life), int(max_per_hex))
     try:
         plan = _plan((state.version(), filters), params, weights, filters)
-    except ValueError as exc:
+    except HothGeoError as exc:
         st.error(str(exc))
         return
     if plan.empty:
