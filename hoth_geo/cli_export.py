@@ -42,6 +42,7 @@ from hoth_geo.cli_options import (
 from hoth_geo.cli_options import filters as _filters
 from hoth_geo.errors import DataConditionError
 from hoth_geo.maps import band_categories, count_bands
+from hoth_geo.validation import check_choice
 
 __all__ = [
     "KINDS",
@@ -108,11 +109,6 @@ class PreparedExport:
     export_id: int | None = None
 
 
-def _check_choice(value, name: str, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
 def suggested_filename(kind: str, policy, *, log_kind: str | None = None) -> str:
     """``exports.export_filename`` for the kind, with the kind's own suffix (png, pdf, html too)."""
     from hoth_geo.exports import FORMATS, export_filename
@@ -162,7 +158,7 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
     from hoth_geo.exports import shareable_hexes
     from hoth_geo.privacy import check_resolution
 
-    _check_choice(map_type, "map_type", MAP_TYPES)
+    check_choice(map_type, "map_type", MAP_TYPES)
     police = not policy.suppresses
     used = check_resolution(res, policy)
     if map_type == "emerging":
@@ -277,9 +273,9 @@ def _prepare_export(
     from hoth_geo import briefing, exports, maps, static_maps
     from hoth_geo.privacy import SharingPolicy, check_resolution, partner_filters, resolution_note
 
-    _check_choice(kind, "kind", KINDS)
-    _check_choice(map_type, "map_type", MAP_TYPES)
-    _check_choice(crs, "crs", exports.CRS_OPTIONS)
+    check_choice(kind, "kind", KINDS)
+    check_choice(map_type, "map_type", MAP_TYPES)
+    check_choice(crs, "crs", exports.CRS_OPTIONS)
     if not isinstance(policy, SharingPolicy):
         raise ValueError(
             f"policy must be a SharingPolicy (see privacy.policy_for), got {type(policy).__name__}"

@@ -55,6 +55,7 @@ from hoth_geo.privacy import (
     withheld_name,
 )
 from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.validation import check_policy
 
 __all__ = [
     "FORMATS",
@@ -147,14 +148,6 @@ def _check_crs(crs: str, fmt: str) -> str:
     return crs
 
 
-def _check_policy(policy) -> SharingPolicy:
-    if not isinstance(policy, SharingPolicy):
-        raise ValueError(
-            f"policy must be a SharingPolicy (see privacy.policy_for), got {type(policy).__name__}"
-        )
-    return policy
-
-
 def _check_filters(filters) -> ReportFilter | None:
     if filters is not None and not isinstance(filters, ReportFilter):
         raise ValueError(f"filters must be a ReportFilter or None, got {type(filters).__name__}")
@@ -229,7 +222,7 @@ def shareable_hexes(
     ``attrs['note']``); ``attrs['totals']`` holds the publishable total. With hotspots, grid cells with
     no report are included when they are classed hot or cold (count 0).
     """
-    _check_policy(policy)
+    check_policy(policy)
     _check_filters(filters)
     filters = partner_filters(filters, policy)
     used = check_resolution(res, policy)
@@ -283,7 +276,7 @@ def shareable_places(
 
     Places the places frame cannot locate are left out.
     """
-    _check_policy(policy)
+    check_policy(policy)
     _check_filters(filters)
     filters = partner_filters(filters, policy)
     table = with_coordinates(place_ranking(reports, places, filters), places)
@@ -596,7 +589,7 @@ def export_places(
 
 
 def _check_places_allowed(policy: SharingPolicy) -> None:
-    _check_policy(policy)
+    check_policy(policy)
     if policy.suppresses and policy.named_places is None:
         raise NotAllowed(
             f"named places are not shared with the {policy.audience} audience unless a police or analyst user "
@@ -665,7 +658,7 @@ def export_reports(
     """Individual report rows (narratives included) for the police; raises NotAllowed for any other
     audience before reading anything. Takes report ids, or a ReportFilter (None: every report).
     Always recorded in the export log, with the report ids exported."""
-    _check_policy(policy)
+    check_policy(policy)
     _check_fmt(fmt, TABLE_FORMATS)
     if not policy.show_rows:  # refused before anything is read
         raise NotAllowed(f"individual report rows are for the police only, not audience {policy.audience!r}")
@@ -712,7 +705,7 @@ def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=(), k
     named-venue rule (withheld unless released and the row has k+ reports from 2+ agencies); vehicle
     registrations are masked. int64 h3 columns become H3 hex strings for everyone.
     """
-    _check_policy(policy)
+    check_policy(policy)
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df must be a DataFrame, got {type(df).__name__}")
     count_cols = (count_cols,) if isinstance(count_cols, str) else tuple(count_cols)
@@ -819,7 +812,7 @@ def record_export(
 ) -> int:
     """Record one export in the append-only export log (who, when, audience, filters, SHA-256 of the
     bytes); the policy's k, resolution limit and marking are stored with the filters. Returns the id."""
-    _check_policy(policy)
+    check_policy(policy)
     if not isinstance(data, bytes | bytearray):
         raise ValueError(f"data must be the exported bytes, got {type(data).__name__}")
     if not isinstance(kind, str) or not kind:
@@ -845,7 +838,7 @@ def record_export(
 def export_filename(kind: str, policy: SharingPolicy, fmt: str, *, when: date | None = None) -> str:
     """A file name that carries the marking, e.g. 'OFFICIAL-SENSITIVE_hoth-geo_hexes_partner_2024-11-01.csv':
     CSV has nowhere else to hold a protective marking."""
-    _check_policy(policy)
+    check_policy(policy)
     _check_fmt(fmt, FORMATS)
     day = (when or datetime.now(UTC).date()).isoformat()
     marking = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in policy.marking)

@@ -36,6 +36,7 @@ from hoth_geo.hexes import (
     latlng_to_cells,
     polygon_to_cells,
 )
+from hoth_geo.validation import check_grid
 
 __all__ = [
     "CLASSES",
@@ -116,22 +117,6 @@ def _project(lat: np.ndarray, lng: np.ndarray, lat0: float, lng0: float) -> np.n
     # Rounding the centre lets nearby calls share one cached transformer.
     x, y = _local_metres(round(lat0, 4), round(lng0, 4))[0].transform(lng, lat)
     return np.column_stack([x, y])
-
-
-def _check_grid(grid_cells, name: str = "grid_cells") -> tuple[np.ndarray, int]:
-    """Sorted unique int64 cells of one resolution, and that resolution."""
-    arr = np.asarray(grid_cells)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array of H3 cells, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold int64 H3 cells, got dtype {arr.dtype}")
-    arr = np.unique(arr.astype(np.int64, copy=False))
-    if arr[0] == 0:
-        raise ValueError(f"{name} must not contain 0 (no cell)")
-    res = np.unique(cell_resolutions(arr))
-    if res.size != 1:
-        raise ValueError(f"{name} must hold cells of one resolution, got resolutions {res.tolist()}")
-    return arr, int(res[0])
 
 
 def _counts_on_grid(counts: pd.DataFrame, grid: np.ndarray, res: int) -> np.ndarray:
@@ -450,7 +435,7 @@ def neighbour_graph(grid_cells: np.ndarray, k: int = 1) -> sparse.csr_matrix:
 
     Cached per (grid, k); the returned matrix is shared, so treat it as read-only.
     """
-    grid, _ = _check_grid(grid_cells)
+    grid, _ = check_grid(grid_cells)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive integer number of rings, got {k!r}")
     k = int(k)
@@ -641,7 +626,7 @@ def gi_star(
         isinstance(permutations, bool) or not isinstance(permutations, int | np.integer) or permutations < 1
     ):
         raise ValueError(f"permutations must be a positive integer or None, got {permutations!r}")
-    grid, res = _check_grid(grid_cells)
+    grid, res = check_grid(grid_cells)
     x = _counts_on_grid(counts, grid, res)
     total = x.sum()
     if total < min_reports:
@@ -737,7 +722,7 @@ def default_bandwidth_m(counts: pd.DataFrame) -> float:
     sub = counts[counts["count"].to_numpy() > 0]
     if sub.empty:
         raise DataConditionError("counts must hold at least one cell with a positive count")
-    cells, res = _check_grid(sub["h3"].to_numpy(), "counts['h3']")
+    cells, res = check_grid(sub["h3"].to_numpy(), name="counts['h3']")
     w = sub.groupby("h3")["count"].sum().reindex(cells).to_numpy(dtype=np.float64)
     lat, lng = cell_centres(cells)
     xy = _project(lat, lng, float(np.average(lat, weights=w)), float(np.average(lng, weights=w)))
@@ -763,7 +748,7 @@ def kernel_density(
     distances are in metres on a local azimuthal equidistant projection. ``bandwidth_m`` (h)
     defaults to ``default_bandwidth_m(counts)``. Returns columns h3 (sorted) and density.
     """
-    grid, res = _check_grid(grid_cells)
+    grid, res = check_grid(grid_cells)
     x = _counts_on_grid(counts, grid, res)
     if bandwidth_m is None:
         bandwidth_m = default_bandwidth_m(pd.DataFrame({"h3": grid, "count": x}))

@@ -22,6 +22,7 @@ import pandas as pd
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
 from hoth_geo.hexes import cells_to_parent
 from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.validation import check_frames
 
 __all__ = [
     "DEFAULT_TOP_SHARES",
@@ -48,12 +49,12 @@ _PLACE_COLUMNS = ("place_id", "name", "place_type", "locality")
 
 
 def _check_frames(reports: pd.DataFrame, places: pd.DataFrame) -> None:
-    for col in ("place_id", "observed_at", "agency", "concerns_mask"):
-        if col not in reports.columns:
-            raise ValueError(f"reports is missing column {col!r} (expected the store.load_reports frame)")
-    for col in _PLACE_COLUMNS:
-        if col not in places.columns:
-            raise ValueError(f"places is missing column {col!r} (expected the pipeline.all_places frame)")
+    check_frames(
+        reports,
+        places,
+        report_columns=("place_id", "observed_at", "agency", "concerns_mask"),
+        place_columns=_PLACE_COLUMNS,
+    )
 
 
 def _linked(reports: pd.DataFrame, filters: ReportFilter | None) -> np.ndarray:

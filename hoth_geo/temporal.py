@@ -22,6 +22,7 @@ from hoth_geo.aggregate import ReportFilter, filter_mask, located
 from hoth_geo.errors import DataConditionError, InvalidInput
 from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
 from hoth_geo.hotspots import benjamini_hochberg, neighbour_graph
+from hoth_geo.validation import as_day, check_grid
 
 __all__ = [
     "STEP_LADDER",
@@ -75,18 +76,8 @@ def _parse_step(step: str) -> tuple[str, int]:
     return ("D", n) if m.group(2) == "D" else ("M", n)
 
 
-def _as_day(value, name: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a date, got {value!r}") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must be a date, got {value!r}")
-    return ts.normalize().tz_localize(None) if ts.tzinfo else ts.normalize()
-
-
 def _range(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
-    lo, hi = _as_day(start, "start"), _as_day(end, "end")
+    lo, hi = as_day(start, "start"), as_day(end, "end")
     if hi < lo:
         raise ValueError(f"end {hi.date()} is before start {lo.date()}")
     return lo, hi
@@ -150,21 +141,6 @@ def _data_range(reports: pd.DataFrame, keep: np.ndarray, filters: ReportFilter |
     return _range(start, end)
 
 
-def _check_grid(grid_cells, res: int) -> np.ndarray:
-    grid = np.asarray(grid_cells)
-    if grid.ndim != 1 or (grid.size and not np.issubdtype(grid.dtype, np.integer)):
-        raise ValueError(f"grid_cells must be a 1-D int64 array of H3 cells, got {grid.dtype} {grid.shape}")
-    grid = np.unique(grid.astype(np.int64))
-    if grid.size == 0:
-        raise ValueError("grid_cells must hold at least one cell, got an empty array")
-    r = cell_resolutions(grid)
-    if (r != res).any():
-        raise ValueError(
-            f"grid_cells must all be at res={res}, got a cell at resolution {int(r[r != res][0])}"
-        )
-    return grid
-
-
 def space_time_cube(
     reports: pd.DataFrame,
     res: int,
@@ -193,7 +169,7 @@ def space_time_cube(
         grid = np.unique(cells)
         row = np.searchsorted(grid, cells)
     else:
-        grid = _check_grid(grid_cells, res)
+        grid, _res = check_grid(grid_cells, res)
         row = np.searchsorted(grid, cells)
         inside = (row < grid.size) & (grid[np.minimum(row, grid.size - 1)] == cells)
         row, step_idx = row[inside], step_idx[inside]

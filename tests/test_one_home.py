@@ -287,3 +287,72 @@ def _synthetic_reports(n: int) -> pd.DataFrame:
             "grading_information": pd.Categorical(["B"] * n),
         }
     )
+
+
+# --- f. one validation home; every setting read in settings ---------------------------------------------
+
+
+def test_a_time_zone_aware_date_is_its_own_calendar_day_for_every_window():
+    import numpy as np
+
+    from hoth_geo import patrol, validation
+
+    late_evening = pd.Timestamp("2025-03-03 23:30", tz="Europe/London")
+    early_morning = pd.Timestamp("2025-06-03 00:30", tz="Europe/London")  # 23:30 UTC the day before
+    assert validation.as_day(late_evening, "start") == pd.Timestamp("2025-03-03")
+    assert validation.as_day(early_morning, "start") == pd.Timestamp("2025-06-03")
+    # The patrol window and the time analysis read a day the same way (they used to differ by the
+    # UTC offset for a time-zone-aware date).
+    lo, hi = patrol._window_bounds((early_morning, early_morning))
+    assert lo == np.datetime64("2025-06-03T00:00", "ns") and hi == np.datetime64("2025-06-04T00:00", "ns")
+    with pytest.raises(ValueError, match="start must be a date"):
+        validation.as_day("not a day", "start")
+
+
+def test_grid_and_frame_checks_name_what_is_wrong():
+    import numpy as np
+
+    from hoth_geo import hexes, validation
+
+    cell8 = hexes.latlng_to_cell(54.7761, -1.5733, 8)
+    cell9 = hexes.latlng_to_cell(54.7761, -1.5733, 9)
+    grid, res = validation.check_grid(np.array([cell8, cell8]))
+    assert grid.tolist() == [cell8] and res == 8
+    with pytest.raises(ValueError, match="grid_cells must all be at res=8, got a cell at resolution 9"):
+        validation.check_grid(np.array([cell8, cell9]), 8)
+    with pytest.raises(ValueError, match="must hold cells of one resolution"):
+        validation.check_grid(np.array([cell8, cell9]))
+    with pytest.raises(ValueError, match="must not contain 0"):
+        validation.check_grid(np.array([0, cell8]))
+    reports = _synthetic_reports(3)
+    with pytest.raises(ValueError, match=r"places is missing column 'locality' \(expected the pipeline"):
+        places.place_ranking(reports, pd.DataFrame({"place_id": [], "name": [], "place_type": []}))
+    with pytest.raises(ValueError, match="reports must be the store.load_reports frame, got list"):
+        validation.check_frames([], report_columns=("h3",))
+
+
+def test_only_settings_reads_the_environment(monkeypatch):
+    import re
+    from pathlib import Path
+
+    import hoth_geo
+    from hoth_geo import settings
+
+    package = Path(hoth_geo.__file__).parent
+    reading = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if re.search(r"os\.environ\.get|os\.getenv|os\.environ\[", p.read_text(encoding="utf-8"))
+    )
+    assert reading == ["settings.py"]
+    named = set()
+    for p in package.rglob("*.py"):
+        named |= set(re.findall(r"HOTH_GEO_[A-Z_]+[A-Z]", p.read_text(encoding="utf-8")))
+    assert named <= set(settings.ENVIRONMENT), named - set(settings.ENVIRONMENT)
+    # Read when used: a test or a deployment can change a setting without a restart.
+    monkeypatch.setenv("HOTH_GEO_RETENTION", "2y")
+    from hoth_geo import retention
+
+    assert retention.retention_period() == "2y"
+    with pytest.raises(KeyError, match="HOTH_GEO_RETENTON is not a hoth-geo setting"):
+        settings.env("HOTH_GEO_RETENTON")
