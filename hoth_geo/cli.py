@@ -281,7 +281,6 @@ def hotspots(
     db: DbOption = None,
 ) -> None:
     """Hot and cold spots on the study-area grid (Getis-Ord Gi* with FDR), counts, or kernel density."""
-    from hoth_geo import aggregate
     from hoth_geo import hotspots as hs
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
@@ -310,10 +309,10 @@ def hotspots(
     if method == "count":
         table = table[["h3", "count"]]
     elif method == "kde":
-        counts = aggregate.aggregate_hexes(reports, res, f, breakdowns=False)
-        table = table[["h3", "count"]].merge(
-            hs.kernel_density(counts, table["h3"].to_numpy()), on="h3", how="left"
+        counts, grid, _warning = hs.count_grid(
+            reports, res, f, area=used_area.boundary, area_name=used_area.name
         )
+        table = table[["h3", "count"]].merge(hs.kernel_density(counts, grid), on="h3", how="left")
     _write_table(table, out)
     if method == "gistar":
         n_hot = int(table["class"].str.startswith("hot").sum())
@@ -357,9 +356,8 @@ def emerging(
     used_area = apply_area(db, area)
     reports = analysis_frame(store.connect(db), source, used_area)
     try:
-        fine = reports["h3"].to_numpy()
-        grid, _warning = hs.study_area_grid(
-            res, used_area.boundary, points=fine[fine != 0], area_name=used_area.name
+        _counts, grid, _warning = hs.count_grid(
+            reports, res, f, area=used_area.boundary, area_name=used_area.name
         )
         table = temporal.emerging_hotspots(reports, res, step=step, k=k, filters=f, grid_cells=grid)
     except ValueError as exc:

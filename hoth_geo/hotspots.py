@@ -44,6 +44,7 @@ __all__ = [
     "MIN_REPORTS",
     "HOTSPOT_COLUMNS",
     "TooFewReports",
+    "count_grid",
     "read_boundary",
     "study_area_grid",
     "neighbour_graph",
@@ -678,16 +679,12 @@ def hotspots(
     ``df.attrs['n_reports']`` the number of located reports analysed. Raises TooFewReports first,
     before any grid is built, when the selection is too small.
     """
-    keep = filter_mask(reports, filters) & located(reports)
-    n = int(keep.sum())
+    n = int((filter_mask(reports, filters) & located(reports)).sum())
     if n < min_reports:
         raise TooFewReports(n, min_reports)
-    fine = reports["h3"].to_numpy()[keep]
-    cells = cells_to_parent(fine, res)
-    uniq, count = np.unique(cells, return_counts=True)
-    grid, warning = study_area_grid(res, area, points=fine, area_name=area_name)
+    counts, grid, warning = count_grid(reports, res, filters, area=area, area_name=area_name)
     out = gi_star(
-        pd.DataFrame({"h3": uniq, "count": count.astype(np.int64)}),
+        counts,
         grid,
         k=k,
         fdr=fdr,
@@ -698,6 +695,27 @@ def hotspots(
     notes = [w for w in (out.attrs.get("permutation_warning"), warning) if w]
     out.attrs.update({"warning": " ".join(notes) or None, "n_reports": n})
     return out
+
+
+def count_grid(
+    reports: pd.DataFrame,
+    res: int,
+    filters: ReportFilter | None = None,
+    *,
+    area: Polygon | MultiPolygon | str | Path | None = None,
+    area_name: str | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, str | None]:
+    """The located reports matching ``filters`` per cell at ``res`` (a frame of h3, count) and the
+    grid every hexagon analysis runs on: each cell of ``area`` (default the deployment's area) plus
+    the cell of each matching report outside it (``study_area_grid``), with the grid's warning.
+
+    One construction for Gi* (``hotspots``), emerging hot spots and kernel density, in the app and
+    on the command line alike."""
+    keep = filter_mask(reports, filters) & located(reports)
+    fine = reports["h3"].to_numpy()[keep]
+    uniq, count = np.unique(cells_to_parent(fine, res), return_counts=True)
+    grid, warning = study_area_grid(res, area, points=fine, area_name=area_name)
+    return pd.DataFrame({"h3": uniq.astype(np.int64), "count": count.astype(np.int64)}), grid, warning
 
 
 # --- Smoothed intensity ------------------------------------------------------------------------------

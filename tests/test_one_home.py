@@ -356,3 +356,61 @@ def test_only_settings_reads_the_environment(monkeypatch):
     assert retention.retention_period() == "2y"
     with pytest.raises(KeyError, match="HOTH_GEO_RETENTON is not a hoth-geo setting"):
         settings.env("HOTH_GEO_RETENTON")
+
+
+# --- g. one KDE grid for the command line and the Hotspots page -------------------------------------------
+
+
+def test_cli_kde_smooths_over_the_same_grid_as_the_page(demo_db, tmp_path):
+    from shapely.geometry import box, mapping
+    from typer.testing import CliRunner
+
+    from hoth_geo import hexes, hotspots
+    from hoth_geo.cli import app
+
+    durham_city = box(-1.62, 54.74, -1.52, 54.80)
+    boundary = tmp_path / "durham-city.geojson"
+    boundary.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {}, "geometry": mapping(durham_city)}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "kde.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "hotspots",
+            "--method",
+            "kde",
+            "--res",
+            "8",
+            "--boundary",
+            str(boundary),
+            "--out",
+            str(out),
+            "--db",
+            demo_db,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)
+    engine = store.connect(demo_db)
+    reports = store.load_reports(engine)
+    engine.dispose()
+    # A --boundary run is about that area: the command line analyses the reports inside it.
+    from hoth_geo.area import inside_area
+
+    has_point = reports["latitude"].notna().to_numpy()
+    inside = inside_area(
+        durham_city, reports["latitude"].to_numpy(float), reports["longitude"].to_numpy(float)
+    )
+    reports = reports[inside | ~has_point].reset_index(drop=True)
+    counts, grid, _ = hotspots.count_grid(reports, 8, aggregate.ReportFilter(), area=durham_city)
+    expected = hotspots.kernel_density(counts, grid)
+    assert sorted(written["h3"]) == sorted(hexes.cells_to_str(grid))
+    by_cell = dict(zip(hexes.cells_to_str(expected["h3"]), expected["density"], strict=True))
+    assert written["density"].to_numpy() == pytest.approx([by_cell[c] for c in written["h3"]])
