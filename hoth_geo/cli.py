@@ -282,6 +282,7 @@ def hotspots(
 ) -> None:
     """Hot and cold spots on the study-area grid (Getis-Ord Gi* with FDR), counts, or kernel density."""
     from hoth_geo import hotspots as hs
+    from hoth_geo.errors import DataConditionError
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
     if method not in ("gistar", "count", "kde"):
@@ -302,7 +303,7 @@ def hotspots(
             permutations=permutations,
             area_name=used_area.name,
         )
-    except hs.TooFewReports as exc:
+    except DataConditionError as exc:  # too few reports, or too small an area at this resolution
         fail(str(exc))
     if table.attrs.get("warning"):
         typer.secho(f"warning: {table.attrs['warning']}", fg=typer.colors.YELLOW, err=True)
