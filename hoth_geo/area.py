@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -91,7 +90,7 @@ class Area:
 
 def area_home(db_url: str | None = None) -> Path:
     """The folder holding this deployment's areas (see the module docstring)."""
-    env = os.environ.get(settings.AREA_DIR_ENV)
+    env = settings.env(settings.AREA_DIR_ENV)
     if env:
         return Path(env)
     url = settings.database_url(db_url)

@@ -337,7 +337,7 @@ def anchor_path(engine: Engine) -> Path | None:
     $HOTH_GEO_AUDIT_ANCHOR wins. A SQLite file database gets ``<file>-audit-anchor.log`` beside it
     (var/ by default); any other database ``var/audit-anchor-<hash of its URL>.log``.
     """
-    explicit = os.environ.get(settings.AUDIT_ANCHOR_ENV)
+    explicit = settings.env(settings.AUDIT_ANCHOR_ENV)
     if explicit:
         return Path(explicit)
     url = engine.url

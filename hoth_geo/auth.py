@@ -38,7 +38,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
-from hoth_geo import audit, passwords, sessions, settings
+from hoth_geo import audit, errors, passwords, sessions, settings
 from hoth_geo.store import metadata
 
 # --- Roles and capabilities -----------------------------------------------------------------------------
@@ -110,8 +110,7 @@ def can(role: str, capability: str) -> bool:
     return capability in granted
 
 
-class NotPermitted(PermissionError):
-    """The user's role does not grant the capability an action needs."""
+NotPermitted = errors.NotPermitted  # the user's role does not grant the capability
 
 
 def require(user, capability: str) -> None:
@@ -166,17 +165,7 @@ MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
 MAX_PASSWORD_LENGTH = passwords.MAX_LENGTH
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {raw!r}")
-    return value
+_env_int = settings.env_int
 
 
 def session_minutes() -> int:
@@ -521,11 +510,11 @@ sign_in_throttle = sa.Table(
 )
 
 # At most this many Argon2 verifications run at once in one process (each takes ~64 MiB and a core).
-_hash_slots = threading.BoundedSemaphore(int(os.environ.get("HOTH_GEO_CONCURRENT_SIGN_INS", "2")))
+_hash_slots = threading.BoundedSemaphore(settings.env_int("HOTH_GEO_CONCURRENT_SIGN_INS", 2))
 
 
 def _trusted_networks(spec: str | None) -> list:
-    raw = os.environ.get(TRUSTED_PROXIES_ENV, DEFAULT_TRUSTED_PROXIES) if spec is None else spec
+    raw = settings.env(TRUSTED_PROXIES_ENV, DEFAULT_TRUSTED_PROXIES) if spec is None else spec
     out = []
     for part in raw.split(","):
         if part.strip():
@@ -1003,7 +992,7 @@ def load_sso_mapping(secrets: Mapping | None = None, *, secrets_path: Path | Non
     (pass ``st.secrets`` from the app) at [auth.hoth_geo_roles]; the file ``secrets_path`` (default
     .streamlit/secrets.toml beside the code) at the same place.
     """
-    path_env = os.environ.get(SSO_ROLES_FILE_ENV)
+    path_env = settings.env(SSO_ROLES_FILE_ENV)
     if path_env:
         path = Path(path_env)
         if not path.is_file():

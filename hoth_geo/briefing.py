@@ -63,6 +63,7 @@ from hoth_geo.static_maps import (
     town_positions,
 )
 from hoth_geo.temporal import WEEKDAYS, emerging_hotspots, monthly_trend, time_profile
+from hoth_geo.validation import check_frames
 
 __all__ = ["PACK_TITLE", "TOP_PLACES", "PATROL_SLOTS", "briefing_pack", "filters_text"]
 
@@ -1178,25 +1179,24 @@ _PAGES: tuple[tuple[str, Callable], ...] = (
 )
 
 
-def _check_frames(reports, places) -> None:
-    if not isinstance(reports, pd.DataFrame):
-        raise ValueError(f"reports must be the store.load_reports frame, got {type(reports).__name__}")
-    need = ("observed_at", "h3", "online", "place_id", "concerns_mask", "time_known", "date_approximate")
-    missing = [c for c in need if c not in reports.columns]
-    if missing:
-        raise ValueError(f"reports is missing column {missing[0]!r} (expected the store.load_reports frame)")
-    if not isinstance(places, pd.DataFrame) or not {"place_id", "name", "place_type"} <= set(places.columns):
-        got = list(places.columns) if isinstance(places, pd.DataFrame) else type(places).__name__
-        raise ValueError(
-            f"places must be the pipeline.all_places frame (place_id, name, place_type), got {got}"
-        )
-
-
 def _context(
     reports, places, *, filters, policy, res, period_label, area_label, demo, generated_at
 ) -> _Context:
     """The checked inputs of a pack (see ``briefing_pack``), as every page draws from them."""
-    _check_frames(reports, places)
+    check_frames(
+        reports,
+        places,
+        report_columns=(
+            "observed_at",
+            "h3",
+            "online",
+            "place_id",
+            "concerns_mask",
+            "time_known",
+            "date_approximate",
+        ),
+        place_columns=("place_id", "name", "place_type"),
+    )
     policy = resolve_policy(policy)
     if filters is not None and not isinstance(filters, ReportFilter):
         raise ValueError(f"filters must be a ReportFilter or None, got {type(filters).__name__}")

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import h3
 import typer
 
 from hoth_geo import settings
@@ -216,6 +215,7 @@ def map_command(
 ) -> None:
     """Write a standalone hexagon map (HTML, no internet needed to open it)."""
     from hoth_geo import aggregate, maps, pipeline
+    from hoth_geo.places import top_places
 
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must end in .html, got {out.name!r}")
@@ -223,11 +223,10 @@ def map_command(
     apply_area(db, None)  # the map's outline is the database's area
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
-    places = aggregate.rank_places(reports, pipeline.all_places(engine), f).head(25)
     m = maps.build_hex_map(
         table,
         tooltip_cols=aggregate.BREAKDOWN_LABELS,
-        places=_place_points(places, engine),
+        places=top_places(reports, pipeline.all_places(engine), f),
         legend_title="Reports per hexagon",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -235,21 +234,14 @@ def map_command(
     typer.echo(f"wrote a map of {len(table):,} hexagons ({f.describe()}) to {out}")
 
 
-def _place_points(ranked, engine):
-    from hoth_geo import pipeline
-
-    allp = pipeline.all_places(engine).set_index("place_id")[["latitude", "longitude"]]
-    return ranked.join(allp, on="place_id").rename(columns={"reports": "count"})
-
-
 def _write_table(table, out: Path, *, geometry: bool = True) -> None:
     """CSV, or GeoJSON / GeoPackage hexagons, by the file's extension; h3 written as its hex string."""
-    from hoth_geo.hexes import hex_frame
+    from hoth_geo.hexes import cells_to_str, hex_frame
 
     suffix = out.suffix.lower()
     cells = table["h3"].to_numpy()
     table = table.copy()
-    table["h3"] = [h3.int_to_str(int(c)) for c in cells]
+    table["h3"] = cells_to_str(cells)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv" or not geometry:
         table.to_csv(out, index=False)
@@ -289,8 +281,8 @@ def hotspots(
     db: DbOption = None,
 ) -> None:
     """Hot and cold spots on the study-area grid (Getis-Ord Gi* with FDR), counts, or kernel density."""
-    from hoth_geo import aggregate
     from hoth_geo import hotspots as hs
+    from hoth_geo.errors import DataConditionError
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
     if method not in ("gistar", "count", "kde"):
@@ -311,17 +303,17 @@ def hotspots(
             permutations=permutations,
             area_name=used_area.name,
         )
-    except hs.TooFewReports as exc:
+    except DataConditionError as exc:  # too few reports, or too small an area at this resolution
         fail(str(exc))
     if table.attrs.get("warning"):
         typer.secho(f"warning: {table.attrs['warning']}", fg=typer.colors.YELLOW, err=True)
     if method == "count":
         table = table[["h3", "count"]]
     elif method == "kde":
-        counts = aggregate.aggregate_hexes(reports, res, f, breakdowns=False)
-        table = table[["h3", "count"]].merge(
-            hs.kernel_density(counts, table["h3"].to_numpy()), on="h3", how="left"
+        counts, grid, _warning = hs.count_grid(
+            reports, res, f, area=used_area.boundary, area_name=used_area.name
         )
+        table = table[["h3", "count"]].merge(hs.kernel_density(counts, grid), on="h3", how="left")
     _write_table(table, out)
     if method == "gistar":
         n_hot = int(table["class"].str.startswith("hot").sum())
@@ -365,9 +357,8 @@ def emerging(
     used_area = apply_area(db, area)
     reports = analysis_frame(store.connect(db), source, used_area)
     try:
-        fine = reports["h3"].to_numpy()
-        grid, _warning = hs.study_area_grid(
-            res, used_area.boundary, points=fine[fine != 0], area_name=used_area.name
+        _counts, grid, _warning = hs.count_grid(
+            reports, res, f, area=used_area.boundary, area_name=used_area.name
         )
         table = temporal.emerging_hotspots(reports, res, step=step, k=k, filters=f, grid_cells=grid)
     except ValueError as exc:
@@ -451,6 +442,7 @@ def patrol_plan_command(
 ) -> None:
     """Presence-based disruption: the hexagon x day x time slots covering the most recent weighted concern."""
     from hoth_geo import patrol, pipeline
+    from hoth_geo.hexes import cell_to_str
 
     _check_out(out, (".csv",))
     f = _filters(date_from, date_to, place_type, concern, agency)
@@ -477,7 +469,7 @@ def patrol_plan_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(patrol.plan_to_csv(plan))
     for row in plan.itertuples():
-        typer.echo(f"{row.slot:>3}. {row.window:<22} {h3.int_to_str(int(row.h3))}  {row.why}")
+        typer.echo(f"{row.slot:>3}. {row.window:<22} {cell_to_str(row.h3)}  {row.why}")
     typer.echo(f"written to {out}")
 
 

@@ -40,7 +40,9 @@ from hoth_geo.cli_options import (
     fail,
 )
 from hoth_geo.cli_options import filters as _filters
+from hoth_geo.errors import DataConditionError
 from hoth_geo.maps import band_categories, count_bands
+from hoth_geo.validation import check_choice
 
 __all__ = [
     "KINDS",
@@ -84,7 +86,6 @@ _LOG_KINDS = {
     "csv": "hexes",
     "xlsx": "hexes",
 }
-_TOP_PLACES_ON_MAP = 25
 
 
 # --- Building the bytes ------------------------------------------------------------------------------------
@@ -108,11 +109,6 @@ class PreparedExport:
     export_id: int | None = None
 
 
-def _check_choice(value, name: str, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
 def suggested_filename(kind: str, policy, *, log_kind: str | None = None) -> str:
     """``exports.export_filename`` for the kind, with the kind's own suffix (png, pdf, html too)."""
     from hoth_geo.exports import FORMATS, export_filename
@@ -125,22 +121,22 @@ def suggested_filename(kind: str, policy, *, log_kind: str | None = None) -> str
 def _top_places(reports, places, filters, policy) -> pd.DataFrame | None:
     """Most-reported places for the police map's markers; None for other audiences, whose maps carry
     hexagons only (a marker's size and tooltip would show a count)."""
-    from hoth_geo.exports import shareable_places
+    from hoth_geo.places import top_places
 
     if policy.suppresses or places is None:
         return None
-    ranked = shareable_places(reports, places, filters, policy).head(_TOP_PLACES_ON_MAP)
-    return None if ranked.empty else ranked.rename(columns={"reports": "count"})
+    ranked = top_places(reports, places, filters)
+    return None if ranked.empty else ranked
 
 
-def disclosed_too_few(exc, reports, filters, policy) -> ValueError:
+def disclosed_too_few(exc, reports, filters, policy) -> DataConditionError:
     """``hotspots.TooFewReports`` as the audience may read it: for partners and the public the number
     of matching reports goes through the disclosure path (``privacy.too_few_message``), never exact."""
     from hoth_geo import privacy
 
     if not policy.suppresses:
         return exc
-    return ValueError(privacy.too_few_message(exc, reports, filters, policy))
+    return DataConditionError(privacy.too_few_message(exc, reports, filters, policy))
 
 
 def interactive_map(reports, places, *, res: int, filters, policy, map_type: str = "count"):
@@ -162,7 +158,7 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
     from hoth_geo.exports import shareable_hexes
     from hoth_geo.privacy import check_resolution
 
-    _check_choice(map_type, "map_type", MAP_TYPES)
+    check_choice(map_type, "map_type", MAP_TYPES)
     police = not policy.suppresses
     used = check_resolution(res, policy)
     if map_type == "emerging":
@@ -277,9 +273,9 @@ def _prepare_export(
     from hoth_geo import briefing, exports, maps, static_maps
     from hoth_geo.privacy import SharingPolicy, check_resolution, partner_filters, resolution_note
 
-    _check_choice(kind, "kind", KINDS)
-    _check_choice(map_type, "map_type", MAP_TYPES)
-    _check_choice(crs, "crs", exports.CRS_OPTIONS)
+    check_choice(kind, "kind", KINDS)
+    check_choice(map_type, "map_type", MAP_TYPES)
+    check_choice(crs, "crs", exports.CRS_OPTIONS)
     if not isinstance(policy, SharingPolicy):
         raise ValueError(
             f"policy must be a SharingPolicy (see privacy.policy_for), got {type(policy).__name__}"

@@ -26,13 +26,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import h3
 import numpy as np
 import pandas as pd
 from pyproj import Transformer
 from rapidfuzz import fuzz, process, utils
 
-from hoth_geo import schema, settings
+from hoth_geo import hexes, schema, settings
 
 DEFAULT_SEED = 20241101
 DEFAULT_START = date(2024, 11, 1)
@@ -341,7 +340,7 @@ def slugify(text: str) -> str:
 
 
 def cell(lat: float, lon: float, res: int = TRUTH_H3_RES) -> str:
-    return h3.latlng_to_cell(float(lat), float(lon), res)
+    return hexes.cell_to_str(hexes.latlng_to_cell(lat, lon, res))
 
 
 def stable_cell(lat: float, lon: float, radius_m: float = 40.0) -> bool:
@@ -355,8 +354,8 @@ def stable_cell(lat: float, lon: float, radius_m: float = 40.0) -> bool:
             if k == 8
             else _offset(lat, lon, radius_m * math.cos(k * math.pi / 4), radius_m * math.sin(k * math.pi / 4))
         )
-        fine = h3.latlng_to_cell(a, b, settings.FINE_H3_RES)
-        if cell(a, b) != c or h3.cell_to_parent(fine, TRUTH_H3_RES) != c:
+        fine = hexes.latlng_to_cell(a, b, settings.FINE_H3_RES)
+        if cell(a, b) != c or hexes.cell_to_str(hexes.cell_parent(fine, TRUTH_H3_RES)) != c:
             return False
     return True
 

@@ -33,12 +33,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
-from hoth_geo.hexes import cell_resolutions
+from hoth_geo.hexes import cell_resolutions, grid_disk, str_to_cell
 from hoth_geo.patrol import _window_bounds, cells_mask
 
 __all__ = ["ring_cells", "buffer_around", "before_after", "wdq_from_counts", "interpret_wdq"]
@@ -47,8 +46,8 @@ __all__ = ["ring_cells", "buffer_around", "before_after", "wdq_from_counts", "in
 def _one_cell(cell, name: str) -> int:
     if isinstance(cell, str):
         try:
-            cell = h3i.str_to_int(cell)
-        except (ValueError, TypeError) as exc:
+            cell = str_to_cell(cell, name)
+        except ValueError as exc:
             raise ValueError(f"{name} must be an H3 cell, got {cell!r}") from exc
     if isinstance(cell, bool) or not isinstance(cell, int | np.integer) or int(cell) == 0:
         raise ValueError(f"{name} must be an H3 cell, got {cell!r}")
@@ -76,8 +75,8 @@ def ring_cells(cell, k_inner: int = 1, k_outer: int = 1) -> np.ndarray:
     """
     c = _one_cell(cell, "cell")
     k_inner, k_outer = _check_k(k_inner, k_outer)
-    outer = set(h3i.grid_disk(c, k_outer))
-    inner = set(h3i.grid_disk(c, k_inner - 1)) if k_inner > 0 else set()
+    outer = set(grid_disk(c, k_outer).tolist())
+    inner = set(grid_disk(c, k_inner - 1).tolist()) if k_inner > 0 else set()
     return np.array(sorted(outer - inner), dtype=np.int64)
 
 
@@ -93,7 +92,7 @@ def buffer_around(target_cells: Iterable, k: int = 1) -> np.ndarray:
     _, k = _check_k(0, k)
     ring: set[int] = set()
     for c in cells:
-        ring.update(h3i.grid_disk(c, k))
+        ring.update(grid_disk(c, k).tolist())
     return np.array(sorted(ring - set(cells)), dtype=np.int64)
 
 

@@ -42,13 +42,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 
 from hoth_geo import hotspots, ingest, settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
-from hoth_geo.hexes import cell_resolutions, cells_to_parent, latlng_to_cells
+from hoth_geo.hexes import cell_areas_km2, cell_resolutions, cells_to_parent, latlng_to_cells
 
 __all__ = [
     "DEFAULT_COVERAGES",
@@ -196,11 +195,6 @@ def _grid(grid_cells, res: int) -> np.ndarray:
     if len(np.unique(cells)) != len(cells):
         raise ValueError("grid_cells must not repeat a cell")
     return np.sort(cells)
-
-
-def cell_areas_km2(cells: np.ndarray) -> np.ndarray:
-    """Exact area of each H3 cell in km² (cells at one resolution differ by up to a few per cent)."""
-    return np.array([h3i.cell_area(c, unit="km^2") for c in np.asarray(cells, dtype=np.int64).tolist()])
 
 
 def rank_cells(grid_cells: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -22,7 +22,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import geopandas as gpd
-import h3
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -32,9 +31,9 @@ from sqlalchemy.engine import Engine
 
 from hoth_geo import store
 from hoth_geo.aggregate import ReportFilter, aggregate_hexes, filter_mask, located
-from hoth_geo.hexes import cell_centres, cells_to_parent, hex_frame
+from hoth_geo.hexes import cell_centres, cells_to_parent, cells_to_str, hex_frame
 from hoth_geo.hotspots import hotspots
-from hoth_geo.places import place_ranking
+from hoth_geo.places import place_ranking, with_coordinates
 from hoth_geo.privacy import (
     POLICE_ONLY_COLUMNS,
     PTABLE_MAX_NOISE,
@@ -56,6 +55,7 @@ from hoth_geo.privacy import (
     withheld_name,
 )
 from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.validation import check_policy
 
 __all__ = [
     "FORMATS",
@@ -148,14 +148,6 @@ def _check_crs(crs: str, fmt: str) -> str:
     return crs
 
 
-def _check_policy(policy) -> SharingPolicy:
-    if not isinstance(policy, SharingPolicy):
-        raise ValueError(
-            f"policy must be a SharingPolicy (see privacy.policy_for), got {type(policy).__name__}"
-        )
-    return policy
-
-
 def _check_filters(filters) -> ReportFilter | None:
     if filters is not None and not isinstance(filters, ReportFilter):
         raise ValueError(f"filters must be a ReportFilter or None, got {type(filters).__name__}")
@@ -230,7 +222,7 @@ def shareable_hexes(
     ``attrs['note']``); ``attrs['totals']`` holds the publishable total. With hotspots, grid cells with
     no report are included when they are classed hot or cold (count 0).
     """
-    _check_policy(policy)
+    check_policy(policy)
     _check_filters(filters)
     filters = partner_filters(filters, policy)
     used = check_resolution(res, policy)
@@ -284,13 +276,10 @@ def shareable_places(
 
     Places the places frame cannot locate are left out.
     """
-    _check_policy(policy)
+    check_policy(policy)
     _check_filters(filters)
     filters = partner_filters(filters, policy)
-    ranked = place_ranking(reports, places, filters)
-    coords = places.drop_duplicates("place_id").set_index("place_id")[["latitude", "longitude"]]
-    table = ranked.join(coords, on="place_id")
-    table = table[table["latitude"].notna() & table["longitude"].notna()].reset_index(drop=True)
+    table = with_coordinates(place_ranking(reports, places, filters), places)
     table["place_type_label"] = table["place_type"].map(PLACE_TYPES).fillna("Not stated")
     table["reports"] = table["reports"].astype(np.int64)
     table["agencies"] = table["agencies"].astype(np.int64)
@@ -325,7 +314,7 @@ def _place_keys(reports: pd.DataFrame, filters: ReportFilter | None, place_ids) 
 
 def _h3_strings(cells) -> list[str]:
     # Spreadsheets keep 15 significant digits, which would corrupt an int64 H3 index: write the hex string.
-    return [h3.int_to_str(int(c)) for c in cells]
+    return cells_to_str(cells)
 
 
 def _xy_columns(crs: str) -> tuple[str, str]:
@@ -600,7 +589,7 @@ def export_places(
 
 
 def _check_places_allowed(policy: SharingPolicy) -> None:
-    _check_policy(policy)
+    check_policy(policy)
     if policy.suppresses and policy.named_places is None:
         raise NotAllowed(
             f"named places are not shared with the {policy.audience} audience unless a police or analyst user "
@@ -669,7 +658,7 @@ def export_reports(
     """Individual report rows (narratives included) for the police; raises NotAllowed for any other
     audience before reading anything. Takes report ids, or a ReportFilter (None: every report).
     Always recorded in the export log, with the report ids exported."""
-    _check_policy(policy)
+    check_policy(policy)
     _check_fmt(fmt, TABLE_FORMATS)
     if not policy.show_rows:  # refused before anything is read
         raise NotAllowed(f"individual report rows are for the police only, not audience {policy.audience!r}")
@@ -689,7 +678,7 @@ def export_reports(
     ids = sorted({int(i) for i in ids})
     rows = store.report_details(engine, ids).sort_values("id", ignore_index=True)
     rows = rows[[c for c in REPORT_EXPORT_COLUMNS if c in rows.columns]]
-    rows = rows.assign(h3=[h3.int_to_str(int(c)) if c else "" for c in rows["h3"]])
+    rows = rows.assign(h3=cells_to_str(rows["h3"]))
     for col in ("observed_at", "date_received"):
         rows[col] = pd.to_datetime(rows[col])
     rows = redact_reports(rows, policy)
@@ -716,7 +705,7 @@ def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=(), k
     named-venue rule (withheld unless released and the row has k+ reports from 2+ agencies); vehicle
     registrations are masked. int64 h3 columns become H3 hex strings for everyone.
     """
-    _check_policy(policy)
+    check_policy(policy)
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df must be a DataFrame, got {type(df).__name__}")
     count_cols = (count_cols,) if isinstance(count_cols, str) else tuple(count_cols)
@@ -758,7 +747,7 @@ def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=(), k
             out = out.drop(columns="agencies")
         out = redact_text(hide_private_names(out, policy), policy)
     if "h3" in out.columns and pd.api.types.is_integer_dtype(out["h3"]):
-        out["h3"] = [h3.int_to_str(int(c)) if c else "" for c in out["h3"]]
+        out["h3"] = cells_to_str(out["h3"])
     return out
 
 
@@ -823,7 +812,7 @@ def record_export(
 ) -> int:
     """Record one export in the append-only export log (who, when, audience, filters, SHA-256 of the
     bytes); the policy's k, resolution limit and marking are stored with the filters. Returns the id."""
-    _check_policy(policy)
+    check_policy(policy)
     if not isinstance(data, bytes | bytearray):
         raise ValueError(f"data must be the exported bytes, got {type(data).__name__}")
     if not isinstance(kind, str) or not kind:
@@ -849,7 +838,7 @@ def record_export(
 def export_filename(kind: str, policy: SharingPolicy, fmt: str, *, when: date | None = None) -> str:
     """A file name that carries the marking, e.g. 'OFFICIAL-SENSITIVE_hoth-geo_hexes_partner_2024-11-01.csv':
     CSV has nowhere else to hold a protective marking."""
-    _check_policy(policy)
+    check_policy(policy)
     _check_fmt(fmt, FORMATS)
     day = (when or datetime.now(UTC).date()).isoformat()
     marking = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in policy.marking)

@@ -433,49 +433,8 @@ def assign_locality(
 
 # --- police.uk street-level crime: streets and landmark map points ------------------------------
 
-# Every landmark place type police.uk uses in "On or near <X>" (the first group occur in the Durham
-# files; the rest appear in other forces' data), mapped to the report place-type taxonomy.
-POLICEUK_LANDMARK_TYPES: dict[str, str] = {
-    "Supermarket": "shop",
-    "Parking Area": "car_park",
-    "Sports/Recreation Area": "leisure",
-    "Shopping Area": "shopping_centre",
-    "Petrol Station": "petrol_station",
-    "Bus/Coach Station": "transport_hub",
-    "Nightclub": "licensed_premises",
-    "Park/Open Space": "park",
-    "Further/Higher Educational Building": "school",
-    "Hospital": "health",
-    # A pedestrian subway is part of the walked street network, not a premises.
-    "Pedestrian Subway": "residential_street",
-    "Conference/Exhibition Centre": "other",
-    "Theatre/Concert Hall": "leisure",
-    "Police Station": "other",
-    "Airport/Airfield": "transport_hub",
-    "Prison": "other",
-    "Hotel/Motel": "hotel",
-    "Theme/Adventure Park": "leisure",
-    "Religious Site": "other",
-    "Mosque": "other",
-    "Church": "other",
-    "Cinema": "leisure",
-    "Railway Station": "transport_hub",
-    "Train Station": "transport_hub",
-    "Underground Station": "transport_hub",
-    "Tram Stop": "transport_hub",
-    "Metro Station": "transport_hub",
-    "Ferry Terminal": "transport_hub",
-    "Motorway Service Area": "petrol_station",
-    "Sports Centre": "leisure",
-    "Leisure Centre": "leisure",
-    "Swimming Pool": "leisure",
-    "Museum": "other",
-    "Library": "other",
-    "Pub": "licensed_premises",
-    "School": "school",
-    "Taxi Rank": "taxi",
-}
-_LANDMARK_LOOKUP = {k.casefold(): k for k in POLICEUK_LANDMARK_TYPES}
+# The landmark table lives in the vocabulary (schema), shared with the police.uk context layer.
+POLICEUK_LANDMARK_TYPES = schema.POLICEUK_LANDMARK_TYPES
 
 
 def read_policeuk(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -502,7 +461,7 @@ def parse_policeuk_location(location: pd.Series) -> pd.DataFrame:
     """
     text = location.astype(object).where(location.notna(), "").astype(str).str.strip()
     x = text.str.replace(r"^on or near\s+", "", regex=True, flags=re.I).str.strip()
-    canon = x.str.casefold().map(_LANDMARK_LOOKUP)
+    canon = schema.policeuk_landmark(x)
     empty = (x == "") | x.str.casefold().isin(["no location", "none"])
     is_landmark = canon.notna()
     kind = np.where(empty, None, np.where(is_landmark, "landmark", "street"))

@@ -693,6 +693,7 @@ def geocode(
     confidence = np.full(n, np.nan)
     precision = np.full(n, np.nan)
     place_id = np.full(n, None, dtype=object)
+    place_type_of_match = np.full(n, "", dtype=object)
     note = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
     field = np.full(n, None, dtype=object)
@@ -791,6 +792,7 @@ def geocode(
         confidence[rows_hit] = conf[hit]
         precision[rows_hit] = places.radius[p]
         place_id[rows_hit] = np.array(places.place_id, dtype=object)[p]
+        place_type_of_match[rows_hit] = np.array(places.ptype, dtype=object)[p]
         todo[rows_hit] = False
         problem = (kind == "ambiguous") | (kind == "not_in_locality")
         place_problem[idx[problem]] = msg[problem]
@@ -960,6 +962,7 @@ def geocode(
     located_rows["geocode_confidence"] = confidence[keep]
     located_rows["precision_m"] = precision[keep]
     located_rows["place_id"] = place_id[keep]
+    located_rows["place_type"] = _type_from_place(located_rows["place_type"], place_type_of_match[keep])
     located_rows["geocode_note"] = note[keep]
     located_rows = link_to_places(located_rows, gazetteer, extra_places)
     located_rows["h3"] = latlng_to_cells(
@@ -971,6 +974,16 @@ def geocode(
         if t == "float64":
             located_rows[c] = located_rows[c].astype("float64")
     return GeocodeResult(located=located_rows.reset_index(drop=True), quarantine=quarantine)
+
+
+def _type_from_place(given: pd.Series, place_type: np.ndarray) -> pd.Series:
+    """The partner's place type, or the matched place's own type when the partner gave none, so the
+    place-type filter selects the same reports the place ranking counts at that place."""
+    blank = (_text_column(given) == "").to_numpy()
+    take = blank & (place_type != "")
+    out = given.astype(object).copy()
+    out[take] = place_type[take]
+    return out
 
 
 def _unhandled_row(row: pd.DataFrame, exc: BaseException) -> GeocodeResult:
@@ -1069,6 +1082,9 @@ def locate_manually(
     out["geocode_confidence"] = CONFIDENCE["analyst"]
     out["precision_m"] = _PLACE_PRECISION_M if place is not None else _POSTCODE_PRECISION_M
     out["place_id"] = place["place_id"] if place is not None else None
+    if place is not None and isinstance(place.get("place_type"), str) and place["place_type"]:
+        given = out["place_type"] if "place_type" in out else pd.Series(None, index=out.index, dtype=object)
+        out["place_type"] = _type_from_place(given, np.full(len(out), place["place_type"], dtype=object))
     out["geocode_note"] = "located by an analyst in Review"
     out["h3"] = latlng_to_cells(np.array([lat]), np.array([lon]), settings.FINE_H3_RES)
     return out

@@ -4,6 +4,11 @@ Cells travel through hoth-geo as int64 H3 indexes (0 means "no cell", e.g. an on
 Each report stores one cell at ``settings.FINE_H3_RES``; the map resolutions are derived from it
 with ``cells_to_parent``, which works on whole arrays at once.
 
+This module is the one place that talks to the h3 library: conversions between the int64 form and
+the hex-string form people copy and paste (``cell_to_str``, ``cells_to_str``, ``str_to_cell``), the
+parsing of a cell id someone typed (``parse_cell``), single-cell lookups (``latlng_to_cell``,
+``cell_parent``, ``cell_resolution``), neighbourhoods (``grid_disk``, ``local_ij``) and geometry.
+
 Coordinate order: h3 speaks (lat, lng); shapely, GeoJSON and geopandas speak (lng, lat).
 ``cell_boundaries`` is the one place that converts h3 output to (lng, lat). Inputs go in as
 separate ``lat`` / ``lng`` arrays or as shapely geometries (read through ``__geo_interface__``),
@@ -19,6 +24,18 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 __all__ = [
+    "cell_to_str",
+    "cells_to_str",
+    "str_to_cell",
+    "parse_cell",
+    "latlng_to_cell",
+    "cell_parent",
+    "cell_resolution",
+    "grid_disk",
+    "local_ij",
+    "is_pentagon",
+    "cell_polygons",
+    "cell_areas_km2",
     "latlng_to_cells",
     "cells_to_parent",
     "cell_resolutions",
@@ -189,3 +206,90 @@ def cell_area_km2(res: int) -> float:
 def edge_length_m(res: int) -> float:
     """Average hexagon edge length at ``res`` in metres, for legends."""
     return float(h3i.average_hexagon_edge_length(check_res(res), unit="m"))
+
+
+# --- One cell at a time, and the hex-string form ---------------------------------------------------
+
+
+def cell_to_str(cell) -> str:
+    """The hex-string form of an int64 cell ('8819464e2dfffff'); '' for 0 (no cell)."""
+    c = int(cell)
+    return h3i.int_to_str(c) if c else ""
+
+
+def cells_to_str(cells) -> list[str]:
+    """``cell_to_str`` of each cell, for tables and files people read ('' for 0)."""
+    to_str = h3i.int_to_str
+    return [to_str(c) if c else "" for c in (int(c) for c in cells)]
+
+
+def str_to_cell(text: str, name: str = "cell") -> int:
+    """The int64 form of a hex-string cell id; raises ValueError naming ``name`` when it is not one."""
+    try:
+        valid = isinstance(text, str) and h3i.is_valid_cell(h3i.str_to_int(text))
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise ValueError(f"{name} must be an H3 cell id such as 8819464e2dfffff, got {text!r}")
+    return int(h3i.str_to_int(text))
+
+
+def parse_cell(text: str, res: int | None = None, *, name: str = "cell") -> int:
+    """A cell id as someone typed or pasted it (any case, surrounding space), as int64.
+
+    With ``res``, a finer cell is widened to its parent at ``res``; a coarser one is kept whole
+    (``cell_resolution`` tells the caller which). Raises ValueError for anything not a cell id.
+    """
+    cell = str_to_cell(str(text).strip().lower() if text is not None else text, name)
+    if res is not None and cell_resolution(cell) > check_res(res):
+        cell = cell_parent(cell, res)
+    return cell
+
+
+def latlng_to_cell(lat: float, lng: float, res: int) -> int:
+    """The cell (int64) at ``res`` containing one point."""
+    return int(h3i.latlng_to_cell(float(lat), float(lng), check_res(res)))
+
+
+def cell_parent(cell: int, res: int) -> int:
+    """The ancestor of one cell at ``res`` (see ``cells_to_parent``)."""
+    return int(cells_to_parent(np.array([int(cell)], dtype=np.int64), res)[0])
+
+
+def cell_resolution(cell: int) -> int:
+    """The resolution of one cell; raises ValueError when it is not a cell."""
+    if int(cell) == 0:
+        raise ValueError("cell must be an H3 cell, got 0 (no cell)")
+    return int(cell_resolutions(np.array([int(cell)], dtype=np.int64))[0])
+
+
+def grid_disk(cell: int, k: int) -> np.ndarray:
+    """The cells (int64, unsorted) within grid distance ``k`` of ``cell``, the cell included."""
+    return np.asarray(h3i.grid_disk(int(cell), int(k)), dtype=np.int64)
+
+
+def local_ij(origin: int, cells: np.ndarray) -> np.ndarray:
+    """(n, 2) int64 local IJ coordinates of ``cells`` around ``origin``. Raises ValueError where h3
+    cannot give them (a cell too far from the origin or across a pentagon's distortion)."""
+    to_ij = h3i.cell_to_local_ij
+    try:
+        return np.array([to_ij(int(origin), c) for c in _as_cells(cells).tolist()], dtype=np.int64).reshape(
+            -1, 2
+        )
+    except Exception as exc:  # h3 raises its own error classes for these cases
+        raise ValueError(f"local IJ coordinates are undefined here: {exc}") from exc
+
+
+def is_pentagon(cell: int) -> bool:
+    """True for the twelve pentagon cells of each resolution."""
+    return bool(h3i.is_pentagon(int(cell)))
+
+
+def cell_polygons(cells: np.ndarray) -> np.ndarray:
+    """Each cell's hexagon as a shapely Polygon in (lng, lat), as an object array."""
+    return _polygons(cell_boundaries(cells))
+
+
+def cell_areas_km2(cells: np.ndarray) -> np.ndarray:
+    """Exact area of each H3 cell in km² (cells at one resolution differ by up to a few per cent)."""
+    return np.array([h3i.cell_area(c, unit="km^2") for c in _as_cells(cells).tolist()], dtype=np.float64)

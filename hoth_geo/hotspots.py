@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
-import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 import shapely
@@ -26,8 +25,9 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtr
 from shapely.geometry import MultiPolygon, Polygon
 
-from hoth_geo import settings
+from hoth_geo import hexes, settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
+from hoth_geo.errors import DataConditionError, InvalidInput, TooFewReports
 from hoth_geo.hexes import (
     cell_centres,
     cell_resolutions,
@@ -36,6 +36,7 @@ from hoth_geo.hexes import (
     latlng_to_cells,
     polygon_to_cells,
 )
+from hoth_geo.validation import check_grid
 
 __all__ = [
     "CLASSES",
@@ -43,6 +44,7 @@ __all__ = [
     "MIN_REPORTS",
     "HOTSPOT_COLUMNS",
     "TooFewReports",
+    "count_grid",
     "read_boundary",
     "study_area_grid",
     "neighbour_graph",
@@ -76,18 +78,6 @@ HULL_BUFFER_M = 1_000.0
 _GRID_CACHE: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
 _GRAPH_CACHE: OrderedDict[tuple[str, int], sparse.csr_matrix] = OrderedDict()
 _CACHE_SIZE = 16
-
-
-class TooFewReports(ValueError):
-    """Raised when a selection holds fewer located reports than a hotspot analysis needs."""
-
-    def __init__(self, n_reports: int, minimum: int) -> None:
-        self.n_reports = int(n_reports)
-        self.minimum = int(minimum)
-        super().__init__(
-            f"hotspot analysis needs at least {self.minimum} located reports in the selection, "
-            f"got {self.n_reports}: widen the filters (dates, concerns, place types) or use a coarser map"
-        )
 
 
 # --- Small helpers ----------------------------------------------------------------------------------
@@ -128,22 +118,6 @@ def _project(lat: np.ndarray, lng: np.ndarray, lat0: float, lng0: float) -> np.n
     # Rounding the centre lets nearby calls share one cached transformer.
     x, y = _local_metres(round(lat0, 4), round(lng0, 4))[0].transform(lng, lat)
     return np.column_stack([x, y])
-
-
-def _check_grid(grid_cells, name: str = "grid_cells") -> tuple[np.ndarray, int]:
-    """Sorted unique int64 cells of one resolution, and that resolution."""
-    arr = np.asarray(grid_cells)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array of H3 cells, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold int64 H3 cells, got dtype {arr.dtype}")
-    arr = np.unique(arr.astype(np.int64, copy=False))
-    if arr[0] == 0:
-        raise ValueError(f"{name} must not contain 0 (no cell)")
-    res = np.unique(cell_resolutions(arr))
-    if res.size != 1:
-        raise ValueError(f"{name} must hold cells of one resolution, got resolutions {res.tolist()}")
-    return arr, int(res[0])
 
 
 def _counts_on_grid(counts: pd.DataFrame, grid: np.ndarray, res: int) -> np.ndarray:
@@ -205,18 +179,18 @@ def read_boundary(path: str | Path, *, layer: str | int | None = None) -> Polygo
     """
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"path: boundary file {str(p)!r} does not exist")
+        raise InvalidInput(f"path: boundary file {str(p)!r} does not exist")
     try:
         gdf = gpd.read_file(p, layer=layer) if layer is not None else gpd.read_file(p)
     except Exception as exc:  # pyogrio raises several types; the user needs the file named either way
-        raise ValueError(f"path: could not read boundary file {str(p)!r}: {exc}") from exc
+        raise InvalidInput(f"path: could not read boundary file {str(p)!r}: {exc}") from exc
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
-        raise ValueError(f"path: boundary file {str(p)!r} has no geometries")
+        raise InvalidInput(f"path: boundary file {str(p)!r} has no geometries")
     if gdf.crs is None:
         minx, miny, maxx, maxy = gdf.total_bounds
         if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-            raise ValueError(
+            raise InvalidInput(
                 f"path: boundary file {str(p)!r} has no CRS and its coordinates {gdf.total_bounds.tolist()} "
                 "are not longitude/latitude degrees; save it with a CRS"
             )
@@ -225,7 +199,7 @@ def read_boundary(path: str | Path, *, layer: str | int | None = None) -> Polygo
         gdf = gdf.to_crs("EPSG:4326")
     area = _polygonal(shapely.union_all(shapely.make_valid(gdf.geometry.to_numpy())))
     if area.is_empty:
-        raise ValueError(f"path: boundary file {str(p)!r} holds no polygons (only points or lines)")
+        raise InvalidInput(f"path: boundary file {str(p)!r} holds no polygons (only points or lines)")
     return area
 
 
@@ -251,13 +225,11 @@ def _default_area_name() -> str:
 
 def _overlaps(cells: np.ndarray, area: Polygon | MultiPolygon) -> np.ndarray:
     """True for each cell whose hexagon overlaps ``area``."""
-    polys = [
-        Polygon([(lng, lat) for lat, lng in h3i.cell_to_boundary(int(c))]) for c in np.asarray(cells).tolist()
-    ]
-    if not polys:
+    cells = np.asarray(cells, dtype=np.int64)
+    if not len(cells):
         return np.zeros(0, dtype=bool)
     shapely.prepare(area)
-    return shapely.intersects(area, np.asarray(polys, dtype=object))
+    return shapely.intersects(area, hexes.cell_polygons(cells))
 
 
 def _fine_of(points) -> np.ndarray:
@@ -350,7 +322,7 @@ def study_area_grid(
     warnings: list[str] = []
     if area is None:
         if pcells is None or lat.size == 0:
-            raise ValueError(
+            raise DataConditionError(
                 "area: no study area boundary is available and no points were given to outline one; "
                 "supply a boundary file (GeoJSON or GeoPackage) or the report locations"
             )
@@ -401,9 +373,9 @@ def _disk_offsets(k: int) -> np.ndarray:
 
 def _graph_from_disks(grid: np.ndarray, k: int) -> sparse.csr_matrix:
     """Reference construction: one h3 grid_disk call per cell (~4 µs each at k=1)."""
-    disks = [h3i.grid_disk(c, k) for c in grid.tolist()]
+    disks = [hexes.grid_disk(c, k) for c in grid.tolist()]
     lengths = np.fromiter((len(d) for d in disks), dtype=np.int64, count=len(disks))
-    flat = np.fromiter((c for d in disks for c in d), dtype=np.int64, count=int(lengths.sum()))
+    flat = np.concatenate(disks) if disks else np.zeros(0, dtype=np.int64)
     rows = np.repeat(np.arange(len(grid)), lengths)
     pos = np.minimum(np.searchsorted(grid, flat), len(grid) - 1)
     inside = grid[pos] == flat
@@ -420,12 +392,12 @@ def _graph_from_ij(grid: np.ndarray, k: int) -> sparse.csr_matrix | None:
     """
     # One representative cell per base cell (bits 45-51 of the index).
     _, first = np.unique((grid >> np.int64(45)) & np.int64(0x7F), return_index=True)
-    if any(h3i.is_pentagon(h3i.cell_to_parent(int(c), 0)) for c in grid[first]):
+    if any(hexes.is_pentagon(hexes.cell_parent(int(c), 0)) for c in grid[first]):
         return None
     origin = int(grid[len(grid) // 2])
     try:
-        ij = np.array([h3i.cell_to_local_ij(origin, c) for c in grid.tolist()], dtype=np.int64)
-    except Exception:  # h3 raises for cells too far from the origin or across pentagon distortion
+        ij = hexes.local_ij(origin, grid)
+    except ValueError:  # cells too far from the origin or across pentagon distortion
         return None
     i0, j0 = ij[:, 0].min() - k, ij[:, 1].min() - k
     height = int(ij[:, 1].max() - j0 + k + 1)
@@ -444,7 +416,7 @@ def _graph_from_ij(grid: np.ndarray, k: int) -> sparse.csr_matrix | None:
     # Spot check against h3 itself: a cheap guard against any IJ inconsistency in unusual areas.
     rng = np.random.default_rng(len(grid))
     for i in rng.choice(len(grid), size=min(32, len(grid)), replace=False).tolist():
-        disk = np.asarray(h3i.grid_disk(int(grid[i]), k), dtype=np.int64)
+        disk = hexes.grid_disk(int(grid[i]), k)
         pos = np.minimum(np.searchsorted(grid, disk), len(grid) - 1)
         expected = np.sort(pos[grid[pos] == disk])
         if not np.array_equal(graph.indices[graph.indptr[i] : graph.indptr[i + 1]], expected):
@@ -464,7 +436,7 @@ def neighbour_graph(grid_cells: np.ndarray, k: int = 1) -> sparse.csr_matrix:
 
     Cached per (grid, k); the returned matrix is shared, so treat it as read-only.
     """
-    grid, _ = _check_grid(grid_cells)
+    grid, _ = check_grid(grid_cells)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive integer number of rings, got {k!r}")
     k = int(k)
@@ -655,13 +627,13 @@ def gi_star(
         isinstance(permutations, bool) or not isinstance(permutations, int | np.integer) or permutations < 1
     ):
         raise ValueError(f"permutations must be a positive integer or None, got {permutations!r}")
-    grid, res = _check_grid(grid_cells)
+    grid, res = check_grid(grid_cells)
     x = _counts_on_grid(counts, grid, res)
     total = x.sum()
     if total < min_reports:
         raise TooFewReports(int(round(total)), min_reports)
     if grid.size < 3:
-        raise ValueError(f"grid_cells must hold at least 3 cells for Gi*, got {grid.size}")
+        raise DataConditionError(f"grid_cells must hold at least 3 cells for Gi*, got {grid.size}")
     graph = neighbour_graph(grid, k)
     z = _gi_star_z(graph, x)
     p = 2.0 * ndtr(-np.abs(z))
@@ -707,16 +679,12 @@ def hotspots(
     ``df.attrs['n_reports']`` the number of located reports analysed. Raises TooFewReports first,
     before any grid is built, when the selection is too small.
     """
-    keep = filter_mask(reports, filters) & located(reports)
-    n = int(keep.sum())
+    n = int((filter_mask(reports, filters) & located(reports)).sum())
     if n < min_reports:
         raise TooFewReports(n, min_reports)
-    fine = reports["h3"].to_numpy()[keep]
-    cells = cells_to_parent(fine, res)
-    uniq, count = np.unique(cells, return_counts=True)
-    grid, warning = study_area_grid(res, area, points=fine, area_name=area_name)
+    counts, grid, warning = count_grid(reports, res, filters, area=area, area_name=area_name)
     out = gi_star(
-        pd.DataFrame({"h3": uniq, "count": count.astype(np.int64)}),
+        counts,
         grid,
         k=k,
         fdr=fdr,
@@ -727,6 +695,27 @@ def hotspots(
     notes = [w for w in (out.attrs.get("permutation_warning"), warning) if w]
     out.attrs.update({"warning": " ".join(notes) or None, "n_reports": n})
     return out
+
+
+def count_grid(
+    reports: pd.DataFrame,
+    res: int,
+    filters: ReportFilter | None = None,
+    *,
+    area: Polygon | MultiPolygon | str | Path | None = None,
+    area_name: str | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, str | None]:
+    """The located reports matching ``filters`` per cell at ``res`` (a frame of h3, count) and the
+    grid every hexagon analysis runs on: each cell of ``area`` (default the deployment's area) plus
+    the cell of each matching report outside it (``study_area_grid``), with the grid's warning.
+
+    One construction for Gi* (``hotspots``), emerging hot spots and kernel density, in the app and
+    on the command line alike."""
+    keep = filter_mask(reports, filters) & located(reports)
+    fine = reports["h3"].to_numpy()[keep]
+    uniq, count = np.unique(cells_to_parent(fine, res), return_counts=True)
+    grid, warning = study_area_grid(res, area, points=fine, area_name=area_name)
+    return pd.DataFrame({"h3": uniq.astype(np.int64), "count": count.astype(np.int64)}), grid, warning
 
 
 # --- Smoothed intensity ------------------------------------------------------------------------------
@@ -750,8 +739,8 @@ def default_bandwidth_m(counts: pd.DataFrame) -> float:
         raise ValueError("counts must be a DataFrame with columns 'h3' and 'count'")
     sub = counts[counts["count"].to_numpy() > 0]
     if sub.empty:
-        raise ValueError("counts must hold at least one cell with a positive count")
-    cells, res = _check_grid(sub["h3"].to_numpy(), "counts['h3']")
+        raise DataConditionError("counts must hold at least one cell with a positive count")
+    cells, res = check_grid(sub["h3"].to_numpy(), name="counts['h3']")
     w = sub.groupby("h3")["count"].sum().reindex(cells).to_numpy(dtype=np.float64)
     lat, lng = cell_centres(cells)
     xy = _project(lat, lng, float(np.average(lat, weights=w)), float(np.average(lng, weights=w)))
@@ -777,7 +766,7 @@ def kernel_density(
     distances are in metres on a local azimuthal equidistant projection. ``bandwidth_m`` (h)
     defaults to ``default_bandwidth_m(counts)``. Returns columns h3 (sorted) and density.
     """
-    grid, res = _check_grid(grid_cells)
+    grid, res = check_grid(grid_cells)
     x = _counts_on_grid(counts, grid, res)
     if bandwidth_m is None:
         bandwidth_m = default_bandwidth_m(pd.DataFrame({"h3": grid, "count": x}))

@@ -35,7 +35,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 import pandas as pd
 
-from . import schema, settings
+from . import errors, schema, settings
 
 __all__ = [
     "HEADER_SYNONYMS",
@@ -50,7 +50,6 @@ __all__ = [
     "POLICEUK_COLUMNS",
     "POLICEUK_CONCERNS",
     "POLICEUK_HEADER",
-    "POLICEUK_PLACE_TYPES",
     "ImportRefused",
     "IngestResult",
     "detect_format",
@@ -93,12 +92,8 @@ NORTHING_RANGE = (0.0, 1_300_000.0)
 _GRID_MIN = 1_000.0
 
 
-class ImportRefused(Exception):
-    """The whole file cannot be imported; ``message`` says why in words a partner can act on."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+# The whole file cannot be imported (defined with the other errors people act on).
+ImportRefused = errors.ImportRefused
 
 
 @dataclass
@@ -2246,30 +2241,6 @@ POLICEUK_CONCERNS: dict[str, str] = {
     "Other crime": "other",
 }
 
-# police.uk snaps points to anonymised map points named 'On or near <street>' or
-# 'On or near <landmark type>'. Landmark types that are clearly not streets (a prison, a police
-# station) go to 'other' rather than pretending to be residential streets.
-POLICEUK_PLACE_TYPES: dict[str, str] = {
-    "Supermarket": "shop",
-    "Parking Area": "car_park",
-    "Sports/Recreation Area": "leisure",
-    "Shopping Area": "shopping_centre",
-    "Petrol Station": "petrol_station",
-    "Bus/Coach Station": "transport_hub",
-    "Train Station": "transport_hub",
-    "Railway Station": "transport_hub",
-    "Nightclub": "licensed_premises",
-    "Park/Open Space": "park",
-    "Further/Higher Educational Building": "school",
-    "Hospital": "health",
-    "Theatre/Concert Hall": "leisure",
-    "Pedestrian Subway": "residential_street",
-    "Prison": "other",
-    "Police Station": "other",
-    "Conference/Exhibition Centre": "other",
-    "Airport/Airfield": "other",
-}
-
 
 def normalise_policeuk(raw: pd.DataFrame) -> IngestResult:
     """Turn a police.uk street-level CSV into the police context frame (``POLICEUK_COLUMNS``).
@@ -2324,7 +2295,11 @@ def normalise_policeuk(raw: pd.DataFrame) -> IngestResult:
     problems.add(lon_out, "longitude", lon_s, lambda v: f"longitude {v} out of range (-180 to 180)")
 
     place_text = location.str.replace(r"^\s*on or near\s+", "", regex=True, case=False).str.strip()
-    place_type = place_text.map(POLICEUK_PLACE_TYPES).fillna("residential_street").to_numpy(dtype=object)
+    # Text that is not a police.uk landmark type is a street name.
+    landmark = schema.policeuk_landmark(place_text)
+    place_type = (
+        landmark.map(schema.POLICEUK_LANDMARK_TYPES).fillna("residential_street").to_numpy(dtype=object)
+    )
     concern = crime_type.map(POLICEUK_CONCERNS).fillna("other").to_numpy(dtype=object)
     unknown_types = sorted(set(crime_type[~crime_type.isin(list(POLICEUK_CONCERNS))]) - {""})
     if unknown_types:

@@ -37,7 +37,6 @@ from functools import cache, lru_cache
 import branca.colormap
 import folium
 import folium.elements
-import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 from branca.element import MacroElement
@@ -1076,9 +1075,7 @@ def clicked_cell(st_folium_result: Mapping | None, res: int) -> int | None:
         return None
     # Leaflet reports longitudes beyond +/-180 after panning across the antimeridian.
     lng = ((float(lng) + 180.0) % 360.0) - 180.0
-    if isinstance(res, bool) or not isinstance(res, int) or not 0 <= res <= hx.MAX_RES:
-        raise ValueError(f"res must be an integer H3 resolution 0..{hx.MAX_RES}, got {res!r}")
-    return int(h3i.latlng_to_cell(float(lat), lng, res))
+    return hx.latlng_to_cell(float(lat), lng, hx.check_res(res))
 
 
 # --- Category legends: key -> (label, colour), legend bottom to top ------------------------------

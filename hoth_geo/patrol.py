@@ -39,6 +39,7 @@ from hoth_geo.aggregate import ReportFilter, filter_mask, located
 from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
 from hoth_geo.privacy import neutralise_frame
 from hoth_geo.schema import CONCERNS, GRADING_INFORMATION, GRADING_SOURCE, PLACE_TYPES
+from hoth_geo.validation import as_day, check_frames
 
 __all__ = [
     "DEFAULT_GRADING_WEIGHTS",
@@ -125,13 +126,7 @@ def _positive_int(value, name: str, hi: int | None = None) -> int:
 
 
 def _as_day(value, name: str) -> np.datetime64:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a date, got {value!r}") from exc
-    if pd.isna(ts):
-        raise ValueError(f"{name} must be a date, got {value!r}")
-    return np.datetime64(ts.normalize().to_datetime64(), "ns")
+    return np.datetime64(as_day(value, name).to_datetime64(), "ns")
 
 
 def _window_bounds(window, name: str = "window") -> tuple[np.datetime64, np.datetime64]:
@@ -284,9 +279,17 @@ class _Slots:
         filters: ReportFilter | None,
         as_of,
     ) -> None:
-        for col in ("observed_at", "time_known", "h3", "online", "grading_source", "grading_information"):
-            if col not in reports.columns:
-                raise ValueError(f"reports is missing column {col!r} (expected the store.load_reports frame)")
+        check_frames(
+            reports,
+            report_columns=(
+                "observed_at",
+                "time_known",
+                "h3",
+                "online",
+                "grading_source",
+                "grading_information",
+            ),
+        )
         self.slot_hours = _positive_int(slot_hours, "slot_hours", 24)
         res = check_res(res)
         if res > settings.FINE_H3_RES:
@@ -456,9 +459,7 @@ def patrol_plan(
     """
     slots = _positive_int(slots, "slots")
     max_slots_per_hex = _positive_int(max_slots_per_hex, "max_slots_per_hex")
-    for col in ("place_id", "name"):
-        if col not in places.columns:
-            raise ValueError(f"places is missing column {col!r} (expected the pipeline.all_places frame)")
+    check_frames(places=places, place_columns=("place_id", "name"))
     s = _Slots(
         reports,
         slot_hours=slot_hours,

@@ -19,13 +19,19 @@ import math
 import numpy as np
 import pandas as pd
 
-from hoth_geo.aggregate import ReportFilter, filter_mask
-from hoth_geo.schema import CONCERNS
+from hoth_geo.aggregate import ReportFilter, filter_mask, located
+from hoth_geo.hexes import cells_to_parent
+from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.validation import check_frames
 
 __all__ = [
     "DEFAULT_TOP_SHARES",
     "place_counts",
     "place_ranking",
+    "TOP_PLACES_ON_MAP",
+    "top_places",
+    "with_coordinates",
+    "hex_detail",
     "concentration_curve",
     "lorenz_points",
     "repeat_place_rate",
@@ -33,6 +39,9 @@ __all__ = [
 ]
 
 DEFAULT_TOP_SHARES = (0.05, 0.10, 0.20)
+# How many of the most-reported places a police map marks (the CLI map, the Hotspot map page, the
+# police map-html export): one number, so every map of the same selection marks the same places.
+TOP_PLACES_ON_MAP = 25
 ALL_TYPES = "all"  # the place_type label of the whole-universe row when by_type=False
 
 _CONCERN_KEYS = tuple(CONCERNS)
@@ -40,12 +49,12 @@ _PLACE_COLUMNS = ("place_id", "name", "place_type", "locality")
 
 
 def _check_frames(reports: pd.DataFrame, places: pd.DataFrame) -> None:
-    for col in ("place_id", "observed_at", "agency", "concerns_mask"):
-        if col not in reports.columns:
-            raise ValueError(f"reports is missing column {col!r} (expected the store.load_reports frame)")
-    for col in _PLACE_COLUMNS:
-        if col not in places.columns:
-            raise ValueError(f"places is missing column {col!r} (expected the pipeline.all_places frame)")
+    check_frames(
+        reports,
+        places,
+        report_columns=("place_id", "observed_at", "agency", "concerns_mask"),
+        place_columns=_PLACE_COLUMNS,
+    )
 
 
 def _linked(reports: pd.DataFrame, filters: ReportFilter | None) -> np.ndarray:
@@ -171,6 +180,66 @@ def place_ranking(
     table = table.reset_index(drop=True)
     table["rank"] = np.arange(1, len(table) + 1)
     return table[_RANKING_COLUMNS]
+
+
+def with_coordinates(ranked: pd.DataFrame, places: pd.DataFrame) -> pd.DataFrame:
+    """``ranked`` (rows with a place_id) with each place's latitude and longitude from ``places``;
+    places the frame cannot locate are left out, the order is kept."""
+    coords = places.drop_duplicates("place_id").set_index("place_id")[["latitude", "longitude"]]
+    table = ranked.join(coords, on="place_id")
+    return table[table["latitude"].notna() & table["longitude"].notna()].reset_index(drop=True)
+
+
+def top_places(
+    reports: pd.DataFrame,
+    places: pd.DataFrame,
+    filters: ReportFilter | None = None,
+    *,
+    limit: int | None = TOP_PLACES_ON_MAP,
+) -> pd.DataFrame:
+    """The most-reported places as map markers (``maps.build_hex_map(places=...)``): the
+    ``place_ranking`` order, places without coordinates left out, the first ``limit`` (all when None).
+
+    Columns: those of ``place_ranking`` with reports named count, plus latitude and longitude."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
+    table = with_coordinates(place_ranking(reports, places, filters), places)
+    if limit is not None:
+        table = table.head(limit)
+    return table.rename(columns={"reports": "count"})
+
+
+def hex_detail(
+    reports: pd.DataFrame, places: pd.DataFrame, cell: int, res: int, f: ReportFilter | None = None
+) -> dict[str, pd.DataFrame]:
+    """What is inside one hex: counts by concern and by place type, and its places ranked."""
+    keep = filter_mask(reports, f) & located(reports)
+    keep &= cells_to_parent(reports["h3"].to_numpy(), res) == np.int64(cell)
+    sub = reports[keep]
+    masks = sub["concerns_mask"].to_numpy()
+    by_concern = pd.DataFrame(
+        {
+            "concern": [CONCERNS[k] for k in _CONCERN_KEYS],
+            "reports": [int(((masks >> b) & 1).sum()) for b in range(len(_CONCERN_KEYS))],
+        }
+    )
+    by_concern = by_concern[by_concern["reports"] > 0].sort_values(
+        "reports", ascending=False, ignore_index=True
+    )
+    by_type = (
+        sub["place_type"]
+        .astype(object)
+        .map(PLACE_TYPES)
+        .fillna("Not stated")
+        .value_counts()
+        .rename_axis("place type")
+    ).reset_index(name="reports")
+    return {
+        "by_concern": by_concern,
+        "by_place_type": by_type,
+        "places": place_ranking(sub, places),
+        "n_reports": pd.DataFrame({"reports": [len(sub)]}),
+    }
 
 
 def _groups(counts: pd.DataFrame, by_type: bool):

@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hoth_geo import settings
+from hoth_geo import errors, settings
 from hoth_geo.schema import PLACE_TYPES
+from hoth_geo.validation import check_policy
 
 __all__ = [
     "AUDIENCES",
@@ -135,8 +136,7 @@ POLICE_ONLY_COLUMNS = frozenset(
 _TOTAL_KINDS = ("grand", "groups", "both", "none")
 
 
-class NotAllowed(PermissionError):
-    """The audience may not receive this (e.g. individual report rows for a partner agency)."""
+NotAllowed = errors.NotAllowed  # the audience may not receive this
 
 
 # Named venues outside the police: a place is named to partners only when a police or analyst user
@@ -163,7 +163,7 @@ class NamedPlacesRelease:
 
     def __post_init__(self) -> None:
         if not isinstance(self.reason, str) or len(self.reason.strip()) < _MIN_REASON_CHARS:
-            raise ValueError(
+            raise errors.InvalidInput(
                 f"reason must say why named places are shared (at least {_MIN_REASON_CHARS} characters), "
                 f"got {self.reason!r}"
             )
@@ -210,7 +210,7 @@ class SharingPolicy:
                 f"coarsest_res must be an H3 resolution 0..{settings.FINE_H3_RES}, got {self.coarsest_res!r}"
             )
         if not isinstance(self.marking, str) or not self.marking.strip():
-            raise ValueError(f"marking must be a non-empty text, got {self.marking!r}")
+            raise errors.InvalidInput(f"marking must be a non-empty text, got {self.marking!r}")
         # The rules of the partnership are not options: refuse a policy that would break them.
         if self.audience != "police":
             for flag in ("show_rows", "show_narratives", "show_grading"):
@@ -269,12 +269,6 @@ def policy_for(
     )
 
 
-def _check_policy(policy) -> SharingPolicy:
-    if not isinstance(policy, SharingPolicy):
-        raise ValueError(f"policy must be a SharingPolicy (see policy_for), got {type(policy).__name__}")
-    return policy
-
-
 # --- Resolution ---------------------------------------------------------------------------------------
 
 
@@ -288,7 +282,7 @@ def check_resolution(res: int, policy: SharingPolicy) -> int:
     the sentence to show, and the export log records both resolutions. Invalid resolutions (not an
     integer 0..FINE_H3_RES) raise ValueError.
     """
-    _check_policy(policy)
+    check_policy(policy)
     if isinstance(res, bool) or not isinstance(res, int | np.integer) or not 0 <= res <= settings.FINE_H3_RES:
         raise ValueError(f"res must be an H3 resolution 0..{settings.FINE_H3_RES}, got {res!r}")
     return int(policy.coarsest_res) if policy.suppresses else int(res)
@@ -320,7 +314,7 @@ def round_total(n, policy: SharingPolicy) -> int | str:
     Rounding stops a reader from differencing two exports whose filters differ slightly (e.g. a total of
     an area with and without one month) to recover a small count exactly.
     """
-    _check_policy(policy)
+    check_policy(policy)
     if isinstance(n, bool) or not isinstance(n, int | np.integer | float | np.floating) or math.isnan(n):
         raise ValueError(f"n must be a count (a whole number >= 0), got {n!r}")
     if n < 0 or n != int(n):
@@ -418,7 +412,7 @@ def suppress_counts(
     ``result.attrs`` holds 'totals' ({col: publishable grand total}), 'group_totals'
     ({col: {group: publishable total}}, when group_cols) and 'suppressed' ({col: boolean mask list}).
     """
-    _check_policy(policy)
+    check_policy(policy)
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"table must be a DataFrame, got {type(table).__name__}")
     count_cols = (count_cols,) if isinstance(count_cols, str) else tuple(count_cols)
@@ -513,7 +507,7 @@ def disclosure_secret() -> bytes:
     (created on first use with 32 random bytes, permissions 0600). It is kept outside the database, so
     a copy of the database alone does not give the keys, and it must never change for a deployment:
     new keys would give new noise, and two answers to one question could then be averaged."""
-    env = os.environ.get(DISCLOSURE_KEY_ENV)
+    env = settings.env(DISCLOSURE_KEY_ENV)
     if env:
         return env.encode("utf-8")
     path = Path(settings.VAR_DIR) / DISCLOSURE_KEY_FILE
@@ -630,7 +624,7 @@ def disclose_total(n, key, policy: SharingPolicy) -> int | str:
     """A total (or any single count) as it may be published: exact for the police; otherwise 0 stays
     0, 1..k-1 becomes '<k', anything larger is perturbed at its cell ``key`` and then rounded to the
     nearest ``TOTAL_ROUNDING``. Use ``disclose_selection`` when you have the records."""
-    _check_policy(policy)
+    check_policy(policy)
     shown = round_total(n, policy)  # validates n; exact for the police, '<k' and 0 as they are
     if not policy.suppresses or isinstance(shown, str) or shown == 0:
         return shown
@@ -670,7 +664,7 @@ def disclose_counts(
     the name of a column of ``table``, or a dict count column -> either. Other arguments and
     ``attrs`` as ``suppress_counts``.
     """
-    _check_policy(policy)
+    check_policy(policy)
     out = suppress_counts(table, count_cols, policy, group_cols=group_cols, totals=totals)
     if not policy.suppresses:
         return out
@@ -742,7 +736,7 @@ def partner_filters(filters, policy: SharingPolicy):
     """
     from hoth_geo.aggregate import ReportFilter
 
-    _check_policy(policy)
+    check_policy(policy)
     if filters is None or not policy.suppresses:
         return filters
     if not isinstance(filters, ReportFilter):
@@ -784,7 +778,7 @@ def named_place_rule(reports_count, agencies_count, policy: SharingPolicy) -> np
     """Which places ``policy`` may name: all for the police; for partners only with a release and then
     only places with at least k reports from at least NAMED_PLACE_MIN_AGENCIES agencies; never for the
     public."""
-    _check_policy(policy)
+    check_policy(policy)
     reports_count = np.asarray(reports_count, dtype=np.int64)
     agencies_count = np.asarray(agencies_count, dtype=np.int64)
     if not policy.suppresses:
@@ -863,7 +857,7 @@ def withheld_name(place_type) -> str:
 def hide_private_names(frame: pd.DataFrame, policy: SharingPolicy, *, name_col="name", type_col="place_type"):
     """A copy with the names of places of a PRIVATE_PLACE_TYPES type (or of no known type) replaced by
     ``withheld_name`` when the policy does not show private names."""
-    _check_policy(policy)
+    check_policy(policy)
     out = frame.copy()
     if policy.show_private_names or name_col not in out.columns:
         return out
@@ -878,7 +872,7 @@ def hide_private_names(frame: pd.DataFrame, policy: SharingPolicy, *, name_col="
 
 def redact_text(frame: pd.DataFrame, policy: SharingPolicy) -> pd.DataFrame:
     """A copy with vehicle registrations masked in every text column, for every audience but the police."""
-    _check_policy(policy)
+    check_policy(policy)
     out = frame.copy()
     if policy.audience == "police":
         return out
@@ -893,7 +887,7 @@ def redact_reports(frame: pd.DataFrame, policy: SharingPolicy) -> pd.DataFrame:
     Narratives are dropped unless ``show_narratives``, grading unless ``show_grading``; child references
     travel with narratives (a police policy that hides narratives hides both).
     """
-    _check_policy(policy)
+    check_policy(policy)
     if not policy.show_rows:
         raise NotAllowed(f"individual report rows are for the police only, not audience {policy.audience!r}")
     if not isinstance(frame, pd.DataFrame):

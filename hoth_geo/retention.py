@@ -26,7 +26,6 @@ by the database administrator).
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import date, datetime
 
@@ -34,7 +33,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hoth_geo import audit, ingest
+from hoth_geo import audit, ingest, settings
 from hoth_geo.store import (
     disruptions,
     duplicate_flags,
@@ -91,7 +90,7 @@ def parse_older_than(value: str, today: date) -> date:
 
 def retention_period() -> str:
     """The configured retention period ($HOTH_GEO_RETENTION, default 6y), validated."""
-    value = os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION
+    value = settings.env(RETENTION_ENV) or DEFAULT_RETENTION
     try:
         parse_older_than(value, date.today())
     except ValueError:

@@ -34,6 +34,65 @@ PLACE_TYPES: dict[str, str] = {
     "other": "Other / unknown",
 }
 
+# police.uk snaps crimes to anonymised map points named "On or near <street>" or "On or near <landmark
+# type>". Every landmark type police.uk uses (the first group occur in the Durham files, the rest in
+# other forces' data), mapped to PLACE_TYPES. One table for the context layer (ingest) and the
+# gazetteer; looked up case-folded (``policeuk_landmark``). An airport is a transport hub, like a
+# bus or rail station; premises that are not places of the guidance (a prison, a police station) are
+# 'other' rather than pretending to be streets.
+POLICEUK_LANDMARK_TYPES: dict[str, str] = {
+    "Supermarket": "shop",
+    "Parking Area": "car_park",
+    "Sports/Recreation Area": "leisure",
+    "Shopping Area": "shopping_centre",
+    "Petrol Station": "petrol_station",
+    "Bus/Coach Station": "transport_hub",
+    "Nightclub": "licensed_premises",
+    "Park/Open Space": "park",
+    "Further/Higher Educational Building": "school",
+    "Hospital": "health",
+    # A pedestrian subway is part of the walked street network, not a premises.
+    "Pedestrian Subway": "residential_street",
+    "Conference/Exhibition Centre": "other",
+    "Theatre/Concert Hall": "leisure",
+    "Police Station": "other",
+    "Airport/Airfield": "transport_hub",
+    "Prison": "other",
+    "Hotel/Motel": "hotel",
+    "Theme/Adventure Park": "leisure",
+    "Religious Site": "other",
+    "Mosque": "other",
+    "Church": "other",
+    "Cinema": "leisure",
+    "Railway Station": "transport_hub",
+    "Train Station": "transport_hub",
+    "Underground Station": "transport_hub",
+    "Tram Stop": "transport_hub",
+    "Metro Station": "transport_hub",
+    "Ferry Terminal": "transport_hub",
+    "Motorway Service Area": "petrol_station",
+    "Sports Centre": "leisure",
+    "Leisure Centre": "leisure",
+    "Swimming Pool": "leisure",
+    "Museum": "other",
+    "Library": "other",
+    "Pub": "licensed_premises",
+    "School": "school",
+    "Taxi Rank": "taxi",
+}
+_POLICEUK_LANDMARK_BY_FOLDED = {k.casefold(): k for k in POLICEUK_LANDMARK_TYPES}
+
+
+def policeuk_landmark(place_text: pd.Series) -> pd.Series:
+    """The police.uk landmark type (as police.uk spells it) each text names, else NaN.
+
+    ``place_text`` is the part after "On or near"; the match ignores case and surrounding space.
+    The place type is then ``POLICEUK_LANDMARK_TYPES[landmark]``.
+    """
+    folded = place_text.astype(object).where(place_text.notna(), "").astype(str).str.strip().str.casefold()
+    return folded.map(_POLICEUK_LANDMARK_BY_FOLDED)
+
+
 # --- Concern categories ---------------------------------------------------------------------------
 CONCERNS: dict[str, str] = {
     "cce": "Child criminal exploitation (county lines, drug running)",

@@ -236,7 +236,7 @@ TOKEN_FILE_NAME = "first-run-token"
 
 def _var_dir() -> Path:
     # Read when used, so a deployment (or a test) can point HOTH_GEO_VAR_DIR elsewhere.
-    return Path(os.environ.get("HOTH_GEO_VAR_DIR") or settings.VAR_DIR)
+    return settings.var_dir()
 
 
 def token_file() -> Path:

@@ -1,4 +1,6 @@
-"""Typed defaults and paths. Everything a deployment may change is read here, once."""
+"""Typed defaults and paths. Everything a deployment may change is read here: paths once at import,
+the other ``HOTH_GEO_*`` variables (``ENVIRONMENT``) through ``env`` when they are used, so a
+deployment or a test can change them without a restart. No other module reads the environment."""
 
 from __future__ import annotations
 
@@ -120,3 +122,58 @@ MAX_UPLOAD_MB = int(os.environ.get("HOTH_GEO_MAX_UPLOAD_MB", "200"))
 
 # Demo data is labelled everywhere until real data is imported.
 DEMO_LABEL = "SYNTHETIC DEMO DATA"
+
+
+# --- The environment ----------------------------------------------------------------------------------
+# Every HOTH_GEO_* variable a deployment may set, and what it changes.
+ENVIRONMENT: dict[str, str] = {
+    "HOTH_GEO_DATA_DIR": "shipped data folder (gazetteer, boundaries, demo set); read at start",
+    "HOTH_GEO_VAR_DIR": "folder for the default database, keys and logs",
+    "HOTH_GEO_BASEMAP_FILE": "the basemap setting file; read at start",
+    "HOTH_GEO_MAX_UPLOAD_MB": "largest upload accepted, in MB; read at start",
+    DB_URL_ENV: "the database URL",
+    AREA_DIR_ENV: "where the deployment keeps its areas",
+    AUDIT_KEY_ENV: "the audit chain's HMAC key",
+    AUDIT_KEY_FILE_ENV: "the file holding the audit key",
+    AUDIT_ANCHOR_ENV: "the append-only file each audit entry is anchored in",
+    "HOTH_GEO_DISCLOSURE_KEY": "the key of the disclosure-control perturbation",
+    "HOTH_GEO_RETENTION": "how long reports are kept (24m, 2y, 730d or YYYY-MM-DD)",
+    "HOTH_GEO_TILE_DIR": "a local map-tile folder for the static maps",
+    "HOTH_GEO_SESSION_MINUTES": "minutes of inactivity before a session ends",
+    "HOTH_GEO_SESSION_CHECK_SECONDS": "how often an open page checks its session",
+    "HOTH_GEO_LOCKOUT_ATTEMPTS": "wrong passwords from one client before it is locked out",
+    "HOTH_GEO_LOCKOUT_MINUTES": "how long a lockout lasts",
+    "HOTH_GEO_ACCOUNT_LOCKOUT_ATTEMPTS": "wrong passwords from all clients before an account is locked",
+    "HOTH_GEO_CLIENT_ATTEMPTS": "failed sign-ins from one client per lockout period",
+    "HOTH_GEO_TRUSTED_PROXIES": "proxies whose X-Forwarded-For is believed",
+    "HOTH_GEO_SSO_ROLES_FILE": "the single sign-on roles file",
+    "HOTH_GEO_CONCURRENT_SIGN_INS": "password checks run at once per process; read at start",
+}
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The value of the ``HOTH_GEO_*`` variable ``name`` now, else ``default``. Names not in
+    ``ENVIRONMENT`` are refused, so a misspelt setting fails loudly instead of being ignored."""
+    if name not in ENVIRONMENT:
+        raise KeyError(f"{name} is not a hoth-geo setting; the settings are {', '.join(ENVIRONMENT)}")
+    value = os.environ.get(name)
+    return default if value is None else value
+
+
+def env_int(name: str, default: int) -> int:
+    """A whole-number setting (>= 1); ``default`` when unset or blank."""
+    raw = env(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {raw!r}")
+    return value
+
+
+def var_dir() -> Path:
+    """VAR_DIR as the environment says now ($HOTH_GEO_VAR_DIR), for files created at run time."""
+    return Path(env("HOTH_GEO_VAR_DIR") or VAR_DIR)

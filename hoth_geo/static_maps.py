@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import textwrap
 import unicodedata
@@ -57,6 +56,7 @@ from hoth_geo import privacy, settings
 from hoth_geo.hotspots import CLASSES as GISTAR_CLASSES
 from hoth_geo.maps import EMERGING_CATEGORIES, GISTAR_CATEGORIES, classify, town_labels
 from hoth_geo.temporal import EMERGING_CATEGORIES as EMERGING_KEYS
+from hoth_geo.validation import check_choice
 
 __all__ = [
     "KINDS",
@@ -174,11 +174,6 @@ def resolve_policy(policy) -> privacy.SharingPolicy:
     )
 
 
-def _check_choice(value, name: str, choices: Sequence) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
-
-
 # --- Layers -----------------------------------------------------------------------------------------
 
 
@@ -279,7 +274,7 @@ def map_layer(hexes: pd.DataFrame, *, kind: str, policy, value_col: str | None =
     over the counts that may be shown; kind 'gistar': ``hotspots.hotspots`` classes; kind 'emerging':
     ``temporal.emerging_hotspots`` categories. Default value columns: count, class, category.
     """
-    _check_choice(kind, "kind", KINDS)
+    check_choice(kind, "kind", KINDS)
     policy = resolve_policy(policy)
     if not isinstance(hexes, pd.DataFrame):
         raise ValueError(f"hexes must be a DataFrame with an 'h3' column, got {type(hexes).__name__}")
@@ -443,7 +438,7 @@ def attribution_lines(
 
 
 def _tile_dir(tiles) -> Path | None:
-    value = tiles if tiles is not None else os.environ.get("HOTH_GEO_TILE_DIR")
+    value = tiles if tiles is not None else settings.env("HOTH_GEO_TILE_DIR")
     if not value:
         return None
     path = Path(value)
@@ -858,8 +853,8 @@ def draw_map_panel(
     """The map (hexagons, outlines, towns, scale bar, north arrow) and its legend inside ``rect``
     (figure fractions); returns whether basemap tiles were drawn."""
     if boundaries is not None:
-        _check_choice(boundaries, "boundaries", BOUNDARY_LAYERS)
-    _check_choice(extent, "extent", ("area", "data"))
+        check_choice(boundaries, "boundaries", BOUNDARY_LAYERS)
+    check_choice(extent, "extent", ("area", "data"))
     tile_dir = _tile_dir(tiles)
     left, bottom, width, height = rect
     wi, _ = fig.get_size_inches()
@@ -1083,7 +1078,7 @@ def _figure(fmt: str, size_px, page: str) -> tuple[Figure, float]:
         w, h = size_px
         dpi = min(w, h) / _SCREEN_HEIGHT_IN
         return Figure(figsize=(w / dpi, h / dpi), dpi=dpi), dpi
-    _check_choice(page, "page", tuple(PAGE_SIZES_IN))
+    check_choice(page, "page", tuple(PAGE_SIZES_IN))
     return Figure(figsize=PAGE_SIZES_IN[page], dpi=100), 100
 
 
@@ -1123,7 +1118,7 @@ def render_map(
     - ``osm``: places from OpenStreetMap were used (adds its attribution).
     - ``tiles``: a local XYZ tile folder for a basemap; default ``$HOTH_GEO_TILE_DIR``, else none.
     """
-    _check_choice(fmt, "fmt", ("png", "pdf"))
+    check_choice(fmt, "fmt", ("png", "pdf"))
     policy = resolve_policy(policy)
     if not isinstance(title, str) or not title.strip():
         raise ValueError(f"title must be a non-empty string, got {title!r}")

@@ -19,8 +19,10 @@ import pandas as pd
 from scipy import sparse, stats
 
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
+from hoth_geo.errors import DataConditionError, InvalidInput
 from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
 from hoth_geo.hotspots import benjamini_hochberg, neighbour_graph
+from hoth_geo.validation import as_day, check_grid
 
 __all__ = [
     "STEP_LADDER",
@@ -74,18 +76,8 @@ def _parse_step(step: str) -> tuple[str, int]:
     return ("D", n) if m.group(2) == "D" else ("M", n)
 
 
-def _as_day(value, name: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a date, got {value!r}") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must be a date, got {value!r}")
-    return ts.normalize().tz_localize(None) if ts.tzinfo else ts.normalize()
-
-
 def _range(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
-    lo, hi = _as_day(start, "start"), _as_day(end, "end")
+    lo, hi = as_day(start, "start"), as_day(end, "end")
     if hi < lo:
         raise ValueError(f"end {hi.date()} is before start {lo.date()}")
     return lo, hi
@@ -145,23 +137,8 @@ def _data_range(reports: pd.DataFrame, keep: np.ndarray, filters: ReportFilter |
     if end is None:
         end = filters.date_to if filters and filters.date_to else (t.max() if t.size else None)
     if start is None or end is None:
-        raise ValueError("reports: no located report matches the filters, so there is no date range")
+        raise DataConditionError("reports: no located report matches the filters, so there is no date range")
     return _range(start, end)
-
-
-def _check_grid(grid_cells, res: int) -> np.ndarray:
-    grid = np.asarray(grid_cells)
-    if grid.ndim != 1 or (grid.size and not np.issubdtype(grid.dtype, np.integer)):
-        raise ValueError(f"grid_cells must be a 1-D int64 array of H3 cells, got {grid.dtype} {grid.shape}")
-    grid = np.unique(grid.astype(np.int64))
-    if grid.size == 0:
-        raise ValueError("grid_cells must hold at least one cell, got an empty array")
-    r = cell_resolutions(grid)
-    if (r != res).any():
-        raise ValueError(
-            f"grid_cells must all be at res={res}, got a cell at resolution {int(r[r != res][0])}"
-        )
-    return grid
 
 
 def space_time_cube(
@@ -192,7 +169,7 @@ def space_time_cube(
         grid = np.unique(cells)
         row = np.searchsorted(grid, cells)
     else:
-        grid = _check_grid(grid_cells, res)
+        grid, _res = check_grid(grid_cells, res)
         row = np.searchsorted(grid, cells)
         inside = (row < grid.size) & (grid[np.minimum(row, grid.size - 1)] == cells)
         row, step_idx = row[inside], step_idx[inside]
@@ -450,7 +427,7 @@ def emerging_hotspots(
     cube = space_time_cube(reports, res, step, filters, grid_cells, start=start, end=end)
     n_steps = len(cube.step_starts)
     if n_steps < MIN_STEPS:
-        raise ValueError(
+        raise DataConditionError(
             f"step={step!r} gives {n_steps} time steps from {cube.step_starts[0].date()}; "
             f"the trend test needs at least {MIN_STEPS}: choose a shorter step or a longer date range"
         )
@@ -499,11 +476,11 @@ def emerging_hotspots(
 # --- Change between two periods --------------------------------------------------------------------------
 def _period(value, name: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"{name} must be a (start, end) pair of dates, got {value!r}")
+        raise InvalidInput(f"{name} must be a (start, end) pair of dates, got {value!r}")
     try:
         return _range(*value)
     except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from exc
+        raise InvalidInput(f"{name}: {exc}") from exc
 
 
 def binom_two_sided(k: np.ndarray, n: np.ndarray, prob: float) -> np.ndarray:
@@ -554,7 +531,7 @@ def period_change(
     b_lo, b_hi = _period(before, "before")
     a_lo, a_hi = _period(after, "after")
     if b_lo <= a_hi and a_lo <= b_hi:
-        raise ValueError(f"before {before!r} and after {after!r} overlap: the periods must be disjoint")
+        raise InvalidInput(f"before {before!r} and after {after!r} overlap: the periods must be disjoint")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     f = dataclasses.replace(filters, date_from=None, date_to=None) if filters else None

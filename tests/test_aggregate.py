@@ -11,6 +11,7 @@ import pytest
 
 from hoth_geo import aggregate
 from hoth_geo.aggregate import ReportFilter
+from hoth_geo.places import place_ranking
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, keys_to_mask
 
 
@@ -114,7 +115,7 @@ def test_unknown_filter_keys_are_refused_by_name():
         ReportFilter(date_from=date(2025, 2, 1), date_to=date(2025, 1, 1))
 
 
-def test_rank_places_counts_reports_and_distinct_agencies(reports):
+def test_place_ranking_counts_reports_and_distinct_agencies(reports):
     places = pd.DataFrame(
         {
             "place_id": [f"p{i}" for i in range(300)],
@@ -123,7 +124,7 @@ def test_rank_places_counts_reports_and_distinct_agencies(reports):
             "locality": "Somewhere",
         }
     )
-    ranked = aggregate.rank_places(reports, places)
+    ranked = place_ranking(reports, places)
     expected = reports["place_id"].value_counts()
     assert ranked["reports"].iloc[0] == expected.iloc[0]
     assert ranked.set_index("place_id")["reports"].sum() == expected.sum()

@@ -10,6 +10,7 @@ import pytest
 
 from hoth_geo import aggregate, pipeline, settings, store
 from hoth_geo.aggregate import ReportFilter
+from hoth_geo.places import place_ranking
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_park_appears_only_in_the_last_six_months(demo, truth):
 
 def test_planted_hotel_tops_the_hotel_ranking(demo, truth):
     _engine, _summary, reports, places = demo
-    ranked = aggregate.rank_places(reports, places, ReportFilter(concerns=("cse",)), place_types=("hotel",))
+    ranked = place_ranking(reports, places, ReportFilter(concerns=("cse",)), place_types=("hotel",))
     assert ranked["place_id"].iloc[0] == truth["hotel_cse"]["hotel"]["place_id"]
     assert ranked["reports"].iloc[0] >= 3 * ranked["reports"].iloc[1]
 

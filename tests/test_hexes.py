@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import h3
 import h3.api.basic_int as h3i
 import numpy as np
 import pytest
@@ -187,3 +191,61 @@ def test_area_and_edge_helpers():
     assert hx.cell_area_km2(7) > hx.cell_area_km2(8)
     with pytest.raises(ValueError, match="res"):
         hx.edge_length_m(20)
+
+
+# --- The one wrapper: conversions and parsing -----------------------------------------------------------
+
+
+def test_cell_strings_round_trip_and_no_cell_is_blank():
+    cell = h3.str_to_int(h3.latlng_to_cell(54.7761, -1.5733, 8))
+    assert hx.cell_to_str(cell) == h3.int_to_str(cell)
+    assert hx.cells_to_str(np.array([cell, 0], dtype=np.int64)) == [h3.int_to_str(cell), ""]
+    assert hx.str_to_cell(h3.int_to_str(cell)) == cell
+    assert hx.latlng_to_cell(54.7761, -1.5733, 8) == cell
+
+
+@pytest.mark.parametrize("typed", ["zz", "", "8819464e2dffff", "0", "ffffffffffffffff"])
+def test_a_typed_cell_id_that_is_not_a_cell_is_refused_by_name(typed):
+    with pytest.raises(ValueError, match=r"target must be an H3 cell id"):
+        hx.parse_cell(typed, 8, name="target")
+
+
+def test_a_typed_cell_id_is_read_in_any_case_and_widened_to_the_resolution_asked():
+    fine = h3.latlng_to_cell(54.7761, -1.5733, 12)  # finer than the stored resolution 11
+    parent = h3.str_to_int(h3.cell_to_parent(fine, 8))
+    assert hx.parse_cell(f"  {fine.upper()} ", 8) == parent
+    coarse = h3.cell_to_parent(fine, 6)
+    assert hx.parse_cell(coarse, 8) == h3.str_to_int(coarse)  # a coarser cell is kept whole
+    assert hx.cell_resolution(hx.parse_cell(coarse, 8)) == 6
+    assert hx.parse_cell(fine) == h3.str_to_int(fine)
+
+
+def test_neighbourhoods_and_areas_agree_with_h3():
+    cell = h3.str_to_int(h3.latlng_to_cell(54.7761, -1.5733, 9))
+    assert sorted(hx.grid_disk(cell, 2).tolist()) == sorted(
+        h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(cell), 2)
+    )
+    disk = hx.grid_disk(cell, 1)
+    ij = hx.local_ij(cell, disk)
+    assert ij.shape == (7, 2) and len({tuple(r) for r in ij.tolist()}) == 7
+    far = h3.str_to_int(h3.latlng_to_cell(-33.9, 151.2, 9))
+    with pytest.raises(ValueError, match="local IJ"):
+        hx.local_ij(cell, np.array([far]))
+    assert hx.cell_areas_km2(np.array([cell])) == pytest.approx(
+        h3.cell_area(h3.int_to_str(cell), unit="km^2")
+    )
+    assert hx.cell_parent(cell, 7) == h3.str_to_int(h3.cell_to_parent(h3.int_to_str(cell), 7))
+    poly = hx.cell_polygons(np.array([cell]))[0]
+    assert poly.contains(Point(-1.5733, 54.7761))
+
+
+def test_only_the_hexes_module_talks_to_h3():
+    import hoth_geo
+
+    package = Path(hoth_geo.__file__).parent
+    importing = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if re.search(r"^\s*(import h3|from h3)", p.read_text(encoding="utf-8"), re.M)
+    )
+    assert importing == ["hexes.py"]

@@ -7,11 +7,10 @@ import dataclasses
 import math
 from datetime import date, timedelta
 
-import h3
 import pandas as pd
 import streamlit as st
 
-from hoth_geo import disruption, store
+from hoth_geo import disruption, hexes, store
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 
@@ -83,17 +82,13 @@ def _record_form(last: date | None) -> None:
             st.error("Choose a place.")
             return
         row = places.loc[place_id]
-        cell = h3.latlng_to_cell(float(row["latitude"]), float(row["longitude"]), res)
+        cell = hexes.latlng_to_cell(float(row["latitude"]), float(row["longitude"]), res)
     else:
-        text = (cell_text or "").strip().lower()
-        if not h3.is_valid_cell(text):
+        try:
+            cell = hexes.parse_cell(cell_text or "", res)
+        except ValueError:
             st.error("Enter a valid H3 cell id.")
             return
-        own = h3.get_resolution(text)
-        if own > 11:
-            st.error("The cell is finer than the stored resolution 11.")
-            return
-        cell = h3.cell_to_parent(text, res) if own > res else text
         place_id = None
     if end is not None and end < start:
         st.error("The end date is before the start date.")
@@ -101,8 +96,8 @@ def _record_form(last: date | None) -> None:
     new_id = store.add_disruption(
         state.engine(),
         tactic=tactic,
-        h3_cell=h3.str_to_int(cell),
-        res=h3.get_resolution(cell),
+        h3_cell=cell,
+        res=hexes.cell_resolution(cell),
         start_date=start,
         end_date=end,
         place_id=place_id,
@@ -110,7 +105,7 @@ def _record_form(last: date | None) -> None:
         recorded_by=state.username(),
     )
     st.session_state["dl_pick"] = new_id  # evaluate the new activity below
-    st.success(f"Recorded activity {new_id} on hexagon {cell}.")
+    st.success(f"Recorded activity {new_id} on hexagon {hexes.cell_to_str(cell)}.")
 
 
 def _periods(start: date, end: date | None, last: date, days_without_end: int):
@@ -135,7 +130,7 @@ def _evaluation(log: pd.DataFrame, last: date | None, filters) -> None:
         int(
             r.id
         ): f"{r.id}: {store.TACTICS.get(r.tactic, r.tactic)} from {pd.Timestamp(r.start_date):%d/%m/%Y} "
-        f"at {h3.int_to_str(int(r.h3))}"
+        f"at {hexes.cell_to_str(r.h3)}"
         for r in log.itertuples()
     }
     if st.session_state.get("dl_pick") not in ids:
@@ -172,7 +167,7 @@ def _evaluation(log: pd.DataFrame, last: date | None, filters) -> None:
     result = _evaluate((state.version(), undated), int(row["h3"]), int(k), before, after, undated)
     st.caption(
         f"Before {before[0]:%d/%m/%Y}–{before[1]:%d/%m/%Y}, after {after[0]:%d/%m/%Y}–{after[1]:%d/%m/%Y} "
-        f"({result['after_days']} days each). Target: hexagon {h3.int_to_str(int(row['h3']))}; buffer: the "
+        f"({result['after_days']} days each). Target: hexagon {hexes.cell_to_str(row['h3'])}; buffer: the "
         f"{result['n_buffer_cells']} hexagons within {k} ring{'s' if k > 1 else ''}; control: every other located "
         "report. The sidebar's filters apply except its dates."
     )
@@ -238,7 +233,7 @@ def render() -> None:
             "id": log["id"],
             "tactic": log["tactic"].map(lambda t: store.TACTICS.get(t, t)),
             "place": log["place_id"].map(names),
-            "h3": [h3.int_to_str(int(c)) for c in log["h3"]],
+            "h3": hexes.cells_to_str(log["h3"]),
             "res": log["res"],
             "start_date": pd.to_datetime(log["start_date"]),
             "end_date": pd.to_datetime(log["end_date"]),

@@ -18,13 +18,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import h3
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import cli_export, exports, maps, privacy, settings, store
+from hoth_geo import cli_export, exports, hexes, maps, privacy, settings, store
 from hoth_geo.aggregate import ReportFilter
+from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
@@ -119,7 +119,7 @@ def _display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The shareable hexagon table as it is shown: h3 as hex strings, counts as text so a column that
     mixes numbers and '<5' displays as the file holds it."""
     out = table.copy()
-    out["h3"] = [h3.int_to_str(int(c)) for c in out["h3"]]
+    out["h3"] = hexes.cells_to_str(out["h3"])
     out["count"] = out["count"].map(str)
     return out
 
@@ -202,7 +202,7 @@ def _release_named_places(user, audience: str, kind: str):
     reason = st.text_input("Why the partners need the names", key="export_release_reason", max_chars=300)
     try:
         return privacy.NamedPlacesRelease(reason=reason, released_by=user.username, role=user.role)
-    except (ValueError, privacy.NotAllowed) as exc:
+    except HothGeoError as exc:
         st.warning(md_escape(exc))
         return None
 
@@ -275,7 +275,7 @@ def render() -> None:
         release = _release_named_places(user, audience, kind)
     try:
         policy = privacy.policy_for(audience, marking=marking.strip(), named_places=release)
-    except ValueError as exc:
+    except InvalidInput as exc:
         st.error(md_escape(exc))
         return
     try:
@@ -316,14 +316,14 @@ def render() -> None:
                 image = _preview_image(
                     (settings.database_url(), state.version()), policy, res, kind, map_type, filters, demo
                 )
-            except (ValueError, privacy.NotAllowed) as exc:  # e.g. too few reports for a hotspot map
+            except HothGeoError as exc:  # e.g. too few reports for a hotspot map
                 st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {md_escape(exc)}")
             else:
                 st.image(image, caption="The map exactly as the file draws it", width="stretch")
         elif kind in cli_export.MAP_KINDS:
             try:
                 m = _preview_map((settings.database_url(), state.version()), policy, res, map_type, filters)
-            except ValueError as exc:  # e.g. too few reports for a hotspot map
+            except HothGeoError as exc:  # e.g. too few reports for a hotspot map
                 st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {md_escape(exc)}")
             else:
                 st_folium(
@@ -354,7 +354,7 @@ def render() -> None:
                     crs=crs,
                     demo=demo,
                 )
-            except (ValueError, privacy.NotAllowed) as exc:
+            except HothGeoError as exc:
                 st.session_state.pop(_PREPARED, None)
                 st.error(f"This export cannot be made: {md_escape(exc)}")
             else:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import h3
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, casework, exports, maps, privacy, settings
+from hoth_geo import aggregate, casework, exports, maps, places, privacy, settings
+from hoth_geo.hexes import cell_to_str
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
-
-TOP_PLACES_ON_MAP = 25
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -118,10 +116,7 @@ def render() -> None:
 
     top = pd.DataFrame()
     if show_places:
-        ranked = aggregate.rank_places(reports, state.places(), filters).head(TOP_PLACES_ON_MAP)
-        top = ranked.join(
-            state.places().set_index("place_id")[["latitude", "longitude"]], on="place_id"
-        ).rename(columns={"reports": "count"})
+        top = places.top_places(reports, state.places(), filters)
     context = None
     if filters.include_context:
         ctx = state.context()
@@ -146,10 +141,10 @@ def render() -> None:
             m, key=f"hexmap-{res}", height=620, use_container_width=True, returned_objects=["last_clicked"]
         )
 
-    point = (clicked or {}).get("last_clicked")
+    clicked_cell = maps.clicked_cell(clicked, res)
     busiest = table.head(50)
     labels = {
-        int(c): f"{w or h3.int_to_str(int(c))} ({int(n):,} reports)"
+        int(c): f"{w or cell_to_str(c)} ({int(n):,} reports)"
         for c, w, n in zip(busiest["h3"], busiest.get("where", busiest["h3"]), busiest["count"], strict=True)
     }
     picked = st.selectbox(
@@ -159,18 +154,18 @@ def render() -> None:
         format_func=lambda c: labels[int(c)],
         key="map_pick",
     )
-    if point:
-        cell = h3.str_to_int(h3.latlng_to_cell(point["lat"], point["lng"], res))
+    if clicked_cell is not None:
+        cell = clicked_cell
     elif picked is not None:
         cell = int(picked)
     else:
         st.caption("Click a hexagon to see its places and its reports by concern and place type.")
         return
-    detail = aggregate.hex_detail(reports, state.places(), cell, res, filters)
+    detail = places.hex_detail(reports, state.places(), cell, res, filters)
     n = int(detail["n_reports"]["reports"].iloc[0])
     where = state.cell_descriptions(res, (cell,))[0]
-    st.subheader(f"{where or 'Hexagon ' + h3.int_to_str(cell)}: {n:,} matching reports")
-    st.caption(f"Hexagon {h3.int_to_str(cell)} (H3 resolution {res})")
+    st.subheader(f"{where or 'Hexagon ' + cell_to_str(cell)}: {n:,} matching reports")
+    st.caption(f"Hexagon {cell_to_str(cell)} (H3 resolution {res})")
     c1, c2, c3 = st.columns(3)
     c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
     c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)
@@ -195,7 +190,7 @@ def _report_list(user, cell: int, res: int, filters) -> None:
     shown_key = (cell, res, filters)
     if st.button("Show the reports in this hexagon", key="show_reports", help="Recorded in the audit log"):
         ids = casework.ids_in_hex(state.reports(), cell, res, filters)
-        rows = casework.view_reports(state.engine(), ids, user, target=f"h3:{h3.int_to_str(cell)}")
+        rows = casework.view_reports(state.engine(), ids, user, target=f"h3:{cell_to_str(cell)}")
         # Kept for this hexagon and these filters, so a rerun shows it again without a second view.
         st.session_state["reports_view"] = (shown_key, rows, len(ids))
     view = st.session_state.get("reports_view")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import tempfile
 from datetime import date, timedelta
 
-import h3
 import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, hotspots, maps, privacy, settings, temporal
+from hoth_geo import hexes, hotspots, maps, privacy, settings, temporal
+from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
@@ -70,7 +70,7 @@ def _study_area_upload() -> bytes | None:
                 tmp.flush()
                 try:
                     area = hotspots.read_boundary(tmp.name)
-                except ValueError as exc:
+                except InvalidInput as exc:
                     st.error(f"Boundary not used: {md_escape(str(exc).replace(tmp.name, upload.name))}")
                     return None
             st.session_state["hs_area_wkb"] = shapely.to_wkb(area)
@@ -80,8 +80,12 @@ def _study_area_upload() -> bytes | None:
 
 
 @st.cache_data(show_spinner="Computing emerging hot spots…", max_entries=16)
-def _emerging(key: tuple, res: int, k: int, _filters) -> pd.DataFrame:
-    return temporal.emerging_hotspots(state.reports(), res, k=k, filters=_filters)
+def _emerging(key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None) -> pd.DataFrame:
+    # An uploaded boundary gives the grid Gi* uses (its hexagons, zeros included, plus those of any
+    # report outside it); without one, the hexagons with reports, which keeps the view quick at fine
+    # resolutions.
+    grid = _counts_and_grid(key, res, _filters, area_wkb)[1] if area_wkb else None
+    return temporal.emerging_hotspots(state.reports(), res, k=k, filters=_filters, grid_cells=grid)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -90,17 +94,18 @@ def _change(key: tuple, res: int, before: tuple, after: tuple, _filters) -> pd.D
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _counts_and_grid(key: tuple, res: int, _filters) -> tuple[pd.DataFrame, np.ndarray, str | None]:
-    table = aggregate.aggregate_hexes(state.reports(), res, _filters, breakdowns=False)
-    if table.empty:
-        return table, np.zeros(0, dtype=np.int64), None
-    grid, warning = hotspots.study_area_grid(res, points=table["h3"].to_numpy())
-    return table[["h3", "count"]], np.asarray(grid), warning
+def _counts_and_grid(
+    key: tuple, res: int, _filters, area_wkb: bytes | None = None
+) -> tuple[pd.DataFrame, np.ndarray, str | None]:
+    area = shapely.from_wkb(area_wkb) if area_wkb else None
+    return hotspots.count_grid(state.reports(), res, _filters, area=area)
 
 
 @st.cache_data(show_spinner="Smoothing…", max_entries=16)
-def _density(key: tuple, res: int, bandwidth_m: float, _filters) -> pd.DataFrame:
-    counts, grid, _ = _counts_and_grid(key, res, _filters)
+def _density(
+    key: tuple, res: int, bandwidth_m: float, _filters, area_wkb: bytes | None = None
+) -> pd.DataFrame:
+    counts, grid, _ = _counts_and_grid(key, res, _filters, area_wkb)
     return hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth_m)
 
 
@@ -109,7 +114,7 @@ def _density(key: tuple, res: int, bandwidth_m: float, _filters) -> pd.DataFrame
 
 def _with_cell_text(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with the H3 cell as its hex string, the form analysts paste and search for."""
-    out = frame.assign(h3=[h3.int_to_str(int(c)) for c in frame["h3"]])
+    out = frame.assign(h3=hexes.cells_to_str(frame["h3"]))
     out.attrs = {}  # analysis metadata (time steps...) is not for the table
     return out
 
@@ -232,10 +237,12 @@ def _gi_view(
         )
 
 
-def _emerging_view(key: tuple, res: int, k: int, filters, *, classes_only: bool = False) -> None:
+def _emerging_view(
+    key: tuple, res: int, k: int, filters, *, classes_only: bool = False, area_wkb: bytes | None = None
+) -> None:
     try:
-        table = _emerging(key, res, k, filters)
-    except ValueError as exc:
+        table = _emerging(key, res, k, filters, area_wkb)
+    except HothGeoError as exc:
         if isinstance(exc, hotspots.TooFewReports) and state.policy().suppresses:
             exc = privacy.too_few_message(exc, state.reports(), filters, state.policy())
         st.warning(f"No emerging hot spot analysis for these filters: {md_escape(exc)}", icon="⚠️")
@@ -320,7 +327,7 @@ def _emerging_view(key: tuple, res: int, k: int, filters, *, classes_only: bool 
         )
 
 
-def _change_view(key: tuple, res: int, filters) -> None:
+def _change_view(key: tuple, res: int, filters, area_uploaded: bool = False) -> None:
     reports = state.reports()
     data_hi = reports["observed_at"].max().date() if not reports.empty else date.today()
     hi = filters.date_to or data_hi
@@ -344,7 +351,7 @@ def _change_view(key: tuple, res: int, filters) -> None:
         return
     try:
         table = _change(key, res, before, after, filters)
-    except ValueError as exc:
+    except HothGeoError as exc:
         st.error(str(exc))
         return
     up = table[table["direction"] == "up"]
@@ -375,6 +382,12 @@ def _change_view(key: tuple, res: int, filters) -> None:
         f"{table.attrs.get('after_days', 0)} days) are compared with an exact binomial test that allows for "
         "the periods' lengths, FDR adjusted over the hexagons with any report; 'more' or 'fewer' means "
         "p (FDR) ≤ 0.05. The periods replace the sidebar's dates here; the other filters apply."
+        + (
+            " The uploaded boundary does not change this comparison: as in the Gi* view, no report outside "
+            "the boundary is dropped, and only hexagons with reports in either period are tested."
+            if area_uploaded
+            else ""
+        )
     )
     if not table.empty:
         # Significant changes first, then the largest differences.
@@ -398,8 +411,8 @@ def _change_view(key: tuple, res: int, filters) -> None:
         )
 
 
-def _density_view(key: tuple, res: int, filters) -> None:
-    counts, grid, warning = _counts_and_grid(key, res, filters)
+def _density_view(key: tuple, res: int, filters, area_wkb: bytes | None = None) -> None:
+    counts, grid, warning = _counts_and_grid(key, res, filters, area_wkb)
     if counts.empty:
         st.info("No located reports match the filters.")
         return
@@ -416,7 +429,7 @@ def _density_view(key: tuple, res: int, filters) -> None:
         step=100,
         help=f"Default {default_m:,.0f} m: Silverman's rule for these reports, at least two hexagon spacings.",
     )
-    density = _density(key, res, float(bandwidth), filters)
+    density = _density(key, res, float(bandwidth), filters, area_wkb)
     top = float(density["density"].max())
     drawn = density[density["density"] > top * DENSITY_DRAW_SHARE] if top > 0 else density.iloc[0:0]
     left, right = st.columns([3, 1])
@@ -480,8 +493,8 @@ def render() -> None:
     if view == GI:
         _gi_view(key, res, k, filters, classes_only=classes_only, area_wkb=area_wkb)
     elif view == EMERGING:
-        _emerging_view(key, res, k, filters, classes_only=classes_only)
+        _emerging_view(key, res, k, filters, classes_only=classes_only, area_wkb=area_wkb)
     elif view == CHANGE:
-        _change_view(key, res, filters)
+        _change_view(key, res, filters, area_wkb is not None)
     else:
-        _density_view(key, res, filters)
+        _density_view(key, res, filters, area_wkb)

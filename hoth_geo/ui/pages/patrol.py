@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import h3
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
 from hoth_geo import hexes, maps, patrol, settings, store
 from hoth_geo import places as risky
+from hoth_geo.errors import HothGeoError
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
 
@@ -46,16 +46,10 @@ def _plan(key: tuple, params: tuple, weights: tuple, _filters) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _places_in_plan(key: tuple, res: int, cells: tuple[int, ...], _filters) -> pd.DataFrame:
     """The reported places inside the plan's hexagons, for markers that stay visible at county zoom."""
-    ranked = risky.place_ranking(state.reports(), state.places(), _filters)[
-        ["place_id", "name", "place_type", "reports"]
-    ]
-    located = ranked.join(
-        state.places().drop_duplicates("place_id").set_index("place_id")[["latitude", "longitude"]],
-        on="place_id",
-    )
-    located = located[located["latitude"].notna() & located["longitude"].notna()]
+    located = risky.top_places(state.reports(), state.places(), _filters, limit=None)
+    located = located[["place_id", "name", "place_type", "count", "latitude", "longitude"]]
     cell = hexes.latlng_to_cells(located["latitude"].to_numpy(), located["longitude"].to_numpy(), res)
-    return located[pd.Series(cell, index=located.index).isin(cells)].rename(columns={"reports": "count"})
+    return located[pd.Series(cell, index=located.index).isin(cells)]
 
 
 def _grading_inputs() -> tuple:
@@ -175,7 +169,7 @@ def render() -> None:
     params = (int(slots), int(slot_hours), int(res), float(half_life), int(max_per_hex))
     try:
         plan = _plan((state.version(), filters), params, weights, filters)
-    except ValueError as exc:
+    except HothGeoError as exc:
         st.error(str(exc))
         return
     if plan.empty:
@@ -183,7 +177,7 @@ def render() -> None:
         return
 
     plan = plan.assign(where=state.cell_descriptions(int(res), plan["h3"]))
-    shown = plan.assign(h3=[h3.int_to_str(int(c)) for c in plan["h3"]])
+    shown = plan.assign(h3=hexes.cells_to_str(plan["h3"]))
     st.dataframe(
         shown[["slot", "window", "where", "reports", "agencies", "why", "places_in_hex", "h3"]],
         hide_index=True,

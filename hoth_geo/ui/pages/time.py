@@ -4,12 +4,11 @@ hexagon or one place. Reports with no time of day or an approximate date are cou
 from __future__ import annotations
 
 import altair as alt
-import h3
 import pandas as pd
 import streamlit as st
 
+from hoth_geo import hexes, settings, temporal
 from hoth_geo import places as risky
-from hoth_geo import settings, temporal
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
@@ -54,16 +53,15 @@ def _pick_hex() -> tuple[int | None, str]:
     if not text:
         st.info("Enter an H3 cell id to see the times of the reports inside it.")
         return None, ""
-    if not h3.is_valid_cell(text.lower()):
+    try:
+        cell = hexes.parse_cell(text, res)
+    except ValueError:
         st.error("That is not a valid H3 cell id.")
         return None, ""
-    cell = text.lower()
-    own = h3.get_resolution(cell)
-    if own > res:
-        cell = h3.cell_to_parent(cell, res)
-    elif own < res:
+    own = hexes.cell_resolution(cell)
+    if own < res:
         st.caption(f"The cell is coarser than resolution {res}: the whole cell (resolution {own}) is used.")
-    return h3.str_to_int(cell), f"hexagon {cell} (resolution {h3.get_resolution(cell)})"
+    return cell, f"hexagon {hexes.cell_to_str(cell)} (resolution {own})"
 
 
 def _pick_place(key: tuple, filters) -> tuple[str | None, str]:
