@@ -255,6 +255,15 @@ def _store_import(
     if len(accounted) != n_read or not accounted["row_number"].is_unique:
         raise RuntimeError(f"import of {filename}: {len(accounted):,} rows accounted for, {n_read:,} read")
     store.finish_import(conn, import_id, summary)
+    if n_acc or n_q or extra.n_resubmitted:  # the data version moves only when the import added something
+        to_reports = stored_table is store.reports
+        store.bump_data_version(
+            conn,
+            reports=n_acc if to_reports else 0,
+            demo_reports=n_acc if to_reports and is_demo else 0,
+            context=0 if to_reports else n_acc,
+            quarantine_open=n_q,
+        )
     # In the same transaction: an import and its audit entry are never separated.
     audit.record(
         conn,
