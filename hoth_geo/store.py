@@ -647,7 +647,7 @@ FREE_TEXT_COLUMNS = (
     "fingerprint",
     "identity",
 )
-FRAME_CHUNK_ROWS = 100_000
+FRAME_CHUNK_ROWS = 20_000
 
 
 def _observed_ms(dialect: str) -> sa.ColumnElement:
@@ -660,39 +660,70 @@ def _observed_ms(dialect: str) -> sa.ColumnElement:
     return reports.c.observed_at
 
 
+class _Column:
+    """One frame column filled chunk by chunk into a buffer sized for the expected rows (grown if more
+    arrive), so the read never holds the column twice (pieces and their concatenation)."""
+
+    def __init__(self, dtype, capacity: int) -> None:
+        self.values = np.empty(max(capacity, 1), dtype=dtype)
+        self.n = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        end = self.n + len(chunk)
+        if end > len(self.values):
+            grown = np.empty(max(end, len(self.values) * 3 // 2), dtype=self.values.dtype)
+            grown[: self.n] = self.values[: self.n]
+            self.values = grown
+        self.values[self.n : end] = chunk
+        self.n = end
+
+    def result(self) -> np.ndarray:
+        return self.values[: self.n] if self.n == len(self.values) else self.values[: self.n].copy()
+
+
 class _Codes:
     """Categorical codes built chunk by chunk: each chunk's labels are factorised and mapped onto one
     growing dictionary, so no column of label strings is ever held whole."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int) -> None:
         self.labels: dict = {}
-        self.parts: list[np.ndarray] = []
+        self.codes = _Column(np.int32, capacity)
 
     def add(self, values) -> None:
         codes, uniques = pd.factorize(np.asarray(values, dtype=object))
         lookup = np.array(
             [self.labels.setdefault(u, len(self.labels)) for u in uniques] + [-1], dtype=np.int32
         )
-        self.parts.append(lookup[codes])  # code -1 (missing) picks the trailing -1
+        self.codes.add(lookup[codes])  # code -1 (missing) picks the trailing -1
 
     def categorical(self) -> pd.Categorical:
-        codes = np.concatenate(self.parts) if self.parts else np.array([], dtype=np.int32)
         labels = np.array(list(self.labels), dtype=object)
         order = np.argsort(labels.astype(str), kind="stable")  # sorted categories, as astype("category")
         remap = np.empty(len(labels) + 1, dtype=np.int32)
         remap[order] = np.arange(len(labels), dtype=np.int32)
         remap[-1] = -1
-        return pd.Categorical.from_codes(remap[codes], categories=labels[order])
+        return pd.Categorical.from_codes(remap[self.codes.values[: self.codes.n]], categories=labels[order])
+
+
+def _frame_dtype(name: str):
+    if name in _FRAME_FLOATS:
+        return np.float64
+    if name in _FRAME_FLAGS:
+        return bool
+    if name == "observed_at":
+        return "datetime64[us]"
+    return np.int64
 
 
 def load_reports(engine: Engine) -> pd.DataFrame:
     """The lean analysis frame of all stored reports that count (one row per report, no free text).
 
     Read with the driver's own cursor in chunks of FRAME_CHUNK_ROWS (a server-side cursor on
-    PostgreSQL), each chunk turned into numpy arrays at once, so the read never holds the rows as
-    Python objects and memory stays near the frame's own size.
+    PostgreSQL), each chunk turned into numpy arrays at once and copied into columns sized from the
+    data_version row, so the read never holds the rows as Python objects or a column twice.
     """
     dialect = engine.dialect.name
+    fast_dates = dialect in ("sqlite", "postgresql")
     picked = [
         _observed_ms(dialect).label("observed_at") if c == "observed_at" else reports.c[c]
         for c in ANALYSIS_COLUMNS
@@ -700,46 +731,52 @@ def load_reports(engine: Engine) -> pd.DataFrame:
     # A report merged into another (a duplicate confirmed in Review) counts once, as that report.
     query = sa.select(*picked).where(reports.c.merged_into.is_(None)).order_by(reports.c.id)
     sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-    parts: dict[str, list] = {c: [] for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
-    codes = {c: _Codes() for c in _FRAME_CATEGORIES}
+    expected = data_version(engine).n_reports + 1_024  # an import committing meanwhile grows the buffers
+    columns = {c: _Column(_frame_dtype(c), expected) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
+    codes = {c: _Codes(expected) for c in _FRAME_CATEGORIES}
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
         # psycopg streams a named (server-side) cursor; sqlite3 steps through the result as it is fetched.
         cursor = driver.cursor(name="hoth_geo_frame") if dialect == "postgresql" else driver.cursor()
         try:
-            if dialect == "postgresql":
-                cursor.itersize = FRAME_CHUNK_ROWS
             cursor.execute(sql)
             while rows := cursor.fetchmany(FRAME_CHUNK_ROWS):
                 for name, values in zip(ANALYSIS_COLUMNS, zip(*rows, strict=True), strict=True):
                     if name in codes:
                         codes[name].add(values)
-                    elif name in _FRAME_INTS or (
-                        name == "observed_at" and dialect in ("sqlite", "postgresql")
-                    ):
-                        parts[name].append(np.fromiter(values, dtype=np.int64, count=len(values)))
-                    elif name in _FRAME_FLOATS:
-                        parts[name].append(np.array(values, dtype=np.float64))
-                    elif name in _FRAME_FLAGS:
-                        parts[name].append(np.array(values, dtype=bool))
+                    elif name == "observed_at":
+                        if fast_dates:  # milliseconds since 1970 (_observed_ms)
+                            ms = np.fromiter(values, dtype=np.int64, count=len(values))
+                            columns[name].add(ms.view("datetime64[ms]").astype("datetime64[us]"))
+                        else:
+                            columns[name].add(pd.to_datetime(pd.Series(values, dtype=object)).to_numpy())
+                    elif name in _FRAME_INTS:
+                        columns[name].add(np.fromiter(values, dtype=np.int64, count=len(values)))
                     else:
-                        parts[name].append(pd.to_datetime(pd.Series(values, dtype=object)).to_numpy())
+                        columns[name].add(np.array(values, dtype=columns[name].values.dtype))
                 del rows
         finally:
             cursor.close()
-    frame = {}
-    for name in ANALYSIS_COLUMNS:
-        if name in codes:
-            frame[name] = codes[name].categorical()
-            continue
-        empty = np.array(
-            [], dtype=np.float64 if name in _FRAME_FLOATS else bool if name in _FRAME_FLAGS else np.int64
-        )
-        values = np.concatenate(parts[name]) if parts[name] else empty
-        if name == "observed_at":
-            values = values.astype("datetime64[ms]").astype("datetime64[us]")  # as pandas reads datetimes
-        frame[name] = values
-    return pd.DataFrame(frame)
+    frame = {
+        name: codes[name].categorical() if name in codes else columns[name].result()
+        for name in ANALYSIS_COLUMNS
+    }
+    _release_freed_memory()
+    return pd.DataFrame(frame, copy=False)
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by the read back to the operating system (glibc keeps it otherwise, and an
+    app process would carry the read's peak for its lifetime)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def load_context(engine: Engine) -> pd.DataFrame:
