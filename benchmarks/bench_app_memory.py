@@ -165,21 +165,23 @@ def measure_frame(url: str) -> dict:
     }
 
 
-def measure_peer(url: str) -> dict:
+def measure_peer(url: str, read: bool = True) -> dict:
     """The same columns read by the driver's own cursor into pandas, and an SQL GROUP BY per hexagon."""
     engine = store.open_engine(url)
     cols = ", ".join(f'"{c}"' for c in store.ANALYSIS_COLUMNS)
     base = _rss_mb()
+    read_s = read_rss = float("nan")
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
-        t = time.perf_counter()
         cur = raw.cursor()
-        cur.execute(f"SELECT {cols} FROM reports WHERE merged_into IS NULL")  # noqa: S608
-        frame = pd.DataFrame(cur.fetchall(), columns=list(store.ANALYSIS_COLUMNS))
-        frame["observed_at"] = pd.to_datetime(frame["observed_at"])
-        read_s = time.perf_counter() - t
-        read_rss = _peak_rss_mb()
-        del frame
+        if read:
+            t = time.perf_counter()
+            cur.execute(f"SELECT {cols} FROM reports WHERE merged_into IS NULL")  # noqa: S608
+            frame = pd.DataFrame(cur.fetchall(), columns=list(store.ANALYSIS_COLUMNS))
+            frame["observed_at"] = pd.to_datetime(frame["observed_at"])
+            read_s = time.perf_counter() - t
+            read_rss = _peak_rss_mb()
+            del frame
         t = time.perf_counter()
         cur.execute("SELECT h3, count(*) FROM reports WHERE merged_into IS NULL AND h3 != 0 GROUP BY h3")
         n_cells = len(cur.fetchall())
@@ -286,11 +288,11 @@ def _in_fresh_process(kind: str, url: str, *extra: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(url: str, rows: int, reruns: int) -> None:
+def run(url: str, rows: int, reruns: int, peer_read: bool) -> None:
     generate(url, rows)
     backend = sa.make_url(url).get_backend_name()
     frame = _in_fresh_process("frame", url)
-    peer = _in_fresh_process("peer", url)
+    peer = _in_fresh_process("peer", url, *([] if peer_read else ["no-read"]))
     rerun = _in_fresh_process("rerun", url, str(reruns))
     app = _in_fresh_process("app", url)
     print(f"\n== {backend}, {frame['rows']:,} reports ==")
@@ -298,9 +300,13 @@ def run(url: str, rows: int, reruns: int) -> None:
         f"lean frame load:      {frame['seconds']:6.2f} s, frame {frame['frame_mb']:.0f} MB, "
         f"process peak RSS {frame['peak_rss_mb']:.0f} MB (before loading {frame['baseline_rss_mb']:.0f} MB)"
     )
-    print(
-        f"peer cursor + pandas: {peer['read_seconds']:6.2f} s, process peak RSS {peer['read_peak_rss_mb']:.0f} MB"
-    )
+    if peer_read:
+        print(
+            f"peer cursor + pandas: {peer['read_seconds']:6.2f} s, "
+            f"process peak RSS {peer['read_peak_rss_mb']:.0f} MB"
+        )
+    else:
+        print("peer cursor + pandas: skipped above 2M rows (--peer-read runs it)")
     print(f"peer SQL GROUP BY h3: {peer['groupby_seconds']:6.2f} s ({peer['groupby_cells']:,} cells)")
     print(
         f"rerun (median of {reruns}): total {rerun['total_ms']:.0f} ms = version {rerun['version_ms']:.1f} ms"
@@ -334,7 +340,7 @@ def main() -> None:
         kind, url = sys.argv[2], sys.argv[3]
         result = {
             "frame": lambda: measure_frame(url),
-            "peer": lambda: measure_peer(url),
+            "peer": lambda: measure_peer(url, read=sys.argv[4:] != ["no-read"]),
             "rerun": lambda: measure_rerun(url, int(sys.argv[4])),
             "app": lambda: measure_app(url),
         }[kind]()
@@ -348,14 +354,19 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hoth_geo_bench_app")
     parser.add_argument("--db", help="a PostgreSQL (or other) URL to measure instead of a new SQLite file")
     parser.add_argument("--pg", action="store_true", help="also measure PostgreSQL at HOTH_GEO_TEST_PG_URL")
+    parser.add_argument(
+        "--peer-read", action="store_true", help="run the row-by-row peer read above 2M rows too (large RSS)"
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     urls = [args.db] if args.db else [f"sqlite:///{args.workdir / f'reports_{args.rows}.sqlite'}"]
     if args.pg:
         urls.append(_pg_database(os.environ.get("HOTH_GEO_TEST_PG_URL"), args.rows))
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
+    # The peer's row-by-row read holds every value as a Python object (~1.4 GB per million reports).
+    peer_read = args.peer_read or args.rows <= 2_000_000
     for url in urls:
-        run(url, args.rows, args.reruns)
+        run(url, args.rows, args.reruns, peer_read)
 
 
 if __name__ == "__main__":
