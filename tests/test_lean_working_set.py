@@ -284,3 +284,32 @@ def test_a_filter_change_rerun_reads_no_report_rows(tmp_path, monkeypatch):
     # The agency choices are the frame's categories.
     frame = store.load_reports(store.connect(url))
     assert at.multiselect(key="f_agencies").options == [str(a) for a in frame["agency"].cat.categories]
+
+
+def test_the_frame_reads_every_row_even_when_the_counts_are_behind(db_url, demo_store):
+    """Rows written without a bump (by hand, or an import committing during the read) are still read:
+    the columns grow beyond the size the data_version row suggested."""
+    engine = store.connect(db_url)
+    empty = store.load_reports(engine)
+    assert empty.empty and list(empty.columns) == list(store.ANALYSIS_COLUMNS)
+    with demo_store.engine.connect() as conn:
+        rows = pd.read_sql(sa.select(store.reports).order_by(store.reports.c.id).limit(3_000), conn)
+    with engine.begin() as conn:
+        import_id = store.insert_import(
+            conn,
+            filename="by-hand.csv",
+            file_sha256="1" * 64,
+            fmt="sharing_form",
+            is_demo=False,
+            imported_by=None,
+        )
+        rows = rows.drop(columns=["id"]).assign(import_id=import_id, merged_into=None)
+        rows["merged_into"] = rows["merged_into"].astype(object)
+        store._bulk_insert(conn, store.reports, rows, [c for c in rows.columns])
+    assert store.counts(engine)["reports"] == 0, "nothing bumped the row"
+    frame = store.load_reports(engine)
+    assert len(frame) == 3_000 and frame["id"].is_unique
+    reference = demo_store.reports.sort_values("id").head(3_000).reset_index(drop=True)
+    assert frame["agency"].astype(str).tolist() == reference["agency"].astype(str).tolist()
+    assert frame["h3"].tolist() == reference["h3"].tolist()
+    engine.dispose()
