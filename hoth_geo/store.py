@@ -678,7 +678,10 @@ class _Column:
         self.n = end
 
     def result(self) -> np.ndarray:
-        return self.values[: self.n] if self.n == len(self.values) else self.values[: self.n].copy()
+        # A view when the buffer is about the right size (the usual case): copying would hold the
+        # column twice at the end of the read, the read's peak.
+        spare = len(self.values) - self.n
+        return self.values[: self.n] if spare <= max(4_096, self.n // 8) else self.values[: self.n].copy()
 
 
 class _Codes:
