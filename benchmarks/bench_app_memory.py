@@ -17,7 +17,8 @@ in a fresh process so memory figures do not mix:
     .venv/bin/python benchmarks/bench_app_memory.py --rows 10000000
     .venv/bin/python benchmarks/bench_app_memory.py --pg           # also PostgreSQL (HOTH_GEO_TEST_PG_URL)
 
-The generated database is kept under --workdir (reused when it already holds --rows reports).
+The generated database is kept under --workdir (reused when it already holds --rows reports); with --pg
+it is the database hoth_geo_bench_app_ROWS on that server, also kept for reuse (drop it when done).
 """
 
 from __future__ import annotations
