@@ -56,8 +56,9 @@ def view_reports(engine: Engine, ids, user: User, *, target: str) -> pd.DataFram
     ids = [int(i) for i in list(ids)[:MAX_ROWS]]
     with_narratives = user.can("view_narratives")
     columns = list(REPORT_COLUMNS) + (list(NARRATIVE_COLUMNS) if with_narratives else [])
-    rows = store.report_details(engine, ids)
-    rows = rows[columns].sort_values("observed_at", ascending=False, ignore_index=True)
+    # Only these columns, by id: the free text is read from the database for the reports opened.
+    rows = store.report_details(engine, ids, columns)
+    rows = rows.sort_values("observed_at", ascending=False, ignore_index=True)
     details = {"report_ids": ids, "n": len(ids)}
     audit.record(engine, "report_viewed", actor=user.username, target=target, details=details)
     if with_narratives and len(ids):

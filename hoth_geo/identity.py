@@ -559,6 +559,11 @@ def merge(engine: Engine, flag_id: int, *, actor: str | None) -> int:
         into = _root(conn, flag.resembles_report_id)
         if into == flag.report_id:
             raise ValueError(f"report {flag.report_id} cannot be merged into itself")
+        was = conn.execute(
+            sa.select(store.reports.c.merged_into, store.reports.c.is_demo).where(
+                store.reports.c.id == flag.report_id
+            )
+        ).one()
         conn.execute(
             store.reports.update().where(store.reports.c.id == flag.report_id).values(merged_into=into)
         )
@@ -567,6 +572,8 @@ def merge(engine: Engine, flag_id: int, *, actor: str | None) -> int:
             .where(store.duplicate_flags.c.id == flag.id)
             .values(status="merged", decided_at=_now(), decided_by=actor)
         )
+        gone = int(was.merged_into is None)  # it counted until now
+        store.bump_data_version(conn, reports=-gone, demo_reports=-gone * bool(was.is_demo))
         audit.record(
             conn,
             "reports_merged",
@@ -583,9 +590,11 @@ def unmerge(engine: Engine, flag_id: int, *, actor: str | None) -> None:
         flag = _flag(conn, flag_id)
         if flag.status != "merged":
             raise ValueError(f"possible-duplicate flag {flag_id} is {flag.status}, not merged")
-        was = conn.execute(
-            sa.select(store.reports.c.merged_into).where(store.reports.c.id == flag.report_id)
-        ).scalar_one_or_none()
+        was, is_demo = conn.execute(
+            sa.select(store.reports.c.merged_into, store.reports.c.is_demo).where(
+                store.reports.c.id == flag.report_id
+            )
+        ).one()
         conn.execute(
             store.reports.update().where(store.reports.c.id == flag.report_id).values(merged_into=None)
         )
@@ -594,6 +603,8 @@ def unmerge(engine: Engine, flag_id: int, *, actor: str | None) -> None:
             .where(store.duplicate_flags.c.id == flag.id)
             .values(status="open", decided_at=_now(), decided_by=actor)
         )
+        back = int(was is not None)  # it counts again
+        store.bump_data_version(conn, reports=back, demo_reports=back * bool(is_demo))
         audit.record(
             conn,
             "reports_unmerged",
@@ -685,6 +696,7 @@ def accept_resubmission(engine: Engine, resubmission_id: int, *, actor: str | No
                 replaced_fingerprint=replaced["fingerprint"],
             )
         )
+        store.bump_data_version(conn)  # the report's content changed, not the counts
         audit.record(
             conn,
             "resubmission_accepted",

@@ -300,6 +300,8 @@ def _store_import(
         n_out_of_area=n_out_of_area,
         warnings=warnings,
         accounted=accounted,
+        is_demo=is_demo,
+        to_reports=stored_table is store.reports,
     )
 
 
@@ -320,6 +322,8 @@ def _finish_import(
     n_out_of_area: int,
     warnings: list[str],
     accounted: pd.DataFrame | list[pd.DataFrame],
+    is_demo: bool,
+    to_reports: bool,
 ) -> store.ImportSummary:
     """Check that every row of the file is accounted for, then complete the import record and its
     audit entry in the caller's transaction. ``accounted`` may come in parts (a list, emptied here, so
@@ -354,6 +358,14 @@ def _finish_import(
     if len(accounted) != n_read or not accounted["row_number"].is_unique:
         raise RuntimeError(f"import of {filename}: {len(accounted):,} rows accounted for, {n_read:,} read")
     store.finish_import(conn, import_id, summary)
+    if n_acc or n_q or n_resubmitted:  # the data version moves only when the import added something
+        store.bump_data_version(
+            conn,
+            reports=n_acc if to_reports else 0,
+            demo_reports=n_acc if to_reports and is_demo else 0,
+            context=0 if to_reports else n_acc,
+            quarantine_open=n_q,
+        )
     # In the same transaction: an import and its audit entry are never separated.
     audit.record(
         conn,
@@ -682,6 +694,8 @@ def _import_sharing_form(
             n_out_of_area=0,
             warnings=import_stream.merge_warnings(job.warnings),
             accounted=job.outcomes,
+            is_demo=is_demo,
+            to_reports=True,
         )
     progress(1.0, summary.describe())
     return summary

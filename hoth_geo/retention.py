@@ -33,7 +33,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from hoth_geo import audit, ingest, settings
+from hoth_geo import audit, ingest, settings, store
 from hoth_geo.store import (
     disruptions,
     duplicate_flags,
@@ -255,6 +255,7 @@ def purge_older_than(engine: Engine, cutoff: date, *, actor: str | None) -> dict
         for name, table, cond in _conditions(conn, cutoff):
             counts[name] = _delete(conn, table, cond)
         redacted = audit.redact_before(conn, at)
+        store.recount_data_version(conn)
         audit.record(
             conn,
             "purge",

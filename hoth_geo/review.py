@@ -283,7 +283,9 @@ def undo_resolution(engine: Engine, quarantine_id: int, *, actor: str | None) ->
             raise ValueError(f"quarantine entry {qid} is no longer resolved: its location was already undone")
         report_id = int(entry.resolved_report_id)
         report = conn.execute(
-            sa.select(rep.c.import_id, rep.c.row_number).where(rep.c.id == report_id)
+            sa.select(rep.c.import_id, rep.c.row_number, rep.c.is_demo, rep.c.merged_into).where(
+                rep.c.id == report_id
+            )
         ).one_or_none()
         # The resolution created the report when the report is this very row of this very import;
         # otherwise it resolved to a report with the same identity stored earlier, which stays.
@@ -314,6 +316,13 @@ def undo_resolution(engine: Engine, quarantine_id: int, *, actor: str | None) ->
         if left:
             conn.execute(resub.delete().where(resub.c.id.in_([r.id for r in left])))
             details["resubmissions_removed"] = [int(r.id) for r in left]
+        removed = int(created and report.merged_into is None)  # a merged report was not counted
+        store.bump_data_version(
+            conn,
+            reports=-removed,
+            demo_reports=-removed * bool(created and report.is_demo),
+            quarantine_open=1,
+        )
         audit.record(conn, "quarantine_unresolved", actor=actor, target=f"quarantine:{qid}", details=details)
 
 

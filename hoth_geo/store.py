@@ -219,6 +219,32 @@ export_log = sa.Table(
 )
 
 
+# One row (id 1): the data version every app process reads on each rerun instead of scanning the
+# reports. Every write that changes what the app shows (imports, Review decisions, purges, the demo
+# set) bumps ``version`` and adjusts the counts in its own transaction (``bump_data_version``), so a
+# rerun reads one row and the counts (demo banner, first start) come from here, never from a scan.
+data_version_table = sa.Table(
+    "data_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("n_reports", sa.BigInteger, nullable=False),  # stored reports that count (not merged)
+    sa.Column("n_demo_reports", sa.BigInteger, nullable=False),  # of which from the demo set
+    sa.Column("n_context", sa.BigInteger, nullable=False),  # police.uk context rows
+    sa.Column("n_quarantine_open", sa.BigInteger, nullable=False),  # quarantined rows still open
+    sa.Column("changed_at", sa.DateTime),
+)
+
+
+@sa.event.listens_for(data_version_table, "after_create")
+def _first_data_version(target, connection, **_kw) -> None:
+    # A new database starts empty, at version 0 (migration 0003 back-fills an existing one).
+    connection.execute(target.insert().values(id=1, **_ZERO_COUNTS, version=0))
+
+
+_ZERO_COUNTS = {"n_reports": 0, "n_demo_reports": 0, "n_context": 0, "n_quarantine_open": 0}
+
+
 def connect(url: str | None = None) -> Engine:
     """An engine for ``url`` (default: settings.database_url()) whose schema is current.
 
@@ -582,7 +608,23 @@ def load_places(engine: Engine) -> pd.DataFrame:
 
 # --- Reading for analysis ---------------------------------------------------------------------------
 
-# Columns analysis needs; narratives and child references are not loaded into the analysis frame.
+# The lean analysis frame: only what analysis reads, as compact types. Free text (narratives, child
+# references, source references, location text, place names, raw rows) is never in it: a permitted
+# user's report list fetches it by id (``report_details``, through ``hoth_geo.casework``).
+_FRAME_INTS = ("id", "h3", "concerns_mask", "indicators_mask")
+_FRAME_FLOATS = ("latitude", "longitude", "precision_m")
+_FRAME_FLAGS = ("time_known", "date_approximate", "online", "is_demo")
+# Small integer codes with their labels once (place type, agency, grading, ...): filters and
+# breakdowns compare codes, and each label is held once per frame, not once per report.
+_FRAME_CATEGORIES = (
+    "geocode_method",
+    "place_id",
+    "place_type",
+    "agency",
+    "agency_type",
+    "grading_source",
+    "grading_information",
+)
 ANALYSIS_COLUMNS = (
     "id",
     "observed_at",
@@ -598,37 +640,159 @@ ANALYSIS_COLUMNS = (
     "place_type",
     "agency",
     "agency_type",
-    "concerns",
     "concerns_mask",
     "indicators_mask",
     "grading_source",
     "grading_information",
     "is_demo",
 )
+FREE_TEXT_COLUMNS = (
+    "source_ref",
+    "location_text",
+    "place_name",
+    "postcode",
+    "narrative",
+    "child_ref",
+    "geocode_note",
+    "concerns",
+    "indicators",
+    "grading_handling",
+    "fingerprint",
+    "identity",
+)
+FRAME_CHUNK_ROWS = 20_000
+
+
+def _observed_ms(dialect: str) -> sa.ColumnElement:
+    """observed_at as milliseconds since 1970 computed by the database: an integer per row reads far
+    faster than a datetime or text value turned into a Python object."""
+    if dialect == "sqlite":  # stored as text; julianday parses it in C
+        return sa.literal_column("CAST(round((julianday(observed_at) - 2440587.5) * 86400000.0) AS INTEGER)")
+    if dialect == "postgresql":
+        return sa.literal_column("CAST(round(EXTRACT(EPOCH FROM observed_at) * 1000) AS BIGINT)")
+    return reports.c.observed_at
+
+
+class _Column:
+    """One frame column filled chunk by chunk into a buffer sized for the expected rows (grown if more
+    arrive), so the read never holds the column twice (pieces and their concatenation)."""
+
+    def __init__(self, dtype, capacity: int) -> None:
+        self.values = np.empty(max(capacity, 1), dtype=dtype)
+        self.n = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        end = self.n + len(chunk)
+        if end > len(self.values):
+            grown = np.empty(max(end, len(self.values) * 3 // 2), dtype=self.values.dtype)
+            grown[: self.n] = self.values[: self.n]
+            self.values = grown
+        self.values[self.n : end] = chunk
+        self.n = end
+
+    def result(self) -> np.ndarray:
+        # A view when the buffer is about the right size (the usual case): copying would hold the
+        # column twice at the end of the read, the read's peak.
+        spare = len(self.values) - self.n
+        return self.values[: self.n] if spare <= max(4_096, self.n // 8) else self.values[: self.n].copy()
+
+
+class _Codes:
+    """Categorical codes built chunk by chunk: each chunk's labels are factorised and mapped onto one
+    growing dictionary, so no column of label strings is ever held whole."""
+
+    def __init__(self, capacity: int) -> None:
+        self.labels: dict = {}
+        self.codes = _Column(np.int32, capacity)
+
+    def add(self, values) -> None:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+        lookup = np.array(
+            [self.labels.setdefault(u, len(self.labels)) for u in uniques] + [-1], dtype=np.int32
+        )
+        self.codes.add(lookup[codes])  # code -1 (missing) picks the trailing -1
+
+    def categorical(self) -> pd.Categorical:
+        labels = np.array(list(self.labels), dtype=object)
+        order = np.argsort(labels.astype(str), kind="stable")  # sorted categories, as astype("category")
+        remap = np.empty(len(labels) + 1, dtype=np.int32)
+        remap[order] = np.arange(len(labels), dtype=np.int32)
+        remap[-1] = -1
+        return pd.Categorical.from_codes(remap[self.codes.values[: self.codes.n]], categories=labels[order])
+
+
+def _frame_dtype(name: str):
+    if name in _FRAME_FLOATS:
+        return np.float64
+    if name in _FRAME_FLAGS:
+        return bool
+    if name == "observed_at":
+        return "datetime64[us]"
+    return np.int64
 
 
 def load_reports(engine: Engine) -> pd.DataFrame:
-    """The analysis frame of all stored reports (one row per report, no free text)."""
-    cols = [reports.c[c] for c in ANALYSIS_COLUMNS]
+    """The lean analysis frame of all stored reports that count (one row per report, no free text).
+
+    Read with the driver's own cursor in chunks of FRAME_CHUNK_ROWS (a server-side cursor on
+    PostgreSQL), each chunk turned into numpy arrays at once and copied into columns sized from the
+    data_version row, so the read never holds the rows as Python objects or a column twice.
+    """
+    dialect = engine.dialect.name
+    fast_dates = dialect in ("sqlite", "postgresql")
+    picked = [
+        _observed_ms(dialect).label("observed_at") if c == "observed_at" else reports.c[c]
+        for c in ANALYSIS_COLUMNS
+    ]
+    # A report merged into another (a duplicate confirmed in Review) counts once, as that report.
+    query = sa.select(*picked).where(reports.c.merged_into.is_(None)).order_by(reports.c.id)
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    expected = data_version(engine).n_reports + 1_024  # an import committing meanwhile grows the buffers
+    columns = {c: _Column(_frame_dtype(c), expected) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
+    codes = {c: _Codes(expected) for c in _FRAME_CATEGORIES}
     with engine.connect() as conn:
-        # A report merged into another (a duplicate confirmed in Review) counts once, as that report.
-        frame = pd.read_sql(sa.select(*cols).where(reports.c.merged_into.is_(None)), conn)
-    frame["observed_at"] = pd.to_datetime(frame["observed_at"])
-    frame["h3"] = frame["h3"].astype("int64")
-    for c in ("concerns_mask", "indicators_mask"):
-        frame[c] = frame[c].astype("int64")
-    # Categories: filters and breakdowns then work on small integer codes, not strings.
-    for c in (
-        "place_id",
-        "place_type",
-        "agency",
-        "agency_type",
-        "geocode_method",
-        "grading_source",
-        "grading_information",
-    ):
-        frame[c] = frame[c].astype("category")
-    return frame
+        driver = conn.connection.driver_connection
+        # psycopg streams a named (server-side) cursor; sqlite3 steps through the result as it is fetched.
+        cursor = driver.cursor(name="hoth_geo_frame") if dialect == "postgresql" else driver.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(FRAME_CHUNK_ROWS):
+                for name, values in zip(ANALYSIS_COLUMNS, zip(*rows, strict=True), strict=True):
+                    if name in codes:
+                        codes[name].add(values)
+                    elif name == "observed_at":
+                        if fast_dates:  # milliseconds since 1970 (_observed_ms)
+                            ms = np.fromiter(values, dtype=np.int64, count=len(values))
+                            columns[name].add(ms.view("datetime64[ms]").astype("datetime64[us]"))
+                        else:
+                            columns[name].add(pd.to_datetime(pd.Series(values, dtype=object)).to_numpy())
+                    elif name in _FRAME_INTS:
+                        columns[name].add(np.fromiter(values, dtype=np.int64, count=len(values)))
+                    else:
+                        columns[name].add(np.array(values, dtype=columns[name].values.dtype))
+                del rows
+        finally:
+            cursor.close()
+    frame = {
+        name: codes[name].categorical() if name in codes else columns[name].result()
+        for name in ANALYSIS_COLUMNS
+    }
+    _release_freed_memory()
+    return pd.DataFrame(frame, copy=False)
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by the read back to the operating system (glibc keeps it otherwise, and an
+    app process would carry the read's peak for its lifetime)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def load_context(engine: Engine) -> pd.DataFrame:
@@ -639,11 +803,18 @@ def load_context(engine: Engine) -> pd.DataFrame:
     return frame
 
 
-def report_details(engine: Engine, ids: Iterable[int]) -> pd.DataFrame:
-    """Full rows (including narratives) for the given report ids."""
+def report_details(engine: Engine, ids: Iterable[int], columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Stored rows (narratives included unless ``columns`` leaves them out) for the given report ids:
+    the free text the analysis frame does not hold, read by primary key for the reports a person opens.
+    No role check here: the app reads report rows through ``hoth_geo.casework``, which checks it."""
     ids = [int(i) for i in ids]
+    picked = [reports.c[c] for c in columns] if columns is not None else [reports]
+    frames = []
     with engine.connect() as conn:
-        return pd.read_sql(sa.select(reports).where(reports.c.id.in_(ids)), conn)
+        for lo in range(0, max(len(ids), 1), 5_000):  # stay under the drivers' bound-parameter limits
+            chunk = ids[lo : lo + 5_000]
+            frames.append(pd.read_sql(sa.select(*picked).where(reports.c.id.in_(chunk)), conn))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def load_quarantine(engine: Engine, *, status: str | None = "open") -> pd.DataFrame:
@@ -659,50 +830,114 @@ def load_imports(engine: Engine) -> pd.DataFrame:
         return pd.read_sql(sa.select(imports).order_by(imports.c.id), conn)
 
 
-def data_version(engine: Engine) -> tuple[int, int, int, int, int]:
-    """Changes whenever reports, context or quarantine change: a cache key for the app."""
-    with engine.connect() as conn:
-        n_reports, max_report = conn.execute(
-            sa.select(sa.func.count(), sa.func.max(reports.c.id)).where(reports.c.merged_into.is_(None))
-        ).one()
-        return (
-            n_reports,
-            max_report or 0,
-            conn.execute(sa.select(sa.func.max(police_context.c.id))).scalar() or 0,
-            conn.execute(
-                sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.status == "open")
-            ).scalar()
-            or 0,
-            # An accepted resubmission changes a report's content without changing the counts above.
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(resubmissions)
-                .where(resubmissions.c.status == "accepted")
-            ).scalar()
-            or 0,
-        )
+@dataclass(frozen=True)
+class DataVersion:
+    """The data_version row: ``version`` changes with every write the app shows; the counts are kept
+    in step by the same transactions (``scan_counts`` recounts them from the tables)."""
+
+    version: int
+    n_reports: int
+    n_demo_reports: int
+    n_context: int
+    n_quarantine_open: int
+
+
+def data_version(engine_or_conn: Engine | Connection) -> DataVersion:
+    """The current data version: one primary-key read of one row (a rerun's cache key)."""
+    t = data_version_table
+    query = sa.select(t.c.version, t.c.n_reports, t.c.n_demo_reports, t.c.n_context, t.c.n_quarantine_open)
+    if isinstance(engine_or_conn, Connection):
+        row = engine_or_conn.execute(query.where(t.c.id == 1)).one_or_none()
+    else:
+        with engine_or_conn.connect() as conn:
+            row = conn.execute(query.where(t.c.id == 1)).one_or_none()
+    return DataVersion(*(int(v) for v in row)) if row is not None else DataVersion(0, 0, 0, 0, 0)
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {
-            "reports": conn.execute(
-                sa.select(sa.func.count()).select_from(reports).where(reports.c.merged_into.is_(None))
-            ).scalar()
-            or 0,
-            "demo_reports": conn.execute(
-                sa.select(sa.func.count())
-                .select_from(reports)
-                .where(reports.c.is_demo.is_(True), reports.c.merged_into.is_(None))
-            ).scalar()
-            or 0,
-            "police_context": conn.execute(sa.select(sa.func.count()).select_from(police_context)).scalar()
-            or 0,
-            "quarantine_open": conn.execute(
+    """Reports (not merged), demo reports, police context rows and open quarantine: from data_version."""
+    v = data_version(engine)
+    return {
+        "reports": v.n_reports,
+        "demo_reports": v.n_demo_reports,
+        "police_context": v.n_context,
+        "quarantine_open": v.n_quarantine_open,
+    }
+
+
+def scan_counts(conn: Connection) -> dict[str, int]:
+    """The data_version counts recounted from the tables (scans: for writes that delete in bulk, the
+    migration that back-fills the row, and checks)."""
+    counted = reports.c.merged_into.is_(None)
+    n_reports, n_demo = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((reports.c.is_demo.is_(True), 1), else_=0)), 0),
+        ).where(counted)
+    ).one()
+    return {
+        "n_reports": int(n_reports),
+        "n_demo_reports": int(n_demo),
+        "n_context": int(conn.execute(sa.select(sa.func.count()).select_from(police_context)).scalar() or 0),
+        "n_quarantine_open": int(
+            conn.execute(
                 sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.status == "open")
             ).scalar()
-            or 0,
-        }
+            or 0
+        ),
+    }
+
+
+def bump_data_version(
+    conn: Connection, *, reports: int = 0, demo_reports: int = 0, context: int = 0, quarantine_open: int = 0
+) -> None:
+    """Mark a change in ``conn``'s transaction, after its writes: the version goes up by one and each
+    count by the change the caller made (negative for removals). Other app processes see the new
+    version when the transaction commits, on their next rerun."""
+    t = data_version_table
+    _lock_before_data_version(conn)
+    updated = conn.execute(
+        t.update()
+        .where(t.c.id == 1)
+        .values(
+            version=t.c.version + 1,
+            n_reports=t.c.n_reports + int(reports),
+            n_demo_reports=t.c.n_demo_reports + int(demo_reports),
+            n_context=t.c.n_context + int(context),
+            n_quarantine_open=t.c.n_quarantine_open + int(quarantine_open),
+            changed_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+    ).rowcount
+    if not updated:
+        _insert_data_version(conn)
+
+
+def recount_data_version(conn: Connection) -> None:
+    """Mark a change and recount every count from the tables (bulk deletions: purge, demo removal)."""
+    t = data_version_table
+    _lock_before_data_version(conn)
+    counted = scan_counts(conn)
+    updated = conn.execute(
+        t.update()
+        .where(t.c.id == 1)
+        .values(version=t.c.version + 1, changed_at=datetime.now(UTC).replace(tzinfo=None), **counted)
+    ).rowcount
+    if not updated:
+        _insert_data_version(conn)
+
+
+def _lock_before_data_version(conn: Connection) -> None:
+    # The audit lock first, as every writing transaction takes it (hoth_geo.audit.take_lock): one lock
+    # order everywhere, so a purge (audit lock, then this row) and an import cannot deadlock.
+    from hoth_geo import audit
+
+    audit.take_lock(conn)
+
+
+def _insert_data_version(conn: Connection) -> None:
+    """The row is missing (a database whose row was deleted by hand): recreate it from the tables."""
+    row = {"id": 1, "version": 1, "changed_at": datetime.now(UTC).replace(tzinfo=None), **scan_counts(conn)}
+    conn.execute(data_version_table.insert().values(**row))
 
 
 def resolve_quarantined(
@@ -782,6 +1017,8 @@ def resolve_quarantined(
         .where(quarantine.c.id == quarantine_id)
         .values(status="resolved", resolved_report_id=report_id, resolved_at=now, resolved_by=resolved_by)
     )
+    added = int(existing is None)
+    bump_data_version(conn, reports=added, demo_reports=added * bool(imp.is_demo), quarantine_open=-1)
     audit.record(
         conn, "quarantine_resolved", actor=resolved_by, target=f"quarantine:{quarantine_id}", details=details
     )
@@ -831,6 +1068,7 @@ def delete_demo(engine: Engine, *, actor: str | None = None) -> int:
         conn.execute(police_context.delete().where(police_context.c.import_id.in_(demo_imports)))
         conn.execute(imports.delete().where(imports.c.id.in_(demo_imports)))
         conn.execute(places.delete().where(places.c.source == "demo"))
+        recount_data_version(conn)
         audit.record(conn, "demo_deleted", actor=actor, details={"reports": n})
     return n
 

@@ -30,7 +30,8 @@ FIRST = "0001"
 def _tables(conn) -> dict[str, sa.Table]:
     found = sa.MetaData()
     found.reflect(conn)
-    return {name: table for name, table in found.tables.items() if name != migrations.VERSION_TABLE}
+    # Parents before children, so copying in this order satisfies the foreign keys.
+    return {t.name: t for t in found.sorted_tables if t.name != migrations.VERSION_TABLE}
 
 
 def _fill_from(source: sa.Engine, target: sa.Engine) -> dict[str, pd.DataFrame]:
@@ -111,11 +112,55 @@ def test_db_upgrade_keeps_the_data_and_reaches_the_current_schema(db_url, demo_s
         check_categorical=False,
     )
     assert audit.verify_chain(engine).ok, "the audit chain survives the upgrade"
+    with engine.connect() as conn:
+        assert store.counts(engine) == _counts_from(store.scan_counts(conn)), "data_version back-filled"
 
     again = runner.invoke(app, ["db", "upgrade", "--db", db_url])
     assert again.exit_code == 0 and "nothing to do" in again.output
     status = runner.invoke(app, ["db", "status", "--db", db_url])
     assert status.exit_code == 0 and f"revision {migrations.head_revision()}" in status.output
+    engine.dispose()
+
+
+def _counts_from(scanned: dict[str, int]) -> dict[str, int]:
+    return {
+        "reports": scanned["n_reports"],
+        "demo_reports": scanned["n_demo_reports"],
+        "police_context": scanned["n_context"],
+        "quarantine_open": scanned["n_quarantine_open"],
+    }
+
+
+def test_db_upgrade_from_0002_back_fills_the_data_version(db_url, demo_store):
+    """A database at 0002 with reports (some merged), police context and open quarantine: the upgrade
+    adds the data_version row with the counts the tables hold, and writes then keep it in step."""
+    engine = store.open_engine(db_url)
+    assert migrations.upgrade(engine, "0002") == (None, "0002")
+    written = _fill_from(demo_store.engine, engine)
+    assert "data_version" not in written and len(written["reports"]) > 5_000
+    with engine.begin() as conn:
+        merged = conn.execute(
+            sa.text("UPDATE reports SET merged_into = 1 WHERE id IN (2, 3) AND is_demo = :t"), {"t": True}
+        ).rowcount
+    engine.dispose()
+    assert merged == 2
+    with pytest.raises(migrations.SchemaOutOfDate, match="hoth-geo db upgrade"):
+        store.connect(db_url)
+
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    engine = store.connect(db_url)
+    assert migrations.differences(engine) == []
+    counts = store.counts(engine)
+    assert counts["reports"] == len(written["reports"]) - 2, "merged reports count once"
+    assert counts["demo_reports"] == counts["reports"]
+    assert counts["quarantine_open"] == int((written["quarantine"]["status"] == "open").sum()) > 0
+    with engine.connect() as conn:
+        assert counts == _counts_from(store.scan_counts(conn))
+    first = store.data_version(engine).version
+    store.delete_demo(engine, actor="admin.test")
+    assert store.data_version(engine).version > first and store.counts(engine)["reports"] == 0
+    assert len(store.load_reports(engine)) == 0
     engine.dispose()
 
 

@@ -55,11 +55,14 @@ def cell_descriptions(res: int, cells) -> list[str]:
 
 
 def version() -> tuple:
-    """A cache key that changes with the data and with the study area."""
-    return (*store.data_version(engine()), area().area_id)
+    """A cache key that changes with the data and with the study area: the data_version row (one
+    primary-key read, bumped by every write in its own transaction), never a scan of the reports."""
+    return (store.data_version(engine()).version, area().area_id)
 
 
-@st.cache_resource(show_spinner="Loading reports…", max_entries=2)
+# One frame per process, shared by every session: a new data version replaces it (max_entries=1), so
+# the previous version's frame is freed instead of held beside the new one.
+@st.cache_resource(show_spinner="Loading reports…", max_entries=1)
 def _reports(_engine: Engine, key: tuple) -> pd.DataFrame:
     return store.load_reports(_engine)
 
@@ -122,7 +125,8 @@ def policy() -> SharingPolicy:
 
 
 def demo_banner() -> None:
-    """Shown on every page while demo data is in the database."""
+    """Shown on every page while demo data is in the database (the count is kept on the data_version
+    row, so showing it reads one row)."""
     if store.counts(engine())["demo_reports"]:
         account = user()
         # Only a role that can import is told where to import (partners have no Import page).
@@ -136,6 +140,15 @@ def demo_banner() -> None:
             f"name is fictional.{where}",
             icon="⚠️",
         )
+
+
+def agency_options(frame: pd.DataFrame) -> list[str]:
+    """The agencies in the frame, sorted: its categorical's labels (held once per frame), not a
+    conversion of the whole column on every rerun."""
+    agency = frame["agency"]
+    if isinstance(agency.dtype, pd.CategoricalDtype):
+        return [str(a) for a in agency.cat.categories]
+    return sorted(agency.dropna().astype(str).unique())
 
 
 def _months(lo: date, hi: date) -> list[date]:
@@ -212,7 +225,7 @@ def sidebar_filters() -> ReportFilter:
     )
     agencies = st.sidebar.multiselect(
         "Reporting agency",
-        sorted(frame["agency"].dropna().astype(str).unique()) if not frame.empty else [],
+        agency_options(frame),
         key="f_agencies",
         placeholder="All agencies",
     )
