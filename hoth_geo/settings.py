@@ -148,6 +148,8 @@ ENVIRONMENT: dict[str, str] = {
     "HOTH_GEO_TRUSTED_PROXIES": "proxies whose X-Forwarded-For is believed",
     "HOTH_GEO_SSO_ROLES_FILE": "the single sign-on roles file",
     "HOTH_GEO_CONCURRENT_SIGN_INS": "password checks run at once per process; read at start",
+    "HOTH_GEO_ANON_CONNECTIONS": "connections without a signed-in session open at once per client address",
+    "HOTH_GEO_ANON_CONNECTIONS_PER_MINUTE": "such connections opened per minute per client address",
 }
 
 

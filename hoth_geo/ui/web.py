@@ -20,7 +20,6 @@ themselves run from ``hoth_geo/ui/entry.py``.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hoth_geo import basemap as basemaps
+from hoth_geo import settings
 
 __all__ = ["routes", "middleware", "security_headers", "AnonymousConnections"]
 
@@ -118,16 +118,7 @@ _STREAM_SUFFIX = "/_stcore/stream"
 
 
 def _env_limit(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
+    return settings.env_int(name, default)
 
 
 class AnonymousConnections:
