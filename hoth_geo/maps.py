@@ -30,7 +30,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -393,6 +393,8 @@ _HEX_LAYER_TEMPLATE = Template(
 .hoth-legend-swatch { display: inline-block; width: 14px; height: 14px; margin-right: 6px;
   vertical-align: -2px; border: 1px solid #666; }
 .hoth-legend-place { border-radius: 50%; border: 2px solid #08306b; background: none; }
+.hoth-legend-quiet { border: 1px dotted #9a9a9a; background-image:
+  repeating-linear-gradient(45deg, transparent 0 3px, #c8c8c8 3px 4px); }
 .hoth-legend-n { color: #666; }
 .hoth-tip { font: 12px/1.4 system-ui, sans-serif; }
 </style>
@@ -428,6 +430,11 @@ _HEX_LAYER_TEMPLATE = Template(
     var a = D.rings[c], lat = 0, lng = 0, i = 0;
     var style = {color: D.stroke, weight: D.weight, opacity: 0.7,
                  fillColor: D.classes[c].color, fillOpacity: D.fillOpacity};
+    if (D.classes[c].quiet) {
+      // A class that must not draw the eye ('<5'): a faint dotted edge on a pale grey.
+      style = {color: "#9a9a9a", weight: 0.6, opacity: 0.6, dashArray: "2 3",
+               fillColor: D.classes[c].color, fillOpacity: 0.5};
+    }
     while (i < a.length) {
       var n = a[i++], ring = new Array(n), sy = 0, sx = 0;
       for (var v = 0; v < n; v++) {
@@ -488,7 +495,8 @@ _HEX_LAYER_TEMPLATE = Template(
     var out = '<div class="hoth-legend-title">' + D.title + "</div>";
     for (var c = D.classes.length - 1; c >= 0; c--) {
       var k = D.classes[c];
-      out += '<div class="hoth-legend-row"><span class="hoth-legend-swatch" style="background:' +
+      var swatch = k.quiet ? "hoth-legend-swatch hoth-legend-quiet" : "hoth-legend-swatch";
+      out += '<div class="hoth-legend-row"><span class="' + swatch + '" style="background-color:' +
         k.color + '"></span>' + k.label + ' <span class="hoth-legend-n">(' + k.n + " " +
         (k.n === 1 ? D.unitOne : D.unitMany) + ")</span></div>";
     }
@@ -813,6 +821,7 @@ def build_hex_map(
     categories: Mapping[str, tuple[str, str]] | None = None,
     emphasise_top: int | None = None,
     empty_text: str | None = "No reports to show",
+    quiet: Collection[str] = (),
 ) -> folium.Map:
     """A folium map of hexagons classed and coloured by ``value_col``, with optional place markers.
 
@@ -832,6 +841,8 @@ def build_hex_map(
     under ~12 px across, so the hottest hexagons are visible at the first, fitted zoom. ``reference`` adds the study-area and ward outlines and town
     labels from the shipped boundaries, so a map without tiles still shows where things are.
     ``empty_text`` is the legend's line when there are no hexagons (None: no legend then).
+    ``quiet``: category keys drawn so they never draw the eye (the partner map's '<k' class): a pale
+    fill with a faint dotted edge, hatched in the legend.
     """
     if not isinstance(hexes, pd.DataFrame):
         raise ValueError(f"hexes must be a pandas DataFrame, got {type(hexes).__name__}")
@@ -867,8 +878,12 @@ def build_hex_map(
 
     if categories is not None:
         cls, classes = _category_classes(hexes[value_col], categories)
+        present = set(hexes[value_col].tolist())
+        class_keys = [k for k in categories if k in present]
     else:
         cls, classes = classify(hexes[value_col].astype(np.float64).to_numpy(), k=n_classes)
+        class_keys = [""] * len(classes.upper)
+    quiet_keys = set(quiet)
     order = np.lexsort((hexes["h3"].to_numpy(), cls))  # by class, then cell id (spatially local)
     cells = hexes["h3"].to_numpy(dtype=np.int64)[order]
     ring_json, hex_bounds = _encode_rings(cells, cls[order], len(classes.upper))
@@ -884,8 +899,10 @@ def build_hex_map(
     meta = {
         "scale": COORD_SCALE,
         "classes": [
-            {"color": col, "label": _esc(lab), "n": n}
-            for col, lab, n in zip(classes.colors, classes.labels, classes.counts, strict=True)
+            {"color": col, "label": _esc(lab), "n": n, **({"quiet": True} if key in quiet_keys else {})}
+            for col, lab, n, key in zip(
+                classes.colors, classes.labels, classes.counts, class_keys, strict=True
+            )
         ],
         "cols": col_labels,
         "vals": col_values,
@@ -1198,3 +1215,67 @@ def count_bands(values, k: int) -> tuple[list[str], list[str]]:
         else:
             keys.append(f"band_{max(e for e in edges if e <= n)}")
     return keys, [cats[key][0] for key in keys]
+
+
+# --- Classes of counts as shared ----------------------------------------------------------------------
+
+# The one 'fewer than k' class of partner and public maps (web map, PNG, PDF, briefing): a neutral
+# light grey, so it reads as "counted but not shown" and never stands out more than the lightest class.
+SUPPRESSED_COLOUR = "#f2f2f2"
+SUPPRESSED_KEY = "suppressed"
+
+
+def disclosed_count_classes(values, k: int) -> tuple[list[str | None], dict[str, tuple[str, str]]]:
+    """Classes of hexagon counts as an audience sees them, for every map of them alike.
+
+    ``values`` are counts after ``privacy.disclose_counts``: numbers (for partners and the public
+    already perturbed) or the marks '<k' / '[c]'. The numbers are classed by ``classify`` (head/tail
+    breaks, as on police maps), so the classes are made from the shared numbers only and a legend never
+    shows a count that was not shared; the marks are one quiet class, ``SUPPRESSED_KEY``, drawn beneath
+    the lowest real class. Returns the class key per value (None for a count of 0: no hexagon) and
+    key -> (label, colour), lowest first: the suppressed class, then 'c0', 'c1', ... up the counts.
+    """
+    from hoth_geo.privacy import SECONDARY_MARK, is_suppressed
+
+    values = list(values)
+    marked = [is_suppressed(v) for v in values]
+    numbers = np.array([0.0 if m else float(v) for v, m in zip(values, marked, strict=True)])
+    if (numbers < 0).any() or not np.isfinite(numbers).all():
+        bad = next(v for v, x in zip(values, numbers, strict=True) if not x >= 0)
+        raise ValueError(f"counts must be non-negative numbers or suppression marks, got {bad!r}")
+    shown = np.flatnonzero([not m and x > 0 for m, x in zip(marked, numbers, strict=True)])
+    keys: list[str | None] = [SUPPRESSED_KEY if m else None for m in marked]
+    categories: dict[str, tuple[str, str]] = {}
+    if any(marked):
+        label = f"Fewer than {k} reports ('<{k}')"
+        if any(v == SECONDARY_MARK for v, m in zip(values, marked, strict=True) if m):
+            label = f"Fewer than {k}, or withheld to protect one"
+        categories[SUPPRESSED_KEY] = (label, SUPPRESSED_COLOUR)
+    if shown.size:
+        idx, classes = classify(numbers[shown])
+        for i, j in zip(shown, idx, strict=True):
+            keys[i] = f"c{j}"
+        for j, (label, colour) in enumerate(zip(classes.labels, classes.colors, strict=True)):
+            categories[f"c{j}"] = (label, colour)
+    return keys, categories
+
+
+def shared_count_map(table: pd.DataFrame, k: int, **kwargs) -> folium.Map:
+    """The web map of hexagon counts as an audience may see them (``table``: h3 and ``count`` after
+    ``privacy.disclose_counts``, e.g. ``exports.shareable_hexes``), in the classes of its PNG and PDF
+    (``disclosed_count_classes``): the tooltip gives the count as shared, the '<k' class is quiet.
+    Other ``build_hex_map`` arguments (tooltip_cols, legend_title, ...) pass through."""
+    keys, categories = disclosed_count_classes(table["count"], k)
+    frame = table.assign(count_class=keys, count_shared=[str(v) for v in table["count"]])
+    frame = frame[frame["count_class"].notna()]
+    tips = {"count_shared": "Reports (as shared)", **dict(kwargs.pop("tooltip_cols", {}))}
+    return build_hex_map(
+        frame[["h3", "count_class", *tips]],
+        value_col="count_class",
+        value_label="Class",
+        tooltip_cols=tips,
+        categories=categories,
+        quiet={SUPPRESSED_KEY},
+        emphasise_top=kwargs.pop("emphasise_top", 2),
+        **kwargs,
+    )
