@@ -623,7 +623,10 @@ def _place_types_page(fig: Figure, rect, ctx: _Context) -> None:
         else:
             ax.barh(yi, v, color="#fd8d3c", edgecolor="#b35806", lw=0.4)
     ax.set_yticks(y)
-    ax.set_yticklabels([PLACE_TYPES[t].split(" / ")[0] for t in head["place_type"]], fontsize=8)
+    # The short name: "Transport hub (bus / rail station)" -> "Transport hub", never a cut "(bus".
+    ax.set_yticklabels(
+        [PLACE_TYPES[t].split(" (")[0].split(" / ")[0] for t in head["place_type"]], fontsize=8
+    )
     ax.set_xlabel("Reports", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     for side in ("top", "right"):

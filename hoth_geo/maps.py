@@ -489,7 +489,7 @@ _HEX_LAYER_TEMPLATE = Template(
   }, {sticky: true});
   placeLayer.addTo(map);
   map._hothLayers = {hexes: hexLayer, places: placeLayer, top: dotLayer};
-  var legend = L.control({position: "bottomright"});
+  var legend = L.control({position: D.legendCorner || "bottomright"});
   legend.onAdd = function () {
     var div = L.DomUtil.create("div", "hoth-legend");
     var out = '<div class="hoth-legend-title">' + D.title + "</div>";
@@ -618,7 +618,8 @@ _REFERENCE_TEMPLATE = Template(
   var labels = [];
   for (var i = 0; i < R.towns.length; i++) {
     var t = R.towns[i];
-    labels.push(L.tooltip({permanent: true, direction: "center", className: "hoth-town",
+    // Above its town, not on it: the town centre is where a hot spot's dot often is.
+    labels.push(L.tooltip({permanent: true, direction: "top", offset: [0, -5], className: "hoth-town",
                            interactive: false, pane: "hothLabels"})
       .setLatLng([t[0], t[1]]).setContent(t[2]).addTo(map));
   }
@@ -801,6 +802,29 @@ def _place_payload(places: pd.DataFrame, max_places: int) -> tuple[list, np.ndar
     return rows, np.array([[lat.min(), lng.min()], [lat.max(), lng.max()]])
 
 
+_LEGEND_CORNERS = ("bottomright", "topright", "bottomleft", "topleft")  # preferred first
+
+
+def _emptiest_corner(cells: np.ndarray, cls: np.ndarray) -> str:
+    """The corner of the fitted view where the legend hides the least: the one whose corner box (40 % of
+    the width, 45 % of the height) holds the fewest hexagons, the higher classes weighing more."""
+    if not len(cells):
+        return _LEGEND_CORNERS[0]
+    lat, lng = hx.cell_centres(cells)
+    x = (lng - lng.min()) / max(float(np.ptp(lng)), 1e-9)
+    y = (lat - lat.min()) / max(float(np.ptp(lat)), 1e-9)
+    weight = (1.0 + cls.astype(np.float64)) ** 2
+    right, left, top, bottom = x > 0.6, x < 0.4, y > 0.55, y < 0.45
+    boxes = {
+        "bottomright": right & bottom,
+        "topright": right & top,
+        "bottomleft": left & bottom,
+        "topleft": left & top,
+    }
+    cost = {corner: float(weight[box].sum()) for corner, box in boxes.items()}
+    return min(_LEGEND_CORNERS, key=lambda c: (cost[c], _LEGEND_CORNERS.index(c)))
+
+
 def build_hex_map(
     hexes: pd.DataFrame,
     *,
@@ -918,6 +942,7 @@ def build_hex_map(
         "fillOpacity": 0.72,
         "background": "#f3f3f0",
         "emphasise": min(emphasise, len(classes.upper)),
+        "legendCorner": _emptiest_corner(cells, cls[order]),
         "minPx": _MIN_TOP_PX,
     }
     meta_json = _safe_json(meta)
@@ -937,6 +962,9 @@ def build_hex_map(
     m = folium.Map(
         location=list(center) if center is not None else list(_FALLBACK_CENTER),
         zoom_start=zoom if zoom is not None else _FALLBACK_ZOOM,
+        # Quarter zoom steps: the fitted view fills the map instead of leaving up to half of it empty.
+        zoom_snap=0.25,
+        zoom_delta=0.5,
         tiles=None,
         prefer_canvas=True,
         control_scale=True,
