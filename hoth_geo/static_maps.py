@@ -1061,22 +1061,34 @@ def draw_map_panel(
     if towns:
         x0, x1 = map_ax.get_xlim()
         y0, y1 = map_ax.get_ylim()
+        # Labels that would overlap one already placed are left out (towns come most important
+        # first), as the web map does at each zoom. Sizes are estimated from the font: 8 pt bold.
+        pt_per_m = box_w * 72 / (x1 - x0)
+        placed: list[tuple[float, float, float, float]] = []
         for town, lat, lng in town_positions():
             tx, ty = tr.transform(lng, lat)
-            if x0 < tx < x1 and y0 < ty < y1:
-                map_ax.plot([tx], [ty], marker="o", ms=2.2, color="#222222", zorder=8)
-                _halo_text(
-                    map_ax,
-                    tx,
-                    ty + (y1 - y0) * 0.008,
-                    plain(town, 40),
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                    fontweight="bold",
-                    color="#222222",
-                    zorder=8,
-                )
+            if not (x0 < tx < x1 and y0 < ty < y1):
+                continue
+            name = plain(town, 40)
+            half_w = len(name) * 8 * 0.33 / pt_per_m + 2 / pt_per_m
+            bottom_y = ty + (y1 - y0) * 0.008
+            box = (tx - half_w, bottom_y - 2 / pt_per_m, tx + half_w, bottom_y + 11 / pt_per_m)
+            if any(box[0] < q[2] and box[2] > q[0] and box[1] < q[3] and box[3] > q[1] for q in placed):
+                continue
+            placed.append(box)
+            map_ax.plot([tx], [ty], marker="o", ms=2.2, color="#222222", zorder=8)
+            _halo_text(
+                map_ax,
+                tx,
+                bottom_y,
+                name,
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                fontweight="bold",
+                color="#222222",
+                zorder=8,
+            )
     _scale_bar(map_ax)
     if north_arrow:
         _north_arrow(map_ax)
