@@ -511,7 +511,42 @@ _HEX_LAYER_TEMPLATE = Template(
     return div;
   };
   // A map for picking a point (no classes, no places, no empty text) has nothing to explain.
-  if (D.classes.length || P.length || D.emptyText) { legend.addTo(map); }
+  var hasLegend = !!(D.classes.length || P.length || D.emptyText);
+  if (hasLegend) { legend.addTo(map); }
+  // The first view: the data fitted beside the legend, set at once (an animated fit started now
+  // would make Leaflet drop any later change of view until it ends).
+  if (D.fit) {
+    var fitView = function () {
+      if (hasLegend) { fitBesideLegend(legend.getContainer()); }
+      else { map.fitBounds(D.fit, {maxZoom: D.fitMaxZoom || 18, animate: false}); }
+    };
+    fitView();
+    setTimeout(fitView, 0);
+    // The frame may still be taking its final size: fit again on a resize in the first seconds
+    // (later, a resize keeps the view the user chose).
+    var started = Date.now();
+    map.on("resize", function () { if (Date.now() - started < 4000) { fitView(); } });
+  }
+  // Fit the data leaving the legend's width (or height, whichever keeps the larger zoom) free on
+  // its side of the map, so the legend sits beside the data, never on it.
+  function fitBesideLegend(el) {
+    var corner = D.legendCorner || "bottomright";
+    var right = corner.indexOf("right") >= 0, bottom = corner.indexOf("bottom") >= 0;
+    // The legend's corner holds it and any control stacked with it (the scale bar): keep that free,
+    // with its margins and a gap. Sizes from layout, which is there even before the frame is shown.
+    var box = el.parentNode, size = map.getSize();
+    var b = L.latLngBounds(D.fit);
+    var w = box.offsetWidth + 16, hgt = box.offsetHeight + 16;
+    if (!(w > 16 && w < size.x * 0.8)) { w = 0; }
+    if (!(hgt > 16 && hgt < size.y * 0.8)) { hgt = 0; }
+    function pad(px, py) {
+      return {maxZoom: D.fitMaxZoom || 18, animate: false,
+              paddingTopLeft: [right ? 0 : px, bottom ? 0 : py],
+              paddingBottomRight: [right ? px : 0, bottom ? py : 0]};
+    }
+    var za = map.getBoundsZoom(b, false, L.point(w, 0)), zd = map.getBoundsZoom(b, false, L.point(0, hgt));
+    map.fitBounds(b, za >= zd ? pad(w, 0) : pad(0, hgt));
+  }
 })({{ this._parent.get_name() }}, {{ this.payload }});
 {% endmacro %}
 """
@@ -846,6 +881,7 @@ def build_hex_map(
     emphasise_top: int | None = None,
     empty_text: str | None = "No reports to show",
     quiet: Collection[str] = (),
+    fit_bounds: Sequence[Sequence[float]] | None = None,
 ) -> folium.Map:
     """A folium map of hexagons classed and coloured by ``value_col``, with optional place markers.
 
@@ -866,7 +902,9 @@ def build_hex_map(
     labels from the shipped boundaries, so a map without tiles still shows where things are.
     ``empty_text`` is the legend's line when there are no hexagons (None: no legend then).
     ``quiet``: category keys drawn so they never draw the eye (the partner map's '<k' class): a pale
-    fill with a faint dotted edge, hatched in the legend.
+    fill with a faint dotted edge, hatched in the legend. ``fit_bounds`` ([[south, west], [north,
+    east]]): fit these instead of the hexagons drawn (the Gi* map fits the whole area). Once drawn, the
+    view is fitted again with room for the legend, so the legend never covers a hexagon.
     """
     if not isinstance(hexes, pd.DataFrame):
         raise ValueError(f"hexes must be a pandas DataFrame, got {type(hexes).__name__}")
@@ -920,6 +958,19 @@ def build_hex_map(
 
     place_rows, place_bounds = ([], None) if places is None else _place_payload(places, max_places)
 
+    # Fit the hexagons; place markers only when there are none (places are context, and a far place
+    # must not pull the view back out to the whole area).
+    boxes = [hex_bounds] if len(cells) else [b for b in (place_bounds,) if b is not None]
+    if fit_bounds is not None:  # e.g. the whole study area, for a map whose classes are not all drawn
+        boxes = [np.asarray(fit_bounds, dtype=np.float64)]
+    bounds = None
+    if boxes:
+        stacked = np.vstack(boxes)
+        bounds = [
+            [float(stacked[:, 0].min()), float(stacked[:, 1].min())],
+            [float(stacked[:, 0].max()), float(stacked[:, 1].max())],
+        ]
+
     meta = {
         "scale": COORD_SCALE,
         "classes": [
@@ -943,21 +994,12 @@ def build_hex_map(
         "background": "#f3f3f0",
         "emphasise": min(emphasise, len(classes.upper)),
         "legendCorner": _emptiest_corner(cells, cls[order]),
+        "fit": bounds if center is None else None,
+        "fitMaxZoom": zoom,
         "minPx": _MIN_TOP_PX,
     }
     meta_json = _safe_json(meta)
     payload = '{"rings":[' + ",".join(ring_json) + "]," + meta_json[1:]
-
-    # Fit the hexagons; place markers only when there are none (places are context, and a far place
-    # must not pull the view back out to the whole area).
-    boxes = [hex_bounds] if len(cells) else [b for b in (place_bounds,) if b is not None]
-    bounds = None
-    if boxes:
-        stacked = np.vstack(boxes)
-        bounds = [
-            [float(stacked[:, 0].min()), float(stacked[:, 1].min())],
-            [float(stacked[:, 0].max()), float(stacked[:, 1].max())],
-        ]
 
     m = folium.Map(
         location=list(center) if center is not None else list(_FALLBACK_CENTER),
@@ -980,8 +1022,7 @@ def build_hex_map(
     m.add_child(_HexLayer(payload, bounds))
     if context is not None and not context.empty:
         m.add_child(_ContextLayer(_context_payload(context)))
-    if center is None and bounds is not None:
-        m.fit_bounds(bounds, max_zoom=zoom)
+    # With no center the hexagon layer's script fits the view (beside the legend), not folium.
     return m
 
 

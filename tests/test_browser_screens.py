@@ -12,6 +12,7 @@ import pytest
 from app_server import running_app, save_screenshot
 from test_browser import (
     ANALYST,
+    MAP_IFRAME,
     PARTNER,
     PASSWORD,
     chromium,  # noqa: F401  (module fixture: the browser)
@@ -34,6 +35,21 @@ TILES_LOADED = (
     "() => [...document.querySelectorAll('.leaflet-tile-pane img')]"
     ".filter(i => i.complete && i.naturalWidth === 256).length >= 4"
 )
+# Hexagons whose box the legend overlaps, and whether the view holds every hexagon.
+CLEAR_JS = """() => {
+    const el = document.querySelector('.leaflet-container'), map = el && window[el.id];
+    const legend = el && el.querySelector('.hoth-legend');
+    if (!map || !map._hothLayers || !legend) return null;
+    const lg = legend.getBoundingClientRect(), c = el.getBoundingClientRect();
+    let hits = 0, n = 0;
+    map._hothLayers.hexes.eachLayer(p => {
+        n++;
+        const b = p.getBounds();
+        const a = map.latLngToContainerPoint(b.getNorthWest()), z = map.latLngToContainerPoint(b.getSouthEast());
+        if (a.x + c.left < lg.right && z.x + c.left > lg.left && a.y + c.top < lg.bottom && z.y + c.top > lg.top) hits++;
+    });
+    return {hits: hits, n: n, inView: map.getBounds().contains(map._hothLayers.hexes.getBounds())};
+}"""
 LEGEND_JS = """() => [...document.querySelectorAll('.hoth-legend-row')].map(r => ({
     text: r.innerText, quiet: !!r.querySelector('.hoth-legend-quiet')}))"""
 
@@ -77,6 +93,9 @@ def app(chromium, tmp_path_factory):  # noqa: F811
 def _settle(page) -> None:
     wait_in_map(page, TILES_LOADED)
     page.wait_for_timeout(1500)  # let the fitted view and its tiles finish drawing
+    # Every hexagon is in the first view and the legend covers none of them.
+    clear = wait_in_map(page, f"() => ({CLEAR_JS})() !== null", CLEAR_JS)
+    assert clear["n"] > 0 and clear["inView"] and clear["hits"] == 0, clear
 
 
 def test_police_map_pages_with_the_street_basemap(chromium, app):  # noqa: F811
@@ -95,6 +114,8 @@ def test_police_map_pages_with_the_street_basemap(chromium, app):  # noqa: F811
             page.get_by_role("heading", name=heading, exact=True).wait_for()
             assert hex_count(page) > 0
             _settle(page)
+            page.locator(MAP_IFRAME).scroll_into_view_if_needed()  # the map, not only the controls
+            page.wait_for_timeout(500)
             save_screenshot(page, name)
         assert watch.foreign == []
     finally:

@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from hoth_geo import aggregate, hotspots, maps, privacy, settings, temporal
+from hoth_geo import hexes as hx
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
@@ -195,6 +196,8 @@ def _gi_view(
             legend_title="Gi* hot and cold spots",
             zoom=MAX_FIT_ZOOM,
             emphasise_top=2,  # the 95 % and 99 % hot spots keep a visible size at the area's zoom
+            # The whole area tested, not only the hot spots: where there are none is part of the answer.
+            fit_bounds=_cells_bounds(table["h3"]),
         )
         _show_map(m, f"gimap-{res}-{k}")
     st.caption(
@@ -439,6 +442,14 @@ def _density_view(key: tuple, res: int, filters) -> None:
         "shows where reports concentrate but carries no significance test: use the Gi* view for 'more than "
         "chance'."
     )
+
+
+def _cells_bounds(cells) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the centres of ``cells`` (None for none)."""
+    if not len(cells):
+        return None
+    lat, lng = hx.cell_centres(np.asarray(cells, dtype=np.int64))
+    return [[float(lat.min()), float(lng.min())], [float(lat.max()), float(lng.max())]]
 
 
 def render() -> None:
