@@ -39,6 +39,23 @@ def _accounts(app) -> dict[str, str]:
         engine.dispose()
 
 
+def _choose_account(page, name: str) -> None:
+    """Pick ``name`` in the 'Account' box; tried again if a rerun redraws the box under the click."""
+    chosen = "() => [...document.querySelectorAll('input[aria-label=Account]')].some(i => i.value === %r)"
+    for attempt in range(5):
+        try:
+            page.get_by_role("combobox", name="Account").click(timeout=10_000)
+            if not page.get_by_role("listbox").count():
+                page.keyboard.press("ArrowDown")  # the list opens on a click or, once focused, on a key
+            page.get_by_role("option", name=name).click(timeout=10_000)
+            page.wait_for_function(chosen % name, timeout=10_000)
+            return
+        except Exception:
+            if attempt == 4:
+                raise
+            page.keyboard.press("Escape")
+
+
 def test_the_confirmation_of_a_new_account_is_visible_after_the_rerun(chromium, app):  # noqa: F811
     context, page, watch = new_page(chromium, app)
     try:
@@ -61,15 +78,7 @@ def test_the_confirmation_of_a_new_account_is_visible_after_the_rerun(chromium, 
         save_screenshot(page, "users-account-added")
         # The next action replaces the message with its own, once.
         page.get_by_text("Change an account").click()
-        account = page.get_by_role("combobox", name="Account")
-        account.click()
-        page.wait_for_timeout(300)
-        if not page.get_by_role("listbox").count():
-            page.keyboard.press("ArrowDown")  # the list opens on a click or, once focused, on a key
-        page.get_by_role("option", name="new.partner").click()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('input[aria-label=Account]')].some(i => i.value === 'new.partner')"
-        )
+        _choose_account(page, "new.partner")
         page.get_by_role("button", name="Disable").click()
         page.locator('[data-testid="stAlert"]').filter(has_text="Account new.partner disabled.").wait_for()
         assert done.count() == 0

@@ -125,7 +125,22 @@ def _locations(eng) -> None:
                 "Demo": rows["is_demo"].map({True: "demo", False: ""}),
             }
         )
-        st.dataframe(overview, hide_index=True, width="stretch")
+        small = st.column_config.TextColumn(width="small")
+        st.dataframe(
+            overview,
+            hide_index=True,
+            width="stretch",
+            # The reason is the longest text and what the analyst acts on: it gets the width.
+            column_config={
+                "File": small,
+                "Row": st.column_config.NumberColumn(width="small"),
+                "Observed": small,
+                "Place name": small,
+                "Postcode": small,
+                "Why it needs a location": st.column_config.TextColumn(width="large"),
+                "Demo": small,
+            },
+        )
         labels = {int(r.id): _row_label(r) for r in rows.itertuples()}
         if st.session_state.get("rv_row") not in labels:
             st.session_state.pop("rv_row", None)
