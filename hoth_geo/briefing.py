@@ -60,6 +60,7 @@ from hoth_geo.static_maps import (
     plain,
     resolve_policy,
     text_rc,
+    tile_source,
     town_positions,
 )
 from hoth_geo.temporal import WEEKDAYS, emerging_hotspots, monthly_trend, time_profile
@@ -623,7 +624,10 @@ def _place_types_page(fig: Figure, rect, ctx: _Context) -> None:
         else:
             ax.barh(yi, v, color="#fd8d3c", edgecolor="#b35806", lw=0.4)
     ax.set_yticks(y)
-    ax.set_yticklabels([PLACE_TYPES[t].split(" / ")[0] for t in head["place_type"]], fontsize=8)
+    # The short name: "Transport hub (bus / rail station)" -> "Transport hub", never a cut "(bus".
+    ax.set_yticklabels(
+        [PLACE_TYPES[t].split(" (")[0].split(" / ")[0] for t in head["place_type"]], fontsize=8
+    )
     ax.set_xlabel("Reports", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     for side in ("top", "right"):
@@ -1261,6 +1265,9 @@ def briefing_pack(
     # The period once, in one format: the filters' own dates are left out of the header.
     subtitle = f"{ctx.period}  |  {plain(area_label, 80)}  |  {filters_text(filters, policy, dates=False)}"
     n_pages = len(_PAGES)
+    # The maps draw the configured local basemap, if any (static_maps.tile_source); its credit goes
+    # in the footer of the map pages with the others.
+    basemap_tiles = tile_source()
     buf = io.BytesIO()
     with text_rc():
         metadata = {"Title": PACK_TITLE, "Subject": plain(policy.marking, 60).upper(), "Creator": "hoth-geo"}
@@ -1280,7 +1287,11 @@ def briefing_pack(
                     demo=demo,
                     page_text=f"Page {i} of {n_pages}",
                     footer_note=f"Audience: {policy.audience}",
-                    attributions=attribution_lines(boundaries="wards", towns=True, osm=osm) if on_map else (),
+                    attributions=(
+                        attribution_lines(boundaries="wards", towns=True, osm=osm, tiles=basemap_tiles)
+                        if on_map
+                        else ()
+                    ),
                 )
                 draw(fig, rect, ctx)
                 pdf.savefig(fig)

@@ -41,7 +41,7 @@ from hoth_geo.cli_options import (
 )
 from hoth_geo.cli_options import filters as _filters
 from hoth_geo.errors import DataConditionError
-from hoth_geo.maps import band_categories, count_bands
+from hoth_geo.maps import count_bands
 from hoth_geo.validation import check_choice
 
 __all__ = [
@@ -196,17 +196,14 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
             places=_top_places(reports, places, filters, policy),
             legend_title=MAP_TITLES["count"],
         )
-    keys, _labels = count_bands(table["count"], policy.k)
-    frame = table[["h3", "common_place_types", "common_concerns"]].assign(band=keys)
-    return maps.build_hex_map(
-        frame,
-        value_col="band",
-        value_label="Reports",
+    # The classes of the partner PNG and PDF, made from the counts as shared.
+    return maps.shared_count_map(
+        table[["h3", "count", "common_place_types", "common_concerns"]],
+        policy.k,
         tooltip_cols={
             "common_place_types": f"Place types with {policy.k}+ reports",
             "common_concerns": f"Concerns with {policy.k}+ reports",
         },
-        categories=band_categories(policy.k),
         legend_title=MAP_TITLES["count"],
     )
 

@@ -30,7 +30,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -392,6 +392,8 @@ _HEX_LAYER_TEMPLATE = Template(
 .hoth-legend-swatch { display: inline-block; width: 14px; height: 14px; margin-right: 6px;
   vertical-align: -2px; border: 1px solid #666; }
 .hoth-legend-place { border-radius: 50%; border: 2px solid #08306b; background: none; }
+.hoth-legend-quiet { border: 1px dotted #9a9a9a; background-image:
+  repeating-linear-gradient(45deg, transparent 0 3px, #c8c8c8 3px 4px); }
 .hoth-legend-n { color: #666; }
 .hoth-tip { font: 12px/1.4 system-ui, sans-serif; }
 </style>
@@ -427,6 +429,11 @@ _HEX_LAYER_TEMPLATE = Template(
     var a = D.rings[c], lat = 0, lng = 0, i = 0;
     var style = {color: D.stroke, weight: D.weight, opacity: 0.7,
                  fillColor: D.classes[c].color, fillOpacity: D.fillOpacity};
+    if (D.classes[c].quiet) {
+      // A class that must not draw the eye ('<5'): a faint dotted edge on a pale grey.
+      style = {color: "#9a9a9a", weight: 0.6, opacity: 0.6, dashArray: "2 3",
+               fillColor: D.classes[c].color, fillOpacity: 0.5};
+    }
     while (i < a.length) {
       var n = a[i++], ring = new Array(n), sy = 0, sx = 0;
       for (var v = 0; v < n; v++) {
@@ -481,13 +488,14 @@ _HEX_LAYER_TEMPLATE = Template(
   }, {sticky: true});
   placeLayer.addTo(map);
   map._hothLayers = {hexes: hexLayer, places: placeLayer, top: dotLayer};
-  var legend = L.control({position: "bottomright"});
+  var legend = L.control({position: D.legendCorner || "bottomright"});
   legend.onAdd = function () {
     var div = L.DomUtil.create("div", "hoth-legend");
     var out = '<div class="hoth-legend-title">' + D.title + "</div>";
     for (var c = D.classes.length - 1; c >= 0; c--) {
       var k = D.classes[c];
-      out += '<div class="hoth-legend-row"><span class="hoth-legend-swatch" style="background:' +
+      var swatch = k.quiet ? "hoth-legend-swatch hoth-legend-quiet" : "hoth-legend-swatch";
+      out += '<div class="hoth-legend-row"><span class="' + swatch + '" style="background-color:' +
         k.color + '"></span>' + k.label + ' <span class="hoth-legend-n">(' + k.n + " " +
         (k.n === 1 ? D.unitOne : D.unitMany) + ")</span></div>";
     }
@@ -502,7 +510,42 @@ _HEX_LAYER_TEMPLATE = Template(
     return div;
   };
   // A map for picking a point (no classes, no places, no empty text) has nothing to explain.
-  if (D.classes.length || P.length || D.emptyText) { legend.addTo(map); }
+  var hasLegend = !!(D.classes.length || P.length || D.emptyText);
+  if (hasLegend) { legend.addTo(map); }
+  // The first view: the data fitted beside the legend, set at once (an animated fit started now
+  // would make Leaflet drop any later change of view until it ends).
+  if (D.fit) {
+    var fitView = function () {
+      if (hasLegend) { fitBesideLegend(legend.getContainer()); }
+      else { map.fitBounds(D.fit, {maxZoom: D.fitMaxZoom || 18, animate: false}); }
+    };
+    fitView();
+    setTimeout(fitView, 0);
+    // The frame may still be taking its final size: fit again on a resize in the first seconds
+    // (later, a resize keeps the view the user chose).
+    var started = Date.now();
+    map.on("resize", function () { if (Date.now() - started < 4000) { fitView(); } });
+  }
+  // Fit the data leaving the legend's width (or height, whichever keeps the larger zoom) free on
+  // its side of the map, so the legend sits beside the data, never on it.
+  function fitBesideLegend(el) {
+    var corner = D.legendCorner || "bottomright";
+    var right = corner.indexOf("right") >= 0, bottom = corner.indexOf("bottom") >= 0;
+    // The legend's corner holds it and any control stacked with it (the scale bar): keep that free,
+    // with its margins and a gap. Sizes from layout, which is there even before the frame is shown.
+    var box = el.parentNode, size = map.getSize();
+    var b = L.latLngBounds(D.fit);
+    var w = box.offsetWidth + 16, hgt = box.offsetHeight + 16;
+    if (!(w > 16 && w < size.x * 0.8)) { w = 0; }
+    if (!(hgt > 16 && hgt < size.y * 0.8)) { hgt = 0; }
+    function pad(px, py) {
+      return {maxZoom: D.fitMaxZoom || 18, animate: false,
+              paddingTopLeft: [right ? 0 : px, bottom ? 0 : py],
+              paddingBottomRight: [right ? px : 0, bottom ? py : 0]};
+    }
+    var za = map.getBoundsZoom(b, false, L.point(w, 0)), zd = map.getBoundsZoom(b, false, L.point(0, hgt));
+    map.fitBounds(b, za >= zd ? pad(w, 0) : pad(0, hgt));
+  }
 })({{ this._parent.get_name() }}, {{ this.payload }});
 {% endmacro %}
 """
@@ -609,7 +652,8 @@ _REFERENCE_TEMPLATE = Template(
   var labels = [];
   for (var i = 0; i < R.towns.length; i++) {
     var t = R.towns[i];
-    labels.push(L.tooltip({permanent: true, direction: "center", className: "hoth-town",
+    // Above its town, not on it: the town centre is where a hot spot's dot often is.
+    labels.push(L.tooltip({permanent: true, direction: "top", offset: [0, -5], className: "hoth-town",
                            interactive: false, pane: "hothLabels"})
       .setLatLng([t[0], t[1]]).setContent(t[2]).addTo(map));
   }
@@ -792,6 +836,29 @@ def _place_payload(places: pd.DataFrame, max_places: int) -> tuple[list, np.ndar
     return rows, np.array([[lat.min(), lng.min()], [lat.max(), lng.max()]])
 
 
+_LEGEND_CORNERS = ("bottomright", "topright", "bottomleft", "topleft")  # preferred first
+
+
+def _emptiest_corner(cells: np.ndarray, cls: np.ndarray) -> str:
+    """The corner of the fitted view where the legend hides the least: the one whose corner box (40 % of
+    the width, 45 % of the height) holds the fewest hexagons, the higher classes weighing more."""
+    if not len(cells):
+        return _LEGEND_CORNERS[0]
+    lat, lng = hx.cell_centres(cells)
+    x = (lng - lng.min()) / max(float(np.ptp(lng)), 1e-9)
+    y = (lat - lat.min()) / max(float(np.ptp(lat)), 1e-9)
+    weight = (1.0 + cls.astype(np.float64)) ** 2
+    right, left, top, bottom = x > 0.6, x < 0.4, y > 0.55, y < 0.45
+    boxes = {
+        "bottomright": right & bottom,
+        "topright": right & top,
+        "bottomleft": left & bottom,
+        "topleft": left & top,
+    }
+    cost = {corner: float(weight[box].sum()) for corner, box in boxes.items()}
+    return min(_LEGEND_CORNERS, key=lambda c: (cost[c], _LEGEND_CORNERS.index(c)))
+
+
 def build_hex_map(
     hexes: pd.DataFrame,
     *,
@@ -812,6 +879,8 @@ def build_hex_map(
     categories: Mapping[str, tuple[str, str]] | None = None,
     emphasise_top: int | None = None,
     empty_text: str | None = "No reports to show",
+    quiet: Collection[str] = (),
+    fit_bounds: Sequence[Sequence[float]] | None = None,
 ) -> folium.Map:
     """A folium map of hexagons classed and coloured by ``value_col``, with optional place markers.
 
@@ -831,6 +900,10 @@ def build_hex_map(
     under ~12 px across, so the hottest hexagons are visible at the first, fitted zoom. ``reference`` adds the study-area and ward outlines and town
     labels from the shipped boundaries, so a map without tiles still shows where things are.
     ``empty_text`` is the legend's line when there are no hexagons (None: no legend then).
+    ``quiet``: category keys drawn so they never draw the eye (the partner map's '<k' class): a pale
+    fill with a faint dotted edge, hatched in the legend. ``fit_bounds`` ([[south, west], [north,
+    east]]): fit these instead of the hexagons drawn (the Gi* map fits the whole area). Once drawn, the
+    view is fitted again with room for the legend, so the legend never covers a hexagon.
     """
     if not isinstance(hexes, pd.DataFrame):
         raise ValueError(f"hexes must be a pandas DataFrame, got {type(hexes).__name__}")
@@ -866,8 +939,12 @@ def build_hex_map(
 
     if categories is not None:
         cls, classes = _category_classes(hexes[value_col], categories)
+        present = set(hexes[value_col].tolist())
+        class_keys = [k for k in categories if k in present]
     else:
         cls, classes = classify(hexes[value_col].astype(np.float64).to_numpy(), k=n_classes)
+        class_keys = [""] * len(classes.upper)
+    quiet_keys = set(quiet)
     order = np.lexsort((hexes["h3"].to_numpy(), cls))  # by class, then cell id (spatially local)
     cells = hexes["h3"].to_numpy(dtype=np.int64)[order]
     ring_json, hex_bounds = _encode_rings(cells, cls[order], len(classes.upper))
@@ -880,11 +957,26 @@ def build_hex_map(
 
     place_rows, place_bounds = ([], None) if places is None else _place_payload(places, max_places)
 
+    # Fit the hexagons; place markers only when there are none (places are context, and a far place
+    # must not pull the view back out to the whole area).
+    boxes = [hex_bounds] if len(cells) else [b for b in (place_bounds,) if b is not None]
+    if fit_bounds is not None:  # e.g. the whole study area, for a map whose classes are not all drawn
+        boxes = [np.asarray(fit_bounds, dtype=np.float64)]
+    bounds = None
+    if boxes:
+        stacked = np.vstack(boxes)
+        bounds = [
+            [float(stacked[:, 0].min()), float(stacked[:, 1].min())],
+            [float(stacked[:, 0].max()), float(stacked[:, 1].max())],
+        ]
+
     meta = {
         "scale": COORD_SCALE,
         "classes": [
-            {"color": col, "label": _esc(lab), "n": n}
-            for col, lab, n in zip(classes.colors, classes.labels, classes.counts, strict=True)
+            {"color": col, "label": _esc(lab), "n": n, **({"quiet": True} if key in quiet_keys else {})}
+            for col, lab, n, key in zip(
+                classes.colors, classes.labels, classes.counts, class_keys, strict=True
+            )
         ],
         "cols": col_labels,
         "vals": col_values,
@@ -900,25 +992,20 @@ def build_hex_map(
         "fillOpacity": 0.72,
         "background": "#f3f3f0",
         "emphasise": min(emphasise, len(classes.upper)),
+        "legendCorner": _emptiest_corner(cells, cls[order]),
+        "fit": bounds if center is None else None,
+        "fitMaxZoom": zoom,
         "minPx": _MIN_TOP_PX,
     }
     meta_json = _safe_json(meta)
     payload = '{"rings":[' + ",".join(ring_json) + "]," + meta_json[1:]
 
-    # Fit the hexagons; place markers only when there are none (places are context, and a far place
-    # must not pull the view back out to the whole area).
-    boxes = [hex_bounds] if len(cells) else [b for b in (place_bounds,) if b is not None]
-    bounds = None
-    if boxes:
-        stacked = np.vstack(boxes)
-        bounds = [
-            [float(stacked[:, 0].min()), float(stacked[:, 1].min())],
-            [float(stacked[:, 0].max()), float(stacked[:, 1].max())],
-        ]
-
     m = folium.Map(
         location=list(center) if center is not None else list(_FALLBACK_CENTER),
         zoom_start=zoom if zoom is not None else _FALLBACK_ZOOM,
+        # Quarter zoom steps: the fitted view fills the map instead of leaving up to half of it empty.
+        zoom_snap=0.25,
+        zoom_delta=0.5,
         tiles=None,
         prefer_canvas=True,
         control_scale=True,
@@ -934,8 +1021,7 @@ def build_hex_map(
     m.add_child(_HexLayer(payload, bounds))
     if context is not None and not context.empty:
         m.add_child(_ContextLayer(_context_payload(context)))
-    if center is None and bounds is not None:
-        m.fit_bounds(bounds, max_zoom=zoom)
+    # With no center the hexagon layer's script fits the view (beside the legend), not folium.
     return m
 
 
@@ -1195,3 +1281,67 @@ def count_bands(values, k: int) -> tuple[list[str], list[str]]:
         else:
             keys.append(f"band_{max(e for e in edges if e <= n)}")
     return keys, [cats[key][0] for key in keys]
+
+
+# --- Classes of counts as shared ----------------------------------------------------------------------
+
+# The one 'fewer than k' class of partner and public maps (web map, PNG, PDF, briefing): a neutral
+# light grey, so it reads as "counted but not shown" and never stands out more than the lightest class.
+SUPPRESSED_COLOUR = "#f2f2f2"
+SUPPRESSED_KEY = "suppressed"
+
+
+def disclosed_count_classes(values, k: int) -> tuple[list[str | None], dict[str, tuple[str, str]]]:
+    """Classes of hexagon counts as an audience sees them, for every map of them alike.
+
+    ``values`` are counts after ``privacy.disclose_counts``: numbers (for partners and the public
+    already perturbed) or the marks '<k' / '[c]'. The numbers are classed by ``classify`` (head/tail
+    breaks, as on police maps), so the classes are made from the shared numbers only and a legend never
+    shows a count that was not shared; the marks are one quiet class, ``SUPPRESSED_KEY``, drawn beneath
+    the lowest real class. Returns the class key per value (None for a count of 0: no hexagon) and
+    key -> (label, colour), lowest first: the suppressed class, then 'c0', 'c1', ... up the counts.
+    """
+    from hoth_geo.privacy import SECONDARY_MARK, is_suppressed
+
+    values = list(values)
+    marked = [is_suppressed(v) for v in values]
+    numbers = np.array([0.0 if m else float(v) for v, m in zip(values, marked, strict=True)])
+    if (numbers < 0).any() or not np.isfinite(numbers).all():
+        bad = next(v for v, x in zip(values, numbers, strict=True) if not x >= 0)
+        raise ValueError(f"counts must be non-negative numbers or suppression marks, got {bad!r}")
+    shown = np.flatnonzero([not m and x > 0 for m, x in zip(marked, numbers, strict=True)])
+    keys: list[str | None] = [SUPPRESSED_KEY if m else None for m in marked]
+    categories: dict[str, tuple[str, str]] = {}
+    if any(marked):
+        label = f"Fewer than {k} reports ('<{k}')"
+        if any(v == SECONDARY_MARK for v, m in zip(values, marked, strict=True) if m):
+            label = f"Fewer than {k}, or withheld to protect one"
+        categories[SUPPRESSED_KEY] = (label, SUPPRESSED_COLOUR)
+    if shown.size:
+        idx, classes = classify(numbers[shown])
+        for i, j in zip(shown, idx, strict=True):
+            keys[i] = f"c{j}"
+        for j, (label, colour) in enumerate(zip(classes.labels, classes.colors, strict=True)):
+            categories[f"c{j}"] = (label, colour)
+    return keys, categories
+
+
+def shared_count_map(table: pd.DataFrame, k: int, **kwargs) -> folium.Map:
+    """The web map of hexagon counts as an audience may see them (``table``: h3 and ``count`` after
+    ``privacy.disclose_counts``, e.g. ``exports.shareable_hexes``), in the classes of its PNG and PDF
+    (``disclosed_count_classes``): the tooltip gives the count as shared, the '<k' class is quiet.
+    Other ``build_hex_map`` arguments (tooltip_cols, legend_title, ...) pass through."""
+    keys, categories = disclosed_count_classes(table["count"], k)
+    frame = table.assign(count_class=keys, count_shared=[str(v) for v in table["count"]])
+    frame = frame[frame["count_class"].notna()]
+    tips = {"count_shared": "Reports (as shared)", **dict(kwargs.pop("tooltip_cols", {}))}
+    return build_hex_map(
+        frame[["h3", "count_class", *tips]],
+        value_col="count_class",
+        value_label="Class",
+        tooltip_cols=tips,
+        categories=categories,
+        quiet={SUPPRESSED_KEY},
+        emphasise_top=kwargs.pop("emphasise_top", 2),
+        **kwargs,
+    )

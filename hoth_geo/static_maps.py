@@ -22,18 +22,21 @@ Why these choices:
   place name is just a character; control characters are removed and long strings are cut.
 * **No pyplot, no GUI.** Figures are built as ``matplotlib.figure.Figure`` objects and saved with the
   Agg and PDF canvases directly, so the global backend of the app or a notebook is left alone.
-* **No network.** Nothing here fetches anything. Basemap tiles are drawn only from a local XYZ tile
-  folder (``tiles=`` or ``$HOTH_GEO_TILE_DIR``); by default there is no basemap at all.
+* **No network.** Nothing here fetches anything. Basemap tiles are drawn only from local files: the
+  configured basemap when it is an MBTiles/PMTiles file (``hoth_geo.basemap``), or a tile folder
+  (``tiles=`` or ``$HOTH_GEO_TILE_DIR``). A tile-server basemap is for the browser only; with none, a
+  map shows the outlines and town labels as before. The basemap's attribution is printed on the map.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import math
 import re
 import textwrap
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,12 +52,21 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrow, Rectangle
+from PIL import Image
 from pyproj import Transformer
 
+from hoth_geo import basemap as basemaps
 from hoth_geo import hexes as hx
 from hoth_geo import privacy, settings
 from hoth_geo.hotspots import CLASSES as GISTAR_CLASSES
-from hoth_geo.maps import EMERGING_CATEGORIES, GISTAR_CATEGORIES, classify, town_labels
+from hoth_geo.maps import (
+    EMERGING_CATEGORIES,
+    GISTAR_CATEGORIES,
+    SUPPRESSED_KEY,
+    disclosed_count_classes,
+    town_labels,
+)
+from hoth_geo.maps import SUPPRESSED_COLOUR as SHARED_SUPPRESSED_COLOUR
 from hoth_geo.temporal import EMERGING_CATEGORIES as EMERGING_KEYS
 from hoth_geo.validation import check_choice
 
@@ -69,6 +81,8 @@ __all__ = [
     "resolve_policy",
     "map_layer",
     "attribution_lines",
+    "TileSource",
+    "tile_source",
     "boundary_frame",
     "town_positions",
     "page_frame",
@@ -96,7 +110,7 @@ DEFAULT_VALUE_COLUMNS = {"count": "count", "gistar": "class", "emerging": "categ
 # The single 'fewer than k' class of partner/public count maps: a neutral light grey with a grey
 # hatch, so it reads as "counted but not shown" and never stands out more than the lightest real
 # class (emphasis follows the counts). The legend draws its swatch hatched the same way.
-SUPPRESSED_COLOUR = "#f2f2f2"
+SUPPRESSED_COLOUR = SHARED_SUPPRESSED_COLOUR  # maps.SUPPRESSED_COLOUR: the web map uses it too
 SUPPRESSED_HATCH = "///"
 SUPPRESSED_HATCH_COLOUR = "#c8c8c8"
 NOT_SIGNIFICANT_COLOUR = "#e6e6e6"
@@ -200,33 +214,26 @@ def _count_layer(frame: pd.DataFrame, col: str, policy) -> tuple[list, list, lis
     suppressed = privacy.disclose_counts(frame[["h3", col]].copy(), [col], policy, keys=keys)
     values = suppressed[col].tolist()
     cells = suppressed["h3"].to_numpy(dtype=np.int64)
-    is_text = np.array([privacy.is_suppressed(v) for v in values], dtype=bool)
-    numeric = np.array([np.nan if t else float(v) for v, t in zip(values, is_text, strict=True)])
-    if (~is_text & ~np.isfinite(numeric)).any() or (numeric[~is_text] < 0).any():
-        bad = next(v for v, t, x in zip(values, is_text, numeric, strict=True) if not t and not x >= 0)
-        raise ValueError(f"hexes[{col!r}] must hold non-negative counts, got {bad!r}")
-    drawn = is_text | (numeric > 0)  # a zero count is 'no reports', drawn as no hexagon
+    # The classes every map of shared counts uses (the web map's too): head/tail breaks over the
+    # numbers shown, one quiet class for the marks.
+    try:
+        keys, categories = disclosed_count_classes(values, policy.k)
+    except ValueError as exc:
+        raise ValueError(f"hexes[{col!r}] must hold non-negative counts: {exc}") from None
+    key_arr = np.array([k if k is not None else "" for k in keys], dtype=object)
     colours = np.empty(len(cells), dtype=object)
     legend: list[tuple[str, str, int]] = []
     notes: list[str] = []
-    num_idx = np.flatnonzero(~is_text & drawn)
-    if num_idx.size:
-        idx, classes = classify(numeric[num_idx])
-        colours[num_idx] = np.asarray(classes.colors, dtype=object)[idx]
-        legend = [
-            (c, f"{lab} reports", n)
-            for c, lab, n in zip(classes.colors, classes.labels, classes.counts, strict=True)
-        ][::-1]
-        # The same classes as the web map's count layer (maps.build_hex_map calls classify with
-        # its defaults: head/tail breaks, the PALETTE spread over the classes present).
-    txt_idx = np.flatnonzero(is_text)
-    if txt_idx.size:
-        colours[txt_idx] = SUPPRESSED_COLOUR
-        label = f"Fewer than {policy.k} reports ('{policy.small}'), grey hatch"
-        if any(values[i] == privacy.SECONDARY_MARK for i in txt_idx):
-            # A '[c]' hexagon holds k or more; it is withheld only to protect a small one.
-            label = f"Fewer than {policy.k}, or withheld to protect one (grey hatch)"
-        legend.append((SUPPRESSED_COLOUR, label, int(txt_idx.size)))
+    for key, (label, colour) in reversed(list(categories.items())):  # legend top down
+        sel = key_arr == key
+        colours[sel] = colour
+        if key == SUPPRESSED_KEY:
+            label = f"{label}, grey hatch"
+        else:
+            label = f"{label} reports"
+        legend.append((colour, label, int(sel.sum())))
+    txt_idx = np.flatnonzero(key_arr == SUPPRESSED_KEY)
+    num_idx = np.flatnonzero((key_arr != SUPPRESSED_KEY) & (key_arr != ""))  # a zero is no hexagon
     if policy.audience != "police":
         notes.append(
             f"Counts of 1 to {policy.k - 1} are not shown: those hexagons share one '<{policy.k}' class "
@@ -419,9 +426,10 @@ def _lnglat_extent(layer: MapLayer, extent: str) -> tuple[float, float, float, f
 
 
 def attribution_lines(
-    *, boundaries: str | None, towns: bool, osm: bool = False, tiles: bool = False
+    *, boundaries: str | None, towns: bool, osm: bool = False, tiles: bool | TileSource | None = False
 ) -> list[str]:
-    """The attribution statements for what a map shows (see data/ATTRIBUTION.md)."""
+    """The attribution statements for what a map shows (see data/ATTRIBUTION.md). ``tiles``: the
+    basemap drawn (a ``TileSource`` adds its own credit; True, a bare tile folder, OpenStreetMap's)."""
     lines = []
     if boundaries is not None:
         lines.append(ATTRIBUTIONS["boundaries"])
@@ -429,61 +437,196 @@ def attribution_lines(
         lines.append(ATTRIBUTIONS["postcodes"])
     # Report locations are geocoded against the gazetteer (police.uk landmarks), so it always applies.
     lines.append(ATTRIBUTIONS["policeuk"])
-    if osm or tiles:
+    credit = tiles.attribution if isinstance(tiles, TileSource) else ""
+    if credit:
+        lines.append(f"Basemap: {credit}")
+    if osm or (tiles and not credit):
         lines.append(ATTRIBUTIONS["osm"])
     return lines
 
 
-# --- Local basemap tiles (optional) -------------------------------------------------------------------
+# --- Basemap tiles (optional, local only) -------------------------------------------------------------
 
 
-def _tile_dir(tiles) -> Path | None:
-    value = tiles if tiles is not None else settings.env("HOTH_GEO_TILE_DIR")
-    if not value:
+@dataclass(frozen=True)
+class TileSource:
+    """Where a static map reads its basemap tiles: a local MBTiles/PMTiles basemap or an XYZ folder.
+    ``read(z, x, y)`` gives one tile's image bytes in web (XYZ) numbering, or None where there is none."""
+
+    read: Callable[[int, int, int], bytes | None]
+    min_zoom: int
+    max_zoom: int
+    attribution: str  # plain text; '' for a bare tile folder (taken to be OpenStreetMap)
+    name: str
+
+
+def _from_basemap(basemap: basemaps.Basemap) -> TileSource | None:
+    # A tile server is fetched by each browser; a file for print is made offline, so it draws none.
+    if basemap.source not in ("mbtiles", "pmtiles"):
         return None
-    path = Path(value)
-    if not path.is_dir():
-        raise ValueError(f"tiles: local tile folder {str(path)!r} does not exist")
-    return path
+    if not Path(basemap.path).is_file():
+        raise basemaps.BasemapError(
+            f"the configured basemap file {basemap.path} is missing: restore it, or change or clear the "
+            "basemap (Basemap page or 'hoth-geo basemap')"
+        )
+    return TileSource(
+        read=lambda z, x, y: basemaps.read_tile(basemap, z, x, y),
+        min_zoom=basemap.min_zoom,
+        max_zoom=basemap.max_zoom,
+        attribution=plain(html.unescape(basemap.attribution), 200),
+        name=basemap.name,
+    )
 
 
-def _draw_tiles(ax, tile_dir: Path, bounds_lnglat, to_local: Transformer) -> bool:
-    """Draw XYZ PNG tiles ({z}/{x}/{y}.png, Web Mercator) from a local folder under the hexagons.
+def _from_folder(folder: Path) -> TileSource | None:
+    zooms = sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    if not zooms:
+        return None
 
-    Each tile is placed by its projected corners; at county scale the tmerc/Web Mercator difference
-    across one 256-pixel tile is well under a pixel. Returns whether any tile was drawn.
-    """
-    import matplotlib.image as mpimg
+    def read(z: int, x: int, y: int) -> bytes | None:
+        path = folder / str(z) / str(x) / f"{y}.png"
+        return path.read_bytes() if path.is_file() else None
 
-    w, s, e, n = bounds_lnglat
-    # A zoom where the map width spans about 6 tiles: enough detail for print, few files.
-    zoom = int(np.clip(round(math.log2(360 * 6 / max(e - w, 1e-6))), 1, 18))
+    return TileSource(read=read, min_zoom=zooms[0], max_zoom=zooms[-1], attribution="", name=folder.name)
 
-    def tile_xy(lng, lat):
-        x = (lng + 180) / 360 * 2**zoom
-        y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**zoom
-        return int(x), int(y)
 
-    def tile_lnglat(x, y):
-        lng = x / 2**zoom * 360 - 180
-        lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / 2**zoom))))
-        return lng, lat
+def tile_source(tiles=None) -> TileSource | None:
+    """The basemap a static map draws, or None for none.
 
-    x0, y0 = tile_xy(w, n)
-    x1, y1 = tile_xy(e, s)
+    ``tiles``: None (default) for ``$HOTH_GEO_TILE_DIR`` if set, else the configured basemap
+    (``basemap.load()``) when it is a local MBTiles/PMTiles file; False for none; a ``basemap.Basemap``;
+    a ``TileSource``; or the path of an .mbtiles/.pmtiles file or of an XYZ folder ({z}/{x}/{y}.png).
+    A tile server (``url``) basemap is not drawn: nothing here goes on the network."""
+    if tiles is False:
+        return None
+    if isinstance(tiles, TileSource):
+        return tiles
+    if isinstance(tiles, basemaps.Basemap):
+        return _from_basemap(tiles)
+    if tiles is None:
+        tiles = settings.env("HOTH_GEO_TILE_DIR") or None
+        if tiles is None:
+            return _from_basemap(basemaps.load())
+    path = Path(tiles)
+    if path.is_dir():
+        return _from_folder(path)
+    if path.is_file() and path.suffix.lower() in (".mbtiles", ".pmtiles"):
+        return _from_basemap(basemaps.from_tile_file(path))
+    raise ValueError(
+        f"tiles: {str(path)!r} is neither a local tile folder nor an .mbtiles/.pmtiles file that exists"
+    )
+
+
+_WEB_MERCATOR_M_PER_PX_Z0 = 156_543.033_928  # metres per pixel of a 256-px tile at zoom 0, equator
+_MAX_TILES = 400  # per drawing; a map that would need more uses a coarser zoom
+
+
+@lru_cache(maxsize=16)
+def _to_lnglat(lat0: float, lng0: float) -> Transformer:
+    local = f"+proj=tmerc +lat_0={lat0} +lon_0={lng0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+    return Transformer.from_crs(local, "EPSG:4326", always_xy=True)
+
+
+def _draw_tiles(
+    ax, source: TileSource, limits, centre: tuple[float, float], size_px: tuple[int, int]
+) -> bool:
+    """Draw the basemap under the hexagons, filling the axes ``limits`` ((x0, x1), (y0, y1) in the
+    local metres of the tmerc projection centred on ``centre`` (lat, lng)) at ``size_px`` pixels.
+
+    The tiles are Web Mercator: they are read at the zoom whose pixels are nearest the output's,
+    stitched into one mosaic, and each output pixel is sampled (bilinear) at its own longitude and
+    latitude, so streets sit under the right hexagons at every corner of a county map (placing tiles
+    by their corners would be out by over 100 m there). Returns whether any tile was drawn."""
+    (x0, x1), (y0, y1) = limits
+    w, h = (max(int(v), 2) for v in size_px)
+    lat0, lng0 = centre
+    # Output pixel centres -> lng/lat, on a coarse grid (the projection is smooth) then interpolated.
+    step = 8
+    gx = np.linspace(x0, x1, max(w // step, 2) + 1)
+    gy = np.linspace(y1, y0, max(h // step, 2) + 1)
+    GX, GY = np.meshgrid(gx, gy)
+    glng, glat = _to_lnglat(lat0, lng0).transform(GX, GY)
+    m_per_px = (x1 - x0) / w
+    ideal = math.log2(_WEB_MERCATOR_M_PER_PX_Z0 * math.cos(math.radians(lat0)) / m_per_px)
+    zoom = int(np.clip(round(ideal), source.min_zoom, source.max_zoom))
+
+    def world(z):
+        n = 256 * 2**z
+        wx = (glng + 180.0) / 360.0 * n
+        wy = (1.0 - np.arcsinh(np.tan(np.radians(glat))) / math.pi) / 2.0 * n
+        return wx, wy
+
+    wx, wy = world(zoom)
+    while zoom > source.min_zoom:
+        ntiles = (int(wx.max() // 256) - int(wx.min() // 256) + 1) * (
+            int(wy.max() // 256) - int(wy.min() // 256) + 1
+        )
+        if ntiles <= _MAX_TILES:
+            break
+        zoom -= 1
+        wx, wy = world(zoom)
+    tx0, tx1 = int(wx.min() // 256), int(wx.max() // 256)
+    ty0, ty1 = int(wy.min() // 256), int(wy.max() // 256)
+    if (tx1 - tx0 + 1) * (ty1 - ty0 + 1) > _MAX_TILES * 4:
+        return False
+    mosaic = np.zeros(((ty1 - ty0 + 1) * 256, (tx1 - tx0 + 1) * 256, 4), dtype=np.float32)
     drawn = False
-    for x in range(x0, x1 + 1):
-        for y in range(y0, y1 + 1):
-            path = tile_dir / str(zoom) / str(x) / f"{y}.png"
-            if not path.is_file():
+    for tx in range(tx0, tx1 + 1):
+        for ty in range(ty0, ty1 + 1):
+            if not (0 <= tx < 2**zoom and 0 <= ty < 2**zoom):
                 continue
-            img = mpimg.imread(path)
-            lw, ln = tile_lnglat(x, y)
-            le, ls = tile_lnglat(x + 1, y + 1)
-            (xa, xb), (ya, yb) = to_local.transform([lw, le], [ls, ln])
-            ax.imshow(img, extent=(xa, xb, ya, yb), zorder=0, interpolation="bilinear")
+            data = source.read(zoom, tx, ty)
+            if not data:
+                continue
+            try:
+                tile = Image.open(io.BytesIO(data)).convert("RGBA")
+            except (OSError, ValueError):
+                continue  # an unreadable tile is left blank rather than stopping the map
+            if tile.size != (256, 256):
+                tile = tile.resize((256, 256), Image.Resampling.BILINEAR)
+            r, c = (ty - ty0) * 256, (tx - tx0) * 256
+            mosaic[r : r + 256, c : c + 256] = np.asarray(tile, dtype=np.float32) / 255.0
             drawn = True
-    return drawn
+    if not drawn:
+        return False
+    # Every output pixel's position in the mosaic: the coarse grid interpolated to full size.
+    from scipy.ndimage import map_coordinates
+
+    rows = np.linspace(0, GX.shape[0] - 1, h)
+    cols = np.linspace(0, GX.shape[1] - 1, w)
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    mx = map_coordinates(wx - tx0 * 256 - 0.5, [rr, cc], order=1)
+    my = map_coordinates(wy - ty0 * 256 - 0.5, [rr, cc], order=1)
+    out = np.empty((h, w, 4), dtype=np.float32)
+    for band in range(4):
+        out[..., band] = map_coordinates(mosaic[..., band], [my, mx], order=1, mode="constant", cval=0.0)
+    ax.imshow(
+        np.clip(out, 0, 1),
+        extent=(x0, x1, y0, y1),
+        origin="upper",
+        interpolation="nearest",
+        zorder=0,
+        resample=False,
+    )
+    return True
+
+
+def _draw_tile_attribution(ax, source: TileSource) -> None:
+    """The basemap's credit in the map's lower right corner, as a web map shows it."""
+    if not source.attribution:
+        return
+    ax.text(
+        0.995,
+        0.006,
+        plain(source.attribution, 120),
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=6.5,
+        color=_INK,
+        bbox={"boxstyle": "square,pad=0.25", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        zorder=9,
+    )
 
 
 # --- Drawing ----------------------------------------------------------------------------------------
@@ -788,15 +931,19 @@ def _cell_verts(cells: np.ndarray, tr: Transformer) -> list[np.ndarray]:
     return np.split(np.column_stack([x, y]), np.cumsum(sizes)[:-1])
 
 
+TILE_FILL_ALPHA = 0.7  # hexagon opacity over a basemap (the web map's is 0.72)
+
+
 def _draw_cells(
     ax, layer: MapLayer, tr: Transformer, keep: np.ndarray, tiles_drawn: bool, *, seams: str | None = None
 ) -> None:
     """The layer's hexagons (those where ``keep``) in their class colours; hatched classes hatched.
     ``seams``: an edge colour that shows each hexagon apart (insets), else edges in the face colour.
-    Over basemap tiles the hexagons are translucent, more so with seams, so the streets show through."""
+    Over basemap tiles the hexagons are translucent (as on the web map), more so with seams, so the
+    streets show through."""
     if not keep.any():
         return
-    alpha = (0.6 if seams else 0.85) if tiles_drawn else 1.0
+    alpha = (0.55 if seams else TILE_FILL_ALPHA) if tiles_drawn else 1.0
     cells = layer.cells[keep]
     colours = np.asarray(layer.colours, dtype=object)[keep]
     verts = _cell_verts(cells, tr)
@@ -851,11 +998,11 @@ def draw_map_panel(
     tiles=None,
 ) -> bool:
     """The map (hexagons, outlines, towns, scale bar, north arrow) and its legend inside ``rect``
-    (figure fractions); returns whether basemap tiles were drawn."""
+    (figure fractions); returns whether basemap tiles were drawn. ``tiles``: see ``tile_source``."""
     if boundaries is not None:
         check_choice(boundaries, "boundaries", BOUNDARY_LAYERS)
     check_choice(extent, "extent", ("area", "data"))
-    tile_dir = _tile_dir(tiles)
+    source = tile_source(tiles)
     left, bottom, width, height = rect
     wi, _ = fig.get_size_inches()
     legend_w = legend_width_in / wi
@@ -889,8 +1036,11 @@ def draw_map_panel(
     map_ax._hoth_to_local = tr  # for mark_cells
 
     tiles_drawn = False
-    if tile_dir is not None:
-        tiles_drawn = _draw_tiles(map_ax, tile_dir, (w, s, e, n), tr)
+    if source is not None:
+        dpi = max(fig.dpi, _RASTER_DPI)
+        tiles_drawn = _draw_tiles(map_ax, source, limits, (lat0, lng0), (box_w * dpi, box_h * dpi))
+        if tiles_drawn:
+            _draw_tile_attribution(map_ax, source)
 
     _draw_cells(map_ax, layer, tr, np.ones(len(layer.cells), dtype=bool), tiles_drawn)
     if boundaries is not None:
@@ -906,22 +1056,34 @@ def draw_map_panel(
     if towns:
         x0, x1 = map_ax.get_xlim()
         y0, y1 = map_ax.get_ylim()
+        # Labels that would overlap one already placed are left out (towns come most important
+        # first), as the web map does at each zoom. Sizes are estimated from the font: 8 pt bold.
+        pt_per_m = box_w * 72 / (x1 - x0)
+        placed: list[tuple[float, float, float, float]] = []
         for town, lat, lng in town_positions():
             tx, ty = tr.transform(lng, lat)
-            if x0 < tx < x1 and y0 < ty < y1:
-                map_ax.plot([tx], [ty], marker="o", ms=2.2, color="#222222", zorder=8)
-                _halo_text(
-                    map_ax,
-                    tx,
-                    ty + (y1 - y0) * 0.008,
-                    plain(town, 40),
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                    fontweight="bold",
-                    color="#222222",
-                    zorder=8,
-                )
+            if not (x0 < tx < x1 and y0 < ty < y1):
+                continue
+            name = plain(town, 40)
+            half_w = len(name) * 8 * 0.33 / pt_per_m + 2 / pt_per_m
+            bottom_y = ty + (y1 - y0) * 0.008
+            box = (tx - half_w, bottom_y - 2 / pt_per_m, tx + half_w, bottom_y + 11 / pt_per_m)
+            if any(box[0] < q[2] and box[2] > q[0] and box[1] < q[3] and box[3] > q[1] for q in placed):
+                continue
+            placed.append(box)
+            map_ax.plot([tx], [ty], marker="o", ms=2.2, color="#222222", zorder=8)
+            _halo_text(
+                map_ax,
+                tx,
+                bottom_y,
+                name,
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                fontweight="bold",
+                color="#222222",
+                zorder=8,
+            )
     _scale_bar(map_ax)
     if north_arrow:
         _north_arrow(map_ax)
@@ -944,6 +1106,7 @@ def draw_map_panel(
     return tiles_drawn
 
 
+_RASTER_DPI = 150  # the basemap's pixels per inch in a PDF (a PNG uses its own, finer or not)
 INSET_HALF_SPAN_EDGES = 2.6  # half the inset's width, in hexagon edge lengths: the hexagon and its ring
 
 
@@ -963,7 +1126,7 @@ def draw_inset(
     corner (e.g. 'A', also placed on the main map) and the ``caption`` (its streets) wrapped under it.
     Only what the layer holds is drawn, so an inset never shows more than its map. Returns whether
     basemap tiles were drawn."""
-    tile_dir = _tile_dir(tiles)
+    source = tile_source(tiles)
     left, bottom, width, height = rect
     wi, hi = fig.get_size_inches()
     caption_lines = textwrap.wrap(plain(caption, 300), width=max(int(width * wi * 72 / (8 * 0.55)), 12))[:3]
@@ -986,15 +1149,10 @@ def draw_inset(
         spine.set_edgecolor("#333333")
         spine.set_linewidth(0.8)
     tiles_drawn = False
-    if tile_dir is not None:
-        pad_deg = half_x * 1.2 / 111_000
-        bounds = (
-            lng0 - pad_deg / math.cos(math.radians(lat0)),
-            lat0 - pad_deg,
-            lng0 + pad_deg,
-            lat0 + pad_deg,
-        )
-        tiles_drawn = _draw_tiles(ax, tile_dir, bounds, tr)
+    if source is not None:
+        dpi = max(fig.dpi, _RASTER_DPI)
+        limits = ((-half_x, half_x), (-half_y, half_y))
+        tiles_drawn = _draw_tiles(ax, source, limits, (lat0, lng0), (box_w * dpi, box_h * dpi))
     if layer.cells.size:
         lat, lng = hx.cell_centres(layer.cells)
         x, y = tr.transform(lng, lat)
@@ -1116,7 +1274,8 @@ def render_map(
     - ``extent``: 'area' (the whole study area) or 'data' (the hexagons drawn).
     - ``demo``: the reports are the synthetic demo set: watermark and header line.
     - ``osm``: places from OpenStreetMap were used (adds its attribution).
-    - ``tiles``: a local XYZ tile folder for a basemap; default ``$HOTH_GEO_TILE_DIR``, else none.
+    - ``tiles``: the basemap (see ``tile_source``); by default the configured basemap when it is a
+      local MBTiles/PMTiles file (or ``$HOTH_GEO_TILE_DIR``), else none; False for none.
     """
     check_choice(fmt, "fmt", ("png", "pdf"))
     policy = resolve_policy(policy)
@@ -1125,10 +1284,8 @@ def render_map(
     with text_rc():
         layer = map_layer(hexes, kind=kind, policy=policy, value_col=value_col)
         fig, dpi = _figure(fmt, size_px, page)
-        tile_dir = _tile_dir(tiles)
-        attributions = attribution_lines(
-            boundaries=boundaries, towns=towns, osm=osm, tiles=tile_dir is not None
-        )
+        source = tile_source(tiles)
+        attributions = attribution_lines(boundaries=boundaries, towns=towns, osm=osm, tiles=source)
         rect = page_frame(
             fig,
             title=title,
@@ -1148,7 +1305,7 @@ def render_map(
             north_arrow=north_arrow,
             demo=demo,
             extent=extent,
-            tiles=tile_dir,
+            tiles=source if source is not None else False,
         )
         buf = io.BytesIO()
         if fmt == "png":

@@ -155,22 +155,22 @@ def test_time_page_for_one_hexagon(app_env):
 def test_patrol_plan_offers_a_download(app_env):
     at = _run("patrol")
     assert at.get("download_button"), "the plan must be downloadable"
-    plan = at.dataframe[0].value
+    plan = at.table[0].value  # a static table: long cells wrap instead of being cut
     assert len(plan) == 10
     assert list(plan.columns) == [
-        "slot",
-        "window",
-        "where",
-        "reports",
-        "agencies",
-        "why",
-        "places_in_hex",
-        "h3",
+        "Slot",
+        "When",
+        "Where",
+        "Reports",
+        "Agencies",
+        "Why",
+        "Places in the hexagon (reports)",
+        "Hexagon (H3)",
     ]
     # Said as an officer counts: places by their streets, reasons in reports, never "weighted".
-    assert (plan["where"] != "").all() and (plan["reports"] > 0).all()
-    assert plan["why"].str.contains(r"^\d[\d,]* reports? at these hours in the last").all()
-    assert not plan["why"].str.contains("weighted").any()
+    assert (plan["Where"] != "").all() and (plan["Reports"] > 0).all()
+    assert plan["Why"].str.contains(r"^\d[\d,]* reports? at these hours in the last").all()
+    assert not plan["Why"].str.contains("weighted").any()
 
 
 def test_recording_a_disruption_adds_a_row_and_shows_the_wdq(app_env):

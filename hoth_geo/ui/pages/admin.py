@@ -15,8 +15,20 @@ def _actor() -> str | None:
     return user.username if user else None
 
 
+_FLASH = "users_flash"
+
+
+def _confirm_after_rerun(text: str) -> None:
+    # A message shown before st.rerun() is wiped by the rerun: keep it for the next run to show.
+    st.session_state[_FLASH] = text
+    st.rerun()
+
+
 def users_page() -> None:
     st.title("Users")
+    done = st.session_state.pop(_FLASH, None)
+    if done:
+        st.success(done)
     engine = state.engine()
     accounts = auth.list_users(engine)
     st.dataframe(
@@ -49,8 +61,7 @@ def users_page() -> None:
             except ValueError as exc:
                 st.error(md_escape(exc))
             else:
-                st.success(f"Account {md_escape(username)} added.")
-                st.rerun()
+                _confirm_after_rerun(f"Account {md_escape(username)} added ({md_escape(role)}).")
     if accounts:
         with st.expander("Change an account"):
             name = st.selectbox("Account", [u.username for u in accounts])
@@ -59,13 +70,13 @@ def users_page() -> None:
             try:
                 if col1.button("Set role"):
                     auth.set_role(engine, name, new_role, actor=_actor())
-                    st.rerun()
+                    _confirm_after_rerun(f"Account {md_escape(name)} now has role {md_escape(new_role)}.")
                 if col2.button("Disable"):
                     auth.disable_user(engine, name, actor=_actor())
-                    st.rerun()
+                    _confirm_after_rerun(f"Account {md_escape(name)} disabled.")
                 if col3.button("Enable"):
                     auth.enable_user(engine, name, actor=_actor())
-                    st.rerun()
+                    _confirm_after_rerun(f"Account {md_escape(name)} enabled.")
             except ValueError as exc:
                 st.error(md_escape(exc))
 

@@ -121,7 +121,25 @@ def _display_table(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     out["h3"] = hexes.cells_to_str(out["h3"])
     out["count"] = out["count"].map(str)
+    if "p_fdr" in out.columns:
+        out["p_fdr"] = out["p_fdr"].map(maps.format_p)  # "< 0.001", never 4.7e-111
     return out
+
+
+def _table_columns(k: int) -> dict:
+    """Readable headers for the shareable hexagon table; the lists of types and concerns get the width."""
+    return {
+        "h3": st.column_config.TextColumn("Hexagon (H3)", width="small"),
+        "count": st.column_config.TextColumn("Reports", width="small"),
+        "common_place_types": st.column_config.TextColumn(f"Place types with {k}+ reports", width="large"),
+        "common_concerns": st.column_config.TextColumn(f"Concerns with {k}+ reports", width="large"),
+        "distinct_places": st.column_config.NumberColumn("Places", width="small"),
+        "top_place_types": st.column_config.TextColumn("Place types (reports)", width="large"),
+        "top_concerns": st.column_config.TextColumn("Concerns (reports)", width="large"),
+        "class": st.column_config.TextColumn("Gi* class", width="medium"),
+        "z": st.column_config.NumberColumn("Gi* z-score", format="%.2f", width="small"),
+        "p_fdr": st.column_config.TextColumn("p (FDR adjusted)", width="small"),
+    }
 
 
 def _first_page_png(pdf: bytes, dpi: int = 60) -> bytes | None:
@@ -337,7 +355,12 @@ def render() -> None:
         st.markdown(
             f"**Hexagon table** — {len(table):,} hexagons, total reports {total if total is not None else '–'}"
         )
-        st.dataframe(_display_table(table), hide_index=True, width="stretch")
+        st.dataframe(
+            _display_table(table),
+            hide_index=True,
+            width="stretch",
+            column_config=_table_columns(policy.k),
+        )
 
     params = (audience, kind, res, map_type, crs, policy, filters)
     if st.button("Prepare export", type="primary", key="export_prepare"):

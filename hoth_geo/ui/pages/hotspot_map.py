@@ -62,14 +62,9 @@ def render_suppressed(filters, policy) -> None:
             f"<{policy.k}; other counts carry a small fixed noise; totals are rounded. "
             f"Filters: {md_filters(filters)}"
         )
-    bands, _labels = maps.count_bands(table["count"], policy.k)
     with left:
-        m = maps.build_hex_map(
-            table.assign(band=bands),
-            value_col="band",
-            categories=maps.band_categories(policy.k),
-            legend_title="Reports per hexagon",
-        )
+        # The classes of the partner PNG and PDF, made from the counts as shared (never the true ones).
+        m = maps.shared_count_map(table, policy.k, legend_title="Reports per hexagon")
         st_folium(
             maps.prepare_for_streamlit(m),
             key=f"partner-map-{res}",

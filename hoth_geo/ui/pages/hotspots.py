@@ -200,6 +200,8 @@ def _gi_view(
             legend_title="Gi* hot and cold spots",
             zoom=MAX_FIT_ZOOM,
             emphasise_top=2,  # the 95 % and 99 % hot spots keep a visible size at the area's zoom
+            # The whole area tested, not only the hot spots: where there are none is part of the answer.
+            fit_bounds=_cells_bounds(table["h3"]),
         )
         _show_map(m, f"gimap-{res}-{k}")
     st.caption(
@@ -452,6 +454,14 @@ def _density_view(key: tuple, res: int, filters, area_wkb: bytes | None = None) 
         "shows where reports concentrate but carries no significance test: use the Gi* view for 'more than "
         "chance'."
     )
+
+
+def _cells_bounds(cells) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the centres of ``cells`` (None for none)."""
+    if not len(cells):
+        return None
+    lat, lng = hexes.cell_centres(np.asarray(cells, dtype=np.int64))
+    return [[float(lat.min()), float(lng.min())], [float(lat.max()), float(lng.max())]]
 
 
 def render() -> None:

@@ -12,7 +12,7 @@ from hoth_geo import hexes, maps, patrol, settings, store
 from hoth_geo import places as risky
 from hoth_geo.errors import HothGeoError
 from hoth_geo.ui import state
-from hoth_geo.ui.text import md_filters
+from hoth_geo.ui.text import md_escape, md_filters
 
 SOURCE_LABELS = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
 INFO_LABELS = {
@@ -133,6 +133,18 @@ def _log_download(engine, username: str | None, data: bytes, filters, params: tu
     )
 
 
+# The plan's columns as an officer reads them, in order.
+PLAN_HEADERS = {
+    "window": "When",
+    "where": "Where",
+    "reports": "Reports",
+    "agencies": "Agencies",
+    "why": "Why",
+    "places_in_hex": "Places in the hexagon (reports)",
+    "h3": "Hexagon (H3)",
+}
+
+
 def render() -> None:
     st.title("Patrol plan")
     filters = st.session_state["filters"]
@@ -178,22 +190,13 @@ def render() -> None:
 
     plan = plan.assign(where=state.cell_descriptions(int(res), plan["h3"]))
     shown = plan.assign(h3=hexes.cells_to_str(plan["h3"]))
-    st.dataframe(
-        shown[["slot", "window", "where", "reports", "agencies", "why", "places_in_hex", "h3"]],
-        hide_index=True,
-        use_container_width=True,
-        row_height=60,
-        column_config={
-            "slot": st.column_config.NumberColumn("Slot", width="small"),
-            "window": st.column_config.TextColumn("When", width="small"),
-            "where": st.column_config.TextColumn("Where", width="medium"),
-            "reports": st.column_config.NumberColumn("Reports", width="small"),
-            "agencies": st.column_config.NumberColumn("Agencies", width="small"),
-            "why": st.column_config.TextColumn("Why", width="large"),
-            "places_in_hex": st.column_config.TextColumn("Places in the hexagon (reports)", width="medium"),
-            "h3": st.column_config.TextColumn("Hexagon (H3)", width="small"),
-        },
-    )
+    # A static table: every cell wraps, so "When", "Where" and "Why" are read whole (a data grid cuts
+    # long text at the column edge), and the ten rows of a plan need no scrolling or sorting.
+    # st.table renders Markdown in cells, and places and reasons come from reports: escape them.
+    table = shown[["slot", *PLAN_HEADERS]].rename(columns={"slot": "Slot", **PLAN_HEADERS})
+    for col in ("When", "Where", "Why", "Places in the hexagon (reports)", "Hexagon (H3)"):
+        table[col] = [md_escape(v) for v in table[col]]
+    st.table(table, hide_index=True)
     st.download_button(
         "Download the plan (CSV)",
         plan_download(

@@ -30,6 +30,11 @@ def render() -> None:
     _resubmissions(eng)
 
 
+def _short_reason(reason: str) -> str:
+    text = review.plain_reason(reason).removeprefix("needs a location: ")
+    return text.replace("; locate it in Review", "")
+
+
 def _flash() -> None:
     # Set before a rerun, shown after it: a confirmation the user can read.
     kind, text = st.session_state.pop("rv_flash", (None, None))
@@ -121,11 +126,18 @@ def _locations(eng) -> None:
                 "Location text": rows["location_text"].fillna(""),
                 "Place name": rows["place_name"].fillna(""),
                 "Postcode": rows["postcode"].fillna(""),
-                "Why it needs a location": rows["reason"].map(review.plain_reason),
+                # The heading says it needs a location and this page is where: the rest is the why.
+                "Why it needs a location": rows["reason"].map(_short_reason),
                 "Demo": rows["is_demo"].map({True: "demo", False: ""}),
             }
         )
-        st.dataframe(overview, hide_index=True, width="stretch")
+        st.dataframe(
+            overview,
+            hide_index=True,
+            width="stretch",
+            # The reason is what the analyst acts on: it gets the width.
+            column_config={"Why it needs a location": st.column_config.TextColumn(width="large")},
+        )
         labels = {int(r.id): _row_label(r) for r in rows.itertuples()}
         if st.session_state.get("rv_row") not in labels:
             st.session_state.pop("rv_row", None)
