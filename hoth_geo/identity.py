@@ -215,6 +215,17 @@ def _pair_hashes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (a * np.uint64(0x9E3779B97F4A7C15)) ^ b
 
 
+def _first_positions(hashes: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """For each position in ``among`` (a mask), the first position in ``among`` with the same key
+    hash; -1 elsewhere. In file order, as a dictionary filled row by row would say."""
+    out = np.full(len(hashes), -1, dtype="int64")
+    idx = np.flatnonzero(among)
+    if len(idx):
+        _, first, inverse = np.unique(hashes[idx], return_index=True, return_inverse=True)
+        out[idx] = idx[first[inverse.ravel()]]
+    return out
+
+
 class _RowsByKey:
     """{key hash: first row number} for rows of earlier chunks: sorted arrays, 24 bytes a row."""
 
@@ -290,68 +301,74 @@ class ReportClassifier:
         identity_raw, content_raw = _key_hashes(keys), _key_hashes(contents)
         identity_hash, content_hash = _sortable(identity_raw), _sortable(content_raw)
         pair_hash = _sortable(_pair_hashes(identity_raw, content_raw))
-        earlier_pair = self._earlier_pair.lookup(pair_hash).tolist()
-        earlier_identity = self._earlier_identity.lookup(identity_hash).tolist()
-        earlier_content = self._earlier_content.lookup(content_hash).tolist()
+        earlier_pair = self._earlier_pair.lookup(pair_hash)
+        earlier_identity = self._earlier_identity.lookup(identity_hash)
+        earlier_content = self._earlier_content.lookup(content_hash)
         n = len(rows)
-        status = ["new"] * n
-        # -1 for "none": plain int lists convert to nullable integers far faster than lists holding None.
-        report_id, resubmission_id, duplicate_of_row = [-1] * n, [-1] * n, [-1] * n
-        resubmission_of_row, resembles_report_id, resembles_row = [-1] * n, [-1] * n, [-1] * n
-        # This chunk's rows (an earlier chunk's row, found above, always comes first).
-        first_of_pair: dict[tuple[str, str], int] = {}
-        first_of_identity: dict[str, int] = {}
-        first_new_by_content: dict[str, int] = {}
-        is_first_of_identity = np.zeros(n, dtype=bool)
-        is_first_new_content = np.zeros(n, dtype=bool)
-        for i, (key, content, row) in enumerate(zip(keys, contents, row_numbers, strict=True)):
-            pair = (key, content)
-            earlier = earlier_pair[i] if earlier_pair[i] >= 0 else first_of_pair.get(pair)
-            if earlier is not None:
-                status[i], duplicate_of_row[i] = "duplicate", earlier
-                continue
-            first_of_pair[pair] = row
-            match = by_identity.get(key)
-            if match is not None:
-                report_id[i] = match
-                if content_of[match] == content:
-                    status[i] = "duplicate"
-                elif (match, content) in received:
-                    status[i], resubmission_id[i] = "duplicate", received[(match, content)]
-                else:
-                    status[i] = "resubmission"
-                continue
-            first_row = earlier_identity[i] if earlier_identity[i] >= 0 else first_of_identity.get(key)
-            if first_row is not None:
-                status[i], resubmission_of_row[i] = "resubmission", first_row
-                continue
-            first_of_identity[key] = row
-            is_first_of_identity[i] = True
-            twin = live_by_content.get(content)
-            if twin is not None:
-                resembles_report_id[i] = twin
-            else:
-                like = (
-                    earlier_content[i] if earlier_content[i] >= 0 else first_new_by_content.get(content, -1)
-                )
-                resembles_row[i] = like
-            if earlier_content[i] < 0 and content not in first_new_by_content:
-                first_new_by_content[content] = row
-                is_first_new_content[i] = True
-
         rn = np.asarray(row_numbers, dtype="int64")
-        firsts = np.asarray(duplicate_of_row) < 0
+        at = np.arange(n)
+        status = np.full(n, "new", dtype=object)
+        # -1 for "none" (converted to nullable integers at the end).
+        report_id, resubmission_id = np.full(n, -1, dtype="int64"), np.full(n, -1, dtype="int64")
+        resembles_report_id = np.full(n, -1, dtype="int64")
+
+        # The same identity and content as an earlier row (an earlier chunk's row always comes first).
+        first_pair = _first_positions(pair_hash, np.ones(n, dtype=bool))
+        duplicate = (earlier_pair >= 0) | (first_pair != at)
+        duplicate_of_row = np.where(earlier_pair >= 0, earlier_pair, np.where(duplicate, rn[first_pair], -1))
+        status[duplicate] = "duplicate"
+
+        # A stored identity: a duplicate of content received before, else a changed resubmission.
+        # Per row, but only rows whose identity is stored (none in a new file) reach the loop.
+        match = np.array(list(map(by_identity.get, keys)), dtype=object)
+        matched = ~duplicate & (match != None)  # noqa: E711 (element-wise)
+        for i in np.flatnonzero(matched).tolist():
+            m, content = match[i], contents[i]
+            report_id[i] = m
+            if content_of[m] == content:
+                status[i] = "duplicate"
+            elif (m, content) in received:
+                status[i], resubmission_id[i] = "duplicate", received[(m, content)]
+            else:
+                status[i] = "resubmission"
+
+        # A new identity seen in an earlier row with other content: a changed resubmission of that row.
+        unmatched = ~duplicate & ~matched
+        first_identity = _first_positions(identity_hash, unmatched)
+        resubmitted = unmatched & ((earlier_identity >= 0) | (first_identity != at))
+        resubmission_of_row = np.full(n, -1, dtype="int64")
+        resubmission_of_row[resubmitted] = np.where(
+            earlier_identity >= 0, earlier_identity, rn[np.maximum(first_identity, 0)]
+        )[resubmitted]
+        status[resubmitted] = "resubmission"
+
+        # The first row of each new identity: does its content resemble a stored report or an earlier row?
+        is_first_of_identity = unmatched & ~resubmitted
+        twin = np.array(list(map(live_by_content.get, contents)), dtype=object)
+        has_twin = is_first_of_identity & (twin != None)  # noqa: E711 (element-wise)
+        resembles_report_id[has_twin] = twin[has_twin].astype("int64")
+        content_new = is_first_of_identity & (earlier_content < 0)
+        first_content = _first_positions(content_hash, content_new)
+        is_first_new_content = content_new & (first_content == at)
+        like = np.where(
+            earlier_content >= 0,
+            earlier_content,
+            np.where(content_new & ~is_first_new_content, rn[np.maximum(first_content, 0)], -1),
+        )
+        resembles_row = np.where(is_first_of_identity & ~has_twin, like, -1)
+
+        firsts = duplicate_of_row < 0
         self._earlier_pair.add(pair_hash[firsts], rn[firsts])
         self._earlier_identity.add(identity_hash[is_first_of_identity], rn[is_first_of_identity])
         self._earlier_content.add(content_hash[is_first_new_content], rn[is_first_new_content])
 
-        def nullable(values: list[int]) -> pd.arrays.IntegerArray:
+        def nullable(values: np.ndarray) -> pd.arrays.IntegerArray:
             arr = np.asarray(values, dtype="int64")
             return pd.arrays.IntegerArray(arr, arr < 0)
 
         return pd.DataFrame(
             {
-                "status": np.array(status, dtype=object),
+                "status": status,
                 "report_id": nullable(report_id),
                 "resubmission_id": nullable(resubmission_id),
                 "duplicate_of_row": nullable(duplicate_of_row),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -641,6 +642,28 @@ class _SharingFormImport:
         self.outcomes.append(pd.concat(parts, ignore_index=True).sort_values("row_number", ignore_index=True))
 
 
+# SQLite page cache during an import, in KiB: the unique identity index of a million reports does not
+# fit SQLite's default 2 MB, and inserting a million rows took almost twice as long (measured: 800,000
+# rows with a unique key, 4.5 s with the default, 2.8 s with 32 MB).
+_SQLITE_IMPORT_CACHE_KIB = 32 * 1024
+
+
+@contextmanager
+def _import_page_cache(conn: Connection):
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar())
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_IMPORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        try:
+            conn.exec_driver_sql(f"PRAGMA cache_size={before}")
+        except sa.exc.SQLAlchemyError:
+            pass  # a failed transaction: the pooled connection keeps the larger cache, nothing else
+
+
 def _import_sharing_form(
     engine: Engine,
     chunks: Iterable[pd.DataFrame],
@@ -656,7 +679,7 @@ def _import_sharing_form(
 ) -> store.ImportSummary:
     """Import sharing-form rows given as chunks of one file (``import_stream``), in one transaction."""
     extra_places = places_in_area(store.load_places(engine), gaz)
-    with engine.begin() as conn:
+    with engine.begin() as conn, _import_page_cache(conn):
         seen_file = store.file_already_imported(conn, file_sha)
         job = _SharingFormImport(
             conn=conn,

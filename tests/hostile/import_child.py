@@ -14,6 +14,10 @@ from hoth_geo import pipeline, store
 
 
 def main(db_path: str, csv_path: str) -> None:
+    # SQLite's default page cache instead of the import's larger one: the uncommitted rows then spill
+    # into the write-ahead log before the kill, the harder case for recovery (with the larger cache
+    # they may still sit in this process's memory, which a kill trivially discards).
+    pipeline._SQLITE_IMPORT_CACHE_KIB = 2 * 1024
     engine = store.connect(f"sqlite:///{db_path}")
     announced = False
 
