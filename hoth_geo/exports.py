@@ -23,7 +23,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import openpyxl
 import pandas as pd
 import pyogrio
 import shapely
@@ -349,6 +348,8 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
 
 def _xlsx_bytes(sheets: dict[str, pd.DataFrame], policy: SharingPolicy, about: dict) -> bytes:
     """A workbook with one sheet per frame and an 'About' sheet; every text cell stored as text."""
+    import openpyxl  # here, not at module level: only a workbook export needs it (~7 MB, 0.6 s)
+
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for title, df in {
