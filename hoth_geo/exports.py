@@ -24,7 +24,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from sqlalchemy.engine import Engine
 
@@ -404,6 +403,8 @@ def _geojson_bytes(gdf: gpd.GeoDataFrame, policy: SharingPolicy, about: dict) ->
 
 
 def _gpkg_bytes(layers: dict[str, gpd.GeoDataFrame], policy: SharingPolicy, about: dict) -> bytes:
+    import pyogrio  # here, not at module level: GDAL adds ~29 MB to a process that never writes a file
+
     meta = {"marking": policy.marking, **{k: str(v) for k, v in about.items()}}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "export.gpkg"
