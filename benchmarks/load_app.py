@@ -6,12 +6,20 @@ Chromium, --sessions browser contexts each sign in, open the Hotspot map and --i
 change the Concern filter (adding one concern, then removing it) and time how long the map takes to
 show the new hexagons in the st_folium iframe. Once every session has its first map, a subprocess
 imports a generated sharing-form file of --rows rows (pipeline.import_file) into the same database.
+With --reports N the database first gets N synthetic reports (bench_app_memory's generator) instead
+of the demo set, so the sessions work on a realistic volume.
+
+The app it starts records every script run in the server ($HOTH_GEO_RUN_LOG): beside the browser's
+figure (click to new hexagons, which includes the browsers' own work on the same cores) it prints the
+server-side rerun time of the Hotspot map page while the import runs, and the runs that failed.
 
     .venv/bin/python benchmarks/load_app.py                      # 20 sessions, 50,000-row import
+    .venv/bin/python benchmarks/load_app.py --reports 1000000    # on 1M reports
     .venv/bin/python benchmarks/load_app.py --sessions 5 --rows 10000
 
 Loopback only; bounded by --iterations and --time-limit. Prints sessions, iterations, errors, the
-median and 95th-percentile map update time after a filter change, and the import's duration.
+median and 95th-percentile map update time after a filter change (browser and server), and the
+import's duration.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import os
 import random
 import signal
@@ -121,8 +130,8 @@ def prepare_database(db_url: str) -> None:
     engine.dispose()
 
 
-def start_app(db_url: str, port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, settings.DB_URL_ENV: db_url}
+def start_app(db_url: str, port: int, log_path: Path, run_log: Path) -> subprocess.Popen:
+    env = {**os.environ, settings.DB_URL_ENV: db_url, "HOTH_GEO_RUN_LOG": str(run_log)}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
@@ -178,6 +187,7 @@ class Results:
         self.update_s: list[float] = []
         self.iterations = 0
         self.errors: list[str] = []
+        self.filter_phase_start = float("nan")  # Unix time the import and the filter changes began
 
 
 async def map_frame(page):
@@ -278,6 +288,7 @@ async def drive(args, url: str, db_url: str | None, big_csv: Path | None) -> tup
                 sys.executable, "-c", IMPORT_CODE, db_url, str(big_csv),
                 cwd=REPO_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
+        results.filter_phase_start = time.time()
         started.set()
         try:
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.time_limit)
@@ -304,12 +315,41 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def server_runs(run_log: Path, since: float) -> list[dict]:
+    """The app's own record of its script runs that ended after ``since`` (Unix time)."""
+    if not run_log.exists():
+        return []
+    runs = [json.loads(line) for line in run_log.read_text(encoding="utf-8").splitlines() if line]
+    return [r for r in runs if r["at"] >= since]
+
+
+def print_server_runs(runs: list[dict]) -> None:
+    complete = [r["seconds"] for r in runs if r["page"] == "map" and r["outcome"] == "ok"]
+    cut_short = sum(r["outcome"] in ("rerun", "stop") for r in runs)
+    failed = [r for r in runs if r["outcome"] == "error"]
+    print(
+        f"server-side runs during the filter changes: {len(runs)} "
+        f"({len(complete)} complete on the map, {cut_short} cut short by a newer rerun, "
+        f"{len(failed)} errors)"
+    )
+    for r in failed[:5]:
+        print(f"  error on {r['page']}: {r['error']}")
+    if complete:
+        print(
+            f"server-side Hotspot map rerun: median {statistics.median(complete):.2f}s, "
+            f"p95 {percentile(complete, 0.95):.2f}s, max {max(complete):.2f}s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=6, help="filter changes per session")
     parser.add_argument("--rows", type=int, default=50_000, help="rows in the background import (0: none)")
     parser.add_argument("--time-limit", type=float, default=900, help="seconds for all sessions together")
+    parser.add_argument(
+        "--reports", type=int, default=0, help="synthetic reports written first (0: the demo set)"
+    )
     parser.add_argument("--url", help="a running app (loopback); default: start one")
     parser.add_argument("--db", help="its database URL (accounts are added; needed for the import)")
     args = parser.parse_args()
@@ -320,6 +360,10 @@ def main() -> None:
         tmpdir = Path(tmp)
         db_url = args.db or (None if args.url else f"sqlite:///{tmpdir / 'load.sqlite'}")
         t = time.perf_counter()
+        if db_url and args.reports:
+            from bench_app_memory import generate
+
+            generate(db_url, args.reports)
         if db_url:
             prepare_database(db_url)
         big_csv = None
@@ -329,9 +373,10 @@ def main() -> None:
         print(f"prepared in {time.perf_counter() - t:.1f}s", flush=True)
         proc = None
         url = args.url
+        run_log = tmpdir / "runs.jsonl"
         if url is None:
             port = free_port()
-            proc = start_app(db_url, port, tmpdir / "streamlit.log")
+            proc = start_app(db_url, port, tmpdir / "streamlit.log", run_log)
             url = f"http://127.0.0.1:{port}"
         try:
             t = time.perf_counter()
@@ -340,6 +385,7 @@ def main() -> None:
         finally:
             if proc is not None:
                 stop(proc)
+        runs = server_runs(run_log, results.filter_phase_start)
 
     print(f"sessions: {args.sessions} ({len(results.first_map_s)} reached the map)")
     print(f"iterations: {results.iterations} of {args.sessions * args.iterations} filter changes completed")
@@ -356,8 +402,10 @@ def main() -> None:
             f"map update after a filter change: median {statistics.median(results.update_s):.2f}s, "
             f"p95 {percentile(results.update_s, 0.95):.2f}s, max {max(results.update_s):.2f}s"
         )
+    if proc is not None:
+        print_server_runs(runs)
     print(f"import ({args.rows:,} rows): {import_report or 'not run'}")
-    print(f"wall time: {wall:.1f}s")
+    print(f"wall time: {wall:.1f}s; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

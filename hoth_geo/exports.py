@@ -23,9 +23,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import openpyxl
 import pandas as pd
-import pyogrio
 import shapely
 from sqlalchemy.engine import Engine
 
@@ -349,6 +347,8 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
 
 def _xlsx_bytes(sheets: dict[str, pd.DataFrame], policy: SharingPolicy, about: dict) -> bytes:
     """A workbook with one sheet per frame and an 'About' sheet; every text cell stored as text."""
+    import openpyxl  # here, not at module level: only a workbook export needs it (~7 MB, 0.6 s)
+
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for title, df in {
@@ -403,6 +403,8 @@ def _geojson_bytes(gdf: gpd.GeoDataFrame, policy: SharingPolicy, about: dict) ->
 
 
 def _gpkg_bytes(layers: dict[str, gpd.GeoDataFrame], policy: SharingPolicy, about: dict) -> bytes:
+    import pyogrio  # here, not at module level: GDAL adds ~29 MB to a process that never writes a file
+
     meta = {"marking": policy.marking, **{k: str(v) for k, v in about.items()}}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "export.gpkg"

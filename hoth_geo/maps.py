@@ -744,6 +744,15 @@ def _rounded_geojson(gdf, dp: int = 4) -> dict:
     }
 
 
+def _read_geojson(path):
+    """A WGS84 GeoJSON file as a GeoDataFrame, parsed with json and shapely: reading it through GDAL
+    (``gpd.read_file``) would load GDAL (~29 MB) into every app process for two small files."""
+    import geopandas as gpd
+
+    with open(path, encoding="utf-8") as fh:
+        return gpd.GeoDataFrame.from_features(json.load(fh), crs="EPSG:4326")
+
+
 def reference_payload() -> str:
     """Study-area and ward outlines (coordinates to 4 dp, ~10 m) and town labels, as safe JSON, for
     the area in use (a partnership's own area: its outline only)."""
@@ -768,10 +777,10 @@ def _reference_payload(area_id: str) -> str:
         outline = gpd.GeoDataFrame({"name": [current.name]}, geometry=[current.boundary], crs="EPSG:4326")
         return _safe_json({"area": _rounded_geojson(outline), "wards": wards, "towns": towns})
     if (settings.BOUNDARIES_DIR / "study_area.geojson").is_file():
-        area = _rounded_geojson(gpd.read_file(settings.BOUNDARIES_DIR / "study_area.geojson"))
+        area = _rounded_geojson(_read_geojson(settings.BOUNDARIES_DIR / "study_area.geojson"))
     if (settings.BOUNDARIES_DIR / "wards.geojson").is_file():
         wards = _rounded_geojson(
-            gpd.read_file(settings.BOUNDARIES_DIR / "wards.geojson").boundary.to_frame("geometry")
+            _read_geojson(settings.BOUNDARIES_DIR / "wards.geojson").boundary.to_frame("geometry")
         )
     return _safe_json({"area": area, "wards": wards, "towns": towns})
 

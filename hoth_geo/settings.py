@@ -150,6 +150,7 @@ ENVIRONMENT: dict[str, str] = {
     "HOTH_GEO_CONCURRENT_SIGN_INS": "password checks run at once per process; read at start",
     "HOTH_GEO_ANON_CONNECTIONS": "connections without a signed-in session open at once per client address",
     "HOTH_GEO_ANON_CONNECTIONS_PER_MINUTE": "such connections opened per minute per client address",
+    "HOTH_GEO_RUN_LOG": "a file each app run appends its duration and page to (JSON lines); unset: none",
 }
 
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse
 
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
 from hoth_geo.errors import DataConditionError, InvalidInput
@@ -59,6 +59,14 @@ MAX_STEPS = 30  # beyond ~30 steps per-step counts get thin and Gi* per step los
 
 _STEP_RE = re.compile(r"^(\d*)(D|MS)$")
 _CALENDAR_ALIASES = {"MS": 1, "QS": 3, "YS": 12}
+
+
+def _stats():
+    """scipy.stats, imported on first use: it adds ~35 MB to a process (an app server showing only
+    the map never needs it)."""
+    from scipy import stats
+
+    return stats
 
 
 def _parse_step(step: str) -> tuple[str, int]:
@@ -238,7 +246,7 @@ def gi_star_steps(
         z = (lag - mean[None, :] * sw) / denom
     # No variation (s = 0) or a neighbourhood covering the whole window: nothing to compare, z = 0.
     z = np.where(denom > 1e-12 * np.maximum(s[None, :], 1.0), z, 0.0)
-    p = 2.0 * stats.norm.sf(np.abs(z))
+    p = 2.0 * _stats().norm.sf(np.abs(z))
     # Each time step is one map, so the multiple-testing family is the cells of one step (as gi_star).
     p_fdr = np.column_stack([benjamini_hochberg(p[:, t]) for t in range(n_steps)]) if fdr else p
     return StepGiStar(z, p, p_fdr)
@@ -281,7 +289,7 @@ def mann_kendall(x: np.ndarray, *, chunk_elements: int = 8_000_000) -> MannKenda
     var_s = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(var_s > 0, (s - np.sign(s)) / np.sqrt(var_s), 0.0)
-    p = 2.0 * stats.norm.sf(np.abs(z))
+    p = 2.0 * _stats().norm.sf(np.abs(z))
     tau = s / (n * (n - 1) / 2) if n > 1 else np.zeros(n_rows)
     return MannKendall(s, var_s, z, p, tau)
 
@@ -500,7 +508,7 @@ def binom_two_sided(k: np.ndarray, n: np.ndarray, prob: float) -> np.ndarray:
     out = np.ones(k.shape, dtype=np.float64)
     for m in np.unique(n[n > 0]).tolist():
         idx = np.flatnonzero(n == m)
-        pmf = stats.binom.pmf(np.arange(m + 1), m, prob)
+        pmf = _stats().binom.pmf(np.arange(m + 1), m, prob)
         ordered = np.sort(pmf)
         cum = np.cumsum(ordered)
         pos = np.searchsorted(ordered, pmf[k[idx]] * (1 + 1e-7), side="right")

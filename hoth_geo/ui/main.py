@@ -6,7 +6,13 @@ listed cannot be reached by its URL either (Streamlit falls back to the default 
 
 from __future__ import annotations
 
+import json
+import threading
+from time import perf_counter
+from time import time as unix_time
+
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from hoth_geo import auth, settings
 from hoth_geo.ui import session, state
@@ -63,8 +69,51 @@ def allowed_pages(user: auth.User) -> list[str]:
     return out
 
 
+RUN_LOG_ENV = "HOTH_GEO_RUN_LOG"
+_run_log_lock = threading.Lock()
+
+
 def main(start_page: str = "map") -> None:
-    """Run the app; ``start_page`` (a PAGES key) is the page shown at the root URL when allowed."""
+    """Run the app; ``start_page`` (a PAGES key) is the page shown at the root URL when allowed.
+
+    With $HOTH_GEO_RUN_LOG set, each run appends one JSON line to that file: when it ended (``at``,
+    Unix seconds), its duration from the script's start to the end of the page's drawing, the page
+    (``url_path``; sign-in and first-run pages included) and how it ended (``ok``; ``rerun`` or
+    ``stop`` when a newer rerun or ``st.stop`` cut it short; ``error`` with the exception's type).
+    Timed in the server, so a load test's figure does not include the browsers' own work."""
+    log_path = settings.env(RUN_LOG_ENV)
+    if not log_path:
+        _run(start_page, {})
+        return
+    run: dict = {"page": None}
+    started = perf_counter()
+    outcome, error = "ok", None
+    try:
+        _run(start_page, run)
+    except RerunException:
+        outcome = "rerun"
+        raise
+    except StopException:
+        outcome = "stop"
+        raise
+    except BaseException as exc:
+        outcome, error = "error", type(exc).__name__
+        raise
+    finally:
+        line = {
+            "at": round(unix_time(), 3),
+            "seconds": round(perf_counter() - started, 4),
+            "page": run["page"],
+            "outcome": outcome,
+            "error": error,
+        }
+        # One write per line under a lock: sessions run in threads of one process.
+        with _run_log_lock, open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def _run(start_page: str, run: dict) -> None:
+    """The body of ``main``; puts the page it shows into ``run["page"]``."""
     if start_page not in PAGES:
         raise ValueError(f"start_page must be one of {', '.join(PAGES)}, got {start_page!r}")
     # A local image: a Material icon or emoji favicon is fetched from a font or emoji CDN.
@@ -73,10 +122,12 @@ def main(start_page: str = "map") -> None:
     )
     engine = state.engine()
     if auth.first_run_needed(engine):
+        run["page"] = "first-run"
         session.signed_out_navigation(session.first_run_page, "First run", "first-run", PAGES)
         return
     user = session.current_user()
     if user is None:
+        run["page"] = "sign-in"
         session.signed_out_navigation(session.sign_in_page, "Sign in", "sign-in", PAGES)
         return
     keys = allowed_pages(user)
@@ -90,6 +141,7 @@ def main(start_page: str = "map") -> None:
     ]
     start = pages[keys.index(default)]
     nav = st.navigation(pages + session.unavailable_pages([k for k in PAGES if k not in keys], start))
+    run["page"] = nav.url_path or default
     session.sidebar_account(user)
     if has_data:
         st.session_state["filters"] = state.sidebar_filters()

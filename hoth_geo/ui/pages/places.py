@@ -3,7 +3,6 @@ type of place, and how one place compares with the others of its type."""
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -68,6 +67,8 @@ def _ranking_section(ranked: pd.DataFrame, filters) -> None:
 
 
 def _concentration_section(key: tuple, filters, types: tuple[str, ...]) -> None:
+    import altair as alt  # on first chart, not at import (~26 MB)
+
     curve, lorenz, repeat, repeat_all = _concentration(key, filters)
     if types:
         curve = curve[curve["place_type"].isin(types)]

@@ -3,7 +3,8 @@ hexagon or one place. Reports with no time of day or an approximate date are cou
 
 from __future__ import annotations
 
-import altair as alt
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
@@ -12,6 +13,9 @@ from hoth_geo import places as risky
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
+
+if TYPE_CHECKING:  # altair is imported where a chart is drawn (~26 MB)
+    import altair as alt
 
 ALL = "All matching reports"
 HEX = "A hexagon"
@@ -81,6 +85,8 @@ def _pick_place(key: tuple, filters) -> tuple[str | None, str]:
 
 
 def _heatmap(table: pd.DataFrame) -> alt.Chart:
+    import altair as alt  # on first chart, not at import (~26 MB)
+
     long = table.reset_index().melt(id_vars="weekday", var_name="hour", value_name="reports")
     return (
         alt.Chart(long)
@@ -100,6 +106,8 @@ def _heatmap(table: pd.DataFrame) -> alt.Chart:
 
 
 def _trend(monthly: pd.DataFrame) -> alt.Chart:
+    import altair as alt  # on first chart, not at import (~26 MB)
+
     return (
         alt.Chart(monthly)
         .mark_line(point=True)
