@@ -179,6 +179,20 @@ def place_candidates(payload: dict, reason: str, places: pd.DataFrame, limit: in
     return hits[cols].drop_duplicates("place_id").head(limit).reset_index(drop=True)
 
 
+def postcode_location(text: str, postcodes: pd.DataFrame) -> tuple[str, float, float] | None:
+    """The postcode an analyst typed, normalised, and its unit's point in the gazetteer
+    (``Gazetteer.postcodes``): (postcode, latitude, longitude), or None when it is not there."""
+    from hoth_geo.gazetteer import normalise_postcode
+
+    pc = normalise_postcode(pd.Series([text])).iloc[0]
+    if not isinstance(pc, str) or not pc:
+        return None
+    hit = postcodes[postcodes["postcode"] == pc]
+    if hit.empty:
+        return None
+    return pc, float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
+
+
 def resolve_with_location(
     engine: Engine,
     quarantine_id: int,

@@ -12,7 +12,6 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from hoth_geo import casework, geocode, hexes, identity, maps, review, store
-from hoth_geo.gazetteer import normalise_postcode
 from hoth_geo.privacy import NotAllowed
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
@@ -224,13 +223,11 @@ def _locate(eng, entry: pd.Series) -> None:
     elif how == "a postcode":
         text = st.text_input("Postcode", key="rv_postcode")
         if text:
-            pc = normalise_postcode(pd.Series([text])).iloc[0]
-            units = state.gazetteer().postcodes
-            hit = units[units["postcode"] == pc]
-            if hit.empty:
+            found = review.postcode_location(text, state.gazetteer().postcodes)
+            if found is None:
                 st.warning(f"Postcode {md_escape(text)} is not in the gazetteer.")
             else:
-                lat, lon = float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
+                pc, lat, lon = found
                 where = f"at postcode {pc}"
     else:
         point = st.session_state.get("rv_point")
