@@ -144,6 +144,15 @@ AGENCY_TYPES: dict[str, str] = {
 GRADING_SOURCE = ("1", "2", "3")  # 1 reliable, 2 untested, 3 not reliable
 GRADING_INFORMATION = ("A", "B", "C", "D", "E")
 GRADING_HANDLING = ("P", "C")  # P lawful sharing permitted, C conditions apply
+# Each grade as a user reads it (sidebar filter, patrol weights).
+GRADING_SOURCE_LABELS: dict[str, str] = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
+GRADING_INFORMATION_LABELS: dict[str, str] = {
+    "A": "A — known directly",
+    "B": "B — known indirectly, corroborated",
+    "C": "C — known indirectly",
+    "D": "D — not known",
+    "E": "E — suspected false",
+}
 
 # --- Geocoding methods, best first ------------------------------------------------------------------
 GEOCODE_METHODS: dict[str, str] = {

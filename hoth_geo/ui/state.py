@@ -14,7 +14,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from hoth_geo import area as area_mod
-from hoth_geo import audit, auth, pipeline, settings, store, wayfinding
+from hoth_geo import audit, auth, pipeline, schema, settings, store, wayfinding
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.area import Area
 from hoth_geo.auth import User
@@ -230,8 +230,20 @@ def sidebar_filters() -> ReportFilter:
         placeholder="All agencies",
     )
     with st.sidebar.expander("Grading (3x5x2)"):
-        sources = st.multiselect("Source", ["1", "2", "3"], key="f_grading_source", placeholder="Any")
-        info = st.multiselect("Information", list("ABCDE"), key="f_grading_info", placeholder="Any")
+        sources = st.multiselect(
+            "Source",
+            list(schema.GRADING_SOURCE),
+            format_func=lambda code: schema.GRADING_SOURCE_LABELS.get(code, code),
+            key="f_grading_source",
+            placeholder="Any",
+        )
+        info = st.multiselect(
+            "Information",
+            list(schema.GRADING_INFORMATION),
+            format_func=lambda code: schema.GRADING_INFORMATION_LABELS.get(code, code),
+            key="f_grading_info",
+            placeholder="Any",
+        )
     include_context = st.sidebar.toggle(
         "Police context layer (police.uk recorded crime)",
         key="f_context",

@@ -10,17 +10,9 @@ from streamlit_folium import st_folium
 
 from hoth_geo import hexes, maps, patrol, settings, store
 from hoth_geo.errors import HothGeoError
+from hoth_geo.schema import GRADING_INFORMATION_LABELS, GRADING_SOURCE_LABELS
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
-
-SOURCE_LABELS = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
-INFO_LABELS = {
-    "A": "A — known directly",
-    "B": "B — known indirectly, corroborated",
-    "C": "C — known indirectly",
-    "D": "D — not known",
-    "E": "E — suspected false",
-}
 
 
 @st.cache_data(show_spinner="Planning…", max_entries=16)
@@ -58,7 +50,7 @@ def _grading_inputs() -> tuple:
             (
                 code,
                 c1.number_input(
-                    f"Source {SOURCE_LABELS.get(code, code)}",
+                    f"Source {GRADING_SOURCE_LABELS.get(code, code)}",
                     min_value=0.0,
                     max_value=1.0,
                     value=float(w),
@@ -72,7 +64,7 @@ def _grading_inputs() -> tuple:
             (
                 code,
                 c2.number_input(
-                    f"Information {INFO_LABELS.get(code, code)}",
+                    f"Information {GRADING_INFORMATION_LABELS.get(code, code)}",
                     min_value=0.0,
                     max_value=1.0,
                     value=float(w),
