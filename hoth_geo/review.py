@@ -24,6 +24,20 @@ from hoth_geo.auth import User
 from hoth_geo.privacy import NotAllowed
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
 
+__all__ = [
+    "needs_location",
+    "imports_waiting",
+    "plain_reason",
+    "readable",
+    "read_narrative",
+    "place_candidates",
+    "postcode_location",
+    "resolve_with_location",
+    "Resolution",
+    "last_resolution",
+    "undo_resolution",
+]
+
 q, imp, rep = store.quarantine, store.imports, store.reports
 
 

@@ -13,6 +13,32 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "PLACE_TYPES",
+    "POLICEUK_LANDMARK_TYPES",
+    "policeuk_landmark",
+    "CONCERNS",
+    "INDICATORS",
+    "AGENCY_TYPES",
+    "GRADING_SOURCE",
+    "GRADING_INFORMATION",
+    "GRADING_HANDLING",
+    "GRADING_SOURCE_LABELS",
+    "GRADING_INFORMATION_LABELS",
+    "GEOCODE_METHODS",
+    "CANONICAL_COLUMNS",
+    "GEOCODED_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "GAZETTEER_POSTCODE_COLUMNS",
+    "GAZETTEER_PLACE_COLUMNS",
+    "GAZETTEER_STREET_COLUMNS",
+    "split_keys",
+    "keys_to_mask",
+    "selection_mask",
+    "empty_canonical_frame",
+    "TEMPLATE_COLUMNS",
+]
+
 # --- Places and spaces (from the Harm Outside the Home guidance: parks, hotels, takeaways, taxis,
 # shops, schools, transport hubs, online...) -------------------------------------------------------
 PLACE_TYPES: dict[str, str] = {
