@@ -23,6 +23,24 @@ from hoth_geo.privacy import SharingPolicy, partner_filters, policy_for
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
 from hoth_geo.ui.text import md_escape
 
+__all__ = [
+    "engine",
+    "area",
+    "gazetteer",
+    "cell_descriptions",
+    "version",
+    "reports",
+    "context",
+    "places",
+    "ensure_demo_loaded",
+    "user",
+    "username",
+    "policy",
+    "demo_banner",
+    "agency_options",
+    "sidebar_filters",
+]
+
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:

@@ -14,6 +14,14 @@ from hoth_geo import disruption, hexes, store
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 
+__all__ = [
+    "PLACE",
+    "CELL",
+    "DEFAULT_RES",
+    "DEFAULT_DAYS",
+    "render",
+]
+
 PLACE = "A place"
 CELL = "An H3 cell"
 DEFAULT_RES = 9

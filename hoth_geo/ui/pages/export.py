@@ -28,6 +28,16 @@ from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
+__all__ = [
+    "KIND_LABELS",
+    "AUDIENCE_LABELS",
+    "MAP_LABELS",
+    "MIME",
+    "RECENT_EXPORTS",
+    "preview_image",
+    "render",
+]
+
 KIND_LABELS = {
     "map-png": "Map image (PNG, 16:9 for a screen)",
     "map-pdf": "Map for print (PDF, A4 landscape)",

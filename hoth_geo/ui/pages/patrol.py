@@ -14,6 +14,12 @@ from hoth_geo.schema import GRADING_INFORMATION_LABELS, GRADING_SOURCE_LABELS
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
+__all__ = [
+    "plan_download",
+    "PLAN_HEADERS",
+    "render",
+]
+
 
 @st.cache_data(show_spinner="Planning…", max_entries=16)
 def _plan(key: tuple, params: tuple, weights: tuple, _filters) -> pd.DataFrame:

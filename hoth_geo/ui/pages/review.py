@@ -17,6 +17,10 @@ from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
+__all__ = [
+    "render",
+]
+
 _ALL = 0  # the Import filter's "All imports" (import ids start at 1)
 _NEAR_RES = 10  # hexagons of ~70 m across: the streets a place is on
 

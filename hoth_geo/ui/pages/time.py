@@ -13,6 +13,13 @@ from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
+__all__ = [
+    "ALL",
+    "HEX",
+    "PLACE",
+    "render",
+]
+
 ALL = "All matching reports"
 HEX = "A hexagon"
 PLACE = "A place"
