@@ -17,6 +17,17 @@ import pandas as pd
 from hoth_geo.hexes import cells_to_parent
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, selection_mask
 
+__all__ = [
+    "BREAKDOWN_LABELS",
+    "ReportFilter",
+    "filter_mask",
+    "located",
+    "online_count",
+    "aggregate_hexes",
+    "aggregate_context",
+    "monthly_counts",
+]
+
 _CONCERN_KEYS = tuple(CONCERNS)
 
 # What aggregate_hexes adds beside the count, with the labels people read (tooltips, tables).

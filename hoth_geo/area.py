@@ -41,6 +41,38 @@ from shapely.geometry import MultiPolygon, Polygon, mapping
 from hoth_geo import settings
 from hoth_geo.gazetteer import WGS84, Gazetteer, load_gazetteer, load_study_area
 
+__all__ = [
+    "ACTIVE_FILE",
+    "AREA_FILE",
+    "BOUNDARY_FILE",
+    "GAZETTEER_SUBDIR",
+    "BUILD_REPORT_FILE",
+    "BOUNDARY_SUFFIXES",
+    "AreaError",
+    "Area",
+    "area_home",
+    "shipped_area",
+    "load_area",
+    "current_area",
+    "area_name",
+    "use",
+    "in_use",
+    "read_area_boundary",
+    "area_id_for",
+    "boundary_override",
+    "SetAreaResult",
+    "set_area",
+    "use_shipped_area",
+    "stored_outside",
+    "inside_area",
+    "gazetteer_for",
+    "current_gazetteer",
+    "engine_url",
+    "for_engine",
+    "install_gazetteer",
+    "boundary_geojson",
+]
+
 ACTIVE_FILE = "active.json"
 AREA_FILE = "area.json"
 BOUNDARY_FILE = "boundary.geojson"

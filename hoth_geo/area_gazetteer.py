@@ -39,6 +39,25 @@ from hoth_geo import schema
 from hoth_geo.area import Area, install_gazetteer
 from hoth_geo.gazetteer import BNG, WGS84
 
+__all__ = [
+    "Progress",
+    "DEFAULT_BUFFER_M",
+    "SourceReport",
+    "postcodes_for_area",
+    "localities",
+    "policeuk_for_area",
+    "read_osm_pbf",
+    "read_osm_gpkg",
+    "read_osm_any",
+    "osm_for_area",
+    "OPEN_NAMES_COLUMNS",
+    "grid_square_origin",
+    "streets_from_open_names",
+    "build_gazetteer_for_area",
+    "ATTRIBUTIONS",
+    "describe_report",
+]
+
 Progress = Callable[[float, str], None]
 
 DEFAULT_BUFFER_M = 2_000.0  # the import's own buffer: a postcode an import accepts can be looked up

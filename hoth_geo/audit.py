@@ -48,6 +48,31 @@ from sqlalchemy.engine import Connection, Engine
 from hoth_geo import settings
 from hoth_geo.store import export_log, metadata
 
+__all__ = [
+    "GENESIS_HASH",
+    "audit_log",
+    "audit_lock",
+    "EVENTS",
+    "entry_hash",
+    "take_lock",
+    "KEYED_VERSION",
+    "REDACTED_DETAILS",
+    "KEEP_DETAILS_EVENTS",
+    "key_id",
+    "content_digest",
+    "entry_mac",
+    "anchor_path",
+    "read_anchor",
+    "record",
+    "FINDING_KINDS",
+    "Finding",
+    "VerifyResult",
+    "verify_chain",
+    "redact_before",
+    "load_audit",
+    "export_audit_csv",
+]
+
 # The prev_hash of the first entry.
 GENESIS_HASH = "0" * 64
 

@@ -16,6 +16,14 @@ from hoth_geo.auth import User
 from hoth_geo.hexes import cells_to_parent
 from hoth_geo.privacy import NotAllowed
 
+__all__ = [
+    "REPORT_COLUMNS",
+    "NARRATIVE_COLUMNS",
+    "MAX_ROWS",
+    "ids_in_hex",
+    "view_reports",
+]
+
 # What a report list shows, in order; narrative and child reference only with view_narratives.
 REPORT_COLUMNS = (
     "id",

@@ -29,6 +29,12 @@ from hoth_geo.cli_options import (
 )
 from hoth_geo.cli_options import filters as _filters
 
+__all__ = [
+    "app",
+    "run_app",
+    "streamlit_command",
+]
+
 
 class _App(typer.Typer):
     """The command line. A database at an older schema ends any command with the message naming the fix

@@ -17,6 +17,10 @@ import typer
 
 from hoth_geo.cli_options import DbOption, actor, fail
 
+__all__ = [
+    "register",
+]
+
 RoleOption = Annotated[
     list[str],
     typer.Option(

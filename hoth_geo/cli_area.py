@@ -11,6 +11,15 @@ import typer
 
 from hoth_geo.cli_options import DbOption, actor, fail
 
+__all__ = [
+    "AreaOption",
+    "SourceOption",
+    "analysis_frame",
+    "apply_area",
+    "within_override",
+    "register",
+]
+
 AreaOption = Annotated[
     Path | None,
     typer.Option(

@@ -9,6 +9,10 @@ import typer
 
 from hoth_geo.cli_options import DbOption, actor, fail
 
+__all__ = [
+    "register",
+]
+
 basemap_app = typer.Typer(
     help="The basemap under the maps: none, a tile server, or a local MBTiles/PMTiles file.",
     no_args_is_help=True,

@@ -11,6 +11,10 @@ import typer
 
 from hoth_geo.cli_options import DbOption, fail
 
+__all__ = [
+    "register",
+]
+
 db_app = typer.Typer(help="The database schema: status and upgrades.", no_args_is_help=True)
 
 

@@ -10,6 +10,20 @@ import typer
 
 from hoth_geo import settings
 
+__all__ = [
+    "DbOption",
+    "ResOption",
+    "FromOption",
+    "ToOption",
+    "PlaceTypeOption",
+    "ConcernOption",
+    "AgencyOption",
+    "fail",
+    "actor",
+    "parse_day",
+    "filters",
+]
+
 DbOption = Annotated[
     str | None,
     typer.Option(

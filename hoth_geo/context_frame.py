@@ -9,6 +9,10 @@ import pandas as pd
 
 from hoth_geo.schema import CONCERNS, keys_to_mask
 
+__all__ = [
+    "context_as_reports",
+]
+
 
 def context_as_reports(context: pd.DataFrame) -> pd.DataFrame:
     """``store.load_context`` rows -> the columns ``aggregate.filter_mask`` and ``located`` read.

@@ -32,15 +32,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
+from hoth_geo.errors import InvalidInput
 from hoth_geo.hexes import cell_resolutions, grid_disk, str_to_cell
 from hoth_geo.patrol import _window_bounds, cells_mask
 
-__all__ = ["ring_cells", "buffer_around", "before_after", "wdq_from_counts", "interpret_wdq"]
+__all__ = [
+    "ring_cells",
+    "buffer_around",
+    "before_after",
+    "evaluation_periods",
+    "wdq_from_counts",
+    "interpret_wdq",
+    "DEFAULT_PERIOD_DAYS",
+]
+
+# The length of each period when an activity has no end date.
+DEFAULT_PERIOD_DAYS = 90
 
 
 def _one_cell(cell, name: str) -> int:
@@ -173,6 +186,39 @@ def wdq_from_counts(
         interpretation=interpret_wdq(wdq, sm, zero_band=zero_band),
     )
     return out
+
+
+def evaluation_periods(
+    start: date,
+    end: date | None,
+    last: date,
+    days_without_end: int = DEFAULT_PERIOD_DAYS,
+    *,
+    first: date | None = None,
+) -> tuple[tuple[date, date], tuple[date, date]] | None:
+    """Equal before and after periods round an activity's start date, for ``before_after``.
+
+    The after period runs from ``start`` for the activity's length (``start`` to ``end`` inclusive), or
+    ``days_without_end`` days when it has no end date; the before period is as long and ends the day
+    before ``start``. Both are shortened alike so that the after period stops at ``last`` (the latest
+    report) and, when ``first`` (the earliest report) is given, the before period does not start before
+    it: days with no data would count as days with no reports. Returns ((before_from, before_to),
+    (after_from, after_to)), inclusive dates, or None when no day of data lies on both sides of
+    ``start``. Raises InvalidInput for an end before the start or a non-positive ``days_without_end``.
+    """
+    if end is not None and end < start:
+        raise InvalidInput(f"end {end.isoformat()} is before start {start.isoformat()}")
+    if days_without_end < 1:
+        raise InvalidInput(f"days_without_end must be at least 1, got {days_without_end!r}")
+    length = (end - start).days + 1 if end is not None else int(days_without_end)
+    length = min(length, (last - start).days + 1)
+    if first is not None:
+        length = min(length, (start - first).days)
+    if length < 1:
+        return None
+    before = (start - timedelta(days=length), start - timedelta(days=1))
+    after = (start, start + timedelta(days=length - 1))
+    return before, after
 
 
 def before_after(

@@ -31,6 +31,49 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 
 from hoth_geo import schema, settings
 
+__all__ = [
+    "WGS84",
+    "BNG",
+    "DURHAM_LAD_CODES",
+    "COORD_DP",
+    "CODEPOINT_DEFAULT_COLUMNS",
+    "CODEPOINT_HEADERS_FILE",
+    "CODEPOINT_NO_LOCATION_QUALITY",
+    "normalise_postcode",
+    "postcode_sector",
+    "postcode_district",
+    "bng_to_wgs84",
+    "wgs84_to_bng",
+    "read_codepoint_headers",
+    "read_codepoint",
+    "postcodes_from_codepoint",
+    "local_metres",
+    "nearest_postcode_district",
+    "centroids",
+    "read_boundary_features",
+    "wards_frame",
+    "study_area_from",
+    "build_boundaries",
+    "read_polygon",
+    "load_study_area",
+    "assign_locality",
+    "POLICEUK_LANDMARK_TYPES",
+    "read_policeuk",
+    "parse_policeuk_location",
+    "policeuk_layers",
+    "osm_place_type",
+    "read_osm_csv",
+    "read_osm_geojson",
+    "read_osm",
+    "places_from_osm_features",
+    "places_from_osm",
+    "streets_from_osm_features",
+    "write_gazetteer",
+    "Gazetteer",
+    "load_gazetteer",
+    "build_area_gazetteer",
+]
+
 WGS84 = "EPSG:4326"
 BNG = "EPSG:27700"
 

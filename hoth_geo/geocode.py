@@ -36,6 +36,21 @@ from hoth_geo.gazetteer import bng_to_wgs84, local_metres, wgs84_to_bng
 from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
+__all__ = [
+    "CONFIDENCE",
+    "GeocodeResult",
+    "in_study_area",
+    "grid_precision_m",
+    "text_tokens",
+    "name_key",
+    "name_matcher",
+    "quarantine_payloads",
+    "geocode",
+    "geocode_safely",
+    "link_to_places",
+    "locate_manually",
+]
+
 # Precision defaults, used only where the gazetteer layer carries no measured radius (radius_m):
 # coordinates are as good as the reporter's device or map click; a postcode unit centroid covers a
 # few dozen addresses; a police.uk map point stands for a landmark; a street is a mean of map points.

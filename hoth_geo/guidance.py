@@ -9,6 +9,17 @@ from __future__ import annotations
 
 from hoth_geo.schema import INDICATORS
 
+__all__ = [
+    "SOURCE",
+    "WHY_SHARE",
+    "CONSENT",
+    "WHAT_TO_SHARE",
+    "CHILD_REFERENCE",
+    "SIGNS_INTRO",
+    "possible_signs",
+    "as_markdown",
+]
+
 SOURCE = "Durham Safeguarding Children Partnership: Harm Outside the Home (HOTH) practitioner guidance"
 
 WHY_SHARE = (

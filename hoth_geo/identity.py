@@ -32,6 +32,33 @@ from sqlalchemy.engine import Connection, Engine
 from hoth_geo import audit, store
 from hoth_geo.schema import CONCERNS, INDICATORS, keys_to_mask
 
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "OUTCOMES",
+    "CONTENT_COLUMNS",
+    "row_keys",
+    "report_identities",
+    "policeuk_identities",
+    "raw_identities",
+    "quarantine_keys",
+    "classify_reports",
+    "ReportClassifier",
+    "empty_outcomes",
+    "outcomes",
+    "resolve_in_file_duplicates",
+    "load_possible_duplicates",
+    "load_resubmissions",
+    "resubmission_differences",
+    "view_resubmission",
+    "merge",
+    "unmerge",
+    "keep_distinct",
+    "row_payloads",
+    "accept_resubmission",
+    "reject_resubmission",
+    "backfill",
+]
+
 # The per-row accounting of one import (ImportSummary.rows): exactly one row per input row.
 OUTCOME_COLUMNS: dict[str, str] = {
     "row_number": "int64",

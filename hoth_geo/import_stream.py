@@ -24,6 +24,17 @@ import pandas as pd
 
 from hoth_geo import ingest
 
+__all__ = [
+    "CHUNK_ROWS",
+    "StreamUnsuitable",
+    "file_sha256",
+    "CsvStream",
+    "open_csv",
+    "frame_chunks",
+    "merge_warnings",
+    "give_back_free_memory",
+]
+
 # Rows per chunk: large enough that per-chunk costs (a database round trip, vectorised passes)
 # stay small, small enough that a chunk's frames are tens of megabytes.
 CHUNK_ROWS = 50_000

@@ -16,6 +16,15 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+__all__ = [
+    "MIN_LENGTH",
+    "MAX_LENGTH",
+    "MIN_DISTINCT",
+    "COMMON_FILE",
+    "common_passwords",
+    "check",
+]
+
 MIN_LENGTH = 12
 MAX_LENGTH = 1024  # argon2 accepts more, but megabyte "passwords" only cost server time
 MIN_DISTINCT = 5  # "aaaaaaaaaaab" or "abababababab" are too few different characters

@@ -36,7 +36,8 @@ import pandas as pd
 
 from hoth_geo import settings
 from hoth_geo.aggregate import ReportFilter, filter_mask, located
-from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
+from hoth_geo.errors import InvalidInput
+from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res, latlng_to_cells
 from hoth_geo.privacy import neutralise_frame
 from hoth_geo.schema import CONCERNS, GRADING_INFORMATION, GRADING_SOURCE, PLACE_TYPES
 from hoth_geo.validation import as_day, check_frames
@@ -48,6 +49,9 @@ __all__ = [
     "slot_scores",
     "patrol_plan",
     "plan_to_csv",
+    "plan_window",
+    "plan_by_hexagon",
+    "places_in_cells",
     "cells_mask",
 ]
 
@@ -564,6 +568,60 @@ def patrol_plan(
     return plan.astype(
         {"slot": np.int64, "h3": np.int64, "day_of_week": np.int64, "reports": np.int64, "agencies": np.int64}
     )
+
+
+# --- The plan as the app shows it ---------------------------------------------------------------------------
+
+
+def plan_window(filters: ReportFilter | None) -> tuple[date, date] | None:
+    """The ``window`` argument of ``patrol_plan`` for a selection: its dates when it has both a start
+    and an end, else None (the plan then runs to the latest report)."""
+    if filters is None or filters.date_from is None or filters.date_to is None:
+        return None
+    return (filters.date_from, filters.date_to)
+
+
+def plan_by_hexagon(plan: pd.DataFrame) -> pd.DataFrame:
+    """One row per hexagon of a plan (a hexagon holds up to ``max_slots_per_hex`` slots), for its map.
+
+    Columns: h3; reports (the sum over its slots: slots of one hexagon never overlap, so no report is
+    counted twice); slots ('1, 4'); window ('; '-joined); why (' | '-joined); and where (the first), when
+    the plan carries a 'where' column of hexagon descriptions. Hexagons keep the order of their best slot.
+    """
+    if not isinstance(plan, pd.DataFrame):
+        raise InvalidInput(f"plan must be a DataFrame from patrol_plan, got {type(plan).__name__}")
+    missing = [c for c in ("h3", "slot", "reports", "window", "why") if c not in plan.columns]
+    if missing:
+        raise InvalidInput(f"plan is missing column {missing[0]!r} (expected a patrol_plan frame)")
+    aggs = {
+        "reports": ("reports", "sum"),
+        "slots": ("slot", lambda s: ", ".join(str(x) for x in s)),
+        "window": ("window", "; ".join),
+        "why": ("why", " | ".join),
+    }
+    if "where" in plan.columns:
+        aggs["where"] = ("where", "first")
+    return plan.groupby("h3", sort=False).agg(**aggs).reset_index()
+
+
+def places_in_cells(
+    reports: pd.DataFrame,
+    places: pd.DataFrame,
+    cells: Iterable[int],
+    res: int,
+    filters: ReportFilter | None = None,
+) -> pd.DataFrame:
+    """The reported places (``places.top_places`` with no limit) whose point lies in one of ``cells``
+    (H3 cells at ``res``), as map markers that stay visible at county zoom.
+
+    Columns: place_id, name, place_type, count (reports matching ``filters``), latitude, longitude."""
+    from hoth_geo.places import top_places
+
+    wanted = np.fromiter((int(c) for c in cells), dtype=np.int64)
+    ranked = top_places(reports, places, filters, limit=None)
+    ranked = ranked[["place_id", "name", "place_type", "count", "latitude", "longitude"]]
+    cell = latlng_to_cells(ranked["latitude"].to_numpy(), ranked["longitude"].to_numpy(), check_res(res))
+    return ranked[np.isin(cell, wanted)].reset_index(drop=True)
 
 
 # --- Export -----------------------------------------------------------------------------------------

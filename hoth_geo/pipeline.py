@@ -23,6 +23,18 @@ from hoth_geo import geocode as geocoding
 from hoth_geo.gazetteer import Gazetteer
 from hoth_geo.hexes import latlng_to_cells
 
+__all__ = [
+    "Progress",
+    "import_file",
+    "area_gazetteer",
+    "places_in_area",
+    "MOSTLY_OUTSIDE_SHARE",
+    "out_of_area_warning",
+    "import_form_rows",
+    "all_places",
+    "load_demo_data",
+]
+
 Progress = Callable[[float, str], None]
 
 _CHUNK = 20_000  # rows per INSERT batch; progress is reported between batches

@@ -44,6 +44,18 @@ from hoth_geo.store import (
     resubmissions,
 )
 
+__all__ = [
+    "RETENTION_ENV",
+    "DEFAULT_RETENTION",
+    "parse_older_than",
+    "retention_period",
+    "default_cutoff",
+    "quarantine_observed_dates",
+    "preview_purge",
+    "scrub_sqlite",
+    "purge_older_than",
+]
+
 RETENTION_ENV = "HOTH_GEO_RETENTION"
 # Six years: see docs/access-and-audit.md ("Retention"). The data-sharing agreement sets the real value.
 DEFAULT_RETENTION = "6y"

@@ -24,6 +24,20 @@ from hoth_geo.auth import User
 from hoth_geo.privacy import NotAllowed
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
 
+__all__ = [
+    "needs_location",
+    "imports_waiting",
+    "plain_reason",
+    "readable",
+    "read_narrative",
+    "place_candidates",
+    "postcode_location",
+    "resolve_with_location",
+    "Resolution",
+    "last_resolution",
+    "undo_resolution",
+]
+
 q, imp, rep = store.quarantine, store.imports, store.reports
 
 
@@ -177,6 +191,20 @@ def place_candidates(payload: dict, reason: str, places: pd.DataFrame, limit: in
         hits = hits.iloc[np.argsort(keys[keys.isin(order)].map(order).to_numpy(), kind="stable")]
     cols = _CANDIDATE_COLUMNS + (["postcode_district"] if "postcode_district" in hits else [])
     return hits[cols].drop_duplicates("place_id").head(limit).reset_index(drop=True)
+
+
+def postcode_location(text: str, postcodes: pd.DataFrame) -> tuple[str, float, float] | None:
+    """The postcode an analyst typed, normalised, and its unit's point in the gazetteer
+    (``Gazetteer.postcodes``): (postcode, latitude, longitude), or None when it is not there."""
+    from hoth_geo.gazetteer import normalise_postcode
+
+    pc = normalise_postcode(pd.Series([text])).iloc[0]
+    if not isinstance(pc, str) or not pc:
+        return None
+    hit = postcodes[postcodes["postcode"] == pc]
+    if hit.empty:
+        return None
+    return pc, float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
 
 
 def resolve_with_location(

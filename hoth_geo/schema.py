@@ -13,6 +13,32 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "PLACE_TYPES",
+    "POLICEUK_LANDMARK_TYPES",
+    "policeuk_landmark",
+    "CONCERNS",
+    "INDICATORS",
+    "AGENCY_TYPES",
+    "GRADING_SOURCE",
+    "GRADING_INFORMATION",
+    "GRADING_HANDLING",
+    "GRADING_SOURCE_LABELS",
+    "GRADING_INFORMATION_LABELS",
+    "GEOCODE_METHODS",
+    "CANONICAL_COLUMNS",
+    "GEOCODED_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "GAZETTEER_POSTCODE_COLUMNS",
+    "GAZETTEER_PLACE_COLUMNS",
+    "GAZETTEER_STREET_COLUMNS",
+    "split_keys",
+    "keys_to_mask",
+    "selection_mask",
+    "empty_canonical_frame",
+    "TEMPLATE_COLUMNS",
+]
+
 # --- Places and spaces (from the Harm Outside the Home guidance: parks, hotels, takeaways, taxis,
 # shops, schools, transport hubs, online...) -------------------------------------------------------
 PLACE_TYPES: dict[str, str] = {
@@ -144,6 +170,15 @@ AGENCY_TYPES: dict[str, str] = {
 GRADING_SOURCE = ("1", "2", "3")  # 1 reliable, 2 untested, 3 not reliable
 GRADING_INFORMATION = ("A", "B", "C", "D", "E")
 GRADING_HANDLING = ("P", "C")  # P lawful sharing permitted, C conditions apply
+# Each grade as a user reads it (sidebar filter, patrol weights).
+GRADING_SOURCE_LABELS: dict[str, str] = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
+GRADING_INFORMATION_LABELS: dict[str, str] = {
+    "A": "A — known directly",
+    "B": "B — known indirectly, corroborated",
+    "C": "C — known indirectly",
+    "D": "D — not known",
+    "E": "E — suspected false",
+}
 
 # --- Geocoding methods, best first ------------------------------------------------------------------
 GEOCODE_METHODS: dict[str, str] = {

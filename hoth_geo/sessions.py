@@ -32,6 +32,28 @@ from sqlalchemy.engine import Connection, Engine
 from hoth_geo import audit, settings
 from hoth_geo.store import metadata
 
+__all__ = [
+    "SESSION_MAX_HOURS",
+    "TOUCH_EVERY",
+    "COOKIE_NAME",
+    "auth_sessions",
+    "first_run_token",
+    "END_REASONS",
+    "digest",
+    "Resumed",
+    "start",
+    "end",
+    "end_all_for_user",
+    "resume",
+    "TOKEN_FILE_NAME",
+    "token_file",
+    "ensure_setup_token",
+    "check_setup_token",
+    "retire_setup_token",
+    "announce_setup_token",
+    "announce_if_first_run",
+]
+
 log = logging.getLogger("hoth_geo.sessions")
 
 SESSION_MAX_HOURS = 12  # an absolute limit, whatever the activity: a working day plus a margin

@@ -8,6 +8,45 @@ import os
 import secrets
 from pathlib import Path
 
+__all__ = [
+    "PACKAGE_DIR",
+    "REPO_DIR",
+    "DATA_DIR",
+    "GAZETTEER_DIR",
+    "BOUNDARIES_DIR",
+    "DEMO_DIR",
+    "DEFAULT_AREA_ID",
+    "DEFAULT_AREA_NAME",
+    "AREA_DIR_ENV",
+    "STATIC_DIR",
+    "VAR_DIR",
+    "DEFAULT_DB_URL",
+    "DB_URL_ENV",
+    "BASEMAP_FILE",
+    "database_url",
+    "AUDIT_KEY_ENV",
+    "AUDIT_KEY_FILE_ENV",
+    "AUDIT_ANCHOR_ENV",
+    "MIN_AUDIT_KEY_CHARS",
+    "audit_key_path",
+    "audit_key",
+    "FINE_H3_RES",
+    "MAP_RESOLUTIONS",
+    "DEFAULT_MAP_RES",
+    "FUZZY_PLACE_SCORE_MIN",
+    "FUZZY_AMBIGUITY_GAP",
+    "PLACE_LINK_MAX_M",
+    "STUDY_AREA_BUFFER_M",
+    "POLICEUK_AREA_EDGE_M",
+    "EARLIEST_PLAUSIBLE_DATE",
+    "MAX_UPLOAD_MB",
+    "DEMO_LABEL",
+    "ENVIRONMENT",
+    "env",
+    "env_int",
+    "var_dir",
+]
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 

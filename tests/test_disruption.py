@@ -220,3 +220,86 @@ def test_before_after_validation():
         before_after(frame, [], BUFFER, BEFORE, AFTER)
     with pytest.raises(ValueError, match="buffer_cells"):
         before_after(frame, [TARGET], ["not a cell"], BEFORE, AFTER)
+
+
+# --- evaluation_periods: the before and after windows round an activity -------------------------------------
+
+
+def test_periods_with_an_end_date_are_the_activity_and_as_long_before_it():
+    from hoth_geo.disruption import evaluation_periods
+
+    before, after = evaluation_periods(date(2024, 3, 1), date(2024, 3, 31), last=date(2024, 12, 31))
+    assert after == (date(2024, 3, 1), date(2024, 3, 31))
+    assert before == (date(2024, 1, 30), date(2024, 2, 29))  # 31 days, leap day included
+    assert (before[1] - before[0]) == (after[1] - after[0])
+
+
+def test_periods_without_an_end_date_use_the_given_length():
+    from hoth_geo.disruption import DEFAULT_PERIOD_DAYS, evaluation_periods
+
+    before, after = evaluation_periods(date(2024, 6, 1), None, date(2024, 12, 31))
+    assert (after[1] - after[0]).days + 1 == DEFAULT_PERIOD_DAYS
+    assert before[1] == date(2024, 5, 31)
+    before, after = evaluation_periods(date(2024, 6, 1), None, date(2024, 12, 31), 14)
+    assert before == (date(2024, 5, 18), date(2024, 5, 31)) and after == (date(2024, 6, 1), date(2024, 6, 14))
+
+
+def test_periods_stop_at_the_latest_report_and_stay_equal():
+    from hoth_geo.disruption import evaluation_periods
+
+    # A 60-day activity, but data only until 10 days after its start: both periods are 10 days.
+    before, after = evaluation_periods(date(2024, 6, 1), date(2024, 7, 30), date(2024, 6, 10))
+    assert after == (date(2024, 6, 1), date(2024, 6, 10))
+    assert before == (date(2024, 5, 22), date(2024, 5, 31))
+    # Starting on the latest report's day: one day each side.
+    assert evaluation_periods(date(2024, 6, 10), None, date(2024, 6, 10)) == (
+        (date(2024, 6, 9), date(2024, 6, 9)),
+        (date(2024, 6, 10), date(2024, 6, 10)),
+    )
+    # Starting after the latest report: nothing to compare yet.
+    assert evaluation_periods(date(2024, 6, 11), None, date(2024, 6, 10)) is None
+
+
+def test_periods_do_not_reach_back_before_the_first_report():
+    from hoth_geo.disruption import evaluation_periods
+
+    # 90 days asked, data from 20 days before the start: both periods shrink to 20 days, so days
+    # without data are not counted as days without reports.
+    before, after = evaluation_periods(
+        date(2024, 3, 1), None, date(2024, 12, 31), 90, first=date(2024, 2, 10)
+    )
+    assert before == (date(2024, 2, 10), date(2024, 2, 29))
+    assert after == (date(2024, 3, 1), date(2024, 3, 20))
+    # Starting on the first day of data: there is no before period.
+    assert evaluation_periods(date(2024, 2, 10), None, date(2024, 12, 31), first=date(2024, 2, 10)) is None
+
+
+def test_periods_refuse_an_end_before_the_start_and_a_non_positive_length():
+    from hoth_geo.disruption import evaluation_periods
+    from hoth_geo.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="before start 2024-03-01"):
+        evaluation_periods(date(2024, 3, 1), date(2024, 2, 1), date(2024, 12, 31))
+    with pytest.raises(InvalidInput, match="days_without_end"):
+        evaluation_periods(date(2024, 3, 1), None, date(2024, 12, 31), 0)
+
+
+def test_periods_from_the_data_feed_before_after():
+    """An open-ended activity with 120 days asked: the before period is cut at the first report (90
+    days), the after period to the same length, and before_after counts each report once."""
+    from hoth_geo.disruption import evaluation_periods
+
+    reports = _displacement_frame()
+    first = reports["observed_at"].min().date()
+    last = reports["observed_at"].max().date()
+    before, after = evaluation_periods(date(2025, 4, 1), None, last, 120, first=first)
+    assert before == BEFORE
+    r = before_after(reports, [TARGET], BUFFER, before, after, control_cells=[CONTROL])
+    assert r["before_days"] == r["after_days"] == 90
+    assert (r["a_before"], r["a_after"], r["b_before"], r["b_after"], r["c_before"]) == (
+        100,
+        60,
+        50,
+        70,
+        1000,
+    )

@@ -155,7 +155,7 @@ def test_partner_map_preview_is_the_delivered_png(app_env):
     import numpy as np
     from PIL import Image
 
-    from hoth_geo import cli_export, pipeline, privacy
+    from hoth_geo import export_prep, pipeline, privacy
     from hoth_geo.ui.pages import export
 
     at = _run("partner")
@@ -167,7 +167,7 @@ def test_partner_map_preview_is_the_delivered_png(app_env):
     policy = privacy.policy_for("partner")
     args = dict(policy=policy, res=privacy.DEFAULT_COARSEST_RES, filters=None, map_type="count", demo=True)
     preview = export.preview_image(reports, places, kind="map-png", **args)
-    delivered = cli_export.prepare_export(reports, places, kind="map-png", **args).data
+    delivered = export_prep.prepare_export(reports, places, kind="map-png", **args).data
     a = np.asarray(Image.open(io.BytesIO(preview)).convert("RGB"))
     b = np.asarray(Image.open(io.BytesIO(delivered)).convert("RGB"))
     assert a.shape == b.shape

@@ -230,7 +230,7 @@ def test_conditions_of_the_data_and_of_what_a_person_gave_are_told_apart(tmp_pat
     from datetime import date
 
     from hoth_geo import errors, hotspots, privacy, temporal
-    from hoth_geo.cli_export import disclosed_too_few
+    from hoth_geo.export_prep import disclosed_too_few
 
     reports = _synthetic_reports(40)
     nothing = aggregate.ReportFilter(concerns=("radicalisation",))

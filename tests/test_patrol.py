@@ -336,3 +336,64 @@ def test_plan_csv_carries_its_marking_and_the_demo_label_above_the_header():
     assert lines[1].startswith("SYNTHETIC DEMO DATA")
     assert lines[2] == "" and lines[3].startswith("slot,h3,")
     assert plan_to_csv(plan).decode("utf-8-sig").startswith("slot,h3,")  # no preamble unless asked
+
+
+# --- The plan as the app shows it ------------------------------------------------------------------------
+
+
+def test_plan_window_needs_both_dates():
+    from hoth_geo.aggregate import ReportFilter
+    from hoth_geo.patrol import plan_window
+
+    assert plan_window(None) is None
+    assert plan_window(ReportFilter(date_from=date(2025, 1, 1))) is None
+    assert plan_window(ReportFilter(date_to=date(2025, 1, 31))) is None
+    both = ReportFilter(date_from=date(2025, 1, 1), date_to=date(2025, 1, 31))
+    assert plan_window(both) == (date(2025, 1, 1), date(2025, 1, 31))
+
+
+def test_plan_by_hexagon_sums_its_slots_once_per_hexagon(demo):
+    from hoth_geo.patrol import plan_by_hexagon
+
+    reports, places = demo
+    plan = patrol_plan(reports, places, slots=12, max_slots_per_hex=2)
+    per_hex = plan_by_hexagon(plan)
+    assert per_hex["h3"].is_unique
+    assert set(per_hex["h3"]) == set(plan["h3"])
+    assert per_hex["reports"].sum() == plan["reports"].sum()
+    assert per_hex["h3"].tolist() == list(dict.fromkeys(plan["h3"]))  # best slot first
+    for row in per_hex.itertuples():
+        mine = plan[plan["h3"] == row.h3]
+        assert row.slots == ", ".join(str(s) for s in mine["slot"])
+        assert row.reports == mine["reports"].sum()
+        assert row.window.split("; ") == mine["window"].tolist()
+    assert "where" not in per_hex.columns
+    with pytest.raises(ValueError, match="'why'"):
+        plan_by_hexagon(plan.drop(columns="why"))
+
+
+def test_places_in_cells_are_the_reported_places_inside_the_plan(demo):
+    from hoth_geo.patrol import places_in_cells
+    from hoth_geo.places import top_places
+
+    reports, places = demo
+    plan = patrol_plan(reports, places)
+    cells = plan["h3"].unique().tolist()
+    inside = places_in_cells(reports, places, cells, 9)
+    assert not inside.empty
+    point_cells = [
+        h3i.latlng_to_cell(lat, lon, 9)
+        for lat, lon in zip(inside["latitude"], inside["longitude"], strict=True)
+    ]
+    assert set(point_cells) <= set(cells)
+    # Every reported place in those hexagons, not only the top 25 of the area.
+    everywhere = top_places(reports, places, limit=None)
+    in_plan = [
+        pid
+        for pid, lat, lon in zip(
+            everywhere["place_id"], everywhere["latitude"], everywhere["longitude"], strict=True
+        )
+        if h3i.latlng_to_cell(lat, lon, 9) in set(cells)
+    ]
+    assert sorted(inside["place_id"]) == sorted(in_plan)
+    assert places_in_cells(reports, places, [], 9).empty

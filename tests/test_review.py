@@ -279,3 +279,17 @@ def test_review_page_needs_a_choice_and_a_confirmation_and_can_undo(tmp_path, mo
     assert review.needs_location(engine, include_demo=False)["id"].tolist() == [qid]
     assert not [b for b in at.button if b.key == "rv_undo"], "nothing left to undo"
     assert {"quarantine_resolved", "quarantine_unresolved"} <= set(_events(engine))
+
+
+def test_postcode_location_reads_the_postcode_as_typed():
+    units = pd.DataFrame(
+        {
+            "postcode": ["DL1 5QF", "DH1 3HP"],
+            "latitude": [54.5236, 54.7753],
+            "longitude": [-1.5521, -1.5849],
+        }
+    )
+    assert review.postcode_location("dl15qf", units) == ("DL1 5QF", 54.5236, -1.5521)
+    assert review.postcode_location("  DH1   3HP ", units) == ("DH1 3HP", 54.7753, -1.5849)
+    assert review.postcode_location("DL1 9ZZ", units) is None  # a postcode, not in the gazetteer
+    assert review.postcode_location("the park", units) is None  # not a postcode at all

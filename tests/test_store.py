@@ -1,4 +1,5 @@
-"""The store on SQLite and PostgreSQL: bulk inserts (COPY on PostgreSQL) keep every value exactly, and
+"""The store on SQLite and PostgreSQL: connecting, imports and their quarantine, the data version, demo
+removal; bulk inserts (COPY on PostgreSQL) keep every value exactly, and
 both backends give the app the same analysis frame."""
 
 from __future__ import annotations
@@ -141,4 +142,156 @@ def test_both_backends_give_the_same_analysis_frame(db_url, demo_store):
     reference = demo_store.reports.sort_values("id").reset_index(drop=True)
     pd.testing.assert_frame_equal(mine, reference, check_categorical=False)
     assert store.counts(engine) == store.counts(demo_store.engine)
+    engine.dispose()
+
+
+# --- What a user of the store relies on: connect, imports, quarantine, the data version --------------------
+
+FORM_ROW = {
+    "Date observed": "14/06/2025",
+    "Time observed": "21:15",
+    "Reporting agency": "Youth Outreach (synthetic)",
+    "Agency type": "vcs",
+    "Concerns": "CCE",
+    "Narrative": "Group of young people (synthetic) seen near a white van.",
+}
+LOCATED_ROW = dict(FORM_ROW, **{"Postcode": "DH1 1AB", "Source reference": "YO-1"})
+NEEDS_LOCATION_ROW = dict(FORM_ROW, **{"Location": "behind the shops", "Source reference": "YO-2"})
+BAD_DATE_ROW = dict(
+    FORM_ROW, **{"Date observed": "31/02/2025", "Postcode": "DH1 1AB", "Source reference": "YO-3"}
+)
+DURHAM = (54.7761, -1.5733)
+
+
+def _form(path, rows):
+    from hoth_geo.schema import TEMPLATE_COLUMNS
+
+    pd.DataFrame([{c: r.get(c, "") for c in TEMPLATE_COLUMNS} for r in rows]).to_csv(path, index=False)
+    return path
+
+
+def test_connect_gives_an_empty_current_database_and_reconnecting_keeps_the_data(db_url, tmp_path):
+    from hoth_geo import pipeline
+
+    engine = store.connect(db_url)
+    assert store.data_version(engine) == store.DataVersion(0, 0, 0, 0, 0)
+    assert store.load_reports(engine).empty and store.load_imports(engine).empty
+    pipeline.import_file(engine, _form(tmp_path / "one.csv", [LOCATED_ROW]))
+    engine.dispose()
+    again = store.connect(db_url)  # a second connect must not recreate or wipe anything
+    assert len(store.load_reports(again)) == 1
+    assert store.data_version(again).n_reports == 1
+    again.dispose()
+
+
+def test_an_import_is_recorded_and_every_row_is_stored_or_quarantined(db_url, tmp_path):
+    from hoth_geo import pipeline
+    from hoth_geo.import_stream import file_sha256
+
+    engine = store.connect(db_url)
+    path = _form(tmp_path / "outreach.csv", [LOCATED_ROW, NEEDS_LOCATION_ROW, BAD_DATE_ROW])
+    before = store.data_version(engine).version
+    summary = pipeline.import_file(engine, path, imported_by="analyst.one")
+    assert summary.reconciles
+
+    imported = store.load_imports(engine)
+    assert len(imported) == 1
+    row = imported.iloc[0]
+    assert (row["filename"], row["imported_by"], int(row["n_read"])) == ("outreach.csv", "analyst.one", 3)
+    assert int(row["n_accepted"]) + int(row["n_quarantined"]) == 3
+    with engine.connect() as conn:
+        assert store.file_already_imported(conn, file_sha256(path))
+        assert not store.file_already_imported(conn, "0" * 64)
+
+    reports = store.load_reports(engine)
+    quarantined = store.load_quarantine(engine)
+    assert len(reports) == int(row["n_accepted"]) == 1
+    assert sorted(quarantined["row_number"]) == [3, 4]  # file lines: the header is line 1
+    assert set(quarantined["filename"]) == {"outreach.csv"}
+    bad_date = quarantined[quarantined["row_number"] == 4].iloc[0]
+    assert "31/02/2025" in f"{bad_date['reason']} {bad_date['value']}"
+
+    version = store.data_version(engine)
+    assert version.version > before
+    assert store.counts(engine) == {
+        "reports": 1,
+        "demo_reports": 0,
+        "police_context": 0,
+        "quarantine_open": 2,
+    }
+    with engine.connect() as conn:
+        assert store.scan_counts(conn) == {
+            "n_reports": version.n_reports,
+            "n_demo_reports": version.n_demo_reports,
+            "n_context": version.n_context,
+            "n_quarantine_open": version.n_quarantine_open,
+        }
+    engine.dispose()
+
+
+def test_a_located_quarantine_row_becomes_a_report_once(db_url, tmp_path):
+    from hoth_geo import pipeline, review
+
+    engine = store.connect(db_url)
+    pipeline.import_file(engine, _form(tmp_path / "outreach.csv", [NEEDS_LOCATION_ROW]))
+    entry = store.load_quarantine(engine).iloc[0]
+    qid = int(entry["id"])
+    payload, import_id = store.quarantine_payload(engine, qid)
+    assert payload and import_id == int(entry["import_id"])
+    before = store.data_version(engine)
+
+    report_id = review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one")
+
+    after = store.data_version(engine)
+    assert after.version > before.version
+    assert (after.n_reports, after.n_quarantine_open) == (before.n_reports + 1, before.n_quarantine_open - 1)
+    assert store.load_quarantine(engine).empty  # no longer open
+    resolved = store.load_quarantine(engine, status=None).set_index("id").loc[qid]
+    assert (resolved["status"], int(resolved["resolved_report_id"]), resolved["resolved_by"]) == (
+        "resolved",
+        report_id,
+        "analyst.one",
+    )
+    assert store.load_reports(engine)["id"].tolist() == [report_id]
+    with pytest.raises(ValueError, match="already resolved"):
+        store.quarantine_payload(engine, qid)
+    with pytest.raises(KeyError, match="quarantine entry 999999 not found"):
+        store.quarantine_payload(engine, 999_999)
+    engine.dispose()
+
+
+def test_a_write_that_rolls_back_leaves_the_data_version_alone(db_url):
+    engine = store.connect(db_url)
+    before = store.data_version(engine)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        store.bump_data_version(conn, reports=5)
+        assert store.data_version(conn).n_reports == before.n_reports + 5  # seen inside the transaction
+        raise RuntimeError("the import failed half way")
+    assert store.data_version(engine) == before
+    with engine.begin() as conn:
+        store.bump_data_version(conn, reports=5)  # a wrong count ...
+        store.recount_data_version(conn)  # ... is put right from the tables
+    now = store.data_version(engine)
+    assert now.version == before.version + 2 and now.n_reports == 0
+    engine.dispose()
+
+
+def test_removing_the_demo_keeps_partner_reports(db_url, tmp_path):
+    from hoth_geo import pipeline
+
+    engine = store.connect(db_url)
+    pipeline.load_demo_data(engine)
+    demo_reports = store.counts(engine)["demo_reports"]
+    assert demo_reports > 1000
+    pipeline.import_file(engine, _form(tmp_path / "real.csv", [LOCATED_ROW]))
+    removed = store.delete_demo(engine, actor="admin.one")
+    assert removed == demo_reports
+    kept = store.load_reports(engine)
+    assert len(kept) == 1
+    assert store.counts(engine) == {
+        "reports": 1,
+        "demo_reports": 0,
+        "police_context": 0,
+        "quarantine_open": len(store.load_quarantine(engine)),
+    }
     engine.dispose()

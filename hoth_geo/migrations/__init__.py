@@ -33,6 +33,26 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+__all__ = [
+    "MIGRATIONS_DIR",
+    "VERSION_TABLE",
+    "MARKER_TABLE",
+    "SchemaOutOfDate",
+    "target_metadata",
+    "head_revision",
+    "current_revision",
+    "SchemaState",
+    "schema_state",
+    "ensure_current",
+    "known_revisions",
+    "create_new",
+    "upgrade",
+    "stamp",
+    "differences",
+    "history",
+    "draft_revision",
+]
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 VERSION_TABLE = "alembic_version"
 # A table every database of this project has had since the first version.

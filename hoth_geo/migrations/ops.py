@@ -10,6 +10,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+__all__ = [
+    "has_table",
+    "has_column",
+    "has_index",
+    "create_table_if_missing",
+    "add_column_if_missing",
+    "create_index_if_missing",
+]
+
 
 def _inspector():
     return sa.inspect(op.get_bind())

@@ -33,6 +33,12 @@ from hoth_geo.ui.pages import (
     time,
 )
 
+__all__ = [
+    "PAGES",
+    "allowed_pages",
+    "main",
+]
+
 # key -> (render, title, icon, capability needed; None = any signed-in user)
 PAGES = {
     "map": (hotspot_map.render, "Hotspot map", ":material/map:", "view_map"),

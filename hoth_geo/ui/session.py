@@ -23,6 +23,19 @@ from hoth_geo.auth import User
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
+__all__ = [
+    "CHECK_SECONDS_ENV",
+    "check_seconds",
+    "client",
+    "current_user",
+    "sign_out",
+    "sign_in_page",
+    "first_run_page",
+    "signed_out_navigation",
+    "unavailable_pages",
+    "sidebar_account",
+]
+
 _USER = "user"
 _TOKEN = "_session_token"  # this browser's session token: kept in server memory, sent only as a cookie
 _NOTE = "signed_out_note"

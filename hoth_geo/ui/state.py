@@ -14,7 +14,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from hoth_geo import area as area_mod
-from hoth_geo import audit, auth, pipeline, settings, store, wayfinding
+from hoth_geo import audit, auth, pipeline, schema, settings, store, wayfinding
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.area import Area
 from hoth_geo.auth import User
@@ -22,6 +22,24 @@ from hoth_geo.gazetteer import Gazetteer
 from hoth_geo.privacy import SharingPolicy, partner_filters, policy_for
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
 from hoth_geo.ui.text import md_escape
+
+__all__ = [
+    "engine",
+    "area",
+    "gazetteer",
+    "cell_descriptions",
+    "version",
+    "reports",
+    "context",
+    "places",
+    "ensure_demo_loaded",
+    "user",
+    "username",
+    "policy",
+    "demo_banner",
+    "agency_options",
+    "sidebar_filters",
+]
 
 
 @st.cache_resource(show_spinner=False)
@@ -230,8 +248,20 @@ def sidebar_filters() -> ReportFilter:
         placeholder="All agencies",
     )
     with st.sidebar.expander("Grading (3x5x2)"):
-        sources = st.multiselect("Source", ["1", "2", "3"], key="f_grading_source", placeholder="Any")
-        info = st.multiselect("Information", list("ABCDE"), key="f_grading_info", placeholder="Any")
+        sources = st.multiselect(
+            "Source",
+            list(schema.GRADING_SOURCE),
+            format_func=lambda code: schema.GRADING_SOURCE_LABELS.get(code, code),
+            key="f_grading_source",
+            placeholder="Any",
+        )
+        info = st.multiselect(
+            "Information",
+            list(schema.GRADING_INFORMATION),
+            format_func=lambda code: schema.GRADING_INFORMATION_LABELS.get(code, code),
+            key="f_grading_info",
+            placeholder="Any",
+        )
     include_context = st.sidebar.toggle(
         "Police context layer (police.uk recorded crime)",
         key="f_context",

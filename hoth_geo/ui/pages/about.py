@@ -9,6 +9,10 @@ from hoth_geo.area_gazetteer import ATTRIBUTIONS
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
+__all__ = [
+    "render",
+]
+
 
 def render() -> None:
     st.title("About hoth-geo")

@@ -9,6 +9,12 @@ from hoth_geo import audit, auth
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
+__all__ = [
+    "users_page",
+    "audit_page",
+    "audit_download",
+]
+
 
 def _actor() -> str | None:
     user = state.user()

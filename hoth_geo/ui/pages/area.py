@@ -16,6 +16,10 @@ from hoth_geo.area_gazetteer import build_gazetteer_for_area, describe_report
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
+__all__ = [
+    "render",
+]
+
 _BOUNDARY_TYPES = ["geojson", "json", "gpkg", "zip"]
 
 

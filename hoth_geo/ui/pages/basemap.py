@@ -9,6 +9,10 @@ from hoth_geo import audit, maps, settings
 from hoth_geo import basemap as basemaps
 from hoth_geo.ui import state
 
+__all__ = [
+    "render",
+]
+
 _CHOICES = {
     "none": "No basemap (area outlines and town labels only)",
     "os_maps_road": "OS Maps API, Road (needs the force's API key)",

@@ -14,10 +14,18 @@ from hoth_geo import disruption, hexes, store
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 
+__all__ = [
+    "PLACE",
+    "CELL",
+    "DEFAULT_RES",
+    "DEFAULT_DAYS",
+    "render",
+]
+
 PLACE = "A place"
 CELL = "An H3 cell"
 DEFAULT_RES = 9
-DEFAULT_DAYS = 90  # the length of each period when an activity has no end date
+DEFAULT_DAYS = disruption.DEFAULT_PERIOD_DAYS
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -30,6 +38,11 @@ def _evaluate(key: tuple, cell: int, k: int, before: tuple, after: tuple, _filte
 def _last_report_date() -> date | None:
     reports = state.reports()
     return None if reports.empty else reports["observed_at"].max().date()
+
+
+def _first_report_date() -> date | None:
+    reports = state.reports()
+    return None if reports.empty else reports["observed_at"].min().date()
 
 
 def _place_label(places: pd.DataFrame):
@@ -108,17 +121,6 @@ def _record_form(last: date | None) -> None:
     st.success(f"Recorded activity {new_id} on hexagon {hexes.cell_to_str(cell)}.")
 
 
-def _periods(start: date, end: date | None, last: date, days_without_end: int):
-    """Equal before and after periods round the start date; the after period stops at the data's end."""
-    length = (end - start).days + 1 if end is not None else days_without_end
-    length = min(length, (last - start).days + 1)
-    if length < 1:
-        return None
-    before = (start - timedelta(days=length), start - timedelta(days=1))
-    after = (start, start + timedelta(days=length - 1))
-    return before, after
-
-
 def _fmt(x: float, digits: int = 3) -> str:
     return "undefined" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
@@ -158,9 +160,13 @@ def _evaluation(log: pd.DataFrame, last: date | None, filters) -> None:
         return
     start = pd.Timestamp(row["start_date"]).date()
     end = None if pd.isna(row["end_date"]) else pd.Timestamp(row["end_date"]).date()
-    periods = _periods(start, end, last, int(days))
+    first = _first_report_date()
+    periods = disruption.evaluation_periods(start, end, last, int(days), first=first)
     if periods is None:
-        st.info(f"The activity starts after the latest report ({last:%d/%m/%Y}): nothing to compare yet.")
+        if start > last:
+            st.info(f"The activity starts after the latest report ({last:%d/%m/%Y}): nothing to compare yet.")
+        else:
+            st.info(f"The activity starts on the first day of data ({first:%d/%m/%Y}): no before period.")
         return
     before, after = periods
     undated = dataclasses.replace(filters, date_from=None, date_to=None)

@@ -6,7 +6,7 @@ table and, for maps, the map itself: a PNG or PDF map is previewed as the image 
 the same function, and an interactive map as the HTML map); for partners and the public each preview shown is recorded in the
 export log (kind 'preview', the SHA-256 of the table shown), since a preview is itself something the
 viewer receives. The file is made only when the user presses 'Prepare export', and is recorded in the
-export log at that moment. The bytes come from ``hoth_geo.cli_export.prepare_export``, the same function
+export log at that moment. The bytes come from ``hoth_geo.export_prep.prepare_export``, the same function
 as ``hoth-geo export``. A police or analyst user may release named places in a partner GeoPackage or
 briefing pack, with a reason the export log records (``privacy.NamedPlacesRelease``).
 """
@@ -22,11 +22,21 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import cli_export, exports, hexes, maps, privacy, settings, store
+from hoth_geo import export_prep, exports, hexes, maps, privacy, settings, store
 from hoth_geo.aggregate import ReportFilter
 from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
+
+__all__ = [
+    "KIND_LABELS",
+    "AUDIENCE_LABELS",
+    "MAP_LABELS",
+    "MIME",
+    "RECENT_EXPORTS",
+    "preview_image",
+    "render",
+]
 
 KIND_LABELS = {
     "map-png": "Map image (PNG, 16:9 for a screen)",
@@ -67,7 +77,7 @@ _RELEASE_KINDS = ("gpkg", "briefing")
 def _preview_map(key: tuple, policy, res: int, map_type: str, filters):
     """The audience's interactive map, ready for st_folium (Leaflet served by the app); cached per data
     version and settings. st_folium renders the map without changing it, so sharing it is safe."""
-    m = cli_export.interactive_map(
+    m = export_prep.interactive_map(
         state.reports(), state.places(), res=res, filters=filters, policy=policy, map_type=map_type
     )
     return maps.prepare_for_streamlit(m)
@@ -92,11 +102,11 @@ def preview_image(
     reports, places, *, kind: str, policy, res: int, filters, map_type: str, demo: bool
 ) -> bytes:
     """The map file the audience receives, as an image: for 'map-png' the PNG itself, for 'map-pdf' its
-    page (or, without pdftoppm, the PNG of the same map). Both come from ``cli_export.prepare_export``,
+    page (or, without pdftoppm, the PNG of the same map). Both come from ``export_prep.prepare_export``,
     the function that makes the file, so the preview has the file's classes, colours and legend."""
     if kind not in ("map-png", "map-pdf"):
         raise ValueError(f"kind must be 'map-png' or 'map-pdf' for a preview image, got {kind!r}")
-    made = cli_export.prepare_export(
+    made = export_prep.prepare_export(
         reports, places, kind=kind, policy=policy, res=res, filters=filters, map_type=map_type, demo=demo
     )
     if kind == "map-png":
@@ -104,7 +114,7 @@ def preview_image(
     page = _first_page_png(made.data, dpi=110)
     if page is not None:
         return page
-    return cli_export.prepare_export(
+    return export_prep.prepare_export(
         reports, places, kind="map-png", policy=policy, res=res, filters=filters, map_type=map_type, demo=demo
     ).data
 
@@ -181,7 +191,7 @@ def _log_preview(engine, table: pd.DataFrame, *, policy, filters, res, kind, map
     if not policy.suppresses:
         return
     data = _display_table(table).to_csv(index=False).encode("utf-8")
-    shown_map = map_type if kind in cli_export.MAP_KINDS else None
+    shown_map = map_type if kind in export_prep.MAP_KINDS else None
     # One entry per thing seen: the table (and the map, when one is drawn), not per file kind chosen.
     view = (state.version(), policy, filters, res, shown_map, data)
     seen = st.session_state.setdefault(_PREVIEWS_LOGGED, set())
@@ -270,7 +280,7 @@ def render() -> None:
             res = privacy.DEFAULT_COARSEST_RES
             st.caption(f"Hexagons: H3 resolution {res}, the one resolution {audience} exports use.")
         map_type = "count"
-        if kind in cli_export.MAP_KINDS:
+        if kind in export_prep.MAP_KINDS:
             map_type = st.selectbox("Map", list(MAP_LABELS), format_func=MAP_LABELS.get, key="export_map")
         crs = "EPSG:4326"
         if kind in ("gpkg", "csv", "xlsx"):
@@ -338,7 +348,7 @@ def render() -> None:
                 st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {md_escape(exc)}")
             else:
                 st.image(image, caption="The map exactly as the file draws it", width="stretch")
-        elif kind in cli_export.MAP_KINDS:
+        elif kind in export_prep.MAP_KINDS:
             try:
                 m = _preview_map((settings.database_url(), state.version()), policy, res, map_type, filters)
             except HothGeoError as exc:  # e.g. too few reports for a hotspot map
@@ -366,7 +376,7 @@ def render() -> None:
     if st.button("Prepare export", type="primary", key="export_prepare"):
         with st.spinner("Preparing the export…"):
             try:
-                prepared = cli_export.prepare_export(
+                prepared = export_prep.prepare_export(
                     reports,
                     state.places(),
                     kind=kind,
@@ -381,7 +391,9 @@ def render() -> None:
                 st.session_state.pop(_PREPARED, None)
                 st.error(f"This export cannot be made: {md_escape(exc)}")
             else:
-                cli_export.record(engine, prepared, policy=policy, filters=filters, exported_by=user.username)
+                export_prep.record(
+                    engine, prepared, policy=policy, filters=filters, exported_by=user.username
+                )
                 st.session_state[_PREPARED] = (params, prepared)
 
     cached = st.session_state.get(_PREPARED)
@@ -394,7 +406,7 @@ def render() -> None:
     _recent_exports(engine, user.username)
 
 
-def _show_prepared(prepared: cli_export.PreparedExport) -> None:
+def _show_prepared(prepared: export_prep.PreparedExport) -> None:
     st.success(
         f"Prepared {md_escape(prepared.filename)} ({len(prepared.data):,} bytes). "
         f"Recorded in the export log as #{prepared.export_id}."
@@ -402,7 +414,7 @@ def _show_prepared(prepared: cli_export.PreparedExport) -> None:
     if prepared.suffix == "png":
         st.image(prepared.data, caption="The image as it will be received", width="stretch")
     elif prepared.suffix == "pdf":
-        pages = cli_export.pdf_page_count(prepared.data)
+        pages = export_prep.pdf_page_count(prepared.data)
         st.caption(f"{pages} page{'s' if pages != 1 else ''}")
         first = _first_page_png(prepared.data)
         if first is not None:

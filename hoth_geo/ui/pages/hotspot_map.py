@@ -11,6 +11,12 @@ from hoth_geo.hexes import cell_to_str
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
 
+__all__ = [
+    "REPORT_LIST_COLUMNS",
+    "render_suppressed",
+    "render",
+]
+
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:

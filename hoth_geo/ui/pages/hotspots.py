@@ -17,6 +17,19 @@ from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
+__all__ = [
+    "GI",
+    "EMERGING",
+    "CHANGE",
+    "DENSITY",
+    "VIEWS",
+    "RESOLUTIONS",
+    "DENSITY_DRAW_SHARE",
+    "MAX_TABLE_ROWS",
+    "MAX_FIT_ZOOM",
+    "render",
+]
+
 GI = "Hot and cold spots (Gi*)"
 EMERGING = "Emerging hot spots"
 CHANGE = "Change between periods"

@@ -8,6 +8,10 @@ import streamlit as st
 from hoth_geo import ingest, pipeline, privacy, settings, store
 from hoth_geo.ui import state
 
+__all__ = [
+    "render",
+]
+
 
 def render() -> None:
     st.title("Import")

@@ -9,32 +9,28 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from hoth_geo import hexes, maps, patrol, settings, store
-from hoth_geo import places as risky
 from hoth_geo.errors import HothGeoError
+from hoth_geo.schema import GRADING_INFORMATION_LABELS, GRADING_SOURCE_LABELS
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 
-SOURCE_LABELS = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
-INFO_LABELS = {
-    "A": "A — known directly",
-    "B": "B — known indirectly, corroborated",
-    "C": "C — known indirectly",
-    "D": "D — not known",
-    "E": "E — suspected false",
-}
+__all__ = [
+    "plan_download",
+    "PLAN_HEADERS",
+    "render",
+]
 
 
 @st.cache_data(show_spinner="Planning…", max_entries=16)
 def _plan(key: tuple, params: tuple, weights: tuple, _filters) -> pd.DataFrame:
     slots, slot_hours, res, half_life, max_per_hex = params
     grading = {group: dict(values) for group, values in weights}
-    window = (_filters.date_from, _filters.date_to) if _filters.date_from and _filters.date_to else None
     return patrol.patrol_plan(
         state.reports(),
         state.places(),
         slots=slots,
         slot_hours=slot_hours,
-        window=window,
+        window=patrol.plan_window(_filters),
         res=res,
         half_life_days=half_life,
         grading_weights=grading,
@@ -46,10 +42,7 @@ def _plan(key: tuple, params: tuple, weights: tuple, _filters) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _places_in_plan(key: tuple, res: int, cells: tuple[int, ...], _filters) -> pd.DataFrame:
     """The reported places inside the plan's hexagons, for markers that stay visible at county zoom."""
-    located = risky.top_places(state.reports(), state.places(), _filters, limit=None)
-    located = located[["place_id", "name", "place_type", "count", "latitude", "longitude"]]
-    cell = hexes.latlng_to_cells(located["latitude"].to_numpy(), located["longitude"].to_numpy(), res)
-    return located[pd.Series(cell, index=located.index).isin(cells)]
+    return patrol.places_in_cells(state.reports(), state.places(), cells, res, _filters)
 
 
 def _grading_inputs() -> tuple:
@@ -63,7 +56,7 @@ def _grading_inputs() -> tuple:
             (
                 code,
                 c1.number_input(
-                    f"Source {SOURCE_LABELS.get(code, code)}",
+                    f"Source {GRADING_SOURCE_LABELS.get(code, code)}",
                     min_value=0.0,
                     max_value=1.0,
                     value=float(w),
@@ -77,7 +70,7 @@ def _grading_inputs() -> tuple:
             (
                 code,
                 c2.number_input(
-                    f"Information {INFO_LABELS.get(code, code)}",
+                    f"Information {GRADING_INFORMATION_LABELS.get(code, code)}",
                     min_value=0.0,
                     max_value=1.0,
                     value=float(w),
@@ -215,18 +208,7 @@ def render() -> None:
         help="The file is made when you press the button, and recorded in the export log.",
     )
 
-    # One row per hexagon for the map: a hexagon can hold up to 'max slots per hexagon' slots.
-    per_hex = (
-        plan.groupby("h3", sort=False)
-        .agg(
-            reports=("reports", "sum"),
-            slots=("slot", lambda s: ", ".join(str(x) for x in s)),
-            where=("where", "first"),
-            window=("window", "; ".join),
-            why=("why", " | ".join),
-        )
-        .reset_index()
-    )
+    per_hex = patrol.plan_by_hexagon(plan)
     m = maps.build_hex_map(
         per_hex,
         value_col="reports",

@@ -12,6 +12,11 @@ from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
 
+__all__ = [
+    "CHART_TYPES",
+    "render",
+]
+
 CHART_TYPES = 6  # place types on the concentration chart by default: the most reported ones
 
 

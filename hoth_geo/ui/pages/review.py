@@ -12,11 +12,14 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from hoth_geo import casework, geocode, hexes, identity, maps, review, store
-from hoth_geo.gazetteer import normalise_postcode
 from hoth_geo.privacy import NotAllowed
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
+
+__all__ = [
+    "render",
+]
 
 _ALL = 0  # the Import filter's "All imports" (import ids start at 1)
 _NEAR_RES = 10  # hexagons of ~70 m across: the streets a place is on
@@ -224,13 +227,11 @@ def _locate(eng, entry: pd.Series) -> None:
     elif how == "a postcode":
         text = st.text_input("Postcode", key="rv_postcode")
         if text:
-            pc = normalise_postcode(pd.Series([text])).iloc[0]
-            units = state.gazetteer().postcodes
-            hit = units[units["postcode"] == pc]
-            if hit.empty:
+            found = review.postcode_location(text, state.gazetteer().postcodes)
+            if found is None:
                 st.warning(f"Postcode {md_escape(text)} is not in the gazetteer.")
             else:
-                lat, lon = float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
+                pc, lat, lon = found
                 where = f"at postcode {pc}"
     else:
         point = st.session_state.get("rv_point")

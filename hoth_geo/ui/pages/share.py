@@ -26,6 +26,13 @@ from hoth_geo import submission as sm
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.ui import state
 
+__all__ = [
+    "WHERE_MODES",
+    "USE_TYPED",
+    "render",
+    "render_mine",
+]
+
 WHERE_MODES = {
     "place": "A place, street or postcode",
     "map": "A point I choose on the map",

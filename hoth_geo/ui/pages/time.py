@@ -17,6 +17,13 @@ from hoth_geo.ui.text import md_escape, md_filters
 if TYPE_CHECKING:  # altair is imported where a chart is drawn (~26 MB)
     import altair as alt
 
+__all__ = [
+    "ALL",
+    "HEX",
+    "PLACE",
+    "render",
+]
+
 ALL = "All matching reports"
 HEX = "A hexagon"
 PLACE = "A place"
