@@ -71,6 +71,19 @@ def _markers(page) -> list:
     return frame.evaluate(MARKER_JS)
 
 
+def _settled_box(page) -> dict:
+    """The map iframe's box once the page has stopped moving it (a caption drawn by a rerun above the
+    map shifts it down, and a click computed from the old box lands on another street)."""
+    previous = None
+    for _ in range(40):
+        box = page.locator(MAP_IFRAME).bounding_box()
+        if box is not None and box == previous:
+            return box
+        previous = box
+        page.wait_for_timeout(100)
+    return previous
+
+
 def _click_map_at(page, point: tuple[float, float]) -> None:
     """Click the map at ``point`` until the page shows the location (the map's iframe may be replaced
     by a rerun just after it is first drawn, and a click on the old one is lost)."""
@@ -82,7 +95,7 @@ def _click_map_at(page, point: tuple[float, float]) -> None:
                 "() => { const el = document.querySelector('.leaflet-container'); return el && window[el.id]; }",
                 timeout=10_000,
             )
-            box = page.locator(MAP_IFRAME).bounding_box()
+            box = _settled_box(page)
             x, y = frame.evaluate(
                 """([lat, lng]) => {
                 const map = window[document.querySelector('.leaflet-container').id];
