@@ -199,9 +199,10 @@ def measure_peer(url: str, read: bool = True) -> dict:
 def measure_rerun(url: str, reruns: int) -> dict:
     """The server-side work of a filter change once the frame is cached, as the Hotspot map page does
     it: data version, filter + aggregation, the hexagons described in words, the folium map."""
-    from hoth_geo import aggregate, maps, wayfinding
-    from hoth_geo.aggregate import ReportFilter
-    from hoth_geo.area import current_area, gazetteer_for
+    from hoth_geo.analysis import aggregate
+    from hoth_geo.deliver import maps, wayfinding
+    from hoth_geo.intake.area import current_area, gazetteer_for
+    from hoth_geo.selection import ReportFilter
 
     engine = store.connect(url)
     frame = store.load_reports(engine)
@@ -246,7 +247,7 @@ def measure_app(url: str) -> dict:
     filter is changed. The process's RSS afterwards is an app server's working set for that database."""
     from streamlit.testing.v1 import AppTest
 
-    from hoth_geo import auth, sessions
+    from hoth_geo.access import auth, sessions
 
     os.environ[settings.DB_URL_ENV] = url
     engine = store.connect(url)

@@ -21,9 +21,10 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
 
-from hoth_geo import area as area_mod  # noqa: E402
-from hoth_geo import pipeline, store  # noqa: E402
-from hoth_geo.area_gazetteer import build_gazetteer_for_area, describe_report  # noqa: E402
+from hoth_geo import store  # noqa: E402
+from hoth_geo.intake import area as area_mod  # noqa: E402
+from hoth_geo.intake import pipeline  # noqa: E402
+from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area, describe_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

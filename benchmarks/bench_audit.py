@@ -14,14 +14,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from hostile import corpus  # noqa: E402
 
-from hoth_geo import audit, ingest, settings, store  # noqa: E402
+from hoth_geo import settings, store
+from hoth_geo.access import audit  # noqa: E402
+from hoth_geo.intake import files
 
 
 def _refuse_seconds(data: bytes, name: str) -> float:
     t = time.perf_counter()
     try:
-        ingest.read_table(data, name)
-    except ingest.ImportRefused:
+        files.read_table(data, name)
+    except files.ImportRefused:
         return time.perf_counter() - t
     raise AssertionError(f"{name} was not refused")
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from hoth_geo import privacy
-from hoth_geo.exports import shareable_hexes
+from hoth_geo.access import privacy
+from hoth_geo.deliver.exports import shareable_hexes
 
 GOAL_KEYS_FIRST_S = 3.0
 GOAL_KEYS_CACHED_S = 0.05

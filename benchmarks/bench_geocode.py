@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd  # noqa: E402
 from geocode_gold import build_gold, score  # noqa: E402
 
-from hoth_geo.gazetteer import load_gazetteer  # noqa: E402
-from hoth_geo.geocode import geocode  # noqa: E402
+from hoth_geo.intake.gazetteer import load_gazetteer  # noqa: E402
+from hoth_geo.intake.geocode import geocode  # noqa: E402
 from hoth_geo.schema import CANONICAL_COLUMNS  # noqa: E402
 
 

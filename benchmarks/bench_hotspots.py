@@ -18,9 +18,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from hoth_geo import hotspots as hs
-from hoth_geo.gazetteer import load_study_area
+from hoth_geo.analysis import hotspots as hs
 from hoth_geo.hexes import polygon_to_cells
+from hoth_geo.intake.gazetteer import load_study_area
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:

@@ -42,8 +42,9 @@ def _write_file(n: int, path: Path) -> None:
 def _child_import(db: str, file: Path, chunk_rows: int) -> dict:
     from datetime import date
 
-    from hoth_geo import pipeline, store
-    from hoth_geo.gazetteer import load_gazetteer
+    from hoth_geo import store
+    from hoth_geo.intake import pipeline
+    from hoth_geo.intake.gazetteer import load_gazetteer
 
     engine = store.connect(db)
     gaz = load_gazetteer()
@@ -150,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        from hoth_geo import import_stream
+        from hoth_geo.intake import import_stream
 
         chunk = args.chunk_rows or import_stream.CHUNK_ROWS
         out = (

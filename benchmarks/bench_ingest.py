@@ -22,7 +22,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hoth_geo import schema  # noqa: E402
-from hoth_geo.ingest import normalise_sharing_form, read_table  # noqa: E402
+from hoth_geo.intake.files import read_table
+from hoth_geo.intake.sharing_form import normalise_sharing_form
 
 TODAY = date(2025, 6, 30)
 

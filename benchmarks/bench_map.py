@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hoth_geo import hexes as hx
-from hoth_geo import maps
+from hoth_geo.deliver import maps
 
 CENTRE = (54.7, -1.6)
 RES = 9  # ~0.1 km² hexagons: 50k of them cover about 5,000 km²

@@ -17,9 +17,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from hoth_geo import patrol, pipeline, places, store
-from hoth_geo.gazetteer import load_gazetteer
+from hoth_geo import store
+from hoth_geo.analysis import patrol, places
 from hoth_geo.hexes import latlng_to_cells
+from hoth_geo.intake import pipeline
+from hoth_geo.intake.gazetteer import load_gazetteer
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, keys_to_mask
 
 GOAL_PLAN_S = 1.0

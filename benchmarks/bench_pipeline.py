@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hoth_geo import aggregate, maps, pipeline, store
-from hoth_geo.aggregate import ReportFilter
-from hoth_geo.gazetteer import load_gazetteer
+from hoth_geo import store
+from hoth_geo.analysis import aggregate
+from hoth_geo.deliver import maps
+from hoth_geo.intake import pipeline
+from hoth_geo.intake.gazetteer import load_gazetteer
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, TEMPLATE_COLUMNS
+from hoth_geo.selection import ReportFilter
 
 
 def synthetic_form(n: int, seed: int = 1) -> bytes:

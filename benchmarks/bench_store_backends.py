@@ -19,7 +19,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from bench_pipeline import synthetic_form
 
-from hoth_geo import pipeline, store
+from hoth_geo import store
+from hoth_geo.intake import pipeline
 
 
 def _new_pg_database(server: sa.URL) -> tuple[str, str]:

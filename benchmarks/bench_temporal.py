@@ -18,7 +18,7 @@ import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 
-from hoth_geo import hotspots, temporal
+from hoth_geo.analysis import hotspots, temporal
 from hoth_geo.hexes import cell_centres
 
 RES = 9
@@ -93,7 +93,7 @@ def main() -> None:
     half = pd.Timestamp("2024-11-01") + pd.DateOffset(months=args.steps // 2)
     before = ("2024-11-01", (half - pd.Timedelta(days=1)).date())
     after = (half.date(), (half + pd.DateOffset(months=args.steps // 2) - pd.Timedelta(days=1)).date())
-    t_pc, pc = timed(lambda: temporal.period_change(reports, RES, before, after), r)
+    t_pc, pc = timed(lambda: temporal.period_change(reports, RES, before=before, after=after), r)
     t_prof, _ = timed(lambda: temporal.time_profile(reports), r)
 
     print(

@@ -18,7 +18,7 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from hoth_geo.geocode import name_key
+from hoth_geo.intake.geocode import name_key
 
 # (written-out word, abbreviation) pairs partners use for street types.
 ABBREVIATIONS = (

@@ -43,7 +43,9 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
 
-from hoth_geo import auth, pipeline, settings, store  # noqa: E402
+from hoth_geo import settings, store  # noqa: E402
+from hoth_geo.access import auth  # noqa: E402
+from hoth_geo.intake import pipeline  # noqa: E402
 from hoth_geo.schema import CONCERNS, TEMPLATE_COLUMNS  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +74,8 @@ TAG_JS = (
 CONCERN_LABELS = [CONCERNS[k] for k in ("cse", "cce", "missing", "drugs_alcohol", "weapons", "asb")]
 IMPORT_CODE = """
 import sys, time
-from hoth_geo import pipeline, store
+from hoth_geo.intake import pipeline
+from hoth_geo import store
 engine = store.connect(sys.argv[1])
 t = time.perf_counter()
 summary = pipeline.import_file(engine, sys.argv[2], imported_by="load-test")

@@ -33,36 +33,38 @@ __version__ = "0.1.0"
 _PUBLIC: dict[str, tuple[str, str]] = {
     # Storing and importing
     "connect": ("store", "connect"),
-    "import_file": ("pipeline", "import_file"),
-    "load_demo_data": ("pipeline", "load_demo_data"),
+    "import_file": ("intake.pipeline", "import_file"),
+    "load_demo_data": ("intake.pipeline", "load_demo_data"),
     "load_reports": ("store", "load_reports"),
     "load_context": ("store", "load_context"),
     "load_quarantine": ("store", "load_quarantine"),
-    "all_places": ("pipeline", "all_places"),
+    "all_places": ("intake.pipeline", "all_places"),
     "ImportSummary": ("store", "ImportSummary"),
     # Selecting and counting
-    "ReportFilter": ("aggregate", "ReportFilter"),
-    "aggregate_hexes": ("aggregate", "aggregate_hexes"),
-    "monthly_counts": ("aggregate", "monthly_counts"),
-    "place_ranking": ("places", "place_ranking"),
-    "top_places": ("places", "top_places"),
+    "ReportFilter": ("selection", "ReportFilter"),
+    "aggregate_hexes": ("analysis.aggregate", "aggregate_hexes"),
+    "monthly_counts": ("analysis.aggregate", "monthly_counts"),
+    "place_ranking": ("analysis.places", "place_ranking"),
+    "top_places": ("analysis.places", "top_places"),
     # Hexagon analysis
     # Not "hotspots": that is the submodule's name, and an attribute shared with a submodule is
-    # replaced by the module as soon as anything imports hoth_geo.hotspots.
-    "hotspot_gistar": ("hotspots", "hotspots"),
-    "study_area_grid": ("hotspots", "study_area_grid"),
-    "kernel_density": ("hotspots", "kernel_density"),
-    "emerging_hotspots": ("temporal", "emerging_hotspots"),
-    "period_change": ("temporal", "period_change"),
+    # replaced by the module as soon as anything imports hoth_geo.analysis.hotspots.
+    "hotspot_gistar": ("analysis.hotspots", "hotspots"),
+    "count_grid": ("analysis.hotspots", "count_grid"),
+    "density": ("analysis.hotspots", "density"),
+    "study_area_grid": ("analysis.hotspots", "study_area_grid"),
+    "kernel_density": ("analysis.hotspots", "kernel_density"),
+    "emerging_hotspots": ("analysis.temporal", "emerging_hotspots"),
+    "period_change": ("analysis.temporal", "period_change"),
     # Maps
-    "build_hex_map": ("maps", "build_hex_map"),
-    "standalone_html": ("maps", "standalone_html"),
+    "build_hex_map": ("deliver.maps", "build_hex_map"),
+    "standalone_html": ("deliver.maps", "standalone_html"),
     # Sharing and exports
-    "policy_for": ("privacy", "policy_for"),
-    "SharingPolicy": ("privacy", "SharingPolicy"),
-    "prepare_export": ("export_prep", "prepare_export"),
-    "PreparedExport": ("export_prep", "PreparedExport"),
-    "record_export": ("export_prep", "record"),
+    "policy_for": ("access.privacy", "policy_for"),
+    "SharingPolicy": ("access.privacy", "SharingPolicy"),
+    "prepare_export": ("deliver.export_prep", "prepare_export"),
+    "PreparedExport": ("deliver.export_prep", "PreparedExport"),
+    "record_export": ("deliver.export_prep", "record"),
     # Errors a caller may act on
     "HothGeoError": ("errors", "HothGeoError"),
     "InvalidInput": ("errors", "InvalidInput"),
@@ -89,6 +91,8 @@ __all__ = [
     "place_ranking",
     "top_places",
     "hotspot_gistar",
+    "count_grid",
+    "density",
     "study_area_grid",
     "kernel_density",
     "emerging_hotspots",
@@ -126,7 +130,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from hoth_geo.aggregate import ReportFilter, aggregate_hexes, monthly_counts
+    from hoth_geo.access.privacy import SharingPolicy, policy_for
+    from hoth_geo.analysis.aggregate import aggregate_hexes, monthly_counts
+    from hoth_geo.analysis.hotspots import count_grid, density, kernel_density, study_area_grid
+    from hoth_geo.analysis.hotspots import hotspots as hotspot_gistar
+    from hoth_geo.analysis.places import place_ranking, top_places
+    from hoth_geo.analysis.temporal import emerging_hotspots, period_change
+    from hoth_geo.deliver.export_prep import PreparedExport, prepare_export
+    from hoth_geo.deliver.export_prep import record as record_export
+    from hoth_geo.deliver.maps import build_hex_map, standalone_html
     from hoth_geo.errors import (
         DataConditionError,
         HothGeoError,
@@ -135,13 +147,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
         NotAllowed,
         TooFewReports,
     )
-    from hoth_geo.export_prep import PreparedExport, prepare_export
-    from hoth_geo.export_prep import record as record_export
-    from hoth_geo.hotspots import hotspots as hotspot_gistar
-    from hoth_geo.hotspots import kernel_density, study_area_grid
-    from hoth_geo.maps import build_hex_map, standalone_html
-    from hoth_geo.pipeline import all_places, import_file, load_demo_data
-    from hoth_geo.places import place_ranking, top_places
-    from hoth_geo.privacy import SharingPolicy, policy_for
+    from hoth_geo.intake.pipeline import all_places, import_file, load_demo_data
+    from hoth_geo.selection import ReportFilter
     from hoth_geo.store import ImportSummary, connect, load_context, load_quarantine, load_reports
-    from hoth_geo.temporal import emerging_hotspots, period_change

@@ -59,7 +59,7 @@ DEMO_DIR = DATA_DIR / "demo"
 DEFAULT_AREA_ID = "county-durham-darlington"
 DEFAULT_AREA_NAME = "County Durham and Darlington"
 # Where a deployment keeps its areas (boundary and gazetteer per area). Default: beside the SQLite
-# database file ('<db>.areas/'), else VAR_DIR/areas for a server database. See hoth_geo/area.py.
+# database file ('<db>.areas/'), else VAR_DIR/areas for a server database. See hoth_geo/intake/area.py.
 AREA_DIR_ENV = "HOTH_GEO_AREA_DIR"
 
 # Leaflet and other browser assets served locally: maps never need a CDN.
@@ -70,7 +70,7 @@ VAR_DIR = Path(os.environ.get("HOTH_GEO_VAR_DIR", REPO_DIR / "var"))
 DEFAULT_DB_URL = f"sqlite:///{VAR_DIR / 'hoth_geo.sqlite'}"
 DB_URL_ENV = "HOTH_GEO_DB"
 
-# The basemap under the maps (none, a tile server or a local tile file): see hoth_geo/basemap.py.
+# The basemap under the maps (none, a tile server or a local tile file): see hoth_geo/deliver/basemap.py.
 BASEMAP_FILE = Path(os.environ.get("HOTH_GEO_BASEMAP_FILE", VAR_DIR / "basemap.json"))
 
 

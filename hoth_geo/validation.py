@@ -3,7 +3,6 @@ same wrong value refuse it the same way. Each raises ``ValueError`` naming the a
 (a programming error; conditions a person can act on are in ``hoth_geo.errors``).
 
 - ``check_choice``: a value out of a fixed set.
-- ``check_policy``: a ``privacy.SharingPolicy``.
 - ``as_day``: a date (anything ``pd.Timestamp`` reads) as midnight of that calendar day.
 - ``check_grid``: an analysis grid of H3 cells.
 - ``check_frames``: the analysis-frame contract (``store.load_reports``, ``pipeline.all_places``).
@@ -20,7 +19,6 @@ from hoth_geo.hexes import cell_resolutions
 
 __all__ = [
     "check_choice",
-    "check_policy",
     "as_day",
     "check_grid",
     "check_frames",
@@ -47,17 +45,6 @@ def check_choice(value, name: str, choices: Iterable) -> None:
     choices = list(choices)
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
-
-
-def check_policy(policy):
-    """``policy`` when it is a ``privacy.SharingPolicy``."""
-    from hoth_geo.privacy import SharingPolicy
-
-    if not isinstance(policy, SharingPolicy):
-        raise ValueError(
-            f"policy must be a SharingPolicy (see privacy.policy_for), got {type(policy).__name__}"
-        )
-    return policy
 
 
 def as_day(value, name: str) -> pd.Timestamp:

@@ -15,7 +15,7 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
 
-from hoth_geo import gazetteer as gz  # noqa: E402
+from hoth_geo.intake import gazetteer as gz  # noqa: E402
 
 # Town labels of the demo area's maps, each at the median of its post town's unit postcodes (the
 # built-up area dominates a district's postcodes, so the median falls in the town).

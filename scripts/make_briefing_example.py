@@ -18,7 +18,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from hoth_geo import briefing, pipeline, settings, store
+from hoth_geo import settings, store
+from hoth_geo.deliver import briefing
+from hoth_geo.intake import pipeline
 
 PREVIEW_DPI = 60
 

@@ -5,7 +5,7 @@ password-frequency study: dictionary words and names people pick, keyboard walks
 runs, and those words with the years, digits and punctuation people add to satisfy a length rule.
 It is written from this script alone (no download), so it carries this project's licence.
 
-``hoth_geo.passwords`` also normalises a candidate (lower-case, common letter-for-symbol swaps,
+``hoth_geo.access.passwords`` also normalises a candidate (lower-case, common letter-for-symbol swaps,
 trailing digits and punctuation removed) before looking it up, so "Password2024!" is refused through
 the base word "password" even though the list does not spell out every suffix.
 

@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hoth_geo import settings  # noqa: E402
-from hoth_geo.demo import DEFAULT_SEED, generate_demo, write_demo  # noqa: E402
-from hoth_geo.gazetteer import load_gazetteer  # noqa: E402
+from hoth_geo.intake.demo import DEFAULT_SEED, generate_demo, write_demo  # noqa: E402
+from hoth_geo.intake.gazetteer import load_gazetteer  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from hoth_geo import auth, sessions, settings, store
+from hoth_geo import settings, store
+from hoth_geo.access import auth, sessions
 
 TEST_PASSWORD = "synthetic-test-passphrase"  # test accounts only, in throwaway databases
 

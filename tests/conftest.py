@@ -19,7 +19,7 @@ def _no_area_left_in_use():
     """A command run in-process (CliRunner) sets the area for its process; the next test starts
     from the configured one again."""
     yield
-    from hoth_geo import area
+    from hoth_geo.intake import area
 
     area.use(None)
 
@@ -45,7 +45,8 @@ class DemoStore:
 def demo_store(tmp_path_factory) -> DemoStore:
     """Shared by every test that only reads the demo data: do not write to its database or change its
     frames in place (tests that write make their own database)."""
-    from hoth_geo import pipeline, store
+    from hoth_geo import store
+    from hoth_geo.intake import pipeline
 
     engine = store.connect(f"sqlite:///{tmp_path_factory.mktemp('demo_store') / 'demo.sqlite'}")
     pipeline.load_demo_data(engine)

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo import aggregate
-from hoth_geo.aggregate import ReportFilter
-from hoth_geo.places import place_ranking
+from hoth_geo import selection
+from hoth_geo.analysis import aggregate
+from hoth_geo.analysis.places import place_ranking
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, keys_to_mask
+from hoth_geo.selection import ReportFilter
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +80,16 @@ def test_filters_combine_like_the_equivalent_pandas_query(reports):
         & reports["concerns"].str.split("|").apply(lambda ks: bool({"cce", "cse"} & set(ks)))
         & (reports["agency_type"] == "school")
     ]
-    mask = aggregate.filter_mask(reports, f)
+    mask = selection.filter_mask(reports, f)
     assert mask.sum() == len(expected) > 0
     table = aggregate.aggregate_hexes(reports, 8, f)
     assert table["count"].sum() == (~expected["online"]).sum()
-    assert aggregate.online_count(reports, f) == expected["online"].sum()
+    assert selection.online_count(reports, f) == expected["online"].sum()
 
 
 def test_date_to_is_inclusive_of_the_whole_day():
     frame = pd.DataFrame({"observed_at": pd.to_datetime(["2025-01-31 23:59", "2025-02-01 00:00"])})
-    mask = aggregate.filter_mask(frame, ReportFilter(date_to=date(2025, 1, 31)))
+    mask = selection.filter_mask(frame, ReportFilter(date_to=date(2025, 1, 31)))
     assert mask.tolist() == [True, False]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from apptest_support import TEST_PASSWORD, app_as, ensure_user
 
-from hoth_geo import audit, auth, store
-from hoth_geo.auth import User
+from hoth_geo import store
+from hoth_geo.access import audit, auth
+from hoth_geo.access.auth import User
 from hoth_geo.ui.main import PAGES, allowed_pages
 
 CORE_PAGES = ("map", "places", "import", "review", "about")
@@ -168,8 +169,8 @@ def test_reports_in_a_hexagon_are_shown_on_request_and_audited(db_url, monkeypat
 
 
 def test_roles_without_report_access_are_refused_in_the_library(db_url):
-    from hoth_geo import casework
-    from hoth_geo.privacy import NotAllowed
+    from hoth_geo.access import casework
+    from hoth_geo.access.privacy import NotAllowed
 
     partner = ensure_user(db_url, "partner")
     with pytest.raises(NotAllowed):

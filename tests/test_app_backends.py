@@ -7,7 +7,9 @@ from __future__ import annotations
 import pandas as pd
 from apptest_support import app_as, ensure_user
 
-from hoth_geo import audit, pipeline, store
+from hoth_geo import store
+from hoth_geo.access import audit
+from hoth_geo.intake import pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 

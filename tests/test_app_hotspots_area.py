@@ -10,8 +10,9 @@ import pytest
 from apptest_support import app_as, ensure_user
 from shapely.geometry import box, mapping
 
-from hoth_geo import hotspots, store
-from hoth_geo.aggregate import ReportFilter
+from hoth_geo import store
+from hoth_geo.analysis import hotspots
+from hoth_geo.selection import ReportFilter
 
 # A box round Durham City: part of the partnership's area, with reports inside and outside it.
 DURHAM_CITY = box(-1.62, 54.74, -1.52, 54.80)

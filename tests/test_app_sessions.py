@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 from apptest_support import TEST_PASSWORD, app_as, ensure_user
 
-from hoth_geo import audit, auth, sessions, store
+from hoth_geo import store
+from hoth_geo.access import audit, auth, sessions
 
 PASSPHRASE = "a long synthetic passphrase"
 

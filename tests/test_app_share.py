@@ -9,8 +9,10 @@ from datetime import date
 import pytest
 from apptest_support import app_as, ensure_user
 
-from hoth_geo import auth, pipeline, store
-from hoth_geo import submission as sm
+from hoth_geo import store
+from hoth_geo.access import auth
+from hoth_geo.intake import pipeline
+from hoth_geo.intake import submission as sm
 from hoth_geo.ui.main import allowed_pages
 
 DEMO_PLACE = "Bus station, Darlington town centre (demo)"

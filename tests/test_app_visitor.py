@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from apptest_support import TEST_PASSWORD, app_as, ensure_user
 
-from hoth_geo import area, pipeline, store
+from hoth_geo import store
+from hoth_geo.intake import area, pipeline
 
 LOADERS = [
     (store, "load_reports"),

@@ -18,11 +18,12 @@ import shapely
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from hoth_geo import area as area_mod
-from hoth_geo import hotspots as hs
-from hoth_geo import pipeline, store
-from hoth_geo.area_gazetteer import osm_for_area, read_osm_any, read_osm_gpkg
+from hoth_geo import store
+from hoth_geo.analysis import hotspots as hs
 from hoth_geo.cli import app
+from hoth_geo.intake import area as area_mod
+from hoth_geo.intake import pipeline
+from hoth_geo.intake.area_gazetteer import osm_for_area, read_osm_any, read_osm_gpkg
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 pytestmark = pytest.mark.shared
@@ -269,7 +270,7 @@ def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_dat
 def test_switching_area_replaces_the_gazetteer_and_reports_what_lies_outside(tmp_path, files, shared_data):
     db = f"sqlite:///{tmp_path / 'switch.sqlite'}"
     engine = store.connect(db)
-    from hoth_geo.area_gazetteer import build_gazetteer_for_area
+    from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
 
     first = area_mod.set_area(files["shp_zip"], "Darlington", db_url=db, engine=engine)
     build_gazetteer_for_area(first.area, codepoint=[files["codepoint"]])
@@ -414,8 +415,8 @@ def test_open_names_roads_become_streets_and_far_squares_are_not_read(tmp_path, 
     """An OS Open Names zip in the published layout (Doc/ header file, one header-less CSV per 10 km
     square), holding real Darlington road points from police.uk, one populated place, and a square in
     Cornwall that must not even be opened."""
-    from hoth_geo.area_gazetteer import OPEN_NAMES_COLUMNS, grid_square_origin, streets_from_open_names
-    from hoth_geo.gazetteer import parse_policeuk_location, wgs84_to_bng
+    from hoth_geo.intake.area_gazetteer import OPEN_NAMES_COLUMNS, grid_square_origin, streets_from_open_names
+    from hoth_geo.intake.gazetteer import parse_policeuk_location, wgs84_to_bng
 
     boundary = area_mod.read_area_boundary(files["gpkg"])
     area = area_mod.Area("darlington-test", "Darlington", boundary, tmp_path / "gaz")
@@ -526,7 +527,7 @@ def test_cleveland_a_whole_other_force_from_the_command_line(tmp_path, files, sh
     assert "MOST OF THIS FILE" not in own
 
     crimes = pd.read_csv(cleveland).dropna(subset=["Latitude", "Longitude"])
-    from hoth_geo.gazetteer import wgs84_to_bng
+    from hoth_geo.intake.gazetteer import wgs84_to_bng
 
     e, n = wgs84_to_bng(crimes["Longitude"].to_numpy(), crimes["Latitude"].to_numpy())
     inside = shapely.contains_xy(hull, e, n)
@@ -581,7 +582,7 @@ def test_exports_name_and_use_the_configured_area(tmp_path, files):
 def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, files):
     from apptest_support import app_as, ensure_user
 
-    from hoth_geo.area_gazetteer import build_gazetteer_for_area
+    from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
 
     url = f"sqlite:///{tmp_path / 'app.sqlite'}"
     monkeypatch.setenv("HOTH_GEO_DB", url)

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
-from hoth_geo import audit, auth, cli_admin, settings, store
+from hoth_geo import settings, store
+from hoth_geo.access import audit, auth
+from hoth_geo.cli import admin as cli_admin
 
 PASSWORD = "correct horse battery"  # synthetic test password
 ANALYST = "analyst.one@example.org"
@@ -295,7 +297,7 @@ def test_audited_account_changes_and_sign_ins_keep_the_chain_intact(engine):
 
 def test_export_log_rows_altered_removed_or_added_are_reported(engine):
     ids = [
-        store.log_export(
+        audit.log_export(
             engine, audience="partner", kind="csv", filters={"area": "x"}, data=b"abc", filename=f"{i}.csv"
         )
         for i in range(3)
@@ -369,7 +371,7 @@ def test_an_unkeyed_chain_still_verifies_and_is_keyed_by_the_next_entry(engine):
 def test_cli_verify_reports_each_kind_of_tampering_on_its_own_line(url, engine):
     auth.add_user(engine, ANALYST, PASSWORD, "analyst")
     _fill(engine, 5)
-    store.log_export(engine, audience="partner", kind="csv", filters={}, data=b"abc")
+    audit.log_export(engine, audience="partner", kind="csv", filters={}, data=b"abc")
     ok = runner.invoke(cli, ["audit", "verify", "--db", url])
     assert ok.exit_code == 0 and "audit chain intact: 7 entries" in ok.output and "anchor log:" in ok.output
     execute(engine, audit.audit_log.update().where(audit.audit_log.c.id == 2).values(details='{"i":9}'))

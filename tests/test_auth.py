@@ -16,7 +16,9 @@ import typer
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
-from hoth_geo import audit, auth, cli_admin, passwords, sessions, store
+from hoth_geo import store
+from hoth_geo.access import audit, auth, passwords, sessions
+from hoth_geo.cli import admin as cli_admin
 
 PASSWORD = "correct horse battery"  # synthetic test password, >= 12 characters
 ADMIN = "admin.one@example.org"

@@ -10,8 +10,9 @@ import folium
 import pytest
 from tiles import ATTRIBUTION, make_mbtiles, make_pmtiles, png_tile, tile_xy
 
-from hoth_geo import basemap as basemaps
-from hoth_geo import maps, settings
+from hoth_geo import settings
+from hoth_geo.deliver import basemap as basemaps
+from hoth_geo.deliver import maps
 from hoth_geo.ui import web
 
 DURHAM_BBOX = (-1.8, 54.5, -1.3, 54.9)
@@ -128,7 +129,8 @@ def test_security_headers_let_the_browser_reach_only_the_app_and_the_tile_server
 def test_the_command_line_sets_shows_and_clears_the_basemap(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from hoth_geo import audit, store
+    from hoth_geo import store
+    from hoth_geo.access import audit
     from hoth_geo.cli import app
 
     monkeypatch.setattr(settings, "BASEMAP_FILE", tmp_path / "basemap.json")

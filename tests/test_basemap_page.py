@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from apptest_support import app_as, ensure_user
 
-from hoth_geo import audit, settings, store
-from hoth_geo import basemap as basemaps
+from hoth_geo import settings, store
+from hoth_geo.access import audit
+from hoth_geo.deliver import basemap as basemaps
 
 
 @pytest.fixture()

@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hoth_geo import briefing, privacy, settings
-from hoth_geo.aggregate import ReportFilter
+from hoth_geo import settings
+from hoth_geo.access import privacy
+from hoth_geo.deliver import briefing
+from hoth_geo.selection import ReportFilter
 
 N_PAGES = 8
 PLACES_PAGE = 4
@@ -278,7 +280,7 @@ def test_the_period_is_printed_once_in_one_format(demo):
 
 def test_place_names_are_wrapped_whole_not_cut(demo, packs):
     _need_poppler()
-    from hoth_geo.places import place_ranking
+    from hoth_geo.analysis.places import place_ranking
 
     reports, places = demo
     top = place_ranking(reports, places, None).head(briefing.TOP_PLACES)
@@ -346,7 +348,7 @@ def test_partner_insets_show_disclosed_counts_and_no_venue(demo):
     assert len(counts) == briefing.INSET_COUNT
     assert all(n >= policy.k for n in counts)
     # Venues are not named for partners without a release: no gazetteer place name in a caption.
-    from hoth_geo.area import gazetteer_for, in_use
+    from hoth_geo.intake.area import gazetteer_for, in_use
 
     venue_names = {n for n in gazetteer_for(in_use()).places["name"].dropna() if len(n) > 12}
     captions = [t.get_text() for t in fig.texts if t.get_text()[:3] in ("A: ", "B: ", "C: ")]

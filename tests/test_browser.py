@@ -23,9 +23,12 @@ import pandas as pd
 import pytest
 from app_server import running_app
 
-from hoth_geo import aggregate, auth, pipeline, settings, store
-from hoth_geo.aggregate import ReportFilter
+from hoth_geo import settings, store
+from hoth_geo.access import auth
+from hoth_geo.analysis import aggregate
+from hoth_geo.intake import pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
+from hoth_geo.selection import ReportFilter
 
 pytestmark = pytest.mark.browser
 

@@ -12,9 +12,11 @@ import pytest
 import test_browser
 from test_browser import ANALYST, PARTNER, hex_count, new_page, pick_in_sidebar, sign_in
 
-from hoth_geo import audit, pipeline, store
-from hoth_geo.aggregate import ReportFilter, filter_mask, located
+from hoth_geo import store
+from hoth_geo.access import audit
+from hoth_geo.intake import pipeline
 from hoth_geo.schema import PLACE_TYPES, TEMPLATE_COLUMNS
+from hoth_geo.selection import ReportFilter, filter_mask, located
 
 pytestmark = pytest.mark.browser
 

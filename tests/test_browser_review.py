@@ -18,7 +18,9 @@ from test_browser import (
     sign_in,
 )
 
-from hoth_geo import auth, pipeline, store
+from hoth_geo import store
+from hoth_geo.access import auth
+from hoth_geo.intake import pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 ANALYST = "review.analyst"

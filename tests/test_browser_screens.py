@@ -25,8 +25,10 @@ from test_browser import (
 from test_static_maps_basemap import AREA_BBOX, street_tile
 from tiles import tiles_over
 
-from hoth_geo import auth, pipeline, store
-from hoth_geo import basemap as basemaps
+from hoth_geo import store
+from hoth_geo.access import auth
+from hoth_geo.deliver import basemap as basemaps
+from hoth_geo.intake import pipeline
 
 pytestmark = pytest.mark.browser
 

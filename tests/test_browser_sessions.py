@@ -22,7 +22,8 @@ from test_browser import (  # noqa: F401  (chromium is a fixture used by name)
     sign_in,
 )
 
-from hoth_geo import audit, auth, sessions, store
+from hoth_geo import store
+from hoth_geo.access import audit, auth, sessions
 
 pytestmark = pytest.mark.browser
 

@@ -36,8 +36,10 @@ from test_browser import (
     sign_in,
 )
 
-from hoth_geo import auth, pipeline, settings, store
-from hoth_geo import submission as sm
+from hoth_geo import settings, store
+from hoth_geo.access import auth
+from hoth_geo.intake import pipeline
+from hoth_geo.intake import submission as sm
 
 pytestmark = pytest.mark.browser
 

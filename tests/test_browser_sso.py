@@ -29,7 +29,9 @@ from test_browser import (  # noqa: F401 - chromium is a fixture
     new_page,
 )
 
-from hoth_geo import audit, auth, pipeline, sessions, store
+from hoth_geo import store
+from hoth_geo.access import audit, auth, sessions
+from hoth_geo.intake import pipeline
 
 pytestmark = pytest.mark.browser
 

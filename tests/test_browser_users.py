@@ -13,7 +13,8 @@ from test_browser import (
     sign_in,
 )
 
-from hoth_geo import auth, store
+from hoth_geo import store
+from hoth_geo.access import auth
 
 pytestmark = pytest.mark.browser
 

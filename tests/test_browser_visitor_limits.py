@@ -13,7 +13,8 @@ import pytest
 from app_server import running_app
 from test_browser import ANALYST, PASSWORD
 
-from hoth_geo import auth, sessions, store
+from hoth_geo import store
+from hoth_geo.access import auth, sessions
 
 websockets_client = pytest.importorskip("websockets.sync.client")
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402

@@ -12,8 +12,10 @@ from app_server import running_app, save_screenshot
 from test_browser import ANALYST, PASSWORD, chromium, hex_count, new_page, sign_in, wait_in_map  # noqa: F401
 from tiles import make_mbtiles, png_tile, tile_xy
 
-from hoth_geo import auth, pipeline, sessions, store
-from hoth_geo import basemap as basemaps
+from hoth_geo import store
+from hoth_geo.access import auth, sessions
+from hoth_geo.deliver import basemap as basemaps
+from hoth_geo.intake import pipeline
 
 pytestmark = pytest.mark.browser
 

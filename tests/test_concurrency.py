@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from hoth_geo import audit, pipeline, store
+from hoth_geo import store
+from hoth_geo.access import audit
+from hoth_geo.intake import pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -33,7 +35,8 @@ AGENCY = "Concurrency Youth Service (synthetic)"
 READER = r"""
 import json, sys, time
 from pathlib import Path
-from hoth_geo import audit, store
+from hoth_geo.access import audit
+from hoth_geo import store
 
 url, name, folder, AGENCY = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 engine = store.connect(url)

@@ -20,7 +20,8 @@ import pytest
 import sqlalchemy as sa
 from hostile import corpus
 
-from hoth_geo import pipeline, store
+from hoth_geo import store
+from hoth_geo.intake import pipeline
 
 CHILD = Path(__file__).resolve().parent / "hostile" / "import_child.py"
 N_ROWS = 150_000

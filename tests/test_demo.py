@@ -13,7 +13,7 @@ from pyproj import Transformer
 from rapidfuzz import fuzz, process
 
 from hoth_geo import schema, settings
-from hoth_geo.demo import _match_key, generate_demo, read_demo_reports, stable_cell
+from hoth_geo.intake.demo import _match_key, generate_demo, read_demo_reports, stable_cell
 
 DEMO = settings.DEMO_DIR
 RES = 8
@@ -23,7 +23,7 @@ RES = 8
 def gazetteer():
     if not (settings.GAZETTEER_DIR / "places.parquet").exists():
         pytest.skip("shipped gazetteer (data/gazetteer) not built")
-    from hoth_geo.gazetteer import load_gazetteer
+    from hoth_geo.intake.gazetteer import load_gazetteer
 
     return load_gazetteer()
 
@@ -97,7 +97,7 @@ def test_shipped_files_equal_a_fresh_generation(demo, shipped, tmp_path):
     assert v["name"].tolist() == demo.venues["name"].tolist()
     assert np.allclose(v["latitude"], demo.venues["latitude"], atol=1e-6)
     assert np.allclose(v["longitude"], demo.venues["longitude"], atol=1e-6)
-    from hoth_geo.demo import write_demo
+    from hoth_geo.intake.demo import write_demo
 
     paths = write_demo(demo, tmp_path)
     for name in ("reports", "venues", "truth", "readme"):

@@ -8,9 +8,11 @@ from datetime import date, timedelta
 import h3
 import pytest
 
-from hoth_geo import aggregate, pipeline, settings, store
-from hoth_geo.aggregate import ReportFilter
-from hoth_geo.places import place_ranking
+from hoth_geo import selection, settings, store
+from hoth_geo.analysis import aggregate
+from hoth_geo.analysis.places import place_ranking
+from hoth_geo.intake import pipeline
+from hoth_geo.selection import ReportFilter
 
 
 @pytest.fixture(scope="module")
@@ -72,5 +74,5 @@ def test_taxi_rank_concerns_are_at_night(demo, truth):
 
 def test_online_reports_are_counted_not_mapped(demo, truth):
     _engine, _summary, reports, _places = demo
-    assert aggregate.online_count(reports) == truth["online"]["count"]
+    assert selection.online_count(reports) == truth["online"]["count"]
     assert (reports.loc[reports["online"], "h3"] == 0).all()

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from hoth_geo import privacy
-from hoth_geo.aggregate import ReportFilter, filter_mask, located
-from hoth_geo.exports import export_hexes, shareable_hexes
+from hoth_geo.access import privacy
+from hoth_geo.access.privacy import NotAllowed, is_suppressed, policy_for
+from hoth_geo.analysis.hotspots import TooFewReports, hotspots
+from hoth_geo.deliver.exports import export_hexes, shareable_hexes
 from hoth_geo.hexes import cells_to_parent
-from hoth_geo.hotspots import TooFewReports, hotspots
-from hoth_geo.privacy import NotAllowed, is_suppressed, policy_for
+from hoth_geo.selection import ReportFilter, filter_mask, located
 
 PARTNER = policy_for("partner")
 K = PARTNER.k

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo.aggregate import ReportFilter
-from hoth_geo.disruption import (
+from hoth_geo.analysis.disruption import (
     before_after,
     buffer_around,
     interpret_wdq,
@@ -19,6 +18,7 @@ from hoth_geo.disruption import (
     wdq_from_counts,
 )
 from hoth_geo.schema import CONCERNS, keys_to_mask
+from hoth_geo.selection import ReportFilter
 
 TARGET = h3i.latlng_to_cell(54.5228, -1.5535, 9)  # Darlington town centre
 BUFFER = ring_cells(TARGET, 1, 2)
@@ -226,7 +226,7 @@ def test_before_after_validation():
 
 
 def test_periods_with_an_end_date_are_the_activity_and_as_long_before_it():
-    from hoth_geo.disruption import evaluation_periods
+    from hoth_geo.analysis.disruption import evaluation_periods
 
     before, after = evaluation_periods(date(2024, 3, 1), date(2024, 3, 31), last=date(2024, 12, 31))
     assert after == (date(2024, 3, 1), date(2024, 3, 31))
@@ -235,7 +235,7 @@ def test_periods_with_an_end_date_are_the_activity_and_as_long_before_it():
 
 
 def test_periods_without_an_end_date_use_the_given_length():
-    from hoth_geo.disruption import DEFAULT_PERIOD_DAYS, evaluation_periods
+    from hoth_geo.analysis.disruption import DEFAULT_PERIOD_DAYS, evaluation_periods
 
     before, after = evaluation_periods(date(2024, 6, 1), None, date(2024, 12, 31))
     assert (after[1] - after[0]).days + 1 == DEFAULT_PERIOD_DAYS
@@ -245,7 +245,7 @@ def test_periods_without_an_end_date_use_the_given_length():
 
 
 def test_periods_stop_at_the_latest_report_and_stay_equal():
-    from hoth_geo.disruption import evaluation_periods
+    from hoth_geo.analysis.disruption import evaluation_periods
 
     # A 60-day activity, but data only until 10 days after its start: both periods are 10 days.
     before, after = evaluation_periods(date(2024, 6, 1), date(2024, 7, 30), date(2024, 6, 10))
@@ -261,7 +261,7 @@ def test_periods_stop_at_the_latest_report_and_stay_equal():
 
 
 def test_periods_do_not_reach_back_before_the_first_report():
-    from hoth_geo.disruption import evaluation_periods
+    from hoth_geo.analysis.disruption import evaluation_periods
 
     # 90 days asked, data from 20 days before the start: both periods shrink to 20 days, so days
     # without data are not counted as days without reports.
@@ -275,7 +275,7 @@ def test_periods_do_not_reach_back_before_the_first_report():
 
 
 def test_periods_refuse_an_end_before_the_start_and_a_non_positive_length():
-    from hoth_geo.disruption import evaluation_periods
+    from hoth_geo.analysis.disruption import evaluation_periods
     from hoth_geo.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="before start 2024-03-01"):
@@ -287,7 +287,7 @@ def test_periods_refuse_an_end_before_the_start_and_a_non_positive_length():
 def test_periods_from_the_data_feed_before_after():
     """An open-ended activity with 120 days asked: the before period is cut at the first report (90
     days), the after period to the same length, and before_after counts each report once."""
-    from hoth_geo.disruption import evaluation_periods
+    from hoth_geo.analysis.disruption import evaluation_periods
 
     reports = _displacement_frame()
     first = reports["observed_at"].min().date()

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo import evaluate as ev
-from hoth_geo import hotspots
+from hoth_geo.analysis import evaluate as ev
+from hoth_geo.analysis import hotspots
 from hoth_geo.schema import CONCERNS, keys_to_mask
 
 RES = 9
@@ -464,7 +464,8 @@ def test_durham_hotspots_predict_the_next_two_months(durham):
 
 @pytest.mark.shared
 def test_durham_windows_on_the_stored_context_agree_with_the_files(shared_data, durham, tmp_path):
-    from hoth_geo import pipeline, store
+    from hoth_geo import store
+    from hoth_geo.intake import pipeline
 
     engine = store.connect(f"sqlite:///{tmp_path / 'eval.sqlite'}")
     for path in _files(shared_data, TRAIN_MONTHS + TEST_MONTHS):

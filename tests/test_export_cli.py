@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from hoth_geo import store
 from hoth_geo.cli import app
-from hoth_geo.cli_export import register
-from hoth_geo.maps import band_categories, count_bands
+from hoth_geo.cli.export import register
+from hoth_geo.deliver.maps import band_categories, count_bands
 
 register(app)  # a no-op once cli.py registers the command itself
 runner = CliRunner()

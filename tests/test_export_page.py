@@ -17,8 +17,8 @@ runner = CliRunner()
 def _page_script(role: str | None) -> None:
     import streamlit as st
 
-    from hoth_geo import auth
-    from hoth_geo.aggregate import ReportFilter
+    from hoth_geo.access import auth
+    from hoth_geo.selection import ReportFilter
     from hoth_geo.ui.pages import export
 
     if role is not None:
@@ -155,7 +155,9 @@ def test_partner_map_preview_is_the_delivered_png(app_env):
     import numpy as np
     from PIL import Image
 
-    from hoth_geo import export_prep, pipeline, privacy
+    from hoth_geo.access import privacy
+    from hoth_geo.deliver import export_prep
+    from hoth_geo.intake import pipeline
     from hoth_geo.ui.pages import export
 
     at = _run("partner")

@@ -19,13 +19,14 @@ def _modules_after_import(module: str) -> set[str]:
 
 def test_export_page_imports_neither_typer_nor_the_cli():
     loaded = _modules_after_import("hoth_geo.ui.pages.export")
-    assert "hoth_geo.export_prep" in loaded
+    assert "hoth_geo.deliver.export_prep" in loaded
     assert "typer" not in loaded
     assert not {m for m in loaded if m.startswith("hoth_geo.cli")}
 
 
 def test_cli_export_uses_the_library_functions():
-    from hoth_geo import cli_export, export_prep
+    from hoth_geo.cli import export as cli_export
+    from hoth_geo.deliver import export_prep
 
     assert cli_export.prepare_export is export_prep.prepare_export
     assert cli_export.record is export_prep.record
@@ -35,6 +36,6 @@ def test_pdf_page_count_counts_page_objects_not_the_pages_tree():
     pdf = (
         b"%PDF-1.4\n1 0 obj << /Type /Pages /Count 2 >>\n2 0 obj << /Type /Page >>\n3 0 obj << /Type/Page >>"
     )
-    from hoth_geo.export_prep import pdf_page_count
+    from hoth_geo.deliver.export_prep import pdf_page_count
 
     assert pdf_page_count(pdf) == 2

@@ -16,9 +16,17 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from hoth_geo import pipeline, store
-from hoth_geo.aggregate import ReportFilter, aggregate_hexes, filter_mask, monthly_counts
-from hoth_geo.exports import (
+from hoth_geo import store
+from hoth_geo.access.privacy import (
+    NamedPlacesRelease,
+    NotAllowed,
+    is_suppressed,
+    label_keys,
+    policy_for,
+)
+from hoth_geo.analysis.aggregate import aggregate_hexes, monthly_counts
+from hoth_geo.analysis.places import place_ranking
+from hoth_geo.deliver.exports import (
     CRS_OPTIONS,
     FORMATS,
     export_filename,
@@ -31,15 +39,9 @@ from hoth_geo.exports import (
     shareable_hexes,
     shareable_places,
 )
-from hoth_geo.places import place_ranking
-from hoth_geo.privacy import (
-    NamedPlacesRelease,
-    NotAllowed,
-    is_suppressed,
-    label_keys,
-    policy_for,
-)
+from hoth_geo.intake import pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
+from hoth_geo.selection import ReportFilter, filter_mask
 
 CHILD_REF = re.compile(r"DEMO-C\d{4}")
 NARRATIVE = "SYNTHETIC DEMO REPORT"

@@ -13,8 +13,8 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import Point, box
 
-from hoth_geo import gazetteer as gz
 from hoth_geo import schema, settings
+from hoth_geo.intake import gazetteer as gz
 
 IOM_FILES = (
     "food-and-drink.overpass.geojson",

@@ -15,8 +15,8 @@ from factories import canonical_rows
 from pyproj import Transformer
 
 from hoth_geo import settings
-from hoth_geo.gazetteer import load_gazetteer
-from hoth_geo.geocode import geocode, grid_precision_m, link_to_places
+from hoth_geo.intake.gazetteer import load_gazetteer
+from hoth_geo.intake.geocode import geocode, grid_precision_m, link_to_places
 
 DH1_1AB = (54.786659, -1.530113)  # Code-Point Open centroid, converted from BNG 430316, 543630
 
@@ -398,7 +398,7 @@ def test_precision_is_the_measured_radius_of_what_was_matched(gaz):
 
 
 def test_a_row_the_geocoder_cannot_handle_is_quarantined_and_the_rest_are_kept(gaz, monkeypatch):
-    import hoth_geo.geocode as geocoding
+    import hoth_geo.intake.geocode as geocoding
 
     real = geocoding.geocode
 
@@ -433,8 +433,9 @@ def test_quarantine_payloads_rebuild_the_canonical_row(gaz):
 def test_an_import_is_not_aborted_by_a_row_the_geocoder_cannot_handle(gaz, monkeypatch, tmp_path):
     import csv
 
-    import hoth_geo.geocode as geocoding
-    from hoth_geo import pipeline, store
+    import hoth_geo.intake.geocode as geocoding
+    from hoth_geo import store
+    from hoth_geo.intake import pipeline
     from hoth_geo.schema import TEMPLATE_COLUMNS
 
     real = geocoding.geocode

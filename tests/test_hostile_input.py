@@ -21,9 +21,10 @@ import pytest
 import sqlalchemy as sa
 from hostile import corpus
 
-from hoth_geo import ingest, pipeline, store
-from hoth_geo.gazetteer import load_gazetteer
-from hoth_geo.ingest import ImportRefused
+from hoth_geo import store
+from hoth_geo.intake import files, parsers, pipeline
+from hoth_geo.intake.files import ImportRefused
+from hoth_geo.intake.gazetteer import load_gazetteer
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 TODAY = date(2025, 6, 30)
@@ -205,7 +206,7 @@ def test_semicolon_file_with_bom_reads_decimal_commas(engine, gaz):
     import_and_check(engine, gaz, corpus.utf8_bom_semicolon(), "semi.csv")
     rep = stored_reports(engine).set_index("source_ref")
     assert rep.loc["HX-000001", "latitude"] == pytest.approx(corpus.LAT)
-    assert "Source reference" in ingest.read_table(corpus.utf8_bom_semicolon(), "semi.csv").columns
+    assert "Source reference" in files.read_table(corpus.utf8_bom_semicolon(), "semi.csv").columns
 
 
 def test_quoted_newlines_stay_inside_their_cells(engine, gaz):
@@ -232,7 +233,7 @@ def test_a_very_long_field_is_cut_with_a_warning_naming_row_and_column(engine, g
     s = import_and_check(engine, gaz, corpus.long_field_csv(), "long.csv")
     assert s.n_accepted == 3
     rep = stored_reports(engine).set_index("source_ref")
-    assert len(rep.loc["HX-000002", "narrative"]) == ingest.MAX_TEXT_CHARS
+    assert len(rep.loc["HX-000002", "narrative"]) == parsers.MAX_TEXT_CHARS
     assert rep.loc["HX-000002", "narrative"].startswith('Synthetic, "quoted" text\nacross lines.')
     assert any('row 3 "Narrative" (1,048,576 characters)' in w for w in s.warnings)
 
@@ -378,7 +379,7 @@ def test_sql_payloads_reach_the_database_as_values(engine, gaz):
     ],
 )
 def test_safe_filename_keeps_only_a_plain_name(given, safe):
-    assert ingest.safe_filename(given) == safe
+    assert files.safe_filename(given) == safe
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd.csv", "..\\..\\x.xlsx"])
@@ -409,7 +410,7 @@ def test_stored_file_name_is_not_a_path(name, engine, gaz):
     )
     s = pipeline.import_file(engine, data, name, gazetteer=gaz, today=TODAY)
     stored = store.load_imports(engine)["filename"].tolist()
-    assert stored == [ingest.safe_filename(name)] and s.filename == ingest.safe_filename(name)
+    assert stored == [files.safe_filename(name)] and s.filename == files.safe_filename(name)
 
 
 # --- size limits -------------------------------------------------------------------------------------
@@ -458,16 +459,16 @@ def test_zip_bomb_is_refused_quickly_without_inflating(engine, gaz):
 def test_unzipped_size_limit_is_configurable(engine, gaz, monkeypatch):
     ok = corpus.notes_sheet_first()
     total = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(ok)).infolist())
-    monkeypatch.setattr(ingest, "MAX_XLSX_UNZIPPED_BYTES", total - 1)
+    monkeypatch.setattr(files, "MAX_XLSX_UNZIPPED_BYTES", total - 1)
     assert_refused(engine, gaz, ok, "ok.xlsx", r"would unpack to \d+ MB, over the 0 MB limit")
-    monkeypatch.setattr(ingest, "MAX_XLSX_UNZIPPED_BYTES", total)
+    monkeypatch.setattr(files, "MAX_XLSX_UNZIPPED_BYTES", total)
     assert import_and_check(engine, gaz, ok, "ok.xlsx").n_accepted == 3
 
 
 def test_ratio_limit_is_configurable_and_a_high_limit_still_bounds_total_size(engine, gaz, monkeypatch):
     bomb = corpus.zip_bomb_xlsx(64 * 1024 * 1024)
-    monkeypatch.setattr(ingest, "MAX_ZIP_RATIO", 10_000)
-    monkeypatch.setattr(ingest, "MAX_XLSX_UNZIPPED_BYTES", 32 * 1024 * 1024)
+    monkeypatch.setattr(files, "MAX_ZIP_RATIO", 10_000)
+    monkeypatch.setattr(files, "MAX_XLSX_UNZIPPED_BYTES", 32 * 1024 * 1024)
     assert_refused(engine, gaz, bomb, "bomb.xlsx", r"would unpack to 67 MB, over the 34 MB limit")
 
 
@@ -494,7 +495,7 @@ def test_stray_far_cell_is_refused_quickly(engine, gaz):
 
 def test_data_on_second_sheet_after_notes(engine, gaz):
     import_and_check(engine, gaz, corpus.notes_sheet_first(), "notes.xlsx")
-    frame = ingest.read_table(corpus.notes_sheet_first(), "notes.xlsx")
+    frame = files.read_table(corpus.notes_sheet_first(), "notes.xlsx")
     assert frame.attrs["sheet"] == "Reports"
     assert stored_reports(engine).index.tolist() == [2, 3, 4]
 
@@ -521,17 +522,17 @@ def test_million_column_csv_header_is_refused_naming_columns_and_limits(engine, 
     # Before the limits this took minutes and gigabytes and was accepted.
     msg = assert_refused(engine, gaz, corpus.wide_header_csv(1_000_000), "wide.csv", r"header row")
     assert "about 1,000,000 columns" in msg
-    assert f"{ingest.MAX_HEADER_CHARS:,} characters" in msg and f"{ingest.MAX_COLUMNS:,} columns" in msg
+    assert f"{files.MAX_HEADER_CHARS:,} characters" in msg and f"{files.MAX_COLUMNS:,} columns" in msg
 
 
 def test_csv_header_just_over_the_column_limit_is_refused_and_at_the_limit_imports(engine, gaz, monkeypatch):
-    monkeypatch.setattr(ingest, "MAX_COLUMNS", len(TEMPLATE_COLUMNS) - 1)
+    monkeypatch.setattr(files, "MAX_COLUMNS", len(TEMPLATE_COLUMNS) - 1)
     data = corpus.csv_text([corpus.base_row(1)]).encode()
     msg = assert_refused(
         engine, gaz, data, "t.csv", r"row 1 \(the header\) has 22 columns, over the limit of 21"
     )
     assert "nothing was imported" in msg
-    monkeypatch.setattr(ingest, "MAX_COLUMNS", len(TEMPLATE_COLUMNS))
+    monkeypatch.setattr(files, "MAX_COLUMNS", len(TEMPLATE_COLUMNS))
     assert import_and_check(engine, gaz, data, "t.csv").n_accepted == 1
 
 
@@ -551,7 +552,7 @@ def test_workbook_of_a_hundred_sheets_is_refused_from_its_directory(engine, gaz,
     def no_parsing(*args, **kwargs):
         raise AssertionError("the workbook was opened for parsing before its sheet count was checked")
 
-    monkeypatch.setattr(ingest, "_load_workbook_without_size_scan", no_parsing)
+    monkeypatch.setattr(files, "_load_workbook_without_size_scan", no_parsing)
     assert_refused(engine, gaz, data, "sheets.xlsx", r"has 100 worksheets, over the limit of 50")
 
 
@@ -567,7 +568,7 @@ def test_sheets_without_a_header_are_scanned_only_at_the_top(engine, gaz, monkey
     data_xml = corpus._sheet_xml(data_rows, f"A1:V{len(data_rows)}")
     workbook = corpus._workbook_with_sheets([filler_xml] * 10 + [data_xml])
     rows_read = 0
-    original = ingest._iter_sheet_rows
+    original = files._iter_sheet_rows
 
     def counting(ws, name):
         nonlocal rows_read
@@ -575,10 +576,10 @@ def test_sheets_without_a_header_are_scanned_only_at_the_top(engine, gaz, monkey
             rows_read += 1
             yield row
 
-    monkeypatch.setattr(ingest, "_iter_sheet_rows", counting)
+    monkeypatch.setattr(files, "_iter_sheet_rows", counting)
     s = import_and_check(engine, gaz, workbook, "many.xlsx")
     assert s.n_accepted == 2
-    assert rows_read < 10 * (ingest._HEADER_SCAN_ROWS + 1) * 2 + 20
+    assert rows_read < 10 * (files._HEADER_SCAN_ROWS + 1) * 2 + 20
 
 
 @pytest.mark.parametrize("dimension", [True, False], ids=["declared", "no-dimension-tag"])
@@ -596,7 +597,7 @@ def test_million_cell_sheet_is_refused_before_its_cells_are_parsed(engine, gaz, 
 
 
 def test_declared_cell_count_over_the_limit_is_refused(engine, gaz, monkeypatch):
-    monkeypatch.setattr(ingest, "MAX_XLSX_CELLS", 999_999)
+    monkeypatch.setattr(files, "MAX_XLSX_CELLS", 999_999)
     data = corpus.million_cell_xlsx(2_000, 500)
     assert_refused(
         engine, gaz, data, "cells.xlsx", r"declares 1,000,000 cells \(A1:SF2000\), more than 999,999 cells"

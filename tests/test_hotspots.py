@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from datetime import date
 
 import esda
 import h3
@@ -20,10 +21,11 @@ from scipy.special import ndtr
 from shapely.geometry import box
 from statsmodels.stats.multitest import multipletests
 
-from hoth_geo import hotspots as hs
-from hoth_geo import settings
-from hoth_geo.gazetteer import load_study_area
+from hoth_geo import errors, settings
+from hoth_geo.analysis import hotspots as hs
 from hoth_geo.hexes import cell_centres, cells_to_parent, polygon_to_cells
+from hoth_geo.intake.gazetteer import load_study_area
+from hoth_geo.selection import ReportFilter
 
 # A box around Durham City and Chester-le-Street: part of the study area, ~800 cells at res 8.
 DURHAM_BOX = box(-1.75, 54.70, -1.45, 54.90)
@@ -399,3 +401,27 @@ def test_default_bandwidth_rule_by_hand(part_grid):
     assert hs.default_bandwidth_m(one_cell) == pytest.approx(floor)
     with pytest.raises(ValueError, match="bandwidth_m must be a positive number of metres, got -5"):
         hs.kernel_density(counts, part_grid, bandwidth_m=-5)
+
+
+# --- The verb family ---------------------------------------------------------------------------------
+
+
+def test_density_is_kernel_density_on_the_count_grid_of_the_area(demo_reports):
+    area = load_study_area().intersection(DURHAM_BOX)
+    out = hs.density(demo_reports, 8, area=area, bandwidth_m=1_500)
+    counts, grid, _warning = hs.count_grid(demo_reports, 8, area=area)
+    expected = hs.kernel_density(counts, grid, bandwidth_m=1_500)
+    assert list(out.columns) == ["h3", "count", "density"]
+    np.testing.assert_array_equal(out["h3"].to_numpy(), expected["h3"].to_numpy())
+    np.testing.assert_array_equal(out["density"].to_numpy(), expected["density"].to_numpy())
+    # Every report in the count column once, zeros where a grid cell has none.
+    assert int(out["count"].sum()) == int(counts["count"].sum())
+    by_cell = out.set_index("h3")["count"]
+    assert (by_cell.reindex(counts["h3"]).to_numpy() == counts["count"].to_numpy()).all()
+    assert (out["count"] == 0).sum() > 0
+
+
+def test_density_refuses_a_filter_that_leaves_no_report(demo_reports):
+    nothing = ReportFilter(concerns=("radicalisation",), date_to=date(2000, 1, 1))
+    with pytest.raises(errors.DataConditionError):
+        hs.density(demo_reports, 8, nothing)

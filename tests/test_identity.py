@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hoth_geo import aggregate, audit, identity, pipeline, store
+from hoth_geo import store
+from hoth_geo.access import audit
+from hoth_geo.analysis import aggregate
+from hoth_geo.intake import identity, pipeline, review
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
@@ -322,7 +325,7 @@ def test_all_rows_known_from_another_file_does_not_claim_the_file_was_imported(e
 
 
 def test_resolving_a_quarantined_row_whose_report_arrived_meanwhile_stores_no_second_report(engine, tmp_path):
-    from hoth_geo.geocode import locate_manually
+    from hoth_geo.intake.geocode import locate_manually
 
     waiting = dict(UNLOCATABLE, **{"Source reference": "YO-9"})
     pipeline.import_file(engine, write_form(tmp_path / "first.csv", [waiting]))
@@ -336,7 +339,7 @@ def test_resolving_a_quarantined_row_whose_report_arrived_meanwhile_stores_no_se
         date_received=lambda t: pd.to_datetime(t["date_received"]),
     )
     with engine.begin() as conn:
-        rid = store.resolve_quarantined(
+        rid = review.resolve_quarantined(
             conn, int(entry["id"]), locate_manually(row, 54.52, -1.55), import_id=import_id, resolved_by="a"
         )
     assert len(store.load_reports(engine)) == 1 and rid == int(store.load_reports(engine)["id"].iloc[0])
@@ -473,7 +476,7 @@ def test_identical_quarantined_policeuk_rows_are_not_counted_as_duplicates(engin
 def test_retention_purges_resubmissions_and_flags_with_their_reports(engine, tmp_path):
     from datetime import date
 
-    from hoth_geo import retention
+    from hoth_geo.intake import retention
 
     pipeline.import_file(
         engine, write_form(tmp_path / "a.csv", [templated("MS-1"), templated("MS-2"), SCHOOL_001])
@@ -489,14 +492,14 @@ def test_retention_purges_resubmissions_and_flags_with_their_reports(engine, tmp
 def test_backfill_gives_rows_stored_before_the_rules_their_identity(engine, tmp_path, shared_data):
     import hashlib
 
-    from hoth_geo import ingest
+    from hoth_geo.intake import files, policeuk
 
     form = write_form(tmp_path / "form.csv", [SCHOOL_001, HOUSING_001, UNLOCATABLE, templated("")])
     police = shared_data / "policeuk_durham" / "2018-11-durham-street.csv"
     pipeline.import_file(engine, form)
     pipeline.import_file(engine, police)
     # As the previous release stored them: no identity, content-hashed police rows and quarantine.
-    old_keys = ingest.normalise_policeuk(ingest.read_table(police)).rows.set_index("row_number")[
+    old_keys = policeuk.normalise_policeuk(files.read_table(police)).rows.set_index("row_number")[
         "fingerprint"
     ]
     with engine.begin() as conn:

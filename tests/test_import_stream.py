@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import BACKENDS
 
-from hoth_geo import audit, import_stream, ingest, pipeline, store
+from hoth_geo import store
+from hoth_geo.access import audit
+from hoth_geo.intake import files, import_stream, pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 TODAY = date(2026, 11, 1)
@@ -122,7 +124,7 @@ def test_chunked_import_equals_the_whole_file_import(two_engines, tmp_path, monk
     def no_whole_read(*_a, **_k):
         raise AssertionError("read whole")
 
-    monkeypatch.setattr(ingest, "read_table", no_whole_read)
+    monkeypatch.setattr(files, "read_table", no_whole_read)
     seen: list[tuple[float, str]] = []
     chunked = pipeline.import_file(
         chunked_db, path, today=TODAY, chunk_rows=3, progress=lambda f, m: seen.append((f, m))
@@ -222,7 +224,7 @@ def test_stream_chunks_are_the_whole_file_frame(tmp_path):
     frame.insert(3, "Reporting agency ", "a repeated header")
     path = tmp_path / "partner.csv"
     path.write_text("\r\n\r\n" + frame.to_csv(index=False, lineterminator="\r\n"), encoding="utf-8")
-    whole = ingest.read_table(path)
+    whole = files.read_table(path)
     stream = import_stream.open_csv(path, path.name)
     assert stream is not None
     chunks = list(stream.chunks(4))
@@ -279,7 +281,7 @@ def test_classifying_in_chunks_equals_classifying_at_once():
     """Rows repeating, resubmitting or resembling rows of earlier chunks (and stored reports)."""
     import numpy as np
 
-    from hoth_geo import identity
+    from hoth_geo.intake import identity
 
     rng = np.random.default_rng(7)
     n = 3_000

@@ -1,4 +1,4 @@
-"""Reading and normalising sharing-form exports and police.uk files (hoth_geo.ingest).
+"""Reading and normalising sharing-form exports and police.uk files (hoth_geo.intake.ingest).
 
 Fixtures in tests/data are synthetic (no real people); the police.uk files are the real open data.
 """
@@ -17,20 +17,12 @@ import pandas as pd
 import pytest
 
 from hoth_geo import schema
-from hoth_geo.ingest import (
-    POLICEUK_COLUMNS,
-    ImportRefused,
-    IngestResult,
-    detect_format,
-    ingest,
-    map_columns,
-    normalise_policeuk,
-    normalise_sharing_form,
-    parse_concerns,
-    parse_dates,
-    parse_indicators,
-    read_table,
-)
+from hoth_geo.intake.files import ImportRefused, read_table
+from hoth_geo.intake.headers import detect_format, map_columns
+from hoth_geo.intake.ingest import ingest
+from hoth_geo.intake.parsers import IngestResult, parse_concerns, parse_dates, parse_indicators
+from hoth_geo.intake.policeuk import POLICEUK_COLUMNS, normalise_policeuk
+from hoth_geo.intake.sharing_form import normalise_sharing_form
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parents[1]

@@ -22,10 +22,13 @@ from apptest_support import app_as, ensure_user
 from test_identity import SCHOOL_001, templated
 from test_review import LOCATED, OUTREACH, write_form
 
-from hoth_geo import audit, auth, casework, identity, pipeline, retention, review, store
-from hoth_geo import submission as sm
-from hoth_geo.gazetteer import load_gazetteer
-from hoth_geo.privacy import NotAllowed
+from hoth_geo import store
+from hoth_geo.access import audit, auth, casework
+from hoth_geo.access.privacy import NotAllowed
+from hoth_geo.analysis import disruption
+from hoth_geo.intake import identity, pipeline, retention, review
+from hoth_geo.intake import submission as sm
+from hoth_geo.intake.gazetteer import load_gazetteer
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 DURHAM = (54.7761, -1.5733)
@@ -87,8 +90,8 @@ def test_every_writing_path_bumps_the_version_and_keeps_the_counts_true(db_url, 
     auth.add_user(engine, "analyst.lean", "synthetic-test-passphrase", "analyst")
     auth.authenticate(engine, "analyst.lean", "synthetic-test-passphrase")
     audit.record(engine, "demo_loaded", actor="analyst.lean")
-    store.log_export(engine, audience="partner", kind="csv", filters={}, data=b"x", exported_by="a")
-    store.add_disruption(engine, tactic="police_presence", h3_cell=1, res=8, start_date=date(2026, 1, 1))
+    audit.log_export(engine, audience="partner", kind="csv", filters={}, data=b"x", exported_by="a")
+    disruption.add_disruption(engine, tactic="police_presence", h3_cell=1, res=8, start_date=date(2026, 1, 1))
     again = pipeline.import_file(engine, tmp_path / "outreach.csv")
     assert again.already_imported
     seen.unchanged("reading, exporting, signing in and a re-import that adds nothing")
@@ -159,7 +162,7 @@ def test_every_writing_path_bumps_the_version_and_keeps_the_counts_true(db_url, 
     retention.purge_older_than(engine, date(2025, 1, 1), actor="police.lean")
     purged = seen.bumped("a purge")
     assert purged["n_reports"] < before_form["n_reports"]
-    store.delete_demo(engine, actor="analyst.lean")
+    pipeline.delete_demo(engine, actor="analyst.lean")
     gone = seen.bumped("removing the demo set")
     assert gone["n_demo_reports"] == 0 and gone["n_reports"] > 0
     assert audit.verify_chain(engine).ok
@@ -172,7 +175,7 @@ def test_another_process_sees_the_new_version_after_its_import(db_url, tmp_path)
     pipeline.import_file(engine, write_form(tmp_path / "first.csv", [LOCATED]))
     before = store.data_version(engine)
     script = (
-        "import sys; from hoth_geo import pipeline, store; "
+        "import sys; from hoth_geo import store; from hoth_geo.intake import pipeline; "
         "s = pipeline.import_file(store.connect(sys.argv[1]), sys.argv[2]); print(s.n_accepted)"
     )
     second = write_form(tmp_path / "second.csv", [templated("P-1"), templated("P-2"), SCHOOL_001])

@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo import aggregate, maps, settings
 from hoth_geo import hexes as hx
+from hoth_geo import selection, settings
+from hoth_geo.analysis import aggregate
+from hoth_geo.deliver import maps
 
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
 HOSTILE_SCRIPT = "</script><script>alert(1)</script>"
@@ -449,7 +451,7 @@ def test_hottest_hexagons_are_visible_and_unobscured_at_the_first_zoom(chromium,
 
     from PIL import Image
 
-    table = aggregate.aggregate_hexes(demo_store.reports, 8, aggregate.ReportFilter())
+    table = aggregate.aggregate_hexes(demo_store.reports, 8, selection.ReportFilter())
     m = maps.build_hex_map(table, height=620)
     path = tmp_path / "map.html"
     path.write_text(maps.standalone_html(m), encoding="utf-8")

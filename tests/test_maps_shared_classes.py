@@ -10,7 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from hoth_geo import exports, maps, privacy, static_maps
+from hoth_geo.access import privacy
+from hoth_geo.deliver import exports, maps, static_maps
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from hoth_geo import audit, migrations, store
+from hoth_geo import store
+from hoth_geo.access import audit
 from hoth_geo.cli import app
+from hoth_geo.intake import pipeline
+from hoth_geo.store import migrations
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -158,7 +161,7 @@ def test_db_upgrade_from_0002_back_fills_the_data_version(db_url, demo_store):
     with engine.connect() as conn:
         assert counts == _counts_from(store.scan_counts(conn))
     first = store.data_version(engine).version
-    store.delete_demo(engine, actor="admin.test")
+    pipeline.delete_demo(engine, actor="admin.test")
     assert store.data_version(engine).version > first and store.counts(engine)["reports"] == 0
     assert len(store.load_reports(engine)) == 0
     engine.dispose()
@@ -225,7 +228,7 @@ def test_steps_for_partly_upgraded_databases_act_once(db_url):
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    from hoth_geo.migrations import ops
+    from hoth_geo.store.migrations import ops
 
     engine = store.connect(db_url)
     with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):

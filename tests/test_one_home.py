@@ -11,9 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hoth_geo import aggregate, gazetteer, pipeline, places, schema, store
-from hoth_geo.places import place_ranking
+from hoth_geo import schema, store
+from hoth_geo.analysis import aggregate, places
+from hoth_geo.analysis.places import place_ranking
+from hoth_geo.intake import gazetteer, pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
+from hoth_geo.selection import ReportFilter, filter_mask
 
 
 @pytest.fixture()
@@ -53,9 +56,9 @@ def test_policeuk_hotel_crime_is_a_hotel_in_the_context_layer_and_the_gazetteer(
     summary = pipeline.import_file(sqlite_engine, path)
     assert summary.format == "policeuk" and summary.n_accepted == len(rows)
     context = store.load_context(sqlite_engine)
-    hotels = aggregate.aggregate_context(context, 8, aggregate.ReportFilter(place_types=("hotel",)))
+    hotels = aggregate.aggregate_context(context, 8, ReportFilter(place_types=("hotel",)))
     assert int(hotels["count"].sum()) == 4
-    hubs = aggregate.aggregate_context(context, 8, aggregate.ReportFilter(place_types=("transport_hub",)))
+    hubs = aggregate.aggregate_context(context, 8, ReportFilter(place_types=("transport_hub",)))
     assert int(hubs["count"].sum()) == 1
 
     parsed = gazetteer.parse_policeuk_location(context["location_text"].map(lambda t: f"On or near {t}"))
@@ -106,8 +109,8 @@ def test_report_matched_to_a_hotel_with_no_type_given_is_under_the_hotel_filter(
 
     reports = store.load_reports(sqlite_engine)
     assert (reports["place_id"] == "test:hotel-1").all()
-    hotel_filter = aggregate.ReportFilter(place_types=("hotel",))
-    selected = reports[aggregate.filter_mask(reports, hotel_filter)]
+    hotel_filter = ReportFilter(place_types=("hotel",))
+    selected = reports[filter_mask(reports, hotel_filter)]
     assert len(selected) == 1
     assert set(reports["place_type"].astype(str)) == {"hotel", "car_park"}
     # The hotel's own count under the Hotel filter is the reports the filter selects.
@@ -196,11 +199,11 @@ def test_cli_map_and_police_map_export_mark_the_same_top_places(request, tmp_pat
     assert [name for name, _n in marked] == ranked["name"].head(places.TOP_PLACES_ON_MAP).tolist()
 
 
-def _filter(selection: list[str]) -> aggregate.ReportFilter:
+def _filter(selection: list[str]) -> ReportFilter:
     from datetime import date
 
     opts = dict(zip(selection[::2], selection[1::2], strict=True))
-    return aggregate.ReportFilter(
+    return ReportFilter(
         date_from=date.fromisoformat(opts["--from"]) if "--from" in opts else None,
         concerns=(opts["--concern"],) if "--concern" in opts else (),
         place_types=(opts["--place-type"],) if "--place-type" in opts else (),
@@ -211,9 +214,12 @@ def _filter(selection: list[str]) -> aggregate.ReportFilter:
 
 
 def test_errors_people_act_on_share_one_base_and_keep_their_old_homes():
-    from hoth_geo import auth, errors, hotspots, ingest, privacy
+    from hoth_geo import errors
+    from hoth_geo.access import auth, privacy
+    from hoth_geo.analysis import hotspots
+    from hoth_geo.intake import files
 
-    assert ingest.ImportRefused is errors.ImportRefused
+    assert files.ImportRefused is errors.ImportRefused
     assert hotspots.TooFewReports is errors.TooFewReports
     assert privacy.NotAllowed is errors.NotAllowed
     assert auth.NotPermitted is errors.NotPermitted
@@ -229,16 +235,21 @@ def test_errors_people_act_on_share_one_base_and_keep_their_old_homes():
 def test_conditions_of_the_data_and_of_what_a_person_gave_are_told_apart(tmp_path):
     from datetime import date
 
-    from hoth_geo import errors, hotspots, privacy, temporal
-    from hoth_geo.export_prep import disclosed_too_few
+    from hoth_geo import errors
+    from hoth_geo.access import privacy
+    from hoth_geo.analysis import hotspots, temporal
+    from hoth_geo.deliver.export_prep import disclosed_too_few
 
     reports = _synthetic_reports(40)
-    nothing = aggregate.ReportFilter(concerns=("radicalisation",))
+    nothing = ReportFilter(concerns=("radicalisation",))
     with pytest.raises(errors.DataConditionError, match="no located report matches"):
         temporal.emerging_hotspots(reports, 8, filters=nothing)
     with pytest.raises(errors.InvalidInput, match="overlap"):
         temporal.period_change(
-            reports, 8, (date(2025, 1, 1), date(2025, 3, 31)), (date(2025, 3, 1), date(2025, 5, 31))
+            reports,
+            8,
+            before=(date(2025, 1, 1), date(2025, 3, 31)),
+            after=(date(2025, 3, 1), date(2025, 5, 31)),
         )
     with pytest.raises(errors.InvalidInput, match="boundary file"):
         hotspots.read_boundary(tmp_path / "missing.geojson")
@@ -295,7 +306,8 @@ def _synthetic_reports(n: int) -> pd.DataFrame:
 def test_a_time_zone_aware_date_is_its_own_calendar_day_for_every_window():
     import numpy as np
 
-    from hoth_geo import patrol, validation
+    from hoth_geo import validation
+    from hoth_geo.analysis import patrol
 
     late_evening = pd.Timestamp("2025-03-03 23:30", tz="Europe/London")
     early_morning = pd.Timestamp("2025-06-03 00:30", tz="Europe/London")  # 23:30 UTC the day before
@@ -351,7 +363,7 @@ def test_only_settings_reads_the_environment(monkeypatch):
     assert named <= set(settings.ENVIRONMENT), named - set(settings.ENVIRONMENT)
     # Read when used: a test or a deployment can change a setting without a restart.
     monkeypatch.setenv("HOTH_GEO_RETENTION", "2y")
-    from hoth_geo import retention
+    from hoth_geo.intake import retention
 
     assert retention.retention_period() == "2y"
     with pytest.raises(KeyError, match="HOTH_GEO_RETENTON is not a hoth-geo setting"):
@@ -365,7 +377,8 @@ def test_cli_kde_smooths_over_the_same_grid_as_the_page(demo_db, tmp_path):
     from shapely.geometry import box, mapping
     from typer.testing import CliRunner
 
-    from hoth_geo import hexes, hotspots
+    from hoth_geo import hexes
+    from hoth_geo.analysis import hotspots
     from hoth_geo.cli import app
 
     durham_city = box(-1.62, 54.74, -1.52, 54.80)
@@ -402,14 +415,14 @@ def test_cli_kde_smooths_over_the_same_grid_as_the_page(demo_db, tmp_path):
     reports = store.load_reports(engine)
     engine.dispose()
     # A --boundary run is about that area: the command line analyses the reports inside it.
-    from hoth_geo.area import inside_area
+    from hoth_geo.intake.area import inside_area
 
     has_point = reports["latitude"].notna().to_numpy()
     inside = inside_area(
         durham_city, reports["latitude"].to_numpy(float), reports["longitude"].to_numpy(float)
     )
     reports = reports[inside | ~has_point].reset_index(drop=True)
-    counts, grid, _ = hotspots.count_grid(reports, 8, aggregate.ReportFilter(), area=durham_city)
+    counts, grid, _ = hotspots.count_grid(reports, 8, ReportFilter(), area=durham_city)
     expected = hotspots.kernel_density(counts, grid)
     assert sorted(written["h3"]) == sorted(hexes.cells_to_str(grid))
     by_cell = dict(zip(hexes.cells_to_str(expected["h3"]), expected["density"], strict=True))

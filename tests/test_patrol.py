@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo.hexes import cells_to_parent
-from hoth_geo.patrol import (
+from hoth_geo.analysis.patrol import (
     DEFAULT_GRADING_WEIGHTS,
     patrol_plan,
     plan_to_csv,
     report_weights,
     slot_scores,
 )
+from hoth_geo.hexes import cells_to_parent
 from hoth_geo.schema import CONCERNS, keys_to_mask
 
 TOWN_CENTRE_RES8 = int("8819464e2dfffff", 16)
@@ -342,8 +342,8 @@ def test_plan_csv_carries_its_marking_and_the_demo_label_above_the_header():
 
 
 def test_plan_window_needs_both_dates():
-    from hoth_geo.aggregate import ReportFilter
-    from hoth_geo.patrol import plan_window
+    from hoth_geo.analysis.patrol import plan_window
+    from hoth_geo.selection import ReportFilter
 
     assert plan_window(None) is None
     assert plan_window(ReportFilter(date_from=date(2025, 1, 1))) is None
@@ -353,7 +353,7 @@ def test_plan_window_needs_both_dates():
 
 
 def test_plan_by_hexagon_sums_its_slots_once_per_hexagon(demo):
-    from hoth_geo.patrol import plan_by_hexagon
+    from hoth_geo.analysis.patrol import plan_by_hexagon
 
     reports, places = demo
     plan = patrol_plan(reports, places, slots=12, max_slots_per_hex=2)
@@ -373,8 +373,8 @@ def test_plan_by_hexagon_sums_its_slots_once_per_hexagon(demo):
 
 
 def test_places_in_cells_are_the_reported_places_inside_the_plan(demo):
-    from hoth_geo.patrol import places_in_cells
-    from hoth_geo.places import top_places
+    from hoth_geo.analysis.patrol import places_in_cells
+    from hoth_geo.analysis.places import top_places
 
     reports, places = demo
     plan = patrol_plan(reports, places)

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hoth_geo import aggregate, pipeline, store
-from hoth_geo.ingest import ImportRefused
+from hoth_geo import selection, store
+from hoth_geo.analysis import aggregate
+from hoth_geo.intake import pipeline, review
+from hoth_geo.intake.files import ImportRefused
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
@@ -162,7 +164,7 @@ def test_sharing_form_import_reconciles_and_quarantines_with_reasons(engine, tmp
     assert "postcode 'DH1 7ZZ' is not a postcode in County Durham and Darlington" in q.loc[6, "reason"]
     assert q.loc[7, "reason"].startswith("row 7: needs a location")
     assert "154.2" in q.loc[8, "reason"] and "row 8" in q.loc[8, "reason"]
-    assert aggregate.online_count(reports) == 1
+    assert selection.online_count(reports) == 1
     assert aggregate.aggregate_hexes(reports, 8)["count"].sum() == 3  # the online report is not mapped
 
 
@@ -203,7 +205,7 @@ def test_a_file_without_dates_is_refused_and_nothing_is_stored(engine, tmp_path)
 
 
 def test_analyst_resolution_moves_a_row_into_the_data(engine, tmp_path):
-    from hoth_geo.geocode import locate_manually
+    from hoth_geo.intake.geocode import locate_manually
 
     pipeline.import_file(engine, _write_form(tmp_path / "form.csv", FORM_ROWS))
     q = store.load_quarantine(engine)
@@ -214,7 +216,9 @@ def test_analyst_resolution_moves_a_row_into_the_data(engine, tmp_path):
         row[c] = pd.to_datetime(row[c])
     located = locate_manually(row, 54.7761, -1.5733)
     with engine.begin() as conn:
-        store.resolve_quarantined(conn, int(entry["id"]), located, import_id=import_id, resolved_by="analyst")
+        review.resolve_quarantined(
+            conn, int(entry["id"]), located, import_id=import_id, resolved_by="analyst"
+        )
     reports = store.load_reports(engine)
     assert len(reports) == 5 and (reports["geocode_method"] == "analyst").sum() == 1
     assert int(entry["id"]) not in store.load_quarantine(engine)["id"].tolist()
@@ -245,8 +249,8 @@ def test_partial_postcodes_place_reports_coarsely(engine, tmp_path):
 
 
 def test_imports_and_resolutions_are_in_the_audit_chain(engine, tmp_path):
-    from hoth_geo import audit
-    from hoth_geo.geocode import locate_manually
+    from hoth_geo.access import audit
+    from hoth_geo.intake.geocode import locate_manually
 
     pipeline.import_file(engine, _write_form(tmp_path / "form.csv", FORM_ROWS), imported_by="analyst.one")
     entry = store.load_quarantine(engine).query("reason.str.contains('needs a location')").iloc[0]
@@ -256,7 +260,7 @@ def test_imports_and_resolutions_are_in_the_audit_chain(engine, tmp_path):
         date_received=lambda t: pd.to_datetime(t["date_received"]),
     )
     with engine.begin() as conn:
-        store.resolve_quarantined(
+        review.resolve_quarantined(
             conn,
             int(entry["id"]),
             locate_manually(row, 54.7761, -1.5733),

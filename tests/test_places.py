@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoth_geo.aggregate import ReportFilter
-from hoth_geo.places import (
+from hoth_geo.analysis.places import (
     concentration_curve,
     lorenz_points,
     place_counts,
@@ -18,6 +17,7 @@ from hoth_geo.places import (
     within_type_comparison,
 )
 from hoth_geo.schema import CONCERNS, keys_to_mask
+from hoth_geo.selection import ReportFilter
 
 HOTEL_A = "demo:hotel-a-durham"
 

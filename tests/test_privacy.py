@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hoth_geo import settings
-from hoth_geo.privacy import (
+from hoth_geo.access.privacy import (
     AUDIENCES,
     SECONDARY_MARK,
     WITHHELD_TOTAL,
@@ -303,7 +303,7 @@ def test_public_sees_private_names_withheld():
 
 
 def test_ptable_rows_are_unbiased_bounded_and_never_cross_the_threshold():
-    from hoth_geo.privacy import CELL_KEY_MODULUS, PTABLE_MAX_NOISE, ptable
+    from hoth_geo.access.privacy import CELL_KEY_MODULUS, PTABLE_MAX_NOISE, ptable
 
     for count in range(PARTNER.k, PARTNER.k + 40):
         row = ptable(count, PARTNER.k)
@@ -316,7 +316,7 @@ def test_ptable_rows_are_unbiased_bounded_and_never_cross_the_threshold():
 
 
 def test_disclose_counts_suppresses_then_perturbs_with_fixed_keys():
-    from hoth_geo.privacy import disclose_counts, disclose_total
+    from hoth_geo.access.privacy import disclose_counts, disclose_total
 
     table = pd.DataFrame({"count": [0, 1, 4, 5, 17, 40, 3, 12]})
     keys = np.array([0, 9, 200, 31, 77, 128, 255, 64])
@@ -339,7 +339,7 @@ def test_disclose_counts_suppresses_then_perturbs_with_fixed_keys():
 
 
 def test_record_keys_come_from_the_secret_outside_the_database(monkeypatch, tmp_path):
-    from hoth_geo import privacy
+    from hoth_geo.access import privacy
 
     frame = pd.DataFrame({"id": [1, 2, 3, 4]})
     monkeypatch.setenv(privacy.DISCLOSURE_KEY_ENV, "one secret")
@@ -359,8 +359,8 @@ def test_record_keys_come_from_the_secret_outside_the_database(monkeypatch, tmp_
 def test_partner_filters_are_whole_months_and_coarse_dimensions():
     from datetime import date
 
-    from hoth_geo.aggregate import ReportFilter
-    from hoth_geo.privacy import partner_filters
+    from hoth_geo.access.privacy import partner_filters
+    from hoth_geo.selection import ReportFilter
 
     f = ReportFilter(date_from=date(2026, 3, 14), date_to=date(2026, 3, 15), concerns=("cse",))
     widened = partner_filters(f, PARTNER)

@@ -12,8 +12,11 @@ import typer
 from hostile import corpus
 from typer.testing import CliRunner
 
-from hoth_geo import audit, auth, cli_admin, pipeline, retention, settings, store
-from hoth_geo.gazetteer import load_gazetteer
+from hoth_geo import settings, store
+from hoth_geo.access import audit, auth
+from hoth_geo.cli import admin as cli_admin
+from hoth_geo.intake import pipeline, retention
+from hoth_geo.intake.gazetteer import load_gazetteer
 
 runner = CliRunner()
 cli = typer.Typer()
@@ -333,7 +336,7 @@ def test_old_audit_and_export_log_details_are_redacted_and_the_chain_still_verif
             target="hex:88194ad",
             details={"report_ids": [7, 8]},
         )
-        store.log_export(
+        audit.log_export(
             engine,
             audience="police",
             kind="csv",
@@ -344,7 +347,7 @@ def test_old_audit_and_export_log_details_are_redacted_and_the_chain_still_verif
     recent = audit.record(
         engine, "report_viewed", actor="analyst.one@example.org", target="hex:1", details={"report_ids": [9]}
     )
-    store.log_export(engine, audience="police", kind="csv", filters={"text": "kept"}, data=b"y")
+    audit.log_export(engine, audience="police", kind="csv", filters={"text": "kept"}, data=b"y")
 
     done = retention.purge_older_than(engine, date(2020, 1, 1), actor="police.one@example.org")
     assert (done["audit_entries"], done["export_log_rows"]) == (2, 1)  # the view and the export entry

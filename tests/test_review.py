@@ -1,5 +1,5 @@
 """Review's rows that need a location: how a row reads, who reads its narrative, the filters, and the
-resolve / undo transactions (hoth_geo.review), then the page itself in AppTest: nothing preselected, a
+resolve / undo transactions (hoth_geo.intake.review), then the page itself in AppTest: nothing preselected, a
 confirm step before anything is saved, and undo."""
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hoth_geo import audit, auth, identity, maps, pipeline, review, store
-from hoth_geo.privacy import NotAllowed
+from hoth_geo import store
+from hoth_geo.access import audit, auth
+from hoth_geo.access.privacy import NotAllowed
+from hoth_geo.deliver import maps
+from hoth_geo.intake import identity, pipeline, review
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 OUTREACH = {

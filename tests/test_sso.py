@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from hoth_geo import auth
+from hoth_geo.access import auth
 
 NOW = 1_800_000_000.0
 CLAIMS = {"iss": "https://login.example.org/t/v2.0", "sub": "abc", "iat": int(NOW) - 10, "nonce": "n1"}

@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hoth_geo import hotspots, privacy, static_maps
-from hoth_geo.maps import GISTAR_CATEGORIES, PALETTE
+from hoth_geo.access import privacy
+from hoth_geo.analysis import hotspots
+from hoth_geo.deliver import static_maps
+from hoth_geo.deliver.maps import GISTAR_CATEGORIES, PALETTE
 
 
 def _need_poppler() -> None:
@@ -258,7 +260,7 @@ def test_suppressed_class_is_quieter_than_the_lightest_count_class(hexes):
 
 
 def test_png_count_classes_are_the_web_map_classes(hexes):
-    from hoth_geo import maps
+    from hoth_geo.deliver import maps
 
     layer = static_maps.map_layer(hexes, kind="count", policy="police")
     counts = hexes.loc[hexes["count"] > 0, "count"].to_numpy(dtype=float)

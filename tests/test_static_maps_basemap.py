@@ -17,9 +17,11 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from tiles import make_pmtiles, tile_xy, tiles_over
 
-from hoth_geo import basemap as basemaps
-from hoth_geo import briefing, privacy, settings, static_maps
-from hoth_geo.maps import PALETTE
+from hoth_geo import settings
+from hoth_geo.access import privacy
+from hoth_geo.deliver import basemap as basemaps
+from hoth_geo.deliver import briefing, static_maps
+from hoth_geo.deliver.maps import PALETTE
 
 AREA_BBOX = (-2.5, 54.3, -0.9, 55.1)  # the demo area with a margin on every side
 GROUND = (236, 232, 224)

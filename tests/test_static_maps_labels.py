@@ -7,7 +7,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hoth_geo import privacy, static_maps
+from hoth_geo.access import privacy
+from hoth_geo.deliver import static_maps
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from factories import canonical_rows
 
-from hoth_geo import identity, store
+from hoth_geo import store
+from hoth_geo.intake import identity
 from hoth_geo.schema import CONCERNS, keys_to_mask
 
 # Text that a line-based bulk format must escape: separators, line breaks, its own NULL marker.
@@ -134,7 +135,7 @@ def test_a_failed_bulk_insert_leaves_nothing(engine):
 
 def test_both_backends_give_the_same_analysis_frame(db_url, demo_store):
     """The demo set loaded on this backend reads back exactly as on the shared SQLite demo store."""
-    from hoth_geo import pipeline
+    from hoth_geo.intake import pipeline
 
     engine = store.connect(db_url)
     pipeline.load_demo_data(engine)
@@ -171,7 +172,7 @@ def _form(path, rows):
 
 
 def test_connect_gives_an_empty_current_database_and_reconnecting_keeps_the_data(db_url, tmp_path):
-    from hoth_geo import pipeline
+    from hoth_geo.intake import pipeline
 
     engine = store.connect(db_url)
     assert store.data_version(engine) == store.DataVersion(0, 0, 0, 0, 0)
@@ -185,8 +186,8 @@ def test_connect_gives_an_empty_current_database_and_reconnecting_keeps_the_data
 
 
 def test_an_import_is_recorded_and_every_row_is_stored_or_quarantined(db_url, tmp_path):
-    from hoth_geo import pipeline
-    from hoth_geo.import_stream import file_sha256
+    from hoth_geo.intake import pipeline
+    from hoth_geo.intake.import_stream import file_sha256
 
     engine = store.connect(db_url)
     path = _form(tmp_path / "outreach.csv", [LOCATED_ROW, NEEDS_LOCATION_ROW, BAD_DATE_ROW])
@@ -230,7 +231,7 @@ def test_an_import_is_recorded_and_every_row_is_stored_or_quarantined(db_url, tm
 
 
 def test_a_located_quarantine_row_becomes_a_report_once(db_url, tmp_path):
-    from hoth_geo import pipeline, review
+    from hoth_geo.intake import pipeline, review
 
     engine = store.connect(db_url)
     pipeline.import_file(engine, _form(tmp_path / "outreach.csv", [NEEDS_LOCATION_ROW]))
@@ -277,14 +278,14 @@ def test_a_write_that_rolls_back_leaves_the_data_version_alone(db_url):
 
 
 def test_removing_the_demo_keeps_partner_reports(db_url, tmp_path):
-    from hoth_geo import pipeline
+    from hoth_geo.intake import pipeline
 
     engine = store.connect(db_url)
     pipeline.load_demo_data(engine)
     demo_reports = store.counts(engine)["demo_reports"]
     assert demo_reports > 1000
     pipeline.import_file(engine, _form(tmp_path / "real.csv", [LOCATED_ROW]))
-    removed = store.delete_demo(engine, actor="admin.one")
+    removed = pipeline.delete_demo(engine, actor="admin.one")
     assert removed == demo_reports
     kept = store.load_reports(engine)
     assert len(kept) == 1

@@ -16,9 +16,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from hoth_geo import audit, auth, casework, geocode, pipeline, store
-from hoth_geo import submission as sm
-from hoth_geo.gazetteer import load_gazetteer
+from hoth_geo import store
+from hoth_geo.access import audit, auth, casework
+from hoth_geo.intake import geocode, pipeline, review
+from hoth_geo.intake import submission as sm
+from hoth_geo.intake.gazetteer import load_gazetteer
 
 PASSWORD = "synthetic-test-passphrase"
 TODAY = date(2026, 11, 25)
@@ -254,11 +256,11 @@ def test_an_unresolvable_place_is_kept_and_goes_to_review(env):
     row = pd.DataFrame([payload])
     for c in ("observed_at", "date_received"):
         row[c] = pd.to_datetime(row[c])
-    from hoth_geo import geocode
+    from hoth_geo.intake import geocode
 
     located = geocode.locate_manually(row, DURHAM[0], DURHAM[1], None)
     with engine.begin() as conn:
-        store.resolve_quarantined(
+        review.resolve_quarantined(
             conn, int(entry["id"].iloc[0]), located, import_id=import_id, resolved_by="x"
         )
     mine = sm.my_submissions(engine, env["users"]["school.lead"]).set_index("reference")

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from hoth_geo import hotspots, settings, temporal
-from hoth_geo.aggregate import ReportFilter
+from hoth_geo import settings
+from hoth_geo.analysis import hotspots, temporal
 from hoth_geo.hexes import cells_to_parent
+from hoth_geo.selection import ReportFilter
 
 PARK_RES8 = h3.str_to_int("88194650c9fffff")
 
@@ -498,18 +499,24 @@ def test_binom_two_sided_equals_scipy_binomtest(prob):
 def test_period_change_ignores_filter_dates_and_validates():
     reports = _frame([PARK_RES8] * 4, ["2025-01-05", "2025-01-06", "2025-02-05", "2025-02-06"])
     f = ReportFilter(date_from=date(2025, 1, 6))
-    out = temporal.period_change(reports, 8, ("2025-01-01", "2025-01-31"), ("2025-02-01", "2025-02-28"), f)
+    out = temporal.period_change(
+        reports, 8, f, before=("2025-01-01", "2025-01-31"), after=("2025-02-01", "2025-02-28")
+    )
     assert (out["before"].iloc[0], out["after"].iloc[0]) == (2, 2)
     after_only = temporal.period_change(
-        reports, 8, ("2024-01-01", "2024-01-31"), ("2025-01-01", "2025-02-28")
+        reports, 8, before=("2024-01-01", "2024-01-31"), after=("2025-01-01", "2025-02-28")
     )
     assert np.isinf(after_only["ratio"].iloc[0]) and after_only["direction"].iloc[0] == "no change"
     with pytest.raises(ValueError, match="overlap"):
-        temporal.period_change(reports, 8, ("2025-01-01", "2025-02-10"), ("2025-02-01", "2025-02-28"))
+        temporal.period_change(
+            reports, 8, before=("2025-01-01", "2025-02-10"), after=("2025-02-01", "2025-02-28")
+        )
     with pytest.raises(ValueError, match="before must be a"):
-        temporal.period_change(reports, 8, "2025-01", ("2025-02-01", "2025-02-28"))
+        temporal.period_change(reports, 8, before="2025-01", after=("2025-02-01", "2025-02-28"))
     with pytest.raises(ValueError, match="after: end 2025-01-01 is before start"):
-        temporal.period_change(reports, 8, ("2024-01-01", "2024-02-01"), ("2025-02-01", "2025-01-01"))
+        temporal.period_change(
+            reports, 8, before=("2024-01-01", "2024-02-01"), after=("2025-02-01", "2025-01-01")
+        )
 
 
 # --- profiles ---------------------------------------------------------------------------------------
@@ -556,3 +563,20 @@ def test_monthly_trend_zero_fills():
     f = ReportFilter(date_from=date(2024, 12, 5), date_to=date(2025, 5, 2))
     assert temporal.monthly_trend(reports, f)["count"].tolist() == [0, 1, 0, 0, 2, 0]
     assert temporal.monthly_trend(reports.iloc[:0]).empty
+
+
+def test_emerging_with_an_area_runs_on_the_area_grid(demo_reports):
+    from shapely.geometry import box
+
+    from hoth_geo.intake.gazetteer import load_study_area
+
+    area = load_study_area().intersection(box(-1.75, 54.70, -1.45, 54.90))
+    _counts, grid, _warning = hotspots.count_grid(demo_reports, 8, area=area)
+    with_area = temporal.emerging_hotspots(demo_reports, 8, area=area)
+    assert set(with_area["h3"]) == set(grid.tolist())
+    same = temporal.emerging_hotspots(demo_reports, 8, grid_cells=grid)
+    pd.testing.assert_frame_equal(with_area, same)
+    assert (with_area["total_count"] == 0).any(), "the area's empty hexagons are in the analysis"
+    # Without an area: only the hexagons that hold reports.
+    without = temporal.emerging_hotspots(demo_reports, 8)
+    assert (without["total_count"] > 0).all()

@@ -13,7 +13,8 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from hoth_geo import audit, store
+from hoth_geo import store
+from hoth_geo.access import audit
 from hoth_geo.cli import app
 from hoth_geo.ui.text import WORD_JOINER, md_escape
 
@@ -77,7 +78,7 @@ def app_env(db_url, monkeypatch):
 def _sidebar_script(role: str) -> None:
     import streamlit as st
 
-    from hoth_geo import auth
+    from hoth_geo.access import auth
     from hoth_geo.ui import state
 
     st.session_state["user"] = auth.User(
@@ -121,7 +122,7 @@ def test_police_sidebar_keeps_every_filter(app_env):
 def _audit_page() -> None:
     import streamlit as st
 
-    from hoth_geo import auth
+    from hoth_geo.access import auth
     from hoth_geo.ui.pages import admin
 
     st.session_state["user"] = auth.User(
@@ -151,8 +152,8 @@ def test_audit_log_file_is_made_and_recorded_only_on_the_click(app_env):
 def _patrol_page() -> None:
     import streamlit as st
 
-    from hoth_geo import auth
-    from hoth_geo.aggregate import ReportFilter
+    from hoth_geo.access import auth
+    from hoth_geo.selection import ReportFilter
     from hoth_geo.ui.pages import patrol
 
     st.session_state["user"] = auth.User(
@@ -163,8 +164,8 @@ def _patrol_page() -> None:
 
 
 def test_patrol_plan_file_is_made_and_logged_only_on_the_click(app_env):
-    from hoth_geo.aggregate import ReportFilter
-    from hoth_geo.patrol import patrol_plan
+    from hoth_geo.analysis.patrol import patrol_plan
+    from hoth_geo.selection import ReportFilter
     from hoth_geo.ui.pages import patrol
 
     engine = store.connect(app_env)
@@ -175,7 +176,7 @@ def test_patrol_plan_file_is_made_and_logged_only_on_the_click(app_env):
     assert button.proto.url == "" and button.proto.deferred_file_id
     assert len(store.load_export_log(engine)) == before
     reports = store.load_reports(engine)
-    from hoth_geo import pipeline
+    from hoth_geo.intake import pipeline
 
     plan = patrol_plan(reports, pipeline.all_places(engine), slots=3, filters=ReportFilter())
     data = patrol.plan_download(
@@ -199,8 +200,8 @@ def test_patrol_plan_file_is_made_and_logged_only_on_the_click(app_env):
 def _captions_script(agency: str) -> None:
     import streamlit as st
 
-    from hoth_geo import auth
-    from hoth_geo.aggregate import ReportFilter
+    from hoth_geo.access import auth
+    from hoth_geo.selection import ReportFilter
     from hoth_geo.ui.pages import hotspots
 
     st.session_state["user"] = auth.User(

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from hoth_geo import area as areas
 from hoth_geo import hexes as hx
-from hoth_geo import maps, wayfinding
-from hoth_geo.gazetteer import load_gazetteer
+from hoth_geo.deliver import maps, wayfinding
+from hoth_geo.intake import area as areas
+from hoth_geo.intake.gazetteer import load_gazetteer
 
 # Synthetic streets of a made-up town, around one resolution-9 cell.
 CELL = h3i.latlng_to_cell(53.4, -2.2, 9)

@@ -14,7 +14,8 @@ from time import time as unix_time
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
-from hoth_geo import auth, settings
+from hoth_geo import settings
+from hoth_geo.access import auth
 from hoth_geo.ui import session, state
 from hoth_geo.ui.pages import (
     about,

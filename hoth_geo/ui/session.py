@@ -1,6 +1,6 @@
 """Sign-in, first run, sessions that survive a refresh, and the signed-in user for the app.
 
-A sign-in opens a server-side session (``hoth_geo.sessions``) whose random token the browser keeps in
+A sign-in opens a server-side session (``hoth_geo.access.sessions``) whose random token the browser keeps in
 the ``hoth_geo_session`` cookie (SameSite=Strict; Secure over HTTPS). A refresh or a new tab starts a
 new Streamlit session, which finds the sign-in again through that cookie (``st.context.cookies``).
 Every rerun checks the session in the database, so disabling an account, changing its roles, signing
@@ -18,8 +18,8 @@ import time
 
 import streamlit as st
 
-from hoth_geo import auth, sessions
-from hoth_geo.auth import User
+from hoth_geo.access import auth, sessions
+from hoth_geo.access.auth import User
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
@@ -93,7 +93,7 @@ def current_user() -> User | None:
         if cookie is None or st.session_state.get("_refused_cookie") == sessions.digest(cookie):
             st.session_state.pop(_USER, None)
             return None
-        resumed = sessions.resume(engine, cookie)
+        resumed = auth.resume_session(engine, cookie)
         if resumed.user is None:
             _ended(resumed.reason)
             st.session_state["_refused_cookie"] = sessions.digest(cookie)
@@ -101,7 +101,7 @@ def current_user() -> User | None:
         st.session_state[_TOKEN] = cookie
         st.session_state[_USER] = resumed.user
         return resumed.user
-    resumed = sessions.resume(engine, token)
+    resumed = auth.resume_session(engine, token)
     if resumed.user is None:
         _ended(resumed.reason)
         return None
@@ -343,7 +343,7 @@ def _watch_session() -> None:
     token = st.session_state.get(_TOKEN)
     if token is None:
         return
-    resumed = sessions.resume(state.engine(), token, touch=False)
+    resumed = auth.resume_session(state.engine(), token, touch=False)
     if resumed.user is None:
         _ended(resumed.reason)
         st.rerun(scope="app")

@@ -13,14 +13,17 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from hoth_geo import area as area_mod
-from hoth_geo import audit, auth, pipeline, schema, settings, store, wayfinding
-from hoth_geo.aggregate import ReportFilter
-from hoth_geo.area import Area
-from hoth_geo.auth import User
-from hoth_geo.gazetteer import Gazetteer
-from hoth_geo.privacy import SharingPolicy, partner_filters, policy_for
+from hoth_geo import schema, settings, store
+from hoth_geo.access import audit, auth
+from hoth_geo.access.auth import User
+from hoth_geo.access.privacy import SharingPolicy, partner_filters, policy_for
+from hoth_geo.deliver import wayfinding
+from hoth_geo.intake import area as area_mod
+from hoth_geo.intake import pipeline
+from hoth_geo.intake.area import Area
+from hoth_geo.intake.gazetteer import Gazetteer
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
+from hoth_geo.selection import ReportFilter
 from hoth_geo.ui.text import md_escape
 
 __all__ = [
@@ -57,7 +60,7 @@ def area() -> Area:
 
 
 def gazetteer() -> Gazetteer:
-    """The gazetteer of the configured area (cached per area and build in hoth_geo.area)."""
+    """The gazetteer of the configured area (cached per area and build in hoth_geo.intake.area)."""
     return area_mod.gazetteer_for(area())
 
 

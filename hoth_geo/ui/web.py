@@ -3,7 +3,7 @@
 ``app.py`` builds the ASGI app with ``st.App`` from these routes and middleware; the pages
 themselves run from ``hoth_geo/ui/entry.py``.
 
-* ``/tiles/{z}/{x}/{y}``: tiles of a local MBTiles/PMTiles basemap (``hoth_geo.basemap``), so a
+* ``/tiles/{z}/{x}/{y}``: tiles of a local MBTiles/PMTiles basemap (``hoth_geo.deliver.basemap``), so a
   basemap works on a network with no internet. 404 where there is no tile or no local basemap.
 * Every response carries security headers (no framing by other sites, no MIME sniffing, no
   referrer sent off-site, a content security policy that lets the browser load nothing from any
@@ -33,8 +33,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hoth_geo import basemap as basemaps
 from hoth_geo import settings
+from hoth_geo.deliver import basemap as basemaps
 
 __all__ = ["routes", "middleware", "security_headers", "AnonymousConnections"]
 
@@ -81,12 +81,13 @@ def _engine(url: str):
 
 
 def signed_in(cookie_token: str | None) -> bool:
-    """True when the request's session cookie belongs to a live session (hoth_geo.sessions)."""
-    from hoth_geo import sessions, settings
+    """True when the request's session cookie belongs to a live session (hoth_geo.access.sessions)."""
+    from hoth_geo import settings
+    from hoth_geo.access import auth
 
     if not cookie_token:
         return False
-    return sessions.resume(_engine(settings.database_url()), cookie_token, touch=False).user is not None
+    return auth.resume_session(_engine(settings.database_url()), cookie_token, touch=False).user is not None
 
 
 class _Headers(BaseHTTPMiddleware):
@@ -96,7 +97,7 @@ class _Headers(BaseHTTPMiddleware):
             return Response("Not found", status_code=404, media_type="text/plain")
         if "/_stcore/upload_file" in path and request.method in ("PUT", "POST"):
             # A visitor who has not signed in cannot make the server hold uploaded files.
-            from hoth_geo.sessions import COOKIE_NAME
+            from hoth_geo.access.sessions import COOKIE_NAME
 
             if not await run_in_threadpool(signed_in, request.cookies.get(COOKIE_NAME)):
                 return Response("Sign in before uploading a file", status_code=403, media_type="text/plain")
@@ -198,8 +199,8 @@ class _LimitAnonymousConnections:
             return
         from starlette.requests import HTTPConnection
 
-        from hoth_geo import auth
-        from hoth_geo.sessions import COOKIE_NAME
+        from hoth_geo.access import auth
+        from hoth_geo.access.sessions import COOKIE_NAME
 
         connection = HTTPConnection(scope)
         if await run_in_threadpool(signed_in, connection.cookies.get(COOKIE_NAME)):

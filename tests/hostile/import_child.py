@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from datetime import date
 
-from hoth_geo import pipeline, store
+from hoth_geo import store
+from hoth_geo.intake import pipeline
 
 
 def main(db_path: str, csv_path: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from hoth_geo import settings
-from hoth_geo.area_gazetteer import ATTRIBUTIONS
+from hoth_geo.intake.area_gazetteer import ATTRIBUTIONS
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 

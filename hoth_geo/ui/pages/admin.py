@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from hoth_geo import audit, auth
+from hoth_geo.access import audit, auth
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 

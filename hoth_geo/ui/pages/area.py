@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hoth_geo import area as area_mod
-from hoth_geo import audit, settings
-from hoth_geo.area_gazetteer import build_gazetteer_for_area, describe_report
+from hoth_geo import settings
+from hoth_geo.access import audit
+from hoth_geo.intake import area as area_mod
+from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area, describe_report
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 

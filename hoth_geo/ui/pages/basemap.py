@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import audit, maps, settings
-from hoth_geo import basemap as basemaps
+from hoth_geo import settings
+from hoth_geo.access import audit
+from hoth_geo.deliver import basemap as basemaps
+from hoth_geo.deliver import maps
 from hoth_geo.ui import state
 
 __all__ = [

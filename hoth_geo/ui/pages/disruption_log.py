@@ -10,7 +10,8 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from hoth_geo import disruption, hexes, store
+from hoth_geo import hexes, store
+from hoth_geo.analysis import disruption
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 
@@ -63,7 +64,9 @@ def _record_form(last: date | None) -> None:
     default_start = (last or date.today()) - timedelta(days=DEFAULT_DAYS)
     with st.form("disruption_form", clear_on_submit=True):
         c1, c2 = st.columns(2)
-        tactic = c1.selectbox("Tactic", list(store.TACTICS), format_func=store.TACTICS.get, key="dl_tactic")
+        tactic = c1.selectbox(
+            "Tactic", list(disruption.TACTICS), format_func=disruption.TACTICS.get, key="dl_tactic"
+        )
         res = c2.select_slider(
             "Hexagon size (H3 resolution)",
             options=[7, 8, 9, 10],
@@ -106,7 +109,7 @@ def _record_form(last: date | None) -> None:
     if end is not None and end < start:
         st.error("The end date is before the start date.")
         return
-    new_id = store.add_disruption(
+    new_id = disruption.add_disruption(
         state.engine(),
         tactic=tactic,
         h3_cell=cell,
@@ -131,7 +134,7 @@ def _evaluation(log: pd.DataFrame, last: date | None, filters) -> None:
     labels = {
         int(
             r.id
-        ): f"{r.id}: {store.TACTICS.get(r.tactic, r.tactic)} from {pd.Timestamp(r.start_date):%d/%m/%Y} "
+        ): f"{r.id}: {disruption.TACTICS.get(r.tactic, r.tactic)} from {pd.Timestamp(r.start_date):%d/%m/%Y} "
         f"at {hexes.cell_to_str(r.h3)}"
         for r in log.itertuples()
     }
@@ -237,7 +240,7 @@ def render() -> None:
     shown = pd.DataFrame(
         {
             "id": log["id"],
-            "tactic": log["tactic"].map(lambda t: store.TACTICS.get(t, t)),
+            "tactic": log["tactic"].map(lambda t: disruption.TACTICS.get(t, t)),
             "place": log["place_id"].map(names),
             "h3": hexes.cells_to_str(log["h3"]),
             "res": log["res"],

@@ -6,7 +6,7 @@ table and, for maps, the map itself: a PNG or PDF map is previewed as the image 
 the same function, and an interactive map as the HTML map); for partners and the public each preview shown is recorded in the
 export log (kind 'preview', the SHA-256 of the table shown), since a preview is itself something the
 viewer receives. The file is made only when the user presses 'Prepare export', and is recorded in the
-export log at that moment. The bytes come from ``hoth_geo.export_prep.prepare_export``, the same function
+export log at that moment. The bytes come from ``hoth_geo.deliver.export_prep.prepare_export``, the same function
 as ``hoth-geo export``. A police or analyst user may release named places in a partner GeoPackage or
 briefing pack, with a reason the export log records (``privacy.NamedPlacesRelease``).
 """
@@ -22,9 +22,11 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import export_prep, exports, hexes, maps, privacy, settings, store
-from hoth_geo.aggregate import ReportFilter
+from hoth_geo import hexes, settings, store
+from hoth_geo.access import privacy
+from hoth_geo.deliver import export_prep, exports, maps
 from hoth_geo.errors import HothGeoError, InvalidInput
+from hoth_geo.selection import ReportFilter
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
 

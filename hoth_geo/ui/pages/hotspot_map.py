@@ -6,7 +6,10 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import aggregate, casework, exports, maps, places, privacy, settings
+from hoth_geo import selection, settings
+from hoth_geo.access import casework, privacy
+from hoth_geo.analysis import aggregate, places
+from hoth_geo.deliver import exports, maps
 from hoth_geo.hexes import cell_to_str
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
@@ -59,7 +62,7 @@ def render_suppressed(filters, policy) -> None:
     res = policy.coarsest_res
     table = _shared_hex_table((state.version(), filters, policy), res, filters, policy)
     totals = table.attrs.get("totals", {})
-    online = aggregate.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
+    online = selection.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
     with right:
         st.metric("Reports on the map", str(totals.get("count", "")))
         st.metric("Online (not mapped)", str(privacy.disclose_selection(reports, online, policy)))
@@ -103,7 +106,7 @@ def render() -> None:
         )
     key = (state.version(), filters)
     table = _hex_table(key, res, filters)
-    n_online = aggregate.online_count(reports, filters)
+    n_online = selection.online_count(reports, filters)
     located = int(table["count"].sum()) if not table.empty else 0
     with right:
         st.metric("Reports on the map", f"{located:,}")

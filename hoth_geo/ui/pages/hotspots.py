@@ -12,7 +12,10 @@ import shapely
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import hexes, hotspots, maps, privacy, settings, temporal
+from hoth_geo import hexes, settings
+from hoth_geo.access import privacy
+from hoth_geo.analysis import hotspots, temporal
+from hoth_geo.deliver import maps
 from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters
@@ -94,16 +97,13 @@ def _study_area_upload() -> bytes | None:
 
 @st.cache_data(show_spinner="Computing emerging hot spots…", max_entries=16)
 def _emerging(key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None) -> pd.DataFrame:
-    # An uploaded boundary gives the grid Gi* uses (its hexagons, zeros included, plus those of any
-    # report outside it); without one, the hexagons with reports, which keeps the view quick at fine
-    # resolutions.
-    grid = _counts_and_grid(key, res, _filters, area_wkb)[1] if area_wkb else None
-    return temporal.emerging_hotspots(state.reports(), res, k=k, filters=_filters, grid_cells=grid)
+    area = shapely.from_wkb(area_wkb) if area_wkb else None
+    return temporal.emerging_hotspots(state.reports(), res, _filters, area=area, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _change(key: tuple, res: int, before: tuple, after: tuple, _filters) -> pd.DataFrame:
-    return temporal.period_change(state.reports(), res, before, after, _filters)
+    return temporal.period_change(state.reports(), res, _filters, before=before, after=after)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -118,8 +118,8 @@ def _counts_and_grid(
 def _density(
     key: tuple, res: int, bandwidth_m: float, _filters, area_wkb: bytes | None = None
 ) -> pd.DataFrame:
-    counts, grid, _ = _counts_and_grid(key, res, _filters, area_wkb)
-    return hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth_m)
+    area = shapely.from_wkb(area_wkb) if area_wkb else None
+    return hotspots.density(state.reports(), res, _filters, area=area, bandwidth_m=bandwidth_m)
 
 
 # --- Helpers -----------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hoth_geo import ingest, pipeline, privacy, settings, store
+from hoth_geo import settings, store
+from hoth_geo.access import privacy
+from hoth_geo.intake import files, pipeline
 from hoth_geo.ui import state
 
 __all__ = [
@@ -53,7 +55,7 @@ def render() -> None:
                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
                 max_bytes=limit_mb * 1_000_000,
             )
-        except ingest.ImportRefused as exc:
+        except files.ImportRefused as exc:
             bar.empty()
             st.error(f"Not imported: {exc.message}. Nothing was stored.")
         else:
@@ -74,7 +76,7 @@ def render() -> None:
                 "Deletes the demo reports, their quarantine entries and the demo venues. Real imports stay."
             )
             if st.button("Remove demo data"):
-                store.delete_demo(state.engine(), actor=state.username())
+                pipeline.delete_demo(state.engine(), actor=state.username())
                 st.session_state["_demo_checked"] = True
                 st.rerun()
 

@@ -8,7 +8,10 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import hexes, maps, patrol, settings, store
+from hoth_geo import hexes, settings, store
+from hoth_geo.access import audit
+from hoth_geo.analysis import patrol
+from hoth_geo.deliver import maps
 from hoth_geo.errors import HothGeoError
 from hoth_geo.schema import GRADING_INFORMATION_LABELS, GRADING_SOURCE_LABELS
 from hoth_geo.ui import state
@@ -108,7 +111,7 @@ def plan_download(
 
 
 def _log_download(engine, username: str | None, data: bytes, filters, params: tuple) -> None:
-    store.log_export(
+    audit.log_export(
         engine,
         audience="police",
         kind="patrol_plan_csv",

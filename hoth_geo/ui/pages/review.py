@@ -1,7 +1,7 @@
 """Review: resolve quarantined rows that need a location, by choosing a place, entering a postcode or
 clicking the map, then confirming (a resolved row joins the data at once, and the last location given
 can be undone); merge possible duplicates or keep them distinct; accept or reject changed
-resubmissions. The rules live in hoth_geo.review and hoth_geo.identity."""
+resubmissions. The rules live in hoth_geo.intake.review and hoth_geo.intake.identity."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import casework, geocode, hexes, identity, maps, review, store
-from hoth_geo.privacy import NotAllowed
+from hoth_geo import hexes, store
+from hoth_geo.access import casework
+from hoth_geo.access.privacy import NotAllowed
+from hoth_geo.deliver import maps
+from hoth_geo.intake import geocode, identity, review
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape

@@ -1,7 +1,7 @@
 """Share information: the partnership information-sharing form, the guidance beside it, and the
 reporter's own submissions.
 
-What may be done is checked in ``hoth_geo.submission`` (which calls ``auth.require``); this page only
+What may be done is checked in ``hoth_geo.intake.submission`` (which calls ``auth.require``); this page only
 draws the form. Nothing typed is lost:
 
 * every field saves the draft to the database when it changes (``submission.save_draft``), from its
@@ -21,8 +21,11 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import auth, guidance, maps, settings
-from hoth_geo import submission as sm
+from hoth_geo import settings
+from hoth_geo.access import auth
+from hoth_geo.deliver import maps
+from hoth_geo.intake import guidance
+from hoth_geo.intake import submission as sm
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.ui import state
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from hoth_geo import hexes, settings, temporal
-from hoth_geo import places as risky
+from hoth_geo import hexes, settings
+from hoth_geo.analysis import places as risky
+from hoth_geo.analysis import temporal
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters

@@ -1,0 +1,75 @@
+"""Individual reports, for the roles allowed to see them, with every view recorded in the audit log.
+
+This is the one way the app reads report rows (narratives included): the role check and the audit
+entry live here, in the library, so no page can show a report row without both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from hoth_geo import store
+from hoth_geo.access import audit
+from hoth_geo.access.auth import User
+from hoth_geo.access.privacy import NotAllowed
+from hoth_geo.hexes import cells_to_parent
+from hoth_geo.selection import ReportFilter, filter_mask, located
+
+__all__ = [
+    "REPORT_COLUMNS",
+    "NARRATIVE_COLUMNS",
+    "MAX_ROWS",
+    "ids_in_hex",
+    "view_reports",
+]
+
+# What a report list shows, in order; narrative and child reference only with view_narratives.
+REPORT_COLUMNS = (
+    "id",
+    "source_ref",
+    "observed_at",
+    "time_known",
+    "agency",
+    "agency_type",
+    "place_name",
+    "place_type",
+    "location_text",
+    "concerns",
+    "grading_source",
+    "grading_information",
+    "grading_handling",
+    "geocode_method",
+    "precision_m",
+)
+NARRATIVE_COLUMNS = ("narrative", "child_ref")
+MAX_ROWS = 500  # a longer list is a table for an export, not a screen
+
+
+def ids_in_hex(reports: pd.DataFrame, cell: int, res: int, filters: ReportFilter | None = None) -> np.ndarray:
+    """Ids of the located reports matching ``filters`` whose hexagon at ``res`` is ``cell``, newest first."""
+    keep = filter_mask(reports, filters) & located(reports)
+    keep &= cells_to_parent(reports["h3"].to_numpy(), res) == np.int64(cell)
+    sub = reports.loc[keep, ["id", "observed_at"]].sort_values("observed_at", ascending=False)
+    return sub["id"].to_numpy()
+
+
+def view_reports(engine: Engine, ids, user: User, *, target: str) -> pd.DataFrame:
+    """The report rows ``user`` may read, newest first, recorded as viewed (and narratives as read).
+
+    Raises ``NotAllowed`` for a role without ``view_reports`` (partners, admins without a data role).
+    """
+    if not user.can("view_reports"):
+        raise NotAllowed(f"role {user.roles!r} may not view individual reports")
+    ids = [int(i) for i in list(ids)[:MAX_ROWS]]
+    with_narratives = user.can("view_narratives")
+    columns = list(REPORT_COLUMNS) + (list(NARRATIVE_COLUMNS) if with_narratives else [])
+    # Only these columns, by id: the free text is read from the database for the reports opened.
+    rows = store.report_details(engine, ids, columns)
+    rows = rows.sort_values("observed_at", ascending=False, ignore_index=True)
+    details = {"report_ids": ids, "n": len(ids)}
+    audit.record(engine, "report_viewed", actor=user.username, target=target, details=details)
+    if with_narratives and len(ids):
+        audit.record(engine, "narrative_viewed", actor=user.username, target=target, details=details)
+    return rows

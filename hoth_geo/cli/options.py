@@ -1,0 +1,84 @@
+"""Options, errors and filters shared by every `hoth-geo` command module (cli, cli_admin, cli_export)."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+
+from hoth_geo import settings
+
+__all__ = [
+    "DbOption",
+    "ResOption",
+    "FromOption",
+    "ToOption",
+    "PlaceTypeOption",
+    "ConcernOption",
+    "AgencyOption",
+    "fail",
+    "actor",
+    "parse_day",
+    "filters",
+]
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help=f"SQLAlchemy database URL (default: ${settings.DB_URL_ENV} or {settings.DEFAULT_DB_URL})"
+    ),
+]
+ResOption = Annotated[
+    int, typer.Option("--res", min=0, max=settings.FINE_H3_RES, help="H3 resolution of the hexagons")
+]
+FromOption = Annotated[str | None, typer.Option("--from", help="first date observed, YYYY-MM-DD")]
+ToOption = Annotated[str | None, typer.Option("--to", help="last date observed (inclusive), YYYY-MM-DD")]
+PlaceTypeOption = Annotated[
+    list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")
+]
+ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
+AgencyOption = Annotated[
+    list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")
+]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print an error naming what was wrong and exit (2: the call's arguments; 1: the data)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def actor() -> str:
+    """Who the audit and export logs record for a command-line action."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in the environment or password database (containers)
+        return "cli"
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        fail(f"{option} must be a date as YYYY-MM-DD, got {value!r}")
+    return None
+
+
+def filters(date_from, date_to, place_type, concern, agency):
+    """The shared ReportFilter from the filter options, or exit naming the bad value."""
+    from hoth_geo.selection import ReportFilter
+
+    try:
+        return ReportFilter(
+            date_from=parse_day(date_from, "--from"),
+            date_to=parse_day(date_to, "--to"),
+            place_types=tuple(place_type or ()),
+            concerns=tuple(concern or ()),
+            agencies=tuple(agency or ()),
+        )
+    except ValueError as exc:
+        fail(str(exc))

@@ -1,0 +1,1105 @@
+"""Geocoding cascade: put each normalised report onto a point and, where possible, a place.
+
+Order, best first, recorded per report as ``geocode_method`` with a confidence (0-1) and a precision
+radius in metres (the radius of what was matched). docs/geocoding.md explains the rules.
+
+1. coordinates given: WGS84 latitude/longitude or British National Grid easting/northing (pyproj);
+   swapped latitude/longitude is corrected when only the swapped pair lies in the study area;
+   points outside the study area are quarantined;
+2. a place name matched against the gazetteer: exactly (case, punctuation and street-type
+   abbreviations aside), else within a typo; a locality named in the text constrains the match;
+   postcode district and place type narrow it further; an ambiguous or unknown name is never guessed;
+3. the postcode unit; a sector ('DH1 4') or district ('DH1') given on its own at its centroid;
+   a unit the gazetteer does not hold lies outside the area and is quarantined;
+4. a street named in the location text (or place name), constrained by a named locality;
+5. otherwise the row is quarantined with the reason, for an analyst to resolve in Review.
+
+'Online' is a setting, not a point: online reports are stored and counted, never located.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import shapely
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+from scipy.spatial import cKDTree
+from shapely.geometry.base import BaseGeometry
+
+from hoth_geo import settings
+from hoth_geo.hexes import latlng_to_cells
+from hoth_geo.intake.gazetteer import bng_to_wgs84, local_metres, wgs84_to_bng
+from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
+
+__all__ = [
+    "CONFIDENCE",
+    "GeocodeResult",
+    "in_study_area",
+    "grid_precision_m",
+    "text_tokens",
+    "name_key",
+    "name_matcher",
+    "quarantine_payloads",
+    "geocode",
+    "geocode_safely",
+    "link_to_places",
+    "locate_manually",
+]
+
+# Precision defaults, used only where the gazetteer layer carries no measured radius (radius_m):
+# coordinates are as good as the reporter's device or map click; a postcode unit centroid covers a
+# few dozen addresses; a police.uk map point stands for a landmark; a street is a mean of map points.
+_COORD_PRECISION_M = 10.0
+_POSTCODE_PRECISION_M = 100.0
+_STREET_PRECISION_M = 300.0
+_PLACE_PRECISION_M = 30.0
+# Confidence that the point is where the report meant. Exact names beat typos; a name settled only by
+# postcode district or place type loses 0.15; street points stand for a whole street.
+CONFIDENCE = {
+    "coordinates_wgs84": 0.95,
+    "coordinates_bng": 0.95,
+    "place_name": 0.9,
+    "place_name_typo": 0.7,
+    "postcode": 0.8,
+    "postcode_sector": 0.5,
+    "postcode_district": 0.3,
+    "street_in_locality": 0.6,
+    "street": 0.55,
+    "street_typo": 0.45,
+    "analyst": 0.9,
+}
+
+# Place types that a point report is linked to the nearest gazetteer place of (not streets/online).
+_LINKABLE_TYPES = frozenset(
+    {
+        "park",
+        "hotel",
+        "takeaway",
+        "taxi",
+        "shop",
+        "shopping_centre",
+        "school",
+        "transport_hub",
+        "car_park",
+        "licensed_premises",
+        "leisure",
+        "petrol_station",
+        "health",
+    }
+)
+
+_SECTOR_RE = re.compile(r"^([A-Z]{1,2}[0-9][0-9A-Z]?) ?([0-9])$")
+_DISTRICT_RE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
+
+
+@dataclass(frozen=True)
+class GeocodeResult:
+    located: pd.DataFrame  # canonical columns + GEOCODED_COLUMNS
+    quarantine: pd.DataFrame  # row_number, reason, field, value, payload
+
+
+# --- Study area ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _buffered_area(area_wkb: bytes, buffer_m: float) -> BaseGeometry:
+    area = shapely.from_wkb(area_wkb)
+    bng = shapely.transform(area, wgs84_to_bng, interleaved=False).buffer(buffer_m, quad_segs=4)
+    wgs = shapely.transform(bng, bng_to_wgs84, interleaved=False)
+    shapely.prepare(wgs)
+    return wgs
+
+
+def in_study_area(area: BaseGeometry | None, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """True where (lat, lon) lies in the study area buffered by settings.STUDY_AREA_BUFFER_M."""
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    if area is None:
+        return ok
+    poly = _buffered_area(shapely.to_wkb(area), float(settings.STUDY_AREA_BUFFER_M))
+    out = np.zeros(len(lat), dtype=bool)
+    out[ok] = shapely.contains_xy(poly, lon[ok], lat[ok])
+    return out
+
+
+def grid_precision_m(easting: np.ndarray, northing: np.ndarray) -> np.ndarray:
+    """Precision implied by how many trailing zeros a grid reference has (a 6-figure ref is 100 m)."""
+    e = np.nan_to_num(np.abs(np.asarray(easting, float))).astype(np.int64)
+    n = np.nan_to_num(np.abs(np.asarray(northing, float))).astype(np.int64)
+    precision = np.ones(len(e))
+    for step in (10, 100, 1000):
+        precision = np.where((e % step == 0) & (n % step == 0), float(step), precision)
+    return np.maximum(precision, _COORD_PRECISION_M)
+
+
+# --- Text keys -------------------------------------------------------------------------------------
+
+_PAREN_RE = re.compile(r"\([^)]*\)")
+_APOSTROPHE_RE = re.compile(r"['\u2019`]")
+_NON_WORD_RE = re.compile(r"[^a-z0-9]+")
+
+# Street-type abbreviations are written out, so 'Front St', 'front street' and 'Front Street' are the
+# same key and a typo in a written-out word ('Srteet') is still one edit away. 'St' is also 'Saint':
+# both become 'street', which is harmless because a key is only ever compared with another key built
+# the same way.
+_ABBREVIATIONS = {
+    "rd": "road",
+    "st": "street",
+    "saint": "street",
+    "ave": "avenue",
+    "av": "avenue",
+    "ln": "lane",
+    "dr": "drive",
+    "cl": "close",
+    "cres": "crescent",
+    "cresc": "crescent",
+    "terr": "terrace",
+    "ter": "terrace",
+    "tce": "terrace",
+    "gdns": "gardens",
+    "gdn": "gardens",
+    "pl": "place",
+    "ct": "court",
+    "sq": "square",
+    "gro": "grove",
+    "gr": "grove",
+    "mt": "mount",
+    "wlk": "walk",
+    "grn": "green",
+    "pde": "parade",
+}
+# Words that end a street name: a locality directly followed by one is part of a street name
+# ('West Auckland Road'), never the locality itself.
+_STREET_WORDS = frozenset(
+    {"road", "street", "avenue", "lane", "drive", "close", "crescent", "terrace", "gardens", "place"}
+    | {"court", "square", "grove", "way", "walk", "green", "parade", "mews", "rise", "garth", "row"}
+    | {"bank", "hill", "wynd", "lea", "villas", "croft", "oval", "gate", "meadows", "grange", "view"}
+    | {"vale", "estate", "mount"}
+)
+
+
+@lru_cache(maxsize=65536)
+def _is_street_word(word: str) -> bool:
+    """A street-type word, or one typo away from one ('Crsecent', 'Druve')."""
+    if word in _STREET_WORDS:
+        return True
+    return (
+        len(word) >= 4
+        and process.extractOne(word, _STREET_WORDS, scorer=OSA.distance, score_cutoff=1) is not None
+    )
+
+
+def text_tokens(text: object, *, drop_notes: bool = True) -> list[str]:
+    """Lower-case words of ``text`` with apostrophes dropped and street-type abbreviations written
+    out: the form every name and every report is compared in. Parenthesised notes ('(demo)') are not
+    part of a name, but in free text they may name the town, so ``drop_notes=False`` keeps them."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return []
+    t = str(text).lower()
+    t = _APOSTROPHE_RE.sub("", _PAREN_RE.sub(" ", t) if drop_notes else t)
+    return [_ABBREVIATIONS.get(w, w) for w in _NON_WORD_RE.sub(" ", t).split()]
+
+
+def name_key(text: object) -> str:
+    return " ".join(text_tokens(text))
+
+
+def _typo_allowance(key: str) -> int:
+    """Edits (insert, delete, substitute, swap) tolerated as a typo: one in a short name, two in a long."""
+    return 1 if len(key) <= 12 else 2
+
+
+# --- Gazetteer indexes ------------------------------------------------------------------------------
+
+
+def _radius(frame: pd.DataFrame, default_m: float) -> np.ndarray:
+    """A layer's own measured radius where it carries one (radius_m), else the documented default."""
+    if "radius_m" in frame.columns:
+        r = pd.to_numeric(frame["radius_m"], errors="coerce").to_numpy(dtype=float)
+        return np.where(np.isfinite(r) & (r > 0), r, default_m)
+    return np.full(len(frame), float(default_m))
+
+
+class _Localities:
+    """Locality (ward/town) names as token sequences, found in text longest first."""
+
+    def __init__(self, names: list[str]):
+        self.display: dict[tuple[str, ...], str] = {}
+        for n in names:
+            toks = tuple(text_tokens(n))
+            if toks:
+                self.display.setdefault(toks, n)
+        self.by_first: dict[str, list[tuple[str, ...]]] = {}
+        for toks in sorted(self.display, key=len, reverse=True):
+            self.by_first.setdefault(toks[0], []).append(toks)
+
+    def spans(self, tokens: list[str]) -> list[tuple[int, int]]:
+        """(start, end) of each locality named in ``tokens``, longest first and not overlapping,
+        skipping names followed by a street-type word ('West Auckland Road' is a street)."""
+        found = []
+        i = 0
+        while i < len(tokens):
+            hit = None
+            for cand in self.by_first.get(tokens[i], ()):
+                j = i + len(cand)
+                if tuple(tokens[i:j]) != cand:
+                    continue
+                if j < len(tokens) and _is_street_word(tokens[j]):
+                    continue
+                hit = cand
+                break
+            if hit is None:
+                i += 1
+            else:
+                found.append((i, i + len(hit)))
+                i += len(hit)
+        return found
+
+
+class _Streets:
+    """Street keys -> one entry per (street, locality), with typo blocks."""
+
+    def __init__(self, streets: pd.DataFrame):
+        frame = pd.DataFrame(
+            {
+                "name": streets["street"].astype(str),
+                "locality": streets["locality"].where(streets["locality"].notna(), "").astype(str),
+                "latitude": streets["latitude"].to_numpy(dtype=float),
+                "longitude": streets["longitude"].to_numpy(dtype=float),
+                "radius": _radius(streets, _STREET_PRECISION_M),
+            }
+        )
+        frame["key"] = frame["name"].map(name_key)
+        # One-word 'streets' (estate names, road numbers) match ordinary words too easily.
+        frame = frame[frame["key"].str.contains(" ", regex=False)]
+        # Spellings that differ only in punctuation ('Salter's Lane', 'Salters Lane') in one locality
+        # are one street: their points are averaged and the radius grows to cover both.
+        g = frame.groupby(["key", "locality"], sort=True)
+        merged = g.agg(
+            name=("name", "first"),
+            latitude=("latitude", "mean"),
+            longitude=("longitude", "mean"),
+            radius=("radius", "max"),
+            lat_min=("latitude", "min"),
+            lat_max=("latitude", "max"),
+            lon_min=("longitude", "min"),
+            lon_max=("longitude", "max"),
+        ).reset_index()
+        spread_m = 0.5 * np.hypot(
+            (merged["lat_max"] - merged["lat_min"]) * 111_320.0,
+            (merged["lon_max"] - merged["lon_min"]) * 111_320.0 * np.cos(np.radians(merged["latitude"])),
+        )
+        self.name = merged["name"].tolist()
+        self.locality = merged["locality"].tolist()
+        self.loc_key = [name_key(x) for x in self.locality]
+        self.lat = merged["latitude"].to_numpy(dtype=float)
+        self.lon = merged["longitude"].to_numpy(dtype=float)
+        self.radius = np.maximum(merged["radius"].to_numpy(dtype=float), spread_m.to_numpy())
+        self.rows: dict[str, list[int]] = {}
+        for pos, k in enumerate(merged["key"].tolist()):
+            self.rows.setdefault(k, []).append(pos)
+        self.blocks: dict[tuple[str, int], list[str]] = {}
+        for k in self.rows:
+            words = k.split()
+            self.blocks.setdefault((words[-1], len(words)), []).append(k)
+            self.blocks.setdefault(("^" + words[0], len(words)), []).append(k)
+
+    def find(
+        self, tokens: list[str], blocked: set[int], near_blocked: set[int], max_words: int = 5
+    ) -> tuple[list[str], int, int, bool] | None:
+        """(matching keys, first word, end word, exact) for the longest street named in ``tokens``
+        outside the ``blocked`` words: exact keys first, else keys within a typo that share the
+        gram's first or last word, in words that are not a locality (``near_blocked``)."""
+        n_tok = len(tokens)
+        for n in range(min(max_words, n_tok), 1, -1):
+            spans = [(i, i + n) for i in range(n_tok - n + 1) if not blocked.intersection(range(i, i + n))]
+            for i, j in spans:
+                gram = " ".join(tokens[i:j])
+                if gram in self.rows:
+                    return [gram], i, j, True
+            # A typo in a longer name beats an exact shorter one inside it ('Bbrden Moor Road' is not
+            # 'Moor Road'). Grams that start with a filler word ('near Moor Road') are not names.
+            for i, j in spans:
+                words = tokens[i:j]
+                if (words[0] in _FILLER_WORDS and words[0] != "the") or near_blocked.intersection(
+                    range(i, j)
+                ):
+                    continue
+                block = set(self.blocks.get((words[-1], n), ())) | set(
+                    self.blocks.get(("^" + words[0], n), ())
+                )
+                if not block:
+                    continue
+                gram = " ".join(words)
+                hits = process.extract(
+                    gram, list(block), scorer=OSA.distance, score_cutoff=_typo_allowance(gram), limit=None
+                )
+                if hits:
+                    best = min(h[1] for h in hits)
+                    return sorted({h[0] for h in hits if h[1] == best}), i, j, False
+        return None
+
+
+@lru_cache(maxsize=8)
+def _streets_index(gazetteer) -> _Streets:
+    # A loaded gazetteer is shared and read-only, so its street index is built once.
+    return _Streets(gazetteer.streets)
+
+
+class _Places:
+    """Place name keys -> positions in the candidate place table."""
+
+    def __init__(self, places: pd.DataFrame):
+        self.name = places["name"].astype(str).tolist()
+        self.key = [name_key(n) for n in self.name]
+        self.locality = [str(x) if isinstance(x, str) else "" for x in places["locality"].tolist()]
+        self.loc_key = [name_key(x) for x in self.locality]
+        self.district = [str(x) if isinstance(x, str) else "" for x in places["postcode_district"].tolist()]
+        self.ptype = [str(x) if isinstance(x, str) else "" for x in places["place_type"].tolist()]
+        self.lat = places["latitude"].to_numpy(dtype=float)
+        self.lon = places["longitude"].to_numpy(dtype=float)
+        self.place_id = places["place_id"].tolist()
+        self.radius = _radius(places, _PLACE_PRECISION_M)
+        self.rows: dict[str, list[int]] = {}
+        self.sorted_rows: dict[str, list[int]] = {}
+        for pos, k in enumerate(self.key):
+            if k:
+                self.rows.setdefault(k, []).append(pos)
+                self.sorted_rows.setdefault(" ".join(sorted(k.split())), []).append(pos)
+        self.keys = list(self.rows)
+
+    def exact(self, key: str, localities: frozenset[str]) -> list[int]:
+        """Places whose name is ``key`` (any word order), or ``key`` with a named locality added or
+        taken away ('Petrol station' + 'Coundon'; 'Station Rd Takeaway, Neville's Cross')."""
+        variants = [key]
+        for loc in localities:
+            variants.append(f"{key} {loc}")
+            padded = f" {key} "
+            if f" {loc} " in padded:
+                variants.append(" ".join(padded.replace(f" {loc} ", " ").split()))
+        hits: list[int] = []
+        for v in variants:
+            hits += self.rows.get(v, []) or self.sorted_rows.get(" ".join(sorted(v.split())), [])
+        return sorted(set(hits))
+
+    def near(self, key: str) -> list[int]:
+        """Places whose name is within a typo of ``key``, nearest only."""
+        hits = process.extract(
+            key, self.keys, scorer=OSA.distance, score_cutoff=_typo_allowance(key), limit=None
+        )
+        if not hits:
+            return []
+        best = min(h[1] for h in hits)
+        return sorted(p for h in hits if h[1] == best for p in self.rows[h[0]])
+
+    def nearest_names(self, key: str, limit: int = 3) -> list[str]:
+        hits = process.extract(key, self.keys, scorer=fuzz.ratio, limit=limit)
+        out = []
+        for k, _, _ in hits:
+            rows = self.rows[k]
+            where = sorted({self.locality[p] or "unknown locality" for p in rows})
+            more = f" and {len(where) - 3} more" if len(where) > 3 else ""
+            out.append(f"{self.name[rows[0]]} ({', '.join(where[:3])}{more})")
+        return out
+
+    def in_localities(self, pos: int, localities: frozenset[str]) -> bool:
+        if self.loc_key[pos] in localities:
+            return True
+        padded = f" {self.key[pos]} "
+        return any(f" {loc} " in padded for loc in localities)
+
+
+@dataclass
+class _TextFacts:
+    tokens: list[str]
+    street: tuple[list[str], int, int, bool] | None
+    localities: frozenset[str]  # named outside any street name: they constrain every match
+    street_localities: frozenset[str]  # a street name that is also a locality ('Delves Lane')
+    only_street: bool  # nothing but the street, filler words and localities
+
+
+_MAX_LOCATION_WORDS = 200
+_MAX_NAME_CHARS = 200
+
+# Words around a location that say nothing about which place it is.
+_FILLER_WORDS = frozenset(
+    "on or near outside at by opposite the junction of corner off in behind next to seen group shops"
+    " entrance close".split()
+)
+
+
+class _Matcher:
+    """Everything needed to resolve names, built once per geocode call; text facts cached per string."""
+
+    def __init__(self, gazetteer, extra_places: pd.DataFrame | None):
+        cand = gazetteer.places
+        if extra_places is not None and not extra_places.empty:
+            cand = pd.concat([extra_places, cand], ignore_index=True)
+        cand = cand[cand["name"].notna()].drop_duplicates("place_id", keep="first")
+        self.places = _Places(cand.reset_index(drop=True))
+        self.streets = _streets_index(gazetteer)
+        self.localities = _Localities(self.places.locality + self.streets.locality)
+        self._facts: dict[str, _TextFacts] = {}
+        # Outcomes per distinct input, kept while the matcher is (an import reuses it chunk to chunk).
+        self.place_outcomes: dict[tuple, _Outcome] = {}
+        self.street_outcomes: dict[tuple, _Outcome] = {}
+        self.nearest: dict[str, str] = {}
+
+    def n_cached(self) -> int:
+        """Entries held by the caches (callers that reuse a matcher start a fresh one past a bound)."""
+        return len(self._facts) + len(self.place_outcomes) + len(self.street_outcomes) + len(self.nearest)
+
+    def facts(self, text: object) -> _TextFacts:
+        s = text if isinstance(text, str) else ""
+        got = self._facts.get(s)
+        if got is None:
+            got = self._read(s)
+            self._facts[s] = got
+        return got
+
+    def _read(self, s: str) -> _TextFacts:
+        # A location is said in a few words; a very long text is a narrative pasted into the wrong
+        # column, and only its start is searched, so one such cell cannot stall an import.
+        tokens = text_tokens(s, drop_notes=False)[:_MAX_LOCATION_WORDS]
+        spans = self.localities.spans(tokens)
+        # A street found inside a longer locality name is part of that name ('Middleton St George').
+        street = None
+        blocked: set[int] = set()
+        for _ in range(2):
+            street = self.streets.find(tokens, blocked, {k for a, b in spans for k in range(a, b)})
+            if street is None:
+                break
+            inside = [
+                (a, b)
+                for a, b in spans
+                if a <= street[1] and street[2] <= b and b - a > street[2] - street[1]
+            ]
+            if not inside:
+                break
+            blocked |= {k for a, b in inside for k in range(a, b)}
+            street = None
+        in_street = set(range(street[1], street[2])) if street else set()
+        localities, street_localities = set(), set()
+        for a, b in spans:
+            words = set(range(a, b))
+            if words & in_street:
+                # A locality that is the street's whole name ('North Road') is reported separately:
+                # it may name the place's ward, but it never constrains the street itself.
+                if (a, b) == (street[1], street[2]):
+                    street_localities.add(" ".join(tokens[a:b]))
+                continue
+            localities.add(" ".join(tokens[a:b]))
+        covered = in_street | {k for a, b in spans for k in range(a, b)}
+        only_street = street is not None and all(
+            k in covered or tokens[k] in _FILLER_WORDS for k in range(len(tokens))
+        )
+        return _TextFacts(tokens, street, frozenset(localities), frozenset(street_localities), only_street)
+
+    def locality_names(self, keys: frozenset[str]) -> str:
+        return ", ".join(sorted(self.localities.display.get(tuple(k.split()), k) for k in keys))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    kind: str  # 'located' | 'ambiguous' | 'not_in_locality' | 'not_found'
+    pos: int = -1
+    confidence: float = np.nan
+    message: str = ""
+
+
+def name_matcher(gazetteer, extra_places: pd.DataFrame | None = None) -> _Matcher:
+    """The name index ``geocode`` builds for place names and streets, to pass to many calls with the same
+    gazetteer and extra places (an import's chunks): each distinct name is then resolved once."""
+    return _Matcher(gazetteer, extra_places)
+
+
+def _describe_places(m: _Matcher, positions: list[int], limit: int = 4) -> str:
+    p = m.places
+    return "; ".join(f"{p.name[i]} ({p.locality[i] or 'unknown locality'})" for i in positions[:limit])
+
+
+def _resolve_place(m: _Matcher, name: str, text: str, district: str, ptype: str) -> _Outcome:
+    """One distinct (place name, location text, postcode district, place type) combination."""
+    facts_name, facts_text = m.facts(name), m.facts(text)
+    key = name_key(name)
+    if not key:
+        return _Outcome("not_found")
+    localities = facts_name.localities | facts_text.localities
+    hits = m.places.exact(key, localities | facts_name.street_localities | facts_text.street_localities)
+    exact = bool(hits)
+    if not hits and len(key) <= _MAX_NAME_CHARS:  # a typo is a small slip in a name, not an essay
+        hits = m.places.near(key)
+    if not hits:
+        return _Outcome("not_found", message=key)
+    if localities:
+        named = [i for i in hits if m.places.in_localities(i, localities)]
+        if not named:
+            return _Outcome(
+                "not_in_locality",
+                message=(
+                    f"place name '{name}' is not known in {m.locality_names(localities)}; similar places"
+                    f" elsewhere: {_describe_places(m, hits)}: check the name, or choose the place in Review"
+                ),
+            )
+        hits = named
+    confidence = CONFIDENCE["place_name"] if exact else CONFIDENCE["place_name_typo"]
+    if len(hits) > 1:
+        # Postcode district, then place type, narrow the current candidates, but only when they
+        # keep at least one (each test runs on what the previous one left).
+        tests = (
+            lambda i: bool(district) and m.places.district[i] == district,
+            lambda i: bool(ptype) and ptype != "other" and m.places.ptype[i] == ptype,
+        )
+        for test in tests:
+            keep = [i for i in hits if test(i)]
+            if keep:
+                hits = keep
+            if len(hits) == 1:
+                confidence -= 0.15  # chosen by a detail the name alone did not settle
+                break
+    if len(hits) == 1:
+        return _Outcome("located", hits[0], confidence)
+    return _Outcome(
+        "ambiguous",
+        message=(
+            f"place name '{name}' matches {len(hits)} places ({_describe_places(m, hits)}):"
+            " add a postcode or the town, or choose the place in Review"
+        ),
+    )
+
+
+def _resolve_street(m: _Matcher, name: str, text: str) -> _Outcome | None:
+    """A street named in the location text (else in the place name), constrained by named localities."""
+    facts_name, facts_text = m.facts(name), m.facts(text)
+    # A street in the place name counts only when the name is the street ('Front St, Stanley'):
+    # 'Petrol station, Delves Lane' names a place that is not known, not the street.
+    facts = facts_text if facts_text.street is not None else facts_name
+    if facts is facts_name and not facts_name.only_street:
+        return None
+    found = facts.street
+    if found is None:
+        return None
+    keys, start, end, exact = found
+    written = " ".join(facts.tokens[start:end])
+    s = m.streets
+    rows = sorted(p for k in keys for p in s.rows[k])
+    shown = s.name[rows[0]]
+    localities = facts_name.localities | facts_text.localities
+    if localities:
+        named = [p for p in rows if s.loc_key[p] in localities]
+        if not named:
+            elsewhere = ", ".join(sorted({s.locality[p] for p in rows})[:4])
+            return _Outcome(
+                "not_in_locality",
+                message=(
+                    f"street '{shown}' is not known in {m.locality_names(localities)} (it is in {elsewhere}):"
+                    " check the street and town, or locate it in Review"
+                ),
+            )
+        rows = named
+    if len(rows) == 1:
+        if not exact:
+            confidence = CONFIDENCE["street_typo"]
+        elif localities:
+            confidence = CONFIDENCE["street_in_locality"]
+        else:
+            confidence = CONFIDENCE["street"]
+        return _Outcome("located", rows[0], confidence)
+    if len(keys) > 1:
+        names = ", ".join(sorted({s.name[p] for p in rows})[:4])
+        return _Outcome(
+            "ambiguous",
+            message=f"street '{written}' is close to several streets ({names}): check the spelling,"
+            " or locate it in Review",
+        )
+    locs = ", ".join(sorted({s.locality[p] for p in rows})[:4])
+    return _Outcome(
+        "ambiguous",
+        message=(
+            f"street '{shown}' is in {len(rows)} localities ({locs}): add the town or a postcode,"
+            " or locate it in Review"
+        ),
+    )
+
+
+def _group_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Codes of the distinct rows of ``frame`` (all object columns, '' for missing) and those rows."""
+    codes = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
+    return codes, frame.iloc[first].reset_index(drop=True)
+
+
+def _text_column(series: pd.Series) -> pd.Series:
+    """Text values with missing ones as '' (canonical text columns hold str or None)."""
+    s = series.astype(object)
+    return s.where(s.notna(), "")
+
+
+def _filled(texts: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (a mask) where the text is not blank, stripping only the rows asked about."""
+    out = np.zeros(len(texts), dtype=bool)
+    idx = np.flatnonzero(rows)
+    if len(idx):
+        out[idx] = (texts.iloc[idx].str.strip() != "").to_numpy()
+    return out
+
+
+# --- Quarantine payloads -----------------------------------------------------------------------------
+
+
+def quarantine_payloads(rows: pd.DataFrame) -> list[str]:
+    """The canonical row as JSON for each row (what Review rebuilds a report from), in one pass."""
+    if rows.empty:
+        return []
+    out = rows[list(CANONICAL_COLUMNS)].copy()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            s = out[c]
+            text = s.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+            frac = s.notna() & (s.dt.microsecond != 0)
+            if frac.any():
+                text[frac] = s[frac].map(lambda t: t.isoformat())
+            out[c] = text.where(s.notna(), None)
+    lines = out.to_json(orient="records", lines=True, double_precision=15, force_ascii=True)
+    return [line for line in lines.split("\n") if line]
+
+
+def _area_label(gazetteer) -> str:
+    for attr in ("area_name", "name"):
+        v = getattr(gazetteer, attr, None)
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+    return "the study area"
+
+
+# --- The cascade -------------------------------------------------------------------------------------
+
+
+def _prefixed(rownum: np.ndarray, messages: np.ndarray) -> np.ndarray:
+    return np.array([f"row {r}: {msg}" for r, msg in zip(rownum, messages, strict=True)], dtype=object)
+
+
+def geocode(
+    rows: pd.DataFrame,
+    gazetteer,
+    extra_places: pd.DataFrame | None = None,
+    *,
+    study_area: BaseGeometry | None = None,
+    matcher: _Matcher | None = None,
+) -> GeocodeResult:
+    """Run the cascade over canonical rows. ``gazetteer`` is a ``hoth_geo.intake.gazetteer.Gazetteer``;
+    ``extra_places`` are places stored in the database (demo venues, analyst-added places);
+    ``matcher`` (``name_matcher``) carries name lookups over from earlier calls with the same two.
+    Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle."""
+    n = len(rows)
+    frame = rows.reset_index(drop=True).copy()
+    area = study_area if study_area is not None else getattr(gazetteer, "study_area", None)
+    area_label = _area_label(gazetteer)
+
+    lat = np.full(n, np.nan)
+    lon = np.full(n, np.nan)
+    method = np.full(n, None, dtype=object)
+    confidence = np.full(n, np.nan)
+    precision = np.full(n, np.nan)
+    place_id = np.full(n, None, dtype=object)
+    place_type_of_match = np.full(n, "", dtype=object)
+    note = np.full(n, None, dtype=object)
+    reason = np.full(n, None, dtype=object)
+    field = np.full(n, None, dtype=object)
+    value = np.full(n, None, dtype=object)
+    rownum = frame["row_number"].to_numpy()
+    # Why a step could not place a row; the first problem in cascade order becomes the reason.
+    place_problem = np.full(n, None, dtype=object)
+    postcode_problem = np.full(n, None, dtype=object)
+    street_problem = np.full(n, None, dtype=object)
+    name_not_found = np.zeros(n, dtype=bool)
+
+    def located(mask: np.ndarray, how: str) -> None:
+        method[mask] = how
+        confidence[mask] = CONFIDENCE[how]
+
+    online = frame["online"].to_numpy(dtype=bool)
+    method[online] = "online"
+    todo = ~online
+
+    # 1a. WGS84 coordinates.
+    glat = frame["latitude"].to_numpy(dtype=float)
+    glon = frame["longitude"].to_numpy(dtype=float)
+    has_ll = todo & np.isfinite(glat) & np.isfinite(glon)
+    inside = has_ll & in_study_area(area, glat, glon)
+    swapped = has_ll & ~inside & in_study_area(area, glon, glat)
+    lat[inside], lon[inside] = glat[inside], glon[inside]
+    lat[swapped], lon[swapped] = glon[swapped], glat[swapped]
+    note[swapped] = "latitude and longitude were swapped in the file; corrected"
+    ok_ll = inside | swapped
+    located(ok_ll, "coordinates_wgs84")
+    precision[ok_ll] = _COORD_PRECISION_M
+    outside_ll = has_ll & ~ok_ll
+    for i in np.flatnonzero(outside_ll):
+        reason[i] = (
+            f"row {rownum[i]}: coordinates {glat[i]:.5f}, {glon[i]:.5f} lie outside {area_label}:"
+            " check the latitude and longitude"
+        )
+        field[i], value[i] = "latitude/longitude", f"{glat[i]}, {glon[i]}"
+    todo &= ~(ok_ll | outside_ll)
+
+    # 1b. British National Grid.
+    ge = frame["easting"].to_numpy(dtype=float)
+    gn = frame["northing"].to_numpy(dtype=float)
+    has_en = todo & np.isfinite(ge) & np.isfinite(gn)
+    if has_en.any():
+        blon, blat = bng_to_wgs84(ge[has_en], gn[has_en])
+        ok = in_study_area(area, blat, blon)
+        idx = np.flatnonzero(has_en)
+        good, bad = idx[ok], idx[~ok]
+        lat[good], lon[good] = blat[ok], blon[ok]
+        method[good] = "coordinates_bng"
+        confidence[good] = CONFIDENCE["coordinates_bng"]
+        precision[good] = grid_precision_m(ge[good], gn[good])
+        for i in bad:
+            reason[i] = (
+                f"row {rownum[i]}: easting/northing {ge[i]:.0f}, {gn[i]:.0f} lie outside {area_label}:"
+                " check the grid reference"
+            )
+            field[i], value[i] = "easting/northing", f"{ge[i]:.0f}, {gn[i]:.0f}"
+        todo[idx] = False
+
+    names = _text_column(frame["place_name"])
+    texts = _text_column(frame["location_text"])
+
+    # 2. Place names, resolved once per distinct (name, text, district, type).
+    has_name = _filled(names, todo)
+    if has_name.any():
+        matcher = matcher or _Matcher(gazetteer, extra_places)
+        idx = np.flatnonzero(has_name)
+        pcs = _text_column(frame["postcode"]).iloc[idx]
+        combos = pd.DataFrame(
+            {
+                "name": names.iloc[idx].to_numpy(),
+                "text": texts.iloc[idx].to_numpy(),
+                "district": pcs.str.split(" ").str[0].fillna("").to_numpy(),
+                "ptype": _text_column(frame["place_type"]).iloc[idx].to_numpy(),
+            }
+        )
+        codes, uniq = _group_codes(combos)
+        known = matcher.place_outcomes
+        outcomes = []
+        for vals in uniq[["name", "text", "district", "ptype"]].itertuples(index=False, name=None):
+            got = known.get(vals)
+            if got is None:
+                got = known[vals] = _resolve_place(matcher, *vals)
+            outcomes.append(got)
+        kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
+        pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
+        conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
+        msg = np.array([o.message for o in outcomes], dtype=object)[codes]
+        hit = kind == "located"
+        rows_hit, p = idx[hit], pos[hit]
+        places = matcher.places
+        lat[rows_hit], lon[rows_hit] = places.lat[p], places.lon[p]
+        method[rows_hit] = "place_name"
+        confidence[rows_hit] = conf[hit]
+        precision[rows_hit] = places.radius[p]
+        place_id[rows_hit] = np.array(places.place_id, dtype=object)[p]
+        place_type_of_match[rows_hit] = np.array(places.ptype, dtype=object)[p]
+        todo[rows_hit] = False
+        problem = (kind == "ambiguous") | (kind == "not_in_locality")
+        place_problem[idx[problem]] = msg[problem]
+        name_not_found[idx[kind == "not_found"]] = True
+
+    # 3. Postcodes: a unit, or a sector/district given on its own. A full unit the gazetteer does not
+    # hold is not placed at its sector: the gazetteer holds every live unit of the area, so an unknown
+    # unit lies outside it (or is mistyped) and a sector centroid would be a confident guess.
+    pcs = _text_column(frame["postcode"])
+    has_pc = todo & (pcs != "").to_numpy()
+    if has_pc.any():
+        idx = np.flatnonzero(has_pc)
+        pc = pcs.iloc[idx].str.upper().str.strip().to_numpy()
+        units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
+        unit_radius = pd.Series(_radius(units, _POSTCODE_PRECISION_M), index=units.index)
+        found = units[["latitude", "longitude"]].reindex(pc)
+        flat, flon = found["latitude"].to_numpy(), found["longitude"].to_numpy()
+        hit = np.isfinite(flat)
+        # A gazetteer may hold units around the area (a buffer): those are outside, not placed.
+        in_area = np.zeros(len(idx), dtype=bool)
+        in_area[hit] = in_study_area(area, flat[hit], flon[hit])
+        good = hit & in_area
+        rows_good = idx[good]
+        lat[rows_good], lon[rows_good] = flat[good], flon[good]
+        located(rows_good, "postcode")
+        precision[rows_good] = unit_radius.reindex(pc[good]).to_numpy()
+        todo[rows_good] = False
+        outside_rows = idx[hit & ~in_area]
+        postcode_problem[outside_rows] = [
+            f"postcode '{c}' lies outside {area_label}: check the postcode, or locate the report in Review"
+            for c in pc[hit & ~in_area]
+        ]
+
+        rest = ~hit
+        codes_rest = pc[rest]
+        sector_m = pd.Series(codes_rest).str.extract(_SECTOR_RE)
+        is_sector = sector_m[0].notna().to_numpy()
+        is_district = pd.Series(codes_rest).str.match(_DISTRICT_RE).to_numpy() & ~is_sector
+        sectors = gazetteer.sectors.set_index("sector")
+        districts = gazetteer.districts.set_index("district")
+        for level, mask, table, keys in (
+            ("postcode_sector", is_sector, sectors, (sector_m[0] + " " + sector_m[1]).to_numpy()),
+            ("postcode_district", is_district, districts, codes_rest),
+        ):
+            if not mask.any():
+                continue
+            k = keys[mask]
+            c = table[["latitude", "longitude", "radius_m"]].reindex(k)
+            ok = c["latitude"].notna().to_numpy()
+            rows_ok = idx[rest][mask][ok]
+            lat[rows_ok] = c["latitude"].to_numpy()[ok]
+            lon[rows_ok] = c["longitude"].to_numpy()[ok]
+            located(rows_ok, level)
+            precision[rows_ok] = np.maximum(c["radius_m"].to_numpy(dtype=float)[ok], _POSTCODE_PRECISION_M)
+            todo[rows_ok] = False
+            kind_word = "sector" if level == "postcode_sector" else "district"
+            postcode_problem[idx[rest][mask][~ok]] = [
+                f"postcode {kind_word} '{x}' is not in {area_label}: check the postcode, or locate the report"
+                " in Review"
+                for x in k[~ok]
+            ]
+        unit = ~is_sector & ~is_district
+        postcode_problem[idx[rest][unit]] = [
+            f"postcode '{x}' is not a postcode in {area_label}: it lies outside the area or is mistyped;"
+            " check the postcode, or locate the report in Review"
+            for x in codes_rest[unit]
+        ]
+
+    # 4. Streets named in the location text (or the place name), once per distinct pair.
+    has_text = _filled(texts, todo) | _filled(names, todo)
+    if has_text.any() and not gazetteer.streets.empty:
+        matcher = matcher or _Matcher(gazetteer, extra_places)
+        idx = np.flatnonzero(has_text)
+        # A place name that matched several places is not searched for a street: the street in
+        # 'Station Road Takeaway' says where one of the candidates is, not which one was meant.
+        street_names = np.where(place_problem[idx] == None, names.to_numpy()[idx], "")  # noqa: E711
+        pairs = pd.DataFrame({"name": street_names, "text": texts.iloc[idx].to_numpy()})
+        codes, uniq = _group_codes(pairs)
+        known = matcher.street_outcomes
+        outcomes = []
+        for pair in uniq.itertuples(index=False, name=None):
+            got = known.get(pair)
+            if got is None:
+                got = known[pair] = _resolve_street(matcher, *pair) or _Outcome("not_found")
+            outcomes.append(got)
+        kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
+        pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
+        conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
+        msg = np.array([o.message for o in outcomes], dtype=object)[codes]
+        hit = kind == "located"
+        rows_hit, p = idx[hit], pos[hit]
+        streets = matcher.streets
+        lat[rows_hit], lon[rows_hit] = streets.lat[p], streets.lon[p]
+        method[rows_hit] = "street"
+        confidence[rows_hit] = conf[hit]
+        precision[rows_hit] = streets.radius[p]
+        todo[rows_hit] = False
+        problem = (kind == "ambiguous") | (kind == "not_in_locality")
+        street_problem[idx[problem]] = msg[problem]
+
+    # A name that did not settle the place is kept in the note of a row a later step located.
+    unsettled = ~todo & pd.notna(place_problem)
+    if unsettled.any():
+        note[unsettled] = [
+            f"{msg.split(': ')[0]}; located by {how}"
+            for msg, how in zip(place_problem[unsettled], method[unsettled], strict=True)
+        ]
+
+    # 5. Whatever is left goes to Review with the first problem met, in cascade order.
+    left = todo.copy()
+    for problems, fld, vals in (
+        (place_problem, "place name", names.to_numpy()),
+        (postcode_problem, "postcode", pcs.to_numpy()),
+        (street_problem, "location", texts.to_numpy()),
+    ):
+        sel = left & pd.notna(problems)
+        if sel.any():
+            reason[sel] = _prefixed(rownum[sel], problems[sel])
+            field[sel], value[sel] = fld, vals[sel]
+            left &= ~sel
+    sel = left & name_not_found
+    if sel.any():
+        matcher = matcher or _Matcher(gazetteer, extra_places)
+        idx = np.flatnonzero(sel)
+        uniq_names = pd.unique(names.iloc[idx])
+        known = matcher.nearest
+        for nm in uniq_names:
+            if nm not in known:
+                known[nm] = "; ".join(matcher.places.nearest_names(name_key(nm)))
+        nearest = known
+        reason[idx] = [
+            f"row {rownum[i]}: place name '{names.iat[i]}' is not in the gazetteer (nearest names:"
+            f" {nearest[names.iat[i]] or 'none'}): check the name, or choose the place in Review"
+            for i in idx
+        ]
+        field[idx], value[idx] = "place name", names.to_numpy()[idx]
+        left &= ~sel
+    if left.any():
+        reason[left] = _prefixed(
+            rownum[left],
+            np.full(
+                int(left.sum()),
+                "needs a location: no coordinates, known place name, postcode or street was given;"
+                " locate it in Review",
+                dtype=object,
+            ),
+        )
+        field[left] = "location"
+        value[left] = np.where(texts.to_numpy()[left] != "", texts.to_numpy()[left], None)
+
+    quarantined = pd.notna(reason)
+    quarantine = pd.DataFrame(
+        {
+            "row_number": rownum[quarantined],
+            "reason": reason[quarantined],
+            "field": field[quarantined],
+            "value": value[quarantined],
+            "payload": quarantine_payloads(frame[quarantined]),
+        }
+    )
+
+    keep = ~quarantined
+    located_rows = frame[keep].copy()
+    located_rows["latitude"] = lat[keep]
+    located_rows["longitude"] = lon[keep]
+    located_rows["geocode_method"] = method[keep]
+    located_rows["geocode_confidence"] = confidence[keep]
+    located_rows["precision_m"] = precision[keep]
+    located_rows["place_id"] = place_id[keep]
+    located_rows["place_type"] = _type_from_place(located_rows["place_type"], place_type_of_match[keep])
+    located_rows["geocode_note"] = note[keep]
+    located_rows = link_to_places(located_rows, gazetteer, extra_places)
+    located_rows["h3"] = latlng_to_cells(
+        located_rows["latitude"].to_numpy(float),
+        located_rows["longitude"].to_numpy(float),
+        settings.FINE_H3_RES,
+    )
+    for c, t in GEOCODED_COLUMNS.items():
+        if t == "float64":
+            located_rows[c] = located_rows[c].astype("float64")
+    return GeocodeResult(located=located_rows.reset_index(drop=True), quarantine=quarantine)
+
+
+def _type_from_place(given: pd.Series, place_type: np.ndarray) -> pd.Series:
+    """The partner's place type, or the matched place's own type when the partner gave none, so the
+    place-type filter selects the same reports the place ranking counts at that place."""
+    blank = (_text_column(given) == "").to_numpy()
+    take = blank & (place_type != "")
+    out = given.astype(object).copy()
+    out[take] = place_type[take]
+    return out
+
+
+def _unhandled_row(row: pd.DataFrame, exc: BaseException) -> GeocodeResult:
+    detail = f"{type(exc).__name__}: {exc}"
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    quarantine = pd.DataFrame(
+        {
+            "row_number": row["row_number"].to_numpy(),
+            "reason": [
+                f"row {r}: the geocoder could not handle this row ({detail}); locate it in Review"
+                for r in row["row_number"]
+            ],
+            "field": "location",
+            "value": [None] * len(row),
+            "payload": quarantine_payloads(row),
+        }
+    )
+    return GeocodeResult(located=_empty_located(row), quarantine=quarantine)
+
+
+def _empty_located(rows: pd.DataFrame) -> pd.DataFrame:
+    out = rows.iloc[:0].copy()
+    for c, t in GEOCODED_COLUMNS.items():
+        out[c] = pd.Series(dtype=t if t != "object" else object)
+    return out
+
+
+def geocode_safely(
+    rows: pd.DataFrame,
+    gazetteer,
+    extra_places: pd.DataFrame | None = None,
+    *,
+    study_area: BaseGeometry | None = None,
+    matcher: _Matcher | None = None,
+) -> GeocodeResult:
+    """``geocode``, except that no row can abort the batch: when the batch raises, it is split in
+    halves until the rows that raise are found; each is quarantined with the error named."""
+    try:
+        return geocode(rows, gazetteer, extra_places, study_area=study_area, matcher=matcher)
+    except Exception as exc:  # noqa: BLE001 - any failure of one row must not lose the others
+        if len(rows) <= 1:
+            return _unhandled_row(rows.reset_index(drop=True), exc)
+    mid = len(rows) // 2
+    parts = [
+        geocode_safely(rows.iloc[:mid], gazetteer, extra_places, study_area=study_area, matcher=matcher),
+        geocode_safely(rows.iloc[mid:], gazetteer, extra_places, study_area=study_area, matcher=matcher),
+    ]
+    located_parts = [p.located for p in parts if not p.located.empty]
+    q_parts = [p.quarantine for p in parts if not p.quarantine.empty]
+    return GeocodeResult(
+        located=pd.concat(located_parts, ignore_index=True) if located_parts else parts[0].located,
+        quarantine=pd.concat(q_parts, ignore_index=True) if q_parts else parts[0].quarantine,
+    )
+
+
+def link_to_places(
+    located: pd.DataFrame, gazetteer, extra_places: pd.DataFrame | None = None, max_m: float | None = None
+) -> pd.DataFrame:
+    """Link point reports with a place type to the nearest place of that type within ``max_m``."""
+    max_m = settings.PLACE_LINK_MAX_M if max_m is None else max_m
+    out = located.copy()
+    places = gazetteer.places
+    if extra_places is not None and not extra_places.empty:
+        places = pd.concat([extra_places, places], ignore_index=True)
+    is_point = out["geocode_method"].isin(["coordinates_wgs84", "coordinates_bng"]).to_numpy()
+    want = is_point & out["place_id"].isna().to_numpy() & out["place_type"].isin(_LINKABLE_TYPES).to_numpy()
+    if not want.any() or places.empty:
+        return out
+    lat0 = float(np.nanmean(places["latitude"]))
+    place_id = out["place_id"].to_numpy(dtype=object).copy()
+    for ptype, group in out[want].groupby("place_type", observed=True):
+        cands = places[places["place_type"] == ptype]
+        if cands.empty:
+            continue
+        tree = cKDTree(local_metres(cands["latitude"].to_numpy(), cands["longitude"].to_numpy(), lat0))
+        dist, nearest = tree.query(
+            local_metres(group["latitude"].to_numpy(), group["longitude"].to_numpy(), lat0),
+            distance_upper_bound=max_m,
+        )
+        ok = np.isfinite(dist)
+        rows = out.index.get_indexer(group.index)
+        place_id[rows[ok]] = cands["place_id"].to_numpy()[nearest[ok]]
+    out["place_id"] = place_id
+    return out
+
+
+def locate_manually(
+    row: pd.DataFrame, lat: float, lon: float, place: pd.Series | None = None
+) -> pd.DataFrame:
+    """An analyst's location for a quarantined row (Review): a chosen place, a postcode or a map click."""
+    out = row.copy()
+    out["latitude"] = float(lat)
+    out["longitude"] = float(lon)
+    out["geocode_method"] = "analyst"
+    out["geocode_confidence"] = CONFIDENCE["analyst"]
+    out["precision_m"] = _PLACE_PRECISION_M if place is not None else _POSTCODE_PRECISION_M
+    out["place_id"] = place["place_id"] if place is not None else None
+    if place is not None and isinstance(place.get("place_type"), str) and place["place_type"]:
+        given = out["place_type"] if "place_type" in out else pd.Series(None, index=out.index, dtype=object)
+        out["place_type"] = _type_from_place(given, np.full(len(out), place["place_type"], dtype=object))
+    out["geocode_note"] = "located by an analyst in Review"
+    out["h3"] = latlng_to_cells(np.array([lat]), np.array([lon]), settings.FINE_H3_RES)
+    return out

@@ -1,0 +1,775 @@
+"""Cell values as the normalisers read them: text cleaning, dates and times, numbers, postcodes,
+the vocabularies of place types, agency types, concerns and indicators, and the 3x5x2 grading;
+``IngestResult``, what a normaliser returns, and the typed frame it is built from.
+
+Work is done once per *distinct* value wherever values repeat, which keeps a 100k-row import
+well under a second.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from hoth_geo import schema
+
+__all__ = [
+    "AGENCY_TYPE_SYNONYMS",
+    "CONCERN_SYNONYMS",
+    "EASTING_RANGE",
+    "INDICATOR_SYNONYMS",
+    "IngestResult",
+    "MAX_TEXT_CHARS",
+    "NORTHING_RANGE",
+    "PLACE_TYPE_SYNONYMS",
+    "QUARANTINE_DTYPES",
+    "parse_concerns",
+    "parse_dates",
+    "parse_indicators",
+]
+
+
+MAX_TEXT_CHARS = 10_000
+
+
+EASTING_RANGE = (0.0, 700_000.0)
+
+
+NORTHING_RANGE = (0.0, 1_300_000.0)
+
+
+# Below this, a wild latitude/longitude is a typo, not a grid reference in the wrong columns.
+_GRID_MIN = 1_000.0
+
+
+@dataclass
+class IngestResult:
+    rows: pd.DataFrame
+    quarantine: pd.DataFrame
+    column_map: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+    n_read: int = 0
+    kind: Literal["sharing_form", "policeuk"] = "sharing_form"
+
+
+def _by_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series | np.ndarray]) -> np.ndarray:
+    """Apply ``func`` to the distinct values only and spread the answers back (values repeat a lot)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    answers = func(pd.Series(uniques, dtype=object))
+    return np.asarray(answers, dtype=object)[codes] if len(uniques) else np.asarray([], dtype=object)
+
+
+def _norm_words(text: str) -> str:
+    """Lower case with every run of non-alphanumerics collapsed to one space ('Hotel / B&B' -> 'hotel b b')."""
+    return re.sub(r"[^a-z0-9]+", " ", text.lower().replace("&", " and ")).strip()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # keeps \t and \n; a lone \r goes
+
+
+_NULL_TOKENS = {"", "n/a", "na", "none", "null", "nil", "unknown", "not known", "-", "--", "nan", "?"}
+
+
+_TRUE_TOKENS = {"yes", "y", "true", "1", "x", "✓", "✔", "tick", "online", "approx", "approximate"}
+
+
+def _as_text(values: pd.Series | np.ndarray | Iterable) -> pd.Series:
+    """Values as an object Series of Python str ('' for missing).
+
+    Deliberately not ``astype(str)``: pandas 3 would build an Arrow string column and pay for it
+    again on every conversion back to NumPy.
+    """
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    if pd.api.types.infer_dtype(arr, skipna=False) != "string":
+        arr = np.asarray(
+            ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in arr], dtype=object
+        )
+    return pd.Series(arr, dtype=object)
+
+
+def _filled(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Non-empty mask for an object array of str ('' is falsy; C loop, no Python comparisons)."""
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values
+    return arr.astype(bool)
+
+
+_CONTROL_NOT_SEP = re.compile(r"[\x00\x02-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# Every byte value except the control characters we remove: deleting these from a UTF-8 encoding
+# leaves only control bytes (UTF-8 continuation bytes are all >= 0x80, so none are mistaken).
+_NOT_CONTROL_BYTES = bytes(b for b in range(256) if not (b <= 0x08 or 0x0B <= b <= 0x1F or b == 0x7F))
+
+
+def _has_control(text: str) -> bool:
+    """C-speed test for control characters other than tab and newline (a regex is 5x slower)."""
+    return bool(text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL_BYTES))
+
+
+def _clean_text(values: pd.Series) -> tuple[pd.Series, dict[int, int]]:
+    """Strip, drop control characters (keeping newline and tab), cap length.
+
+    Returns (text, {position: original length} for each value cut to MAX_TEXT_CHARS).
+
+    Each fix runs only when a C-speed check over the whole column says it is needed, because
+    almost every column of a real export needs none of them.
+    """
+    vals: list[str] = _as_text(values).tolist()
+    stripped = list(map(str.strip, vals))
+    if stripped != vals:
+        vals = stripped
+    joined = " ".join(vals)
+    if _has_control(joined):
+        vals = [_CONTROL.sub("", v.replace("\r\n", "\n")).strip() for v in vals]
+    cut: dict[int, int] = {}
+    if len(joined) > MAX_TEXT_CHARS and vals and max(map(len, vals)) > MAX_TEXT_CHARS:
+        cut = {i: len(v) for i, v in enumerate(vals) if len(v) > MAX_TEXT_CHARS}
+        vals = [v[:MAX_TEXT_CHARS] for v in vals]
+    return pd.Series(vals, dtype=object, index=None), cut
+
+
+def _none_if_blank(s: pd.Series, filled: np.ndarray | None = None) -> np.ndarray:
+    arr = s.to_numpy(dtype=object, copy=True)
+    arr[~(_filled(arr) if filled is None else filled)] = None
+    return arr
+
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
+            ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
+            ("oct", "october"), ("nov", "november"), ("dec", "december"),
+        ]
+    )
+    for m in names
+}  # fmt: skip
+
+
+_APPROX = re.compile(
+    r"^(?:approx(?:imately|\.)?|c\.|ca\.?|circa|~|about|around|roughly|est(?:imated|\.)?)\s*", re.I
+)
+
+
+_TIME_PART = r"(?:[ T,@]+(?:at\s+)?(?P<H>\d{1,2})[:.](?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?\s*(?P<ampm>[ap]\.?m\.?)?)?"
+
+
+_TZ = r"(?:Z|[+-]\d{2}:?\d{2})?"
+
+
+# Each pattern yields named groups d, m (number or month name), y and optionally time.
+_DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("dmy", re.compile(rf"^(?P<d>\d{{1,2}})[/\-.](?P<m>\d{{1,2}})[/\-.](?P<y>\d{{4}}|\d{{2}}){_TIME_PART}$")),
+    ("iso", re.compile(rf"^(?P<y>\d{{4}})[-/](?P<m>\d{{1,2}})[-/](?P<d>\d{{1,2}}){_TIME_PART}{_TZ}$")),
+    (
+        "text",
+        re.compile(
+            rf"^(?:[a-z]+,?\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?[\s\-/]+(?P<m>[a-z]{{3,9}})\.?,?[\s\-/]+(?P<y>\d{{4}}|\d{{2}}){_TIME_PART}$",
+            re.I,
+        ),
+    ),
+    (
+        "text_mdy",  # 'April 3, 2025' / 'Apr 3rd 2025'
+        re.compile(
+            rf"^(?P<m>[a-z]{{3,9}})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}}){_TIME_PART}$",
+            re.I,
+        ),
+    ),
+    ("month_iso", re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})$")),
+    ("month_text", re.compile(r"^(?P<m>[a-z]{3,9})\.?,?[\s\-/]+(?P<y>\d{4})$", re.I)),
+    ("month_num", re.compile(r"^(?P<m>\d{1,2})/(?P<y>\d{4})$")),
+)
+
+
+_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
+
+
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+@dataclass
+class _ParsedDates:
+    value: np.ndarray  # datetime64[ns], NaT where blank or invalid
+    time_known: np.ndarray  # bool
+    approximate: np.ndarray  # bool
+    blank: np.ndarray  # bool: nothing given
+    invalid: np.ndarray  # bool: something given that is not a date
+
+
+def parse_dates(values: pd.Series, *, today: date | None = None) -> pd.DataFrame:
+    """Parse UK day-first date strings. Columns: value, time_known, approximate, blank, invalid.
+
+    '03/04/2025' is 3 April 2025. Month-only values ('2025-04', 'April 2025') give the first of
+    the month with approximate=True; a prefix such as 'approx', 'c.', '~' or 'circa' sets approximate.
+    A year after 2200 or before 1700 is read as 2200 / 1700 (beyond what a timestamp can hold), so
+    such a date is still reported as in the future / too early rather than crashing.
+    """
+    p = _parse_dates(values, today or date.today())
+    return pd.DataFrame(
+        {
+            "value": p.value,
+            "time_known": p.time_known,
+            "approximate": p.approximate,
+            "blank": p.blank,
+            "invalid": p.invalid,
+        },
+        index=values.index,
+    )
+
+
+def _parse_dates(values: pd.Series, today: date) -> _ParsedDates:
+    codes, uniques = pd.factorize(values.astype(object).fillna(""), use_na_sentinel=False)
+    u = _parse_unique_dates(pd.Series(uniques, dtype=object), today)
+    return _ParsedDates(
+        value=u["value"].to_numpy(dtype="datetime64[ns]")[codes],
+        time_known=u["time_known"].to_numpy(dtype=bool)[codes],
+        approximate=u["approximate"].to_numpy(dtype=bool)[codes],
+        blank=u["blank"].to_numpy(dtype=bool)[codes],
+        invalid=u["invalid"].to_numpy(dtype=bool)[codes],
+    )
+
+
+def _month_number(m: pd.Series) -> pd.Series:
+    num = pd.to_numeric(m, errors="coerce")
+    named = m.str.lower().map(_MONTHS)
+    return num.fillna(named)
+
+
+def _parse_unique_dates(raw: pd.Series, today: date) -> pd.DataFrame:
+    n = len(raw)
+    text = _as_text(raw).str.strip()
+    approx_prefix = text.str.contains(_APPROX, regex=True)
+    text = text.str.replace(_APPROX, "", regex=True).str.strip()
+    blank = text.str.lower().isin(_NULL_TOKENS).to_numpy() & ~approx_prefix.to_numpy()
+    value = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    time_known = np.zeros(n, dtype=bool)
+    month_only = np.zeros(n, dtype=bool)
+    todo = ~blank
+
+    # Excel serial day numbers (a date cell exported as General, or typed in by hand).
+    serial = todo & text.str.fullmatch(_SERIAL).to_numpy()
+    if serial.any():
+        days = pd.to_numeric(text[serial], errors="coerce")
+        value[serial] = (
+            (_EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).dt.round("s").astype("datetime64[ns]")
+        )
+        time_known[serial] = (days % 1).to_numpy() > 0
+        todo &= ~serial
+
+    century = today.year // 100 * 100
+    for kind, pattern in _DATE_PATTERNS:
+        if not todo.any():
+            break
+        sub = text[todo]
+        parts = sub.str.extract(pattern)
+        hit = parts["y"].notna().to_numpy()
+        if not hit.any():
+            continue
+        parts = parts[hit]
+        idx = sub.index[hit]
+        year = pd.to_numeric(parts["y"], errors="coerce")
+        # Two-digit years: up to this year's are this century, later ones the last century.
+        two = parts["y"].str.len() == 2
+        year = year.where(~two, np.where(year <= today.year % 100, century + year, century - 100 + year))
+        # Nanosecond timestamps end in 2262 and start in 1677, and pd.to_datetime raises on a
+        # year outside them even with errors="coerce": one typo ('01/01/2999') crashed the whole
+        # import. Such a year is pulled to the edge of a safe range instead, which keeps the
+        # row's message right (in the future / before 2000, quoting the cell as typed) and
+        # is never stored, because those rows are always quarantined.
+        year = year.clip(lower=1700, upper=2200)
+        month = _month_number(parts["m"])
+        day = pd.to_numeric(parts["d"], errors="coerce") if "d" in parts else pd.Series(1, index=parts.index)
+        has_time = (parts["H"].notna() if "H" in parts else pd.Series(False, index=parts.index)).to_numpy()
+        hour = pd.to_numeric(parts["H"], errors="coerce").fillna(0) if "H" in parts else 0
+        minute = pd.to_numeric(parts["M"], errors="coerce").fillna(0) if "M" in parts else 0
+        second = pd.to_numeric(parts["S"], errors="coerce").fillna(0) if "S" in parts else 0
+        if "ampm" in parts:
+            ampm = parts["ampm"].fillna("").str.lower().str.slice(0, 1)
+            bad_12h = (ampm != "") & ((hour < 1) | (hour > 12))
+            hour = hour.where(~((ampm == "p") & (hour < 12)), hour + 12)
+            hour = hour.where(~((ampm == "a") & (hour == 12)), 0)
+            hour = hour.where(~bad_12h, 99)  # 13pm is not a time: make it invalid below
+        # pandas would roll 25:00 over into the next day; a clock time out of range is invalid.
+        bad_clock = (np.asarray(hour) > 23) | (np.asarray(minute) > 59) | (np.asarray(second) > 59)
+        hour = np.where(bad_clock, np.nan, hour)
+        stamp = pd.to_datetime(
+            pd.DataFrame(
+                {"year": year, "month": month, "day": day, "hour": hour, "minute": minute, "second": second}
+            ),
+            errors="coerce",
+        ).astype("datetime64[ns]")
+        ok = stamp.notna().to_numpy()
+        value[idx[ok]] = stamp[ok]
+        time_known[raw.index.get_indexer(idx[ok])] = has_time[ok]
+        if kind.startswith("month"):
+            month_only[raw.index.get_indexer(idx[ok])] = True
+        # A row that matched a pattern but failed (31/02) is finished: it's invalid, not "try again".
+        todo[raw.index.get_indexer(idx)] = False
+
+    value_ok = value.notna().to_numpy()
+    return pd.DataFrame(
+        {
+            "value": value,
+            "time_known": time_known & value_ok,
+            "approximate": (approx_prefix.to_numpy() | month_only) & value_ok,
+            "blank": blank,
+            "invalid": ~blank & ~value_ok,
+        }
+    )
+
+
+_TIME = re.compile(
+    r"^(?P<H>\d{1,2})(?:[:.]?(?P<M>\d{2}))?(?::(?P<S>\d{2})(?:\.\d+)?)?\s*(?P<ampm>[ap]\.?m\.?)?(?:\s*hrs?)?$",
+    re.I,
+)
+
+
+def _parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """'21:30', '2130', '9.30pm', '9pm', '21:30:00' -> (timedelta64[ns], blank, invalid)."""
+
+    def one_pass(u: pd.Series) -> pd.DataFrame:
+        text = _as_text(u).str.strip()
+        blank = text.str.lower().isin(_NULL_TOKENS)
+        parts = text.str.extract(_TIME)
+        hour = pd.to_numeric(parts["H"], errors="coerce")
+        minute = pd.to_numeric(parts["M"], errors="coerce").fillna(0)
+        second = pd.to_numeric(parts["S"], errors="coerce").fillna(0)
+        ampm = parts["ampm"].fillna("").str.lower().str.slice(0, 1)
+        # A bare number with no separator, minutes or am/pm ('45') is not a time of day.
+        bare = parts["M"].isna() & (ampm == "")
+        twelve = ampm != ""
+        ok = hour.notna() & ~bare & (minute < 60) & (second < 60)
+        ok &= (twelve & (hour >= 1) & (hour <= 12)) | (~twelve & (hour <= 23))
+        hour = hour.where(~((ampm == "p") & (hour < 12)), hour + 12)
+        hour = hour.where(~((ampm == "a") & (hour == 12)), 0)
+        delta = pd.to_timedelta(hour * 3600 + minute * 60 + second, unit="s").where(ok & ~blank)
+        return pd.DataFrame({"delta": delta, "blank": blank, "invalid": ~blank & ~ok})
+
+    codes, uniques = pd.factorize(values.astype(object).fillna(""), use_na_sentinel=False)
+    u = one_pass(pd.Series(uniques, dtype=object))
+    return (
+        u["delta"].to_numpy(dtype="timedelta64[ns]")[codes],
+        u["blank"].to_numpy(dtype=bool)[codes],
+        u["invalid"].to_numpy(dtype=bool)[codes],
+    )
+
+
+def _parse_numbers(values: pd.Series, *, comma_decimal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """-> (float64 with NaN where missing or invalid, invalid mask). NaN/inf/blank count as missing."""
+    text = _as_text(values)
+    # Fast path: plain numbers and blanks convert in C; only the leftovers get the careful pass.
+    filled = _filled(text)
+    if not filled.any():
+        return np.full(len(text), np.nan), np.zeros(len(text), dtype=bool)
+    num = pd.to_numeric(text.where(filled, None), errors="coerce").to_numpy(dtype="float64", copy=True)
+    odd = np.isnan(num) & filled
+    invalid = np.zeros(len(text), dtype=bool)
+    if odd.any():
+        v, bad = _parse_odd_numbers(text[odd], comma_decimal)
+        num[odd] = v
+        invalid[odd] = bad
+    num[~np.isfinite(num)] = np.nan
+    return num, invalid
+
+
+def _parse_odd_numbers(values: pd.Series, comma_decimal: bool) -> tuple[np.ndarray, np.ndarray]:
+    def one_pass(u: pd.Series) -> pd.DataFrame:
+        text = _as_text(u).str.strip().str.replace(r"[\s°]", "", regex=True)
+        blank = text.str.lower().isin(_NULL_TOKENS | {"inf", "-inf", "+inf", "infinity"})
+        if comma_decimal:
+            # In a semicolon-separated (continental) file '54,77' is 54.77.
+            text = text.str.replace(r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)
+        num = pd.to_numeric(text.where(~blank, None), errors="coerce").to_numpy(dtype="float64")
+        finite = np.isfinite(num)
+        invalid = ~blank.to_numpy() & ~finite
+        return pd.DataFrame({"num": np.where(finite, num, np.nan), "invalid": invalid})
+
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    u = one_pass(pd.Series(uniques, dtype=object))
+    return u["num"].to_numpy(dtype="float64")[codes], u["invalid"].to_numpy(dtype=bool)[codes]
+
+
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+
+
+_PARTIAL_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][0-9A-Z]?)(?: ([0-9]))?$")
+
+
+def _normalise_postcodes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """'dh11ab' / 'DH1  1AB' -> 'DH1 1AB'. Returns (postcode or None, invalid-format mask).
+
+    A private stand-in for the gazetteer's normaliser: it only checks the UK format, not existence.
+    """
+
+    def one_pass(u: pd.Series) -> pd.DataFrame:
+        u = _as_text(u)
+        squashed = u.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
+        blank = u.str.strip().str.lower().isin(_NULL_TOKENS)
+        parts = squashed.str.extract(_POSTCODE)
+        ok = parts[0].notna()
+        pc = (parts[0] + " " + parts[1]).where(ok, None)
+        # A partial postcode (district 'DH1' or sector 'DH1 4') still places a report, coarsely: the
+        # geocoder uses the district or sector centroid with its larger precision radius. The space
+        # is required for a sector, since 'DH14' is a district of its own.
+        rest = ~ok & ~blank  # only the few values that are not full postcodes are tried as partial
+        if rest.any():
+            spaced = u[rest].str.upper().str.strip().str.replace(r"\s+", " ", regex=True)
+            partial = spaced.str.extract(_PARTIAL_POSTCODE)
+            found = partial[0].notna()
+            partial_pc = partial[0].where(partial[1].isna(), partial[0] + " " + partial[1])
+            pc = pc.copy()
+            pc[found[found].index] = partial_pc[found]
+            ok = ok.copy()
+            ok[found[found].index] = True
+        return pd.DataFrame({"pc": pc.astype(object), "invalid": ~blank & ~ok})
+
+    codes, uniques = pd.factorize(values.astype(object).fillna(""), use_na_sentinel=False)
+    u = one_pass(pd.Series(uniques, dtype=object))
+    pc = u["pc"].to_numpy(dtype=object)[codes]
+    pc[pd.isna(pc)] = None
+    return pc, u["invalid"].to_numpy(dtype=bool)[codes]
+
+
+# fmt: off
+PLACE_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "park": (
+        "park", "open space", "playing field", "playing fields", "play area", "playground",
+        "recreation ground", "woods", "woodland", "field", "skate park", "riverside", "park open space",
+    ),
+    "hotel": (
+        "hotel", "b and b", "bed and breakfast", "guest house", "guesthouse", "motel", "hostel", "inn",
+        "airbnb", "short let", "holiday let",
+    ),
+    "takeaway": (
+        "takeaway", "take away", "fast food", "chip shop", "chippy", "kebab", "kebab shop", "pizza",
+        "pizza shop", "burger bar", "cafe", "café", "restaurant", "fast food outlet",
+    ),
+    "taxi": (
+        "taxi", "taxi rank", "taxi office", "taxi firm", "cab", "private hire", "minicab",
+    ),
+    "shop": (
+        "shop", "supermarket", "convenience", "convenience store", "corner shop", "off licence",
+        "off license", "newsagent", "vape shop", "store",
+    ),
+    "shopping_centre": (
+        "shopping centre", "shopping center", "mall", "shopping area", "retail park", "precinct",
+        "shopping precinct", "arcade",
+    ),
+    "school": (
+        "school", "college", "academy", "sixth form", "university", "pru", "pupil referral unit",
+        "further higher educational building", "education",
+    ),
+    "transport_hub": (
+        "bus station", "train station", "railway station", "rail station", "station", "metro station",
+        "bus coach station", "coach station", "interchange", "bus stop", "transport hub",
+    ),
+    "car_park": (
+        "car park", "carpark", "parking", "parking area", "multi storey", "multi storey car park",
+    ),
+    "licensed_premises": (
+        "pub", "bar", "nightclub", "night club", "club", "licensed premises", "working mens club",
+        "social club",
+    ),
+    "leisure": (
+        "leisure", "leisure centre", "sports centre", "gym", "swimming pool", "cinema", "bowling",
+        "arcades", "amusement arcade", "sports ground", "youth club", "sports recreation area", "sports",
+    ),
+    "petrol_station": (
+        "petrol station", "garage", "filling station", "service station", "services", "fuel",
+    ),
+    "health": (
+        "hospital", "health", "gp", "gp surgery", "surgery", "clinic", "a and e", "pharmacy", "chemist",
+        "health centre", "walk in centre", "sexual health clinic",
+    ),
+    "residential_street": (
+        "residential", "street", "road", "house", "home", "flat", "address", "private address", "alley",
+        "alleyway", "back lane", "estate", "housing estate", "underpass", "pedestrian subway",
+        "residential street",
+    ),
+    "online": (
+        "online", "internet", "social media", "on line",
+    ),
+    "other": (
+        "other",
+    ),
+}
+
+
+# fmt: off
+AGENCY_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "school": (
+        "school", "education", "academy", "college", "nursery", "early years", "pru", "education welfare",
+    ),
+    "health": (
+        "health", "nhs", "gp", "hospital", "a and e", "school nurse", "camhs", "sexual health", "ambulance",
+        "pharmacy", "midwifery", "health visitor",
+    ),
+    "housing": (
+        "housing", "housing association", "landlord", "social housing", "housing provider",
+    ),
+    "youth_service": (
+        "youth service", "youth services", "youth", "youth work", "youth worker", "youth offending", "yot",
+        "youth justice", "youth offending team",
+    ),
+    "social_care": (
+        "social care", "children s social care", "childrens social care", "social services", "social work",
+        "csc", "early help", "children s services", "childrens services",
+    ),
+    "taxi_licensing": (
+        "taxi licensing", "licensing", "taxi",
+    ),
+    "hotel_accommodation": (
+        "hotel", "accommodation", "hotel accommodation", "b and b", "hospitality",
+    ),
+    "community": (
+        "community", "voluntary", "charity", "vcs", "third sector", "faith", "community voluntary",
+    ),
+    "police": (
+        "police", "constabulary", "pcso", "neighbourhood policing",
+    ),
+    "other": (
+        "other",
+    ),
+}
+
+
+# fmt: off
+CONCERN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "cce": (
+        "cce", "child criminal exploitation", "criminal exploitation", "county lines", "drug running",
+        "running drugs", "cuckooing",
+    ),
+    "cse": (
+        "cse", "child sexual exploitation", "sexual exploitation",
+    ),
+    "missing": (
+        "whereabouts unknown",
+        "missing", "mfh", "missing from home", "missing from care", "absent", "absconding",
+        "missing episode",
+    ),
+    "drugs_alcohol": (
+        "drugs", "alcohol", "drugs and alcohol", "substance misuse", "substances", "drug use",
+    ),
+    "weapons": (
+        "weapons", "weapon", "knife", "knives", "knife crime", "firearm", "firearms", "bladed article",
+    ),
+    "people_of_concern": (
+        "people of concern", "persons of concern", "person of concern", "adults of concern",
+        "unknown adults", "vehicles of concern", "vehicle of concern", "poc",
+    ),
+    "online_harm": (
+        "online harm", "online", "online exploitation", "online grooming", "sexting", "social media",
+    ),
+    "radicalisation": (
+        "radicalisation", "radicalization", "extremism", "prevent", "terrorism",
+    ),
+    "asb": (
+        "asb", "anti social behaviour", "antisocial behaviour", "anti social behavior",
+        "antisocial behavior",
+    ),
+    "trafficking": (
+        "trafficking", "modern slavery", "human trafficking", "slavery", "nrm",
+    ),
+    "other": (
+        "other",
+    ),
+}
+
+
+# fmt: off
+INDICATOR_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "missing_from_home": (
+        "missing", "missing from home", "whereabouts unknown", "mfh",
+    ),
+    "less_time_with_family": (
+        "less time with family", "new friends", "withdrawn from family", "change in friends",
+    ),
+    "not_attending_school": (
+        "not attending school college", "not attending college", "not in school",
+        "not attending school", "school absence", "truancy", "truanting", "poor attendance",
+        "grades dropping", "excluded", "exclusion",
+    ),
+    "asb_or_crime": (
+        "asb", "crime", "offending", "anti social behaviour", "antisocial behaviour", "drug running",
+        "county lines",
+    ),
+    "drugs_alcohol_misuse": (
+        "drugs", "alcohol", "substance misuse", "drug use", "drugs or alcohol", "drugs and alcohol",
+    ),
+    "unknown_adults": (
+        "unknown adults", "older males", "older peers", "people of concern", "adults of concern",
+    ),
+    "pregnancy_sti": (
+        "pregnancy", "pregnant", "sti",
+    ),
+    "concerning_phone_internet": (
+        "phone", "mobile phone", "multiple phones", "internet", "online", "social media",
+    ),
+    "unexplained_ae": (
+        "a and e", "unexplained injuries", "injuries",
+    ),
+    "appointments_unknown_person": (
+        "appointments with unknown person", "accompanied by unknown adult",
+    ),
+    "unexplained_money_items": (
+        "unexplained money or items", "unexplained money clothes or other items", "new items",
+        "money", "unexplained money", "gifts", "new clothes", "cash", "digital currency",
+        "unexplained items",
+    ),
+    "hotels_taxis_takeaways": (
+        "hotels", "hotel", "taxis", "taxi", "takeaways", "takeaway", "fast food",
+    ),
+    "abusive_relationship": (
+        "abusive relationship", "domestic abuse", "controlling relationship",
+    ),
+    "extreme_views": (
+        "extreme views", "extremism", "terrorism", "radicalisation",
+    ),
+}
+
+
+class _Vocabulary:
+    """Maps free-text labels, keys and synonyms of one taxonomy to its keys."""
+
+    def __init__(self, taxonomy: dict[str, str], synonyms: dict[str, tuple[str, ...]]) -> None:
+        self.lookup: dict[str, str] = {}
+        for key, label in taxonomy.items():
+            self.lookup[_norm_words(key)] = key
+            self.lookup[_norm_words(label)] = key
+        for key, spellings in synonyms.items():
+            if key not in taxonomy:
+                raise ValueError(f"synonyms listed for unknown key {key!r}")
+            for syn in spellings:
+                self.lookup.setdefault(_norm_words(syn), key)
+        # Multi-word phrases may contain the separators themselves ('Drugs / alcohol',
+        # 'Missing from home, whereabouts unknown'), so they are replaced by their key before
+        # the cell is split. Longest first so the full label wins over its fragments.
+        phrases = sorted({p for p in self.lookup if " " in p}, key=len, reverse=True)
+        self.phrase_re = re.compile(
+            r"(?<![a-z0-9])(?:"
+            + "|".join(r"[\s/,&()\-'.]*".join(re.escape(w) for w in p.split(" ")) for p in phrases)
+            + r")(?![a-z0-9])",
+            re.I,
+        )
+
+    def key(self, text: str) -> str | None:
+        return self.lookup.get(_norm_words(text))
+
+    def parse_cell(self, cell: str) -> tuple[list[str], list[str]]:
+        """-> (sorted keys found, unknown terms)."""
+        cell = cell.strip()
+        if not cell or cell.lower() in _NULL_TOKENS:
+            return [], []
+        whole = self.key(cell)
+        if whole is not None:
+            return [whole], []
+        keys: set[str] = set()
+        unknown: list[str] = []
+        marked = self.phrase_re.sub(lambda m: f"|{self.key(m.group(0))}|", cell.replace("&", " and "))
+        for token in re.split(r"[;,|/\n]+", marked):
+            if not token.strip() or not _norm_words(token):
+                continue
+            k = self.key(token)
+            if k is None:
+                unknown.append(token.strip())
+            else:
+                keys.add(k)
+        return sorted(keys), unknown
+
+
+_PLACE_VOCAB = _Vocabulary(schema.PLACE_TYPES, PLACE_TYPE_SYNONYMS)
+
+
+_AGENCY_VOCAB = _Vocabulary(schema.AGENCY_TYPES, AGENCY_TYPE_SYNONYMS)
+
+
+_CONCERN_VOCAB = _Vocabulary(schema.CONCERNS, CONCERN_SYNONYMS)
+
+
+_INDICATOR_VOCAB = _Vocabulary(schema.INDICATORS, INDICATOR_SYNONYMS)
+
+
+def parse_concerns(cell: str) -> str:
+    """'County lines; CSE' -> 'cce|cse'. Unknown terms become 'other'."""
+    keys, unknown = _CONCERN_VOCAB.parse_cell(cell)
+    return "|".join(sorted(set(keys) | ({"other"} if unknown else set())))
+
+
+def parse_indicators(cell: str) -> str:
+    """'Missing from home, whereabouts unknown; gifts' -> 'missing_from_home|unexplained_money_items'.
+
+    Unknown terms are dropped (normalise_sharing_form counts them in a warning).
+    """
+    return "|".join(_INDICATOR_VOCAB.parse_cell(cell)[0])
+
+
+def _map_single(values: pd.Series, vocab: _Vocabulary, unknown_key: str) -> np.ndarray:
+    def one_pass(u: pd.Series) -> list[str | None]:
+        out: list[str | None] = []
+        for v in u:
+            if _norm_words(str(v)) == "" or str(v).strip().lower() in _NULL_TOKENS:
+                out.append(None)
+            else:
+                out.append(vocab.key(str(v)) or unknown_key)
+        return out
+
+    return _by_unique(values, one_pass)
+
+
+def _map_multi(values: pd.Series, vocab: _Vocabulary, unknown_key: str | None) -> tuple[np.ndarray, int]:
+    """-> ('|'-joined keys per row, number of rows that had unknown terms)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    joined: list[str] = []
+    had_unknown = np.zeros(len(uniques), dtype=bool)
+    for i, v in enumerate(uniques):
+        keys, unknown = vocab.parse_cell(str(v))
+        if unknown:
+            had_unknown[i] = True
+            if unknown_key:
+                keys = sorted(set(keys) | {unknown_key})
+        joined.append("|".join(keys))
+    if not len(uniques):
+        return np.asarray([], dtype=object), 0
+    return np.asarray(joined, dtype=object)[codes], int(had_unknown[codes].sum())
+
+
+_COMBINED_GRADING = re.compile(r"^\s*([123])[\s/\-,.]*([A-Ea-e])(?:[\s/\-,.]*([PCpc]))?\s*$")
+
+
+QUARANTINE_DTYPES: dict[str, str] = {
+    "row_number": "int64",
+    "reason": "object",
+    "field": "object",  # the first field at fault (None for an empty row)
+    "value": "object",  # its value as given
+    "raw": "object",  # the whole input row as a JSON object {header: cell text}
+}
+
+
+if tuple(QUARANTINE_DTYPES) != schema.QUARANTINE_COLUMNS:  # keep in step with the shared contract
+    raise RuntimeError("parsers.QUARANTINE_DTYPES is out of step with schema.QUARANTINE_COLUMNS")
+
+
+def _with_dtypes(rows: Mapping[str, np.ndarray | pd.Series], columns: dict[str, str]) -> pd.DataFrame:
+    """Exactly ``columns`` with their dtypes; text stays object with None for missing, because
+    pandas would otherwise infer its own string dtype with NaN for missing."""
+    out = {}
+    for col, dtype in columns.items():
+        values = rows[col]
+        if dtype == "object":
+            # Callers hand over private arrays, so no defensive copy is needed.
+            arr = np.asarray(values, dtype=object)
+            missing = pd.isna(arr)
+            if missing.any():
+                arr = arr.copy()
+                arr[missing] = None
+            out[col] = pd.Series(arr, dtype=object, copy=False)
+        else:
+            out[col] = pd.Series(np.asarray(values)).astype(dtype)
+    return pd.DataFrame(out, columns=list(columns))

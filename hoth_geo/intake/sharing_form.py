@@ -1,0 +1,559 @@
+"""A sharing-form export -> canonical report rows (``schema.CANONICAL_COLUMNS``).
+
+``normalise_sharing_form`` is pure (DataFrame in, ``IngestResult`` out). Every input row ends in
+exactly one of ``rows`` or ``quarantine``; a quarantined row carries a reason that names the
+spreadsheet row, the column and the value so a person can fix it. Each row also gets its content
+fingerprint (what identifies identical content across imports).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from hoth_geo import schema, settings
+from hoth_geo.intake.files import ImportRefused
+from hoth_geo.intake.headers import HEADER_SYNONYMS, _duplicate_mapping_warnings, map_columns
+from hoth_geo.intake.parsers import (
+    _AGENCY_VOCAB,
+    _COMBINED_GRADING,
+    _CONCERN_VOCAB,
+    _GRID_MIN,
+    _INDICATOR_VOCAB,
+    _PLACE_VOCAB,
+    _TRUE_TOKENS,
+    EASTING_RANGE,
+    MAX_TEXT_CHARS,
+    NORTHING_RANGE,
+    QUARANTINE_DTYPES,
+    IngestResult,
+    _as_text,
+    _by_unique,
+    _clean_text,
+    _filled,
+    _map_multi,
+    _map_single,
+    _none_if_blank,
+    _norm_words,
+    _normalise_postcodes,
+    _parse_dates,
+    _parse_numbers,
+    _parse_times,
+    _with_dtypes,
+)
+
+__all__ = [
+    "normalise_sharing_form",
+]
+
+
+_DATE_FIELDS = ("date_observed", "date_received")
+
+
+_LOCATION_FIELDS = (
+    "location_text", "place_name", "postcode", "latitude", "longitude", "easting", "northing", "setting",
+    "online",
+)  # fmt: skip
+
+
+_HUMAN = {
+    "source_ref": "source reference", "date_received": "date received", "date_observed": "date observed",
+    "time_observed": "time observed", "latitude": "latitude", "longitude": "longitude",
+    "easting": "easting", "northing": "northing", "postcode": "postcode",
+    "grading": "grading", "grading_source": "source grading", "grading_information": "information grading",
+    "grading_handling": "handling code",
+}  # fmt: skip
+
+
+class _Problems:
+    """Per-row quarantine reasons, collected column by column (vectorised) and joined at the end."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.first_field = np.full(n, None, dtype=object)
+        self.first_value = np.full(n, None, dtype=object)
+        self.reasons: list[tuple[np.ndarray, np.ndarray]] = []  # (mask, messages)
+
+    def add(self, mask: np.ndarray, field_name: str, values: Iterable, message: Callable[[str], str]) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        vals = np.asarray(list(values), dtype=object) if not isinstance(values, np.ndarray) else values
+        msgs = np.full(self.n, None, dtype=object)
+        for i in np.flatnonzero(mask):
+            msgs[i] = message(str(vals[i]))
+        fresh = mask & (self.first_field == None)  # noqa: E711 - elementwise on an object array
+        self.first_field[fresh] = field_name
+        self.first_value[fresh] = vals[fresh]
+        self.reasons.append((mask, msgs))
+
+    @property
+    def any(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for mask, _ in self.reasons:
+            out |= mask
+        return out
+
+    def joined(self) -> np.ndarray:
+        out = np.full(self.n, None, dtype=object)
+        for mask, msgs in self.reasons:
+            for i in np.flatnonzero(mask):
+                out[i] = msgs[i] if out[i] is None else f"{out[i]}; {msgs[i]}"
+        return out
+
+
+def _refuse_missing(frame: pd.DataFrame, column_map: dict[str, str]) -> None:
+    missing = []
+    if not any(f in column_map for f in _DATE_FIELDS):
+        missing.append("date column (Date observed or Date received)")
+    if not any(f in column_map for f in _LOCATION_FIELDS):
+        missing.append(
+            "location column (Location, Place name, Postcode, Latitude/Longitude, Easting/Northing or Setting)"
+        )
+    if missing:
+        name = frame.attrs.get("filename")
+        where = f'file "{name}"' if name else "the file"
+        found = ", ".join(f'"{c}"' for c in frame.columns) or "none"
+        raise ImportRefused(f"{where} has no {' and no '.join(missing)}. Headers found: {found}.")
+
+
+def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> IngestResult:
+    """Turn a sharing-form export (as read by ``read_table``) into canonical rows plus quarantine.
+
+    Raises ``ImportRefused`` when the file has no date column or no location column at all.
+    """
+    today = today or date.today()
+    headers = [str(c) for c in raw.columns]
+    column_map = map_columns(headers)
+    _refuse_missing(raw, column_map)
+    warnings: list[str] = list(raw.attrs.get("warnings", []))
+    warnings += _duplicate_mapping_warnings(headers, column_map)
+    n = len(raw)
+    header_row = int(raw.attrs.get("header_row", 1))
+    row_number = np.arange(header_row + 1, header_row + 1 + n, dtype=np.int64)
+    comma_decimal = raw.attrs.get("delimiter") == ";"
+
+    # Every mapped column cleaned once; absent columns read as blank.
+    blank_col = pd.Series([""] * n, dtype=object)
+    no_values = np.zeros(n, dtype=bool)
+    text: dict[str, pd.Series] = {}
+    filled: dict[str, np.ndarray] = {}
+    truncated: list[str] = []  # 'row 7 Narrative (1,048,576 characters)' for the warning
+    n_truncated = 0
+    for f in HEADER_SYNONYMS:
+        if f in column_map:
+            s, cut = _clean_text(raw[column_map[f]].reset_index(drop=True))
+            text[f] = s
+            filled[f] = _filled(s)
+            n_truncated += len(cut)
+            truncated += [
+                f'row {row_number[i]} "{column_map[f]}" ({length:,} characters)' for i, length in cut.items()
+            ]
+        else:
+            text[f] = blank_col
+            filled[f] = no_values
+
+    # A row is empty when every cell (mapped or not) is blank. The mapped columns are already
+    # cleaned, so only rows blank in all of them need their other cells checked.
+    empty = np.ones(n, dtype=bool)
+    for f in column_map:
+        empty &= ~filled[f]
+    for c in raw.columns:
+        if not empty.any():
+            break
+        if str(c) in column_map.values():
+            continue
+        cells = _as_text(raw[c].iloc[np.flatnonzero(empty)]).str.strip()
+        empty[np.flatnonzero(empty)[(cells != "").to_numpy()]] = False
+
+    problems = _Problems(n)
+
+    # --- dates -------------------------------------------------------------------------------------
+    obs = _parse_dates(text["date_observed"], today)
+    rec = _parse_dates(text["date_received"], today)
+    earliest = np.datetime64(pd.Timestamp(settings.EARLIEST_PLAUSIBLE_DATE).to_datetime64(), "ns")
+    latest = np.datetime64(pd.Timestamp(today).to_datetime64(), "ns") + np.timedelta64(1, "D")
+    for f, p in (("date_observed", obs), ("date_received", rec)):
+        label = _HUMAN[f]
+        problems.add(
+            p.invalid,
+            f,
+            text[f],
+            lambda v, label=label: (
+                f'{label} "{v}" is not a valid date (dates are read day first: DD/MM/YYYY)'
+            ),
+        )
+        future = ~np.isnat(p.value) & (p.value >= latest)
+        problems.add(future, f, text[f], lambda v, label=label: f'{label} "{v}" is in the future')
+        early = ~np.isnat(p.value) & (p.value < earliest)
+        problems.add(
+            early,
+            f,
+            text[f],
+            lambda v, label=label: (
+                f'{label} "{v}" is before {settings.EARLIEST_PLAUSIBLE_DATE}, too early to be plausible'
+            ),
+        )
+    no_date = obs.blank & rec.blank & ~empty
+    problems.add(
+        no_date, "date_observed", text["date_observed"], lambda v: "no date observed or date received"
+    )
+
+    use_received = obs.blank & ~rec.blank
+    observed_at = np.where(use_received, rec.value, obs.value).astype("datetime64[ns]")
+    time_known = np.where(use_received, False, obs.time_known)
+    approximate = np.where(use_received, True, obs.approximate)
+    if use_received.any():
+        warnings.append(
+            f"{int((use_received & ~empty).sum())} rows had no date observed; used the date received "
+            "and marked the date approximate"
+        )
+    if "date_approximate" in column_map:
+        approximate |= text["date_approximate"].str.lower().isin(_TRUE_TOKENS).to_numpy()
+
+    # Time in its own column overrides any time in the date cell.
+    if "time_observed" in column_map:
+        delta, t_blank, t_invalid = _parse_times(text["time_observed"])
+        problems.add(
+            t_invalid,
+            "time_observed",
+            text["time_observed"],
+            lambda v: f'time observed "{v}" is not a valid time',
+        )
+        use_time = ~t_blank & ~t_invalid & ~np.isnat(observed_at)
+        day = observed_at.astype("datetime64[D]").astype("datetime64[ns]")
+        observed_at = np.where(
+            use_time, day + np.where(use_time, delta, np.timedelta64(0, "ns")), observed_at
+        )
+        time_known = np.where(use_time, True, time_known)
+
+    later_than_received = ~np.isnat(observed_at) & ~np.isnat(rec.value)
+    later_than_received &= observed_at.astype("datetime64[D]") > rec.value.astype("datetime64[D]")
+    if later_than_received.any():
+        warnings.append(
+            f"{int(later_than_received.sum())} rows have a date observed after the date received; "
+            "kept as given, check rows " + ", ".join(str(r) for r in row_number[later_than_received][:10])
+        )
+
+    # --- coordinates ---------------------------------------------------------------------------------
+    nums: dict[str, np.ndarray] = {}
+    coord_bad: dict[str, np.ndarray] = {}  # unreadable or out of range: already reported
+    for f in ("latitude", "longitude", "easting", "northing"):
+        v, bad = _parse_numbers(text[f], comma_decimal=comma_decimal)
+        coord_bad[f] = bad
+        label = _HUMAN[f]
+        hint = " (use a full stop for decimals)" if not comma_decimal else ""
+        problems.add(
+            bad,
+            f,
+            text[f],
+            lambda s, label=label, hint=hint: f'{label} "{s}" is not a number{hint if "," in s else ""}',
+        )
+        nums[f] = v
+    lat, lon, east, north = nums["latitude"], nums["longitude"], nums["easting"], nums["northing"]
+    # British National Grid numbers typed into latitude/longitude columns: move them across
+    # (longitude is x = easting, latitude is y = northing); the geocoder checks the result.
+    grid_like = (
+        (np.abs(lat) > 90)
+        & (np.abs(lon) > 180)
+        & (lon >= _GRID_MIN)
+        & (lon <= EASTING_RANGE[1])
+        & (lat >= _GRID_MIN)
+        & (lat <= NORTHING_RANGE[1])
+        & np.isnan(east)
+        & np.isnan(north)
+    )
+    if grid_like.any():
+        east = np.where(grid_like, lon, east)
+        north = np.where(grid_like, lat, north)
+        lat = np.where(grid_like, np.nan, lat)
+        lon = np.where(grid_like, np.nan, lon)
+        warnings.append(
+            f"{int(grid_like.sum())} rows had British National Grid easting/northing values in the "
+            "latitude/longitude columns; moved them to easting/northing"
+        )
+    for f, arr, lo, hi in (
+        ("latitude", lat, -90.0, 90.0),
+        ("longitude", lon, -180.0, 180.0),
+        ("easting", east, *EASTING_RANGE),
+        ("northing", north, *NORTHING_RANGE),
+    ):
+        out = ~np.isnan(arr) & ((arr < lo) | (arr > hi))
+        problems.add(
+            out, f, text[f], lambda s, f=f, lo=lo, hi=hi: f"{_HUMAN[f]} {s} out of range ({lo:g} to {hi:g})"
+        )
+        arr[out] = np.nan
+        coord_bad[f] = coord_bad[f] | out
+    for a, b, fa, fb in (
+        (lat, lon, "latitude", "longitude"),
+        (east, north, "easting", "northing"),
+    ):
+        half = np.isnan(a) ^ np.isnan(b)
+        # A partner that was given but unreadable has its own reason; don't report it twice.
+        only_a = half & ~np.isnan(a) & ~coord_bad[fb]
+        problems.add(only_a, fa, text[fa], lambda s, fa=fa, fb=fb: f"{fa} {s} given without a {fb}")
+        only_b = half & ~np.isnan(b) & ~coord_bad[fa]
+        problems.add(only_b, fb, text[fb], lambda s, fa=fa, fb=fb: f"{fb} {s} given without a {fa}")
+        a[half] = np.nan
+        b[half] = np.nan
+
+    # --- online, place type, postcode -------------------------------------------------------------------
+    place_type = _map_single(text["place_type"], _PLACE_VOCAB, "other")
+    setting_words = _by_unique(text["setting"], lambda u: [_norm_words(str(v)) for v in u])
+    online = np.isin(
+        setting_words,
+        ["online", "on line", "internet", "social media", "virtual", "digital", "cyber", "remote", "yes"],
+    )
+    if "online" in column_map:
+        online |= text["online"].str.lower().isin(_TRUE_TOKENS).to_numpy()
+    online |= place_type == "online"
+    place_type = np.where(online & (place_type == None), "online", place_type)  # noqa: E711
+
+    postcode, pc_bad = _normalise_postcodes(text["postcode"])
+    other_location = (
+        filled["location_text"] | filled["place_name"] | ~np.isnan(lat) | ~np.isnan(east) | online
+    )
+    problems.add(
+        pc_bad & ~other_location,
+        "postcode",
+        text["postcode"],
+        lambda v: f'postcode "{v}" is not a valid UK postcode',
+    )
+    dropped_pc = pc_bad & other_location
+    if dropped_pc.any():
+        warnings.append(
+            f"{int(dropped_pc.sum())} rows had a postcode that is not a valid UK postcode; it was ignored "
+            "because the row has another location"
+        )
+
+    # --- agency, concerns, indicators, grading ----------------------------------------------------
+    agency_type = _map_single(text["agency_type"], _AGENCY_VOCAB, "other")
+    agency_type = np.where(agency_type == None, "other", agency_type)  # noqa: E711
+    concerns, _ = _map_multi(text["concerns"], _CONCERN_VOCAB, "other")
+    indicators, n_unknown_ind = _map_multi(text["indicators"], _INDICATOR_VOCAB, None)
+    if n_unknown_ind:
+        warnings.append(
+            f"{n_unknown_ind} rows had indicator terms that match no listed indicator; those terms were "
+            "dropped (the narrative keeps the detail)"
+        )
+
+    g_src, g_info, g_hand = (
+        _grading_part(text[f]) for f in ("grading_source", "grading_information", "grading_handling")
+    )
+    if "grading" in column_map:
+        codes, uniques = pd.factorize(text["grading"].to_numpy(dtype=object), use_na_sentinel=False)
+        parts = (
+            pd.Series(uniques, dtype=object).str.extract(_COMBINED_GRADING).iloc[codes].reset_index(drop=True)
+        )
+        bad = filled["grading"] & parts[0].isna().to_numpy()
+        problems.add(
+            bad,
+            "grading",
+            text["grading"],
+            lambda v: (
+                f'grading "{v}" is not a 3x5x2 grade (expected like "1A P": source 1-3, information A-E, handling P or C)'
+            ),
+        )
+        g_src = np.where(g_src == None, parts[0].to_numpy(dtype=object), g_src)  # noqa: E711
+        g_info = np.where(g_info == None, parts[1].str.upper().to_numpy(dtype=object), g_info)  # noqa: E711
+        g_hand = np.where(g_hand == None, parts[2].str.upper().to_numpy(dtype=object), g_hand)  # noqa: E711
+    for f, arr, allowed in (
+        ("grading_source", g_src, schema.GRADING_SOURCE),
+        ("grading_information", g_info, schema.GRADING_INFORMATION),
+        ("grading_handling", g_hand, schema.GRADING_HANDLING),
+    ):
+        arr[pd.isna(arr)] = None
+        bad = (arr != None) & ~np.isin(arr, np.asarray(allowed, dtype=object))  # noqa: E711
+        problems.add(
+            bad,
+            f,
+            text[f].where(filled[f], pd.Series(arr, dtype=object)),
+            lambda v, f=f, allowed=allowed: (
+                f'{_HUMAN[f]} "{v}" is not valid (expected {", ".join(allowed[:-1])} or {allowed[-1]})'
+            ),
+        )
+
+    if n_truncated:
+        # Named, because the cut-off text is not stored anywhere: the partner may need to send it.
+        warnings.append(
+            f"{n_truncated} text fields were longer than {MAX_TEXT_CHARS:,} characters and were cut short: "
+            + ", ".join(truncated[:10])
+            + (" and others" if n_truncated > 10 else "")
+        )
+
+    # --- assemble -------------------------------------------------------------------------------------
+    columns = {
+        "row_number": row_number,
+        "source_ref": _none_if_blank(text["source_ref"], filled["source_ref"]),
+        "date_received": rec.value,
+        "observed_at": observed_at,
+        "time_known": time_known.astype(bool),
+        "date_approximate": approximate.astype(bool),
+        "agency": _none_if_blank(text["agency"], filled["agency"]),
+        "agency_type": agency_type,
+        "location_text": _none_if_blank(text["location_text"], filled["location_text"]),
+        "place_name": _none_if_blank(text["place_name"], filled["place_name"]),
+        "place_type": place_type,
+        "postcode": np.where(pc_bad, None, postcode),
+        "latitude": lat,
+        "longitude": lon,
+        "easting": east,
+        "northing": north,
+        "online": online.astype(bool),
+        "concerns": concerns,
+        "indicators": indicators,
+        "grading_source": g_src,
+        "grading_information": g_info,
+        "grading_handling": g_hand,
+        "narrative": _none_if_blank(text["narrative"], filled["narrative"]),
+        "child_ref": _none_if_blank(text["child_ref"], filled["child_ref"]),
+    }
+    columns["fingerprint"] = _fingerprints(columns)
+    rows = _with_dtypes(columns, schema.CANONICAL_COLUMNS)
+
+    bad_rows = problems.any & ~empty
+    reasons = problems.joined()
+    q_mask = empty | bad_rows
+    q_idx = np.flatnonzero(q_mask)
+    quarantine = pd.DataFrame(
+        {
+            "row_number": row_number[q_idx],
+            "reason": [
+                f"row {row_number[i]}: empty row" if empty[i] else f"row {row_number[i]}: {reasons[i]}"
+                for i in q_idx
+            ],
+            "field": [None if empty[i] else problems.first_field[i] for i in q_idx],
+            "value": [None if empty[i] else problems.first_value[i] for i in q_idx],
+            "raw": _raw_json(raw, q_idx),
+        },
+        columns=list(schema.QUARANTINE_COLUMNS),
+    )
+    quarantine = _with_dtypes(quarantine, QUARANTINE_DTYPES)
+    if empty.any():
+        warnings.append(f"{int(empty.sum())} empty rows")
+    kept = rows if not q_mask.any() else rows.iloc[np.flatnonzero(~q_mask)].reset_index(drop=True)
+    return IngestResult(
+        rows=kept,
+        quarantine=quarantine,
+        column_map=column_map,
+        warnings=warnings,
+        n_read=n,
+        kind="sharing_form",
+    )
+
+
+def _grading_part(values: pd.Series) -> np.ndarray:
+    def upper(u: pd.Series) -> list[str | None]:
+        return [str(v).strip().upper() or None for v in u]
+
+    return _by_unique(values, upper)
+
+
+def _raw_json(raw: pd.DataFrame, positions: np.ndarray) -> list[str]:
+    cols = [str(c) for c in raw.columns]
+    block = raw.iloc[positions].astype(object).to_numpy()
+    return [
+        json.dumps(
+            {c: ("" if v is None else str(v)) for c, v in zip(cols, row, strict=True)}, ensure_ascii=False
+        )
+        for row in block
+    ]
+
+
+def _fp_text(values: np.ndarray | pd.Series, *, repeats: bool = True) -> list[str]:
+    """Case and runs of whitespace folded, so a re-typed copy of a report still matches.
+
+    Values arrive stripped; only when a C-speed search finds a whitespace run, a tab, a newline
+    or a no-break space anywhere in the column is the per-value fold paid for. Columns whose
+    values repeat (agency, place type...) are folded once per distinct value.
+    """
+    arr = np.asarray(values, dtype=object)
+    if not len(arr) or (arr[0] is None and pd.isna(arr).all()):
+        return [""] * len(arr)
+    if repeats:
+        codes, uniques = pd.factorize(arr, use_na_sentinel=False)
+        vals = ["" if v is None or v != v else v for v in uniques.tolist()]
+    else:
+        arr = arr.copy()
+        arr[pd.isna(arr)] = ""
+        vals = arr.tolist()
+    joined = "\x01".join(vals)
+    if any(w in joined for w in ("  ", "\t", "\n", "\xa0", "\u3000")):
+        vals = [" ".join(v.split()).lower() for v in vals]
+    else:
+        vals = list(map(str.lower, vals))
+    return np.asarray(vals, dtype=object)[codes].tolist() if repeats else vals
+
+
+def _fp_key(values: np.ndarray) -> list[str]:
+    """Taxonomy keys and normalised postcodes are canonical already: only None needs mapping."""
+    arr = np.asarray(values, dtype=object)
+    missing = pd.isna(arr)
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = ""
+    return arr.tolist()
+
+
+def _fp_datetimes(values: np.ndarray) -> list[str]:
+    codes, uniques = pd.factorize(values.astype("int64"), use_na_sentinel=False)
+    text = np.asarray(uniques).astype(values.dtype).astype(str).astype(object)
+    return text[codes].tolist()
+
+
+def _fp_number(values: np.ndarray, decimals: int) -> list[str]:
+    """Rounded numbers as text; missing is '' whatever else is in the column, so a report's
+    fingerprint never depends on the other rows of its file."""
+    values = values.astype("float64")
+    if np.isnan(values).all():
+        return [""] * len(values)
+    # Python's float repr is several times faster than NumPy's float -> str, and coordinates
+    # repeat (police.uk-style snapping), so each distinct value is formatted once.
+    codes, uniques = pd.factorize(np.round(values, decimals), use_na_sentinel=False)
+    text = ["" if u != u else repr(u) for u in uniques.tolist()]
+    return np.asarray(text, dtype=object)[codes].tolist()
+
+
+def _fingerprints(rows: Mapping[str, np.ndarray]) -> list[str]:
+    """sha1 of the normalised content: the same report imported twice gets the same fingerprint.
+
+    The source reference and grading are left out on purpose: the same sighting re-keyed with
+    a new reference, or re-graded, is still the same report for duplicate detection.
+    """
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(rows[name])
+
+    # A known time is part of the content; an unknown one is not (its midnight is a placeholder).
+    time_known = col("time_known").astype(bool)
+    obs = col("observed_at").astype("datetime64[ns]").astype("datetime64[m]")
+    obs = np.where(time_known, obs, obs.astype("datetime64[D]").astype("datetime64[m]"))
+    observed = _fp_datetimes(obs)
+    received = _fp_datetimes(col("date_received").astype("datetime64[ns]").astype("datetime64[D]"))
+    parts = [
+        observed,
+        np.where(time_known, "t", "").tolist(),
+        received,
+        _fp_text(col("agency")),
+        _fp_key(col("agency_type")),
+        _fp_text(col("location_text")),
+        _fp_text(col("place_name")),
+        _fp_key(col("place_type")),
+        _fp_key(col("postcode")),
+        _fp_number(col("latitude"), 6),
+        _fp_number(col("longitude"), 6),
+        _fp_number(col("easting"), 1),
+        _fp_number(col("northing"), 1),
+        np.where(col("online").astype(bool), "online", "").tolist(),
+        _fp_key(col("concerns")),
+        _fp_key(col("indicators")),
+        _fp_text(col("narrative"), repeats=False),
+        _fp_text(col("child_ref"), repeats=False),
+    ]
+    sha1 = hashlib.sha1
+    return [sha1("\x1f".join(t).encode("utf-8")).hexdigest() for t in zip(*parts, strict=True)]

@@ -1,0 +1,114 @@
+"""Which reports a view covers: the shared filters (``ReportFilter``) and the masks that apply them.
+
+A pure selection over the analysis frame (``store.load_reports``), used by every layer that narrows
+reports: disclosure control, analysis, exports and the interfaces. It knows the vocabulary and nothing
+else, so anything may import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from hoth_geo.schema import CONCERNS, PLACE_TYPES, selection_mask
+
+__all__ = [
+    "ReportFilter",
+    "date_bounds",
+    "filter_mask",
+    "located",
+    "online_count",
+]
+
+_CONCERN_KEYS = tuple(CONCERNS)
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """The shared filters. Empty tuples mean 'all'."""
+
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    place_types: tuple[str, ...] = ()
+    concerns: tuple[str, ...] = ()  # a report matches when it carries any selected concern
+    agencies: tuple[str, ...] = ()
+    agency_types: tuple[str, ...] = ()
+    grading_sources: tuple[str, ...] = ()
+    grading_information: tuple[str, ...] = ()
+    include_context: bool = False  # overlay the police.uk context layer on the map
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, vocab in (("place_types", PLACE_TYPES), ("concerns", CONCERNS)):
+            for key in getattr(self, name):
+                if key not in vocab:
+                    raise ValueError(
+                        f"ReportFilter.{name}: unknown key {key!r}; expected one of {', '.join(vocab)}"
+                    )
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(f"ReportFilter: date_from {self.date_from} is after date_to {self.date_to}")
+
+    def describe(self) -> str:
+        parts = []
+        if self.date_from or self.date_to:
+            parts.append(f"{self.date_from or 'start'} to {self.date_to or 'latest'}")
+        if self.place_types:
+            parts.append("places: " + ", ".join(PLACE_TYPES[k] for k in self.place_types))
+        if self.concerns:
+            parts.append("concerns: " + ", ".join(CONCERNS[k] for k in self.concerns))
+        if self.agencies:
+            parts.append("agencies: " + ", ".join(self.agencies))
+        if self.agency_types:
+            parts.append("agency types: " + ", ".join(self.agency_types))
+        if self.grading_sources or self.grading_information:
+            parts.append(
+                "grading: " + "".join(self.grading_sources) + "/" + "".join(self.grading_information)
+            )
+        return "; ".join(parts) or "all reports"
+
+
+def date_bounds(f: ReportFilter) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+    """The filter's dates as a half-open [lo, hi) range of datetimes (None where open)."""
+    lo = np.datetime64(f.date_from, "ns") if f.date_from else None
+    hi = np.datetime64(f.date_to, "ns") + np.timedelta64(1, "D") if f.date_to else None
+    return lo, hi
+
+
+def filter_mask(reports: pd.DataFrame, f: ReportFilter | None) -> np.ndarray:
+    """Boolean mask of the reports matching ``f`` (located and online alike)."""
+    n = len(reports)
+    keep = np.ones(n, dtype=bool)
+    if f is None:
+        return keep
+    lo, hi = date_bounds(f)
+    if lo is not None or hi is not None:
+        t = reports["observed_at"].to_numpy(dtype="datetime64[ns]")
+        if lo is not None:
+            keep &= t >= lo
+        if hi is not None:
+            keep &= t < hi
+    if f.concerns:
+        keep &= (reports["concerns_mask"].to_numpy() & selection_mask(f.concerns, _CONCERN_KEYS)) != 0
+    for col, wanted in (
+        ("place_type", f.place_types),
+        ("agency", f.agencies),
+        ("agency_type", f.agency_types),
+        ("grading_source", f.grading_sources),
+        ("grading_information", f.grading_information),
+    ):
+        if wanted:
+            keep &= reports[col].isin(wanted).to_numpy()
+    return keep
+
+
+def located(reports: pd.DataFrame) -> np.ndarray:
+    """Reports with a point (online reports and any without a cell are never mapped)."""
+    return (reports["h3"].to_numpy() != 0) & ~reports["online"].to_numpy(dtype=bool)
+
+
+def online_count(reports: pd.DataFrame, f: ReportFilter | None = None) -> int:
+    """Online-setting reports matching the filters, shown beside the map (never on it)."""
+    return int((filter_mask(reports, f) & reports["online"].to_numpy(dtype=bool)).sum())

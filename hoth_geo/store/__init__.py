@@ -1,0 +1,868 @@
+"""Database access (SQLAlchemy Core; SQLite by default, any SQLAlchemy URL by setting).
+
+The store is the only module that talks to the database. It writes one import in one transaction
+(all rows, quarantine and the import record, or nothing) and reads frames back for analysis.
+Partnership reports and the police context layer live in separate tables and are never mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Engine
+
+from hoth_geo import settings
+from hoth_geo.schema import CONCERNS, INDICATORS, keys_to_mask
+from hoth_geo.store.tables import (
+    audit_lock,
+    data_version_table,
+    disruptions,
+    duplicate_flags,
+    export_log,
+    imports,
+    metadata,
+    places,
+    police_context,
+    quarantine,
+    reports,
+    resubmissions,
+)
+
+__all__ = [
+    "metadata",
+    "imports",
+    "reports",
+    "quarantine",
+    "police_context",
+    "duplicate_flags",
+    "resubmissions",
+    "places",
+    "disruptions",
+    "export_log",
+    "data_version_table",
+    "connect",
+    "open_engine",
+    "ImportSummary",
+    "report_keys",
+    "resubmission_contents",
+    "context_ids",
+    "quarantine_ids",
+    "ids_by_row",
+    "max_id",
+    "insert_import",
+    "finish_import",
+    "insert_reports",
+    "insert_quarantine",
+    "insert_context",
+    "file_already_imported",
+    "upsert_places",
+    "load_places",
+    "ANALYSIS_COLUMNS",
+    "FREE_TEXT_COLUMNS",
+    "FRAME_CHUNK_ROWS",
+    "load_reports",
+    "load_context",
+    "report_details",
+    "load_quarantine",
+    "load_imports",
+    "DataVersion",
+    "data_version",
+    "counts",
+    "scan_counts",
+    "bump_data_version",
+    "recount_data_version",
+    "to_records",
+    "take_lock",
+    "quarantine_payload",
+    "load_disruptions",
+    "load_export_log",
+]
+
+
+def connect(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: settings.database_url()) whose schema is current.
+
+    An empty database gets the current schema (hoth_geo.store.migrations.create_new); a database at an older
+    schema revision is refused with a message naming ``hoth-geo db upgrade`` (see docs/deployment.md).
+    """
+    from hoth_geo.store import migrations
+
+    engine = open_engine(url)
+    migrations.ensure_current(engine)
+    return engine
+
+
+def open_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` with this project's connection settings, schema not checked (migrations)."""
+    url = settings.database_url(url)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # SQLite allows one writer at a time: wait up to 30 s for a long import to commit rather than fail
+    # a sign-in (which writes the audit log) with "database is locked".
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, future=True, connect_args=connect_args)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL lets the app read while an import writes; foreign keys are off by default in SQLite.
+    cur = dbapi_conn.cursor()
+    # WAL is stored in the file, so only a new database is switched. The switch needs the file to
+    # itself and SQLite does not wait for that (no busy handler): another process opening the same
+    # new database at that moment is waited out here.
+    deadline = time.monotonic() + 30
+    while cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cur.execute("PRAGMA journal_mode=WAL").fetchone()
+            break  # switched, or a database that cannot use WAL (in memory): it says so, not an error
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one import did.
+
+    ``n_read == n_accepted + n_quarantined + n_duplicates + n_resubmitted + n_out_of_area`` always (out
+    of area: police.uk rows outside the study area, skipped with one summary warning). ``rows``
+    accounts for every row of the file by row number (``hoth_geo.intake.identity.OUTCOME_COLUMNS``).
+    """
+
+    import_id: int | None
+    filename: str
+    format: str
+    n_read: int
+    n_accepted: int
+    n_quarantined: int
+    n_duplicates: int
+    # True only when this very file (same SHA-256) was imported before and this import added nothing.
+    already_imported: bool = False
+    warnings: tuple[str, ...] = ()
+    n_resubmitted: int = 0  # changed resubmissions of stored reports, waiting in Review
+    n_possible_duplicates: int = 0  # stored rows flagged as possible duplicates (part of n_accepted)
+    n_out_of_area: int = 0
+    rows: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.n_read == (
+            self.n_accepted + self.n_quarantined + self.n_duplicates + self.n_resubmitted + self.n_out_of_area
+        )
+
+    @property
+    def nothing_new(self) -> bool:
+        return (
+            self.n_read > self.n_out_of_area
+            and self.n_accepted == 0
+            and self.n_quarantined == 0
+            and self.n_resubmitted == 0
+        )
+
+    def describe(self) -> str:
+        text = (
+            f"{self.filename}: read {self.n_read:,} rows = {self.n_accepted:,} accepted"
+            f" + {self.n_quarantined:,} quarantined + {self.n_duplicates:,} duplicates"
+        )
+        if self.n_resubmitted:
+            text += f" + {self.n_resubmitted:,} changed resubmissions (to review)"
+        if self.n_out_of_area:
+            text += f" + {self.n_out_of_area:,} outside the area (skipped)"
+        if self.n_possible_duplicates:
+            text += (
+                f"; {self.n_possible_duplicates:,} accepted rows flagged as possible duplicates (to review)"
+            )
+        if self.already_imported:
+            text += " (this file was imported before: nothing new added)"
+        elif self.nothing_new:
+            text += " (every row was already stored or quarantined: nothing new added)"
+        return text
+
+
+def _column_values(series: pd.Series, sqlite: bool) -> list:
+    """A column as Python values for the driver: None for missing, native types otherwise."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if sqlite:  # the text layout SQLAlchemy's SQLite DateTime type reads back
+            text = series.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+            return text.astype(object).where(series.notna(), None).tolist()
+        # One conversion for the column (a loop over Timestamps cost seconds per million rows).
+        values = pd.Series(series.dt.to_pydatetime(), index=series.index, dtype=object)
+        return values.where(series.notna(), None).tolist()
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(int).tolist() if sqlite else series.tolist()
+    if pd.api.types.is_integer_dtype(series):
+        return series.astype("int64").tolist()
+    if pd.api.types.is_float_dtype(series):
+        return series.astype(object).where(series.notna(), None).tolist()
+    values = series.astype(object)
+    return values.where(values.notna(), None).tolist()
+
+
+def _copy_csv(columns: list[str], values: list[list]) -> bytes | None:
+    """The rows as CSV for PostgreSQL's COPY, written by Arrow in one call (a third less time than
+    psycopg's row-by-row COPY at 50,000 rows); None when a column mixes types Arrow will not put in
+    one array, which then goes row by row. Text is always quoted and NULL is an unquoted empty field,
+    so an empty string stays an empty string."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pa.table([pa.array(v) for v in values], names=columns)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue().to_pybytes()
+
+
+def _bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> None:
+    """Insert a frame quickly: one executemany of plain tuples (SQLite), COPY (PostgreSQL with psycopg),
+    or Core executemany elsewhere. All three run in the caller's transaction.
+
+    Building per-row dicts and letting SQLAlchemy process every parameter costs several times more
+    than the database itself at 100k rows, so values are converted column by column.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    # Columns with no value in this batch are left out: they default to NULL, and every bound
+    # parameter costs time (sharing forms are sparse: most rows use one or two location fields).
+    columns = [c for c in columns if frame[c].notna().any()]
+    cols = [_column_values(frame[c], sqlite) for c in columns]
+    rows = list(zip(*cols, strict=True))
+    names = ", ".join(f'"{c}"' for c in columns)
+    if sqlite:
+        marks = ", ".join("?" for _ in columns)
+        # Names come from the schema above, never from input; values travel as parameters.
+        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)  # noqa: S608
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        # PostgreSQL's bulk path: the rows stream to the server in COPY's own format, typed by psycopg.
+        csv_data = _copy_csv(columns, cols)
+        statement = f'COPY "{table.name}" ({names}) FROM STDIN' + (" (FORMAT csv)" if csv_data else "")
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            with conn.connection.driver_connection.cursor() as cur, cur.copy(statement) as copy:
+                if csv_data:
+                    copy.write(csv_data)
+                else:
+                    for row in rows:
+                        copy.write_row(row)
+        except dbapi.Error as exc:
+            # Raised as SQLAlchemy raises any statement's error (IntegrityError, ...), whatever the path.
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+    else:
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+def to_records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict]:
+    """The rows of ``frame`` as dicts of ``columns``, with values the database drivers accept."""
+    cols = list(columns)
+    values = [_column_values(frame[c], sqlite=False) for c in cols]
+    return [dict(zip(cols, r, strict=True)) for r in zip(*values, strict=True)]
+
+
+def report_keys(conn: Connection) -> pd.DataFrame:
+    """id, identity, fingerprint and merged_into of every stored report, for identity checks."""
+    cols = (reports.c.id, reports.c.identity, reports.c.fingerprint, reports.c.merged_into)
+    # Plain tuples into object columns: several times faster than read_sql at 1M rows.
+    rows = conn.execute(sa.select(*cols)).all()
+    values = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    return pd.DataFrame(
+        {
+            "id": np.array(values[0], dtype="int64"),
+            "identity": np.array(values[1], dtype=object),
+            "fingerprint": np.array(values[2], dtype=object),
+            "merged_into": pd.array(values[3], dtype="Int64"),
+        }
+    )
+
+
+def resubmission_contents(conn: Connection) -> pd.DataFrame:
+    """Contents already received for stored reports: every resubmission's, and those it replaced."""
+    r = resubmissions
+    frame = pd.read_sql(sa.select(r.c.id, r.c.report_id, r.c.fingerprint, r.c.replaced_fingerprint), conn)
+    replaced = frame[frame["replaced_fingerprint"].notna()]
+    return pd.concat(
+        [
+            frame[["report_id", "fingerprint"]].assign(resubmission_id=frame["id"]),
+            pd.DataFrame(
+                {
+                    "report_id": replaced["report_id"],
+                    "fingerprint": replaced["replaced_fingerprint"],
+                    "resubmission_id": replaced["id"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+
+
+def context_ids(conn: Connection, fingerprints: Iterable[str]) -> pd.Series:
+    """{fingerprint: police context id} for the given fingerprints already stored."""
+    wanted = list(dict.fromkeys(fingerprints))
+    found: dict[str, int] = {}
+    for lo in range(0, len(wanted), 5_000):  # stay under the drivers' bound-parameter limits
+        chunk = wanted[lo : lo + 5_000]
+        found.update(
+            conn.execute(
+                sa.select(police_context.c.fingerprint, police_context.c.id).where(
+                    police_context.c.fingerprint.in_(chunk)
+                )
+            ).all()
+        )
+    return pd.Series(found, dtype="int64")
+
+
+def quarantine_ids(conn: Connection, keys: Iterable[str]) -> pd.Series:
+    """{raw_fingerprint: first quarantine id} for the given keys already quarantined."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, int] = {}
+    query = sa.select(quarantine.c.raw_fingerprint, sa.func.min(quarantine.c.id)).group_by(
+        quarantine.c.raw_fingerprint
+    )
+    if conn.dialect.name == "postgresql":
+        # One array parameter instead of thousands of bound ones: PostgreSQL plans 5,000 parameters
+        # slowly (0.6 s for the quarantined keys of 200,000 rows, against 0.05 s with an array).
+        keys_param = sa.bindparam("keys", type_=postgresql.ARRAY(sa.String))
+        query = query.where(quarantine.c.raw_fingerprint == sa.any_(keys_param))
+        for lo in range(0, len(wanted), 50_000):
+            found.update(conn.execute(query, {"keys": wanted[lo : lo + 50_000]}).all())
+        return pd.Series(found, dtype="int64")
+    for lo in range(0, len(wanted), 5_000):  # stay under the drivers' bound-parameter limits
+        chunk = wanted[lo : lo + 5_000]
+        found.update(conn.execute(query.where(quarantine.c.raw_fingerprint.in_(chunk))).all())
+    return pd.Series(found, dtype="int64")
+
+
+def ids_by_row(
+    conn: Connection, table: sa.Table, import_id: int, *, after_id: int | None = None
+) -> pd.Series:
+    """{row_number: id} of the rows one import wrote to ``table`` (only ids over ``after_id`` if given:
+    a chunk's rows, found through the primary key instead of a scan of the table)."""
+    query = sa.select(table.c.row_number, table.c.id).where(table.c.import_id == import_id)
+    if after_id is not None:
+        query = query.where(table.c.id > after_id)
+    result = conn.execute(query)
+    try:
+        # Two integer columns: the driver's own tuples straight into one array (SQLAlchemy's Row
+        # objects cost more than the query itself at 50,000 rows a chunk).
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+    finally:
+        result.close()
+    if not rows:
+        return pd.Series(dtype="int64")
+    pairs = np.array(rows, dtype="int64")
+    return pd.Series(pairs[:, 1], index=pairs[:, 0])
+
+
+def max_id(conn: Connection, table: sa.Table) -> int:
+    """The highest id in ``table`` (0 when empty): rows inserted after this call have higher ids."""
+    return int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
+
+
+def insert_import(
+    conn: Connection,
+    *,
+    filename: str,
+    file_sha256: str,
+    fmt: str,
+    is_demo: bool,
+    imported_by: str | None,
+) -> int:
+    result = conn.execute(
+        imports.insert().values(
+            filename=filename,
+            file_sha256=file_sha256,
+            format=fmt,
+            imported_at=datetime.now(UTC).replace(tzinfo=None),
+            imported_by=imported_by,
+            n_read=0,
+            n_accepted=0,
+            n_quarantined=0,
+            n_duplicates=0,
+            n_out_of_area=0,
+            is_demo=is_demo,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def finish_import(conn: Connection, import_id: int, summary: ImportSummary) -> None:
+    conn.execute(
+        imports.update()
+        .where(imports.c.id == import_id)
+        .values(
+            n_read=summary.n_read,
+            n_accepted=summary.n_accepted,
+            n_quarantined=summary.n_quarantined,
+            n_duplicates=summary.n_duplicates,
+            n_out_of_area=summary.n_out_of_area,
+        )
+    )
+
+
+def insert_reports(conn: Connection, import_id: int, located: pd.DataFrame, *, is_demo: bool) -> int:
+    """Insert geocoded canonical rows. Returns the number inserted."""
+    if located.empty:
+        return 0
+    frame = located.copy()
+    frame["import_id"] = import_id
+    frame["is_demo"] = is_demo
+    frame["merged_into"] = None
+    frame["concerns_mask"] = keys_to_mask(frame["concerns"], CONCERNS)
+    frame["indicators_mask"] = keys_to_mask(frame["indicators"], INDICATORS)
+    _bulk_insert(conn, reports, frame, [c.name for c in reports.columns if c.name != "id"])
+    return len(frame)
+
+
+def insert_quarantine(conn: Connection, import_id: int, quarantined: pd.DataFrame) -> int:
+    if quarantined.empty:
+        return 0
+    frame = quarantined.copy()
+    frame["import_id"] = import_id
+    frame["status"] = "open"
+    if "payload" not in frame:
+        frame["payload"] = None
+    cols = [
+        "import_id",
+        "row_number",
+        "reason",
+        "field",
+        "value",
+        "raw",
+        "raw_fingerprint",
+        "payload",
+        "status",
+    ]
+    _bulk_insert(conn, quarantine, frame, cols)
+    return len(frame)
+
+
+def insert_context(conn: Connection, import_id: int, rows: pd.DataFrame) -> int:
+    if rows.empty:
+        return 0
+    frame = rows.copy()
+    frame["import_id"] = import_id
+    _bulk_insert(conn, police_context, frame, [c.name for c in police_context.columns if c.name != "id"])
+    return len(frame)
+
+
+def file_already_imported(conn: Connection, file_sha256: str) -> bool:
+    found = conn.execute(sa.select(imports.c.id).where(imports.c.file_sha256 == file_sha256).limit(1))
+    return found.first() is not None
+
+
+# --- Places ------------------------------------------------------------------------------------------
+
+
+def upsert_places(conn: Connection, frame: pd.DataFrame) -> int:
+    """Add or replace non-shipped places (demo venues, analyst-added places)."""
+    if frame.empty:
+        return 0
+    ids = frame["place_id"].tolist()
+    conn.execute(places.delete().where(places.c.place_id.in_(ids)))
+    _bulk_insert(conn, places, frame, [c.name for c in places.columns])
+    return len(frame)
+
+
+def load_places(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(places), conn)
+
+
+# --- Reading for analysis ---------------------------------------------------------------------------
+
+# The lean analysis frame: only what analysis reads, as compact types. Free text (narratives, child
+# references, source references, location text, place names, raw rows) is never in it: a permitted
+# user's report list fetches it by id (``report_details``, through ``hoth_geo.access.casework``).
+_FRAME_INTS = ("id", "h3", "concerns_mask", "indicators_mask")
+_FRAME_FLOATS = ("latitude", "longitude", "precision_m")
+_FRAME_FLAGS = ("time_known", "date_approximate", "online", "is_demo")
+# Small integer codes with their labels once (place type, agency, grading, ...): filters and
+# breakdowns compare codes, and each label is held once per frame, not once per report.
+_FRAME_CATEGORIES = (
+    "geocode_method",
+    "place_id",
+    "place_type",
+    "agency",
+    "agency_type",
+    "grading_source",
+    "grading_information",
+)
+ANALYSIS_COLUMNS = (
+    "id",
+    "observed_at",
+    "time_known",
+    "date_approximate",
+    "online",
+    "latitude",
+    "longitude",
+    "precision_m",
+    "geocode_method",
+    "h3",
+    "place_id",
+    "place_type",
+    "agency",
+    "agency_type",
+    "concerns_mask",
+    "indicators_mask",
+    "grading_source",
+    "grading_information",
+    "is_demo",
+)
+FREE_TEXT_COLUMNS = (
+    "source_ref",
+    "location_text",
+    "place_name",
+    "postcode",
+    "narrative",
+    "child_ref",
+    "geocode_note",
+    "concerns",
+    "indicators",
+    "grading_handling",
+    "fingerprint",
+    "identity",
+)
+FRAME_CHUNK_ROWS = 20_000
+
+
+def _observed_ms(dialect: str) -> sa.ColumnElement:
+    """observed_at as milliseconds since 1970 computed by the database: an integer per row reads far
+    faster than a datetime or text value turned into a Python object."""
+    if dialect == "sqlite":  # stored as text; julianday parses it in C
+        return sa.literal_column("CAST(round((julianday(observed_at) - 2440587.5) * 86400000.0) AS INTEGER)")
+    if dialect == "postgresql":
+        return sa.literal_column("CAST(round(EXTRACT(EPOCH FROM observed_at) * 1000) AS BIGINT)")
+    return reports.c.observed_at
+
+
+class _Column:
+    """One frame column filled chunk by chunk into a buffer sized for the expected rows (grown if more
+    arrive), so the read never holds the column twice (pieces and their concatenation)."""
+
+    def __init__(self, dtype, capacity: int) -> None:
+        self.values = np.empty(max(capacity, 1), dtype=dtype)
+        self.n = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        end = self.n + len(chunk)
+        if end > len(self.values):
+            grown = np.empty(max(end, len(self.values) * 3 // 2), dtype=self.values.dtype)
+            grown[: self.n] = self.values[: self.n]
+            self.values = grown
+        self.values[self.n : end] = chunk
+        self.n = end
+
+    def result(self) -> np.ndarray:
+        # A view when the buffer is about the right size (the usual case): copying would hold the
+        # column twice at the end of the read, the read's peak.
+        spare = len(self.values) - self.n
+        return self.values[: self.n] if spare <= max(4_096, self.n // 8) else self.values[: self.n].copy()
+
+
+class _Codes:
+    """Categorical codes built chunk by chunk: each chunk's labels are factorised and mapped onto one
+    growing dictionary, so no column of label strings is ever held whole."""
+
+    def __init__(self, capacity: int) -> None:
+        self.labels: dict = {}
+        self.codes = _Column(np.int32, capacity)
+
+    def add(self, values) -> None:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+        lookup = np.array(
+            [self.labels.setdefault(u, len(self.labels)) for u in uniques] + [-1], dtype=np.int32
+        )
+        self.codes.add(lookup[codes])  # code -1 (missing) picks the trailing -1
+
+    def categorical(self) -> pd.Categorical:
+        labels = np.array(list(self.labels), dtype=object)
+        order = np.argsort(labels.astype(str), kind="stable")  # sorted categories, as astype("category")
+        remap = np.empty(len(labels) + 1, dtype=np.int32)
+        remap[order] = np.arange(len(labels), dtype=np.int32)
+        remap[-1] = -1
+        return pd.Categorical.from_codes(remap[self.codes.values[: self.codes.n]], categories=labels[order])
+
+
+def _frame_dtype(name: str):
+    if name in _FRAME_FLOATS:
+        return np.float64
+    if name in _FRAME_FLAGS:
+        return bool
+    if name == "observed_at":
+        return "datetime64[us]"
+    return np.int64
+
+
+def load_reports(engine: Engine) -> pd.DataFrame:
+    """The lean analysis frame of all stored reports that count (one row per report, no free text).
+
+    Read with the driver's own cursor in chunks of FRAME_CHUNK_ROWS (a server-side cursor on
+    PostgreSQL), each chunk turned into numpy arrays at once and copied into columns sized from the
+    data_version row, so the read never holds the rows as Python objects or a column twice.
+    """
+    dialect = engine.dialect.name
+    fast_dates = dialect in ("sqlite", "postgresql")
+    picked = [
+        _observed_ms(dialect).label("observed_at") if c == "observed_at" else reports.c[c]
+        for c in ANALYSIS_COLUMNS
+    ]
+    # A report merged into another (a duplicate confirmed in Review) counts once, as that report.
+    query = sa.select(*picked).where(reports.c.merged_into.is_(None)).order_by(reports.c.id)
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    expected = data_version(engine).n_reports + 1_024  # an import committing meanwhile grows the buffers
+    columns = {c: _Column(_frame_dtype(c), expected) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
+    codes = {c: _Codes(expected) for c in _FRAME_CATEGORIES}
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        # psycopg streams a named (server-side) cursor; sqlite3 steps through the result as it is fetched.
+        cursor = driver.cursor(name="hoth_geo_frame") if dialect == "postgresql" else driver.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(FRAME_CHUNK_ROWS):
+                for name, values in zip(ANALYSIS_COLUMNS, zip(*rows, strict=True), strict=True):
+                    if name in codes:
+                        codes[name].add(values)
+                    elif name == "observed_at":
+                        if fast_dates:  # milliseconds since 1970 (_observed_ms)
+                            ms = np.fromiter(values, dtype=np.int64, count=len(values))
+                            columns[name].add(ms.view("datetime64[ms]").astype("datetime64[us]"))
+                        else:
+                            columns[name].add(pd.to_datetime(pd.Series(values, dtype=object)).to_numpy())
+                    elif name in _FRAME_INTS:
+                        columns[name].add(np.fromiter(values, dtype=np.int64, count=len(values)))
+                    else:
+                        columns[name].add(np.array(values, dtype=columns[name].values.dtype))
+                del rows
+        finally:
+            cursor.close()
+    frame = {
+        name: codes[name].categorical() if name in codes else columns[name].result()
+        for name in ANALYSIS_COLUMNS
+    }
+    _release_freed_memory()
+    return pd.DataFrame(frame, copy=False)
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by the read back to the operating system (glibc keeps it otherwise, and an
+    app process would carry the read's peak for its lifetime)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def load_context(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.select(police_context), conn)
+    frame["month"] = pd.to_datetime(frame["month"])
+    frame["h3"] = frame["h3"].astype("int64")
+    return frame
+
+
+def report_details(engine: Engine, ids: Iterable[int], columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Stored rows (narratives included unless ``columns`` leaves them out) for the given report ids:
+    the free text the analysis frame does not hold, read by primary key for the reports a person opens.
+    No role check here: the app reads report rows through ``hoth_geo.access.casework``, which checks it."""
+    ids = [int(i) for i in ids]
+    picked = [reports.c[c] for c in columns] if columns is not None else [reports]
+    frames = []
+    with engine.connect() as conn:
+        for lo in range(0, max(len(ids), 1), 5_000):  # stay under the drivers' bound-parameter limits
+            chunk = ids[lo : lo + 5_000]
+            frames.append(pd.read_sql(sa.select(*picked).where(reports.c.id.in_(chunk)), conn))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def load_quarantine(engine: Engine, *, status: str | None = "open") -> pd.DataFrame:
+    query = sa.select(quarantine, imports.c.filename).join(imports, imports.c.id == quarantine.c.import_id)
+    if status:
+        query = query.where(quarantine.c.status == status)
+    with engine.connect() as conn:
+        return pd.read_sql(query.order_by(quarantine.c.import_id, quarantine.c.row_number), conn)
+
+
+def load_imports(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(imports).order_by(imports.c.id), conn)
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """The data_version row: ``version`` changes with every write the app shows; the counts are kept
+    in step by the same transactions (``scan_counts`` recounts them from the tables)."""
+
+    version: int
+    n_reports: int
+    n_demo_reports: int
+    n_context: int
+    n_quarantine_open: int
+
+
+def data_version(engine_or_conn: Engine | Connection) -> DataVersion:
+    """The current data version: one primary-key read of one row (a rerun's cache key)."""
+    t = data_version_table
+    query = sa.select(t.c.version, t.c.n_reports, t.c.n_demo_reports, t.c.n_context, t.c.n_quarantine_open)
+    if isinstance(engine_or_conn, Connection):
+        row = engine_or_conn.execute(query.where(t.c.id == 1)).one_or_none()
+    else:
+        with engine_or_conn.connect() as conn:
+            row = conn.execute(query.where(t.c.id == 1)).one_or_none()
+    return DataVersion(*(int(v) for v in row)) if row is not None else DataVersion(0, 0, 0, 0, 0)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Reports (not merged), demo reports, police context rows and open quarantine: from data_version."""
+    v = data_version(engine)
+    return {
+        "reports": v.n_reports,
+        "demo_reports": v.n_demo_reports,
+        "police_context": v.n_context,
+        "quarantine_open": v.n_quarantine_open,
+    }
+
+
+def scan_counts(conn: Connection) -> dict[str, int]:
+    """The data_version counts recounted from the tables (scans: for writes that delete in bulk, the
+    migration that back-fills the row, and checks)."""
+    counted = reports.c.merged_into.is_(None)
+    n_reports, n_demo = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((reports.c.is_demo.is_(True), 1), else_=0)), 0),
+        ).where(counted)
+    ).one()
+    return {
+        "n_reports": int(n_reports),
+        "n_demo_reports": int(n_demo),
+        "n_context": int(conn.execute(sa.select(sa.func.count()).select_from(police_context)).scalar() or 0),
+        "n_quarantine_open": int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.status == "open")
+            ).scalar()
+            or 0
+        ),
+    }
+
+
+def bump_data_version(
+    conn: Connection, *, reports: int = 0, demo_reports: int = 0, context: int = 0, quarantine_open: int = 0
+) -> None:
+    """Mark a change in ``conn``'s transaction, after its writes: the version goes up by one and each
+    count by the change the caller made (negative for removals). Other app processes see the new
+    version when the transaction commits, on their next rerun."""
+    t = data_version_table
+    _lock_before_data_version(conn)
+    updated = conn.execute(
+        t.update()
+        .where(t.c.id == 1)
+        .values(
+            version=t.c.version + 1,
+            n_reports=t.c.n_reports + int(reports),
+            n_demo_reports=t.c.n_demo_reports + int(demo_reports),
+            n_context=t.c.n_context + int(context),
+            n_quarantine_open=t.c.n_quarantine_open + int(quarantine_open),
+            changed_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+    ).rowcount
+    if not updated:
+        _insert_data_version(conn)
+
+
+def recount_data_version(conn: Connection) -> None:
+    """Mark a change and recount every count from the tables (bulk deletions: purge, demo removal)."""
+    t = data_version_table
+    _lock_before_data_version(conn)
+    counted = scan_counts(conn)
+    updated = conn.execute(
+        t.update()
+        .where(t.c.id == 1)
+        .values(version=t.c.version + 1, changed_at=datetime.now(UTC).replace(tzinfo=None), **counted)
+    ).rowcount
+    if not updated:
+        _insert_data_version(conn)
+
+
+def _lock_before_data_version(conn: Connection) -> None:
+    # The write lock first, as every writing transaction takes it (take_lock): one lock order
+    # everywhere, so a purge (write lock, then this row) and an import cannot deadlock.
+    take_lock(conn)
+
+
+def take_lock(conn: Connection) -> None:
+    """Take the write lock (the audit chain's lock row) in ``conn``'s transaction (held until it commits or rolls back).
+
+    Call it first in any transaction that changes data and records an entry: taking locks in one order
+    everywhere avoids deadlocks, and on SQLite a transaction that writes first cannot fail later because
+    another writer committed after it started reading.
+    """
+    updated = conn.execute(
+        audit_lock.update().where(audit_lock.c.id == 1).values(writes=audit_lock.c.writes + 1)
+    ).rowcount
+    if updated:
+        return
+    # First append ever: create the lock row. A concurrent first writer may create it too; whichever
+    # insert loses gets an IntegrityError inside a savepoint, and then its UPDATE waits like any other.
+    try:
+        with conn.begin_nested():
+            conn.execute(audit_lock.insert().values(id=1, writes=1))
+    except sa.exc.IntegrityError:
+        conn.execute(audit_lock.update().where(audit_lock.c.id == 1).values(writes=audit_lock.c.writes + 1))
+
+
+def _insert_data_version(conn: Connection) -> None:
+    """The row is missing (a database whose row was deleted by hand): recreate it from the tables."""
+    row = {"id": 1, "version": 1, "changed_at": datetime.now(UTC).replace(tzinfo=None), **scan_counts(conn)}
+    conn.execute(data_version_table.insert().values(**row))
+
+
+def quarantine_payload(engine: Engine, quarantine_id: int) -> tuple[dict, int]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(quarantine.c.payload, quarantine.c.import_id, quarantine.c.status).where(
+                quarantine.c.id == quarantine_id
+            )
+        ).one_or_none()
+    if row is None:
+        raise KeyError(f"quarantine entry {quarantine_id} not found")
+    if row.status != "open":
+        raise ValueError(f"quarantine entry {quarantine_id} is already {row.status}")
+    if not row.payload:
+        raise ValueError(f"quarantine entry {quarantine_id} cannot be resolved by locating it")
+    return json.loads(row.payload), int(row.import_id)
+
+
+def load_disruptions(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.select(disruptions).order_by(disruptions.c.start_date.desc()), conn)
+    frame["h3"] = frame["h3"].astype("int64")
+    return frame
+
+
+# --- Export log ------------------------------------------------------------------------------------------
+
+
+def load_export_log(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(export_log).order_by(export_log.c.id), conn)
