@@ -4,7 +4,7 @@ Each row is what a partner might write for a place or street the gazetteer holds
 street-type abbreviations, a one-letter typo, the town added) with the true point, or a plausible
 name that does not exist (a place type in a town that has none, a real street in a town it is not
 in, an invented street), whose right answer is Review. ``score`` turns a geocode result into the
-three figures the geocoder is held to. Used by benchmarks/bench_geocode.py and tests/test_geocode_gold.py.
+three figures the geocoder is held to. Used by benchmarks/bench_geocode.py and tests/intake/test_geocode_gold.py.
 """
 
 from __future__ import annotations

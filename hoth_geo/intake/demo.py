@@ -1389,7 +1389,7 @@ python scripts/make_demo_data.py          # reads the shipped gazetteer, writes 
 ```
 
 The generator (`hoth_geo/intake/demo.py`, seed {truth["seed"]}) is deterministic: the same gazetteer and seed give
-byte-identical files, which `tests/test_demo.py` checks.
+byte-identical files, which `tests/intake/test_demo.py` checks.
 
 Venue points derive from data.police.uk (Open Government Licence v3.0: "Contains public sector information
 licensed under the Open Government Licence v3.0.") and OS Code-Point Open ("Contains OS data © Crown copyright and

@@ -1,4 +1,4 @@
-"""Rebuild sharing_form.xlsx, the XLSX fixture for tests/test_ingest.py (synthetic people only).
+"""Rebuild sharing_form.xlsx, the XLSX fixture for tests/intake/test_ingest.py (synthetic people only).
 
     .venv/bin/python tests/data/make_xlsx.py
 

@@ -1,7 +1,7 @@
 """Builders for the hostile and malformed input corpus (synthetic content only; no real people).
 
 Small cases are also committed as files beside this module so a person can open them; running
-``python -m tests.hostile.corpus`` rewrites them, and tests/test_hostile_input.py checks that the
+``python -m tests.hostile.corpus`` rewrites them, and tests/intake/test_hostile_input.py checks that the
 committed bytes still match these builders. Big cases (200,000 rows, zip bombs) are only ever
 generated at test time into a temporary folder.
 """

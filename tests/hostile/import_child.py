@@ -1,4 +1,4 @@
-"""Child process for tests/test_crash_safety.py: import one file into one SQLite database.
+"""Child process for tests/store/test_crash_safety.py: import one file into one SQLite database.
 
 Usage: python import_child.py DB_PATH CSV_PATH. Prints 'INSERTING' (flushed) the first time the
 pipeline reports progress from inside its write transaction, so the parent knows rows are being

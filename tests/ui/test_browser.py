@@ -32,7 +32,7 @@ from hoth_geo.selection import ReportFilter
 
 pytestmark = pytest.mark.browser
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

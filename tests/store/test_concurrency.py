@@ -26,7 +26,7 @@ from hoth_geo.access import audit
 from hoth_geo.intake import pipeline
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 N_IMPORTED = 4_000
 TIMEOUT_S = 300
 AGENCY = "Concurrency Youth Service (synthetic)"

@@ -1,6 +1,6 @@
 """Single sign-on pieces that need no provider: which [auth] sections are providers, and the rule that
 an ID token opens at most one session and only while fresh. The round trip through a real OpenID
-provider is in tests/test_browser_sso.py."""
+provider is in tests/ui/test_browser_sso.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The per-address limits on WebSocket connections without a signed-in session (hoth_geo.ui.web);
-the running server's refusals are in tests/test_browser_visitor_limits.py."""
+the running server's refusals are in tests/ui/test_browser_visitor_limits.py."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import pytest
 
 from hoth_geo.cli import streamlit_command
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120  # two shared cores and a cold Streamlit
 
 

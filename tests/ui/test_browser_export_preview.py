@@ -1,6 +1,6 @@
 """The Export page in the running app (headless Chromium): the partner map preview is the delivered PNG
 itself (the file's 16:9 image, its classes and legend), not an interactive look-alike with other
-classes. Saves a screenshot among the test artefacts. Reuses the server and helpers of tests/test_browser.py."""
+classes. Saves a screenshot among the test artefacts. Reuses the server and helpers of tests/ui/test_browser.py."""
 
 from __future__ import annotations
 

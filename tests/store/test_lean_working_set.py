@@ -30,7 +30,7 @@ from hoth_geo.intake import identity, pipeline, retention, review
 from hoth_geo.intake import submission as sm
 from hoth_geo.intake.gazetteer import load_gazetteer
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 DURHAM = (54.7761, -1.5733)
 
 

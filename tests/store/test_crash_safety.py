@@ -23,7 +23,7 @@ from hostile import corpus
 from hoth_geo import store
 from hoth_geo.intake import pipeline
 
-CHILD = Path(__file__).resolve().parent / "hostile" / "import_child.py"
+CHILD = Path(__file__).resolve().parents[1] / "hostile" / "import_child.py"
 N_ROWS = 150_000
 # Generous: a loaded shared runner can take minutes to reach the insert phase.
 START_TIMEOUT_S = 240

@@ -39,7 +39,7 @@ from hoth_geo.intake import pipeline
 
 pytestmark = pytest.mark.browser
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 HOSTNAME = "hoth-geo.example.police.uk"  # as in the document; Chromium resolves it to 127.0.0.1
 START_TIMEOUT_S = 120
 SLOW = 120_000

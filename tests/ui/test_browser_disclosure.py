@@ -1,7 +1,7 @@
 """Disclosure control in the running app (headless Chromium), as a hostile partner would try it: the
 coarse partner sidebar, the 'not enough reports' message for a tiny selection on the Hotspots and
 Export pages, the preview in the export log; downloads made and recorded on the click; a Markdown
-payload in an agency name shown as text. Reuses the server and helpers of tests/test_browser.py."""
+payload in an agency name shown as text. Reuses the server and helpers of tests/ui/test_browser.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from hoth_geo.selection import ReportFilter, filter_mask, located
 
 pytestmark = pytest.mark.browser
 
-# The module-scoped server and browser of tests/test_browser.py (one server for this module too).
+# The module-scoped server and browser of tests/ui/test_browser.py (one server for this module too).
 chromium = test_browser.chromium
 app = test_browser.app
 

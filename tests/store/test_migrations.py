@@ -25,7 +25,7 @@ from hoth_geo.cli import app
 from hoth_geo.intake import pipeline
 from hoth_geo.store import migrations
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 FIRST = "0001"
 

@@ -24,8 +24,8 @@ from hoth_geo.intake.parsers import IngestResult, parse_concerns, parse_dates, p
 from hoth_geo.intake.policeuk import POLICEUK_COLUMNS, normalise_policeuk
 from hoth_geo.intake.sharing_form import normalise_sharing_form
 
-DATA = Path(__file__).resolve().parent / "data"
-REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[1] / "data"
+REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2025, 6, 30)
 
 

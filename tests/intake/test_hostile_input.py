@@ -28,7 +28,7 @@ from hoth_geo.intake.gazetteer import load_gazetteer
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 TODAY = date(2025, 6, 30)
-HOSTILE = Path(__file__).resolve().parent / "hostile"
+HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 TABLES = (store.imports, store.reports, store.quarantine, store.police_context)
 
 

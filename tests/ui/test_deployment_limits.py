@@ -1,5 +1,5 @@
 """The per-address limits of docs/deployment.md's nginx example, run for real (the same deployment as
-tests/test_deployment_proxy.py: the example taken from the document, two app instances behind it).
+tests/ui/test_deployment_proxy.py: the example taken from the document, two app instances behind it).
 
 The app's own limit on connections without a session (hoth_geo/ui/web.py) is raised here, so that what
 is measured is the proxy's: requests per second, and websockets open at once, per client address.
