@@ -90,6 +90,7 @@ MIN_AUDIT_KEY_CHARS = 32
 
 
 def audit_key_path() -> Path:
+    """The file holding the audit chain's key (HOTH_GEO_AUDIT_KEY_FILE, default var/audit.key)."""
     return Path(os.environ.get(AUDIT_KEY_FILE_ENV) or VAR_DIR / "audit.key")
 
 

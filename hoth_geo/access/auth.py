@@ -230,22 +230,27 @@ _env_int = settings.env_int
 
 
 def session_minutes() -> int:
+    """Minutes without activity after which a session ends (HOTH_GEO_SESSION_MINUTES)."""
     return _env_int(SESSION_MINUTES_ENV, DEFAULT_SESSION_MINUTES)
 
 
 def lockout_attempts() -> int:
+    """Wrong passwords for one account from one client before that client is locked out of it."""
     return _env_int(LOCKOUT_ATTEMPTS_ENV, DEFAULT_LOCKOUT_ATTEMPTS)
 
 
 def lockout_minutes() -> int:
+    """Length of each counting period and of each lock, in minutes."""
     return _env_int(LOCKOUT_MINUTES_ENV, DEFAULT_LOCKOUT_MINUTES)
 
 
 def account_lockout_attempts() -> int:
+    """Wrong passwords for one account from all clients before the account is locked for everyone."""
     return _env_int(ACCOUNT_LOCKOUT_ATTEMPTS_ENV, DEFAULT_ACCOUNT_LOCKOUT_ATTEMPTS)
 
 
 def client_attempts() -> int:
+    """Failed sign-ins from one client, any user names, before it is refused without hashing."""
     return _env_int(CLIENT_ATTEMPTS_ENV, DEFAULT_CLIENT_ATTEMPTS)
 
 
@@ -431,6 +436,7 @@ def create_first_admin(
 
 
 def get_user(engine: Engine, username: str) -> User | None:
+    """The account called ``username`` (case-insensitive), or None."""
     name = _normalise_username(username)
     with engine.connect() as conn:
         row = conn.execute(sa.select(users).where(users.c.username == name)).first()
@@ -438,11 +444,13 @@ def get_user(engine: Engine, username: str) -> User | None:
 
 
 def list_users(engine: Engine) -> list[User]:
+    """Every account, by user name."""
     with engine.connect() as conn:
         return [_user(r) for r in conn.execute(sa.select(users).order_by(users.c.username))]
 
 
 def has_users(engine: Engine) -> bool:
+    """True once any account exists (an empty deployment asks for its first administrator)."""
     with engine.connect() as conn:
         return conn.execute(sa.select(users.c.id).limit(1)).first() is not None
 

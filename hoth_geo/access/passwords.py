@@ -39,6 +39,7 @@ _EDGES = re.compile(r"^[\W\d_]+|[\W\d_]+$")
 
 @lru_cache(maxsize=1)
 def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords, lower-cased, refused as new passwords."""
     lines = COMMON_FILE.read_text(encoding="utf-8").splitlines()
     return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
 

@@ -80,6 +80,7 @@ def _now() -> datetime:
 
 
 def digest(token: str) -> str:
+    """The SHA-256 hex digest of a session token: what the sessions table stores instead of the token."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -184,6 +185,7 @@ def _var_dir() -> Path:
 
 
 def token_file() -> Path:
+    """The file the first-run setup token is written to (readable by the server's user only)."""
     return _var_dir() / TOKEN_FILE_NAME
 
 

@@ -343,6 +343,9 @@ def add_disruption(
     note: str | None = None,
     recorded_by: str | None = None,
 ) -> int:
+    """Record a disruption activity against a hexagon (and optionally a place) and audit it; returns its id.
+
+    ``tactic`` is a key of ``TACTICS``; ``end_date`` may be left open."""
     if tactic not in TACTICS:
         raise ValueError(f"tactic must be one of {', '.join(TACTICS)}, got {tactic!r}")
     if end_date is not None and end_date < start_date:

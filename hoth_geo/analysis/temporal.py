@@ -130,6 +130,8 @@ def choose_time_step(start, end) -> str:
 
 # --- Space-time cube ----------------------------------------------------------------------------------
 class SpaceTimeCube(NamedTuple):
+    """Reports per cell and time step: the input of the emerging hot spot analysis."""
+
     cells: np.ndarray  # int64 H3 cells at res, sorted
     step_starts: pd.DatetimeIndex
     counts: np.ndarray  # int64 (n_cells x n_steps)
@@ -198,6 +200,8 @@ def _rolling_sum(x: np.ndarray, window: int) -> np.ndarray:
 
 
 class StepGiStar(NamedTuple):
+    """Gi* per cell and time step, with its p-values."""
+
     z: np.ndarray  # (n_cells x n_steps)
     p: np.ndarray  # two-sided normal p
     p_fdr: np.ndarray  # Benjamini-Hochberg within each time step (equals p when fdr=False)
@@ -256,6 +260,8 @@ def gi_star_steps(
 
 # --- Mann-Kendall ------------------------------------------------------------------------------------------
 class MannKendall(NamedTuple):
+    """The Mann-Kendall trend test of each row of a matrix of series."""
+
     s: np.ndarray  # Kendall's S per series
     var_s: np.ndarray  # variance of S with the tie correction
     z: np.ndarray  # continuity-corrected normal score
@@ -621,6 +627,8 @@ def _profile_mask(reports: pd.DataFrame, filters: ReportFilter | None, mask) -> 
 
 
 class TimeProfile(NamedTuple):
+    """Reports by weekday and hour, with the reports that cannot be placed in the table counted apart."""
+
     table: pd.DataFrame  # 7 x 24 counts, Mon..Sun x hour 0..23, time known and date exact only
     unknown_time: int  # selected reports without a time of day (never spread over the hours)
     approximate_dates: int  # reports with a known time but an approximate date (weekday unreliable)

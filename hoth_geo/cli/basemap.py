@@ -89,4 +89,5 @@ def basemap_clear(db: DbOption = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``hoth-geo basemap`` commands to ``app``."""
     app.add_typer(basemap_app, name="basemap")

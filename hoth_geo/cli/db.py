@@ -89,4 +89,5 @@ def status(db: DbOption = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``hoth-geo db`` commands to ``app``."""
     app.add_typer(db_app, name="db")

@@ -59,6 +59,8 @@ def actor() -> str:
 
 
 def parse_day(value: str | None, option: str) -> date | None:
+    """A YYYY-MM-DD option value as a date (None when not given); exits with a message naming ``option``
+    otherwise."""
     if not value:
         return None
     try:

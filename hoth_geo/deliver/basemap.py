@@ -54,6 +54,8 @@ class BasemapError(ValueError):
 
 @dataclass(frozen=True)
 class Basemap:
+    """The map background a deployment chose: none, a tile server, or a local MBTiles/PMTiles file."""
+
     source: str = "none"
     name: str = ""
     url: str = ""  # tile template for source 'url'; may contain {key}
@@ -140,6 +142,7 @@ def from_url(
 
 
 def from_preset(preset: str, *, key: str = "") -> Basemap:
+    """A basemap from one of the named ``PRESETS``, with its attribution and zoom range."""
     if preset not in PRESETS:
         raise BasemapError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     p = PRESETS[preset]

@@ -305,6 +305,9 @@ def boundary_override(path: str | Path, name: str | None = None, db_url: str | N
 
 @dataclass(frozen=True)
 class SetAreaResult:
+    """What setting an area did: the new and previous area, whether the gazetteer was reused, and the
+    stored rows that fall outside the new area."""
+
     area: Area
     previous: Area
     reused_gazetteer: bool

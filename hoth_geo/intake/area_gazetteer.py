@@ -368,6 +368,8 @@ def read_osm_gpkg(path: str | Path) -> pd.DataFrame:
 
 
 def read_osm_any(paths: Iterable[str | Path], bbox=None) -> pd.DataFrame:
+    """Named places from OpenStreetMap extracts (.osm.pbf, GeoPackage, GeoJSON or CSV), optionally
+    within ``bbox``."""
     frames = []
     for p in paths:
         p = Path(p)

@@ -383,15 +383,18 @@ class DemoData:
 
 
 def add_months(d: date, months: int) -> date:
+    """The first day of the month ``months`` after ``d``'s month."""
     m = d.month - 1 + months
     return date(d.year + m // 12, m % 12 + 1, 1)
 
 
 def slugify(text: str) -> str:
+    """``text`` as a lower-case id: letters and digits, runs of anything else as one hyphen."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def cell(lat: float, lon: float, res: int = TRUTH_H3_RES) -> str:
+    """The H3 cell id (hex string) of a point at ``res``, as the planted truth records it."""
     return hexes.cell_to_str(hexes.latlng_to_cell(lat, lon, res))
 
 

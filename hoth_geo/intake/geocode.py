@@ -99,6 +99,8 @@ _DISTRICT_RE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
 
 @dataclass(frozen=True)
 class GeocodeResult:
+    """What geocoding returns: the located rows and the rows quarantined for Review, with their reasons."""
+
     located: pd.DataFrame  # canonical columns + GEOCODED_COLUMNS
     quarantine: pd.DataFrame  # row_number, reason, field, value, payload
 
@@ -207,6 +209,7 @@ def text_tokens(text: object, *, drop_notes: bool = True) -> list[str]:
 
 
 def name_key(text: object) -> str:
+    """A place name reduced to the words that identify it, for matching names as people type them."""
     return " ".join(text_tokens(text))
 
 

@@ -408,6 +408,7 @@ class ReportClassifier:
 
 
 def empty_outcomes() -> pd.DataFrame:
+    """An empty identity-outcomes frame with the ``OUTCOME_COLUMNS`` dtypes."""
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in OUTCOME_COLUMNS.items()})
 
 

@@ -50,6 +50,9 @@ _GRID_MIN = 1_000.0
 
 @dataclass
 class IngestResult:
+    """What a normaliser returns: the canonical rows, the quarantined rows with their reasons, how the
+    file's columns were matched, warnings for the person importing, and how many rows were read."""
+
     rows: pd.DataFrame
     quarantine: pd.DataFrame
     column_map: dict[str, str]

@@ -113,6 +113,7 @@ def retention_period() -> str:
 
 
 def default_cutoff(today: date) -> date:
+    """The date before which rows are purged today, from the retention period (HOTH_GEO_RETENTION)."""
     return parse_older_than(retention_period(), today)
 
 

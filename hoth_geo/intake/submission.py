@@ -152,6 +152,8 @@ class Submission:
 
 @dataclass(frozen=True)
 class AccountAgency:
+    """The agency, agency type and contact an account's shared reports carry."""
+
     agency: str
     agency_type: str
     contact: str | None = None
@@ -180,6 +182,7 @@ def reference_for(token: str) -> str:
 
 
 def new_token() -> str:
+    """A random token that makes one form's submission idempotent (a double click stores one report)."""
     import secrets
 
     return secrets.token_urlsafe(18)
@@ -560,6 +563,7 @@ class GazetteerIndex:
 
 
 def gazetteer_index(engine: Engine | None = None, gazetteer: Gazetteer | None = None) -> GazetteerIndex:
+    """The type-ahead index over the area's gazetteer and the places analysts added."""
     gaz = gazetteer or load_gazetteer()
     return GazetteerIndex(gaz, _public_places(engine, gaz))
 
@@ -790,6 +794,7 @@ def save_draft(engine: Engine, user: auth.User | None, draft: Mapping) -> None:
 
 
 def load_draft(engine: Engine, user: auth.User | None) -> dict | None:
+    """The user's unsent form, as saved while it was typed, or None."""
     auth.require(user, "submit")
     with engine.connect() as conn:
         text = conn.execute(
@@ -799,6 +804,7 @@ def load_draft(engine: Engine, user: auth.User | None) -> dict | None:
 
 
 def clear_draft(engine: Engine, user: auth.User | None) -> None:
+    """Delete the user's unsent form (after it is sent)."""
     auth.require(user, "submit")
     with engine.begin() as conn:
         conn.execute(share_drafts.delete().where(share_drafts.c.username == user.username))

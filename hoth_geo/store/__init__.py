@@ -383,6 +383,7 @@ def insert_import(
     is_demo: bool,
     imported_by: str | None,
 ) -> int:
+    """Add the import record of one file (its name, SHA-256, format, who imported it) and return its id."""
     result = conn.execute(
         imports.insert().values(
             filename=filename,
@@ -402,6 +403,7 @@ def insert_import(
 
 
 def finish_import(conn: Connection, import_id: int, summary: ImportSummary) -> None:
+    """Write the import's final counts (read, accepted, quarantined, duplicates) to its record."""
     conn.execute(
         imports.update()
         .where(imports.c.id == import_id)
@@ -430,6 +432,7 @@ def insert_reports(conn: Connection, import_id: int, located: pd.DataFrame, *, i
 
 
 def insert_quarantine(conn: Connection, import_id: int, quarantined: pd.DataFrame) -> int:
+    """Store the quarantined rows of an import, each open with its reason; returns how many."""
     if quarantined.empty:
         return 0
     frame = quarantined.copy()
@@ -453,6 +456,7 @@ def insert_quarantine(conn: Connection, import_id: int, quarantined: pd.DataFram
 
 
 def insert_context(conn: Connection, import_id: int, rows: pd.DataFrame) -> int:
+    """Store police.uk context rows of an import; returns how many."""
     if rows.empty:
         return 0
     frame = rows.copy()
@@ -462,6 +466,7 @@ def insert_context(conn: Connection, import_id: int, rows: pd.DataFrame) -> int:
 
 
 def file_already_imported(conn: Connection, file_sha256: str) -> bool:
+    """True when a file with this SHA-256 was imported before (re-importing adds nothing)."""
     found = conn.execute(sa.select(imports.c.id).where(imports.c.file_sha256 == file_sha256).limit(1))
     return found.first() is not None
 
@@ -480,6 +485,7 @@ def upsert_places(conn: Connection, frame: pd.DataFrame) -> int:
 
 
 def load_places(engine: Engine) -> pd.DataFrame:
+    """The places analysts added and the demo venues, as a frame."""
     with engine.connect() as conn:
         return pd.read_sql(sa.select(places), conn)
 
@@ -674,6 +680,7 @@ def _release_freed_memory() -> None:
 
 
 def load_context(engine: Engine) -> pd.DataFrame:
+    """The police.uk context layer (never mixed with partnership reports)."""
     with engine.connect() as conn:
         frame = pd.read_sql(sa.select(police_context), conn)
     frame["month"] = pd.to_datetime(frame["month"])
@@ -696,6 +703,7 @@ def report_details(engine: Engine, ids: Iterable[int], columns: Iterable[str] | 
 
 
 def load_quarantine(engine: Engine, *, status: str | None = "open") -> pd.DataFrame:
+    """Quarantined rows with the file they came from (open ones by default; ``status=None`` for all)."""
     query = sa.select(quarantine, imports.c.filename).join(imports, imports.c.id == quarantine.c.import_id)
     if status:
         query = query.where(quarantine.c.status == status)
@@ -704,6 +712,7 @@ def load_quarantine(engine: Engine, *, status: str | None = "open") -> pd.DataFr
 
 
 def load_imports(engine: Engine) -> pd.DataFrame:
+    """Every import record, oldest first."""
     with engine.connect() as conn:
         return pd.read_sql(sa.select(imports).order_by(imports.c.id), conn)
 
@@ -838,6 +847,8 @@ def _insert_data_version(conn: Connection) -> None:
 
 
 def quarantine_payload(engine: Engine, quarantine_id: int) -> tuple[dict, int]:
+    """The stored payload of an open quarantined row and its import's id (refuses one already
+    resolved, or one whose row cannot be located by hand)."""
     with engine.connect() as conn:
         row = conn.execute(
             sa.select(quarantine.c.payload, quarantine.c.import_id, quarantine.c.status).where(
@@ -854,6 +865,7 @@ def quarantine_payload(engine: Engine, quarantine_id: int) -> tuple[dict, int]:
 
 
 def load_disruptions(engine: Engine) -> pd.DataFrame:
+    """The disruption log, newest first."""
     with engine.connect() as conn:
         frame = pd.read_sql(sa.select(disruptions).order_by(disruptions.c.start_date.desc()), conn)
     frame["h3"] = frame["h3"].astype("int64")
@@ -864,5 +876,6 @@ def load_disruptions(engine: Engine) -> pd.DataFrame:
 
 
 def load_export_log(engine: Engine) -> pd.DataFrame:
+    """The export log, oldest first: who exported what, for which audience, and the file's SHA-256."""
     with engine.connect() as conn:
         return pd.read_sql(sa.select(export_log).order_by(export_log.c.id), conn)

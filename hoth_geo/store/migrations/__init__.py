@@ -90,11 +90,14 @@ def head_revision() -> str:
 
 
 def current_revision(conn: Connection) -> str | None:
+    """The Alembic revision the database is at, or None when it is not versioned."""
     return MigrationContext.configure(conn).get_current_revision()
 
 
 @dataclass(frozen=True)
 class SchemaState:
+    """Where a database's schema stands: its revision and whether the project's tables exist."""
+
     revision: str | None  # from alembic_version; None when not versioned
     has_tables: bool  # the project's tables exist
 
@@ -113,6 +116,7 @@ class SchemaState:
 
 
 def schema_state(conn: Connection) -> SchemaState:
+    """The ``SchemaState`` of the database ``conn`` is connected to."""
     inspector = sa.inspect(conn)
     return SchemaState(current_revision(conn), inspector.has_table(MARKER_TABLE))
 
@@ -158,6 +162,7 @@ def ensure_current(engine: Engine) -> None:
 
 @cache
 def known_revisions() -> frozenset[str]:
+    """Every revision this version of hoth-geo knows how to upgrade from or to."""
     return frozenset(s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions())
 
 

@@ -25,14 +25,17 @@ def _inspector():
 
 
 def has_table(name: str) -> bool:
+    """True when the migrated database has table ``name``."""
     return _inspector().has_table(name)
 
 
 def has_column(table: str, column: str) -> bool:
+    """True when ``table`` exists and has ``column``."""
     return has_table(table) and column in {c["name"] for c in _inspector().get_columns(table)}
 
 
 def has_index(table: str, name: str) -> bool:
+    """True when ``table`` exists and has the index ``name``."""
     return has_table(table) and name in {i["name"] for i in _inspector().get_indexes(table)}
 
 
@@ -46,11 +49,13 @@ def create_table_if_missing(name: str, *elements, indexes: tuple[tuple[str, list
 
 
 def add_column_if_missing(table: str, column: sa.Column) -> None:
+    """Add ``column`` to ``table`` unless a database upgraded by hand already has it."""
     if not has_column(table, column.name):
         with op.batch_alter_table(table) as batch:
             batch.add_column(column)
 
 
 def create_index_if_missing(name: str, table: str, columns: list[str], *, unique: bool = False) -> None:
+    """Create the index unless it exists already."""
     if not has_index(table, name):
         op.create_index(name, table, columns, unique=unique)
