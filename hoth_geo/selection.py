@@ -7,7 +7,7 @@ else, so anything may import it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -28,7 +28,10 @@ _CONCERN_KEYS = tuple(CONCERNS)
 
 @dataclass(frozen=True)
 class ReportFilter:
-    """The shared filters. Empty tuples mean 'all'."""
+    """Which reports a view covers: every field narrows the selection, and empty tuples mean 'all'.
+
+    A pure selection: how a view is drawn (the police context overlay, the resolution) is not part of it.
+    """
 
     date_from: date | None = None
     date_to: date | None = None  # inclusive
@@ -38,8 +41,6 @@ class ReportFilter:
     agency_types: tuple[str, ...] = ()
     grading_sources: tuple[str, ...] = ()
     grading_information: tuple[str, ...] = ()
-    include_context: bool = False  # overlay the police.uk context layer on the map
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         for name, vocab in (("place_types", PLACE_TYPES), ("concerns", CONCERNS)):

@@ -762,7 +762,6 @@ def partner_filters(filters, policy: SharingPolicy):
         filters,
         date_from=_month_start(filters.date_from) if filters.date_from else None,
         date_to=_month_end(filters.date_to) if filters.date_to else None,
-        include_context=False,
     )
 
 

@@ -19,9 +19,12 @@ from hoth_geo.cli.db import register as _register_db
 from hoth_geo.cli.export import register as _register_export
 from hoth_geo.cli.options import (
     AgencyOption,
+    AgencyTypeOption,
     ConcernOption,
     DbOption,
     FromOption,
+    GradingInformationOption,
+    GradingSourceOption,
     PlaceTypeOption,
     ResOption,
     ToOption,
@@ -197,13 +200,18 @@ def hexes(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    agency_type: AgencyTypeOption = None,
+    grading_source: GradingSourceOption = None,
+    grading_information: GradingInformationOption = None,
     db: DbOption = None,
 ) -> None:
     """Write the aggregated hexagons (h3, count, distinct places, top place types and concerns)."""
     from hoth_geo.analysis import aggregate
 
     _check_out(out, (".geojson", ".csv", ".gpkg"))
-    f = _filters(date_from, date_to, place_type, concern, agency)
+    f = _filters(
+        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+    )
     apply_area(db, None)
     _engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
@@ -220,6 +228,9 @@ def map_command(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    agency_type: AgencyTypeOption = None,
+    grading_source: GradingSourceOption = None,
+    grading_information: GradingInformationOption = None,
     db: DbOption = None,
 ) -> None:
     """Write a standalone hexagon map (HTML, no internet needed to open it)."""
@@ -230,7 +241,9 @@ def map_command(
 
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must end in .html, got {out.name!r}")
-    f = _filters(date_from, date_to, place_type, concern, agency)
+    f = _filters(
+        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+    )
     apply_area(db, None)  # the map's outline is the database's area
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
@@ -287,6 +300,9 @@ def hotspots(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    agency_type: AgencyTypeOption = None,
+    grading_source: GradingSourceOption = None,
+    grading_information: GradingInformationOption = None,
     source: SourceOption = "reports",
     area: AreaOption = None,
     db: DbOption = None,
@@ -298,7 +314,9 @@ def hotspots(
     _check_out(out, (".csv", ".geojson", ".gpkg"))
     if method not in ("gistar", "count", "kde"):
         fail(f"--method must be gistar, count or kde, got {method!r}")
-    f = _filters(date_from, date_to, place_type, concern, agency)
+    f = _filters(
+        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+    )
     from hoth_geo import store
 
     used_area = apply_area(db, area or boundary)
@@ -351,6 +369,9 @@ def emerging(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    agency_type: AgencyTypeOption = None,
+    grading_source: GradingSourceOption = None,
+    grading_information: GradingInformationOption = None,
     source: SourceOption = "reports",
     area: AreaOption = None,
     db: DbOption = None,
@@ -359,7 +380,9 @@ def emerging(
     from hoth_geo.analysis import temporal
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
-    f = _filters(date_from, date_to, place_type, concern, agency)
+    f = _filters(
+        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+    )
     from hoth_geo import store
 
     used_area = apply_area(db, area)
@@ -444,6 +467,9 @@ def patrol_plan_command(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    agency_type: AgencyTypeOption = None,
+    grading_source: GradingSourceOption = None,
+    grading_information: GradingInformationOption = None,
     area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
@@ -453,7 +479,9 @@ def patrol_plan_command(
     from hoth_geo.intake import pipeline
 
     _check_out(out, (".csv",))
-    f = _filters(date_from, date_to, place_type, concern, agency)
+    f = _filters(
+        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+    )
     used_area = apply_area(db, area)
     engine, reports = _load(db)
     if used_area.clip_gazetteer:

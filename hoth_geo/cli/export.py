@@ -17,9 +17,12 @@ from hoth_geo import settings
 from hoth_geo.cli.area import AreaOption
 from hoth_geo.cli.options import (
     AgencyOption,
+    AgencyTypeOption,
     ConcernOption,
     DbOption,
     FromOption,
+    GradingInformationOption,
+    GradingSourceOption,
     PlaceTypeOption,
     ToOption,
     actor,
@@ -60,6 +63,9 @@ def export(
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
     agency: AgencyOption = None,
+    agency_type: AgencyTypeOption = None,
+    grading_source: GradingSourceOption = None,
+    grading_information: GradingInformationOption = None,
     area: AreaOption = None,
     db: DbOption = None,
 ) -> None:
@@ -88,7 +94,9 @@ def export(
     if marking is not None and not marking.strip():
         fail(f"--marking must be a non-empty text, got {marking!r}")
     policy = privacy.policy_for(audience, k=k, marking=marking)
-    f = _filters(date_from, date_to, place_type, concern, agency)
+    f = _filters(
+        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+    )
     engine = store.connect(db)
     # The grid, outline and title follow the database's area (or --area for this run).
     used_area = apply_area(db, area)

@@ -18,6 +18,9 @@ __all__ = [
     "PlaceTypeOption",
     "ConcernOption",
     "AgencyOption",
+    "AgencyTypeOption",
+    "GradingSourceOption",
+    "GradingInformationOption",
     "fail",
     "actor",
     "parse_day",
@@ -41,6 +44,15 @@ PlaceTypeOption = Annotated[
 ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
 AgencyOption = Annotated[
     list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")
+]
+AgencyTypeOption = Annotated[
+    list[str] | None, typer.Option("--agency-type", help="reporting agency type key (repeatable)")
+]
+GradingSourceOption = Annotated[
+    list[str] | None, typer.Option("--grading-source", help="3x5x2 source grade, 1-3 (repeatable)")
+]
+GradingInformationOption = Annotated[
+    list[str] | None, typer.Option("--grading-information", help="3x5x2 information grade, A-E (repeatable)")
 ]
 
 
@@ -70,8 +82,18 @@ def parse_day(value: str | None, option: str) -> date | None:
     return None
 
 
-def filters(date_from, date_to, place_type, concern, agency):
-    """The shared ReportFilter from the filter options, or exit naming the bad value."""
+def filters(
+    date_from,
+    date_to,
+    place_type,
+    concern,
+    agency,
+    agency_type=None,
+    grading_source=None,
+    grading_information=None,
+):
+    """The shared ReportFilter from the filter options (one option per ReportFilter field), or exit
+    naming the bad value."""
     from hoth_geo.selection import ReportFilter
 
     try:
@@ -81,6 +103,9 @@ def filters(date_from, date_to, place_type, concern, agency):
             place_types=tuple(place_type or ()),
             concerns=tuple(concern or ()),
             agencies=tuple(agency or ()),
+            agency_types=tuple(agency_type or ()),
+            grading_sources=tuple(grading_source or ()),
+            grading_information=tuple(grading_information or ()),
         )
     except ValueError as exc:
         fail(str(exc))

@@ -41,6 +41,7 @@ __all__ = [
     "policy",
     "demo_banner",
     "agency_options",
+    "show_context",
     "sidebar_filters",
 ]
 
@@ -210,6 +211,12 @@ def _partner_sidebar(lo: date, hi: date, policy: SharingPolicy) -> ReportFilter:
     )
 
 
+def show_context() -> bool:
+    """Whether the police context layer is drawn: the sidebar's toggle, which only police and analysts
+    are offered (a partner never sees recorded crime)."""
+    return not policy().suppresses and bool(st.session_state.get("f_context", False))
+
+
 def sidebar_filters() -> ReportFilter:
     """The shared filters, drawn once in the sidebar and applied on every page (partners get the
     coarse selection of ``_partner_sidebar``)."""
@@ -265,7 +272,7 @@ def sidebar_filters() -> ReportFilter:
             key="f_grading_info",
             placeholder="Any",
         )
-    include_context = st.sidebar.toggle(
+    st.sidebar.toggle(
         "Police context layer (police.uk recorded crime)",
         key="f_context",
         help="Overlays recorded crime imported from police.uk files. It is context, never a partnership report.",
@@ -279,5 +286,4 @@ def sidebar_filters() -> ReportFilter:
         agency_types=tuple(agency_types),
         grading_sources=tuple(sources),
         grading_information=tuple(info),
-        include_context=include_context,
     )

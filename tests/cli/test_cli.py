@@ -149,3 +149,49 @@ def test_emerging_and_patrol_plan_and_evaluate(db, tmp_path):
     scores = pd.read_csv(tmp_path / "ev.csv")
     assert set(scores["method"]) == {"count", "gistar", "kde", "last_period"}
     assert (scores["pai"] > 1).all()
+
+
+# Each ReportFilter field and the option that sets it on every command that filters.
+FILTER_OPTIONS = {
+    "date_from": "--from",
+    "date_to": "--to",
+    "place_types": "--place-type",
+    "concerns": "--concern",
+    "agencies": "--agency",
+    "agency_types": "--agency-type",
+    "grading_sources": "--grading-source",
+    "grading_information": "--grading-information",
+}
+
+
+def test_every_filter_field_is_an_option_of_each_filtering_command():
+    import dataclasses
+
+    from hoth_geo.selection import ReportFilter
+
+    assert [f.name for f in dataclasses.fields(ReportFilter)] == list(FILTER_OPTIONS)
+    for command in ("hexes", "map", "hotspots", "emerging", "patrol-plan", "export"):
+        shown = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
+        missing = [o for o in FILTER_OPTIONS.values() if o not in shown]
+        assert not missing, f"hoth-geo {command} lacks {missing}"
+
+
+def test_agency_type_and_grading_options_select_as_the_filter_does(demo_db_url, tmp_path):
+    from hoth_geo import store
+    from hoth_geo.analysis.aggregate import aggregate_hexes
+    from hoth_geo.selection import ReportFilter
+
+    reports = store.load_reports(store.connect(demo_db_url))
+    agency_type = reports["agency_type"].astype(str).value_counts().index[0]
+    out = tmp_path / "h.csv"
+    args = ["--agency-type", agency_type, "--grading-source", "1", "--grading-information", "A"]
+    result = runner.invoke(app, ["hexes", "--res", "8", *args, "--out", str(out), "--db", demo_db_url])
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(out)
+    expected = aggregate_hexes(
+        reports,
+        8,
+        ReportFilter(agency_types=(agency_type,), grading_sources=("1",), grading_information=("A",)),
+    )
+    assert 0 < got["count"].sum() == expected["count"].sum() < len(reports)
+    assert sorted(got["count"]) == sorted(expected["count"])

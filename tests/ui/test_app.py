@@ -94,6 +94,16 @@ def test_map_page_reports_online_count_apart_from_the_map(analyst):
     assert int(metrics["Reports on the map"].replace(",", "")) > 1000
 
 
+def test_the_context_toggle_draws_the_police_layer_without_changing_the_selection(analyst):
+    at = app_as(analyst, "map").run()
+    before = at.metric[0].value
+    at.toggle(key="f_context").set_value(True).run()
+    assert not at.exception
+    # No police.uk file was imported into this database: the page says so rather than drawing nothing.
+    assert any("No police.uk context imported" in i.value for i in at.info)
+    assert at.metric[0].value == before, "the overlay is not a filter: the reports counted stay the same"
+
+
 def test_a_filter_changes_the_map_counts(analyst):
     at = app_as(analyst, "map").run()
     before = at.metric[0].value

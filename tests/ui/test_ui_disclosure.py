@@ -97,7 +97,7 @@ def test_partner_sidebar_offers_only_months_place_type_and_concern(app_env):
     assert not at.exception, at.exception
     assert _labels(at) == {"Months observed", "Place type", "Concern"}
     picked = at.session_state["picked"]
-    assert not (picked.agencies or picked.agency_types or picked.grading_sources or picked.include_context)
+    assert not (picked.agencies or picked.agency_types or picked.grading_sources)
     assert picked.date_from.day == 1 and (picked.date_to + timedelta(days=1)).day == 1
     # Narrowing the months keeps whole months: one month is its first to its last day.
     month = picked.date_from.replace(

@@ -122,7 +122,7 @@ def render() -> None:
     if show_places:
         top = places.top_places(reports, state.places(), filters)
     context = None
-    if filters.include_context:
+    if state.show_context():
         ctx = state.context()
         context = aggregate.aggregate_context(ctx, res, filters) if not ctx.empty else None
         if context is None or context.empty:
