@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -122,10 +123,24 @@ def _refuse_missing(frame: pd.DataFrame, column_map: dict[str, str]) -> None:
         raise ImportRefused(f"{where} has no {' and no '.join(missing)}. Headers found: {found}.")
 
 
+@dataclass
+class _Columns:
+    """One file's mapped columns, cleaned once, and what the checks collect as they read them."""
+
+    text: dict[str, pd.Series]  # every HEADER_SYNONYMS field; absent columns read as blank
+    filled: dict[str, np.ndarray]  # non-blank cells per field
+    column_map: dict[str, str]
+    row_number: np.ndarray  # spreadsheet row of each input row
+    problems: _Problems
+    warnings: list[str]
+
+
 def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> IngestResult:
     """Turn a sharing-form export (as read by ``read_table``) into canonical rows plus quarantine.
 
     Raises ``ImportRefused`` when the file has no date column or no location column at all.
+    The steps follow the form's parts: dates, coordinates, setting and postcode, agency and grading;
+    each adds its problems (the quarantine reasons) and warnings as it reads its columns.
     """
     today = today or date.today()
     headers = [str(c) for c in raw.columns]
@@ -136,44 +151,112 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     n = len(raw)
     header_row = int(raw.attrs.get("header_row", 1))
     row_number = np.arange(header_row + 1, header_row + 1 + n, dtype=np.int64)
-    comma_decimal = raw.attrs.get("delimiter") == ";"
+    text, filled, truncated = _cleaned_text(raw, column_map, row_number)
+    cols = _Columns(text, filled, column_map, row_number, _Problems(n), warnings)
+    empty = _empty_rows(raw, cols)
 
-    # Every mapped column cleaned once; absent columns read as blank.
+    observed_at, time_known, approximate, received = _dates(cols, empty, today)
+    lat, lon, east, north = _coordinates(cols, comma_decimal=raw.attrs.get("delimiter") == ";")
+    place_type, online, postcode = _setting_and_postcode(cols, lat, east)
+    agency_type, concerns, indicators, (g_src, g_info, g_hand) = _agency_and_grading(cols)
+    if truncated:
+        # Named, because the cut-off text is not stored anywhere: the partner may need to send it.
+        warnings.append(
+            f"{len(truncated)} text fields were longer than {MAX_TEXT_CHARS:,} characters and were cut short: "
+            + ", ".join(truncated[:10])
+            + (" and others" if len(truncated) > 10 else "")
+        )
+
+    columns = {
+        "row_number": row_number,
+        "source_ref": _none_if_blank(text["source_ref"], filled["source_ref"]),
+        "date_received": received,
+        "observed_at": observed_at,
+        "time_known": time_known.astype(bool),
+        "date_approximate": approximate.astype(bool),
+        "agency": _none_if_blank(text["agency"], filled["agency"]),
+        "agency_type": agency_type,
+        "location_text": _none_if_blank(text["location_text"], filled["location_text"]),
+        "place_name": _none_if_blank(text["place_name"], filled["place_name"]),
+        "place_type": place_type,
+        "postcode": postcode,
+        "latitude": lat,
+        "longitude": lon,
+        "easting": east,
+        "northing": north,
+        "online": online.astype(bool),
+        "concerns": concerns,
+        "indicators": indicators,
+        "grading_source": g_src,
+        "grading_information": g_info,
+        "grading_handling": g_hand,
+        "narrative": _none_if_blank(text["narrative"], filled["narrative"]),
+        "child_ref": _none_if_blank(text["child_ref"], filled["child_ref"]),
+    }
+    columns["fingerprint"] = _fingerprints(columns)
+    rows = _with_dtypes(columns, schema.CANONICAL_COLUMNS)
+    q_mask = empty | (cols.problems.any & ~empty)
+    quarantine = _quarantine_frame(raw, cols, empty, np.flatnonzero(q_mask))
+    if empty.any():
+        warnings.append(f"{int(empty.sum())} empty rows")
+    kept = rows if not q_mask.any() else rows.iloc[np.flatnonzero(~q_mask)].reset_index(drop=True)
+    return IngestResult(
+        rows=kept,
+        quarantine=quarantine,
+        column_map=column_map,
+        warnings=warnings,
+        n_read=n,
+        kind="sharing_form",
+    )
+
+
+def _cleaned_text(
+    raw: pd.DataFrame, column_map: dict[str, str], row_number: np.ndarray
+) -> tuple[dict[str, pd.Series], dict[str, np.ndarray], list[str]]:
+    """Every mapped column cleaned once (absent columns read as blank), which cells are filled, and
+    the cells cut to MAX_TEXT_CHARS ('row 7 "Narrative" (1,048,576 characters)')."""
+    n = len(raw)
     blank_col = pd.Series([""] * n, dtype=object)
     no_values = np.zeros(n, dtype=bool)
     text: dict[str, pd.Series] = {}
     filled: dict[str, np.ndarray] = {}
-    truncated: list[str] = []  # 'row 7 Narrative (1,048,576 characters)' for the warning
-    n_truncated = 0
+    truncated: list[str] = []
     for f in HEADER_SYNONYMS:
         if f in column_map:
             s, cut = _clean_text(raw[column_map[f]].reset_index(drop=True))
             text[f] = s
             filled[f] = _filled(s)
-            n_truncated += len(cut)
             truncated += [
                 f'row {row_number[i]} "{column_map[f]}" ({length:,} characters)' for i, length in cut.items()
             ]
         else:
             text[f] = blank_col
             filled[f] = no_values
+    return text, filled, truncated
 
-    # A row is empty when every cell (mapped or not) is blank. The mapped columns are already
-    # cleaned, so only rows blank in all of them need their other cells checked.
-    empty = np.ones(n, dtype=bool)
-    for f in column_map:
-        empty &= ~filled[f]
+
+def _empty_rows(raw: pd.DataFrame, cols: _Columns) -> np.ndarray:
+    """Rows whose every cell (mapped or not) is blank. The mapped columns are already cleaned, so
+    only rows blank in all of them need their other cells checked."""
+    empty = np.ones(len(raw), dtype=bool)
+    for f in cols.column_map:
+        empty &= ~cols.filled[f]
     for c in raw.columns:
         if not empty.any():
             break
-        if str(c) in column_map.values():
+        if str(c) in cols.column_map.values():
             continue
         cells = _as_text(raw[c].iloc[np.flatnonzero(empty)]).str.strip()
         empty[np.flatnonzero(empty)[(cells != "").to_numpy()]] = False
+    return empty
 
-    problems = _Problems(n)
 
-    # --- dates -------------------------------------------------------------------------------------
+def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, ...]:
+    """When it was seen: (observed_at, time_known, date_approximate, date_received).
+
+    The date received stands in (marked approximate) when no date observed is given; a time in its
+    own column overrides any time in the date cell."""
+    text, problems, warnings = cols.text, cols.problems, cols.warnings
     obs = _parse_dates(text["date_observed"], today)
     rec = _parse_dates(text["date_received"], today)
     earliest = np.datetime64(pd.Timestamp(settings.EARLIEST_PLAUSIBLE_DATE).to_datetime64(), "ns")
@@ -213,11 +296,10 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
             f"{int((use_received & ~empty).sum())} rows had no date observed; used the date received "
             "and marked the date approximate"
         )
-    if "date_approximate" in column_map:
+    if "date_approximate" in cols.column_map:
         approximate |= text["date_approximate"].str.lower().isin(_TRUE_TOKENS).to_numpy()
 
-    # Time in its own column overrides any time in the date cell.
-    if "time_observed" in column_map:
+    if "time_observed" in cols.column_map:
         delta, t_blank, t_invalid = _parse_times(text["time_observed"])
         problems.add(
             t_invalid,
@@ -237,10 +319,16 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     if later_than_received.any():
         warnings.append(
             f"{int(later_than_received.sum())} rows have a date observed after the date received; "
-            "kept as given, check rows " + ", ".join(str(r) for r in row_number[later_than_received][:10])
+            "kept as given, check rows "
+            + ", ".join(str(r) for r in cols.row_number[later_than_received][:10])
         )
+    return observed_at, time_known, approximate, rec.value
 
-    # --- coordinates ---------------------------------------------------------------------------------
+
+def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ...]:
+    """(latitude, longitude, easting, northing), NaN where missing, unreadable, out of range or given
+    without its partner. Grid references typed into the latitude/longitude columns are moved across."""
+    text, problems = cols.text, cols.problems
     nums: dict[str, np.ndarray] = {}
     coord_bad: dict[str, np.ndarray] = {}  # unreadable or out of range: already reported
     for f in ("latitude", "longitude", "easting", "northing"):
@@ -273,7 +361,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         north = np.where(grid_like, lat, north)
         lat = np.where(grid_like, np.nan, lat)
         lon = np.where(grid_like, np.nan, lon)
-        warnings.append(
+        cols.warnings.append(
             f"{int(grid_like.sum())} rows had British National Grid easting/northing values in the "
             "latitude/longitude columns; moved them to easting/northing"
         )
@@ -301,15 +389,20 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         problems.add(only_b, fb, text[fb], lambda s, fa=fa, fb=fb: f"{fb} {s} given without a {fa}")
         a[half] = np.nan
         b[half] = np.nan
+    return lat, lon, east, north
 
-    # --- online, place type, postcode -------------------------------------------------------------------
+
+def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(place_type, online, postcode): the place type as a PLACE_TYPES key, whether the setting is
+    online, and the postcode (None where invalid; quarantined only when the row has no other location)."""
+    text, filled, problems = cols.text, cols.filled, cols.problems
     place_type = _map_single(text["place_type"], _PLACE_VOCAB, "other")
     setting_words = _by_unique(text["setting"], lambda u: [_norm_words(str(v)) for v in u])
     online = np.isin(
         setting_words,
         ["online", "on line", "internet", "social media", "virtual", "digital", "cyber", "remote", "yes"],
     )
-    if "online" in column_map:
+    if "online" in cols.column_map:
         online |= text["online"].str.lower().isin(_TRUE_TOKENS).to_numpy()
     online |= place_type == "online"
     place_type = np.where(online & (place_type == None), "online", place_type)  # noqa: E711
@@ -326,18 +419,23 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     )
     dropped_pc = pc_bad & other_location
     if dropped_pc.any():
-        warnings.append(
+        cols.warnings.append(
             f"{int(dropped_pc.sum())} rows had a postcode that is not a valid UK postcode; it was ignored "
             "because the row has another location"
         )
+    return place_type, online, np.where(pc_bad, None, postcode)
 
-    # --- agency, concerns, indicators, grading ----------------------------------------------------
+
+def _agency_and_grading(cols: _Columns) -> tuple:
+    """(agency_type, concerns, indicators, (grading source, information, handling)) as vocabulary keys;
+    a combined grading column ('1A P') fills the parts not given on their own."""
+    text, filled, problems = cols.text, cols.filled, cols.problems
     agency_type = _map_single(text["agency_type"], _AGENCY_VOCAB, "other")
     agency_type = np.where(agency_type == None, "other", agency_type)  # noqa: E711
     concerns, _ = _map_multi(text["concerns"], _CONCERN_VOCAB, "other")
     indicators, n_unknown_ind = _map_multi(text["indicators"], _INDICATOR_VOCAB, None)
     if n_unknown_ind:
-        warnings.append(
+        cols.warnings.append(
             f"{n_unknown_ind} rows had indicator terms that match no listed indicator; those terms were "
             "dropped (the narrative keeps the detail)"
         )
@@ -345,7 +443,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     g_src, g_info, g_hand = (
         _grading_part(text[f]) for f in ("grading_source", "grading_information", "grading_handling")
     )
-    if "grading" in column_map:
+    if "grading" in cols.column_map:
         codes, uniques = pd.factorize(text["grading"].to_numpy(dtype=object), use_na_sentinel=False)
         parts = (
             pd.Series(uniques, dtype=object).str.extract(_COMBINED_GRADING).iloc[codes].reset_index(drop=True)
@@ -377,49 +475,16 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
                 f'{_HUMAN[f]} "{v}" is not valid (expected {", ".join(allowed[:-1])} or {allowed[-1]})'
             ),
         )
+    return agency_type, concerns, indicators, (g_src, g_info, g_hand)
 
-    if n_truncated:
-        # Named, because the cut-off text is not stored anywhere: the partner may need to send it.
-        warnings.append(
-            f"{n_truncated} text fields were longer than {MAX_TEXT_CHARS:,} characters and were cut short: "
-            + ", ".join(truncated[:10])
-            + (" and others" if n_truncated > 10 else "")
-        )
 
-    # --- assemble -------------------------------------------------------------------------------------
-    columns = {
-        "row_number": row_number,
-        "source_ref": _none_if_blank(text["source_ref"], filled["source_ref"]),
-        "date_received": rec.value,
-        "observed_at": observed_at,
-        "time_known": time_known.astype(bool),
-        "date_approximate": approximate.astype(bool),
-        "agency": _none_if_blank(text["agency"], filled["agency"]),
-        "agency_type": agency_type,
-        "location_text": _none_if_blank(text["location_text"], filled["location_text"]),
-        "place_name": _none_if_blank(text["place_name"], filled["place_name"]),
-        "place_type": place_type,
-        "postcode": np.where(pc_bad, None, postcode),
-        "latitude": lat,
-        "longitude": lon,
-        "easting": east,
-        "northing": north,
-        "online": online.astype(bool),
-        "concerns": concerns,
-        "indicators": indicators,
-        "grading_source": g_src,
-        "grading_information": g_info,
-        "grading_handling": g_hand,
-        "narrative": _none_if_blank(text["narrative"], filled["narrative"]),
-        "child_ref": _none_if_blank(text["child_ref"], filled["child_ref"]),
-    }
-    columns["fingerprint"] = _fingerprints(columns)
-    rows = _with_dtypes(columns, schema.CANONICAL_COLUMNS)
-
-    bad_rows = problems.any & ~empty
-    reasons = problems.joined()
-    q_mask = empty | bad_rows
-    q_idx = np.flatnonzero(q_mask)
+def _quarantine_frame(
+    raw: pd.DataFrame, cols: _Columns, empty: np.ndarray, q_idx: np.ndarray
+) -> pd.DataFrame:
+    """The quarantined rows (positions ``q_idx``) with the reason a person can act on, the first field
+    and value at fault, and the row as it was read."""
+    reasons = cols.problems.joined()
+    row_number = cols.row_number
     quarantine = pd.DataFrame(
         {
             "row_number": row_number[q_idx],
@@ -427,24 +492,13 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
                 f"row {row_number[i]}: empty row" if empty[i] else f"row {row_number[i]}: {reasons[i]}"
                 for i in q_idx
             ],
-            "field": [None if empty[i] else problems.first_field[i] for i in q_idx],
-            "value": [None if empty[i] else problems.first_value[i] for i in q_idx],
+            "field": [None if empty[i] else cols.problems.first_field[i] for i in q_idx],
+            "value": [None if empty[i] else cols.problems.first_value[i] for i in q_idx],
             "raw": _raw_json(raw, q_idx),
         },
         columns=list(schema.QUARANTINE_COLUMNS),
     )
-    quarantine = _with_dtypes(quarantine, QUARANTINE_DTYPES)
-    if empty.any():
-        warnings.append(f"{int(empty.sum())} empty rows")
-    kept = rows if not q_mask.any() else rows.iloc[np.flatnonzero(~q_mask)].reset_index(drop=True)
-    return IngestResult(
-        rows=kept,
-        quarantine=quarantine,
-        column_map=column_map,
-        warnings=warnings,
-        n_read=n,
-        kind="sharing_form",
-    )
+    return _with_dtypes(quarantine, QUARANTINE_DTYPES)
 
 
 def _grading_part(values: pd.Series) -> np.ndarray:
