@@ -20,7 +20,7 @@ radius in metres (the radius of what was matched). docs/geocoding.md explains th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -688,6 +688,58 @@ def _prefixed(rownum: np.ndarray, messages: np.ndarray) -> np.ndarray:
     return np.array([f"row {r}: {msg}" for r, msg in zip(rownum, messages, strict=True)], dtype=object)
 
 
+@dataclass
+class _Cascade:
+    """Where each row stands as the cascade runs: its point and how it was found, or why not yet."""
+
+    rownum: np.ndarray
+    area: BaseGeometry | None
+    area_label: str
+    gazetteer: object
+    extra_places: pd.DataFrame | None
+    matcher: _Matcher | None
+    todo: np.ndarray  # not yet placed, nor quarantined with a reason of its own
+    lat: np.ndarray = field(init=False)
+    lon: np.ndarray = field(init=False)
+    method: np.ndarray = field(init=False)
+    confidence: np.ndarray = field(init=False)
+    precision: np.ndarray = field(init=False)
+    place_id: np.ndarray = field(init=False)
+    place_type_of_match: np.ndarray = field(init=False)
+    note: np.ndarray = field(init=False)
+    reason: np.ndarray = field(init=False)  # the quarantine reason; None while a row may still be placed
+    field_name: np.ndarray = field(init=False)
+    value: np.ndarray = field(init=False)
+    # Why a step could not place a row; the first problem in cascade order becomes the reason.
+    place_problem: np.ndarray = field(init=False)
+    postcode_problem: np.ndarray = field(init=False)
+    street_problem: np.ndarray = field(init=False)
+    name_not_found: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.rownum)
+        for name in ("lat", "lon", "confidence", "precision"):
+            setattr(self, name, np.full(n, np.nan))
+        for name in ("method", "place_id", "note", "reason", "field_name", "value"):
+            setattr(self, name, np.full(n, None, dtype=object))
+        for name in ("place_problem", "postcode_problem", "street_problem"):
+            setattr(self, name, np.full(n, None, dtype=object))
+        self.place_type_of_match = np.full(n, "", dtype=object)
+        self.name_not_found = np.zeros(n, dtype=bool)
+
+    def place(self, rows, lat, lon, how: str, precision, confidence=None) -> None:
+        """Rows ``rows`` are placed at (lat, lon) by step ``how``, with their stated radius."""
+        self.lat[rows], self.lon[rows] = lat, lon
+        self.method[rows] = how
+        self.confidence[rows] = CONFIDENCE[how] if confidence is None else confidence
+        self.precision[rows] = precision
+        self.todo[rows] = False
+
+    def names_matcher(self) -> _Matcher:
+        self.matcher = self.matcher or _Matcher(self.gazetteer, self.extra_places)
+        return self.matcher
+
+
 def geocode(
     rows: pd.DataFrame,
     gazetteer,
@@ -699,258 +751,250 @@ def geocode(
     """Run the cascade over canonical rows. ``gazetteer`` is a ``hoth_geo.intake.gazetteer.Gazetteer``;
     ``extra_places`` are places stored in the database (demo venues, analyst-added places);
     ``matcher`` (``name_matcher``) carries name lookups over from earlier calls with the same two.
-    Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle."""
-    n = len(rows)
+    Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle.
+
+    The steps, in order: online (a setting, never a point), WGS84 coordinates, British National Grid,
+    place names, postcodes, streets; whatever is left goes to Review with the first problem met."""
     frame = rows.reset_index(drop=True).copy()
-    area = study_area if study_area is not None else getattr(gazetteer, "study_area", None)
-    area_label = _area_label(gazetteer)
-
-    lat = np.full(n, np.nan)
-    lon = np.full(n, np.nan)
-    method = np.full(n, None, dtype=object)
-    confidence = np.full(n, np.nan)
-    precision = np.full(n, np.nan)
-    place_id = np.full(n, None, dtype=object)
-    place_type_of_match = np.full(n, "", dtype=object)
-    note = np.full(n, None, dtype=object)
-    reason = np.full(n, None, dtype=object)
-    field = np.full(n, None, dtype=object)
-    value = np.full(n, None, dtype=object)
-    rownum = frame["row_number"].to_numpy()
-    # Why a step could not place a row; the first problem in cascade order becomes the reason.
-    place_problem = np.full(n, None, dtype=object)
-    postcode_problem = np.full(n, None, dtype=object)
-    street_problem = np.full(n, None, dtype=object)
-    name_not_found = np.zeros(n, dtype=bool)
-
-    def located(mask: np.ndarray, how: str) -> None:
-        method[mask] = how
-        confidence[mask] = CONFIDENCE[how]
-
     online = frame["online"].to_numpy(dtype=bool)
-    method[online] = "online"
-    todo = ~online
-
-    # 1a. WGS84 coordinates.
-    glat = frame["latitude"].to_numpy(dtype=float)
-    glon = frame["longitude"].to_numpy(dtype=float)
-    has_ll = todo & np.isfinite(glat) & np.isfinite(glon)
-    inside = has_ll & in_study_area(area, glat, glon)
-    swapped = has_ll & ~inside & in_study_area(area, glon, glat)
-    lat[inside], lon[inside] = glat[inside], glon[inside]
-    lat[swapped], lon[swapped] = glon[swapped], glat[swapped]
-    note[swapped] = "latitude and longitude were swapped in the file; corrected"
-    ok_ll = inside | swapped
-    located(ok_ll, "coordinates_wgs84")
-    precision[ok_ll] = _COORD_PRECISION_M
-    outside_ll = has_ll & ~ok_ll
-    for i in np.flatnonzero(outside_ll):
-        reason[i] = (
-            f"row {rownum[i]}: coordinates {glat[i]:.5f}, {glon[i]:.5f} lie outside {area_label}:"
-            " check the latitude and longitude"
-        )
-        field[i], value[i] = "latitude/longitude", f"{glat[i]}, {glon[i]}"
-    todo &= ~(ok_ll | outside_ll)
-
-    # 1b. British National Grid.
-    ge = frame["easting"].to_numpy(dtype=float)
-    gn = frame["northing"].to_numpy(dtype=float)
-    has_en = todo & np.isfinite(ge) & np.isfinite(gn)
-    if has_en.any():
-        blon, blat = bng_to_wgs84(ge[has_en], gn[has_en])
-        ok = in_study_area(area, blat, blon)
-        idx = np.flatnonzero(has_en)
-        good, bad = idx[ok], idx[~ok]
-        lat[good], lon[good] = blat[ok], blon[ok]
-        method[good] = "coordinates_bng"
-        confidence[good] = CONFIDENCE["coordinates_bng"]
-        precision[good] = grid_precision_m(ge[good], gn[good])
-        for i in bad:
-            reason[i] = (
-                f"row {rownum[i]}: easting/northing {ge[i]:.0f}, {gn[i]:.0f} lie outside {area_label}:"
-                " check the grid reference"
-            )
-            field[i], value[i] = "easting/northing", f"{ge[i]:.0f}, {gn[i]:.0f}"
-        todo[idx] = False
-
+    c = _Cascade(
+        rownum=frame["row_number"].to_numpy(),
+        area=study_area if study_area is not None else getattr(gazetteer, "study_area", None),
+        area_label=_area_label(gazetteer),
+        gazetteer=gazetteer,
+        extra_places=extra_places,
+        matcher=matcher,
+        todo=~online,
+    )
+    c.method[online] = "online"
     names = _text_column(frame["place_name"])
     texts = _text_column(frame["location_text"])
-
-    # 2. Place names, resolved once per distinct (name, text, district, type).
-    has_name = _filled(names, todo)
-    if has_name.any():
-        matcher = matcher or _Matcher(gazetteer, extra_places)
-        idx = np.flatnonzero(has_name)
-        pcs = _text_column(frame["postcode"]).iloc[idx]
-        combos = pd.DataFrame(
-            {
-                "name": names.iloc[idx].to_numpy(),
-                "text": texts.iloc[idx].to_numpy(),
-                "district": pcs.str.split(" ").str[0].fillna("").to_numpy(),
-                "ptype": _text_column(frame["place_type"]).iloc[idx].to_numpy(),
-            }
-        )
-        codes, uniq = _group_codes(combos)
-        known = matcher.place_outcomes
-        outcomes = []
-        for vals in uniq[["name", "text", "district", "ptype"]].itertuples(index=False, name=None):
-            got = known.get(vals)
-            if got is None:
-                got = known[vals] = _resolve_place(matcher, *vals)
-            outcomes.append(got)
-        kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
-        pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
-        conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
-        msg = np.array([o.message for o in outcomes], dtype=object)[codes]
-        hit = kind == "located"
-        rows_hit, p = idx[hit], pos[hit]
-        places = matcher.places
-        lat[rows_hit], lon[rows_hit] = places.lat[p], places.lon[p]
-        method[rows_hit] = "place_name"
-        confidence[rows_hit] = conf[hit]
-        precision[rows_hit] = places.radius[p]
-        place_id[rows_hit] = np.array(places.place_id, dtype=object)[p]
-        place_type_of_match[rows_hit] = np.array(places.ptype, dtype=object)[p]
-        todo[rows_hit] = False
-        problem = (kind == "ambiguous") | (kind == "not_in_locality")
-        place_problem[idx[problem]] = msg[problem]
-        name_not_found[idx[kind == "not_found"]] = True
-
-    # 3. Postcodes: a unit, or a sector/district given on its own. A full unit the gazetteer does not
-    # hold is not placed at its sector: the gazetteer holds every live unit of the area, so an unknown
-    # unit lies outside it (or is mistyped) and a sector centroid would be a confident guess.
     pcs = _text_column(frame["postcode"])
-    has_pc = todo & (pcs != "").to_numpy()
-    if has_pc.any():
-        idx = np.flatnonzero(has_pc)
-        pc = pcs.iloc[idx].str.upper().str.strip().to_numpy()
-        units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
-        unit_radius = pd.Series(_radius(units, _POSTCODE_PRECISION_M), index=units.index)
-        found = units[["latitude", "longitude"]].reindex(pc)
-        flat, flon = found["latitude"].to_numpy(), found["longitude"].to_numpy()
-        hit = np.isfinite(flat)
-        # A gazetteer may hold units around the area (a buffer): those are outside, not placed.
-        in_area = np.zeros(len(idx), dtype=bool)
-        in_area[hit] = in_study_area(area, flat[hit], flon[hit])
-        good = hit & in_area
-        rows_good = idx[good]
-        lat[rows_good], lon[rows_good] = flat[good], flon[good]
-        located(rows_good, "postcode")
-        precision[rows_good] = unit_radius.reindex(pc[good]).to_numpy()
-        todo[rows_good] = False
-        outside_rows = idx[hit & ~in_area]
-        postcode_problem[outside_rows] = [
-            f"postcode '{c}' lies outside {area_label}: check the postcode, or locate the report in Review"
-            for c in pc[hit & ~in_area]
-        ]
-
-        rest = ~hit
-        codes_rest = pc[rest]
-        sector_m = pd.Series(codes_rest).str.extract(_SECTOR_RE)
-        is_sector = sector_m[0].notna().to_numpy()
-        is_district = pd.Series(codes_rest).str.match(_DISTRICT_RE).to_numpy() & ~is_sector
-        sectors = gazetteer.sectors.set_index("sector")
-        districts = gazetteer.districts.set_index("district")
-        for level, mask, table, keys in (
-            ("postcode_sector", is_sector, sectors, (sector_m[0] + " " + sector_m[1]).to_numpy()),
-            ("postcode_district", is_district, districts, codes_rest),
-        ):
-            if not mask.any():
-                continue
-            k = keys[mask]
-            c = table[["latitude", "longitude", "radius_m"]].reindex(k)
-            ok = c["latitude"].notna().to_numpy()
-            rows_ok = idx[rest][mask][ok]
-            lat[rows_ok] = c["latitude"].to_numpy()[ok]
-            lon[rows_ok] = c["longitude"].to_numpy()[ok]
-            located(rows_ok, level)
-            precision[rows_ok] = np.maximum(c["radius_m"].to_numpy(dtype=float)[ok], _POSTCODE_PRECISION_M)
-            todo[rows_ok] = False
-            kind_word = "sector" if level == "postcode_sector" else "district"
-            postcode_problem[idx[rest][mask][~ok]] = [
-                f"postcode {kind_word} '{x}' is not in {area_label}: check the postcode, or locate the report"
-                " in Review"
-                for x in k[~ok]
-            ]
-        unit = ~is_sector & ~is_district
-        postcode_problem[idx[rest][unit]] = [
-            f"postcode '{x}' is not a postcode in {area_label}: it lies outside the area or is mistyped;"
-            " check the postcode, or locate the report in Review"
-            for x in codes_rest[unit]
-        ]
-
-    # 4. Streets named in the location text (or the place name), once per distinct pair.
-    has_text = _filled(texts, todo) | _filled(names, todo)
-    if has_text.any() and not gazetteer.streets.empty:
-        matcher = matcher or _Matcher(gazetteer, extra_places)
-        idx = np.flatnonzero(has_text)
-        # A place name that matched several places is not searched for a street: the street in
-        # 'Station Road Takeaway' says where one of the candidates is, not which one was meant.
-        street_names = np.where(place_problem[idx] == None, names.to_numpy()[idx], "")  # noqa: E711
-        pairs = pd.DataFrame({"name": street_names, "text": texts.iloc[idx].to_numpy()})
-        codes, uniq = _group_codes(pairs)
-        known = matcher.street_outcomes
-        outcomes = []
-        for pair in uniq.itertuples(index=False, name=None):
-            got = known.get(pair)
-            if got is None:
-                got = known[pair] = _resolve_street(matcher, *pair) or _Outcome("not_found")
-            outcomes.append(got)
-        kind = np.array([o.kind for o in outcomes], dtype=object)[codes]
-        pos = np.array([o.pos for o in outcomes], dtype=int)[codes]
-        conf = np.array([o.confidence for o in outcomes], dtype=float)[codes]
-        msg = np.array([o.message for o in outcomes], dtype=object)[codes]
-        hit = kind == "located"
-        rows_hit, p = idx[hit], pos[hit]
-        streets = matcher.streets
-        lat[rows_hit], lon[rows_hit] = streets.lat[p], streets.lon[p]
-        method[rows_hit] = "street"
-        confidence[rows_hit] = conf[hit]
-        precision[rows_hit] = streets.radius[p]
-        todo[rows_hit] = False
-        problem = (kind == "ambiguous") | (kind == "not_in_locality")
-        street_problem[idx[problem]] = msg[problem]
-
+    _by_wgs84(c, frame)
+    _by_grid_reference(c, frame)
+    _by_place_name(c, frame, names, texts, pcs)
+    _by_postcode(c, pcs)
+    _by_street(c, names, texts)
     # A name that did not settle the place is kept in the note of a row a later step located.
-    unsettled = ~todo & pd.notna(place_problem)
+    unsettled = ~c.todo & pd.notna(c.place_problem)
     if unsettled.any():
-        note[unsettled] = [
+        c.note[unsettled] = [
             f"{msg.split(': ')[0]}; located by {how}"
-            for msg, how in zip(place_problem[unsettled], method[unsettled], strict=True)
+            for msg, how in zip(c.place_problem[unsettled], c.method[unsettled], strict=True)
         ]
+    _to_review(c, names, texts, pcs)
+    return _result(c, frame)
 
-    # 5. Whatever is left goes to Review with the first problem met, in cascade order.
-    left = todo.copy()
+
+def _by_wgs84(c: _Cascade, frame: pd.DataFrame) -> None:
+    """1a. WGS84 coordinates inside the area (or inside once latitude and longitude are swapped back)."""
+    glat = frame["latitude"].to_numpy(dtype=float)
+    glon = frame["longitude"].to_numpy(dtype=float)
+    has_ll = c.todo & np.isfinite(glat) & np.isfinite(glon)
+    inside = has_ll & in_study_area(c.area, glat, glon)
+    swapped = has_ll & ~inside & in_study_area(c.area, glon, glat)
+    c.place(inside, glat[inside], glon[inside], "coordinates_wgs84", _COORD_PRECISION_M)
+    c.place(swapped, glon[swapped], glat[swapped], "coordinates_wgs84", _COORD_PRECISION_M)
+    c.note[swapped] = "latitude and longitude were swapped in the file; corrected"
+    outside_ll = has_ll & ~(inside | swapped)
+    for i in np.flatnonzero(outside_ll):
+        c.reason[i] = (
+            f"row {c.rownum[i]}: coordinates {glat[i]:.5f}, {glon[i]:.5f} lie outside {c.area_label}:"
+            " check the latitude and longitude"
+        )
+        c.field_name[i], c.value[i] = "latitude/longitude", f"{glat[i]}, {glon[i]}"
+    c.todo &= ~outside_ll
+
+
+def _by_grid_reference(c: _Cascade, frame: pd.DataFrame) -> None:
+    """1b. British National Grid easting/northing inside the area, with the reference's own precision."""
+    ge = frame["easting"].to_numpy(dtype=float)
+    gn = frame["northing"].to_numpy(dtype=float)
+    has_en = c.todo & np.isfinite(ge) & np.isfinite(gn)
+    if not has_en.any():
+        return
+    blon, blat = bng_to_wgs84(ge[has_en], gn[has_en])
+    ok = in_study_area(c.area, blat, blon)
+    idx = np.flatnonzero(has_en)
+    good, bad = idx[ok], idx[~ok]
+    c.place(good, blat[ok], blon[ok], "coordinates_bng", grid_precision_m(ge[good], gn[good]))
+    for i in bad:
+        c.reason[i] = (
+            f"row {c.rownum[i]}: easting/northing {ge[i]:.0f}, {gn[i]:.0f} lie outside {c.area_label}:"
+            " check the grid reference"
+        )
+        c.field_name[i], c.value[i] = "easting/northing", f"{ge[i]:.0f}, {gn[i]:.0f}"
+    c.todo[idx] = False
+
+
+def _by_place_name(
+    c: _Cascade, frame: pd.DataFrame, names: pd.Series, texts: pd.Series, pcs: pd.Series
+) -> None:
+    """2. Place names, resolved once per distinct (name, text, district, type)."""
+    has_name = _filled(names, c.todo)
+    if not has_name.any():
+        return
+    matcher = c.names_matcher()
+    idx = np.flatnonzero(has_name)
+    combos = pd.DataFrame(
+        {
+            "name": names.iloc[idx].to_numpy(),
+            "text": texts.iloc[idx].to_numpy(),
+            "district": pcs.iloc[idx].str.split(" ").str[0].fillna("").to_numpy(),
+            "ptype": _text_column(frame["place_type"]).iloc[idx].to_numpy(),
+        }
+    )
+    codes, uniq = _group_codes(combos)
+    known = matcher.place_outcomes
+    outcomes = []
+    for vals in uniq[["name", "text", "district", "ptype"]].itertuples(index=False, name=None):
+        got = known.get(vals)
+        if got is None:
+            got = known[vals] = _resolve_place(matcher, *vals)
+        outcomes.append(got)
+    kind, pos, conf, msg = _outcome_arrays(outcomes, codes)
+    hit = kind == "located"
+    rows_hit, p = idx[hit], pos[hit]
+    places = matcher.places
+    c.place(rows_hit, places.lat[p], places.lon[p], "place_name", places.radius[p], conf[hit])
+    c.place_id[rows_hit] = np.array(places.place_id, dtype=object)[p]
+    c.place_type_of_match[rows_hit] = np.array(places.ptype, dtype=object)[p]
+    problem = (kind == "ambiguous") | (kind == "not_in_locality")
+    c.place_problem[idx[problem]] = msg[problem]
+    c.name_not_found[idx[kind == "not_found"]] = True
+
+
+def _by_postcode(c: _Cascade, pcs: pd.Series) -> None:
+    """3. Postcodes: a unit, or a sector/district given on its own. A full unit the gazetteer does not
+    hold is not placed at its sector: the gazetteer holds every live unit of the area, so an unknown
+    unit lies outside it (or is mistyped) and a sector centroid would be a confident guess."""
+    has_pc = c.todo & (pcs != "").to_numpy()
+    if not has_pc.any():
+        return
+    gazetteer, area_label = c.gazetteer, c.area_label
+    idx = np.flatnonzero(has_pc)
+    pc = pcs.iloc[idx].str.upper().str.strip().to_numpy()
+    units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
+    unit_radius = pd.Series(_radius(units, _POSTCODE_PRECISION_M), index=units.index)
+    found = units[["latitude", "longitude"]].reindex(pc)
+    flat, flon = found["latitude"].to_numpy(), found["longitude"].to_numpy()
+    hit = np.isfinite(flat)
+    # A gazetteer may hold units around the area (a buffer): those are outside, not placed.
+    in_area = np.zeros(len(idx), dtype=bool)
+    in_area[hit] = in_study_area(c.area, flat[hit], flon[hit])
+    good = hit & in_area
+    c.place(idx[good], flat[good], flon[good], "postcode", unit_radius.reindex(pc[good]).to_numpy())
+    c.postcode_problem[idx[hit & ~in_area]] = [
+        f"postcode '{code}' lies outside {area_label}: check the postcode, or locate the report in Review"
+        for code in pc[hit & ~in_area]
+    ]
+
+    rest = ~hit
+    codes_rest = pc[rest]
+    sector_m = pd.Series(codes_rest).str.extract(_SECTOR_RE)
+    is_sector = sector_m[0].notna().to_numpy()
+    is_district = pd.Series(codes_rest).str.match(_DISTRICT_RE).to_numpy() & ~is_sector
+    sectors = gazetteer.sectors.set_index("sector")
+    districts = gazetteer.districts.set_index("district")
+    for level, mask, table, keys in (
+        ("postcode_sector", is_sector, sectors, (sector_m[0] + " " + sector_m[1]).to_numpy()),
+        ("postcode_district", is_district, districts, codes_rest),
+    ):
+        if not mask.any():
+            continue
+        k = keys[mask]
+        centres = table[["latitude", "longitude", "radius_m"]].reindex(k)
+        ok = centres["latitude"].notna().to_numpy()
+        c.place(
+            idx[rest][mask][ok],
+            centres["latitude"].to_numpy()[ok],
+            centres["longitude"].to_numpy()[ok],
+            level,
+            np.maximum(centres["radius_m"].to_numpy(dtype=float)[ok], _POSTCODE_PRECISION_M),
+        )
+        kind_word = "sector" if level == "postcode_sector" else "district"
+        c.postcode_problem[idx[rest][mask][~ok]] = [
+            f"postcode {kind_word} '{x}' is not in {area_label}: check the postcode, or locate the report"
+            " in Review"
+            for x in k[~ok]
+        ]
+    unit = ~is_sector & ~is_district
+    c.postcode_problem[idx[rest][unit]] = [
+        f"postcode '{x}' is not a postcode in {area_label}: it lies outside the area or is mistyped;"
+        " check the postcode, or locate the report in Review"
+        for x in codes_rest[unit]
+    ]
+
+
+def _by_street(c: _Cascade, names: pd.Series, texts: pd.Series) -> None:
+    """4. Streets named in the location text (or the place name), once per distinct pair."""
+    has_text = _filled(texts, c.todo) | _filled(names, c.todo)
+    if not has_text.any() or c.gazetteer.streets.empty:
+        return
+    matcher = c.names_matcher()
+    idx = np.flatnonzero(has_text)
+    # A place name that matched several places is not searched for a street: the street in
+    # 'Station Road Takeaway' says where one of the candidates is, not which one was meant.
+    street_names = np.where(c.place_problem[idx] == None, names.to_numpy()[idx], "")  # noqa: E711
+    pairs = pd.DataFrame({"name": street_names, "text": texts.iloc[idx].to_numpy()})
+    codes, uniq = _group_codes(pairs)
+    known = matcher.street_outcomes
+    outcomes = []
+    for pair in uniq.itertuples(index=False, name=None):
+        got = known.get(pair)
+        if got is None:
+            got = known[pair] = _resolve_street(matcher, *pair) or _Outcome("not_found")
+        outcomes.append(got)
+    kind, pos, conf, msg = _outcome_arrays(outcomes, codes)
+    hit = kind == "located"
+    rows_hit, p = idx[hit], pos[hit]
+    streets = matcher.streets
+    c.place(rows_hit, streets.lat[p], streets.lon[p], "street", streets.radius[p], conf[hit])
+    problem = (kind == "ambiguous") | (kind == "not_in_locality")
+    c.street_problem[idx[problem]] = msg[problem]
+
+
+def _outcome_arrays(outcomes: list, codes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(kind, pos, confidence, message) of each row from the outcomes of its distinct group."""
+    return (
+        np.array([o.kind for o in outcomes], dtype=object)[codes],
+        np.array([o.pos for o in outcomes], dtype=int)[codes],
+        np.array([o.confidence for o in outcomes], dtype=float)[codes],
+        np.array([o.message for o in outcomes], dtype=object)[codes],
+    )
+
+
+def _to_review(c: _Cascade, names: pd.Series, texts: pd.Series, pcs: pd.Series) -> None:
+    """5. Whatever is left goes to Review with the first problem met, in cascade order."""
+    left = c.todo.copy()
     for problems, fld, vals in (
-        (place_problem, "place name", names.to_numpy()),
-        (postcode_problem, "postcode", pcs.to_numpy()),
-        (street_problem, "location", texts.to_numpy()),
+        (c.place_problem, "place name", names.to_numpy()),
+        (c.postcode_problem, "postcode", pcs.to_numpy()),
+        (c.street_problem, "location", texts.to_numpy()),
     ):
         sel = left & pd.notna(problems)
         if sel.any():
-            reason[sel] = _prefixed(rownum[sel], problems[sel])
-            field[sel], value[sel] = fld, vals[sel]
+            c.reason[sel] = _prefixed(c.rownum[sel], problems[sel])
+            c.field_name[sel], c.value[sel] = fld, vals[sel]
             left &= ~sel
-    sel = left & name_not_found
+    sel = left & c.name_not_found
     if sel.any():
-        matcher = matcher or _Matcher(gazetteer, extra_places)
+        matcher = c.names_matcher()
         idx = np.flatnonzero(sel)
-        uniq_names = pd.unique(names.iloc[idx])
-        known = matcher.nearest
-        for nm in uniq_names:
-            if nm not in known:
-                known[nm] = "; ".join(matcher.places.nearest_names(name_key(nm)))
-        nearest = known
-        reason[idx] = [
-            f"row {rownum[i]}: place name '{names.iat[i]}' is not in the gazetteer (nearest names:"
+        nearest = matcher.nearest
+        for nm in pd.unique(names.iloc[idx]):
+            if nm not in nearest:
+                nearest[nm] = "; ".join(matcher.places.nearest_names(name_key(nm)))
+        c.reason[idx] = [
+            f"row {c.rownum[i]}: place name '{names.iat[i]}' is not in the gazetteer (nearest names:"
             f" {nearest[names.iat[i]] or 'none'}): check the name, or choose the place in Review"
             for i in idx
         ]
-        field[idx], value[idx] = "place name", names.to_numpy()[idx]
+        c.field_name[idx], c.value[idx] = "place name", names.to_numpy()[idx]
         left &= ~sel
     if left.any():
-        reason[left] = _prefixed(
-            rownum[left],
+        c.reason[left] = _prefixed(
+            c.rownum[left],
             np.full(
                 int(left.sum()),
                 "needs a location: no coordinates, known place name, postcode or street was given;"
@@ -958,39 +1002,41 @@ def geocode(
                 dtype=object,
             ),
         )
-        field[left] = "location"
-        value[left] = np.where(texts.to_numpy()[left] != "", texts.to_numpy()[left], None)
+        c.field_name[left] = "location"
+        c.value[left] = np.where(texts.to_numpy()[left] != "", texts.to_numpy()[left], None)
 
-    quarantined = pd.notna(reason)
+
+def _result(c: _Cascade, frame: pd.DataFrame) -> GeocodeResult:
+    """The located rows with their geocoding columns and H3 cell, and the quarantine with reasons."""
+    quarantined = pd.notna(c.reason)
     quarantine = pd.DataFrame(
         {
-            "row_number": rownum[quarantined],
-            "reason": reason[quarantined],
-            "field": field[quarantined],
-            "value": value[quarantined],
+            "row_number": c.rownum[quarantined],
+            "reason": c.reason[quarantined],
+            "field": c.field_name[quarantined],
+            "value": c.value[quarantined],
             "payload": quarantine_payloads(frame[quarantined]),
         }
     )
-
     keep = ~quarantined
     located_rows = frame[keep].copy()
-    located_rows["latitude"] = lat[keep]
-    located_rows["longitude"] = lon[keep]
-    located_rows["geocode_method"] = method[keep]
-    located_rows["geocode_confidence"] = confidence[keep]
-    located_rows["precision_m"] = precision[keep]
-    located_rows["place_id"] = place_id[keep]
-    located_rows["place_type"] = _type_from_place(located_rows["place_type"], place_type_of_match[keep])
-    located_rows["geocode_note"] = note[keep]
-    located_rows = link_to_places(located_rows, gazetteer, extra_places)
+    located_rows["latitude"] = c.lat[keep]
+    located_rows["longitude"] = c.lon[keep]
+    located_rows["geocode_method"] = c.method[keep]
+    located_rows["geocode_confidence"] = c.confidence[keep]
+    located_rows["precision_m"] = c.precision[keep]
+    located_rows["place_id"] = c.place_id[keep]
+    located_rows["place_type"] = _type_from_place(located_rows["place_type"], c.place_type_of_match[keep])
+    located_rows["geocode_note"] = c.note[keep]
+    located_rows = link_to_places(located_rows, c.gazetteer, c.extra_places)
     located_rows["h3"] = latlng_to_cells(
         located_rows["latitude"].to_numpy(float),
         located_rows["longitude"].to_numpy(float),
         settings.FINE_H3_RES,
     )
-    for c, t in GEOCODED_COLUMNS.items():
+    for col, t in GEOCODED_COLUMNS.items():
         if t == "float64":
-            located_rows[c] = located_rows[c].astype("float64")
+            located_rows[col] = located_rows[col].astype("float64")
     return GeocodeResult(located=located_rows.reset_index(drop=True), quarantine=quarantine)
 
 
