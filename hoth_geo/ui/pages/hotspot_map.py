@@ -8,10 +8,12 @@ from streamlit_folium import st_folium
 
 from hoth_geo import aggregate, casework, exports, maps, places, privacy, settings
 from hoth_geo.hexes import cell_to_str
+from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
 
 __all__ = [
+    "DETAIL_COLUMNS",
     "REPORT_LIST_COLUMNS",
     "render_suppressed",
     "render",
@@ -47,6 +49,17 @@ REPORT_LIST_COLUMNS = {
     "precision_m": st.column_config.NumberColumn("Within (m)", format="%d", width="small"),
     "narrative": st.column_config.TextColumn("What was seen", width="large"),
     "child_ref": st.column_config.TextColumn("Child reference", width="small"),
+}
+
+
+# Readable headers for what is inside one hexagon.
+DETAIL_COLUMNS = {
+    "concern": st.column_config.TextColumn("Concern", width="large"),
+    "place type": st.column_config.TextColumn("Place type", width="large"),
+    "name": st.column_config.TextColumn("Place", width="large"),
+    "place_type": st.column_config.TextColumn("Type", width="medium"),
+    "reports": st.column_config.NumberColumn("Reports", width="small"),
+    "agencies": st.column_config.NumberColumn("Agencies", width="small"),
 }
 
 
@@ -167,19 +180,28 @@ def render() -> None:
     where = state.cell_descriptions(res, (cell,))[0]
     st.subheader(f"{where or 'Hexagon ' + cell_to_str(cell)}: {n:,} matching reports")
     st.caption(f"Hexagon {cell_to_str(cell)} (H3 resolution {res})")
-    c1, c2, c3 = st.columns(3)
-    c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
-    c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)
-    c3.dataframe(
-        detail["places"][["name", "place_type", "reports", "agencies"]],
+    # Two narrow tables side by side and the places below at full width, so no column is cut off.
+    # The count first: a long concern name then takes the rest of the width and never pushes it out.
+    c1, c2 = st.columns(2)
+    for column, table, label in (
+        (c1, detail["by_concern"], "concern"),
+        (c2, detail["by_place_type"], "place type"),
+    ):
+        column.dataframe(
+            table,
+            hide_index=True,
+            use_container_width=True,
+            column_order=("reports", label),
+            column_config=DETAIL_COLUMNS,
+        )
+    hex_places = detail["places"]
+    st.dataframe(
+        hex_places[["name", "reports", "agencies", "place_type"]].assign(
+            place_type=hex_places["place_type"].map(lambda t: PLACE_TYPES.get(t, t))
+        ),
         hide_index=True,
         use_container_width=True,
-        column_config={
-            "name": st.column_config.TextColumn("Place", width="medium"),
-            "place_type": st.column_config.TextColumn("Type", width="small"),
-            "reports": st.column_config.NumberColumn("Reports", width="small"),
-            "agencies": st.column_config.NumberColumn("Agencies", width="small"),
-        },
+        column_config=DETAIL_COLUMNS,
     )
     user = state.user()
     if user is not None and user.can("view_reports") and n:
