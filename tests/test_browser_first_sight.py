@@ -1,5 +1,6 @@
-"""Town names on the app's maps, in a 1280-pixel-wide window (a common laptop screen): each name shown
-sits just above its own town, and none is cut by the map's edge. Reuses the server and helpers of
+"""The app's maps at first sight in a 1280-pixel-wide window (a common laptop screen): each town name
+shown sits just above its own town and none is cut by the map's edge; every hexagon of the patrol plan
+is marked so that it shows at the zoom that fits the plan. Reuses the server and helpers of
 tests/test_browser.py."""
 
 from __future__ import annotations
@@ -7,7 +8,16 @@ from __future__ import annotations
 import pytest
 import test_browser
 from app_server import save_screenshot
-from test_browser import ANALYST, PARTNER, hex_count, map_frame, sign_in
+from test_browser import (
+    ANALYST,
+    MAP_IFRAME,
+    PARTNER,
+    go_in_session,
+    hex_count,
+    map_frame,
+    sign_in,
+    wait_in_map,
+)
 
 from hoth_geo.maps import town_labels
 
@@ -62,5 +72,40 @@ def test_town_names_sit_on_their_towns_and_are_never_cut(chromium, app, user):
         page.get_by_role("heading", name="Hotspot map").wait_for()
         _assert_on_their_towns(_labels_after_settling(page))
         save_screenshot(page, f"town-labels-1280-{user.split('.')[0]}")
+    finally:
+        context.close()
+
+
+# Hexagons in the plan, marks drawn for them, and whether the marks are shown at this zoom.
+PLAN_MARKS_JS = """() => {
+    const el = document.querySelector('.leaflet-container'), map = el && window[el.id];
+    if (!map || !map._hothLayers) return null;
+    const top = map._hothLayers.top, view = map.getBounds();
+    let inView = 0;
+    top.eachLayer(m => { if (view.contains(m.getLatLng())) inView++; });
+    return {hexes: map._hothLayers.hexes.getLayers().length, marks: top.getLayers().length,
+            shown: map.hasLayer(top), inView: inView};
+}"""
+
+
+def test_every_patrol_plan_hexagon_is_marked_at_first_sight(chromium, app):
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(test_browser.SLOW)
+    try:
+        sign_in(page, app, ANALYST)
+        page.get_by_role("heading", name="Hotspot map").wait_for()
+        hex_count(page)
+        go_in_session(page, "patrol")
+        page.get_by_role("heading", name="Patrol plan", exact=True).wait_for()
+        page.wait_for_timeout(2500)
+        info = wait_in_map(
+            page, f"() => {{ const i = ({PLAN_MARKS_JS})(); return i && i.hexes > 0; }}", PLAN_MARKS_JS
+        )
+        # The plan spans the area, so its hexagons are specks at the fitted zoom: each has its mark.
+        assert info["shown"] and info["marks"] == info["hexes"] == info["inView"], info
+        page.locator(MAP_IFRAME).scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        save_screenshot(page, "patrol-plan-1280")
     finally:
         context.close()
