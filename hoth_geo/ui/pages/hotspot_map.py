@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
@@ -63,6 +64,11 @@ DETAIL_COLUMNS = {
 }
 
 
+def _as_shown(value) -> str:
+    """A shared count as the police view writes its counts ("5,020"); '<5' and the like as they are."""
+    return f"{value:,}" if isinstance(value, int | np.integer) else str(value)
+
+
 def render_suppressed(filters, policy) -> None:
     """The partner view: the same map at the one partner resolution, every count through the
     disclosure path as in a partner export."""
@@ -74,8 +80,8 @@ def render_suppressed(filters, policy) -> None:
     totals = table.attrs.get("totals", {})
     online = aggregate.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
     with right:
-        st.metric("Reports on the map", str(totals.get("count", "")))
-        st.metric("Online (not mapped)", str(privacy.disclose_selection(reports, online, policy)))
+        st.metric("Reports on the map", _as_shown(totals.get("count", "")))
+        st.metric("Online (not mapped)", _as_shown(privacy.disclose_selection(reports, online, policy)))
         st.caption(
             f"Partner view at H3 resolution {res}: counts from 1 to {policy.k - 1} are shown as "
             f"<{policy.k}; other counts carry a small fixed noise; totals are rounded. "
