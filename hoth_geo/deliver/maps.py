@@ -658,20 +658,25 @@ _REFERENCE_TEMPLATE = Template(
       .setLatLng([t[0], t[1]]).setContent(t[2]).addTo(map));
   }
   function declutter() {
-    var shown = [];
+    var shown = [], box = map.getContainer().getBoundingClientRect();
     for (var i = 0; i < labels.length; i++) {
+      // Placed afresh from its town: a view set while the frame was still taking its size can
+      // leave a label where its town used to be.
+      labels[i].update();
       var el = labels[i].getElement();
       if (!el) { continue; }
       el.style.visibility = "";
       var r = el.getBoundingClientRect(), clash = false;
+      // A name cut by the map's edge ("ishop Auckland") is hidden rather than misread.
+      var inside = r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;
       for (var j = 0; j < shown.length && !clash; j++) {
         var q = shown[j];
         clash = r.left < q.right + 4 && r.right > q.left - 4 && r.top < q.bottom + 2 && r.bottom > q.top - 2;
       }
-      if (clash) { el.style.visibility = "hidden"; } else { shown.push(r); }
+      if (clash || !inside) { el.style.visibility = "hidden"; } else { shown.push(r); }
     }
   }
-  map.on("zoomend", declutter);
+  map.on("zoomend moveend resize viewreset", declutter);
   setTimeout(declutter, 0);
 })({{ this._parent.get_name() }}, {{ this.payload }});
 {% endmacro %}

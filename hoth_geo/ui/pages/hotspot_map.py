@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
@@ -11,10 +12,12 @@ from hoth_geo.access import casework, privacy
 from hoth_geo.analysis import aggregate, places
 from hoth_geo.deliver import exports, maps
 from hoth_geo.hexes import cell_to_str
+from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_filters
 
 __all__ = [
+    "DETAIL_COLUMNS",
     "REPORT_LIST_COLUMNS",
     "render_suppressed",
     "render",
@@ -53,6 +56,22 @@ REPORT_LIST_COLUMNS = {
 }
 
 
+# Readable headers for what is inside one hexagon.
+DETAIL_COLUMNS = {
+    "concern": st.column_config.TextColumn("Concern", width="large"),
+    "place type": st.column_config.TextColumn("Place type", width="large"),
+    "name": st.column_config.TextColumn("Place", width="large"),
+    "place_type": st.column_config.TextColumn("Type", width="medium"),
+    "reports": st.column_config.NumberColumn("Reports", width="small"),
+    "agencies": st.column_config.NumberColumn("Agencies", width="small"),
+}
+
+
+def _as_shown(value) -> str:
+    """A shared count as the police view writes its counts ("5,020"); '<5' and the like as they are."""
+    return f"{value:,}" if isinstance(value, int | np.integer) else str(value)
+
+
 def render_suppressed(filters, policy) -> None:
     """The partner view: the same map at the one partner resolution, every count through the
     disclosure path as in a partner export."""
@@ -64,8 +83,8 @@ def render_suppressed(filters, policy) -> None:
     totals = table.attrs.get("totals", {})
     online = selection.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
     with right:
-        st.metric("Reports on the map", str(totals.get("count", "")))
-        st.metric("Online (not mapped)", str(privacy.disclose_selection(reports, online, policy)))
+        st.metric("Reports on the map", _as_shown(totals.get("count", "")))
+        st.metric("Online (not mapped)", _as_shown(privacy.disclose_selection(reports, online, policy)))
         st.caption(
             f"Partner view at H3 resolution {res}: counts from 1 to {policy.k - 1} are shown as "
             f"<{policy.k}; other counts carry a small fixed noise; totals are rounded. "
@@ -170,19 +189,28 @@ def render() -> None:
     where = state.cell_descriptions(res, (cell,))[0]
     st.subheader(f"{where or 'Hexagon ' + cell_to_str(cell)}: {n:,} matching reports")
     st.caption(f"Hexagon {cell_to_str(cell)} (H3 resolution {res})")
-    c1, c2, c3 = st.columns(3)
-    c1.dataframe(detail["by_concern"], hide_index=True, use_container_width=True)
-    c2.dataframe(detail["by_place_type"], hide_index=True, use_container_width=True)
-    c3.dataframe(
-        detail["places"][["name", "place_type", "reports", "agencies"]],
+    # Two narrow tables side by side and the places below at full width, so no column is cut off.
+    # The count first: a long concern name then takes the rest of the width and never pushes it out.
+    c1, c2 = st.columns(2)
+    for column, table, label in (
+        (c1, detail["by_concern"], "concern"),
+        (c2, detail["by_place_type"], "place type"),
+    ):
+        column.dataframe(
+            table,
+            hide_index=True,
+            use_container_width=True,
+            column_order=("reports", label),
+            column_config=DETAIL_COLUMNS,
+        )
+    hex_places = detail["places"]
+    st.dataframe(
+        hex_places[["name", "reports", "agencies", "place_type"]].assign(
+            place_type=hex_places["place_type"].map(lambda t: PLACE_TYPES.get(t, t))
+        ),
         hide_index=True,
         use_container_width=True,
-        column_config={
-            "name": st.column_config.TextColumn("Place", width="medium"),
-            "place_type": st.column_config.TextColumn("Type", width="small"),
-            "reports": st.column_config.NumberColumn("Reports", width="small"),
-            "agencies": st.column_config.NumberColumn("Agencies", width="small"),
-        },
+        column_config=DETAIL_COLUMNS,
     )
     user = state.user()
     if user is not None and user.can("view_reports") and n:

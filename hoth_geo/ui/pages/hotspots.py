@@ -231,7 +231,9 @@ def _gi_view(
         st.info("No hexagon is a significant hot spot for these filters.")
         return
     shown = _with_cell_text(hot.sort_values(["p_fdr", "z"], ascending=[True, False]))
-    shown = shown.assign(confidence=shown["class"].map(lambda c: maps.GISTAR_CATEGORIES[c][0]))
+    # Every row is a hot spot with reports (the heading says so): the class is its confidence, short
+    # enough that the row fits a laptop screen.
+    shown = shown.assign(confidence=shown["class"].map(lambda c: f"{c.removeprefix('hot_')} %"))
     st.dataframe(
         shown[["where", "count", "confidence", "p_shown", "z", "h3"]].head(MAX_TABLE_ROWS),
         hide_index=True,
@@ -239,8 +241,12 @@ def _gi_view(
         column_config={
             "where": st.column_config.TextColumn("Where", width="large"),
             "count": st.column_config.NumberColumn("Reports", width="small"),
-            "confidence": st.column_config.TextColumn("Class", width="medium"),
-            "p_shown": st.column_config.TextColumn("p (FDR adjusted)", width="small"),
+            "confidence": st.column_config.TextColumn(
+                "Confidence", width="small", help="Hot spot with reports at this confidence (FDR adjusted)"
+            ),
+            "p_shown": st.column_config.TextColumn(
+                "p (FDR)", width="small", help="Benjamini-Hochberg false-discovery-rate adjusted p-value"
+            ),
             "z": st.column_config.NumberColumn("Gi* z-score", format="%.2f", width="small"),
             "h3": st.column_config.TextColumn("Hexagon (H3)", width="small"),
         },

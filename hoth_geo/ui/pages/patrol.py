@@ -218,6 +218,9 @@ def render() -> None:
         value_label="Reports in its slots",
         tooltip_cols={"where": "Where", "slots": "Slot", "window": "When", "why": "Why"},
         legend_title="Patrol plan: reports in the slots",
+        # Every hexagon of the plan is somewhere to be, not only the busiest: each keeps a visible mark
+        # at the zoom that fits the whole plan (a one-report slot was a pale speck).
+        emphasise_top=len(per_hex),
         places=_places_in_plan((state.version(), filters), int(res), tuple(per_hex["h3"].tolist()), filters),
         zoom=14,
     )

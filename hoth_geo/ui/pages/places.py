@@ -14,10 +14,13 @@ from hoth_geo.ui.text import md_filters
 
 __all__ = [
     "CHART_TYPES",
+    "RANKING_ORDER",
     "render",
 ]
 
 CHART_TYPES = 6  # place types on the concentration chart by default: the most reported ones
+RANKING_ORDER = ("rank", "name", "reports", "agencies", "place_type", "locality", "concerns", "first", "last")
+RANKING_ORDER += ("rank_in_type", "share_of_type")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -52,6 +55,9 @@ def _ranking_section(ranked: pd.DataFrame, filters) -> None:
         shown,
         hide_index=True,
         use_container_width=True,
+        # The counts beside the name: in a window too narrow for every column they must not be the
+        # ones cut off.
+        column_order=RANKING_ORDER,
         column_config={
             "rank": st.column_config.NumberColumn("Rank"),
             "place_id": None,

@@ -21,11 +21,15 @@ from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
 __all__ = [
+    "REVIEW_ORDER",
     "render",
 ]
 
 _ALL = 0  # the Import filter's "All imports" (import ids start at 1)
 _NEAR_RES = 10  # hexagons of ~70 m across: the streets a place is on
+# The rows that need a location: when and who, then why, then what the row gave, then where it came from.
+REVIEW_ORDER = ("Observed", "Agency", "Why it needs a location", "Place name", "Postcode", "Location text")
+REVIEW_ORDER += ("File", "Row", "Demo")
 
 
 def render() -> None:
@@ -141,7 +145,9 @@ def _locations(eng) -> None:
             overview,
             hide_index=True,
             width="stretch",
-            # The reason is what the analyst acts on: it gets the width.
+            # The reason is what the analyst acts on: it comes after the row's when and who, before the
+            # location fields (often empty), so a laptop-wide window does not cut it off.
+            column_order=REVIEW_ORDER,
             column_config={"Why it needs a location": st.column_config.TextColumn(width="large")},
         )
         labels = {int(r.id): _row_label(r) for r in rows.itertuples()}

@@ -406,9 +406,9 @@ def render() -> None:
         )
         _field_error(errors, "concerns")
         st.markdown("**Possible signs you saw** (tick any that apply)")
-        cols = st.columns(2)
-        for i, (key, label) in enumerate(INDICATORS.items()):
-            cols[i % 2].checkbox(label, key=f"sh_ind_{key}", on_change=_save_draft)
+        # One column at the form's width: in two, the longer signs were cut to "Missing from home, w…".
+        for key, label in INDICATORS.items():
+            st.checkbox(label, key=f"sh_ind_{key}", on_change=_save_draft, width="stretch")
         _field_error(errors, "indicators")
         st.text_area(
             "What was seen (what you saw or were told)", key="sh_seen", height=140, on_change=_save_draft

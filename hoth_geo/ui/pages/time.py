@@ -152,15 +152,16 @@ def render() -> None:
     c1.metric("Reports selected", f"{profile.total:,}")
     c2.metric("In the day and hour table", f"{in_table:,}", help="time of day known and date exact")
     c3.metric(
-        "Time unknown (not in the table)",
+        "Time unknown",  # short: a longer label is cut at a laptop's width
         f"{profile.unknown_time:,}",
-        help="Reports with a date but no time of day. They are never spread over the hours: "
-        "that would invent a pattern.",
+        help="Reports with a date but no time of day, left out of the table: they are never spread over "
+        "the hours, that would invent a pattern.",
     )
     c4.metric(
-        "Approximate date (not in the table)",
+        "Approximate date",
         f"{profile.approximate_dates:,}",
-        help="Reports with a time but an approximate date: their day of the week is unreliable.",
+        help="Reports with a time but an approximate date, left out of the table: their day of the week "
+        "is unreliable.",
     )
     st.caption(f"Selection: {md_escape(what)}; filters: {md_filters(filters)}")
     st.subheader("Day of week and hour")

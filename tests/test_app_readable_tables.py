@@ -1,0 +1,67 @@
+"""Tables a person reads on a laptop (AppTest, demo set): readable headers, and the columns that matter
+first, so that a window too narrow for every column cuts off the least useful ones, never the counts or
+the reason a row needs a location."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from apptest_support import app_as, ensure_user
+
+from hoth_geo.schema import PLACE_TYPES
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('readable_tables') / 'app.sqlite'}"
+
+
+@pytest.fixture()
+def analyst(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    return ensure_user(db_url, "analyst")
+
+
+def _run(user, page: str):
+    at = app_as(user, page).run(timeout=120)
+    assert not at.exception, at.exception
+    return at
+
+
+def _headers(frame) -> list[str]:
+    """The headers as shown, in the order shown (hidden columns left out)."""
+    config = json.loads(frame.proto.columns or "{}")
+    order = list(frame.proto.column_order) or list(frame.value.columns)
+    return [config.get(c, {}).get("label", c) for c in order if not config.get(c, {}).get("hidden")]
+
+
+def _readable(headers: list[str]) -> bool:
+    return all(h[:1].isupper() and "_" not in h for h in headers)
+
+
+def test_place_ranking_shows_the_counts_beside_the_name(analyst):
+    at = _run(analyst, "places")
+    headers = _headers(at.dataframe[0])
+    assert headers[:4] == ["Rank", "Place", "Reports", "Agencies"]
+    assert _readable(headers), headers
+
+
+def test_hexagon_detail_has_readable_headers_and_place_types(analyst):
+    at = _run(analyst, "map")
+    at.selectbox(key="map_pick").select_index(0).run(timeout=120)
+    assert not at.exception, at.exception
+    by_concern, by_type, places = at.dataframe[0], at.dataframe[1], at.dataframe[2]
+    assert _headers(by_concern) == ["Reports", "Concern"]
+    assert _headers(by_type) == ["Reports", "Place type"]
+    assert _headers(places)[:3] == ["Place", "Reports", "Agencies"]
+    # Place types as a person names them, not as stored ("car_park").
+    types = set(places.value["place_type"].dropna())
+    assert types and types <= set(PLACE_TYPES.values()), types
+
+
+def test_review_shows_why_before_the_often_empty_location_fields(analyst):
+    at = _run(analyst, "review")
+    headers = _headers(at.dataframe[0])
+    assert headers[:3] == ["Observed", "Agency", "Why it needs a location"]
+    assert _readable(headers), headers
