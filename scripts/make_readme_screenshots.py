@@ -21,14 +21,17 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
-sys.path.insert(0, str(REPO_DIR / "tests"))  # the browser tests' app server and page watcher
+sys.path.insert(0, str(REPO_DIR / "tests"))  # the browser tests' app server
+sys.path.insert(0, str(REPO_DIR / "tests" / "ui"))  # and their page watcher
 
 from app_server import running_app  # noqa: E402
 from PIL import Image  # noqa: E402
 from test_browser import Watch  # noqa: E402
 
-from hoth_geo import auth, pipeline, store, submission  # noqa: E402
-from hoth_geo import basemap as basemaps  # noqa: E402
+from hoth_geo import store  # noqa: E402
+from hoth_geo.access import auth  # noqa: E402
+from hoth_geo.deliver import basemap as basemaps  # noqa: E402
+from hoth_geo.intake import pipeline, submission  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -19,7 +19,7 @@ from test_browser import (
     wait_in_map,
 )
 
-from hoth_geo.maps import town_labels
+from hoth_geo.deliver.maps import town_labels
 
 pytestmark = pytest.mark.browser
 
