@@ -794,10 +794,14 @@ class _Codes:
 
     def add(self, values) -> None:
         codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+        self.add_encoded(codes, uniques)
+
+    def add_encoded(self, codes: np.ndarray, uniques) -> None:
+        """A chunk already dictionary-encoded: ``codes`` index ``uniques``; -1 or len(uniques) is missing."""
         lookup = np.array(
             [self.labels.setdefault(u, len(self.labels)) for u in uniques] + [-1], dtype=np.int32
         )
-        self.codes.add(lookup[codes])  # code -1 (missing) picks the trailing -1
+        self.codes.add(lookup[codes])  # a missing code (-1 or len(uniques)) picks the trailing -1
 
     def categorical(self) -> pd.Categorical:
         labels = np.array(list(self.labels), dtype=object)
@@ -820,6 +824,150 @@ def _frame_dtype(name: str):
 
 def load_reports(engine: Engine) -> pd.DataFrame:
     """The lean analysis frame of all stored reports that count (one row per report, no free text).
+
+    SQLite (a file) and PostgreSQL are read in a columnar way: their ADBC driver steps through the
+    result in C and hands over Arrow record batches, each turned into the frame's columns at once
+    (numbers as arrays, labels as dictionary codes), so no value ever becomes a Python object.
+    Other databases are read with the driver's row cursor (``_load_reports_rows``); both give the
+    same frame, dtypes included.
+    """
+    source = _columnar_source(engine)
+    if source is None:
+        return _load_reports_rows(engine)
+    return _load_reports_arrow(engine, source)
+
+
+# Rows per Arrow batch from SQLite: large enough that the per-batch work is negligible, small enough
+# that a batch (~10 MB) is nothing beside the frame. (PostgreSQL's driver sizes its batches itself.)
+_ARROW_BATCH_ROWS = 65_536
+
+
+def _columnar_source(engine: Engine) -> str | None:
+    """What the ADBC driver opens for ``engine``: the SQLite file's URI (read-only) or a libpq URI.
+    None when there is no columnar reader: another dialect, or SQLite in memory (only the engine's
+    own connection sees that database)."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None
+        return Path(database).resolve().as_uri() + "?mode=ro"
+    if engine.dialect.name == "postgresql":
+        return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return None
+
+
+def _arrow_frame_sql(engine: Engine) -> str:
+    """The frame's SELECT as the ADBC reader runs it.
+
+    SQLite's driver takes each column's type from the first batch, so a column whose first values are
+    all NULL (place_id, the coordinates of online reports) would be taken for integers and the read
+    would fail at its first text or real value: a first row of typed placeholders (id -1, dropped on
+    reading) fixes the types. PostgreSQL sends observed_at as its timestamp, rounded to milliseconds
+    on reading as ``_observed_ms`` rounds it in the database (the epoch in numeric costs it more).
+    """
+    dialect = engine.dialect.name
+    picked = [
+        _observed_ms(dialect).label("observed_at")
+        if c == "observed_at" and dialect == "sqlite"
+        else reports.c[c]
+        for c in ANALYSIS_COLUMNS
+    ]
+    query = sa.select(*picked).where(reports.c.merged_into.is_(None)).order_by(reports.c.id)
+    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    if dialect != "sqlite":
+        return sql
+
+    def placeholder(name: str) -> str:
+        if name in _FRAME_CATEGORIES:
+            return "''"
+        return "0.0" if name in _FRAME_FLOATS else ("-1" if name == "id" else "0")
+
+    first = ", ".join(f"{placeholder(c)} AS {c}" for c in ANALYSIS_COLUMNS)
+    return f"SELECT {first} UNION ALL SELECT * FROM ({sql})"  # noqa: S608 (no value from outside)
+
+
+def _load_reports_arrow(engine: Engine, source: str) -> pd.DataFrame:
+    """``load_reports`` through the ADBC driver, batch by batch into columns sized in advance."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dialect = engine.dialect.name
+    expected = data_version(engine).n_reports + 1_024  # an import committing meanwhile grows the buffers
+    columns = {c: _Column(_frame_dtype(c), expected) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
+    codes = {c: _Codes(expected) for c in _FRAME_CATEGORIES}
+    sql = _arrow_frame_sql(engine)
+    with _adbc_connect(dialect, source) as conn, conn.cursor() as cursor:
+        if dialect == "sqlite":
+            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_ARROW_BATCH_ROWS)})
+        cursor.execute(sql)
+        first = dialect == "sqlite"  # the placeholder row to drop
+        for batch in cursor.fetch_record_batch():
+            if first:
+                if batch.num_rows == 0:
+                    continue
+                if batch.column(0)[0].as_py() != -1:
+                    raise RuntimeError("SQLite returned the frame query's placeholder row out of order")
+                batch, first = batch.slice(1), False
+            if batch.num_rows == 0:
+                continue
+            for name, array in zip(ANALYSIS_COLUMNS, batch.columns, strict=True):
+                if name in codes:
+                    encoded = pc.dictionary_encode(array)
+                    n_labels = len(encoded.dictionary)
+                    indices = pc.fill_null(encoded.indices, n_labels).to_numpy()
+                    codes[name].add_encoded(indices, encoded.dictionary.to_pylist())
+                elif name == "observed_at":
+                    if pa.types.is_timestamp(array.type):  # PostgreSQL: microseconds, rounded as round()
+                        us = array.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
+                        ms = np.sign(us) * ((np.abs(us) + 500) // 1000)
+                    else:  # SQLite: milliseconds since 1970 (_observed_ms)
+                        ms = array.to_numpy()
+                    columns[name].add(ms.astype(np.int64).view("datetime64[ms]").astype("datetime64[us]"))
+                elif name in _FRAME_FLAGS:
+                    values = pc.fill_null(array, False if pa.types.is_boolean(array.type) else 0)
+                    columns[name].add(values.to_numpy(zero_copy_only=False).astype(bool))
+                elif name in _FRAME_FLOATS:
+                    columns[name].add(array.cast(pa.float64()).to_numpy(zero_copy_only=False))
+                else:
+                    columns[name].add(array.cast(pa.int64()).to_numpy())
+            del batch
+    frame = _assemble_frame(columns, codes)
+    _release_freed_memory()
+    return frame
+
+
+def _adbc_connect(dialect: str, source: str):
+    """A DB-API connection of the ADBC driver for ``dialect`` (installed with the project)."""
+    if dialect == "sqlite":
+        import adbc_driver_sqlite.dbapi
+
+        conn = adbc_driver_sqlite.dbapi.connect(source)
+        with conn.cursor() as cursor:  # as patient as the engine's connections (store.open_engine)
+            cursor.execute("PRAGMA busy_timeout = 30000")
+        return conn
+    import adbc_driver_postgresql.dbapi
+
+    return adbc_driver_postgresql.dbapi.connect(source)
+
+
+def _assemble_frame(columns: dict[str, _Column], codes: dict[str, _Codes]) -> pd.DataFrame:
+    """The frame from its filled columns, in the order of ANALYSIS_COLUMNS and by report id (as the
+    query orders them; sorted here only if a database did not)."""
+    frame = pd.DataFrame(
+        {
+            name: codes[name].categorical() if name in codes else columns[name].result()
+            for name in ANALYSIS_COLUMNS
+        },
+        copy=False,
+    )
+    ids = frame["id"].to_numpy()
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        frame = frame.sort_values("id", kind="stable", ignore_index=True)
+    return frame
+
+
+def _load_reports_rows(engine: Engine) -> pd.DataFrame:
+    """``load_reports`` through the driver's row cursor (databases without a columnar reader here).
 
     Read with the driver's own cursor in chunks of FRAME_CHUNK_ROWS (a server-side cursor on
     PostgreSQL), each chunk turned into numpy arrays at once and copied into columns sized from the
