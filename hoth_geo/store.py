@@ -796,6 +796,10 @@ class _Codes:
         codes, uniques = pd.factorize(np.asarray(values, dtype=object))
         self.add_encoded(codes, uniques)
 
+    def extend(self, other: _Codes) -> None:
+        """Another reader's codes after these, its labels mapped onto this dictionary."""
+        self.add_encoded(other.codes.values[: other.codes.n], list(other.labels))
+
     def add_encoded(self, codes: np.ndarray, uniques) -> None:
         """A chunk already dictionary-encoded: ``codes`` index ``uniques``; -1 or len(uniques) is missing."""
         lookup = np.array(
@@ -840,6 +844,11 @@ def load_reports(engine: Engine) -> pd.DataFrame:
 # Rows per Arrow batch from SQLite: large enough that the per-batch work is negligible, small enough
 # that a batch (~10 MB) is nothing beside the frame. (PostgreSQL's driver sizes its batches itself.)
 _ARROW_BATCH_ROWS = 65_536
+# A large frame is read in id ranges by this many connections at once, so the database's work (SQLite
+# in this process, one PostgreSQL backend per reader) and the conversion share the cores; below
+# _PARALLEL_FROM_ROWS reports one reader is as quick.
+_FRAME_READERS = 2
+_PARALLEL_FROM_ROWS = 200_000
 
 
 def _columnar_source(engine: Engine) -> str | None:
@@ -856,13 +865,16 @@ def _columnar_source(engine: Engine) -> str | None:
     return None
 
 
-def _arrow_frame_sql(engine: Engine) -> str:
-    """The frame's SELECT as the ADBC reader runs it.
+def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None = None) -> str:
+    """The frame's SELECT as an ADBC reader runs it, for the reports with ``after < id <= upto`` (a
+    bound left None is open).
 
-    SQLite's driver takes each column's type from the first batch, so a column whose first values are
-    all NULL (place_id, the coordinates of online reports) would be taken for integers and the read
-    would fail at its first text or real value: a first row of typed placeholders (id -1, dropped on
-    reading) fixes the types. PostgreSQL sends observed_at as its timestamp, rounded to milliseconds
+    The result holds one marker row (id NULL) with the data version it was read at in ``h3``: one
+    statement reads one snapshot, so readers of different id ranges can tell whether they read the
+    same data. On SQLite the marker comes first and also fixes the column types: that driver takes
+    each column's type from the first batch, so a column whose first values are all NULL (place_id,
+    the coordinates of online reports) would be taken for integers and the read would fail at its
+    first text or real value. PostgreSQL sends observed_at as its timestamp, rounded to milliseconds
     on reading as ``_observed_ms`` rounds it in the database (the epoch in numeric costs it more).
     """
     dialect = engine.dialect.name
@@ -872,68 +884,134 @@ def _arrow_frame_sql(engine: Engine) -> str:
         else reports.c[c]
         for c in ANALYSIS_COLUMNS
     ]
-    query = sa.select(*picked).where(reports.c.merged_into.is_(None)).order_by(reports.c.id)
+    where = [reports.c.merged_into.is_(None)]
+    if after is not None:
+        where.append(reports.c.id > after)
+    if upto is not None:
+        where.append(reports.c.id <= upto)
+    query = sa.select(*picked).where(*where).order_by(reports.c.id)
     sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-    if dialect != "sqlite":
-        return sql
 
-    def placeholder(name: str) -> str:
+    def marker(name: str) -> str:
+        if name == "id":
+            return "NULL"
+        if name == "h3":
+            return "COALESCE((SELECT version FROM data_version WHERE id = 1), 0)"
+        if dialect != "sqlite":
+            return "NULL"  # PostgreSQL types the union's columns from the reports' own
         if name in _FRAME_CATEGORIES:
             return "''"
-        return "0.0" if name in _FRAME_FLOATS else ("-1" if name == "id" else "0")
+        return "0.0" if name in _FRAME_FLOATS else "0"
 
-    first = ", ".join(f"{placeholder(c)} AS {c}" for c in ANALYSIS_COLUMNS)
-    return f"SELECT {first} UNION ALL SELECT * FROM ({sql})"  # noqa: S608 (no value from outside)
+    first = ", ".join(f"{marker(c)} AS {c}" for c in ANALYSIS_COLUMNS)
+    return f"SELECT {first} UNION ALL SELECT * FROM ({sql}) AS frame"  # noqa: S608 (no value from outside)
 
 
 def _load_reports_arrow(engine: Engine, source: str) -> pd.DataFrame:
-    """``load_reports`` through the ADBC driver, batch by batch into columns sized in advance."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """``load_reports`` through the ADBC driver: a large frame in id ranges by _FRAME_READERS
+    connections at once (read again if an import or a deletion committed between their snapshots),
+    each batch by batch into columns sized in advance, then put end to end in id order."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
 
     dialect = engine.dialect.name
-    expected = data_version(engine).n_reports + 1_024  # an import committing meanwhile grows the buffers
-    columns = {c: _Column(_frame_dtype(c), expected) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
-    codes = {c: _Codes(expected) for c in _FRAME_CATEGORIES}
-    sql = _arrow_frame_sql(engine)
+    n_reports = data_version(engine).n_reports
+    readers = min(_FRAME_READERS, os.cpu_count() or 1) if n_reports >= _PARALLEL_FROM_ROWS else 1
+    for attempt in range(3):
+        ranges = _id_ranges(engine, readers if attempt < 2 else 1)
+        # An import committing meanwhile grows the buffers; the first part's holds the whole frame.
+        capacities = [n_reports + 1_024] + [n_reports // len(ranges) + 1_024] * (len(ranges) - 1)
+        jobs = [
+            (dialect, source, _arrow_frame_sql(engine, after, upto), capacity)
+            for (after, upto), capacity in zip(ranges, capacities, strict=True)
+        ]
+        if len(jobs) == 1:
+            parts = [_read_frame_part(*jobs[0])]
+        else:
+            with ThreadPoolExecutor(len(jobs), thread_name_prefix="hoth_geo_frame") as pool:
+                parts = list(pool.map(lambda job: _read_frame_part(*job), jobs))
+        if len({version for version, _, _ in parts}) == 1:
+            break
+    _, columns, codes = parts[0]
+    for _, more_columns, more_codes in parts[1:]:
+        for name, column in more_columns.items():
+            columns[name].add(column.result())
+        for name, more in more_codes.items():
+            codes[name].extend(more)
+    del parts
+    frame = _assemble_frame(columns, codes)
+    _release_freed_memory()
+    return frame
+
+
+def _id_ranges(engine: Engine, readers: int) -> list[tuple[int | None, int | None]]:
+    """``readers`` id ranges (after, upto] covering every report, the first and last open-ended (a
+    report added meanwhile is still read), split evenly between the smallest and largest id."""
+    if readers <= 1:
+        return [(None, None)]
+    with engine.connect() as conn:  # two scalar subqueries: each an index lookup in both databases
+        low, high = conn.execute(
+            sa.select(
+                sa.select(sa.func.min(reports.c.id)).scalar_subquery(),
+                sa.select(sa.func.max(reports.c.id)).scalar_subquery(),
+            )
+        ).one()
+    if low is None or high - low < readers:
+        return [(None, None)]
+    cuts = [low - 1 + (high - low + 1) * i // readers for i in range(1, readers)]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def _read_frame_part(dialect: str, source: str, sql: str, capacity: int):
+    """One reader: (the data version its snapshot had, its columns, its category codes)."""
+    import pyarrow.compute as pc
+
+    columns = {c: _Column(_frame_dtype(c), capacity) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
+    codes = {c: _Codes(capacity) for c in _FRAME_CATEGORIES}
+    version = None
     with _adbc_connect(dialect, source) as conn, conn.cursor() as cursor:
         if dialect == "sqlite":
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_ARROW_BATCH_ROWS)})
         cursor.execute(sql)
-        first = dialect == "sqlite"  # the placeholder row to drop
         for batch in cursor.fetch_record_batch():
-            if first:
-                if batch.num_rows == 0:
-                    continue
-                if batch.column(0)[0].as_py() != -1:
-                    raise RuntimeError("SQLite returned the frame query's placeholder row out of order")
-                batch, first = batch.slice(1), False
-            if batch.num_rows == 0:
-                continue
-            for name, array in zip(ANALYSIS_COLUMNS, batch.columns, strict=True):
-                if name in codes:
-                    encoded = pc.dictionary_encode(array)
-                    n_labels = len(encoded.dictionary)
-                    indices = pc.fill_null(encoded.indices, n_labels).to_numpy()
-                    codes[name].add_encoded(indices, encoded.dictionary.to_pylist())
-                elif name == "observed_at":
-                    if pa.types.is_timestamp(array.type):  # PostgreSQL: microseconds, rounded as round()
-                        us = array.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
-                        ms = np.sign(us) * ((np.abs(us) + 500) // 1000)
-                    else:  # SQLite: milliseconds since 1970 (_observed_ms)
-                        ms = array.to_numpy()
-                    columns[name].add(ms.astype(np.int64).view("datetime64[ms]").astype("datetime64[us]"))
-                elif name in _FRAME_FLAGS:
-                    values = pc.fill_null(array, False if pa.types.is_boolean(array.type) else 0)
-                    columns[name].add(values.to_numpy(zero_copy_only=False).astype(bool))
-                elif name in _FRAME_FLOATS:
-                    columns[name].add(array.cast(pa.float64()).to_numpy(zero_copy_only=False))
-                else:
-                    columns[name].add(array.cast(pa.int64()).to_numpy())
+            if batch.column(0).null_count:  # the marker row (_arrow_frame_sql)
+                is_marker = pc.is_null(batch.column(0))
+                version = pc.filter(batch.column(ANALYSIS_COLUMNS.index("h3")), is_marker)[0].as_py()
+                batch = batch.filter(pc.invert(is_marker))
+            if batch.num_rows:
+                _add_batch(columns, codes, batch)
             del batch
-    frame = _assemble_frame(columns, codes)
-    _release_freed_memory()
-    return frame
+    if version is None:
+        raise RuntimeError("the frame query returned no data-version marker row")
+    return version, columns, codes
+
+
+def _add_batch(columns: dict[str, _Column], codes: dict[str, _Codes], batch) -> None:
+    """One Arrow record batch of the frame's columns onto the buffers: numbers as arrays, labels as
+    dictionary codes, never a Python object per value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, array in zip(ANALYSIS_COLUMNS, batch.columns, strict=True):
+        if name in codes:
+            encoded = pc.dictionary_encode(array)
+            n_labels = len(encoded.dictionary)
+            indices = pc.fill_null(encoded.indices, n_labels).to_numpy()
+            codes[name].add_encoded(indices, encoded.dictionary.to_pylist())
+        elif name == "observed_at":
+            if pa.types.is_timestamp(array.type):  # PostgreSQL: microseconds, rounded as round() does
+                us = array.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
+                ms = np.sign(us) * ((np.abs(us) + 500) // 1000)
+            else:  # SQLite: milliseconds since 1970 (_observed_ms)
+                ms = array.to_numpy()
+            columns[name].add(ms.astype(np.int64).view("datetime64[ms]").astype("datetime64[us]"))
+        elif name in _FRAME_FLAGS:
+            values = pc.fill_null(array, False if pa.types.is_boolean(array.type) else 0)
+            columns[name].add(values.to_numpy(zero_copy_only=False).astype(bool))
+        elif name in _FRAME_FLOATS:
+            columns[name].add(array.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        else:
+            columns[name].add(array.cast(pa.int64()).to_numpy())
 
 
 def _adbc_connect(dialect: str, source: str):

@@ -10,6 +10,7 @@ produce the case (NULL cells in the first rows, sub-millisecond and pre-1970 tim
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import numpy as np
@@ -179,6 +180,79 @@ def test_times_read_the_same_and_a_merged_report_is_left_out(db_url):
     assert ms[2] == -1 and ms[4] == 2_147_483_648_007
     if postgresql:
         assert ms[-3] - ms[0] == 1 and ms[-2] - ms[0] == 1 and ms[-1] == -1
+    engine.dispose()
+
+
+def test_readers_of_id_ranges_at_once_give_the_same_frame(db_url, tmp_path, monkeypatch):
+    """A large frame is read in id ranges by several connections at once and put end to end: here on
+    a small one (every size reads in parallel, three readers, small batches), with labels that only
+    some ranges hold, a merged report and NULL cells."""
+    monkeypatch.setattr(store, "_PARALLEL_FROM_ROWS", 1)
+    monkeypatch.setattr(store, "_FRAME_READERS", 3)
+    monkeypatch.setattr(store, "_ARROW_BATCH_ROWS", 500)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    engine = store.connect(db_url)
+    pipeline.load_demo_data(engine)
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH, LOCATED]))
+    with engine.begin() as conn:
+        import_id = _new_import(conn)
+        rows = _hand_rows(import_id, 50, 0, agency="Only in the last range", place_id=None, latitude=None)
+        conn.execute(store.reports.insert(), rows)
+        store.bump_data_version(conn, reports=len(rows))
+        first = conn.execute(sa.select(sa.func.min(store.reports.c.id))).scalar_one()
+        conn.execute(store.reports.update().where(store.reports.c.id == first + 1).values(merged_into=first))
+        conn.execute(store.data_version_table.update().values(version=store.data_version_table.c.version + 1))
+    ranges = store._id_ranges(engine, 3)
+    assert len(ranges) == 3 and ranges[0][0] is None and ranges[-1][1] is None
+    with engine.connect() as conn:
+        counted = conn.execute(
+            sa.select(sa.func.count()).select_from(store.reports).where(store.reports.c.merged_into.is_(None))
+        ).scalar_one()
+    frame = _same_frame(engine)
+    assert len(frame) == counted, "every counted report once: none lost or doubled where the ranges meet"
+    assert frame["id"].is_monotonic_increasing and frame["id"].is_unique and first + 1 not in set(frame["id"])
+    assert (frame["agency"] == "Only in the last range").sum() == 50
+    engine.dispose()
+
+
+def test_a_write_between_the_readers_snapshots_is_read_again(db_url, monkeypatch):
+    """Readers of different id ranges each read their own snapshot. When a Review merge commits after
+    the first range was read and before the last one is, the two snapshots differ (their data
+    versions do) and the frame is read again, so it never mixes the data before and after the merge."""
+    monkeypatch.setattr(store, "_PARALLEL_FROM_ROWS", 1)
+    monkeypatch.setattr(store, "_FRAME_READERS", 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    engine = store.connect(db_url)
+    with engine.begin() as conn:
+        import_id = _new_import(conn)
+        conn.execute(store.reports.insert(), _hand_rows(import_id, 200, 0))
+        store.bump_data_version(conn, reports=200)
+        first = conn.execute(sa.select(sa.func.min(store.reports.c.id))).scalar_one()
+    read_part = store._read_frame_part
+    first_range_read = threading.Event()
+    calls = []
+
+    def interleaved(dialect, source, sql, capacity):
+        calls.append(sql)
+        if len(calls) > 2:  # read again: no write this time
+            return read_part(dialect, source, sql, capacity)
+        if "reports.id >" not in sql:  # the first range: read, then let the write happen
+            try:
+                return read_part(dialect, source, sql, capacity)
+            finally:
+                first_range_read.set()
+        assert first_range_read.wait(60)
+        with engine.begin() as conn:  # a report of the first range merged into another, as Review does
+            conn.execute(
+                store.reports.update().where(store.reports.c.id == first + 3).values(merged_into=first)
+            )
+            store.bump_data_version(conn, reports=-1)
+        return read_part(dialect, source, sql, capacity)
+
+    monkeypatch.setattr(store, "_read_frame_part", interleaved)
+    frame = _same_frame(engine)
+    assert len(calls) >= 4, "the readers' snapshots differed, so the frame was read again"
+    assert len(frame) == 199 and first + 3 not in set(frame["id"])
     engine.dispose()
 
 
