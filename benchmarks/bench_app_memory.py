@@ -156,9 +156,12 @@ def _rss_mb() -> float:
 
 def measure_frame(url: str, path: str = "columnar") -> dict:
     """``store.load_reports`` cold (a fresh process: nothing cached, drivers not yet imported); with
-    path "rows", the row-cursor read it replaced on SQLite and PostgreSQL (``_load_reports_rows``)."""
+    path "rows", the row-cursor read it replaced on SQLite and PostgreSQL (``_load_reports_rows``); with
+    "one-reader", the columnar read by one connection."""
     engine = store.connect(url)
-    read = store.load_reports if path == "columnar" else store._load_reports_rows
+    if path == "one-reader":  # the columnar read by one connection (large frames are read by two)
+        store._FRAME_READERS = 1
+    read = store._load_reports_rows if path == "rows" else store.load_reports
     base = _rss_mb()
     t = time.perf_counter()
     frame = read(engine)
@@ -325,6 +328,7 @@ def run(url: str, rows: int, reruns: int, peer_read: bool, cold_runs: int) -> No
     print(f"{backend}: start, {_load()}", flush=True)
     frames = [_in_fresh_process("frame", url) for _ in range(cold_runs)]
     rows_read = _in_fresh_process("frame", url, "rows")
+    one_reader = _in_fresh_process("frame", url, "one-reader")
     peer = _in_fresh_process("peer", url, *([] if peer_read else ["no-read"]))
     rerun = _in_fresh_process("rerun", url, str(reruns))
     apps = [_in_fresh_process("app", url) for _ in range(cold_runs)]
@@ -340,6 +344,10 @@ def run(url: str, rows: int, reruns: int, peer_read: bool, cold_runs: int) -> No
     print(
         f"  the same frame by the row cursor:     {rows_read['seconds']:5.2f} s,"
         f" process peak RSS {rows_read['peak_rss_mb']:.0f} MB (the read before the columnar one)"
+    )
+    print(
+        f"  the same, columnar by one connection: {one_reader['seconds']:5.2f} s,"
+        f" process peak RSS {one_reader['peak_rss_mb']:.0f} MB"
     )
     print(f"peer: the driver alone, same SELECT into Arrow: {peer['arrow_seconds']:5.2f} s")
     if peer_read:
