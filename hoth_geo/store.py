@@ -850,6 +850,9 @@ _ARROW_BATCH_ROWS = 16_384
 # _PARALLEL_FROM_ROWS reports one reader is as quick.
 _FRAME_READERS = 2
 _PARALLEL_FROM_ROWS = 200_000
+# The id ranges hold about this many reports each and are put end to end as they arrive, so the
+# readers' own buffers add only a few ranges to the read's peak memory, whatever the frame's size.
+_RANGE_ROWS = 500_000
 
 
 def _columnar_source(engine: Engine) -> str | None:
@@ -909,9 +912,9 @@ def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None 
 
 
 def _load_reports_arrow(engine: Engine, source: str) -> pd.DataFrame:
-    """``load_reports`` through the ADBC driver: a large frame in id ranges by _FRAME_READERS
-    connections at once (read again if an import or a deletion committed between their snapshots),
-    each batch by batch into columns sized in advance, then put end to end in id order."""
+    """``load_reports`` through the ADBC driver: a large frame in id ranges read by _FRAME_READERS
+    connections at once and put end to end in id order as they arrive (all read again if an import or
+    a deletion committed between their snapshots), each batch by batch into columns sized in advance."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
@@ -919,27 +922,27 @@ def _load_reports_arrow(engine: Engine, source: str) -> pd.DataFrame:
     n_reports = data_version(engine).n_reports
     readers = min(_FRAME_READERS, os.cpu_count() or 1) if n_reports >= _PARALLEL_FROM_ROWS else 1
     for attempt in range(3):
-        ranges = _id_ranges(engine, readers if attempt < 2 else 1)
-        # An import committing meanwhile grows the buffers; the first part's holds the whole frame.
+        parallel = readers > 1 and attempt < 2
+        ranges = _id_ranges(engine, max(readers, -(-n_reports // _RANGE_ROWS)) if parallel else 1)
+        # An import committing meanwhile grows the buffers; the first range's hold the whole frame.
         capacities = [n_reports + 1_024] + [n_reports // len(ranges) + 1_024] * (len(ranges) - 1)
         jobs = [
             (dialect, source, _arrow_frame_sql(engine, after, upto), capacity)
             for (after, upto), capacity in zip(ranges, capacities, strict=True)
         ]
-        if len(jobs) == 1:
-            parts = [_read_frame_part(*jobs[0])]
-        else:
-            with ThreadPoolExecutor(len(jobs), thread_name_prefix="hoth_geo_frame") as pool:
-                parts = list(pool.map(lambda job: _read_frame_part(*job), jobs))
-        if len({version for version, _, _ in parts}) == 1:
+        with ThreadPoolExecutor(readers if parallel else 1, thread_name_prefix="hoth_geo_frame") as pool:
+            parts = pool.map(lambda job: _read_frame_part(*job), jobs)  # in id order, as they arrive
+            version, columns, codes = next(parts)
+            versions = {version}
+            for version, more_columns, more_codes in parts:
+                versions.add(version)
+                for name, column in more_columns.items():
+                    columns[name].add(column.result())
+                for name, more in more_codes.items():
+                    codes[name].extend(more)
+                del more_columns, more_codes
+        if len(versions) == 1:
             break
-    _, columns, codes = parts[0]
-    for _, more_columns, more_codes in parts[1:]:
-        for name, column in more_columns.items():
-            columns[name].add(column.result())
-        for name, more in more_codes.items():
-            codes[name].extend(more)
-    del parts
     frame = _assemble_frame(columns, codes)
     import pyarrow as pa
 
@@ -948,10 +951,10 @@ def _load_reports_arrow(engine: Engine, source: str) -> pd.DataFrame:
     return frame
 
 
-def _id_ranges(engine: Engine, readers: int) -> list[tuple[int | None, int | None]]:
-    """``readers`` id ranges (after, upto] covering every report, the first and last open-ended (a
+def _id_ranges(engine: Engine, count: int) -> list[tuple[int | None, int | None]]:
+    """``count`` id ranges (after, upto] covering every report, the first and last open-ended (a
     report added meanwhile is still read), split evenly between the smallest and largest id."""
-    if readers <= 1:
+    if count <= 1:
         return [(None, None)]
     with engine.connect() as conn:  # two scalar subqueries: each an index lookup in both databases
         low, high = conn.execute(
@@ -960,9 +963,9 @@ def _id_ranges(engine: Engine, readers: int) -> list[tuple[int | None, int | Non
                 sa.select(sa.func.max(reports.c.id)).scalar_subquery(),
             )
         ).one()
-    if low is None or high - low < readers:
+    if low is None or high - low < count:
         return [(None, None)]
-    cuts = [low - 1 + (high - low + 1) * i // readers for i in range(1, readers)]
+    cuts = [low - 1 + (high - low + 1) * i // count for i in range(1, count)]
     return list(zip([None, *cuts], [*cuts, None], strict=True))
 
 

@@ -185,10 +185,11 @@ def test_times_read_the_same_and_a_merged_report_is_left_out(db_url):
 
 def test_readers_of_id_ranges_at_once_give_the_same_frame(db_url, tmp_path, monkeypatch):
     """A large frame is read in id ranges by several connections at once and put end to end: here on
-    a small one (every size reads in parallel, three readers, small batches), with labels that only
-    some ranges hold, a merged report and NULL cells."""
+    a small one (every size reads in parallel, three readers over ranges of ~700 reports, small
+    batches), with labels that only some ranges hold, a merged report and NULL cells."""
     monkeypatch.setattr(store, "_PARALLEL_FROM_ROWS", 1)
     monkeypatch.setattr(store, "_FRAME_READERS", 3)
+    monkeypatch.setattr(store, "_RANGE_ROWS", 700)
     monkeypatch.setattr(store, "_ARROW_BATCH_ROWS", 500)
     monkeypatch.setattr("os.cpu_count", lambda: 4)
     engine = store.connect(db_url)
@@ -202,8 +203,9 @@ def test_readers_of_id_ranges_at_once_give_the_same_frame(db_url, tmp_path, monk
         first = conn.execute(sa.select(sa.func.min(store.reports.c.id))).scalar_one()
         conn.execute(store.reports.update().where(store.reports.c.id == first + 1).values(merged_into=first))
         conn.execute(store.data_version_table.update().values(version=store.data_version_table.c.version + 1))
-    ranges = store._id_ranges(engine, 3)
-    assert len(ranges) == 3 and ranges[0][0] is None and ranges[-1][1] is None
+    ranges = store._id_ranges(engine, 8)
+    assert len(ranges) == 8 and ranges[0][0] is None and ranges[-1][1] is None
+    assert all(upto == after for (_, upto), (after, _) in zip(ranges, ranges[1:], strict=False))
     with engine.connect() as conn:
         counted = conn.execute(
             sa.select(sa.func.count()).select_from(store.reports).where(store.reports.c.merged_into.is_(None))
