@@ -813,7 +813,11 @@ class _Codes:
         remap = np.empty(len(labels) + 1, dtype=np.int32)
         remap[order] = np.arange(len(labels), dtype=np.int32)
         remap[-1] = -1
-        return pd.Categorical.from_codes(remap[self.codes.values[: self.codes.n]], categories=labels[order])
+        codes = self.codes.values[: self.codes.n]
+        # The int32 buffer goes with this call: the frame holds the smallest codes pandas picks (int8
+        # for a few labels), so a frame built column by column never holds every buffer beside them.
+        self.codes = _Column(np.int32, 0)
+        return pd.Categorical.from_codes(remap[codes], categories=labels[order])
 
 
 def _frame_dtype(name: str):
