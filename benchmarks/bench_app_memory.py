@@ -4,14 +4,18 @@ Writes --rows synthetic reports (default 1,000,000; --rows 10000000 for the 10M 
 a fresh database (SQLite by default; PostgreSQL with --db or HOTH_GEO_TEST_PG_URL and --pg), then, each
 in a fresh process so memory figures do not mix:
 
-* frame: ``store.load_reports`` (the lean analysis frame) — load time, peak RSS and the frame's size;
-* peer: a plain ``sqlite3``/driver cursor + pandas read of the same columns, and an SQL GROUP BY of
+* frame: ``store.load_reports`` (the lean analysis frame, read in a columnar way through ADBC), cold
+  in --cold-runs fresh processes — load time, peak RSS and the frame's size; and once the same frame
+  by the row cursor it replaced (``store._load_reports_rows``);
+* peer: the ADBC driver alone reading the same SELECT into one Arrow table (the floor of the columnar
+  read), a plain ``sqlite3``/driver cursor + pandas read of the same columns, and an SQL GROUP BY of
   reports per hexagon (what a database answers without loading anything);
 * rerun: what the app's server does on a sidebar filter change, timed without a browser — the
   data-version read, the filter, the aggregation to hexagons and the map build (``maps.hex_map``),
   median of --reruns reruns with a different concern each time;
-* app: the Streamlit server started on the database, one analyst session through the Hotspot map via
-  Streamlit's AppTest, and the process's peak RSS after it.
+* app: one analyst session in Streamlit's AppTest, in --cold-runs fresh processes: the sign-in page,
+  then "Sign in" clicked until the Hotspot map is drawn (the cold first map: authentication, the
+  frame read, the page), three filter changes, and the process's RSS after them.
 
     .venv/bin/python benchmarks/bench_app_memory.py                # 1M rows, SQLite
     .venv/bin/python benchmarks/bench_app_memory.py --rows 10000000
@@ -150,11 +154,17 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def measure_frame(url: str) -> dict:
+def measure_frame(url: str, path: str = "columnar") -> dict:
+    """``store.load_reports`` cold (a fresh process: nothing cached, drivers not yet imported); with
+    path "rows", the row-cursor read it replaced on SQLite and PostgreSQL (``_load_reports_rows``); with
+    "one-reader", the columnar read by one connection."""
     engine = store.connect(url)
+    if path == "one-reader":  # the columnar read by one connection (large frames are read by two)
+        store._FRAME_READERS = 1
+    read = store._load_reports_rows if path == "rows" else store.load_reports
     base = _rss_mb()
     t = time.perf_counter()
-    frame = store.load_reports(engine)
+    frame = read(engine)
     seconds = time.perf_counter() - t
     return {
         "rows": len(frame),
@@ -187,7 +197,18 @@ def measure_peer(url: str, read: bool = True) -> dict:
         cur.execute("SELECT h3, count(*) FROM reports WHERE merged_into IS NULL AND h3 != 0 GROUP BY h3")
         n_cells = len(cur.fetchall())
         group_s = time.perf_counter() - t
+    engine.dispose()
+    arrow_s = float("nan")
+    source = store._columnar_source(engine)
+    if source is not None:  # the driver alone: the same SELECT into one Arrow table, nothing converted
+        sql = store._arrow_frame_sql(engine)
+        t = time.perf_counter()
+        with store._adbc_connect(engine.dialect.name, source) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            cur.fetch_arrow_table()
+        arrow_s = time.perf_counter() - t
     return {
+        "arrow_seconds": arrow_s,
         "read_seconds": read_s,
         "read_peak_rss_mb": read_rss,
         "groupby_seconds": group_s,
@@ -243,11 +264,13 @@ def _map_page() -> None:
 
 def measure_app(url: str) -> dict:
     """One analyst session on the Hotspot map in Streamlit's own script runner (AppTest) in this
-    process, signed in with a real server-side session: the first run loads the frame, then a concern
-    filter is changed. The process's RSS afterwards is an app server's working set for that database."""
+    process: the sign-in page, then the analyst signs in with a username and password and the app
+    draws the first map (the cold figure: a fresh process, so the frame is read from the database),
+    then a concern filter is changed three times. The process's RSS afterwards is an app server's
+    working set for that database."""
     from streamlit.testing.v1 import AppTest
 
-    from hoth_geo.access import auth, sessions
+    from hoth_geo.access import auth
 
     os.environ[settings.DB_URL_ENV] = url
     engine = store.connect(url)
@@ -255,20 +278,26 @@ def measure_app(url: str) -> dict:
         auth.add_user(engine, "bench.admin", "synthetic-bench-passphrase", "admin")
     if auth.get_user(engine, "bench.analyst") is None:
         auth.add_user(engine, "bench.analyst", "synthetic-bench-passphrase", "analyst")
-    user = auth.get_user(engine, "bench.analyst")
+    engine.dispose()
     at = AppTest.from_function(_map_page, default_timeout=1800)
-    at.session_state["user"] = user
-    at.session_state["_session_token"] = sessions.start(engine, user)
     t = time.perf_counter()
     at.run()
+    sign_in_page_s = time.perf_counter() - t
+    at.text_input(key="sign_in_username").set_value("bench.analyst")
+    at.text_input(key="sign_in_password").set_value("synthetic-bench-passphrase")
+    t = time.perf_counter()
+    at.button[0].click().run()  # the form's "Sign in": authenticate, then the rerun that draws the map
     first_s = time.perf_counter() - t
+    signed_in = not any(b.label == "Sign in" for b in at.button)
     rerun_s = []
     for concern in ("cse", "cce", "missing"):
         t = time.perf_counter()
         at.multiselect(key="f_concerns").set_value([concern]).run()
         rerun_s.append(time.perf_counter() - t)
     return {
+        "sign_in_page_seconds": sign_in_page_s,
         "first_run_seconds": first_s,
+        "signed_in": signed_in,
         "rerun_seconds": float(np.median(rerun_s)),
         "map_metric": [m.value for m in at.metric][:1],
         "rss_mb": _rss_mb(),
@@ -290,18 +319,38 @@ def _in_fresh_process(kind: str, url: str, *extra: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(url: str, rows: int, reruns: int, peer_read: bool) -> None:
+def _load() -> str:
+    return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
+
+
+def run(url: str, rows: int, reruns: int, peer_read: bool, cold_runs: int) -> None:
     generate(url, rows)
     backend = sa.make_url(url).get_backend_name()
-    frame = _in_fresh_process("frame", url)
+    print(f"{backend}: start, {_load()}", flush=True)
+    frames = [_in_fresh_process("frame", url) for _ in range(cold_runs)]
+    rows_read = _in_fresh_process("frame", url, "rows")
+    one_reader = _in_fresh_process("frame", url, "one-reader")
     peer = _in_fresh_process("peer", url, *([] if peer_read else ["no-read"]))
     rerun = _in_fresh_process("rerun", url, str(reruns))
-    app = _in_fresh_process("app", url)
-    print(f"\n== {backend}, {frame['rows']:,} reports ==")
+    apps = [_in_fresh_process("app", url) for _ in range(cold_runs)]
+    frame, app = frames[0], apps[0]
+    frame_s = sorted(f["seconds"] for f in frames)
+    first_s = sorted(a["first_run_seconds"] for a in apps)
+    print(f"\n== {backend}, {frame['rows']:,} reports ({_load()} at the end) ==")
     print(
-        f"lean frame load:      {frame['seconds']:6.2f} s, frame {frame['frame_mb']:.0f} MB, "
-        f"process peak RSS {frame['peak_rss_mb']:.0f} MB (before loading {frame['baseline_rss_mb']:.0f} MB)"
+        f"lean frame load, cold (columnar, ADBC): median {np.median(frame_s):5.2f} s of {cold_runs} fresh processes"
+        f" ({', '.join(f'{x:.2f}' for x in frame_s)}), frame {frame['frame_mb']:.0f} MB,"
+        f" process peak RSS {frame['peak_rss_mb']:.0f} MB (before loading {frame['baseline_rss_mb']:.0f} MB)"
     )
+    print(
+        f"  the same frame by the row cursor:     {rows_read['seconds']:5.2f} s,"
+        f" process peak RSS {rows_read['peak_rss_mb']:.0f} MB (the read before the columnar one)"
+    )
+    print(
+        f"  the same, columnar by one connection: {one_reader['seconds']:5.2f} s,"
+        f" process peak RSS {one_reader['peak_rss_mb']:.0f} MB"
+    )
+    print(f"peer: the driver alone, same SELECT into Arrow: {peer['arrow_seconds']:5.2f} s")
     if peer_read:
         print(
             f"peer cursor + pandas: {peer['read_seconds']:6.2f} s, "
@@ -317,8 +366,13 @@ def run(url: str, rows: int, reruns: int, peer_read: bool) -> None:
         f" ({rerun['hexes']:,} hexagons at res {rerun['res']})"
     )
     print(
-        f"app (AppTest, Hotspot map {app['map_metric']} on the map): first run {app['first_run_seconds']:.1f} s,"
-        f" filter change rerun {app['rerun_seconds']:.2f} s (median of 3, the whole page in AppTest),"
+        f"cold first map (AppTest, a fresh process: 'Sign in' clicked -> Hotspot map drawn, {app['map_metric']}"
+        f" on the map): median {np.median(first_s):.2f} s of {cold_runs} ({', '.join(f'{x:.2f}' for x in first_s)});"
+        f" the sign-in page before it {app['sign_in_page_seconds']:.2f} s"
+        + ("" if all(a["signed_in"] for a in apps) else " [SIGN-IN FAILED]")
+    )
+    print(
+        f"app: filter change rerun {app['rerun_seconds']:.2f} s (median of 3, the whole page in AppTest),"
         f" server RSS {app['rss_mb']:.0f} MB (peak {app['peak_rss_mb']:.0f} MB)"
         + (f", errors {app['errors']}" if app["errors"] else "")
     )
@@ -341,7 +395,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--measure":
         kind, url = sys.argv[2], sys.argv[3]
         result = {
-            "frame": lambda: measure_frame(url),
+            "frame": lambda: measure_frame(url, *sys.argv[4:5]),
             "peer": lambda: measure_peer(url, read=sys.argv[4:] != ["no-read"]),
             "rerun": lambda: measure_rerun(url, int(sys.argv[4])),
             "app": lambda: measure_app(url),
@@ -353,6 +407,12 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reruns", type=int, default=7)
+    parser.add_argument(
+        "--cold-runs",
+        type=int,
+        default=3,
+        help="fresh processes for the cold frame load and the cold first map",
+    )
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hoth_geo_bench_app")
     parser.add_argument("--db", help="a PostgreSQL (or other) URL to measure instead of a new SQLite file")
     parser.add_argument("--pg", action="store_true", help="also measure PostgreSQL at HOTH_GEO_TEST_PG_URL")
@@ -368,7 +428,7 @@ def main() -> None:
     # The peer's row-by-row read holds every value as a Python object (~1.4 GB per million reports).
     peer_read = args.peer_read or args.rows <= 2_000_000
     for url in urls:
-        run(url, args.rows, args.reruns, peer_read)
+        run(url, args.rows, args.reruns, peer_read, args.cold_runs)
 
 
 if __name__ == "__main__":
