@@ -92,3 +92,20 @@ def make_pmtiles(path: Path, bbox, zooms: range, colour=(200, 245, 210)) -> Path
             {"attribution": ATTRIBUTION},
         )
     return path
+
+
+AREA_BBOX = (-2.5, 54.3, -0.9, 55.1)  # the demo area with a margin on every side
+GROUND = (236, 232, 224)
+STREET = (60, 60, 60)
+
+
+def street_tile(colour=GROUND) -> bytes:
+    """A 256-px tile of 'streets': 3-px dark lines every 32 px on a pale ground."""
+    img = Image.new("RGB", (256, 256), colour)
+    draw = ImageDraw.Draw(img)
+    for k in range(0, 256, 32):
+        draw.line([(k, 0), (k, 255)], fill=STREET, width=3)
+        draw.line([(0, k), (255, k)], fill=STREET, width=3)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

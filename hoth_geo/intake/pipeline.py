@@ -186,7 +186,8 @@ def _dedupe_quarantine(
     in_file = {} if in_file is None else in_file
     q = q.reset_index(drop=True)
     q["raw_fingerprint"] = identity.quarantine_keys(q["identity"], q["raw"])
-    earlier_row = q["raw_fingerprint"].map(in_file)
+    # A lookup per row: Series.map(dict) copies the whole dict (every earlier chunk's keys) each time.
+    earlier_row = pd.Series([in_file.get(k, np.nan) for k in q["raw_fingerprint"].tolist()], dtype="float64")
     in_earlier = earlier_row.notna().to_numpy()
     before = store.quarantine_ids(conn, q.loc[~in_earlier, "raw_fingerprint"])
     seen = q["raw_fingerprint"].isin(before.index).to_numpy() & ~in_earlier

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw
-from tiles import make_pmtiles, tile_xy, tiles_over
+from PIL import Image
+from tiles import AREA_BBOX, GROUND, STREET, make_pmtiles, street_tile, tile_xy, tiles_over
 
 from hoth_geo import settings
 from hoth_geo.access import privacy
@@ -23,9 +23,6 @@ from hoth_geo.deliver import basemap as basemaps
 from hoth_geo.deliver import briefing, static_maps
 from hoth_geo.deliver.maps import PALETTE
 
-AREA_BBOX = (-2.5, 54.3, -0.9, 55.1)  # the demo area with a margin on every side
-GROUND = (236, 232, 224)
-STREET = (60, 60, 60)
 CREDIT = "Synthetic street tiles"
 GENERATED = datetime(2026, 1, 1, 9, 0)
 # The map panel of a 1920x1080 render: below the header, above the attributions, left of the legend.
@@ -35,18 +32,6 @@ MAP_REGION = ((140, 930), (80, 1380))
 def _need_poppler() -> None:
     if shutil.which("pdftotext") is None or shutil.which("pdfimages") is None:
         pytest.skip("poppler-utils not installed")
-
-
-def street_tile(colour=GROUND) -> bytes:
-    """A 256-px tile of 'streets': 3-px dark lines every 32 px on a pale ground."""
-    img = Image.new("RGB", (256, 256), colour)
-    draw = ImageDraw.Draw(img)
-    for k in range(0, 256, 32):
-        draw.line([(k, 0), (k, 255)], fill=STREET, width=3)
-        draw.line([(0, k), (255, k)], fill=STREET, width=3)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def make_street_mbtiles(path, zooms=range(8, 13), special=None) -> basemaps.Basemap:

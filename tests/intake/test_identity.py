@@ -7,18 +7,17 @@ resubmissions with their audit entries. People, agencies and narratives are synt
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from forms import SCHOOL_001, templated, write_form
 
 from hoth_geo import store
 from hoth_geo.access import audit
 from hoth_geo.analysis import aggregate
 from hoth_geo.intake import identity, pipeline, review
-from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
 @pytest.fixture()
@@ -26,30 +25,11 @@ def engine(tmp_path):
     return store.connect(f"sqlite:///{tmp_path / 'identity.sqlite'}")
 
 
-def write_form(path: Path, rows: list[dict]) -> Path:
-    pd.DataFrame([{c: r.get(c, "") for c in TEMPLATE_COLUMNS} for r in rows]).to_csv(path, index=False)
-    return path
-
-
 def count(engine, table: sa.Table) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
-SCHOOL_001 = {
-    "Source reference": "001",
-    "Date received": "12/03/2025",
-    "Date observed": "11/03/2025",
-    "Time observed": "15:40",
-    "Reporting agency": "Hillside Academy (synthetic)",
-    "Agency type": "school",
-    "Postcode": "DH8 6LQ",
-    "Place type": "bus stop",
-    "Concerns": "CCE",
-    "Indicators": "older males; gifts",
-    "Narrative": "Pupil A (synthetic) seen getting into a car with two older males after school.",
-    "Child reference": "HA-0001",
-}
 HOUSING_001 = {
     "Source reference": "001",
     "Date received": "20/03/2025",
@@ -82,20 +62,6 @@ def test_two_agencies_with_the_same_reference_are_two_reports(engine, tmp_path):
         row["outcome"] == "duplicate"
         and row["report_id"] == details.loc[details["agency"].str.startswith("Hill"), "id"].iloc[0]
     )
-
-
-def templated(ref: str) -> dict:
-    return {
-        "Source reference": ref,
-        "Date received": "06/05/2025",
-        "Date observed": "05/05/2025",
-        "Reporting agency": "Moorfield School (synthetic)",
-        "Agency type": "school",
-        "Postcode": "SR7 0BU",
-        "Place type": "school",
-        "Concerns": "CCE",
-        "Narrative": "Concern raised under the school's weekly safeguarding template (synthetic).",
-    }
 
 
 def test_templated_reports_with_different_references_are_all_stored_and_flagged(engine, tmp_path):

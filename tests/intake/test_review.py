@@ -4,36 +4,18 @@ confirm step before anything is saved, and undo."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from forms import LOCATED, OUTREACH, PETROL, write_form
 
 from hoth_geo import store
 from hoth_geo.access import audit, auth
 from hoth_geo.access.privacy import NotAllowed
 from hoth_geo.deliver import maps
 from hoth_geo.intake import identity, pipeline, review
-from hoth_geo.schema import TEMPLATE_COLUMNS
 
-OUTREACH = {
-    "Date observed": "14/06/2025",
-    "Time observed": "21:15",
-    "Reporting agency": "Youth Outreach (synthetic)",
-    "Agency type": "vcs",
-    "Location": "the usual place behind the shops",
-    "Concerns": "CCE",
-    "Narrative": "Group of young people (synthetic) seen with an older male near a white van.",
-}
-PETROL = dict(OUTREACH, **{"Date observed": "15/06/2025", "Location": "", "Place name": "Petrol station"})
-LOCATED = dict(OUTREACH, **{"Date observed": "16/06/2025", "Location": "", "Postcode": "DH1 1AB"})
 DURHAM = (54.7761, -1.5733)  # Durham city centre, inside the shipped area
-
-
-def write_form(path: Path, rows: list[dict]) -> Path:
-    pd.DataFrame([{c: r.get(c, "") for c in TEMPLATE_COLUMNS} for r in rows]).to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture()

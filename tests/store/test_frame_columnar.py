@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from test_review import LOCATED, OUTREACH, write_form
+from forms import LOCATED, OUTREACH, write_form
 
 from hoth_geo import store
 from hoth_geo.intake import pipeline

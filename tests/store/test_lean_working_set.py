@@ -19,8 +19,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from apptest_support import app_as, ensure_user
-from test_identity import SCHOOL_001, templated
-from test_review import LOCATED, OUTREACH, write_form
+from forms import LOCATED, OUTREACH, SCHOOL_001, templated, write_form
 
 from hoth_geo import store
 from hoth_geo.access import audit, auth, casework

@@ -22,8 +22,7 @@ from test_browser import (
     sign_in,
     wait_in_map,
 )
-from test_static_maps_basemap import AREA_BBOX, street_tile
-from tiles import tiles_over
+from tiles import AREA_BBOX, street_tile, tiles_over
 
 from hoth_geo import store
 from hoth_geo.access import auth
