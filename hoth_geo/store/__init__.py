@@ -630,11 +630,11 @@ def _frame_dtype(name: str):
 def load_reports(engine: Engine) -> pd.DataFrame:
     """The lean analysis frame of all stored reports that count (one row per report, no free text).
 
-    SQLite (a file) and PostgreSQL are read in a columnar way: their ADBC driver steps through the
-    result in C and hands over Arrow record batches, each turned into the frame's columns at once
-    (numbers as arrays, labels as dictionary codes), so no value ever becomes a Python object.
-    Other databases are read with the driver's row cursor (``_load_reports_rows``); both give the
-    same frame, dtypes included.
+    PostgreSQL is read in a columnar way: its ADBC driver steps through the result in C and hands
+    over Arrow record batches, each turned into the frame's columns at once (numbers as arrays, labels
+    as dictionary codes), so no value ever becomes a Python object. SQLite and other databases are
+    read with the driver's row cursor (``_load_reports_rows``); both give the same frame, dtypes
+    included.
     """
     source = _columnar_source(engine)
     if source is None:
@@ -642,12 +642,8 @@ def load_reports(engine: Engine) -> pd.DataFrame:
     return _load_reports_arrow(engine, source)
 
 
-# Rows per Arrow batch from SQLite: large enough that the per-batch work is negligible (as quick as
-# 65,536), small enough that the batches in flight add little to the read's peak memory (~30 MB less
-# at 1M reports than 65,536). PostgreSQL's driver sizes its batches itself.
-_ARROW_BATCH_ROWS = 16_384
 # A large frame is read in id ranges by this many connections at once, so the database's work (SQLite
-# in this process, one PostgreSQL backend per reader) and the conversion share the cores; below
+# (one PostgreSQL backend per reader) and the conversion share the cores; below
 # _PARALLEL_FROM_ROWS reports one reader is as quick.
 _FRAME_READERS = 2
 _PARALLEL_FROM_ROWS = 200_000
@@ -657,14 +653,12 @@ _RANGE_ROWS = 500_000
 
 
 def _columnar_source(engine: Engine) -> str | None:
-    """What the ADBC driver opens for ``engine``: the SQLite file's URI (read-only) or a libpq URI.
-    None when there is no columnar reader: another dialect, or SQLite in memory (only the engine's
-    own connection sees that database)."""
-    if engine.dialect.name == "sqlite":
-        database = engine.url.database or ""
-        if database in ("", ":memory:") or database.startswith("file:"):
-            return None
-        return Path(database).resolve().as_uri() + "?mode=ro"
+    """The libpq URI the ADBC driver opens for a PostgreSQL ``engine``; None for every other database.
+
+    Not SQLite: its ADBC driver links a copy of SQLite of its own, and two copies of SQLite in one
+    process release each other's POSIX file locks (sqlite.org/howtocorrupt.html, section 2.2.1). An app
+    process that read the frame through the driver and wrote through Python's sqlite3 met "disk I/O
+    error" on its writes, so SQLite keeps the row cursor."""
     if engine.dialect.name == "postgresql":
         return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return None
@@ -676,19 +670,10 @@ def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None 
 
     The result holds one marker row (id NULL) with the data version it was read at in ``h3``: one
     statement reads one snapshot, so readers of different id ranges can tell whether they read the
-    same data. On SQLite the marker comes first and also fixes the column types: that driver takes
-    each column's type from the first batch, so a column whose first values are all NULL (place_id,
-    the coordinates of online reports) would be taken for integers and the read would fail at its
-    first text or real value. PostgreSQL sends observed_at as its timestamp, rounded to milliseconds
-    on reading as ``_observed_ms`` rounds it in the database (the epoch in numeric costs it more).
+    same data. PostgreSQL sends observed_at as its timestamp, rounded to milliseconds on reading as
+    ``_observed_ms`` rounds it in the database (the epoch in numeric costs it more).
     """
-    dialect = engine.dialect.name
-    picked = [
-        _observed_ms(dialect).label("observed_at")
-        if c == "observed_at" and dialect == "sqlite"
-        else reports.c[c]
-        for c in ANALYSIS_COLUMNS
-    ]
+    picked = [reports.c[c] for c in ANALYSIS_COLUMNS]
     where = [reports.c.merged_into.is_(None)]
     if after is not None:
         where.append(reports.c.id > after)
@@ -702,11 +687,7 @@ def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None 
             return "NULL"
         if name == "h3":
             return "COALESCE((SELECT version FROM data_version WHERE id = 1), 0)"
-        if dialect != "sqlite":
-            return "NULL"  # PostgreSQL types the union's columns from the reports' own
-        if name in _FRAME_CATEGORIES:
-            return "''"
-        return "0.0" if name in _FRAME_FLOATS else "0"
+        return "NULL"  # PostgreSQL types the union's columns from the reports' own
 
     first = ", ".join(f"{marker(c)} AS {c}" for c in ANALYSIS_COLUMNS)
     return f"SELECT {first} UNION ALL SELECT * FROM ({sql}) AS frame"  # noqa: S608 (no value from outside)
@@ -778,8 +759,6 @@ def _read_frame_part(dialect: str, source: str, sql: str, capacity: int):
     codes = {c: _Codes(capacity) for c in _FRAME_CATEGORIES}
     version = None
     with _adbc_connect(dialect, source) as conn, conn.cursor() as cursor:
-        if dialect == "sqlite":
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_ARROW_BATCH_ROWS)})
         cursor.execute(sql)
         for batch in cursor.fetch_record_batch():
             if batch.column(0).null_count:  # the marker row (_arrow_frame_sql)
@@ -807,11 +786,9 @@ def _add_batch(columns: dict[str, _Column], codes: dict[str, _Codes], batch) -> 
             indices = pc.fill_null(encoded.indices, n_labels).to_numpy()
             codes[name].add_encoded(indices, encoded.dictionary.to_pylist())
         elif name == "observed_at":
-            if pa.types.is_timestamp(array.type):  # PostgreSQL: microseconds, rounded as round() does
-                us = array.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
-                ms = np.sign(us) * ((np.abs(us) + 500) // 1000)
-            else:  # SQLite: milliseconds since 1970 (_observed_ms)
-                ms = array.to_numpy()
+            # PostgreSQL's timestamp in microseconds, rounded to milliseconds as round() does
+            us = array.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
+            ms = np.sign(us) * ((np.abs(us) + 500) // 1000)
             columns[name].add(ms.astype(np.int64).view("datetime64[ms]").astype("datetime64[us]"))
         elif name in _FRAME_FLAGS:
             values = pc.fill_null(array, False if pa.types.is_boolean(array.type) else 0)
@@ -823,14 +800,7 @@ def _add_batch(columns: dict[str, _Column], codes: dict[str, _Codes], batch) -> 
 
 
 def _adbc_connect(dialect: str, source: str):
-    """A DB-API connection of the ADBC driver for ``dialect`` (installed with the project)."""
-    if dialect == "sqlite":
-        import adbc_driver_sqlite.dbapi
-
-        conn = adbc_driver_sqlite.dbapi.connect(source)
-        with conn.cursor() as cursor:  # as patient as the engine's connections (store.open_engine)
-            cursor.execute("PRAGMA busy_timeout = 30000")
-        return conn
+    """A DB-API connection of PostgreSQL's ADBC driver (installed with the project)."""
     import adbc_driver_postgresql.dbapi
 
     return adbc_driver_postgresql.dbapi.connect(source)
