@@ -85,6 +85,11 @@ def current_user() -> User | None:
 
     A new Streamlit session (a refresh, a new tab) resumes the session named by the browser's cookie.
     """
+    if st.session_state.get(_LEAVING):
+        # Signed out and on the way to the provider's sign-out: a rerun before the browser leaves must
+        # not look the ended session up again, or it would delete the cookie that lets the page the
+        # browser comes back to say "You have signed out."
+        return None
     engine = state.engine()
     token = st.session_state.get(_TOKEN)
     if token is None:
@@ -173,7 +178,9 @@ def sign_in_page() -> None:
     """The only page an unauthenticated visitor can reach."""
     st.title("hoth-geo: sign in")
     _forget_cookie_if_needed()
-    note = st.session_state.pop(_NOTE, None)
+    # Kept, not popped: the sign-in page reruns on its own (the cookie script, the session check), and
+    # a note shown for one run would vanish before it is read.
+    note = st.session_state.get(_NOTE)
     if note:
         st.info(note)
     st.caption(
