@@ -32,9 +32,12 @@ def _confirm_after_rerun(text: str) -> None:
 
 def users_page() -> None:
     st.title("Users")
+    # The message's slot is there on every run, so the page's elements keep their places when it goes:
+    # otherwise the next rerun re-creates the expanders below it, closed, under the user's pointer.
+    flash = st.empty()
     done = st.session_state.pop(_FLASH, None)
     if done:
-        st.success(done)
+        flash.success(done)
     engine = state.engine()
     accounts = auth.list_users(engine)
     st.dataframe(
@@ -54,7 +57,7 @@ def users_page() -> None:
         use_container_width=True,
     )
     role_options = ["analyst", "police", "partner", "admin", "admin,analyst", "admin,police"]
-    with st.expander("Add an account"), st.form("add_user", clear_on_submit=True):
+    with st.expander("Add an account", key="users_add"), st.form("add_user", clear_on_submit=True):
         username = st.text_input("Username")
         display_name = st.text_input("Display name")
         role = st.selectbox("Role", role_options)
@@ -69,7 +72,7 @@ def users_page() -> None:
             else:
                 _confirm_after_rerun(f"Account {md_escape(username)} added ({md_escape(role)}).")
     if accounts:
-        with st.expander("Change an account"):
+        with st.expander("Change an account", key="users_change"):
             name = st.selectbox("Account", [u.username for u in accounts])
             col1, col2, col3 = st.columns(3)
             new_role = col1.selectbox("New role", role_options, key="new_role")
