@@ -97,8 +97,11 @@ def _study_area_upload() -> bytes | None:
 
 @st.cache_data(show_spinner="Computing emerging hot spots…", max_entries=16)
 def _emerging(key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None) -> pd.DataFrame:
-    area = shapely.from_wkb(area_wkb) if area_wkb else None
-    return temporal.emerging_hotspots(state.reports(), res, _filters, area=area, k=k)
+    # An uploaded boundary gives the grid Gi* uses (its hexagons, zeros included, plus those of any
+    # report outside it), taken from the views' shared cache rather than built again; without one,
+    # the hexagons with reports, which keeps the view quick at fine resolutions.
+    grid = _counts_and_grid(key, res, _filters, area_wkb)[1] if area_wkb else None
+    return temporal.emerging_hotspots(state.reports(), res, _filters, k=k, grid_cells=grid)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -118,8 +121,9 @@ def _counts_and_grid(
 def _density(
     key: tuple, res: int, bandwidth_m: float, _filters, area_wkb: bytes | None = None
 ) -> pd.DataFrame:
-    area = shapely.from_wkb(area_wkb) if area_wkb else None
-    return hotspots.density(state.reports(), res, _filters, area=area, bandwidth_m=bandwidth_m)
+    # The counts and grid the view has already drawn from (hotspots.density would build them again).
+    counts, grid, _ = _counts_and_grid(key, res, _filters, area_wkb)
+    return hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth_m)
 
 
 # --- Helpers -----------------------------------------------------------------------------------------
