@@ -1079,7 +1079,7 @@ def resume_session(
     """
     if not token:
         return sessions.Resumed(None, "unknown")
-    now = now or sessions._now()
+    now = now or _now()
     token_hash = sessions.digest(token)
     with engine.connect() as conn:
         row = conn.execute(

@@ -688,6 +688,9 @@ def _prefixed(rownum: np.ndarray, messages: np.ndarray) -> np.ndarray:
     return np.array([f"row {r}: {msg}" for r, msg in zip(rownum, messages, strict=True)], dtype=object)
 
 
+_CASCADE_PROBLEMS = ("place_problem", "postcode_problem", "street_problem")
+
+
 @dataclass
 class _Cascade:
     """Where each row stands as the cascade runs: its point and how it was found, or why not yet."""
@@ -720,9 +723,7 @@ class _Cascade:
         n = len(self.rownum)
         for name in ("lat", "lon", "confidence", "precision"):
             setattr(self, name, np.full(n, np.nan))
-        for name in ("method", "place_id", "note", "reason", "field_name", "value"):
-            setattr(self, name, np.full(n, None, dtype=object))
-        for name in ("place_problem", "postcode_problem", "street_problem"):
+        for name in ("method", "place_id", "note", "reason", "field_name", "value", *_CASCADE_PROBLEMS):
             setattr(self, name, np.full(n, None, dtype=object))
         self.place_type_of_match = np.full(n, "", dtype=object)
         self.name_not_found = np.zeros(n, dtype=bool)
