@@ -29,13 +29,21 @@ DURHAM_CELL = 613_229_515_853_463_551  # an H3 cell id (any int64 will do for th
 
 def _same_frame(engine) -> pd.DataFrame:
     """The columnar frame, checked against the row cursor's: exactly equal, dtypes and categories too."""
-    if store._columnar_source(engine) is None:
-        pytest.skip("SQLite is read with the row cursor only (store._columnar_source says why)")
+    assert store._columnar_source(engine) is not None, "PostgreSQL has a columnar reader"
     columnar = store.load_reports(engine)
     rows = store._load_reports_rows(engine)
     pd.testing.assert_frame_equal(columnar, rows, check_exact=True, check_categorical=True)
     assert list(columnar.columns) == list(store.ANALYSIS_COLUMNS)
     return columnar
+
+
+@pytest.fixture()
+def columnar_url(db_url):
+    """The database the columnar read serves: PostgreSQL (SQLite keeps the row cursor; see
+    store._columnar_source), skipped before any data is written on SQLite."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite is read with the row cursor only (store._columnar_source says why)")
+    return db_url
 
 
 def _hand_rows(import_id: int, n: int, start: int, **values) -> list[dict]:
@@ -87,16 +95,16 @@ def _new_import(conn) -> int:
     )
 
 
-def test_an_empty_database_gives_the_same_empty_frame(db_url):
-    engine = store.connect(db_url)
+def test_an_empty_database_gives_the_same_empty_frame(columnar_url):
+    engine = store.connect(columnar_url)
     frame = _same_frame(engine)
     assert frame.empty
     assert str(frame["observed_at"].dtype) == "datetime64[us]" and str(frame["agency"].dtype) == "category"
     engine.dispose()
 
 
-def test_the_demo_set_and_a_partner_import_read_the_same(db_url, tmp_path):
-    engine = store.connect(db_url)
+def test_the_demo_set_and_a_partner_import_read_the_same(columnar_url, tmp_path):
+    engine = store.connect(columnar_url)
     pipeline.load_demo_data(engine)
     pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH, LOCATED]))
     frame = _same_frame(engine)
@@ -109,11 +117,11 @@ def test_the_demo_set_and_a_partner_import_read_the_same(db_url, tmp_path):
     engine.dispose()
 
 
-def test_null_cells_in_the_first_batches_and_labels_first_seen_late(db_url, monkeypatch):
+def test_null_cells_in_the_first_batches_and_labels_first_seen_late(columnar_url, monkeypatch):
     """SQLite's driver types a column from its first batch: columns that are NULL for the first rows
     (online reports: no coordinates, place or grading) must still read their real and text values
     later. Small batches here, so the labels are also merged across many batches."""
-    engine = store.connect(db_url)
+    engine = store.connect(columnar_url)
     no_location = {
         "online": True,
         "latitude": None,
@@ -146,14 +154,14 @@ def test_null_cells_in_the_first_batches_and_labels_first_seen_late(db_url, monk
     engine.dispose()
 
 
-def test_times_read_the_same_and_a_merged_report_is_left_out(db_url):
+def test_times_read_the_same_and_a_merged_report_is_left_out(columnar_url):
     """observed_at comes to the frame in milliseconds, before 1970 too, and a report merged into another
     is not in the frame. On PostgreSQL the columnar read rounds the stored microseconds itself, so
     half a millisecond must round away from zero as the database's round() does on the row path.
     (On SQLite both paths take milliseconds from SQLite's julianday; Python's sqlite3 and the driver
     bundle different SQLite releases, which may round a time stored half a millisecond off
     differently: imports store whole minutes, so only whole milliseconds are checked there.)"""
-    engine = store.connect(db_url)
+    engine = store.connect(columnar_url)
     times = [
         datetime(2025, 6, 14, 21, 15),
         datetime(2025, 6, 14, 21, 15, 0, 1_000),
@@ -185,7 +193,7 @@ def test_times_read_the_same_and_a_merged_report_is_left_out(db_url):
     engine.dispose()
 
 
-def test_readers_of_id_ranges_at_once_give_the_same_frame(db_url, tmp_path, monkeypatch):
+def test_readers_of_id_ranges_at_once_give_the_same_frame(columnar_url, tmp_path, monkeypatch):
     """A large frame is read in id ranges by several connections at once and put end to end: here on
     a small one (every size reads in parallel, three readers over ranges of ~700 reports, small
     batches), with labels that only some ranges hold, a merged report and NULL cells."""
@@ -193,7 +201,7 @@ def test_readers_of_id_ranges_at_once_give_the_same_frame(db_url, tmp_path, monk
     monkeypatch.setattr(store, "_FRAME_READERS", 3)
     monkeypatch.setattr(store, "_RANGE_ROWS", 700)
     monkeypatch.setattr("os.cpu_count", lambda: 4)
-    engine = store.connect(db_url)
+    engine = store.connect(columnar_url)
     pipeline.load_demo_data(engine)
     pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH, LOCATED]))
     with engine.begin() as conn:
@@ -218,14 +226,14 @@ def test_readers_of_id_ranges_at_once_give_the_same_frame(db_url, tmp_path, monk
     engine.dispose()
 
 
-def test_a_write_between_the_readers_snapshots_is_read_again(db_url, monkeypatch):
+def test_a_write_between_the_readers_snapshots_is_read_again(columnar_url, monkeypatch):
     """Readers of different id ranges each read their own snapshot. When a Review merge commits after
     the first range was read and before the last one is, the two snapshots differ (their data
     versions do) and the frame is read again, so it never mixes the data before and after the merge."""
     monkeypatch.setattr(store, "_PARALLEL_FROM_ROWS", 1)
     monkeypatch.setattr(store, "_FRAME_READERS", 2)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    engine = store.connect(db_url)
+    engine = store.connect(columnar_url)
     with engine.begin() as conn:
         import_id = _new_import(conn)
         conn.execute(store.reports.insert(), _hand_rows(import_id, 200, 0))
