@@ -203,9 +203,8 @@ def measure_peer(url: str, read: bool = True) -> dict:
     if source is not None:  # the driver alone: the same SELECT into one Arrow table, nothing converted
         sql = store._arrow_frame_sql(engine)
         t = time.perf_counter()
-        with store._adbc_connect(engine.dialect.name, source) as conn, conn.cursor() as cur:
-            cur.execute(sql)
-            cur.fetch_arrow_table()
+        with store._record_batches(engine.dialect.name, source, sql) as batches:
+            batches.read_all()  # an Arrow RecordBatchReader (SQLite's from the child process)
         arrow_s = time.perf_counter() - t
     return {
         "arrow_seconds": arrow_s,

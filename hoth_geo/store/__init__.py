@@ -7,10 +7,13 @@ Partnership reports and the police context layer live in separate tables and are
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import sqlite3
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -630,11 +633,12 @@ def _frame_dtype(name: str):
 def load_reports(engine: Engine) -> pd.DataFrame:
     """The lean analysis frame of all stored reports that count (one row per report, no free text).
 
-    PostgreSQL is read in a columnar way: its ADBC driver steps through the result in C and hands
-    over Arrow record batches, each turned into the frame's columns at once (numbers as arrays, labels
-    as dictionary codes), so no value ever becomes a Python object. SQLite and other databases are
-    read with the driver's row cursor (``_load_reports_rows``); both give the same frame, dtypes
-    included.
+    SQLite files and PostgreSQL are read in a columnar way: an ADBC driver steps through the result
+    in C and hands over Arrow record batches, each turned into the frame's columns at once (numbers
+    as arrays, labels as dictionary codes), so no value ever becomes a Python object. SQLite's driver
+    runs in a child process (``sqlite_arrow_reader`` says why). Other databases, SQLite in memory, or
+    an install without the driver are read with the driver's row cursor (``_load_reports_rows``); both
+    give the same frame, dtypes included.
     """
     source = _columnar_source(engine)
     if source is None:
@@ -653,12 +657,16 @@ _RANGE_ROWS = 500_000
 
 
 def _columnar_source(engine: Engine) -> str | None:
-    """The libpq URI the ADBC driver opens for a PostgreSQL ``engine``; None for every other database.
-
-    Not SQLite: its ADBC driver links a copy of SQLite of its own, and two copies of SQLite in one
-    process release each other's POSIX file locks (sqlite.org/howtocorrupt.html, section 2.2.1). An app
-    process that read the frame through the driver and wrote through Python's sqlite3 met "disk I/O
-    error" on its writes, so SQLite keeps the row cursor."""
+    """What the ADBC reader opens for ``engine``: the SQLite file's URI (read-only) or a libpq URI.
+    None when there is no columnar reader: another dialect, SQLite in memory (only the engine's own
+    connection sees that database), or SQLite's driver not installed."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None
+        if importlib.util.find_spec("adbc_driver_sqlite") is None:  # finds it without loading it
+            return None
+        return Path(database).resolve().as_uri() + "?mode=ro"
     if engine.dialect.name == "postgresql":
         return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return None
@@ -670,10 +678,19 @@ def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None 
 
     The result holds one marker row (id NULL) with the data version it was read at in ``h3``: one
     statement reads one snapshot, so readers of different id ranges can tell whether they read the
-    same data. PostgreSQL sends observed_at as its timestamp, rounded to milliseconds on reading as
-    ``_observed_ms`` rounds it in the database (the epoch in numeric costs it more).
+    same data. On SQLite the marker comes first and also fixes the column types: that driver takes
+    each column's type from the first batch, so a column whose first values are all NULL (place_id,
+    the coordinates of online reports) would be taken for integers and the read would fail at its
+    first text or real value. PostgreSQL sends observed_at as its timestamp, rounded to milliseconds
+    on reading as ``_observed_ms`` rounds it in the database (the epoch in numeric costs it more).
     """
-    picked = [reports.c[c] for c in ANALYSIS_COLUMNS]
+    dialect = engine.dialect.name
+    picked = [
+        _observed_ms(dialect).label("observed_at")
+        if c == "observed_at" and dialect == "sqlite"
+        else reports.c[c]
+        for c in ANALYSIS_COLUMNS
+    ]
     where = [reports.c.merged_into.is_(None)]
     if after is not None:
         where.append(reports.c.id > after)
@@ -687,7 +704,11 @@ def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None 
             return "NULL"
         if name == "h3":
             return "COALESCE((SELECT version FROM data_version WHERE id = 1), 0)"
-        return "NULL"  # PostgreSQL types the union's columns from the reports' own
+        if dialect != "sqlite":
+            return "NULL"  # PostgreSQL types the union's columns from the reports' own
+        if name in _FRAME_CATEGORIES:
+            return "''"
+        return "0.0" if name in _FRAME_FLOATS else "0"
 
     first = ", ".join(f"{marker(c)} AS {c}" for c in ANALYSIS_COLUMNS)
     return f"SELECT {first} UNION ALL SELECT * FROM ({sql}) AS frame"  # noqa: S608 (no value from outside)
@@ -758,9 +779,8 @@ def _read_frame_part(dialect: str, source: str, sql: str, capacity: int):
     columns = {c: _Column(_frame_dtype(c), capacity) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
     codes = {c: _Codes(capacity) for c in _FRAME_CATEGORIES}
     version = None
-    with _adbc_connect(dialect, source) as conn, conn.cursor() as cursor:
-        cursor.execute(sql)
-        for batch in cursor.fetch_record_batch():
+    with _record_batches(dialect, source, sql) as batches:
+        for batch in batches:
             if batch.column(0).null_count:  # the marker row (_arrow_frame_sql)
                 is_marker = pc.is_null(batch.column(0))
                 version = pc.filter(batch.column(ANALYSIS_COLUMNS.index("h3")), is_marker)[0].as_py()
@@ -786,9 +806,11 @@ def _add_batch(columns: dict[str, _Column], codes: dict[str, _Codes], batch) -> 
             indices = pc.fill_null(encoded.indices, n_labels).to_numpy()
             codes[name].add_encoded(indices, encoded.dictionary.to_pylist())
         elif name == "observed_at":
-            # PostgreSQL's timestamp in microseconds, rounded to milliseconds as round() does
-            us = array.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
-            ms = np.sign(us) * ((np.abs(us) + 500) // 1000)
+            if pa.types.is_timestamp(array.type):  # PostgreSQL: microseconds, rounded as round() does
+                us = array.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
+                ms = np.sign(us) * ((np.abs(us) + 500) // 1000)
+            else:  # SQLite: milliseconds since 1970 (_observed_ms)
+                ms = array.to_numpy()
             columns[name].add(ms.astype(np.int64).view("datetime64[ms]").astype("datetime64[us]"))
         elif name in _FRAME_FLAGS:
             values = pc.fill_null(array, False if pa.types.is_boolean(array.type) else 0)
@@ -799,11 +821,52 @@ def _add_batch(columns: dict[str, _Column], codes: dict[str, _Codes], batch) -> 
             columns[name].add(array.cast(pa.int64()).to_numpy())
 
 
-def _adbc_connect(dialect: str, source: str):
-    """A DB-API connection of PostgreSQL's ADBC driver (installed with the project)."""
-    import adbc_driver_postgresql.dbapi
+@contextlib.contextmanager
+def _record_batches(dialect: str, source: str, sql: str) -> Iterator:
+    """The Arrow record batches of ``sql`` run by an ADBC driver on ``source``.
 
-    return adbc_driver_postgresql.dbapi.connect(source)
+    PostgreSQL's driver runs in this process. SQLite's runs in a child process that streams the
+    batches through a pipe (``sqlite_arrow_reader``: a second copy of SQLite in this process would
+    release the app's file locks); its failure is raised with what it wrote to stderr."""
+    if dialect != "sqlite":
+        import adbc_driver_postgresql.dbapi
+
+        with adbc_driver_postgresql.dbapi.connect(source) as conn, conn.cursor() as cursor:
+            cursor.execute(sql)
+            yield cursor.fetch_record_batch()
+        return
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    script = Path(__file__).with_name("sqlite_arrow_reader.py")
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(
+            [sys.executable, str(script), source],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        ) as child,
+    ):
+        try:
+            child.stdin.write(sql.encode("utf-8"))
+            child.stdin.close()
+            try:
+                reader = pa.ipc.open_stream(child.stdout)
+            except pa.ArrowInvalid:  # nothing on stdout: the child failed before its first batch
+                reader = None
+            if reader is not None:
+                yield reader
+                reader.close()
+        finally:
+            child.stdout.close()
+            code = child.wait()
+        if code != 0 or reader is None:
+            errors.seek(0)
+            said = " ".join(errors.read().decode("utf-8", "replace").split())[:500] or "no message"
+            raise RuntimeError(f"the SQLite frame reader exited with code {code}: {said}")
 
 
 def _assemble_frame(columns: dict[str, _Column], codes: dict[str, _Codes]) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """The analysis frame read in a columnar way (ADBC into Arrow) is exactly the frame the row cursor reads.
 
-``store.load_reports`` reads PostgreSQL through its ADBC driver; SQLite and every other database go
-through the driver's row cursor (``store._load_reports_rows``), and the tests that compare the two paths
-run on PostgreSQL. The app, the CLI and the
+``store.load_reports`` reads PostgreSQL through its ADBC driver and an SQLite file through SQLite's
+ADBC driver in a child process (``store.sqlite_arrow_reader``); SQLite in memory and every other
+database go through the driver's row cursor (``store._load_reports_rows``). The app, the CLI and the
 exports rely on one frame whatever the path: the same columns, dtypes, categories and values, NULL
 cells included, one row per counted report in id order. Each test builds its data through the real
 writing paths (the demo import, a partner import) plus rows written by hand where an import cannot
@@ -29,7 +29,7 @@ DURHAM_CELL = 613_229_515_853_463_551  # an H3 cell id (any int64 will do for th
 
 def _same_frame(engine) -> pd.DataFrame:
     """The columnar frame, checked against the row cursor's: exactly equal, dtypes and categories too."""
-    assert store._columnar_source(engine) is not None, "PostgreSQL has a columnar reader"
+    assert store._columnar_source(engine) is not None, "a database file has a columnar reader"
     columnar = store.load_reports(engine)
     rows = store._load_reports_rows(engine)
     pd.testing.assert_frame_equal(columnar, rows, check_exact=True, check_categorical=True)
@@ -39,10 +39,7 @@ def _same_frame(engine) -> pd.DataFrame:
 
 @pytest.fixture()
 def columnar_url(db_url):
-    """The database the columnar read serves: PostgreSQL (SQLite keeps the row cursor; see
-    store._columnar_source), skipped before any data is written on SQLite."""
-    if db_url.startswith("sqlite"):
-        pytest.skip("SQLite is read with the row cursor only (store._columnar_source says why)")
+    """A database file the columnar read serves (SQLite, and PostgreSQL when the suite has one)."""
     return db_url
 
 
@@ -309,3 +306,28 @@ def test_a_sqlite_file_is_never_read_through_a_second_copy_of_sqlite(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, check=True)
     assert out.stdout.split(maxsplit=1) == ["30", "[]\n"]
+
+
+def test_a_failing_sqlite_reader_says_what_sqlite_said(tmp_path, monkeypatch):
+    """The child reader's failure reaches the app as an error carrying SQLite's own message, never as
+    an empty frame."""
+    engine = store.connect(f"sqlite:///{tmp_path / 'broken.sqlite'}")
+    monkeypatch.setattr(store, "_arrow_frame_sql", lambda *a, **k: "SELECT * FROM no_such_table")
+    with pytest.raises(RuntimeError, match="no such table: no_such_table"):
+        store.load_reports(engine)
+    engine.dispose()
+
+
+def test_the_app_writes_between_columnar_reads_of_a_sqlite_file(tmp_path):
+    """The failure the second copy of SQLite caused: an app process that reads the frame and then
+    writes (an import, a Review merge) must write without error, and its next read sees the write."""
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    engine = store.connect(url)
+    assert store._columnar_source(engine) is not None
+    for round_ in range(3):
+        with engine.begin() as conn:
+            import_id = _new_import(conn)
+            conn.execute(store.reports.insert(), _hand_rows(import_id, 25, 25 * round_))
+            store.bump_data_version(conn, reports=25)
+        assert len(store.load_reports(engine)) == 25 * (round_ + 1)
+    engine.dispose()
