@@ -636,14 +636,22 @@ def load_reports(engine: Engine) -> pd.DataFrame:
     SQLite files and PostgreSQL are read in a columnar way: an ADBC driver steps through the result
     in C and hands over Arrow record batches, each turned into the frame's columns at once (numbers
     as arrays, labels as dictionary codes), so no value ever becomes a Python object. SQLite's driver
-    runs in a child process (``sqlite_arrow_reader`` says why). Other databases, SQLite in memory, or
-    an install without the driver are read with the driver's row cursor (``_load_reports_rows``); both
+    runs in a child process (``sqlite_arrow_reader`` says why), for frames large enough to repay its
+    start. Other databases, SQLite in memory, or an install without the driver are read with the
+    driver's row cursor (``_load_reports_rows``); both
     give the same frame, dtypes included.
     """
     source = _columnar_source(engine)
     if source is None:
         return _load_reports_rows(engine)
+    if engine.dialect.name == "sqlite" and data_version(engine).n_reports < _SQLITE_CHILD_FROM_ROWS:
+        return _load_reports_rows(engine)
     return _load_reports_arrow(engine, source)
+
+
+# Starting SQLite's reader process costs ~0.4 s (an interpreter, pyarrow and the driver); the row
+# cursor reads 100,000 reports in about that time, so smaller SQLite frames are read by the cursor.
+_SQLITE_CHILD_FROM_ROWS = 150_000
 
 
 # A large frame is read in id ranges by this many connections at once, so the database's work (SQLite

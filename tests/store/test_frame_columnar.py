@@ -38,8 +38,10 @@ def _same_frame(engine) -> pd.DataFrame:
 
 
 @pytest.fixture()
-def columnar_url(db_url):
-    """A database file the columnar read serves (SQLite, and PostgreSQL when the suite has one)."""
+def columnar_url(db_url, monkeypatch):
+    """A database file the columnar read serves (SQLite, and PostgreSQL when the suite has one), read
+    in a columnar way however few reports it holds (the app reads small SQLite frames by the cursor)."""
+    monkeypatch.setattr(store, "_SQLITE_CHILD_FROM_ROWS", 0)
     return db_url
 
 
@@ -264,9 +266,11 @@ def test_a_write_between_the_readers_snapshots_is_read_again(columnar_url, monke
     engine.dispose()
 
 
-def test_the_read_sees_committed_reports_only_while_an_import_writes(tmp_path):
+@pytest.mark.parametrize("child_from_rows", [0, 10**9], ids=["columnar", "row-cursor"])
+def test_the_read_sees_committed_reports_only_while_an_import_writes(tmp_path, monkeypatch, child_from_rows):
     """On SQLite an app reads while an import's transaction is open (WAL): the read neither waits for it
     nor sees its rows until it commits."""
+    monkeypatch.setattr(store, "_SQLITE_CHILD_FROM_ROWS", child_from_rows)
     engine = store.connect(f"sqlite:///{tmp_path / 'busy.sqlite'}")
     with engine.begin() as conn:
         import_id = _new_import(conn)
@@ -300,7 +304,7 @@ def test_a_sqlite_file_is_never_read_through_a_second_copy_of_sqlite(tmp_path):
         store.bump_data_version(conn, reports=30)
     engine.dispose()
     script = (
-        "import sys; from hoth_geo import store; "
+        "import sys; from hoth_geo import store; store._SQLITE_CHILD_FROM_ROWS = 0; "
         "n = len(store.load_reports(store.connect(sys.argv[1]))); "
         "print(n, sorted(m for m in sys.modules if m.startswith('adbc_driver_sqlite')))"
     )
@@ -311,6 +315,7 @@ def test_a_sqlite_file_is_never_read_through_a_second_copy_of_sqlite(tmp_path):
 def test_a_failing_sqlite_reader_says_what_sqlite_said(tmp_path, monkeypatch):
     """The child reader's failure reaches the app as an error carrying SQLite's own message, never as
     an empty frame."""
+    monkeypatch.setattr(store, "_SQLITE_CHILD_FROM_ROWS", 0)
     engine = store.connect(f"sqlite:///{tmp_path / 'broken.sqlite'}")
     monkeypatch.setattr(store, "_arrow_frame_sql", lambda *a, **k: "SELECT * FROM no_such_table")
     with pytest.raises(RuntimeError, match="no such table: no_such_table"):
@@ -318,9 +323,10 @@ def test_a_failing_sqlite_reader_says_what_sqlite_said(tmp_path, monkeypatch):
     engine.dispose()
 
 
-def test_the_app_writes_between_columnar_reads_of_a_sqlite_file(tmp_path):
+def test_the_app_writes_between_columnar_reads_of_a_sqlite_file(tmp_path, monkeypatch):
     """The failure the second copy of SQLite caused: an app process that reads the frame and then
     writes (an import, a Review merge) must write without error, and its next read sees the write."""
+    monkeypatch.setattr(store, "_SQLITE_CHILD_FROM_ROWS", 0)
     url = f"sqlite:///{tmp_path / 'app.sqlite'}"
     engine = store.connect(url)
     assert store._columnar_source(engine) is not None
@@ -330,4 +336,20 @@ def test_the_app_writes_between_columnar_reads_of_a_sqlite_file(tmp_path):
             conn.execute(store.reports.insert(), _hand_rows(import_id, 25, 25 * round_))
             store.bump_data_version(conn, reports=25)
         assert len(store.load_reports(engine)) == 25 * (round_ + 1)
+    engine.dispose()
+
+
+def test_a_small_sqlite_frame_is_read_by_the_cursor_without_starting_a_reader(tmp_path, monkeypatch):
+    """Starting the reader process costs more than the cursor's read of a few thousand reports."""
+    engine = store.connect(f"sqlite:///{tmp_path / 'small.sqlite'}")
+    with engine.begin() as conn:
+        import_id = _new_import(conn)
+        conn.execute(store.reports.insert(), _hand_rows(import_id, 40, 0))
+        store.bump_data_version(conn, reports=40)
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("a reader process was started for 40 reports")
+
+    monkeypatch.setattr(store, "_load_reports_arrow", no_child)
+    assert len(store.load_reports(engine)) == 40
     engine.dispose()
