@@ -383,6 +383,9 @@ def _finish_import(
             demo_reports=n_acc if to_reports and is_demo else 0,
             context=0 if to_reports else n_acc,
             quarantine_open=n_q,
+            # An import only adds rows; the identity steps that change stored reports (a resubmission
+            # replacing one, a merge) bump the version themselves without this.
+            appended_only=True,
         )
     # In the same transaction: an import and its audit entry are never separated.
     audit.record(

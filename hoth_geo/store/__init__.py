@@ -74,6 +74,7 @@ __all__ = [
     "FREE_TEXT_COLUMNS",
     "FRAME_CHUNK_ROWS",
     "load_reports",
+    "refresh_reports",
     "load_context",
     "report_details",
     "load_quarantine",
@@ -893,8 +894,72 @@ def _assemble_frame(columns: dict[str, _Column], codes: dict[str, _Codes]) -> pd
     return frame
 
 
-def _load_reports_rows(engine: Engine) -> pd.DataFrame:
-    """``load_reports`` through the driver's row cursor (databases without a columnar reader here).
+def refresh_reports(
+    engine: Engine, frame: pd.DataFrame | None = None, read_at: DataVersion | None = None
+) -> tuple[pd.DataFrame, DataVersion | None]:
+    """The analysis frame brought up to the current data version, and the version it now holds.
+
+    ``frame`` is a frame this function returned earlier with its version ``read_at``. When every write
+    since then only appended reports (``rewrites`` unchanged: an import, not a Review merge, an edit or
+    a purge), only the reports after the frame's last id are read and put after it; otherwise, or with
+    no earlier frame, the whole frame is read (``load_reports``). The returned version is None when
+    writes committed during a whole read, so the next call reads it whole again.
+
+    The appended reports are checked against the version's count of reports: on PostgreSQL two imports
+    can commit in the other order than their ids were given, so reports with ids below the frame's last
+    can appear later; the counts then differ and the frame is read whole.
+    """
+    before = data_version(engine)
+    if frame is not None and read_at is not None and read_at.version > 0:
+        if before == read_at:
+            return frame, read_at
+        added_count = before.n_reports - len(frame)
+        if before.rewrites == read_at.rewrites and 0 <= added_count <= _APPEND_READ_MAX_ROWS:
+            last_id = int(frame["id"].iloc[-1]) if len(frame) else None
+            added = _load_reports_rows(engine, after_id=last_id, capacity=added_count)
+            if data_version(engine) == before and len(added) == added_count:
+                return _append_frame(frame, added), before
+    whole = load_reports(engine)
+    return whole, (before if data_version(engine) == before else None)
+
+
+# Above this many new reports the whole frame is read again (columnar, and without holding the old
+# frame, the new rows and their concatenation at once).
+_APPEND_READ_MAX_ROWS = 200_000
+
+
+def _append_frame(frame: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
+    """``added`` (later ids) after ``frame``: the frame a whole read would give, categories included."""
+    if added.empty:
+        return frame
+    columns = {}
+    for name in ANALYSIS_COLUMNS:
+        old, new = frame[name], added[name]
+        if isinstance(old.dtype, pd.CategoricalDtype):
+            columns[name] = _union_categorical(old.array, new.array)
+        else:
+            columns[name] = np.concatenate([old.to_numpy(), new.to_numpy()])
+    return pd.DataFrame(columns, copy=False)
+
+
+def _union_categorical(first: pd.Categorical, then: pd.Categorical) -> pd.Categorical:
+    """``first`` then ``then`` with their labels in one sorted dictionary, built as ``_Codes`` builds a
+    whole read's (an object array of labels sorted as text), so the two frames compare equal."""
+    labels = np.array(sorted(set(first.categories) | set(then.categories), key=str), dtype=object)
+    index = pd.Index(labels, dtype=object)
+    codes = []
+    for part in (first, then):
+        remap = np.append(index.get_indexer(np.asarray(part.categories, dtype=object)), -1).astype(np.int32)
+        codes.append(remap[part.codes])  # a missing value's code -1 picks the appended -1
+    return pd.Categorical.from_codes(np.concatenate(codes), categories=labels)
+
+
+def _load_reports_rows(
+    engine: Engine, *, after_id: int | None = None, capacity: int | None = None
+) -> pd.DataFrame:
+    """``load_reports`` through the driver's row cursor (databases without a columnar reader here, small
+    SQLite frames), or only the reports after ``after_id`` (``refresh_reports``; ``capacity`` rows
+    expected).
 
     Read with the driver's own cursor in chunks of FRAME_CHUNK_ROWS (a server-side cursor on
     PostgreSQL), each chunk turned into numpy arrays at once and copied into columns sized from the
@@ -907,9 +972,13 @@ def _load_reports_rows(engine: Engine) -> pd.DataFrame:
         for c in ANALYSIS_COLUMNS
     ]
     # A report merged into another (a duplicate confirmed in Review) counts once, as that report.
-    query = sa.select(*picked).where(reports.c.merged_into.is_(None)).order_by(reports.c.id)
+    where = [reports.c.merged_into.is_(None)]
+    if after_id is not None:
+        where.append(reports.c.id > int(after_id))
+    query = sa.select(*picked).where(*where).order_by(reports.c.id)
     sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-    expected = data_version(engine).n_reports + 1_024  # an import committing meanwhile grows the buffers
+    # An import committing meanwhile grows the buffers.
+    expected = (capacity if capacity is not None else data_version(engine).n_reports) + 1_024
     columns = {c: _Column(_frame_dtype(c), expected) for c in ANALYSIS_COLUMNS if c not in _FRAME_CATEGORIES}
     codes = {c: _Codes(expected) for c in _FRAME_CATEGORIES}
     with engine.connect() as conn:
@@ -1005,18 +1074,21 @@ class DataVersion:
     n_demo_reports: int
     n_context: int
     n_quarantine_open: int
+    rewrites: int = 0  # bumped by every write that did more than append reports (see refresh_reports)
 
 
 def data_version(engine_or_conn: Engine | Connection) -> DataVersion:
     """The current data version: one primary-key read of one row (a rerun's cache key)."""
     t = data_version_table
-    query = sa.select(t.c.version, t.c.n_reports, t.c.n_demo_reports, t.c.n_context, t.c.n_quarantine_open)
+    query = sa.select(
+        t.c.version, t.c.n_reports, t.c.n_demo_reports, t.c.n_context, t.c.n_quarantine_open, t.c.rewrites
+    )
     if isinstance(engine_or_conn, Connection):
         row = engine_or_conn.execute(query.where(t.c.id == 1)).one_or_none()
     else:
         with engine_or_conn.connect() as conn:
             row = conn.execute(query.where(t.c.id == 1)).one_or_none()
-    return DataVersion(*(int(v) for v in row)) if row is not None else DataVersion(0, 0, 0, 0, 0)
+    return DataVersion(*(int(v) for v in row)) if row is not None else DataVersion(0, 0, 0, 0, 0, 0)
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -1054,11 +1126,21 @@ def scan_counts(conn: Connection) -> dict[str, int]:
 
 
 def bump_data_version(
-    conn: Connection, *, reports: int = 0, demo_reports: int = 0, context: int = 0, quarantine_open: int = 0
+    conn: Connection,
+    *,
+    reports: int = 0,
+    demo_reports: int = 0,
+    context: int = 0,
+    quarantine_open: int = 0,
+    appended_only: bool = False,
 ) -> None:
     """Mark a change in ``conn``'s transaction, after its writes: the version goes up by one and each
     count by the change the caller made (negative for removals). Other app processes see the new
-    version when the transaction commits, on their next rerun."""
+    version when the transaction commits, on their next rerun.
+
+    ``appended_only=True`` says the transaction changed no stored report and only added new ones (and
+    other tables' rows): ``rewrites`` then stays, and app processes read the new reports alone
+    (``refresh_reports``). Every other write leaves it False."""
     t = data_version_table
     _lock_before_data_version(conn)
     updated = conn.execute(
@@ -1070,6 +1152,7 @@ def bump_data_version(
             n_demo_reports=t.c.n_demo_reports + int(demo_reports),
             n_context=t.c.n_context + int(context),
             n_quarantine_open=t.c.n_quarantine_open + int(quarantine_open),
+            rewrites=t.c.rewrites + (0 if appended_only else 1),
             changed_at=datetime.now(UTC).replace(tzinfo=None),
         )
     ).rowcount
@@ -1085,7 +1168,12 @@ def recount_data_version(conn: Connection) -> None:
     updated = conn.execute(
         t.update()
         .where(t.c.id == 1)
-        .values(version=t.c.version + 1, changed_at=datetime.now(UTC).replace(tzinfo=None), **counted)
+        .values(
+            version=t.c.version + 1,
+            rewrites=t.c.rewrites + 1,
+            changed_at=datetime.now(UTC).replace(tzinfo=None),
+            **counted,
+        )
     ).rowcount
     if not updated:
         _insert_data_version(conn)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sys
 
+__all__ = ["main", "BATCH_ROWS", "BUSY_TIMEOUT_MS"]
+
 # Rows per Arrow batch: large enough that the per-batch work is negligible, small enough that the
 # batches in flight (in the pipe and in the parent) add little to the read's peak memory.
 BATCH_ROWS = 16_384

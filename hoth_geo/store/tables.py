@@ -242,6 +242,9 @@ data_version_table = sa.Table(
     sa.Column("n_context", sa.BigInteger, nullable=False),  # police.uk context rows
     sa.Column("n_quarantine_open", sa.BigInteger, nullable=False),  # quarantined rows still open
     sa.Column("changed_at", sa.DateTime),
+    # Bumped with ``version`` by every write except one that only appends reports (an import): while it
+    # stays the same, a frame read earlier is brought up to date by reading the new reports alone.
+    sa.Column("rewrites", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 

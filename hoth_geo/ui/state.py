@@ -1,12 +1,14 @@
 """Cached data access and the shared sidebar filters.
 
-Frames are cached as resources keyed by the database's data version, so a filter change never
-re-reads the database and a new import or resolution is picked up on the next rerun. Cached frames
+Frames are cached as resources keyed by the database's data version (the reports frame with the
+version it holds), so a filter change never re-reads the database and a new import or resolution is
+picked up on the next rerun. Cached frames
 are shared between sessions: callers must not modify them in place.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import pandas as pd
@@ -82,11 +84,29 @@ def version() -> tuple:
     return (store.data_version(engine()).version, area().area_id)
 
 
-# One frame per process, shared by every session: a new data version replaces it (max_entries=1), so
-# the previous version's frame is freed instead of held beside the new one.
-@st.cache_resource(show_spinner="Loading reports…", max_entries=1)
-def _reports(_engine: Engine, key: tuple) -> pd.DataFrame:
-    return store.load_reports(_engine)
+class _Frame:
+    """The analysis frame of one database, shared by every session of this process, with the data
+    version it holds. A new version is brought in by ``store.refresh_reports``: after an import only
+    the new reports are read, after any other write the whole frame."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one session refreshes; the others wait for its frame
+        self.frame: pd.DataFrame | None = None
+        self.read_at: store.DataVersion | None = None
+
+    def current(self, engine: Engine) -> pd.DataFrame:
+        with self.lock:
+            if self.frame is None:
+                with st.spinner("Loading reports…"):
+                    self.frame, self.read_at = store.refresh_reports(engine)
+            else:
+                self.frame, self.read_at = store.refresh_reports(engine, self.frame, self.read_at)
+            return self.frame
+
+
+@st.cache_resource(show_spinner=False)
+def _frame(url: str) -> _Frame:
+    return _Frame()
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -102,7 +122,7 @@ def _places(_engine: Engine, key: tuple) -> pd.DataFrame:
 def reports() -> pd.DataFrame:
     # Checked here as well as by the page list: a contributor's session never loads the report frame.
     auth.require(user(), "view_aggregates")
-    return _reports(engine(), (settings.database_url(), version()))
+    return _frame(settings.database_url()).current(engine())
 
 
 def context() -> pd.DataFrame:

@@ -296,3 +296,79 @@ def test_removing_the_demo_keeps_partner_reports(db_url, tmp_path):
         "quarantine_open": len(store.load_quarantine(engine)),
     }
     engine.dispose()
+
+
+def _school_form(path, refs: range, agency: str, **values):
+    from forms import templated, write_form
+
+    rows = [dict(templated(f"{agency[:3]}-{i}"), **{"Reporting agency": agency, **values}) for i in refs]
+    return write_form(path, rows)
+
+
+def test_after_an_import_only_the_new_reports_are_read_into_the_frame(db_url, tmp_path, monkeypatch):
+    """An app process brings its frame up to date after an import by reading the new reports alone,
+    and gets exactly the frame a whole read gives (new agencies sorted into the categories)."""
+    from hoth_geo.intake import pipeline
+
+    engine = store.connect(db_url)
+    # The first file gives no place type: that column's labels are first seen in the second file.
+    first = _school_form(tmp_path / "a.csv", range(30), "Moorfield School (synthetic)", **{"Place type": ""})
+    pipeline.import_file(engine, first)
+    frame, read_at = store.refresh_reports(engine)
+    assert len(frame) == 30 and read_at == store.data_version(engine)
+    assert frame["place_type"].isna().all()
+    assert store.refresh_reports(engine, frame, read_at)[0] is frame, "nothing new: the same frame"
+
+    pipeline.import_file(engine, _school_form(tmp_path / "b.csv", range(12), "Ashgrove Academy (synthetic)"))
+    whole = store.load_reports(engine)
+
+    def no_whole_read(_engine):
+        raise AssertionError("the whole frame was read again after an import")
+
+    monkeypatch.setattr(store, "load_reports", no_whole_read)
+    refreshed, refreshed_at = store.refresh_reports(engine, frame, read_at)
+    pd.testing.assert_frame_equal(refreshed, whole, check_exact=True, check_categorical=True)
+    assert list(refreshed["agency"].cat.categories) == sorted(whole["agency"].unique())
+    assert refreshed_at == store.data_version(engine) and refreshed_at.rewrites == read_at.rewrites
+    engine.dispose()
+
+
+def test_a_change_to_stored_reports_reads_the_whole_frame(db_url, tmp_path):
+    """A Review merge changes a stored report: the frame is read whole, so the merged report is gone."""
+    from hoth_geo.intake import pipeline
+
+    engine = store.connect(db_url)
+    pipeline.import_file(engine, _school_form(tmp_path / "a.csv", range(20), "Moorfield School (synthetic)"))
+    frame, read_at = store.refresh_reports(engine)
+    first, gone = int(frame["id"].iloc[0]), int(frame["id"].iloc[5])
+    with engine.begin() as conn:  # as identity.merge does
+        conn.execute(store.reports.update().where(store.reports.c.id == gone).values(merged_into=first))
+        store.bump_data_version(conn, reports=-1)
+    refreshed, refreshed_at = store.refresh_reports(engine, frame, read_at)
+    assert refreshed_at.rewrites == read_at.rewrites + 1
+    assert len(refreshed) == 19 and gone not in set(refreshed["id"])
+    engine.dispose()
+
+
+def test_reports_committed_with_ids_below_the_frames_last_are_not_missed(db_url, tmp_path):
+    """On PostgreSQL two imports can commit in the other order than their ids: reports with ids below
+    the frame's last id then appear after it was read. The count tells, and the frame is read whole."""
+    from hoth_geo.intake import pipeline
+
+    engine = store.connect(db_url)
+    pipeline.import_file(engine, _school_form(tmp_path / "a.csv", range(10), "Moorfield School (synthetic)"))
+    with engine.begin() as conn:  # make room below the next ids, as a slower import would hold them
+        low = conn.execute(sa.select(sa.func.min(store.reports.c.id))).scalar_one()
+        rows = [dict(r._mapping) for r in conn.execute(sa.select(store.reports).order_by(store.reports.c.id))]
+        conn.execute(store.reports.update().values(id=store.reports.c.id + 1_000))
+    frame, read_at = store.refresh_reports(engine)
+    with engine.begin() as conn:  # the slower import commits last, with the lower ids
+        late = [
+            dict(r, id=low + i, identity=f"late:{i}", fingerprint=f"{i:040x}") for i, r in enumerate(rows[:3])
+        ]
+        conn.execute(store.reports.insert(), late)
+        store.bump_data_version(conn, reports=3, appended_only=True)
+    refreshed, _ = store.refresh_reports(engine, frame, read_at)
+    assert len(refreshed) == 13 and {low, low + 1, low + 2} <= set(refreshed["id"])
+    pd.testing.assert_frame_equal(refreshed, store.load_reports(engine))
+    engine.dispose()
