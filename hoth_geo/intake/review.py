@@ -216,19 +216,28 @@ def plausible_candidates(place_name: object, places: pd.DataFrame) -> np.ndarray
     generic = sorted(GENERIC_NAME_WORDS)
     kinds = [w for w in words if _alike(w, generic) & GENERIC_NAME_WORDS]
     distinctive = [w for w in words if w not in kinds]
-    names = places["name"].map(geocode.name_key)
-    towns = places["locality"].map(geocode.name_key)
+    # Each distinct name, locality and (name, locality) is read once: a gazetteer repeats names
+    # ('Parking area') and has few localities.
+    name_codes, name_uniques = pd.factorize(places["name"].fillna(""))
+    town_codes, town_uniques = pd.factorize(places["locality"].fillna(""))
+    codes, pairs = pd.factorize(name_codes.astype(np.int64) * (len(town_uniques) + 1) + town_codes)
+    name_keys = [geocode.name_key(n) for n in name_uniques]
+    town_keys = [geocode.name_key(t) for t in town_uniques]
+    names = [name_keys[p // (len(town_uniques) + 1)] for p in pairs]
+    towns = [town_keys[p % (len(town_uniques) + 1)] for p in pairs]
     if not distinctive:
         key = " ".join(words)
         own = [
             " ".join(w for w in n.split() if w not in set(t.split()) and w not in _OPTIONAL_WORDS)
             for n, t in zip(names, towns, strict=True)
         ]
-        return np.array([fuzz.token_sort_ratio(key, k) >= _GENERIC_NAME_CUTOFF for k in own], dtype=bool)
+        fits = np.array([fuzz.token_sort_ratio(key, k) >= _GENERIC_NAME_CUTOFF for k in own], dtype=bool)
+        return fits[codes]
     held = [set(f"{n} {t}".split()) for n, t in zip(names, towns, strict=True)]
     vocabulary = sorted(set().union(*held))
     needed = [_alike(w, vocabulary) for w in distinctive + kinds]
-    return np.array([all(have & alike for alike in needed) for have in held], dtype=bool)
+    fits = np.array([all(have & alike for alike in needed) for have in held], dtype=bool)
+    return fits[codes]
 
 
 def _named_in_reason(reason: str, named: pd.DataFrame) -> pd.DataFrame:
