@@ -2,9 +2,16 @@
 
 Each located report adds a *weight* to its hex:
 
-    weight = recency decay x grading weight
-    decay  = exp(-ln 2 * age_days / half_life_days)      (a report half_life_days old counts half)
+    weight  = recency x grading weight
+    recency = 1/2 + 1/2 * exp(-ln 2 * age_days / half_life_days)
     grading weight = source weight x information weight   (DEFAULT_GRADING_WEIGHTS, adjustable)
+
+Recency breaks ties and near-ties, it never outweighs a cluster: a new report counts 1, one
+``half_life_days`` old 3/4, and no report ever less than 1/2 (``RECENCY_FLOOR``). So among reports of one
+grading, a slot is never ranked above a slot with more than twice its reports because its reports are
+newer: one report from yesterday cannot outrank nine at a taxi rank from last year, while of two slots
+with equal counts the more recent comes first. An officer plans presence where harm clusters; a single
+fresh report is a reason to look, not the top of a plan.
 
 A candidate slot is (hex at ``res``, day of week, start hour) covering ``slot_hours`` consecutive hours;
 the hours run on round the clock and round the week, so Friday 23:00 for two hours covers Friday 23:00
@@ -45,6 +52,7 @@ from hoth_geo.validation import as_day, check_frames
 __all__ = [
     "DEFAULT_GRADING_WEIGHTS",
     "DAY_NAMES",
+    "RECENCY_FLOOR",
     "report_weights",
     "slot_scores",
     "patrol_plan",
@@ -56,6 +64,9 @@ __all__ = [
 ]
 
 HOURS_PER_WEEK = 168
+# The least a report's recency can make it count: recency may halve a report, never do more, so
+# newer reports cannot outrank a cluster of more than twice as many older ones (see module docstring).
+RECENCY_FLOOR = 0.5
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # Grading weights: how much a report counts by the 3x5x2 grading. Source 1 (reliable) counts fully,
@@ -146,7 +157,7 @@ def _window_bounds(window, name: str = "window") -> tuple[np.datetime64, np.date
 
 def _check_half_life(value) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"half_life_days must be a number > 0 (inf for no decay), got {value!r}")
+        raise ValueError(f"half_life_days must be a number > 0 (inf for no recency weighting), got {value!r}")
 
 
 def _as_of(value) -> np.datetime64:
@@ -199,24 +210,29 @@ def report_weights(
     half_life_days: float = 28.0,
     grading_weights: dict | None = None,
 ) -> np.ndarray:
-    """Each report's weight: recency decay to ``as_of`` x grading weight (see module docstring).
+    """Each report's weight: recency to ``as_of`` x grading weight (see module docstring).
 
-    Reports after ``as_of`` get age 0 (callers leave them out). ``half_life_days=math.inf`` switches the
-    decay off.
+    Recency runs from 1 (age 0) down towards ``RECENCY_FLOOR`` (1/2): the part above the floor halves
+    every ``half_life_days``. Reports after ``as_of`` get age 0 (callers leave them out).
+    ``half_life_days=math.inf`` switches recency off (every report counts 1 before grading).
     """
     _check_half_life(half_life_days)
     weights = _merge_weights(grading_weights)
     t = reports["observed_at"].to_numpy(dtype="datetime64[ns]")
     ref = np.datetime64(pd.Timestamp(as_of).to_datetime64(), "ns")
     age_days = np.maximum((ref - t) / np.timedelta64(1, "D"), 0.0)
-    decay = np.exp(-math.log(2) * age_days / half_life_days) if math.isfinite(half_life_days) else 1.0
+    if math.isfinite(half_life_days):
+        fading = np.exp(-math.log(2) * age_days / half_life_days)
+        recency = RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * fading
+    else:
+        recency = 1.0
     src = _grade_weight(reports["grading_source"], weights["source"], weights["source"][_UNGRADED["source"]])
     info = _grade_weight(
         reports["grading_information"],
         weights["information"],
         weights["information"][_UNGRADED["information"]],
     )
-    return decay * src * info
+    return recency * src * info
 
 
 def cells_mask(report_cells: np.ndarray, cells: Iterable[int], *, name: str = "cells") -> np.ndarray:
@@ -448,10 +464,12 @@ def patrol_plan(
     """The best ``slots`` (hex, day, hours) for presence, chosen greedily with spreading.
 
     - ``window``: (start, end) dates, inclusive; only reports observed in it are used (default: all).
-    - ``as_of``: the date the decay is measured to (a date means the end of that day); default the end
+    - ``as_of``: the date recency is measured to (a date means the end of that day); default the end
       of ``window``, else the latest report used. Reports after ``as_of`` are left out.
     - ``area_cells``: H3 cells (any resolution <= 11) to plan within; default everywhere.
-    - ``half_life_days``: recency half-life; ``math.inf`` weighs all reports alike.
+    - ``half_life_days``: recency half-life (a report this old counts 3/4, none less than 1/2, so a
+      slot never outranks one with more than twice its reports by being newer); ``math.inf`` weighs
+      all reports alike.
     - ``grading_weights``: overrides of ``DEFAULT_GRADING_WEIGHTS``, e.g. ``{'source': {'3': 0.2}}``.
 
     Columns: slot (1 = best), h3 (int64 at ``res``), day_of_week (0 = Monday), day ('Fri'),

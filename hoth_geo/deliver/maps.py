@@ -56,6 +56,8 @@ __all__ = [
     "add_basemap",
     "clicked_cell",
     "leaflet_assets",
+    "location_map",
+    "nearest_town",
 ]
 
 # ColorBrewer YlOrRd, 5 classes: sequential and marked colour-blind safe by ColorBrewer.
@@ -812,6 +814,57 @@ def blank_map(center: tuple[float, float] | None = None, zoom: int | None = None
     return build_hex_map(
         empty, center=center or _FALLBACK_CENTER, zoom=zoom or _FALLBACK_ZOOM, empty_text=None
     )
+
+
+def nearest_town(latitude: float, longitude: float) -> tuple[str, float, float, float] | None:
+    """The town label (``town_labels``) nearest a point: (name, latitude, longitude, distance in km),
+    or None when the area has no town labels."""
+    towns = town_labels()
+    if towns.empty:
+        return None
+    lat = np.radians(towns["latitude"].to_numpy(dtype=np.float64))
+    lon = np.radians(towns["longitude"].to_numpy(dtype=np.float64))
+    lat0, lon0 = math.radians(float(latitude)), math.radians(float(longitude))
+    # Haversine on a 6371 km sphere: towns are a few to tens of kilometres apart.
+    a = np.sin((lat - lat0) / 2) ** 2 + math.cos(lat0) * np.cos(lat) * np.sin((lon - lon0) / 2) ** 2
+    km = 2 * 6371.0 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    i = int(np.argmin(km))
+    return (
+        str(towns["name"].iloc[i]),
+        float(towns["latitude"].iloc[i]),
+        float(towns["longitude"].iloc[i]),
+        float(km[i]),
+    )
+
+
+# Room around a point and its nearest town, so the town's label (drawn above its point) is not cut by
+# the map's edge, where the reference layer would hide it: a share of the span, plus degrees.
+_TOWN_MARGIN = 1.3
+_TOWN_PAD_DEG = (0.002, 0.003)  # latitude, longitude: ~200 m
+
+
+def location_map(latitude: float, longitude: float, zoom: int, *, basemap="configured") -> folium.Map:
+    """A map of one point, for showing where a report will be placed (Share information, Review).
+
+    With a basemap (``basemap``: the configured one by default, a ``Basemap``, or None for none) the
+    point is centred at ``zoom``. Without one, a point alone at street zoom would sit on blank ground:
+    the view is fitted instead round the point (kept at the centre) and the nearest town label, at
+    most ``zoom``, so the area and ward outlines and a town name say where it is, as the main map
+    shows places without tiles. The caller adds its marker and passes the map through
+    ``prepare_for_streamlit`` with the same ``basemap``."""
+    if basemap == "configured":
+        from hoth_geo.deliver import basemap as basemaps
+
+        basemap = basemaps.load()
+    point = (float(latitude), float(longitude))
+    town = nearest_town(*point)
+    if (basemap is not None and basemap.configured) or town is None:
+        return blank_map(center=point, zoom=zoom)
+    half_lat = abs(town[1] - point[0]) * _TOWN_MARGIN + _TOWN_PAD_DEG[0]
+    half_lon = abs(town[2] - point[1]) * _TOWN_MARGIN + _TOWN_PAD_DEG[1]
+    around = [[point[0] - half_lat, point[1] - half_lon], [point[0] + half_lat, point[1] + half_lon]]
+    empty = pd.DataFrame({"h3": pd.Series(dtype=np.int64), "count": pd.Series(dtype=np.int64)})
+    return build_hex_map(empty, zoom=zoom, empty_text=None, fit_bounds=around)
 
 
 # --- Builder -------------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ __all__ = [
     "readable",
     "read_narrative",
     "place_candidates",
+    "GENERIC_NAME_WORDS",
+    "PLACE_KIND_WORDS",
+    "plausible_candidates",
     "postcode_location",
     "resolve_with_location",
     "Resolution",
@@ -161,38 +164,123 @@ def read_narrative(engine: Engine, quarantine_id: int, user: User) -> str | None
     return _given(json.loads(raw).get("narrative"))
 
 
-# 'Name (Locality)' or 'Name (Locality, Locality and 2 more)', as the geocoder lists places in a reason.
-_NAMED_PLACE = re.compile(r"([^;:()]+?) \(([^()]*)\)")
 _CANDIDATE_COLUMNS = ["place_id", "name", "locality", "place_type", "latitude", "longitude"]
+
+# Words that say what kind of place a name is, where it is on a street, or nothing at all, but not
+# which place: 'Station Road Takeaway' shares 'station' with every bus and filling station and 'road'
+# with every place on a road. A candidate must match the rest of a name, its distinctive words.
+PLACE_KIND_WORDS = frozenset(
+    {"station", "bus", "coach", "rail", "railway", "train", "metro", "interchange", "stop", "taxi"}
+    | {"rank", "office", "petrol", "filling", "service", "services", "garage", "car", "park", "parking"}
+    | {"playground", "field", "fields", "recreation", "ground", "pitches", "campus"}
+    | {"hotel", "motel", "inn", "guest", "house", "lodge", "hostel", "takeaway", "cafe", "restaurant"}
+    | {"shop", "shops", "store", "stores", "supermarket", "convenience", "market", "shopping", "centre"}
+    | {"center", "mall", "arcade", "precinct", "school", "primary", "secondary", "academy", "college"}
+    | {"university", "nursery", "pub", "bar", "club", "nightclub", "leisure", "sports", "sport", "gym"}
+    | {"pool", "cinema", "hospital", "health", "surgery", "clinic", "library", "church", "hall"}
+)
+_OPTIONAL_WORDS = frozenset(
+    {"road", "street", "avenue", "lane", "drive", "close", "crescent", "terrace", "gardens", "place"}
+    | {"court", "square", "grove", "way", "walk", "parade", "row", "hill", "bank", "view", "estate"}
+    | {"the", "and", "of", "at", "on", "near", "by", "in", "outside", "opposite", "behind", "next", "to"}
+    | {"public", "open", "space", "area", "town", "city", "village", "fast", "food", "community", "youth"}
+)
+GENERIC_NAME_WORDS = PLACE_KIND_WORDS | _OPTIONAL_WORDS
+# rapidfuzz ratios (0-100): a word of four letters or more is found as a word this close to it (one
+# slip: 'Takeway' for 'Takeaway'); a name of generic words only must read as the candidate's name,
+# less its own locality, this closely (token_sort_ratio: word order aside).
+_WORD_CUTOFF = 80
+_GENERIC_NAME_CUTOFF = 90
+# Where the geocoder lists places in a reason: after 'places (', 'nearest names: ' or '; '.
+_LISTED_AFTER = r"(?:(?<=\()|(?<=: )|(?<=; ))"
+
+
+def _alike(word: str, vocabulary) -> set[str]:
+    """``word`` and, from four letters, the words of ``vocabulary`` one slip away from it."""
+    if len(word) < 4:
+        return {word}
+    near = process.extract(word, vocabulary, scorer=fuzz.ratio, score_cutoff=_WORD_CUTOFF, limit=None)
+    return {word} | {w for w, _score, _ in near if len(w) >= 4}
+
+
+def plausible_candidates(place_name: object, places: pd.DataFrame) -> np.ndarray:
+    """True where a place plausibly is the one ``place_name`` names.
+
+    With distinctive words (not in ``GENERIC_NAME_WORDS``): the place's name and locality hold each
+    of them and each place-kind word of the name ('Saddler Street taxi rank': saddler, taxi, rank),
+    a slip allowed, so sharing 'station' or 'park' is never enough. With none ('Petrol station',
+    'Station Road Takeaway'): the place's name less its own locality reads as the name."""
+    words = [w for w in geocode.name_key(place_name).split() if w not in _OPTIONAL_WORDS]
+    if places.empty or not words:
+        return np.zeros(len(places), dtype=bool)
+    generic = sorted(GENERIC_NAME_WORDS)
+    kinds = [w for w in words if _alike(w, generic) & GENERIC_NAME_WORDS]
+    distinctive = [w for w in words if w not in kinds]
+    # Each distinct name, locality and (name, locality) is read once: a gazetteer repeats names
+    # ('Parking area') and has few localities.
+    name_codes, name_uniques = pd.factorize(places["name"].fillna(""))
+    town_codes, town_uniques = pd.factorize(places["locality"].fillna(""))
+    codes, pairs = pd.factorize(name_codes.astype(np.int64) * (len(town_uniques) + 1) + town_codes)
+    name_keys = [geocode.name_key(n) for n in name_uniques]
+    town_keys = [geocode.name_key(t) for t in town_uniques]
+    names = [name_keys[p // (len(town_uniques) + 1)] for p in pairs]
+    towns = [town_keys[p % (len(town_uniques) + 1)] for p in pairs]
+    if not distinctive:
+        key = " ".join(words)
+        own = [
+            " ".join(w for w in n.split() if w not in set(t.split()) and w not in _OPTIONAL_WORDS)
+            for n, t in zip(names, towns, strict=True)
+        ]
+        fits = np.array([fuzz.token_sort_ratio(key, k) >= _GENERIC_NAME_CUTOFF for k in own], dtype=bool)
+        return fits[codes]
+    held = [set(f"{n} {t}".split()) for n, t in zip(names, towns, strict=True)]
+    vocabulary = sorted(set().union(*held))
+    needed = [_alike(w, vocabulary) for w in distinctive + kinds]
+    fits = np.array([all(have & alike for alike in needed) for have in held], dtype=bool)
+    return fits[codes]
 
 
 def _named_in_reason(reason: str, named: pd.DataFrame) -> pd.DataFrame:
-    found = []
-    for match in _NAMED_PLACE.finditer(str(reason or "")):
-        name = match.group(1).strip().lstrip("(").strip()
-        parts = [x.strip() for x in re.split(r",| and ", match.group(2)) if x.strip()]
-        any_locality = any(x.endswith("more") for x in parts)
-        hits = named[named["name"] == name]
-        if not any_locality:
-            locality = hits["locality"].fillna("unknown locality")
-            hits = hits[locality.isin(parts)]
-        found.append(hits)
-    return pd.concat(found) if found else named.iloc[:0]
+    """The places a reason lists as 'Name (Locality)' or 'Name (Locality, Locality and 2 more)', in the
+    reason's order. Names are looked up whole, so a name with its own brackets ('... (demo)') is found."""
+    reason = str(reason or "")
+    found: list[tuple[int, pd.DataFrame]] = []
+    for name in pd.unique(named["name"]):
+        if name not in reason:
+            continue
+        for match in re.finditer(_LISTED_AFTER + re.escape(name) + r" \(([^()]*)\)", reason):
+            parts = [x.strip() for x in re.split(r",| and ", match.group(1)) if x.strip()]
+            hits = named[named["name"] == name]
+            if not any(x.endswith("more") for x in parts):
+                hits = hits[hits["locality"].fillna("unknown locality").isin(parts)]
+            found.append((match.start(), hits))
+    found.sort(key=lambda pair: pair[0])
+    return pd.concat([hits for _, hits in found]) if found else named.iloc[:0]
 
 
 def place_candidates(payload: dict, reason: str, places: pd.DataFrame, limit: int = 8) -> pd.DataFrame:
     """The places the row may mean, best first: those the geocoder named in the reason (the places an
     ambiguous name matched, or the nearest names), else places whose name is close to the row's place
-    name. Empty when neither names a place."""
+    name. Either way only places that plausibly match the row's place name (``plausible_candidates``:
+    its distinctive words must be found in theirs, generic words such as station, road, park or hotel
+    are not enough), so a name with 'station' in it is not offered every station. Fewer candidates,
+    or none, rather than misleading ones. Empty when neither names a place."""
     named = places[places["name"].notna()]
     hits = _named_in_reason(reason, named)
-    key = geocode.name_key(payload.get("place_name"))
-    if hits.empty and key and not named.empty:
-        keys = named["name"].map(geocode.name_key)
-        near = process.extract(key, list(pd.unique(keys)), scorer=fuzz.WRatio, limit=limit, score_cutoff=80)
-        order = {k: i for i, (k, _score, _) in enumerate(near)}
-        hits = named[keys.isin(order)]
-        hits = hits.iloc[np.argsort(keys[keys.isin(order)].map(order).to_numpy(), kind="stable")]
+    place_name = payload.get("place_name")
+    key = geocode.name_key(place_name)
+    if key:
+        if hits.empty:
+            # Every plausible place, closest first: rapidfuzz token_sort_ratio over the words of its
+            # name and locality, so a place with fewer words besides the name's comes first.
+            hits = named[plausible_candidates(place_name, named)]
+            closeness = [
+                fuzz.token_sort_ratio(key, " ".join(dict.fromkeys(geocode.text_tokens(f"{n} {t}"))))
+                for n, t in zip(hits["name"], hits["locality"].fillna(""), strict=True)
+            ]
+            hits = hits.iloc[np.argsort(-np.asarray(closeness, dtype=float), kind="stable")]
+        else:
+            hits = hits[plausible_candidates(place_name, hits)]
     cols = _CANDIDATE_COLUMNS + (["postcode_district"] if "postcode_district" in hits else [])
     return hits[cols].drop_duplicates("place_id").head(limit).reset_index(drop=True)
 

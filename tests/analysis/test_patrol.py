@@ -14,6 +14,7 @@ import pytest
 
 from hoth_geo.analysis.patrol import (
     DEFAULT_GRADING_WEIGHTS,
+    RECENCY_FLOOR,
     patrol_plan,
     plan_to_csv,
     report_weights,
@@ -181,19 +182,69 @@ def test_wrap_over_midnight_counts_are_exact():
 
 
 def test_half_life_moves_ranks_in_the_expected_direction():
-    # X: ten reports 300 days before as_of. Y: three reports the day before. Same hour, same grades.
-    rows = [{"observed_at": f"2025-01-{d:02d} 20:30", "hex": HEX_X} for d in range(1, 11)]
-    rows += [{"observed_at": f"2025-10-{d:02d} 20:30", "hex": HEX_Y} for d in (20, 21, 22)]
+    # X: five Wednesday reports some 290 days before as_of. Y: four Wednesday reports in the weeks
+    # before. Same hour, same grades. Close counts: recency decides between them, and a longer
+    # half-life lets the older, larger cluster win.
+    rows = [{"observed_at": f"2025-01-{d:02d} 20:30", "hex": HEX_X} for d in (1, 8, 15, 22, 29)]
+    rows += [{"observed_at": f"2025-10-{d:02d} 20:30", "hex": HEX_Y} for d in (1, 8, 15, 22)]
     frame = _frame(rows)
     as_of = date(2025, 10, 23)
     short = patrol_plan(frame, NO_PLACES, half_life_days=7, as_of=as_of, slots=2, max_slots_per_hex=1)
     long = patrol_plan(frame, NO_PLACES, half_life_days=3650, as_of=as_of, slots=2, max_slots_per_hex=1)
     assert short["h3"].tolist() == [HEX_Y, HEX_X]
     assert long["h3"].tolist() == [HEX_X, HEX_Y]
-    # Decay by hand: a report h half-lives old weighs 2**-h.
+    # Recency by hand: the part above the floor of 1/2 halves every half-life.
     ages = (pd.Timestamp("2025-10-24") - frame["observed_at"]) / pd.Timedelta(days=1)
     w = report_weights(frame, as_of=pd.Timestamp("2025-10-24"), half_life_days=7)
-    np.testing.assert_allclose(w, 2.0 ** (-ages.to_numpy() / 7))
+    np.testing.assert_allclose(w, RECENCY_FLOOR + (1 - RECENCY_FLOOR) * 2.0 ** (-ages.to_numpy() / 7))
+    assert w.min() > 0.5
+
+
+@pytest.mark.parametrize("half_life_days", [1, 7, 28, 365])
+def test_one_new_report_never_outranks_a_cluster_of_nine(half_life_days):
+    # The taxi rank: nine reports on Friday nights over the year before as_of. Elsewhere, one report
+    # the afternoon before as_of. Whatever the half-life, the rank comes first.
+    fridays = pd.date_range("2025-01-03 23:15", periods=9, freq="35D")  # every fifth Friday
+    rank = [{"observed_at": str(t), "hex": HEX_Y, "place_id": "rank"} for t in fridays]
+    fresh = [{"observed_at": "2025-12-30 15:00", "hex": HEX_X, "place_id": "shop", "place_type": "shop"}]
+    places = pd.DataFrame({"place_id": ["rank", "shop"], "name": ["Taxi rank (test)", "Shop (test)"]})
+    plan = patrol_plan(
+        _frame(rank + fresh),
+        places,
+        slots=2,
+        max_slots_per_hex=1,
+        half_life_days=half_life_days,
+        as_of=date(2025, 12, 31),
+    )
+    assert plan["h3"].tolist() == [HEX_Y, HEX_X]
+    assert plan["reports"].tolist() == [9, 1]
+    assert plan.loc[0, "places_in_hex"] == "Taxi rank (test) (9)"
+
+
+def test_equal_counts_put_the_more_recent_slot_first():
+    # Three Friday evenings each: X in January, Y in September.
+    older = [{"observed_at": f"2025-01-{d:02d} 21:00", "hex": HEX_X} for d in (3, 10, 17)]
+    newer = [{"observed_at": f"2025-09-{d:02d} 21:00", "hex": HEX_Y} for d in (5, 12, 19)]
+    plan = patrol_plan(
+        _frame(older + newer), NO_PLACES, slots=2, max_slots_per_hex=1, as_of=date(2025, 9, 30)
+    )
+    assert plan["h3"].tolist() == [HEX_Y, HEX_X]
+    assert plan["reports"].tolist() == [3, 3]
+
+
+def test_demo_plan_puts_the_durham_taxi_rank_above_every_single_report_slot(demo):
+    # The noticed case: at the default half-life, slots of one report came before the Durham taxi
+    # rank's nine. Recency may halve a report and grading differs little in the demo, so no slot is
+    # ranked above one with four times its reports.
+    reports, places = demo
+    plan = patrol_plan(reports, places, slots=20)
+    counts = plan["reports"].tolist()
+    for i, above in enumerate(counts):
+        assert all(above * 4 >= below for below in counts[i + 1 :]), counts
+    taxi = plan[plan["places_in_hex"].str.contains(DURHAM_TAXI_RANK, regex=False)]
+    single = plan[plan["reports"] == 1]
+    assert not taxi.empty
+    assert single.empty or single["slot"].min() > taxi["slot"].min()
 
 
 def test_unknown_time_reports_lift_the_hex_but_never_pick_an_hour():

@@ -84,6 +84,60 @@ def test_the_candidates_are_the_places_the_reason_names(engine, tmp_path):
     ).empty
 
 
+STATION_ROAD_TAKEAWAYS = {
+    ("Station Road Takeaway (demo)", "Seaham"),
+    ("Station Road Takeaway (demo)", "West Auckland"),
+}
+
+
+def _named(found: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(found["name"], found["locality"], strict=True))
+
+
+def test_an_ambiguous_name_offers_its_matches_and_no_unrelated_stations(demo_store):
+    # The demo's rows naming its two venues of one name: the reason lists both, and a name with
+    # 'station' in it must not be padded with the area's bus and filling stations.
+    rows = review.needs_location(demo_store.engine)
+    rows = rows[rows["place_name"].fillna("").str.startswith("Station Road Takeaway")]
+    assert not rows.empty
+    for row in rows.itertuples():
+        payload, _ = store.quarantine_payload(demo_store.engine, int(row.id))
+        assert "matches 2 places" in row.reason
+        found = review.place_candidates(payload, row.reason, demo_store.places)
+        assert _named(found) == STATION_ROAD_TAKEAWAYS
+        assert len(found) == 2 and found["place_id"].is_unique
+
+
+@pytest.mark.parametrize(
+    ("place_name", "expected"),
+    [
+        ("Station Rd Takeway", STATION_ROAD_TAKEAWAYS),  # a slip in a name of generic words only
+        ("Saddler Street taxi rank", {("Taxi rank, Saddler Street, Durham (demo)", "Elvet and Gilesgate")}),
+        ("Darlington bus station", {("Bus station, Darlington town centre (demo)", "Central")}),
+        ("Kebab house Victoria Road", {("Kebab house, Victoria Road strip (demo)", "Central")}),
+        ("Hotel A", {("Hotel A, Durham (demo)", "Elvet and Gilesgate")}),
+        ("Station Hotel", set()),  # no such place: better none than every station and every hotel
+        ("the station", set()),
+    ],
+)
+def test_candidates_match_the_distinctive_part_of_the_name(demo_store, place_name, expected):
+    found = review.place_candidates({"place_name": place_name}, "needs a location", demo_store.places)
+    assert _named(found) == expected
+    generic_only = demo_store.places[review.plausible_candidates(place_name, demo_store.places)]
+    assert _named(generic_only) == expected
+
+
+def test_a_shared_generic_word_is_never_enough(demo_store):
+    places = demo_store.places
+    stations = places[places["name"].str.contains("station", case=False)]
+    assert stations["name"].str.contains("Filling station").any()
+    for name in ("Station Road Takeaway", "Bus station", "Blackhalls park", "Victoria Road chicken shop"):
+        plausible = stations[review.plausible_candidates(name, stations)]
+        assert not plausible["name"].str.contains("Filling station").any(), name
+    park = places[review.plausible_candidates("Blackhals park", places)]  # a slip in the distinctive word
+    assert set(park["locality"]) == {"Blackhalls"} and park["name"].str.contains("park", case=False).all()
+
+
 def test_filters_by_import_and_demo_newest_first(engine, tmp_path):
     pipeline.import_file(engine, write_form(tmp_path / "old.csv", [OUTREACH]), is_demo=True)
     pipeline.import_file(engine, write_form(tmp_path / "new.csv", [PETROL, OUTREACH]))

@@ -40,6 +40,21 @@ def _readable(headers: list[str]) -> bool:
     return all(h[:1].isupper() and "_" not in h for h in headers)
 
 
+# The data grid's named widths, in pixels (Streamlit's column_config documentation).
+NAMED_WIDTHS = {"small": 75, "medium": 200, "large": 400}
+# 15 hexadecimal characters of 14 px text, each at most 9 px wide (DejaVu Sans, wider than the grid's
+# Source Sans), inside the cell's 8 px padding each side.
+WHOLE_H3_ID_PX = 15 * 9 + 2 * 8
+
+
+def _shows_whole_h3_ids(frame) -> bool:
+    """The grid's h3 column holds 15-character ids and fits them: sized to its contents, or at least
+    WHOLE_H3_ID_PX wide."""
+    assert frame.value["h3"].str.fullmatch("[0-9a-f]{15}").all()
+    width = json.loads(frame.proto.columns or "{}").get("h3", {}).get("width")
+    return width is None or NAMED_WIDTHS.get(width, width) >= WHOLE_H3_ID_PX
+
+
 def test_place_ranking_shows_the_counts_beside_the_name(analyst):
     at = _run(analyst, "places")
     headers = _headers(at.dataframe[0])
@@ -65,3 +80,17 @@ def test_review_shows_why_before_the_often_empty_location_fields(analyst):
     headers = _headers(at.dataframe[0])
     assert headers[:3] == ["Observed", "Agency", "Why it needs a location"]
     assert _readable(headers), headers
+
+
+def test_partner_export_preview_shows_whole_hexagon_ids(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    at = _run(ensure_user(db_url, "partner"), "export")
+    table = next(f for f in at.dataframe if "h3" in f.value.columns)
+    assert _headers(table)[:2] == ["Hexagon (H3)", "Reports"]
+    assert _shows_whole_h3_ids(table), table.proto.columns
+
+
+def test_hot_spot_table_shows_whole_hexagon_ids(analyst):
+    at = _run(analyst, "hotspots")
+    table = next(f for f in at.dataframe if "h3" in f.value.columns)
+    assert _shows_whole_h3_ids(table), table.proto.columns

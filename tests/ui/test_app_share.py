@@ -3,14 +3,17 @@ the same pages in Chromium; these are the fast checks of the form's logic)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from datetime import date
 
 import pytest
 from apptest_support import app_as, ensure_user
 
-from hoth_geo import store
+from hoth_geo import settings, store
 from hoth_geo.access import auth
+from hoth_geo.deliver import maps
 from hoth_geo.intake import pipeline
 from hoth_geo.intake import submission as sm
 from hoth_geo.ui.main import allowed_pages
@@ -87,6 +90,21 @@ def test_the_form_previews_the_place_then_sends_it_with_a_receipt(contributor, d
     listing = app_as(contributor, "my-submissions").run()
     assert listing.title[0].value == "My submissions"
     assert reference in listing.dataframe[0].value["Reference"].tolist()
+
+
+def test_the_preview_map_without_a_basemap_takes_in_the_nearest_town(contributor, monkeypatch, tmp_path):
+    # No basemap configured: the place's pin must not sit alone on blank ground at street zoom.
+    monkeypatch.setattr(settings, "BASEMAP_FILE", tmp_path / "no-basemap.json")
+    at = fill(app_as(contributor, "share").run())
+    (preview,) = at.get("component_instance")
+    script = json.loads(preview.proto.json_args)["script"]
+    found = re.search(r'"fit":(\[\[[^\]]*\],\[[^\]]*\]\]),"fitMaxZoom":(\d+)', script)
+    assert found, "the view is fitted round the place and its town, not fixed on the place alone"
+    (south, west), (north, east) = json.loads(found.group(1))
+    assert int(found.group(2)) == 16, "at most the zoom the 30 m precision asks"
+    town, town_lat, town_lon, _km = maps.nearest_town((south + north) / 2, (west + east) / 2)
+    assert town == "Darlington" and south < town_lat < north and west < town_lon < east
+    assert "hothReference" in script, "with the area's outlines and town labels"
 
 
 def test_a_form_with_problems_keeps_every_value_and_names_the_fields(contributor):

@@ -28,6 +28,7 @@ from hoth_geo.deliver import export_prep, exports, maps
 from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.selection import ReportFilter
 from hoth_geo.ui import state
+from hoth_geo.ui.columns import h3_column
 from hoth_geo.ui.text import md_escape, md_filters
 
 __all__ = [
@@ -141,7 +142,7 @@ def _display_table(table: pd.DataFrame) -> pd.DataFrame:
 def _table_columns(k: int) -> dict:
     """Readable headers for the shareable hexagon table; the lists of types and concerns get the width."""
     return {
-        "h3": st.column_config.TextColumn("Hexagon (H3)", width="small"),
+        "h3": h3_column(),
         "count": st.column_config.TextColumn("Reports", width="small"),
         "common_place_types": st.column_config.TextColumn(f"Place types with {k}+ reports", width="large"),
         "common_concerns": st.column_config.TextColumn(f"Concerns with {k}+ reports", width="large"),

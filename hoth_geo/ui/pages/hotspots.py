@@ -18,6 +18,7 @@ from hoth_geo.analysis import hotspots, temporal
 from hoth_geo.deliver import maps
 from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.ui import state
+from hoth_geo.ui.columns import h3_column
 from hoth_geo.ui.text import md_escape, md_filters
 
 __all__ = [
@@ -252,7 +253,7 @@ def _gi_view(
                 "p (FDR)", width="small", help="Benjamini-Hochberg false-discovery-rate adjusted p-value"
             ),
             "z": st.column_config.NumberColumn("Gi* z-score", format="%.2f", width="small"),
-            "h3": st.column_config.TextColumn("Hexagon (H3)", width="small"),
+            "h3": h3_column(),
         },
     )
     if not beside.empty:

@@ -146,8 +146,10 @@ def render() -> None:
     filters = st.session_state["filters"]
     st.caption(
         "The hexagons, days and hours where presence would meet most of the recent reporting. Slots are "
-        "ranked by reports weighted once for recency (a report loses half its weight every half-life) and "
-        "grading (better-graded information counts more); reports with no time of day raise a hexagon but "
+        "ranked by reports weighted for grading (better-graded information counts more) and recency: a "
+        "report one half-life old counts 3/4 and none less than 1/2, so newer reports put a slot first "
+        "among slots of similar counts but never above a slot with more than twice its reports. Reports "
+        "with no time of day raise a hexagon but "
         f"never pick its hours. Each slot then says what it holds in plain reports. Reports used: "
         f"{md_filters(filters)}."
     )
@@ -168,7 +170,8 @@ def render() -> None:
         value=28,
         step=1,
         key="patrol_half_life",
-        help="A report this many days old counts half as much as one from the end of the date range.",
+        help="A report this many days old counts 3/4 of one from the end of the date range; "
+        "no report counts less than half.",
     )
     max_per_hex = c5.number_input(
         "Max slots per hexagon", min_value=1, max_value=10, value=2, step=1, key="patrol_max_per_hex"

@@ -322,7 +322,7 @@ def _narrative(eng, qid: int) -> None:
 
 def _map(qid: int, lat: float | None, lon: float | None, *, clickable: bool) -> None:
     located = lat is not None
-    m = maps.blank_map(center=(lat, lon) if located else None, zoom=15 if located else None)
+    m = maps.location_map(lat, lon, 15) if located else maps.blank_map()
     if located:
         folium.CircleMarker(
             location=(lat, lon),

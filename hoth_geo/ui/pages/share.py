@@ -226,7 +226,8 @@ def _marker_icon() -> folium.CustomIcon:
 
 def _preview_map(preview: sm.Preview) -> None:
     center = (preview.latitude, preview.longitude) if preview.located else None
-    m = maps.blank_map(center=center, zoom=_zoom(preview.precision_m) if preview.located else None)
+    # Without a basemap the map zooms out as far as the nearest town, never a pin on blank ground.
+    m = maps.location_map(*center, _zoom(preview.precision_m)) if preview.located else maps.blank_map()
     if preview.located:
         folium.Circle(
             location=center,
