@@ -655,11 +655,11 @@ def gi_star(
     (non-negative); grid cells without a row count as 0. Weights are binary over the k-ring of each
     cell, the cell itself included, restricted to the grid.
 
-    Returns a ``GiResult`` whose table has one row per grid cell (sorted by h3) with: count, z (Gi* z-score), p (two-sided
-    analytical p from the normal approximation), p_fdr (Benjamini-Hochberg adjusted p of the p used
-    for the classes; equal to that p when ``fdr`` is False), class (hot_99 ... not_significant, by
-    p_fdr <= 0.01 / 0.05 / 0.10 and the sign of z) and n_neighbours (grid cells within k rings,
-    the cell itself excluded). With ``permutations``, a p_sim column holds two-sided conditional
+    Returns a ``GiResult`` whose table has one row per grid cell (sorted by h3) with: count, z
+    (Gi* z-score), p (two-sided analytical p from the normal approximation), p_fdr
+    (Benjamini-Hochberg adjusted p of the p used for the classes; equal to that p when ``fdr`` is
+    False), class (hot_99 ... not_significant, by p_fdr <= 0.01 / 0.05 / 0.10 and the sign of z) and
+    n_neighbours (grid cells within k rings, the cell itself excluded). With ``permutations``, a p_sim column holds two-sided conditional
     permutation pseudo p-values (seeded by ``seed``) and the classes use them instead of p. Its
     warning is the permutation caveat (``permutation_fdr_warning``) or None.
 

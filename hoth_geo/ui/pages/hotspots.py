@@ -312,9 +312,10 @@ def _emerging_view(
     st.caption(
         f"Time step: {_STEP_WORDS.get(step, step)} ({step}), {len(starts)} steps from "
         f"{starts[0]:%d %b %Y} (chosen automatically for the filter's date range). Gi* is computed for "
-        f"every hexagon of the study area in every step (neighbours within {k} ring{'s' if k > 1 else ''}, FDR "
-        "adjusted per step, 90 % confidence); the Mann-Kendall test reads the trend of each hexagon's "
-        "z-scores. Hexagons with no pattern are not drawn. Method: docs/time-analysis.md."
+        "every hexagon of the study area in every step, empty ones included as in the Gi* view (neighbours "
+        f"within {k} ring{'s' if k > 1 else ''}, FDR adjusted per step, 90 % confidence); the Mann-Kendall "
+        "test reads the trend of each hexagon's z-scores. Hexagons with no pattern are not drawn. Method: "
+        "docs/time-analysis.md."
     )
     if not patterned.empty:
         if classes_only:
