@@ -89,11 +89,11 @@ def main() -> None:
     t_gi, gi = timed(lambda: temporal.gi_star_steps(cube.counts, graph), r)
     t_mk, mk = timed(lambda: temporal.mann_kendall(gi.z), r)
     t_cls, cats = timed(lambda: temporal.classify_emerging(gi.z, gi.p_fdr, mk.p, mk.s), r)
-    t_all, out = timed(lambda: temporal.emerging_hotspots(reports, RES, step="MS", grid_cells=grid), r)
+    t_all, out = timed(lambda: temporal.emerging_hotspots(reports, RES, step="MS", grid_cells=grid).table, r)
     half = pd.Timestamp("2024-11-01") + pd.DateOffset(months=args.steps // 2)
     before = ("2024-11-01", (half - pd.Timedelta(days=1)).date())
     after = (half.date(), (half + pd.DateOffset(months=args.steps // 2) - pd.Timedelta(days=1)).date())
-    t_pc, pc = timed(lambda: temporal.period_change(reports, RES, before=before, after=after), r)
+    t_pc, pc = timed(lambda: temporal.period_change(reports, RES, before=before, after=after).table, r)
     t_prof, _ = timed(lambda: temporal.time_profile(reports), r)
 
     print(

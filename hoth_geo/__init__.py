@@ -10,8 +10,8 @@ The names below are what a notebook or script needs, in the order the data moves
     places = hg.all_places(engine)
     selection = hg.ReportFilter(concerns=("cse",))
     counts = hg.aggregate_hexes(reports, 8, selection)
-    gistar = hg.hotspot_gistar(reports, 8, selection)  # hotspots.hotspots
-    emerging = hg.emerging_hotspots(reports, 8, filters=selection)
+    gistar = hg.hotspot_gistar(reports, 8, selection)  # hotspots.hotspots: a GiResult (.table, .warning)
+    emerging = hg.emerging_hotspots(reports, 8, filters=selection)  # an EmergingResult (.table, .step)
     hg.standalone_html(hg.build_hex_map(counts))
     policy = hg.policy_for("partner")
     prepared = hg.prepare_export(reports, places, kind="csv", policy=policy, res=8, filters=selection)
@@ -56,6 +56,11 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "kernel_density": ("analysis.hotspots", "kernel_density"),
     "emerging_hotspots": ("analysis.temporal", "emerging_hotspots"),
     "period_change": ("analysis.temporal", "period_change"),
+    # What the hexagon verbs return: the table plus the facts about the run, as documented fields.
+    "GiResult": ("analysis.hotspots", "GiResult"),
+    "DensityResult": ("analysis.hotspots", "DensityResult"),
+    "EmergingResult": ("analysis.temporal", "EmergingResult"),
+    "PeriodChange": ("analysis.temporal", "PeriodChange"),
     # Maps
     "build_hex_map": ("deliver.maps", "build_hex_map"),
     "standalone_html": ("deliver.maps", "standalone_html"),
@@ -97,6 +102,10 @@ __all__ = [
     "kernel_density",
     "emerging_hotspots",
     "period_change",
+    "GiResult",
+    "DensityResult",
+    "EmergingResult",
+    "PeriodChange",
     "build_hex_map",
     "standalone_html",
     "policy_for",
@@ -132,10 +141,17 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and editors see
     from hoth_geo.access.privacy import SharingPolicy, policy_for
     from hoth_geo.analysis.aggregate import aggregate_hexes, monthly_counts
-    from hoth_geo.analysis.hotspots import count_grid, density, kernel_density, study_area_grid
+    from hoth_geo.analysis.hotspots import (
+        DensityResult,
+        GiResult,
+        count_grid,
+        density,
+        kernel_density,
+        study_area_grid,
+    )
     from hoth_geo.analysis.hotspots import hotspots as hotspot_gistar
     from hoth_geo.analysis.places import place_ranking, top_places
-    from hoth_geo.analysis.temporal import emerging_hotspots, period_change
+    from hoth_geo.analysis.temporal import EmergingResult, PeriodChange, emerging_hotspots, period_change
     from hoth_geo.deliver.export_prep import PreparedExport, prepare_export
     from hoth_geo.deliver.export_prep import record as record_export
     from hoth_geo.deliver.maps import build_hex_map, standalone_html

@@ -423,7 +423,7 @@ def test_cli_kde_smooths_over_the_same_grid_as_the_page(demo_db, tmp_path):
     )
     reports = reports[inside | ~has_point].reset_index(drop=True)
     counts, grid, _ = hotspots.count_grid(reports, 8, ReportFilter(), area=durham_city)
-    expected = hotspots.kernel_density(counts, grid)
+    expected = hotspots.kernel_density(counts, grid).table
     assert sorted(written["h3"]) == sorted(hexes.cells_to_str(grid))
     by_cell = dict(zip(hexes.cells_to_str(expected["h3"]), expected["density"], strict=True))
     assert written["density"].to_numpy() == pytest.approx([by_cell[c] for c in written["h3"]])

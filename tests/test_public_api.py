@@ -93,7 +93,7 @@ def test_a_notebook_session_through_the_public_api(tmp_path):
     cse = hg.ReportFilter(concerns=("cse",))
     counts = hg.aggregate_hexes(reports, 8, cse)
     assert 0 < counts["count"].sum() < len(reports)
-    gistar = hg.hotspot_gistar(reports, 8, cse)
+    gistar = hg.hotspot_gistar(reports, 8, cse).table
     assert gistar["class"].str.startswith("hot_").any()  # the planted CSE hotels
     html = hg.standalone_html(hg.build_hex_map(counts))
     assert html.lstrip().lower().startswith("<!doctype html")

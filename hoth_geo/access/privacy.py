@@ -71,6 +71,7 @@ __all__ = [
     "policy_for",
     "check_resolution",
     "resolution_note",
+    "SuppressedCounts",
     "suppress_counts",
     "is_suppressed",
     "round_total",
@@ -400,6 +401,36 @@ def _protect_group(
     return True
 
 
+@dataclass(frozen=True)
+class SuppressedCounts:
+    """A table of counts as an audience may see it, with the totals that may be published beside it.
+
+    - ``table``: the input table with each count column as shown (an int, ``'<k'`` or ``'[c]'``
+      outside the police; unchanged for the police);
+    - ``totals``: {count column: the publishable grand total (rounded, and perturbed by
+      ``disclose_counts``) or ``WITHHELD_TOTAL``};
+    - ``group_totals``: {count column: {group key: publishable total or ``WITHHELD_TOTAL``}}, one
+      entry per group of ``group_cols`` (empty without them);
+    - ``suppressed``: {count column: boolean array over the rows, True where the count is withheld}.
+
+    The totals and the mask are privacy-relevant: publish a total only from here, never by summing
+    the table's shown numbers.
+    """
+
+    table: pd.DataFrame
+    totals: dict
+    group_totals: dict
+    suppressed: dict
+
+    def hidden(self, count_cols=None) -> np.ndarray:
+        """Rows where any of ``count_cols`` (default every count column) is withheld."""
+        cols = self.suppressed if count_cols is None else count_cols
+        mask = np.zeros(len(self.table), dtype=bool)
+        for col in cols:
+            mask |= np.asarray(self.suppressed[col], dtype=bool)
+        return mask
+
+
 def suppress_counts(
     table: pd.DataFrame,
     count_cols,
@@ -407,7 +438,7 @@ def suppress_counts(
     *,
     group_cols=(),
     totals: dict | None = None,
-) -> pd.DataFrame:
+) -> SuppressedCounts:
     """``table`` with small counts withheld for partner and public audiences (unchanged for the police).
 
     - Primary: a count of 1..k-1 becomes ``'<k'``. Zero stays 0 (it says no report was made about a
@@ -420,8 +451,7 @@ def suppress_counts(
       almost always travels with a table, so the safe assumption is that it is known.
 
     Each count column is protected on its own; do not publish row totals across count columns.
-    ``result.attrs`` holds 'totals' ({col: publishable grand total}), 'group_totals'
-    ({col: {group: publishable total}}, when group_cols) and 'suppressed' ({col: boolean mask list}).
+    Returns a ``SuppressedCounts``: the table with its totals and the mask of withheld counts.
     """
     check_policy(policy)
     if not isinstance(table, pd.DataFrame):
@@ -451,7 +481,9 @@ def suppress_counts(
                 raise ValueError(f"totals: {c!r} is not one of count_cols ({', '.join(count_cols)})")
 
     out = table.copy()
-    out.attrs = {"totals": {}, "group_totals": {}, "suppressed": {}}
+    out_totals: dict = {}
+    out_group_totals: dict = {}
+    out_suppressed: dict = {}
     groups = (
         list(table.groupby(list(group_cols), dropna=False, sort=True).indices.items()) if group_cols else []
     )
@@ -476,10 +508,10 @@ def suppress_counts(
         shown[primary] = policy.small
         shown[secondary] = SECONDARY_MARK
         out[col] = pd.Series(shown, index=table.index, dtype=object) if policy.suppresses else table[col]
-        out.attrs["suppressed"][col] = (primary | secondary).tolist()
-        out.attrs["totals"][col] = round_total(int(values.sum()), policy) if grand_ok else WITHHELD_TOTAL
+        out_suppressed[col] = primary | secondary
+        out_totals[col] = round_total(int(values.sum()), policy) if grand_ok else WITHHELD_TOTAL
         if group_cols:
-            out.attrs["group_totals"][col] = {
+            out_group_totals[col] = {
                 key: (
                     round_total(int(values[idx].sum()), policy)
                     if ok_groups.get(key, True)
@@ -487,7 +519,7 @@ def suppress_counts(
                 )
                 for key, idx in groups
             }
-    return out
+    return SuppressedCounts(out, out_totals, out_group_totals, out_suppressed)
 
 
 # --- Cell-key perturbation (the one disclosure-control path for partner and public counts) ---------------
@@ -662,7 +694,7 @@ def disclose_counts(
     keys=None,
     group_cols=(),
     totals: dict | None = None,
-) -> pd.DataFrame:
+) -> SuppressedCounts:
     """The one disclosure-control path for counts a partner or the public can see.
 
     In order: (1) small-number suppression (``suppress_counts``: 1..k-1 as '<k', secondary '[c]'
@@ -672,13 +704,16 @@ def disclose_counts(
     exact (``keys`` may then be None).
 
     ``keys``: the cell key of each row (``key_sums`` of its records' ``record_keys``), as an array,
-    the name of a column of ``table``, or a dict count column -> either. Other arguments and
-    ``attrs`` as ``suppress_counts``.
+    the name of a column of ``table``, or a dict count column -> either. Other arguments and the
+    result (a ``SuppressedCounts``) as ``suppress_counts``.
     """
     check_policy(policy)
-    out = suppress_counts(table, count_cols, policy, group_cols=group_cols, totals=totals)
+    result = suppress_counts(table, count_cols, policy, group_cols=group_cols, totals=totals)
     if not policy.suppresses:
-        return out
+        return result
+    out = result.table
+    totals_out = dict(result.totals)
+    group_totals_out = {col: dict(by_group) for col, by_group in result.group_totals.items()}
     count_cols = (count_cols,) if isinstance(count_cols, str) else tuple(count_cols)
     group_cols = (group_cols,) if isinstance(group_cols, str) else tuple(group_cols)
     groups = (
@@ -687,23 +722,22 @@ def disclose_counts(
     for col in count_cols:
         cell_keys = _keys_for(table, col, keys)
         values = _counts(table, col)
-        hidden = np.asarray(out.attrs["suppressed"][col], dtype=bool)
+        hidden = np.asarray(result.suppressed[col], dtype=bool)
         shown = out[col].to_numpy(dtype=object).copy()
         open_ = ~hidden & (values > 0)
         if open_.any():
             noisy = perturb(values[open_], cell_keys[open_], policy.k)
             shown[open_] = [int(v) for v in noisy]
         out[col] = pd.Series(shown, index=out.index, dtype=object)
-        grand = out.attrs["totals"][col]
-        if grand != WITHHELD_TOTAL:
-            out.attrs["totals"][col] = disclose_total(int(values.sum()), int(cell_keys.sum()), policy)
+        if totals_out[col] != WITHHELD_TOTAL:
+            totals_out[col] = disclose_total(int(values.sum()), int(cell_keys.sum()), policy)
         if group_cols:
             for key, idx in groups:
-                if out.attrs["group_totals"][col].get(key) != WITHHELD_TOTAL:
-                    out.attrs["group_totals"][col][key] = disclose_total(
+                if group_totals_out[col].get(key) != WITHHELD_TOTAL:
+                    group_totals_out[col][key] = disclose_total(
                         int(values[idx].sum()), int(cell_keys[idx].sum()), policy
                     )
-    return out
+    return SuppressedCounts(out, totals_out, group_totals_out, result.suppressed)
 
 
 def hex_counts(reports: pd.DataFrame, res: int, filters=None) -> pd.DataFrame:

@@ -37,7 +37,7 @@ holding fine cells (``settings.FINE_H3_RES``) or cells already at the evaluation
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -58,6 +58,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "CURVE_COLUMNS",
     "Method",
+    "Evaluation",
     "cell_areas_km2",
     "evaluate",
     "evaluate_policeuk",
@@ -118,7 +119,7 @@ def score_count(counts: pd.DataFrame, grid_cells: np.ndarray) -> np.ndarray:
 def score_gistar(counts: pd.DataFrame, grid_cells: np.ndarray, *, k: int = 1) -> np.ndarray:
     """Getis-Ord Gi* z-score of each cell over its k-ring neighbourhood (hotspots.gi_star)."""
     # fdr only changes the class labels, not z, so it is switched off to save the work.
-    table = hotspots.gi_star(counts, grid_cells, k=k, fdr=False)
+    table = hotspots.gi_star(counts, grid_cells, k=k, fdr=False).table
     return _aligned(table, "z", grid_cells)
 
 
@@ -126,7 +127,7 @@ def score_kde(
     counts: pd.DataFrame, grid_cells: np.ndarray, *, bandwidth_m: float | None = None
 ) -> np.ndarray:
     """Kernel density of training events at each cell (hotspots.kernel_density)."""
-    table = hotspots.kernel_density(counts, grid_cells, bandwidth_m=bandwidth_m)
+    table = hotspots.kernel_density(counts, grid_cells, bandwidth_m=bandwidth_m).table
     return _aligned(table, "density", grid_cells)
 
 
@@ -295,13 +296,53 @@ def _last_period(points: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """The accuracy of hotspot methods (``evaluate``, ``pai_curve`` and their wrappers).
+
+    - ``table``: one row per (method, coverage): ``RESULT_COLUMNS`` (``evaluate``) or
+      ``CURVE_COLUMNS`` (``pai_curve``);
+    - ``res``, ``n_grid_cells``, ``grid_area_km2``: the grid the events were counted on;
+    - ``n_train``, ``n_test``: events inside the grid in each window (the ones counted), and
+      ``n_train_outside_grid``, ``n_test_outside_grid`` those left out (outside the grid or with no cell);
+    - ``n_last_period``, ``n_last_period_outside_grid``: the same for the 'last_period' baseline's
+      events (None when that method was not run);
+    - ``n_boot``, ``seed``, ``ci_level``: the bootstrap behind the intervals (n_boot 0 and the rest
+      None for ``pai_curve``);
+    - ``source``, ``concerns``, ``crime_types``: what the events were (``evaluate_policeuk``,
+      ``evaluate_windows``; None and empty otherwise);
+    - ``train``, ``test``, ``last_period``: the windows as inclusive ('YYYY-MM-DD', 'YYYY-MM-DD')
+      pairs (``evaluate_windows``; None otherwise).
+    """
+
+    table: pd.DataFrame
+    res: int
+    n_grid_cells: int
+    grid_area_km2: float
+    n_train: int
+    n_test: int
+    n_train_outside_grid: int
+    n_test_outside_grid: int
+    n_last_period: int | None = None
+    n_last_period_outside_grid: int | None = None
+    n_boot: int = 0
+    seed: int | None = None
+    ci_level: float | None = None
+    source: str | None = None
+    concerns: tuple[str, ...] = ()
+    crime_types: tuple[str, ...] = ()
+    train: tuple[str, str] | None = None
+    test: tuple[str, str] | None = None
+    last_period: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class _Prepared:
     grid: np.ndarray
     share: np.ndarray  # each grid cell's share of the grid's area
     train: np.ndarray  # training events per grid cell
     test: np.ndarray
     scores: dict[str, np.ndarray]
-    attrs: dict
+    counted: dict  # the Evaluation fields that describe the grid and the events counted on it
 
 
 def _prepare(
@@ -343,7 +384,7 @@ def _prepare(
                 f"method {m.name!r} returned {s.shape} scores for {len(grid)} grid cells: one per cell expected"
             )
         scores[m.name] = s
-    attrs = {
+    counted = {
         "res": res,
         "n_grid_cells": len(grid),
         "grid_area_km2": float(area.sum()),
@@ -353,8 +394,8 @@ def _prepare(
         "n_test_outside_grid": test_out,
     }
     if last is not None:
-        attrs.update(n_last_period=int(last.sum()), n_last_period_outside_grid=last_out)
-    return _Prepared(grid, area / area.sum(), train, test, scores, attrs)
+        counted.update(n_last_period=int(last.sum()), n_last_period_outside_grid=last_out)
+    return _Prepared(grid, area / area.sum(), train, test, scores, counted)
 
 
 def _metrics(hits, train_hits, area_share, n_test: int, n_train: int):
@@ -399,7 +440,7 @@ def evaluate(
     n_boot: int = 500,
     seed: int = 0,
     last_period_points: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+) -> Evaluation:
     """Hit rate, PAI and RRI of each method at each coverage, with bootstrap 95 % intervals.
 
     Each method scores every cell of ``grid_cells`` (H3 cells at ``res``) from ``train_points``;
@@ -414,7 +455,7 @@ def evaluate(
       selected cells hold no training event, since the ratio is then undefined.
 
     Events outside the grid and events with no cell (h3 == 0) are left out of every count; the
-    numbers dropped are in ``result.attrs``. The 'last_period' method scores the events of
+    numbers counted and dropped are fields of the ``Evaluation``. The 'last_period' method scores the events of
     ``last_period_points``, or, when that is None, those in the calendar month of the latest
     training event (``train_points`` then needs a 'month' or 'observed_at' column).
 
@@ -422,7 +463,8 @@ def evaluate(
     the test events with replacement (numpy Generator seeded with ``seed``), the training map held
     fixed. ``n_boot=0`` skips the bootstrap and leaves them NaN.
 
-    Returns one row per (method, coverage) with ``RESULT_COLUMNS``, methods in the order given.
+    Returns an ``Evaluation`` whose table has one row per (method, coverage) with ``RESULT_COLUMNS``,
+    methods in the order given.
     """
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
@@ -467,9 +509,8 @@ def evaluate(
                 lo, hi = np.percentile(b, [alpha, 100 - alpha], axis=0)
                 out[f"{c}_lo"], out[f"{c}_hi"] = lo, hi
         frames.append(out)
-    result = pd.concat(frames, ignore_index=True)[list(RESULT_COLUMNS)]
-    result.attrs.update(p.attrs, n_boot=int(n_boot), seed=int(seed), ci_level=CI_LEVEL)
-    return result
+    table = pd.concat(frames, ignore_index=True)[list(RESULT_COLUMNS)]
+    return Evaluation(table=table, **p.counted, n_boot=int(n_boot), seed=int(seed), ci_level=CI_LEVEL)
 
 
 def pai_curve(
@@ -481,12 +522,12 @@ def pai_curve(
     methods: Sequence[str | Method] = DEFAULT_METHODS,
     coverages: Sequence[float] | None = None,
     last_period_points: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+) -> Evaluation:
     """Hit rate, PAI and RRI against coverage for plotting (no bootstrap).
 
     Same ranking and definitions as ``evaluate``. With ``coverages=None`` every prefix of the
     ranking is a point (1, 2, ... all cells), so the curve is exact; the ``coverage`` column is then
-    the area share itself. Returns ``CURVE_COLUMNS``.
+    the area share itself. Returns an ``Evaluation`` whose table has ``CURVE_COLUMNS``.
     """
     p = _prepare(train_points, test_points, grid_cells, res, methods, last_period_points)
     frames = []
@@ -503,9 +544,8 @@ def pai_curve(
         frames.append(
             pd.DataFrame({"coverage": cov, **{c: rows[c] for c in CURVE_COLUMNS if c != "coverage"}})
         )
-    result = pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
-    result.attrs.update(p.attrs)
-    return result
+    table = pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
+    return Evaluation(table=table, **p.counted)
 
 
 # =====================================================================================================
@@ -600,7 +640,7 @@ def evaluate_policeuk(
     res: int = settings.DEFAULT_MAP_RES,
     grid_cells: np.ndarray | None = None,
     **kwargs,
-) -> pd.DataFrame:
+) -> Evaluation:
     """``evaluate`` on police.uk street-level CSVs (recorded crime, not partnership reports).
 
     Events come from ``read_policeuk_windows`` (see there for ``concerns`` and ``crime_types``) and
@@ -610,10 +650,12 @@ def evaluate_policeuk(
     """
     train, test = read_policeuk_windows(paths_train, paths_test, concerns=concerns, crime_types=crime_types)
     result = evaluate(train, test, _study_grid(res, grid_cells), res, **kwargs)
-    result.attrs.update(
-        source="police.uk", concerns=sorted(set(concerns)), crime_types=sorted(set(crime_types))
+    return replace(
+        result,
+        source="police.uk",
+        concerns=tuple(sorted(set(concerns))),
+        crime_types=tuple(sorted(set(crime_types))),
     )
-    return result
 
 
 DateLike = str | date | datetime | pd.Timestamp
@@ -647,7 +689,7 @@ def evaluate_windows(
     *,
     grid_cells: np.ndarray | None = None,
     **kwargs,
-) -> pd.DataFrame:
+) -> Evaluation:
     """``evaluate`` on a stored frame split into a training and a later test window.
 
     ``frame`` is the police context (``store.load_context``: a ``month`` column, one row per
@@ -712,11 +754,11 @@ def evaluate_windows(
         last_period_points=rows_in(last_lo, tr_hi),
         **kwargs,
     )
-    result.attrs.update(
+    return replace(
+        result,
         source=source,
-        concerns=list(concerns),
+        concerns=concerns,
         train=(str(tr_lo.date()), str((tr_hi - pd.Timedelta(days=1)).date())),
         test=(str(te_lo.date()), str((te_hi - pd.Timedelta(days=1)).date())),
         last_period=(str(last_lo.date()), str((tr_hi - pd.Timedelta(days=1)).date())),
     )
-    return result

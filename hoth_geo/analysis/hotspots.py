@@ -10,8 +10,10 @@ See docs/hotspots.md for the method, the class rule and references.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,6 +46,8 @@ __all__ = [
     "MIN_REPORTS",
     "HOTSPOT_COLUMNS",
     "TooFewReports",
+    "GiResult",
+    "DensityResult",
     "count_grid",
     "density",
     "read_boundary",
@@ -71,6 +75,44 @@ CLASSES: tuple[str, ...] = (
     "not_significant",
 )
 HOTSPOT_COLUMNS: tuple[str, ...] = ("h3", "count", "z", "p", "p_fdr", "class", "n_neighbours")
+
+
+@dataclass(frozen=True)
+class GiResult:
+    """Getis-Ord Gi* hot and cold spots on a grid (``gi_star``, ``hotspots``).
+
+    - ``table``: one row per grid cell, sorted by h3 (columns: see ``gi_star``);
+    - ``warning``: a sentence for the reader, or None: the permutation caveat
+      (``permutation_fdr_warning``) and, from ``hotspots``, the grid's warning (``study_area_grid``);
+    - ``n_reports``: the reports analysed (the sum of the counts, rounded);
+    - ``res``, ``k``, ``fdr``, ``permutations``: the settings the table was computed with.
+    """
+
+    table: pd.DataFrame
+    warning: str | None
+    n_reports: int
+    res: int
+    k: int
+    fdr: bool
+    permutations: int | None
+
+
+@dataclass(frozen=True)
+class DensityResult:
+    """A kernel density surface on a grid (``kernel_density``, ``density``).
+
+    - ``table``: columns h3 (every grid cell, sorted), density (reports per km²) and, from
+      ``density``, count (reports in the cell) before it;
+    - ``bandwidth_m``: the kernel radius used, in metres (given, or ``default_bandwidth_m``);
+    - ``res``: the grid's H3 resolution;
+    - ``warning``: the grid's warning from ``count_grid`` (``density`` only), or None.
+    """
+
+    table: pd.DataFrame
+    bandwidth_m: float
+    res: int
+    warning: str | None = None
+
 
 # A points-only grid is the convex hull of the reports grown by this much (and by at least two hex
 # edges), so reports on the hull still have a ring of cells around them to be compared with.
@@ -606,19 +648,20 @@ def gi_star(
     permutations: int | None = None,
     seed: int = 0,
     min_reports: int = MIN_REPORTS,
-) -> pd.DataFrame:
+) -> GiResult:
     """Getis-Ord Gi* hot and cold spots of report counts over every cell of a grid.
 
     ``counts``: columns h3 (int64 cells at the grid resolution, each within ``grid_cells``) and count
     (non-negative); grid cells without a row count as 0. Weights are binary over the k-ring of each
     cell, the cell itself included, restricted to the grid.
 
-    Returns one row per grid cell (sorted by h3) with: count, z (Gi* z-score), p (two-sided
-    analytical p from the normal approximation), p_fdr (Benjamini-Hochberg adjusted p of the p used
-    for the classes; equal to that p when ``fdr`` is False), class (hot_99 ... not_significant, by
-    p_fdr <= 0.01 / 0.05 / 0.10 and the sign of z) and n_neighbours (grid cells within k rings,
-    the cell itself excluded). With ``permutations``, a p_sim column holds two-sided conditional
-    permutation pseudo p-values (seeded by ``seed``) and the classes use them instead of p.
+    Returns a ``GiResult`` whose table has one row per grid cell (sorted by h3) with: count, z
+    (Gi* z-score), p (two-sided analytical p from the normal approximation), p_fdr
+    (Benjamini-Hochberg adjusted p of the p used for the classes; equal to that p when ``fdr`` is
+    False), class (hot_99 ... not_significant, by p_fdr <= 0.01 / 0.05 / 0.10 and the sign of z) and
+    n_neighbours (grid cells within k rings, the cell itself excluded). With ``permutations``, a p_sim column holds two-sided conditional
+    permutation pseudo p-values (seeded by ``seed``) and the classes use them instead of p. Its
+    warning is the permutation caveat (``permutation_fdr_warning``) or None.
 
     Raises TooFewReports when counts sum to fewer than ``min_reports``.
     """
@@ -648,16 +691,15 @@ def gi_star(
     out["n_neighbours"] = np.diff(graph.indptr).astype(np.int64) - 1
     if np.array_equal(x, np.round(x)):
         out["count"] = x.astype(np.int64)
-    out.attrs.update(
-        {
-            "k": int(k),
-            "fdr": bool(fdr),
-            "permutations": permutations,
-            "res": res,
-            "permutation_warning": permutation_fdr_warning(grid.size, permutations, fdr),
-        }
+    return GiResult(
+        table=out,
+        warning=permutation_fdr_warning(grid.size, permutations, fdr),
+        n_reports=int(round(total)),
+        res=res,
+        k=int(k),
+        fdr=bool(fdr),
+        permutations=permutations,
     )
-    return out
 
 
 def hotspots(
@@ -672,12 +714,13 @@ def hotspots(
     seed: int = 0,
     min_reports: int = MIN_REPORTS,
     area_name: str | None = None,
-) -> pd.DataFrame:
+) -> GiResult:
     """Gi* hotspots of the located reports matching ``filters`` over the whole study-area grid at
-    ``res`` (cells with no report included as zeros). Columns as ``gi_star``.
+    ``res`` (cells with no report included as zeros), as a ``GiResult`` (table columns as
+    ``gi_star``).
 
-    ``df.attrs['warning']`` carries the grid warning for the app (None when there is none), and
-    ``df.attrs['n_reports']`` the number of located reports analysed. Raises TooFewReports first,
+    Its ``warning`` joins the permutation caveat and the grid's warning (None when there is
+    neither); ``n_reports`` is the number of located reports analysed. Raises TooFewReports first,
     before any grid is built, when the selection is too small.
     """
     n = int((filter_mask(reports, filters) & located(reports)).sum())
@@ -693,9 +736,8 @@ def hotspots(
         seed=seed,
         min_reports=min_reports,
     )
-    notes = [w for w in (out.attrs.get("permutation_warning"), warning) if w]
-    out.attrs.update({"warning": " ".join(notes) or None, "n_reports": n})
-    return out
+    notes = [w for w in (out.warning, warning) if w]
+    return dataclasses.replace(out, warning=" ".join(notes) or None, n_reports=n)
 
 
 def count_grid(
@@ -727,20 +769,23 @@ def density(
     area: Polygon | MultiPolygon | str | Path | None = None,
     area_name: str | None = None,
     bandwidth_m: float | None = None,
-) -> pd.DataFrame:
+) -> DensityResult:
     """Kernel density of the located reports matching ``filters`` on the grid at ``res``
     (``count_grid``: ``area``, default the deployment's, plus the hexagons of reports outside it).
 
-    Columns: h3 (every grid cell, sorted), count (reports in the cell, 0 where none) and density
-    (reports per square kilometre, ``kernel_density`` with ``bandwidth_m`` or its default,
-    ``default_bandwidth_m``). The grid's warning, if any, is ``count_grid``'s.
+    A ``DensityResult`` whose table has columns h3 (every grid cell, sorted), count (reports in the
+    cell, 0 where none) and density (reports per square kilometre, ``kernel_density`` with
+    ``bandwidth_m`` or its default, ``default_bandwidth_m``); its warning is ``count_grid``'s.
     """
-    counts, grid, _warning = count_grid(reports, res, filters, area=area, area_name=area_name)
+    counts, grid, warning = count_grid(reports, res, filters, area=area, area_name=area_name)
     if bandwidth_m is None:
         bandwidth_m = default_bandwidth_m(counts)
     out = kernel_density(counts, grid, bandwidth_m=bandwidth_m)
-    out.insert(1, "count", counts.set_index("h3")["count"].reindex(out["h3"]).fillna(0).to_numpy(np.int64))
-    return out
+    table = out.table
+    table.insert(
+        1, "count", counts.set_index("h3")["count"].reindex(table["h3"]).fillna(0).to_numpy(np.int64)
+    )
+    return dataclasses.replace(out, warning=warning)
 
 
 # --- Smoothed intensity ------------------------------------------------------------------------------
@@ -783,13 +828,14 @@ def default_bandwidth_m(counts: pd.DataFrame) -> float:
 
 def kernel_density(
     counts: pd.DataFrame, grid_cells: np.ndarray, *, bandwidth_m: float | None = None
-) -> pd.DataFrame:
+) -> DensityResult:
     """Smoothed report intensity on every grid cell, in reports per km².
 
     Each cell's count sits at its hex centre and spreads with the quartic (biweight) kernel
     K(d) = 3 / (pi h²) * (1 - d²/h²)² for d < h, 0 beyond, evaluated at every grid cell's centre;
     distances are in metres on a local azimuthal equidistant projection. ``bandwidth_m`` (h)
-    defaults to ``default_bandwidth_m(counts)``. Returns columns h3 (sorted) and density.
+    defaults to ``default_bandwidth_m(counts)``. Returns a ``DensityResult`` (table columns h3,
+    sorted, and density; the bandwidth used; the grid's resolution).
     """
     grid, res = check_grid(grid_cells)
     x = _counts_on_grid(counts, grid, res)
@@ -809,6 +855,4 @@ def kernel_density(
         kern = 3.0 / (np.pi * h * h) * (1.0 - u * u) ** 2
         per_m2 = np.bincount(pairs["i"], weights=kern * x[src][pairs["j"]], minlength=len(grid))
         density = per_m2 * 1e6
-    out = pd.DataFrame({"h3": grid, "density": density})
-    out.attrs.update({"bandwidth_m": h, "res": res})
-    return out
+    return DensityResult(table=pd.DataFrame({"h3": grid, "density": density}), bandwidth_m=h, res=res)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,8 +42,10 @@ __all__ = [
     "MannKendall",
     "mann_kendall",
     "classify_emerging",
+    "EmergingResult",
     "emerging_hotspots",
     "binom_two_sided",
+    "PeriodChange",
     "period_change",
     "area_mask",
     "TimeProfile",
@@ -411,6 +414,26 @@ def classify_emerging(
     return out
 
 
+@dataclass(frozen=True)
+class EmergingResult:
+    """Emerging hot spot categories per hexagon (``emerging_hotspots``).
+
+    - ``table``: one row per cell (columns: see ``emerging_hotspots``);
+    - ``step``: the time step (a pandas frequency such as 'MS' or '14D'), given or chosen;
+    - ``step_starts``: the start of each time step, oldest first;
+    - ``k``, ``time_window``, ``alpha``, ``fdr``, ``global_window``: the settings used.
+    """
+
+    table: pd.DataFrame
+    step: str
+    step_starts: tuple[pd.Timestamp, ...]
+    k: int
+    time_window: int
+    alpha: float
+    fdr: bool
+    global_window: str
+
+
 def emerging_hotspots(
     reports: pd.DataFrame,
     res: int,
@@ -427,7 +450,7 @@ def emerging_hotspots(
     global_window: str = "cube",
     start=None,
     end=None,
-) -> pd.DataFrame:
+) -> EmergingResult:
     """Emerging hot spot analysis of located reports on H3 cells at ``res``.
 
     Builds the space-time cube (``step`` chosen by ``choose_time_step`` when None), computes Gi* per
@@ -435,15 +458,15 @@ def emerging_hotspots(
     (and, for information, on its counts) and classifies each cell (``classify_emerging``). Bin
     significance uses BH-adjusted p within each step when ``fdr`` is True.
 
-    Columns: h3, category, label, trend_z, trend_p, trend_tau, count_trend_z, count_trend_p,
-    n_hot_steps, n_cold_steps, final_z, final_p, final_count, total_count. ``attrs`` carries
-    step, step_starts, k, time_window, alpha, fdr, global_window.
+    Returns an ``EmergingResult``: the time step and its starts, the settings, and a table with
+    columns h3, category, label, trend_z, trend_p, trend_tau, count_trend_z, count_trend_p,
+    n_hot_steps, n_cold_steps, final_z, final_p, final_count, total_count.
 
-    The cells: ``grid_cells`` when given; else, with an ``area``, the grid Gi* uses
-    (``hotspots.count_grid``: the area's hexagons, zeros included, plus those of any report outside
-    it); else the hexagons with reports, which keeps the view quick at fine resolutions.
+    The cells: ``grid_cells`` when given, else the grid Gi* uses (``hotspots.count_grid``: every
+    hexagon of ``area``, default the deployment's, zeros included, plus those of any report outside
+    it), so the app, the command line and the briefing pack test the same hexagons.
     """
-    if grid_cells is None and area is not None:
+    if grid_cells is None:
         grid_cells = count_grid(reports, res, filters, area=area, area_name=area_name)[1]
     if step is None:
         start, end = _data_range(reports, _selected(reports, filters), filters, start, end)
@@ -485,16 +508,16 @@ def emerging_hotspots(
             "total_count": cube.counts.sum(axis=1),
         }
     )
-    out.attrs.update(
+    return EmergingResult(
+        table=out,
         step=step,
-        step_starts=list(cube.step_starts),
+        step_starts=tuple(cube.step_starts),
         k=k,
         time_window=time_window,
         alpha=alpha,
         fdr=fdr,
         global_window=global_window,
     )
-    return out
 
 
 # --- Change between two periods --------------------------------------------------------------------------
@@ -532,6 +555,24 @@ def binom_two_sided(k: np.ndarray, n: np.ndarray, prob: float) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class PeriodChange:
+    """Change between two periods per hexagon (``period_change``).
+
+    - ``table``: one row per hexagon with reports in either period (columns: see ``period_change``);
+    - ``before_days``, ``after_days``: the lengths of the two periods in days (inclusive);
+    - ``expected_after_share``: the share of a hexagon's reports expected in the after period when
+      the rate does not change, after_days / (before_days + after_days);
+    - ``alpha``: the p (FDR) at or below which a change is called 'up' or 'down'.
+    """
+
+    table: pd.DataFrame
+    before_days: int
+    after_days: int
+    expected_after_share: float
+    alpha: float
+
+
 def period_change(
     reports: pd.DataFrame,
     res: int,
@@ -540,8 +581,9 @@ def period_change(
     before: tuple,
     after: tuple,
     alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Per cell at ``res``: reports in the ``before`` and ``after`` periods (inclusive dates) and a test.
+) -> PeriodChange:
+    """Per cell at ``res``: reports in the ``before`` and ``after`` periods (inclusive dates) and a test,
+    as a ``PeriodChange`` (the table with the periods' lengths).
 
     Under 'no change in rate', given m = before + after reports in a cell, the after-count is
     Binomial(m, L_after / (L_before + L_after)) with L the period lengths in days. The exact two-sided
@@ -549,7 +591,8 @@ def period_change(
     own dates are ignored here: the periods define the time selection.
 
     ratio is the rate ratio (after / L_after) / (before / L_before): inf when before = 0.
-    direction: 'up' / 'down' when p_fdr <= alpha, else 'no change'.
+    direction: 'up' / 'down' when p_fdr <= alpha, else 'no change'. Table columns: h3, before,
+    after, difference, ratio, p, p_fdr, direction, sorted by p_fdr then h3.
     """
     res = check_res(res)
     b_lo, b_hi = _period(before, "before")
@@ -590,8 +633,13 @@ def period_change(
             "direction": direction.astype(object),
         }
     )
-    out.attrs.update(before_days=len_b, after_days=len_a, expected_after_share=share, alpha=alpha)
-    return out.sort_values(["p_fdr", "h3"], ignore_index=True)
+    return PeriodChange(
+        table=out.sort_values(["p_fdr", "h3"], ignore_index=True),
+        before_days=len_b,
+        after_days=len_a,
+        expected_after_share=share,
+        alpha=alpha,
+    )
 
 
 # --- Time profiles -----------------------------------------------------------------------------------

@@ -322,7 +322,7 @@ def hotspots(
     used_area = apply_area(db, area or boundary)
     reports = analysis_frame(store.connect(db), source, used_area)
     try:
-        table = hs.hotspots(
+        result = hs.hotspots(
             reports,
             res,
             f,
@@ -334,13 +334,17 @@ def hotspots(
         )
     except DataConditionError as exc:  # too few reports, or too small an area at this resolution
         fail(str(exc))
-    if table.attrs.get("warning"):
-        typer.secho(f"warning: {table.attrs['warning']}", fg=typer.colors.YELLOW, err=True)
+    if result.warning:
+        typer.secho(f"warning: {result.warning}", fg=typer.colors.YELLOW, err=True)
+    table = result.table
     if method == "count":
         table = table[["h3", "count"]]
     elif method == "kde":
-        smoothed = hs.density(reports, res, f, area=used_area.boundary, area_name=used_area.name)
-        table = table[["h3", "count"]].merge(smoothed[["h3", "density"]], on="h3", how="left")
+        # The Gi* table holds every cell of the grid with its count: the density is smoothed over that
+        # grid (what hs.density computes) rather than over a second one built the same way.
+        counts = table[["h3", "count"]]
+        smoothed = hs.kernel_density(counts, counts["h3"].to_numpy())
+        table = counts.merge(smoothed.table, on="h3", how="left")
     _write_table(table, out)
     if method == "gistar":
         n_hot = int(table["class"].str.startswith("hot").sum())
@@ -388,15 +392,16 @@ def emerging(
     used_area = apply_area(db, area)
     reports = analysis_frame(store.connect(db), source, used_area)
     try:
-        table = temporal.emerging_hotspots(
+        result = temporal.emerging_hotspots(
             reports, res, f, area=used_area.boundary, area_name=used_area.name, step=step, k=k
         )
     except ValueError as exc:
         fail(str(exc))
+    table = result.table
     _write_table(table, out)
     found = table[table["category"] != "no_pattern"]["label"].value_counts()
     typer.echo(
-        f"{used_area.name}, {len(table):,} cells, step {table.attrs.get('step')}: "
+        f"{used_area.name}, {len(table):,} cells, step {result.step}: "
         + (", ".join(f"{n} {lab}" for lab, n in found.items()) or "no pattern")
     )
     typer.echo(f"written to {out}")
@@ -442,7 +447,7 @@ def evaluate(
             tuple(concern or ()),
             grid_cells=grid,
             n_boot=n_boot,
-        )
+        ).table
     except ValueError as exc:
         fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -412,8 +412,8 @@ def _hotspot_page(fig: Figure, rect, ctx: _Context) -> None:
         "Gi* over the whole study area (hexagons with no reports count as zero), neighbours within one "
         "ring, p-values adjusted for false discoveries (Benjamini-Hochberg)."
     ]
-    if gi.attrs.get("warning"):
-        notes.append(gi.attrs["warning"])
+    if gi.warning:
+        notes.append(gi.warning)
     if ctx.res_note:
         notes.append(ctx.res_note)
     inner = _heading(
@@ -422,7 +422,7 @@ def _hotspot_page(fig: Figure, rect, ctx: _Context) -> None:
         "Hotspots (Getis-Ord Gi*)",
         "Where reports cluster more than chance would give, compared with the whole study area.",
     )
-    layer = map_layer(gi[["h3", "class"]], kind="gistar", policy=ctx.policy)
+    layer = map_layer(gi.table[["h3", "class"]], kind="gistar", policy=ctx.policy)
     left, bottom, width, height = inner
     wi, hi = fig.get_size_inches()
     legend_w_in = 2.9
@@ -506,7 +506,7 @@ def _top_hexagons(ctx: _Context, layer) -> list[dict]:
     keys = counts["cell_key"].to_numpy() if "cell_key" in counts.columns else None
     shown = privacy.disclose_counts(
         counts[["h3", "count"]].reset_index(drop=True), ["count"], ctx.policy, keys=keys
-    )
+    ).table
     numeric = [v if not isinstance(v, str) else -1 for v in shown["count"]]
     shown = shown.assign(_n=numeric)
     shown = shown[shown["_n"] > 0].sort_values(["_n", "h3"], ascending=[False, True], kind="stable")
@@ -557,8 +557,7 @@ def _emerging_page(fig: Figure, rect, ctx: _Context) -> None:
             fig, rect, heading, "No emerging hot spot map for this selection: " + plain(str(exc), 300) + "."
         )
         return
-    step = em.attrs.get("step", "")
-    starts = em.attrs.get("step_starts", [])
+    step, starts = em.step, em.step_starts
     named = {"MS": "month", "QS": "quarter", "6MS": "six months", "YS": "year", "1D": "day", "7D": "week"}
     step_text = named.get(step) or (f"{step[:-1]} days" if step.endswith("D") else step)
     sub = (
@@ -572,7 +571,7 @@ def _emerging_page(fig: Figure, rect, ctx: _Context) -> None:
     ]
     if ctx.res_note:
         notes.append(ctx.res_note)
-    layer = map_layer(em[["h3", "category"]], kind="emerging", policy=ctx.policy)
+    layer = map_layer(em.table[["h3", "category"]], kind="emerging", policy=ctx.policy)
     draw_map_panel(
         fig, inner, layer, boundaries="wards", demo=ctx.demo, extra_notes=notes, legend_width_in=2.9
     )
@@ -591,7 +590,9 @@ def _place_types_page(fig: Figure, rect, ctx: _Context) -> None:
         return
     counts = pd.DataFrame({"place_type": keys, "reports": [int((keep & (types == t)).sum()) for t in keys]})
     cell_keys = privacy.label_keys(rep_, keep, types, keys)
-    shown = privacy.disclose_counts(counts, ["reports"], policy, keys=cell_keys, totals={"reports": "none"})
+    shown = privacy.disclose_counts(
+        counts, ["reports"], policy, keys=cell_keys, totals={"reports": "none"}
+    ).table
     order = shown.assign(_n=[v if isinstance(v, int) else -1 for v in shown["reports"]]).sort_values(
         ["_n", "place_type"], ascending=[False, True], kind="stable"
     )
@@ -659,7 +660,7 @@ def _places_page(fig: Figure, rect, ctx: _Context) -> None:
     )
     # Only the top rows are published and no total of them is printed, so nothing can be recovered by
     # subtraction: primary suppression (and, outside the police, perturbation) applies.
-    shown = privacy.disclose_counts(top, ["reports"], policy, keys=keys, totals={"reports": "none"})
+    shown = privacy.disclose_counts(top, ["reports"], policy, keys=keys, totals={"reports": "none"}).table
     sub = "Places linked to reports in the selection, most reported first. Ties are broken by the number of agencies."
     if policy.suppresses:
         sub += (
@@ -756,7 +757,8 @@ def _monthly_page(fig: Figure, rect, ctx: _Context) -> None:
         months.astype("datetime64[ns]").astype(np.int64),
         trend["month"].to_numpy(dtype="datetime64[ns]").astype(np.int64),
     )
-    shown = privacy.disclose_counts(trend, ["count"], policy, keys=keys)
+    disclosed = privacy.disclose_counts(trend, ["count"], policy, keys=keys)
+    shown = disclosed.table
     sub = "All reports in the selection (mapped and online) by the month they were observed."
     if policy.suppresses:
         sub += (
@@ -794,7 +796,7 @@ def _monthly_page(fig: Figure, rect, ctx: _Context) -> None:
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", color="#e5e5e5", lw=0.6)
     ax.set_axisbelow(True)
-    total = shown.attrs["totals"]["count"]
+    total = disclosed.totals["count"]
     fig.text(
         left,
         bottom + 0.05 / hi,
@@ -821,7 +823,8 @@ def _time_page(fig: Figure, rect, ctx: _Context) -> None:
     t = pd.DatetimeIndex(rep_["observed_at"].to_numpy(dtype="datetime64[ns]"))
     slot = (t.day_of_week * 24 + t.hour).to_numpy().astype(np.int64)
     keys = privacy.label_keys(rep_, in_table_mask, slot, list(range(7 * 24)))
-    shown = privacy.disclose_counts(long, ["count"], policy, keys=keys, group_cols=["weekday"])
+    disclosed = privacy.disclose_counts(long, ["count"], policy, keys=keys, group_cols=["weekday"])
+    shown = disclosed.table
     sub = (
         "Reports with a known time of day and an exact date, by the day and hour observed. "
         "Reports without a time are counted apart below, never spread over the hours."
@@ -856,7 +859,7 @@ def _time_page(fig: Figure, rect, ctx: _Context) -> None:
         fontsize=7.5,
         color=_MUTED,
     )
-    day_totals = shown.attrs["group_totals"]["count"]
+    day_totals = disclosed.group_totals["count"]
     for d, day in enumerate(WEEKDAYS):
         y = top - (d + 1) * cell_h
         fig.text(
@@ -1021,7 +1024,7 @@ def _patrol_page(fig: Figure, rect, ctx: _Context) -> None:
         counts = pd.DataFrame({"reports": [s["n"] for s in summary]})
         shown = privacy.disclose_counts(
             counts, ["reports"], policy, keys=[s["key"] for s in summary], totals={"reports": "none"}
-        )
+        ).table
         rows = []
         for i, r in plan.iterrows():
             what = "; ".join(p for p in (summary[i]["concerns"], summary[i]["types"]) if p)

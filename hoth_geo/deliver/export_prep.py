@@ -150,7 +150,7 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
     police = not policy.suppresses
     used = check_resolution(res, policy)
     if map_type == "emerging":
-        em = temporal.emerging_hotspots(reports, used, filters=filters)
+        em = temporal.emerging_hotspots(reports, used, filters=filters).table
         cols = {"total_count": "Reports in the period"} if police else {}
         return maps.build_hex_map(
             em[["h3", "category", *cols]],
@@ -160,7 +160,7 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
             categories=maps.EMERGING_CATEGORIES,
             legend_title=MAP_TITLES["emerging"],
         )
-    table = shareable_hexes(reports, used, filters, policy, with_hotspots=map_type == "gistar")
+    table = shareable_hexes(reports, used, filters, policy, with_hotspots=map_type == "gistar").table
     if map_type == "gistar":
         if police:
             tips = {"count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR)"}
@@ -205,8 +205,8 @@ def _static_hexes(reports, used: int, filters, map_type: str) -> pd.DataFrame:
     if map_type == "count":
         return privacy.hex_counts(reports, used, filters)
     if map_type == "gistar":
-        return hotspots(reports, used, filters)[["h3", "class"]]
-    return temporal.emerging_hotspots(reports, used, filters=filters)[["h3", "category"]]
+        return hotspots(reports, used, filters).table[["h3", "class"]]
+    return temporal.emerging_hotspots(reports, used, filters=filters).table[["h3", "category"]]
 
 
 def prepare_export(

@@ -18,6 +18,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -62,6 +63,8 @@ __all__ = [
     "TABLE_FORMATS",
     "CRS_OPTIONS",
     "REPORT_EXPORT_COLUMNS",
+    "ShareableHexes",
+    "ShareablePlaces",
     "shareable_hexes",
     "shareable_places",
     "shareable_table",
@@ -199,6 +202,34 @@ def _order_shared(table: pd.DataFrame, count_col: str, tie_cols: list[str]) -> p
     )
 
 
+@dataclass(frozen=True)
+class ShareableHexes:
+    """Hexagon counts as one audience may see them (``shareable_hexes``).
+
+    - ``table``: one row per hexagon, h3 as int64 (columns: see ``shareable_hexes``);
+    - ``res``: the H3 resolution used, the audience's coarsest when a finer one was asked for;
+    - ``res_requested``: the resolution asked for;
+    - ``note``: a sentence for the reader when the resolution was coarsened, else None;
+    - ``total``: the publishable total of the count column (exact for the police; perturbed and
+      rounded, or ``WITHHELD_TOTAL``, for partners and the public).
+    """
+
+    table: pd.DataFrame
+    res: int
+    res_requested: int
+    note: str | None
+    total: int | str
+
+
+@dataclass(frozen=True)
+class ShareablePlaces:
+    """Places as one audience may see them (``shareable_places``): ``table`` (columns: see there) and
+    ``total``, the publishable total of its reports column (exact for the police)."""
+
+    table: pd.DataFrame
+    total: int | str
+
+
 def shareable_hexes(
     reports: pd.DataFrame,
     res: int,
@@ -206,7 +237,7 @@ def shareable_hexes(
     policy: SharingPolicy,
     *,
     with_hotspots: bool = False,
-) -> pd.DataFrame:
+) -> ShareableHexes:
     """Hexagon counts as ``policy`` may see them (h3 as int64).
 
     - Police: h3, count, distinct_places, top_place_types, top_concerns (with counts); with_hotspots
@@ -218,9 +249,9 @@ def shareable_hexes(
       back. The filters are those a partner may use (``privacy.partner_filters``: whole months, place
       type, concern; NotAllowed for agency or grading filters).
 
-    The resolution is the one the audience may see (``attrs['res']``, ``attrs['res_requested']``,
-    ``attrs['note']``); ``attrs['totals']`` holds the publishable total. With hotspots, grid cells with
-    no report are included when they are classed hot or cold (count 0).
+    Returns a ``ShareableHexes``: the table with the resolution the audience may see (``res``,
+    ``res_requested``, ``note``) and the publishable ``total``. With hotspots, grid cells with no
+    report are included when they are classed hot or cold (count 0).
     """
     check_policy(policy)
     _check_filters(filters)
@@ -229,7 +260,7 @@ def shareable_hexes(
     police = not policy.suppresses
     table = aggregate_hexes(reports, used, filters, breakdowns=police)
     if with_hotspots:
-        hs = hotspots(reports, used, filters)
+        hs = hotspots(reports, used, filters).table
         cols = ["h3", "z", "p_fdr", "class"] if police else ["h3", "class"]
         table = table.merge(hs[cols], on="h3", how="outer")
         table = table[table["count"].notna() | (table["class"] != "not_significant")]
@@ -242,29 +273,28 @@ def shareable_hexes(
         table = table.sort_values(["count", "h3"], ascending=[False, True], ignore_index=True)
     if police:
         out = table.reset_index(drop=True)
-        out.attrs["totals"] = {"count": int(out["count"].sum())}
+        total = int(out["count"].sum())
     else:
         types, concerns = _partner_breakdowns(reports, used, filters, table["h3"].to_numpy(), policy.k)
         keyed = hex_counts(reports, used, filters).set_index("h3")["cell_key"]
         cell_keys = keyed.reindex(table["h3"].to_numpy()).fillna(0).to_numpy(dtype=np.int64)
         table = table.assign(common_place_types=types, common_concerns=concerns)
-        out = disclose_counts(table, ["count"], policy, keys=cell_keys)
-        hidden = np.asarray(out.attrs["suppressed"]["count"], dtype=bool)
-        out.loc[hidden, ["common_place_types", "common_concerns"]] = ""
+        disclosed = disclose_counts(table, ["count"], policy, keys=cell_keys)
+        out = disclosed.table
+        out.loc[disclosed.hidden(), ["common_place_types", "common_concerns"]] = ""
         order = ["h3", "count", "common_place_types", "common_concerns"] + (
             ["class"] if with_hotspots else []
         )
-        attrs = out.attrs
         out = _order_shared(out[order], "count", ["h3"])
-        out.attrs = attrs
-    out.attrs.update({"res": used, "res_requested": int(res), "note": resolution_note(res, policy)})
-    return out
+        total = disclosed.totals["count"]
+    return ShareableHexes(out, used, int(res), resolution_note(res, policy), total)
 
 
 def shareable_places(
     reports: pd.DataFrame, places: pd.DataFrame, filters: ReportFilter | None, policy: SharingPolicy
-) -> pd.DataFrame:
-    """Places with at least one matching report as ``policy`` may see them, with point coordinates.
+) -> ShareablePlaces:
+    """Places with at least one matching report as ``policy`` may see them, with point coordinates,
+    and the publishable total of their reports (a ``ShareablePlaces``).
 
     - Police: place_id, name, place_type, place_type_label, locality, reports, agencies, first, last,
       latitude, longitude, for every place with a matching report.
@@ -286,18 +316,15 @@ def shareable_places(
     if not policy.suppresses:
         cols = ["place_id", "name", "place_type", "place_type_label", "locality", "reports", "agencies"]
         out = table[[*cols, "first", "last", "latitude", "longitude"]].reset_index(drop=True)
-        out.attrs["totals"] = {"reports": int(out["reports"].sum())}
-        return out
+        return ShareablePlaces(out, int(out["reports"].sum()))
     cols = ["name", "place_type", "place_type_label", "locality", "reports", "latitude", "longitude"]
     named = table[named_place_rule(table["reports"], table["agencies"], policy)].reset_index(drop=True)
     keys = _place_keys(reports, filters, named["place_id"].to_numpy())
     # Every place shown has k or more reports, so nothing is suppressed; no total of the places is
     # published (the places are a selection, not a partition of the reports).
-    out = disclose_counts(named[cols], ["reports"], policy, keys=keys, totals={"reports": "none"})
-    attrs = out.attrs
-    out = _order_shared(out, "reports", ["place_type", "locality", "name"])
-    out.attrs = attrs
-    return out
+    disclosed = disclose_counts(named[cols], ["reports"], policy, keys=keys, totals={"reports": "none"})
+    out = _order_shared(disclosed.table, "reports", ["place_type", "locality", "name"])
+    return ShareablePlaces(out, disclosed.totals["reports"])
 
 
 def _place_keys(reports: pd.DataFrame, filters: ReportFilter | None, place_ids) -> np.ndarray:
@@ -510,14 +537,12 @@ def export_hexes(
     """
     _check_fmt(fmt, FORMATS)
     _check_crs(crs, fmt)
-    table = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots)
-    extra = {"res": table.attrs["res"], "res_requested": table.attrs["res_requested"], "crs": crs, "fmt": fmt}
-    about = _about(
-        "hexes", policy, {"filters": _describe(filters), **extra, "total": table.attrs["totals"]["count"]}
-    )
-    if table.attrs.get("note"):
-        about["note"] = table.attrs["note"]
-    data = _write_hexes(table, policy, fmt, crs, about)
+    shared = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots)
+    extra = {"res": shared.res, "res_requested": shared.res_requested, "crs": crs, "fmt": fmt}
+    about = _about("hexes", policy, {"filters": _describe(filters), **extra, "total": shared.total})
+    if shared.note:
+        about["note"] = shared.note
+    data = _write_hexes(shared.table, policy, fmt, crs, about)
     _log(
         engine,
         data,
@@ -566,12 +591,9 @@ def export_places(
     _check_fmt(fmt, FORMATS)
     _check_crs(crs, fmt)
     _check_places_allowed(policy)
-    table = shareable_places(reports, places, filters, policy)
-    about = _about(
-        "places",
-        policy,
-        {"filters": _describe(filters), "crs": crs, "total": table.attrs["totals"]["reports"]},
-    )
+    shared = shareable_places(reports, places, filters, policy)
+    table = shared.table
+    about = _about("places", policy, {"filters": _describe(filters), "crs": crs, "total": shared.total})
     if fmt in ("csv", "xlsx"):
         flat = _with_xy(table, table["longitude"].to_numpy(), table["latitude"].to_numpy(), crs)
         data = _csv_bytes(flat) if fmt == "csv" else _xlsx_bytes({"places": flat}, policy, about)
@@ -623,19 +645,14 @@ def export_layers(
     ``engine``."""
     _check_crs(crs, "gpkg")
     hexes = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots)
-    layers = {"hexes": _gpkg_ready(_hex_layer(hexes, crs))}
+    layers = {"hexes": _gpkg_ready(_hex_layer(hexes.table, crs))}
     if _shares_places(policy):
-        pts = shareable_places(reports, places, filters, policy)
+        pts = shareable_places(reports, places, filters, policy).table
         layers["places"] = _gpkg_ready(_place_layer(pts, crs))
-    extra = {
-        "res": hexes.attrs["res"],
-        "res_requested": hexes.attrs["res_requested"],
-        "crs": crs,
-        "fmt": "gpkg",
-    }
+    extra = {"res": hexes.res, "res_requested": hexes.res_requested, "crs": crs, "fmt": "gpkg"}
     about = _about("layers", policy, {"filters": _describe(filters), **extra})
-    if hexes.attrs.get("note"):
-        about["note"] = hexes.attrs["note"]
+    if hexes.note:
+        about["note"] = hexes.note
     data = _gpkg_bytes(layers, policy, about)
     _log(
         engine,
@@ -731,10 +748,8 @@ def shareable_table(df: pd.DataFrame, policy: SharingPolicy, *, count_cols=(), k
                 names_ok = np.zeros(len(out), dtype=bool)
         out = out.drop(columns=dropped)
         if count_cols:
-            out = disclose_counts(out, count_cols, policy, keys=keys)
-            hidden = np.zeros(len(out), dtype=bool)
-            for c in count_cols:
-                hidden |= np.asarray(out.attrs["suppressed"][c], dtype=bool)
+            disclosed = disclose_counts(out, count_cols, policy, keys=keys)
+            out, hidden = disclosed.table, disclosed.hidden()
             for col in ROW_DETAIL_COLUMNS:
                 if col in out.columns and col not in count_cols:
                     out[col] = out[col].astype(object)

@@ -1395,9 +1395,9 @@ def disclosed_count_classes(values, k: int) -> tuple[list[str | None], dict[str,
 
 def shared_count_map(table: pd.DataFrame, k: int, **kwargs) -> folium.Map:
     """The web map of hexagon counts as an audience may see them (``table``: h3 and ``count`` after
-    ``privacy.disclose_counts``, e.g. ``exports.shareable_hexes``), in the classes of its PNG and PDF
-    (``disclosed_count_classes``): the tooltip gives the count as shared, the '<k' class is quiet.
-    Other ``build_hex_map`` arguments (tooltip_cols, legend_title, ...) pass through."""
+    ``privacy.disclose_counts``, e.g. ``exports.shareable_hexes(...).table``), in the classes of its
+    PNG and PDF (``disclosed_count_classes``): the tooltip gives the count as shared, the '<k' class
+    is quiet. Other ``build_hex_map`` arguments (tooltip_cols, legend_title, ...) pass through."""
     keys, categories = disclosed_count_classes(table["count"], k)
     frame = table.assign(count_class=keys, count_shared=[str(v) for v in table["count"]])
     frame = frame[frame["count_class"].notna()]

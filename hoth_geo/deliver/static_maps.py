@@ -212,7 +212,7 @@ def _count_layer(frame: pd.DataFrame, col: str, policy) -> tuple[list, list, lis
     # Partner and public counts go through the one disclosure path, with the cells' keys
     # (privacy.hex_counts gives them as the 'cell_key' column).
     keys = frame["cell_key"].to_numpy() if "cell_key" in frame.columns else None
-    suppressed = privacy.disclose_counts(frame[["h3", col]].copy(), [col], policy, keys=keys)
+    suppressed = privacy.disclose_counts(frame[["h3", col]].copy(), [col], policy, keys=keys).table
     values = suppressed[col].tolist()
     cells = suppressed["h3"].to_numpy(dtype=np.int64)
     # The classes every map of shared counts uses (the web map's too): head/tail breaks over the

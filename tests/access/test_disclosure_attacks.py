@@ -75,8 +75,8 @@ def test_resolution_attack_has_no_input_on_the_export_path(reports):
     coarse = shareable_hexes(reports, 7, None, PARTNER)
     fine = shareable_hexes(reports, 8, None, PARTNER)
     # One partner resolution: asking for res 7 gives res 8 again, so there is no parent to subtract from.
-    assert coarse.attrs["res"] == fine.attrs["res"] == 8
-    guesses = _resolution_attack(_shown(coarse), _shown(fine))
+    assert coarse.res == fine.res == 8 and coarse.res_requested == 7
+    guesses = _resolution_attack(_shown(coarse.table), _shown(fine.table))
     assert _small_recovered(guesses, _truth(reports, 8, None)) == 0
 
 
@@ -85,8 +85,8 @@ def test_resolution_attack_on_perturbed_counts_recovers_nothing_certain(reports)
     hidden child back: most guesses are wrong, and a guess cannot be told from a wrong one."""
     res7 = privacy.hex_counts(reports, 7)
     res8 = privacy.hex_counts(reports, 8)
-    coarse = privacy.disclose_counts(res7, ["count"], PARTNER, keys="cell_key")
-    fine = privacy.disclose_counts(res8, ["count"], PARTNER, keys="cell_key")
+    coarse = privacy.disclose_counts(res7, ["count"], PARTNER, keys="cell_key").table
+    fine = privacy.disclose_counts(res8, ["count"], PARTNER, keys="cell_key").table
     guesses = _resolution_attack(_shown(coarse), _shown(fine))
     truth = _truth(reports, 8, None)
     targets = {c: g for c, g in guesses.items() if 1 <= truth.get(c, 0) < K}
@@ -104,8 +104,8 @@ def test_without_perturbation_the_resolution_attack_recovers_hidden_children(rep
     """The attack is real: on suppression alone (what partners received before) it recovers them all."""
     res7 = privacy.hex_counts(reports, 7)
     res8 = privacy.hex_counts(reports, 8)
-    coarse = privacy.suppress_counts(res7, ["count"], PARTNER)
-    fine = privacy.suppress_counts(res8, ["count"], PARTNER)
+    coarse = privacy.suppress_counts(res7, ["count"], PARTNER).table
+    fine = privacy.suppress_counts(res8, ["count"], PARTNER).table
     guesses = _resolution_attack(_shown(coarse), _shown(fine))
     truth = _truth(reports, 8, None)
     targets = {c: g for c, g in guesses.items() if 1 <= truth.get(c, 0) < K}
@@ -126,10 +126,10 @@ def _day_attack(before: dict, after: dict) -> dict[int, int]:
 @pytest.mark.parametrize("day", [date(2026, 3, 14), date(2026, 7, 9), date(2026, 1, 22)])
 def test_shifting_the_end_date_by_a_day_gives_nothing(reports, day):
     start = date(2025, 11, 1)
-    before = shareable_hexes(reports, 8, ReportFilter(date_from=start, date_to=day), PARTNER)
+    before = shareable_hexes(reports, 8, ReportFilter(date_from=start, date_to=day), PARTNER).table
     after = shareable_hexes(
         reports, 8, ReportFilter(date_from=start, date_to=day + timedelta(days=1)), PARTNER
-    )
+    ).table
     # Dates are whole months for partners: both selections are the same months, so the same answer.
     pd.testing.assert_frame_equal(before, after)
     one_day = ReportFilter(date_from=day + timedelta(days=1), date_to=day + timedelta(days=1))
@@ -143,10 +143,10 @@ def test_shifting_by_a_whole_month_gives_perturbed_differences(reports):
     """Across a month boundary the difference is a month of reports, each side perturbed on its own."""
     start = date(2025, 11, 1)
     before = _shown(
-        shareable_hexes(reports, 8, ReportFilter(date_from=start, date_to=date(2026, 8, 31)), PARTNER)
+        shareable_hexes(reports, 8, ReportFilter(date_from=start, date_to=date(2026, 8, 31)), PARTNER).table
     )
     after = _shown(
-        shareable_hexes(reports, 8, ReportFilter(date_from=start, date_to=date(2026, 9, 30)), PARTNER)
+        shareable_hexes(reports, 8, ReportFilter(date_from=start, date_to=date(2026, 9, 30)), PARTNER).table
     )
     truth = _truth(reports, 8, ReportFilter(date_from=date(2026, 9, 1), date_to=date(2026, 9, 30)))
     guesses = _day_attack(before, after)
@@ -171,9 +171,9 @@ def test_grading_is_not_a_partner_filter_so_the_attack_has_no_input(reports):
 
 
 def test_police_may_still_filter_by_grading(reports):
-    police = shareable_hexes(reports, 8, ReportFilter(grading_sources=("2", "3")), policy_for("police"))
+    police = shareable_hexes(reports, 8, ReportFilter(grading_sources=("2", "3")), policy_for("police")).table
     assert int(police["count"].sum()) < int(
-        shareable_hexes(reports, 8, None, policy_for("police"))["count"].sum()
+        shareable_hexes(reports, 8, None, policy_for("police")).table["count"].sum()
     )
 
 
@@ -268,8 +268,8 @@ def test_export_command_for_partners_does_not_print_the_small_count(reports, dem
 def test_the_same_question_always_gets_the_same_answer(reports):
     """Asking again cannot average the noise away: a cell's noise is fixed by its records."""
     f = ReportFilter(concerns=("cce",))
-    first = shareable_hexes(reports, 8, f, PARTNER)
-    again = shareable_hexes(reports, 8, f, PARTNER)
+    first = shareable_hexes(reports, 8, f, PARTNER).table
+    again = shareable_hexes(reports, 8, f, PARTNER).table
     pd.testing.assert_frame_equal(first, again)
     shown = first["count"][~first["count"].map(is_suppressed)].astype(int)
     truth = _truth(reports, 8, f)

@@ -87,26 +87,29 @@ def test_partner_resolution_is_coarsened_with_a_note():
 def test_primary_suppression_keeps_zero_and_large_counts():
     table = pd.DataFrame({"hex": list("abcdefg"), "count": [0, 1, 4, 5, 17, 2, 3]})
     out = suppress_counts(table, ["count"], PARTNER, totals={})  # no published total: primary only
-    assert out["count"].tolist() == [0, "<5", "<5", 5, 17, "<5", "<5"]
+    assert out.table["count"].tolist() == [0, "<5", "<5", 5, 17, "<5", "<5"]
     assert table["count"].tolist() == [0, 1, 4, 5, 17, 2, 3]  # the input is not changed
     police = suppress_counts(table, ["count"], POLICE)
-    assert police["count"].tolist() == table["count"].tolist()
-    assert police.attrs["totals"] == {"count": 32}
+    assert police.table["count"].tolist() == table["count"].tolist()
+    assert police.totals == {"count": 32}
 
 
 def test_worked_example_one_small_cell_takes_the_next_smallest_with_it():
     # The example in docs/sharing-and-exports.md.
     table = pd.DataFrame({"place": ["A", "B", "C", "D"], "reports": [12, 9, 3, 7]})
     out = suppress_counts(table, "reports", PARTNER)
-    assert out["reports"].tolist() == [12, 9, "<5", SECONDARY_MARK]
-    assert out.attrs["totals"] == {"reports": 30}  # 31 rounded to the nearest 5
+    assert out.table["reports"].tolist() == [12, 9, "<5", SECONDARY_MARK]
+    assert out.totals == {"reports": 30}  # 31 rounded to the nearest 5
+    # The mask says which rows are withheld, for blanking their other columns.
+    assert out.suppressed["reports"].tolist() == [False, False, True, True]
+    assert out.hidden().tolist() == out.hidden(["reports"]).tolist() == [False, False, True, True]
 
 
 def test_suppressed_cells_must_sum_to_k():
     # Two suppressed 2s sum to 4 < 5: a reader knowing the total learns they sum to 4, so (1,3), (2,2)
     # or (3,1) — and at k=5 that is too little; the 9 is withheld too.
     table = pd.DataFrame({"n": [2, 2, 9, 30]})
-    assert suppress_counts(table, "n", PARTNER)["n"].tolist() == ["<5", "<5", SECONDARY_MARK, 30]
+    assert suppress_counts(table, "n", PARTNER).table["n"].tolist() == ["<5", "<5", SECONDARY_MARK, 30]
 
 
 def test_group_totals_protect_each_group():
@@ -116,19 +119,19 @@ def test_group_totals_protect_each_group():
     out = suppress_counts(table, "n", PARTNER, group_cols="type", totals={"n": "groups"})
     # hotel: the 3 alone would be 31 - 20 - 8; with the 8 withheld too they sum to 11, and the 3 could
     # be 1..4 (the 8 being 7..10). park has nothing to protect; shop's 0 is not disclosive.
-    assert out["n"].tolist() == [20, "<5", SECONDARY_MARK, 11, 12, 13, 0, 6]
-    assert out.attrs["group_totals"]["n"] == {"hotel": 30, "park": 35, "shop": 5}
+    assert out.table["n"].tolist() == [20, "<5", SECONDARY_MARK, 11, 12, 13, 0, 6]
+    assert out.group_totals["n"] == {"hotel": 30, "park": 35, "shop": 5}
     # The grand total as well (the default with group_cols): nothing more is needed here.
     both = suppress_counts(table, "n", PARTNER, group_cols="type")
-    assert both["n"].tolist() == out["n"].tolist() and both.attrs["totals"] == {"n": 75}
+    assert both.table["n"].tolist() == out.table["n"].tolist() and both.totals == {"n": 75}
 
 
 def test_a_group_that_cannot_be_protected_withholds_its_total():
     table = pd.DataFrame({"n": [1, 1, 1, 1, 1]})
     out = suppress_counts(table, "n", PARTNER)
-    assert out["n"].tolist() == ["<5"] * 5
+    assert out.table["n"].tolist() == ["<5"] * 5
     # With a total of 5 over five suppressed cells every cell must be 1: the total is withheld.
-    assert out.attrs["totals"] == {"n": WITHHELD_TOTAL}
+    assert out.totals == {"n": WITHHELD_TOTAL}
 
 
 def test_suppress_counts_validation():
@@ -172,8 +175,8 @@ def test_back_calculation_by_subtraction_fails_on_random_tables():
         counts = np.where(rng.random(n) < 0.5, rng.integers(0, 5, n), rng.integers(5, 25, n))
         table = pd.DataFrame({"n": counts})
         out = suppress_counts(table, "n", PARTNER)
-        published = out["n"].tolist()
-        if out.attrs["totals"]["n"] == WITHHELD_TOTAL or not any(map(is_suppressed, published)):
+        published = out.table["n"].tolist()
+        if out.totals["n"] == WITHHELD_TOTAL or not any(map(is_suppressed, published)):
             continue
         # Worst case: the reader knows the exact total, not just the rounded one.
         feasible = _feasible_values(published, int(counts.sum()), PARTNER.k)
@@ -192,7 +195,7 @@ def test_back_calculation_by_subtraction_fails_on_random_tables():
 def test_without_secondary_suppression_the_attack_succeeds():
     # The same attacker recovers the value when only primary suppression is applied.
     table = pd.DataFrame({"n": [12, 9, 3, 7]})
-    published = suppress_counts(table, "n", PARTNER, totals={})["n"].tolist()
+    published = suppress_counts(table, "n", PARTNER, totals={}).table["n"].tolist()
     assert _feasible_values(published, 31, 5) == [{3}]
 
 
@@ -322,17 +325,17 @@ def test_disclose_counts_suppresses_then_perturbs_with_fixed_keys():
     keys = np.array([0, 9, 200, 31, 77, 128, 255, 64])
     first = disclose_counts(table, ["count"], PARTNER, keys=keys)
     again = disclose_counts(table, ["count"], PARTNER, keys=keys)
-    assert first["count"].tolist() == again["count"].tolist()  # the same cell, the same answer
-    shown = first["count"].tolist()
+    assert first.table["count"].tolist() == again.table["count"].tolist()  # the same cell, the same answer
+    shown = first.table["count"].tolist()
     assert shown[0] == 0 and shown[1] == shown[2] == shown[6] == "<5"
     for value, true in zip(shown, table["count"], strict=True):
         if not is_suppressed(value) and true:
             assert value >= 5 and abs(value - true) <= 2
     # Another key for one cell can change its noise: the noise follows the records, not the count.
-    other = disclose_counts(table, ["count"], PARTNER, keys=(keys + 100) % 256)["count"].tolist()
+    other = disclose_counts(table, ["count"], PARTNER, keys=(keys + 100) % 256).table["count"].tolist()
     assert other != shown
-    assert isinstance(first.attrs["totals"]["count"], int) and first.attrs["totals"]["count"] % 5 == 0
-    assert disclose_counts(table, ["count"], POLICE)["count"].tolist() == table["count"].tolist()
+    assert isinstance(first.totals["count"], int) and first.totals["count"] % 5 == 0
+    assert disclose_counts(table, ["count"], POLICE).table["count"].tolist() == table["count"].tolist()
     assert disclose_total(3, 17, PARTNER) == "<5" and disclose_total(0, 17, PARTNER) == 0
     with pytest.raises(ValueError, match="cell keys"):
         disclose_counts(table, ["count"], PARTNER)

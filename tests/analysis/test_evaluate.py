@@ -47,7 +47,7 @@ def hand_case(grid):
 def test_all_test_events_in_the_top_cell_give_pai_one_over_coverage(grid):
     train = pd.concat([_points(grid, 1), _points([grid[42]], [5])])
     test = _points([grid[42]], [7])
-    row = ev.evaluate(train, test, grid, RES, methods=["count"], coverages=[0.01], n_boot=0).iloc[0]
+    row = ev.evaluate(train, test, grid, RES, methods=["count"], coverages=[0.01], n_boot=0).table.iloc[0]
     assert row["n_cells"] == 1
     assert row["hits"] == 7 and row["hit_rate"] == 1.0
     assert row["area_share"] == pytest.approx(_share(grid, [grid[42]]), rel=1e-12)
@@ -60,7 +60,9 @@ def test_all_test_events_in_the_top_cell_give_pai_one_over_coverage(grid):
 
 def test_hit_rate_pai_rri_by_hand(grid, hand_case):
     train, test = hand_case
-    out = ev.evaluate(train, test, grid, RES, methods=["count"], coverages=[0.01, 0.02, 0.05, 1.0], n_boot=0)
+    out = ev.evaluate(
+        train, test, grid, RES, methods=["count"], coverages=[0.01, 0.02, 0.05, 1.0], n_boot=0
+    ).table
     got = out.set_index("coverage")
     # 1 %: {g10}; hits 6 of 20; RRI = (6/20) / (20/100) = 1.5
     r = got.loc[0.01]
@@ -86,13 +88,15 @@ def test_hit_rate_pai_rri_by_hand(grid, hand_case):
 
 def test_result_columns_and_method_order(grid, hand_case):
     train, test = hand_case
-    out = ev.evaluate(
+    result = ev.evaluate(
         train, test, grid, RES, methods=["last_period", "count"], n_boot=0, last_period_points=train
     )
+    out = result.table
     assert list(out.columns) == list(ev.RESULT_COLUMNS)
     assert out["method"].tolist() == ["last_period"] * 4 + ["count"] * 4
     assert out["coverage"].tolist() == list(ev.DEFAULT_COVERAGES) * 2
-    assert out.attrs["n_train"] == 100 and out.attrs["n_test"] == 20
+    assert result.n_train == 100 and result.n_test == 20
+    assert (result.n_last_period, result.n_boot, result.seed) == (100, 0, 0)
 
 
 def test_rri_is_nan_when_the_selected_cells_hold_no_training_event(grid, hand_case):
@@ -100,7 +104,7 @@ def test_rri_is_nan_when_the_selected_cells_hold_no_training_event(grid, hand_ca
     # g5 has no training event but one test event: a method that puts it first.
     test = pd.concat([test, _points([grid[5]], [1])])
     favour = ev.Method("favour_g5", lambda counts, cells: (cells == grid[5]).astype(float))
-    out = ev.evaluate(train, test, grid, RES, methods=[favour], coverages=[0.01], n_boot=50)
+    out = ev.evaluate(train, test, grid, RES, methods=[favour], coverages=[0.01], n_boot=50).table
     row = out.iloc[0]
     assert row["hits"] == 1 and row["hit_rate"] == pytest.approx(1 / 21)
     assert np.isnan(row["rri"]) and np.isnan(row["rri_lo"]) and np.isnan(row["rri_hi"])
@@ -111,17 +115,18 @@ def test_events_outside_the_grid_and_without_a_cell_are_left_out(grid, hand_case
     train, test = hand_case
     far = h3i.latlng_to_cell(51.5, -0.12, RES)
     test2 = pd.concat([test, _points([far], [5]), _points([0], [3])])
-    a = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=0)
-    b = ev.evaluate(train, test2, grid, RES, methods=["count"], n_boot=0)
+    a = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=0).table
+    b_result = ev.evaluate(train, test2, grid, RES, methods=["count"], n_boot=0)
+    b = b_result.table
     pd.testing.assert_frame_equal(a, b)
-    assert b.attrs["n_test_outside_grid"] == 5
+    assert b_result.n_test_outside_grid == 5 and b_result.n_test == len(test)
 
 
 def test_fine_cells_are_counted_at_their_parent(grid, hand_case):
     train, test = hand_case
     children = test.assign(h3=[h3i.cell_to_center_child(int(c), 11) for c in test["h3"]])
-    a = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=0)
-    b = ev.evaluate(train, children, grid, RES, methods=["count"], n_boot=0)
+    a = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=0).table
+    b = ev.evaluate(train, children, grid, RES, methods=["count"], n_boot=0).table
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -139,7 +144,7 @@ def test_ties_do_not_depend_on_input_order(grid, hand_case):
     train, test = hand_case
     rng = np.random.default_rng(3)
     shuffled_grid = rng.permutation(grid)
-    a = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=20)
+    a = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=20).table
     b = ev.evaluate(
         train.sample(frac=1, random_state=1),
         test.sample(frac=1, random_state=2),
@@ -147,14 +152,14 @@ def test_ties_do_not_depend_on_input_order(grid, hand_case):
         RES,
         methods=["count"],
         n_boot=20,
-    )
+    ).table
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_all_scores_tied_selects_lowest_cells(grid):
     flat = ev.Method("flat", lambda counts, cells: np.zeros(len(cells)))
     test = _points(grid[:3], 1)
-    out = ev.evaluate(_points(grid, 1), test, grid, RES, methods=[flat], coverages=[0.03], n_boot=0)
+    out = ev.evaluate(_points(grid, 1), test, grid, RES, methods=[flat], coverages=[0.03], n_boot=0).table
     assert out.loc[0, "n_cells"] == 3 and out.loc[0, "hit_rate"] == 1.0
 
 
@@ -166,7 +171,7 @@ def test_coverage_takes_the_nearest_number_of_cells():
 
 def test_pai_curve_every_prefix(grid, hand_case):
     train, test = hand_case
-    curve = ev.pai_curve(train, test, grid, RES, methods=["count"])
+    curve = ev.pai_curve(train, test, grid, RES, methods=["count"]).table
     assert list(curve.columns) == list(ev.CURVE_COLUMNS)
     assert curve["n_cells"].tolist() == list(range(1, 101))
     assert curve["hits"].iloc[:2].tolist() == [6, 8]
@@ -174,8 +179,8 @@ def test_pai_curve_every_prefix(grid, hand_case):
     assert curve["hit_rate"].iloc[-1] == 1.0 and curve["pai"].iloc[-1] == pytest.approx(1.0)
     assert np.allclose(curve["coverage"], curve["area_share"])
     # the same points as evaluate where the coverages meet
-    at = ev.pai_curve(train, test, grid, RES, methods=["count"], coverages=[0.01, 0.02])
-    table = ev.evaluate(train, test, grid, RES, methods=["count"], coverages=[0.01, 0.02], n_boot=0)
+    at = ev.pai_curve(train, test, grid, RES, methods=["count"], coverages=[0.01, 0.02]).table
+    table = ev.evaluate(train, test, grid, RES, methods=["count"], coverages=[0.01, 0.02], n_boot=0).table
     pd.testing.assert_frame_equal(at, table[list(ev.CURVE_COLUMNS)])
 
 
@@ -191,7 +196,9 @@ def test_last_period_uses_the_final_month_of_training(grid):
         ]
     )
     test = pd.concat([_points([grid[7]], [4]), _points([grid[5]], [1])])
-    out = ev.evaluate(train, test, grid, RES, methods=["count", "last_period"], coverages=[0.01], n_boot=0)
+    out = ev.evaluate(
+        train, test, grid, RES, methods=["count", "last_period"], coverages=[0.01], n_boot=0
+    ).table
     got = out.set_index("method")
     assert got.loc["count", "hits"] == 1  # g5 is hottest over the whole window
     assert got.loc["last_period", "hits"] == 4  # g7 was hottest in March
@@ -206,7 +213,7 @@ def test_last_period_uses_the_final_month_of_training(grid):
         coverages=[0.01],
         n_boot=0,
         last_period_points=train[train["month"] == "2019-03-01"],
-    )
+    ).table
     pd.testing.assert_frame_equal(
         explicit, out[out["method"] == "last_period"].reset_index(drop=True), check_like=False
     )
@@ -224,23 +231,24 @@ def test_last_period_needs_times_or_points(grid, hand_case):
 def test_bootstrap_contains_the_estimate_and_is_reproducible(grid, hand_case):
     train, test = hand_case
     test = pd.concat([test] * 5)  # 100 test events: intervals of sensible width
-    a = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=300, seed=11)
-    b = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=300, seed=11)
-    c = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=300, seed=12)
+    a_result = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=300, seed=11)
+    a = a_result.table
+    b = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=300, seed=11).table
+    c = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=300, seed=12).table
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["hit_rate_lo"].iloc[:3], c["hit_rate_lo"].iloc[:3]) or not np.allclose(
         a["pai_hi"].iloc[:3], c["pai_hi"].iloc[:3]
     )
     for m in ("hit_rate", "pai", "rri"):
         assert (a[f"{m}_lo"] <= a[m] + 1e-12).all() and (a[m] <= a[f"{m}_hi"] + 1e-12).all()
-    assert a.attrs["n_boot"] == 300 and a.attrs["seed"] == 11
+    assert a_result.n_boot == 300 and a_result.seed == 11 and a_result.ci_level == 0.95
 
 
 def test_bootstrap_matches_resampling_events_directly(grid, hand_case):
     """The multinomial draw is the same distribution as resampling test events with replacement."""
     train, test = hand_case
     test = pd.concat([test] * 5)
-    out = ev.evaluate(train, test, grid, RES, methods=["count"], coverages=[0.02], n_boot=4000, seed=1)
+    out = ev.evaluate(train, test, grid, RES, methods=["count"], coverages=[0.02], n_boot=4000, seed=1).table
     in_top = np.isin(test["h3"].to_numpy(), grid[[10, 20]])
     rng = np.random.default_rng(99)
     idx = rng.integers(0, len(test), size=(4000, len(test)))
@@ -255,7 +263,7 @@ def test_bootstrap_matches_resampling_events_directly(grid, hand_case):
 
 def test_no_bootstrap_leaves_intervals_empty(grid, hand_case):
     train, test = hand_case
-    out = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=0)
+    out = ev.evaluate(train, test, grid, RES, methods=["count"], n_boot=0).table
     assert out.filter(regex="_(lo|hi)$").isna().all().all()
 
 
@@ -299,10 +307,10 @@ def test_bad_inputs_are_named(grid, hand_case):
 
 def test_gistar_and_kde_rank_by_the_hotspot_module_scores(grid, hand_case):
     train, test = hand_case
-    out = ev.pai_curve(train, test, grid, RES, methods=["gistar", "kde"])
+    out = ev.pai_curve(train, test, grid, RES, methods=["gistar", "kde"]).table
     counts = pd.DataFrame({"h3": train["h3"]}).value_counts().rename("count").reset_index()
-    z = hotspots.gi_star(counts, grid, k=1, fdr=False).set_index("h3")["z"].reindex(grid).to_numpy()
-    d = hotspots.kernel_density(counts, grid).set_index("h3")["density"].reindex(grid).to_numpy()
+    z = hotspots.gi_star(counts, grid, k=1, fdr=False).table.set_index("h3")["z"].reindex(grid).to_numpy()
+    d = hotspots.kernel_density(counts, grid).table.set_index("h3")["density"].reindex(grid).to_numpy()
     test_counts = pd.Series(1, index=test["h3"]).groupby(level=0).sum().reindex(grid, fill_value=0).to_numpy()
     for name, s in (("gistar", z), ("kde", d)):
         expected_hits = np.cumsum(test_counts[ev.rank_cells(grid, s)])
@@ -339,14 +347,14 @@ def test_windows_on_police_context(grid):
         coverages=[0.01],
         n_boot=0,
     )
-    got = out.set_index("method")
+    got = out.table.set_index("method")
     # train: g1 x4, g3 x5, g2, g4 (11; December's 'other' at g9 left out); test: g1, g3 x3, g5, g9 (6)
-    assert out.attrs["n_train"] == 11 and out.attrs["n_test"] == 6
+    assert out.n_train == 11 and out.n_test == 6 and out.source == "police context"
     assert got.loc["count", "hits"] == 3  # g3 is hottest
     assert got.loc["count", "rri"] == pytest.approx((3 / 5) / (6 / 11))
     assert got.loc["last_period", "hits"] == 3  # December: g3 again
-    assert out.attrs["last_period"] == ("2018-12-01", "2018-12-31")
-    assert out.attrs["test"] == ("2019-01-01", "2019-02-28")
+    assert out.last_period == ("2018-12-01", "2018-12-31")
+    assert out.test == ("2019-01-01", "2019-02-28")
 
 
 def test_windows_on_partnership_reports(grid):
@@ -374,9 +382,9 @@ def test_windows_on_partnership_reports(grid):
         coverages=[0.01],
         n_boot=0,
     )
-    got = out.set_index("method")
+    got = out.table.set_index("method")
     # train (cce): g1 x2, g2, g3 x2 -> g1 and g3 tie at 2, the lower index g1 ranks first; test (cce): g1
-    assert out.attrs["n_train"] == 5 and out.attrs["n_test"] == 1
+    assert out.n_train == 5 and out.n_test == 1 and out.concerns == ("cce",)
     assert got.loc["count", "hits"] == 1
     # last period = February: g2, g3 x2 -> g3 first, no test event there
     assert got.loc["last_period", "hits"] == 0
@@ -446,6 +454,7 @@ def durham(shared_data):
 
 @pytest.mark.shared
 def test_durham_hotspots_predict_the_next_two_months(durham):
+    result, durham = durham, durham.table
     got = durham.set_index(["method", "coverage"])
     assert set(durham["method"]) == set(ev.DEFAULT_METHODS)
     assert len(durham) == len(ev.DEFAULT_METHODS) * len(ev.DEFAULT_COVERAGES)
@@ -459,7 +468,7 @@ def test_durham_hotspots_predict_the_next_two_months(durham):
         ).all()
     # every method beats a random choice of cells (PAI 1) by a wide margin at every coverage
     assert (durham["pai"] > 2).all()
-    assert durham.attrs["n_train"] > 3000 and durham.attrs["n_test"] > 2000
+    assert result.n_train > 3000 and result.n_test > 2000 and result.source == "police.uk"
 
 
 @pytest.mark.shared
@@ -479,9 +488,9 @@ def test_durham_windows_on_the_stored_context_agree_with_the_files(shared_data, 
         concerns=POLICE_CONCERNS,
         n_boot=200,
         seed=0,
-    )
+    ).table
     # The import drops points beyond the buffered study area; none of those lie in a grid cell.
-    pd.testing.assert_frame_equal(out, durham)
+    pd.testing.assert_frame_equal(out, durham.table)
 
 
 @pytest.mark.shared

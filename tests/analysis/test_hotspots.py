@@ -99,7 +99,7 @@ def test_graph_is_cached_and_validates_k(part_grid):
 @pytest.mark.parametrize("k", [1, 2])
 def test_z_and_p_match_esda_on_random_counts(part_grid, k):
     x = np.random.default_rng(11).poisson(1.5, len(part_grid))
-    ours = hs.gi_star(counts_frame(part_grid, x), part_grid, k=k)
+    ours = hs.gi_star(counts_frame(part_grid, x), part_grid, k=k).table
     ref = esda_g_local(x, part_grid, k, permutations=0)
     assert ours["h3"].to_numpy().tolist() == part_grid.tolist()
     np.testing.assert_allclose(ours["z"], ref.Zs, rtol=0, atol=1e-9)
@@ -108,7 +108,7 @@ def test_z_and_p_match_esda_on_random_counts(part_grid, k):
 
 
 def test_z_and_p_match_esda_on_demo_data(demo_reports):
-    out = hs.hotspots(demo_reports, 8)
+    out = hs.hotspots(demo_reports, 8).table
     grid = out["h3"].to_numpy()
     ref = esda_g_local(out["count"].to_numpy(), grid, permutations=0)
     np.testing.assert_allclose(out["z"], ref.Zs, rtol=0, atol=1e-9)
@@ -118,7 +118,7 @@ def test_z_and_p_match_esda_on_demo_data(demo_reports):
 def test_z_matches_textbook_formula(part_grid):
     # Ord & Getis (1995) written out with explicit loops over a dense weight matrix.
     x = np.random.default_rng(3).poisson(0.8, len(part_grid)).astype(float)
-    out = hs.gi_star(counts_frame(part_grid, x), part_grid)
+    out = hs.gi_star(counts_frame(part_grid, x), part_grid).table
     w = hs.neighbour_graph(part_grid).toarray()
     n = len(x)
     xbar = x.mean()
@@ -132,10 +132,10 @@ def test_z_matches_textbook_formula(part_grid):
 def test_fdr_matches_statsmodels(part_grid):
     x = np.random.default_rng(5).poisson(2.0, len(part_grid))
     x[:40] += 6  # some real structure so the adjusted values are not all 1
-    out = hs.gi_star(counts_frame(part_grid, x), part_grid)
+    out = hs.gi_star(counts_frame(part_grid, x), part_grid).table
     _, expected, _, _ = multipletests(out["p"].to_numpy(), method="fdr_bh")
     np.testing.assert_allclose(out["p_fdr"], expected, rtol=0, atol=1e-12)
-    raw = hs.gi_star(counts_frame(part_grid, x), part_grid, fdr=False)
+    raw = hs.gi_star(counts_frame(part_grid, x), part_grid, fdr=False).table
     np.testing.assert_array_equal(raw["p_fdr"], raw["p"])
 
 
@@ -145,7 +145,7 @@ def test_class_rule_equals_arcgis_critical_p(part_grid):
     (adjusted p <= a) must give the same classes."""
     x = np.random.default_rng(8).poisson(1.0, len(part_grid))
     x[100:130] += 5
-    out = hs.gi_star(counts_frame(part_grid, x), part_grid)
+    out = hs.gi_star(counts_frame(part_grid, x), part_grid).table
     p, z = out["p"].to_numpy(), out["z"].to_numpy()
     n = len(p)
     ps = np.sort(p)
@@ -161,7 +161,8 @@ def test_class_rule_equals_arcgis_critical_p(part_grid):
 
 
 def test_columns_and_zero_cells_included(demo_reports):
-    out = hs.hotspots(demo_reports, 8)
+    result = hs.hotspots(demo_reports, 8)
+    out = result.table
     assert tuple(out.columns) == hs.HOTSPOT_COLUMNS
     grid, _ = hs.study_area_grid(8)
     fill = polygon_to_cells(load_study_area(), 8)
@@ -171,7 +172,8 @@ def test_columns_and_zero_cells_included(demo_reports):
     assert (extra["count"] > 0).all()
     assert len(out) == len(fill) + len(extra)
     assert (out["count"] == 0).sum() > len(out) / 2
-    assert out["count"].sum() == out.attrs["n_reports"]
+    assert out["count"].sum() == result.n_reports
+    assert result.res == 8 and result.k == 1 and result.fdr and result.permutations is None
     assert set(out["class"]) <= set(hs.CLASSES)
     interior = out["n_neighbours"] == 6
     assert interior.mean() > 0.8 and out["n_neighbours"].between(0, 6).all()
@@ -179,7 +181,7 @@ def test_columns_and_zero_cells_included(demo_reports):
 
 def test_planted_town_centre_cluster_is_hot_99(demo_reports, planted):
     cell = h3.str_to_int(planted["town_centre_cluster"]["bus_station"]["h3_res8"])
-    out = hs.hotspots(demo_reports, 8).set_index("h3")
+    out = hs.hotspots(demo_reports, 8).table.set_index("h3")
     assert out.loc[cell, "class"] == "hot_99"
     assert out.loc[cell, "z"] > 3
 
@@ -188,7 +190,7 @@ def test_single_busy_cell_sign(part_grid):
     x = np.zeros(len(part_grid), dtype=np.int64)
     centre = len(part_grid) // 2
     x[centre] = 50
-    out = hs.gi_star(counts_frame(part_grid, x), part_grid)
+    out = hs.gi_star(counts_frame(part_grid, x), part_grid).table
     graph = hs.neighbour_graph(part_grid)
     ring = graph.indices[graph.indptr[centre] : graph.indptr[centre + 1]]
     away = np.setdiff1d(np.arange(len(part_grid)), ring)
@@ -204,7 +206,7 @@ def test_refuses_fewer_than_30_reports(part_grid, demo_reports):
         hs.gi_star(counts_frame(part_grid, x), part_grid)
     assert (err.value.n_reports, err.value.minimum) == (29, 30)
     x[29] = 1
-    assert len(hs.gi_star(counts_frame(part_grid, x), part_grid)) == len(part_grid)
+    assert len(hs.gi_star(counts_frame(part_grid, x), part_grid).table) == len(part_grid)
     few = demo_reports[demo_reports["h3"] != 0].head(12)
     with pytest.raises(hs.TooFewReports, match="got 12"):
         hs.hotspots(few, 8)
@@ -231,9 +233,9 @@ def test_input_validation(part_grid):
 
 def test_permutations_reproducible_with_seed(part_grid):
     x = np.random.default_rng(2).poisson(1.0, len(part_grid))
-    a = hs.gi_star(counts_frame(part_grid, x), part_grid, permutations=199, seed=4)
-    b = hs.gi_star(counts_frame(part_grid, x), part_grid, permutations=199, seed=4)
-    c = hs.gi_star(counts_frame(part_grid, x), part_grid, permutations=199, seed=5)
+    a = hs.gi_star(counts_frame(part_grid, x), part_grid, permutations=199, seed=4).table
+    b = hs.gi_star(counts_frame(part_grid, x), part_grid, permutations=199, seed=4).table
+    c = hs.gi_star(counts_frame(part_grid, x), part_grid, permutations=199, seed=5).table
     np.testing.assert_array_equal(a["p_sim"], b["p_sim"])
     assert not np.array_equal(a["p_sim"], c["p_sim"])
     assert a["p_sim"].between(2 / 200, 1).all()
@@ -245,7 +247,7 @@ def test_permutations_agree_with_esda_conditional_randomisation():
     # one-tailed folded value, ours is doubled.
     grid, _ = hs.study_area_grid(7)
     x = np.random.default_rng(5).gamma(2.0, 3.0, len(grid))
-    ours = hs.gi_star(pd.DataFrame({"h3": grid, "count": x}), grid, permutations=9999, seed=3)
+    ours = hs.gi_star(pd.DataFrame({"h3": grid, "count": x}), grid, permutations=9999, seed=3).table
     ref = esda_g_local(x, grid, permutations=9999, seed=1, n_jobs=1)
     diff = np.abs(ours["p_sim"].to_numpy() - np.minimum(2 * ref.p_sim, 1))
     assert diff.mean() < 0.015
@@ -260,7 +262,7 @@ def test_permutations_close_to_conditional_normal_approximation():
     grid, _ = hs.study_area_grid(8)
     k = 3
     x = np.random.default_rng(2).poisson(5, len(grid)).astype(float)
-    out = hs.gi_star(pd.DataFrame({"h3": grid, "count": x}), grid, k=k, permutations=999, seed=3)
+    out = hs.gi_star(pd.DataFrame({"h3": grid, "count": x}), grid, k=k, permutations=999, seed=3).table
     graph = hs.neighbour_graph(grid, k)
     n, m = len(x), np.diff(graph.indptr) - 1
     others = graph @ x - x
@@ -341,7 +343,7 @@ def test_kde_mass_preserved_away_from_edges():
     cells = np.array([h3i.latlng_to_cell(a, b, 9) for a, b in zip(lat, lng, strict=True)])
     uniq, count = np.unique(cells, return_counts=True)
     counts = pd.DataFrame({"h3": uniq, "count": count})
-    out = hs.kernel_density(counts, grid, bandwidth_m=1_500)
+    out = hs.kernel_density(counts, grid, bandwidth_m=1_500).table
     area_km2 = np.array([h3i.cell_area(int(c), unit="km^2") for c in out["h3"]])
     assert (out["density"] * area_km2).sum() == pytest.approx(400, rel=0.02)
 
@@ -350,7 +352,7 @@ def test_kde_zero_beyond_bandwidth_and_matches_direct_sum(part_grid):
     centre = part_grid[len(part_grid) // 2]
     counts = pd.DataFrame({"h3": [centre], "count": [10]})
     h = 2_000.0
-    out = hs.kernel_density(counts, part_grid, bandwidth_m=h)
+    out = hs.kernel_density(counts, part_grid, bandwidth_m=h).table
     lat, lng = cell_centres(out["h3"].to_numpy())
     clat, clng = cell_centres(np.array([centre]))
     # Geodesic distances on the WGS84 ellipsoid (the kernel works in ellipsoidal metres too).
@@ -372,8 +374,9 @@ def test_kde_peak_at_planted_cluster(demo_reports, planted):
     counts = pd.DataFrame({"h3": uniq, "count": count})
     h = hs.default_bandwidth_m(counts)
     assert h >= 2 * np.sqrt(3) * h3.average_hexagon_edge_length(8, unit="m")
-    out = hs.kernel_density(counts, grid)
-    assert out.attrs["bandwidth_m"] == pytest.approx(h)
+    result = hs.kernel_density(counts, grid)
+    out = result.table
+    assert result.bandwidth_m == pytest.approx(h) and result.res == 8
     peak = out["h3"].iloc[int(out["density"].argmax())]
     cluster = h3.str_to_int(planted["town_centre_cluster"]["bus_station"]["h3_res8"])
     assert h3i.grid_distance(int(peak), cluster) <= 1
@@ -408,9 +411,9 @@ def test_default_bandwidth_rule_by_hand(part_grid):
 
 def test_density_is_kernel_density_on_the_count_grid_of_the_area(demo_reports):
     area = load_study_area().intersection(DURHAM_BOX)
-    out = hs.density(demo_reports, 8, area=area, bandwidth_m=1_500)
+    out = hs.density(demo_reports, 8, area=area, bandwidth_m=1_500).table
     counts, grid, _warning = hs.count_grid(demo_reports, 8, area=area)
-    expected = hs.kernel_density(counts, grid, bandwidth_m=1_500)
+    expected = hs.kernel_density(counts, grid, bandwidth_m=1_500).table
     assert list(out.columns) == ["h3", "count", "density"]
     np.testing.assert_array_equal(out["h3"].to_numpy(), expected["h3"].to_numpy())
     np.testing.assert_array_equal(out["density"].to_numpy(), expected["density"].to_numpy())

@@ -225,7 +225,9 @@ def test_gi_star_steps_equals_esda_and_hotspots_gi_star_on_each_time_slice():
     for t in range(x.shape[1]):
         ref = G_Local(x[:, t].astype(float), w, transform="B", star=True, permutations=0)
         np.testing.assert_allclose(got.z[:, t], ref.Zs, atol=1e-10)
-        single = hotspots.gi_star(pd.DataFrame({"h3": cells, "count": x[:, t]}), cells, k=1, min_reports=0)
+        single = hotspots.gi_star(
+            pd.DataFrame({"h3": cells, "count": x[:, t]}), cells, k=1, min_reports=0
+        ).table
         np.testing.assert_allclose(got.z[:, t], single["z"].to_numpy(), atol=1e-10)
         np.testing.assert_allclose(got.p_fdr[:, t], single["p_fdr"].to_numpy(), atol=1e-12)
         np.testing.assert_allclose(got.p_fdr[:, t], stats.false_discovery_control(got.p[:, t]), atol=1e-12)
@@ -400,8 +402,10 @@ def test_emerging_hotspots_end_to_end_on_a_constructed_cube():
     cube[f] = [15] * 23 + [0]  # historical
     cube[g] = [20 if i in (3, 10, 17, 23) else 0 for i in t]  # sporadic
     reports = _cube_frame(cube, starts)
-    out = temporal.emerging_hotspots(reports, 8, grid_cells=grid, end="2026-10-31").set_index("h3")
-    assert out.attrs["step"] == "MS" and len(out.attrs["step_starts"]) == 24
+    result = temporal.emerging_hotspots(reports, 8, grid_cells=grid, end="2026-10-31")
+    assert result.step == "MS" and len(result.step_starts) == 24
+    assert (result.k, result.time_window, result.alpha, result.fdr) == (1, 1, 0.10, True)
+    out = result.table.set_index("h3")
     expected = {
         a: "consecutive_hot",
         b: "new_hot",
@@ -429,7 +433,7 @@ def test_emerging_hotspots_needs_ten_steps(random_reports):
 def test_demo_default_step_is_monthly_and_the_park_is_a_consecutive_hot_spot(demo_reports, truth):
     t = demo_reports["observed_at"]
     assert temporal.choose_time_step(t.min(), t.max()) == "MS"
-    out = temporal.emerging_hotspots(demo_reports, 8)
+    out = temporal.emerging_hotspots(demo_reports, 8).table
     park = out.set_index("h3").loc[h3.str_to_int(truth["emerging_park"]["h3_res8"])]
     # Hot in exactly the six months since the window opened (2026-05 .. 2026-10) and never before.
     assert park["category"] == "consecutive_hot"
@@ -441,7 +445,7 @@ def test_demo_default_step_is_monthly_and_the_park_is_a_consecutive_hot_spot(dem
 def test_demo_period_change_flags_the_park_as_up(demo_reports, truth):
     out = temporal.period_change(
         demo_reports, 8, before=("2025-11-01", "2026-04-30"), after=("2026-05-01", "2026-10-31")
-    ).set_index("h3")
+    ).table.set_index("h3")
     park = out.loc[PARK_RES8]
     assert park["after"] == truth["emerging_park"]["count_recent"]
     assert park["direction"] == "up" and park["p_fdr"] < 1e-10
@@ -465,11 +469,13 @@ def test_period_change_against_scipy_binomtest_and_bh():
     times = [before_day] * 2 + [after_day] * 12 + [before_day] * 5 + [before_day, after_day]
     times += [pd.Timestamp("2024-06-01")] * 3  # outside both periods
     reports = _frame(cells, times)
-    out = temporal.period_change(
+    result = temporal.period_change(
         reports, 8, before=("2025-01-01", "2025-01-30"), after=("2025-02-01", "2025-04-01")
-    ).set_index("h3")
+    )
+    out = result.table.set_index("h3")
     share = 60 / 90
-    assert out.attrs["expected_after_share"] == pytest.approx(share)
+    assert (result.before_days, result.after_days, result.alpha) == (30, 60, 0.05)
+    assert result.expected_after_share == pytest.approx(share)
     expected = {
         a: (2, 12, stats.binomtest(12, 14, share).pvalue),
         b: (5, 0, stats.binomtest(0, 5, share).pvalue),
@@ -501,11 +507,11 @@ def test_period_change_ignores_filter_dates_and_validates():
     f = ReportFilter(date_from=date(2025, 1, 6))
     out = temporal.period_change(
         reports, 8, f, before=("2025-01-01", "2025-01-31"), after=("2025-02-01", "2025-02-28")
-    )
+    ).table
     assert (out["before"].iloc[0], out["after"].iloc[0]) == (2, 2)
     after_only = temporal.period_change(
         reports, 8, before=("2024-01-01", "2024-01-31"), after=("2025-01-01", "2025-02-28")
-    )
+    ).table
     assert np.isinf(after_only["ratio"].iloc[0]) and after_only["direction"].iloc[0] == "no change"
     with pytest.raises(ValueError, match="overlap"):
         temporal.period_change(
@@ -572,11 +578,13 @@ def test_emerging_with_an_area_runs_on_the_area_grid(demo_reports):
 
     area = load_study_area().intersection(box(-1.75, 54.70, -1.45, 54.90))
     _counts, grid, _warning = hotspots.count_grid(demo_reports, 8, area=area)
-    with_area = temporal.emerging_hotspots(demo_reports, 8, area=area)
+    with_area = temporal.emerging_hotspots(demo_reports, 8, area=area).table
     assert set(with_area["h3"]) == set(grid.tolist())
-    same = temporal.emerging_hotspots(demo_reports, 8, grid_cells=grid)
+    same = temporal.emerging_hotspots(demo_reports, 8, grid_cells=grid).table
     pd.testing.assert_frame_equal(with_area, same)
     assert (with_area["total_count"] == 0).any(), "the area's empty hexagons are in the analysis"
-    # Without an area: only the hexagons that hold reports.
-    without = temporal.emerging_hotspots(demo_reports, 8)
-    assert (without["total_count"] > 0).all()
+    # Without an area: the deployment's area, as Gi* (not only the hexagons that hold reports).
+    without = temporal.emerging_hotspots(demo_reports, 8).table
+    gi_grid = hotspots.hotspots(demo_reports, 8).table["h3"]
+    assert without["h3"].tolist() == sorted(gi_grid.tolist())
+    assert (without["total_count"] == 0).any()

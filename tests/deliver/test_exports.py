@@ -164,7 +164,7 @@ def test_places_files_are_refused_to_partners_without_a_release_and_to_the_publi
     engine, reports, places = demo
     with pytest.raises(NotAllowed, match="named places"):
         export_places(reports, places, None, policy_for(audience), fmt=fmt)
-    assert shareable_places(reports, places, None, policy_for(audience)).empty
+    assert shareable_places(reports, places, None, policy_for(audience)).table.empty
     with pytest.raises(ValueError, match="only be released to partners"):
         policy_for("public", named_places=RELEASE)
 
@@ -213,8 +213,8 @@ def test_geopackage_layers_hold_nothing_about_a_child(demo, tmp_path, audience):
 
 def test_hotspot_class_is_shared_but_not_z(demo):
     _, reports, _ = demo
-    partner = shareable_hexes(reports, 8, None, policy_for("partner"), with_hotspots=True)
-    police = shareable_hexes(reports, 8, None, policy_for("police"), with_hotspots=True)
+    partner = shareable_hexes(reports, 8, None, policy_for("partner"), with_hotspots=True).table
+    police = shareable_hexes(reports, 8, None, policy_for("police"), with_hotspots=True).table
     assert "class" in partner and not {"z", "p_fdr"} & set(partner)
     assert {"z", "p_fdr", "class"} <= set(police)
     assert (partner["class"] == "hot_99").sum() == (police["class"] == "hot_99").sum() > 0
@@ -495,7 +495,7 @@ def test_secondary_marks_appear_only_with_a_published_total(demo):
     _, reports, _ = demo
     # A narrow selection leaves few hexagons, where secondary suppression has work to do.
     f = ReportFilter(concerns=("radicalisation",))
-    table = shareable_hexes(reports, 8, f, policy_for("partner"))
+    table = shareable_hexes(reports, 8, f, policy_for("partner")).table
     shown = table["count"].tolist()
     n_hidden = sum(map(is_suppressed, shown))
     assert n_hidden != 1  # never exactly one suppressed cell under a published total

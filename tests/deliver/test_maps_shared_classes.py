@@ -21,7 +21,7 @@ def partner():
 
 @pytest.fixture(scope="module")
 def shared(demo_store, partner):
-    return exports.shareable_hexes(demo_store.reports, partner.coarsest_res, None, partner)
+    return exports.shareable_hexes(demo_store.reports, partner.coarsest_res, None, partner).table
 
 
 def _legend(m) -> list[dict]:

@@ -77,7 +77,7 @@ def test_count_map_draws_the_hexagons_in_the_class_colours(hexes):
 
 
 def test_gistar_map_shows_the_hot_class(demo):
-    gi = hotspots.hotspots(demo[0], 8)
+    gi = hotspots.hotspots(demo[0], 8).table
     assert (gi["class"] == "hot_99").any()
     png = static_maps.render_map(gi, kind="gistar", policy="partner", title="Hotspots")
     hot = GISTAR_CATEGORIES["hot_99"][1]
@@ -118,7 +118,7 @@ def test_partner_count_map_is_coarsened_to_the_policy_resolution(demo):
     layer = static_maps.map_layer(fine, kind="count", policy=privacy.policy_for("partner"))
     assert layer.res == 8
     assert any("resolution 8" in n for n in layer.notes)
-    gi9 = hotspots.hotspots(demo[0], 9)
+    gi9 = hotspots.hotspots(demo[0], 9).table
     with pytest.raises(privacy.NotAllowed, match="resolution 9"):
         static_maps.map_layer(gi9, kind="gistar", policy=privacy.policy_for("partner"))
 

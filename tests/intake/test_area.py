@@ -330,12 +330,11 @@ def test_permutations_too_few_for_fdr_are_flagged_with_the_count_needed():
     rng = np.random.default_rng(1)
     cells = rng.choice(grid, 400, replace=False)
     counts = pd.DataFrame({"h3": cells, "count": rng.poisson(3, 400) + 1})
-    out = hs.gi_star(counts, grid, permutations=99)
-    warning = out.attrs["permutation_warning"]
+    warning = hs.gi_star(counts, grid, permutations=99).warning
     assert f"{hs.permutations_needed(n, 0.10):,} permutations" in warning
     assert f"{n:,} cells" in warning and "0.02" in warning
-    assert hs.gi_star(counts, grid, permutations=99, fdr=False).attrs["permutation_warning"] is None
-    assert hs.gi_star(counts, grid).attrs["permutation_warning"] is None
+    assert hs.gi_star(counts, grid, permutations=99, fdr=False).warning is None
+    assert hs.gi_star(counts, grid).warning is None
     # A small grid where 999 permutations suffice is not flagged.
     assert hs.permutation_fdr_warning(40, 999, True) is None
     assert hs.permutation_fdr_warning(40, 99, True) is not None
@@ -351,9 +350,10 @@ def test_hotspots_cli_prints_the_permutation_warning(tmp_path, demo_store):
 
 
 def test_edge_hexagons_with_reports_raise_no_warning(demo_store):
-    out = hs.hotspots(demo_store.reports, 8)
+    result = hs.hotspots(demo_store.reports, 8)
+    out = result.table
     # Demo reports sit inside the area; hexagons straddling its edge are part of it, not "outside".
-    assert out.attrs["warning"] is None
+    assert result.warning is None
     grid, _ = hs.study_area_grid(8)
     assert len(out) > len(grid), "edge hexagons holding reports are still in the analysis"
 

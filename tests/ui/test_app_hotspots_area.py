@@ -62,7 +62,7 @@ def test_the_density_view_smooths_over_the_uploaded_area(db_url, analyst):
         counts, grid, _ = hotspots.count_grid(reports, 8, ReportFilter(), area=area)
         # The page's bandwidth slider starts at the default radius rounded to 100 m.
         bandwidth = float(round(hotspots.default_bandwidth_m(counts), -2))
-        density = hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth)
+        density = hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth).table
         top = density["density"].max()
         expected[name] = int((density["density"] > top * 0.01).sum())
     assert expected["uploaded"] < expected["default"]  # the county's empty hexagons are not drawn

@@ -188,7 +188,9 @@ def _first_page_png(pdf: bytes, dpi: int = 60) -> bytes | None:
         return out.read_bytes() if out.is_file() else None
 
 
-def _log_preview(engine, table: pd.DataFrame, *, policy, filters, res, kind, map_type, username) -> None:
+def _log_preview(
+    engine, table: pd.DataFrame, *, policy, filters, res, res_used, kind, map_type, username
+) -> None:
     """Record a partner or public preview in the export log, once per view and data version in this
     session: what was on screen (the table's bytes, hashed) and the selection behind it."""
     if not policy.suppresses:
@@ -207,7 +209,7 @@ def _log_preview(engine, table: pd.DataFrame, *, policy, filters, res, kind, map
         kind="preview",
         filters={
             **exports.filters_to_dict(filters),
-            "res": table.attrs.get("res"),
+            "res": res_used,
             "res_requested": int(res),
             "map": shown_map,
         },
@@ -317,13 +319,15 @@ def render() -> None:
 
     note = privacy.resolution_note(res, policy)
     demo = store.counts(engine)["demo_reports"] > 0
-    table = exports.shareable_hexes(reports, res, filters, policy)
+    shared = exports.shareable_hexes(reports, res, filters, policy)
+    table = shared.table
     _log_preview(
         engine,
         table,
         policy=policy,
         filters=filters,
         res=res,
+        res_used=shared.res,
         kind=kind,
         map_type=map_type,
         username=user.username,
@@ -364,10 +368,7 @@ def render() -> None:
                     use_container_width=True,
                     returned_objects=[],
                 )
-        total = table.attrs.get("totals", {}).get("count")
-        st.markdown(
-            f"**Hexagon table** — {len(table):,} hexagons, total reports {total if total is not None else '–'}"
-        )
+        st.markdown(f"**Hexagon table** — {len(table):,} hexagons, total reports {shared.total}")
         st.dataframe(
             _display_table(table),
             hide_index=True,

@@ -30,7 +30,7 @@ def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> pd.DataFrame:
+def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> exports.ShareableHexes:
     return exports.shareable_hexes(state.reports(), res, _filters, _policy)
 
 
@@ -79,11 +79,11 @@ def render_suppressed(filters, policy) -> None:
     filters = privacy.partner_filters(filters, policy)
     left, right = st.columns([3, 1])
     res = policy.coarsest_res
-    table = _shared_hex_table((state.version(), filters, policy), res, filters, policy)
-    totals = table.attrs.get("totals", {})
+    shared = _shared_hex_table((state.version(), filters, policy), res, filters, policy)
+    table = shared.table
     online = selection.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
     with right:
-        st.metric("Reports on the map", _as_shown(totals.get("count", "")))
+        st.metric("Reports on the map", _as_shown(shared.total))
         st.metric("Online (not mapped)", _as_shown(privacy.disclose_selection(reports, online, policy)))
         st.caption(
             f"Partner view at H3 resolution {res}: counts from 1 to {policy.k - 1} are shown as "

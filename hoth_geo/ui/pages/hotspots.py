@@ -64,7 +64,7 @@ _STEP_WORDS = {
 
 
 @st.cache_data(show_spinner="Computing Gi*…", max_entries=16)
-def _gi(key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None) -> pd.DataFrame:
+def _gi(key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None) -> hotspots.GiResult:
     area = shapely.from_wkb(area_wkb) if area_wkb else None
     return hotspots.hotspots(state.reports(), res, _filters, k=k, area=area)
 
@@ -97,16 +97,18 @@ def _study_area_upload() -> bytes | None:
 
 
 @st.cache_data(show_spinner="Computing emerging hot spots…", max_entries=16)
-def _emerging(key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None) -> pd.DataFrame:
-    # An uploaded boundary gives the grid Gi* uses (its hexagons, zeros included, plus those of any
-    # report outside it), taken from the views' shared cache rather than built again; without one,
-    # the hexagons with reports, which keeps the view quick at fine resolutions.
-    grid = _counts_and_grid(key, res, _filters, area_wkb)[1] if area_wkb else None
+def _emerging(
+    key: tuple, res: int, k: int, _filters, area_wkb: bytes | None = None
+) -> temporal.EmergingResult:
+    # The grid Gi* uses (the uploaded boundary's or the deployment's hexagons, zeros included, plus
+    # those of any report outside it), as emerging_hotspots builds it by default, taken from the
+    # views' shared cache rather than built again.
+    grid = _counts_and_grid(key, res, _filters, area_wkb)[1]
     return temporal.emerging_hotspots(state.reports(), res, _filters, k=k, grid_cells=grid)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _change(key: tuple, res: int, before: tuple, after: tuple, _filters) -> pd.DataFrame:
+def _change(key: tuple, res: int, before: tuple, after: tuple, _filters) -> temporal.PeriodChange:
     return temporal.period_change(state.reports(), res, _filters, before=before, after=after)
 
 
@@ -124,7 +126,7 @@ def _density(
 ) -> pd.DataFrame:
     # The counts and grid the view has already drawn from (hotspots.density would build them again).
     counts, grid, _ = _counts_and_grid(key, res, _filters, area_wkb)
-    return hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth_m)
+    return hotspots.kernel_density(counts, grid, bandwidth_m=bandwidth_m).table
 
 
 # --- Helpers -----------------------------------------------------------------------------------------
@@ -132,9 +134,7 @@ def _density(
 
 def _with_cell_text(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with the H3 cell as its hex string, the form analysts paste and search for."""
-    out = frame.assign(h3=hexes.cells_to_str(frame["h3"]))
-    out.attrs = {}  # analysis metadata (time steps...) is not for the table
-    return out
+    return frame.assign(h3=hexes.cells_to_str(frame["h3"]))
 
 
 def _show_map(m, key: str) -> None:
@@ -165,7 +165,7 @@ def _gi_view(
     key: tuple, res: int, k: int, filters, *, classes_only: bool = False, area_wkb: bytes | None = None
 ) -> None:
     try:
-        table = _gi(key, res, k, filters, area_wkb)
+        result = _gi(key, res, k, filters, area_wkb)
     except hotspots.TooFewReports as exc:
         # The number of matching reports goes through the disclosure path: a partner never reads an
         # exact small count here (privacy.too_few_message).
@@ -182,8 +182,9 @@ def _gi_view(
             icon="⚠️",
         )
         return
-    if table.attrs.get("warning"):
-        st.warning(table.attrs["warning"])
+    if result.warning:
+        st.warning(result.warning)
+    table = result.table
     significant = table[table["class"] != "not_significant"]
     if not classes_only:
         # A hot hexagon with no reports of its own is hot because its neighbours are: shown apart, so
@@ -200,7 +201,7 @@ def _gi_view(
     left, right = st.columns([3, 1])
     with right:
         if not classes_only:
-            st.metric("Reports analysed", f"{table.attrs.get('n_reports', int(table['count'].sum())):,}")
+            st.metric("Reports analysed", f"{result.n_reports:,}")
         st.metric("Hexagons tested", f"{len(table):,}")
         st.metric("Hot spot hexagons" if classes_only else "Hot spots with reports", f"{len(hot):,}")
         if not classes_only:
@@ -267,14 +268,13 @@ def _emerging_view(
     key: tuple, res: int, k: int, filters, *, classes_only: bool = False, area_wkb: bytes | None = None
 ) -> None:
     try:
-        table = _emerging(key, res, k, filters, area_wkb)
+        result = _emerging(key, res, k, filters, area_wkb)
     except HothGeoError as exc:
         if isinstance(exc, hotspots.TooFewReports) and state.policy().suppresses:
             exc = privacy.too_few_message(exc, state.reports(), filters, state.policy())
         st.warning(f"No emerging hot spot analysis for these filters: {md_escape(exc)}", icon="⚠️")
         return
-    step = table.attrs["step"]
-    starts = table.attrs["step_starts"]
+    table, step, starts = result.table, result.step, result.step_starts
     patterned = table[table["category"] != "no_pattern"]
     left, right = st.columns([3, 1])
     with left:
@@ -304,7 +304,6 @@ def _emerging_view(
             .reset_index(name="hexagons")
             .assign(pattern=lambda d: d["category"].map(temporal.EMERGING_LABELS))
         )
-        counts.attrs = {}
         st.dataframe(
             counts[["pattern", "hexagons"]],
             hide_index=True,
@@ -314,9 +313,10 @@ def _emerging_view(
     st.caption(
         f"Time step: {_STEP_WORDS.get(step, step)} ({step}), {len(starts)} steps from "
         f"{starts[0]:%d %b %Y} (chosen automatically for the filter's date range). Gi* is computed for "
-        f"every hexagon with reports in every step (neighbours within {k} ring{'s' if k > 1 else ''}, FDR "
-        "adjusted per step, 90 % confidence); the Mann-Kendall test reads the trend of each hexagon's "
-        "z-scores. Hexagons with no pattern are not drawn. Method: docs/time-analysis.md."
+        "every hexagon of the study area in every step, empty ones included as in the Gi* view (neighbours "
+        f"within {k} ring{'s' if k > 1 else ''}, FDR adjusted per step, 90 % confidence); the Mann-Kendall "
+        "test reads the trend of each hexagon's z-scores. Hexagons with no pattern are not drawn. Method: "
+        "docs/time-analysis.md."
     )
     if not patterned.empty:
         if classes_only:
@@ -376,10 +376,11 @@ def _change_view(key: tuple, res: int, filters, area_uploaded: bool = False) -> 
         st.info("Pick a start and an end date for both periods.")
         return
     try:
-        table = _change(key, res, before, after, filters)
+        change = _change(key, res, before, after, filters)
     except HothGeoError as exc:
         st.error(str(exc))
         return
+    table = change.table
     up = table[table["direction"] == "up"]
     down = table[table["direction"] == "down"]
     left, right = st.columns([3, 1])
@@ -404,8 +405,8 @@ def _change_view(key: tuple, res: int, filters, area_uploaded: bool = False) -> 
         )
         _show_map(m, f"chmap-{res}")
     st.caption(
-        f"Each hexagon's reports in the two periods ({table.attrs.get('before_days', 0)} and "
-        f"{table.attrs.get('after_days', 0)} days) are compared with an exact binomial test that allows for "
+        f"Each hexagon's reports in the two periods ({change.before_days} and "
+        f"{change.after_days} days) are compared with an exact binomial test that allows for "
         "the periods' lengths, FDR adjusted over the hexagons with any report; 'more' or 'fewer' means "
         "p (FDR) ≤ 0.05. The periods replace the sidebar's dates here; the other filters apply."
         + (
