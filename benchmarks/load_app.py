@@ -224,7 +224,9 @@ async def concern_box(page):
     )
 
 
-async def session(n: int, browser, url: str, iterations: int, started: asyncio.Event, results: Results):
+async def session(
+    n: int, browser, url: str, iterations: int, started: asyncio.Event, results: Results, think: float = 0.0
+):
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
@@ -238,7 +240,10 @@ async def session(n: int, browser, url: str, iterations: int, started: asyncio.E
         results.first_map_s.append(time.perf_counter() - t0)
         await started.wait()  # every session has its map; the import is running
         box = await concern_box(page)
+        pauses = random.Random(n)
         for i in range(iterations):
+            if think:  # a person reads the map before the next change: 0.5-1.5 times --think seconds
+                await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
             tag = f"s{n}-i{i}"
             frame = await map_frame(page)
             await frame.evaluate(TAG_JS, tag)
@@ -275,7 +280,7 @@ async def drive(args, url: str, db_url: str | None, big_csv: Path | None) -> tup
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         tasks = [
-            asyncio.create_task(session(n, browser, url, args.iterations, started, results))
+            asyncio.create_task(session(n, browser, url, args.iterations, started, results, args.think))
             for n in range(args.sessions)
         ]
         # Start the import once every session shows its first map (or has failed).
@@ -356,6 +361,13 @@ def main() -> None:
     parser.add_argument("--url", help="a running app (loopback); default: start one")
     parser.add_argument("--db", help="its database URL (accounts are added; needed for the import)")
     parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds each session looks at the map before its next filter change (0.5-1.5 times this, "
+        "at random); 0: changes back to back, the saturation case",
+    )
+    parser.add_argument(
         "--browser-nice",
         type=int,
         default=10,
@@ -406,7 +418,7 @@ def main() -> None:
 
     print(
         f"sessions: {args.sessions} ({len(results.first_map_s)} reached the map); "
-        f"browsers at niceness {args.browser_nice}"
+        f"browsers at niceness {args.browser_nice}; think time {args.think:g} s"
     )
     print(f"iterations: {results.iterations} of {args.sessions * args.iterations} filter changes completed")
     print(f"errors: {len(results.errors)}")
