@@ -158,3 +158,58 @@ def test_the_mirror_check_sees_every_layer_and_skips_only_the_exempt_modules():
     assert folders == set(LAYERS) - {"ui"} - {m for m in LAYERS if (PACKAGE / f"{m}.py").is_file()}
     assert PACKAGE / "store" / "tables.py" in modules and PACKAGE / "cli" / "options.py" in modules
     assert not [p for p in modules if "ui" in p.relative_to(PACKAGE).parts or p.name == "__init__.py"]
+
+
+# --- Names used across modules are public ---------------------------------------------------------------
+
+
+def _private_names_used(path: Path) -> list[str]:
+    """Another hoth_geo module's private names (one leading underscore) that ``path`` imports or reads."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules_by_name: dict[str, str] = {}
+    used = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hoth_geo"):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    used.append(f"line {node.lineno}: from {node.module} import {alias.name}")
+                elif f"{node.module}.{alias.name}" in MODULES:
+                    modules_by_name[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name in MODULES:
+                    modules_by_name[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules_by_name
+        ):
+            used.append(f"line {node.lineno}: {modules_by_name[node.value.id]}.{node.attr}")
+    return used
+
+
+def test_no_module_uses_another_modules_private_names():
+    # A helper another module needs is part of its module's interface: a public name with a docstring.
+    found = {
+        str(path.relative_to(PACKAGE.parent)): uses
+        for path in sorted(MODULES.values())
+        if (uses := _private_names_used(path))
+    }
+    assert not found, f"private names used from another module: {found}"
+
+
+def test_the_private_name_check_sees_both_ways_of_reaching_one(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from hoth_geo.intake.headers import _hidden, header_key\n"
+        "from hoth_geo.intake import files\n"
+        "files._secret(header_key('x'))\n",
+        encoding="utf-8",
+    )
+    assert _private_names_used(sample) == [
+        "line 1: from hoth_geo.intake.headers import _hidden",
+        "line 3: hoth_geo.intake.files._secret",
+    ]

@@ -296,7 +296,7 @@ def test_a_time_zone_aware_date_is_its_own_calendar_day_for_every_window():
     assert validation.as_day(early_morning, "start") == pd.Timestamp("2025-06-03")
     # The patrol window and the time analysis read a day the same way (they used to differ by the
     # UTC offset for a time-zone-aware date).
-    lo, hi = patrol._window_bounds((early_morning, early_morning))
+    lo, hi = patrol.window_bounds((early_morning, early_morning))
     assert lo == np.datetime64("2025-06-03T00:00", "ns") and hi == np.datetime64("2025-06-04T00:00", "ns")
     with pytest.raises(ValueError, match="start must be a date"):
         validation.as_day("not a day", "start")

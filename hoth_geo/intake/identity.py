@@ -829,7 +829,7 @@ def backfill(conn: Connection) -> dict[str, int]:
         sha = sha_of[row.import_id]
         if formats.get(row.import_id) == "policeuk":
             crime = next(
-                (v for h, v in cells.items() if headers._header_key(h) == headers._header_key("Crime ID")),
+                (v for h, v in cells.items() if headers.header_key(h) == headers.header_key("Crime ID")),
                 None,
             )
             key = policeuk_identities([crime or None], sha, [row.row_number])[0]
