@@ -158,3 +158,21 @@ def test_ragged_rows_and_interior_blank_lines_keep_spreadsheet_numbering():
 )
 def test_safe_filename_keeps_only_a_plain_name(given, safe):
     assert files.safe_filename(given) == safe
+
+
+def test_the_header_delimiter_is_found_outside_quoted_cells():
+    assert files.check_csv_header('Ref;"Date; observed";Location\nSYN-1;03/04/2025;A\n', "a.csv", 1) == ";"
+    assert files.check_csv_header('"Ref,Narrative"\tDate observed\n', "b.txt", 1) == "\t"
+    assert (
+        files.header_line('Ref,"Two\nline header",Location\nSYN-1,x,y\n') == 'Ref,"Two\nline header",Location'
+    )
+
+
+def test_a_header_wider_than_the_limit_is_refused_naming_file_row_and_limit():
+    wide = ",".join(f"col{i}" for i in range(files.MAX_COLUMNS + 1)) + "\nx\n"
+    with pytest.raises(ImportRefused) as refused:
+        files.check_csv_header(wide, "wide.csv", 3)
+    assert refused.value.message.startswith(
+        f'file "wide.csv" row 3 (the header) has {files.MAX_COLUMNS + 1:,} columns, over the limit of '
+        f"{files.MAX_COLUMNS:,}"
+    )

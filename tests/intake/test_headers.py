@@ -8,7 +8,13 @@ import pytest
 from intake_results import DATA, REPO, TODAY
 
 from hoth_geo.intake.files import read_table
-from hoth_geo.intake.headers import detect_format, map_columns
+from hoth_geo.intake.headers import (
+    POLICEUK_KEYS,
+    detect_format,
+    duplicate_mapping_warnings,
+    header_key,
+    map_columns,
+)
 from hoth_geo.intake.sharing_form import normalise_sharing_form
 
 
@@ -91,3 +97,36 @@ def test_detect_format():
     assert detect_format(police) == "sharing_form"
     header = "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,Last outcome category,Context"
     assert detect_format(read_table(header.encode() + b"\n", "p.csv")) == "policeuk"
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("Date observed (DD/MM/YYYY)*", "dateobserved"),
+        ("  Crime ID ", "crimeid"),
+        ("Drugs & alcohol [tick]", "drugsandalcohol"),
+        ("LSOA_code", "lsoacode"),
+    ],
+)
+def test_a_header_is_matched_by_its_letters_and_digits_alone(header, key):
+    assert header_key(header) == key
+
+
+def test_a_second_column_meaning_the_same_field_is_named_in_a_warning():
+    headers = ["Ref", "Postcode", "Post code", "Post_Code"]
+    column_map = map_columns(headers)
+    assert column_map["postcode"] == "Postcode"
+    assert duplicate_mapping_warnings(headers, column_map) == [
+        "columns 'Post code', 'Post_Code' also mean 'postcode'; used \"Postcode\" and ignored them"
+    ]
+    assert duplicate_mapping_warnings(["Ref", "Postcode"], map_columns(["Ref", "Postcode"])) == []
+
+
+@pytest.mark.shared
+def test_every_police_uk_street_file_is_detected_whatever_the_force(shared_data):
+    paths = sorted(shared_data.glob("policeuk_*/*-street.csv"))
+    assert len(paths) > 5 and {p.parent.name for p in paths} == {"policeuk_durham", "policeuk_neighbours"}
+    for path in paths:
+        header = path.open(encoding="utf-8").readline()
+        assert detect_format(read_table(header.encode(), path.name)) == "policeuk", path.name
+        assert POLICEUK_KEYS <= {header_key(h) for h in header.strip().split(",")}
