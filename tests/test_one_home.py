@@ -210,26 +210,7 @@ def _filter(selection: list[str]) -> ReportFilter:
     )
 
 
-# --- e. one error hierarchy ------------------------------------------------------------------------------
-
-
-def test_errors_people_act_on_share_one_base_and_keep_their_old_homes():
-    from hoth_geo import errors
-    from hoth_geo.access import auth, privacy
-    from hoth_geo.analysis import hotspots
-    from hoth_geo.intake import files
-
-    assert files.ImportRefused is errors.ImportRefused
-    assert hotspots.TooFewReports is errors.TooFewReports
-    assert privacy.NotAllowed is errors.NotAllowed
-    assert auth.NotPermitted is errors.NotPermitted
-    for cls in (errors.ImportRefused, errors.TooFewReports, errors.NotAllowed, errors.InvalidInput):
-        assert issubclass(cls, errors.HothGeoError)
-    # Callers that caught the older bases still catch them.
-    assert issubclass(errors.TooFewReports, errors.DataConditionError)
-    assert issubclass(errors.DataConditionError, ValueError) and issubclass(errors.InvalidInput, ValueError)
-    assert issubclass(errors.NotAllowed, PermissionError) and issubclass(errors.NotPermitted, PermissionError)
-    assert not issubclass(errors.ImportRefused, ValueError)
+# --- e. one error hierarchy (the classes themselves: tests/test_errors.py) ---------------------------------
 
 
 def test_conditions_of_the_data_and_of_what_a_person_gave_are_told_apart(tmp_path):
@@ -300,7 +281,7 @@ def _synthetic_reports(n: int) -> pd.DataFrame:
     )
 
 
-# --- f. one validation home; every setting read in settings ---------------------------------------------
+# --- f. one validation home (settings read only in settings: tests/test_settings.py) ----------------------
 
 
 def test_a_time_zone_aware_date_is_its_own_calendar_day_for_every_window():
@@ -315,7 +296,7 @@ def test_a_time_zone_aware_date_is_its_own_calendar_day_for_every_window():
     assert validation.as_day(early_morning, "start") == pd.Timestamp("2025-06-03")
     # The patrol window and the time analysis read a day the same way (they used to differ by the
     # UTC offset for a time-zone-aware date).
-    lo, hi = patrol._window_bounds((early_morning, early_morning))
+    lo, hi = patrol.window_bounds((early_morning, early_morning))
     assert lo == np.datetime64("2025-06-03T00:00", "ns") and hi == np.datetime64("2025-06-04T00:00", "ns")
     with pytest.raises(ValueError, match="start must be a date"):
         validation.as_day("not a day", "start")
@@ -341,33 +322,6 @@ def test_grid_and_frame_checks_name_what_is_wrong():
         places.place_ranking(reports, pd.DataFrame({"place_id": [], "name": [], "place_type": []}))
     with pytest.raises(ValueError, match="reports must be the store.load_reports frame, got list"):
         validation.check_frames([], report_columns=("h3",))
-
-
-def test_only_settings_reads_the_environment(monkeypatch):
-    import re
-    from pathlib import Path
-
-    import hoth_geo
-    from hoth_geo import settings
-
-    package = Path(hoth_geo.__file__).parent
-    reading = sorted(
-        str(p.relative_to(package))
-        for p in package.rglob("*.py")
-        if re.search(r"os\.environ\.get|os\.getenv|os\.environ\[", p.read_text(encoding="utf-8"))
-    )
-    assert reading == ["settings.py"]
-    named = set()
-    for p in package.rglob("*.py"):
-        named |= set(re.findall(r"HOTH_GEO_[A-Z_]+[A-Z]", p.read_text(encoding="utf-8")))
-    assert named <= set(settings.ENVIRONMENT), named - set(settings.ENVIRONMENT)
-    # Read when used: a test or a deployment can change a setting without a restart.
-    monkeypatch.setenv("HOTH_GEO_RETENTION", "2y")
-    from hoth_geo.intake import retention
-
-    assert retention.retention_period() == "2y"
-    with pytest.raises(KeyError, match="HOTH_GEO_RETENTON is not a hoth-geo setting"):
-        settings.env("HOTH_GEO_RETENTON")
 
 
 # --- g. one KDE grid for the command line and the Hotspots page -------------------------------------------

@@ -39,7 +39,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from hoth_geo.access import audit
-from hoth_geo.analysis.patrol import _window_bounds, cells_mask
+from hoth_geo.analysis.patrol import cells_mask, window_bounds
 from hoth_geo.errors import InvalidInput
 from hoth_geo.hexes import cell_resolutions, grid_disk, str_to_cell
 from hoth_geo.selection import ReportFilter, filter_mask, located
@@ -249,8 +249,8 @@ def before_after(
     Returns wdq_from_counts' keys plus before, after (the periods as ISO dates), before_days, after_days
     and n_target_cells, n_buffer_cells, n_control_cells (None for the default control).
     """
-    b_lo, b_hi = _window_bounds(before, "before")
-    a_lo, a_hi = _window_bounds(after, "after")
+    b_lo, b_hi = window_bounds(before, "before")
+    a_lo, a_hi = window_bounds(after, "after")
     if b_hi > a_lo:
         raise ValueError(f"before {before!r} must end before after {after!r} starts")
     target = [_one_cell(c, "target_cells") for c in target_cells]

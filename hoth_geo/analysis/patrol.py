@@ -61,6 +61,7 @@ __all__ = [
     "plan_by_hexagon",
     "places_in_cells",
     "cells_mask",
+    "window_bounds",
 ]
 
 HOURS_PER_WEEK = 168
@@ -144,7 +145,7 @@ def _as_day(value, name: str) -> np.datetime64:
     return np.datetime64(as_day(value, name).to_datetime64(), "ns")
 
 
-def _window_bounds(window, name: str = "window") -> tuple[np.datetime64, np.datetime64]:
+def window_bounds(window, name: str = "window") -> tuple[np.datetime64, np.datetime64]:
     """(start, end-exclusive) datetime64 bounds of an inclusive (start date, end date) pair."""
     if not isinstance(window, tuple | list) or len(window) != 2:
         raise ValueError(f"{name} must be a (start, end) pair of dates, got {window!r}")
@@ -319,7 +320,7 @@ class _Slots:
         keep = filter_mask(reports, filters) & located(reports)
         t = reports["observed_at"].to_numpy(dtype="datetime64[ns]")
         if window is not None:
-            lo, hi = _window_bounds(window)
+            lo, hi = window_bounds(window)
             keep &= (t >= lo) & (t < hi)
         if as_of is None:
             if window is not None:

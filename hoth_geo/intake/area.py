@@ -505,9 +505,9 @@ def _gazetteer_cached(
     if Path(directory).is_dir():
         base = load_gazetteer(directory)
     else:  # an area set but not built yet: empty layers, so nothing from another area is used
-        from hoth_geo.intake.gazetteer import _LAYERS, _empty
+        from hoth_geo.intake.gazetteer import LAYER_COLUMNS, empty_layer
 
-        empty = {name: _empty(cols) for name, cols in _LAYERS.items()}
+        empty = {name: empty_layer(cols) for name, cols in LAYER_COLUMNS.items()}
         base = Gazetteer(
             postcodes=empty["postcodes"],
             places=empty["places"],
@@ -590,7 +590,7 @@ def install_gazetteer(area: Area, built_dir: str | Path, report: dict) -> None:
         shutil.rmtree(old)
     from hoth_geo.intake import gazetteer as gz
 
-    gz._load_cached.cache_clear()  # the folder's earlier (e.g. empty) layers must not be served again
+    gz.forget_loaded()  # the folder's earlier (e.g. empty) layers must not be served again
     _gazetteer_cached.cache_clear()
 
 

@@ -216,7 +216,7 @@ def postcodes_for_area(
     if frames:
         kept = gz.postcodes_from_codepoint(pd.concat(frames, ignore_index=True))
     else:
-        kept = gz._empty(schema.GAZETTEER_POSTCODE_COLUMNS)
+        kept = gz.empty_layer(schema.GAZETTEER_POSTCODE_COLUMNS)
     n_before = sum(len(f) for f in frames)
     report.skip("repeated or malformed postcodes", n_before - len(kept))
     report.kept = len(kept)
@@ -265,7 +265,11 @@ def policeuk_for_area(
     """Landmark places and streets from police.uk street-level CSVs, kept to the area."""
     report = SourceReport("police.uk street-level crime")
     if not paths:
-        return gz._empty(schema.GAZETTEER_PLACE_COLUMNS), gz._empty(schema.GAZETTEER_STREET_COLUMNS), report
+        return (
+            gz.empty_layer(schema.GAZETTEER_PLACE_COLUMNS),
+            gz.empty_layer(schema.GAZETTEER_STREET_COLUMNS),
+            report,
+        )
     frames = []
     for i, p in enumerate(paths):
         progress(i / len(paths), f"police.uk {Path(p).name}")
@@ -401,7 +405,11 @@ def osm_for_area(
     """Places of interest and address streets from OSM files, kept to the area."""
     report = SourceReport("OpenStreetMap")
     if not paths:
-        return gz._empty(schema.GAZETTEER_PLACE_COLUMNS), gz._empty(schema.GAZETTEER_STREET_COLUMNS), report
+        return (
+            gz.empty_layer(schema.GAZETTEER_PLACE_COLUMNS),
+            gz.empty_layer(schema.GAZETTEER_STREET_COLUMNS),
+            report,
+        )
     progress(0.0, "OpenStreetMap")
     minx, miny, maxx, maxy = area.boundary.bounds
     features = read_osm_any(paths, bbox=(minx - 0.05, miny - 0.05, maxx + 0.05, maxy + 0.05))
@@ -510,7 +518,7 @@ def streets_from_open_names(
     progress(1.0, "OS Open Names read")
     roads = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if roads.empty:
-        return gz._empty(schema.GAZETTEER_STREET_COLUMNS), report
+        return gz.empty_layer(schema.GAZETTEER_STREET_COLUMNS), report
     lon, lat = gz.bng_to_wgs84(roads["_x"].to_numpy(), roads["_y"].to_numpy())
     loc = gz.assign_locality(lat, lon, locality_polygons)
     own = roads["POPULATED_PLACE"].replace("", None).to_numpy(dtype=object)
@@ -534,7 +542,7 @@ def streets_from_open_names(
 def _merge_streets(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if not f.empty]
     if not frames:
-        return gz._empty(schema.GAZETTEER_STREET_COLUMNS)
+        return gz.empty_layer(schema.GAZETTEER_STREET_COLUMNS)
     df = pd.concat(frames, ignore_index=True)
     df["locality"] = df["locality"].fillna("")
     w = df["n_points"].astype(float)
@@ -582,7 +590,7 @@ def build_gazetteer_for_area(
     on_streets, on_report = (
         streets_from_open_names(open_names, area, loc, progress=lambda f, m: progress(0.85 + 0.1 * f, m))
         if open_names
-        else (gz._empty(schema.GAZETTEER_STREET_COLUMNS), SourceReport("OS Open Names"))
+        else (gz.empty_layer(schema.GAZETTEER_STREET_COLUMNS), SourceReport("OS Open Names"))
     )
     places = pd.concat([f for f in (pu_places, osm_places) if not f.empty] or [pu_places], ignore_index=True)
     places = places.drop_duplicates("place_id", keep="first").sort_values("place_id", ignore_index=True)

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import pandas as pd
 
 from hoth_geo import errors
-from hoth_geo.intake.headers import _POLICEUK_KEYS, _header_key, map_columns
+from hoth_geo.intake.headers import POLICEUK_KEYS, header_key, map_columns
 
 __all__ = [
     "ImportRefused",
@@ -35,6 +35,11 @@ __all__ = [
     "MAX_ZIP_RATIO",
     "read_table",
     "safe_filename",
+    "BINARY_BYTES",
+    "BINARY_SAMPLE",
+    "utf16_without_bom",
+    "header_line",
+    "check_csv_header",
 ]
 
 
@@ -196,13 +201,13 @@ codecs.register_error("hoth_geo_latin1", _latin1_fallback)
 
 # Bytes that never occur in text: C0 controls other than tab, line feed, form feed and carriage
 # return. Random or binary data has about one in ten; a text file essentially none.
-_BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 
 
-_BINARY_SAMPLE = 65_536
+BINARY_SAMPLE = 65_536
 
 
-def _utf16_without_bom(sample: bytes) -> str | None:
+def utf16_without_bom(sample: bytes) -> str | None:
     """'utf-16-le' / 'utf-16-be' when the sample looks like mostly-ASCII UTF-16 with no BOM
     (every other byte NUL), else None."""
     sample = sample[: len(sample) - len(sample) % 2]
@@ -229,14 +234,14 @@ def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
             return data.decode("utf-16"), "utf-16", []
         except UnicodeDecodeError as exc:
             raise ImportRefused(f'file "{name}" is not valid UTF-16 text') from exc
-    sample = data[:_BINARY_SAMPLE]
-    utf16 = _utf16_without_bom(sample)
+    sample = data[:BINARY_SAMPLE]
+    utf16 = utf16_without_bom(sample)
     if utf16 is not None:
         try:
             return data.decode(utf16), utf16, []
         except UnicodeDecodeError as exc:
             raise ImportRefused(f'file "{name}" is not valid UTF-16 text') from exc
-    if b"\x00" in sample or len(sample.translate(None, _BINARY_BYTES)) < 0.98 * len(sample):
+    if b"\x00" in sample or len(sample.translate(None, BINARY_BYTES)) < 0.98 * len(sample):
         raise ImportRefused(f'file "{name}" is not a text (CSV) file or an XLSX workbook')
     try:
         return data.decode("utf-8-sig"), "utf-8", []
@@ -270,7 +275,7 @@ def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
     return text, "cp1252", [f'file "{name}" is not UTF-8; read it as Windows-1252 (Excel\'s default)']
 
 
-def _header_line(text: str) -> str:
+def header_line(text: str) -> str:
     """The first record's text, following quoted newlines so a quoted header cell can't split it."""
     in_quote = False
     for i, ch in enumerate(text):
@@ -282,13 +287,13 @@ def _header_line(text: str) -> str:
     return text
 
 
-def _check_csv_header(text: str, name: str, header_row: int) -> str:
+def check_csv_header(text: str, name: str, header_row: int) -> str:
     """The header record's delimiter, refusing a header too long or too wide before any parser runs.
 
     Only the first MAX_HEADER_CHARS + 1 characters are scanned, so a header of a million columns
     costs milliseconds to refuse instead of minutes and gigabytes to parse.
     """
-    header = _header_line(text[: MAX_HEADER_CHARS + 1])
+    header = header_line(text[: MAX_HEADER_CHARS + 1])
     if len(header) > MAX_HEADER_CHARS:
         end = text.find("\n")
         end = len(text) if end < 0 else end
@@ -333,7 +338,7 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     lead = len(text) - len(text.lstrip("\r\n \t"))
     header_row = 1 + text[:lead].count("\n")
     text = text[lead:]
-    delimiter = _check_csv_header(text, name, header_row)
+    delimiter = check_csv_header(text, name, header_row)
     grid = _read_rectangular(text, delimiter)
     if grid is not None and len(grid) and any("\n" in str(v) for v in grid.iloc[-1].tolist()):
         # Arrow accepts a quote that is never closed and reads the rest of the file into one
@@ -418,7 +423,7 @@ def _read_rectangular(text: str, delimiter: str) -> pd.DataFrame | None:
 
     # Blank lines after the last record are padding, not rows; Arrow would call them ragged.
     body = text.rstrip("\r\n") + "\n"
-    width = len(next(csv.reader([_header_line(body)], delimiter=delimiter), []))
+    width = len(next(csv.reader([header_line(body)], delimiter=delimiter), []))
     try:
         table = pacsv.read_csv(
             io.BytesIO(body.encode("utf-8", "surrogatepass")),
@@ -802,7 +807,7 @@ def _xlsx_frame(rows: list[list[str]], header_index: int, sheet: str, name: str)
 
 
 def _looks_like_header(cells: list[str]) -> bool:
-    keys = {_header_key(c) for c in cells if c.strip()}
-    if _POLICEUK_KEYS <= keys:
+    keys = {header_key(c) for c in cells if c.strip()}
+    if POLICEUK_KEYS <= keys:
         return True
     return len(map_columns(c for c in cells if c.strip())) >= 2

@@ -72,6 +72,9 @@ __all__ = [
     "Gazetteer",
     "load_gazetteer",
     "build_area_gazetteer",
+    "LAYER_COLUMNS",
+    "empty_layer",
+    "forget_loaded",
 ]
 
 WGS84 = "EPSG:4326"
@@ -817,7 +820,7 @@ def streets_from_osm_features(features: pd.DataFrame) -> pd.DataFrame:
     ]
     df = pd.DataFrame(rows, columns=["street", "locality", "latitude", "longitude"])
     if df.empty:
-        return _empty(schema.GAZETTEER_STREET_COLUMNS)
+        return empty_layer(schema.GAZETTEER_STREET_COLUMNS)
     df["locality"] = df["locality"].fillna("")
     g = df.groupby(["street", "locality"], sort=True)
     out = g[["latitude", "longitude"]].mean().round(COORD_DP)
@@ -829,7 +832,8 @@ def streets_from_osm_features(features: pd.DataFrame) -> pd.DataFrame:
 
 # --- Files ----------------------------------------------------------------------------------------
 
-_LAYERS = {
+# Each gazetteer layer (one parquet file) and its columns.
+LAYER_COLUMNS = {
     "postcodes": schema.GAZETTEER_POSTCODE_COLUMNS,
     "places": schema.GAZETTEER_PLACE_COLUMNS,
     "streets": schema.GAZETTEER_STREET_COLUMNS,
@@ -837,7 +841,8 @@ _LAYERS = {
 _FLOAT_COLS = {"latitude", "longitude", "easting", "northing"}
 
 
-def _empty(columns: Sequence[str]) -> pd.DataFrame:
+def empty_layer(columns: Sequence[str]) -> pd.DataFrame:
+    """A zero-row gazetteer layer with ``columns`` and the dtypes the stored layers have."""
     return pd.DataFrame(
         {
             c: pd.Series(dtype="float64" if c in _FLOAT_COLS else "int64" if c == "n_points" else object)
@@ -847,7 +852,7 @@ def _empty(columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    cols = _LAYERS[name]
+    cols = LAYER_COLUMNS[name]
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise ValueError(f"{name}: missing columns {missing}; expected {list(cols)}")
@@ -878,14 +883,14 @@ def write_gazetteer(frames: Mapping[str, pd.DataFrame], out_dir: str | Path) -> 
 
     A layer not given is written empty so the directory always loads.
     """
-    unknown = set(frames) - set(_LAYERS)
+    unknown = set(frames) - set(LAYER_COLUMNS)
     if unknown:
-        raise ValueError(f"frames: unknown layer(s) {sorted(unknown)}; expected {list(_LAYERS)}")
+        raise ValueError(f"frames: unknown layer(s) {sorted(unknown)}; expected {list(LAYER_COLUMNS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name, cols in _LAYERS.items():
-        df = _conform(name, frames[name]) if name in frames else _empty(cols)
+    for name, cols in LAYER_COLUMNS.items():
+        df = _conform(name, frames[name]) if name in frames else empty_layer(cols)
         df.to_parquet(out / f"{name}.parquet", compression="zstd", index=False)
         counts[name] = len(df)
     _load_cached.cache_clear()
@@ -916,15 +921,21 @@ def load_gazetteer(directory: str | Path = settings.GAZETTEER_DIR) -> Gazetteer:
     return _load_cached(str(Path(directory).resolve()))
 
 
+def forget_loaded() -> None:
+    """Drop every gazetteer ``load_gazetteer`` has cached, so the next load reads the files again
+    (after a gazetteer folder was rewritten in place)."""
+    _load_cached.cache_clear()
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(directory: str) -> Gazetteer:
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"gazetteer directory {d} does not exist; run `hoth-geo build-gazetteer`")
     layers = {}
-    for name, cols in _LAYERS.items():
+    for name, cols in LAYER_COLUMNS.items():
         p = d / f"{name}.parquet"
-        layers[name] = _conform(name, pd.read_parquet(p)) if p.exists() else _empty(cols)
+        layers[name] = _conform(name, pd.read_parquet(p)) if p.exists() else empty_layer(cols)
     area = None
     for candidate in (d / "study_area.geojson", d.parent / "boundaries" / "study_area.geojson"):
         if candidate.exists():

@@ -15,6 +15,9 @@ __all__ = [
     "POLICEUK_HEADER",
     "detect_format",
     "map_columns",
+    "POLICEUK_KEYS",
+    "header_key",
+    "duplicate_mapping_warnings",
 ]
 
 
@@ -34,23 +37,23 @@ POLICEUK_HEADER = (
 )
 
 
-def _header_key(header: object) -> str:
+def header_key(header: object) -> str:
     """'Date observed (DD/MM/YYYY)*' -> 'dateobserved': case, spacing, punctuation and notes ignored."""
     text = re.sub(r"\(.*?\)|\[.*?\]", "", str(header).lower())
     text = text.replace("&", "and")
     return re.sub(r"[^a-z0-9]", "", text)
 
 
-_POLICEUK_KEYS = {_header_key(h) for h in ("Crime ID", "Month", "Falls within", "Crime type", "Location")}
+POLICEUK_KEYS = {header_key(h) for h in ("Crime ID", "Month", "Falls within", "Crime type", "Location")}
 
 
 def detect_format(frame: pd.DataFrame) -> Literal["sharing_form", "policeuk"]:
     """'policeuk' for a police.uk street-level CSV header, otherwise 'sharing_form'."""
-    keys = {_header_key(c) for c in frame.columns}
-    return "policeuk" if _POLICEUK_KEYS <= keys else "sharing_form"
+    keys = {header_key(c) for c in frame.columns}
+    return "policeuk" if POLICEUK_KEYS <= keys else "sharing_form"
 
 
-# Canonical input fields and the header spellings that mean them (compared after _header_key).
+# Canonical input fields and the header spellings that mean them (compared after header_key).
 # Several input fields are not canonical columns themselves (date_observed + time_observed make
 # observed_at; setting/online make online; grading splits into three).
 # fmt: off
@@ -157,23 +160,23 @@ _HEADER_LOOKUP: dict[str, str] = {}
 
 for _field, _spellings in HEADER_SYNONYMS.items():
     for _spelling in (_field, *_spellings):
-        _HEADER_LOOKUP.setdefault(_header_key(_spelling), _field)
+        _HEADER_LOOKUP.setdefault(header_key(_spelling), _field)
 
 
 def map_columns(headers: Iterable[str]) -> dict[str, str]:
     """{canonical input field: original header} for every header recognised; the first wins."""
     out: dict[str, str] = {}
     for h in headers:
-        f = _HEADER_LOOKUP.get(_header_key(h))
+        f = _HEADER_LOOKUP.get(header_key(h))
         if f is not None and f not in out:
             out[f] = h
     return out
 
 
-def _duplicate_mapping_warnings(headers: Iterable[str], column_map: dict[str, str]) -> list[str]:
+def duplicate_mapping_warnings(headers: Iterable[str], column_map: dict[str, str]) -> list[str]:
     extra: dict[str, list[str]] = {}
     for h in headers:
-        f = _HEADER_LOOKUP.get(_header_key(h))
+        f = _HEADER_LOOKUP.get(header_key(h))
         if f is not None and column_map.get(f) != h:
             extra.setdefault(f, []).append(h)
     return [

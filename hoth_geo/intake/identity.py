@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -662,22 +662,43 @@ def unmerge(engine: Engine, flag_id: int, *, actor: str | None) -> None:
 
 def keep_distinct(engine: Engine, flag_id: int, *, actor: str | None) -> None:
     """The analyst confirms the two reports are distinct: the flag is closed, both keep counting."""
+    _close_open_entry(
+        engine,
+        _flag,
+        store.duplicate_flags,
+        flag_id,
+        kind="possible-duplicate flag",
+        status="distinct",
+        event="duplicate_kept_distinct",
+        actor=actor,
+        details=lambda flag: {"flag_id": int(flag.id), "resembles_report_id": int(flag.resembles_report_id)},
+    )
+
+
+def _close_open_entry(
+    engine: Engine,
+    fetch: Callable[[Connection, int], sa.Row],
+    table: sa.Table,
+    entry_id: int,
+    *,
+    kind: str,
+    status: str,
+    event: str,
+    actor: str | None,
+    details: Callable[[sa.Row], dict],
+) -> None:
+    """Close an open Review entry (a possible-duplicate flag or a resubmission) as ``status`` and
+    record ``event`` against its report, in one transaction; an entry already decided is refused."""
     with engine.begin() as conn:
-        flag = _flag(conn, flag_id)
-        if flag.status != "open":
-            raise ValueError(f"possible-duplicate flag {flag_id} is already {flag.status}")
+        entry = fetch(conn, entry_id)
+        if entry.status != "open":
+            raise ValueError(f"{kind} {entry_id} is already {entry.status}")
         conn.execute(
-            store.duplicate_flags.update()
-            .where(store.duplicate_flags.c.id == flag.id)
-            .values(status="distinct", decided_at=_now(), decided_by=actor)
+            table.update()
+            .where(table.c.id == entry.id)
+            .values(status=status, decided_at=_now(), decided_by=actor)
         )
-        audit.record(
-            conn,
-            "duplicate_kept_distinct",
-            actor=actor,
-            target=f"report:{flag.report_id}",
-            details={"flag_id": int(flag.id), "resembles_report_id": int(flag.resembles_report_id)},
-        )
+        audit.record(conn, event, actor=actor, target=f"report:{entry.report_id}", details=details(entry))
 
 
 def _resubmission(conn: Connection, resubmission_id: int):
@@ -760,26 +781,21 @@ def accept_resubmission(engine: Engine, resubmission_id: int, *, actor: str | No
 
 def reject_resubmission(engine: Engine, resubmission_id: int, *, actor: str | None) -> None:
     """Keep the stored report as it is; the resubmission stays on record as rejected."""
-    with engine.begin() as conn:
-        entry = _resubmission(conn, resubmission_id)
-        if entry.status != "open":
-            raise ValueError(f"resubmission {resubmission_id} is already {entry.status}")
-        conn.execute(
-            store.resubmissions.update()
-            .where(store.resubmissions.c.id == entry.id)
-            .values(status="rejected", decided_at=_now(), decided_by=actor)
-        )
-        audit.record(
-            conn,
-            "resubmission_rejected",
-            actor=actor,
-            target=f"report:{entry.report_id}",
-            details={
-                "resubmission_id": int(entry.id),
-                "import_id": int(entry.import_id),
-                "row_number": int(entry.row_number),
-            },
-        )
+    _close_open_entry(
+        engine,
+        _resubmission,
+        store.resubmissions,
+        resubmission_id,
+        kind="resubmission",
+        status="rejected",
+        event="resubmission_rejected",
+        actor=actor,
+        details=lambda entry: {
+            "resubmission_id": int(entry.id),
+            "import_id": int(entry.import_id),
+            "row_number": int(entry.row_number),
+        },
+    )
 
 
 # --- Databases written before these rules ------------------------------------------------------------------
@@ -829,7 +845,7 @@ def backfill(conn: Connection) -> dict[str, int]:
         sha = sha_of[row.import_id]
         if formats.get(row.import_id) == "policeuk":
             crime = next(
-                (v for h, v in cells.items() if headers._header_key(h) == headers._header_key("Crime ID")),
+                (v for h, v in cells.items() if headers.header_key(h) == headers.header_key("Crime ID")),
                 None,
             )
             key = policeuk_identities([crime or None], sha, [row.row_number])[0]

@@ -235,9 +235,9 @@ def _cut_before_blank_tail(table):
 
 
 def _binary_or_utf16(sample: bytes) -> bool:
-    if sample[:2] in (b"\xff\xfe", b"\xfe\xff") or files._utf16_without_bom(sample) is not None:
+    if sample[:2] in (b"\xff\xfe", b"\xfe\xff") or files.utf16_without_bom(sample) is not None:
         return True
-    return b"\x00" in sample or len(sample.translate(None, files._BINARY_BYTES)) < 0.98 * len(sample)
+    return b"\x00" in sample or len(sample.translate(None, files.BINARY_BYTES)) < 0.98 * len(sample)
 
 
 def open_csv(source: Path | bytes, name: str) -> CsvStream | None:
@@ -261,7 +261,7 @@ def open_csv(source: Path | bytes, name: str) -> CsvStream | None:
         return None
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or not head.strip():
         return None
-    if _binary_or_utf16(head[: files._BINARY_SAMPLE]):
+    if _binary_or_utf16(head[: files.BINARY_SAMPLE]):
         return None
     bom = 3 if head[:3] == codecs.BOM_UTF8 else 0
     try:
@@ -272,10 +272,10 @@ def open_csv(source: Path | bytes, name: str) -> CsvStream | None:
     lead = len(text) - len(stripped)  # ASCII only: characters are bytes
     header_row = 1 + text[:lead].count("\n")
     try:
-        delimiter = files._check_csv_header(stripped, name, header_row)
+        delimiter = files.check_csv_header(stripped, name, header_row)
     except files.ImportRefused:
         return None  # the whole-file reader refuses it with the full message
-    header_line = files._header_line(stripped)
+    header_line = files.header_line(stripped)
     if len(header_line) == len(stripped) and len(head) < size:
         return None  # a header longer than the head read: let the whole-file reader judge it
     cells = [str(h).strip() for h in next(csv.reader([header_line], delimiter=delimiter), [])]

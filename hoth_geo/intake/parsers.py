@@ -32,6 +32,28 @@ __all__ = [
     "parse_concerns",
     "parse_dates",
     "parse_indicators",
+    "TRUE_TOKENS",
+    "GRID_MIN",
+    "COMBINED_GRADING",
+    "Vocabulary",
+    "PLACE_VOCAB",
+    "AGENCY_VOCAB",
+    "CONCERN_VOCAB",
+    "INDICATOR_VOCAB",
+    "ParsedDates",
+    "by_unique",
+    "norm_words",
+    "as_text",
+    "filled_mask",
+    "clean_text",
+    "none_if_blank",
+    "parse_date_columns",
+    "parse_times",
+    "parse_numbers",
+    "normalise_postcodes",
+    "map_single",
+    "map_multi",
+    "with_dtypes",
 ]
 
 
@@ -45,7 +67,7 @@ NORTHING_RANGE = (0.0, 1_300_000.0)
 
 
 # Below this, a wild latitude/longitude is a typo, not a grid reference in the wrong columns.
-_GRID_MIN = 1_000.0
+GRID_MIN = 1_000.0
 
 
 @dataclass
@@ -61,14 +83,14 @@ class IngestResult:
     kind: Literal["sharing_form", "policeuk"] = "sharing_form"
 
 
-def _by_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series | np.ndarray]) -> np.ndarray:
+def by_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series | np.ndarray]) -> np.ndarray:
     """Apply ``func`` to the distinct values only and spread the answers back (values repeat a lot)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     answers = func(pd.Series(uniques, dtype=object))
     return np.asarray(answers, dtype=object)[codes] if len(uniques) else np.asarray([], dtype=object)
 
 
-def _norm_words(text: str) -> str:
+def norm_words(text: str) -> str:
     """Lower case with every run of non-alphanumerics collapsed to one space ('Hotel / B&B' -> 'hotel b b')."""
     return re.sub(r"[^a-z0-9]+", " ", text.lower().replace("&", " and ")).strip()
 
@@ -79,10 +101,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # keeps \t and \n; a lone \r
 _NULL_TOKENS = {"", "n/a", "na", "none", "null", "nil", "unknown", "not known", "-", "--", "nan", "?"}
 
 
-_TRUE_TOKENS = {"yes", "y", "true", "1", "x", "✓", "✔", "tick", "online", "approx", "approximate"}
+TRUE_TOKENS = {"yes", "y", "true", "1", "x", "✓", "✔", "tick", "online", "approx", "approximate"}
 
 
-def _as_text(values: pd.Series | np.ndarray | Iterable) -> pd.Series:
+def as_text(values: pd.Series | np.ndarray | Iterable) -> pd.Series:
     """Values as an object Series of Python str ('' for missing).
 
     Deliberately not ``astype(str)``: pandas 3 would build an Arrow string column and pay for it
@@ -96,7 +118,7 @@ def _as_text(values: pd.Series | np.ndarray | Iterable) -> pd.Series:
     return pd.Series(arr, dtype=object)
 
 
-def _filled(values: pd.Series | np.ndarray) -> np.ndarray:
+def filled_mask(values: pd.Series | np.ndarray) -> np.ndarray:
     """Non-empty mask for an object array of str ('' is falsy; C loop, no Python comparisons)."""
     arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values
     return arr.astype(bool)
@@ -115,7 +137,7 @@ def _has_control(text: str) -> bool:
     return bool(text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL_BYTES))
 
 
-def _clean_text(values: pd.Series) -> tuple[pd.Series, dict[int, int]]:
+def clean_text(values: pd.Series) -> tuple[pd.Series, dict[int, int]]:
     """Strip, drop control characters (keeping newline and tab), cap length.
 
     Returns (text, {position: original length} for each value cut to MAX_TEXT_CHARS).
@@ -123,7 +145,7 @@ def _clean_text(values: pd.Series) -> tuple[pd.Series, dict[int, int]]:
     Each fix runs only when a C-speed check over the whole column says it is needed, because
     almost every column of a real export needs none of them.
     """
-    vals: list[str] = _as_text(values).tolist()
+    vals: list[str] = as_text(values).tolist()
     stripped = list(map(str.strip, vals))
     if stripped != vals:
         vals = stripped
@@ -137,9 +159,11 @@ def _clean_text(values: pd.Series) -> tuple[pd.Series, dict[int, int]]:
     return pd.Series(vals, dtype=object, index=None), cut
 
 
-def _none_if_blank(s: pd.Series, filled: np.ndarray | None = None) -> np.ndarray:
+def none_if_blank(s: pd.Series, filled: np.ndarray | None = None) -> np.ndarray:
+    """The text as an object array with None for every empty cell (``filled``: a precomputed
+    ``filled_mask`` of ``s``)."""
     arr = s.to_numpy(dtype=object, copy=True)
-    arr[~(_filled(arr) if filled is None else filled)] = None
+    arr[~(filled_mask(arr) if filled is None else filled)] = None
     return arr
 
 
@@ -198,7 +222,9 @@ _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
 
 @dataclass
-class _ParsedDates:
+class ParsedDates:
+    """What ``parse_date_columns`` found, one array entry per row."""
+
     value: np.ndarray  # datetime64[ns], NaT where blank or invalid
     time_known: np.ndarray  # bool
     approximate: np.ndarray  # bool
@@ -214,7 +240,7 @@ def parse_dates(values: pd.Series, *, today: date | None = None) -> pd.DataFrame
     A year after 2200 or before 1700 is read as 2200 / 1700 (beyond what a timestamp can hold), so
     such a date is still reported as in the future / too early rather than crashing.
     """
-    p = _parse_dates(values, today or date.today())
+    p = parse_date_columns(values, today or date.today())
     return pd.DataFrame(
         {
             "value": p.value,
@@ -227,10 +253,11 @@ def parse_dates(values: pd.Series, *, today: date | None = None) -> pd.DataFrame
     )
 
 
-def _parse_dates(values: pd.Series, today: date) -> _ParsedDates:
+def parse_date_columns(values: pd.Series, today: date) -> ParsedDates:
+    """``parse_dates`` as arrays in row order (each distinct text parsed once), for the normalisers."""
     codes, uniques = pd.factorize(values.astype(object).fillna(""), use_na_sentinel=False)
     u = _parse_unique_dates(pd.Series(uniques, dtype=object), today)
-    return _ParsedDates(
+    return ParsedDates(
         value=u["value"].to_numpy(dtype="datetime64[ns]")[codes],
         time_known=u["time_known"].to_numpy(dtype=bool)[codes],
         approximate=u["approximate"].to_numpy(dtype=bool)[codes],
@@ -247,7 +274,7 @@ def _month_number(m: pd.Series) -> pd.Series:
 
 def _parse_unique_dates(raw: pd.Series, today: date) -> pd.DataFrame:
     n = len(raw)
-    text = _as_text(raw).str.strip()
+    text = as_text(raw).str.strip()
     approx_prefix = text.str.contains(_APPROX, regex=True)
     text = text.str.replace(_APPROX, "", regex=True).str.strip()
     blank = text.str.lower().isin(_NULL_TOKENS).to_numpy() & ~approx_prefix.to_numpy()
@@ -334,11 +361,11 @@ _TIME = re.compile(
 )
 
 
-def _parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """'21:30', '2130', '9.30pm', '9pm', '21:30:00' -> (timedelta64[ns], blank, invalid)."""
 
     def one_pass(u: pd.Series) -> pd.DataFrame:
-        text = _as_text(u).str.strip()
+        text = as_text(u).str.strip()
         blank = text.str.lower().isin(_NULL_TOKENS)
         parts = text.str.extract(_TIME)
         hour = pd.to_numeric(parts["H"], errors="coerce")
@@ -364,11 +391,11 @@ def _parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     )
 
 
-def _parse_numbers(values: pd.Series, *, comma_decimal: bool) -> tuple[np.ndarray, np.ndarray]:
+def parse_numbers(values: pd.Series, *, comma_decimal: bool) -> tuple[np.ndarray, np.ndarray]:
     """-> (float64 with NaN where missing or invalid, invalid mask). NaN/inf/blank count as missing."""
-    text = _as_text(values)
+    text = as_text(values)
     # Fast path: plain numbers and blanks convert in C; only the leftovers get the careful pass.
-    filled = _filled(text)
+    filled = filled_mask(text)
     if not filled.any():
         return np.full(len(text), np.nan), np.zeros(len(text), dtype=bool)
     num = pd.to_numeric(text.where(filled, None), errors="coerce").to_numpy(dtype="float64", copy=True)
@@ -384,7 +411,7 @@ def _parse_numbers(values: pd.Series, *, comma_decimal: bool) -> tuple[np.ndarra
 
 def _parse_odd_numbers(values: pd.Series, comma_decimal: bool) -> tuple[np.ndarray, np.ndarray]:
     def one_pass(u: pd.Series) -> pd.DataFrame:
-        text = _as_text(u).str.strip().str.replace(r"[\s°]", "", regex=True)
+        text = as_text(u).str.strip().str.replace(r"[\s°]", "", regex=True)
         blank = text.str.lower().isin(_NULL_TOKENS | {"inf", "-inf", "+inf", "infinity"})
         if comma_decimal:
             # In a semicolon-separated (continental) file '54,77' is 54.77.
@@ -405,14 +432,14 @@ _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 _PARTIAL_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][0-9A-Z]?)(?: ([0-9]))?$")
 
 
-def _normalise_postcodes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def normalise_postcodes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """'dh11ab' / 'DH1  1AB' -> 'DH1 1AB'. Returns (postcode or None, invalid-format mask).
 
-    A private stand-in for the gazetteer's normaliser: it only checks the UK format, not existence.
+    A stand-in for the gazetteer's normaliser: it only checks the UK format, not existence.
     """
 
     def one_pass(u: pd.Series) -> pd.DataFrame:
-        u = _as_text(u)
+        u = as_text(u)
         squashed = u.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
         blank = u.str.strip().str.lower().isin(_NULL_TOKENS)
         parts = squashed.str.extract(_POSTCODE)
@@ -638,19 +665,19 @@ INDICATOR_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Vocabulary:
+class Vocabulary:
     """Maps free-text labels, keys and synonyms of one taxonomy to its keys."""
 
     def __init__(self, taxonomy: dict[str, str], synonyms: dict[str, tuple[str, ...]]) -> None:
         self.lookup: dict[str, str] = {}
         for key, label in taxonomy.items():
-            self.lookup[_norm_words(key)] = key
-            self.lookup[_norm_words(label)] = key
+            self.lookup[norm_words(key)] = key
+            self.lookup[norm_words(label)] = key
         for key, spellings in synonyms.items():
             if key not in taxonomy:
                 raise ValueError(f"synonyms listed for unknown key {key!r}")
             for syn in spellings:
-                self.lookup.setdefault(_norm_words(syn), key)
+                self.lookup.setdefault(norm_words(syn), key)
         # Multi-word phrases may contain the separators themselves ('Drugs / alcohol',
         # 'Missing from home, whereabouts unknown'), so they are replaced by their key before
         # the cell is split. Longest first so the full label wins over its fragments.
@@ -663,7 +690,7 @@ class _Vocabulary:
         )
 
     def key(self, text: str) -> str | None:
-        return self.lookup.get(_norm_words(text))
+        return self.lookup.get(norm_words(text))
 
     def parse_cell(self, cell: str) -> tuple[list[str], list[str]]:
         """-> (sorted keys found, unknown terms)."""
@@ -677,7 +704,7 @@ class _Vocabulary:
         unknown: list[str] = []
         marked = self.phrase_re.sub(lambda m: f"|{self.key(m.group(0))}|", cell.replace("&", " and "))
         for token in re.split(r"[;,|/\n]+", marked):
-            if not token.strip() or not _norm_words(token):
+            if not token.strip() or not norm_words(token):
                 continue
             k = self.key(token)
             if k is None:
@@ -687,21 +714,21 @@ class _Vocabulary:
         return sorted(keys), unknown
 
 
-_PLACE_VOCAB = _Vocabulary(schema.PLACE_TYPES, PLACE_TYPE_SYNONYMS)
+PLACE_VOCAB = Vocabulary(schema.PLACE_TYPES, PLACE_TYPE_SYNONYMS)
 
 
-_AGENCY_VOCAB = _Vocabulary(schema.AGENCY_TYPES, AGENCY_TYPE_SYNONYMS)
+AGENCY_VOCAB = Vocabulary(schema.AGENCY_TYPES, AGENCY_TYPE_SYNONYMS)
 
 
-_CONCERN_VOCAB = _Vocabulary(schema.CONCERNS, CONCERN_SYNONYMS)
+CONCERN_VOCAB = Vocabulary(schema.CONCERNS, CONCERN_SYNONYMS)
 
 
-_INDICATOR_VOCAB = _Vocabulary(schema.INDICATORS, INDICATOR_SYNONYMS)
+INDICATOR_VOCAB = Vocabulary(schema.INDICATORS, INDICATOR_SYNONYMS)
 
 
 def parse_concerns(cell: str) -> str:
     """'County lines; CSE' -> 'cce|cse'. Unknown terms become 'other'."""
-    keys, unknown = _CONCERN_VOCAB.parse_cell(cell)
+    keys, unknown = CONCERN_VOCAB.parse_cell(cell)
     return "|".join(sorted(set(keys) | ({"other"} if unknown else set())))
 
 
@@ -710,23 +737,26 @@ def parse_indicators(cell: str) -> str:
 
     Unknown terms are dropped (normalise_sharing_form counts them in a warning).
     """
-    return "|".join(_INDICATOR_VOCAB.parse_cell(cell)[0])
+    return "|".join(INDICATOR_VOCAB.parse_cell(cell)[0])
 
 
-def _map_single(values: pd.Series, vocab: _Vocabulary, unknown_key: str) -> np.ndarray:
+def map_single(values: pd.Series, vocab: Vocabulary, unknown_key: str) -> np.ndarray:
+    """One key of ``vocab`` per row: None for a blank or null cell, ``unknown_key`` for a term the
+    vocabulary does not know."""
+
     def one_pass(u: pd.Series) -> list[str | None]:
         out: list[str | None] = []
         for v in u:
-            if _norm_words(str(v)) == "" or str(v).strip().lower() in _NULL_TOKENS:
+            if norm_words(str(v)) == "" or str(v).strip().lower() in _NULL_TOKENS:
                 out.append(None)
             else:
                 out.append(vocab.key(str(v)) or unknown_key)
         return out
 
-    return _by_unique(values, one_pass)
+    return by_unique(values, one_pass)
 
 
-def _map_multi(values: pd.Series, vocab: _Vocabulary, unknown_key: str | None) -> tuple[np.ndarray, int]:
+def map_multi(values: pd.Series, vocab: Vocabulary, unknown_key: str | None) -> tuple[np.ndarray, int]:
     """-> ('|'-joined keys per row, number of rows that had unknown terms)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     joined: list[str] = []
@@ -743,7 +773,7 @@ def _map_multi(values: pd.Series, vocab: _Vocabulary, unknown_key: str | None) -
     return np.asarray(joined, dtype=object)[codes], int(had_unknown[codes].sum())
 
 
-_COMBINED_GRADING = re.compile(r"^\s*([123])[\s/\-,.]*([A-Ea-e])(?:[\s/\-,.]*([PCpc]))?\s*$")
+COMBINED_GRADING = re.compile(r"^\s*([123])[\s/\-,.]*([A-Ea-e])(?:[\s/\-,.]*([PCpc]))?\s*$")
 
 
 QUARANTINE_DTYPES: dict[str, str] = {
@@ -759,7 +789,7 @@ if tuple(QUARANTINE_DTYPES) != schema.QUARANTINE_COLUMNS:  # keep in step with t
     raise RuntimeError("parsers.QUARANTINE_DTYPES is out of step with schema.QUARANTINE_COLUMNS")
 
 
-def _with_dtypes(rows: Mapping[str, np.ndarray | pd.Series], columns: dict[str, str]) -> pd.DataFrame:
+def with_dtypes(rows: Mapping[str, np.ndarray | pd.Series], columns: dict[str, str]) -> pd.DataFrame:
     """Exactly ``columns`` with their dtypes; text stays object with None for missing, because
     pandas would otherwise infer its own string dtype with NaN for missing."""
     out = {}

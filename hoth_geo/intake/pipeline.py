@@ -271,26 +271,9 @@ def _store_import(
         if extra.resembles is not None
         else pd.Series(np.nan, index=acc_rows)
     )
-    flagged = resembles.notna().to_numpy()
-    detail = np.full(len(acc_rows), None, dtype=object)
-    detail[flagged] = [
-        f"the same content as report {int(r)}: flagged for Review" for r in resembles[flagged].tolist()
-    ]
     accounted = pd.concat(
         [
-            identity.outcomes(
-                acc_rows,
-                np.where(flagged, "possible_duplicate", "stored"),
-                report_id=stored_ids.reindex(acc_rows).to_numpy(),
-                resembles_report_id=resembles.to_numpy(),
-                detail=detail,
-            ),
-            identity.outcomes(
-                quarantined["row_number"],
-                "quarantined",
-                quarantine_id=q_ids.reindex(quarantined["row_number"]).to_numpy(),
-                detail=quarantined["reason"].to_numpy(dtype=object),
-            ),
+            *_stored_and_quarantined_outcomes(acc_rows, stored_ids, resembles, quarantined, q_ids),
             duplicates,
             q_dups,
             extra.outcomes,
@@ -314,7 +297,7 @@ def _store_import(
         n_acc=n_acc,
         n_q=n_q,
         n_resubmitted=extra.n_resubmitted,
-        n_flagged=int(flagged.sum()),
+        n_flagged=int(resembles.notna().sum()),
         n_out_of_area=n_out_of_area,
         warnings=warnings,
         accounted=accounted,
@@ -625,25 +608,9 @@ class _SharingFormImport:
         self.n_resubmitted += len(rn)
         self.n_flagged += len(resembles)
 
-        flagged_like = resembles.reindex(new_rows)
-        flagged = flagged_like.notna().to_numpy()
-        detail = np.full(len(new_rows), None, dtype=object)
-        detail[flagged] = [
-            f"the same content as report {int(r)}: flagged for Review" for r in flagged_like[flagged].tolist()
-        ]
         parts = [
-            identity.outcomes(
-                new_rows,
-                np.where(flagged, "possible_duplicate", "stored"),
-                report_id=stored_ids.reindex(new_rows).to_numpy(),
-                resembles_report_id=flagged_like.to_numpy(),
-                detail=detail,
-            ),
-            identity.outcomes(
-                quarantined["row_number"],
-                "quarantined",
-                quarantine_id=q_ids.reindex(quarantined["row_number"]).to_numpy(),
-                detail=quarantined["reason"].to_numpy(dtype=object),
+            *_stored_and_quarantined_outcomes(
+                new_rows, stored_ids, resembles.reindex(new_rows), quarantined, q_ids
             ),
             _report_duplicate_outcomes(rows, cls),
             q_dups,
@@ -660,6 +627,38 @@ class _SharingFormImport:
             ),
         ]
         self.outcomes.append(pd.concat(parts, ignore_index=True).sort_values("row_number", ignore_index=True))
+
+
+def _stored_and_quarantined_outcomes(
+    stored_rows: np.ndarray,
+    stored_ids: pd.Series,
+    resembles: pd.Series,
+    quarantined: pd.DataFrame,
+    quarantine_ids: pd.Series,
+) -> list[pd.DataFrame]:
+    """The outcome rows of the rows an import stored and of those it quarantined (one-shot and chunked
+    alike). ``resembles`` holds, per stored row in order, the report whose content it repeats (NaN
+    when none): such a row is stored but flagged as a possible duplicate for Review."""
+    flagged = resembles.notna().to_numpy()
+    detail = np.full(len(stored_rows), None, dtype=object)
+    detail[flagged] = [
+        f"the same content as report {int(r)}: flagged for Review" for r in resembles[flagged].tolist()
+    ]
+    return [
+        identity.outcomes(
+            stored_rows,
+            np.where(flagged, "possible_duplicate", "stored"),
+            report_id=stored_ids.reindex(stored_rows).to_numpy(),
+            resembles_report_id=resembles.to_numpy(),
+            detail=detail,
+        ),
+        identity.outcomes(
+            quarantined["row_number"],
+            "quarantined",
+            quarantine_id=quarantine_ids.reindex(quarantined["row_number"]).to_numpy(),
+            detail=quarantined["reason"].to_numpy(dtype=object),
+        ),
+    ]
 
 
 # SQLite page cache during an import, in KiB: the unique identity index of a million reports does not

@@ -11,16 +11,16 @@ import pandas as pd
 
 from hoth_geo import schema
 from hoth_geo.intake.files import ImportRefused
-from hoth_geo.intake.headers import POLICEUK_HEADER, _header_key
+from hoth_geo.intake.headers import POLICEUK_HEADER, header_key
 from hoth_geo.intake.parsers import (
     QUARANTINE_DTYPES,
     IngestResult,
-    _clean_text,
-    _none_if_blank,
-    _parse_numbers,
-    _with_dtypes,
+    clean_text,
+    none_if_blank,
+    parse_numbers,
+    with_dtypes,
 )
-from hoth_geo.intake.sharing_form import _Problems, _raw_json
+from hoth_geo.intake.sharing_form import RowProblems, raw_json
 
 __all__ = [
     "POLICEUK_COLUMNS",
@@ -74,8 +74,8 @@ def normalise_policeuk(raw: pd.DataFrame) -> IngestResult:
     headers = [str(c) for c in raw.columns]
     by_key = {}
     for h in headers:
-        by_key.setdefault(_header_key(h), h)
-    missing = [h for h in POLICEUK_HEADER if _header_key(h) not in by_key and h not in ("Context", "LSOA name", "Last outcome category", "Reported by")]  # fmt: skip
+        by_key.setdefault(header_key(h), h)
+    missing = [h for h in POLICEUK_HEADER if header_key(h) not in by_key and h not in ("Context", "LSOA name", "Last outcome category", "Reported by")]  # fmt: skip
     if missing:
         raise ImportRefused(
             "this police.uk file lacks the columns "
@@ -83,7 +83,7 @@ def normalise_policeuk(raw: pd.DataFrame) -> IngestResult:
             + ". Headers found: "
             + ", ".join(f'"{h}"' for h in headers)
         )
-    column_map = {h: by_key[_header_key(h)] for h in POLICEUK_HEADER if _header_key(h) in by_key}
+    column_map = {h: by_key[header_key(h)] for h in POLICEUK_HEADER if header_key(h) in by_key}
     n = len(raw)
     header_row = int(raw.attrs.get("header_row", 1))
     row_number = np.arange(header_row + 1, header_row + 1 + n, dtype=np.int64)
@@ -92,17 +92,17 @@ def normalise_policeuk(raw: pd.DataFrame) -> IngestResult:
     def col(h: str) -> pd.Series:
         if h not in column_map:
             return pd.Series([""] * n, dtype=object)
-        return _clean_text(raw[column_map[h]].reset_index(drop=True))[0]
+        return clean_text(raw[column_map[h]].reset_index(drop=True))[0]
 
     crime_id, month_s, crime_type = col("Crime ID"), col("Month"), col("Crime type")
     location, lsoa, falls = col("Location"), col("LSOA code"), col("Falls within")
     lat_s, lon_s = col("Latitude"), col("Longitude")
 
-    problems = _Problems(n)
+    problems = RowProblems(n)
     month = pd.to_datetime(month_s, format="%Y-%m", errors="coerce").astype("datetime64[ns]").to_numpy()
     problems.add(np.isnat(month), "month", month_s, lambda v: f'month "{v}" is not a YYYY-MM month')
-    lat, lat_bad = _parse_numbers(lat_s, comma_decimal=False)
-    lon, lon_bad = _parse_numbers(lon_s, comma_decimal=False)
+    lat, lat_bad = parse_numbers(lat_s, comma_decimal=False)
+    lon, lon_bad = parse_numbers(lon_s, comma_decimal=False)
     no_coords = (np.isnan(lat) | np.isnan(lon)) & ~lat_bad & ~lon_bad
     problems.add(
         no_coords,
@@ -146,20 +146,20 @@ def normalise_policeuk(raw: pd.DataFrame) -> IngestResult:
     frame = pd.DataFrame(
         {
             "row_number": row_number,
-            "crime_id": _none_if_blank(crime_id),
+            "crime_id": none_if_blank(crime_id),
             "month": month,
             "crime_type": crime_type.to_numpy(dtype=object),
             "concern": concern,
-            "location_text": _none_if_blank(place_text),
+            "location_text": none_if_blank(place_text),
             "place_type": place_type,
             "latitude": lat,
             "longitude": lon,
-            "lsoa_code": _none_if_blank(lsoa),
-            "falls_within": _none_if_blank(falls),
+            "lsoa_code": none_if_blank(lsoa),
+            "falls_within": none_if_blank(falls),
             "fingerprint": fingerprint,
         }
     )
-    frame = _with_dtypes(frame, POLICEUK_COLUMNS)
+    frame = with_dtypes(frame, POLICEUK_COLUMNS)
     bad = problems.any
     reasons = problems.joined()
     q_idx = np.flatnonzero(bad)
@@ -169,11 +169,11 @@ def normalise_policeuk(raw: pd.DataFrame) -> IngestResult:
             "reason": [f"row {row_number[i]}: {reasons[i]}" for i in q_idx],
             "field": problems.first_field[q_idx],
             "value": problems.first_value[q_idx],
-            "raw": _raw_json(raw, q_idx),
+            "raw": raw_json(raw, q_idx),
         },
         columns=list(schema.QUARANTINE_COLUMNS),
     )
-    quarantine = _with_dtypes(quarantine, QUARANTINE_DTYPES)
+    quarantine = with_dtypes(quarantine, QUARANTINE_DTYPES)
     return IngestResult(
         rows=frame.iloc[np.flatnonzero(~bad)].reset_index(drop=True),
         quarantine=quarantine,

@@ -150,7 +150,7 @@ def quarantine_observed_dates(raw: pd.Series, payload: pd.Series) -> pd.Series:
         if not isinstance(row, dict):
             row = {}
         columns = headers.map_columns(row)
-        month = next((h for h in row if headers._header_key(h) == "month"), None)
+        month = next((h for h in row if headers.header_key(h) == "month"), None)
         header = columns.get("date_observed") or month
         observed.append(found or (row.get(header) if header else None))
         received.append(row.get(columns["date_received"]) if "date_received" in columns else None)

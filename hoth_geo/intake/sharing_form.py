@@ -19,37 +19,39 @@ import pandas as pd
 
 from hoth_geo import schema, settings
 from hoth_geo.intake.files import ImportRefused
-from hoth_geo.intake.headers import HEADER_SYNONYMS, _duplicate_mapping_warnings, map_columns
+from hoth_geo.intake.headers import HEADER_SYNONYMS, duplicate_mapping_warnings, map_columns
 from hoth_geo.intake.parsers import (
-    _AGENCY_VOCAB,
-    _COMBINED_GRADING,
-    _CONCERN_VOCAB,
-    _GRID_MIN,
-    _INDICATOR_VOCAB,
-    _PLACE_VOCAB,
-    _TRUE_TOKENS,
+    AGENCY_VOCAB,
+    COMBINED_GRADING,
+    CONCERN_VOCAB,
     EASTING_RANGE,
+    GRID_MIN,
+    INDICATOR_VOCAB,
     MAX_TEXT_CHARS,
     NORTHING_RANGE,
+    PLACE_VOCAB,
     QUARANTINE_DTYPES,
+    TRUE_TOKENS,
     IngestResult,
-    _as_text,
-    _by_unique,
-    _clean_text,
-    _filled,
-    _map_multi,
-    _map_single,
-    _none_if_blank,
-    _norm_words,
-    _normalise_postcodes,
-    _parse_dates,
-    _parse_numbers,
-    _parse_times,
-    _with_dtypes,
+    as_text,
+    by_unique,
+    clean_text,
+    filled_mask,
+    map_multi,
+    map_single,
+    none_if_blank,
+    norm_words,
+    normalise_postcodes,
+    parse_date_columns,
+    parse_numbers,
+    parse_times,
+    with_dtypes,
 )
 
 __all__ = [
     "normalise_sharing_form",
+    "RowProblems",
+    "raw_json",
 ]
 
 
@@ -71,7 +73,7 @@ _HUMAN = {
 }  # fmt: skip
 
 
-class _Problems:
+class RowProblems:
     """Per-row quarantine reasons, collected column by column (vectorised) and joined at the end."""
 
     def __init__(self, n: int) -> None:
@@ -131,7 +133,7 @@ class _Columns:
     filled: dict[str, np.ndarray]  # non-blank cells per field
     column_map: dict[str, str]
     row_number: np.ndarray  # spreadsheet row of each input row
-    problems: _Problems
+    problems: RowProblems
     warnings: list[str]
 
 
@@ -147,12 +149,12 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     column_map = map_columns(headers)
     _refuse_missing(raw, column_map)
     warnings: list[str] = list(raw.attrs.get("warnings", []))
-    warnings += _duplicate_mapping_warnings(headers, column_map)
+    warnings += duplicate_mapping_warnings(headers, column_map)
     n = len(raw)
     header_row = int(raw.attrs.get("header_row", 1))
     row_number = np.arange(header_row + 1, header_row + 1 + n, dtype=np.int64)
     text, filled, truncated = _cleaned_text(raw, column_map, row_number)
-    cols = _Columns(text, filled, column_map, row_number, _Problems(n), warnings)
+    cols = _Columns(text, filled, column_map, row_number, RowProblems(n), warnings)
     empty = _empty_rows(raw, cols)
 
     observed_at, time_known, approximate, received = _dates(cols, empty, today)
@@ -169,15 +171,15 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
 
     columns = {
         "row_number": row_number,
-        "source_ref": _none_if_blank(text["source_ref"], filled["source_ref"]),
+        "source_ref": none_if_blank(text["source_ref"], filled["source_ref"]),
         "date_received": received,
         "observed_at": observed_at,
         "time_known": time_known.astype(bool),
         "date_approximate": approximate.astype(bool),
-        "agency": _none_if_blank(text["agency"], filled["agency"]),
+        "agency": none_if_blank(text["agency"], filled["agency"]),
         "agency_type": agency_type,
-        "location_text": _none_if_blank(text["location_text"], filled["location_text"]),
-        "place_name": _none_if_blank(text["place_name"], filled["place_name"]),
+        "location_text": none_if_blank(text["location_text"], filled["location_text"]),
+        "place_name": none_if_blank(text["place_name"], filled["place_name"]),
         "place_type": place_type,
         "postcode": postcode,
         "latitude": lat,
@@ -190,11 +192,11 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         "grading_source": g_src,
         "grading_information": g_info,
         "grading_handling": g_hand,
-        "narrative": _none_if_blank(text["narrative"], filled["narrative"]),
-        "child_ref": _none_if_blank(text["child_ref"], filled["child_ref"]),
+        "narrative": none_if_blank(text["narrative"], filled["narrative"]),
+        "child_ref": none_if_blank(text["child_ref"], filled["child_ref"]),
     }
     columns["fingerprint"] = _fingerprints(columns)
-    rows = _with_dtypes(columns, schema.CANONICAL_COLUMNS)
+    rows = with_dtypes(columns, schema.CANONICAL_COLUMNS)
     q_mask = empty | (cols.problems.any & ~empty)
     quarantine = _quarantine_frame(raw, cols, empty, np.flatnonzero(q_mask))
     if empty.any():
@@ -223,9 +225,9 @@ def _cleaned_text(
     truncated: list[str] = []
     for f in HEADER_SYNONYMS:
         if f in column_map:
-            s, cut = _clean_text(raw[column_map[f]].reset_index(drop=True))
+            s, cut = clean_text(raw[column_map[f]].reset_index(drop=True))
             text[f] = s
-            filled[f] = _filled(s)
+            filled[f] = filled_mask(s)
             truncated += [
                 f'row {row_number[i]} "{column_map[f]}" ({length:,} characters)' for i, length in cut.items()
             ]
@@ -246,7 +248,7 @@ def _empty_rows(raw: pd.DataFrame, cols: _Columns) -> np.ndarray:
             break
         if str(c) in cols.column_map.values():
             continue
-        cells = _as_text(raw[c].iloc[np.flatnonzero(empty)]).str.strip()
+        cells = as_text(raw[c].iloc[np.flatnonzero(empty)]).str.strip()
         empty[np.flatnonzero(empty)[(cells != "").to_numpy()]] = False
     return empty
 
@@ -257,8 +259,8 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
     The date received stands in (marked approximate) when no date observed is given; a time in its
     own column overrides any time in the date cell."""
     text, problems, warnings = cols.text, cols.problems, cols.warnings
-    obs = _parse_dates(text["date_observed"], today)
-    rec = _parse_dates(text["date_received"], today)
+    obs = parse_date_columns(text["date_observed"], today)
+    rec = parse_date_columns(text["date_received"], today)
     earliest = np.datetime64(pd.Timestamp(settings.EARLIEST_PLAUSIBLE_DATE).to_datetime64(), "ns")
     latest = np.datetime64(pd.Timestamp(today).to_datetime64(), "ns") + np.timedelta64(1, "D")
     for f, p in (("date_observed", obs), ("date_received", rec)):
@@ -297,10 +299,10 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
             "and marked the date approximate"
         )
     if "date_approximate" in cols.column_map:
-        approximate |= text["date_approximate"].str.lower().isin(_TRUE_TOKENS).to_numpy()
+        approximate |= text["date_approximate"].str.lower().isin(TRUE_TOKENS).to_numpy()
 
     if "time_observed" in cols.column_map:
-        delta, t_blank, t_invalid = _parse_times(text["time_observed"])
+        delta, t_blank, t_invalid = parse_times(text["time_observed"])
         problems.add(
             t_invalid,
             "time_observed",
@@ -332,7 +334,7 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     nums: dict[str, np.ndarray] = {}
     coord_bad: dict[str, np.ndarray] = {}  # unreadable or out of range: already reported
     for f in ("latitude", "longitude", "easting", "northing"):
-        v, bad = _parse_numbers(text[f], comma_decimal=comma_decimal)
+        v, bad = parse_numbers(text[f], comma_decimal=comma_decimal)
         coord_bad[f] = bad
         label = _HUMAN[f]
         hint = " (use a full stop for decimals)" if not comma_decimal else ""
@@ -349,9 +351,9 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     grid_like = (
         (np.abs(lat) > 90)
         & (np.abs(lon) > 180)
-        & (lon >= _GRID_MIN)
+        & (lon >= GRID_MIN)
         & (lon <= EASTING_RANGE[1])
-        & (lat >= _GRID_MIN)
+        & (lat >= GRID_MIN)
         & (lat <= NORTHING_RANGE[1])
         & np.isnan(east)
         & np.isnan(north)
@@ -396,18 +398,18 @@ def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> 
     """(place_type, online, postcode): the place type as a PLACE_TYPES key, whether the setting is
     online, and the postcode (None where invalid; quarantined only when the row has no other location)."""
     text, filled, problems = cols.text, cols.filled, cols.problems
-    place_type = _map_single(text["place_type"], _PLACE_VOCAB, "other")
-    setting_words = _by_unique(text["setting"], lambda u: [_norm_words(str(v)) for v in u])
+    place_type = map_single(text["place_type"], PLACE_VOCAB, "other")
+    setting_words = by_unique(text["setting"], lambda u: [norm_words(str(v)) for v in u])
     online = np.isin(
         setting_words,
         ["online", "on line", "internet", "social media", "virtual", "digital", "cyber", "remote", "yes"],
     )
     if "online" in cols.column_map:
-        online |= text["online"].str.lower().isin(_TRUE_TOKENS).to_numpy()
+        online |= text["online"].str.lower().isin(TRUE_TOKENS).to_numpy()
     online |= place_type == "online"
     place_type = np.where(online & (place_type == None), "online", place_type)  # noqa: E711
 
-    postcode, pc_bad = _normalise_postcodes(text["postcode"])
+    postcode, pc_bad = normalise_postcodes(text["postcode"])
     other_location = (
         filled["location_text"] | filled["place_name"] | ~np.isnan(lat) | ~np.isnan(east) | online
     )
@@ -430,10 +432,10 @@ def _agency_and_grading(cols: _Columns) -> tuple:
     """(agency_type, concerns, indicators, (grading source, information, handling)) as vocabulary keys;
     a combined grading column ('1A P') fills the parts not given on their own."""
     text, filled, problems = cols.text, cols.filled, cols.problems
-    agency_type = _map_single(text["agency_type"], _AGENCY_VOCAB, "other")
+    agency_type = map_single(text["agency_type"], AGENCY_VOCAB, "other")
     agency_type = np.where(agency_type == None, "other", agency_type)  # noqa: E711
-    concerns, _ = _map_multi(text["concerns"], _CONCERN_VOCAB, "other")
-    indicators, n_unknown_ind = _map_multi(text["indicators"], _INDICATOR_VOCAB, None)
+    concerns, _ = map_multi(text["concerns"], CONCERN_VOCAB, "other")
+    indicators, n_unknown_ind = map_multi(text["indicators"], INDICATOR_VOCAB, None)
     if n_unknown_ind:
         cols.warnings.append(
             f"{n_unknown_ind} rows had indicator terms that match no listed indicator; those terms were "
@@ -446,7 +448,7 @@ def _agency_and_grading(cols: _Columns) -> tuple:
     if "grading" in cols.column_map:
         codes, uniques = pd.factorize(text["grading"].to_numpy(dtype=object), use_na_sentinel=False)
         parts = (
-            pd.Series(uniques, dtype=object).str.extract(_COMBINED_GRADING).iloc[codes].reset_index(drop=True)
+            pd.Series(uniques, dtype=object).str.extract(COMBINED_GRADING).iloc[codes].reset_index(drop=True)
         )
         bad = filled["grading"] & parts[0].isna().to_numpy()
         problems.add(
@@ -494,21 +496,21 @@ def _quarantine_frame(
             ],
             "field": [None if empty[i] else cols.problems.first_field[i] for i in q_idx],
             "value": [None if empty[i] else cols.problems.first_value[i] for i in q_idx],
-            "raw": _raw_json(raw, q_idx),
+            "raw": raw_json(raw, q_idx),
         },
         columns=list(schema.QUARANTINE_COLUMNS),
     )
-    return _with_dtypes(quarantine, QUARANTINE_DTYPES)
+    return with_dtypes(quarantine, QUARANTINE_DTYPES)
 
 
 def _grading_part(values: pd.Series) -> np.ndarray:
     def upper(u: pd.Series) -> list[str | None]:
         return [str(v).strip().upper() or None for v in u]
 
-    return _by_unique(values, upper)
+    return by_unique(values, upper)
 
 
-def _raw_json(raw: pd.DataFrame, positions: np.ndarray) -> list[str]:
+def raw_json(raw: pd.DataFrame, positions: np.ndarray) -> list[str]:
     cols = [str(c) for c in raw.columns]
     block = raw.iloc[positions].astype(object).to_numpy()
     return [

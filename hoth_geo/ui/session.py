@@ -18,6 +18,7 @@ import time
 
 import streamlit as st
 
+from hoth_geo import settings
 from hoth_geo.access import auth, sessions
 from hoth_geo.access.auth import User
 from hoth_geo.ui import state
@@ -59,7 +60,7 @@ _LEAVING = "_leaving_for_provider_sign_out"
 
 def check_seconds() -> int:
     """How often an open page checks its session without a click ($HOTH_GEO_SESSION_CHECK_SECONDS, 30)."""
-    return auth._env_int(CHECK_SECONDS_ENV, 30)
+    return settings.env_int(CHECK_SECONDS_ENV, 30)
 
 
 def client() -> str:

@@ -368,28 +368,6 @@ def test_an_unkeyed_chain_still_verifies_and_is_keyed_by_the_next_entry(engine):
     assert ("account", 4) in kinds(audit.verify_chain(engine))
 
 
-def test_cli_verify_reports_each_kind_of_tampering_on_its_own_line(url, engine):
-    auth.add_user(engine, ANALYST, PASSWORD, "analyst")
-    _fill(engine, 5)
-    audit.log_export(engine, audience="partner", kind="csv", filters={}, data=b"abc")
-    ok = runner.invoke(cli, ["audit", "verify", "--db", url])
-    assert ok.exit_code == 0 and "audit chain intact: 7 entries" in ok.output and "anchor log:" in ok.output
-    execute(engine, audit.audit_log.update().where(audit.audit_log.c.id == 2).values(details='{"i":9}'))
-    execute(engine, audit.audit_log.delete().where(audit.audit_log.c.id == 4))
-    execute(engine, audit.audit_log.delete().where(audit.audit_log.c.id == 7))
-    execute(engine, auth.users.update().values(role="police"))
-    broken = runner.invoke(cli, ["audit", "verify", "--db", url])
-    assert broken.exit_code == 1
-    out = broken.output
-    assert "audit chain BROKEN at entry 2" in out
-    assert "edited entry at entry 2" in out
-    assert "deleted entry at entry 5: entry 4 is missing" in out
-    assert "truncated tail at entry 7" in out
-    assert "account changed outside the audit trail at entry 1" in out
-    # The export's audit entry (7) was deleted, so its row is no longer vouched for.
-    assert "export log row not in the audit trail" in out
-
-
 def test_concurrent_writers_keep_one_chain(tmp_path):
     url = f"sqlite:///{tmp_path / 'concurrent.sqlite'}"
     engines = [store.connect(url), store.connect(url)]  # separate pools, as two processes would have

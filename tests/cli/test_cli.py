@@ -6,32 +6,11 @@ import json
 
 import pandas as pd
 import pyogrio
-import pytest
 from typer.testing import CliRunner
 
 from hoth_geo.cli import app
 
 runner = CliRunner()
-
-
-def _demo_database(url: str) -> str:
-    result = runner.invoke(app, ["demo", "--db", url])
-    assert result.exit_code == 0, result.output
-    assert "SYNTHETIC DEMO DATA" in result.output
-    return url
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    return _demo_database(f"sqlite:///{tmp_path_factory.mktemp('cli') / 'cli.sqlite'}")
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def demo_db_url(request, databases):
-    """The demo set loaded by the CLI, once on SQLite and once on PostgreSQL."""
-    url = _demo_database(databases.new(request.param, "cli"))
-    yield url
-    databases.drop(url)
 
 
 def test_ingest_reports_the_reconciled_summary_and_refuses_clearly(db_url, tmp_path, shared_data):
@@ -62,17 +41,6 @@ def test_hexes_writes_csv_geojson_and_gpkg(demo_db_url, tmp_path):
     assert gj["features"][0]["geometry"]["type"] == "Polygon"
     info = pyogrio.read_info(tmp_path / "h.gpkg", layer="hexes")
     assert info["crs"] == "EPSG:4326" and info["features"] == len(table)
-
-
-def test_filters_are_validated_by_name(db, tmp_path):
-    result = runner.invoke(
-        app, ["hexes", "--concern", "county", "--out", str(tmp_path / "x.csv"), "--db", db]
-    )
-    assert result.exit_code == 2 and "unknown key 'county'" in result.output
-    result = runner.invoke(
-        app, ["hexes", "--from", "31/01/2025", "--out", str(tmp_path / "x.csv"), "--db", db]
-    )
-    assert result.exit_code == 2 and "--from must be a date as YYYY-MM-DD" in result.output
 
 
 def test_map_writes_a_standalone_offline_page(db, tmp_path):
@@ -152,46 +120,3 @@ def test_emerging_and_patrol_plan_and_evaluate(db, tmp_path):
 
 
 # Each ReportFilter field and the option that sets it on every command that filters.
-FILTER_OPTIONS = {
-    "date_from": "--from",
-    "date_to": "--to",
-    "place_types": "--place-type",
-    "concerns": "--concern",
-    "agencies": "--agency",
-    "agency_types": "--agency-type",
-    "grading_sources": "--grading-source",
-    "grading_information": "--grading-information",
-}
-
-
-def test_every_filter_field_is_an_option_of_each_filtering_command():
-    import dataclasses
-
-    from hoth_geo.selection import ReportFilter
-
-    assert [f.name for f in dataclasses.fields(ReportFilter)] == list(FILTER_OPTIONS)
-    for command in ("hexes", "map", "hotspots", "emerging", "patrol-plan", "export"):
-        shown = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
-        missing = [o for o in FILTER_OPTIONS.values() if o not in shown]
-        assert not missing, f"hoth-geo {command} lacks {missing}"
-
-
-def test_agency_type_and_grading_options_select_as_the_filter_does(demo_db_url, tmp_path):
-    from hoth_geo import store
-    from hoth_geo.analysis.aggregate import aggregate_hexes
-    from hoth_geo.selection import ReportFilter
-
-    reports = store.load_reports(store.connect(demo_db_url))
-    agency_type = reports["agency_type"].astype(str).value_counts().index[0]
-    out = tmp_path / "h.csv"
-    args = ["--agency-type", agency_type, "--grading-source", "1", "--grading-information", "A"]
-    result = runner.invoke(app, ["hexes", "--res", "8", *args, "--out", str(out), "--db", demo_db_url])
-    assert result.exit_code == 0, result.output
-    got = pd.read_csv(out)
-    expected = aggregate_hexes(
-        reports,
-        8,
-        ReportFilter(agency_types=(agency_type,), grading_sources=("1",), grading_information=("A",)),
-    )
-    assert 0 < got["count"].sum() == expected["count"].sum() < len(reports)
-    assert sorted(got["count"]) == sorted(expected["count"])

@@ -124,31 +124,3 @@ def test_security_headers_let_the_browser_reach_only_the_app_and_the_tile_server
     assert "frame-ancestors 'self'" in plain["Content-Security-Policy"]
     osm = web.security_headers(basemaps.from_preset("openstreetmap"))
     assert "img-src 'self' data: blob: https://tile.openstreetmap.org;" in osm["Content-Security-Policy"]
-
-
-def test_the_command_line_sets_shows_and_clears_the_basemap(tmp_path, monkeypatch):
-    from typer.testing import CliRunner
-
-    from hoth_geo import store
-    from hoth_geo.access import audit
-    from hoth_geo.cli import app
-
-    monkeypatch.setattr(settings, "BASEMAP_FILE", tmp_path / "basemap.json")
-    db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    tiles = make_mbtiles(tmp_path / "area.mbtiles", DURHAM_BBOX, range(8, 10))
-    run = CliRunner().invoke
-    result = run(app, ["basemap", "set", "--file", str(tiles), "--db", db])
-    assert result.exit_code == 0, result.output
-    assert "area.mbtiles" in run(app, ["basemap", "show"]).output
-    result = run(app, ["basemap", "set", "--preset", "os_maps_road", "--db", db])
-    assert result.exit_code == 2 and "API key" in result.output
-    result = run(app, ["basemap", "set", "--preset", "os_maps_road", "--key", "SYNTHETIC-KEY", "--db", db])
-    assert result.exit_code == 0 and "SYNTHETIC-KEY" not in result.output
-    assert "SYNTHETIC-KEY" not in run(app, ["basemap", "show"]).output
-    result = run(app, ["basemap", "set", "--file", str(tiles), "--url", "https://x/{z}/{x}/{y}", "--db", db])
-    assert result.exit_code == 2 and "exactly one of" in result.output
-    assert run(app, ["basemap", "clear", "--db", db]).exit_code == 0
-    assert "No basemap" in run(app, ["basemap", "show"]).output
-    events = audit.load_audit(store.connect(db))["event"].tolist()
-    assert events == ["basemap_set", "basemap_set", "basemap_cleared"]
-    assert "SYNTHETIC-KEY" not in audit.load_audit(store.connect(db)).to_csv()

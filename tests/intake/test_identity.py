@@ -101,6 +101,12 @@ def test_templated_reports_with_different_references_are_all_stored_and_flagged(
     assert audit.verify_chain(engine).ok
     with pytest.raises(ValueError, match="already distinct"):
         identity.merge(engine, int(flag["id"]), actor="analyst.one")
+    with pytest.raises(ValueError, match=f"possible-duplicate flag {int(flag['id'])} is already distinct"):
+        identity.keep_distinct(engine, int(flag["id"]), actor="analyst.one")
+    kept = log[log["event"] == "duplicate_kept_distinct"].iloc[0]
+    assert kept["actor"] == "analyst.two" and kept["target"] == f"report:{int(flag['report_id'])}"
+    assert json.loads(kept["details"]) == {"flag_id": int(flag["id"]), "resembles_report_id": first_id}
+    assert len(audit.load_audit(engine)) == len(log), "a refused decision records nothing"
 
     # Re-importing the same file adds nothing and says so; the flags are not raised twice.
     again = pipeline.import_file(engine, path)
@@ -228,6 +234,15 @@ def test_a_changed_resubmission_waits_for_an_analyst(engine, tmp_path):
     assert (again.n_resubmitted, again.n_duplicates, again.already_imported) == (0, 2, True)
     identity.reject_resubmission(engine, int(pending["id"].iloc[0]), actor="analyst.one")
     assert identity.load_resubmissions(engine).empty
+    with pytest.raises(ValueError, match=f"resubmission {int(pending['id'].iloc[0])} is already rejected"):
+        identity.reject_resubmission(engine, int(pending["id"].iloc[0]), actor="analyst.two")
+    rejected = audit.load_audit(engine, event="resubmission_rejected")
+    assert len(rejected) == 1 and rejected["target"].iloc[0] == f"report:{report_id}"
+    assert json.loads(rejected["details"].iloc[0]) == {
+        "resubmission_id": int(pending["id"].iloc[0]),
+        "import_id": int(pending["import_id"].iloc[0]),
+        "row_number": 2,
+    }
     assert store.report_details(engine, [report_id]).iloc[0]["postcode"] == "DH8 6LQ"
 
     # A further change is accepted: the stored report takes the new content, in place.

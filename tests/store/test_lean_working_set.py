@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 from apptest_support import app_as, ensure_user
 from forms import LOCATED, OUTREACH, SCHOOL_001, templated, write_form
 
 from hoth_geo import store
-from hoth_geo.access import audit, auth, casework
-from hoth_geo.access.privacy import NotAllowed
+from hoth_geo.access import audit, auth
 from hoth_geo.analysis import disruption
 from hoth_geo.intake import identity, pipeline, retention, review
 from hoth_geo.intake import submission as sm
@@ -233,32 +231,6 @@ def test_the_analysis_frame_holds_no_free_text_and_compact_types(demo_store):
         check_names=False,
     )
     assert (mine["agency"].astype(str).sort_index() == stored["agency"].sort_index()).all()
-
-
-def test_a_permitted_report_list_reads_narratives_by_id_and_others_cannot(demo_store):
-    engine = demo_store.engine
-    ids = demo_store.reports.sort_values("observed_at")["id"].tail(5).tolist()
-    with engine.connect() as conn:
-        narratives = dict(
-            conn.execute(
-                sa.select(store.reports.c.id, store.reports.c.narrative).where(store.reports.c.id.in_(ids))
-            ).all()
-        )
-    police = auth.User(id=None, username="police.lean", display_name=None, role="police", is_admin=False)
-    analyst = auth.User(id=None, username="analyst.lean", display_name=None, role="analyst", is_admin=False)
-    for user in (police, analyst):
-        rows = casework.view_reports(engine, ids, user, target="test:lean")
-        assert sorted(rows["id"]) == sorted(ids)
-        assert dict(zip(rows["id"], rows["narrative"], strict=True)) == narratives
-    n = len(audit.load_audit(engine))
-    for role in ("partner", "contributor"):
-        user = auth.User(id=None, username=f"{role}.lean", display_name=None, role=role, is_admin=False)
-        with pytest.raises(NotAllowed):
-            casework.view_reports(engine, ids, user, target="test:lean")
-    admin = auth.User(id=None, username="admin.lean", display_name=None, role=None, is_admin=True)
-    with pytest.raises(NotAllowed):
-        casework.view_reports(engine, ids, admin, target="test:lean")
-    assert len(audit.load_audit(engine)) == n, "a refused read reads and records nothing"
 
 
 def test_a_filter_change_rerun_reads_no_report_rows(tmp_path, monkeypatch):

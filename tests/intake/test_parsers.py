@@ -1,0 +1,232 @@
+"""The cell parsers (hoth_geo.intake.parsers): dates read day first, times, numbers, postcodes,
+vocabularies, grading and text cleaning, seen through the rows and reasons a sharing-form import gives.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from intake_results import TODAY
+
+from hoth_geo.intake.ingest import ingest
+from hoth_geo.intake.parsers import parse_concerns, parse_dates, parse_indicators
+from hoth_geo.intake.sharing_form import normalise_sharing_form
+
+
+def test_comma_decimal_in_comma_file_is_quarantined_not_guessed():
+    data = b'Ref,Date observed,Latitude,Longitude\nSYN-1,03/04/2025,"54,77",-1.5\n'
+    r = ingest(data, "comma.csv", today=TODAY)
+    assert len(r.rows) == 0
+    assert r.quarantine["reason"].iloc[0].startswith('row 2: latitude "54,77" is not a number')
+
+
+def test_several_problems_in_one_row_are_reported_together():
+    data = b"Ref,Date observed,Latitude,Longitude\nSYN-1,31/13/2025,99,200\n"
+    r = ingest(data, "multi.csv", today=TODAY)
+    reason = r.quarantine["reason"].iloc[0]
+    assert reason.startswith("row 2: date observed")
+    assert "latitude 99 out of range" in reason and "longitude 200 out of range" in reason
+    assert r.quarantine["field"].iloc[0] == "date_observed"
+
+
+@pytest.mark.parametrize(
+    "text, expected, time_known, approximate",
+    [
+        ("03/04/2025", "2025-04-03", False, False),
+        ("3/4/25", "2025-04-03", False, False),
+        ("03-04-2025", "2025-04-03", False, False),
+        ("03.04.2025", "2025-04-03", False, False),
+        ("3 Apr 2025", "2025-04-03", False, False),
+        ("3rd April 2025", "2025-04-03", False, False),
+        ("Thursday 3 April 2025", "2025-04-03", False, False),
+        ("2025-04-03", "2025-04-03", False, False),
+        ("2025-04-03T21:30:00", "2025-04-03 21:30", True, False),
+        ("2025-04-03 21:30:15.250Z", "2025-04-03 21:30:15", True, False),
+        ("03/04/2025 21:30", "2025-04-03 21:30", True, False),
+        ("03/04/2025 9:30pm", "2025-04-03 21:30", True, False),
+        ("03/04/2025 12:15 am", "2025-04-03 00:15", True, False),
+        ("45750", "2025-04-03", False, False),
+        ("45750.875", "2025-04-03 21:00", True, False),
+        ("2025-04", "2025-04-01", False, True),
+        ("April 2025", "2025-04-01", False, True),
+        ("04/2025", "2025-04-01", False, True),
+        ("approx 03/04/2025", "2025-04-03", False, True),
+        ("c. 03/04/2025", "2025-04-03", False, True),
+        ("~03/04/2025", "2025-04-03", False, True),
+        ("circa April 2025", "2025-04-01", False, True),
+    ],
+)
+def test_parse_dates_day_first(text, expected, time_known, approximate):
+    parsed = parse_dates(pd.Series([text], dtype=object), today=TODAY).iloc[0]
+    assert parsed["value"] == pd.Timestamp(expected)
+    assert bool(parsed["time_known"]) is time_known
+    assert bool(parsed["approximate"]) is approximate
+    assert not parsed["blank"] and not parsed["invalid"]
+
+
+@pytest.mark.parametrize(
+    "text", ["31/02/2025", "04/13/2025", "2025-02-30", "yesterday", "03/04/2025 25:00", "13pm"]
+)
+def test_parse_dates_rejects(text):
+    parsed = parse_dates(pd.Series([text], dtype=object), today=TODAY).iloc[0]
+    assert bool(parsed["invalid"]) and pd.isna(parsed["value"])
+
+
+def test_parse_dates_blank_is_not_invalid():
+    parsed = parse_dates(pd.Series(["", "  ", "N/A"], dtype=object), today=TODAY)
+    assert parsed["blank"].all() and not parsed["invalid"].any()
+
+
+def test_date_approximate_column_and_future_relative_to_today():
+    data = b"Ref,Date observed,Approximate,Location\nSYN-1,29/06/2025,yes,A\nSYN-2,01/07/2025,,A\nSYN-3,30/06/2025,no,A\n"
+    r = ingest(data, "a.csv", today=TODAY)
+    assert r.rows["source_ref"].tolist() == ["SYN-1", "SYN-3"]
+    assert r.rows["date_approximate"].tolist() == [True, False]
+    assert r.quarantine["reason"].tolist() == ['row 3: date observed "01/07/2025" is in the future']
+
+
+@pytest.mark.parametrize(
+    "setting, online",
+    [("Online", True), ("online ", True), ("Social media", True), ("In person", False), ("", False)],
+)
+def test_setting_online(setting, online):
+    data = f"Ref,Date observed,Setting\nSYN-1,03/04/2025,{setting}\n".encode()
+    r = ingest(data, "s.csv", today=TODAY)
+    assert len(r.rows) == 1  # online or not, a row without a location is passed on
+    assert bool(r.rows["online"].iloc[0]) is online
+
+
+def test_online_yes_no_column():
+    data = b"Ref,Date observed,Online,Location\nSYN-1,03/04/2025,Yes,\nSYN-2,03/04/2025,No,Front Street\n"
+    r = ingest(data, "o.csv", today=TODAY)
+    assert r.rows["online"].tolist() == [True, False]
+    assert r.rows["place_type"].tolist() == ["online", None]
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("Takeaway", "takeaway"),
+        ("fast food", "takeaway"),
+        ("Chip shop", "takeaway"),
+        ("kebab", "takeaway"),
+        ("B&B", "hotel"),
+        ("Guest house", "hotel"),
+        ("Hotel / B&B", "hotel"),
+        ("taxi rank", "taxi"),
+        ("Taxi office", "taxi"),
+        ("Bus station", "transport_hub"),
+        ("Railway station", "transport_hub"),
+        ("Pub", "licensed_premises"),
+        ("nightclub", "licensed_premises"),
+        ("Supermarket", "shop"),
+        ("Convenience store", "shop"),
+        ("College", "school"),
+        ("academy", "school"),
+        ("car_park", "car_park"),
+        ("Licensed premises (pub, nightclub)", "licensed_premises"),
+        ("Spaceport", "other"),
+    ],
+)
+def test_place_type_synonyms(text, key):
+    data = f'Ref,Date observed,Location,Place type\nSYN-1,03/04/2025,Somewhere,"{text}"\n'.encode()
+    assert ingest(data, "p.csv", today=TODAY).rows["place_type"].iloc[0] == key
+
+
+@pytest.mark.parametrize(
+    "text, keys",
+    [
+        ("County lines", "cce"),
+        ("drug running; CSE", "cce|cse"),
+        ("CSE, Missing", "cse|missing"),
+        ("cse|weapons", "cse|weapons"),
+        ("Drugs / alcohol", "drugs_alcohol"),
+        ("Missing from home / care", "missing"),
+        ("Child criminal exploitation (county lines, drug running)", "cce"),
+        ("Anti-social behaviour / Trafficking", "asb|trafficking"),
+        ("Something else entirely", "other"),
+        ("", ""),
+    ],
+)
+def test_parse_concerns(text, keys):
+    assert parse_concerns(text) == keys
+
+
+@pytest.mark.parametrize(
+    "text, keys",
+    [
+        ("Missing from home, whereabouts unknown", "missing_from_home"),
+        ("Involved in anti-social behaviour or crime (drug running / county lines)", "asb_or_crime"),
+        ("gifts; A&E / truancy", "not_attending_school|unexplained_ae|unexplained_money_items"),
+        ("unknown_adults|pregnancy_sti", "pregnancy_sti|unknown_adults"),
+        ("mystery sign", ""),
+    ],
+)
+def test_parse_indicators(text, keys):
+    assert parse_indicators(text) == keys
+
+
+def test_unknown_indicators_are_counted_in_a_warning():
+    data = b"Ref,Date observed,Location,Indicators\nSYN-1,03/04/2025,A,gifts; mystery sign\n"
+    r = ingest(data, "i.csv", today=TODAY)
+    assert r.rows["indicators"].iloc[0] == "unexplained_money_items"
+    assert any(w.startswith("1 rows had indicator terms") for w in r.warnings)
+
+
+@pytest.mark.parametrize(
+    "grading, expected",
+    [
+        ("1A P", ("1", "A", "P")),
+        ("1/A/P", ("1", "A", "P")),
+        ("1AP", ("1", "A", "P")),
+        ("3e c", ("3", "E", "C")),
+        ("2B", ("2", "B", None)),
+    ],
+)
+def test_combined_grading(grading, expected):
+    data = f"Ref,Date observed,Location,Grading\nSYN-1,03/04/2025,A,{grading}\n".encode()
+    row = ingest(data, "g.csv", today=TODAY).rows.iloc[0]
+    assert (row["grading_source"], row["grading_information"], row["grading_handling"]) == expected
+
+
+def test_invalid_separate_grading_is_quarantined():
+    data = b"Ref,Date observed,Location,Information grading,Handling code\nSYN-1,03/04/2025,A,F,P\nSYN-2,03/04/2025,A,b,x\n"
+    r = ingest(data, "g.csv", today=TODAY)
+    assert r.quarantine["reason"].tolist() == [
+        'row 2: information grading "F" is not valid (expected A, B, C, D or E)',
+        'row 3: handling code "x" is not valid (expected P or C)',
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("dh11ab", "DH1 1AB"),
+        ("DH1  1AB", "DH1 1AB"),
+        (" sr7 8ab ", "SR7 8AB"),
+        ("EC1A1BB", "EC1A 1BB"),
+        ("w1a 0ax", "W1A 0AX"),
+    ],
+)
+def test_postcode_normalised(raw, expected):
+    data = f"Ref,Date observed,Postcode\nSYN-1,03/04/2025,{raw}\n".encode()
+    assert ingest(data, "pc.csv", today=TODAY).rows["postcode"].iloc[0] == expected
+
+
+def test_text_is_stripped_control_characters_removed_and_long_text_cut():
+    long = "x" * 12_000
+    frame = pd.DataFrame(
+        {
+            "Ref": ["  SYN-1  ", "SYN-2"],
+            "Date observed": ["03/04/2025", "03/04/2025"],
+            "Location": ["Market\x00 Place\x07", "North Road"],
+            "Narrative": ["line one\r\nline two\ttabbed\x1b", long],
+        },
+        dtype=object,
+    )
+    r = normalise_sharing_form(frame, today=TODAY)
+    assert r.rows["source_ref"].tolist() == ["SYN-1", "SYN-2"]
+    assert r.rows["location_text"].iloc[0] == "Market Place"
+    assert r.rows["narrative"].iloc[0] == "line one\nline two\ttabbed"
+    assert len(r.rows["narrative"].iloc[1]) == 10_000
+    assert any("longer than 10,000 characters" in w for w in r.warnings)

@@ -1,0 +1,72 @@
+"""Which reports a view covers (hoth_geo.selection), on the shipped demo set: each ReportFilter field
+narrows the selection the way the sidebar and the CLI options say, and bad keys are refused by name."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hoth_geo.schema import CONCERNS
+from hoth_geo.selection import ReportFilter, date_bounds, filter_mask, located, online_count
+
+
+def test_no_filter_and_an_empty_filter_keep_every_report(demo_store):
+    reports = demo_store.reports
+    assert filter_mask(reports, None).all() and filter_mask(reports, ReportFilter()).all()
+    assert ReportFilter().describe() == "all reports"
+
+
+def test_the_last_day_of_a_date_range_is_included_to_its_final_minute(demo_store):
+    reports = demo_store.reports
+    busiest = reports["observed_at"].dt.date.value_counts().idxmax()
+    one_day = filter_mask(reports, ReportFilter(date_from=busiest, date_to=busiest))
+    assert one_day.sum() == (reports["observed_at"].dt.date == busiest).sum() > 1
+    lo, hi = date_bounds(ReportFilter(date_to=busiest))
+    assert lo is None and hi == np.datetime64(pd.Timestamp(busiest) + pd.Timedelta(days=1), "ns")
+
+
+def test_a_report_matches_when_it_carries_any_selected_concern(demo_store):
+    reports = demo_store.reports
+    keys = list(CONCERNS)
+    bit = {k: 1 << keys.index(k) for k in ("cse", "missing")}
+    carries = (reports["concerns_mask"].to_numpy()[:, None] & np.array([bit["cse"], bit["missing"]])) != 0
+    chosen = filter_mask(reports, ReportFilter(concerns=("cse", "missing")))
+    assert chosen.sum() == carries.any(axis=1).sum()
+    assert chosen.sum() > max(carries[:, 0].sum(), carries[:, 1].sum())  # "any", not "all"
+
+
+def test_place_type_agency_and_grading_fields_narrow_together(demo_store):
+    reports = demo_store.reports
+    agency = reports["agency"].value_counts().index[0]
+    f = ReportFilter(place_types=("takeaway", "hotel"), agencies=(agency,), grading_sources=("1", "2"))
+    expected = (
+        reports["place_type"].isin(["takeaway", "hotel"])
+        & (reports["agency"] == agency)
+        & reports["grading_source"].isin(["1", "2"])
+    )
+    assert (filter_mask(reports, f) == expected.to_numpy()).all()
+    assert f.describe().startswith("places: Takeaway")
+
+
+def test_online_reports_are_counted_beside_the_map_never_located_on_it(demo_store):
+    reports = demo_store.reports
+    online = reports["online"].to_numpy(dtype=bool)
+    assert online.sum() > 0
+    assert not (located(reports) & online).any()
+    assert online_count(reports) == online.sum()
+    recent = ReportFilter(date_from=date(2025, 1, 1))
+    assert (
+        online_count(reports, recent) == (online & (reports["observed_at"] >= "2025-01-01").to_numpy()).sum()
+    )
+
+
+def test_unknown_keys_and_reversed_dates_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"ReportFilter.place_types: unknown key 'casino'"):
+        ReportFilter(place_types=("casino",))
+    with pytest.raises(ValueError, match=r"ReportFilter.concerns: unknown key 'CSE'"):
+        ReportFilter(concerns=("CSE",))
+    with pytest.raises(ValueError, match="date_from 2025-05-01 is after date_to 2025-04-01"):
+        ReportFilter(date_from=date(2025, 5, 1), date_to=date(2025, 4, 1))
