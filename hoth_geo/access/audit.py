@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import settings, store
+from hoth_geo.errors import InvalidInput
 from hoth_geo.store import export_log, tables
 from hoth_geo.store.tables import audit_log, users
 
@@ -770,7 +771,7 @@ def verify_chain(engine: Engine, *, expect_hash: str | None = None) -> VerifyRes
     it; if it does not, the log was rebuilt or truncated after that point.
     """
     if expect_hash is not None and not re.fullmatch(r"[0-9a-f]{64}", expect_hash):
-        raise ValueError(f"expect_hash must be 64 lower-case hex characters, got {expect_hash!r}")
+        raise InvalidInput(f"expect_hash must be 64 lower-case hex characters, got {expect_hash!r}")
     names = ("id", "at", "actor", "event", "target", "details", "prev_hash", "hash")
     cols = [audit_log.c[c] for c in (*names, "version", "content_sha256", "binding")]
     key = settings.audit_key(create=False)

@@ -195,10 +195,10 @@ def parse_roles(role: str | Iterable[str]) -> tuple[str | None, bool]:
     names = {str(p).strip().lower() for p in parts if str(p).strip()}
     unknown = sorted(names - ROLES.keys())
     if not names or unknown:
-        raise ValueError(f"role must be one or more of {', '.join(ROLES)}, got {role!r}")
+        raise errors.InvalidInput(f"role must be one or more of {', '.join(ROLES)}, got {role!r}")
     data = [n for n in names if n in DATA_ROLES]
     if len(data) > 1:
-        raise ValueError(f"role may hold only one data role ({', '.join(DATA_ROLES)}), got {role!r}")
+        raise errors.InvalidInput(f"role may hold only one data role ({', '.join(DATA_ROLES)}), got {role!r}")
     return (data[0] if data else None), ADMIN_ROLE in names
 
 
@@ -262,7 +262,7 @@ def session_expired(last_seen: datetime, now: datetime, timeout_minutes: int | N
     """
     minutes = session_minutes() if timeout_minutes is None else timeout_minutes
     if minutes < 1:
-        raise ValueError(f"timeout_minutes must be at least 1, got {timeout_minutes!r}")
+        raise errors.InvalidInput(f"timeout_minutes must be at least 1, got {timeout_minutes!r}")
     return now - last_seen >= timedelta(minutes=minutes)
 
 
@@ -338,15 +338,15 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def _normalise_username(username: str) -> str:
     if not isinstance(username, str):
-        raise ValueError(f"username must be a string, got {type(username).__name__}")
+        raise errors.InvalidInput(f"username must be a string, got {type(username).__name__}")
     name = username.strip().lower()
     if not name or len(name) > 254 or any(ch.isspace() for ch in name):
-        raise ValueError(f"username must be 1-254 characters without spaces, got {username!r}")
+        raise errors.InvalidInput(f"username must be 1-254 characters without spaces, got {username!r}")
     return name
 
 
 def check_password_policy(username: str, password: str) -> None:
-    """Raise ValueError naming the rule a password breaks (the message never contains the password)."""
+    """Raise InvalidInput (a ValueError) naming the rule a password breaks (the message never contains the password)."""
     passwords.check(username, password)
 
 
@@ -355,7 +355,7 @@ def check_password_policy(username: str, password: str) -> None:
 
 def _insert_user(conn, name: str, password: str, data_role, is_admin, display_name) -> int:
     if conn.execute(sa.select(users.c.id).where(users.c.username == name)).first() is not None:
-        raise ValueError(f"username {name!r} already exists")
+        raise errors.InvalidInput(f"username {name!r} already exists")
     result = conn.execute(
         users.insert().values(
             username=name,
@@ -417,9 +417,9 @@ def create_first_admin(
     with engine.begin() as conn:
         store.take_lock(conn)  # serialise with every other writer before checking
         if conn.execute(sa.select(users.c.id).where(users.c.is_admin.is_(True)).limit(1)).first():
-            raise ValueError("an admin account already exists: first-run set-up is closed")
+            raise errors.InvalidInput("an admin account already exists: first-run set-up is closed")
         if not sessions.check_setup_token(conn, setup_token):
-            raise ValueError(
+            raise errors.InvalidInput(
                 "the setup token is missing or wrong: copy it from the server's console or log "
                 f"(or the file {sessions.token_file()} on the server)"
             )
@@ -468,7 +468,7 @@ def first_run_needed(engine: Engine) -> bool:
 def _require(conn, name: str):
     row = conn.execute(sa.select(users).where(users.c.username == name)).first()
     if row is None:
-        raise ValueError(f"username {name!r} does not exist")
+        raise errors.InvalidInput(f"username {name!r} does not exist")
     return row
 
 
@@ -487,7 +487,7 @@ def disable_user(engine: Engine, username: str, *, actor: str | None = None) -> 
         store.take_lock(conn)  # so two admins cannot disable each other at the same moment
         row = _require(conn, name)
         if row.is_admin and not row.disabled and _other_enabled_admins(conn, row.id) == 0:
-            raise ValueError(f"username {name!r} is the last enabled admin and cannot be disabled")
+            raise errors.InvalidInput(f"username {name!r} is the last enabled admin and cannot be disabled")
         conn.execute(users.update().where(users.c.id == row.id).values(disabled=True))
         audit.record(conn, "user_disabled", actor=actor, target=name)
         # Signed-in sessions end now, each with its own audited sign-out, not at the next click.
@@ -517,7 +517,7 @@ def set_role(engine: Engine, username: str, role: str | Iterable[str], *, actor:
         store.take_lock(conn)
         row = _require(conn, name)
         if row.is_admin and not is_admin and not row.disabled and _other_enabled_admins(conn, row.id) == 0:
-            raise ValueError(f"username {name!r} is the last enabled admin: role must keep admin")
+            raise errors.InvalidInput(f"username {name!r} is the last enabled admin: role must keep admin")
         conn.execute(users.update().where(users.c.id == row.id).values(role=data_role, is_admin=is_admin))
         audit.record(
             conn,
@@ -562,7 +562,7 @@ def _trusted_networks(spec: str | None) -> list:
             try:
                 out.append(ipaddress.ip_network(part.strip(), strict=False))
             except ValueError:
-                raise ValueError(
+                raise errors.InvalidInput(
                     f"{TRUSTED_PROXIES_ENV} must list IP addresses or networks, got {part.strip()!r}"
                 ) from None
     return out
@@ -842,13 +842,13 @@ SSO_SECTION = "hoth_geo_roles"  # [auth.hoth_geo_roles] in secrets.toml; Streaml
 def _role_values(mapping: Mapping, key: str) -> dict[str, str]:
     section = mapping.get(key, {}) or {}
     if not isinstance(section, Mapping):
-        raise ValueError(f"SSO mapping [{key}] must be a table of name = role, got {section!r}")
+        raise errors.InvalidInput(f"SSO mapping [{key}] must be a table of name = role, got {section!r}")
     out = {}
     for name, role in section.items():
         try:
             parse_roles(role)
         except ValueError as exc:
-            raise ValueError(f"SSO mapping [{key}] entry {name!r}: {exc}") from None
+            raise errors.InvalidInput(f"SSO mapping [{key}] entry {name!r}: {exc}") from None
         out[str(name)] = role
     return out
 
@@ -856,14 +856,16 @@ def _role_values(mapping: Mapping, key: str) -> dict[str, str]:
 def validate_sso_mapping(mapping: Mapping) -> dict:
     """Check an SSO mapping and return it as a plain dict (ValueError naming the bad entry)."""
     if not isinstance(mapping, Mapping):
-        raise ValueError(f"SSO mapping must be a table, got {type(mapping).__name__}")
+        raise errors.InvalidInput(f"SSO mapping must be a table, got {type(mapping).__name__}")
     allowed = {"tenant_id", "app_roles", "groups", "users"}
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise ValueError(f"SSO mapping has unknown keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        raise errors.InvalidInput(
+            f"SSO mapping has unknown keys {unknown}; allowed: {', '.join(sorted(allowed))}"
+        )
     tenant = mapping.get("tenant_id")
     if tenant is not None and not isinstance(tenant, str):
-        raise ValueError(f"SSO mapping tenant_id must be a string, got {tenant!r}")
+        raise errors.InvalidInput(f"SSO mapping tenant_id must be a string, got {tenant!r}")
     out: dict = {k: _role_values(mapping, k) for k in ("app_roles", "groups", "users")}
     # Names and emails compare case-insensitively; object ids are lower-case GUIDs anyway.
     out["users"] = {k.lower(): v for k, v in out["users"].items()}
@@ -1037,12 +1039,14 @@ def load_sso_mapping(secrets: Mapping | None = None, *, secrets_path: Path | Non
     if path_env:
         path = Path(path_env)
         if not path.is_file():
-            raise ValueError(f"{SSO_ROLES_FILE_ENV} names a file that does not exist: {path_env!r}")
+            raise errors.InvalidInput(f"{SSO_ROLES_FILE_ENV} names a file that does not exist: {path_env!r}")
         text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"{SSO_ROLES_FILE_ENV} file {path_env!r} cannot be read: {exc}") from None
+            raise errors.InvalidInput(
+                f"{SSO_ROLES_FILE_ENV} file {path_env!r} cannot be read: {exc}"
+            ) from None
         # Accept either the bare mapping or a copy of the secrets.toml layout.
         if "auth" in data and isinstance(data["auth"], Mapping):
             data = data["auth"].get(SSO_SECTION, {})
@@ -1054,7 +1058,7 @@ def load_sso_mapping(secrets: Mapping | None = None, *, secrets_path: Path | Non
         try:
             secrets = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"secrets file {str(path)!r} cannot be read: {exc}") from None
+            raise errors.InvalidInput(f"secrets file {str(path)!r} cannot be read: {exc}") from None
     auth_section = secrets.get("auth") if hasattr(secrets, "get") else None
     section = auth_section.get(SSO_SECTION) if hasattr(auth_section, "get") else None
     if section is None:

@@ -16,6 +16,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from hoth_geo.errors import InvalidInput
+
 __all__ = [
     "MIN_LENGTH",
     "MAX_LENGTH",
@@ -74,31 +76,31 @@ def _repeats_short_unit(text: str) -> bool:
 def check(username: str, password: str) -> None:
     """Raise ValueError saying, in plain words, which rule ``password`` breaks (never quoting it)."""
     if not isinstance(password, str):
-        raise ValueError("password must be a string")
+        raise InvalidInput("password must be a string")
     if len(password) < MIN_LENGTH:
-        raise ValueError(f"password must be at least {MIN_LENGTH} characters long")
+        raise InvalidInput(f"password must be at least {MIN_LENGTH} characters long")
     if len(password) > MAX_LENGTH:
-        raise ValueError(f"password must be at most {MAX_LENGTH} characters long")
+        raise InvalidInput(f"password must be at most {MAX_LENGTH} characters long")
     if not password.strip():
-        raise ValueError("password must not be only spaces: use words or other characters")
+        raise InvalidInput("password must not be only spaces: use words or other characters")
     name = (username or "").strip().lower()
     local = name.split("@", 1)[0]
     forms = _forms(password)
     names = {n for n in (name, local, re.sub(r"[\W_]+", "", local)) if len(n) >= 3}
     if forms & names:
-        raise ValueError(
+        raise InvalidInput(
             "password must not be the same as the username, or the username with digits or punctuation added"
         )
     compact = password.strip().lower()
     if len(set(compact)) < MIN_DISTINCT:
-        raise ValueError(
+        raise InvalidInput(
             f"password uses too few different characters (at least {MIN_DISTINCT} needed): "
             "a run of one character or a short repeated pattern is guessed at once"
         )
     if _is_sequence(compact) or _repeats_short_unit(compact):
-        raise ValueError("password is a simple sequence or repeated pattern (like abcdef… or 123123…)")
+        raise InvalidInput("password is a simple sequence or repeated pattern (like abcdef… or 123123…)")
     if forms & common_passwords():
-        raise ValueError(
+        raise InvalidInput(
             "password is one of the most commonly used passwords (or one with digits or symbols "
             "added): choose a phrase of three or four unrelated words instead"
         )

@@ -77,13 +77,13 @@ def _stats():
 def _parse_step(step: str) -> tuple[str, int]:
     """('D', days) for fixed-length steps or ('M', months) for calendar steps starting on the 1st."""
     if not isinstance(step, str):
-        raise ValueError(f"step must be a pandas offset alias such as '7D' or 'MS', got {step!r}")
+        raise InvalidInput(f"step must be a pandas offset alias such as '7D' or 'MS', got {step!r}")
     if step in _CALENDAR_ALIASES:
         return "M", _CALENDAR_ALIASES[step]
     m = _STEP_RE.match(step)
     n = int(m.group(1)) if m and m.group(1) else 1
     if not m or n < 1:
-        raise ValueError(
+        raise InvalidInput(
             f"step must be 'ND' (N days), 'MS' / 'NMS' (N calendar months), 'QS' or 'YS', got {step!r}"
         )
     return ("D", n) if m.group(2) == "D" else ("M", n)
@@ -92,7 +92,7 @@ def _parse_step(step: str) -> tuple[str, int]:
 def _range(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
     lo, hi = as_day(start, "start"), as_day(end, "end")
     if hi < lo:
-        raise ValueError(f"end {hi.date()} is before start {lo.date()}")
+        raise InvalidInput(f"end {hi.date()} is before start {lo.date()}")
     return lo, hi
 
 

@@ -31,6 +31,7 @@ from hoth_geo.cli.options import (
     fail,
 )
 from hoth_geo.cli.options import filters as _filters
+from hoth_geo.errors import InvalidInput
 
 __all__ = [
     "app",
@@ -395,7 +396,7 @@ def emerging(
         result = temporal.emerging_hotspots(
             reports, res, f, area=used_area.boundary, area_name=used_area.name, step=step, k=k
         )
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(str(exc))
     table = result.table
     _write_table(table, out)

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from hoth_geo.cli.options import DbOption, actor, fail
+from hoth_geo.errors import InvalidInput
 
 __all__ = [
     "register",
@@ -47,7 +48,7 @@ def _roles(role: list[str]) -> str:
     joined = ",".join(role)
     try:
         data_role, is_admin = auth.parse_roles(joined)
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(f"--role: {exc}")
     return auth.role_label(data_role, is_admin)
 
@@ -71,7 +72,7 @@ def users_add(
     password = _prompt_password()
     try:
         auth.add_user(engine, username, password, roles, display_name=display_name, actor=actor())
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(str(exc))
     typer.echo(f"added {username.strip().lower()} with role {roles}")
 
@@ -99,7 +100,7 @@ def users_disable(username: str, db: DbOption = None) -> None:
 
     try:
         auth.disable_user(_engine(db), username, actor=actor())
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(str(exc))
     typer.echo(f"disabled {username.strip().lower()}")
 
@@ -111,7 +112,7 @@ def users_enable(username: str, db: DbOption = None) -> None:
 
     try:
         auth.enable_user(_engine(db), username, actor=actor())
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(str(exc))
     typer.echo(f"enabled {username.strip().lower()}")
 
@@ -124,7 +125,7 @@ def users_set_role(username: str, role: RoleOption, db: DbOption = None) -> None
     roles = _roles(role)
     try:
         auth.set_role(_engine(db), username, roles, actor=actor())
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(str(exc))
     typer.echo(f"{username.strip().lower()} now has role {roles}")
 
@@ -139,7 +140,7 @@ def users_set_password(username: str, db: DbOption = None) -> None:
         fail(f"username {username.strip().lower()!r} does not exist")
     try:
         auth.set_password(engine, username, _prompt_password(), actor=actor())
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(str(exc))
     typer.echo(f"password changed for {username.strip().lower()}")
 
@@ -165,7 +166,7 @@ def users_set_agency(
         fail(f"username {username.strip().lower()!r} does not exist")
     try:
         submission.set_account_agency(engine, username, agency, agency_type, contact, actor=actor())
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(str(exc))
     typer.echo(f"{username.strip().lower()} shares as {agency.strip()} ({agency_type})")
 
@@ -189,7 +190,7 @@ def audit_verify(
 
     try:
         result = audit.verify_chain(_engine(db), expect_hash=expect_head)
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(f"--expect-head: {exc}" if expect_head and "expect_hash" in str(exc) else str(exc))
     if not result.ok:
         where = (
@@ -256,7 +257,7 @@ def purge(
             if older_than is not None
             else retention.default_cutoff(today)
         )
-    except ValueError as exc:
+    except InvalidInput as exc:
         fail(f"--older-than: {exc}")
     engine = _engine(db)
     preview = retention.preview_purge(engine, cutoff)

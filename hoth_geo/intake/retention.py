@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import settings, store
 from hoth_geo.access import audit
+from hoth_geo.errors import InvalidInput
 from hoth_geo.intake import headers, parsers
 from hoth_geo.store import (
     disruptions,
@@ -84,21 +85,21 @@ def parse_older_than(value: str, today: date) -> date:
     Data observed before the returned date is older than the period. The cutoff may not be after today.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"older_than must be like 24m, 2y, 730d or YYYY-MM-DD, got {value!r}")
+        raise InvalidInput(f"older_than must be like 24m, 2y, 730d or YYYY-MM-DD, got {value!r}")
     match = _PERIOD_RE.match(value)
     if match:
         n, unit = int(match.group(1)), match.group(2).lower()
         if n < 1:
-            raise ValueError(f"older_than must be a period of at least 1, got {value!r}")
+            raise InvalidInput(f"older_than must be a period of at least 1, got {value!r}")
         if unit == "d":
             return date.fromordinal(today.toordinal() - n)
         return _months_back(today, n * (12 if unit == "y" else 1))
     try:
         cutoff = datetime.strptime(value.strip(), "%Y-%m-%d").date()
     except ValueError:
-        raise ValueError(f"older_than must be like 24m, 2y, 730d or YYYY-MM-DD, got {value!r}") from None
+        raise InvalidInput(f"older_than must be like 24m, 2y, 730d or YYYY-MM-DD, got {value!r}") from None
     if cutoff > today:
-        raise ValueError(f"older_than date must not be after today ({today}), got {value!r}")
+        raise InvalidInput(f"older_than date must not be after today ({today}), got {value!r}")
     return cutoff
 
 
@@ -108,7 +109,9 @@ def retention_period() -> str:
     try:
         parse_older_than(value, date.today())
     except ValueError:
-        raise ValueError(f"{RETENTION_ENV} must be like 24m, 2y, 730d or YYYY-MM-DD, got {value!r}") from None
+        raise InvalidInput(
+            f"{RETENTION_ENV} must be like 24m, 2y, 730d or YYYY-MM-DD, got {value!r}"
+        ) from None
     return value
 
 

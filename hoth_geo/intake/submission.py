@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 
 from hoth_geo import settings, store
 from hoth_geo.access import auth
+from hoth_geo.errors import InvalidInput
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake import pipeline, sharing_form
 from hoth_geo.intake.gazetteer import Gazetteer, load_gazetteer, normalise_postcode
@@ -602,11 +603,11 @@ def set_account_agency(
 
     name = _text(username).lower()
     if not name:
-        raise ValueError("username must not be blank")
+        raise InvalidInput("username must not be blank")
     if not _text(agency) or len(_text(agency)) > MAX_SHORT:
-        raise ValueError(f"agency must be 1-{MAX_SHORT} characters, got {agency!r}")
+        raise InvalidInput(f"agency must be 1-{MAX_SHORT} characters, got {agency!r}")
     if agency_type not in AGENCY_TYPES:
-        raise ValueError(f"agency_type must be one of {', '.join(AGENCY_TYPES)}, got {agency_type!r}")
+        raise InvalidInput(f"agency_type must be one of {', '.join(AGENCY_TYPES)}, got {agency_type!r}")
     with engine.begin() as conn:
         store.take_lock(conn)
         conn.execute(account_agencies.delete().where(account_agencies.c.username == name))

@@ -21,6 +21,7 @@ import streamlit as st
 from hoth_geo import settings
 from hoth_geo.access import auth, sessions
 from hoth_geo.access.auth import User
+from hoth_geo.errors import InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
@@ -225,7 +226,7 @@ def sign_in_page() -> None:
         address = client()
         try:
             user = auth.authenticate(state.engine(), username, password, client=address)
-        except ValueError:
+        except InvalidInput:
             user = None
         if user is None:
             st.error("Sign-in failed: check the username and password, or ask an administrator.")
@@ -283,7 +284,7 @@ def first_run_page() -> None:
                 data_role=data_role,
                 display_name=display_name or None,
             )
-        except ValueError as exc:
+        except InvalidInput as exc:
             st.error(str(exc))
             return
         user = auth.authenticate(state.engine(), username, password, client=client())

@@ -70,3 +70,12 @@ def test_common_passwords_dressed_up_are_still_common(password):
 def test_a_password_that_is_not_text_is_refused():
     with pytest.raises(ValueError, match="password must be a string"):
         passwords.check("analyst.one@example.org", None)
+
+
+def test_a_refused_password_is_an_input_error_a_person_can_act_on():
+    """The app and the command line show InvalidInput's message and let any other error surface."""
+    from hoth_geo.errors import HothGeoError, InvalidInput
+
+    with pytest.raises(InvalidInput, match="at least") as caught:
+        passwords.check("casey.synthetic", "short")
+    assert isinstance(caught.value, HothGeoError) and "short" not in str(caught.value)

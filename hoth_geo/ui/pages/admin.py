@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from hoth_geo.access import audit, auth
+from hoth_geo.errors import InvalidInput
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
@@ -67,7 +68,7 @@ def users_page() -> None:
                 auth.add_user(
                     engine, username, password, role, display_name=display_name or None, actor=_actor()
                 )
-            except ValueError as exc:
+            except InvalidInput as exc:
                 st.error(md_escape(exc))
             else:
                 _confirm_after_rerun(f"Account {md_escape(username)} added ({md_escape(role)}).")
@@ -86,7 +87,7 @@ def users_page() -> None:
                 if col3.button("Enable"):
                     auth.enable_user(engine, name, actor=_actor())
                     _confirm_after_rerun(f"Account {md_escape(name)} enabled.")
-            except ValueError as exc:
+            except InvalidInput as exc:
                 st.error(md_escape(exc))
 
 
