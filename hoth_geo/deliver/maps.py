@@ -39,7 +39,7 @@ import folium
 import folium.elements
 import numpy as np
 import pandas as pd
-from branca.element import MacroElement
+from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from hoth_geo import hexes as hx
@@ -554,7 +554,37 @@ _HEX_LAYER_TEMPLATE = Template(
 )
 
 
-class _HexLayer(MacroElement):
+class _Verbatim(Element):
+    """Text a data layer rendered, put on the page as it is.
+
+    branca wraps each macro's output in an ``Element``, whose constructor compiles the text as a Jinja
+    template that the page's render then runs: text from the data ('{{ ... }}' in a street, place or
+    location name) would be evaluated on the server, and the map's whole payload lexed as a template on
+    every render (most of a map rerun's time, three renders per map in the app)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._name = "Verbatim"
+        self._text = text
+
+    def render(self, **kwargs) -> str:
+        return self._text
+
+
+class _DataLayer(MacroElement):
+    """A layer whose script carries data: rendered once, added to the page verbatim (``_Verbatim``)."""
+
+    def render(self, **kwargs) -> None:
+        figure = self.get_root()
+        macros = self._template.module.__dict__
+        for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
+            if macros.get(part) is not None:
+                target.add_child(_Verbatim(macros[part](self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+
+
+class _HexLayer(_DataLayer):
     """Hexagons, place markers and legend drawn by one script from one pre-encoded payload."""
 
     _template = _HEX_LAYER_TEMPLATE
@@ -720,7 +750,7 @@ _CONTEXT_TEMPLATE = Template(
 )
 
 
-class _ReferenceLayer(MacroElement):
+class _ReferenceLayer(_DataLayer):
     _template = _REFERENCE_TEMPLATE
 
     def __init__(self, payload: str):
@@ -729,7 +759,7 @@ class _ReferenceLayer(MacroElement):
         self.payload = payload
 
 
-class _ContextLayer(MacroElement):
+class _ContextLayer(_DataLayer):
     _template = _CONTEXT_TEMPLATE
 
     def __init__(self, payload: str):

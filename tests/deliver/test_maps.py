@@ -222,6 +222,30 @@ def test_hostile_text_only_appears_escaped():
     assert "\\u0026lt;/script\\u0026gt;\\u0026lt;script\\u0026gt;" in html
 
 
+# Template syntax in a street, place or location name: evaluated on the server if the page's render ran
+# it (its value, 49, or the process's environment would reach the browser); malformed, it broke the page.
+JINJA_EVAL = "{{ 7*7 }} Street"
+JINJA_BROKEN = "Mill Lane {% if %}"
+
+
+def test_template_syntax_in_the_data_is_shown_as_text_never_run():
+    from streamlit_folium import _get_header, _get_html, _get_map_string
+
+    df = _hexes(40)
+    df["where"] = [JINJA_EVAL, JINJA_BROKEN] * 20
+    places = _places().assign(name=[JINJA_EVAL, JINJA_BROKEN, "{{ config }}"])
+    m = maps.build_hex_map(df, tooltip_cols={"where": "Where"}, places=places)
+    html = maps.standalone_html(m)
+    assert "{{ 7*7 }} Street" in html and "Mill Lane {% if %}" in html and "{{ config }}" in html
+    assert "49 Street" not in html
+    # The app's path (st_folium renders the page, then reads its parts) shows the same text.
+    served = maps.prepare_for_streamlit(m)
+    served.get_root().render()
+    served.render()
+    parts = _get_html(served) + _get_header(served) + _get_map_string(served)
+    assert "{{ 7*7 }} Street" in parts and "49 Street" not in parts
+
+
 def test_ten_thousand_hexes_fit_in_one_and_a_half_megabytes():
     df = _hexes(10_000)
     html = maps.standalone_html(
