@@ -309,3 +309,45 @@ def test_classifying_in_chunks_equals_classifying_at_once():
     pd.testing.assert_frame_equal(in_chunks, at_once)
     assert set(at_once["status"]) == {"new", "duplicate", "resubmission"}
     assert at_once["resembles_row"].notna().any() and at_once["resembles_report_id"].notna().any()
+
+
+def test_earlier_chunks_are_remembered_exactly_when_key_hashes_share_their_first_half(monkeypatch):
+    """The rows of earlier chunks are searched by the first 64 bits of their key hashes; keys that share
+    those bits (forced here: only 16 distinct first halves) are still told apart by the rest."""
+    import numpy as np
+
+    from hoth_geo.intake import identity
+
+    real_hashes = identity._key_hashes
+
+    def crowded_hashes(values):
+        hashes = real_hashes(values)
+        hashes[:, 0] &= np.uint64(0xF)
+        return hashes
+
+    monkeypatch.setattr(identity, "_key_hashes", crowded_hashes)
+    rng = np.random.default_rng(11)
+    n = 2_000
+    rows = pd.DataFrame(
+        {
+            "row_number": np.arange(2, n + 2),
+            "identity": [f"r:{k}" for k in rng.integers(0, 600, n)],
+            "fingerprint": [f"c{k}" for k in rng.integers(0, 400, n)],
+        }
+    )
+    stored = pd.DataFrame(
+        {
+            "id": pd.Series([], dtype="int64"),
+            "identity": pd.Series([], dtype=object),
+            "fingerprint": pd.Series([], dtype=object),
+            "merged_into": pd.array([], dtype="Int64"),
+        }
+    )
+    seen = pd.DataFrame({"report_id": [], "fingerprint": [], "resubmission_id": []})
+    at_once = identity.classify_reports(rows, stored, seen)
+    classifier = identity.ReportClassifier(stored, seen)
+    in_chunks = pd.concat(
+        [classifier.classify(rows.iloc[lo : lo + 131]) for lo in range(0, n, 131)], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(in_chunks, at_once)
+    assert (at_once["status"] == "duplicate").any() and (at_once["status"] == "resubmission").any()
