@@ -959,22 +959,14 @@ def _append_frame(frame: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
     for name in ANALYSIS_COLUMNS:
         old, new = frame[name], added[name]
         if isinstance(old.dtype, pd.CategoricalDtype):
-            columns[name] = _union_categorical(old.array, new.array)
+            # One dictionary built as a whole read builds it, so the two frames compare equal.
+            codes = _Codes(len(old) + len(new))
+            for part in (old.array, new.array):
+                codes.add_encoded(part.codes, list(part.categories))
+            columns[name] = codes.categorical()
         else:
             columns[name] = np.concatenate([old.to_numpy(), new.to_numpy()])
     return pd.DataFrame(columns, copy=False)
-
-
-def _union_categorical(first: pd.Categorical, then: pd.Categorical) -> pd.Categorical:
-    """``first`` then ``then`` with their labels in one sorted dictionary, built as ``_Codes`` builds a
-    whole read's (an object array of labels sorted as text), so the two frames compare equal."""
-    labels = np.array(sorted(set(first.categories) | set(then.categories), key=str), dtype=object)
-    index = pd.Index(labels, dtype=object)
-    codes = []
-    for part in (first, then):
-        remap = np.append(index.get_indexer(np.asarray(part.categories, dtype=object)), -1).astype(np.int32)
-        codes.append(remap[part.codes])  # a missing value's code -1 picks the appended -1
-    return pd.Categorical.from_codes(np.concatenate(codes), categories=labels)
 
 
 def _load_reports_rows(
