@@ -21,6 +21,15 @@ import pytest
 
 from hoth_geo import settings
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by the test command
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 REPO_DIR = Path(__file__).resolve().parents[1]
 SERVER_START_S = 120
 SCREENSHOT_DIR = Path(os.environ.get("HOTH_GEO_SCREENSHOT_DIR", REPO_DIR / "var" / "screenshots"))

@@ -130,3 +130,21 @@ def db_url(request, databases) -> str:
     url = databases.new(request.param)
     yield url
     databases.drop(url)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium (Debian's package) driven by Playwright: required in CI, skipped elsewhere if missing."""
+    import shutil
+
+    from app_server import CHROMIUM, CHROMIUM_ARGS
+
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is required in CI for browser tests")
+        pytest.skip(f"{CHROMIUM} not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

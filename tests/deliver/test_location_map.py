@@ -4,9 +4,7 @@ says where the point is, with the area's outlines and the nearest town's label i
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 
 import folium
 import pytest
@@ -70,21 +68,6 @@ def test_a_configured_basemap_is_read_when_none_is_given(monkeypatch, tmp_path):
 
 
 # --- in a real browser ------------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is required in CI for browser tests")
-        pytest.skip(f"{CHROMIUM} not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

@@ -13,9 +13,7 @@ signed out. Both are exercised.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -33,15 +31,6 @@ from hoth_geo.selection import ReportFilter
 pytestmark = pytest.mark.browser
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PASSWORD = "synthetic-test-passphrase"  # throwaway accounts in a throwaway database
 ANALYST, PARTNER = "analyst.e2e", "partner.e2e"
 SLOW = 120_000  # ms: two shared cores, a cold Streamlit and a 5,000-report map
@@ -174,19 +163,6 @@ def _prepare_database(db_path: Path, workdir: Path) -> dict:
     }
     engine.dispose()
     return counts
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is required in CI for browser tests")
-        pytest.skip(f"{CHROMIUM} not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from app_server import running_app
 from test_browser import (  # noqa: F401  (chromium is a fixture used by name)
     PASSWORD,
     REPO_DIR,
-    chromium,
     expect_sign_in_form,
     new_page,
     sign_in,

@@ -22,7 +22,6 @@ from test_browser import (  # noqa: F401 - chromium is a fixture
     MAP_IFRAME,
     PARTNER_PAGES,
     PASSWORD,
-    chromium,
     expect_sign_in_form,
     hex_count,
     nav_titles,

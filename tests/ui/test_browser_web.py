@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 from app_server import running_app, save_screenshot
-from test_browser import ANALYST, PASSWORD, chromium, hex_count, new_page, sign_in, wait_in_map  # noqa: F401
+from test_browser import ANALYST, PASSWORD, hex_count, new_page, sign_in, wait_in_map
 from tiles import make_mbtiles, png_tile, tile_xy
 
 from hoth_geo import store
@@ -101,7 +101,7 @@ def test_a_visitor_who_has_not_signed_in_cannot_upload(app):
     assert put(token) == refused  # signed out: refused again
 
 
-def test_a_signed_in_analyst_uploads_and_imports_a_file(chromium, app, tmp_path):  # noqa: F811
+def test_a_signed_in_analyst_uploads_and_imports_a_file(chromium, app, tmp_path):
     path = tmp_path / "upload_check.csv"
     path.write_text(
         "Source reference,Date observed,Reporting agency,Agency type,Latitude,Longitude,Concerns,Narrative\n"

@@ -22,10 +22,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import CHROMIUM, CHROMIUM_ARGS
 from test_browser import (
     ANALYST,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PASSWORD,
     Watch,
     go_in_session,
