@@ -21,7 +21,6 @@ from hoth_geo.selection import ReportFilter, filter_mask, located
 pytestmark = pytest.mark.browser
 
 # The module-scoped server and browser of tests/ui/test_browser.py (one server for this module too).
-chromium = test_browser.chromium
 app = test_browser.app
 
 TINY_MONTH = (date(2026, 10, 1), date(2026, 10, 31))  # the last month of the demo set

@@ -11,7 +11,6 @@ from test_browser import MAP_IFRAME, PARTNER, new_page, sign_in
 
 pytestmark = pytest.mark.browser
 
-chromium = test_browser.chromium
 app = test_browser.app
 
 

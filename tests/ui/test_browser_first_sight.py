@@ -23,7 +23,6 @@ from hoth_geo.deliver.maps import town_labels
 
 pytestmark = pytest.mark.browser
 
-chromium = test_browser.chromium
 app = test_browser.app
 
 # For every town name shown: where its town is on the map, where its label is, and the map's box.

@@ -12,7 +12,6 @@ from app_server import running_app, save_screenshot
 from test_browser import (
     MAP_IFRAME,
     PASSWORD,
-    chromium,  # noqa: F401  (module fixture: the browser)
     map_frame,
     new_page,
     sign_in,

@@ -15,7 +15,6 @@ from test_browser import (
     MAP_IFRAME,
     PARTNER,
     PASSWORD,
-    chromium,  # noqa: F401  (module fixture: the browser)
     go_in_session,
     hex_count,
     new_page,

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from app_server import running_app
-from test_browser import (  # noqa: F401  (chromium is a fixture used by name)
+from test_browser import (
     PASSWORD,
     REPO_DIR,
     expect_sign_in_form,

@@ -25,7 +25,6 @@ from test_browser import (
     MAP_IFRAME,
     PASSWORD,
     assert_nothing_ran,
-    chromium,  # noqa: F401  (module fixture: the browser)
     expect_sign_in_form,
     go_in_session,
     h1_texts,

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 from app_server import free_port, running_app, save_screenshot
 from oidc_provider import ACCOUNTS, account, running_provider
-from test_browser import (  # noqa: F401 - chromium is a fixture
+from test_browser import (
     ANALYST,
     MAP_IFRAME,
     PARTNER_PAGES,

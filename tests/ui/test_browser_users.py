@@ -7,7 +7,6 @@ import pytest
 from app_server import running_app, save_screenshot
 from test_browser import (
     PASSWORD,
-    chromium,  # noqa: F401  (module fixture: the browser)
     go_in_session,
     new_page,
     sign_in,
