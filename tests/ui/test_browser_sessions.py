@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from app_server import running_app
 from test_browser import (
     PASSWORD,
-    REPO_DIR,
     expect_sign_in_form,
     new_page,
     sign_in,
