@@ -236,7 +236,7 @@ GEOCODED_COLUMNS: dict[str, str] = {
 # Quarantine rows: one per input row that was not stored, with a reason a person can act on.
 QUARANTINE_COLUMNS = ("row_number", "reason", "field", "value", "raw")
 
-# --- Shipped gazetteer files (data/gazetteer/*.parquet), built by `hoth-geo build-gazetteer` ---------
+# --- Shipped gazetteer files (data/gazetteer/*.arrow), built by `hoth-geo build-gazetteer` ---------
 GAZETTEER_POSTCODE_COLUMNS = ("postcode", "latitude", "longitude", "easting", "northing", "lad_code")
 GAZETTEER_PLACE_COLUMNS = (
     "place_id",  # stable id: 'pu:<hash>' police.uk landmark, 'osm:node/123', 'demo:...', 'user:...'

@@ -3,7 +3,7 @@
     python scripts/build_gazetteer.py [SHARED_DATA_DIR] [--data-dir DATA_DIR]
 
 SHARED_DATA_DIR defaults to ../shared/data beside the repository (see its README.md). Writes
-data/boundaries/{study_area,wards,lsoa}.geojson, data/boundaries/towns.csv and data/gazetteer/{postcodes,places,streets}.parquet.
+data/boundaries/{study_area,wards,lsoa}.geojson, data/boundaries/towns.csv and data/gazetteer/{postcodes,places,streets}.arrow.
 """
 
 from __future__ import annotations

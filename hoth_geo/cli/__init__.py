@@ -522,7 +522,8 @@ def build_gazetteer(
     ],
     codepoint: Annotated[list[Path], typer.Option("--codepoint", help="Code-Point Open CSV (repeatable)")],
     out: Annotated[
-        Path, typer.Option("--out", help="output folder for postcodes/places/streets parquet files")
+        Path,
+        typer.Option("--out", help="output folder for the postcodes/places/streets layer files (.arrow)"),
     ],
     boundary: Annotated[
         Path | None, typer.Option("--boundary", help="GeoJSON/GeoPackage to clip postcodes")

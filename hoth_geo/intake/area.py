@@ -10,7 +10,7 @@ Areas live with the deployment, never inside the installed package::
     <area home>/active.json                   {"area_id": ...}: the area in use
     <area home>/<area_id>/area.json           name, source file, when and by whom it was set
     <area home>/<area_id>/boundary.geojson    the dissolved boundary, WGS84
-    <area home>/<area_id>/gazetteer/          postcodes/places/streets parquet + build_report.json
+    <area home>/<area_id>/gazetteer/          postcodes/places/streets (.arrow) + build_report.json
 
 The area home is ``$HOTH_GEO_AREA_DIR`` when set, else ``<database file>.areas`` beside a SQLite
 database (so each database has its own area), else ``var/areas`` for a server database.
@@ -39,7 +39,16 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
 from hoth_geo import settings
-from hoth_geo.intake.gazetteer import WGS84, Gazetteer, load_gazetteer, load_study_area
+from hoth_geo.intake.gazetteer import (
+    LAYER_COLUMNS,
+    WGS84,
+    Gazetteer,
+    centroids,
+    empty_layer,
+    layer_path,
+    load_gazetteer,
+    load_study_area,
+)
 
 __all__ = [
     "ACTIVE_FILE",
@@ -104,9 +113,7 @@ class Area:
 
     @property
     def has_gazetteer(self) -> bool:
-        return (self.gazetteer_dir / "postcodes.parquet").is_file() or (
-            self.gazetteer_dir / "places.parquet"
-        ).is_file()
+        return any(layer_path(self.gazetteer_dir, layer) for layer in ("postcodes", "places"))
 
     def area_km2(self) -> float:
         gs = gpd.GeoSeries([self.boundary], crs=WGS84)
@@ -370,7 +377,7 @@ def set_area(
     area_id = area_id_for(name, boundary)
     home = area_home(db_url)
     d = home / area_id
-    reused = (d / GAZETTEER_SUBDIR / "postcodes.parquet").is_file()
+    reused = layer_path(d / GAZETTEER_SUBDIR, "postcodes") is not None
     (d / GAZETTEER_SUBDIR).mkdir(parents=True, exist_ok=True)
     set_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     gpd.GeoDataFrame({"name": [name]}, geometry=[boundary], crs=WGS84).to_file(
@@ -486,7 +493,8 @@ def _grown(boundary_wkb: bytes, buffer_m: float):
 def gazetteer_for(area: Area) -> Gazetteer:
     """The gazetteer of ``area``, its study area and name attached (cached per area and build)."""
     d = area.gazetteer_dir
-    stamp = max((p.stat().st_mtime_ns for p in d.glob("*.parquet")), default=0) if d.is_dir() else 0
+    layers = [layer_path(d, layer) for layer in LAYER_COLUMNS] if d.is_dir() else []
+    stamp = max((p.stat().st_mtime_ns for p in layers if p is not None), default=0)
     return _gazetteer_cached(
         str(d.resolve()) if d.exists() else str(d),
         stamp,
@@ -505,15 +513,13 @@ def _gazetteer_cached(
     if Path(directory).is_dir():
         base = load_gazetteer(directory)
     else:  # an area set but not built yet: empty layers, so nothing from another area is used
-        from hoth_geo.intake.gazetteer import LAYER_COLUMNS, empty_layer
-
         empty = {name: empty_layer(cols) for name, cols in LAYER_COLUMNS.items()}
         base = Gazetteer(
             postcodes=empty["postcodes"],
             places=empty["places"],
             streets=empty["streets"],
-            sectors=_centroids(empty["postcodes"], "sector"),
-            districts=_centroids(empty["postcodes"], "district"),
+            sectors=centroids(empty["postcodes"], "sector"),
+            districts=centroids(empty["postcodes"], "district"),
             study_area=boundary,
         )
     postcodes, places, streets = base.postcodes, base.places, base.streets
@@ -532,18 +538,12 @@ def _gazetteer_cached(
         postcodes=postcodes,
         places=places,
         streets=streets,
-        sectors=_centroids(postcodes, "sector") if clip else base.sectors,
-        districts=_centroids(postcodes, "district") if clip else base.districts,
+        sectors=centroids(postcodes, "sector") if clip else base.sectors,
+        districts=centroids(postcodes, "district") if clip else base.districts,
         study_area=boundary,
         area_name=name,
         area_id=area_id,
     )
-
-
-def _centroids(postcodes: pd.DataFrame, level: str) -> pd.DataFrame:
-    from hoth_geo.intake.gazetteer import centroids
-
-    return centroids(postcodes, level)
 
 
 def current_gazetteer(db_url: str | None = None) -> Gazetteer:

@@ -1,6 +1,6 @@
 """The gazetteer of places and spaces: postcodes, streets and landmark places, plus the study area.
 
-Three layers, each a small parquet file in ``settings.GAZETTEER_DIR``:
+Three layers, each a small Arrow IPC file (``<layer>.arrow``, zstd) in ``settings.GAZETTEER_DIR``:
 
 * postcodes (OS Code-Point Open unit centroids, converted from British National Grid to WGS84);
 * places (police.uk landmark map points with generic names, and OpenStreetMap points of interest
@@ -25,6 +25,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.feather
 import shapely
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
@@ -73,6 +74,8 @@ __all__ = [
     "load_gazetteer",
     "build_area_gazetteer",
     "LAYER_COLUMNS",
+    "LAYER_SUFFIX",
+    "layer_path",
     "empty_layer",
     "forget_loaded",
 ]
@@ -832,13 +835,36 @@ def streets_from_osm_features(features: pd.DataFrame) -> pd.DataFrame:
 
 # --- Files ----------------------------------------------------------------------------------------
 
-# Each gazetteer layer (one parquet file) and its columns.
+# Each gazetteer layer (one file) and its columns.
 LAYER_COLUMNS = {
     "postcodes": schema.GAZETTEER_POSTCODE_COLUMNS,
     "places": schema.GAZETTEER_PLACE_COLUMNS,
     "streets": schema.GAZETTEER_STREET_COLUMNS,
 }
 _FLOAT_COLS = {"latitude", "longitude", "easting", "northing"}
+
+# Layers are Arrow IPC files: reading them uses the Arrow library the app has loaded anyway, where
+# parquet would load Arrow's parquet and dataset libraries into every app process (~45 MB of its
+# resident memory for ~4 MB of gazetteer). Gazetteers built before 2026-12 are parquet files; they
+# are still read, and replaced when the gazetteer is built again.
+LAYER_SUFFIX = ".arrow"
+_EARLIER_LAYER_SUFFIX = ".parquet"
+
+
+def layer_path(directory: str | Path, name: str) -> Path | None:
+    """The file holding gazetteer layer ``name`` in ``directory`` (Arrow, else an earlier build's
+    parquet), or None when the layer has no file there."""
+    for suffix in (LAYER_SUFFIX, _EARLIER_LAYER_SUFFIX):
+        p = Path(directory) / f"{name}{suffix}"
+        if p.is_file():
+            return p
+    return None
+
+
+def _read_layer(path: Path) -> pd.DataFrame:
+    if path.suffix == _EARLIER_LAYER_SUFFIX:
+        return pd.read_parquet(path)
+    return pyarrow.feather.read_table(path).to_pandas()
 
 
 def empty_layer(columns: Sequence[str]) -> pd.DataFrame:
@@ -879,9 +905,11 @@ def _conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_gazetteer(frames: Mapping[str, pd.DataFrame], out_dir: str | Path) -> dict[str, int]:
-    """Write the 'postcodes', 'places' and 'streets' frames as zstd parquet; returns rows per layer.
+    """Write the 'postcodes', 'places' and 'streets' frames as Arrow IPC files (zstd); returns rows
+    per layer.
 
-    A layer not given is written empty so the directory always loads.
+    A layer not given is written empty so the directory always loads. An earlier build's parquet file
+    of a layer is removed, so the directory holds one version of each layer.
     """
     unknown = set(frames) - set(LAYER_COLUMNS)
     if unknown:
@@ -891,7 +919,8 @@ def write_gazetteer(frames: Mapping[str, pd.DataFrame], out_dir: str | Path) -> 
     counts = {}
     for name, cols in LAYER_COLUMNS.items():
         df = _conform(name, frames[name]) if name in frames else empty_layer(cols)
-        df.to_parquet(out / f"{name}.parquet", compression="zstd", index=False)
+        pyarrow.feather.write_feather(df, out / f"{name}{LAYER_SUFFIX}", compression="zstd")
+        (out / f"{name}{_EARLIER_LAYER_SUFFIX}").unlink(missing_ok=True)
         counts[name] = len(df)
     _load_cached.cache_clear()
     return counts
@@ -913,7 +942,7 @@ class Gazetteer:
 
 
 def load_gazetteer(directory: str | Path = settings.GAZETTEER_DIR) -> Gazetteer:
-    """Load (once per directory) the gazetteer parquet files plus derived sector/district centroids.
+    """Load (once per directory) the gazetteer's layer files plus derived sector/district centroids.
 
     The study area is study_area.geojson in the directory itself, else in the sibling 'boundaries'
     folder (the shipped layout); None when neither exists.
@@ -934,8 +963,8 @@ def _load_cached(directory: str) -> Gazetteer:
         raise FileNotFoundError(f"gazetteer directory {d} does not exist; run `hoth-geo build-gazetteer`")
     layers = {}
     for name, cols in LAYER_COLUMNS.items():
-        p = d / f"{name}.parquet"
-        layers[name] = _conform(name, pd.read_parquet(p)) if p.exists() else empty_layer(cols)
+        p = layer_path(d, name)
+        layers[name] = _conform(name, _read_layer(p)) if p is not None else empty_layer(cols)
     area = None
     for candidate in (d / "study_area.geojson", d.parent / "boundaries" / "study_area.geojson"):
         if candidate.exists():
@@ -977,7 +1006,7 @@ def build_area_gazetteer(
     transport hubs, ...), keeping their real OSM names; streets come from their addr:street tags.
     When a boundary is given it is also written to OUT_DIR/study_area.geojson.
 
-    Writes postcodes.parquet, places.parquet and streets.parquet to OUT_DIR and returns the number
+    Writes postcodes.arrow, places.arrow and streets.arrow to OUT_DIR and returns the number
     of rows in each layer.
     """
     postcodes = postcodes_from_codepoint(read_codepoint(codepoint_paths), lad_codes=lad_codes)

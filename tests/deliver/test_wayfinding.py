@@ -11,7 +11,7 @@ import shapely
 from hoth_geo import hexes as hx
 from hoth_geo.deliver import maps, wayfinding
 from hoth_geo.intake import area as areas
-from hoth_geo.intake.gazetteer import load_gazetteer
+from hoth_geo.intake.gazetteer import load_gazetteer, write_gazetteer
 
 # Synthetic streets of a made-up town, around one resolution-9 cell.
 CELL = h3i.latlng_to_cell(53.4, -2.2, 9)
@@ -90,11 +90,7 @@ def test_town_labels_come_from_the_area_data_not_the_code(tmp_path):
     gaz_dir = tmp_path / "gazetteer"
     gaz_dir.mkdir()
     gaz = load_gazetteer()
-    pd.DataFrame(columns=["postcode", "latitude", "longitude", "easting", "northing", "lad_code"]).to_parquet(
-        gaz_dir / "postcodes.parquet"
-    )
-    gaz.places.iloc[:0].to_parquet(gaz_dir / "places.parquet")
-    _streets().to_parquet(gaz_dir / "streets.parquet")
+    write_gazetteer({"places": gaz.places.iloc[:0], "streets": _streets()}, gaz_dir)
     other_area = areas.Area(
         area_id="synthetic-other",
         name="Other area",

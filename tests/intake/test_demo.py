@@ -21,9 +21,10 @@ RES = 8
 
 @pytest.fixture(scope="module")
 def gazetteer():
-    if not (settings.GAZETTEER_DIR / "places.parquet").exists():
-        pytest.skip("shipped gazetteer (data/gazetteer) not built")
-    from hoth_geo.intake.gazetteer import load_gazetteer
+    from hoth_geo.intake.gazetteer import layer_path, load_gazetteer
+
+    if layer_path(settings.GAZETTEER_DIR, "places") is None:
+        pytest.fail(f"shipped gazetteer missing in {settings.GAZETTEER_DIR}: run scripts/build_gazetteer.py")
 
     return load_gazetteer()
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow.feather
 import pytest
 import shapely
 from pyproj import Transformer
@@ -374,7 +377,8 @@ def test_build_area_gazetteer_round_trips(iom_paths, shared_data, tmp_path):
     assert not g.places["postcode_district"].dropna().str.startswith("DL").any()
     assert g.districts["district"].str.startswith("DL").all()
     assert gz.load_gazetteer(out) is g  # cached per directory
-    written = pd.read_parquet(out / "places.parquet")
+    assert sorted(p.name for p in out.iterdir()) == ["places.arrow", "postcodes.arrow", "streets.arrow"]
+    written = pyarrow.feather.read_table(out / "places.arrow").to_pandas()
     assert written["latitude"].dtype == np.float64
 
     def as_objects(df):
@@ -438,12 +442,41 @@ def test_centroids_radius_is_a_95th_percentile():
         gz.centroids(pcs, "area")
 
 
+def test_a_gazetteer_built_as_parquet_is_still_read_and_replaced_when_built_again(tmp_path):
+    # Gazetteers built before the layers became Arrow files are parquet files in the area's folder.
+    shipped = gz.load_gazetteer()
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name in ("postcodes", "places", "streets"):
+        getattr(shipped, name).to_parquet(earlier / f"{name}.parquet", index=False)
+    read = gz.load_gazetteer(earlier)
+    for name in ("postcodes", "places", "streets", "sectors", "districts"):
+        pd.testing.assert_frame_equal(getattr(read, name), getattr(shipped, name))
+    gz.write_gazetteer({"places": shipped.places}, earlier)
+    assert sorted(p.name for p in earlier.iterdir()) == ["places.arrow", "postcodes.arrow", "streets.arrow"]
+    rebuilt = gz.load_gazetteer(earlier)
+    pd.testing.assert_frame_equal(rebuilt.places, shipped.places)
+    assert rebuilt.postcodes.empty  # a layer not given is written empty, not left from the parquet
+
+
+def test_loading_the_gazetteer_does_not_load_the_parquet_library():
+    # The app loads the gazetteer in every process; Arrow's parquet and dataset libraries would add
+    # ~45 MB to each process's resident memory.
+    probe = (
+        "import sys; from hoth_geo.intake.gazetteer import load_gazetteer; g = load_gazetteer(); "
+        "assert len(g.postcodes) > 0; "
+        "print(sorted(m for m in sys.modules if m.startswith('pyarrow') and ('parquet' in m or 'dataset' in m)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # --- the shipped files ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    if not (settings.GAZETTEER_DIR / "postcodes.parquet").exists():
+    if gz.layer_path(settings.GAZETTEER_DIR, "postcodes") is None:
         pytest.fail(f"shipped gazetteer missing in {settings.GAZETTEER_DIR}: run scripts/build_gazetteer.py")
     return gz.load_gazetteer()
 
