@@ -1,7 +1,9 @@
 """Load script (not a test): many browser sessions change map filters while a large import runs.
 
 Starts the app on a free loopback port with its own SQLite database (accounts and the demo set
-prepared first), or uses a running one (--url, with --db for the import). Then, in one headless
+prepared first), or uses a running one (--url, with --db for the import). With --instances K it starts K
+app processes on the same database and pins browser session n to instance n mod K, as the reverse proxy
+of docs/deployment.md pins each browser to one instance. Then, in one headless
 Chromium, --sessions browser contexts each sign in, open the Hotspot map and --iterations times
 change the Concern filter (adding one concern, then removing it) and time how long the map takes to
 show the new hexagons in the st_folium iframe. Once every session has its first map, a subprocess
@@ -271,7 +273,9 @@ async def session(
         await context.close()
 
 
-async def drive(args, url: str, db_url: str | None, big_csv: Path | None) -> tuple[Results, str | None]:
+async def drive(
+    args, urls: list[str], db_url: str | None, big_csv: Path | None
+) -> tuple[Results, str | None]:
     from playwright.async_api import async_playwright
 
     results = Results()
@@ -280,7 +284,9 @@ async def drive(args, url: str, db_url: str | None, big_csv: Path | None) -> tup
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         tasks = [
-            asyncio.create_task(session(n, browser, url, args.iterations, started, results, args.think))
+            asyncio.create_task(
+                session(n, browser, urls[n % len(urls)], args.iterations, started, results, args.think)
+            )
             for n in range(args.sessions)
         ]
         # Start the import once every session shows its first map (or has failed).
@@ -323,11 +329,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def server_runs(run_log: Path, since: float) -> list[dict]:
-    """The app's own record of its script runs that ended after ``since`` (Unix time)."""
-    if not run_log.exists():
-        return []
-    runs = [json.loads(line) for line in run_log.read_text(encoding="utf-8").splitlines() if line]
+def server_runs(run_logs: list[Path], since: float) -> list[dict]:
+    """The app instances' own record of their script runs that ended after ``since`` (Unix time)."""
+    runs = []
+    for run_log in run_logs:
+        if run_log.exists():
+            runs += [json.loads(line) for line in run_log.read_text(encoding="utf-8").splitlines() if line]
     return [r for r in runs if r["at"] >= since]
 
 
@@ -359,6 +366,12 @@ def main() -> None:
         "--reports", type=int, default=0, help="synthetic reports written first (0: the demo set)"
     )
     parser.add_argument("--url", help="a running app (loopback); default: start one")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="app processes started on the same database; browser session n uses instance n mod this",
+    )
     parser.add_argument("--db", help="its database URL (accounts are added; needed for the import)")
     parser.add_argument(
         "--think",
@@ -400,25 +413,27 @@ def main() -> None:
             big_csv = tmpdir / "big_sharing_form.csv"
             write_big_csv(big_csv, args.rows)
         print(f"prepared in {time.perf_counter() - t:.1f}s", flush=True)
-        proc = None
-        url = args.url
-        run_log = tmpdir / "runs.jsonl"
-        if url is None:
-            port = free_port()
-            proc = start_app(db_url, port, tmpdir / "streamlit.log", run_log)
-            url = f"http://127.0.0.1:{port}"
+        procs = []
+        urls = [args.url.rstrip("/")] if args.url else []
+        run_logs = [tmpdir / f"runs-{i}.jsonl" for i in range(args.instances)]
         try:
+            if not args.url:
+                for i, run_log in enumerate(run_logs):
+                    port = free_port()
+                    procs.append(start_app(db_url, port, tmpdir / f"streamlit-{i}.log", run_log))
+                    urls.append(f"http://127.0.0.1:{port}")
             t = time.perf_counter()
-            results, import_report = asyncio.run(drive(args, url.rstrip("/"), db_url, big_csv))
+            results, import_report = asyncio.run(drive(args, urls, db_url, big_csv))
             wall = time.perf_counter() - t
         finally:
-            if proc is not None:
+            for proc in procs:
                 stop(proc)
-        runs = server_runs(run_log, results.filter_phase_start)
+        runs = server_runs(run_logs, results.filter_phase_start)
 
     print(
         f"sessions: {args.sessions} ({len(results.first_map_s)} reached the map); "
-        f"browsers at niceness {args.browser_nice}; think time {args.think:g} s"
+        f"browsers at niceness {args.browser_nice}; think time {args.think:g} s; "
+        f"app instances: {len(urls)}"
     )
     print(f"iterations: {results.iterations} of {args.sessions * args.iterations} filter changes completed")
     print(f"errors: {len(results.errors)}")
@@ -434,7 +449,7 @@ def main() -> None:
             f"map update after a filter change: median {statistics.median(results.update_s):.2f}s, "
             f"p95 {percentile(results.update_s, 0.95):.2f}s, max {max(results.update_s):.2f}s"
         )
-    if proc is not None:
+    if procs:
         print_server_runs(runs)
     print(f"import ({args.rows:,} rows): {import_report or 'not run'}")
     print(f"wall time: {wall:.1f}s; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
