@@ -22,7 +22,9 @@ PARTNER = "partner.pages"
 PRACTITIONER = "practitioner.pages"  # contributor: the sharing form and their own submissions
 ACCOUNTS = {OFFICER: "admin,police", PARTNER: "partner", PRACTITIONER: "contributor"}
 HEADINGS = {"about": "About hoth-geo"}  # a page whose heading is not its menu title
-IDLE_JS = "() => document.querySelector('[data-testid=\"stStatusWidget\"]') === null"
+# The script run has ended and nothing on the page is still drawing (a spinner of a cached step).
+IDLE_JS = """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null
+    && document.querySelector('[data-testid="stSpinner"]') === null"""
 
 
 @pytest.fixture(scope="module")
