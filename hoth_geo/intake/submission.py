@@ -643,6 +643,13 @@ def account_agency(engine: Engine, user: auth.User) -> AccountAgency | None:
     return None
 
 
+def recorded_agencies(engine: Engine) -> dict[str, AccountAgency]:
+    """The agency recorded on each account that has one, by username (for the administrators' list)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(account_agencies)).all()
+    return {row.username: AccountAgency(row.agency, row.agency_type, row.contact) for row in rows}
+
+
 # --- Sending -----------------------------------------------------------------------------------------
 
 # Streamlit serves every session from one process: one form at a time, so two clicks that arrive
@@ -836,6 +843,7 @@ __all__ = [
     "new_token",
     "preview",
     "receipt_text",
+    "recorded_agencies",
     "save_draft",
     "search_places",
     "set_account_agency",

@@ -146,3 +146,38 @@ def test_an_online_report_needs_no_place(contributor, db_url):
     at.radio(key="sh_g_handling").set_value("P").run()
     at.button(key="sh_send").click().run()
     assert any("counted, not placed on the map" in s.value for s in at.success), [e.value for e in at.error]
+
+
+def test_an_administrator_adds_a_practitioner_and_their_agency_on_the_users_page(db_url, monkeypatch):
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    admin = ensure_user(db_url, "admin", "people.lead")
+    at = app_as(admin, "users").run()
+    add = at.expander[0]
+    assert "Add an account" in add.label
+    role = at.selectbox[0]
+    assert "contributor" in role.options  # a practitioner who shares reports
+    at.text_input[0].input("youth.worker")
+    at.text_input[1].input("Sam Example (fictional)")
+    role.set_value("contributor")
+    at.text_input[2].input("synthetic long passphrase 42")
+    at.button[0].click().run()
+    engine = store.connect(db_url)
+    worker = auth.get_user(engine, "youth.worker")
+    assert worker is not None and worker.role == "contributor"
+    assert sm.account_agency(engine, worker) is None  # cannot send yet
+    at.selectbox(key="agency_account").set_value("youth.worker").run()
+    agency_box = next(t for t in at.text_input if t.label.startswith("Agency, as the police"))
+    agency_box.input("Example Youth Project (fictional)")
+    next(s for s in at.selectbox if s.label == "Agency type").set_value("youth_service")
+    next(t for t in at.text_input if t.label.startswith("Contact")).input("youth.worker@example.org")
+    next(b for b in at.button if b.label == "Save agency").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    recorded = sm.account_agency(engine, worker)
+    assert recorded == sm.AccountAgency(
+        "Example Youth Project (fictional)", "youth_service", "youth.worker@example.org"
+    )
+    assert any("shares as Example Youth Project" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    row = table[table["username"] == "youth.worker"].iloc[0]
+    assert row["agency (Share information)"] == "Example Youth Project (fictional) (Youth service)"
+    assert row["last sign-in"] == "never" and row["name"] == "Sam Example (fictional)"

@@ -7,6 +7,8 @@ import streamlit as st
 
 from hoth_geo.access import audit, auth
 from hoth_geo.errors import InvalidInput
+from hoth_geo.intake import submission
+from hoth_geo.schema import AGENCY_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
@@ -41,15 +43,19 @@ def users_page() -> None:
         flash.success(done)
     engine = state.engine()
     accounts = auth.list_users(engine)
+    agencies = submission.recorded_agencies(engine)
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "username": u.username,
-                    "name": u.display_name,
+                    "name": u.display_name or "",
                     "roles": u.roles,
+                    "agency (Share information)": _agency_text(agencies.get(u.username)),
                     "disabled": u.disabled,
-                    "last sign-in": u.last_login_at,
+                    "last sign-in": u.last_login_at.strftime("%Y-%m-%d %H:%M")
+                    if u.last_login_at
+                    else "never",
                 }
                 for u in accounts
             ]
@@ -57,7 +63,8 @@ def users_page() -> None:
         hide_index=True,
         use_container_width=True,
     )
-    role_options = ["analyst", "police", "partner", "admin", "admin,analyst", "admin,police"]
+    # Every data role, alone or with administration; a practitioner who shares reports is a contributor.
+    role_options = [*auth.DATA_ROLES, auth.ADMIN_ROLE, *(f"{auth.ADMIN_ROLE},{r}" for r in auth.DATA_ROLES)]
     with st.expander("Add an account", key="users_add"), st.form("add_user", clear_on_submit=True):
         username = st.text_input("Username")
         display_name = st.text_input("Display name")
@@ -89,6 +96,44 @@ def users_page() -> None:
                     _confirm_after_rerun(f"Account {md_escape(name)} enabled.")
             except InvalidInput as exc:
                 st.error(md_escape(exc))
+        _agency_form(engine, accounts, agencies)
+
+
+def _agency_text(agency: submission.AccountAgency | None) -> str:
+    return f"{agency.agency} ({AGENCY_TYPES.get(agency.agency_type, agency.agency_type)})" if agency else ""
+
+
+def _agency_form(engine, accounts: list[auth.User], agencies: dict[str, submission.AccountAgency]) -> None:
+    """The agency a practitioner's Share information forms carry: without one they cannot send."""
+    with st.expander("Agency of an account (for Share information)", key="users_agency"):
+        st.caption(
+            "Reports shared through the app carry the agency recorded on the sharer's account. A "
+            "practitioner (contributor) can fill in the form before it is set, but can send only after."
+        )
+        name = st.selectbox("Account", [u.username for u in accounts], key="agency_account")
+        known = agencies.get(name)
+        types = list(AGENCY_TYPES)
+        with st.form("account_agency"):
+            agency = st.text_input(
+                "Agency, as the police should read it", value=known.agency if known else ""
+            )
+            agency_type = st.selectbox(
+                "Agency type",
+                types,
+                index=types.index(known.agency_type) if known and known.agency_type in types else 0,
+                format_func=AGENCY_TYPES.get,
+            )
+            contact = st.text_input(
+                "Contact (how the police reach this person: phone or e-mail)",
+                value=(known.contact or "") if known else "",
+            )
+            if st.form_submit_button("Save agency"):
+                try:
+                    submission.set_account_agency(engine, name, agency, agency_type, contact, actor=_actor())
+                except InvalidInput as exc:
+                    st.error(md_escape(exc))
+                else:
+                    _confirm_after_rerun(f"Account {md_escape(name)} shares as {md_escape(agency.strip())}.")
 
 
 def audit_page() -> None:
