@@ -34,6 +34,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def fast_hasher(monkeypatch):
+    """Small Argon2 parameters for modules that hash many passwords (`pytestmark = usefixtures("fast_hasher")`);
+    the production parameters are tested in tests/access/test_auth.py."""
+    from argon2 import PasswordHasher
+
+    from hoth_geo.access import auth
+
+    monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 class DemoStore:
     """The shipped demo set loaded once into a session database: engine, analysis frame, places."""
 
