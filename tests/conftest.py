@@ -34,6 +34,33 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def area_files(tmp_path_factory, shared_data) -> dict[str, Path]:
+    """Another partnership's official-format area inputs (tests/area_inputs.py), built once per session and
+    shared by the area tests. The files are made read-only: a test that changes one copies it first."""
+    import stat
+
+    from area_inputs import build_area_inputs
+
+    folder = tmp_path_factory.mktemp("area_inputs")
+    files = build_area_inputs(folder, shared_data)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    return files
+
+
+@pytest.fixture
+def fast_hasher(monkeypatch):
+    """Small Argon2 parameters for modules that hash many passwords (`pytestmark = usefixtures("fast_hasher")`);
+    the production parameters are tested in tests/access/test_auth.py."""
+    from argon2 import PasswordHasher
+
+    from hoth_geo.access import auth
+
+    monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 class DemoStore:
     """The shipped demo set loaded once into a session database: engine, analysis frame, places."""
 

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ __all__ = [
     "scan_counts",
     "bump_data_version",
     "recount_data_version",
+    "writes_in_process",
     "to_records",
     "take_lock",
     "quarantine_payload",
@@ -654,7 +656,7 @@ def _frame_dtype(name: str):
     return np.int64
 
 
-def load_reports(engine: Engine) -> pd.DataFrame:
+def load_reports(engine: Engine, version: DataVersion | None = None) -> pd.DataFrame:
     """The lean analysis frame of all stored reports that count (one row per report, no free text).
 
     SQLite files and PostgreSQL are read in a columnar way: an ADBC driver steps through the result
@@ -664,13 +666,14 @@ def load_reports(engine: Engine) -> pd.DataFrame:
     start. Other databases, SQLite in memory, or an install without the driver are read with the
     driver's row cursor (``_load_reports_rows``); both
     give the same frame, dtypes included.
+
+    ``version``, the data_version row the caller has just read, sizes the columns (read here if None).
     """
+    n_reports = (version if version is not None else data_version(engine)).n_reports
     source = _columnar_source(engine)
-    if source is None:
-        return _load_reports_rows(engine)
-    if engine.dialect.name == "sqlite" and data_version(engine).n_reports < _SQLITE_CHILD_FROM_ROWS:
-        return _load_reports_rows(engine)
-    return _load_reports_arrow(engine, source)
+    if source is None or (engine.dialect.name == "sqlite" and n_reports < _SQLITE_CHILD_FROM_ROWS):
+        return _load_reports_rows(engine, capacity=n_reports)
+    return _load_reports_arrow(engine, source, n_reports)
 
 
 # Starting SQLite's reader process costs ~0.4 s (an interpreter, pyarrow and the driver); the row
@@ -746,7 +749,7 @@ def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None 
     return f"SELECT {first} UNION ALL SELECT * FROM ({sql}) AS frame"  # noqa: S608 (no value from outside)
 
 
-def _load_reports_arrow(engine: Engine, source: str) -> pd.DataFrame:
+def _load_reports_arrow(engine: Engine, source: str, n_reports: int) -> pd.DataFrame:
     """``load_reports`` through the ADBC driver: a large frame in id ranges read by _FRAME_READERS
     connections at once and put end to end in id order as they arrive (all read again if an import or
     a deletion committed between their snapshots), each batch by batch into columns sized in advance."""
@@ -754,7 +757,6 @@ def _load_reports_arrow(engine: Engine, source: str) -> pd.DataFrame:
     from concurrent.futures import ThreadPoolExecutor
 
     dialect = engine.dialect.name
-    n_reports = data_version(engine).n_reports
     readers = min(_FRAME_READERS, os.cpu_count() or 1) if n_reports >= _PARALLEL_FROM_ROWS else 1
     for attempt in range(3):
         parallel = readers > 1 and attempt < 2
@@ -918,7 +920,10 @@ def _assemble_frame(columns: dict[str, _Column], codes: dict[str, _Codes]) -> pd
 
 
 def refresh_reports(
-    engine: Engine, frame: pd.DataFrame | None = None, read_at: DataVersion | None = None
+    engine: Engine,
+    frame: pd.DataFrame | None = None,
+    read_at: DataVersion | None = None,
+    seen: DataVersion | None = None,
 ) -> tuple[pd.DataFrame, DataVersion | None]:
     """The analysis frame brought up to the current data version, and the version it now holds.
 
@@ -931,7 +936,13 @@ def refresh_reports(
     The appended reports are checked against the version's count of reports: on PostgreSQL two imports
     can commit in the other order than their ids were given, so reports with ids below the frame's last
     can appear later; the counts then differ and the frame is read whole.
+
+    ``seen`` is a data version the caller read earlier (an app run's, read once at its start): when it
+    is the frame's own, the frame is returned without reading the row again. Otherwise the row is read
+    here, so a frame another caller has already brought further is kept, never read again.
     """
+    if frame is not None and read_at is not None and read_at.version > 0 and seen == read_at:
+        return frame, read_at
     before = data_version(engine)
     if frame is not None and read_at is not None and read_at.version > 0:
         if before == read_at:
@@ -942,7 +953,7 @@ def refresh_reports(
             added = _load_reports_rows(engine, after_id=last_id, capacity=added_count)
             if data_version(engine) == before and len(added) == added_count:
                 return _append_frame(frame, added), before
-    whole = load_reports(engine)
+    whole = load_reports(engine, before)
     return whole, (before if data_version(engine) == before else None)
 
 
@@ -1091,6 +1102,15 @@ class DataVersion:
     n_quarantine_open: int
     rewrites: int = 0  # bumped by every write that did more than append reports (see refresh_reports)
 
+    def counts(self) -> dict[str, int]:
+        """Reports (not merged), demo reports, police context rows and open quarantine."""
+        return {
+            "reports": self.n_reports,
+            "demo_reports": self.n_demo_reports,
+            "police_context": self.n_context,
+            "quarantine_open": self.n_quarantine_open,
+        }
+
 
 def data_version(engine_or_conn: Engine | Connection) -> DataVersion:
     """The current data version: one primary-key read of one row (a rerun's cache key)."""
@@ -1108,13 +1128,7 @@ def data_version(engine_or_conn: Engine | Connection) -> DataVersion:
 
 def counts(engine: Engine) -> dict[str, int]:
     """Reports (not merged), demo reports, police context rows and open quarantine: from data_version."""
-    v = data_version(engine)
-    return {
-        "reports": v.n_reports,
-        "demo_reports": v.n_demo_reports,
-        "police_context": v.n_context,
-        "quarantine_open": v.n_quarantine_open,
-    }
+    return data_version(engine).counts()
 
 
 def scan_counts(conn: Connection) -> dict[str, int]:
@@ -1140,6 +1154,23 @@ def scan_counts(conn: Connection) -> dict[str, int]:
     }
 
 
+_writes_lock = threading.Lock()
+_writes_in_process = 0
+
+
+def writes_in_process() -> int:
+    """How many data_version bumps this process has made (committed, in progress or rolled back): a
+    caller holding the row (an app run) reads it again once a write of its own process may have
+    changed it. Other processes' writes are seen on the next read."""
+    return _writes_in_process
+
+
+def _count_write() -> None:
+    global _writes_in_process
+    with _writes_lock:
+        _writes_in_process += 1
+
+
 def bump_data_version(
     conn: Connection,
     *,
@@ -1157,6 +1188,7 @@ def bump_data_version(
     other tables' rows): ``rewrites`` then stays, and app processes read the new reports alone
     (``refresh_reports``). Every other write leaves it False."""
     t = data_version_table
+    _count_write()
     _lock_before_data_version(conn)
     updated = conn.execute(
         t.update()
@@ -1178,6 +1210,7 @@ def bump_data_version(
 def recount_data_version(conn: Connection) -> None:
     """Mark a change and recount every count from the tables (bulk deletions: purge, demo removal)."""
     t = data_version_table
+    _count_write()
     _lock_before_data_version(conn)
     counted = scan_counts(conn)
     updated = conn.execute(

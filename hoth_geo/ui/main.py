@@ -88,6 +88,11 @@ def main(start_page: str = "map") -> None:
     (``url_path``; sign-in and first-run pages included) and how it ended (``ok``; ``rerun`` or
     ``stop`` when a newer rerun or ``st.stop`` cut it short; ``error`` with the exception's type).
     Timed in the server, so a load test's figure does not include the browsers' own work."""
+    with state.one_data_version_per_run():
+        _logged_run(start_page)
+
+
+def _logged_run(start_page: str) -> None:
     log_path = settings.env(RUN_LOG_ENV)
     if not log_path:
         _run(start_page, {})

@@ -9,6 +9,9 @@ are shared between sessions: callers must not modify them in place.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 
 import pandas as pd
@@ -33,6 +36,9 @@ __all__ = [
     "area",
     "gazetteer",
     "cell_descriptions",
+    "one_data_version_per_run",
+    "data_version",
+    "counts",
     "version",
     "reports",
     "context",
@@ -78,10 +84,54 @@ def cell_descriptions(res: int, cells) -> list[str]:
     return _cell_descriptions(area().area_id, int(res), tuple(int(c) for c in cells))
 
 
+class _HeldVersion:
+    """The data_version row held for one script run, with the count of this process's writes it was
+    read at (a write of the run itself, such as loading the demo, makes it read again)."""
+
+    def __init__(self) -> None:
+        self.value: store.DataVersion | None = None
+        self.writes = -1
+
+
+# Set by one_data_version_per_run in the thread running the script, for that run only.
+_run_version: ContextVar[_HeldVersion | None] = ContextVar("hoth_geo_run_data_version", default=None)
+
+
+@contextmanager
+def one_data_version_per_run() -> Iterator[None]:
+    """Within it (main wraps each script run in it), ``data_version()`` reads the row on first use and
+    holds it for the rest of the run. The holder is a context variable of the run, reset when the run
+    ends, so it never reaches another session's run or this session's next run."""
+    token = _run_version.set(_HeldVersion())
+    try:
+        yield
+    finally:
+        _run_version.reset(token)
+
+
+def data_version() -> store.DataVersion:
+    """The data_version row as this run sees it: one primary-key read per script run (the frame's
+    refresh, the page caches' keys and the demo banner share it), read again only after a write of this
+    process. Outside a run (a fragment's timer rerun) it is read on each call."""
+    held = _run_version.get()
+    if held is None:
+        return store.data_version(engine())
+    writes = store.writes_in_process()  # before the read: a write committing meanwhile reads it again
+    if held.value is None or held.writes != writes:
+        held.value, held.writes = store.data_version(engine()), writes
+    return held.value
+
+
+def counts() -> dict[str, int]:
+    """Reports, demo reports, police context rows and open quarantine, from this run's data version."""
+    return data_version().counts()
+
+
 def version() -> tuple:
-    """A cache key that changes with the data and with the study area: the data_version row (one
-    primary-key read, bumped by every write in its own transaction), never a scan of the reports."""
-    return (store.data_version(engine()).version, area().area_id)
+    """A cache key that changes with the data and with the study area: the database, this run's
+    data_version row (bumped by every write in its own transaction; two databases can be at the same
+    version) and the area, never a scan of the reports."""
+    return (settings.database_url(), data_version().version, area().area_id)
 
 
 class _Frame:
@@ -94,13 +144,14 @@ class _Frame:
         self.frame: pd.DataFrame | None = None
         self.read_at: store.DataVersion | None = None
 
-    def current(self, engine: Engine) -> pd.DataFrame:
+    def current(self, engine: Engine, seen: store.DataVersion) -> pd.DataFrame:
+        """The frame at ``seen`` (this run's data version) or later."""
         with self.lock:
             if self.frame is None:
                 with st.spinner("Loading reports…"):
                     self.frame, self.read_at = store.refresh_reports(engine)
             else:
-                self.frame, self.read_at = store.refresh_reports(engine, self.frame, self.read_at)
+                self.frame, self.read_at = store.refresh_reports(engine, self.frame, self.read_at, seen)
             return self.frame
 
 
@@ -122,16 +173,16 @@ def _places(_engine: Engine, key: tuple) -> pd.DataFrame:
 def reports() -> pd.DataFrame:
     # Checked here as well as by the page list: a contributor's session never loads the report frame.
     auth.require(user(), "view_aggregates")
-    return _frame(settings.database_url()).current(engine())
+    return _frame(settings.database_url()).current(engine(), data_version())
 
 
 def context() -> pd.DataFrame:
     auth.require(user(), "view_aggregates")
-    return _context(engine(), (settings.database_url(), version()))
+    return _context(engine(), version())
 
 
 def places() -> pd.DataFrame:
-    return _places(engine(), (settings.database_url(), version()))
+    return _places(engine(), version())
 
 
 def ensure_demo_loaded(actor: str | None = None) -> None:
@@ -139,7 +190,7 @@ def ensure_demo_loaded(actor: str | None = None) -> None:
     if st.session_state.get("_demo_checked"):
         return
     eng = engine()
-    if store.counts(eng)["reports"] == 0 and store.load_imports(eng).empty:
+    if data_version().n_reports == 0 and store.load_imports(eng).empty:
         bar = st.progress(0.0, text="First start: loading the synthetic demo data set…")
         # The demo is of the shipped area: load_demo_data geocodes it with the shipped gazetteer.
         pipeline.load_demo_data(eng, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
@@ -169,7 +220,7 @@ def policy() -> SharingPolicy:
 def demo_banner() -> None:
     """Shown on every page while demo data is in the database (the count is kept on the data_version
     row, so showing it reads one row)."""
-    if store.counts(engine())["demo_reports"]:
+    if data_version().n_demo_reports:
         account = user()
         # Only a role that can import is told where to import (partners have no Import page).
         where = (

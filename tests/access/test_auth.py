@@ -30,10 +30,7 @@ cli = typer.Typer()
 cli_admin.register(cli)
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(monkeypatch):
-    # Small Argon2 parameters keep the suite fast; the production parameters are tested separately.
-    monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_hasher")  # small Argon2 parameters: tests/conftest.py
 
 
 @pytest.fixture(autouse=True)

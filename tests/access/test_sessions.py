@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from hoth_geo import store
 from hoth_geo.access import audit, auth, sessions
@@ -16,9 +15,7 @@ PASSWORD = "correct horse battery"
 ADMIN, ANALYST = "admin.one@example.org", "analyst.one@example.org"
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(monkeypatch):
-    monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_hasher")  # small Argon2 parameters: tests/conftest.py
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import typer
-from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from hoth_geo import settings, store
@@ -21,10 +20,7 @@ cli = typer.Typer()
 cli_admin.register(cli)
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(monkeypatch):
-    # Small Argon2 parameters keep the tests fast; the production parameters are tested in test_auth.
-    monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_hasher")  # small Argon2 parameters: tests/conftest.py
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,13 @@ imported and analysed from the command line, and the exports naming it."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
 import sqlalchemy as sa
-from area_inputs import DARLINGTON, build_area_inputs
+from area_inputs import DARLINGTON
 from typer.testing import CliRunner
 
 from hoth_geo import store
@@ -27,20 +26,15 @@ pytestmark = pytest.mark.shared
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory, shared_data) -> dict[str, Path]:
-    return build_area_inputs(tmp_path_factory.mktemp("area_inputs"), shared_data)
-
-
 def _ok(args: list[str]):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return result
 
 
-def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_data):
+def test_darlington_end_to_end_from_the_command_line(tmp_path, area_files, shared_data):
     db = f"sqlite:///{tmp_path / 'darlington.sqlite'}"
-    out = _ok(["area", "set", "--boundary", str(files["gpkg"]), "--name", "Darlington", "--db", db])
+    out = _ok(["area", "set", "--boundary", str(area_files["gpkg"]), "--name", "Darlington", "--db", db])
     assert "study area set to Darlington" in out.output and "no gazetteer yet" in out.output
     durham_files = sorted((shared_data / "policeuk_durham").glob("*.csv"))
     built = _ok(
@@ -48,10 +42,10 @@ def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_dat
             "area",
             "build-gazetteer",
             "--codepoint",
-            str(files["codepoint"]),
+            str(area_files["codepoint"]),
             *[a for p in durham_files[:2] for a in ("--policeuk", str(p))],
             "--localities",
-            str(files["wards"]),
+            str(area_files["wards"]),
             "--db",
             db,
         ]
@@ -71,7 +65,7 @@ def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_dat
     assert sum(" ".join(r[0].split()) in kept for r in dl) / len(dl) > 0.995
     # ... and postcodes far away are not (Sunderland, Durham City).
     assert not gaz.postcodes["postcode"].str.startswith(("SR1 ", "DH1 ")).any()
-    assert set(gaz.places["locality"]) <= set(gpd.read_file(files["wards"])["WD13NM"])
+    assert set(gaz.places["locality"]) <= set(gpd.read_file(area_files["wards"])["WD13NM"])
     assert len(gaz.places) > 20 and len(gaz.streets) > 300
 
     # Import every Durham Constabulary month and the Cleveland file: rows outside Darlington are
@@ -94,7 +88,7 @@ def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_dat
     ).all()
 
     # >= 99 % of the rows with coordinates inside Darlington are stored (independent count).
-    reference = gpd.read_file(files["lsoa_json"]).union_all()
+    reference = gpd.read_file(area_files["lsoa_json"]).union_all()
     crimes = pd.concat([pd.read_csv(p) for p in durham_files], ignore_index=True)
     crimes = crimes.dropna(subset=["Latitude", "Longitude"])
     inside = shapely.contains_xy(reference, crimes["Longitude"].to_numpy(), crimes["Latitude"].to_numpy())
@@ -182,7 +176,7 @@ def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_dat
     assert summary.n_quarantined == 2
 
     # --area overrides the configured area for one run: a smaller boundary gives a smaller grid.
-    part = gpd.read_file(files["lsoa_json"]).sort_values("LSOA11CD").head(20)
+    part = gpd.read_file(area_files["lsoa_json"]).sort_values("LSOA11CD").head(20)
     part_path = tmp_path / "part.geojson"
     part.to_file(part_path, driver="GeoJSON")
     small = _ok(
@@ -211,7 +205,7 @@ def test_darlington_end_to_end_from_the_command_line(tmp_path, files, shared_dat
 CLEVELAND_LADS = ("E06000001", "E06000002", "E06000003", "E06000004")  # Hartlepool .. Stockton-on-Tees
 
 
-def test_cleveland_a_whole_other_force_from_the_command_line(tmp_path, files, shared_data):
+def test_cleveland_a_whole_other_force_from_the_command_line(tmp_path, area_files, shared_data):
     """Cleveland's boundary derived from its own postcodes (a concave hull of the Code-Point units of
     its four unitary authorities, in British National Grid), then its police.uk file imported."""
     cp = pd.read_csv(
@@ -238,7 +232,7 @@ def test_cleveland_a_whole_other_force_from_the_command_line(tmp_path, files, sh
             "area",
             "build-gazetteer",
             "--codepoint",
-            str(files["codepoint"]),
+            str(area_files["codepoint"]),
             "--policeuk",
             str(cleveland),
             "--db",
@@ -285,7 +279,7 @@ def test_cleveland_a_whole_other_force_from_the_command_line(tmp_path, files, sh
     assert (summary.n_accepted, summary.n_quarantined) == (1, 0), summary.describe()
 
 
-def test_exports_name_and_use_the_configured_area(tmp_path, files):
+def test_exports_name_and_use_the_configured_area(tmp_path, area_files):
     """A deployment whose area is County Durham under its partnership's own name: the briefing pack's
     title names it, and a hot-spot map is drawn on its grid."""
     import shutil
@@ -296,7 +290,16 @@ def test_exports_name_and_use_the_configured_area(tmp_path, files):
     db = f"sqlite:///{tmp_path / 'demo.sqlite'}"
     _ok(["demo", "--db", db])
     set_out = _ok(
-        ["area", "set", "--boundary", str(files["durham"]), "--name", "Durham Safeguarding Area", "--db", db]
+        [
+            "area",
+            "set",
+            "--boundary",
+            str(area_files["durham"]),
+            "--name",
+            "Durham Safeguarding Area",
+            "--db",
+            db,
+        ]
     )
     assert "stored partnership reports" in set_out.output, "Darlington's demo reports lie outside it"
     pdf = tmp_path / "briefing.pdf"

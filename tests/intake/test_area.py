@@ -6,14 +6,11 @@ test_area_gazetteer.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from area_inputs import build_area_inputs
 from typer.testing import CliRunner
 
 from hoth_geo import store
@@ -27,23 +24,17 @@ pytestmark = pytest.mark.shared
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory, shared_data) -> dict[str, Path]:
-    """Official-format inputs built from the shared open data, as a partnership would download them."""
-    return build_area_inputs(tmp_path_factory.mktemp("area_inputs"), shared_data)
-
-
 def _ok(args: list[str]):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return result
 
 
-def test_boundary_formats_dissolve_and_reproject_to_the_same_area(files, tmp_path):
-    from_gpkg = area_mod.read_area_boundary(files["gpkg"])
-    from_shp = area_mod.read_area_boundary(files["shp_zip"])
+def test_boundary_formats_dissolve_and_reproject_to_the_same_area(area_files, tmp_path):
+    from_gpkg = area_mod.read_area_boundary(area_files["gpkg"])
+    from_shp = area_mod.read_area_boundary(area_files["shp_zip"])
     # Independent reference: the LSOAs' own lon/lat polygons, dissolved by geopandas.
-    reference = gpd.read_file(files["lsoa_json"]).to_crs("EPSG:27700").union_all()
+    reference = gpd.read_file(area_files["lsoa_json"]).to_crs("EPSG:27700").union_all()
     for got in (from_gpkg, from_shp):
         assert got.geom_type == "Polygon", "65 neighbouring LSOAs dissolve into one polygon"
         bng = gpd.GeoSeries([got], crs="EPSG:4326").to_crs("EPSG:27700").iloc[0]
@@ -59,18 +50,20 @@ def test_boundary_formats_dissolve_and_reproject_to_the_same_area(files, tmp_pat
         area_mod.read_area_boundary(tmp_path / "points.geojson")
 
 
-def test_switching_area_replaces_the_gazetteer_and_reports_what_lies_outside(tmp_path, files, shared_data):
+def test_switching_area_replaces_the_gazetteer_and_reports_what_lies_outside(
+    tmp_path, area_files, shared_data
+):
     db = f"sqlite:///{tmp_path / 'switch.sqlite'}"
     engine = store.connect(db)
     from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
 
-    first = area_mod.set_area(files["shp_zip"], "Darlington", db_url=db, engine=engine)
-    build_gazetteer_for_area(first.area, codepoint=[files["codepoint"]])
+    first = area_mod.set_area(area_files["shp_zip"], "Darlington", db_url=db, engine=engine)
+    build_gazetteer_for_area(first.area, codepoint=[area_files["codepoint"]])
     pipeline.import_file(engine, shared_data / "policeuk_durham" / "2019-01-durham-street.csv")
     n_darlington = len(store.load_context(engine))
     assert n_darlington > 1000
 
-    second = area_mod.set_area(files["durham"], "County Durham", db_url=db, engine=engine)
+    second = area_mod.set_area(area_files["durham"], "County Durham", db_url=db, engine=engine)
     assert second.previous.name == "Darlington"
     gaz = area_mod.current_gazetteer(db)
     assert gaz.area_name == "County Durham"
@@ -81,7 +74,7 @@ def test_switching_area_replaces_the_gazetteer_and_reports_what_lies_outside(tmp
     assert f"{n_out:,} of {n_darlington:,} stored police.uk rows" in text
     assert "outside County Durham" in text
 
-    back = area_mod.set_area(files["gpkg"], "Darlington", db_url=db, engine=engine)
+    back = area_mod.set_area(area_files["gpkg"], "Darlington", db_url=db, engine=engine)
     assert back.reused_gazetteer and back.area.area_id == first.area.area_id
     assert len(area_mod.current_gazetteer(db).postcodes) > 4000
 
@@ -162,7 +155,7 @@ def test_area_page_shows_the_area_to_an_admin(tmp_path, monkeypatch):
     assert at.metric[0].value == "County Durham and Darlington"
 
 
-def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, files):
+def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, area_files):
     from apptest_support import app_as, ensure_user
 
     from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
@@ -170,8 +163,8 @@ def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, fi
     url = f"sqlite:///{tmp_path / 'app.sqlite'}"
     monkeypatch.setenv("HOTH_GEO_DB", url)
     admin = ensure_user(url, "admin")
-    result = area_mod.set_area(files["gpkg"], "Darlington <b>Partnership</b>", db_url=url)
-    build_gazetteer_for_area(result.area, codepoint=[files["codepoint"]])
+    result = area_mod.set_area(area_files["gpkg"], "Darlington <b>Partnership</b>", db_url=url)
+    build_gazetteer_for_area(result.area, codepoint=[area_files["codepoint"]])
     at = app_as(admin, "area").run()
     assert not at.exception, at.exception
     assert at.metric[0].value == "Darlington <b>Partnership</b>"

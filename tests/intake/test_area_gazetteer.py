@@ -4,24 +4,17 @@ download: OSM extracts in every format read the same places, and OS Open Names r
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from area_inputs import build_area_inputs
 
 from hoth_geo.intake import area as area_mod
 from hoth_geo.intake.area_gazetteer import osm_for_area, read_osm_any, read_osm_gpkg
 
 pytestmark = pytest.mark.shared
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory, shared_data) -> dict[str, Path]:
-    return build_area_inputs(tmp_path_factory.mktemp("area_inputs"), shared_data)
 
 
 def test_osm_pbf_and_gpkg_give_the_same_places_as_geojson(tmp_path, shared_data):
@@ -65,14 +58,14 @@ def test_osm_pbf_and_gpkg_give_the_same_places_as_geojson(tmp_path, shared_data)
     )
 
 
-def test_open_names_roads_become_streets_and_far_squares_are_not_read(tmp_path, files, shared_data):
+def test_open_names_roads_become_streets_and_far_squares_are_not_read(tmp_path, area_files, shared_data):
     """An OS Open Names zip in the published layout (Doc/ header file, one header-less CSV per 10 km
     square), holding real Darlington road points from police.uk, one populated place, and a square in
     Cornwall that must not even be opened."""
     from hoth_geo.intake.area_gazetteer import OPEN_NAMES_COLUMNS, grid_square_origin, streets_from_open_names
     from hoth_geo.intake.gazetteer import parse_policeuk_location, wgs84_to_bng
 
-    boundary = area_mod.read_area_boundary(files["gpkg"])
+    boundary = area_mod.read_area_boundary(area_files["gpkg"])
     area = area_mod.Area("darlington-test", "Darlington", boundary, tmp_path / "gaz")
     crimes = pd.read_csv(shared_data / "policeuk_durham" / "2019-01-durham-street.csv").dropna(
         subset=["Latitude"]
@@ -110,7 +103,9 @@ def test_open_names_roads_become_streets_and_far_squares_are_not_read(tmp_path, 
         for ref, rows in squares.items():
             zf.writestr(f"Data/{ref}.csv", pd.DataFrame(rows).to_csv(header=False, index=False))
         zf.writestr("Data/SW42.csv", "not,even,csv\n\x00")  # Cornwall: never opened
-    loc = gpd.read_file(files["wards"]).rename(columns={"WD13NM": "ward_name"})[["ward_name", "geometry"]]
+    loc = gpd.read_file(area_files["wards"]).rename(columns={"WD13NM": "ward_name"})[
+        ["ward_name", "geometry"]
+    ]
     streets, report = streets_from_open_names([zpath], area, loc)
     inside = shapely.contains_xy(boundary, roads["Longitude"].to_numpy(), roads["Latitude"].to_numpy())
     bx0, by0, bx1, by1 = gpd.GeoSeries([boundary], crs="EPSG:4326").to_crs("EPSG:27700").total_bounds

@@ -257,6 +257,8 @@ def test_the_map_for_picking_a_point_has_no_empty_legend():
 def test_review_page_needs_a_choice_and_a_confirmation_and_can_undo(tmp_path, monkeypatch):
     from apptest_support import app_as, ensure_user
 
+    from hoth_geo.ui.text import md_escape
+
     url = f"sqlite:///{tmp_path / 'page.sqlite'}"
     monkeypatch.setenv("HOTH_GEO_DB", url)
     engine = store.connect(url)
@@ -271,13 +273,18 @@ def test_review_page_needs_a_choice_and_a_confirmation_and_can_undo(tmp_path, mo
     assert row.value is None, "no row is preselected"
     assert not [b for b in at.button if b.key in ("rv_save", "rv_confirm")]
     overview = at.dataframe[0].value
-    assert overview["File"].tolist() == ["petrol.csv", "old.csv"], "the newest import first"
+    # The newest import first: the petrol station (given by name), then the outreach row (by its text).
+    assert overview["Location given"].tolist() == ["Petrol station", OUTREACH["Location"]]
+    assert overview["Observed"].tolist() == ["15 Jun 2025", "14 Jun 2025"]
+    assert [o.split(" row ")[0] for o in at.selectbox(key="rv_row").options] == ["petrol.csv", "old.csv"]
     at.checkbox(key="rv_not_demo").check().run()
-    assert at.dataframe[0].value["File"].tolist() == ["petrol.csv"]
+    assert at.dataframe[0].value["Location given"].tolist() == ["Petrol station"]
 
     qid = int(review.needs_location(engine, include_demo=False)["id"].iloc[0])
     at.selectbox(key="rv_row").select(qid).run()
     assert not at.exception, at.exception
+    # The card names the file (escaped as Markdown: a file name is the uploader's text) and the row.
+    assert f"{md_escape('petrol.csv')}, row 2" in [c.value for c in at.caption]
     shown = at.table[0].value
     assert shown.loc["Date observed"].iloc[0] == "Sun 15 Jun 2025, 21:15"
     assert shown.loc["Place name"].iloc[0] == "Petrol station"

@@ -114,6 +114,30 @@ def _click_map_at(page, point: tuple[float, float]) -> None:
                 raise
 
 
+# The data grid's scrolling box: wider content than box means columns are cut at the right edge.
+GRID_OVERFLOW_JS = """() => {
+    const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
+    return s && {content: s.scrollWidth, box: s.clientWidth};
+}"""
+
+
+def test_the_summary_table_fits_a_1280_pixel_window(chromium, app):  # noqa: F811
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    try:
+        sign_in(page, app, ANALYST)
+        page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Review").click()
+        page.get_by_role("heading", name="Rows that need a location").wait_for()
+        page.locator('[data-testid="stDataFrame"]').first.wait_for()
+        page.wait_for_function(f"() => ({GRID_OVERFLOW_JS})() !== null")
+        page.wait_for_timeout(500)  # the grid sizes its columns after it is drawn
+        save_screenshot(page, "review-summary-1280")
+        grid = page.evaluate(GRID_OVERFLOW_JS)
+        assert grid["content"] <= grid["box"], f"the summary is cut at 1280 px: {grid}"
+    finally:
+        context.close()
+
+
 def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # noqa: F811
     context, page, watch = new_page(chromium, app)
     sign_in(page, app, ANALYST)
@@ -128,6 +152,7 @@ def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # 
     chosen.click()
     page.get_by_role("option").filter(has_text="outreach.csv row 2").first.click()
     page.locator('[data-testid="stAlert"]').filter(has_text="Why it needs a location").wait_for()
+    page.get_by_text("outreach.csv, row 2").wait_for()  # the file and row, out of the summary table
     shown = page.locator('[data-testid="stTable"]').first.inner_text()
     assert "Sat 14 Jun 2025, 21:15" in shown and "the usual place behind the shops" in shown
     assert "None" not in shown

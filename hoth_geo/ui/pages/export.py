@@ -318,7 +318,7 @@ def render() -> None:
         return
 
     note = privacy.resolution_note(res, policy)
-    demo = store.counts(engine)["demo_reports"] > 0
+    demo = state.counts()["demo_reports"] > 0
     shared = exports.shareable_hexes(reports, res, filters, policy)
     table = shared.table
     _log_preview(
@@ -348,16 +348,14 @@ def render() -> None:
         if kind in ("map-png", "map-pdf"):
             # The file itself, not a look-alike: the web map's count bands differ from the file's classes.
             try:
-                image = _preview_image(
-                    (settings.database_url(), state.version()), policy, res, kind, map_type, filters, demo
-                )
+                image = _preview_image(state.version(), policy, res, kind, map_type, filters, demo)
             except HothGeoError as exc:  # e.g. too few reports for a hotspot map
                 st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {md_escape(exc)}")
             else:
                 st.image(image, caption="The map exactly as the file draws it", width="stretch")
         elif kind in export_prep.MAP_KINDS:
             try:
-                m = _preview_map((settings.database_url(), state.version()), policy, res, map_type, filters)
+                m = _preview_map(state.version(), policy, res, map_type, filters)
             except HothGeoError as exc:  # e.g. too few reports for a hotspot map
                 st.warning(f"No {MAP_LABELS[map_type].lower()} map for this selection: {md_escape(exc)}")
             else:

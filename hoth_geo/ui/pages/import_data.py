@@ -70,7 +70,7 @@ def render() -> None:
         hide_index=True,
         use_container_width=True,
     )
-    if store.counts(state.engine())["demo_reports"]:
+    if state.counts()["demo_reports"]:
         with st.expander("Remove the synthetic demo data"):
             st.write(
                 "Deletes the demo reports, their quarantine entries and the demo venues. Real imports stay."

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from hoth_geo import hexes, settings, store
+from hoth_geo import hexes, settings
 from hoth_geo.access import audit
 from hoth_geo.analysis import patrol
 from hoth_geo.deliver import maps
@@ -205,7 +205,7 @@ def render() -> None:
             filters,
             params,
             marking=state.policy().marking,
-            demo=bool(store.counts(state.engine())["demo_reports"]),
+            demo=bool(state.counts()["demo_reports"]),
         ),
         file_name="patrol-plan.csv",
         mime="text/csv",

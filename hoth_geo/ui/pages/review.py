@@ -21,15 +21,21 @@ from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
 __all__ = [
-    "REVIEW_ORDER",
+    "REVIEW_COLUMNS",
     "render",
 ]
 
 _ALL = 0  # the Import filter's "All imports" (import ids start at 1)
 _NEAR_RES = 10  # hexagons of ~70 m across: the streets a place is on
-# The rows that need a location: when and who, then why, then what the row gave, then where it came from.
-REVIEW_ORDER = ("Observed", "Agency", "Why it needs a location", "Place name", "Postcode", "Location text")
-REVIEW_ORDER += ("File", "Row", "Demo")
+# The rows that need a location: when and who, then why, then what location the row gave; its file,
+# row number and whether it is demo data are in the card of the row chosen below. Widths in pixels
+# that fit the ~800-pixel content of a 1280-pixel window beside the sidebar.
+REVIEW_COLUMNS = {
+    "Observed": 95,
+    "Agency": 160,
+    "Why it needs a location": 330,
+    "Location given": 210,
+}
 
 
 def render() -> None:
@@ -41,8 +47,9 @@ def render() -> None:
 
 
 def _short_reason(reason: str) -> str:
+    # The table's cell: the card of the chosen row below says it whole.
     text = review.plain_reason(reason).removeprefix("needs a location: ")
-    return text.replace("; locate it in Review", "")
+    return text.replace("; locate it in Review", "").removesuffix(" was given")
 
 
 def _flash() -> None:
@@ -96,6 +103,12 @@ def _rows(n: int) -> str:
     return f"{n:,} row needs" if n == 1 else f"{n:,} rows need"
 
 
+def _location_given(r) -> str:
+    """The row's location text, place name and postcode, those it gave, in one cell."""
+    given = (str(v).strip() for v in (r.location_text, r.place_name, r.postcode) if not pd.isna(v))
+    return " · ".join(v for v in given if v)
+
+
 def _row_label(r) -> str:
     when = "no date" if pd.isna(r.observed_at) else f"{r.observed_at:%d %b %Y}"
     agency = r.agency or "no agency"
@@ -129,26 +142,22 @@ def _locations(eng) -> None:
     else:
         overview = pd.DataFrame(
             {
-                "File": rows["filename"],
-                "Row": rows["row_number"],
                 "Observed": rows["observed_at"].dt.strftime("%d %b %Y"),
                 "Agency": rows["agency"].fillna(""),
-                "Location text": rows["location_text"].fillna(""),
-                "Place name": rows["place_name"].fillna(""),
-                "Postcode": rows["postcode"].fillna(""),
                 # The heading says it needs a location and this page is where: the rest is the why.
                 "Why it needs a location": rows["reason"].map(_short_reason),
-                "Demo": rows["is_demo"].map({True: "demo", False: ""}),
+                "Location given": [
+                    _location_given(r) for r in rows[["location_text", "place_name", "postcode"]].itertuples()
+                ],
             }
         )
         st.dataframe(
             overview,
             hide_index=True,
             width="stretch",
-            # The reason is what the analyst acts on: it comes after the row's when and who, before the
-            # location fields (often empty), so a laptop-wide window does not cut it off.
-            column_order=REVIEW_ORDER,
-            column_config={"Why it needs a location": st.column_config.TextColumn(width="large")},
+            column_config={
+                name: st.column_config.TextColumn(width=px) for name, px in REVIEW_COLUMNS.items()
+            },
         )
         labels = {int(r.id): _row_label(r) for r in rows.itertuples()}
         if st.session_state.get("rv_row") not in labels:
@@ -179,6 +188,8 @@ def _locate(eng, entry: pd.Series) -> None:
     qid = int(entry["id"])
     payload, _import_id = store.quarantine_payload(eng, qid)
     st.error(f"**Why it needs a location:** {md_escape(review.plain_reason(entry['reason']))}")
+    demo = " (synthetic demo data)" if entry["is_demo"] else ""
+    st.caption(f"{md_escape(entry['filename'])}, row {int(entry['row_number']):,}{demo}")
     shown = pd.DataFrame(review.readable(payload), columns=["", "As reported"])
     st.table(shown.set_index(""))
     _narrative(eng, qid)
