@@ -243,6 +243,31 @@ def test_template_syntax_in_the_data_is_shown_as_text_never_run():
     assert "{{ 7*7 }} Street" in parts and "49 Street" not in parts
 
 
+def test_template_syntax_in_a_tile_files_attribution_is_shown_as_text_never_run(tmp_path):
+    import sqlite3
+
+    from streamlit_folium import _get_header, _get_html, _get_map_string
+    from tiles import make_mbtiles
+
+    from hoth_geo.deliver import basemap as basemaps
+
+    # A tile file's own metadata names its credit; the file comes from outside the system.
+    path = make_mbtiles(tmp_path / "area.mbtiles", (54.5, -1.9, 54.9, -1.4), range(8, 10))
+    with sqlite3.connect(path) as con:
+        con.execute(
+            "UPDATE metadata SET value = ? WHERE name = 'attribution'",
+            (f"Tiles {JINJA_EVAL} {JINJA_BROKEN}",),
+        )
+    basemap = basemaps.from_tile_file(path)
+    for m in (maps.location_map(54.77, -1.57, 14, basemap=basemap), maps.build_hex_map(_hexes(20))):
+        served = maps.prepare_for_streamlit(m, basemap=basemap)
+        served.get_root().render()
+        served.render()
+        parts = _get_html(served) + _get_header(served) + _get_map_string(served)
+        assert f"Tiles {JINJA_EVAL} {JINJA_BROKEN}" in parts and "49 Street" not in parts
+        assert re.search(r"tile_layer_\w+\.addTo\(map_\w+\)", parts)  # the base map is still drawn
+
+
 def test_ten_thousand_hexes_fit_in_one_and_a_half_megabytes():
     df = _hexes(10_000)
     html = maps.standalone_html(
