@@ -155,3 +155,27 @@ def test_the_users_page_refuses_a_weak_password_and_says_why(db_url):
     at.button[0].click().run()
     assert at.error and "only spaces" in at.error[0].value
     assert auth.get_user(store.connect(db_url), "new.partner") is None
+
+
+def test_an_administrator_sets_a_forgotten_password_on_the_users_page(db_url):
+    admin = ensure_user(db_url, "admin", "desk.admin")
+    forgetful = ensure_user(db_url, "analyst", "forgot.password")
+    their_page = app_as(forgetful, "map").run()
+    at = app_as(admin, "users").run()
+    next(s for s in at.selectbox if s.label == "Account").set_value("forgot.password").run()
+    box = next(t for t in at.text_input if t.label.startswith("New password for this account"))
+    box.input("short")
+    next(b for b in at.button if b.label == "Set password").click().run()
+    assert at.error and "12" in at.error[0].value  # the policy's reason, and nothing changed
+    engine = store.connect(db_url)
+    assert auth.authenticate(engine, "forgot.password", TEST_PASSWORD) is not None
+    box = next(t for t in at.text_input if t.label.startswith("New password for this account"))
+    box.input("a synthetic new passphrase 7")
+    next(b for b in at.button if b.label == "Set password").click().run()
+    assert not at.error and any("open sessions have ended" in s.value for s in at.success)
+    assert auth.authenticate(engine, "forgot.password", TEST_PASSWORD) is None
+    assert auth.authenticate(engine, "forgot.password", "a synthetic new passphrase 7") is not None
+    their_page.run()  # their open session ended with the change
+    assert their_page.title[0].value == "hoth-geo: sign in"
+    changed = audit.load_audit(engine, event="password_changed").iloc[-1]
+    assert (changed["actor"], changed["target"]) == ("desk.admin", "forgot.password")

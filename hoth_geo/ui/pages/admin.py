@@ -96,6 +96,21 @@ def users_page() -> None:
                     _confirm_after_rerun(f"Account {md_escape(name)} enabled.")
             except InvalidInput as exc:
                 st.error(md_escape(exc))
+            # A forgotten password: the administrator sets a new one and passes it on; the account's
+            # open sessions end and any sign-in lockout is cleared.
+            with st.form("set_password", clear_on_submit=True):
+                password = st.text_input(
+                    "New password for this account (at least 12 characters)", type="password"
+                )
+                if st.form_submit_button("Set password"):
+                    try:
+                        auth.set_password(engine, name, password, actor=_actor())
+                    except InvalidInput as exc:
+                        st.error(md_escape(exc))
+                    else:
+                        _confirm_after_rerun(
+                            f"Password of {md_escape(name)} set; their open sessions have ended."
+                        )
         _agency_form(engine, accounts, agencies)
 
 
