@@ -36,6 +36,7 @@ from hoth_geo.ui.pages import (
 
 __all__ = [
     "PAGES",
+    "FILTERED_PAGES",
     "allowed_pages",
     "main",
 ]
@@ -75,6 +76,10 @@ def allowed_pages(user: auth.User) -> list[str]:
             out.append(key)
     return out
 
+
+# The pages that apply the sidebar's report filters; the others (import, review, the sharing form,
+# administration) do not show them.
+FILTERED_PAGES = frozenset({"map", "hotspots", "places", "time", "patrol", "disruption", "export"})
 
 RUN_LOG_ENV = "HOTH_GEO_RUN_LOG"
 _run_log_lock = threading.Lock()
@@ -156,6 +161,10 @@ def _run(start_page: str, run: dict) -> None:
     run["page"] = nav.url_path or default
     session.sidebar_account(user)
     if has_data:
-        st.session_state["filters"] = state.sidebar_filters()
+        state.sidebar_area()
+        if run["page"] in FILTERED_PAGES:
+            st.session_state["filters"] = state.sidebar_filters()
+        else:  # filters that would do nothing here are not shown; their values wait for the next page
+            state.keep_filters()
         state.demo_banner()
     nav.run()

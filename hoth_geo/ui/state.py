@@ -36,6 +36,9 @@ __all__ = [
     "area",
     "gazetteer",
     "cell_descriptions",
+    "sidebar_area",
+    "keep_filters",
+    "FILTER_KEY_PREFIX",
     "one_data_version_per_run",
     "data_version",
     "counts",
@@ -244,6 +247,16 @@ def agency_options(frame: pd.DataFrame) -> list[str]:
     return sorted(agency.dropna().astype(str).unique())
 
 
+class _DateRange:
+    """The dates from ``lo`` to ``hi``, as a collection ``in`` can test (a kept date filter's ends)."""
+
+    def __init__(self, lo: date, hi: date) -> None:
+        self.lo, self.hi = lo, hi
+
+    def __contains__(self, day) -> bool:
+        return isinstance(day, date) and self.lo <= day <= self.hi
+
+
 def _months(lo: date, hi: date) -> list[date]:
     return [p.to_timestamp().date() for p in pd.period_range(lo, hi, freq="M")]
 
@@ -252,11 +265,14 @@ def _partner_sidebar(lo: date, hi: date, policy: SharingPolicy) -> ReportFilter:
     """The partner selection: whole months, place type and concern, nothing else (agencies, grading
     and the police context stay with the police; a finer choice would let two answers be subtracted)."""
     months = _months(lo, hi)
+    restored = _restore_filters(
+        {"f_months": months, "f_place_types": list(PLACE_TYPES), "f_concerns": list(CONCERNS)}
+    )
     if len(months) > 1:
         first, last = st.sidebar.select_slider(
             "Months observed",
             options=months,
-            value=(months[0], months[-1]),
+            value=None if "f_months" in restored else (months[0], months[-1]),
             format_func=lambda d: d.strftime("%b %Y"),
             key="f_months",
         )
@@ -288,11 +304,50 @@ def show_context() -> bool:
     return not policy().suppresses and bool(st.session_state.get("f_context", False))
 
 
+def sidebar_area() -> None:
+    """The area the data and maps are of, under the account in the sidebar."""
+    st.sidebar.caption(f"Area: **{md_escape(area().name)}**")
+
+
+FILTER_KEY_PREFIX = "f_"  # the keys of the sidebar's filter widgets
+_KEPT_FILTERS = "_kept_filters"
+
+
+def keep_filters() -> None:
+    """On a page that does not draw the filters, keep their values for the next page that does
+    (Streamlit forgets a widget's value once a page is shown without it): read back by
+    ``_restore_filters`` when the filters are drawn again."""
+    if _KEPT_FILTERS not in st.session_state:  # the first run away from them: later runs have lost them
+        st.session_state[_KEPT_FILTERS] = {
+            k: st.session_state[k] for k in st.session_state.keys() if str(k).startswith(FILTER_KEY_PREFIX)
+        }
+
+
+def _restore_filters(options: dict) -> set[str]:
+    """Put back the filter values kept by ``keep_filters``, each only while it is still a choice the
+    widget offers (``options``: the choices of each key; the data may have changed meanwhile).
+    Returns the keys put back: their widgets take the value from here, so they are drawn without a
+    default of their own (Streamlit warns about both)."""
+    kept = st.session_state.pop(_KEPT_FILTERS, None) or {}
+    restored = set()
+    for key, value in kept.items():
+        choices = options.get(key)
+        if choices is None:  # a toggle
+            st.session_state[key] = bool(value)
+        elif isinstance(value, list):  # a multiselect: the choices still offered
+            st.session_state[key] = [v for v in value if v in choices]
+        elif isinstance(value, tuple) and value and all(v in choices for v in value):  # a range
+            st.session_state[key] = value
+        else:
+            continue
+        restored.add(key)
+    return restored
+
+
 def sidebar_filters() -> ReportFilter:
-    """The shared filters, drawn once in the sidebar and applied on every page (partners get the
+    """The shared filters, drawn in the sidebar of the pages that apply them (partners get the
     coarse selection of ``_partner_sidebar``)."""
     frame = reports()
-    st.sidebar.caption(f"Area: **{md_escape(area().name)}**")
     st.sidebar.header("Filters")
     if frame.empty:
         lo, hi = date(2024, 1, 1), date.today()
@@ -301,8 +356,24 @@ def sidebar_filters() -> ReportFilter:
     shared = policy()
     if shared.suppresses:
         return _partner_sidebar(lo, hi, shared)
+    agencies_offered = agency_options(frame)
+    restored = _restore_filters(
+        {
+            "f_dates": _DateRange(lo, max(hi, lo)),
+            "f_place_types": list(PLACE_TYPES),
+            "f_concerns": list(CONCERNS),
+            "f_agency_types": list(AGENCY_TYPES),
+            "f_agencies": agencies_offered,
+            "f_grading_source": list(schema.GRADING_SOURCE),
+            "f_grading_info": list(schema.GRADING_INFORMATION),
+        }
+    )
     picked = st.sidebar.date_input(
-        "Date observed", value=(lo, hi), min_value=lo, max_value=max(hi, lo), key="f_dates"
+        "Date observed",
+        value=None if "f_dates" in restored else (lo, hi),
+        min_value=lo,
+        max_value=max(hi, lo),
+        key="f_dates",
     )
     date_from, date_to = picked if isinstance(picked, tuple) and len(picked) == 2 else (lo, hi)
     place_types = st.sidebar.multiselect(
@@ -324,7 +395,7 @@ def sidebar_filters() -> ReportFilter:
     )
     agencies = st.sidebar.multiselect(
         "Reporting agency",
-        agency_options(frame),
+        agencies_offered,
         key="f_agencies",
         placeholder="All agencies",
     )

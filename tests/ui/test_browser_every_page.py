@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 from app_server import running_app, save_screenshot
-from test_browser import PASSWORD, nav_titles, new_page, sign_in
+from test_browser import PASSWORD, nav_titles, new_page, pick_in_sidebar, sign_in
 
 from hoth_geo import store
 from hoth_geo.access import auth
 from hoth_geo.intake import pipeline
-from hoth_geo.ui.main import PAGES, allowed_pages
+from hoth_geo.ui.main import FILTERED_PAGES, PAGES, allowed_pages
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +46,10 @@ def _expected_titles(username: str) -> list[str]:
     return [PAGES[key][1] for key in allowed_pages(user)]
 
 
+def _sidebar(page):
+    return page.locator('[data-testid="stSidebar"]')
+
+
 def _open_from_sidebar(page, key: str) -> None:
     title = PAGES[key][1]
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
@@ -69,8 +73,40 @@ def test_every_page_in_the_menu_opens_without_an_error(chromium, app, username):
             _open_from_sidebar(page, key)
             exceptions = page.locator('[data-testid="stException"]').all_inner_texts()
             assert exceptions == [], (title, exceptions)
+            # The report filters are in the sidebar only where they apply.
+            shows_filters = _sidebar(page).get_by_role("heading", name="Filters").count() > 0
+            assert shows_filters == (key in FILTERED_PAGES and username != PRACTITIONER), title
             save_screenshot(page, f"page-{username.split('.')[0]}-{key}")
         assert watch.errors == [] and watch.dialogs == []
         assert watch.foreign == []  # nothing fetched from outside the app on any page
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(("username", "away"), [(OFFICER, "review"), (PARTNER, "about")])
+def test_filters_chosen_on_the_map_are_kept_while_visiting_a_page_without_them(
+    chromium,  # noqa: F811
+    app,
+    username,
+    away,
+):
+    context, page, _watch = new_page(chromium, app)
+    try:
+        sign_in(page, app, username)
+        more = page.locator('[data-testid="stSidebarNavViewButton"]')
+        if more.count():
+            more.click()
+        pick_in_sidebar(page, "Concern", "Child sexual exploitation")
+        page.wait_for_function(IDLE_JS)
+        _open_from_sidebar(page, away)
+        _open_from_sidebar(page, away)  # a second run away from the filters keeps them too
+        assert _sidebar(page).get_by_role("heading", name="Filters").count() == 0
+        _open_from_sidebar(page, "map")
+        concern = (
+            _sidebar(page)
+            .locator('[data-testid="stMultiSelect"]')
+            .filter(has=page.get_by_text("Concern", exact=True))
+        )
+        assert "Child sexual exploitation" in concern.inner_text()
     finally:
         context.close()
