@@ -91,6 +91,7 @@ EVENTS = frozenset(
         "user_enabled",
         "role_changed",
         "password_changed",
+        "password_verified",  # a signed-in user's current password checked before they change it
         "account_agency_set",  # hoth_geo.intake.submission: the agency a reporter's forms carry
         # data
         "import",
@@ -195,6 +196,7 @@ KEEP_DETAILS_EVENTS = frozenset(
         "user_enabled",
         "role_changed",
         "password_changed",
+        "password_verified",
         "sign_in",
         "sign_out",
         "session_expired",

@@ -88,6 +88,7 @@ __all__ = [
     "enable_user",
     "set_role",
     "set_password",
+    "change_own_password",
     "sign_in_throttle",
     "client_address",
     "authenticate",
@@ -653,8 +654,19 @@ def _username_digest(name: str) -> str:
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 
 
-def authenticate(engine: Engine, username: str, password: str, *, client: str | None = None) -> User | None:
+def authenticate(
+    engine: Engine,
+    username: str,
+    password: str,
+    *,
+    client: str | None = None,
+    purpose: str = "sign_in",
+) -> User | None:
     """The user if the password is right and the account is enabled and not locked; otherwise None.
+
+    ``purpose`` "password_change" checks a signed-in user's current password before they replace it
+    (``change_own_password``): the same throttling and audit, but it is not a sign-in (the success is
+    audited as ``password_verified`` and the last sign-in time is left as it was).
 
     ``client`` is the visitor's address from ``client_address`` (None: a local caller, counted as one
     client "local"). Every check that can refuse without the password runs, and the attempt is counted
@@ -674,6 +686,8 @@ def authenticate(engine: Engine, username: str, password: str, *, client: str | 
     refusals are audited once per period, so the log cannot be flooded. An unknown username is recorded
     only as a digest. The caller shows one message for every failure.
     """
+    if purpose not in ("sign_in", "password_change"):
+        raise ValueError(f"purpose must be 'sign_in' or 'password_change', got {purpose!r}")
     client_id = client or "local"
     if not isinstance(password, str):
         password = ""
@@ -811,7 +825,9 @@ def authenticate(engine: Engine, username: str, password: str, *, client: str | 
                 sign_in_throttle.c.key == f"account:{row.id}"
             )
         ).first()
-        values: dict = {"last_login_at": now, "failed_attempts": account_left.failures if account_left else 0}
+        values: dict = {"failed_attempts": account_left.failures if account_left else 0}
+        if purpose == "sign_in":
+            values["last_login_at"] = now
         still_locked = account_left is not None and _locked(account_left, now)
         values["locked_until"] = account_left.locked_until if still_locked else None
         if hasher.check_needs_rehash(fresh.password_hash):
@@ -819,13 +835,31 @@ def authenticate(engine: Engine, username: str, password: str, *, client: str | 
         conn.execute(users.update().where(users.c.id == row.id).values(**values))
         audit.record(
             conn,
-            "sign_in",
+            "sign_in" if purpose == "sign_in" else "password_verified",
             actor=name,
             target=name,
             details={"method": "password", "rehashed": "password_hash" in values},
         )
         fresh = conn.execute(sa.select(users).where(users.c.id == row.id)).first()
     return _user(fresh)
+
+
+def change_own_password(
+    engine: Engine, username: str, current: str, new: str, *, client: str | None = None
+) -> None:
+    """A signed-in user replaces their own password. The new one must pass the policy (checked first,
+    so a weak one costs no verification); the current one is checked as a sign-in checks it (the same
+    throttling and lockout, audited). Every session of the account then ends, the caller's included.
+    Raises InvalidInput naming what is wrong; the message never contains a password."""
+    name = _normalise_username(username)
+    check_password_policy(name, new)
+    if new == current:
+        raise errors.InvalidInput("new password: it is the same as the current one")
+    if authenticate(engine, name, current, client=client, purpose="password_change") is None:
+        raise errors.InvalidInput(
+            "current password: not right (after several wrong tries the account is locked for a while)"
+        )
+    set_password(engine, name, new, actor=name)
 
 
 def sign_out(engine: Engine, token: str | None) -> bool:

@@ -364,5 +364,26 @@ def sidebar_account(user: User) -> None:
         _cookie_script(token)
     st.sidebar.caption(f"Signed in as **{md_escape(user.display_name or user.username)}** ({user.roles})")
     st.sidebar.button("Sign out", on_click=sign_out, key="sign_out")
+    if user.id is not None:  # a local account (a single sign-on password is the organisation's)
+        _change_password_form(user)
     with st.sidebar:
         _watch_session()
+
+
+def _change_password_form(user: User) -> None:
+    with st.sidebar.expander("Change my password"), st.form("change_password", clear_on_submit=True):
+        current = st.text_input("Current password", type="password")
+        new = st.text_input("New password (at least 12 characters)", type="password")
+        again = st.text_input("New password again", type="password")
+        if not st.form_submit_button("Change password"):
+            return
+        if new != again:
+            st.error("The two new passwords differ; nothing was changed.")
+            return
+        try:
+            auth.change_own_password(state.engine(), user.username, current, new, client=client())
+        except InvalidInput as exc:
+            st.error(md_escape(exc))
+            return
+    # Every session of the account has ended, this one too: the rerun shows the sign-in form and why.
+    st.rerun(scope="app")

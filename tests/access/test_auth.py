@@ -17,7 +17,7 @@ import typer
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
-from hoth_geo import store
+from hoth_geo import errors, store
 from hoth_geo.access import audit, auth, sessions
 from hoth_geo.cli import admin as cli_admin
 
@@ -231,6 +231,34 @@ def test_set_role_and_set_password_are_audited(engine):
     assert _events(engine, "password_changed")["target"].tolist() == [ANALYST]
     with pytest.raises(ValueError, match="does not exist"):
         auth.set_role(engine, "nobody@example.org", "partner")
+
+
+def test_a_user_changes_their_own_password_after_proving_the_current_one(engine):
+    auth.add_user(engine, ANALYST, PASSWORD, "analyst")
+    signed_in = auth.authenticate(engine, ANALYST, PASSWORD)
+    token = sessions.start(engine, signed_in)
+    new = "a synthetic replacement passphrase"
+    # A weak new password is refused by the policy before the current one is checked (no verification).
+    with pytest.raises(errors.InvalidInput, match="12"):
+        auth.change_own_password(engine, ANALYST, PASSWORD, "short")
+    assert _events(engine, "password_verified").empty
+    # A wrong current password is a failed attempt like a sign-in's, counted towards the lockout.
+    with pytest.raises(errors.InvalidInput, match="current password: not right") as refused:
+        auth.change_own_password(engine, ANALYST, PASSWORD + "x", new)
+    assert PASSWORD not in str(refused.value) and new not in str(refused.value)
+    assert json.loads(_events(engine, "sign_in_failed")["details"].iloc[-1])["reason"] == "bad_password"
+    assert auth.authenticate(engine, ANALYST, PASSWORD) is not None  # nothing changed
+    with pytest.raises(errors.InvalidInput, match="same as the current"):
+        auth.change_own_password(engine, ANALYST, PASSWORD, PASSWORD)
+    last_sign_in = auth.get_user(engine, ANALYST).last_login_at
+    auth.change_own_password(engine, ANALYST, PASSWORD, new)
+    assert auth.get_user(engine, ANALYST).last_login_at == last_sign_in  # a check, not a sign-in
+    assert auth.authenticate(engine, ANALYST, PASSWORD) is None
+    assert auth.authenticate(engine, ANALYST, new) is not None
+    assert auth.resume_session(engine, token).reason == "password_changed"  # every session ended
+    assert _events(engine, "password_verified")["actor"].tolist() == [ANALYST]
+    changed = _events(engine, "password_changed")
+    assert (changed["actor"].iloc[-1], changed["target"].iloc[-1]) == (ANALYST, ANALYST)
 
 
 def test_session_expiry(monkeypatch):

@@ -179,3 +179,25 @@ def test_an_administrator_sets_a_forgotten_password_on_the_users_page(db_url):
     assert their_page.title[0].value == "hoth-geo: sign in"
     changed = audit.load_audit(engine, event="password_changed").iloc[-1]
     assert (changed["actor"], changed["target"]) == ("desk.admin", "forgot.password")
+
+
+def test_a_user_changes_their_own_password_from_the_sidebar(db_url):
+    user = ensure_user(db_url, "police", "changes.own")
+    at = app_as(user, "map").run()
+    boxes = {t.label: t for t in at.sidebar.text_input}
+    boxes["Current password"].input(TEST_PASSWORD)
+    boxes["New password (at least 12 characters)"].input("a synthetic fresh passphrase")
+    boxes["New password again"].input("a synthetic fresh passphrase, mistyped")
+    next(b for b in at.sidebar.button if b.label == "Change password").click().run()
+    assert any("differ" in e.value for e in at.error)
+    engine = store.connect(db_url)
+    assert auth.authenticate(engine, "changes.own", TEST_PASSWORD) is not None  # nothing changed
+    boxes = {t.label: t for t in at.sidebar.text_input}
+    boxes["Current password"].input(TEST_PASSWORD)
+    boxes["New password (at least 12 characters)"].input("a synthetic fresh passphrase")
+    boxes["New password again"].input("a synthetic fresh passphrase")
+    next(b for b in at.sidebar.button if b.label == "Change password").click().run()
+    assert not at.exception
+    assert at.title[0].value == "hoth-geo: sign in"  # every session ended, this one too, and says why
+    assert any("password was changed" in i.value for i in at.info)
+    assert auth.authenticate(engine, "changes.own", "a synthetic fresh passphrase") is not None
