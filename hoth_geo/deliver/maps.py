@@ -40,7 +40,6 @@ import folium.elements
 import numpy as np
 import pandas as pd
 from branca.element import Element, MacroElement
-from folium.map import ElementAddToElement
 from jinja2 import Template
 
 from hoth_geo import hexes as hx
@@ -572,37 +571,24 @@ class _Verbatim(Element):
         return self._text
 
 
-def _render_verbatim(element: MacroElement, kwargs: dict) -> None:
-    """``MacroElement.render`` with each rendered part put on the page as it is (``_Verbatim``)."""
-    figure = element.get_root()
-    macros = element._template.module.__dict__
-    for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
-        if macros.get(part) is not None:
-            target.add_child(_Verbatim(macros[part](element, kwargs)), name=element.get_name())
-    for child in element._children.values():
-        child.render(**kwargs)
-
-
 class _DataLayer(MacroElement):
-    """A layer whose script carries data: rendered once, added to the page verbatim (``_Verbatim``)."""
+    """A layer whose script carries data: rendered once, each part added to the page verbatim
+    (``_Verbatim``) where ``MacroElement.render`` would compile it as a template."""
 
     def render(self, **kwargs) -> None:
-        _render_verbatim(self, kwargs)
+        figure = self.get_root()
+        macros = self._template.module.__dict__
+        for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
+            if macros.get(part) is not None:
+                target.add_child(_Verbatim(macros[part](self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
 
 
-class _BaseTiles(folium.TileLayer):
-    """folium's tile layer with its script put on the page verbatim: the attribution comes from a tile
-    file's own metadata or an administrator's text, and folium's render would run it as a template."""
-
-    def render(self, **kwargs) -> None:
-        if self.show:  # what folium's Layer.render adds before rendering
-            self.add_child(
-                ElementAddToElement(
-                    element_name=self.get_name(), element_parent_name=self._parent.get_name()
-                ),
-                name=self.get_name() + "_add",
-            )
-        _render_verbatim(self, kwargs)
+class _BaseTiles(folium.TileLayer, _DataLayer):
+    """folium's tile layer put on the page verbatim: the attribution comes from a tile file's own
+    metadata or an administrator's text, and folium's render would run it as a template. folium's
+    ``Layer.render`` still adds the layer to the map, then its ``super().render`` is _DataLayer's."""
 
 
 class _HexLayer(_DataLayer):
