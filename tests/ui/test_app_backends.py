@@ -4,13 +4,12 @@ opening reports is audited."""
 
 from __future__ import annotations
 
-import pandas as pd
 from apptest_support import app_as, ensure_user
+from forms import write_form
 
 from hoth_geo import store
 from hoth_geo.access import audit
 from hoth_geo.intake import pipeline
-from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
 def _number(value: str) -> int:
@@ -34,7 +33,6 @@ def test_first_start_loads_the_demo_and_a_new_import_shows_on_the_next_rerun(db_
 
     rows = [
         {
-            **{c: "" for c in TEMPLATE_COLUMNS},
             "Source reference": f"BACKEND-{i}",
             "Date observed": f"{10 + i:02d}/06/2026",
             "Reporting agency": "Backend Test School (synthetic)",
@@ -45,8 +43,7 @@ def test_first_start_loads_the_demo_and_a_new_import_shows_on_the_next_rerun(db_
         }
         for i in range(12)
     ]
-    form = tmp_path / "backend_form.csv"
-    pd.DataFrame(rows).to_csv(form, index=False)
+    form = write_form(tmp_path / "backend_form.csv", rows)
     summary = pipeline.import_file(engine, form)  # another process's import, as far as the app knows
     assert summary.n_accepted == 12
     at.run()

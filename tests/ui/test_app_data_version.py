@@ -3,12 +3,11 @@ the demo banner share the run's read (hoth_geo.ui.state.data_version)."""
 
 from __future__ import annotations
 
-import pandas as pd
 from apptest_support import app_as, ensure_user
+from forms import write_form
 
 from hoth_geo import store
 from hoth_geo.intake import pipeline
-from hoth_geo.schema import TEMPLATE_COLUMNS
 from hoth_geo.ui import state
 
 
@@ -53,7 +52,6 @@ def test_a_rerun_of_the_hotspot_map_reads_the_data_version_once(db_url, monkeypa
     # Held for one run only: an import committed between two runs is on the map at the next one.
     rows = [
         {
-            **{c: "" for c in TEMPLATE_COLUMNS},
             "Source reference": f"ONE-READ-{i}",
             "Date observed": f"{10 + i:02d}/06/2026",
             "Reporting agency": "Rerun Test School (synthetic)",
@@ -64,8 +62,7 @@ def test_a_rerun_of_the_hotspot_map_reads_the_data_version_once(db_url, monkeypa
         }
         for i in range(5)
     ]
-    form = tmp_path / "form.csv"
-    pd.DataFrame(rows).to_csv(form, index=False)
+    form = write_form(tmp_path / "form.csv", rows)
     assert pipeline.import_file(engine, form).n_accepted == 5
     at.run()
     assert not at.exception, at.exception
