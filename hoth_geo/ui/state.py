@@ -325,14 +325,17 @@ def keep_filters() -> None:
 
 def _restore_filters(options: dict) -> set[str]:
     """Put back the filter values kept by ``keep_filters``, each only while it is still a choice the
-    widget offers (``options``: the choices of each key; the data may have changed meanwhile).
+    widget offers (``options``: the choices of each key, ``bool`` for a toggle; the data may have changed
+    meanwhile). A kept key the widgets drawn now do not have is left out.
     Returns the keys put back: their widgets take the value from here, so they are drawn without a
     default of their own (Streamlit warns about both)."""
     kept = st.session_state.pop(_KEPT_FILTERS, None) or {}
     restored = set()
     for key, value in kept.items():
-        choices = options.get(key)
-        if choices is None:  # a toggle
+        if key not in options:
+            continue
+        choices = options[key]
+        if choices is bool:  # a toggle
             st.session_state[key] = bool(value)
         elif isinstance(value, list):  # a multiselect: the choices still offered
             st.session_state[key] = [v for v in value if v in choices]
@@ -366,6 +369,7 @@ def sidebar_filters() -> ReportFilter:
             "f_agencies": agencies_offered,
             "f_grading_source": list(schema.GRADING_SOURCE),
             "f_grading_info": list(schema.GRADING_INFORMATION),
+            "f_context": bool,
         }
     )
     picked = st.sidebar.date_input(
