@@ -797,8 +797,10 @@ def authenticate(
         # The right password: this attempt was not a failure. This client's counter for the account
         # restarts from here, but attempts it reserved after this one (still being checked, or
         # failed) stay counted, as if they had come after the sign-in, so a success racing them
-        # cannot wipe their window. The client's and the account's counters take this attempt back;
-        # an account-wide lock set meanwhile by other clients' failures stays.
+        # cannot wipe their window. The client's and the account's counters take this attempt back,
+        # and a lock that only reservations which turned out right had reached is lifted (colleagues
+        # behind one address signing in at once would otherwise lock it out for the whole period);
+        # a lock that wrong passwords reached stays.
         pair_key = f"account:{row.id}@{client_id}"
         pair_now = conn.execute(
             sa.select(sign_in_throttle.c.failures).where(sign_in_throttle.c.key == pair_key)
@@ -810,16 +812,21 @@ def authenticate(
             .values(failures=after_mine, refusals=0)
             .values(**({"locked_until": None} if after_mine < max_pair else {}))
         )
-        conn.execute(
-            sign_in_throttle.update()
-            .where(sign_in_throttle.c.key == f"client:{client_id}", sign_in_throttle.c.failures > 0)
-            .values(failures=sign_in_throttle.c.failures - 1)
-        )
-        conn.execute(
-            sign_in_throttle.update()
-            .where(sign_in_throttle.c.key == f"account:{row.id}", sign_in_throttle.c.failures > 0)
-            .values(failures=sign_in_throttle.c.failures - 1)
-        )
+        for key, limit in ((f"client:{client_id}", max_client), (f"account:{row.id}", max_account)):
+            conn.execute(
+                sign_in_throttle.update()
+                .where(sign_in_throttle.c.key == key, sign_in_throttle.c.failures > 0)
+                .values(failures=sign_in_throttle.c.failures - 1)
+            )
+            conn.execute(
+                sign_in_throttle.update()
+                .where(
+                    sign_in_throttle.c.key == key,
+                    sign_in_throttle.c.locked_until.is_not(None),
+                    sign_in_throttle.c.failures < limit,
+                )
+                .values(locked_until=None, refusals=0)
+            )
         account_left = conn.execute(
             sa.select(sign_in_throttle.c.failures, sign_in_throttle.c.locked_until).where(
                 sign_in_throttle.c.key == f"account:{row.id}"

@@ -465,6 +465,46 @@ def test_the_right_password_is_refused_once_wrong_ones_have_used_the_window(engi
     assert auth.authenticate(engine, ANALYST, PASSWORD, client=client) is None, "still locked"
 
 
+def _failures_counted(engine, key: str) -> int:
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                sa.select(auth.sign_in_throttle.c.failures).where(auth.sign_in_throttle.c.key == key)
+            ).scalar()
+            or 0
+        )
+
+
+def test_colleagues_behind_one_address_signing_in_at_once_do_not_lock_it(engine, monkeypatch):
+    # A station's officers share one public address. Six sign in at the same moment with the right
+    # passwords (the address's budget is six here): every attempt is counted before its hash is checked,
+    # so the sixth reaches the limit, but once they all turn out right the address is not locked.
+    monkeypatch.setenv(auth.CLIENT_ATTEMPTS_ENV, "6")
+    officers = [f"officer.{i}@example.org" for i in range(7)]
+    for name in officers:
+        auth.add_user(engine, name, PASSWORD, "analyst")
+    hold = threading.Event()
+    original = auth._verify
+    monkeypatch.setattr(auth, "_verify", lambda h, p: hold.wait(30) and original(h, p))
+    station = "192.0.2.40"
+    with ThreadPoolExecutor(6) as pool:
+        signing_in = [
+            pool.submit(auth.authenticate, engine, name, PASSWORD, client=station) for name in officers[:6]
+        ]
+        deadline = time.monotonic() + 30
+        while _failures_counted(engine, f"client:{station}") < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _failures_counted(engine, f"client:{station}") == 6, "all six counted before any check"
+        hold.set()
+        assert all(f.result() is not None for f in signing_in)
+    assert _failures_counted(engine, f"client:{station}") == 0
+    assert auth.authenticate(engine, officers[6], PASSWORD, client=station) is not None
+    # Wrong passwords that use up the budget still lock the address, right ones among them or not.
+    for i in range(6):
+        assert auth.authenticate(engine, officers[i % 3], f"a wrong password {i}", client=station) is None
+    assert auth.authenticate(engine, officers[6], PASSWORD, client=station) is None
+
+
 def test_one_client_has_a_budget_and_cannot_lock_the_admin_out(engine, monkeypatch):
     monkeypatch.setenv(auth.CLIENT_ATTEMPTS_ENV, "6")
     auth.add_user(engine, ADMIN, PASSWORD, "admin")
