@@ -1,15 +1,18 @@
 """Load script (not a test): many browser sessions change map filters while a large import runs.
 
 Starts the app on a free loopback port with its own SQLite database (accounts and the demo set
-prepared first), or uses a running one (--url, with --db for the import). With --instances K it starts K
-app processes on the same database and pins browser session n to instance n mod K, as the reverse proxy
-of docs/deployment.md pins each browser to one instance. Then, in one headless
-Chromium, --sessions browser contexts each sign in, open the Hotspot map and --iterations times
-change the Concern filter (adding one concern, then removing it) and time how long the map takes to
-show the new hexagons in the st_folium iframe. Once every session has its first map, a subprocess
-imports a generated sharing-form file of --rows rows (pipeline.import_file) into the same database.
-With --reports N the database first gets N synthetic reports (bench_app_memory's generator) instead
-of the demo set, so the sessions work on a realistic volume.
+prepared first), or uses a running one (--url, with --db for the import). With --instances K it starts
+K app processes on the same database and pins session n to instance n mod K, as the reverse proxy of
+docs/deployment.md pins each browser to one instance. Then, in one headless Chromium, --sessions
+browser contexts each sign in (each with an account of its own), open the Hotspot map and
+--iterations times change the Concern filter (adding one concern, then removing it) and time how long
+the map takes to show the new hexagons in the st_folium iframe. With --client wire the sessions send
+the same messages over Streamlit's WebSocket protocol without a browser (streamlit_wire.py): the
+server does the same work, but no renderer shares its cores, as when users are on their own machines.
+Once every session has its first map, a subprocess imports a generated sharing-form file of --rows
+rows (pipeline.import_file) into the same database. With --reports N the database first gets N
+synthetic reports (bench_app_memory's generator) instead of the demo set, so the sessions work on a
+realistic volume.
 
 The app it starts records every script run in the server ($HOTH_GEO_RUN_LOG): beside the browser's
 figure (click to new hexagons, which includes the browsers' own work on the same cores) it prints the
@@ -18,6 +21,7 @@ server-side rerun time of the Hotspot map page while the import runs, and the ru
     .venv/bin/python benchmarks/load_app.py                      # 20 sessions, 50,000-row import
     .venv/bin/python benchmarks/load_app.py --reports 1000000    # on 1M reports
     .venv/bin/python benchmarks/load_app.py --sessions 5 --rows 10000
+    .venv/bin/python benchmarks/load_app.py --client wire --reports 1000000 --think 10   # server only
 
 Loopback only; bounded by --iterations and --time-limit. Prints sessions, iterations, errors, the
 median and 95th-percentile map update time after a filter change (browser and server), and the
@@ -45,6 +49,8 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
 
+import streamlit_wire  # noqa: E402
+
 from hoth_geo import settings, store  # noqa: E402
 from hoth_geo.access import auth  # noqa: E402
 from hoth_geo.intake import pipeline  # noqa: E402
@@ -59,7 +65,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-USERNAME = "load.analyst"
+
+
+def username(n: int) -> str:
+    """Session n's own account: as in a force, each person signs in as themselves."""
+    return f"load.analyst.{n}"
+
+
 PASSWORD = "synthetic-load-passphrase"  # a throwaway account in a throwaway database
 STEP_TIMEOUT_MS = 180_000
 MAP_IFRAME = 'iframe[title="streamlit_folium.st_folium"]'
@@ -124,12 +136,13 @@ def write_big_csv(path: Path, n: int, seed: int = 7) -> None:
             )
 
 
-def prepare_database(db_url: str) -> None:
+def prepare_database(db_url: str, sessions: int) -> None:
     engine = store.connect(db_url)
     if auth.first_run_needed(engine):
         auth.add_user(engine, "load.admin", PASSWORD, "admin")
-    if auth.get_user(engine, USERNAME) is None:
-        auth.add_user(engine, USERNAME, PASSWORD, "analyst")
+    for n in range(sessions):
+        if auth.get_user(engine, username(n)) is None:
+            auth.add_user(engine, username(n), PASSWORD, "analyst")
     if store.counts(engine)["reports"] == 0:
         pipeline.load_demo_data(engine)
     engine.dispose()
@@ -235,7 +248,7 @@ async def session(
     try:
         t0 = time.perf_counter()
         await page.goto(url + "/")
-        await page.get_by_role("textbox", name="Username").fill(USERNAME)
+        await page.get_by_role("textbox", name="Username").fill(username(n))
         await page.get_by_label("Password", exact=True).fill(PASSWORD)
         await page.get_by_role("button", name="Sign in").click()
         count = await wait_for_map(page)
@@ -273,52 +286,109 @@ async def session(
         await context.close()
 
 
+async def wire_session(
+    n: int, url: str, iterations: int, started: asyncio.Event, results: Results, think: float = 0.0
+):
+    """``session`` without a browser: the same sign-in and filter changes as protocol messages."""
+    tab = streamlit_wire.WireSession(url)
+    try:
+        t0 = time.perf_counter()
+        await tab.open()
+        run = await tab.run(timeout=STEP_TIMEOUT_MS / 1000)
+        form = run.widgets
+        run = await tab.run(
+            [
+                streamlit_wire.text(form["Username"], username(n)),
+                streamlit_wire.text(form["Password"], PASSWORD),
+                streamlit_wire.press(form["Sign in"]),
+            ],
+            timeout=STEP_TIMEOUT_MS / 1000,
+        )
+        if run.map_args is None or run.exceptions:
+            raise RuntimeError(f"no map after signing in: {run.exceptions or run.alerts}")
+        results.first_map_s.append(time.perf_counter() - t0)
+        shown = run.map_args
+        await started.wait()
+        box = run.widgets["Concern"]
+        pauses = random.Random(n)
+        for i in range(iterations):
+            if think:
+                await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
+            label = CONCERN_LABELS[(n + i // 2) % len(CONCERN_LABELS)]
+            try:
+                run = await tab.run(
+                    [streamlit_wire.choose(box, [label] if i % 2 == 0 else [])],
+                    timeout=STEP_TIMEOUT_MS / 1000,
+                )
+                if run.exceptions or run.map_args is None or run.map_args == shown:
+                    raise RuntimeError(f"the map did not change: {run.exceptions}")
+                shown = run.map_args
+                results.update_s.append(run.seconds)
+                results.iterations += 1
+            except Exception as exc:
+                results.errors.append(f"session {n} iteration {i}: {str(exc).splitlines()[0]}")
+    except Exception as exc:
+        results.errors.append(f"session {n}: {exc!r}"[:300])
+    finally:
+        await tab.close()
+
+
 async def drive(
     args, urls: list[str], db_url: str | None, big_csv: Path | None
 ) -> tuple[Results, str | None]:
+    if args.client == "wire":
+        return await drive_sessions(args, urls, db_url, big_csv, browser=None)
     from playwright.async_api import async_playwright
 
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        try:
+            return await drive_sessions(args, urls, db_url, big_csv, browser=browser)
+        finally:
+            await browser.close()
+
+
+async def drive_sessions(
+    args, urls: list[str], db_url: str | None, big_csv: Path | None, browser
+) -> tuple[Results, str | None]:
     results = Results()
     started = asyncio.Event()
     import_report: str | None = None
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        tasks = [
-            asyncio.create_task(
-                session(n, browser, urls[n % len(urls)], args.iterations, started, results, args.think)
-            )
-            for n in range(args.sessions)
-        ]
-        # Start the import once every session shows its first map (or has failed).
-        while len(results.first_map_s) + len(results.errors) < args.sessions and not all(
-            t.done() for t in tasks
-        ):
-            await asyncio.sleep(0.2)
-        print(f"{len(results.first_map_s)} sessions signed in with a map; starting the import", flush=True)
-        proc = None
-        t_import = time.perf_counter()
-        if big_csv is not None and db_url is not None:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", IMPORT_CODE, db_url, str(big_csv),
-                cwd=REPO_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-        results.filter_phase_start = time.time()
-        started.set()
+
+    def one(n: int):
+        url = urls[n % len(urls)]
+        if browser is None:
+            return wire_session(n, url, args.iterations, started, results, args.think)
+        return session(n, browser, url, args.iterations, started, results, args.think)
+
+    tasks = [asyncio.create_task(one(n)) for n in range(args.sessions)]
+    # Start the import once every session shows its first map (or has failed).
+    while len(results.first_map_s) + len(results.errors) < args.sessions and not all(t.done() for t in tasks):
+        await asyncio.sleep(0.2)
+    print(f"{len(results.first_map_s)} sessions signed in with a map; starting the import", flush=True)
+    proc = None
+    t_import = time.perf_counter()
+    if big_csv is not None and db_url is not None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", IMPORT_CODE, db_url, str(big_csv),
+            cwd=REPO_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    results.filter_phase_start = time.time()
+    started.set()
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.time_limit)
+    except TimeoutError:
+        results.errors.append(f"time limit of {args.time_limit}s reached; sessions cancelled")
+    if proc is not None:
         try:
-            await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.time_limit)
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=args.time_limit)
+            text = out.decode(errors="replace").strip()
+            import_report = text.splitlines()[-1] if text else f"import exited {proc.returncode}"
+            if proc.returncode != 0:
+                results.errors.append(f"import failed: {text[-500:]}")
         except TimeoutError:
-            results.errors.append(f"time limit of {args.time_limit}s reached; sessions cancelled")
-        if proc is not None:
-            try:
-                out, _ = await asyncio.wait_for(proc.communicate(), timeout=args.time_limit)
-                text = out.decode(errors="replace").strip()
-                import_report = text.splitlines()[-1] if text else f"import exited {proc.returncode}"
-                if proc.returncode != 0:
-                    results.errors.append(f"import failed: {text[-500:]}")
-            except TimeoutError:
-                proc.kill()
-                import_report = f"import still running after {time.perf_counter() - t_import:.0f}s; killed"
-        await browser.close()
+            proc.kill()
+            import_report = f"import still running after {time.perf_counter() - t_import:.0f}s; killed"
     return results, import_report
 
 
@@ -381,6 +451,14 @@ def main() -> None:
         "at random); 0: changes back to back, the saturation case",
     )
     parser.add_argument(
+        "--client",
+        choices=["browser", "wire"],
+        default="browser",
+        help="browser: Chromium sessions (the figure a user sees, with every renderer on this machine's "
+        "cores); wire: each session sends the browser's messages over Streamlit's WebSocket protocol "
+        "without drawing them (benchmarks/streamlit_wire.py), so the server-side figures are the server's",
+    )
+    parser.add_argument(
         "--browser-nice",
         type=int,
         default=10,
@@ -407,7 +485,7 @@ def main() -> None:
 
             generate(db_url, args.reports)
         if db_url:
-            prepare_database(db_url)
+            prepare_database(db_url, args.sessions)
         big_csv = None
         if args.rows and db_url:
             big_csv = tmpdir / "big_sharing_form.csv"
@@ -432,7 +510,12 @@ def main() -> None:
 
     print(
         f"sessions: {args.sessions} ({len(results.first_map_s)} reached the map); "
-        f"browsers at niceness {args.browser_nice}; think time {args.think:g} s; "
+        + (
+            "protocol sessions (no browser); "
+            if args.client == "wire"
+            else f"browsers at niceness {args.browser_nice}; "
+        )
+        + f"think time {args.think:g} s; "
         f"app instances: {len(urls)}"
     )
     print(f"iterations: {results.iterations} of {args.sessions * args.iterations} filter changes completed")
@@ -446,7 +529,12 @@ def main() -> None:
         )
     if results.update_s:
         print(
-            f"map update after a filter change: median {statistics.median(results.update_s):.2f}s, "
+            (
+                "run answered after a filter change (client side, no drawing)"
+                if args.client == "wire"
+                else "map update after a filter change"
+            )
+            + f": median {statistics.median(results.update_s):.2f}s, "
             f"p95 {percentile(results.update_s, 0.95):.2f}s, max {max(results.update_s):.2f}s"
         )
     if procs:
