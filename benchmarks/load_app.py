@@ -25,7 +25,8 @@ server-side rerun time of the Hotspot map page while the import runs, and the ru
 
 Loopback only; bounded by --iterations and --time-limit. Prints sessions, iterations, errors, the
 median and 95th-percentile map update time after a filter change (browser and server), and the
-import's duration.
+import's duration; beside them, its peer: the same filter changes by one session alone, timed first on
+the first instance with no import (--no-peer skips it).
 """
 
 from __future__ import annotations
@@ -202,10 +203,13 @@ def stop(proc: subprocess.Popen) -> None:
 class Results:
     def __init__(self) -> None:
         self.first_map_s: list[float] = []
+        self.first_map_at: list[float] = []  # Unix times
         self.update_s: list[float] = []
         self.iterations = 0
         self.errors: list[str] = []
         self.filter_phase_start = float("nan")  # Unix time the import and the filter changes began
+        self.peer: Results | None = None  # one session alone before the run, on the first instance
+        self.peer_window = (float("nan"), float("nan"))  # its filter changes (Unix times)
 
 
 async def map_frame(page):
@@ -253,6 +257,7 @@ async def session(
         await page.get_by_role("button", name="Sign in").click()
         count = await wait_for_map(page)
         results.first_map_s.append(time.perf_counter() - t0)
+        results.first_map_at.append(time.time())
         await started.wait()  # every session has its map; the import is running
         box = await concern_box(page)
         pauses = random.Random(n)
@@ -307,6 +312,7 @@ async def wire_session(
         if run.map_args is None or run.exceptions:
             raise RuntimeError(f"no map after signing in: {run.exceptions or run.alerts}")
         results.first_map_s.append(time.perf_counter() - t0)
+        results.first_map_at.append(time.time())
         shown = run.map_args
         await started.wait()
         box = run.widgets["Concern"]
@@ -355,13 +361,22 @@ async def drive_sessions(
     started = asyncio.Event()
     import_report: str | None = None
 
-    def one(n: int):
-        url = urls[n % len(urls)]
+    def one(n: int, url: str, started: asyncio.Event, results: Results, think: float):
         if browser is None:
-            return wire_session(n, url, args.iterations, started, results, args.think)
-        return session(n, browser, url, args.iterations, started, results, args.think)
+            return wire_session(n, url, args.iterations, started, results, think)
+        return session(n, browser, url, args.iterations, started, results, think)
 
-    tasks = [asyncio.create_task(one(n)) for n in range(args.sessions)]
+    if args.peer:  # the peer: one session alone (its own account), the same changes back to back
+        peer, alone = Results(), asyncio.Event()
+        alone.set()
+        await one(args.sessions, urls[0], alone, peer, 0.0)
+        results.peer = peer
+        results.peer_window = (peer.first_map_at[0] if peer.first_map_at else time.time(), time.time())
+
+    tasks = [
+        asyncio.create_task(one(n, urls[n % len(urls)], started, results, args.think))
+        for n in range(args.sessions)
+    ]
     # Start the import once every session shows its first map (or has failed).
     while len(results.first_map_s) + len(results.errors) < args.sessions and not all(t.done() for t in tasks):
         await asyncio.sleep(0.2)
@@ -399,21 +414,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def server_runs(run_logs: list[Path], since: float) -> list[dict]:
-    """The app instances' own record of their script runs that ended after ``since`` (Unix time)."""
+def server_runs(run_logs: list[Path], since: float, until: float = float("inf")) -> list[dict]:
+    """The app instances' own record of their script runs that ended between ``since`` and ``until``
+    (Unix times)."""
     runs = []
     for run_log in run_logs:
         if run_log.exists():
             runs += [json.loads(line) for line in run_log.read_text(encoding="utf-8").splitlines() if line]
-    return [r for r in runs if r["at"] >= since]
+    return [r for r in runs if since <= r["at"] <= until]
 
 
-def print_server_runs(runs: list[dict]) -> None:
+def print_server_runs(runs: list[dict], during: str = "during the filter changes") -> None:
     complete = [r["seconds"] for r in runs if r["page"] == "map" and r["outcome"] == "ok"]
     cut_short = sum(r["outcome"] in ("rerun", "stop") for r in runs)
     failed = [r for r in runs if r["outcome"] == "error"]
     print(
-        f"server-side runs during the filter changes: {len(runs)} "
+        f"server-side runs {during}: {len(runs)} "
         f"({len(complete)} complete on the map, {cut_short} cut short by a newer rerun, "
         f"{len(failed)} errors)"
     )
@@ -451,6 +467,13 @@ def main() -> None:
         "at random); 0: changes back to back, the saturation case",
     )
     parser.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="first time one session alone (an account of its own) on the first instance, the same "
+        "filter changes back to back with no import: the figure the many-session one is read against",
+    )
+    parser.add_argument(
         "--client",
         choices=["browser", "wire"],
         default="browser",
@@ -485,7 +508,7 @@ def main() -> None:
 
             generate(db_url, args.reports)
         if db_url:
-            prepare_database(db_url, args.sessions)
+            prepare_database(db_url, args.sessions + 1)
         big_csv = None
         if args.rows and db_url:
             big_csv = tmpdir / "big_sharing_form.csv"
@@ -507,6 +530,7 @@ def main() -> None:
             for proc in procs:
                 stop(proc)
         runs = server_runs(run_logs, results.filter_phase_start)
+        peer_runs = server_runs(run_logs, *results.peer_window)
 
     print(
         f"sessions: {args.sessions} ({len(results.first_map_s)} reached the map); "
@@ -539,6 +563,20 @@ def main() -> None:
         )
     if procs:
         print_server_runs(runs)
+    if results.peer is not None:
+        peer = results.peer
+        print(
+            f"peer, one session alone before the run (no import, no think time): "
+            f"{peer.iterations} filter changes, {len(peer.errors)} errors"
+            + (
+                f"; answered median {statistics.median(peer.update_s):.2f}s, "
+                f"p95 {percentile(peer.update_s, 0.95):.2f}s"
+                if peer.update_s
+                else ""
+            )
+        )
+        if procs:
+            print_server_runs(peer_runs, "of the peer")
     print(f"import ({args.rows:,} rows): {import_report or 'not run'}")
     print(f"wall time: {wall:.1f}s; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
