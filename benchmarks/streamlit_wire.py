@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -53,9 +54,8 @@ class WireSession:
         self.page = page
         self.states: dict[str, WidgetState] = {}  # widget values this tab has set, sent on every run
         self.page_script_hash = ""
-        self.widgets: dict[
-            str, Widget
-        ] = {}  # by label, as last drawn (unchanged elements are not sent again)
+        # By label, as last drawn: a later run does not necessarily send every element again.
+        self.widgets: dict[str, Widget] = {}
         self.ws = None
 
     async def open(self) -> None:
@@ -67,7 +67,7 @@ class WireSession:
         if self.ws is not None:
             await self.ws.close()
 
-    async def run(self, changes: list[WidgetState] = (), *, timeout: float = 300) -> Run:
+    async def run(self, changes: Sequence[WidgetState] = (), *, timeout: float = 300) -> Run:
         """Send one script run with this tab's widget values (``changes`` applied) and wait for its end.
 
         A run the app ends itself with ``st.rerun`` is followed to the run that completes."""
@@ -100,9 +100,8 @@ class WireSession:
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
                 self.page_script_hash = fwd.new_session.page_script_hash or self.page_script_hash
-            elif kind == "page_info_changed" or kind == "navigation":
-                if kind == "navigation" and fwd.navigation.page_script_hash:
-                    self.page_script_hash = fwd.navigation.page_script_hash
+            elif kind == "navigation" and fwd.navigation.page_script_hash:
+                self.page_script_hash = fwd.navigation.page_script_hash
             elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 element = fwd.delta.new_element
                 etype = element.WhichOneof("type")
