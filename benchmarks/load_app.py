@@ -54,6 +54,7 @@ import streamlit_wire  # noqa: E402
 
 from hoth_geo import settings, store  # noqa: E402
 from hoth_geo.access import auth  # noqa: E402
+from hoth_geo.cli import APP_PROCESS_ENV  # noqa: E402
 from hoth_geo.intake import pipeline  # noqa: E402
 from hoth_geo.schema import CONCERNS, TEMPLATE_COLUMNS  # noqa: E402
 
@@ -150,7 +151,8 @@ def prepare_database(db_url: str, sessions: int) -> None:
 
 
 def start_app(db_url: str, port: int, log_path: Path, run_log: Path) -> subprocess.Popen:
-    env = {**os.environ, settings.DB_URL_ENV: db_url, "HOTH_GEO_RUN_LOG": str(run_log)}
+    # As `hoth-geo app` starts it (its environment defaults included), on a port of its own.
+    env = {**APP_PROCESS_ENV, **os.environ, settings.DB_URL_ENV: db_url, "HOTH_GEO_RUN_LOG": str(run_log)}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [

@@ -99,6 +99,11 @@ def test_app_starts_without_a_terminal_writes_nothing_home_and_listens_on_loopba
         for unwanted in ("Email", "gatherUsageStats", "External URL", "Network URL"):
             assert unwanted not in output, output
         assert server.poll() is None, "the server must keep running with stdin closed"
+        # The Streamlit process keeps glibc to two malloc arenas (hoth_geo.cli.APP_PROCESS_ENV).
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(children) == 1, children
+        app_env = Path(f"/proc/{children[0]}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=2" in app_env
     finally:
         server.terminate()
         try:
