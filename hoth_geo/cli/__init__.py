@@ -610,7 +610,18 @@ def run_app(
     for name, value in APP_PROCESS_ENV.items():
         env.setdefault(name, value)
     cmd = streamlit_command(port, address, headless=headless)
-    raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR, stdin=subprocess.DEVNULL))
+    if os.name != "posix":
+        raise typer.Exit(subprocess.call(cmd, env=env, cwd=settings.REPO_DIR, stdin=subprocess.DEVNULL))
+    # Streamlit takes this process's place, so the process a service manager, nohup or a shell started
+    # is the server itself: a SIGTERM to it stops the server (with a child process it left Streamlit
+    # running, holding the port, when only the parent was signalled).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(settings.REPO_DIR)
+    devnull = os.open(os.devnull, os.O_RDONLY)  # no terminal to read from, whatever started it
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.execve(cmd[0], cmd, env)
 
 
 def _announce_setup_token(db_url: str) -> None:
