@@ -99,6 +99,17 @@ print(f"IMPORT {time.perf_counter() - t:.2f} {summary.describe()}", flush=True)
 """
 
 
+async def think_pause(pauses: random.Random, think: float) -> None:
+    """A person reads the map before the next change: 0.5-1.5 times ``think`` seconds."""
+    if think:
+        await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
+
+
+def concern_to_add(n: int, i: int) -> str | None:
+    """Session n's change number i: a concern to add (even i), or None to remove it again."""
+    return CONCERN_LABELS[(n + i // 2) % len(CONCERN_LABELS)] if i % 2 == 0 else None
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -205,7 +216,6 @@ def stop(proc: subprocess.Popen) -> None:
 class Results:
     def __init__(self) -> None:
         self.first_map_s: list[float] = []
-        self.first_map_at: list[float] = []  # Unix times
         self.update_s: list[float] = []
         self.iterations = 0
         self.errors: list[str] = []
@@ -259,19 +269,17 @@ async def session(
         await page.get_by_role("button", name="Sign in").click()
         count = await wait_for_map(page)
         results.first_map_s.append(time.perf_counter() - t0)
-        results.first_map_at.append(time.time())
         await started.wait()  # every session has its map; the import is running
         box = await concern_box(page)
         pauses = random.Random(n)
         for i in range(iterations):
-            if think:  # a person reads the map before the next change: 0.5-1.5 times --think seconds
-                await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
+            await think_pause(pauses, think)
             tag = f"s{n}-i{i}"
             frame = await map_frame(page)
             await frame.evaluate(TAG_JS, tag)
             await box.locator("input").click()
-            if i % 2 == 0:  # add a concern
-                label = CONCERN_LABELS[(n + i // 2) % len(CONCERN_LABELS)]
+            label = concern_to_add(n, i)
+            if label is not None:
                 await page.keyboard.type(label[:12])
                 option = page.get_by_role("option", name=label, exact=True)
                 await option.wait_for()
@@ -314,18 +322,16 @@ async def wire_session(
         if run.map_args is None or run.exceptions:
             raise RuntimeError(f"no map after signing in: {run.exceptions or run.alerts}")
         results.first_map_s.append(time.perf_counter() - t0)
-        results.first_map_at.append(time.time())
         shown = run.map_args
         await started.wait()
         box = run.widgets["Concern"]
         pauses = random.Random(n)
         for i in range(iterations):
-            if think:
-                await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
-            label = CONCERN_LABELS[(n + i // 2) % len(CONCERN_LABELS)]
+            await think_pause(pauses, think)
+            label = concern_to_add(n, i)
             try:
                 run = await tab.run(
-                    [streamlit_wire.choose(box, [label] if i % 2 == 0 else [])],
+                    [streamlit_wire.choose(box, [label] if label is not None else [])],
                     timeout=STEP_TIMEOUT_MS / 1000,
                 )
                 if run.exceptions or run.map_args is None or run.map_args == shown:
@@ -370,10 +376,14 @@ async def drive_sessions(
 
     if args.peer:  # the peer: one session alone (its own account), the same changes back to back
         peer, alone = Results(), asyncio.Event()
+        task = asyncio.create_task(one(args.sessions, urls[0], alone, peer, 0.0))
+        while not (peer.first_map_s or peer.errors or task.done()):
+            await asyncio.sleep(0.05)
+        changes_from = time.time()
         alone.set()
-        await one(args.sessions, urls[0], alone, peer, 0.0)
+        await task
         results.peer = peer
-        results.peer_window = (peer.first_map_at[0] if peer.first_map_at else time.time(), time.time())
+        results.peer_window = (changes_from, time.time())
 
     tasks = [
         asyncio.create_task(one(n, urls[n % len(urls)], started, results, args.think))
