@@ -343,7 +343,6 @@ _COUNTED_WARNINGS = (
     ),
     re.compile(r"^(\d+)( rows had British National Grid .*)$", re.S),
     re.compile(r"^(\d+)( rows had a postcode that is not a valid UK postcode; .*)$", re.S),
-    re.compile(r"^(\d+)( rows had indicator terms .*)$", re.S),
     re.compile(r"^(\d+)( text fields were longer than [\d,]+ characters and were cut short: )(.*)$", re.S),
     re.compile(r"^(\d+)( empty rows)$", re.S),
 )

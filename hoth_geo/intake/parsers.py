@@ -53,6 +53,7 @@ __all__ = [
     "normalise_postcodes",
     "map_single",
     "map_multi",
+    "UnknownTerms",
     "with_dtypes",
 ]
 
@@ -81,6 +82,9 @@ class IngestResult:
     warnings: list[str] = field(default_factory=list)
     n_read: int = 0
     kind: Literal["sharing_form", "policeuk"] = "sharing_form"
+    # Vocabulary column -> its terms that match no listed key (the warnings already say them; kept
+    # so an import read in chunks can add them up for the whole file).
+    unknown_terms: dict[str, UnknownTerms] = field(default_factory=dict)
 
 
 def by_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series | np.ndarray]) -> np.ndarray:
@@ -740,37 +744,85 @@ def parse_indicators(cell: str) -> str:
     return "|".join(INDICATOR_VOCAB.parse_cell(cell)[0])
 
 
-def map_single(values: pd.Series, vocab: Vocabulary, unknown_key: str) -> np.ndarray:
+class UnknownTerms:
+    """The terms of one vocabulary column that match no listed key: how many rows had one, and the
+    rows of each term (the first ``MAX_KEPT`` distinct terms; later new terms are only counted), so
+    the person importing can be told which words were read as "other" or dropped."""
+
+    MAX_KEPT = 1_000
+
+    def __init__(self) -> None:
+        self.n_rows = 0
+        self.rows_by_term: dict[str, int] = {}
+        self.n_terms_not_kept = 0
+
+    def add(self, term: str, n_rows: int) -> None:
+        if term in self.rows_by_term:
+            self.rows_by_term[term] += n_rows
+        elif len(self.rows_by_term) < self.MAX_KEPT:
+            self.rows_by_term[term] = n_rows
+        else:
+            self.n_terms_not_kept += 1
+
+    def update(self, other: UnknownTerms) -> None:
+        """Add another chunk's terms of the same column."""
+        self.n_rows += other.n_rows
+        for term, n in other.rows_by_term.items():
+            self.add(term, n)
+        self.n_terms_not_kept += other.n_terms_not_kept
+
+    def most_rows(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` terms with the most rows, most first (ties in the order first met)."""
+        return sorted(self.rows_by_term.items(), key=lambda kv: -kv[1])[:n]
+
+    def __bool__(self) -> bool:
+        return self.n_rows > 0
+
+
+def map_single(values: pd.Series, vocab: Vocabulary, unknown_key: str) -> tuple[np.ndarray, UnknownTerms]:
     """One key of ``vocab`` per row: None for a blank or null cell, ``unknown_key`` for a term the
-    vocabulary does not know."""
-
-    def one_pass(u: pd.Series) -> list[str | None]:
-        out: list[str | None] = []
-        for v in u:
-            if norm_words(str(v)) == "" or str(v).strip().lower() in _NULL_TOKENS:
-                out.append(None)
-            else:
-                out.append(vocab.key(str(v)) or unknown_key)
-        return out
-
-    return by_unique(values, one_pass)
-
-
-def map_multi(values: pd.Series, vocab: Vocabulary, unknown_key: str | None) -> tuple[np.ndarray, int]:
-    """-> ('|'-joined keys per row, number of rows that had unknown terms)."""
+    vocabulary does not know (and that term counted in the ``UnknownTerms``)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    unknown = UnknownTerms()
+    if not len(uniques):
+        return np.asarray([], dtype=object), unknown
+    rows_per_value = np.bincount(codes, minlength=len(uniques))
+    keys: list[str | None] = []
+    for v, n in zip(uniques, rows_per_value, strict=True):
+        text = str(v)
+        if norm_words(text) == "" or text.strip().lower() in _NULL_TOKENS:
+            keys.append(None)
+            continue
+        key = vocab.key(text)
+        if key is None:
+            key = unknown_key
+            unknown.n_rows += int(n)
+            unknown.add(text.strip(), int(n))
+        keys.append(key)
+    return np.asarray(keys, dtype=object)[codes], unknown
+
+
+def map_multi(
+    values: pd.Series, vocab: Vocabulary, unknown_key: str | None
+) -> tuple[np.ndarray, UnknownTerms]:
+    """'|'-joined keys per row (``unknown_key`` added where a cell has a term the vocabulary does not
+    know, when given), and the unknown terms with their rows."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    unknown = UnknownTerms()
+    if not len(uniques):
+        return np.asarray([], dtype=object), unknown
+    rows_per_value = np.bincount(codes, minlength=len(uniques))
     joined: list[str] = []
-    had_unknown = np.zeros(len(uniques), dtype=bool)
-    for i, v in enumerate(uniques):
-        keys, unknown = vocab.parse_cell(str(v))
-        if unknown:
-            had_unknown[i] = True
+    for v, n in zip(uniques, rows_per_value, strict=True):
+        keys, terms = vocab.parse_cell(str(v))
+        if terms:
+            unknown.n_rows += int(n)
+            for term in dict.fromkeys(terms):
+                unknown.add(term, int(n))
             if unknown_key:
                 keys = sorted(set(keys) | {unknown_key})
         joined.append("|".join(keys))
-    if not len(uniques):
-        return np.asarray([], dtype=object), 0
-    return np.asarray(joined, dtype=object)[codes], int(had_unknown[codes].sum())
+    return np.asarray(joined, dtype=object)[codes], unknown
 
 
 COMBINED_GRADING = re.compile(r"^\s*([123])[\s/\-,.]*([A-Ea-e])(?:[\s/\-,.]*([PCpc]))?\s*$")

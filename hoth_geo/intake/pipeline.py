@@ -24,6 +24,7 @@ from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.intake import files, headers, identity, import_stream, policeuk, sharing_form
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake.gazetteer import Gazetteer
+from hoth_geo.intake.parsers import UnknownTerms
 from hoth_geo.store import tables
 
 __all__ = [
@@ -465,6 +466,7 @@ class _SharingFormImport:
     quarantine_keys: dict[str, int] = field(default_factory=dict)
     outcomes: list[pd.DataFrame] = field(default_factory=list)
     warnings: list[list[str]] = field(default_factory=list)
+    unknown_terms: dict[str, UnknownTerms] = field(default_factory=dict)
     column_map: dict[str, str] = field(default_factory=dict)
     n_read: int = 0
     n_acc: int = 0
@@ -472,11 +474,21 @@ class _SharingFormImport:
     n_resubmitted: int = 0
     n_flagged: int = 0
 
+    def file_warnings(self) -> list[str]:
+        """The warnings for the whole file: the chunks' own, added up, then the unknown terms."""
+        return import_stream.merge_warnings(self.warnings) + sharing_form.vocabulary_warnings(
+            self.unknown_terms
+        )
+
     def add_chunk(self, raw: pd.DataFrame) -> None:
         conn, import_id = self.conn, self.import_id
         result = sharing_form.normalise_sharing_form(raw, today=self.today)
         self.n_read += result.n_read
-        self.warnings.append(result.warnings)
+        # The unknown vocabulary terms are said once for the whole file (``file_warnings``).
+        said_per_chunk = sharing_form.vocabulary_warnings(result.unknown_terms)
+        self.warnings.append([w for w in result.warnings if w not in said_per_chunk])
+        for column, terms in result.unknown_terms.items():
+            self.unknown_terms.setdefault(column, UnknownTerms()).update(terms)
         self.column_map = result.column_map
         rows = result.rows.copy()
         rows["identity"] = identity.report_identities(
@@ -734,7 +746,7 @@ def _import_sharing_form(
             n_resubmitted=job.n_resubmitted,
             n_flagged=job.n_flagged,
             n_out_of_area=0,
-            warnings=import_stream.merge_warnings(job.warnings),
+            warnings=job.file_warnings(),
             accounted=job.outcomes,
             is_demo=is_demo,
             to_reports=True,

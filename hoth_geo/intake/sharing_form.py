@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -33,6 +33,7 @@ from hoth_geo.intake.parsers import (
     QUARANTINE_DTYPES,
     TRUE_TOKENS,
     IngestResult,
+    UnknownTerms,
     as_text,
     by_unique,
     clean_text,
@@ -50,6 +51,7 @@ from hoth_geo.intake.parsers import (
 
 __all__ = [
     "normalise_sharing_form",
+    "vocabulary_warnings",
     "RowProblems",
     "raw_json",
 ]
@@ -135,6 +137,9 @@ class _Columns:
     row_number: np.ndarray  # spreadsheet row of each input row
     problems: RowProblems
     warnings: list[str]
+    unknown_terms: dict[str, UnknownTerms] = field(
+        default_factory=dict
+    )  # vocabulary column -> its unknown terms
 
 
 def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> IngestResult:
@@ -201,6 +206,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     quarantine = _quarantine_frame(raw, cols, empty, np.flatnonzero(q_mask))
     if empty.any():
         warnings.append(f"{int(empty.sum())} empty rows")
+    warnings += vocabulary_warnings(cols.unknown_terms)
     kept = rows if not q_mask.any() else rows.iloc[np.flatnonzero(~q_mask)].reset_index(drop=True)
     return IngestResult(
         rows=kept,
@@ -209,7 +215,49 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         warnings=warnings,
         n_read=n,
         kind="sharing_form",
+        unknown_terms=cols.unknown_terms,
     )
+
+
+# What each vocabulary column's unknown terms are called, and what became of them.
+_UNKNOWN_TERMS_SAID = {
+    "place_type": (
+        "a place type that is not a listed place type",
+        f'read as "{schema.PLACE_TYPES["other"]}"',
+    ),
+    "agency_type": (
+        "an agency type that is not a listed agency type",
+        f'read as "{schema.AGENCY_TYPES["other"]}"',
+    ),
+    "concerns": ("concern terms that are not a listed concern", f'read as "{schema.CONCERNS["other"]}"'),
+    "indicators": (
+        "indicator terms that match no listed indicator",
+        "those terms were dropped (the narrative keeps the detail)",
+    ),
+}
+_TERMS_NAMED = 10
+_TERM_CHARS = 60
+
+
+def vocabulary_warnings(unknown_terms: dict[str, UnknownTerms]) -> list[str]:
+    """A warning per vocabulary column with terms that match no listed key, naming the terms with the
+    most rows, so the person importing sees which words of their form were read as "other" (or dropped
+    from the indicators) and can correct the file or ask for the term to be added."""
+    out = []
+    for column, (what, became) in _UNKNOWN_TERMS_SAID.items():
+        unknown = unknown_terms.get(column)
+        if not unknown:
+            continue
+        named = unknown.most_rows(_TERMS_NAMED)
+        shown = ", ".join(f'"{_shortened(term)}" ({n:,} row{"s" if n != 1 else ""})' for term, n in named)
+        n_more = len(unknown.rows_by_term) - len(named) + unknown.n_terms_not_kept
+        more = f" and {n_more:,} more term{'s' if n_more != 1 else ''}" if n_more else ""
+        out.append(f"{unknown.n_rows} rows had {what}; {became}: {shown}{more}")
+    return out
+
+
+def _shortened(term: str) -> str:
+    return term if len(term) <= _TERM_CHARS else term[: _TERM_CHARS - 1] + "…"
 
 
 def _cleaned_text(
@@ -398,7 +446,7 @@ def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> 
     """(place_type, online, postcode): the place type as a PLACE_TYPES key, whether the setting is
     online, and the postcode (None where invalid; quarantined only when the row has no other location)."""
     text, filled, problems = cols.text, cols.filled, cols.problems
-    place_type = map_single(text["place_type"], PLACE_VOCAB, "other")
+    place_type, cols.unknown_terms["place_type"] = map_single(text["place_type"], PLACE_VOCAB, "other")
     setting_words = by_unique(text["setting"], lambda u: [norm_words(str(v)) for v in u])
     online = np.isin(
         setting_words,
@@ -432,15 +480,10 @@ def _agency_and_grading(cols: _Columns) -> tuple:
     """(agency_type, concerns, indicators, (grading source, information, handling)) as vocabulary keys;
     a combined grading column ('1A P') fills the parts not given on their own."""
     text, filled, problems = cols.text, cols.filled, cols.problems
-    agency_type = map_single(text["agency_type"], AGENCY_VOCAB, "other")
+    agency_type, cols.unknown_terms["agency_type"] = map_single(text["agency_type"], AGENCY_VOCAB, "other")
     agency_type = np.where(agency_type == None, "other", agency_type)  # noqa: E711
-    concerns, _ = map_multi(text["concerns"], CONCERN_VOCAB, "other")
-    indicators, n_unknown_ind = map_multi(text["indicators"], INDICATOR_VOCAB, None)
-    if n_unknown_ind:
-        cols.warnings.append(
-            f"{n_unknown_ind} rows had indicator terms that match no listed indicator; those terms were "
-            "dropped (the narrative keeps the detail)"
-        )
+    concerns, cols.unknown_terms["concerns"] = map_multi(text["concerns"], CONCERN_VOCAB, "other")
+    indicators, cols.unknown_terms["indicators"] = map_multi(text["indicators"], INDICATOR_VOCAB, None)
 
     g_src, g_info, g_hand = (
         _grading_part(text[f]) for f in ("grading_source", "grading_information", "grading_handling")

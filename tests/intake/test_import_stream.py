@@ -36,12 +36,14 @@ def _row(ref: str, day: int, **cells: str) -> dict[str, str]:
 # the chunk is three rows (the file's rows are 2..N+1: row r is ROWS[r - 2]).
 ROWS = [
     _row("S-1", 1, Latitude="54.7761", Longitude="-1.5733", **{"Place type": "takeaway"}),  # row 2
-    _row("S-2", 2, Postcode="DH1 1AB"),  # row 3
+    _row("S-2", 2, Postcode="DH1 1AB", **{"Place type": "chicken shop"}),  # row 3: a place type not listed
     _row("S-3", 3, Easting="430316", Northing="543630"),  # row 4
     _row("S-4", 4, Setting="Online", Concerns="online harm"),  # row 5
     _row("S-5", 5, Postcode="DH1 7ZZ"),  # row 6: quarantined (no such postcode)
     _row("S-1", 1, Latitude="54.7761", Longitude="-1.5733", **{"Place type": "takeaway"}),  # row 7: = row 2
-    _row("S-2", 2, Postcode="DH1 1AB", Narrative="Seen again, more detail."),  # row 8: changed row 3
+    _row(
+        "S-2", 2, Postcode="DH1 1AB", Narrative="Seen again, more detail.", **{"Place type": "chicken shop"}
+    ),  # row 8: changed row 3
     # row 9: re-keyed with a new reference, same content as row 4 (possible duplicate of its report)
     _row("S-3b", 3, Easting="430316", Northing="543630"),
     {c: "" for c in ("Source reference", "Date observed")},  # row 10: empty row
@@ -50,7 +52,7 @@ ROWS = [
     _row("S-6", 7, Latitude="154.2", Longitude="-1.57"),  # row 13: latitude out of range
     _row("S-7", 8, **{"Date observed": "", "Date received": "09/04/2025", "Postcode": "DH1 1AB"}),  # row 14
     _row("S-8", 9, Postcode="XX", Latitude="54.7761", Longitude="-1.5733"),  # row 15: bad postcode ignored
-    _row("", 10, Postcode="DH1 1AB"),  # row 16: no reference (file + row identity)
+    _row("", 10, Postcode="DH1 1AB", Concerns="cce; loitering"),  # row 16: no reference (file + row identity)
     _row("S-9", 11, Latitude="54.7761", Longitude="-1.5733", Narrative='Quoted "text", with\na line break'),
     _row("S-5", 12, Postcode="DH1 1AB"),  # row 18: same reference as quarantined row 6, now placeable
 ]
@@ -145,6 +147,11 @@ def test_chunked_import_equals_the_whole_file_import(two_engines, tmp_path, monk
     assert rows.loc[13, "detail"].startswith("row 13:")
     assert chunked.reconciles and chunked.n_read == len(ROWS)
     assert any("no date observed" in w for w in chunked.warnings)
+    # Terms not in the vocabularies are named once for the file, their rows added up over the chunks.
+    assert chunked.warnings[-2:] == (
+        '2 rows had a place type that is not a listed place type; read as "Other / unknown": "chicken shop" (2 rows)',
+        '1 rows had concern terms that are not a listed concern; read as "Other": "loitering" (1 row)',
+    )
     # Progress after each chunk of three rows, rising to done.
     fractions = [f for f, _ in seen]
     assert len([m for _, m in seen if m.startswith("storing reports")]) == 6

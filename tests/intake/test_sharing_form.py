@@ -169,3 +169,44 @@ def test_template_matches_schema_and_imports_cleanly():
     r = normalise_sharing_form(frame, today=TODAY)
     assert (len(r.rows), len(r.quarantine), r.warnings) == (3, 0, [])
     assert set(r.column_map) >= {"source_ref", "date_observed", "postcode", "narrative", "grading_source"}
+
+
+def test_terms_outside_the_vocabularies_are_named_in_warnings():
+    """A partner's own words for place types, agency types and concerns are read as "other": the person
+    importing is told which words, with their rows, most rows first, so a filter by place type does not
+    silently miss them."""
+    lines = ["Ref,Date observed,Postcode,Place type,Agency type,Concerns"]
+    rows = (
+        [("chicken shop", "School", "cce")] * 3
+        + [("Takeaway", "Skool", "cce; loitering")] * 2
+        + [(f"odd place {i}", "school", "cse") for i in range(11)]
+        + [("x" * 80, "school", "cce")]
+    )
+    for i, (place, agency, concern) in enumerate(rows):
+        lines.append(f"SYN-{i},03/04/2025,DH1 1AB,{place},{agency},{concern}")
+    r = ingest(("\n".join(lines) + "\n").encode(), "own_words.csv", today=TODAY)
+
+    assert r.rows["place_type"].value_counts()["other"] == 15
+    said = [w for w in r.warnings if "not a listed" in w]
+    assert said[0].startswith(
+        '15 rows had a place type that is not a listed place type; read as "Other / unknown": '
+        '"chicken shop" (3 rows), "odd place 0" (1 row)'
+    )
+    # Ten terms named; the other three (two odd places and the long one) counted.
+    assert said[0].endswith('"odd place 8" (1 row) and 3 more terms')
+    assert said[1] == (
+        '2 rows had an agency type that is not a listed agency type; read as "Other": "Skool" (2 rows)'
+    )
+    assert (
+        said[2]
+        == '2 rows had concern terms that are not a listed concern; read as "Other": "loitering" (2 rows)'
+    )
+    assert r.rows["concerns"].iloc[3] == "cce|other"
+    assert r.unknown_terms["place_type"].rows_by_term["x" * 80] == 1
+
+
+def test_a_long_unknown_term_is_shortened_in_the_warning():
+    data = "Ref,Date observed,Postcode,Place type\nSYN-1,03/04/2025,DH1 1AB," + "y" * 200 + "\n"
+    r = ingest(data.encode(), "long.csv", today=TODAY)
+    (said,) = [w for w in r.warnings if "place type" in w]
+    assert '"' + "y" * 59 + '…" (1 row)' in said and "y" * 60 not in said
