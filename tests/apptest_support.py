@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
+
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from hoth_geo import settings, store
@@ -39,3 +43,14 @@ def app_as(user: auth.User | None, page: str = "map", timeout: int = 180) -> App
         at.session_state["user"] = user
         at.session_state["_session_token"] = token
     return at
+
+
+_MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+def as_read(markdown: str) -> tuple[str, set[str]]:
+    """What a reader sees of an element's Markdown: its text, and the HTML tags it renders to besides
+    paragraphs (a link, an image or emphasis made from a value would show up there)."""
+    rendered = _MARKDOWN.render(markdown)
+    tags = set(re.findall(r"<(\w+)", rendered)) - {"p"}
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip().replace("\u2060", ""), tags

@@ -285,7 +285,7 @@ def first_run_page() -> None:
                 display_name=display_name or None,
             )
         except InvalidInput as exc:
-            st.error(str(exc))
+            st.error(md_escape(exc))  # quotes what was typed
             return
         user = auth.authenticate(state.engine(), username, password, client=client())
         if user is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from apptest_support import app_as, ensure_user
+from apptest_support import app_as, as_read, ensure_user
 
 from hoth_geo import settings, store
 from hoth_geo.access import audit
@@ -35,6 +35,10 @@ def test_an_admin_sets_a_tile_server_and_the_change_is_audited(db_url):
         and saved.attribution == "Synthetic Tiles Ltd"
     )
     assert any("Basemap saved" in s.value for s in at.success)
+    assert as_read(at.markdown[0].value) == (
+        "Now: tiles.example.org: https://tiles.example.org (zoom 0-19)",
+        {"strong"},
+    )
     log = audit.load_audit(store.connect(db_url))
     assert log.iloc[-1]["event"] == "basemap_set" and log.iloc[-1]["actor"] == "basemap.admin"
 
@@ -45,7 +49,7 @@ def test_a_bad_template_is_explained_and_nothing_is_saved(db_url):
     at.radio(key="basemap_choice").set_value("url").run()
     at.text_input[0].set_value("https://tiles.example.org/tiles.png").run()
     at.text_input[1].set_value("Synthetic Tiles Ltd").run()
-    assert any("{z}, {x}, {y}" in e.value for e in at.error)
+    assert any("{z}, {x}, {y}" in as_read(e.value)[0] for e in at.error)
     assert not settings.BASEMAP_FILE.exists()
 
 

@@ -119,3 +119,43 @@ def test_a_signed_in_analyst_uploads_and_imports_a_file(chromium, app, tmp_path)
     ).wait_for()
     assert watch.foreign == []
     context.close()
+
+
+def test_an_imported_files_name_headers_and_terms_are_shown_as_text(chromium, app, tmp_path):
+    """The Import page's summary quotes the file's name, a repeated header and a place type it did not
+    know: each from the partner's file, each shown as written, never as a link or an image."""
+    pixel = "![pixel](http://e.invalid/header.png)"
+    login = "[login](http://e.invalid/login)"
+    path = tmp_path / "upload [site](http:e.invalid).csv"
+    path.write_text(
+        "Source reference,Date observed,Reporting agency,Agency type,Latitude,Longitude,Concerns,Place type,"
+        f"{pixel},{pixel}\n"
+        f"UP-2,03/04/2025,Synthetic Youth Project,youth_service,54.77613,-1.57329,cse,{login},a,b\n",
+        encoding="utf-8",
+    )
+    context, page, watch = new_page(chromium, app)
+    sign_in(page, app, ANALYST)
+    page.get_by_role("link", name="Import").click()
+    page.get_by_role("heading", name="Import", exact=True).wait_for()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_role("button", name="Import", exact=True).click()
+    success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="read 1 rows")
+    success.wait_for()
+    warnings = page.get_by_test_id("stAlertContentWarning")
+    warnings.filter(has_text="place type").wait_for()
+    shown = [t.replace("\u2060", "") for t in warnings.all_inner_texts()]
+    save_screenshot(page, "import-summary-as-text")
+
+    assert (
+        success.inner_text()
+        .replace("\u2060", "")
+        .startswith("upload [site](http:e.invalid).csv: read 1 rows")
+    )
+    assert f'duplicate column headers ignored (the first of each was used): "{pixel}"' in shown
+    assert f'"Other / unknown": "{login}" (1 row)' in next(t for t in shown if "place type" in t)
+    for alert in (success, *warnings.all()):
+        assert alert.locator("a, img").count() == 0
+    # Nor anywhere else on the page (the progress bar's last message names the file too).
+    assert page.locator('a[href*="e.invalid"], img[src*="e.invalid"]').count() == 0
+    assert not [u for u in watch.foreign if "e.invalid" in u]
+    context.close()

@@ -10,6 +10,7 @@ from hoth_geo.access import audit
 from hoth_geo.deliver import basemap as basemaps
 from hoth_geo.deliver import maps
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape
 
 __all__ = [
     "render",
@@ -62,13 +63,14 @@ def _candidate(choice: str) -> basemaps.Basemap | None:
 def render() -> None:
     st.title("Basemap")
     if "basemap_saved" in st.session_state:  # shown after the rerun that follows a save
-        st.success(f"Basemap saved: {st.session_state.pop('basemap_saved')}")
+        st.success(f"Basemap saved: {md_escape(st.session_state.pop('basemap_saved'))}")
     try:
         current = basemaps.load()
     except basemaps.BasemapError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
         current = basemaps.NO_BASEMAP
-    st.write(f"**Now:** {current.describe()}")
+    # Names, addresses and attributions are typed in or come with an uploaded tile file.
+    st.write(f"**Now:** {md_escape(current.describe())}")
     st.caption(
         "Maps work with no basemap at all. A tile server is fetched by each user's browser, so it must "
         "be reachable from the force network; a local tile file is served by this app and needs no "
@@ -78,11 +80,11 @@ def render() -> None:
     try:
         candidate = _candidate(choice)
     except basemaps.BasemapError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
         return
     if candidate is None:
         return
-    st.caption(f"Preview: {candidate.describe()}")
+    st.caption(f"Preview: {md_escape(candidate.describe())}")
     preview = maps.prepare_for_streamlit(maps.blank_map(), basemap=candidate)
     st_folium(
         preview, key=f"basemap-preview-{choice}", height=380, use_container_width=True, returned_objects=[]

@@ -14,7 +14,7 @@ from hoth_geo.deliver import exports, maps
 from hoth_geo.hexes import cell_to_str
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
-from hoth_geo.ui.text import md_filters
+from hoth_geo.ui.text import md_escape, md_filters
 
 __all__ = [
     "DETAIL_COLUMNS",
@@ -187,7 +187,8 @@ def render() -> None:
     detail = places.hex_detail(reports, state.places(), cell, res, filters)
     n = int(detail["n_reports"]["reports"].iloc[0])
     where = state.cell_descriptions(res, (cell,))[0]
-    st.subheader(f"{where or 'Hexagon ' + cell_to_str(cell)}: {n:,} matching reports")
+    # Street names come from the area's gazetteer, built from an OpenStreetMap export.
+    st.subheader(f"{md_escape(where) or 'Hexagon ' + cell_to_str(cell)}: {n:,} matching reports")
     st.caption(f"Hexagon {cell_to_str(cell)} (H3 resolution {res})")
     # Two narrow tables side by side and the places below at full width, so no column is cut off.
     # The count first: a long concern name then takes the rest of the width and never pushes it out.

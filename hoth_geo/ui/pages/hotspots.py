@@ -378,7 +378,7 @@ def _change_view(key: tuple, res: int, filters, area_uploaded: bool = False) -> 
     try:
         change = _change(key, res, before, after, filters)
     except HothGeoError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))  # may name the area, from its boundary file
         return
     table = change.table
     up = table[table["direction"] == "up"]

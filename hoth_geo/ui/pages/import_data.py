@@ -9,6 +9,7 @@ from hoth_geo import settings, store
 from hoth_geo.access import privacy
 from hoth_geo.intake import files, pipeline
 from hoth_geo.ui import state
+from hoth_geo.ui.text import md_escape
 
 __all__ = [
     "render",
@@ -52,13 +53,14 @@ def render() -> None:
                 imported_by=state.username(),
                 fmt=None if fmt == "detect" else fmt,
                 gazetteer=state.gazetteer(),
-                progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m),
+                progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=md_escape(m)),
                 max_bytes=limit_mb * 1_000_000,
             )
         except files.ImportRefused as exc:
             bar.empty()
-            st.error(f"Not imported: {exc.message}. Nothing was stored.")
+            st.error(f"Not imported: {md_escape(exc.message)}. Nothing was stored.")
         else:
+            bar.empty()  # the summary below says it is done; a bar left short of the end would not
             st.session_state["last_import"] = summary
     summary = st.session_state.get("last_import")
     if summary is not None:
@@ -94,7 +96,8 @@ _OUTCOME_LABELS = {
 
 def _show_summary(summary: store.ImportSummary) -> None:
     kind = "police context layer" if summary.format == "policeuk" else "partnership reports"
-    st.success(f"{summary.describe()} — stored as {kind}.")
+    # The file name, and the headers and terms the warnings quote, come from the partner's file.
+    st.success(f"{md_escape(summary.describe())} — stored as {kind}.")
     c = st.columns(5)
     c[0].metric("Read", f"{summary.n_read:,}")
     c[1].metric("Accepted", f"{summary.n_accepted:,}")
@@ -103,7 +106,7 @@ def _show_summary(summary: store.ImportSummary) -> None:
     c[4].metric("Changed resubmissions", f"{summary.n_resubmitted:,}")
     for w in summary.warnings:
         # A file mostly outside the partnership's area is an error in all but name: show it so.
-        (st.error if w.startswith("MOST OF THIS FILE") else st.warning)(w)
+        (st.error if w.startswith("MOST OF THIS FILE") else st.warning)(md_escape(w))
     if summary.n_possible_duplicates or summary.n_resubmitted:
         st.info(
             f"{summary.n_possible_duplicates:,} stored rows have the same content as another report and "

@@ -181,7 +181,7 @@ def render() -> None:
     try:
         plan = _plan((state.version(), filters), params, weights, filters)
     except HothGeoError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))  # may name the area, from its boundary file
         return
     if plan.empty:
         st.info("No report with a known time matches the filters, so there is nothing to plan.")
