@@ -40,7 +40,8 @@ __all__ = [
     "CONFIDENCE",
     "GeocodeResult",
     "in_study_area",
-    "grid_precision_m",
+    "grid_square",
+    "wgs84_precision_m",
     "text_tokens",
     "name_key",
     "name_matcher",
@@ -130,14 +131,56 @@ def in_study_area(area: BaseGeometry | None, lat: np.ndarray, lon: np.ndarray) -
     return out
 
 
-def grid_precision_m(easting: np.ndarray, northing: np.ndarray) -> np.ndarray:
-    """Precision implied by how many trailing zeros a grid reference has (a 6-figure ref is 100 m)."""
-    e = np.nan_to_num(np.abs(np.asarray(easting, float))).astype(np.int64)
-    n = np.nan_to_num(np.abs(np.asarray(northing, float))).astype(np.int64)
-    precision = np.ones(len(e))
-    for step in (10, 100, 1000):
-        precision = np.where((e % step == 0) & (n % step == 0), float(step), precision)
-    return np.maximum(precision, _COORD_PRECISION_M)
+def grid_square(easting: np.ndarray, northing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(easting, northing, radius in metres) of where a grid reference puts a report.
+
+    A reference names a square by its south-west corner, and its trailing zeros say the square's size:
+    431000, 544000 is the kilometre square from there to 432000, 545000 (a 6-figure reference, 100 m;
+    a 4-figure one, 10 km). The report may be anywhere in that square, so it is placed at the square's
+    centre with the half-diagonal as its radius (707 m for a kilometre square), not at the corner with
+    the side, which would leave the far corner outside the stated radius."""
+    e = np.asarray(easting, float)
+    n = np.asarray(northing, float)
+    whole = np.isfinite(e) & np.isfinite(n) & (e == np.floor(e)) & (n == np.floor(n))
+    ei = np.where(whole, np.abs(np.nan_to_num(e)), 1).astype(np.int64)
+    ni = np.where(whole, np.abs(np.nan_to_num(n)), 1).astype(np.int64)
+    side = np.ones(len(e))
+    for step in (10, 100, 1_000, 10_000):
+        side = np.where(whole & (ei % step == 0) & (ni % step == 0), float(step), side)
+    # Metre references are points as they stand: half a metre is below any precision stated here.
+    shift = np.where(side >= 10, side / 2, 0.0)
+    radius = np.maximum(side * np.sqrt(2) / 2, _COORD_PRECISION_M)
+    return e + shift, n + shift, radius
+
+
+_METRES_PER_DEGREE = 111_320.0  # of latitude, and of longitude at the equator (WGS84, to 0.5 %)
+_MAX_DECIMALS = 7  # a ten-millionth of a degree is 1 cm: more decimals say nothing more
+
+
+def wgs84_precision_m(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The radius within which a point given as decimal degrees lies, from how many decimals it has.
+
+    54.77, -1.57 (two decimals) stands for a box 0.01 degrees on a side: about 1.1 km north to south and
+    0.6 km east to west at 55 degrees north. The value may have been rounded or cut short, so the radius
+    is the box's whole diagonal (1.3 km here); a device's six decimals give the 10 m floor. The decimals
+    are those of the shortest text that reads back as the same number (54.770 counts as 54.77)."""
+    lat = np.asarray(lat, float)
+    lon = np.asarray(lon, float)
+    lat_step = 10.0 ** -_decimals(lat)
+    lon_step = 10.0 ** -_decimals(lon)
+    north_m = lat_step * _METRES_PER_DEGREE
+    east_m = lon_step * _METRES_PER_DEGREE * np.cos(np.radians(np.clip(np.nan_to_num(lat), -90, 90)))
+    return np.maximum(np.hypot(north_m, east_m), _COORD_PRECISION_M)
+
+
+def _decimals(values: np.ndarray) -> np.ndarray:
+    """Decimal places of each value (``_MAX_DECIMALS`` for more, and for anything not finite)."""
+    out = np.full(len(values), _MAX_DECIMALS)
+    finite = np.isfinite(values)
+    for d in range(_MAX_DECIMALS - 1, -1, -1):
+        fits = finite & (np.round(values, d) == values)
+        out[fits] = d
+    return out
 
 
 # --- Text keys -------------------------------------------------------------------------------------
@@ -794,8 +837,16 @@ def _by_wgs84(c: _Cascade, frame: pd.DataFrame) -> None:
     has_ll = c.todo & np.isfinite(glat) & np.isfinite(glon)
     inside = has_ll & in_study_area(c.area, glat, glon)
     swapped = has_ll & ~inside & in_study_area(c.area, glon, glat)
-    c.place(inside, glat[inside], glon[inside], "coordinates_wgs84", _COORD_PRECISION_M)
-    c.place(swapped, glon[swapped], glat[swapped], "coordinates_wgs84", _COORD_PRECISION_M)
+    c.place(
+        inside, glat[inside], glon[inside], "coordinates_wgs84", wgs84_precision_m(glat[inside], glon[inside])
+    )
+    c.place(
+        swapped,
+        glon[swapped],
+        glat[swapped],
+        "coordinates_wgs84",
+        wgs84_precision_m(glon[swapped], glat[swapped]),
+    )
     c.note[swapped] = "latitude and longitude were swapped in the file; corrected"
     outside_ll = has_ll & ~(inside | swapped)
     for i in np.flatnonzero(outside_ll):
@@ -814,11 +865,12 @@ def _by_grid_reference(c: _Cascade, frame: pd.DataFrame) -> None:
     has_en = c.todo & np.isfinite(ge) & np.isfinite(gn)
     if not has_en.any():
         return
-    blon, blat = bng_to_wgs84(ge[has_en], gn[has_en])
+    east, north, radius = grid_square(ge[has_en], gn[has_en])
+    blon, blat = bng_to_wgs84(east, north)
     ok = in_study_area(c.area, blat, blon)
     idx = np.flatnonzero(has_en)
     good, bad = idx[ok], idx[~ok]
-    c.place(good, blat[ok], blon[ok], "coordinates_bng", grid_precision_m(ge[good], gn[good]))
+    c.place(good, blat[ok], blon[ok], "coordinates_bng", radius[ok])
     for i in bad:
         c.reason[i] = (
             f"row {c.rownum[i]}: easting/northing {ge[i]:.0f}, {gn[i]:.0f} lie outside {c.area_label}:"
@@ -1108,14 +1160,23 @@ def geocode_safely(
 def link_to_places(
     located: pd.DataFrame, gazetteer, extra_places: pd.DataFrame | None = None, max_m: float | None = None
 ) -> pd.DataFrame:
-    """Link point reports with a place type to the nearest place of that type within ``max_m``."""
+    """Link point reports with a place type to the nearest place of that type within ``max_m``.
+
+    Only points at least that precise: a point whose radius is wider (two decimals of a degree, a
+    kilometre grid square) could be about any such place within its radius, so it stays unlinked."""
     max_m = settings.PLACE_LINK_MAX_M if max_m is None else max_m
     out = located.copy()
     places = gazetteer.places
     if extra_places is not None and not extra_places.empty:
         places = pd.concat([extra_places, places], ignore_index=True)
     is_point = out["geocode_method"].isin(["coordinates_wgs84", "coordinates_bng"]).to_numpy()
-    want = is_point & out["place_id"].isna().to_numpy() & out["place_type"].isin(_LINKABLE_TYPES).to_numpy()
+    precise = (out["precision_m"].to_numpy(dtype=float) <= max_m) if "precision_m" in out else is_point
+    want = (
+        is_point
+        & precise
+        & out["place_id"].isna().to_numpy()
+        & out["place_type"].isin(_LINKABLE_TYPES).to_numpy()
+    )
     if not want.any() or places.empty:
         return out
     lat0 = float(np.nanmean(places["latitude"]))

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from factories import canonical_rows
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 
 from hoth_geo import settings
 from hoth_geo.intake.gazetteer import load_gazetteer
-from hoth_geo.intake.geocode import geocode, grid_precision_m, link_to_places
+from hoth_geo.intake.geocode import geocode, grid_square, link_to_places, wgs84_precision_m
 
 DH1_1AB = (54.786659, -1.530113)  # Code-Point Open centroid, converted from BNG 430316, 543630
 
@@ -90,17 +90,57 @@ def test_bng_easting_northing_is_converted_with_pyproj(gaz):
     assert row["latitude"] == pytest.approx(DH1_1AB[0], abs=1e-5)
 
 
-def test_grid_precision_follows_trailing_zeros():
-    assert list(
-        grid_precision_m(
-            np.array([430316, 430310, 430300, 431000]), np.array([543637, 543630, 543600, 544000])
-        )
-    ) == [
-        10.0,
-        10.0,
-        100.0,
-        1000.0,
-    ]
+def test_a_grid_reference_is_placed_at_the_centre_of_its_square_with_the_half_diagonal_as_radius():
+    east, north, radius = grid_square(
+        np.array([430316, 430310, 430300, 431000, 430000, 430300.5]),
+        np.array([543637, 543630, 543600, 544000, 540000, 543600]),
+    )
+    # Metres (and a value with a fraction) are points; 10 m, 100 m, 1 km and 10 km squares are not.
+    assert list(east) == [430316, 430315, 430350, 431500, 435000, 430300.5]
+    assert list(north) == [543637, 543635, 543650, 544500, 545000, 543600]
+    assert list(radius) == pytest.approx([10, 10, 70.71, 707.1, 7071.1, 10], abs=0.05)
+
+
+def test_every_point_of_a_grid_square_lies_within_the_stated_radius():
+    """The stated radius is the real one: the corners of the kilometre square a reference names are
+    within it of the point the report is placed at (measured on the ground, from the WGS84 point)."""
+    geod = Geod(ellps="WGS84")
+    to_wgs84 = Transformer.from_crs(27700, 4326, always_xy=True)
+    east, north, radius = grid_square(np.array([431000]), np.array([544000]))
+    lon, lat = to_wgs84.transform(east[0], north[0])
+    corners = [(431000, 544000), (432000, 544000), (431000, 545000), (432000, 545000)]
+    far = max(geod.inv(lon, lat, *to_wgs84.transform(e, n))[2] for e, n in corners)
+    assert 700 < far <= radius[0] * 1.001  # BNG's scale factor here is below 1.0004
+
+
+@pytest.mark.parametrize(
+    "lat, lon, low, high",
+    [
+        (54.77613, -1.57329, 10, 10),  # five decimals: a device or a map click
+        (54.7761, -1.5733, 10, 13),  # four: 11 m by 6 m boxes
+        (54.776, -1.573, 120, 130),
+        (54.77, -1.57, 1_200, 1_300),  # two: 1.1 km by 0.6 km
+        (54.8, -1.6, 12_000, 13_000),
+    ],
+)
+def test_coordinates_are_as_precise_as_their_decimals(lat, lon, low, high):
+    assert low <= wgs84_precision_m(np.array([lat]), np.array([lon]))[0] <= high
+
+
+def test_a_rounded_coordinate_states_a_radius_that_holds_its_true_point(gaz):
+    """A partner export that cuts coordinates to three decimals: the true point of each report is
+    within the stated radius of where it is placed, whether the export rounded or cut the value short."""
+    geod = Geod(ellps="WGS84")
+    true_lat, true_lon = 54.776949, -1.575871
+    written = [(round(true_lat, 3), round(true_lon, 3)), (54.776, -1.575)]  # rounded; cut short
+    result = geocode(canonical_rows([{"latitude": la, "longitude": lo} for la, lo in written]), gaz)
+    offsets = []
+    for row_number in (2, 3):
+        row = _one(result, row_number)
+        offsets.append(geod.inv(row["longitude"], row["latitude"], true_lon, true_lat)[2])
+        assert row["geocode_method"] == "coordinates_wgs84"
+        assert offsets[-1] <= row["precision_m"] < 150
+    assert offsets[1] > 100  # cut short: the true point is over 100 m from the written one
 
 
 def test_postcode_cascade_unit_sector_district_and_unknown_units(gaz):
@@ -192,6 +232,27 @@ def test_point_reports_link_to_the_nearest_place_of_their_type(gaz, venues):
     assert pd.isna(_one(result, 4)["place_id"])
     linked = link_to_places(result.located.assign(place_id=None), gaz, venues)
     assert linked["place_id"].iloc[0] == "test:hotel-1" and linked["place_id"].iloc[1:].isna().all()
+
+
+def test_a_point_too_coarse_to_tell_one_place_from_another_is_not_linked(gaz, venues):
+    """Two decimals of a degree put a report anywhere within about 1.3 km: the hotel beside the written
+    point is one of many places it could mean, so the report is placed but not attributed to it."""
+    rows = canonical_rows(
+        [
+            {"latitude": 54.78, "longitude": -1.57, "place_type": "hotel"},
+            {"easting": 427000, "northing": 542000, "place_type": "hotel"},  # a kilometre square
+        ]
+    )
+    near = venues.assign(latitude=54.7801, longitude=-1.5701)  # about 13 m from the written point
+    result = geocode(rows, gaz, near)
+    coarse = _one(result, 2)
+    assert coarse["geocode_method"] == "coordinates_wgs84" and coarse["precision_m"] > 1_000
+    assert pd.isna(coarse["place_id"])
+    assert pd.isna(_one(result, 3)["place_id"]) and _one(result, 3)["precision_m"] > 700
+    precise = geocode(
+        canonical_rows([{"latitude": 54.78003, "longitude": -1.57004, "place_type": "hotel"}]), gaz, near
+    )
+    assert _one(precise, 2)["place_id"] == "test:hotel-1"
 
 
 def test_every_row_is_located_or_quarantined_once(gaz, venues):
