@@ -14,15 +14,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h3
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from factories import canonical_rows
+from pyproj import Transformer
 from typer.testing import CliRunner
 
-from hoth_geo import store
+from hoth_geo import settings, store
 from hoth_geo.access import audit
 from hoth_geo.cli import app
 from hoth_geo.intake import pipeline
+from hoth_geo.intake.gazetteer import load_gazetteer
+from hoth_geo.intake.geocode import geocode
 from hoth_geo.store import migrations
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -164,6 +169,74 @@ def test_db_upgrade_from_0002_back_fills_the_data_version(db_url, demo_store):
     pipeline.delete_demo(engine, actor="admin.test")
     assert store.data_version(engine).version > first and store.counts(engine)["reports"] == 0
     assert len(store.load_reports(engine)) == 0
+    engine.dispose()
+
+
+def test_db_upgrade_from_0004_states_the_radius_coordinates_really_have(db_url, demo_store):
+    """Reports stored before 0005 by the geocoder of then: two-decimal coordinates stated as within 10 m
+    and linked to the place beside them, and a kilometre grid reference placed at its square's corner.
+    The upgrade gives them what an import of the same values gives today; a precise report is untouched."""
+    engine = store.open_engine(db_url)
+    assert migrations.upgrade(engine, "0004") == (None, "0004")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
+    _fill_from(demo_store.engine, engine)
+    to_wgs84 = Transformer.from_crs(27700, 4326, always_xy=True)
+    corner_lon, corner_lat = to_wgs84.transform(427000, 542000)
+    with engine.begin() as conn:
+        by_method = {
+            m: conn.execute(
+                sa.text("SELECT id FROM reports WHERE geocode_method = :m AND place_id IS NULL ORDER BY id"),
+                {"m": m},
+            )
+            .scalars()
+            .all()
+            for m in ("coordinates_wgs84", "coordinates_bng")
+        }
+        coarse, precise = by_method["coordinates_wgs84"][:2]
+        grid = by_method["coordinates_bng"][0]
+        conn.execute(
+            sa.text(
+                "UPDATE reports SET latitude = 54.78, longitude = -1.57, precision_m = 10,"
+                " place_id = 'demo:linked-by-then' WHERE id = :id"
+            ),
+            {"id": coarse},
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE reports SET easting = 427000, northing = 542000, latitude = :lat, longitude = :lon,"
+                " precision_m = 1000, h3 = :h3 WHERE id = :id"
+            ),
+            {
+                "lat": corner_lat,
+                "lon": corner_lon,
+                "h3": h3.str_to_int(h3.latlng_to_cell(corner_lat, corner_lon, settings.FINE_H3_RES)),
+                "id": grid,
+            },
+        )
+        version_before = conn.execute(sa.text("SELECT version FROM data_version")).scalar()
+        untouched = _read(conn, _tables(conn)["reports"]).set_index("id").loc[precise]
+    engine.dispose()
+
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    engine = store.connect(db_url)
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        after = _read(conn, _tables(conn)["reports"]).set_index("id")
+        assert conn.execute(sa.text("SELECT version FROM data_version")).scalar() == version_before + 1
+    # What the geocoder of this revision makes of the same values, from scratch.
+    today = geocode(
+        canonical_rows([{"latitude": 54.78, "longitude": -1.57}, {"easting": 427000, "northing": 542000}]),
+        load_gazetteer(),
+    ).located.set_index("row_number")
+    assert today.loc[2, "precision_m"] > 1_000
+    assert after.loc[coarse, "precision_m"] == pytest.approx(today.loc[2, "precision_m"])
+    assert pd.isna(after.loc[coarse, "place_id"]), "too coarse to name the place beside it"
+    for column in ("latitude", "longitude", "precision_m", "h3"):
+        assert after.loc[grid, column] == pytest.approx(today.loc[3, column], abs=1e-9), column
+    assert after.loc[grid, "latitude"] != pytest.approx(corner_lat, abs=1e-6)  # moved to the centre
+    pd.testing.assert_series_equal(after.loc[precise], untouched, check_names=False)
     engine.dispose()
 
 
