@@ -14,7 +14,7 @@ reports already stored:
 - either: a place linked to the point (the nearest place of its type within 150 m) is unlinked when the
   new radius is wider than those 150 m, as the geocoder no longer links such points.
 
-The computation is written out here, not imported, so that later changes to the geocoder do not change
+The computation is written out here (all but the H3 cell), not imported from the geocoder, so that later changes to the geocoder do not change
 what this revision does. Values already right are left alone; the data version is bumped when a report
 changed, so running app processes read the reports again.
 
@@ -25,11 +25,12 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
-import h3
 import numpy as np
 import sqlalchemy as sa
 from alembic import op
 from pyproj import Transformer
+
+from hoth_geo.hexes import latlng_to_cells
 
 revision = "0005"
 down_revision = "0004"
@@ -120,10 +121,7 @@ def _corrected(rows) -> list[dict]:
         moved = np.flatnonzero(on_grid)[
             _changed(lat[on_grid], new_lat[on_grid]) | _changed(lon[on_grid], new_lon[on_grid])
         ]
-        new_cells[moved] = [
-            h3.str_to_int(h3.latlng_to_cell(float(a), float(b), _FINE_H3_RES))
-            for a, b in zip(new_lat[moved], new_lon[moved], strict=True)
-        ]
+        new_cells[moved] = latlng_to_cells(new_lat[moved], new_lon[moved], _FINE_H3_RES)
     radius[grid & ~on_grid] = old_radius[grid & ~on_grid]  # no grid reference stored: nothing to go on
     unlink = (radius > _LINK_MAX_M) & np.array([p is not None for p in place_id])
     new_place = np.where(unlink, None, place_id)
