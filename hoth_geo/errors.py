@@ -53,9 +53,10 @@ class DataConditionError(HothGeoError, ValueError):
 class TooFewReports(DataConditionError):
     """A selection holds fewer located reports than a hotspot analysis needs."""
 
-    def __init__(self, n_reports: int, minimum: int) -> None:
+    def __init__(self, n_reports: int, minimum: int, res: int | None = None) -> None:
         self.n_reports = int(n_reports)
         self.minimum = int(minimum)
+        self.res = res  # the hexagon resolution whose located reports were counted
         super().__init__(
             f"hotspot analysis needs at least {self.minimum} located reports in the selection, "
             f"got {self.n_reports}: widen the filters (dates, concerns, place types) or use a coarser map"

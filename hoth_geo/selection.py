@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from hoth_geo import settings
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, selection_mask
 
 __all__ = [
@@ -20,7 +21,9 @@ __all__ = [
     "date_bounds",
     "filter_mask",
     "located",
+    "mappable_radius_m",
     "online_count",
+    "too_coarse_count",
 ]
 
 _CONCERN_KEYS = tuple(CONCERNS)
@@ -105,11 +108,42 @@ def filter_mask(reports: pd.DataFrame, f: ReportFilter | None) -> np.ndarray:
     return keep
 
 
-def located(reports: pd.DataFrame) -> np.ndarray:
-    """Reports with a point (online reports and any without a cell are never mapped)."""
-    return (reports["h3"].to_numpy() != 0) & ~reports["online"].to_numpy(dtype=bool)
+# H3's average hexagon edge length per resolution, in metres (h3.average_hexagon_edge_length; a test
+# keeps the two equal): written out so that this module needs nothing but NumPy and pandas.
+_H3_EDGE_M = (
+    1281256.011, 483056.839, 182512.957, 68979.222, 26071.76, 9854.091, 3724.533, 1406.476,
+    531.414, 200.786, 75.864, 28.664, 10.83, 4.092, 1.546, 0.584,
+)  # fmt: skip
+
+
+def mappable_radius_m(res: int) -> float:
+    """The widest radius (``precision_m``) a report may have to be counted in a hexagon at ``res``:
+    ``settings.MAPPED_RADIUS_EDGES`` of its edges (1,063 m at resolution 8, 152 m at 10)."""
+    if not 0 <= int(res) < len(_H3_EDGE_M):
+        raise ValueError(f"res must be an H3 resolution from 0 to 15, got {res!r}")
+    return settings.MAPPED_RADIUS_EDGES * _H3_EDGE_M[int(res)]
+
+
+def located(reports: pd.DataFrame, res: int | None = None) -> np.ndarray:
+    """Reports with a point (online reports and any without a cell are never mapped).
+
+    With ``res``: only those placed precisely enough to be counted in a hexagon at ``res``
+    (``mappable_radius_m``). A report known only to a postcode district is somewhere in kilometres
+    around the district's centroid: counted in the one small hexagon there, it would make a hot spot of
+    the centroid. A report without a stated radius is kept."""
+    out = (reports["h3"].to_numpy() != 0) & ~reports["online"].to_numpy(dtype=bool)
+    if res is not None and "precision_m" in reports.columns:
+        out &= ~(reports["precision_m"].to_numpy(dtype=float) > mappable_radius_m(res))
+    return out
 
 
 def online_count(reports: pd.DataFrame, f: ReportFilter | None = None) -> int:
     """Online-setting reports matching the filters, shown beside the map (never on it)."""
     return int((filter_mask(reports, f) & reports["online"].to_numpy(dtype=bool)).sum())
+
+
+def too_coarse_count(reports: pd.DataFrame, f: ReportFilter | None, res: int) -> int:
+    """Reports matching the filters that have a point but too wide a radius for hexagons at ``res``
+    (``located``), shown beside the map like the online ones."""
+    placed = filter_mask(reports, f) & located(reports)
+    return int((placed & ~located(reports, res)).sum())

@@ -33,6 +33,7 @@ __all__ = [
     "FINE_H3_RES",
     "MAP_RESOLUTIONS",
     "DEFAULT_MAP_RES",
+    "MAPPED_RADIUS_EDGES",
     "FUZZY_PLACE_SCORE_MIN",
     "FUZZY_AMBIGUITY_GAP",
     "PLACE_LINK_MAX_M",
@@ -144,6 +145,11 @@ def _create_key_file(path: Path) -> None:
 FINE_H3_RES = 11
 MAP_RESOLUTIONS = (6, 7, 8, 9, 10)
 DEFAULT_MAP_RES = 8
+# A report is counted in a hexagon only when its radius (precision_m) is at most this many of the
+# hexagon's edges: its circle then lies within the hexagon and its first ring. A report placed at a
+# postcode district's or sector's centroid, or given as coarse coordinates, is left off maps of
+# hexagons smaller than it (counted apart), instead of piling up in the hexagon at its centroid.
+MAPPED_RADIUS_EDGES = 2.0
 
 # Geocoding.
 FUZZY_PLACE_SCORE_MIN = 88  # rapidfuzz WRatio (0-100) to accept a place-name match

@@ -70,3 +70,29 @@ def test_unknown_keys_and_reversed_dates_are_refused_by_name():
         ReportFilter(concerns=("CSE",))
     with pytest.raises(ValueError, match="date_from 2025-05-01 is after date_to 2025-04-01"):
         ReportFilter(date_from=date(2025, 5, 1), date_to=date(2025, 4, 1))
+
+
+def test_the_radius_a_hexagon_accepts_is_two_of_its_edges_as_h3_measures_them():
+    import h3
+
+    from hoth_geo import settings
+    from hoth_geo.selection import mappable_radius_m
+
+    for res in range(16):
+        expected = settings.MAPPED_RADIUS_EDGES * h3.average_hexagon_edge_length(res, unit="m")
+        assert mappable_radius_m(res) == pytest.approx(expected, abs=0.001 * settings.MAPPED_RADIUS_EDGES)
+    with pytest.raises(ValueError, match="res must be an H3 resolution"):
+        mappable_radius_m(16)
+
+
+def test_located_at_a_resolution_leaves_out_reports_too_coarse_for_its_hexagons(demo_store):
+    from hoth_geo.selection import mappable_radius_m, too_coarse_count
+
+    reports = demo_store.reports
+    radius = reports["precision_m"].to_numpy(dtype=float)
+    for res in (8, 10):
+        wide = located(reports) & (radius > mappable_radius_m(res))
+        assert (located(reports, res) == (located(reports) & ~wide)).all()
+        assert too_coarse_count(reports, None, res) == int(wide.sum())
+    # The demo's postcode units (100 m) and streets (300 m) are mapped at 9; only at 10 are streets not.
+    assert too_coarse_count(reports, None, 9) < too_coarse_count(reports, None, 10)

@@ -49,7 +49,7 @@ MAX_ROWS = 500  # a longer list is a table for an export, not a screen
 
 def ids_in_hex(reports: pd.DataFrame, cell: int, res: int, filters: ReportFilter | None = None) -> np.ndarray:
     """Ids of the located reports matching ``filters`` whose hexagon at ``res`` is ``cell``, newest first."""
-    keep = filter_mask(reports, filters) & located(reports)
+    keep = filter_mask(reports, filters) & located(reports, res)
     keep &= cells_to_parent(reports["h3"].to_numpy(), res) == np.int64(cell)
     sub = reports.loc[keep, ["id", "observed_at"]].sort_values("observed_at", ascending=False)
     return sub["id"].to_numpy()

@@ -743,7 +743,7 @@ def disclose_counts(
 def hex_counts(reports: pd.DataFrame, res: int, filters=None) -> pd.DataFrame:
     """Located reports matching ``filters`` per H3 cell at ``res``: h3, count and cell_key (the key
     ``disclose_counts`` needs). Cells with no report are left out."""
-    keep = filter_mask(reports, filters) & located(reports)
+    keep = filter_mask(reports, filters) & located(reports, res)
     cells = cells_to_parent(reports["h3"].to_numpy()[keep], res)
     uniq, codes = np.unique(cells, return_inverse=True)
     return pd.DataFrame(
@@ -802,7 +802,7 @@ def partner_filters(filters, policy: SharingPolicy):
 def too_few_message(exc, reports: pd.DataFrame, filters, policy: SharingPolicy) -> str:
     """The 'not enough reports for a hotspot analysis' sentence for ``hotspots.TooFewReports``, with
     the number of reports disclosed for ``policy`` (a partner never reads an exact small count)."""
-    n = disclose_selection(reports, filter_mask(reports, filters) & located(reports), policy)
+    n = disclose_selection(reports, filter_mask(reports, filters) & located(reports, exc.res), policy)
     n_text = f"{n:,}" if isinstance(n, int) else f"fewer than {policy.k}" if n == policy.small else n
     about = "" if not policy.suppresses or isinstance(n, str) else "about "
     return (

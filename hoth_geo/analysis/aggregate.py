@@ -84,7 +84,7 @@ def aggregate_hexes(
 
     Only cells that carry at least one matching located report are returned, largest first.
     """
-    keep = filter_mask(reports, filters) & located(reports)
+    keep = filter_mask(reports, filters) & located(reports, res)
     cells = cells_to_parent(reports["h3"].to_numpy()[keep], res)
     codes, uniques = pd.factorize(cells, sort=False)
     n_hex = len(uniques)

@@ -730,7 +730,7 @@ def evaluate_windows(
             )
         source = "police context"
     elif "observed_at" in frame.columns:
-        keep = filter_mask(frame, ReportFilter(concerns=concerns)) & located(frame)
+        keep = filter_mask(frame, ReportFilter(concerns=concerns)) & located(frame, res)
         t = pd.to_datetime(frame["observed_at"]).to_numpy(dtype="datetime64[ns]")
 
         def window_mask(lo: pd.Timestamp, hi: pd.Timestamp) -> np.ndarray:

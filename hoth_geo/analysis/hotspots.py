@@ -675,7 +675,7 @@ def gi_star(
     x = _counts_on_grid(counts, grid, res)
     total = x.sum()
     if total < min_reports:
-        raise TooFewReports(int(round(total)), min_reports)
+        raise TooFewReports(int(round(total)), min_reports, res)
     if grid.size < 3:
         raise DataConditionError(f"grid_cells must hold at least 3 cells for Gi*, got {grid.size}")
     graph = neighbour_graph(grid, k)
@@ -723,9 +723,9 @@ def hotspots(
     neither); ``n_reports`` is the number of located reports analysed. Raises TooFewReports first,
     before any grid is built, when the selection is too small.
     """
-    n = int((filter_mask(reports, filters) & located(reports)).sum())
+    n = int((filter_mask(reports, filters) & located(reports, res)).sum())
     if n < min_reports:
-        raise TooFewReports(n, min_reports)
+        raise TooFewReports(n, min_reports, res)
     counts, grid, warning = count_grid(reports, res, filters, area=area, area_name=area_name)
     out = gi_star(
         counts,
@@ -754,7 +754,7 @@ def count_grid(
 
     One construction for Gi* (``hotspots``), emerging hot spots and kernel density, in the app and
     on the command line alike."""
-    keep = filter_mask(reports, filters) & located(reports)
+    keep = filter_mask(reports, filters) & located(reports, res)
     fine = reports["h3"].to_numpy()[keep]
     uniq, count = np.unique(cells_to_parent(fine, res), return_counts=True)
     grid, warning = study_area_grid(res, area, points=fine, area_name=area_name)

@@ -317,7 +317,7 @@ class _Slots:
             raise ValueError(f"res must be at most the stored resolution {settings.FINE_H3_RES}, got {res}")
         self.res = res
         _check_half_life(half_life_days)
-        keep = filter_mask(reports, filters) & located(reports)
+        keep = filter_mask(reports, filters) & located(reports, res)
         t = reports["observed_at"].to_numpy(dtype="datetime64[ns]")
         if window is not None:
             lo, hi = window_bounds(window)

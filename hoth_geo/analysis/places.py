@@ -213,7 +213,7 @@ def hex_detail(
     reports: pd.DataFrame, places: pd.DataFrame, cell: int, res: int, f: ReportFilter | None = None
 ) -> dict[str, pd.DataFrame]:
     """What is inside one hex: counts by concern and by place type, and its places ranked."""
-    keep = filter_mask(reports, f) & located(reports)
+    keep = filter_mask(reports, f) & located(reports, res)
     keep &= cells_to_parent(reports["h3"].to_numpy(), res) == np.int64(cell)
     sub = reports[keep]
     masks = sub["concerns_mask"].to_numpy()

@@ -140,8 +140,8 @@ class SpaceTimeCube(NamedTuple):
     counts: np.ndarray  # int64 (n_cells x n_steps)
 
 
-def _selected(reports: pd.DataFrame, filters: ReportFilter | None) -> np.ndarray:
-    return filter_mask(reports, filters) & located(reports)
+def _selected(reports: pd.DataFrame, filters: ReportFilter | None, res: int) -> np.ndarray:
+    return filter_mask(reports, filters) & located(reports, res)
 
 
 def _data_range(reports: pd.DataFrame, keep: np.ndarray, filters: ReportFilter | None, start, end):
@@ -173,7 +173,7 @@ def space_time_cube(
     The range is ``start``..``end`` (inclusive dates), else the filter's dates, else the data's span.
     """
     res = check_res(res)
-    keep = _selected(reports, filters)
+    keep = _selected(reports, filters, res)
     lo, hi = _data_range(reports, keep, filters, start, end)
     starts = step_starts(lo, hi, step)
     t = reports["observed_at"].to_numpy(dtype="datetime64[ns]")
@@ -469,7 +469,7 @@ def emerging_hotspots(
     if grid_cells is None:
         grid_cells = count_grid(reports, res, filters, area=area, area_name=area_name)[1]
     if step is None:
-        start, end = _data_range(reports, _selected(reports, filters), filters, start, end)
+        start, end = _data_range(reports, _selected(reports, filters, res), filters, start, end)
         step = choose_time_step(start, end)
     cube = space_time_cube(reports, res, step, filters, grid_cells, start=start, end=end)
     n_steps = len(cube.step_starts)
@@ -602,7 +602,7 @@ def period_change(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     f = dataclasses.replace(filters, date_from=None, date_to=None) if filters else None
-    keep = _selected(reports, f)
+    keep = _selected(reports, f, res)
     t = reports["observed_at"].to_numpy(dtype="datetime64[ns]")
 
     def within(lo, hi):
@@ -654,7 +654,7 @@ def area_mask(reports: pd.DataFrame, *, cell: int | None = None, place_id: str |
         r = cell_resolutions(np.array([cell], dtype=np.int64))[0]
         if r < 0:
             raise ValueError(f"cell must be an H3 cell, got {cell!r}")
-        keep &= located(reports)
+        keep &= located(reports, int(r))
         keep &= cells_to_parent(reports["h3"].to_numpy(), int(r)) == np.int64(cell)
     if place_id is not None:
         keep &= (reports["place_id"] == place_id).to_numpy(dtype=bool, na_value=False)

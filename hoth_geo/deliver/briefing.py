@@ -305,7 +305,7 @@ def _cover(fig: Figure, rect, ctx: _Context) -> None:
     )
     y = top - 0.85 / hi
     keep = filter_mask(ctx.reports, ctx.filters)
-    is_located = located(ctx.reports)
+    is_located = located(ctx.reports, ctx.res)  # on the pack's maps
     at_place = ctx.reports["place_id"].notna().to_numpy()
     facts = [
         ("Period", ctx.period),
@@ -958,7 +958,7 @@ def _wards_and_towns(cells: np.ndarray) -> list[str]:
 def _slot_summary(ctx: _Context, plan: pd.DataFrame, res: int, names: pd.Series) -> list[dict]:
     """Per plan row: the concerns, place types and places of the time-known reports in its window."""
     rep = ctx.reports
-    keep = filter_mask(rep, ctx.filters) & located(rep) & rep["time_known"].to_numpy(dtype=bool)
+    keep = filter_mask(rep, ctx.filters) & located(rep, res) & rep["time_known"].to_numpy(dtype=bool)
     t = rep["observed_at"].to_numpy(dtype="datetime64[ns]")
     how = pd.DatetimeIndex(t).day_of_week.to_numpy() * 24 + pd.DatetimeIndex(t).hour.to_numpy()
     cells = hx.cells_to_parent(rep["h3"].to_numpy(), res)

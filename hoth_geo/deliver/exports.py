@@ -170,7 +170,7 @@ def _thresholded_labels(matrix: np.ndarray, labels: list[str], k: int) -> list[s
 def _partner_breakdowns(
     reports: pd.DataFrame, res: int, filters: ReportFilter | None, cells: np.ndarray, k: int
 ) -> tuple[list[str], list[str]]:
-    keep = filter_mask(reports, filters) & located(reports)
+    keep = filter_mask(reports, filters) & located(reports, res)
     codes = pd.Index(cells).get_indexer(cells_to_parent(reports["h3"].to_numpy()[keep], res))
     n = len(cells)
     types = list(PLACE_TYPES)

@@ -130,3 +130,42 @@ def test_place_ranking_counts_reports_and_distinct_agencies(reports):
     assert ranked["reports"].iloc[0] == expected.iloc[0]
     assert ranked.set_index("place_id")["reports"].sum() == expected.sum()
     assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+
+
+def test_reports_placed_only_to_a_postcode_district_make_no_hot_spot_at_its_centroid(tmp_path):
+    """A partner file where 60 reports give only the postcode district DH1 and 40 give coordinates
+    across Durham: the district's reports are somewhere in kilometres around its centroid, so maps of
+    resolution-8 hexagons (edges of half a kilometre) count them apart instead of in the one hexagon at
+    the centroid, where they would be the hottest spot of the map. Resolution 6 hexagons, larger than
+    the district's spread, count them."""
+    from hoth_geo import store
+    from hoth_geo.analysis import hotspots
+    from hoth_geo.intake import pipeline
+
+    rng = np.random.default_rng(3)
+    lines = ["Source reference,Date observed,Reporting agency,Postcode,Latitude,Longitude,Concerns"]
+    for i in range(60):
+        lines.append(f"D-{i},0{1 + i % 9}/05/2025,Synthetic School,DH1,,,cce")
+    for i in range(40):
+        lat, lon = 54.70 + rng.uniform(0, 0.12), -1.65 + rng.uniform(0, 0.15)
+        lines.append(f"P-{i},0{1 + i % 9}/05/2025,Synthetic School,,{lat:.6f},{lon:.6f},cce")
+    path = tmp_path / "district_only.csv"
+    path.write_text("\n".join(lines) + "\n")
+    engine = store.connect(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    assert pipeline.import_file(engine, path, today=date(2026, 1, 1)).n_accepted == 100
+    frame = store.load_reports(engine)
+    district = frame["geocode_method"] == "postcode_district"
+    assert (
+        district.sum() == 60 and (frame.loc[district, "precision_m"] > selection.mappable_radius_m(8)).all()
+    )
+
+    at_8 = aggregate.aggregate_hexes(frame, 8)
+    assert at_8["count"].sum() == 40 and at_8["count"].max() < 5
+    assert selection.too_coarse_count(frame, None, 8) == 60
+    assert selection.too_coarse_count(frame, None, 6) == 0
+    assert aggregate.aggregate_hexes(frame, 6)["count"].sum() == 100
+    # Gi* at resolution 8 finds no hot spot where the district's reports were placed.
+    centroid = int(h3.str_to_int(h3.cell_to_parent(h3.int_to_str(int(frame.loc[district, "h3"].iloc[0])), 8)))
+    result = hotspots.hotspots(frame, 8, min_reports=30)
+    row = result.table.set_index("h3").loc[centroid]
+    assert row["count"] == 0 and not str(row["class"]).startswith("hot")

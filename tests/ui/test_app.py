@@ -89,11 +89,21 @@ def test_every_core_page_renders_with_the_demo_banner(analyst, page):
     )
 
 
-def test_map_page_reports_online_count_apart_from_the_map(analyst):
+def test_map_page_reports_online_count_apart_from_the_map(analyst, demo_store):
     at = app_as(analyst, "map").run()
-    metrics = {m.label: m.value for m in at.metric}
-    assert int(metrics["Online (not mapped)"].replace(",", "")) > 0
-    assert int(metrics["Reports on the map"].replace(",", "")) > 1000
+    metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
+    assert metrics["Online (not mapped)"] > 0
+    assert metrics["Reports on the map"] > 1000
+    # Reports placed too coarsely for these hexagons are counted apart too: every report is accounted for.
+    reports = demo_store.reports
+    with_a_point_or_online = int(((reports["h3"] != 0) | reports["online"]).sum())
+    assert metrics["Too coarse for this hexagon size"] >= 1
+    assert sum(metrics[k] for k in list(metrics)[:3]) == with_a_point_or_online
+
+    at.select_slider[0].set_value(10).run()  # smaller hexagons: streets (about 300 m) are too coarse now
+    finer = {m.label: int(m.value.replace(",", "")) for m in at.metric}
+    assert finer["Too coarse for this hexagon size"] > metrics["Too coarse for this hexagon size"]
+    assert sum(finer[k] for k in list(finer)[:3]) == with_a_point_or_online
 
 
 def test_the_context_toggle_draws_the_police_layer_without_changing_the_selection(analyst):

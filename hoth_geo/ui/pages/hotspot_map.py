@@ -126,6 +126,7 @@ def render() -> None:
     key = (state.version(), filters)
     table = _hex_table(key, res, filters)
     n_online = selection.online_count(reports, filters)
+    n_coarse = selection.too_coarse_count(reports, filters, res)
     located = int(table["count"].sum()) if not table.empty else 0
     with right:
         st.metric("Reports on the map", f"{located:,}")
@@ -134,6 +135,16 @@ def render() -> None:
             f"{n_online:,}",
             help="Online is a setting, not a place: counted, never mapped.",
         )
+        if n_coarse:
+            st.metric(
+                "Too coarse for this hexagon size",
+                f"{n_coarse:,}",
+                help=(
+                    f"Placed only to within more than {selection.mappable_radius_m(res):,.0f} m (a postcode "
+                    "sector or district, coarse coordinates or grid reference): counted, but not put in one "
+                    "hexagon this small. A larger hexagon size maps them."
+                ),
+            )
         st.metric("Hexagons with reports", f"{len(table):,}")
         st.caption(f"Filters: {md_filters(filters)}")
 
