@@ -36,5 +36,5 @@ def test_kde_builds_the_grid_once_and_writes_the_density_of_the_area(demo_store,
     expected = hotspots.density(demo_store.reports, 8).table
     assert written["h3"].tolist() == list(hexes.cells_to_str(expected["h3"]))
     assert written["count"].tolist() == expected["count"].tolist()
-    assert int(written["count"].sum()) == int(located(demo_store.reports).sum())
+    assert int(written["count"].sum()) == int(located(demo_store.reports, 8).sum())
     assert written["density"].to_numpy() == pytest.approx(expected["density"].to_numpy(), rel=1e-9)
