@@ -157,20 +157,36 @@ _METRES_PER_DEGREE = 111_320.0  # of latitude, and of longitude at the equator (
 _MAX_DECIMALS = 7  # a ten-millionth of a degree is 1 cm: more decimals say nothing more
 
 
-def wgs84_precision_m(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+def wgs84_precision_m(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    lat_decimals: np.ndarray | None = None,
+    lon_decimals: np.ndarray | None = None,
+) -> np.ndarray:
     """The radius within which a point given as decimal degrees lies, from how many decimals it has.
 
     54.77, -1.57 (two decimals) stands for a box 0.01 degrees on a side: about 1.1 km north to south and
     0.6 km east to west at 55 degrees north. The value may have been rounded or cut short, so the radius
-    is the box's whole diagonal (1.3 km here); a device's six decimals give the 10 m floor. The decimals
-    are those of the shortest text that reads back as the same number (54.770 counts as 54.77)."""
+    is the box's whole diagonal (1.3 km here); a device's six decimals give the 10 m floor.
+    ``lat_decimals`` / ``lon_decimals`` are the decimals as written in the file, where known (negative or
+    NaN where not); otherwise they are those of the shortest text that reads back as the same number,
+    which cannot see trailing zeros (54.7700 would count as 54.77, and be stated wider than it is)."""
     lat = np.asarray(lat, float)
     lon = np.asarray(lon, float)
-    lat_step = 10.0 ** -_decimals(lat)
-    lon_step = 10.0 ** -_decimals(lon)
+    lat_step = 10.0 ** -_written_or_inferred(lat, lat_decimals)
+    lon_step = 10.0 ** -_written_or_inferred(lon, lon_decimals)
     north_m = lat_step * _METRES_PER_DEGREE
     east_m = lon_step * _METRES_PER_DEGREE * np.cos(np.radians(np.clip(np.nan_to_num(lat), -90, 90)))
     return np.maximum(np.hypot(north_m, east_m), _COORD_PRECISION_M)
+
+
+def _written_or_inferred(values: np.ndarray, written: np.ndarray | None) -> np.ndarray:
+    inferred = _decimals(values)
+    if written is None:
+        return inferred
+    written = np.asarray(written, dtype=float)
+    known = np.isfinite(written) & (written >= 0)
+    return np.where(known, np.minimum(np.nan_to_num(written), _MAX_DECIMALS), inferred).astype(np.int64)
 
 
 def _decimals(values: np.ndarray) -> np.ndarray:
@@ -791,10 +807,13 @@ def geocode(
     *,
     study_area: BaseGeometry | None = None,
     matcher: _Matcher | None = None,
+    coordinate_decimals: pd.DataFrame | None = None,
 ) -> GeocodeResult:
     """Run the cascade over canonical rows. ``gazetteer`` is a ``hoth_geo.intake.gazetteer.Gazetteer``;
     ``extra_places`` are places stored in the database (demo venues, analyst-added places);
-    ``matcher`` (``name_matcher``) carries name lookups over from earlier calls with the same two.
+    ``matcher`` (``name_matcher``) carries name lookups over from earlier calls with the same two;
+    ``coordinate_decimals`` (``IngestResult.coordinate_decimals``) the decimals each row's latitude and
+    longitude had in the file, which state their radius (``wgs84_precision_m``).
     Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle.
 
     The steps, in order: online (a setting, never a point), WGS84 coordinates, British National Grid,
@@ -814,7 +833,7 @@ def geocode(
     names = _text_column(frame["place_name"])
     texts = _text_column(frame["location_text"])
     pcs = _text_column(frame["postcode"])
-    _by_wgs84(c, frame)
+    _by_wgs84(c, frame, coordinate_decimals)
     _by_grid_reference(c, frame)
     _by_place_name(c, frame, names, texts, pcs)
     _by_postcode(c, pcs)
@@ -830,23 +849,21 @@ def geocode(
     return _result(c, frame)
 
 
-def _by_wgs84(c: _Cascade, frame: pd.DataFrame) -> None:
+def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None) -> None:
     """1a. WGS84 coordinates inside the area (or inside once latitude and longitude are swapped back)."""
     glat = frame["latitude"].to_numpy(dtype=float)
     glon = frame["longitude"].to_numpy(dtype=float)
     has_ll = c.todo & np.isfinite(glat) & np.isfinite(glon)
     inside = has_ll & in_study_area(c.area, glat, glon)
     swapped = has_ll & ~inside & in_study_area(c.area, glon, glat)
-    c.place(
-        inside, glat[inside], glon[inside], "coordinates_wgs84", wgs84_precision_m(glat[inside], glon[inside])
-    )
-    c.place(
-        swapped,
-        glon[swapped],
-        glat[swapped],
-        "coordinates_wgs84",
-        wgs84_precision_m(glon[swapped], glat[swapped]),
-    )
+    dlat = dlon = np.full(len(frame), np.nan)
+    if written is not None:
+        by_row = written.reindex(c.rownum)
+        dlat, dlon = by_row["latitude"].to_numpy(dtype=float), by_row["longitude"].to_numpy(dtype=float)
+    radius = wgs84_precision_m(glat[inside], glon[inside], dlat[inside], dlon[inside])
+    c.place(inside, glat[inside], glon[inside], "coordinates_wgs84", radius)
+    radius = wgs84_precision_m(glon[swapped], glat[swapped], dlon[swapped], dlat[swapped])
+    c.place(swapped, glon[swapped], glat[swapped], "coordinates_wgs84", radius)
     c.note[swapped] = "latitude and longitude were swapped in the file; corrected"
     outside_ll = has_ll & ~(inside | swapped)
     for i in np.flatnonzero(outside_ll):
@@ -1136,18 +1153,20 @@ def geocode_safely(
     *,
     study_area: BaseGeometry | None = None,
     matcher: _Matcher | None = None,
+    coordinate_decimals: pd.DataFrame | None = None,
 ) -> GeocodeResult:
     """``geocode``, except that no row can abort the batch: when the batch raises, it is split in
     halves until the rows that raise are found; each is quarantined with the error named."""
+    options = {"study_area": study_area, "matcher": matcher, "coordinate_decimals": coordinate_decimals}
     try:
-        return geocode(rows, gazetteer, extra_places, study_area=study_area, matcher=matcher)
+        return geocode(rows, gazetteer, extra_places, **options)
     except Exception as exc:  # noqa: BLE001 - any failure of one row must not lose the others
         if len(rows) <= 1:
             return _unhandled_row(rows.reset_index(drop=True), exc)
     mid = len(rows) // 2
     parts = [
-        geocode_safely(rows.iloc[:mid], gazetteer, extra_places, study_area=study_area, matcher=matcher),
-        geocode_safely(rows.iloc[mid:], gazetteer, extra_places, study_area=study_area, matcher=matcher),
+        geocode_safely(rows.iloc[:mid], gazetteer, extra_places, **options),
+        geocode_safely(rows.iloc[mid:], gazetteer, extra_places, **options),
     ]
     located_parts = [p.located for p in parts if not p.located.empty]
     q_parts = [p.quarantine for p in parts if not p.quarantine.empty]

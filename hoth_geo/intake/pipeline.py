@@ -500,7 +500,13 @@ class _SharingFormImport:
         fresh = rows[status != "duplicate"]
         if self.matcher is None or self.matcher.n_cached() > _MAX_CACHED_NAMES:
             self.matcher = geocoding.name_matcher(self.gaz, self.extra_places)
-        geo = geocoding.geocode_safely(fresh, self.gaz, self.extra_places, matcher=self.matcher)
+        geo = geocoding.geocode_safely(
+            fresh,
+            self.gaz,
+            self.extra_places,
+            matcher=self.matcher,
+            coordinate_decimals=result.coordinate_decimals,
+        )
         located = geo.located
         located["identity"] = (
             rows.set_index("row_number")["identity"].reindex(located["row_number"]).to_numpy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -163,7 +164,8 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     empty = _empty_rows(raw, cols)
 
     observed_at, time_known, approximate, received = _dates(cols, empty, today)
-    lat, lon, east, north = _coordinates(cols, comma_decimal=raw.attrs.get("delimiter") == ";")
+    comma_decimal = raw.attrs.get("delimiter") == ";"
+    lat, lon, east, north = _coordinates(cols, comma_decimal=comma_decimal)
     place_type, online, postcode = _setting_and_postcode(cols, lat, east)
     agency_type, concerns, indicators, (g_src, g_info, g_hand) = _agency_and_grading(cols)
     if truncated:
@@ -216,7 +218,34 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         n_read=n,
         kind="sharing_form",
         unknown_terms=cols.unknown_terms,
+        coordinate_decimals=pd.DataFrame(
+            {f: decimals_written(text[f], comma_decimal=comma_decimal) for f in ("latitude", "longitude")},
+            index=pd.Index(row_number, name="row_number"),
+        ),
     )
+
+
+_DECIMALS = re.compile(r"^[+-]?\d*[.,](\d+)$")
+
+
+def decimals_written(values: pd.Series, *, comma_decimal: bool = False) -> np.ndarray:
+    """How many decimals each number was written with ('54.7700' has 4, '55' has 0): NaN for a blank
+    cell or a form that does not say (an exponent). The geocoder states a coordinate's radius from
+    them, since the number itself has lost its trailing zeros."""
+
+    def one_pass(unique: pd.Series) -> list[float]:
+        out = []
+        for v in unique:
+            text = str(v).strip().replace(" ", "")
+            if not text or any(ch.isalpha() for ch in text):
+                out.append(np.nan)
+            elif (m := _DECIMALS.match(text)) and (comma_decimal or "," not in text):
+                out.append(float(len(m.group(1))))
+            else:
+                out.append(0.0 if text.lstrip("+-").isdigit() else np.nan)
+        return out
+
+    return by_unique(values, one_pass).astype(float)
 
 
 # What each vocabulary column's unknown terms are called, and what became of them.

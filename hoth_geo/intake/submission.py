@@ -377,7 +377,7 @@ def _geocode_form(
     )
     if result.rows.empty:
         return None
-    return geocoding.geocode(result.rows, gaz, extra_places)
+    return geocoding.geocode(result.rows, gaz, extra_places, coordinate_decimals=result.coordinate_decimals)
 
 
 def preview(

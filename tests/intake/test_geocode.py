@@ -529,3 +529,25 @@ def test_an_import_is_not_aborted_by_a_row_the_geocoder_cannot_handle(gaz, monke
     assert (summary.n_read, summary.n_accepted, summary.n_quarantined) == (3, 2, 1)
     q = store.load_quarantine(engine).set_index("row_number")
     assert q.loc[3, "reason"].startswith("row 3: the geocoder could not handle this row (RuntimeError")
+
+
+def test_the_decimals_written_in_the_file_state_the_radius_not_the_number_they_became(gaz):
+    """'54.7800' (four decimals) is stored as the number 54.78, which shows two: the radius comes from
+    the file's text, where the normaliser counted the decimals, so the report is not stated as within
+    1.3 km (nor left off resolution-8 maps) for the zeros its export wrote."""
+    from hoth_geo.intake.ingest import ingest
+
+    data = (
+        b"Ref,Date observed,Latitude,Longitude\n"
+        b"SYN-1,03/04/2025,54.7800,-1.5700\n"  # four decimals, two of them zeros
+        b"SYN-2,03/04/2025,54.78,-1.57\n"  # two decimals
+        b"SYN-3,03/04/2025,-1.5700,54.7800\n"  # swapped in the file: the decimals travel with the values
+    )
+    form = ingest(data, "decimals.csv", today=date(2026, 1, 1))
+    assert form.coordinate_decimals.loc[2].tolist() == [4, 4]
+    result = geocode(form.rows, gaz, coordinate_decimals=form.coordinate_decimals)
+    four, two, swapped = (_one(result, r)["precision_m"] for r in (2, 3, 4))
+    assert 12 < four < 14 and swapped == pytest.approx(four)
+    assert two > 1_200
+    # Without the file's text (a number alone), the radius errs wide.
+    assert _one(geocode(form.rows, gaz), 2)["precision_m"] == pytest.approx(two)

@@ -94,16 +94,19 @@ def test_map_page_reports_online_count_apart_from_the_map(analyst, demo_store):
     metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
     assert metrics["Online (not mapped)"] > 0
     assert metrics["Reports on the map"] > 1000
-    # Reports placed too coarsely for these hexagons are counted apart too: every report is accounted for.
     reports = demo_store.reports
     with_a_point_or_online = int(((reports["h3"] != 0) | reports["online"]).sum())
-    assert metrics["Too coarse for this hexagon size"] >= 1
-    assert sum(metrics[k] for k in list(metrics)[:3]) == with_a_point_or_online
+    # Every demo report with a point is precise enough for resolution-8 hexagons.
+    assert "Too coarse for this hexagon size" not in metrics
+    assert metrics["Reports on the map"] + metrics["Online (not mapped)"] == with_a_point_or_online
 
-    at.select_slider[0].set_value(10).run()  # smaller hexagons: streets (about 300 m) are too coarse now
+    at.select_slider[0].set_value(10).run()  # hexagons with 76 m edges: streets (300 m) are too coarse
     finer = {m.label: int(m.value.replace(",", "")) for m in at.metric}
-    assert finer["Too coarse for this hexagon size"] > metrics["Too coarse for this hexagon size"]
-    assert sum(finer[k] for k in list(finer)[:3]) == with_a_point_or_online
+    streets = int((reports["geocode_method"] == "street").sum())
+    assert finer["Too coarse for this hexagon size"] == streets > 0
+    assert sum(
+        finer[k] for k in ("Reports on the map", "Online (not mapped)", "Too coarse for this hexagon size")
+    ) == (with_a_point_or_online)
 
 
 def test_the_context_toggle_draws_the_police_layer_without_changing_the_selection(analyst):

@@ -7,8 +7,9 @@ outside it). From this revision the geocoder states the radius from the decimals
 reference at its square's centre (``hoth_geo.intake.geocode``); this migration does the same to the
 reports already stored:
 
-- ``coordinates_wgs84``: ``precision_m`` from the decimals of the stored latitude and longitude (never
-  below the radius stated before);
+- ``coordinates_wgs84`` stated at 10 m (all of them, before this revision): ``precision_m`` from the
+  decimals of the stored latitude and longitude, which cannot show decimals written as trailing zeros
+  (54.7700 is stored as 54.77), so the radius errs wide;
 - ``coordinates_bng``: the point moved to the centre of the square its easting and northing name, with
   its H3 cell, and ``precision_m`` half the square's diagonal;
 - either: a place linked to the point (the nearest place of its type within 150 m) is unlinked when the
@@ -112,8 +113,11 @@ def _corrected(rows) -> list[dict]:
     place_id = np.array([r.place_id for r in rows], dtype=object)
 
     new_lat, new_lon, new_cells = lat.copy(), lon.copy(), cells.copy()
-    # A point that stays where it is never gets a smaller radius than it was stated with.
-    radius = np.fmax(_wgs84_radius(lat, lon), old_radius)
+    # The geocoder before this revision stated 10 m for every coordinate, and one after it states
+    # 10 m only for five or more decimals as written: a row at 10 m gets the radius its stored number
+    # allows (which cannot see decimals written as trailing zeros, so it errs wide); any other radius
+    # was stated from the decimals as written and stays. A point never gets a smaller radius.
+    radius = np.where(old_radius == _FLOOR_M, np.fmax(_wgs84_radius(lat, lon), _FLOOR_M), old_radius)
     on_grid = grid & np.isfinite(east) & np.isfinite(north)
     if on_grid.any():
         e, n, radius[on_grid] = _grid_square(east[on_grid], north[on_grid])
