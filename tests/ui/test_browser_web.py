@@ -101,6 +101,18 @@ def test_a_visitor_who_has_not_signed_in_cannot_upload(app):
     assert put(token) == refused  # signed out: refused again
 
 
+def _import_as_analyst(chromium, app, path):
+    """A new page, signed in as the analyst, that has uploaded ``path`` on the Import page and pressed
+    Import: (context, page, watch)."""
+    context, page, watch = new_page(chromium, app)
+    sign_in(page, app, ANALYST)
+    page.get_by_role("link", name="Import").click()
+    page.get_by_role("heading", name="Import", exact=True).wait_for()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_role("button", name="Import", exact=True).click()
+    return context, page, watch
+
+
 def test_a_signed_in_analyst_uploads_and_imports_a_file(chromium, app, tmp_path):
     path = tmp_path / "upload_check.csv"
     path.write_text(
@@ -108,12 +120,7 @@ def test_a_signed_in_analyst_uploads_and_imports_a_file(chromium, app, tmp_path)
         "UP-1,03/04/2025,Synthetic Youth Project,youth_service,54.77613,-1.57329,cse,Synthetic upload check\n",
         encoding="utf-8",
     )
-    context, page, watch = new_page(chromium, app)
-    sign_in(page, app, ANALYST)
-    page.get_by_role("link", name="Import").click()
-    page.get_by_role("heading", name="Import", exact=True).wait_for()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.get_by_role("button", name="Import", exact=True).click()
+    context, page, watch = _import_as_analyst(chromium, app, path)
     page.get_by_test_id("stAlertContentSuccess").get_by_text(
         "upload_check.csv: read 1 rows = 1 accepted"
     ).wait_for()
@@ -133,12 +140,7 @@ def test_an_imported_files_name_headers_and_terms_are_shown_as_text(chromium, ap
         f"UP-2,03/04/2025,Synthetic Youth Project,youth_service,54.77613,-1.57329,cse,{login},a,b\n",
         encoding="utf-8",
     )
-    context, page, watch = new_page(chromium, app)
-    sign_in(page, app, ANALYST)
-    page.get_by_role("link", name="Import").click()
-    page.get_by_role("heading", name="Import", exact=True).wait_for()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.get_by_role("button", name="Import", exact=True).click()
+    context, page, watch = _import_as_analyst(chromium, app, path)
     success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="read 1 rows")
     success.wait_for()
     warnings = page.get_by_test_id("stAlertContentWarning")
