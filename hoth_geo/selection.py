@@ -1,8 +1,8 @@
 """Which reports a view covers: the shared filters (``ReportFilter``) and the masks that apply them.
 
 A pure selection over the analysis frame (``store.load_reports``), used by every layer that narrows
-reports: disclosure control, analysis, exports and the interfaces. It knows the vocabulary and nothing
-else, so anything may import it.
+reports: disclosure control, analysis, exports and the interfaces. It knows the vocabulary and the
+settings and nothing else, so anything may import it.
 """
 
 from __future__ import annotations
