@@ -48,9 +48,20 @@ def app_as(user: auth.User | None, page: str = "map", timeout: int = 180) -> App
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
+def rendered_markdown(markdown: str) -> str:
+    """Markdown as HTML (CommonMark with tables and strikethrough, as Streamlit renders it)."""
+    return _MARKDOWN.render(markdown)
+
+
+def markup_tags(rendered: str) -> set[str]:
+    """The HTML tags of rendered Markdown besides paragraphs: a link, an image or emphasis made from a
+    value would show up here."""
+    return set(re.findall(r"<(\w+)", rendered)) - {"p"}
+
+
 def as_read(markdown: str) -> tuple[str, set[str]]:
-    """What a reader sees of an element's Markdown: its text, and the HTML tags it renders to besides
-    paragraphs (a link, an image or emphasis made from a value would show up there)."""
-    rendered = _MARKDOWN.render(markdown)
-    tags = set(re.findall(r"<(\w+)", rendered)) - {"p"}
-    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip().replace("\u2060", ""), tags
+    """What a reader sees of an element's Markdown: its text (word joiners aside) and ``markup_tags``."""
+    rendered = rendered_markdown(markdown)
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip().replace("\u2060", ""), markup_tags(
+        rendered
+    )

@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from markdown_it import MarkdownIt
+from apptest_support import markup_tags, rendered_markdown
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
@@ -31,21 +31,12 @@ PAYLOADS = [
     "Social care (Durham) — St. Mary's",
     "see www.e.invalid or write to someone@e.invalid, https://e.invalid/x",
 ]
-_MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-
-
-def _rendered(markdown: str) -> str:
-    return _MD.render(markdown)
-
-
-def _markup_tags(rendered: str) -> set[str]:
-    return set(re.findall(r"<(\w+)", rendered)) - {"p"}
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_md_escape_shows_the_text_literally(payload):
-    rendered = _rendered(md_escape(payload))
-    assert _markup_tags(rendered) == set(), rendered
+    rendered = rendered_markdown(md_escape(payload))
+    assert markup_tags(rendered) == set(), rendered
     shown = html.unescape(re.sub(r"</?p>", "", rendered)).strip()
     # The same characters (a line break as a space; invisible word joiners aside).
     assert shown.replace(WORD_JOINER, "") == " ".join(payload.split("\n"))
@@ -54,7 +45,7 @@ def test_md_escape_shows_the_text_literally(payload):
 
 
 def test_without_escaping_the_payload_would_be_an_image_and_a_link():
-    assert {"img", "a"} <= _markup_tags(_rendered(HOSTILE_AGENCY))
+    assert {"img", "a"} <= markup_tags(rendered_markdown(HOSTILE_AGENCY))
 
 
 # --- Pages run with AppTest ------------------------------------------------------------------------------------
@@ -217,6 +208,6 @@ def test_agency_names_in_filter_captions_are_escaped(app_env):
     captions = [c.value for c in at.caption if c.value.startswith("Filters:")]
     assert captions, [c.value for c in at.caption]
     for body in captions:
-        rendered = _rendered(body)
+        rendered = rendered_markdown(body)
         assert "<img" not in rendered and "<a " not in rendered and "<strong>" not in rendered, rendered
         assert "e.invalid" in html.unescape(rendered)  # shown as text
