@@ -749,15 +749,16 @@ def parse_indicators(cell: str) -> str:
 
 class UnknownTerms:
     """The terms of one vocabulary column that match no listed key: how many rows had one, and the
-    rows of each term (the first ``MAX_KEPT`` distinct terms; later new terms are only counted), so
-    the person importing can be told which words were read as "other" or dropped."""
+    rows of each term (the first ``MAX_KEPT`` distinct terms; whether there were more is kept, not how
+    many, since the same term met again in a later cell or chunk cannot be told from a new one), so the
+    person importing can be told which words were read as "other" or dropped."""
 
     MAX_KEPT = 1_000
 
     def __init__(self) -> None:
         self.n_rows = 0
         self.rows_by_term: dict[str, int] = {}
-        self.n_terms_not_kept = 0
+        self.more_not_kept = False
 
     def add(self, term: str, n_rows: int) -> None:
         if term in self.rows_by_term:
@@ -765,14 +766,14 @@ class UnknownTerms:
         elif len(self.rows_by_term) < self.MAX_KEPT:
             self.rows_by_term[term] = n_rows
         else:
-            self.n_terms_not_kept += 1
+            self.more_not_kept = True
 
     def update(self, other: UnknownTerms) -> None:
         """Add another chunk's terms of the same column."""
         self.n_rows += other.n_rows
         for term, n in other.rows_by_term.items():
             self.add(term, n)
-        self.n_terms_not_kept += other.n_terms_not_kept
+        self.more_not_kept |= other.more_not_kept
 
     def most_rows(self, n: int) -> list[tuple[str, int]]:
         """The ``n`` terms with the most rows, most first (ties in the order first met)."""

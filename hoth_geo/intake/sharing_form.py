@@ -138,9 +138,8 @@ class _Columns:
     row_number: np.ndarray  # spreadsheet row of each input row
     problems: RowProblems
     warnings: list[str]
-    unknown_terms: dict[str, UnknownTerms] = field(
-        default_factory=dict
-    )  # vocabulary column -> its unknown terms
+    # Vocabulary column -> its terms that match no listed key.
+    unknown_terms: dict[str, UnknownTerms] = field(default_factory=dict)
 
 
 def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> IngestResult:
@@ -279,8 +278,10 @@ def vocabulary_warnings(unknown_terms: dict[str, UnknownTerms]) -> list[str]:
             continue
         named = unknown.most_rows(_TERMS_NAMED)
         shown = ", ".join(f'"{_shortened(term)}" ({n:,} row{"s" if n != 1 else ""})' for term, n in named)
-        n_more = len(unknown.rows_by_term) - len(named) + unknown.n_terms_not_kept
+        n_more = len(unknown.rows_by_term) - len(named)
         more = f" and {n_more:,} more term{'s' if n_more != 1 else ''}" if n_more else ""
+        if unknown.more_not_kept:
+            more += " and others"
         out.append(f"{unknown.n_rows} rows had {what}; {became}: {shown}{more}")
     return out
 

@@ -210,3 +210,22 @@ def test_a_long_unknown_term_is_shortened_in_the_warning():
     r = ingest(data.encode(), "long.csv", today=TODAY)
     (said,) = [w for w in r.warnings if "place type" in w]
     assert '"' + "y" * 59 + '…" (1 row)' in said and "y" * 60 not in said
+
+
+def test_terms_beyond_those_kept_are_said_to_exist_not_counted(monkeypatch):
+    """Past the terms kept, a term met again in another chunk cannot be told from a new one: the
+    warning says there are others rather than a number that would count it twice."""
+    from hoth_geo.intake.parsers import UnknownTerms
+    from hoth_geo.intake.sharing_form import vocabulary_warnings
+
+    monkeypatch.setattr(UnknownTerms, "MAX_KEPT", 2)
+    whole = UnknownTerms()
+    for chunk_terms in (["kebab van", "arcade", "bookies"], ["bookies", "arcade"]):
+        chunk = UnknownTerms()
+        for term in chunk_terms:
+            chunk.n_rows += 1
+            chunk.add(term, 1)
+        whole.update(chunk)
+    (said,) = vocabulary_warnings({"place_type": whole})
+    assert said.endswith('"arcade" (2 rows), "kebab van" (1 row) and others')
+    assert whole.n_rows == 5
