@@ -15,9 +15,10 @@ reports already stored:
 - either: a place linked to the point (the nearest place of its type within 150 m) is unlinked when the
   new radius is wider than those 150 m, as the geocoder no longer links such points.
 
-The computation is written out here (all but the H3 cell), not imported from the geocoder, so that later changes to the geocoder do not change
-what this revision does. Values already right are left alone; the data version is bumped when a report
-changed, so running app processes read the reports again.
+The computation is written out here (all but the H3 cell), not imported from the geocoder, so that
+later changes to the geocoder do not change what this revision does. Values already right are left
+alone; the data version is bumped when a report changed, so running app processes read the reports
+again.
 
 Revision ID: 0005
 Revises: 0004
