@@ -50,6 +50,8 @@ __all__ = [
     "postcodes_from_codepoint",
     "local_metres",
     "nearest_postcode_district",
+    "unit_radii",
+    "UNIT_MIN_RADIUS_M",
     "centroids",
     "read_boundary_features",
     "wards_frame",
@@ -233,6 +235,46 @@ def local_metres(lat: np.ndarray, lon: np.ndarray, lat0: float) -> np.ndarray:
     return np.column_stack(
         [np.radians(lon) * 6_371_008.8 * np.cos(np.radians(lat0)), np.radians(lat) * 6_371_008.8]
     )
+
+
+# A unit's point is the middle of its addresses, itself good to about this much (a town street's units
+# are ~60 m apart): no unit is stated tighter.
+UNIT_MIN_RADIUS_M = 100.0
+
+
+def unit_radii(postcodes: pd.DataFrame, min_radius_m: float = UNIT_MIN_RADIUS_M) -> np.ndarray:
+    """How far each postcode unit's addresses may lie from its point, in metres: the distance to the
+    nearest other unit's point (one at another place: several units may share one building's point), at
+    least ``min_radius_m``.
+
+    Code-Point Open gives a unit one point and no extent. The addresses of a unit lie nearer its own
+    point than the neighbours', so the gap to the nearest neighbour is about as far as they reach: the
+    floor in a town, where units are a few dozen metres apart, and a kilometre or more for a farm in the
+    dales, which a fixed 100 m would have stated as precisely as a terrace."""
+    n = len(postcodes)
+    out = np.full(n, float(min_radius_m))
+    if n < 2:
+        return out
+    from scipy.spatial import cKDTree
+
+    lat = postcodes["latitude"].to_numpy(dtype="float64")
+    lon = postcodes["longitude"].to_numpy(dtype="float64")
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    if ok.sum() < 2:
+        return out
+    xy = local_metres(lat[ok], lon[ok], float(np.mean(lat[ok])))
+    tree = cKDTree(xy)
+    k = min(_SHARED_POINT_NEIGHBOURS, int(ok.sum()))
+    dist, _ = tree.query(xy, k=k)
+    # The first neighbour more than a metre away (the unit itself and units sharing its point are nearer).
+    apart = np.where(dist > 1.0, dist, np.inf).min(axis=1)
+    out[ok] = np.where(np.isfinite(apart), np.maximum(np.round(apart), min_radius_m), min_radius_m)
+    return out
+
+
+# Units looked at around each one: more than share any one point in Code-Point Open for a town (a
+# large user's building may hold a dozen).
+_SHARED_POINT_NEIGHBOURS = 32
 
 
 def nearest_postcode_district(
@@ -970,8 +1012,11 @@ def _load_cached(directory: str) -> Gazetteer:
         if candidate.exists():
             area = _load_polygon_cached(str(candidate.resolve()))
             break
+    # Each unit's radius from its neighbours, before any clipping to an area (neighbours over the
+    # boundary still bound a unit's reach).
+    postcodes = layers["postcodes"].assign(radius_m=unit_radii(layers["postcodes"]))
     return Gazetteer(
-        postcodes=layers["postcodes"],
+        postcodes=postcodes,
         places=layers["places"],
         streets=layers["streets"],
         sectors=centroids(layers["postcodes"], "sector"),

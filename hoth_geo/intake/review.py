@@ -285,10 +285,10 @@ def place_candidates(payload: dict, reason: str, places: pd.DataFrame, limit: in
     return hits[cols].drop_duplicates("place_id").head(limit).reset_index(drop=True)
 
 
-def postcode_location(text: str, postcodes: pd.DataFrame) -> tuple[str, float, float] | None:
-    """The postcode an analyst typed, normalised, and its unit's point in the gazetteer
-    (``Gazetteer.postcodes``): (postcode, latitude, longitude), or None when it is not there."""
-    from hoth_geo.intake.gazetteer import normalise_postcode
+def postcode_location(text: str, postcodes: pd.DataFrame) -> tuple[str, float, float, float] | None:
+    """The postcode an analyst typed, normalised, and its unit in the gazetteer (``Gazetteer.postcodes``):
+    (postcode, latitude, longitude, radius in metres), or None when it is not there."""
+    from hoth_geo.intake.gazetteer import UNIT_MIN_RADIUS_M, normalise_postcode
 
     pc = normalise_postcode(pd.Series([text])).iloc[0]
     if not isinstance(pc, str) or not pc:
@@ -296,7 +296,8 @@ def postcode_location(text: str, postcodes: pd.DataFrame) -> tuple[str, float, f
     hit = postcodes[postcodes["postcode"] == pc]
     if hit.empty:
         return None
-    return pc, float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0])
+    radius = float(hit["radius_m"].iloc[0]) if "radius_m" in hit else UNIT_MIN_RADIUS_M
+    return pc, float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0]), radius
 
 
 def resolve_with_location(
@@ -307,6 +308,7 @@ def resolve_with_location(
     place: pd.Series | None = None,
     *,
     actor: str | None,
+    precision_m: float | None = None,
 ) -> int:
     """Locate an open quarantined row at (latitude, longitude), or at ``place``: the row becomes a
     report (or resolves to the report with its identity) and the entry is resolved, in one
@@ -317,7 +319,7 @@ def resolve_with_location(
     row = pd.DataFrame([payload])
     for c in ("observed_at", "date_received"):
         row[c] = pd.to_datetime(row[c])
-    located = geocode.locate_manually(row, float(latitude), float(longitude), place)
+    located = geocode.locate_manually(row, float(latitude), float(longitude), place, precision_m)
     with engine.begin() as conn:
         # Claimed by a conditional update first: of two analysts locating the same row at once, the
         # second waits for the first and then finds nothing open to claim.

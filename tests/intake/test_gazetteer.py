@@ -442,6 +442,24 @@ def test_centroids_radius_is_a_95th_percentile():
         gz.centroids(pcs, "area")
 
 
+def test_unit_radii_reach_the_nearest_unit_at_another_point():
+    # Metres north of a point at 54.5 N, as degrees of latitude (111.2 km a degree).
+    north = [0.0, 0.0, 0.0, 50.0, 2_000.0, 2_600.0]
+    pcs = pd.DataFrame(
+        {
+            "postcode": ["DL12 1AA", "DL12 1AB", "DL12 1AD", "DL12 1AE", "DL12 2AA", "DL12 2AB"],
+            "latitude": [54.5 + m / 111_195.0 for m in north],
+            "longitude": [-2.0] * 6,
+        }
+    )
+    radii = gz.unit_radii(pcs)
+    # Three units sharing one building's point and a neighbour 50 m away: the 100 m floor, not 0 m.
+    assert radii[:4].tolist() == [100.0] * 4
+    # Two farm units 600 m apart and 1.95 km from the village: each reaches the other.
+    assert radii[4:] == pytest.approx([600.0, 600.0], abs=1.0)
+    assert gz.unit_radii(pcs.iloc[:1]).tolist() == [100.0]  # a unit alone: nothing to measure against
+
+
 def test_a_gazetteer_built_as_parquet_is_still_read_and_replaced_when_built_again(tmp_path):
     # Gazetteers built before the layers became Arrow files are parquet files in the area's folder.
     shipped = gz.load_gazetteer()
@@ -482,7 +500,8 @@ def shipped():
 
 
 def test_shipped_gazetteer_has_the_contract_columns(shipped):
-    assert tuple(shipped.postcodes.columns) == schema.GAZETTEER_POSTCODE_COLUMNS
+    # The file holds the contract's columns; each unit's radius is worked out as it loads (``unit_radii``).
+    assert tuple(shipped.postcodes.columns) == (*schema.GAZETTEER_POSTCODE_COLUMNS, "radius_m")
     assert tuple(shipped.places.columns) == schema.GAZETTEER_PLACE_COLUMNS
     assert tuple(shipped.streets.columns) == schema.GAZETTEER_STREET_COLUMNS
     assert len(shipped.postcodes) > 15_000 and len(shipped.places) > 300 and len(shipped.streets) > 3_000

@@ -172,6 +172,30 @@ def test_postcode_cascade_unit_sector_district_and_unknown_units(gaz):
     assert q.loc[6, "field"] == "postcode" and q.loc[6, "value"] == "DH1 1ZZ"
 
 
+def test_a_postcode_unit_is_stated_as_wide_as_the_gap_to_its_nearest_neighbour(gaz):
+    """Code-Point Open gives a unit one point and no extent: a farm unit in upper Teesdale reaches about as
+    far as the next unit's point, kilometres away; one on the edge of Durham City hundreds of metres; a
+    terrace in the city is stated at the 100 m floor."""
+    rows = canonical_rows([{"postcode": "DL12 0PB"}, {"postcode": "DH1 2SP"}, {"postcode": "DH1 3AA"}])
+    result = geocode(rows, gaz)
+    # The gap measured afresh on Code-Point's own grid (eastings and northings in metres).
+    units = gaz.postcodes
+    east, north = units["easting"].to_numpy(float), units["northing"].to_numpy(float)
+
+    def gap_to_next_unit(postcode: str) -> float:
+        me = (units["postcode"] == postcode).to_numpy()
+        d = np.hypot(east - east[me][0], north - north[me][0])
+        return float(d[d > 1].min())
+
+    farm, edge, terrace = (_one(result, r) for r in (2, 3, 4))
+    assert farm["geocode_method"] == edge["geocode_method"] == terrace["geocode_method"] == "postcode"
+    assert farm["precision_m"] == pytest.approx(gap_to_next_unit("DL12 0PB"), rel=0.01)
+    assert farm["precision_m"] > 3_000
+    assert edge["precision_m"] == pytest.approx(gap_to_next_unit("DH1 2SP"), rel=0.01)
+    assert 300 < edge["precision_m"] < 1_000
+    assert gap_to_next_unit("DH1 3AA") < 100 and terrace["precision_m"] == 100.0
+
+
 def test_place_names_match_fuzzily_and_ambiguity_is_not_guessed(gaz, venues):
     rows = canonical_rows(
         [

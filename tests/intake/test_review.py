@@ -9,11 +9,12 @@ import pytest
 import sqlalchemy as sa
 from forms import LOCATED, OUTREACH, PETROL, write_form
 
-from hoth_geo import store
+from hoth_geo import selection, store
 from hoth_geo.access import audit, auth
 from hoth_geo.access.privacy import NotAllowed
 from hoth_geo.deliver import maps
 from hoth_geo.intake import identity, pipeline, review
+from hoth_geo.intake.gazetteer import load_gazetteer
 
 DURHAM = (54.7761, -1.5733)  # Durham city centre, inside the shipped area
 
@@ -151,6 +152,20 @@ def test_filters_by_import_and_demo_newest_first(engine, tmp_path):
     old_id = int(waiting.loc[waiting["filename"] == "old.csv", "id"].iloc[0])
     assert review.needs_location(engine, import_id=old_id)["filename"].tolist() == ["old.csv"]
     assert review.needs_location(engine, import_id=old_id, include_demo=False).empty
+
+
+def test_a_row_located_at_a_rural_postcode_is_stored_as_wide_as_the_unit(engine, tmp_path):
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    pc, lat, lon, radius = review.postcode_location("DL12 0PB", load_gazetteer().postcodes)
+    report_id = review.resolve_with_location(engine, qid, lat, lon, actor="analyst.one", precision_m=radius)
+    stored = store.report_details(engine, [report_id]).iloc[0]
+    assert (stored["geocode_method"], stored["precision_m"]) == ("analyst", 3566.0)
+    # Somewhere within 3.6 km: counted in hexagons of 3.7 km sides (resolution 6), never in 530 m ones (8).
+    reports = store.load_reports(engine)
+    this = (reports["id"] == report_id).to_numpy()
+    assert selection.located(reports, 6)[this].all()
+    assert not selection.located(reports, 8)[this].any()
 
 
 def test_resolve_then_undo_in_audited_transactions(engine, tmp_path):
@@ -327,15 +342,13 @@ def test_review_page_needs_a_choice_and_a_confirmation_and_can_undo(tmp_path, mo
     assert {"quarantine_resolved", "quarantine_unresolved"} <= set(_events(engine))
 
 
-def test_postcode_location_reads_the_postcode_as_typed():
-    units = pd.DataFrame(
-        {
-            "postcode": ["DL1 5QF", "DH1 3HP"],
-            "latitude": [54.5236, 54.7753],
-            "longitude": [-1.5521, -1.5849],
-        }
-    )
-    assert review.postcode_location("dl15qf", units) == ("DL1 5QF", 54.5236, -1.5521)
-    assert review.postcode_location("  DH1   3HP ", units) == ("DH1 3HP", 54.7753, -1.5849)
-    assert review.postcode_location("DL1 9ZZ", units) is None  # a postcode, not in the gazetteer
+def test_postcode_location_reads_the_postcode_as_typed_with_its_units_radius():
+    units = load_gazetteer().postcodes
+    # A terrace in Durham City (the floor), and a farm unit in upper Teesdale whose nearest other unit
+    # is 3.6 km away: the analyst's choice is stated as wide as the unit is.
+    pc, lat, lon, radius = review.postcode_location("dh13aa", units)
+    assert (pc, round(lat, 4), round(lon, 4), radius) == ("DH1 3AA", 54.7763, -1.5743, 100.0)
+    pc, lat, lon, radius = review.postcode_location("  DL12   0PB ", units)
+    assert (pc, round(lat, 4), round(lon, 4), radius) == ("DL12 0PB", 54.5824, -2.2063, 3566.0)
+    assert review.postcode_location("SW1A 1AA", units) is None  # a postcode, not in the gazetteer
     assert review.postcode_location("the park", units) is None  # not a postcode at all

@@ -222,6 +222,7 @@ def _locate(eng, entry: pd.Series) -> None:
     how = st.radio("Locate it by", ["a place", "a postcode", "a map click"], horizontal=True, key="rv_how")
     lat = lon = None
     place = None
+    radius = None  # the chosen postcode unit's own radius; a place's or a click's is the geocoder's
     where = ""
     if how == "a place":
         named = places[places["name"].notna()]
@@ -251,8 +252,8 @@ def _locate(eng, entry: pd.Series) -> None:
             if found is None:
                 st.warning(f"Postcode {md_escape(text)} is not in the gazetteer.")
             else:
-                pc, lat, lon = found
-                where = f"at postcode {pc}"
+                pc, lat, lon, radius = found
+                where = f"at postcode {pc} (within {radius:,.0f} m)"
     else:
         point = st.session_state.get("rv_point")
         if point and point[0] == qid:
@@ -273,7 +274,9 @@ def _locate(eng, entry: pd.Series) -> None:
         c = st.columns(2)
         if c[0].button("Confirm", type="primary", key="rv_confirm"):
             try:
-                report_id = review.resolve_with_location(eng, qid, lat, lon, place, actor=state.username())
+                report_id = review.resolve_with_location(
+                    eng, qid, lat, lon, place, actor=state.username(), precision_m=radius
+                )
             except (KeyError, ValueError) as exc:
                 st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
             else:
