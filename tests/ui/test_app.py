@@ -10,6 +10,7 @@ from apptest_support import TEST_PASSWORD, app_as, ensure_user
 from hoth_geo import store
 from hoth_geo.access import audit, auth
 from hoth_geo.access.auth import User
+from hoth_geo.selection import mappable_radius_m
 from hoth_geo.ui.main import PAGES, allowed_pages
 
 CORE_PAGES = ("map", "places", "import", "review", "about")
@@ -96,14 +97,22 @@ def test_map_page_reports_online_count_apart_from_the_map(analyst, demo_store):
     assert metrics["Reports on the map"] > 1000
     reports = demo_store.reports
     with_a_point_or_online = int(((reports["h3"] != 0) | reports["online"]).sum())
-    # Every demo report with a point is precise enough for resolution-8 hexagons.
-    assert "Too coarse for this hexagon size" not in metrics
-    assert metrics["Reports on the map"] + metrics["Online (not mapped)"] == with_a_point_or_online
+    postcode_radius = reports.loc[reports["geocode_method"] == "postcode", "precision_m"]
+    # At resolution 8 (530 m edges) only farm postcode units more than a kilometre wide are too coarse.
+    assert (
+        metrics["Too coarse for this hexagon size"] == int((postcode_radius > mappable_radius_m(8)).sum()) > 0
+    )
+    assert sum(
+        metrics[k] for k in ("Reports on the map", "Online (not mapped)", "Too coarse for this hexagon size")
+    ) == (with_a_point_or_online)
 
     at.select_slider[0].set_value(10).run()  # hexagons with 76 m edges: streets (300 m) are too coarse
     finer = {m.label: int(m.value.replace(",", "")) for m in at.metric}
     streets = int((reports["geocode_method"] == "street").sum())
-    assert finer["Too coarse for this hexagon size"] == streets > 0
+    wide_units = int((postcode_radius > mappable_radius_m(10)).sum())
+    assert (
+        finer["Too coarse for this hexagon size"] == streets + wide_units and streets > 0 and wide_units > 0
+    )
     assert sum(
         finer[k] for k in ("Reports on the map", "Online (not mapped)", "Too coarse for this hexagon size")
     ) == (with_a_point_or_online)

@@ -141,8 +141,9 @@ def render() -> None:
                 f"{n_coarse:,}",
                 help=(
                     f"Placed only to within more than {selection.mappable_radius_m(res):,.0f} m (a postcode "
-                    "sector or district, coarse coordinates or grid reference): counted, but not put in one "
-                    "hexagon this small. A larger hexagon size maps them."
+                    "district or sector, a rural postcode unit, a street, coarse coordinates or a grid "
+                    "reference): counted, but not put in one hexagon this small. A larger hexagon size maps "
+                    "them."
                 ),
             )
         st.metric("Hexagons with reports", f"{len(table):,}")
