@@ -256,6 +256,47 @@ def test_db_upgrade_from_0004_states_the_radius_coordinates_really_have(db_url, 
     engine.dispose()
 
 
+def test_db_upgrade_from_0005_states_the_radius_postcode_units_really_have(db_url, demo_store):
+    """Reports stored before 0006 by the geocoder of then: every full postcode stated as within 100 m. The
+    upgrade gives a farm unit in upper Teesdale what an import of the same postcode gives today; a
+    terrace's unit keeps its 100 m, and reports placed some other way are untouched."""
+    engine = store.open_engine(db_url)
+    assert migrations.upgrade(engine, "0005") == (None, "0005")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
+    _fill_from(demo_store.engine, engine)
+    with engine.begin() as conn:
+        ids = (
+            conn.execute(sa.text("SELECT id FROM reports WHERE geocode_method = 'postcode' ORDER BY id"))
+            .scalars()
+            .all()
+        )
+        farm, terrace = ids[:2]
+        for report_id, postcode in ((farm, "DL12 0PB"), (terrace, "DH1 3AA")):
+            conn.execute(
+                sa.text("UPDATE reports SET postcode = :pc, precision_m = 100 WHERE id = :id"),
+                {"pc": postcode, "id": report_id},
+            )
+        version_before = conn.execute(sa.text("SELECT version FROM data_version")).scalar()
+        before = _read(conn, _tables(conn)["reports"]).set_index("id")
+    engine.dispose()
+
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    engine = store.connect(db_url)
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        after = _read(conn, _tables(conn)["reports"]).set_index("id")
+        assert conn.execute(sa.text("SELECT version FROM data_version")).scalar() == version_before + 1
+    today = geocode(canonical_rows([{"postcode": "DL12 0PB"}]), load_gazetteer()).located.iloc[0]
+    assert today["precision_m"] > 3_000
+    assert after.loc[farm, "precision_m"] == pytest.approx(today["precision_m"])
+    assert after.loc[terrace, "precision_m"] == 100.0
+    others = after.index != farm
+    pd.testing.assert_frame_equal(after[others], before[others])
+    engine.dispose()
+
+
 def test_a_new_database_gets_the_schema_the_migrations_build(db_url, databases):
     """store.connect creates an empty database from the metadata in one step; replaying every migration
     from nothing must give the same schema."""
