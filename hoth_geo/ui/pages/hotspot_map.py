@@ -137,13 +137,13 @@ def render() -> None:
         )
         if n_coarse:
             st.metric(
-                "Too coarse for this hexagon size",
+                "Too coarse to map",
                 f"{n_coarse:,}",
                 help=(
                     f"Placed only to within more than {selection.mappable_radius_m(res):,.0f} m (a postcode "
                     "district or sector, a rural postcode unit, a street, coarse coordinates or a grid "
-                    "reference): counted, but not put in one hexagon this small. A larger hexagon size maps "
-                    "them."
+                    "reference): counted, but not put in one hexagon of this size. A larger hexagon size "
+                    "maps them."
                 ),
             )
         st.metric("Hexagons with reports", f"{len(table):,}")
