@@ -54,9 +54,14 @@ def _unit_radii(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     xy = np.column_stack(
         [np.radians(lon) * _EARTH_RADIUS_M * np.cos(lat0), np.radians(lat) * _EARTH_RADIUS_M]
     )
-    dist, _ = cKDTree(xy).query(xy, k=min(_NEIGHBOURS, len(lat)))
-    apart = np.where(dist > 1.0, dist, np.inf).min(axis=1)
-    return np.where(np.isfinite(apart), np.maximum(np.round(apart), _FLOOR_M), _FLOOR_M)
+    tree = cKDTree(xy)
+    gap = tree.query(xy, k=2)[0][:, 1]
+    shared = np.flatnonzero(gap <= 1.0)  # units sharing a point look further for one elsewhere
+    if len(shared):
+        near = tree.query(xy[shared], k=min(_NEIGHBOURS, len(lat)))[0]
+        apart = np.where(near > 1.0, near, np.inf).min(axis=1)
+        gap[shared] = np.where(np.isfinite(apart), apart, 0.0)
+    return np.maximum(np.round(gap), _FLOOR_M)
 
 
 def _units(conn) -> dict[str, float]:
