@@ -297,6 +297,47 @@ def test_db_upgrade_from_0005_states_the_radius_postcode_units_really_have(db_ur
     engine.dispose()
 
 
+@pytest.mark.shared
+def test_db_upgrade_to_0006_reads_the_units_of_the_databases_own_area(tmp_path, area_files):
+    """A Darlington partnership's database: its reports are stated from Darlington's gazetteer, and a
+    postcode that gazetteer does not hold (upper Teesdale, in the shipped area only) keeps its 100 m."""
+    from hoth_geo.intake import area as area_mod
+    from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
+
+    db = f"sqlite:///{tmp_path / 'darlington.sqlite'}"
+    darlington = area_mod.set_area(area_files["gpkg"], "Darlington", db_url=db).area
+    build_gazetteer_for_area(darlington, codepoint=[area_files["codepoint"]])
+    units = area_mod.current_gazetteer(db).postcodes
+    assert "DL12 0PB" not in set(units["postcode"])
+    widest = units.loc[units["postcode"].str.startswith("DL").to_numpy()].nlargest(1, "radius_m").iloc[0]
+    assert widest["radius_m"] > 500
+
+    engine = store.open_engine(db)
+    assert migrations.upgrade(engine, "0005") == (None, "0005")
+    rows = canonical_rows([{"postcode": widest["postcode"]}, {"postcode": "DL12 0PB"}]).assign(
+        import_id=1, fingerprint=["a" * 40, "b" * 40], h3=1, concerns_mask=0, indicators_mask=0, is_demo=False
+    )
+    rows["geocode_method"], rows["precision_m"] = "postcode", 100.0
+    with engine.begin() as conn:
+        columns = [c.name for c in _tables(conn)["reports"].columns if c.name != "id"]
+        conn.execute(
+            sa.text(
+                "INSERT INTO imports (id, filename, file_sha256, format, imported_at, is_demo, n_read,"
+                " n_accepted, n_quarantined, n_duplicates) VALUES (1, 'f.csv', 'x', 'sharing_form',"
+                " '2026-11-01', 0, 2, 2, 0, 0)"
+            )
+        )
+        conn.execute(
+            _tables(conn)["reports"].insert(), store.to_records(rows, [c for c in columns if c in rows])
+        )
+    engine.dispose()
+
+    assert runner.invoke(app, ["db", "upgrade", "--db", db]).exit_code == 0
+    with store.connect(db).connect() as conn:
+        stated = dict(conn.execute(sa.text("SELECT postcode, precision_m FROM reports")).all())
+    assert stated == {widest["postcode"]: widest["radius_m"], "DL12 0PB": 100.0}
+
+
 def test_a_new_database_gets_the_schema_the_migrations_build(db_url, databases):
     """store.connect creates an empty database from the metadata in one step; replaying every migration
     from nothing must give the same schema."""

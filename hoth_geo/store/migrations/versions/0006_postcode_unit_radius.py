@@ -67,9 +67,13 @@ def _unit_radii(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 def _units(conn) -> dict[str, float]:
     """Postcode -> radius for the units of the database's area (empty when it has none to read)."""
     from hoth_geo.intake import area
+    from hoth_geo.intake.gazetteer import load_gazetteer
 
     try:
-        postcodes = area.current_gazetteer(conn.engine.url.render_as_string(hide_password=False)).postcodes
+        in_use = area.current_area(conn.engine.url.render_as_string(hide_password=False))
+        # The area's whole gazetteer, as the geocoder measures units: neighbours outside a clipped
+        # area's boundary still bound a unit's reach.
+        postcodes = load_gazetteer(in_use.gazetteer_dir).postcodes
     except (area.AreaError, OSError, ValueError) as exc:
         log.warning("postcode radii left at 100 m: the area's gazetteer could not be read (%s)", exc)
         return {}
