@@ -352,3 +352,24 @@ def test_postcode_location_reads_the_postcode_as_typed_with_its_units_radius():
     assert (pc, round(lat, 4), round(lon, 4), radius) == ("DL12 0PB", 54.5824, -2.2063, 3566.0)
     assert review.postcode_location("SW1A 1AA", units) is None  # a postcode, not in the gazetteer
     assert review.postcode_location("the park", units) is None  # not a postcode at all
+
+
+def test_review_page_states_a_rural_postcode_as_wide_as_its_unit(tmp_path, monkeypatch):
+    from apptest_support import app_as, as_read, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
+    qid = int(review.needs_location(engine)["id"].iloc[0])
+    at = app_as(ensure_user(url, "analyst"), "review").run()
+    at.selectbox(key="rv_row").select(qid).run()
+    at.radio(key="rv_how").set_value("a postcode").run()
+    at.text_input(key="rv_postcode").input("dl12 0pb").run()
+    at.button(key="rv_save").click().run()
+    assert not at.exception, at.exception
+    assert any("at postcode DL12 0PB (within 3,566 m)" in as_read(w.value)[0] for w in at.warning)
+    at.button(key="rv_confirm").click().run()
+    report_id = int(store.load_quarantine(engine, status="resolved")["resolved_report_id"].iloc[0])
+    stored = store.report_details(engine, [report_id]).iloc[0]
+    assert (stored["geocode_method"], stored["precision_m"]) == ("analyst", 3566.0)
