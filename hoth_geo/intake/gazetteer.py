@@ -251,10 +251,7 @@ def unit_radii(postcodes: pd.DataFrame, min_radius_m: float = UNIT_MIN_RADIUS_M)
     point than the neighbours', so the gap to the nearest neighbour is about as far as they reach: the
     floor in a town, where units are a few dozen metres apart, and a kilometre or more for a farm in the
     dales, which a fixed 100 m would have stated as precisely as a terrace."""
-    n = len(postcodes)
-    out = np.full(n, float(min_radius_m))
-    if n < 2:
-        return out
+    out = np.full(len(postcodes), float(min_radius_m))
     lat = postcodes["latitude"].to_numpy(dtype="float64")
     lon = postcodes["longitude"].to_numpy(dtype="float64")
     ok = np.isfinite(lat) & np.isfinite(lon)

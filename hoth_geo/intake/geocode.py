@@ -33,7 +33,7 @@ from shapely.geometry.base import BaseGeometry
 
 from hoth_geo import settings
 from hoth_geo.hexes import latlng_to_cells
-from hoth_geo.intake.gazetteer import bng_to_wgs84, local_metres, wgs84_to_bng
+from hoth_geo.intake.gazetteer import UNIT_MIN_RADIUS_M, bng_to_wgs84, local_metres, wgs84_to_bng
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
 __all__ = [
@@ -56,7 +56,7 @@ __all__ = [
 # coordinates are as good as the reporter's device or map click; a postcode unit centroid covers a
 # few dozen addresses; a police.uk map point stands for a landmark; a street is a mean of map points.
 _COORD_PRECISION_M = 10.0
-_POSTCODE_PRECISION_M = 100.0
+_POSTCODE_PRECISION_M = UNIT_MIN_RADIUS_M  # a unit with no measured radius (hand-built gazetteers)
 _STREET_PRECISION_M = 300.0
 _PLACE_PRECISION_M = 30.0
 # Confidence that the point is where the report meant. Exact names beat typos; a name settled only by
