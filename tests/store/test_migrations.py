@@ -188,6 +188,20 @@ def test_db_upgrade_from_0002_back_fills_the_data_version(db_url, demo_store):
     engine.dispose()
 
 
+def _upgraded_reports(db_url: str, version_before: int) -> tuple[sa.Engine, pd.DataFrame]:
+    """``hoth-geo db upgrade`` on a database whose reports an earlier revision's geocoder stored: the
+    schema is current, the data version is bumped once (running app processes read the reports again),
+    and the reports table is returned by id."""
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    engine = store.connect(db_url)
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        after = _read(conn, _tables(conn)["reports"]).set_index("id")
+        assert conn.execute(sa.text("SELECT version FROM data_version")).scalar() == version_before + 1
+    return engine, after
+
+
 def test_db_upgrade_from_0004_states_the_radius_coordinates_really_have(db_url, demo_store):
     """Reports stored before 0005 by the geocoder of then: two-decimal coordinates stated as within 10 m
     and linked to the place beside them, and a kilometre grid reference placed at its square's corner.
@@ -234,13 +248,7 @@ def test_db_upgrade_from_0004_states_the_radius_coordinates_really_have(db_url, 
         untouched = _read(conn, _tables(conn)["reports"]).set_index("id").loc[precise]
     engine.dispose()
 
-    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
-    assert result.exit_code == 0, result.output
-    engine = store.connect(db_url)
-    assert migrations.differences(engine) == []
-    with engine.connect() as conn:
-        after = _read(conn, _tables(conn)["reports"]).set_index("id")
-        assert conn.execute(sa.text("SELECT version FROM data_version")).scalar() == version_before + 1
+    engine, after = _upgraded_reports(db_url, version_before)
     # What the geocoder of this revision makes of the same values, from scratch.
     today = geocode(
         canonical_rows([{"latitude": 54.78, "longitude": -1.57}, {"easting": 427000, "northing": 542000}]),
@@ -281,13 +289,7 @@ def test_db_upgrade_from_0005_states_the_radius_postcode_units_really_have(db_ur
         before = _read(conn, _tables(conn)["reports"]).set_index("id")
     engine.dispose()
 
-    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
-    assert result.exit_code == 0, result.output
-    engine = store.connect(db_url)
-    assert migrations.differences(engine) == []
-    with engine.connect() as conn:
-        after = _read(conn, _tables(conn)["reports"]).set_index("id")
-        assert conn.execute(sa.text("SELECT version FROM data_version")).scalar() == version_before + 1
+    engine, after = _upgraded_reports(db_url, version_before)
     today = geocode(canonical_rows([{"postcode": "DL12 0PB"}]), load_gazetteer()).located.iloc[0]
     assert today["precision_m"] > 3_000
     assert after.loc[farm, "precision_m"] == pytest.approx(today["precision_m"])
