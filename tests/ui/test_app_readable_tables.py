@@ -57,9 +57,15 @@ def _shows_whole_h3_ids(frame) -> bool:
 
 def test_place_ranking_shows_the_counts_beside_the_name(analyst):
     at = _run(analyst, "places")
-    headers = _headers(at.dataframe[0])
-    assert headers[:4] == ["Rank", "Place", "Reports", "Agencies"]
+    ranking = at.dataframe[0]
+    headers = _headers(ranking)
+    # A laptop at 1280 px shows about six columns: the counts, when the place was last reported and
+    # what about, before the type and locality the name usually says already.
+    assert headers[:6] == ["Rank", "Place", "Reports", "Agencies", "Latest", "Top concerns"]
     assert _readable(headers), headers
+    # Scrolled right to the type and locality, the place name stays in view.
+    config = json.loads(ranking.proto.columns)
+    assert config["rank"].get("pinned") and config["name"].get("pinned"), config
 
 
 def test_hexagon_detail_has_readable_headers_and_place_types(analyst):
