@@ -315,8 +315,11 @@ def nearest_postcode_district(
 def centroids(postcodes: pd.DataFrame, level: str, min_radius_m: float = 100.0) -> pd.DataFrame:
     """Sector or district centroids of postcode units, with a precision radius.
 
-    ``level`` is 'sector' or 'district'. radius_m is the 95th percentile distance of member postcodes
-    from the centroid, floored at ``min_radius_m`` because a unit centroid is itself only that good.
+    ``level`` is 'sector' or 'district'. The centroid is the mean of the member units' points; radius_m
+    is as far as any member unit reaches from it: the unit's distance from the centroid plus its own
+    radius (``radius_m`` of ``postcodes`` where given, else ``min_radius_m``), at least ``min_radius_m``.
+    A report that names only a sector may be at any address in it, so no member is left outside (a
+    percentile would leave the farthest units' addresses beyond the stated radius).
     """
     if level not in ("sector", "district"):
         raise ValueError(f"level: expected 'sector' or 'district', got {level!r}")
@@ -324,11 +327,17 @@ def centroids(postcodes: pd.DataFrame, level: str, min_radius_m: float = 100.0) 
     if postcodes.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c != level else object) for c in cols})
     keyfn = postcode_sector if level == "sector" else postcode_district
+    unit_radius = (
+        pd.to_numeric(postcodes["radius_m"], errors="coerce").fillna(min_radius_m).to_numpy(dtype="float64")
+        if "radius_m" in postcodes.columns
+        else np.full(len(postcodes), float(min_radius_m))
+    )
     df = pd.DataFrame(
         {
             level: keyfn(postcodes["postcode"]).to_numpy(),
             "latitude": postcodes["latitude"].to_numpy(dtype="float64"),
             "longitude": postcodes["longitude"].to_numpy(dtype="float64"),
+            "unit_radius": np.maximum(unit_radius, min_radius_m),
         }
     ).dropna()
     g = df.groupby(level, sort=True)
@@ -345,8 +354,8 @@ def centroids(postcodes: pd.DataFrame, level: str, min_radius_m: float = 100.0) 
         * 6_371_008.8
         * np.cos(lat0)
     )
-    joined["d"] = np.hypot(dx, dy)
-    cen["radius_m"] = np.maximum(joined.groupby(level)["d"].quantile(0.95), min_radius_m).round(0)
+    joined["reach"] = np.hypot(dx, dy) + joined["unit_radius"].to_numpy()
+    cen["radius_m"] = np.maximum(joined.groupby(level)["reach"].max(), min_radius_m).round(0)
     cen[["latitude", "longitude"]] = cen[["latitude", "longitude"]].round(COORD_DP)
     return cen.reset_index()[cols]
 
@@ -1026,8 +1035,8 @@ def _load_cached(directory: str) -> Gazetteer:
         postcodes=postcodes,
         places=layers["places"],
         streets=layers["streets"],
-        sectors=centroids(layers["postcodes"], "sector"),
-        districts=centroids(layers["postcodes"], "district"),
+        sectors=centroids(postcodes, "sector"),
+        districts=centroids(postcodes, "district"),
         study_area=area,
     )
 

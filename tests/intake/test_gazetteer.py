@@ -423,7 +423,7 @@ def test_write_gazetteer_names_the_bad_row(tmp_path):
         gz.write_gazetteer({"roads": pd.DataFrame()}, tmp_path)
 
 
-def test_centroids_radius_is_a_95th_percentile():
+def test_centroids_radius_reaches_the_farthest_units_addresses():
     pcs = pd.DataFrame(
         {
             "postcode": [f"DH1 1A{c}" for c in "ABDEFGHJLN"] + ["DH1 2AA"],
@@ -434,12 +434,41 @@ def test_centroids_radius_is_a_95th_percentile():
     sec = gz.centroids(pcs, "sector").set_index("sector")
     assert sec.loc["DH1 1", "n_postcodes"] == 10
     assert sec.loc["DH1 1", "latitude"] == pytest.approx(54.7745)
-    assert 400 < sec.loc["DH1 1", "radius_m"] < 520  # ~0.0045 deg * 111 km, 95th pct
+    # The end units lie 0.0045 degrees of latitude (500 m) from the centroid, and their addresses reach
+    # a further 100 m (the floor, with no radius given): every address of the sector is inside.
+    end_unit_m = 0.0045 * 6_371_008.8 * np.pi / 180
+    assert sec.loc["DH1 1", "radius_m"] == pytest.approx(end_unit_m + 100, abs=0.5)
     assert sec.loc["DH1 2", "radius_m"] == 100  # the floor for a lone unit
     dist = gz.centroids(pcs, "district")
     assert dist["district"].tolist() == ["DH1"] and dist["n_postcodes"].iloc[0] == 11
     with pytest.raises(ValueError, match="level"):
         gz.centroids(pcs, "area")
+
+    # A unit's own radius (a farm unit reaching 3 km) widens its sector by as much.
+    wide = gz.centroids(pcs.assign(radius_m=[100.0] * 9 + [3_000.0, 100.0]), "sector").set_index("sector")
+    assert wide.loc["DH1 1", "radius_m"] == pytest.approx(end_unit_m + 3_000, abs=0.5)
+
+
+def test_shipped_sectors_hold_every_units_reach():
+    """In the shipped gazetteer, every unit's point plus its radius lies within its sector's and its
+    district's stated radius, measured on Code-Point's own grid (eastings and northings), not the
+    equirectangular metres the radii are worked out in."""
+    gaz = gz.load_gazetteer()
+    units = gaz.postcodes
+    to_bng = Transformer.from_crs(4326, 27700, always_xy=True)
+    for level, table, key in (
+        ("sector", gaz.sectors, gz.postcode_sector(units["postcode"])),
+        ("district", gaz.districts, gz.postcode_district(units["postcode"])),
+    ):
+        centres = table.set_index(level).reindex(key)
+        ce, cn = to_bng.transform(centres["longitude"].to_numpy(), centres["latitude"].to_numpy())
+        reach = np.hypot(units["easting"] - ce, units["northing"] - cn) + units["radius_m"]
+        # 0.5 % for the two ways of measuring (the grid's scale factor is within 0.04 % here), 2 m
+        # for the centroid's six decimals.
+        assert (reach <= centres["radius_m"].to_numpy() * 1.005 + 2).all(), level
+        # And no wider than it must be: the farthest unit's addresses reach the stated radius.
+        farthest = reach.groupby(key.to_numpy()).max()
+        assert (farthest >= table.set_index(level)["radius_m"].reindex(farthest.index) * 0.995 - 2).all()
 
 
 def test_unit_radii_reach_the_nearest_unit_at_another_point():
@@ -542,7 +571,10 @@ def test_shipped_sector_and_district_centroids_are_sane(shipped):
     assert d["n_postcodes"].sum() == len(shipped.postcodes)
     assert shipped.sectors["n_postcodes"].sum() == len(shipped.postcodes)
     big = shipped.sectors[shipped.sectors["n_postcodes"] >= 50]
-    assert big["radius_m"].between(100, 20_000).all()
+    # A town's sector reaches a few kilometres; the widest is DL16 7 (Spennymoor), 21 km, because
+    # Code-Point puts one of its units, DL16 7QB, near Lanchester.
+    assert 1_000 < big["radius_m"].median() < 6_000
+    assert big["radius_m"].max() < 25_000
     assert (shipped.sectors["radius_m"] >= 100).all()
     assert shipped.sectors["sector"].str.split(" ").str[0].isin(d.index).all()
 

@@ -299,10 +299,60 @@ def test_db_upgrade_from_0005_states_the_radius_postcode_units_really_have(db_ur
     engine.dispose()
 
 
+def test_db_upgrade_from_0006_states_sectors_and_districts_to_their_farthest_address(db_url, demo_store):
+    """Reports stored before 0007 by the geocoder of then: a sector or district stated at the 95th
+    percentile distance of its units. The upgrade gives them what an import of the same postcode gives
+    today (every unit's addresses inside); a sector the gazetteer does not hold, and a radius already
+    wider, are kept, and reports placed some other way are untouched."""
+    engine = store.open_engine(db_url)
+    assert migrations.upgrade(engine, "0006") == (None, "0006")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
+    _fill_from(demo_store.engine, engine)
+    stated_then = {  # postcode -> (method, radius the 95th percentile gave)
+        "DL16 7": ("postcode_sector", 2_751.0),
+        "DH1": ("postcode_district", 2_500.0),
+        "DH1 7": ("postcode_sector", 1_000.0),  # no such sector in the shipped gazetteer
+        "DL12 0": ("postcode_sector", 40_000.0),  # already stated wider (by hand)
+    }
+    with engine.begin() as conn:
+        ids = (
+            conn.execute(sa.text("SELECT id FROM reports WHERE geocode_method = 'postcode' ORDER BY id"))
+            .scalars()
+            .all()[: len(stated_then)]
+        )
+        for report_id, (postcode, (method, radius)) in zip(ids, stated_then.items(), strict=True):
+            conn.execute(
+                sa.text(
+                    "UPDATE reports SET postcode = :pc, geocode_method = :m, precision_m = :r WHERE id = :id"
+                ),
+                {"pc": postcode, "m": method, "r": radius, "id": report_id},
+            )
+        version_before = conn.execute(sa.text("SELECT version FROM data_version")).scalar()
+        before = _read(conn, _tables(conn)["reports"]).set_index("id")
+    engine.dispose()
+
+    engine, after = _upgraded_reports(db_url, version_before)
+    today = geocode(
+        canonical_rows([{"postcode": "DL16 7"}, {"postcode": "DH1"}]), load_gazetteer()
+    ).located.set_index("row_number")
+    # DL16 7 holds a unit Code-Point puts 21 km away, near Lanchester: a report naming the sector may be there.
+    assert today.loc[2, "precision_m"] > 20_000 and today.loc[3, "precision_m"] > 2_500
+    sector, district, unknown, wide = ids
+    assert after.loc[sector, "precision_m"] == pytest.approx(today.loc[2, "precision_m"])
+    assert after.loc[district, "precision_m"] == pytest.approx(today.loc[3, "precision_m"])
+    assert after.loc[unknown, "precision_m"] == 1_000.0
+    assert after.loc[wide, "precision_m"] == 40_000.0
+    others = ~after.index.isin([sector, district])
+    pd.testing.assert_frame_equal(after[others], before[others])
+    engine.dispose()
+
+
 @pytest.mark.shared
-def test_db_upgrade_to_0006_reads_the_units_of_the_databases_own_area(tmp_path, area_files):
-    """A Darlington partnership's database: its reports are stated from Darlington's gazetteer, and a
-    postcode that gazetteer does not hold (upper Teesdale, in the shipped area only) keeps its 100 m."""
+def test_db_upgrade_from_0005_reads_the_units_of_the_databases_own_area(tmp_path, area_files):
+    """A Darlington partnership's database: its unit and sector reports are stated from Darlington's
+    gazetteer, and a postcode that gazetteer does not hold (upper Teesdale, in the shipped area only)
+    keeps its 100 m."""
     from hoth_geo.intake import area as area_mod
     from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
 
@@ -313,20 +363,30 @@ def test_db_upgrade_to_0006_reads_the_units_of_the_databases_own_area(tmp_path, 
     assert "DL12 0PB" not in set(units["postcode"])
     widest = units.loc[units["postcode"].str.startswith("DL").to_numpy()].nlargest(1, "radius_m").iloc[0]
     assert widest["radius_m"] > 500
+    sectors = area_mod.current_gazetteer(db).sectors.set_index("sector")["radius_m"]
+    sector = sectors.idxmax()
 
     engine = store.open_engine(db)
     assert migrations.upgrade(engine, "0005") == (None, "0005")
-    rows = canonical_rows([{"postcode": widest["postcode"]}, {"postcode": "DL12 0PB"}]).assign(
-        import_id=1, fingerprint=["a" * 40, "b" * 40], h3=1, concerns_mask=0, indicators_mask=0, is_demo=False
+    rows = canonical_rows(
+        [{"postcode": widest["postcode"]}, {"postcode": "DL12 0PB"}, {"postcode": sector}]
+    ).assign(
+        import_id=1,
+        fingerprint=["a" * 40, "b" * 40, "c" * 40],
+        h3=1,
+        concerns_mask=0,
+        indicators_mask=0,
+        is_demo=False,
     )
-    rows["geocode_method"], rows["precision_m"] = "postcode", 100.0
+    rows["geocode_method"] = ["postcode", "postcode", "postcode_sector"]
+    rows["precision_m"] = 100.0
     with engine.begin() as conn:
         columns = [c.name for c in _tables(conn)["reports"].columns if c.name != "id"]
         conn.execute(
             sa.text(
                 "INSERT INTO imports (id, filename, file_sha256, format, imported_at, is_demo, n_read,"
                 " n_accepted, n_quarantined, n_duplicates) VALUES (1, 'f.csv', 'x', 'sharing_form',"
-                " '2026-11-01', 0, 2, 2, 0, 0)"
+                " '2026-11-01', 0, 3, 3, 0, 0)"
             )
         )
         conn.execute(
@@ -337,7 +397,7 @@ def test_db_upgrade_to_0006_reads_the_units_of_the_databases_own_area(tmp_path, 
     assert runner.invoke(app, ["db", "upgrade", "--db", db]).exit_code == 0
     with store.connect(db).connect() as conn:
         stated = dict(conn.execute(sa.text("SELECT postcode, precision_m FROM reports")).all())
-    assert stated == {widest["postcode"]: widest["radius_m"], "DL12 0PB": 100.0}
+    assert stated == {widest["postcode"]: widest["radius_m"], "DL12 0PB": 100.0, sector: sectors[sector]}
 
 
 def test_a_new_database_gets_the_schema_the_migrations_build(db_url, databases):
