@@ -308,6 +308,7 @@ TEMPLATE_COLUMNS = (
     "Longitude",
     "Easting",
     "Northing",
+    "Location accuracy (m)",
     "Setting",
     "Concerns",
     "Indicators",

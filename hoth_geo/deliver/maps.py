@@ -58,6 +58,7 @@ __all__ = [
     "leaflet_assets",
     "location_map",
     "nearest_town",
+    "BLANK_MAP_ZOOM",
 ]
 
 # ColorBrewer YlOrRd, 5 classes: sequential and marked colour-blind safe by ColorBrewer.
@@ -67,7 +68,7 @@ COORD_SCALE = 100_000  # payload coordinates are integers in 1e-5 degrees (~1.1 
 
 # Only used to place an empty map when there is nothing to fit and no centre was given.
 _FALLBACK_CENTER = (54.7, -1.6)  # County Durham
-_FALLBACK_ZOOM = 10
+BLANK_MAP_ZOOM = 10  # and the zoom a map for picking a point opens at
 
 _LEAFLET_DIR = settings.STATIC_DIR / "leaflet"
 _LEAFLET_JS = "leaflet"  # asset names as folium uses them in default_js / default_css
@@ -849,7 +850,7 @@ def blank_map(center: tuple[float, float] | None = None, zoom: int | None = None
     legend: there are no reports on it to explain)."""
     empty = pd.DataFrame({"h3": pd.Series(dtype=np.int64), "count": pd.Series(dtype=np.int64)})
     return build_hex_map(
-        empty, center=center or _FALLBACK_CENTER, zoom=zoom or _FALLBACK_ZOOM, empty_text=None
+        empty, center=center or _FALLBACK_CENTER, zoom=zoom or BLANK_MAP_ZOOM, empty_text=None
     )
 
 
@@ -1106,7 +1107,7 @@ def build_hex_map(
 
     m = folium.Map(
         location=list(center) if center is not None else list(_FALLBACK_CENTER),
-        zoom_start=zoom if zoom is not None else _FALLBACK_ZOOM,
+        zoom_start=zoom if zoom is not None else BLANK_MAP_ZOOM,
         # Quarter zoom steps: the fitted view fills the map instead of leaving up to half of it empty.
         zoom_snap=0.25,
         zoom_delta=0.5,

@@ -42,6 +42,7 @@ __all__ = [
     "in_study_area",
     "grid_square",
     "wgs84_precision_m",
+    "map_click_radius_m",
     "text_tokens",
     "name_key",
     "name_matcher",
@@ -155,6 +156,27 @@ def grid_square(easting: np.ndarray, northing: np.ndarray) -> tuple[np.ndarray, 
 
 _METRES_PER_DEGREE = 111_320.0  # of latitude, and of longitude at the equator (WGS84, to 0.5 %)
 _MAX_DECIMALS = 7  # a ten-millionth of a degree is 1 cm: more decimals say nothing more
+
+
+# How far a click on a map may land from the spot the analyst meant, in screen pixels: a street drawn a
+# few pixels wide, a marker's size, a hand on a trackpad.
+MAP_CLICK_PIXELS = 10
+# Web Mercator at zoom 0: the equator's 40,075,016.7 m over one 256-pixel tile.
+_METRES_PER_PIXEL_AT_ZOOM_0 = 40_075_016.686 / 256
+
+
+def map_click_radius_m(latitude: float, zoom: float, pixels: float = MAP_CLICK_PIXELS) -> float:
+    """The radius within which a point clicked on a web map lies: ``pixels`` screen pixels at the map's
+    ``zoom`` and ``latitude``, at least the 10 m of a device's coordinates.
+
+    Ten pixels are 28 m at zoom 15 in County Durham and 880 m at zoom 10, so a click on a map of the
+    whole county is not stated as precisely as one on a street."""
+    if not np.isfinite(zoom) or zoom < 0:
+        raise ValueError(f"zoom: expected a map zoom level of 0 or more, got {zoom!r}")
+    if not -90 <= latitude <= 90:
+        raise ValueError(f"latitude: expected -90 to 90, got {latitude!r}")
+    per_pixel = _METRES_PER_PIXEL_AT_ZOOM_0 * np.cos(np.radians(latitude)) / 2.0**zoom
+    return float(max(round(pixels * per_pixel), _COORD_PRECISION_M))
 
 
 def wgs84_precision_m(
@@ -807,13 +829,15 @@ def geocode(
     *,
     study_area: BaseGeometry | None = None,
     matcher: _Matcher | None = None,
-    coordinate_decimals: pd.DataFrame | None = None,
+    coordinate_precision: pd.DataFrame | None = None,
 ) -> GeocodeResult:
     """Run the cascade over canonical rows. ``gazetteer`` is a ``hoth_geo.intake.gazetteer.Gazetteer``;
     ``extra_places`` are places stored in the database (demo venues, analyst-added places);
     ``matcher`` (``name_matcher``) carries name lookups over from earlier calls with the same two;
-    ``coordinate_decimals`` (``IngestResult.coordinate_decimals``) the decimals each row's latitude and
-    longitude had in the file, which state their radius (``wgs84_precision_m``).
+    ``coordinate_precision`` (``IngestResult.coordinate_precision``) what the file says of each row's
+    coordinates: the decimals its latitude and longitude had, which state their radius
+    (``wgs84_precision_m``), and any accuracy it gives in metres, which widens the radius of coordinates
+    and grid references (never narrows it: six decimals of a click on a map of the county are not 10 m).
     Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle.
 
     The steps, in order: online (a setting, never a point), WGS84 coordinates, British National Grid,
@@ -833,8 +857,9 @@ def geocode(
     names = _text_column(frame["place_name"])
     texts = _text_column(frame["location_text"])
     pcs = _text_column(frame["postcode"])
-    _by_wgs84(c, frame, coordinate_decimals)
-    _by_grid_reference(c, frame)
+    stated = _stated_accuracy(c.rownum, coordinate_precision)
+    _by_wgs84(c, frame, coordinate_precision, stated)
+    _by_grid_reference(c, frame, stated)
     _by_place_name(c, frame, names, texts, pcs)
     _by_postcode(c, pcs)
     _by_street(c, names, texts)
@@ -849,7 +874,15 @@ def geocode(
     return _result(c, frame)
 
 
-def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None) -> None:
+def _stated_accuracy(rownum: np.ndarray, written: pd.DataFrame | None) -> np.ndarray:
+    """Each row's stated accuracy in metres (``accuracy_m`` of ``IngestResult.coordinate_precision``), 0
+    where the file gives none."""
+    if written is None or "accuracy_m" not in written.columns:
+        return np.zeros(len(rownum))
+    return np.nan_to_num(written["accuracy_m"].reindex(rownum).to_numpy(dtype=float), nan=0.0)
+
+
+def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None, stated: np.ndarray) -> None:
     """1a. WGS84 coordinates inside the area (or inside once latitude and longitude are swapped back)."""
     glat = frame["latitude"].to_numpy(dtype=float)
     glon = frame["longitude"].to_numpy(dtype=float)
@@ -861,9 +894,9 @@ def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None) ->
         by_row = written.reindex(c.rownum)
         dlat, dlon = by_row["latitude"].to_numpy(dtype=float), by_row["longitude"].to_numpy(dtype=float)
     radius = wgs84_precision_m(glat[inside], glon[inside], dlat[inside], dlon[inside])
-    c.place(inside, glat[inside], glon[inside], "coordinates_wgs84", radius)
+    c.place(inside, glat[inside], glon[inside], "coordinates_wgs84", np.maximum(radius, stated[inside]))
     radius = wgs84_precision_m(glon[swapped], glat[swapped], dlon[swapped], dlat[swapped])
-    c.place(swapped, glon[swapped], glat[swapped], "coordinates_wgs84", radius)
+    c.place(swapped, glon[swapped], glat[swapped], "coordinates_wgs84", np.maximum(radius, stated[swapped]))
     c.note[swapped] = "latitude and longitude were swapped in the file; corrected"
     outside_ll = has_ll & ~(inside | swapped)
     for i in np.flatnonzero(outside_ll):
@@ -875,7 +908,7 @@ def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None) ->
     c.todo &= ~outside_ll
 
 
-def _by_grid_reference(c: _Cascade, frame: pd.DataFrame) -> None:
+def _by_grid_reference(c: _Cascade, frame: pd.DataFrame, stated: np.ndarray) -> None:
     """1b. British National Grid easting/northing inside the area, with the reference's own precision."""
     ge = frame["easting"].to_numpy(dtype=float)
     gn = frame["northing"].to_numpy(dtype=float)
@@ -887,7 +920,7 @@ def _by_grid_reference(c: _Cascade, frame: pd.DataFrame) -> None:
     ok = in_study_area(c.area, blat, blon)
     idx = np.flatnonzero(has_en)
     good, bad = idx[ok], idx[~ok]
-    c.place(good, blat[ok], blon[ok], "coordinates_bng", radius[ok])
+    c.place(good, blat[ok], blon[ok], "coordinates_bng", np.maximum(radius[ok], stated[good]))
     for i in bad:
         c.reason[i] = (
             f"row {c.rownum[i]}: easting/northing {ge[i]:.0f}, {gn[i]:.0f} lie outside {c.area_label}:"
@@ -1153,11 +1186,11 @@ def geocode_safely(
     *,
     study_area: BaseGeometry | None = None,
     matcher: _Matcher | None = None,
-    coordinate_decimals: pd.DataFrame | None = None,
+    coordinate_precision: pd.DataFrame | None = None,
 ) -> GeocodeResult:
     """``geocode``, except that no row can abort the batch: when the batch raises, it is split in
     halves until the rows that raise are found; each is quarantined with the error named."""
-    options = {"study_area": study_area, "matcher": matcher, "coordinate_decimals": coordinate_decimals}
+    options = {"study_area": study_area, "matcher": matcher, "coordinate_precision": coordinate_precision}
     try:
         return geocode(rows, gazetteer, extra_places, **options)
     except Exception as exc:  # noqa: BLE001 - any failure of one row must not lose the others
@@ -1224,8 +1257,8 @@ def locate_manually(
     precision_m: float | None = None,
 ) -> pd.DataFrame:
     """An analyst's location for a quarantined row (Review): a chosen place, a postcode or a map click.
-    ``precision_m``: the radius of what was chosen when it has one of its own (a postcode unit's);
-    otherwise 30 m for a place and 100 m for a click."""
+    ``precision_m``: the radius of what was chosen (a postcode unit's, a click's at the map's zoom:
+    ``map_click_radius_m``); when not given, 30 m for a place and 100 m for a point."""
     out = row.copy()
     out["latitude"] = float(lat)
     out["longitude"] = float(lon)

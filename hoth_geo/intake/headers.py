@@ -117,6 +117,10 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "northing": (
         "Northing", "Y", "Grid ref northing", "Northings", "BNG northing", "OS northing", "Y coordinate",
     ),
+    "location_accuracy": (
+        "Location accuracy", "Accuracy", "GPS accuracy", "Horizontal accuracy", "Coordinate accuracy",
+        "Location radius", "Accuracy radius", "Accuracy metres",
+    ),
     "setting": (
         "Setting", "Location setting", "Online or in person", "In person / online", "Environment",
     ),

@@ -85,9 +85,11 @@ class IngestResult:
     # Vocabulary column -> its terms that match no listed key (the warnings already say them; kept
     # so an import read in chunks can add them up for the whole file).
     unknown_terms: dict[str, UnknownTerms] = field(default_factory=dict)
-    # Row number -> the decimals its latitude and longitude were written with (NaN where unknown),
-    # which state the radius of a point (``geocode.wgs84_precision_m``).
-    coordinate_decimals: pd.DataFrame | None = None
+    # Row number -> what the file says of how precise its coordinates are: the decimals its latitude
+    # and longitude were written with (``latitude``, ``longitude``; NaN where unknown), which state the
+    # radius of a point (``geocode.wgs84_precision_m``), and the accuracy it gives in metres
+    # (``accuracy_m``: a device's, or a click's on the share form's map; NaN where none).
+    coordinate_precision: pd.DataFrame | None = None
 
 
 def by_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series | np.ndarray]) -> np.ndarray:

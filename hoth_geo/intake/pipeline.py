@@ -505,7 +505,7 @@ class _SharingFormImport:
             self.gaz,
             self.extra_places,
             matcher=self.matcher,
-            coordinate_decimals=result.coordinate_decimals,
+            coordinate_precision=result.coordinate_precision,
         )
         located = geo.located
         located["identity"] = (

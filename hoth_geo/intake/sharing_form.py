@@ -71,6 +71,7 @@ _HUMAN = {
     "source_ref": "source reference", "date_received": "date received", "date_observed": "date observed",
     "time_observed": "time observed", "latitude": "latitude", "longitude": "longitude",
     "easting": "easting", "northing": "northing", "postcode": "postcode",
+    "location_accuracy": "location accuracy",
     "grading": "grading", "grading_source": "source grading", "grading_information": "information grading",
     "grading_handling": "handling code",
 }  # fmt: skip
@@ -165,6 +166,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     observed_at, time_known, approximate, received = _dates(cols, empty, today)
     comma_decimal = raw.attrs.get("delimiter") == ";"
     lat, lon, east, north = _coordinates(cols, comma_decimal=comma_decimal)
+    accuracy = _location_accuracy(cols, comma_decimal=comma_decimal)
     place_type, online, postcode = _setting_and_postcode(cols, lat, east)
     agency_type, concerns, indicators, (g_src, g_info, g_hand) = _agency_and_grading(cols)
     if truncated:
@@ -217,8 +219,14 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         n_read=n,
         kind="sharing_form",
         unknown_terms=cols.unknown_terms,
-        coordinate_decimals=pd.DataFrame(
-            {f: decimals_written(text[f], comma_decimal=comma_decimal) for f in ("latitude", "longitude")},
+        coordinate_precision=pd.DataFrame(
+            {
+                **{
+                    f: decimals_written(text[f], comma_decimal=comma_decimal)
+                    for f in ("latitude", "longitude")
+                },
+                "accuracy_m": accuracy,
+            },
             index=pd.Index(row_number, name="row_number"),
         ),
     )
@@ -470,6 +478,30 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         a[half] = np.nan
         b[half] = np.nan
     return lat, lon, east, north
+
+
+# Wider than this is no point's accuracy but a slip (kilometres or feet for metres, a typo): the row goes
+# to Review rather than be placed with a radius nobody meant.
+MAX_LOCATION_ACCURACY_M = 100_000
+
+
+def _location_accuracy(cols: _Columns, *, comma_decimal: bool) -> np.ndarray:
+    """The accuracy in metres a row states for its coordinates (a device's, a click's on the share form's
+    map), NaN where blank. Unreadable or out-of-range values are the row's problems."""
+    text, problems = cols.text["location_accuracy"], cols.problems
+    metres, bad = parse_numbers(text, comma_decimal=comma_decimal)
+    problems.add(
+        bad, "location_accuracy", text, lambda s: f'location accuracy "{s}" is not a number of metres'
+    )
+    out = ~np.isnan(metres) & ((metres < 0) | (metres > MAX_LOCATION_ACCURACY_M))
+    problems.add(
+        out,
+        "location_accuracy",
+        text,
+        lambda s: f"location accuracy {s} out of range (0 to {MAX_LOCATION_ACCURACY_M:,} m)",
+    )
+    metres[out] = np.nan
+    return metres
 
 
 def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> tuple[np.ndarray, ...]:

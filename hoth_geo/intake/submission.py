@@ -126,6 +126,9 @@ class Submission:
     postcode: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    # How far the map point may be from where it happened, in metres: a click is as precise as the
+    # zoom it was made at (``geocode.map_click_radius_m``).
+    accuracy_m: float | None = None
     place_type: str | None = None
     concerns: tuple[str, ...] = ()
     indicators: tuple[str, ...] = ()
@@ -232,6 +235,10 @@ def validate(submission: Submission, *, study_area=None, today: date | None = No
             or not geocoding.in_study_area(study_area, np.array([lat]), np.array([lon]))[0]
         ):
             errors["where"] = "Where: the point you clicked is outside the area this system covers."
+        elif (
+            s.accuracy_m is not None and not 0 <= float(s.accuracy_m) <= sharing_form.MAX_LOCATION_ACCURACY_M
+        ):
+            errors["where"] = "Where: the map point's accuracy is not a distance; click the map again."
     for name, label in (("place_name", "Place"), ("location_text", "Location"), ("postcode", "Postcode")):
         if len(_text(getattr(s, name))) > MAX_SHORT:
             errors["where"] = f"Where: the {label.lower()} is longer than {MAX_SHORT} characters."
@@ -317,6 +324,7 @@ def to_form_frame(s: Submission, agency: AccountAgency, *, received_on: date | N
                 "Postcode": _text(s.postcode),
                 "Latitude": "" if s.latitude is None else f"{float(s.latitude):.6f}",
                 "Longitude": "" if s.longitude is None else f"{float(s.longitude):.6f}",
+                "Location accuracy (m)": "" if s.accuracy_m is None else f"{float(s.accuracy_m):.0f}",
             }
         )
     return pd.DataFrame([row], columns=list(TEMPLATE_COLUMNS), dtype=object)
@@ -368,6 +376,7 @@ def _geocode_form(
         postcode=s.postcode,
         latitude=s.latitude,
         longitude=s.longitude,
+        accuracy_m=s.accuracy_m,
         place_type=s.place_type if s.place_type in PLACE_TYPES else None,
         concerns=("other",),
         what_was_seen="preview",
@@ -377,7 +386,7 @@ def _geocode_form(
     )
     if result.rows.empty:
         return None
-    return geocoding.geocode(result.rows, gaz, extra_places, coordinate_decimals=result.coordinate_decimals)
+    return geocoding.geocode(result.rows, gaz, extra_places, coordinate_precision=result.coordinate_precision)
 
 
 def preview(

@@ -59,6 +59,7 @@ def base_row(i: int, **over: str) -> dict[str, str]:
         "Longitude": f"{LON + (i // 997 % 997) * 1e-5:.6f}",
         "Easting": "",
         "Northing": "",
+        "Location accuracy (m)": "",
         "Setting": "In person",
         "Concerns": "County lines",
         "Indicators": "Missing from home",

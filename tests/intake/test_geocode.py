@@ -16,7 +16,13 @@ from pyproj import Geod, Transformer
 
 from hoth_geo import settings
 from hoth_geo.intake.gazetteer import load_gazetteer
-from hoth_geo.intake.geocode import geocode, grid_square, link_to_places, wgs84_precision_m
+from hoth_geo.intake.geocode import (
+    geocode,
+    grid_square,
+    link_to_places,
+    map_click_radius_m,
+    wgs84_precision_m,
+)
 
 DH1_1AB = (54.786659, -1.530113)  # Code-Point Open centroid, converted from BNG 430316, 543630
 
@@ -568,10 +574,62 @@ def test_the_decimals_written_in_the_file_state_the_radius_not_the_number_they_b
         b"SYN-3,03/04/2025,-1.5700,54.7800\n"  # swapped in the file: the decimals travel with the values
     )
     form = ingest(data, "decimals.csv", today=date(2026, 1, 1))
-    assert form.coordinate_decimals.loc[2].tolist() == [4, 4]
-    result = geocode(form.rows, gaz, coordinate_decimals=form.coordinate_decimals)
+    assert form.coordinate_precision.loc[2, ["latitude", "longitude"]].tolist() == [4, 4]
+    result = geocode(form.rows, gaz, coordinate_precision=form.coordinate_precision)
     four, two, swapped = (_one(result, r)["precision_m"] for r in (2, 3, 4))
     assert 12 < four < 14 and swapped == pytest.approx(four)
     assert two > 1_200
     # Without the file's text (a number alone), the radius errs wide.
     assert _one(geocode(form.rows, gaz), 2)["precision_m"] == pytest.approx(two)
+
+
+def test_a_stated_location_accuracy_widens_a_points_radius_and_never_narrows_it(gaz):
+    """A phone's accuracy (or a share-form click's) in its own column: coordinates and grid references are
+    stated within the wider of it and what their digits allow; a postcode keeps its unit's radius; an
+    accuracy that is not a distance sends the row to Review, naming the row, column and value."""
+    from hoth_geo.intake.ingest import ingest
+
+    unit = gaz.postcodes.set_index("postcode").loc["DH1 3AA"]
+    data = (
+        b"Ref,Date observed,Latitude,Longitude,Easting,Northing,Postcode,GPS accuracy\n"
+        b"SYN-1,03/04/2025,54.776131,-1.573292,,,,250\n"  # six decimals (10 m), a phone's 250 m
+        b"SYN-2,03/04/2025,54.78,-1.57,,,,20\n"  # two decimals (1.3 km) outweigh 20 m
+        b"SYN-3,03/04/2025,,,427355,542452,,400\n"  # a 1 m grid reference, 400 m
+        b"SYN-4,03/04/2025,,,,,DH1 3AA,5000\n"  # a postcode: the unit's own radius
+        b"SYN-5,03/04/2025,54.776131,-1.573292,,,,about 20\n"
+        b"SYN-6,03/04/2025,54.776131,-1.573292,,,,-5\n"
+    )
+    form = ingest(data, "accuracy.csv", today=date(2026, 1, 1))
+    assert form.quarantine["reason"].tolist() == [
+        'row 6: location accuracy "about 20" is not a number of metres',
+        "row 7: location accuracy -5 out of range (0 to 100,000 m)",
+    ]
+    assert form.quarantine["field"].tolist() == ["location_accuracy"] * 2
+    result = geocode(form.rows, gaz, coordinate_precision=form.coordinate_precision)
+    phone, coarse, grid, postcode = (_one(result, r) for r in (2, 3, 4, 5))
+    assert (phone["geocode_method"], phone["precision_m"]) == ("coordinates_wgs84", 250.0)
+    assert coarse["precision_m"] > 1_200
+    assert (grid["geocode_method"], grid["precision_m"]) == ("coordinates_bng", 400.0)
+    assert (postcode["geocode_method"], postcode["precision_m"]) == ("postcode", unit["radius_m"])
+
+
+@pytest.mark.parametrize(("latitude", "zoom"), [(54.77, 15), (54.77, 10), (51.5, 12), (57.1, 17)])
+def test_a_map_click_is_stated_as_wide_as_ten_pixels_at_its_zoom(latitude, zoom):
+    """Ten screen pixels measured on the ground: two points that far apart on the map's Web Mercator
+    grid (256-pixel tiles), their distance taken on the ellipsoid."""
+    to_mercator = Transformer.from_crs(4326, 3857, always_xy=True)
+    to_wgs84 = Transformer.from_crs(3857, 4326, always_xy=True)
+    x, y = to_mercator.transform(-1.57, latitude)
+    pixel = 2 * np.pi * 6_378_137 / (256 * 2**zoom)
+    lon2, lat2 = to_wgs84.transform(x + 10 * pixel, y)
+    ground = Geod(ellps="WGS84").inv(-1.57, latitude, lon2, lat2)[2]
+    assert map_click_radius_m(latitude, zoom) == pytest.approx(max(ground, 10), rel=0.01, abs=1)
+
+
+def test_a_map_click_radius_grows_as_the_map_zooms_out_and_says_what_is_wrong():
+    street, town, county = (map_click_radius_m(54.77, z) for z in (17, 14, 10))
+    assert street == 10 < town < 100 < 800 < county < 1_000
+    with pytest.raises(ValueError, match="zoom"):
+        map_click_radius_m(54.77, float("nan"))
+    with pytest.raises(ValueError, match="latitude"):
+        map_click_radius_m(154.77, 12)

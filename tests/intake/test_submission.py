@@ -237,6 +237,41 @@ def test_the_preview_shows_where_the_pipeline_then_puts_it(env):
     assert online.online and not online.located
 
 
+def test_a_map_click_is_stored_as_precise_as_the_zoom_it_was_made_at(env):
+    """A click on the map of the whole county (zoom 10) is stored within the 880 m ten pixels cover there,
+    not the 10 m its six decimals would claim; one made on a street (zoom 17) keeps the 10 m."""
+    engine, user = env["engine"], env["users"]["school.lead"]
+    county, street = geocode.map_click_radius_m(DURHAM[0], 10), geocode.map_click_radius_m(DURHAM[0], 17)
+    assert county > 800 and street == 10
+    for accuracy in (county, street):
+        s = form(
+            place_name=None,
+            location_text=None,
+            postcode=None,
+            latitude=DURHAM[0],
+            longitude=DURHAM[1],
+            accuracy_m=accuracy,
+        )
+        seen = sm.preview(user, s, engine=engine, gazetteer=env["gaz"], today=TODAY)
+        assert (seen.method, seen.precision_m) == ("coordinates_wgs84", accuracy)
+        assert f"within about {accuracy:,.0f} m" in seen.message
+        receipt = sm.submit(engine, user, s, gazetteer=env["gaz"], today=TODAY)
+        row = report_by_ref(engine, receipt.reference).iloc[0]
+        assert row["precision_m"] == accuracy
+        assert (row["latitude"], row["longitude"]) == pytest.approx(DURHAM, abs=1e-6)
+
+    wrong = form(
+        place_name=None,
+        location_text=None,
+        postcode=None,
+        latitude=DURHAM[0],
+        longitude=DURHAM[1],
+        accuracy_m=-5.0,
+    )
+    with pytest.raises(sm.SubmissionInvalid, match="accuracy"):
+        sm.submit(engine, user, wrong, gazetteer=env["gaz"], today=TODAY)
+
+
 def test_an_unresolvable_place_is_kept_and_goes_to_review(env):
     engine = env["engine"]
     where = sm.where_from_text("behind the old quarry huts (synthetic)")

@@ -20,6 +20,7 @@ from test_browser import (
 from hoth_geo import store
 from hoth_geo.access import auth
 from hoth_geo.intake import pipeline
+from hoth_geo.intake.geocode import map_click_radius_m
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 ANALYST = "review.analyst"
@@ -41,7 +42,7 @@ MARKER_JS = """() => {
     const out = [];
     map.eachLayer(l => {
         if (l instanceof L.CircleMarker && l.options.color === '#b30000')
-            out.push({lat: l.getLatLng().lat, lng: l.getLatLng().lng});
+            out.push({lat: l.getLatLng().lat, lng: l.getLatLng().lng, interactive: l.options.interactive});
     });
     return out;
 }"""
@@ -165,18 +166,26 @@ def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # 
     assert "No reports to show" not in map_frame(page).evaluate("() => document.body.innerText")
     assert marker["lat"] == pytest.approx(DURHAM[0], abs=5e-4)
     assert marker["lng"] == pytest.approx(DURHAM[1], abs=5e-4)
+    # A click on the marker reaches the map beneath it (Leaflet would give the marker's own point, and an
+    # old click would be stated at the new zoom's precision).
+    assert marker["interactive"] is False
     save_screenshot(page, "review-marker")
 
     page.get_by_role("button", name="Save location").click()
     confirm = page.locator('[data-testid="stAlert"]').filter(has_text="Confirm:")
     confirm.wait_for()
+    # The click was made at zoom 15: ten pixels there, not a radius a click on the county could claim.
+    click_radius = map_click_radius_m(DURHAM[0], 15)
+    assert 20 < click_radius < 40
     assert "row 2 will be stored as a report" in confirm.inner_text()
+    assert f"where you clicked (within {click_radius:,.0f} m at that zoom)" in confirm.inner_text()
     assert _reports(app) == 0, "nothing is stored before Confirm"
     save_screenshot(page, "review-confirm")
 
     page.get_by_role("button", name="Confirm", exact=True).click()
     page.locator('[data-testid="stAlert"]').filter(has_text="Located:").wait_for()
-    assert _reports(app) == 1
+    (stored,) = store.load_reports(store.connect(app["db"])).itertuples()
+    assert stored.precision_m == click_radius
     page.get_by_text("Nothing waits for a location.").wait_for()
 
     page.get_by_role("button", name="Undo this location").click()

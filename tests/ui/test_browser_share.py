@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from app_server import running_app
+from app_server import running_app, save_screenshot
 from playwright.sync_api import expect
 from test_browser import (
     MAP_IFRAME,
@@ -37,8 +37,10 @@ from test_browser import (
 
 from hoth_geo import settings, store
 from hoth_geo.access import auth
+from hoth_geo.deliver import maps
 from hoth_geo.intake import pipeline
 from hoth_geo.intake import submission as sm
+from hoth_geo.intake.geocode import map_click_radius_m
 
 pytestmark = pytest.mark.browser
 
@@ -218,7 +220,7 @@ PREVIEW_JS = """() => {
     const out = {markers: [], circles: []};
     map.eachLayer(l => {
         if (l instanceof L.Circle) out.circles.push({lat: l.getLatLng().lat, lng: l.getLatLng().lng, r: l.getRadius()});
-        else if (l instanceof L.Marker) out.markers.push({lat: l.getLatLng().lat, lng: l.getLatLng().lng});
+        else if (l instanceof L.Marker) out.markers.push({lat: l.getLatLng().lat, lng: l.getLatLng().lng, interactive: l.options.interactive});
     });
     return out;
 }"""
@@ -403,31 +405,65 @@ def test_a_place_name_with_markup_is_offered_as_text(chromium, app):  # noqa: F8
     context.close()
 
 
+def _click_preview_map(page, point: tuple[float, float], zoom: int | None) -> None:
+    """Click the form's map at ``point``, first zoomed to ``zoom`` (None: as the map is). The whole map is
+    scrolled into view first: a click on a map cut by the bottom of the window scrolls the map's own page
+    inside its frame, and lands off the point."""
+    page.locator(MAP_IFRAME).evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(300)
+    frame = map_frame(page)
+    container = frame.locator(".leaflet-container")
+    frame.wait_for_function(
+        "() => { const el = document.querySelector('.leaflet-container'); return el && window[el.id]; }"
+    )
+    if zoom is not None:
+        frame.evaluate(
+            """([lat, lng, zoom]) => {
+            window[document.querySelector('.leaflet-container').id].setView([lat, lng], zoom, {animate: false});
+        }""",
+            [point[0], point[1], zoom],
+        )
+        page.wait_for_timeout(1000)  # the zoom reruns the page: click once it has
+    x, y = frame.evaluate(
+        """([lat, lng]) => {
+        const p = window[document.querySelector('.leaflet-container').id].latLngToContainerPoint([lat, lng]);
+        return [p.x, p.y];
+    }""",
+        [point[0], point[1]],
+    )
+    # force: the precision circle drawn over the map takes the click, and passes it to the map.
+    container.click(position={"x": x, "y": y}, force=True)
+
+
 def test_a_click_on_the_map_places_the_report_where_clicked(chromium, app):  # noqa: F811
+    """The click is placed where it was made and stated as precise as the zoom it was made at: ten pixels
+    of the county-wide map the form opens with, then of a street once zoomed in; never the 10 m its six
+    decimals would claim."""
     context, page, watch = new_page(chromium, app)
     open_form(page, app, CONTRIBUTOR)
     tick(page, "A point I choose on the map")
     page.get_by_text("Click the map where it happened").wait_for()
     preview_layers(page, want_marker=False)
-    frame = map_frame(page)
-    box = page.locator(MAP_IFRAME).bounding_box()
-    x, y = frame.evaluate(
-        """([lat, lng]) => {
-        const map = window[document.querySelector('.leaflet-container').id];
-        map.setView([lat, lng], 15, {animate: false});
-        const p = map.latLngToContainerPoint([lat, lng]);
-        return [p.x, p.y];
-    }""",
-        [DURHAM[0], DURHAM[1]],
-    )
-    page.mouse.click(box["x"] + x, box["y"] + y)
     placed = page.locator('[data-testid="stAlert"]').filter(has_text="Where it will be placed")
-    placed.wait_for()
-    assert "Latitude/longitude given" in placed.inner_text() and "10 m" in placed.inner_text()
-    layers = preview_layers(page)
-    assert layers["markers"][0]["lat"] == pytest.approx(DURHAM[0], abs=5e-4)
-    assert layers["markers"][0]["lng"] == pytest.approx(DURHAM[1], abs=5e-4)
-    assert layers["circles"][0]["r"] == pytest.approx(10.0)
+
+    for zoom, radius in (
+        (None, map_click_radius_m(DURHAM[0], maps.BLANK_MAP_ZOOM)),
+        (15, map_click_radius_m(DURHAM[0], 15)),
+    ):
+        _click_preview_map(page, DURHAM, zoom)
+        expect(placed).to_contain_text(f"within about {radius:,.0f} m", timeout=60_000)
+        assert "Latitude/longitude given" in placed.inner_text()
+        deadline = time.monotonic() + 60
+        # The map is drawn again around the new point after the text: until then it shows the last one.
+        while (layers := preview_layers(page))["circles"][0]["r"] != pytest.approx(radius):
+            assert time.monotonic() < deadline, layers
+            page.wait_for_timeout(200)
+        assert layers["markers"][0]["lat"] == pytest.approx(DURHAM[0], abs=5e-4 if zoom else 5e-3)
+        assert layers["markers"][0]["lng"] == pytest.approx(DURHAM[1], abs=5e-4 if zoom else 5e-3)
+        # A click on the pin reaches the map beneath it: were it the pin's, Leaflet would give the pin's
+        # own point, and an old click would be stated at the new zoom's precision.
+        assert layers["markers"][0]["interactive"] is False
+        save_screenshot(page, f"share-map-click-{'county' if zoom is None else f'zoom-{zoom}'}")
     assert watch.dialogs == [] and watch.errors == [] and watch.foreign == []
     context.close()
 

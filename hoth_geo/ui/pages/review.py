@@ -14,7 +14,7 @@ from streamlit_folium import st_folium
 from hoth_geo import hexes, store
 from hoth_geo.access import casework
 from hoth_geo.access.privacy import NotAllowed
-from hoth_geo.deliver import maps
+from hoth_geo.deliver import basemap, maps
 from hoth_geo.intake import geocode, identity, review
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
@@ -222,7 +222,7 @@ def _locate(eng, entry: pd.Series) -> None:
     how = st.radio("Locate it by", ["a place", "a postcode", "a map click"], horizontal=True, key="rv_how")
     lat = lon = None
     place = None
-    radius = None  # the chosen postcode unit's own radius; a place's or a click's is the geocoder's
+    radius = None  # a postcode unit's or a click's own radius; a place's is the geocoder's
     where = ""
     if how == "a place":
         named = places[places["name"].notna()]
@@ -257,8 +257,11 @@ def _locate(eng, entry: pd.Series) -> None:
     else:
         point = st.session_state.get("rv_point")
         if point and point[0] == qid:
-            lat, lon = point[1], point[2]
-            where = "where you clicked"
+            lat, lon, zoom = point[1], point[2], point[3]
+            # As precise as a click at the zoom it was made at: a few pixels, metres on a street,
+            # most of a kilometre on a map of the county.
+            radius = geocode.map_click_radius_m(lat, zoom)
+            where = f"where you clicked (within {radius:,.0f} m at that zoom)"
     _map(qid, lat, lon, clickable=how == "a map click")
     if lat is None:
         st.session_state.pop("rv_pending", None)
@@ -338,7 +341,7 @@ def _map(qid: int, lat: float | None, lon: float | None, *, clickable: bool) -> 
     located = lat is not None
     m = maps.location_map(lat, lon, 15) if located else maps.blank_map()
     if located:
-        folium.CircleMarker(
+        marker = folium.CircleMarker(
             location=(lat, lon),
             radius=9,
             color="#b30000",
@@ -346,10 +349,22 @@ def _map(qid: int, lat: float | None, lon: float | None, *, clickable: bool) -> 
             fill=True,
             fill_color="#fc4e2a",
             fill_opacity=0.8,
-            tooltip="Where the report will be placed",
-        ).add_to(m)
+        )
+        # A click on the marker is a click on the map beneath it: Leaflet would give the marker's own
+        # point, and restate an old click at the new zoom's precision (folium does not pass this on).
+        marker.options["interactive"] = False
+        marker.add_to(m)
     if clickable:
-        st.caption("Click the map where it happened; the red marker shows the point you chose.")
+        hint = (
+            "Click the map where it happened; the red marker shows the point you chose. A click is stated"
+            " as precise as the zoom it is made at: zoom in to the street first."
+        )
+        if not basemap.load().configured:
+            hint += (
+                " No street map is set up (Basemap page), so only outlines and town names show where you"
+                " are: where a postcode or a place is known, choose that instead."
+            )
+        st.caption(hint)
     click = st_folium(
         maps.prepare_for_streamlit(m),
         # One component per mode: st_folium sets up its click handler for the returned_objects of
@@ -357,16 +372,18 @@ def _map(qid: int, lat: float | None, lon: float | None, *, clickable: bool) -> 
         key="review-map-click" if clickable else "review-map-view",
         height=420,
         width="stretch",
-        returned_objects=["last_clicked"] if clickable else [],
+        # The zoom the click is made at says how precise it is.
+        returned_objects=["last_clicked", "zoom"] if clickable else [],
     )
     point = (click or {}).get("last_clicked") if clickable else None
     if point and point != st.session_state.get("rv_last_click"):
         st.session_state["rv_last_click"] = point
         plat, plon = float(point["lat"]), float(point["lng"])
+        zoom = float(click.get("zoom") or m.options["zoom"])  # the map's own until it is zoomed
         if not geocode.in_study_area(state.gazetteer().study_area, np.array([plat]), np.array([plon]))[0]:
             st.warning(f"That point lies outside {md_escape(state.area().name)}.")
             return
-        st.session_state["rv_point"] = (qid, plat, plon)
+        st.session_state["rv_point"] = (qid, plat, plon, zoom)
         st.session_state.pop("rv_pending", None)
         st.rerun()
 

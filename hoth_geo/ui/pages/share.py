@@ -24,7 +24,7 @@ from streamlit_folium import st_folium
 from hoth_geo import settings
 from hoth_geo.access import auth
 from hoth_geo.deliver import maps
-from hoth_geo.intake import guidance
+from hoth_geo.intake import geocode, guidance
 from hoth_geo.intake import submission as sm
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.ui import state
@@ -48,7 +48,7 @@ _TEXT_KEYS = ("sh_time", "sh_query", "sh_seen", "sh_people", "sh_vehicles", "sh_
 _CHOICE_KEYS = ("sh_where", "sh_choice", "sh_place_type", "sh_g_source", "sh_g_info", "sh_g_handling")
 _IND_KEYS = tuple(f"sh_ind_{k}" for k in INDICATORS)
 _WIDGET_KEYS = ("sh_date", *_TEXT_KEYS, *_CHOICE_KEYS, "sh_concerns", *_IND_KEYS)
-_STATE_KEYS = ("sh_token", "sh_lat", "sh_lon")
+_STATE_KEYS = ("sh_token", "sh_lat", "sh_lon", "sh_accuracy")
 _SENTINEL = "sh_seen"  # present while the form's widgets are alive in this session
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])")  # ":" and "@" too: no autolinks
@@ -66,7 +66,7 @@ def _defaults() -> dict:
     out.update({k: "" for k in _TEXT_KEYS})
     out.update({k: None for k in _CHOICE_KEYS if k != "sh_where"})
     out.update({k: False for k in _IND_KEYS})
-    out.update({"sh_token": sm.new_token(), "sh_lat": None, "sh_lon": None})
+    out.update({"sh_token": sm.new_token(), "sh_lat": None, "sh_lon": None, "sh_accuracy": None})
     return out
 
 
@@ -142,7 +142,13 @@ def _where_fields(user) -> dict:
     if mode == "map":
         if ss.get("sh_lat") is None:
             return {}
-        return {"latitude": float(ss["sh_lat"]), "longitude": float(ss["sh_lon"])}
+        lat, lon = float(ss["sh_lat"]), float(ss["sh_lon"])
+        # A click is as precise as the zoom it was made at; a draft's click from before the zoom was
+        # kept is taken as made on the map as it first opens.
+        accuracy = ss.get("sh_accuracy")
+        if accuracy is None:
+            accuracy = geocode.map_click_radius_m(lat, maps.BLANK_MAP_ZOOM)
+        return {"latitude": lat, "longitude": lon, "accuracy_m": float(accuracy)}
     query = str(ss.get("sh_query") or "").strip()
     choice = ss.get("sh_choice")
     if query and choice and choice != USE_TYPED:
@@ -243,18 +249,24 @@ def _preview_map(preview: sm.Preview) -> None:
             icon=_marker_icon(),
             title="Where this report will be placed",
             alt="Where this report will be placed",
+            # A click on the pin is a click on the map beneath it: Leaflet would give the pin's own
+            # point, and restate an old click at the new zoom's precision.
+            interactive=False,
         ).add_to(m)
     clicked = st_folium(
         maps.prepare_for_streamlit(m),
         key="share-map",
         height=380,
         use_container_width=True,
-        returned_objects=["last_clicked"],
+        # The zoom a click is made at says how precise it is.
+        returned_objects=["last_clicked", "zoom"],
     )
     point = (clicked or {}).get("last_clicked")
     if point and point != st.session_state.get("sh_last_click"):
         st.session_state["sh_last_click"] = point
         st.session_state["sh_lat"], st.session_state["sh_lon"] = float(point["lat"]), float(point["lng"])
+        zoom = float(clicked.get("zoom") or m.options["zoom"])
+        st.session_state["sh_accuracy"] = geocode.map_click_radius_m(float(point["lat"]), zoom)
         st.session_state["sh_pending_where"] = "map"
         _save_draft()
         st.rerun()
@@ -367,7 +379,10 @@ def render() -> None:
                     "typed it; an analyst will place it if it cannot be found."
                 )
         elif mode == "map":
-            st.caption("Click the map where it happened. The circle shows how precisely it will be placed.")
+            st.caption(
+                "Click the map where it happened. The circle shows how precisely it will be placed: zoom"
+                " in to the street first, because a click is only as precise as the zoom it is made at."
+            )
 
         preview = sm.preview(user, _submission(user), engine=eng, gazetteer=state.gazetteer())
         if mode != "online":
