@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 from collections.abc import Mapping
@@ -324,7 +325,8 @@ def to_form_frame(s: Submission, agency: AccountAgency, *, received_on: date | N
                 "Postcode": _text(s.postcode),
                 "Latitude": "" if s.latitude is None else f"{float(s.latitude):.6f}",
                 "Longitude": "" if s.longitude is None else f"{float(s.longitude):.6f}",
-                "Location accuracy (m)": "" if s.accuracy_m is None else f"{float(s.accuracy_m):.0f}",
+                # Whole metres, rounded up: the form never states a point tighter than it was given.
+                "Location accuracy (m)": "" if s.accuracy_m is None else str(math.ceil(float(s.accuracy_m))),
             }
         )
     return pd.DataFrame([row], columns=list(TEMPLATE_COLUMNS), dtype=object)

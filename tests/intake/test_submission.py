@@ -260,6 +260,12 @@ def test_a_map_click_is_stored_as_precise_as_the_zoom_it_was_made_at(env):
         assert row["precision_m"] == accuracy
         assert (row["latitude"], row["longitude"]) == pytest.approx(DURHAM, abs=1e-6)
 
+    # Written to the form in whole metres, rounded up: never tighter than the click.
+    frame = sm.to_form_frame(
+        form(latitude=DURHAM[0], longitude=DURHAM[1], accuracy_m=27.2), sm.AccountAgency("A", "school")
+    )
+    assert frame["Location accuracy (m)"].tolist() == ["28"]
+
     wrong = form(
         place_name=None,
         location_text=None,
