@@ -318,6 +318,7 @@ def read_osm_pbf(path: str | Path, bbox: tuple[float, float, float, float] | Non
     rows = []
     fp = osmium.FileProcessor(str(path)).with_locations().with_filter(osmium.filter.KeyFilter(*_OSM_KEYS))
     for obj in fp:
+        outline = None
         if obj.is_node():
             if not obj.location.valid():
                 continue
@@ -328,17 +329,19 @@ def read_osm_pbf(path: str | Path, bbox: tuple[float, float, float, float] | Non
             if not coords:
                 continue
             if len(coords) >= 4 and coords[0] == coords[-1]:
-                c = shapely.Polygon(coords).centroid
+                outline = shapely.Polygon(coords)
             else:
-                c = shapely.LineString(coords).centroid if len(coords) > 1 else shapely.Point(coords[0])
+                outline = shapely.LineString(coords) if len(coords) > 1 else shapely.Point(coords[0])
+            c = outline.centroid
             lon, lat = c.x, c.y
             kind = "way"
         else:
             continue  # relations (multipolygons) would need their members' geometry: left out
         if bbox is not None and not (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]):
             continue
-        rows.append((kind, str(obj.id), lat, lon, {t.k: t.v for t in obj.tags}))
-    return pd.DataFrame(rows, columns=["osm_type", "osm_id", "latitude", "longitude", "tags"])
+        radius = gz.outline_radius_m(outline, lat, lon)
+        rows.append((kind, str(obj.id), lat, lon, {t.k: t.v for t in obj.tags}, radius))
+    return pd.DataFrame(rows, columns=gz.OSM_FEATURE_COLUMNS)
 
 
 def read_osm_gpkg(path: str | Path) -> pd.DataFrame:
@@ -367,8 +370,9 @@ def read_osm_gpkg(path: str | Path) -> pd.DataFrame:
             )
             oid = raw.split(".")[0]
         tags = {k: str(v) for k, v in rec.items() if v is not None and str(v) not in ("", "nan", "None")}
-        rows.append((kind, oid, pts.iloc[i].y, pts.iloc[i].x, tags))
-    return pd.DataFrame(rows, columns=["osm_type", "osm_id", "latitude", "longitude", "tags"])
+        pt, outline = pts.iloc[i], gdf.geometry.iloc[i]
+        rows.append((kind, oid, pt.y, pt.x, tags, gz.outline_radius_m(outline, pt.y, pt.x)))
+    return pd.DataFrame(rows, columns=gz.OSM_FEATURE_COLUMNS)
 
 
 def read_osm_any(paths: Iterable[str | Path], bbox=None) -> pd.DataFrame:
@@ -389,7 +393,7 @@ def read_osm_any(paths: Iterable[str | Path], bbox=None) -> pd.DataFrame:
         else:
             raise ValueError(f"--osm: {p.name} is not .osm.pbf, .geojson, .gpkg or .csv")
     if not frames:
-        return pd.DataFrame(columns=["osm_type", "osm_id", "latitude", "longitude", "tags"])
+        return pd.DataFrame(columns=gz.OSM_FEATURE_COLUMNS)
     df = pd.concat(frames, ignore_index=True)
     return df.drop_duplicates(["osm_type", "osm_id"], keep="first", ignore_index=True)
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.feather
 import shapely
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from hoth_geo import schema, settings
@@ -51,6 +51,11 @@ __all__ = [
     "local_metres",
     "nearest_postcode_district",
     "unit_radii",
+    "landmark_radii",
+    "outline_radius_m",
+    "OSM_FEATURE_COLUMNS",
+    "PLACE_MIN_RADIUS_M",
+    "OPTIONAL_LAYER_COLUMNS",
     "UNIT_MIN_RADIUS_M",
     "centroids",
     "read_boundary_features",
@@ -259,6 +264,50 @@ def unit_radii(postcodes: pd.DataFrame, min_radius_m: float = UNIT_MIN_RADIUS_M)
         return out
     xy = local_metres(lat[ok], lon[ok], float(np.mean(lat[ok])))
     out[ok] = np.maximum(np.round(_gap_to_next_point(xy)), min_radius_m)
+    return out
+
+
+# A landmark's map point stands for a place: no place is stated tighter than this (a shop, a petrol
+# station's forecourt).
+PLACE_MIN_RADIUS_M = 30.0
+
+
+def landmark_radii(
+    landmarks: pd.DataFrame, map_points: pd.DataFrame, min_radius_m: float = PLACE_MIN_RADIUS_M
+) -> np.ndarray:
+    """How far each police.uk landmark's place may reach from its map point, in metres: the distance to
+    the nearest other map point (a street's or another landmark's, more than a metre away), at least
+    ``min_radius_m``.
+
+    police.uk puts a landmark's point over the place (a park, a supermarket, a bus station) and gives it
+    no extent; the map points around it stand for the streets and places beside it, so the gap to the
+    nearest is about as far as the place reaches: tens of metres for a town-centre shop, hundreds for
+    playing fields, which a fixed 30 m would state as precisely as a doorway. ``map_points`` are every
+    distinct point of the police.uk files read (latitude, longitude); only points where crimes were
+    recorded are known, so the gap errs wide, never narrow."""
+    out = np.full(len(landmarks), float(min_radius_m))
+    pts = map_points[["latitude", "longitude"]].dropna().drop_duplicates()
+    lat = landmarks["latitude"].to_numpy(dtype="float64")
+    lon = landmarks["longitude"].to_numpy(dtype="float64")
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    if len(pts) < 2 or not ok.any():
+        return out
+    from scipy.spatial import cKDTree
+
+    plat, plon = pts["latitude"].to_numpy(), pts["longitude"].to_numpy()
+    # Flat metres find the nearest point; its distance is then measured on the ellipsoid, because a
+    # county's span of latitude skews flat east-west metres by up to 1 %.
+    lat0 = float(lat[ok].mean())
+    tree = cKDTree(local_metres(plat, plon, lat0))
+    near, idx = tree.query(local_metres(lat[ok], lon[ok], lat0), k=min(_SHARED_POINT_NEIGHBOURS, len(pts)))
+    near, idx = np.atleast_2d(near), np.atleast_2d(idx)
+    apart = near > 1.0
+    found = apart.any(axis=1)
+    nearest = idx[np.arange(len(idx)), apart.argmax(axis=1)][found]
+    metres = Geod(ellps="WGS84").inv(lon[ok][found], lat[ok][found], plon[nearest], plat[nearest])[2]
+    gap = np.full(int(ok.sum()), float(min_radius_m))
+    gap[found] = np.maximum(np.round(metres), min_radius_m)
+    out[ok] = gap
     return out
 
 
@@ -608,6 +657,7 @@ def policeuk_layers(
             "longitude": pd.to_numeric(crimes["Longitude"], errors="coerce").round(COORD_DP),
         }
     ).join(parsed)
+    all_points = pts[["latitude", "longitude"]]
     pts = pts.dropna(subset=["latitude", "longitude", "kind"])
     # Many crimes share one anonymised map point: locate each distinct point once.
     pts = pts.drop_duplicates(["latitude", "longitude", "kind", "landmark_type", "street"], ignore_index=True)
@@ -630,6 +680,8 @@ def policeuk_layers(
             "locality": lm["locality"].to_numpy(),
             "postcode_district": nearest_postcode_district(lm["latitude"], lm["longitude"], postcodes),
             "source": "policeuk_landmark",
+            # Every map point read bounds a landmark's reach, those just outside the area too.
+            "radius_m": landmark_radii(lm, all_points),
         }
     )
     places = places.drop_duplicates("place_id").sort_values("place_id", ignore_index=True)
@@ -639,7 +691,7 @@ def policeuk_layers(
     streets = g[["latitude", "longitude"]].mean().round(COORD_DP)
     streets["n_points"] = g.size().astype("int64")
     streets = streets.reset_index()[list(schema.GAZETTEER_STREET_COLUMNS)]
-    return places[list(schema.GAZETTEER_PLACE_COLUMNS)], streets
+    return places[[*schema.GAZETTEER_PLACE_COLUMNS, "radius_m"]], streets
 
 
 # --- OpenStreetMap --------------------------------------------------------------------------------
@@ -737,10 +789,24 @@ def osm_place_type(tags: Mapping[str, object]) -> str | None:
 _OSM_CSV_META = {"osm_id", "osm_type", "osm_url", "lat", "lon"}
 
 
+def outline_radius_m(geom, latitude: float, longitude: float) -> float:
+    """How far an OpenStreetMap outline (a way, a polygon) reaches from the point its place is put at:
+    the distance to its farthest vertex, in metres on the ellipsoid; NaN for a point, which says
+    nothing of the place's size."""
+    if geom is None or geom.is_empty or geom.geom_type in ("Point", "MultiPoint"):
+        return float("nan")
+    xy = shapely.get_coordinates(geom)
+    if not len(xy):
+        return float("nan")
+    lon0, lat0 = np.full(len(xy), float(longitude)), np.full(len(xy), float(latitude))
+    return float(np.max(Geod(ellps="WGS84").inv(lon0, lat0, xy[:, 0], xy[:, 1])[2]))
+
+
 def read_osm_csv(path: str | Path) -> pd.DataFrame:
     """An OSM CSV export (osm_id, osm_type, lat, lon, then one column per tag) -> osm feature frame.
 
-    Output columns: osm_type, osm_id, latitude, longitude, tags (dict of non-empty tags).
+    Output columns: osm_type, osm_id, latitude, longitude, tags (dict of non-empty tags), radius_m (NaN:
+    a CSV gives points only).
     """
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col in ("osm_id", "osm_type", "lat", "lon"):
@@ -755,6 +821,7 @@ def read_osm_csv(path: str | Path) -> pd.DataFrame:
             "latitude": pd.to_numeric(df["lat"], errors="coerce").to_numpy(),
             "longitude": pd.to_numeric(df["lon"], errors="coerce").to_numpy(),
             "tags": [{k: v for k, v in r.items() if v != ""} for r in records],
+            "radius_m": np.nan,
         }
     )
 
@@ -763,7 +830,8 @@ def read_osm_geojson(path: str | Path) -> pd.DataFrame:
     """An Overpass GeoJSON export -> osm feature frame (as ``read_osm_csv``).
 
     Ids may be 'node/123', '@id' properties, or bare numbers; bare numbers are typed from the geometry
-    (a point is a node, an outline a way). Outlines are reduced to their centroid.
+    (a point is a node, an outline a way). Outlines are reduced to their centroid, with how far they
+    reach from it (``outline_radius_m``).
     """
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     rows = []
@@ -786,8 +854,8 @@ def read_osm_geojson(path: str | Path) -> pd.DataFrame:
             raise ValueError(f"{path}: feature {i} has no usable OSM id (got {raw_id!r})")
         tags = props.get("tags") if isinstance(props.get("tags"), dict) else props
         tags = {k: str(v) for k, v in tags.items() if not k.startswith("@") and v not in (None, "")}
-        rows.append((osm_type, osm_id, pt.y, pt.x, tags))
-    return pd.DataFrame(rows, columns=["osm_type", "osm_id", "latitude", "longitude", "tags"])
+        rows.append((osm_type, osm_id, pt.y, pt.x, tags, outline_radius_m(g, pt.y, pt.x)))
+    return pd.DataFrame(rows, columns=OSM_FEATURE_COLUMNS)
 
 
 def read_osm(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -810,6 +878,10 @@ def read_osm(paths: Iterable[str | Path]) -> pd.DataFrame:
     return df.drop_duplicates(["osm_type", "osm_id"], keep="first", ignore_index=True)
 
 
+# The OSM feature frame every reader returns; radius_m is how far an outline reaches (NaN for a point).
+OSM_FEATURE_COLUMNS = ["osm_type", "osm_id", "latitude", "longitude", "tags", "radius_m"]
+
+
 def _osm_locality(tags: Mapping[str, str]) -> str | None:
     for k in ("addr:city", "addr:town", "addr:village", "addr:place", "addr:locality", "addr:suburb"):
         if tags.get(k):
@@ -822,10 +894,11 @@ def places_from_osm_features(
     postcodes: pd.DataFrame | None = None,
     wards: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
-    """OSM feature frame -> GAZETTEER_PLACE_COLUMNS, keeping only features with a place type.
+    """OSM feature frame -> GAZETTEER_PLACE_COLUMNS and radius_m, keeping only features with a place type.
 
     locality is the ward the point falls in when wards are given, else the address town; the postcode
-    district comes from the feature's own addr:postcode, else the nearest postcode centroid.
+    district comes from the feature's own addr:postcode, else the nearest postcode centroid. radius_m
+    is how far an outline reaches (at least PLACE_MIN_RADIUS_M), NaN for a point.
     """
     f = features.dropna(subset=["latitude", "longitude"]).copy()
     f["place_type"] = [osm_place_type(t) for t in f["tags"]]
@@ -856,11 +929,19 @@ def places_from_osm_features(
             "locality": pd.Series(loc, dtype=object).where(pd.notna(loc), None).to_numpy(),
             "postcode_district": pd.Series(district, dtype=object).where(pd.notna(district), None).to_numpy(),
             "source": "osm",
+            "radius_m": _floored_radius(
+                f["radius_m"] if "radius_m" in f.columns else pd.Series(np.nan, f.index)
+            ),
         }
     )
     return out.drop_duplicates("place_id").sort_values("place_id", ignore_index=True)[
-        list(schema.GAZETTEER_PLACE_COLUMNS)
+        [*schema.GAZETTEER_PLACE_COLUMNS, "radius_m"]
     ]
+
+
+def _floored_radius(radius: pd.Series) -> np.ndarray:
+    r = pd.to_numeric(radius, errors="coerce").to_numpy(dtype="float64")
+    return np.where(np.isfinite(r), np.maximum(np.round(r), PLACE_MIN_RADIUS_M), np.nan)
 
 
 def places_from_osm(
@@ -899,7 +980,11 @@ LAYER_COLUMNS = {
     "places": schema.GAZETTEER_PLACE_COLUMNS,
     "streets": schema.GAZETTEER_STREET_COLUMNS,
 }
-_FLOAT_COLS = {"latitude", "longitude", "easting", "northing"}
+# Columns a layer may carry beyond its contract, kept when present: a place's own radius in metres (a
+# police.uk landmark's, ``landmark_radii``), which places stored elsewhere (demo venues, analysts'
+# places) do not have. A gazetteer built without it states every place at PLACE_MIN_RADIUS_M.
+OPTIONAL_LAYER_COLUMNS = {"places": ("radius_m",)}
+_FLOAT_COLS = {"latitude", "longitude", "easting", "northing", "radius_m"}
 
 # Layers are Arrow IPC files: reading them uses the Arrow library the app has loaded anyway, where
 # parquet would load Arrow's parquet and dataset libraries into every app process (~45 MB of its
@@ -940,7 +1025,8 @@ def _conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise ValueError(f"{name}: missing columns {missing}; expected {list(cols)}")
-    out = frame[list(cols)].copy()
+    cols = [*cols, *(c for c in OPTIONAL_LAYER_COLUMNS.get(name, ()) if c in frame.columns)]
+    out = frame[cols].copy()
     for c in cols:
         if c in _FLOAT_COLS:
             out[c] = pd.to_numeric(out[c], errors="raise").astype("float64")

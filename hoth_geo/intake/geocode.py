@@ -33,7 +33,13 @@ from shapely.geometry.base import BaseGeometry
 
 from hoth_geo import settings
 from hoth_geo.hexes import latlng_to_cells
-from hoth_geo.intake.gazetteer import UNIT_MIN_RADIUS_M, bng_to_wgs84, local_metres, wgs84_to_bng
+from hoth_geo.intake.gazetteer import (
+    PLACE_MIN_RADIUS_M,
+    UNIT_MIN_RADIUS_M,
+    bng_to_wgs84,
+    local_metres,
+    wgs84_to_bng,
+)
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
 __all__ = [
@@ -59,7 +65,7 @@ __all__ = [
 _COORD_PRECISION_M = 10.0
 _POSTCODE_PRECISION_M = UNIT_MIN_RADIUS_M  # a unit with no measured radius (hand-built gazetteers)
 _STREET_PRECISION_M = 300.0
-_PLACE_PRECISION_M = 30.0
+_PLACE_PRECISION_M = PLACE_MIN_RADIUS_M  # a place with no measured radius (demo venues, OSM points)
 # Confidence that the point is where the report meant. Exact names beat typos; a name settled only by
 # postcode district or place type loses 0.15; street points stand for a whole street.
 CONFIDENCE = {

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.feather
 import pytest
 import shapely
+from factories import canonical_rows
 from pyproj import Transformer
 from shapely.geometry import Point, box
 
@@ -247,7 +248,7 @@ def durham_layers(shared_data, durham_wards, durham_postcodes):
 
 def test_policeuk_layers_keep_only_located_points_in_the_study_area(durham_layers, durham_wards):
     crimes, places, streets = durham_layers
-    assert tuple(places.columns) == schema.GAZETTEER_PLACE_COLUMNS
+    assert tuple(places.columns) == (*schema.GAZETTEER_PLACE_COLUMNS, "radius_m")
     assert tuple(streets.columns) == schema.GAZETTEER_STREET_COLUMNS
     area = shapely.union_all(durham_wards.geometry.values).buffer(0.002)
     for df in (places, streets):
@@ -259,6 +260,48 @@ def test_policeuk_layers_keep_only_located_points_in_the_study_area(durham_layer
     assert len(far) > 0
     assert not streets["street"].isin(far["Location"].str.replace("On or near ", "")).all()
     assert (places["longitude"] < -1.2).all() and (streets["longitude"] < -1.2).all()
+
+
+def test_landmark_radii_reach_the_nearest_other_map_point(durham_layers):
+    """Each landmark's radius is the distance from its map point to the nearest other distinct point of
+    the police.uk files (at least 30 m), measured here on the British National Grid from the raw rows,
+    not in the equirectangular metres the radii are worked out in."""
+    crimes, places, _ = durham_layers
+    points = (
+        crimes[["Latitude", "Longitude"]]
+        .apply(pd.to_numeric, errors="coerce")
+        .dropna()
+        .round(6)
+        .drop_duplicates()
+    )
+    to_bng = Transformer.from_crs(4326, 27700, always_xy=True)
+    pe, pn = to_bng.transform(points["Longitude"].to_numpy(), points["Latitude"].to_numpy())
+    le, ln = to_bng.transform(places["longitude"].to_numpy(), places["latitude"].to_numpy())
+    gap = np.hypot(le[:, None] - pe[None, :], ln[:, None] - pn[None, :])
+    nearest = np.where(gap > 1.0, gap, np.inf).min(axis=1)
+    expected = np.maximum(nearest, gz.PLACE_MIN_RADIUS_M)
+    # 0.5 % for the two ways of measuring, 1 m for rounding.
+    assert np.allclose(places["radius_m"], expected, rtol=0.005, atol=1.0)
+    assert (places["radius_m"] >= gz.PLACE_MIN_RADIUS_M).all()
+    # A town-centre shop is tens of metres across, playing fields and parks hundreds.
+    by_type = places.groupby("place_type")["radius_m"].median()
+    assert by_type["shop"] < 100 < by_type["leisure"] < by_type["park"]
+
+
+def test_the_shipped_places_carry_their_radius_and_the_geocoder_states_it():
+    gaz = gz.load_gazetteer()
+    places = gaz.places
+    assert places["radius_m"].notna().all() and (places["radius_m"] >= 30).all()
+    # The widest park whose name no other place shares, so the name alone places a report there.
+    unique = places["name"].map(places["name"].value_counts()) == 1
+    park = places[(places["place_type"] == "park") & unique].nlargest(1, "radius_m").iloc[0]
+    assert park["radius_m"] > 300
+    from hoth_geo.intake.geocode import geocode
+
+    rows = canonical_rows([{"place_name": park["name"], "postcode": park["postcode_district"]}])
+    located = geocode(rows, gaz).located
+    assert located["place_id"].tolist() == [park["place_id"]]
+    assert located["precision_m"].tolist() == [park["radius_m"]]
 
 
 def test_policeuk_landmarks_have_generic_names_and_stable_ids(durham_layers, durham_wards, durham_postcodes):
@@ -351,7 +394,7 @@ def test_osm_readers_on_the_isle_of_man_sample(iom_paths):
 
 def test_places_from_osm_on_the_isle_of_man_sample(iom_paths):
     places = gz.places_from_osm(iom_paths)
-    assert tuple(places.columns) == schema.GAZETTEER_PLACE_COLUMNS
+    assert tuple(places.columns) == (*schema.GAZETTEER_PLACE_COLUMNS, "radius_m")
     counts = places["place_type"].value_counts()
     for t in ("takeaway", "hotel", "shop", "petrol_station", "licensed_premises"):
         assert counts.get(t, 0) > 0, t
@@ -362,6 +405,31 @@ def test_places_from_osm_on_the_isle_of_man_sample(iom_paths):
     fuel = places[places["place_type"] == "petrol_station"]
     assert len(fuel) >= 19
     assert places["postcode_district"].dropna().str.startswith("IM").all()
+
+
+def test_an_osm_outline_is_stated_as_far_as_it_reaches_and_a_point_is_not_measured(iom_paths):
+    """A place drawn as an outline (a way) reaches its farthest corner from the point it is put at,
+    measured here on the British National Grid from the GeoJSON's own coordinates, at least 30 m; a
+    node says nothing of its size and leaves the radius to the geocoder's default."""
+    geojson = next(p for p in iom_paths if p.suffix == ".geojson")
+    places = gz.places_from_osm([geojson]).set_index("place_id")
+    ways = places[places.index.str.startswith("osm:way/")]
+    assert len(ways) > 50 and places.loc[places.index.str.startswith("osm:node/"), "radius_m"].isna().all()
+    to_bng = Transformer.from_crs(4326, 27700, always_xy=True)
+    checked = 0
+    for feature in json.loads(geojson.read_text(encoding="utf-8"))["features"]:
+        place_id = f"osm:way/{feature['id']}"
+        if feature["geometry"]["type"] == "Point" or place_id not in ways.index:
+            continue
+        corners = np.array(feature["geometry"]["coordinates"], dtype=float).reshape(-1, 2)
+        ce, cn = to_bng.transform(corners[:, 0], corners[:, 1])
+        pe, pn = to_bng.transform(ways.loc[place_id, "longitude"], ways.loc[place_id, "latitude"])
+        farthest = np.hypot(ce - pe, cn - pn).max()
+        # 1 % and 1 m: the grid's scale on the island, and the point's six decimals.
+        assert ways.loc[place_id, "radius_m"] == pytest.approx(max(farthest, 30), rel=0.01, abs=1.0)
+        checked += 1
+    assert checked == len(ways)
+    assert (ways["radius_m"] > 30).any()
 
 
 def test_build_area_gazetteer_round_trips(iom_paths, shared_data, tmp_path):
@@ -531,7 +599,8 @@ def shipped():
 def test_shipped_gazetteer_has_the_contract_columns(shipped):
     # The file holds the contract's columns; each unit's radius is worked out as it loads (``unit_radii``).
     assert tuple(shipped.postcodes.columns) == (*schema.GAZETTEER_POSTCODE_COLUMNS, "radius_m")
-    assert tuple(shipped.places.columns) == schema.GAZETTEER_PLACE_COLUMNS
+    # and each police.uk landmark's radius was measured when the gazetteer was built (``landmark_radii``).
+    assert tuple(shipped.places.columns) == (*schema.GAZETTEER_PLACE_COLUMNS, "radius_m")
     assert tuple(shipped.streets.columns) == schema.GAZETTEER_STREET_COLUMNS
     assert len(shipped.postcodes) > 15_000 and len(shipped.places) > 300 and len(shipped.streets) > 3_000
     assert set(shipped.places["place_type"]) <= set(schema.PLACE_TYPES)

@@ -222,7 +222,7 @@ def _locate(eng, entry: pd.Series) -> None:
     how = st.radio("Locate it by", ["a place", "a postcode", "a map click"], horizontal=True, key="rv_how")
     lat = lon = None
     place = None
-    radius = None  # a postcode unit's or a click's own radius; a place's is the geocoder's
+    radius = None  # what was chosen reaches this far; None: the geocoder's default for a place
     where = ""
     if how == "a place":
         named = places[places["name"].notna()]
@@ -245,6 +245,11 @@ def _locate(eng, entry: pd.Series) -> None:
             place = named[named["place_id"] == pid].iloc[0]
             lat, lon = float(place["latitude"]), float(place["longitude"])
             where = f"at {place_label(pid).removeprefix('Candidate: ')}"
+            # As far as the place reaches where the gazetteer measured it (a police.uk landmark's).
+            reach = pd.to_numeric(pd.Series([place.get("radius_m")]), errors="coerce").iloc[0]
+            if pd.notna(reach) and reach > 0:
+                radius = float(reach)
+                where += f" (within {radius:,.0f} m)"
     elif how == "a postcode":
         text = st.text_input("Postcode", key="rv_postcode")
         if text:
