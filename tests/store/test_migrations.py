@@ -348,6 +348,51 @@ def test_db_upgrade_from_0006_states_sectors_and_districts_to_their_farthest_add
     engine.dispose()
 
 
+def test_db_upgrade_from_0007_states_reports_at_a_place_as_far_as_the_place_reaches(db_url, demo_store):
+    """Reports stored before 0008 at a police.uk landmark, by name or by an analyst in Review, were stated
+    at 30 m. The upgrade gives them the place's measured radius (what an import of the same name gives
+    today); reports at demo venues, which have no measured radius, and reports placed another way are
+    untouched."""
+    places = load_gazetteer().places
+    unique = places["name"].map(places["name"].value_counts()) == 1
+    park = places[(places["place_type"] == "park") & unique].nlargest(1, "radius_m").iloc[0]
+    assert park["radius_m"] > 300
+    engine = store.open_engine(db_url)
+    assert migrations.upgrade(engine, "0007") == (None, "0007")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
+    _fill_from(demo_store.engine, engine)
+    with engine.begin() as conn:
+        named, by_analyst = (
+            conn.execute(sa.text("SELECT id FROM reports WHERE geocode_method = 'place_name' ORDER BY id"))
+            .scalars()
+            .all()[:2]
+        )
+        conn.execute(
+            sa.text("UPDATE reports SET place_id = :p, place_name = :n, precision_m = 30 WHERE id = :id"),
+            {"p": park["place_id"], "n": park["name"], "id": named},
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE reports SET place_id = :p, geocode_method = 'analyst', precision_m = 30 WHERE id = :id"
+            ),
+            {"p": park["place_id"], "id": by_analyst},
+        )
+        version_before = conn.execute(sa.text("SELECT version FROM data_version")).scalar()
+        before = _read(conn, _tables(conn)["reports"]).set_index("id")
+    engine.dispose()
+
+    engine, after = _upgraded_reports(db_url, version_before)
+    today = geocode(canonical_rows([{"place_name": park["name"]}]), load_gazetteer()).located.iloc[0]
+    assert today["place_id"] == park["place_id"] and today["precision_m"] == park["radius_m"]
+    assert after.loc[named, "precision_m"] == today["precision_m"]
+    assert after.loc[by_analyst, "precision_m"] == park["radius_m"]
+    others = ~after.index.isin([named, by_analyst])
+    pd.testing.assert_frame_equal(after[others], before[others])
+    assert (after.loc[others & (after["geocode_method"] == "place_name"), "precision_m"] == 30).all()
+    engine.dispose()
+
+
 @pytest.mark.shared
 def test_db_upgrade_from_0005_reads_the_units_of_the_databases_own_area(tmp_path, area_files):
     """A Darlington partnership's database: its unit and sector reports are stated from Darlington's
