@@ -49,6 +49,7 @@ __all__ = [
     "grid_square",
     "wgs84_precision_m",
     "map_click_radius_m",
+    "layer_radius_m",
     "text_tokens",
     "name_key",
     "name_matcher",
@@ -308,8 +309,9 @@ def _typo_allowance(key: str) -> int:
 # --- Gazetteer indexes ------------------------------------------------------------------------------
 
 
-def _radius(frame: pd.DataFrame, default_m: float) -> np.ndarray:
-    """A layer's own measured radius where it carries one (radius_m), else the documented default."""
+def layer_radius_m(frame: pd.DataFrame, default_m: float = np.nan) -> np.ndarray:
+    """Each row's own measured radius where its gazetteer layer carries one (``radius_m``: a postcode
+    unit's, a police.uk landmark's, an OSM outline's), else ``default_m`` (NaN: not measured)."""
     if "radius_m" in frame.columns:
         r = pd.to_numeric(frame["radius_m"], errors="coerce").to_numpy(dtype=float)
         return np.where(np.isfinite(r) & (r > 0), r, default_m)
@@ -362,7 +364,7 @@ class _Streets:
                 "locality": streets["locality"].where(streets["locality"].notna(), "").astype(str),
                 "latitude": streets["latitude"].to_numpy(dtype=float),
                 "longitude": streets["longitude"].to_numpy(dtype=float),
-                "radius": _radius(streets, _STREET_PRECISION_M),
+                "radius": layer_radius_m(streets, _STREET_PRECISION_M),
             }
         )
         frame["key"] = frame["name"].map(name_key)
@@ -455,7 +457,7 @@ class _Places:
         self.lat = places["latitude"].to_numpy(dtype=float)
         self.lon = places["longitude"].to_numpy(dtype=float)
         self.place_id = places["place_id"].tolist()
-        self.radius = _radius(places, _PLACE_PRECISION_M)
+        self.radius = layer_radius_m(places, _PLACE_PRECISION_M)
         self.rows: dict[str, list[int]] = {}
         self.sorted_rows: dict[str, list[int]] = {}
         for pos, k in enumerate(self.key):
@@ -984,7 +986,7 @@ def _by_postcode(c: _Cascade, pcs: pd.Series) -> None:
     idx = np.flatnonzero(has_pc)
     pc = pcs.iloc[idx].str.upper().str.strip().to_numpy()
     units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
-    unit_radius = pd.Series(_radius(units, _POSTCODE_PRECISION_M), index=units.index)
+    unit_radius = pd.Series(layer_radius_m(units, _POSTCODE_PRECISION_M), index=units.index)
     found = units[["latitude", "longitude"]].reindex(pc)
     flat, flon = found["latitude"].to_numpy(), found["longitude"].to_numpy()
     hit = np.isfinite(flat)

@@ -296,7 +296,7 @@ def postcode_location(text: str, postcodes: pd.DataFrame) -> tuple[str, float, f
     hit = postcodes[postcodes["postcode"] == pc]
     if hit.empty:
         return None
-    radius = float(hit["radius_m"].iloc[0]) if "radius_m" in hit else UNIT_MIN_RADIUS_M
+    radius = float(geocode.layer_radius_m(hit.iloc[[0]], UNIT_MIN_RADIUS_M)[0])
     return pc, float(hit["latitude"].iloc[0]), float(hit["longitude"].iloc[0]), radius
 
 

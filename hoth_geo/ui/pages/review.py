@@ -246,8 +246,8 @@ def _locate(eng, entry: pd.Series) -> None:
             lat, lon = float(place["latitude"]), float(place["longitude"])
             where = f"at {place_label(pid).removeprefix('Candidate: ')}"
             # As far as the place reaches where the gazetteer measured it (a police.uk landmark's).
-            reach = pd.to_numeric(pd.Series([place.get("radius_m")]), errors="coerce").iloc[0]
-            if pd.notna(reach) and reach > 0:
+            reach = geocode.layer_radius_m(place.to_frame().T)[0]
+            if np.isfinite(reach):
                 radius = float(reach)
                 where += f" (within {radius:,.0f} m)"
     elif how == "a postcode":
