@@ -188,6 +188,16 @@ def test_db_upgrade_from_0002_back_fills_the_data_version(db_url, demo_store):
     engine.dispose()
 
 
+def _demo_at_revision(db_url: str, demo_store, revision: str) -> sa.Engine:
+    """A database at ``revision`` (from 0004: with its data_version row) holding the demo data."""
+    engine = store.open_engine(db_url)
+    assert migrations.upgrade(engine, revision) == (None, revision)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
+    _fill_from(demo_store.engine, engine)
+    return engine
+
+
 def _upgraded_reports(db_url: str, version_before: int) -> tuple[sa.Engine, pd.DataFrame]:
     """``hoth-geo db upgrade`` on a database whose reports an earlier revision's geocoder stored: the
     schema is current, the data version is bumped once (running app processes read the reports again),
@@ -206,11 +216,7 @@ def test_db_upgrade_from_0004_states_the_radius_coordinates_really_have(db_url, 
     """Reports stored before 0005 by the geocoder of then: two-decimal coordinates stated as within 10 m
     and linked to the place beside them, and a kilometre grid reference placed at its square's corner.
     The upgrade gives them what an import of the same values gives today; a precise report is untouched."""
-    engine = store.open_engine(db_url)
-    assert migrations.upgrade(engine, "0004") == (None, "0004")
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
-    _fill_from(demo_store.engine, engine)
+    engine = _demo_at_revision(db_url, demo_store, "0004")
     to_wgs84 = Transformer.from_crs(27700, 4326, always_xy=True)
     corner_lon, corner_lat = to_wgs84.transform(427000, 542000)
     with engine.begin() as conn:
@@ -268,11 +274,7 @@ def test_db_upgrade_from_0005_states_the_radius_postcode_units_really_have(db_ur
     """Reports stored before 0006 by the geocoder of then: every full postcode stated as within 100 m. The
     upgrade gives a farm unit in upper Teesdale what an import of the same postcode gives today; a
     terrace's unit keeps its 100 m, and reports placed some other way are untouched."""
-    engine = store.open_engine(db_url)
-    assert migrations.upgrade(engine, "0005") == (None, "0005")
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
-    _fill_from(demo_store.engine, engine)
+    engine = _demo_at_revision(db_url, demo_store, "0005")
     with engine.begin() as conn:
         ids = (
             conn.execute(sa.text("SELECT id FROM reports WHERE geocode_method = 'postcode' ORDER BY id"))
@@ -304,11 +306,7 @@ def test_db_upgrade_from_0006_states_sectors_and_districts_to_their_farthest_add
     percentile distance of its units. The upgrade gives them what an import of the same postcode gives
     today (every unit's addresses inside); a sector the gazetteer does not hold, and a radius already
     wider, are kept, and reports placed some other way are untouched."""
-    engine = store.open_engine(db_url)
-    assert migrations.upgrade(engine, "0006") == (None, "0006")
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
-    _fill_from(demo_store.engine, engine)
+    engine = _demo_at_revision(db_url, demo_store, "0006")
     stated_then = {  # postcode -> (method, radius the 95th percentile gave)
         "DL16 7": ("postcode_sector", 2_751.0),
         "DH1": ("postcode_district", 2_500.0),
@@ -357,11 +355,7 @@ def test_db_upgrade_from_0007_states_reports_at_a_place_as_far_as_the_place_reac
     unique = places["name"].map(places["name"].value_counts()) == 1
     park = places[(places["place_type"] == "park") & unique].nlargest(1, "radius_m").iloc[0]
     assert park["radius_m"] > 300
-    engine = store.open_engine(db_url)
-    assert migrations.upgrade(engine, "0007") == (None, "0007")
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM data_version"))  # the demo store's row is copied in
-    _fill_from(demo_store.engine, engine)
+    engine = _demo_at_revision(db_url, demo_store, "0007")
     with engine.begin() as conn:
         named, by_analyst = (
             conn.execute(sa.text("SELECT id FROM reports WHERE geocode_method = 'place_name' ORDER BY id"))
