@@ -98,6 +98,7 @@ EVENTS = frozenset(
         "import_refused",
         "quarantine_resolved",
         "quarantine_unresolved",  # hoth_geo.intake.review: a location given in Review undone
+        "quarantine_located_again",  # hoth_geo.intake.review.locate_again: rows tried with the gazetteer
         "reports_merged",
         "reports_unmerged",
         "duplicate_kept_distinct",

@@ -195,9 +195,11 @@ def build_command(
         fail(str(exc), code=1)
     from hoth_geo import store
     from hoth_geo.access import audit
+    from hoth_geo.intake import review
 
+    engine = store.connect(db)
     audit.record(
-        store.connect(db),
+        engine,
         "area_gazetteer_built",
         actor=actor(),
         target=current.name,
@@ -205,6 +207,36 @@ def build_command(
     )
     for line in describe_report(report):
         typer.echo(line)
+    waiting = int(review.imports_waiting(engine)["n"].sum())
+    if waiting:
+        typer.echo(
+            f"{waiting:,} {'row waits' if waiting == 1 else 'rows wait'} for a location in Review:"
+            " `hoth-geo area locate-again` tries them with the new gazetteer"
+        )
+
+
+@area_app.command("locate-again")
+def locate_again_command(
+    import_id: Annotated[
+        int | None, typer.Option("--import", help="only the rows of this import (its id)", min=1)
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Try the rows that wait for a location in Review again with the area's gazetteer (after it was
+    built or rebuilt): those it now locates are stored as an import would store them."""
+    from hoth_geo import store
+    from hoth_geo.intake import review
+
+    result = review.locate_again(store.connect(db), actor=actor(), import_id=import_id)
+    for line in result.describe():
+        typer.echo(line)
+    for r in result.located.head(10).itertuples():
+        typer.echo(
+            f"  {r.filename} row {r.row_number}: report {r.report_id}, by {r.geocode_method.replace('_', ' ')}"
+            f" (within {r.precision_m:,.0f} m)"
+        )
+    if len(result.located) > 10:
+        typer.echo(f"  ... and {len(result.located) - 10:,} more")
 
 
 @area_app.command("show")

@@ -985,6 +985,12 @@ def _by_postcode(c: _Cascade, pcs: pd.Series) -> None:
     gazetteer, area_label = c.gazetteer, c.area_label
     idx = np.flatnonzero(has_pc)
     pc = pcs.iloc[idx].str.upper().str.strip().to_numpy()
+    if gazetteer.postcodes.empty:
+        # An area set but not yet built: the postcode may be right; nothing was looked up.
+        c.postcode_problem[idx] = [
+            f"postcode '{code}' {_not_looked_up(area_label, 'postcodes')}" for code in pc
+        ]
+        return
     units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
     unit_radius = pd.Series(layer_radius_m(units, _POSTCODE_PRECISION_M), index=units.index)
     found = units[["latitude", "longitude"]].reindex(pc)
@@ -1075,6 +1081,13 @@ def _outcome_arrays(outcomes: list, codes: np.ndarray) -> tuple[np.ndarray, ...]
     )
 
 
+def _not_looked_up(area_label: str, layer: str) -> str:
+    return (
+        f"was not looked up: the gazetteer of {area_label} has no {layer} yet; build it (the Area page),"
+        " then try the row again in Review"
+    )
+
+
 def _to_review(c: _Cascade, names: pd.Series, texts: pd.Series, pcs: pd.Series) -> None:
     """5. Whatever is left goes to Review with the first problem met, in cascade order."""
     left = c.todo.copy()
@@ -1092,15 +1105,20 @@ def _to_review(c: _Cascade, names: pd.Series, texts: pd.Series, pcs: pd.Series) 
     if sel.any():
         matcher = c.names_matcher()
         idx = np.flatnonzero(sel)
-        nearest = matcher.nearest
-        for nm in pd.unique(names.iloc[idx]):
-            if nm not in nearest:
-                nearest[nm] = "; ".join(matcher.places.nearest_names(name_key(nm)))
-        c.reason[idx] = [
-            f"row {c.rownum[i]}: place name '{names.iat[i]}' is not in the gazetteer (nearest names:"
-            f" {nearest[names.iat[i]] or 'none'}): check the name, or choose the place in Review"
-            for i in idx
-        ]
+        if len(matcher.places.name) == 0:
+            # An area set but not yet built: the name may be right; nothing was looked up.
+            why = {nm: _not_looked_up(c.area_label, "places") for nm in pd.unique(names.iloc[idx])}
+        else:
+            nearest = matcher.nearest
+            for nm in pd.unique(names.iloc[idx]):
+                if nm not in nearest:
+                    nearest[nm] = "; ".join(matcher.places.nearest_names(name_key(nm)))
+            why = {
+                nm: f"is not in the gazetteer (nearest names: {nearest[nm] or 'none'}): check the name, or"
+                " choose the place in Review"
+                for nm in pd.unique(names.iloc[idx])
+            }
+        c.reason[idx] = [f"row {c.rownum[i]}: place name '{names.iat[i]}' {why[names.iat[i]]}" for i in idx]
         c.field_name[idx], c.value[idx] = "place name", names.to_numpy()[idx]
         left &= ~sel
     if left.any():

@@ -23,8 +23,9 @@ from hoth_geo import store
 from hoth_geo.access import audit
 from hoth_geo.access.auth import User
 from hoth_geo.access.privacy import NotAllowed
-from hoth_geo.intake import geocode, identity
-from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES, keys_to_mask
+from hoth_geo.intake import geocode, identity, pipeline
+from hoth_geo.intake.gazetteer import Gazetteer
+from hoth_geo.schema import AGENCY_TYPES, CANONICAL_COLUMNS, CONCERNS, INDICATORS, PLACE_TYPES, keys_to_mask
 from hoth_geo.store import tables
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "Resolution",
     "last_resolution",
     "undo_resolution",
+    "LocatedAgain",
+    "locate_again",
 ]
 
 q, imp, rep = store.quarantine, store.imports, store.reports
@@ -480,6 +483,7 @@ def resolve_quarantined(
     *,
     import_id: int,
     resolved_by: str | None,
+    located_again: bool = False,
 ) -> int:
     """Store an analyst-located quarantined row as a report and mark the quarantine entry resolved.
 
@@ -507,6 +511,8 @@ def resolve_quarantined(
         sa.select(tables.reports.c.id, tables.reports.c.fingerprint).where(tables.reports.c.identity == key)
     ).one_or_none()
     details: dict = {"method": str(frame["geocode_method"].iloc[0])}
+    if located_again:
+        details["located_again"] = True
     if existing is not None:
         report_id = int(existing.id)
         details["same_identity_as_report"] = report_id
@@ -559,3 +565,283 @@ def resolve_quarantined(
         conn, "quarantine_resolved", actor=resolved_by, target=f"quarantine:{quarantine_id}", details=details
     )
     return report_id
+
+
+# --- Locating rows again with the area's gazetteer ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocatedAgain:
+    """What ``locate_again`` did: the rows it tried, those it located (one row each: quarantine_id,
+    filename, row_number, report_id, geocode_method, precision_m), and those left to an analyst."""
+
+    n_tried: int
+    located: pd.DataFrame
+    n_still_open: int
+    n_reason_changed: int
+    n_with_coordinates: int  # not tried: what the file said of their precision is not kept
+    n_resolved_meanwhile: int  # resolved by someone else while this ran
+
+    def describe(self) -> list[str]:
+        if not self.n_tried and not self.n_with_coordinates:
+            return ["no row waits for a location"]
+        lines = [f"{self.n_tried:,} {'row' if self.n_tried == 1 else 'rows'} tried with the area's gazetteer"]
+        if len(self.located):
+            by_method = self.located["geocode_method"].value_counts()
+            how = ", ".join(f"{n:,} by {m.replace('_', ' ')}" for m, n in by_method.items())
+            lines.append(f"{len(self.located):,} located and stored ({how})")
+        else:
+            lines.append("none could be located: the gazetteer does not know their places")
+        if self.n_still_open:
+            changed = f", {self.n_reason_changed:,} with a new reason" if self.n_reason_changed else ""
+            lines.append(f"{self.n_still_open:,} still need a location in Review{changed}")
+        if self.n_with_coordinates:
+            lines.append(
+                f"{self.n_with_coordinates:,} with coordinates outside the area were left for an analyst"
+                " (the precision their file stated is not kept with them)"
+            )
+        if self.n_resolved_meanwhile:
+            lines.append(f"{self.n_resolved_meanwhile:,} were located by someone else meanwhile")
+        return lines
+
+
+def _payload_frame(payloads: list[str]) -> pd.DataFrame:
+    """The canonical rows of stored quarantine payloads, with the canonical dtypes."""
+    frame = pd.DataFrame([json.loads(p) for p in payloads])
+    for col, dtype in CANONICAL_COLUMNS.items():
+        if col not in frame:
+            frame[col] = None
+        if dtype.startswith("datetime"):
+            frame[col] = pd.to_datetime(frame[col])
+        elif dtype == "float64":
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        elif dtype in ("bool", "int64"):
+            frame[col] = frame[col].astype(dtype)
+        else:
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame[list(CANONICAL_COLUMNS)]
+
+
+def locate_again(
+    engine: Engine,
+    gazetteer: Gazetteer | None = None,
+    *,
+    actor: str | None,
+    import_id: int | None = None,
+    include_demo: bool = True,
+) -> LocatedAgain:
+    """Try the open rows that need a location again, as an import would locate them today: after the
+    area's gazetteer was built or rebuilt, a row whose postcode, place name or street it now knows is
+    stored as a report (as ``resolve_quarantined`` stores one: a report with the row's identity stored
+    meanwhile is not stored twice), and a row still not located keeps waiting, with today's reason. Rows with
+    coordinates or a grid reference are not tried: they lie outside the area, and the decimals their
+    file gave (which state their radius) are not kept with them, so only an analyst can place them.
+
+    One transaction, recorded as one ``quarantine_located_again`` audit entry with the counts and the
+    entries located (a row resolved to a report with its identity also gets its own
+    ``quarantine_resolved``, as in Review); each location can be undone in Review like one given by
+    hand. The data version says reports were only added."""
+    gaz = gazetteer or pipeline.area_gazetteer(engine)
+    extra_places = pipeline.places_in_area(store.load_places(engine), gaz)
+    query = (
+        sa.select(q.c.id, q.c.import_id, imp.c.filename, q.c.row_number, q.c.reason, q.c.field, q.c.value)
+        .add_columns(q.c.payload)
+        .join(imp, imp.c.id == q.c.import_id)
+        .where(q.c.status == "open", q.c.payload.is_not(None))
+        .order_by(q.c.import_id, q.c.row_number, q.c.id)
+    )
+    if import_id is not None:
+        query = query.where(q.c.import_id == int(import_id))
+    if not include_demo:
+        query = query.where(imp.c.is_demo.is_(False))
+    with engine.connect() as conn:
+        entries = pd.read_sql(query, conn)
+    located_cols = ["quarantine_id", "filename", "row_number", "report_id", "geocode_method", "precision_m"]
+    if entries.empty:
+        return LocatedAgain(0, pd.DataFrame(columns=located_cols), 0, 0, 0, 0)
+    rows = _payload_frame(entries.pop("payload").tolist())
+    has_coordinates = (
+        np.isfinite(rows["latitude"].to_numpy(float)) & np.isfinite(rows["longitude"].to_numpy(float))
+    ) | (np.isfinite(rows["easting"].to_numpy(float)) & np.isfinite(rows["northing"].to_numpy(float)))
+    entries, rows = entries[~has_coordinates], rows[~has_coordinates]
+    if rows.empty:
+        return LocatedAgain(0, pd.DataFrame(columns=located_cols), 0, 0, int(has_coordinates.sum()), 0)
+    rows = rows.assign(quarantine_id=entries["id"].to_numpy())
+    matcher = geocode.name_matcher(gaz, extra_places)
+    located_parts, reasons = [], []
+    # Row numbers are unique within an import, and a quarantine reason names its row: one import at a time.
+    for iid, part in rows.groupby(entries["import_id"].to_numpy(), sort=True):
+        geo = geocode.geocode_safely(part, gaz, extra_places, matcher=matcher)
+        located_parts.append(geo.located.assign(import_id=int(iid)))
+        left = part["quarantine_id"][~part["quarantine_id"].isin(geo.located["quarantine_id"])]
+        reasons.append(geo.quarantine.assign(quarantine_id=left.to_numpy()))
+    located = pd.concat(located_parts, ignore_index=True)
+    still = pd.concat(reasons, ignore_index=True).merge(
+        entries.rename(columns={"id": "quarantine_id"})[["quarantine_id", "reason", "field", "value"]],
+        on="quarantine_id",
+        suffixes=("", "_before"),
+    )
+    changed = still[still["reason"] != still["reason_before"]]
+    with engine.begin() as conn:
+        store.take_lock(conn)  # first, as every writing transaction does
+        done, meanwhile = _store_located(conn, located, actor=actor)
+        if len(changed):
+            conn.execute(
+                q.update()
+                .where(q.c.id == sa.bindparam("qid"), q.c.status == "open")
+                .values(
+                    reason=sa.bindparam("new_reason"),
+                    field=sa.bindparam("new_field"),
+                    value=sa.bindparam("new_value"),
+                ),
+                [
+                    {
+                        "qid": int(r.quarantine_id),
+                        "new_reason": r.reason,
+                        "new_field": r.field,
+                        "new_value": None if pd.isna(r.value) else str(r.value),
+                    }
+                    for r in changed.itertuples(index=False)
+                ],
+            )
+        filenames = entries.set_index("id")["filename"]
+        result = LocatedAgain(
+            n_tried=len(rows),
+            located=done.assign(filename=filenames.reindex(done["quarantine_id"]).to_numpy())[located_cols],
+            n_still_open=len(still),
+            n_reason_changed=len(changed),
+            n_with_coordinates=int(has_coordinates.sum()),
+            n_resolved_meanwhile=meanwhile,
+        )
+        audit.record(
+            conn,
+            "quarantine_located_again",
+            actor=actor,
+            target=f"import:{import_id}" if import_id is not None else "quarantine",
+            details={
+                "area": getattr(gaz, "area_name", None),
+                "tried": result.n_tried,
+                "located": len(done),
+                "still_open": result.n_still_open,
+                "reason_changed": result.n_reason_changed,
+                "with_coordinates": result.n_with_coordinates,
+                "resolved_meanwhile": meanwhile,
+                "quarantine_ids": sorted(int(i) for i in done["quarantine_id"]),
+            },
+        )
+    return result
+
+
+def _in_chunks(values: list, size: int = 5_000):
+    for lo in range(0, len(values), size):
+        yield values[lo : lo + size]
+
+
+def _store_located(conn: Connection, located: pd.DataFrame, *, actor: str | None) -> tuple[pd.DataFrame, int]:
+    """Store the rows ``locate_again`` located, in ``conn``'s transaction, as ``resolve_quarantined``
+    stores one row, but a batch at a time: claim the entries still open, insert the reports whose
+    identity no stored report has, flag those whose content another report has, resolve the entries.
+    A row whose identity a stored report has (or an earlier row of the batch) goes through
+    ``resolve_quarantined`` one at a time. Returns the rows stored (quarantine_id, row_number, report_id,
+    geocode_method, precision_m) and how many entries were resolved by someone else meanwhile."""
+    columns = ["quarantine_id", "row_number", "report_id", "geocode_method", "precision_m"]
+    if located.empty:
+        return pd.DataFrame(columns=columns), 0
+    claimed: set[int] = set()
+    for chunk in _in_chunks([int(i) for i in located["quarantine_id"]]):
+        claimed.update(
+            conn.execute(
+                q.update()
+                .where(q.c.id.in_(chunk), q.c.status == "open")
+                .values(status="resolved")
+                .returning(q.c.id)
+            ).scalars()
+        )
+    meanwhile = len(located) - len(claimed)
+    located = located[located["quarantine_id"].isin(claimed)].reset_index(drop=True)
+    imports = {
+        int(r.id): r
+        for r in conn.execute(
+            sa.select(imp.c.id, imp.c.is_demo, imp.c.file_sha256).where(
+                imp.c.id.in_([int(i) for i in located["import_id"].unique()])
+            )
+        )
+    }
+    located["identity"] = None
+    for iid, rows in located.groupby("import_id", sort=False):
+        located.loc[rows.index, "identity"] = identity.report_identities(
+            rows["agency"], rows["source_ref"], imports[int(iid)].file_sha256, rows["row_number"]
+        )
+    stored_keys: set[str] = set()
+    for chunk in _in_chunks(located["identity"].dropna().unique().tolist()):
+        stored_keys.update(conn.execute(sa.select(rep.c.identity).where(rep.c.identity.in_(chunk))).scalars())
+    one_by_one = (
+        located["identity"].isin(stored_keys).to_numpy() | located["identity"].duplicated().to_numpy()
+    )
+    fresh = located[~one_by_one]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    parts, n_new, n_demo = [], 0, 0
+    for iid, rows in fresh.groupby("import_id", sort=True):
+        last = store.max_id(conn, rep)
+        is_demo = bool(imports[int(iid)].is_demo)
+        n = store.insert_reports(
+            conn, int(iid), rows.drop(columns=["quarantine_id", "import_id"]), is_demo=is_demo
+        )
+        ids = store.ids_by_row(conn, rep, int(iid), after_id=last)
+        parts.append(rows.assign(report_id=ids.reindex(rows["row_number"]).to_numpy()))
+        n_new, n_demo = n_new + n, n_demo + n * is_demo
+    stored = pd.concat(parts, ignore_index=True) if parts else located.iloc[:0].assign(report_id=0)
+    if len(stored):
+        _flag_same_content(conn, stored, now)
+        conn.execute(
+            q.update()
+            .where(q.c.id == sa.bindparam("qid"))
+            .values(resolved_report_id=sa.bindparam("rid"), resolved_at=now, resolved_by=actor),
+            [
+                {"qid": int(a), "rid": int(b)}
+                for a, b in zip(stored["quarantine_id"], stored["report_id"], strict=True)
+            ],
+        )
+        store.bump_data_version(
+            conn, reports=n_new, demo_reports=n_demo, quarantine_open=-len(stored), appended_only=True
+        )
+    singles = []
+    for i in np.flatnonzero(one_by_one):
+        one = located.iloc[[i]]
+        report_id = resolve_quarantined(
+            conn,
+            int(one["quarantine_id"].iloc[0]),
+            one.drop(columns=["quarantine_id", "import_id", "identity"]),
+            import_id=int(one["import_id"].iloc[0]),
+            resolved_by=actor,
+            located_again=True,
+        )
+        singles.append(one.assign(report_id=report_id))
+    done = pd.concat([stored, *singles], ignore_index=True).sort_values("quarantine_id")
+    return done[columns].reset_index(drop=True), meanwhile
+
+
+def _flag_same_content(conn: Connection, stored: pd.DataFrame, now: datetime) -> None:
+    """Flag each new report whose content an earlier report has (not merged) as a possible duplicate
+    of the earliest such report, as ``resolve_quarantined`` flags one."""
+    earliest: dict[str, int] = {}
+    for chunk in _in_chunks(stored["fingerprint"].unique().tolist()):
+        for fp, first in conn.execute(
+            sa.select(rep.c.fingerprint, sa.func.min(rep.c.id))
+            .where(rep.c.fingerprint.in_(chunk), rep.c.merged_into.is_(None))
+            .group_by(rep.c.fingerprint)
+        ):
+            earliest[fp] = int(first)
+    flags = [
+        {
+            "report_id": int(r.report_id),
+            "resembles_report_id": earliest[r.fingerprint],
+            "import_id": int(r.import_id),
+            "status": "open",
+            "flagged_at": now,
+        }
+        for r in stored.itertuples(index=False)
+        if earliest.get(r.fingerprint, r.report_id) < r.report_id
+    ]
+    if flags:
+        conn.execute(tables.duplicate_flags.insert(), flags)

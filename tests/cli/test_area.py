@@ -307,3 +307,27 @@ def test_exports_name_and_use_the_configured_area(tmp_path, area_files):
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Durham Safeguarding Area" in " ".join(text.split())
     assert "County Durham and Darlington" not in text
+
+
+def test_rows_imported_before_the_gazetteer_are_located_again_from_the_command_line(tmp_path, area_files):
+    from forms import OUTREACH, write_form
+
+    db = f"sqlite:///{tmp_path / 'darlington.sqlite'}"
+    _ok(["area", "set", "--boundary", str(area_files["gpkg"]), "--name", "Darlington", "--db", db])
+    rows = [
+        {**OUTREACH, "Source reference": "C-1", "Location": "", "Postcode": "DL1 5AD"},
+        {**OUTREACH, "Source reference": "C-2"},
+    ]
+    imported = _ok(["ingest", str(write_form(tmp_path / "early.csv", rows)), "--db", db])
+    assert "0 accepted + 2 quarantined" in imported.output
+    built = _ok(["area", "build-gazetteer", "--codepoint", str(area_files["codepoint"]), "--db", db])
+    assert "2 rows wait for a location in Review: `hoth-geo area locate-again`" in built.output
+
+    again = _ok(["area", "locate-again", "--db", db])
+
+    assert "2 rows tried with the area's gazetteer" in again.output
+    assert "1 located and stored (1 by postcode)" in again.output
+    assert "1 still need a location in Review" in again.output
+    assert "early.csv row 2: report 1, by postcode (within " in again.output
+    assert len(store.load_reports(store.connect(db))) == 1
+    assert "1 row tried" in _ok(["area", "locate-again", "--db", db]).output

@@ -13,6 +13,7 @@ import streamlit as st
 from hoth_geo import settings
 from hoth_geo.access import audit
 from hoth_geo.intake import area as area_mod
+from hoth_geo.intake import review
 from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area, describe_report
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
@@ -157,6 +158,12 @@ def _build_form(current: area_mod.Area) -> None:
     )
     for line in describe_report(report):
         st.success(md_escape(line))
+    waiting = int(review.imports_waiting(state.engine())["n"].sum())
+    if waiting:
+        st.info(
+            f"{waiting:,} {'row waits' if waiting == 1 else 'rows wait'} for a location in Review: its"
+            " button *Try these rows again with the gazetteer* locates those the new gazetteer knows."
+        )
 
 
 def render() -> None:

@@ -57,6 +57,8 @@ def _flash() -> None:
     kind, text = st.session_state.pop("rv_flash", (None, None))
     if kind == "success":
         st.success(text)
+    elif kind == "info":
+        st.info(text)
     elif kind == "error":
         st.error(text)
 
@@ -79,6 +81,31 @@ def _undo_offer(eng) -> None:
             )
         _forget_choice()
         st.rerun()
+
+
+def _locate_again_offer(eng, chosen_import: int, *, include_demo: bool, n: int) -> None:
+    """After the area's gazetteer was built or rebuilt: the rows shown, tried as an import would try them."""
+    label = "Try this row again with the gazetteer" if n == 1 else "Try these rows again with the gazetteer"
+    if not st.button(
+        label,
+        key="rv_again",
+        help="After the area's gazetteer was built or rebuilt: each row whose postcode, place or street it"
+        " now knows is stored as an import would store it; the others wait here with today's reason. Rows"
+        " with coordinates are left for you.",
+    ):
+        return
+    with st.spinner("Locating the rows again"):
+        result = review.locate_again(
+            eng,
+            state.gazetteer(),
+            actor=state.username(),
+            import_id=None if chosen_import == _ALL else chosen_import,
+            include_demo=include_demo,
+        )
+    kind = "success" if len(result.located) else "info"
+    st.session_state["rv_flash"] = (kind, md_escape("; ".join(result.describe())) + ".")
+    _forget_choice()
+    st.rerun()
 
 
 def _forget_choice() -> None:
@@ -140,6 +167,7 @@ def _locations(eng) -> None:
     if rows.empty:
         st.success("Nothing waits for a location.")
     else:
+        _locate_again_offer(eng, chosen_import, include_demo=not not_demo, n=len(rows))
         overview = pd.DataFrame(
             {
                 "Observed": rows["observed_at"].dt.strftime("%d %b %Y"),
@@ -187,7 +215,8 @@ def _locations(eng) -> None:
 def _locate(eng, entry: pd.Series) -> None:
     qid = int(entry["id"])
     payload, _import_id = store.quarantine_payload(eng, qid)
-    st.error(f"**Why it needs a location:** {md_escape(review.plain_reason(entry['reason']))}")
+    why = review.plain_reason(entry["reason"]).removeprefix("needs a location: ")  # the heading says it
+    st.error(f"**Why it needs a location:** {md_escape(why)}")
     demo = " (synthetic demo data)" if entry["is_demo"] else ""
     st.caption(f"{md_escape(entry['filename'])}, row {int(entry['row_number']):,}{demo}")
     shown = pd.DataFrame(review.readable(payload), columns=["", "As reported"])
