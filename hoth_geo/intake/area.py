@@ -123,6 +123,17 @@ class Area:
         p = self.gazetteer_dir / BUILD_REPORT_FILE
         return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
 
+    def gazetteer_built_at(self) -> datetime | None:
+        """When the area's gazetteer was last built, in UTC without a zone (as the database stores times);
+        None for the shipped gazetteer (package data, older than any import) or one not built yet."""
+        p = self.gazetteer_dir / BUILD_REPORT_FILE
+        if self.shipped or not p.is_file():
+            return None
+        stamp = json.loads(p.read_text(encoding="utf-8")).get("built_at")
+        # A report written before it carried the time: the file was written when the build finished.
+        when = datetime.fromisoformat(stamp) if stamp else datetime.fromtimestamp(p.stat().st_mtime, UTC)
+        return when.astimezone(UTC).replace(tzinfo=None)
+
 
 # --- Where areas live -------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -604,6 +605,7 @@ def build_gazetteer_for_area(
         report = {
             "area_id": area.area_id,
             "area_name": area.name,
+            "built_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
             "buffer_m": buffer_m,
             "localities": str(Path(localities_path).name) if localities_path else f"the area ({area.name})",
             "layers": counts,

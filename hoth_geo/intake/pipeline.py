@@ -701,6 +701,18 @@ def _import_page_cache(conn: Connection):
             pass  # a failed transaction: the pooled connection keeps the larger cache, nothing else
 
 
+def _unbuilt_gazetteer_warning(gaz: Gazetteer, n_quarantined: int) -> list[str]:
+    """Said first when rows went to Review because the area's gazetteer is not built yet."""
+    if not n_quarantined or not gaz.postcodes.empty:
+        return []
+    area = getattr(gaz, "area_name", None) or "the study area"
+    return [
+        f"the gazetteer of {area} is not built yet: postcodes, places and streets were not looked up, so"
+        " rows without coordinates wait in Review; build it (the Area page, or `hoth-geo area"
+        " build-gazetteer`), then try them again in Review"
+    ]
+
+
 def _import_sharing_form(
     engine: Engine,
     chunks: Iterable[pd.DataFrame],
@@ -752,7 +764,7 @@ def _import_sharing_form(
             n_resubmitted=job.n_resubmitted,
             n_flagged=job.n_flagged,
             n_out_of_area=0,
-            warnings=job.file_warnings(),
+            warnings=_unbuilt_gazetteer_warning(gaz, job.n_q) + job.file_warnings(),
             accounted=job.outcomes,
             is_demo=is_demo,
             to_reports=True,

@@ -46,6 +46,7 @@ __all__ = [
     "undo_resolution",
     "LocatedAgain",
     "locate_again",
+    "tried_again_since",
 ]
 
 q, imp, rep = store.quarantine, store.imports, store.reports
@@ -726,10 +727,28 @@ def locate_again(
                 "reason_changed": result.n_reason_changed,
                 "with_coordinates": result.n_with_coordinates,
                 "resolved_meanwhile": meanwhile,
+                "import_id": import_id,
+                "include_demo": include_demo,
                 "quarantine_ids": sorted(int(i) for i in done["quarantine_id"]),
             },
         )
     return result
+
+
+def tried_again_since(
+    engine: Engine, since: datetime, *, import_id: int | None = None, include_demo: bool = True
+) -> bool:
+    """Whether ``locate_again`` ran since ``since`` (UTC) over at least the rows of this view: all
+    imports or this one, demo rows included when the view includes them."""
+    runs = audit.load_audit(engine, since=since, event="quarantine_located_again")
+    for details in runs["details"]:
+        ran = json.loads(details)
+        if ran.get("import_id") not in (None, import_id):
+            continue
+        if include_demo and not ran.get("include_demo", True):
+            continue
+        return True
+    return False
 
 
 def _in_chunks(values: list, size: int = 5_000):

@@ -56,6 +56,7 @@ def darlington(db_url, tmp_path, monkeypatch, area_files):
     area = area_mod.set_area(area_files["gpkg"], "Darlington", db_url=db_url, engine=engine).area
     summary = pipeline.import_file(engine, write_form(tmp_path / "before.csv", FIRST_FILE))
     assert (summary.n_accepted, summary.n_quarantined) == (0, len(FIRST_FILE))
+    assert summary.warnings[0].startswith("the gazetteer of Darlington is not built yet")
     yield engine, area
     engine.dispose()
 
@@ -86,6 +87,7 @@ def test_rows_are_located_again_with_the_built_gazetteer(darlington, tmp_path, s
         engine, write_form(tmp_path / "later.csv", [_row("DA-7", **{"Postcode": "DL3 7PF"})])
     )
     assert later.n_accepted == 1
+    assert not any("not built yet" in w for w in later.warnings)
     n_reports = len(store.load_reports(engine))
     before = _open(engine)
 
@@ -195,8 +197,11 @@ def test_review_page_tries_the_rows_shown_again(tmp_path, monkeypatch, area_file
     assert len(at.dataframe[0].value) == len(FIRST_FILE)
     reasons = at.dataframe[0].value["Why it needs a location"].tolist()
     assert sum("the gazetteer of Darlington has no postcodes yet" in r for r in reasons) == 4
+    assert not [b for b in at.button if b.key == "rv_again"], "nothing to try until the gazetteer is built"
 
     build_gazetteer_for_area(area, codepoint=[area_files["codepoint"]])
+    at.run()
+    assert any("after 7 of the rows here were imported" in i.value for i in at.info)
     at.button(key="rv_again").click().run()
 
     assert not at.exception, at.exception
@@ -209,3 +214,22 @@ def test_review_page_tries_the_rows_shown_again(tmp_path, monkeypatch, area_file
     assert len(at.dataframe[0].value) == 4, "three still wait, and the row with coordinates"
     assert len(store.load_reports(engine)) == 3
     assert any("The last location you gave" in i.value for i in at.info), "the last one can be undone"
+    assert not [b for b in at.button if b.key == "rv_again"], "tried with this gazetteer already"
+    assert not any("it may know their places now" in i.value for i in at.info)
+
+
+def test_the_offer_follows_the_rows_tried_since_the_build(darlington, area_files):
+    engine, area = darlington
+    assert area.gazetteer_built_at() is None, "not built yet"
+    assert area_mod.shipped_area().gazetteer_built_at() is None, "package data, older than any import"
+    build_gazetteer_for_area(area, codepoint=[area_files["codepoint"]])
+    built_at = area.gazetteer_built_at()
+    assert abs(pd.Timestamp.now(tz="UTC").tz_localize(None) - built_at) < pd.Timedelta(minutes=1)
+    first = int(review.imports_waiting(engine)["id"].iloc[0])
+    assert not review.tried_again_since(engine, built_at)
+    review.locate_again(engine, actor="analyst.one", include_demo=False)
+    assert review.tried_again_since(engine, built_at, include_demo=False)
+    assert not review.tried_again_since(engine, built_at), "demo rows were not tried"
+    review.locate_again(engine, actor="analyst.one", import_id=first)
+    assert review.tried_again_since(engine, built_at, import_id=first)
+    assert not review.tried_again_since(engine, built_at, import_id=first + 1)

@@ -83,25 +83,36 @@ def _undo_offer(eng) -> None:
         st.rerun()
 
 
-def _locate_again_offer(eng, chosen_import: int, *, include_demo: bool, n: int) -> None:
-    """After the area's gazetteer was built or rebuilt: the rows shown, tried as an import would try them."""
-    label = "Try this row again with the gazetteer" if n == 1 else "Try these rows again with the gazetteer"
+def _locate_again_offer(eng, rows: pd.DataFrame, chosen_import: int, *, include_demo: bool) -> None:
+    """Offered when the area's gazetteer was built after some of the rows shown were imported: they were
+    looked up in a gazetteer that no longer is, and may be found in today's."""
+    area = state.area()
+    built_at = area.gazetteer_built_at()
+    if built_at is None:
+        return
+    n_before = int((pd.to_datetime(rows["imported_at"]) < built_at).sum())
+    view = {"import_id": None if chosen_import == _ALL else chosen_import, "include_demo": include_demo}
+    if not n_before or review.tried_again_since(eng, built_at, **view):
+        return
+    st.info(
+        f"The gazetteer of {md_escape(area.name)} was built on {built_at:%d %b %Y at %H:%M} UTC, after"
+        f" {n_before:,} of the rows here {'was' if n_before == 1 else 'were'} imported: it may know their"
+        " places now."
+    )
+    label = (
+        "Try this row again with the gazetteer"
+        if len(rows) == 1
+        else "Try these rows again with the gazetteer"
+    )
     if not st.button(
         label,
         key="rv_again",
-        help="After the area's gazetteer was built or rebuilt: each row whose postcode, place or street it"
-        " now knows is stored as an import would store it; the others wait here with today's reason. Rows"
-        " with coordinates are left for you.",
+        help="Each row whose postcode, place or street the gazetteer now knows is stored as an import would"
+        " store it; the others wait here with today's reason. Rows with coordinates are left for you.",
     ):
         return
     with st.spinner("Locating the rows again"):
-        result = review.locate_again(
-            eng,
-            state.gazetteer(),
-            actor=state.username(),
-            import_id=None if chosen_import == _ALL else chosen_import,
-            include_demo=include_demo,
-        )
+        result = review.locate_again(eng, state.gazetteer(), actor=state.username(), **view)
     kind = "success" if len(result.located) else "info"
     st.session_state["rv_flash"] = (kind, md_escape("; ".join(result.describe())) + ".")
     _forget_choice()
@@ -167,7 +178,7 @@ def _locations(eng) -> None:
     if rows.empty:
         st.success("Nothing waits for a location.")
     else:
-        _locate_again_offer(eng, chosen_import, include_demo=not not_demo, n=len(rows))
+        _locate_again_offer(eng, rows, chosen_import, include_demo=not not_demo)
         overview = pd.DataFrame(
             {
                 "Observed": rows["observed_at"].dt.strftime("%d %b %Y"),
