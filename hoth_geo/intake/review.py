@@ -586,23 +586,32 @@ class LocatedAgain:
     def describe(self) -> list[str]:
         if not self.n_tried and not self.n_with_coordinates:
             return ["no row waits for a location"]
-        lines = [f"{self.n_tried:,} {'row' if self.n_tried == 1 else 'rows'} tried with the area's gazetteer"]
+
+        def n_of(n: int, one: str, many: str) -> str:
+            return f"{n:,} {one if n == 1 else many}"
+
+        lines = [f"{n_of(self.n_tried, 'row', 'rows')} tried with the area's gazetteer"]
         if len(self.located):
             by_method = self.located["geocode_method"].value_counts()
             how = ", ".join(f"{n:,} by {m.replace('_', ' ')}" for m, n in by_method.items())
             lines.append(f"{len(self.located):,} located and stored ({how})")
-        else:
+        elif self.n_tried > self.n_resolved_meanwhile:
             lines.append("none could be located: the gazetteer does not know their places")
         if self.n_still_open:
             changed = f", {self.n_reason_changed:,} with a new reason" if self.n_reason_changed else ""
-            lines.append(f"{self.n_still_open:,} still need a location in Review{changed}")
-        if self.n_with_coordinates:
             lines.append(
-                f"{self.n_with_coordinates:,} with coordinates outside the area were left for an analyst"
-                " (the precision their file stated is not kept with them)"
+                f"{n_of(self.n_still_open, 'still needs', 'still need')} a location in Review{changed}"
+            )
+        if self.n_with_coordinates:
+            n, verb = self.n_with_coordinates, "was" if self.n_with_coordinates == 1 else "were"
+            lines.append(
+                f"{n:,} with coordinates outside the area {verb} left for an analyst (the precision their"
+                " file stated is not kept with them)"
             )
         if self.n_resolved_meanwhile:
-            lines.append(f"{self.n_resolved_meanwhile:,} were located by someone else meanwhile")
+            lines.append(
+                f"{n_of(self.n_resolved_meanwhile, 'was', 'were')} located by someone else meanwhile"
+            )
         return lines
 
 

@@ -327,7 +327,7 @@ def test_rows_imported_before_the_gazetteer_are_located_again_from_the_command_l
 
     assert "2 rows tried with the area's gazetteer" in again.output
     assert "1 located and stored (1 by postcode)" in again.output
-    assert "1 still need a location in Review" in again.output
+    assert "1 still needs a location in Review" in again.output
     assert "early.csv row 2: report 1, by postcode (within " in again.output
     assert len(store.load_reports(store.connect(db))) == 1
     assert "1 row tried" in _ok(["area", "locate-again", "--db", db]).output

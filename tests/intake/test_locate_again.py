@@ -233,3 +233,30 @@ def test_the_offer_follows_the_rows_tried_since_the_build(darlington, area_files
     review.locate_again(engine, actor="analyst.one", import_id=first)
     assert review.tried_again_since(engine, built_at, import_id=first)
     assert not review.tried_again_since(engine, built_at, import_id=first + 1)
+
+
+def test_a_row_an_analyst_locates_meanwhile_is_not_stored_twice(darlington, area_files, monkeypatch):
+    engine, area = darlington
+    build_gazetteer_for_area(area, codepoint=[area_files["codepoint"]])
+    waiting = review.needs_location(engine).set_index("row_number")
+    by_hand = int(waiting.loc[2, "id"])
+    geocode_safely = geocode.geocode_safely
+
+    def analyst_meanwhile(*args, **kwargs):
+        # Between the run's reading of the rows and its storing them, an analyst locates row 2.
+        result = geocode_safely(*args, **kwargs)
+        if not review.needs_location(engine).query("id == @by_hand").empty:
+            review.resolve_with_location(engine, by_hand, 54.5253, -1.5530, actor="analyst.two")
+        return result
+
+    monkeypatch.setattr(review.geocode, "geocode_safely", analyst_meanwhile)
+    result = review.locate_again(engine, actor="analyst.one")
+
+    assert result.n_resolved_meanwhile == 1
+    assert by_hand not in result.located["quarantine_id"].tolist()
+    reports = store.load_reports(engine)
+    assert len(reports) == 1 + len(result.located), "row 2 is stored once, where the analyst put it"
+    with engine.connect() as conn:
+        entry = conn.execute(sa.select(store.quarantine).where(store.quarantine.c.id == by_hand)).one()
+    assert entry.resolved_by == "analyst.two"
+    assert result.describe()[-1] == "1 was located by someone else meanwhile"
