@@ -309,22 +309,28 @@ _OSM_KEYS = (
 
 
 def read_osm_pbf(path: str | Path, bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
-    """Points of interest from an ``.osm.pbf`` extract (pyosmium): nodes, and ways at their centroid.
+    """Points of interest from an ``.osm.pbf`` extract (pyosmium): nodes; ways at their centroid; and
+    multipolygon relations (a park or a school mapped in several parts) assembled from their member
+    ways, at a point inside them.
 
     Only objects with one of the tags in ``_OSM_KEYS`` are kept; ``bbox`` (min lon, min lat, max lon,
     max lat) skips objects outside it. Returns the OSM feature frame of ``gazetteer.read_osm``.
     """
     import osmium
 
+    wanted = osmium.filter.KeyFilter(*_OSM_KEYS)
+    # Areas are assembled in a second pass over the file, only for relations with a wanted key; a
+    # closed way is read as a way below, so the area pyosmium also makes of it is skipped.
+    fp = osmium.FileProcessor(str(path)).with_locations().with_areas(wanted).with_filter(wanted)
+    wkb = osmium.geom.WKBFactory()
     rows = []
-    fp = osmium.FileProcessor(str(path)).with_locations().with_filter(osmium.filter.KeyFilter(*_OSM_KEYS))
     for obj in fp:
         outline = None
         if obj.is_node():
             if not obj.location.valid():
                 continue
             lon, lat = obj.location.lon, obj.location.lat
-            kind = "node"
+            kind, oid = "node", obj.id
         elif obj.is_way():
             coords = [(n.location.lon, n.location.lat) for n in obj.nodes if n.location.valid()]
             if not coords:
@@ -335,13 +341,23 @@ def read_osm_pbf(path: str | Path, bbox: tuple[float, float, float, float] | Non
                 outline = shapely.LineString(coords) if len(coords) > 1 else shapely.Point(coords[0])
             c = outline.centroid
             lon, lat = c.x, c.y
-            kind = "way"
+            kind, oid = "way", obj.id
+        elif obj.is_area() and not obj.from_way():
+            try:
+                outline = shapely.from_wkb(wkb.create_multipolygon(obj))
+            except osmium.InvalidLocationError:  # a member's node is not in the extract
+                continue
+            # A point inside it: the centroid of a park in two parts can fall between them.
+            c = outline.representative_point()
+            lon, lat = c.x, c.y
+            kind, oid = "relation", obj.orig_id()
         else:
-            continue  # relations (multipolygons) would need their members' geometry: left out
+            continue  # the relation itself (its area is read above), or a closed way's area
         if bbox is not None and not (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]):
             continue
         radius = gz.outline_radius_m(outline, lat, lon)
-        rows.append((kind, str(obj.id), lat, lon, {t.k: t.v for t in obj.tags}, radius))
+        tags = {t.k: t.v for t in obj.tags if not (kind == "relation" and t.k == "type")}
+        rows.append((kind, str(oid), lat, lon, tags, radius))
     return pd.DataFrame(rows, columns=gz.OSM_FEATURE_COLUMNS)
 
 

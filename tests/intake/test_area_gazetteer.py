@@ -3,6 +3,7 @@ download: OSM extracts in every format read the same places, and OS Open Names r
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import geopandas as gpd
@@ -128,3 +129,67 @@ def test_open_names_roads_become_streets_and_far_squares_are_not_read(tmp_path, 
     assert "Data/SW42.csv" not in report.files
     assert set(streets["locality"]) <= set(loc["ward_name"])
     assert set(streets["street"]) == set(roads["street"][inside])
+
+
+def test_a_multipolygon_relation_is_a_place_inside_its_outline(tmp_path, shared_data):
+    """A real Isle of Man outline, mapped as OSM maps a park or a school in parts: a multipolygon
+    relation with the tags, its ring split between two untagged ways. The place is put inside the
+    outline and reaches its farthest corner; the member ways are not places of their own."""
+    import osmium
+    from osmium.osm import mutable
+    from pyproj import Geod
+
+    geojson = shared_data / "osm_isleofman" / "food-and-drink.overpass.geojson"
+    features = json.loads(geojson.read_text(encoding="utf-8"))["features"]
+    rings = [
+        f
+        for f in features
+        if f["geometry"]["type"] == "LineString"
+        and f["geometry"]["coordinates"][0] == f["geometry"]["coordinates"][-1]
+    ]
+    ring = max(rings, key=lambda f: len(f["geometry"]["coordinates"]))
+    way_id = int(ring["id"])
+    coords = [tuple(c) for c in ring["geometry"]["coordinates"][:-1]]
+    assert len(coords) >= 6
+    tags = {k: str(v) for k, v in ring["properties"].items() if v not in (None, "")}
+    assert "amenity" in tags and "name" in tags
+
+    pbf = tmp_path / "relation.osm.pbf"
+    half = len(coords) // 2
+    node_ids = list(range(1, len(coords) + 1))
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for nid, (lon, lat) in zip(node_ids, coords, strict=True):
+            writer.add_node(mutable.Node(id=nid, location=(lon, lat)))
+        writer.add_way(mutable.Way(id=101, nodes=node_ids[: half + 1]))
+        writer.add_way(mutable.Way(id=102, nodes=[*node_ids[half:], node_ids[0]]))
+        # The same outline as one closed way (as it really is mapped): read once, as a way.
+        writer.add_way(mutable.Way(id=way_id, nodes=[*node_ids, node_ids[0]], tags=tags))
+        writer.add_relation(
+            mutable.Relation(
+                id=9001,
+                members=[("w", 101, "outer"), ("w", 102, "outer")],
+                tags={"type": "multipolygon", **tags},
+            )
+        )
+
+    found = read_osm_any([pbf]).set_index("osm_type")
+
+    assert sorted(found.index) == ["relation", "way"], "member ways are not places; a way is read once"
+    assert found.loc["way", "osm_id"] == str(way_id)
+    got = found.loc["relation"]
+    assert got["osm_id"] == "9001"
+    assert got["tags"] == tags
+    outline = shapely.Polygon(coords)
+    assert outline.contains(shapely.Point(got["longitude"], got["latitude"]))
+    lons, lats = zip(*coords, strict=True)
+    farthest = Geod(ellps="WGS84").inv(
+        [got["longitude"]] * len(coords), [got["latitude"]] * len(coords), lons, lats
+    )[2]
+    assert got["radius_m"] == pytest.approx(max(farthest), abs=0.01)
+
+    isle = shapely.box(-4.9, 54.0, -4.3, 54.45)
+    area = area_mod.Area("isle-of-man", "Isle of Man", isle, tmp_path / "none")
+    loc = gpd.GeoDataFrame({"ward_name": ["Isle of Man"]}, geometry=[isle], crs="EPSG:4326")
+    empty_pc = pd.DataFrame(columns=["postcode", "latitude", "longitude"])
+    places = osm_for_area([pbf], area, loc, empty_pc)[0]
+    assert sorted(places["place_id"]) == ["osm:relation/9001", f"osm:way/{way_id}"]
