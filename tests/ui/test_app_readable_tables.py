@@ -100,3 +100,34 @@ def test_hot_spot_table_shows_whole_hexagon_ids(analyst):
     at = _run(analyst, "hotspots")
     table = next(f for f in at.dataframe if "h3" in f.value.columns)
     assert _shows_whole_h3_ids(table), table.proto.columns
+
+
+def test_imports_so_far_read_as_what_became_of_each_files_rows(analyst, db_url, tmp_path):
+    from forms import OUTREACH, SCHOOL_001, write_form
+
+    from hoth_geo import store
+    from hoth_geo.intake import pipeline
+
+    pipeline.import_file(store.connect(db_url), write_form(tmp_path / "autumn.csv", [SCHOOL_001, OUTREACH]))
+    at = _run(analyst, "import")
+    table = at.dataframe[0]
+    headers = _headers(table)
+    assert headers[:7] == [
+        "Imported (UTC)",
+        "File",
+        "Rows read",
+        "Stored",
+        "Quarantined",
+        "Duplicates",
+        "Outside the area",
+    ]
+    assert _readable(headers), headers
+    newest = table.value.iloc[0]
+    assert (newest["File"], newest["Rows read"], newest["Stored"], newest["Quarantined"]) == (
+        "autumn.csv",
+        2,
+        1,
+        1,
+    )
+    assert newest["Format"] == "Sharing form" and newest["Demo"] == ""
+    assert table.value.iloc[-1]["Demo"] == "yes", "the demo set, imported first, is last"

@@ -3,6 +3,7 @@ the quarantined rows with their reasons."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from hoth_geo import settings, store
@@ -12,6 +13,8 @@ from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
 __all__ = [
+    "IMPORTS_COLUMNS",
+    "imports_table",
     "render",
 ]
 
@@ -67,11 +70,8 @@ def render() -> None:
         _show_summary(summary)
 
     st.subheader("Imports so far")
-    st.dataframe(
-        store.load_imports(state.engine()).drop(columns=["file_sha256"]),
-        hide_index=True,
-        use_container_width=True,
-    )
+    st.caption("Newest first. Each file's rows read = stored + quarantined + duplicates + outside the area.")
+    st.dataframe(imports_table(store.load_imports(state.engine())), hide_index=True, width="stretch")
     if state.counts()["demo_reports"]:
         with st.expander("Remove the synthetic demo data"):
             st.write(
@@ -81,6 +81,33 @@ def render() -> None:
                 pipeline.delete_demo(state.engine(), actor=state.username())
                 st.session_state["_demo_checked"] = True
                 st.rerun()
+
+
+# The import records as a person reads them: when and which file, then what became of its rows; the
+# import's id last (what `hoth-geo area locate-again --import ID` takes).
+IMPORTS_COLUMNS = {
+    "imported_at": "Imported (UTC)",
+    "filename": "File",
+    "n_read": "Rows read",
+    "n_accepted": "Stored",
+    "n_quarantined": "Quarantined",
+    "n_duplicates": "Duplicates",
+    "n_out_of_area": "Outside the area",
+    "format": "Format",
+    "imported_by": "By",
+    "is_demo": "Demo",
+    "id": "Import id",
+}
+_FORMATS = {"sharing_form": "Sharing form", "policeuk": "police.uk"}
+
+
+def imports_table(imports: pd.DataFrame) -> pd.DataFrame:
+    """``store.load_imports`` as the page shows it: newest first, readable headers and formats."""
+    out = imports.sort_values("id", ascending=False)[list(IMPORTS_COLUMNS)].copy()
+    out["imported_at"] = pd.to_datetime(out["imported_at"]).dt.strftime("%d %b %Y %H:%M")
+    out["format"] = out["format"].map(lambda f: _FORMATS.get(f, f))
+    out["is_demo"] = out["is_demo"].map({True: "yes", False: ""}).fillna("")
+    return out.rename(columns=IMPORTS_COLUMNS)
 
 
 _MAX_SHOWN = 10_000  # rows drawn in the table; the CSV download holds every row
