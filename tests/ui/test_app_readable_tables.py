@@ -131,3 +131,20 @@ def test_imports_so_far_read_as_what_became_of_each_files_rows(analyst, db_url, 
     )
     assert newest["Format"] == "Sharing form" and newest["Demo"] == ""
     assert table.value.iloc[-1]["Demo"] == "yes", "the demo set, imported first, is last"
+
+
+def test_audit_log_reads_newest_first_with_who_did_what(db_url, monkeypatch):
+    from hoth_geo import store
+    from hoth_geo.access import audit
+
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    admin = ensure_user(db_url, "admin")
+    audit.record(store.connect(db_url), "audit_verified", actor=admin.username, details={"entries": 1})
+    at = _run(admin, "audit")
+    table = at.dataframe[0]
+    assert _headers(table) == ["Entry", "At (UTC)", "By", "Event", "Target", "Details"]
+    entries = table.value
+    assert entries["Entry"].is_monotonic_decreasing
+    assert (entries.iloc[0]["Event"], entries.iloc[0]["By"]) == ("audit_verified", "admin.test")
+    accounts = entries[entries["Event"] == "user_added"]
+    assert not accounts.empty and accounts["By"].eq("(system)").all(), "added by the app, not a person"

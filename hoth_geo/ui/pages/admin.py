@@ -16,6 +16,8 @@ __all__ = [
     "users_page",
     "audit_page",
     "audit_download",
+    "AUDIT_COLUMNS",
+    "audit_table",
 ]
 
 
@@ -167,7 +169,7 @@ def audit_page() -> None:
     log = audit.load_audit(engine)
     if chosen:
         log = log[log["event"].isin(chosen)]
-    st.dataframe(log.sort_values("id", ascending=False), hide_index=True, use_container_width=True)
+    st.dataframe(audit_table(log), hide_index=True, width="stretch")
     # The file is made only when the button is pressed, and recorded as it is made: nothing is
     # published at a /media URL when the page is drawn (st.download_button runs a callable lazily).
     st.download_button(
@@ -179,6 +181,26 @@ def audit_page() -> None:
         key="audit_download",
         help="Recorded in the audit log when the file is made.",
     )
+
+
+# What each entry says, newest first; the chain's hashes are checked above and are in the download.
+AUDIT_COLUMNS = {
+    "id": "Entry",
+    "at": "At (UTC)",
+    "actor": "By",
+    "event": "Event",
+    "target": "Target",
+    "details": "Details",
+}
+
+
+def audit_table(log: pd.DataFrame) -> pd.DataFrame:
+    """``audit.load_audit`` as the page shows it: newest first; an entry with no actor (made by the app
+    itself, such as the demo's accounts) is shown as the system's."""
+    out = log.sort_values("id", ascending=False)[list(AUDIT_COLUMNS)].copy()
+    out["at"] = pd.to_datetime(out["at"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    out["actor"] = out["actor"].fillna("(system)")
+    return out.rename(columns=AUDIT_COLUMNS)
 
 
 def audit_download(engine, actor: str | None):
