@@ -1,4 +1,5 @@
-"""Rows waiting in Review located again once the area's gazetteer is built, timed on the shared open data.
+"""After the area's gazetteer is built: rows waiting in Review located again, and stored reports' radii
+stated again, timed on the shared open data.
 
 Run: .venv/bin/python benchmarks/bench_locate_again.py [SHARED_DATA_DIR] [--rows 20000]
 
@@ -7,6 +8,8 @@ in five give a Darlington postcode unit, one in ten a sector, one in ten only a 
 waits in Review (nothing can be looked up). Then builds the gazetteer from Code-Point Open and times
 ``review.locate_again`` over all of them. Beside it, the peer: importing the same file into a second
 database whose gazetteer is already built (what the rows would have cost had the gazetteer come first).
+Then ``restate.widen_stored_radii`` over the reports now stored (a rebuild with the same inputs: nothing
+to widen, every report read and compared), beside the peer of a plain read of the same columns.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ sys.path.insert(0, str(REPO_DIR))
 
 from hoth_geo import settings, store  # noqa: E402
 from hoth_geo.intake import area as area_mod  # noqa: E402
-from hoth_geo.intake import pipeline, review  # noqa: E402
+from hoth_geo.intake import pipeline, restate, review  # noqa: E402
 from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area  # noqa: E402
 from hoth_geo.schema import TEMPLATE_COLUMNS  # noqa: E402
 
@@ -89,6 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         result = review.locate_again(engine, gaz, actor="bench")
         t_again = time.perf_counter() - t0
 
+        t0 = time.perf_counter()
+        restated = restate.widen_stored_radii(engine, gaz, actor="bench")
+        t_restate = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with engine.connect() as conn:
+            n_peer_read = len(
+                pd.read_sql("SELECT id, geocode_method, postcode, place_id, precision_m FROM reports", conn)
+            )
+        t_peer_read = time.perf_counter() - t0
+
         peer_db = f"sqlite:///{tmp / 'peer.sqlite'}"
         peer_engine = store.connect(peer_db)
         t0 = time.perf_counter()
@@ -105,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         f"peer: the same file imported with the gazetteer built ({peer.n_accepted:,} stored)  "
         f"{t_peer:6.2f} s = {peer.n_read / t_peer:,.0f} rows/s"
     )
+    print(
+        f"restate radii: {restated.n_checked:,} reports read again, {restated.n_widened:,} widened  "
+        f"{t_restate:6.2f} s = {restated.n_checked / t_restate:,.0f} reports/s"
+    )
+    print(f"peer: a plain read of the same columns ({n_peer_read:,} reports)  {t_peer_read:6.2f} s")
     return 0
 
 

@@ -99,6 +99,7 @@ EVENTS = frozenset(
         "quarantine_resolved",
         "quarantine_unresolved",  # hoth_geo.intake.review: a location given in Review undone
         "quarantine_located_again",  # hoth_geo.intake.review.locate_again: rows tried with the gazetteer
+        "reports_restated",  # hoth_geo.intake.restate: radii widened to a rebuilt gazetteer's
         "reports_merged",
         "reports_unmerged",
         "duplicate_kept_distinct",

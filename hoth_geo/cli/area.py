@@ -213,6 +213,22 @@ def build_command(
             f"{waiting:,} {'row waits' if waiting == 1 else 'rows wait'} for a location in Review:"
             " `hoth-geo area locate-again` tries them with the new gazetteer"
         )
+    if store.data_version(engine).n_reports:
+        typer.echo(
+            "stored reports keep the radii they were stored with: `hoth-geo area restate-radii` widens"
+            " those whose postcode or place the new gazetteer measures wider"
+        )
+
+
+@area_app.command("restate-radii")
+def restate_radii_command(db: DbOption = None) -> None:
+    """After the gazetteer was rebuilt: state each stored report found by a postcode or a place name at
+    least as wide as the gazetteer now measures that postcode or place (never narrower; points stay)."""
+    from hoth_geo import store
+    from hoth_geo.intake import restate
+
+    for line in restate.widen_stored_radii(store.connect(db), actor=actor()).describe():
+        typer.echo(line)
 
 
 @area_app.command("locate-again")

@@ -50,6 +50,8 @@ __all__ = [
     "wgs84_precision_m",
     "map_click_radius_m",
     "layer_radius_m",
+    "stated_radius_m",
+    "RESTATABLE_METHODS",
     "text_tokens",
     "name_key",
     "name_matcher",
@@ -316,6 +318,43 @@ def layer_radius_m(frame: pd.DataFrame, default_m: float = np.nan) -> np.ndarray
         r = pd.to_numeric(frame["radius_m"], errors="coerce").to_numpy(dtype=float)
         return np.where(np.isfinite(r) & (r > 0), r, default_m)
     return np.full(len(frame), float(default_m))
+
+
+# The methods whose radius is what the gazetteer measures of the key the report was found by.
+RESTATABLE_METHODS = ("postcode", "postcode_sector", "postcode_district", "place_name")
+
+
+def stated_radius_m(reports: pd.DataFrame, gazetteer, extra_places: pd.DataFrame | None = None) -> np.ndarray:
+    """The radius the cascade would state today for each report found by a postcode unit, sector or
+    district, or by a place name (``geocode_method``, ``postcode``, ``place_id``): what ``gazetteer``
+    (and ``extra_places``) measure of that postcode or place, as ``geocode`` states it. NaN for the
+    other methods (coordinates, streets, analysts' locations: nothing in the gazetteer to read again)
+    and where the gazetteer no longer holds the postcode or place."""
+    out = np.full(len(reports), np.nan)
+    if reports.empty:
+        return out
+    method = reports["geocode_method"].to_numpy(dtype=object)
+    pc = _text_column(reports["postcode"]).str.upper().str.strip()
+    units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
+    unit_radius = pd.Series(layer_radius_m(units, _POSTCODE_PRECISION_M), index=units.index)
+    at_unit = method == "postcode"
+    out[at_unit] = unit_radius.reindex(pc[at_unit]).to_numpy(dtype=float)
+    sector = pc.str.extract(_SECTOR_RE)
+    for level, table, keys in (
+        ("postcode_sector", gazetteer.sectors.set_index("sector"), (sector[0] + " " + sector[1]).to_numpy()),
+        ("postcode_district", gazetteer.districts.set_index("district"), pc.to_numpy()),
+    ):
+        at = method == level
+        reach = table["radius_m"].reindex(keys[at]).to_numpy(dtype=float)
+        out[at] = np.where(np.isfinite(reach), np.maximum(reach, _POSTCODE_PRECISION_M), np.nan)
+    places = gazetteer.places
+    if extra_places is not None and not extra_places.empty:
+        places = pd.concat([extra_places, places], ignore_index=True)  # as the matcher orders them
+    place_radius = pd.Series(layer_radius_m(places, _PLACE_PRECISION_M), index=places["place_id"].astype(str))
+    place_radius = place_radius[~place_radius.index.duplicated()]
+    at_place = method == "place_name"
+    out[at_place] = place_radius.reindex(reports["place_id"].astype(str).to_numpy()[at_place]).to_numpy()
+    return out
 
 
 class _Localities:
