@@ -621,7 +621,7 @@ def build_gazetteer_for_area(
         report = {
             "area_id": area.area_id,
             "area_name": area.name,
-            "built_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "built_at": datetime.now(UTC).isoformat(),  # to the microsecond: imports are compared with it
             "buffer_m": buffer_m,
             "localities": str(Path(localities_path).name) if localities_path else f"the area ({area.name})",
             "layers": counts,

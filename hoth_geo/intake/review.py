@@ -31,6 +31,7 @@ from hoth_geo.store import tables
 __all__ = [
     "resolve_quarantined",
     "needs_location",
+    "needs_a_corrected_file",
     "imports_waiting",
     "plain_reason",
     "readable",
@@ -53,9 +54,10 @@ q, imp, rep = store.quarantine, store.imports, store.reports
 
 
 def needs_location(
-    engine: Engine, *, import_id: int | None = None, include_demo: bool = True
+    engine: Engine, *, import_id: int | None = None, include_demo: bool = True, limit: int | None = None
 ) -> pd.DataFrame:
-    """Open quarantined rows an analyst can locate, newest import first (rows in file order within it).
+    """Open quarantined rows an analyst can locate, newest import first (rows in file order within it);
+    the first ``limit`` of them when given (a page lists a screenful, not a backlog of thousands).
 
     One row per entry: id, import_id, filename, imported_at, is_demo, row_number, reason and the
     row's own observed_at, agency, location_text, place_name, postcode (from its payload; no narrative).
@@ -78,14 +80,36 @@ def needs_location(
         query = query.where(q.c.import_id == int(import_id))
     if not include_demo:
         query = query.where(imp.c.is_demo.is_(False))
+    query = query.order_by(q.c.import_id.desc(), q.c.row_number, q.c.id)
+    if limit is not None:
+        query = query.limit(int(limit))
     with engine.connect() as conn:
-        frame = pd.read_sql(query.order_by(q.c.import_id.desc(), q.c.row_number, q.c.id), conn)
+        frame = pd.read_sql(query, conn)
     payloads = [json.loads(p) for p in frame.pop("payload")]
     for col in ("observed_at", "agency", "location_text", "place_name", "postcode"):
         frame[col] = [p.get(col) for p in payloads]
     frame["observed_at"] = pd.to_datetime(frame["observed_at"])
     frame["is_demo"] = frame["is_demo"].astype(bool)
     return frame
+
+
+def needs_a_corrected_file(engine: Engine, *, limit: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Open quarantined rows no one can locate in Review (a date that cannot be read, a changed
+    resubmission of a stored report, ...): the file must be corrected and imported again. The first
+    ``limit`` of them, newest import first (filename, row_number, reason), and how many there are."""
+    other = q.c.status == "open", q.c.payload.is_(None)
+    query = (
+        sa.select(imp.c.filename, q.c.row_number, q.c.reason)
+        .join(imp, imp.c.id == q.c.import_id)
+        .where(*other)
+        .order_by(q.c.import_id.desc(), q.c.row_number, q.c.id)
+    )
+    if limit is not None:
+        query = query.limit(int(limit))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+        total = conn.execute(sa.select(sa.func.count()).select_from(q).where(*other)).scalar_one()
+    return frame, int(total)
 
 
 def imports_waiting(engine: Engine) -> pd.DataFrame:

@@ -373,3 +373,27 @@ def test_review_page_states_a_rural_postcode_as_wide_as_its_unit(tmp_path, monke
     report_id = int(store.load_quarantine(engine, status="resolved")["resolved_report_id"].iloc[0])
     stored = store.report_details(engine, [report_id]).iloc[0]
     assert (stored["geocode_method"], stored["precision_m"]) == ("analyst", 3566.0)
+
+
+def test_a_backlog_is_listed_a_screenful_at_a_time_with_its_full_count(tmp_path, monkeypatch):
+    from apptest_support import app_as, ensure_user
+
+    from hoth_geo.ui.pages.review import ROWS_LISTED
+
+    url = f"sqlite:///{tmp_path / 'backlog.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    n = ROWS_LISTED + 120
+    rows = [dict(OUTREACH, **{"Source reference": f"B-{i:04d}"}) for i in range(n)]
+    pipeline.import_file(engine, write_form(tmp_path / "backlog.csv", rows))
+    unreadable = [dict(OUTREACH, **{"Source reference": "X-1", "Date observed": "the 45th of Smarch"})]
+    pipeline.import_file(engine, write_form(tmp_path / "unreadable.csv", unreadable))
+    at = app_as(ensure_user(url, "analyst"), "review").run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == ROWS_LISTED
+    assert len(at.selectbox(key="rv_row").options) == ROWS_LISTED
+    said = " ".join(c.value for c in at.caption)
+    assert f"{n:,} rows need a location here" in said
+    assert f"the first {ROWS_LISTED:,} are listed" in said
+    assert "1 row needs a corrected file" in said
+    assert at.dataframe[1].value["File"].tolist() == ["unreadable.csv"]

@@ -22,11 +22,13 @@ from hoth_geo.ui.text import md_escape
 
 __all__ = [
     "REVIEW_COLUMNS",
+    "ROWS_LISTED",
     "render",
 ]
 
 _ALL = 0  # the Import filter's "All imports" (import ids start at 1)
 _NEAR_RES = 10  # hexagons of ~70 m across: the streets a place is on
+ROWS_LISTED = 500  # rows drawn in the table and the chooser: a screenful, not a backlog of thousands
 # The rows that need a location: when and who, then why, then what location the row gave; its file,
 # row number and whether it is demo data are in the card of the row chosen below. Widths in pixels
 # that fit the ~800-pixel content of a 1280-pixel window beside the sidebar.
@@ -83,15 +85,15 @@ def _undo_offer(eng) -> None:
         st.rerun()
 
 
-def _locate_again_offer(eng, rows: pd.DataFrame, chosen_import: int, *, include_demo: bool) -> None:
-    """Offered when the area's gazetteer was built after some of the rows shown were imported: they were
-    looked up in a gazetteer that no longer is, and may be found in today's."""
+def _locate_again_offer(eng, waiting: pd.DataFrame, view: dict, *, n: int) -> None:
+    """Offered when the area's gazetteer was built after some of the rows shown (``waiting``: their
+    imports, as ``review.imports_waiting`` gives them) were imported: they were looked up in a gazetteer
+    that no longer is, and may be found in today's."""
     area = state.area()
     built_at = area.gazetteer_built_at()
     if built_at is None:
         return
-    n_before = int((pd.to_datetime(rows["imported_at"]) < built_at).sum())
-    view = {"import_id": None if chosen_import == _ALL else chosen_import, "include_demo": include_demo}
+    n_before = int(waiting.loc[pd.to_datetime(waiting["imported_at"]) < built_at, "n"].sum())
     if not n_before or review.tried_again_since(eng, built_at, **view):
         return
     st.info(
@@ -99,11 +101,7 @@ def _locate_again_offer(eng, rows: pd.DataFrame, chosen_import: int, *, include_
         f" {n_before:,} of the rows here {'was' if n_before == 1 else 'were'} imported: it may know their"
         " places now."
     )
-    label = (
-        "Try this row again with the gazetteer"
-        if len(rows) == 1
-        else "Try these rows again with the gazetteer"
-    )
+    label = "Try this row again with the gazetteer" if n == 1 else "Try these rows again with the gazetteer"
     if not st.button(
         label,
         key="rv_again",
@@ -166,19 +164,27 @@ def _locations(eng) -> None:
         "Import", import_ids, format_func=_import_label(waiting), key="rv_import", help="Newest first"
     )
     not_demo = c[1].checkbox("Hide demo rows", key="rv_not_demo")
-    rows = review.needs_location(
-        eng, import_id=None if chosen_import == _ALL else chosen_import, include_demo=not not_demo
+    view = {"import_id": None if chosen_import == _ALL else chosen_import, "include_demo": not not_demo}
+    keep = np.ones(len(waiting), dtype=bool)
+    if chosen_import != _ALL:
+        keep &= waiting["id"].to_numpy() == chosen_import
+    if not_demo:
+        keep &= ~waiting["is_demo"].astype(bool).to_numpy()
+    shown = waiting[keep]  # the imports whose rows this view lists, with how many each
+    total = int(shown["n"].sum())
+    rows = review.needs_location(eng, **view, limit=ROWS_LISTED)
+    other, n_other = review.needs_a_corrected_file(eng, limit=ROWS_LISTED)
+    listed = (
+        f"; the first {len(rows):,} are listed (choose an import to narrow them)" if total > len(rows) else ""
     )
-    other = store.load_quarantine(eng, status="open")
-    other = other[other["payload"].isna()]
     st.caption(
-        f"{_rows(len(rows))} a location here (newest import first); {_rows(len(other))} a corrected file"
-        " (other quarantined rows)."
+        f"{_rows(total)} a location here (newest import first){listed}; {_rows(n_other)} a corrected"
+        " file (other quarantined rows)."
     )
     if rows.empty:
         st.success("Nothing waits for a location.")
     else:
-        _locate_again_offer(eng, rows, chosen_import, include_demo=not not_demo)
+        _locate_again_offer(eng, shown, view, n=total)
         overview = pd.DataFrame(
             {
                 "Observed": rows["observed_at"].dt.strftime("%d %b %Y"),
@@ -211,8 +217,12 @@ def _locations(eng) -> None:
         )
         if chosen is not None:
             _locate(eng, rows[rows["id"] == chosen].iloc[0])
-    if not other.empty:
+    if n_other:
         st.subheader("Other quarantined rows")
+        if n_other > len(other):
+            st.caption(
+                f"The newest {len(other):,} of {n_other:,}; the Import page's summary lists a file's own."
+            )
         table = other.assign(reason=other["reason"].map(review.plain_reason))
         st.dataframe(
             table[["filename", "row_number", "reason"]].rename(
