@@ -26,6 +26,7 @@ from hoth_geo.intake.gazetteer import Gazetteer
 __all__ = [
     "Widened",
     "widen_stored_radii",
+    "restated_since",
 ]
 
 _BATCH = 50_000  # reports read at a time, so memory does not grow with the table
@@ -106,3 +107,8 @@ def widen_stored_radii(engine: Engine, gazetteer: Gazetteer | None = None, *, ac
             details={"checked": checked, "widened": widened, "not_in_gazetteer": missing},
         )
     return result
+
+
+def restated_since(engine: Engine, since) -> bool:
+    """Whether ``widen_stored_radii`` ran since ``since`` (UTC, e.g. the gazetteer's build time)."""
+    return not audit.load_audit(engine, since=since, event="reports_restated").empty

@@ -168,7 +168,7 @@ def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, ar
     at = app_as(admin, "area").run()
     assert not at.exception, at.exception
     assert at.metric[0].value == "Darlington <b>Partnership</b>"
-    assert at.dataframe[0].value["source"].tolist() == ["OS Code-Point Open"]
+    assert at.dataframe[0].value["Source"].tolist() == ["OS Code-Point Open"]
     about = app_as(admin, "about").run()
     assert not about.exception, about.exception
     text = " ".join(m.value for m in about.markdown)

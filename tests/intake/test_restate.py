@@ -36,10 +36,9 @@ def _build(area, area_files, shared_data, months: int, buffer_m: float) -> None:
     )
 
 
-@pytest.fixture()
-def rebuilt(db_url, tmp_path, monkeypatch, area_files, shared_data):
-    """Reports stored with the first gazetteer, the gazetteer rebuilt: (engine, first, second, reports)."""
-    monkeypatch.setenv(settings.AREA_DIR_ENV, str(tmp_path / "areas"))
+def _stored_then_rebuilt(db_url, tmp_path, area_files, shared_data):
+    """Reports stored with the first gazetteer, then the gazetteer rebuilt: (engine, first, second,
+    the reports as stored, the area)."""
     engine = store.connect(db_url)
     area = area_mod.set_area(area_files["gpkg"], "Darlington", db_url=db_url, engine=engine).area
     _build(area, area_files, shared_data, months=5, buffer_m=0)
@@ -58,8 +57,15 @@ def rebuilt(db_url, tmp_path, monkeypatch, area_files, shared_data):
     _build(area, area_files, shared_data, months=1, buffer_m=10_000)
     second = area_mod.gazetteer_for(area)
     stored = store.report_details(engine, store.load_reports(engine)["id"].tolist())
-    yield engine, first, second, stored, area
-    engine.dispose()
+    return engine, first, second, stored, area
+
+
+@pytest.fixture()
+def rebuilt(db_url, tmp_path, monkeypatch, area_files, shared_data):
+    monkeypatch.setenv(settings.AREA_DIR_ENV, str(tmp_path / "areas"))
+    scenario = _stored_then_rebuilt(db_url, tmp_path, area_files, shared_data)
+    yield scenario
+    scenario[0].dispose()
 
 
 def test_reports_are_widened_to_what_the_rebuilt_gazetteer_measures(rebuilt, area_files, shared_data):
@@ -136,3 +142,25 @@ def test_the_command_line_says_what_it_widened(rebuilt, db_url):  # noqa: ARG001
     assert out.exit_code == 0, out.output
     assert "stored reports found by a postcode or a place name read again" in out.output
     assert "stated wider, as the gazetteer now measures them (" in out.output
+
+
+def test_the_area_page_offers_it_once_per_build(tmp_path, monkeypatch, area_files, shared_data):
+    from apptest_support import app_as, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine, _first, _second, before, _area = _stored_then_rebuilt(url, tmp_path, area_files, shared_data)
+    at = app_as(ensure_user(url, "admin"), "area").run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Built ") and c.value.endswith(" UTC.") for c in at.caption)
+
+    at.button(key="area_restate").click().run()
+
+    assert not at.exception, at.exception
+    said = " ".join(s.value for s in at.success)
+    assert "stated wider, as the gazetteer now measures them" in said
+    after = store.report_details(engine, before["id"].tolist())
+    assert (after["precision_m"].to_numpy() >= before.set_index("id").loc[after["id"], "precision_m"]).all()
+    assert audit.load_audit(engine, event="reports_restated")["actor"].tolist() == ["admin.test"]
+    at.run()
+    assert not [b for b in at.button if b.key == "area_restate"], "this build's radii were stated already"

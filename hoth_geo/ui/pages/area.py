@@ -13,7 +13,7 @@ import streamlit as st
 from hoth_geo import settings
 from hoth_geo.access import audit
 from hoth_geo.intake import area as area_mod
-from hoth_geo.intake import review
+from hoth_geo.intake import restate, review
 from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area, describe_report
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
@@ -49,21 +49,24 @@ def _show_current(current: area_mod.Area) -> None:
     report = current.build_report()
     if report:
         st.subheader("How the gazetteer was built")
+        built_at = current.gazetteer_built_at()
+        if built_at is not None:
+            st.caption(f"Built {built_at:%d %b %Y at %H:%M} UTC.")
         st.dataframe(
             pd.DataFrame(
                 [
                     {
-                        "source": s["source"],
-                        "files": ", ".join(s["files"]),
-                        "read": s["read"],
-                        "kept": s["kept"],
-                        "skipped": "; ".join(f"{n:,} {why}" for why, n in s["skipped"].items()) or "none",
+                        "Source": s["source"],
+                        "Files": ", ".join(s["files"]),
+                        "Read": s["read"],
+                        "Kept": s["kept"],
+                        "Skipped": "; ".join(f"{n:,} {why}" for why, n in s["skipped"].items()) or "none",
                     }
                     for s in report["sources"]
                 ]
             ),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
     elif not current.shipped:
         st.warning(
@@ -166,6 +169,25 @@ def _build_form(current: area_mod.Area) -> None:
         )
 
 
+def _restate_offer(current: area_mod.Area) -> None:
+    """After a build: stored reports keep the radii they were stored with until an admin states them
+    as wide as the new gazetteer measures (offered once per build)."""
+    built_at = current.gazetteer_built_at()
+    engine = state.engine()
+    if built_at is None or not state.counts()["reports"] or restate.restated_since(engine, built_at):
+        return
+    st.subheader("Stored reports and the new gazetteer")
+    st.caption(
+        "Reports keep the point and radius they were stored with. A report found by a postcode or a place"
+        " name can be stated as wide as this gazetteer measures that postcode or place, when that is wider"
+        " (never narrower; no point moves). Audited."
+    )
+    if st.button("State stored reports as wide as this gazetteer measures them", key="area_restate"):
+        with st.spinner("Reading the stored reports again"):
+            result = restate.widen_stored_radii(engine, state.gazetteer(), actor=state.username())
+        st.success(md_escape("; ".join(result.describe())) + ".")
+
+
 def render() -> None:
     st.title("Area")
     try:
@@ -176,6 +198,7 @@ def render() -> None:
     _show_current(current)
     _set_area_form()
     _build_form(state.area())
+    _restate_offer(state.area())
     if not current.shipped:
         with st.expander("Go back to the shipped demo area"):
             if st.button(f"Use {settings.DEFAULT_AREA_NAME} again"):
