@@ -50,7 +50,7 @@ __all__ = [
     "wgs84_precision_m",
     "map_click_radius_m",
     "layer_radius_m",
-    "stated_radius_m",
+    "StatedRadius",
     "RESTATABLE_METHODS",
     "text_tokens",
     "name_key",
@@ -324,37 +324,54 @@ def layer_radius_m(frame: pd.DataFrame, default_m: float = np.nan) -> np.ndarray
 RESTATABLE_METHODS = ("postcode", "postcode_sector", "postcode_district", "place_name")
 
 
-def stated_radius_m(reports: pd.DataFrame, gazetteer, extra_places: pd.DataFrame | None = None) -> np.ndarray:
-    """The radius the cascade would state today for each report found by a postcode unit, sector or
-    district, or by a place name (``geocode_method``, ``postcode``, ``place_id``): what ``gazetteer``
-    (and ``extra_places``) measure of that postcode or place, as ``geocode`` states it. NaN for the
-    other methods (coordinates, streets, analysts' locations: nothing in the gazetteer to read again)
-    and where the gazetteer no longer holds the postcode or place."""
-    out = np.full(len(reports), np.nan)
-    if reports.empty:
-        return out
-    method = reports["geocode_method"].to_numpy(dtype=object)
-    pc = _text_column(reports["postcode"]).str.upper().str.strip()
+def _units(gazetteer) -> tuple[pd.DataFrame, pd.Series]:
+    """The gazetteer's postcode units by postcode, and the radius the cascade states for each."""
     units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
-    unit_radius = pd.Series(layer_radius_m(units, _POSTCODE_PRECISION_M), index=units.index)
-    at_unit = method == "postcode"
-    out[at_unit] = unit_radius.reindex(pc[at_unit]).to_numpy(dtype=float)
-    sector = pc.str.extract(_SECTOR_RE)
-    for level, table, keys in (
-        ("postcode_sector", gazetteer.sectors.set_index("sector"), (sector[0] + " " + sector[1]).to_numpy()),
-        ("postcode_district", gazetteer.districts.set_index("district"), pc.to_numpy()),
-    ):
-        at = method == level
-        reach = table["radius_m"].reindex(keys[at]).to_numpy(dtype=float)
-        out[at] = np.where(np.isfinite(reach), np.maximum(reach, _POSTCODE_PRECISION_M), np.nan)
-    places = gazetteer.places
-    if extra_places is not None and not extra_places.empty:
-        places = pd.concat([extra_places, places], ignore_index=True)  # as the matcher orders them
-    place_radius = pd.Series(layer_radius_m(places, _PLACE_PRECISION_M), index=places["place_id"].astype(str))
-    place_radius = place_radius[~place_radius.index.duplicated()]
-    at_place = method == "place_name"
-    out[at_place] = place_radius.reindex(reports["place_id"].astype(str).to_numpy()[at_place]).to_numpy()
-    return out
+    return units, pd.Series(layer_radius_m(units, _POSTCODE_PRECISION_M), index=units.index)
+
+
+def _sector_keys(codes: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """('DH1 4' for 'DH14' or 'DH1 4', whether each code is a sector) of upper-cased postcodes."""
+    found = codes.str.extract(_SECTOR_RE)
+    return (found[0] + " " + found[1]).to_numpy(dtype=object), found[0].notna().to_numpy()
+
+
+class StatedRadius:
+    """The radius the cascade would state today for a stored report found by a postcode unit, sector or
+    district, or by a place name: what ``gazetteer`` (and ``extra_places``) measure of that postcode or
+    place, as ``geocode`` states it. Built once per gazetteer; called on frames of reports
+    (``geocode_method``, ``postcode``, ``place_id``). NaN for the other methods (coordinates, streets,
+    analysts' locations: nothing in the gazetteer to read again) and where the gazetteer no longer
+    holds the postcode or place."""
+
+    def __init__(self, gazetteer, extra_places: pd.DataFrame | None = None):
+        self.unit = _units(gazetteer)[1]
+        self.reach = {
+            "postcode_sector": gazetteer.sectors.set_index("sector")["radius_m"].astype(float),
+            "postcode_district": gazetteer.districts.set_index("district")["radius_m"].astype(float),
+        }
+        places = gazetteer.places
+        if extra_places is not None and not extra_places.empty:
+            places = pd.concat([extra_places, places], ignore_index=True)  # as the matcher orders them
+        radius = pd.Series(layer_radius_m(places, _PLACE_PRECISION_M), index=places["place_id"].astype(str))
+        self.place = radius[~radius.index.duplicated()]
+
+    def __call__(self, reports: pd.DataFrame) -> np.ndarray:
+        out = np.full(len(reports), np.nan)
+        if reports.empty:
+            return out
+        method = reports["geocode_method"].to_numpy(dtype=object)
+        pc = _text_column(reports["postcode"]).str.upper().str.strip()
+        at = method == "postcode"
+        out[at] = self.unit.reindex(pc.to_numpy()[at]).to_numpy(dtype=float)
+        keys = {"postcode_sector": _sector_keys(pc)[0], "postcode_district": pc.to_numpy(dtype=object)}
+        for level, reach in self.reach.items():
+            at = method == level
+            r = reach.reindex(keys[level][at]).to_numpy(dtype=float)
+            out[at] = np.where(np.isfinite(r), np.maximum(r, _POSTCODE_PRECISION_M), np.nan)
+        at = method == "place_name"
+        out[at] = self.place.reindex(reports["place_id"].astype(str).to_numpy()[at]).to_numpy()
+        return out
 
 
 class _Localities:
@@ -1030,8 +1047,7 @@ def _by_postcode(c: _Cascade, pcs: pd.Series) -> None:
             f"postcode '{code}' {_not_looked_up(area_label, 'postcodes')}" for code in pc
         ]
         return
-    units = gazetteer.postcodes.drop_duplicates("postcode").set_index("postcode")
-    unit_radius = pd.Series(layer_radius_m(units, _POSTCODE_PRECISION_M), index=units.index)
+    units, unit_radius = _units(gazetteer)
     found = units[["latitude", "longitude"]].reindex(pc)
     flat, flon = found["latitude"].to_numpy(), found["longitude"].to_numpy()
     hit = np.isfinite(flat)
@@ -1047,13 +1063,12 @@ def _by_postcode(c: _Cascade, pcs: pd.Series) -> None:
 
     rest = ~hit
     codes_rest = pc[rest]
-    sector_m = pd.Series(codes_rest).str.extract(_SECTOR_RE)
-    is_sector = sector_m[0].notna().to_numpy()
+    sector_keys, is_sector = _sector_keys(pd.Series(codes_rest))
     is_district = pd.Series(codes_rest).str.match(_DISTRICT_RE).to_numpy() & ~is_sector
     sectors = gazetteer.sectors.set_index("sector")
     districts = gazetteer.districts.set_index("district")
     for level, mask, table, keys in (
-        ("postcode_sector", is_sector, sectors, (sector_m[0] + " " + sector_m[1]).to_numpy()),
+        ("postcode_sector", is_sector, sectors, sector_keys),
         ("postcode_district", is_district, districts, codes_rest),
     ):
         if not mask.any():

@@ -74,6 +74,7 @@ def widen_stored_radii(engine: Engine, gazetteer: Gazetteer | None = None, *, ac
         .limit(_BATCH)
     )
     update = rep.update().where(rep.c.id == sa.bindparam("rid")).values(precision_m=sa.bindparam("radius"))
+    stated_radius = geocode.StatedRadius(gaz, extra_places)
     checked, missing, widened = 0, 0, {}
     with engine.begin() as conn:
         store.take_lock(conn)  # first, as every writing transaction does
@@ -81,7 +82,7 @@ def widen_stored_radii(engine: Engine, gazetteer: Gazetteer | None = None, *, ac
         while not (batch := pd.read_sql(select, conn, params={"after": after})).empty:
             after = int(batch["id"].iloc[-1])
             checked += len(batch)
-            stated = geocode.stated_radius_m(batch, gaz, extra_places)
+            stated = stated_radius(batch)
             stored = batch["precision_m"].to_numpy(dtype=float)
             missing += int(np.isnan(stated).sum())
             wider = np.isfinite(stated) & ~(stored >= stated)  # a blank stored radius is widened too

@@ -119,11 +119,11 @@ def test_reports_are_widened_to_what_the_rebuilt_gazetteer_measures(rebuilt, are
     pd.testing.assert_series_equal(again.sort_index(), widened)
 
 
-def test_stated_radius_follows_the_cascade(rebuilt):
-    """What stated_radius_m says of a stored report is what geocoding the same row today states."""
+def test_the_stated_radius_follows_the_cascade(rebuilt):
+    """What StatedRadius says of a stored report is what geocoding the same row today states."""
     _engine, _first, second, before, _area = rebuilt
     rows = before[before["geocode_method"].isin(["place_name", "postcode_sector"])]
-    stated = geocode.stated_radius_m(rows, second)
+    stated = geocode.StatedRadius(second)(rows)
     # The stored rows as they came in: what they said, without the point geocoding gave them.
     given = rows[list(CANONICAL_COLUMNS)].assign(
         latitude=np.nan, longitude=np.nan, easting=np.nan, northing=np.nan
