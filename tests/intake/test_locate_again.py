@@ -192,6 +192,8 @@ def test_review_page_tries_the_rows_shown_again(tmp_path, monkeypatch, area_file
     area = area_mod.set_area(area_files["gpkg"], "Darlington", db_url=url, engine=engine).area
     pipeline.import_file(engine, write_form(tmp_path / "before.csv", FIRST_FILE))
     analyst = ensure_user(url, "analyst")
+    imports = app_as(analyst, "import").run()
+    assert any("The gazetteer of Darlington is not built yet" in w.value for w in imports.warning)
     at = app_as(analyst, "review").run()
     assert not at.exception, at.exception
     assert len(at.dataframe[0].value) == len(FIRST_FILE)
@@ -200,6 +202,7 @@ def test_review_page_tries_the_rows_shown_again(tmp_path, monkeypatch, area_file
     assert not [b for b in at.button if b.key == "rv_again"], "nothing to try until the gazetteer is built"
 
     build_gazetteer_for_area(area, codepoint=[area_files["codepoint"]])
+    assert not any("not built yet" in w.value for w in imports.run().warning)
     at.run()
     assert any("after 7 of the rows here were imported" in i.value for i in at.info)
     at.button(key="rv_again").click().run()

@@ -27,6 +27,12 @@ def render() -> None:
         "a report is its agency plus its source reference, so two agencies' reports with the same reference "
         "are two reports. Importing the same file again adds nothing. See the data dictionary for the columns."
     )
+    if state.gazetteer().postcodes.empty:
+        st.warning(
+            f"The gazetteer of {md_escape(state.area().name)} is not built yet: postcodes, places and streets"
+            " cannot be looked up, so rows without coordinates will wait in Review. Build it on the Area"
+            " page first, or try those rows again in Review once it is built."
+        )
     template = settings.DATA_DIR / "template.csv"
     if template.is_file():
         st.download_button(
