@@ -1086,12 +1086,16 @@ class Gazetteer:
 
 
 def load_gazetteer(directory: str | Path = settings.GAZETTEER_DIR) -> Gazetteer:
-    """Load (once per directory) the gazetteer's layer files plus derived sector/district centroids.
+    """Load (once per directory and build) the gazetteer's layer files plus derived sector/district centroids.
 
     The study area is study_area.geojson in the directory itself, else in the sibling 'boundaries'
     folder (the shipped layout); None when neither exists.
     """
-    return _load_cached(str(Path(directory).resolve()))
+    d = Path(directory).resolve()
+    # Keyed by the layer files' times too: another process (an app instance, the command line) may
+    # have rebuilt the folder since this one read it, and its new files must be read, not the old ones.
+    stamp = max((p.stat().st_mtime_ns for p in (layer_path(d, n) for n in LAYER_COLUMNS) if p), default=0)
+    return _load_cached(str(d), stamp)
 
 
 def forget_loaded() -> None:
@@ -1101,7 +1105,7 @@ def forget_loaded() -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(directory: str) -> Gazetteer:
+def _load_cached(directory: str, _stamp: int) -> Gazetteer:
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"gazetteer directory {d} does not exist; run `hoth-geo build-gazetteer`")

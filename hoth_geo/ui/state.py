@@ -43,6 +43,7 @@ __all__ = [
     "data_version",
     "counts",
     "version",
+    "area_key",
     "reports",
     "context",
     "places",
@@ -77,14 +78,14 @@ def gazetteer() -> Gazetteer:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _cell_descriptions(area_id: str, res: int, cells: tuple[int, ...]) -> list[str]:
+def _cell_descriptions(area_build: tuple, res: int, cells: tuple[int, ...]) -> list[str]:
     gaz = gazetteer()
     return wayfinding.describe_cells(list(cells), res, gaz.streets, gaz.places).tolist()
 
 
 def cell_descriptions(res: int, cells) -> list[str]:
     """Each hexagon in words an officer can act on: its streets and locality from the area's gazetteer."""
-    return _cell_descriptions(area().area_id, int(res), tuple(int(c) for c in cells))
+    return _cell_descriptions(area_key(), int(res), tuple(int(c) for c in cells))
 
 
 class _HeldVersion:
@@ -130,11 +131,19 @@ def counts() -> dict[str, int]:
     return data_version().counts()
 
 
+def area_key() -> tuple[str, str | None]:
+    """The area and when its gazetteer was built: what the gazetteer says (places, streets) is cached
+    under it, so a rebuild by any process (another app instance, the command line) is read again."""
+    current = area()
+    built = current.gazetteer_built_at()
+    return current.area_id, built.isoformat() if built else None
+
+
 def version() -> tuple:
     """A cache key that changes with the data and with the study area: the database, this run's
     data_version row (bumped by every write in its own transaction; two databases can be at the same
-    version) and the area, never a scan of the reports."""
-    return (settings.database_url(), data_version().version, area().area_id)
+    version) and the area with its gazetteer's build, never a scan of the reports."""
+    return (settings.database_url(), data_version().version, *area_key())
 
 
 class _Frame:

@@ -174,3 +174,36 @@ def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, ar
     text = " ".join(m.value for m in about.markdown)
     assert "OS Code-Point Open" in text and "Crown copyright" in text
     assert "<b>" not in text, "the area's name is shown as text, never as HTML"
+
+
+def test_a_gazetteer_rebuilt_by_another_process_is_read_again(tmp_path, monkeypatch, area_files, shared_data):
+    """Several app instances share one deployment: when one of them (or the command line) rebuilds the
+    area's gazetteer, the others use the new one on their next lookup, and the app's caches of what it
+    says (places, hexagons in words) are keyed by its build, without a restart."""
+    import subprocess
+    import sys
+
+    from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
+    from hoth_geo.ui import state
+
+    db = f"sqlite:///{tmp_path / 'instances.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", db)
+    area = area_mod.set_area(area_files["gpkg"], "Darlington", db_url=db).area
+    build_gazetteer_for_area(area, codepoint=[area_files["codepoint"]])
+    assert area_mod.gazetteer_for(area).places.empty, "Code-Point alone: postcodes, no places"
+    assert len(area_mod.gazetteer_for(area).postcodes) > 1000
+    key_before = state.version()
+    assert state.places().empty
+    month = sorted((shared_data / "policeuk_durham").glob("*.csv"))[-1]
+    rebuild = (
+        "import sys; from hoth_geo.intake import area as a;"
+        " from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area as b;"
+        " b(a.current_area(sys.argv[1]), codepoint=[sys.argv[2]], policeuk=[sys.argv[3]])"
+    )
+    subprocess.run(
+        [sys.executable, "-c", rebuild, db, str(area_files["codepoint"]), str(month)], check=True, timeout=600
+    )
+    rebuilt = area_mod.gazetteer_for(area_mod.current_area(db))
+    assert len(rebuilt.places) > 20, "the other process's build, not the layers this process read before"
+    assert state.version() != key_before
+    assert len(state.places()) == len(rebuilt.places)
