@@ -53,6 +53,22 @@ __all__ = [
 q, imp, rep = store.quarantine, store.imports, store.reports
 
 
+def _waiting(*columns, import_id: int | None = None, include_demo: bool = True) -> sa.Select:
+    """``columns`` of the open quarantined rows an analyst can locate (those with a row to rebuild a
+    report from), joined to their import: of one import when given, without the demo's if asked."""
+    query = (
+        sa.select(*columns)
+        .select_from(q)
+        .join(imp, imp.c.id == q.c.import_id)
+        .where(q.c.status == "open", q.c.payload.is_not(None))
+    )
+    if import_id is not None:
+        query = query.where(q.c.import_id == int(import_id))
+    if not include_demo:
+        query = query.where(imp.c.is_demo.is_(False))
+    return query
+
+
 def needs_location(
     engine: Engine, *, import_id: int | None = None, include_demo: bool = True, limit: int | None = None
 ) -> pd.DataFrame:
@@ -62,25 +78,18 @@ def needs_location(
     One row per entry: id, import_id, filename, imported_at, is_demo, row_number, reason and the
     row's own observed_at, agency, location_text, place_name, postcode (from its payload; no narrative).
     """
-    query = (
-        sa.select(
-            q.c.id,
-            q.c.import_id,
-            imp.c.filename,
-            imp.c.imported_at,
-            imp.c.is_demo,
-            q.c.row_number,
-            q.c.reason,
-            q.c.payload,
-        )
-        .join(imp, imp.c.id == q.c.import_id)
-        .where(q.c.status == "open", q.c.payload.is_not(None))
-    )
-    if import_id is not None:
-        query = query.where(q.c.import_id == int(import_id))
-    if not include_demo:
-        query = query.where(imp.c.is_demo.is_(False))
-    query = query.order_by(q.c.import_id.desc(), q.c.row_number, q.c.id)
+    query = _waiting(
+        q.c.id,
+        q.c.import_id,
+        imp.c.filename,
+        imp.c.imported_at,
+        imp.c.is_demo,
+        q.c.row_number,
+        q.c.reason,
+        q.c.payload,
+        import_id=import_id,
+        include_demo=include_demo,
+    ).order_by(q.c.import_id.desc(), q.c.row_number, q.c.id)
     if limit is not None:
         query = query.limit(int(limit))
     with engine.connect() as conn:
@@ -115,9 +124,7 @@ def needs_a_corrected_file(engine: Engine, *, limit: int | None = None) -> tuple
 def imports_waiting(engine: Engine) -> pd.DataFrame:
     """Imports with rows that need a location: id, filename, imported_at, is_demo, n (newest first)."""
     query = (
-        sa.select(imp.c.id, imp.c.filename, imp.c.imported_at, imp.c.is_demo, sa.func.count().label("n"))
-        .join(q, q.c.import_id == imp.c.id)
-        .where(q.c.status == "open", q.c.payload.is_not(None))
+        _waiting(imp.c.id, imp.c.filename, imp.c.imported_at, imp.c.is_demo, sa.func.count().label("n"))
         .group_by(imp.c.id, imp.c.filename, imp.c.imported_at, imp.c.is_demo)
         .order_by(imp.c.id.desc())
     )
@@ -344,9 +351,7 @@ def resolve_with_location(
 
     Raises KeyError for an unknown entry, ValueError for one that is not open or has no row."""
     payload, import_id = store.quarantine_payload(engine, int(quarantine_id))
-    row = pd.DataFrame([payload])
-    for c in ("observed_at", "date_received"):
-        row[c] = pd.to_datetime(row[c])
+    row = _payload_frame([payload])
     located = geocode.locate_manually(row, float(latitude), float(longitude), place, precision_m)
     with engine.begin() as conn:
         # Claimed by a conditional update first: of two analysts locating the same row at once, the
@@ -639,9 +644,9 @@ class LocatedAgain:
         return lines
 
 
-def _payload_frame(payloads: list[str]) -> pd.DataFrame:
-    """The canonical rows of stored quarantine payloads, with the canonical dtypes."""
-    frame = pd.DataFrame([json.loads(p) for p in payloads])
+def _payload_frame(payloads: list[dict]) -> pd.DataFrame:
+    """The canonical rows of stored quarantine payloads (parsed), with the canonical dtypes."""
+    frame = pd.DataFrame(payloads)
     for col, dtype in CANONICAL_COLUMNS.items():
         if col not in frame:
             frame[col] = None
@@ -677,23 +682,16 @@ def locate_again(
     hand. The data version says reports were only added."""
     gaz = gazetteer or pipeline.area_gazetteer(engine)
     extra_places = pipeline.places_in_area(store.load_places(engine), gaz)
-    query = (
-        sa.select(q.c.id, q.c.import_id, imp.c.filename, q.c.row_number, q.c.reason, q.c.field, q.c.value)
-        .add_columns(q.c.payload)
-        .join(imp, imp.c.id == q.c.import_id)
-        .where(q.c.status == "open", q.c.payload.is_not(None))
-        .order_by(q.c.import_id, q.c.row_number, q.c.id)
+    columns = (q.c.id, q.c.import_id, imp.c.filename, q.c.row_number, q.c.reason, q.c.field, q.c.value)
+    query = _waiting(*columns, q.c.payload, import_id=import_id, include_demo=include_demo).order_by(
+        q.c.import_id, q.c.row_number, q.c.id
     )
-    if import_id is not None:
-        query = query.where(q.c.import_id == int(import_id))
-    if not include_demo:
-        query = query.where(imp.c.is_demo.is_(False))
     with engine.connect() as conn:
         entries = pd.read_sql(query, conn)
     located_cols = ["quarantine_id", "filename", "row_number", "report_id", "geocode_method", "precision_m"]
     if entries.empty:
         return LocatedAgain(0, pd.DataFrame(columns=located_cols), 0, 0, 0, 0)
-    rows = _payload_frame(entries.pop("payload").tolist())
+    rows = _payload_frame([json.loads(p) for p in entries.pop("payload")])
     has_coordinates = (
         np.isfinite(rows["latitude"].to_numpy(float)) & np.isfinite(rows["longitude"].to_numpy(float))
     ) | (np.isfinite(rows["easting"].to_numpy(float)) & np.isfinite(rows["northing"].to_numpy(float)))
@@ -784,11 +782,6 @@ def tried_again_since(
     return False
 
 
-def _in_chunks(values: list, size: int = 5_000):
-    for lo in range(0, len(values), size):
-        yield values[lo : lo + size]
-
-
 def _store_located(conn: Connection, located: pd.DataFrame, *, actor: str | None) -> tuple[pd.DataFrame, int]:
     """Store the rows ``locate_again`` located, in ``conn``'s transaction, as ``resolve_quarantined``
     stores one row, but a batch at a time: claim the entries still open, insert the reports whose
@@ -800,7 +793,7 @@ def _store_located(conn: Connection, located: pd.DataFrame, *, actor: str | None
     if located.empty:
         return pd.DataFrame(columns=columns), 0
     claimed: set[int] = set()
-    for chunk in _in_chunks([int(i) for i in located["quarantine_id"]]):
+    for chunk in store.parameter_chunks([int(i) for i in located["quarantine_id"]]):
         claimed.update(
             conn.execute(
                 q.update()
@@ -825,7 +818,7 @@ def _store_located(conn: Connection, located: pd.DataFrame, *, actor: str | None
             rows["agency"], rows["source_ref"], imports[int(iid)].file_sha256, rows["row_number"]
         )
     stored_keys: set[str] = set()
-    for chunk in _in_chunks(located["identity"].dropna().unique().tolist()):
+    for chunk in store.parameter_chunks(located["identity"].dropna().unique().tolist()):
         stored_keys.update(conn.execute(sa.select(rep.c.identity).where(rep.c.identity.in_(chunk))).scalars())
     one_by_one = (
         located["identity"].isin(stored_keys).to_numpy() | located["identity"].duplicated().to_numpy()
@@ -877,7 +870,7 @@ def _flag_same_content(conn: Connection, stored: pd.DataFrame, now: datetime) ->
     """Flag each new report whose content an earlier report has (not merged) as a possible duplicate
     of the earliest such report, as ``resolve_quarantined`` flags one."""
     earliest: dict[str, int] = {}
-    for chunk in _in_chunks(stored["fingerprint"].unique().tolist()):
+    for chunk in store.parameter_chunks(stored["fingerprint"].unique().tolist()):
         for fp, first in conn.execute(
             sa.select(rep.c.fingerprint, sa.func.min(rep.c.id))
             .where(rep.c.fingerprint.in_(chunk), rep.c.merged_into.is_(None))
