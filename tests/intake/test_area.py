@@ -152,13 +152,15 @@ def test_area_page_shows_the_area_to_an_admin(tmp_path, monkeypatch):
     at = app_as(admin, "area").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Area"
-    assert at.metric[0].value == "County Durham and Darlington"
+    assert at.subheader[0].value == "County Durham and Darlington"
+    assert [m.label for m in at.metric] == ["Size", "Postcodes", "Places / streets"]
 
 
 def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, area_files):
     from apptest_support import app_as, ensure_user
 
     from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area
+    from hoth_geo.ui.text import md_escape
 
     url = f"sqlite:///{tmp_path / 'app.sqlite'}"
     monkeypatch.setenv("HOTH_GEO_DB", url)
@@ -167,7 +169,7 @@ def test_area_and_about_pages_follow_a_configured_area(tmp_path, monkeypatch, ar
     build_gazetteer_for_area(result.area, codepoint=[area_files["codepoint"]])
     at = app_as(admin, "area").run()
     assert not at.exception, at.exception
-    assert at.metric[0].value == "Darlington <b>Partnership</b>"
+    assert at.subheader[0].value == md_escape("Darlington <b>Partnership</b>"), "named, as text"
     assert at.dataframe[0].value["Source"].tolist() == ["OS Code-Point Open"]
     about = app_as(admin, "about").run()
     assert not about.exception, about.exception

@@ -34,11 +34,12 @@ def _save(upload, folder: Path) -> Path:
 
 def _show_current(current: area_mod.Area) -> None:
     gaz = area_mod.gazetteer_for(current)
-    c = st.columns(4)
-    c[0].metric("Area", current.name)
-    c[1].metric("Size", f"{current.area_km2():,.0f} km²")
-    c[2].metric("Postcodes", f"{len(gaz.postcodes):,}")
-    c[3].metric("Places / streets", f"{len(gaz.places):,} / {len(gaz.streets):,}")
+    # The name as a heading: a partnership's name is longer than a metric's card shows ("County Dur…").
+    st.subheader(md_escape(current.name))
+    c = st.columns(3)
+    c[0].metric("Size", f"{current.area_km2():,.0f} km²")
+    c[1].metric("Postcodes", f"{len(gaz.postcodes):,}")
+    c[2].metric("Places / streets", f"{len(gaz.places):,} / {len(gaz.streets):,}")
     if current.shipped:
         st.info(
             f"This is the shipped {md_escape(current.name)} area of the demo data. Set your partnership's own area "
