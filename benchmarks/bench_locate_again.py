@@ -38,6 +38,9 @@ from hoth_geo.schema import TEMPLATE_COLUMNS  # noqa: E402
 DARLINGTON = "E06000005"
 
 
+REVIEW_PAGE = 500  # hoth_geo.ui.pages.review.ROWS_LISTED, without importing the page (and Streamlit)
+
+
 def _form(n: int, units: list[str], path: Path) -> Path:
     rng = np.random.default_rng(7)
     kind = rng.choice(["unit", "sector", "text"], size=n, p=[0.8, 0.1, 0.1])
@@ -85,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         before = pipeline.import_file(engine, form)
         t_import_waiting = time.perf_counter() - t0
+        # Review's pages of the backlog, the first and the last screenful (read as the page reads them).
+        t0 = time.perf_counter()
+        first_page = review.needs_location(engine, limit=REVIEW_PAGE)
+        t_first_page = time.perf_counter() - t0
+        last_start = (before.n_quarantined - 1) // REVIEW_PAGE * REVIEW_PAGE
+        t0 = time.perf_counter()
+        last_page = review.needs_location(engine, limit=REVIEW_PAGE, offset=last_start)
+        t_last_page = time.perf_counter() - t0
         build_gazetteer_for_area(area, codepoint=[zpath])
         gaz = area_mod.gazetteer_for(area)
 
@@ -110,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"rows imported before the gazetteer: {before.n_read:,} ({before.n_quarantined:,} wait in Review)")
     print(f"  import {t_import_waiting:6.2f} s")
+    print(
+        f"Review's first page ({len(first_page):,} rows) {t_first_page:6.3f} s; its last, from row"
+        f" {last_start + 1:,} ({len(last_page):,} rows) {t_last_page:6.3f} s"
+    )
     print(
         f"locate again: {result.n_tried:,} tried, {len(result.located):,} located  "
         f"{t_again:6.2f} s = {result.n_tried / t_again:,.0f} rows/s"

@@ -70,10 +70,16 @@ def _waiting(*columns, import_id: int | None = None, include_demo: bool = True) 
 
 
 def needs_location(
-    engine: Engine, *, import_id: int | None = None, include_demo: bool = True, limit: int | None = None
+    engine: Engine,
+    *,
+    import_id: int | None = None,
+    include_demo: bool = True,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> pd.DataFrame:
     """Open quarantined rows an analyst can locate, newest import first (rows in file order within it);
-    the first ``limit`` of them when given (a page lists a screenful, not a backlog of thousands).
+    ``limit`` of them from the ``offset``-th when given (a page lists a screenful of a backlog of
+    thousands, and the next screenful on request).
 
     One row per entry: id, import_id, filename, imported_at, is_demo, row_number, reason and the
     row's own observed_at, agency, location_text, place_name, postcode (from its payload; no narrative).
@@ -92,6 +98,8 @@ def needs_location(
     ).order_by(q.c.import_id.desc(), q.c.row_number, q.c.id)
     if limit is not None:
         query = query.limit(int(limit))
+    if offset:
+        query = query.offset(int(offset))
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
     payloads = [json.loads(p) for p in frame.pop("payload")]

@@ -394,6 +394,21 @@ def test_a_backlog_is_listed_a_screenful_at_a_time_with_its_full_count(tmp_path,
     assert len(at.selectbox(key="rv_row").options) == ROWS_LISTED
     said = " ".join(c.value for c in at.caption)
     assert f"{n:,} rows need a location here" in said
-    assert f"the first {ROWS_LISTED:,} are listed" in said
     assert "1 row needs a corrected file" in said
     assert at.dataframe[1].value["File"].tolist() == ["unreadable.csv"]
+    pages = at.selectbox(key="rv_page")
+    assert pages.options == [f"1–{ROWS_LISTED:,} of {n:,}", f"{ROWS_LISTED + 1:,}–{n:,} of {n:,}"]
+
+    # The rows after the first screenful are reached without resolving the ones before them.
+    first_screen = set(at.selectbox(key="rv_row").options)
+    pages.select(ROWS_LISTED).run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 120
+    rest = at.selectbox(key="rv_row").options
+    assert len(rest) == 120 and not first_screen & set(rest)
+    last = review.needs_location(engine).iloc[-1]
+    assert last["row_number"] == n + 1 and rest[-1].startswith(f"backlog.csv row {n + 1}:")
+    at.selectbox(key="rv_row").select(int(last["id"])).run()
+    assert not at.exception, at.exception
+    card = [c.value.replace("\\", "") for c in at.caption]  # as Markdown shows it, escapes undone
+    assert any(f"backlog.csv, row {n + 1:,}" in c for c in card), "the file's last row, in its card"

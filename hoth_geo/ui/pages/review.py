@@ -139,6 +139,26 @@ def _rows(n: int) -> str:
     return f"{n:,} row needs" if n == 1 else f"{n:,} rows need"
 
 
+def _first_listed(total: int, view: dict) -> int:
+    """Which screenful of a backlog is listed: the offset of its first row (0 when all fit in one).
+    A row an analyst cannot locate yet does not hide the ones after it."""
+    if st.session_state.get("rv_page_view") != view:  # another import: its rows from the first
+        st.session_state.pop("rv_page", None)
+        st.session_state["rv_page_view"] = view
+    if total <= ROWS_LISTED:
+        return 0
+    starts = list(range(0, total, ROWS_LISTED))
+    if st.session_state.get("rv_page") not in starts:
+        st.session_state.pop("rv_page", None)
+    return st.selectbox(
+        "Rows listed",
+        starts,
+        format_func=lambda s: f"{s + 1:,}–{min(s + ROWS_LISTED, total):,} of {total:,}",
+        key="rv_page",
+        help=f"{ROWS_LISTED:,} at a time, in the order of the table: newest import first, then file order",
+    )
+
+
 def _location_given(r) -> str:
     """The row's location text, place name and postcode, those it gave, in one cell."""
     given = (str(v).strip() for v in (r.location_text, r.place_name, r.postcode) if not pd.isna(v))
@@ -172,15 +192,13 @@ def _locations(eng) -> None:
         keep &= ~waiting["is_demo"].astype(bool).to_numpy()
     shown = waiting[keep]  # the imports whose rows this view lists, with how many each
     total = int(shown["n"].sum())
-    rows = review.needs_location(eng, **view, limit=ROWS_LISTED)
     other, n_other = review.needs_a_corrected_file(eng, limit=ROWS_LISTED)
-    listed = (
-        f"; the first {len(rows):,} are listed (choose an import to narrow them)" if total > len(rows) else ""
-    )
     st.caption(
-        f"{_rows(total)} a location here (newest import first){listed}; {_rows(n_other)} a corrected"
-        " file (other quarantined rows)."
+        f"{_rows(total)} a location here (newest import first); {_rows(n_other)} a corrected file (other"
+        " quarantined rows)."
     )
+    first = _first_listed(total, view)
+    rows = review.needs_location(eng, **view, limit=ROWS_LISTED, offset=first)
     if rows.empty:
         st.success("Nothing waits for a location.")
     else:
