@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         with engine.connect() as conn:
             n_peer_read = len(
-                pd.read_sql("SELECT id, geocode_method, postcode, place_id, precision_m FROM reports", conn)
+                pd.read_sql(
+                    "SELECT id, geocode_method, postcode, place_id, precision_m, place_name, location_text,"
+                    " latitude, longitude FROM reports",
+                    conn,
+                )
             )
         t_peer_read = time.perf_counter() - t0
 

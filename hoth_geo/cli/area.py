@@ -216,14 +216,14 @@ def build_command(
     if store.data_version(engine).n_reports:
         typer.echo(
             "stored reports keep the radii they were stored with: `hoth-geo area restate-radii` widens"
-            " those whose postcode or place the new gazetteer measures wider"
+            " those whose postcode, place or street the new gazetteer measures wider"
         )
 
 
 @area_app.command("restate-radii")
 def restate_radii_command(db: DbOption = None) -> None:
-    """After the gazetteer was rebuilt: state each stored report found by a postcode or a place name at
-    least as wide as the gazetteer now measures that postcode or place (never narrower; points stay)."""
+    """After the gazetteer was rebuilt: state each stored report found by a postcode, a place name or a
+    street at least as wide as the gazetteer now measures it (never narrower; points stay)."""
     from hoth_geo import store
     from hoth_geo.intake import restate
 

@@ -26,6 +26,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Geod
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from scipy.spatial import cKDTree
@@ -321,7 +322,8 @@ def layer_radius_m(frame: pd.DataFrame, default_m: float = np.nan) -> np.ndarray
 
 
 # The methods whose radius is what the gazetteer measures of the key the report was found by.
-RESTATABLE_METHODS = ("postcode", "postcode_sector", "postcode_district", "place_name")
+_GEOD = Geod(ellps="WGS84")
+RESTATABLE_METHODS = ("postcode", "postcode_sector", "postcode_district", "place_name", "street")
 
 
 def _units(gazetteer) -> tuple[pd.DataFrame, pd.Series]:
@@ -338,13 +340,20 @@ def _sector_keys(codes: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 class StatedRadius:
     """The radius the cascade would state today for a stored report found by a postcode unit, sector or
-    district, or by a place name: what ``gazetteer`` (and ``extra_places``) measure of that postcode or
-    place, as ``geocode`` states it. Built once per gazetteer; called on frames of reports
-    (``geocode_method``, ``postcode``, ``place_id``). NaN for the other methods (coordinates, streets,
-    analysts' locations: nothing in the gazetteer to read again) and where the gazetteer no longer
-    holds the postcode or place."""
+    district, by a place name or by a street: what ``gazetteer`` (and ``extra_places``) measure of that
+    postcode, place or street, as ``geocode`` states it. Built once per gazetteer; called on frames of
+    reports (``geocode_method``, ``postcode``, ``place_id``; for streets also ``place_name``,
+    ``location_text``, ``latitude``, ``longitude`` and ``precision_m``). NaN for the other methods
+    (coordinates, analysts' locations: nothing in the gazetteer to read again) and where the gazetteer no
+    longer holds the postcode, place or street.
+
+    A report does not keep which street segment matched, and a rebuilt gazetteer may put a street's
+    point elsewhere (more map points along it): the street its text names today is taken as its street
+    only when the two circles meet, and the radius stated is then the one that covers today's street
+    from the report's stored point (the distance between the points plus today's radius)."""
 
     def __init__(self, gazetteer, extra_places: pd.DataFrame | None = None):
+        self.gazetteer, self.extra_places = gazetteer, extra_places
         self.unit = _units(gazetteer)[1]
         self.reach = {
             "postcode_sector": gazetteer.sectors.set_index("sector")["radius_m"].astype(float),
@@ -355,6 +364,7 @@ class StatedRadius:
             places = pd.concat([extra_places, places], ignore_index=True)  # as the matcher orders them
         radius = pd.Series(layer_radius_m(places, _PLACE_PRECISION_M), index=places["place_id"].astype(str))
         self.place = radius[~radius.index.duplicated()]
+        self._matcher: _Matcher | None = None  # built on the first street report: the name index is costly
 
     def __call__(self, reports: pd.DataFrame) -> np.ndarray:
         out = np.full(len(reports), np.nan)
@@ -371,7 +381,27 @@ class StatedRadius:
             out[at] = np.where(np.isfinite(r), np.maximum(r, _POSTCODE_PRECISION_M), np.nan)
         at = method == "place_name"
         out[at] = self.place.reindex(reports["place_id"].astype(str).to_numpy()[at]).to_numpy()
+        at = method == "street"
+        if at.any() and not self.gazetteer.streets.empty:
+            out[at] = self._street(reports[at])
         return out
+
+    def _street(self, reports: pd.DataFrame) -> np.ndarray:
+        self._matcher = self._matcher or _Matcher(self.gazetteer, self.extra_places)
+        m = self._matcher
+        kind, pos = _streets_named(
+            m,
+            _text_column(reports["place_name"]).to_numpy(dtype=object),
+            _text_column(reports["location_text"]).to_numpy(dtype=object),
+        )[:2]
+        located = kind == "located"
+        pos = np.where(located, pos, 0)
+        lat, lon = reports["latitude"].to_numpy(float), reports["longitude"].to_numpy(float)
+        apart = np.asarray(_GEOD.inv(lon, lat, m.streets.lon[pos], m.streets.lat[pos])[2], dtype=float)
+        radius = m.streets.radius[pos]
+        stored = reports["precision_m"].to_numpy(float)
+        meet = located & (apart <= np.nan_to_num(stored, nan=0.0) + radius)
+        return np.where(meet, apart + radius, np.nan)
 
 
 class _Localities:
@@ -1107,22 +1137,27 @@ def _by_street(c: _Cascade, names: pd.Series, texts: pd.Series) -> None:
     # A place name that matched several places is not searched for a street: the street in
     # 'Station Road Takeaway' says where one of the candidates is, not which one was meant.
     street_names = np.where(c.place_problem[idx] == None, names.to_numpy()[idx], "")  # noqa: E711
-    pairs = pd.DataFrame({"name": street_names, "text": texts.iloc[idx].to_numpy()})
-    codes, uniq = _group_codes(pairs)
-    known = matcher.street_outcomes
-    outcomes = []
-    for pair in uniq.itertuples(index=False, name=None):
-        got = known.get(pair)
-        if got is None:
-            got = known[pair] = _resolve_street(matcher, *pair) or _Outcome("not_found")
-        outcomes.append(got)
-    kind, pos, conf, msg = _outcome_arrays(outcomes, codes)
+    kind, pos, conf, msg = _streets_named(matcher, street_names, texts.iloc[idx].to_numpy())
     hit = kind == "located"
     rows_hit, p = idx[hit], pos[hit]
     streets = matcher.streets
     c.place(rows_hit, streets.lat[p], streets.lon[p], "street", streets.radius[p], conf[hit])
     problem = (kind == "ambiguous") | (kind == "not_in_locality")
     c.street_problem[idx[problem]] = msg[problem]
+
+
+def _streets_named(m: _Matcher, names: np.ndarray, texts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(kind, pos, confidence, message) of the street each (place name, location text) names, each
+    distinct pair resolved once for the matcher's life (an import's chunks, a restatement's batches)."""
+    codes, uniq = _group_codes(pd.DataFrame({"name": names, "text": texts}))
+    known = m.street_outcomes
+    outcomes = []
+    for pair in uniq.itertuples(index=False, name=None):
+        got = known.get(pair)
+        if got is None:
+            got = known[pair] = _resolve_street(m, *pair) or _Outcome("not_found")
+        outcomes.append(got)
+    return _outcome_arrays(outcomes, codes)
 
 
 def _outcome_arrays(outcomes: list, codes: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -1,12 +1,14 @@
 """Stored reports stated again from a rebuilt gazetteer.
 
-A report found by a postcode or a place name is stored with the radius the area's gazetteer measured of
-that postcode or place when it was imported. A gazetteer rebuilt later (a newer Code-Point release, more
-police.uk months, OpenStreetMap outlines) may measure it wider: ``widen_stored_radii`` gives such reports
-the wider radius, so no report claims to be more precise than the gazetteer in use says its place is.
-A radius is never made narrower (what the report was stated as when it arrived stays the least it
-claims), and a report's point never moves. Reports found by coordinates, streets or an analyst keep
-their radius: nothing in the gazetteer says more about them.
+A report found by a postcode, a place name or a street is stored with the radius the area's gazetteer
+measured of that postcode, place or street when it was imported. A gazetteer rebuilt later (a newer
+Code-Point release, more police.uk months, OpenStreetMap outlines) may measure it wider:
+``widen_stored_radii`` gives such reports the wider radius, so no report claims to be more precise than
+the gazetteer in use says its place is. A radius is never made narrower (what the report was stated as
+when it arrived stays the least it claims), and a report's point never moves: a street the rebuilt
+gazetteer puts elsewhere along its length widens its reports to cover where it is now
+(``geocode.StatedRadius``). Reports found by coordinates or an analyst keep their radius: nothing in the
+gazetteer says more about them.
 """
 
 from __future__ import annotations
@@ -39,14 +41,16 @@ class Widened:
 
     n_checked: int
     widened: dict[str, int]
-    n_not_in_gazetteer: int  # postcode or place the gazetteer no longer holds: radius kept
+    n_not_in_gazetteer: int  # postcode, place or street the gazetteer no longer holds: radius kept
 
     @property
     def n_widened(self) -> int:
         return sum(self.widened.values())
 
     def describe(self) -> list[str]:
-        lines = [f"{self.n_checked:,} stored reports found by a postcode or a place name read again"]
+        lines = [
+            f"{self.n_checked:,} stored reports found by a postcode, a place name or a street read again"
+        ]
         if self.n_widened:
             by = ", ".join(f"{n:,} by {m.replace('_', ' ')}" for m, n in sorted(self.widened.items()))
             lines.append(f"{self.n_widened:,} stated wider, as the gazetteer now measures them ({by})")
@@ -54,21 +58,31 @@ class Widened:
             lines.append("none is stated narrower than the gazetteer now measures it")
         if self.n_not_in_gazetteer:
             lines.append(
-                f"{self.n_not_in_gazetteer:,} name a postcode or place the gazetteer no longer holds:"
-                " their radius is kept"
+                f"{self.n_not_in_gazetteer:,} name a postcode, place or street the gazetteer no longer holds"
+                " there: their radius is kept"
             )
         return lines
 
 
 def widen_stored_radii(engine: Engine, gazetteer: Gazetteer | None = None, *, actor: str | None) -> Widened:
-    """State every stored report found by a postcode or a place name at least as wide as ``gazetteer``
-    (default: the area's) measures that postcode or place today. One transaction, read in batches by
+    """State every stored report found by a postcode, a place name or a street at least as wide as
+    ``gazetteer`` (default: the area's) measures that postcode, place or street today. One transaction, read in batches by
     id; the data version is bumped when a report changed (app processes read the reports again), and
     one ``reports_restated`` audit entry records the counts."""
     gaz = gazetteer or pipeline.area_gazetteer(engine)
     extra_places = pipeline.places_in_area(store.load_places(engine), gaz)
     select = (
-        sa.select(rep.c.id, rep.c.geocode_method, rep.c.postcode, rep.c.place_id, rep.c.precision_m)
+        sa.select(
+            rep.c.id,
+            rep.c.geocode_method,
+            rep.c.postcode,
+            rep.c.place_id,
+            rep.c.precision_m,
+            rep.c.place_name,  # a street's report: the text its street was found in, and its point
+            rep.c.location_text,
+            rep.c.latitude,
+            rep.c.longitude,
+        )
         .where(rep.c.geocode_method.in_(geocode.RESTATABLE_METHODS), rep.c.id > sa.bindparam("after"))
         .order_by(rep.c.id)
         .limit(_BATCH)

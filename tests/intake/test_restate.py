@@ -46,13 +46,23 @@ def _stored_then_rebuilt(db_url, tmp_path, area_files, shared_data):
     # Every police.uk landmark the first gazetteer measured, and every Darlington sector, by name.
     places = first.places[first.places["place_id"].str.startswith("pu:")]
     sectors = first.sectors["sector"].tolist()
-    rows = [
-        {**OUTREACH, "Source reference": f"P-{i}", "Location": "", "Place name": name}
-        for i, name in enumerate(places["name"])
-    ] + [
-        {**OUTREACH, "Source reference": f"S-{i}", "Location": "", "Postcode": sector}
-        for i, sector in enumerate(sectors)
-    ]
+    rows = (
+        [
+            {**OUTREACH, "Source reference": f"P-{i}", "Location": "", "Place name": name}
+            for i, name in enumerate(places["name"])
+        ]
+        + [
+            {**OUTREACH, "Source reference": f"S-{i}", "Location": "", "Postcode": sector}
+            for i, sector in enumerate(sectors)
+        ]
+        + [
+            # Every street of the first gazetteer, in its locality ("Abbey Road, Sadberge and Whessoe").
+            {**OUTREACH, "Source reference": f"T-{i}", "Location": f"{street}, {locality}"}
+            for i, (street, locality) in enumerate(
+                zip(first.streets["street"], first.streets["locality"], strict=True)
+            )
+        ]
+    )
     pipeline.import_file(engine, write_form(tmp_path / "reports.csv", rows), gazetteer=first)
     _build(area, area_files, shared_data, months=1, buffer_m=10_000)
     second = area_mod.gazetteer_for(area)
@@ -102,13 +112,21 @@ def test_reports_are_widened_to_what_the_rebuilt_gazetteer_measures(rebuilt, are
     )
     for col in ("latitude", "longitude", "h3", "place_id"):  # points never move
         pd.testing.assert_series_equal(after[col], was[col], check_names=False)
-    assert result.widened == {"place_name": int(grew.sum()), "postcode_sector": int(sector_grew.sum())}
-    assert result.n_checked == len(at_place) + len(at_sector)
+    at_street = before[before["geocode_method"] == "street"]
+    street_widened = (
+        after.loc[at_street["id"], "precision_m"].to_numpy() > at_street["precision_m"].to_numpy()
+    )
+    assert result.widened == {
+        "place_name": int(grew.sum()),
+        "postcode_sector": int(sector_grew.sum()),
+        "street": int(street_widened.sum()),
+    }
+    assert result.n_checked == len(at_place) + len(at_sector) + len(at_street)
 
     entry = audit.load_audit(engine, event="reports_restated").iloc[-1]
     assert json.loads(entry["details"])["widened"] == result.widened
     assert audit.verify_chain(engine).ok
-    assert result.n_not_in_gazetteer == int(gone.sum())
+    assert result.n_not_in_gazetteer >= int(gone.sum())
     # Read again with the same gazetteer: nothing is left to widen.
     assert restate.widen_stored_radii(engine, actor="admin.one").n_widened == 0
     # Rebuilt as it first was, the gazetteer measures them narrower again: no report narrows.
@@ -137,10 +155,50 @@ def test_the_stated_radius_follows_the_cascade(rebuilt):
     np.testing.assert_allclose(by_row.loc[same, "stated"], by_row.loc[same, "precision_m_again"])
 
 
+def test_a_street_is_stated_as_wide_as_the_rebuilt_gazetteer_puts_it(rebuilt):
+    """A street report keeps its point; when the rebuilt gazetteer puts the street its text names
+    elsewhere along it (fewer map points), the report's radius grows to cover the street as measured
+    now, from where the report stands. Checked against geocoding the same rows again today."""
+    engine, first, second, before, _area = rebuilt
+    at_street = before[before["geocode_method"] == "street"].set_index("id").sort_index()
+    assert len(at_street) > 300, "most of the first gazetteer's streets locate their reports"
+    # With the gazetteer they were found in, every street report is stated as it was stored.
+    np.testing.assert_allclose(
+        geocode.StatedRadius(first)(at_street.reset_index()), at_street["precision_m"].to_numpy()
+    )
+    given = at_street.reset_index()[list(CANONICAL_COLUMNS)].assign(
+        latitude=np.nan, longitude=np.nan, easting=np.nan, northing=np.nan
+    )
+    again = geocode.geocode(given, second).located.set_index("row_number")
+    again = again.reindex(at_street["row_number"])
+    still_street = (again["geocode_method"] == "street").to_numpy()
+    apart = geocode._GEOD.inv(
+        at_street["longitude"].to_numpy(),
+        at_street["latitude"].to_numpy(),
+        again["longitude"].to_numpy(),
+        again["latitude"].to_numpy(),
+    )[2]
+    radius_now = again["precision_m"].to_numpy()
+    stored = at_street["precision_m"].to_numpy()
+    same_street = still_street & (apart <= stored + radius_now)
+    moved = same_street & (apart > 1)
+    assert moved.sum() >= 10, "one month of map points puts many streets elsewhere along them"
+    assert (~still_street).sum() > 50, "streets with no crime in the last month are not in it"
+
+    restate.widen_stored_radii(engine, actor="admin.one")
+
+    after = store.report_details(engine, at_street.index.tolist()).set_index("id").sort_index()
+    expected = np.where(same_street, np.maximum(stored, apart + radius_now), stored)
+    np.testing.assert_allclose(after["precision_m"].to_numpy(), expected)
+    assert (after["precision_m"].to_numpy()[moved] > stored[moved]).any()
+    for col in ("latitude", "longitude", "h3"):  # the point stays where it was stored
+        pd.testing.assert_series_equal(after[col], at_street[col], check_names=False)
+
+
 def test_the_command_line_says_what_it_widened(rebuilt, db_url):  # noqa: ARG001 - the fixture's database
     out = CliRunner().invoke(app, ["area", "restate-radii", "--db", db_url])
     assert out.exit_code == 0, out.output
-    assert "stored reports found by a postcode or a place name read again" in out.output
+    assert "stored reports found by a postcode, a place name or a street read again" in out.output
     assert "stated wider, as the gazetteer now measures them (" in out.output
 
 

@@ -179,9 +179,9 @@ def _restate_offer(current: area_mod.Area) -> None:
         return
     st.subheader("Stored reports and the new gazetteer")
     st.caption(
-        "Reports keep the point and radius they were stored with. A report found by a postcode or a place"
-        " name can be stated as wide as this gazetteer measures that postcode or place, when that is wider"
-        " (never narrower; no point moves). Audited."
+        "Reports keep the point and radius they were stored with. A report found by a postcode, a place"
+        " name or a street can be stated as wide as this gazetteer measures that postcode, place or street,"
+        " when that is wider (never narrower; no point moves). Audited."
     )
     if st.button("State stored reports as wide as this gazetteer measures them", key="area_restate"):
         with st.spinner("Reading the stored reports again"):
