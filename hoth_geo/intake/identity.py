@@ -14,6 +14,10 @@ Content (the normalised fingerprint, ``sharing_form._fingerprints``) is compared
 identity is already stored, an exact repeat (a duplicate: nothing is added) from a changed resubmission
 (kept aside for an analyst to accept or reject), and to flag stored rows whose content is identical to
 another report's as *possible duplicates*, which an analyst may merge (counted once) or keep distinct.
+The fingerprint leaves the grading out (a re-keyed copy that was also re-graded still looks alike), so
+for a row whose identity is stored the grading is compared as well (``revisions``): an agency that
+re-grades a report, or changes its handling code, sends a changed resubmission, never a duplicate that
+would drop the new grading.
 Every decision is audited; a merge can be undone.
 """
 
@@ -37,6 +41,8 @@ __all__ = [
     "OUTCOME_COLUMNS",
     "OUTCOMES",
     "CONTENT_COLUMNS",
+    "REVISION_COLUMNS",
+    "revisions",
     "row_keys",
     "report_identities",
     "policeuk_identities",
@@ -108,6 +114,9 @@ CONTENT_COLUMNS = (
     "place_id",
     "geocode_note",
 )
+# What an agency may change of a report without changing what it saw: left out of the fingerprint,
+# compared for a row whose identity is stored (``revisions``).
+REVISION_COLUMNS = ("grading_source", "grading_information", "grading_handling")
 # Shown side by side in Review (content columns an analyst reads; internal ones are left out).
 _SHOWN = tuple(c for c in CONTENT_COLUMNS if c not in ("fingerprint", "h3"))
 
@@ -150,6 +159,28 @@ def report_identities(
             for a, r in zip(agencies[has_ref].tolist(), refs[has_ref].tolist(), strict=True)
         ]
     return out
+
+
+def revisions(frame: pd.DataFrame) -> np.ndarray:
+    """Each report's grading as one text ('1|A|P'; '' for a part not given), from ``REVISION_COLUMNS``:
+    what ``store.report_keys`` reads of a stored report, compared with a row of the same identity.
+    Formed once per distinct grading (a file has a handful)."""
+    if frame.empty:
+        return np.array([], dtype=object)
+    combined, labels = np.zeros(len(frame), dtype="int64"), []
+    for c in REVISION_COLUMNS:
+        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
+        labels.append(["" if v is None or v != v else str(v) for v in uniques.tolist()])
+        combined = combined * len(labels[-1]) + codes
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    text = []
+    for code in distinct.tolist():
+        parts = []
+        for names in reversed(labels):
+            code, at = divmod(code, len(names))
+            parts.append(names[at])
+        text.append("|".join(reversed(parts)))
+    return np.array(text, dtype=object)[inverse.ravel()]
 
 
 def policeuk_identities(crime_id: Iterable, file_sha256: str, row_numbers: Iterable[int]) -> np.ndarray:
@@ -208,16 +239,18 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     """Decide, for each normalised row, whether it is new, a duplicate or a changed resubmission.
 
     ``rows`` needs ``row_number``, ``identity`` and ``fingerprint``; ``stored`` is
-    ``store.report_keys`` (id, identity, fingerprint, merged_into); ``seen`` is
-    ``store.resubmission_contents`` (report_id, fingerprint, resubmission_id): contents already
-    received for a stored report. Returns, aligned with ``rows``: status (new | duplicate |
+    ``store.report_keys`` (id, identity, fingerprint, revision, merged_into); ``seen`` is
+    ``store.resubmission_contents`` (report_id, fingerprint, revision, resubmission_id): contents
+    already received for a stored report. Each frame's ``revision`` (``revisions``: the grading) is
+    '' where the column is absent. Returns, aligned with ``rows``: status (new | duplicate |
     resubmission), report_id, resubmission_id, duplicate_of_row, resubmission_of_row,
     resembles_report_id, resembles_row.
 
-    In a file, a row repeating an earlier row's identity and content is a duplicate of that row; a
-    row with a new identity is new; a later row with that identity but other content is a changed
-    resubmission of it. A row whose identity is stored is a duplicate when its content is one already
-    received for that report, and a changed resubmission otherwise.
+    In a file, a row repeating an earlier row's identity, content and grading is a duplicate of that
+    row; a row with a new identity is new; a later row with that identity but other content or grading
+    is a changed resubmission of it. A row whose identity is stored is a duplicate when its content and
+    grading are ones already received for that report, and a changed resubmission otherwise. Rows
+    resemble each other (possible duplicates) by content alone.
     """
     return ReportClassifier(stored, seen).classify(rows)
 
@@ -326,16 +359,20 @@ class ReportClassifier:
         self._by_identity = {
             k: i for k, i in zip(stored["identity"].tolist(), ids, strict=True) if k is not None
         }
-        self._content_of = dict(zip(ids, stored["fingerprint"].tolist(), strict=True))
+        # A stored report's content and grading: what a row of its identity repeats, or changes.
+        self._content_of = dict(
+            zip(ids, zip(stored["fingerprint"].tolist(), _revision_list(stored), strict=True), strict=True)
+        )
         # Contents received before for a stored report besides its own: resubmissions' and replaced ones.
-        self._received: dict[tuple[int, str], int] = {}
-        for rid, f, sid in zip(
+        self._received: dict[tuple[int, str, str], int] = {}
+        for rid, f, rev, sid in zip(
             seen["report_id"].tolist(),
             seen["fingerprint"].tolist(),
+            _revision_list(seen),
             seen["resubmission_id"].tolist(),
             strict=True,
         ):
-            self._received.setdefault((int(rid), f), int(sid))
+            self._received.setdefault((int(rid), f, rev), int(sid))
         # Identical content: the report that is not merged into another, lowest id first.
         self._live_by_content: dict[str, int] = {}
         merged = pd.isna(stored["merged_into"]).to_numpy() if len(stored) else np.array([], dtype=bool)
@@ -354,9 +391,11 @@ class ReportClassifier:
         by_identity, content_of, received = self._by_identity, self._content_of, self._received
         live_by_content = self._live_by_content
         keys, contents = rows["identity"].tolist(), rows["fingerprint"].tolist()
+        revs = _revision_list(rows)
         row_numbers = rows["row_number"].tolist()
         identity_raw, content_raw = _key_hashes(keys), _key_hashes(contents)
-        pair_raw = _pair_hashes(identity_raw, content_raw)
+        # The same identity repeats a row only with the same content and grading.
+        pair_raw = _pair_hashes(identity_raw, _pair_hashes(content_raw, _key_hashes(revs)))
         identity_hash, content_hash = _sortable(identity_raw), _sortable(content_raw)
         pair_hash = _sortable(pair_raw)
         earlier_pair = self._earlier_pair.lookup(pair_raw)
@@ -381,12 +420,12 @@ class ReportClassifier:
         match = np.array(list(map(by_identity.get, keys)), dtype=object)
         matched = ~duplicate & (match != None)  # noqa: E711 (element-wise)
         for i in np.flatnonzero(matched).tolist():
-            m, content = match[i], contents[i]
+            m, content, rev = match[i], contents[i], revs[i]
             report_id[i] = m
-            if content_of[m] == content:
+            if content_of[m] == (content, rev):
                 status[i] = "duplicate"
-            elif (m, content) in received:
-                status[i], resubmission_id[i] = "duplicate", received[(m, content)]
+            elif (m, content, rev) in received:
+                status[i], resubmission_id[i] = "duplicate", received[(m, content, rev)]
             else:
                 status[i] = "resubmission"
 
@@ -435,6 +474,13 @@ class ReportClassifier:
                 "resembles_row": nullable(resembles_row),
             }
         )
+
+
+def _revision_list(frame: pd.DataFrame) -> list[str]:
+    """A frame's ``revision`` column as a list; '' for every row where it has none."""
+    if "revision" not in frame.columns:
+        return [""] * len(frame)
+    return frame["revision"].astype(object).where(frame["revision"].notna(), "").tolist()
 
 
 def empty_outcomes() -> pd.DataFrame:

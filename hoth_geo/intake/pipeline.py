@@ -494,7 +494,9 @@ class _SharingFormImport:
         rows["identity"] = identity.report_identities(
             rows["agency"], rows["source_ref"], self.file_sha, rows["row_number"]
         )
-        cls = self.classifier.classify(rows)
+        cls = self.classifier.classify(
+            rows[["row_number", "identity", "fingerprint"]].assign(revision=identity.revisions(rows))
+        )
         status = cls["status"].to_numpy()
         info = cls.set_axis(rows["row_number"].to_numpy())
         fresh = rows[status != "duplicate"]

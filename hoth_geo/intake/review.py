@@ -545,8 +545,11 @@ def resolve_quarantined(
     frame["merged_into"] = None
     now = datetime.now(UTC).replace(tzinfo=None)
     key, content = frame["identity"].iloc[0], frame["fingerprint"].iloc[0]
+    grading = [tables.reports.c[c] for c in identity.REVISION_COLUMNS]
     existing = conn.execute(
-        sa.select(tables.reports.c.id, tables.reports.c.fingerprint).where(tables.reports.c.identity == key)
+        sa.select(tables.reports.c.id, tables.reports.c.fingerprint, *grading).where(
+            tables.reports.c.identity == key
+        )
     ).one_or_none()
     details: dict = {"method": str(frame["geocode_method"].iloc[0])}
     if located_again:
@@ -554,7 +557,8 @@ def resolve_quarantined(
     if existing is not None:
         report_id = int(existing.id)
         details["same_identity_as_report"] = report_id
-        if existing.fingerprint != content:
+        stored_version = (existing.fingerprint, identity.revisions(pd.DataFrame([existing._asdict()]))[0])
+        if stored_version != (content, identity.revisions(frame)[0]):
             result = conn.execute(
                 tables.resubmissions.insert().values(
                     import_id=import_id,

@@ -14,7 +14,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -305,40 +305,52 @@ def to_records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict]:
     return [dict(zip(cols, r, strict=True)) for r in zip(*values, strict=True)]
 
 
+# A stored report's grading as one text, as ``identity.revisions`` forms it of a row ('1|A|P').
+_GRADING_PARTS = ("grading_source", "grading_information", "grading_handling")
+
+
+def _revision_of(parts: Mapping) -> str:
+    return "|".join("" if parts.get(c) is None else str(parts.get(c)) for c in _GRADING_PARTS)
+
+
 def report_keys(conn: Connection) -> pd.DataFrame:
-    """id, identity, fingerprint and merged_into of every stored report, for identity checks."""
-    cols = (reports.c.id, reports.c.identity, reports.c.fingerprint, reports.c.merged_into)
+    """id, identity, fingerprint, revision (its grading, see ``identity.revisions``) and merged_into
+    of every stored report, for identity checks."""
+    parts = [sa.func.coalesce(reports.c[c], "") for c in _GRADING_PARTS]
+    revision = parts[0]
+    for part in parts[1:]:
+        revision = revision + "|" + part
+    cols = (reports.c.id, reports.c.identity, reports.c.fingerprint, revision, reports.c.merged_into)
     # Plain tuples into object columns: several times faster than read_sql at 1M rows.
     rows = conn.execute(sa.select(*cols)).all()
-    values = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    values = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
     return pd.DataFrame(
         {
             "id": np.array(values[0], dtype="int64"),
             "identity": np.array(values[1], dtype=object),
             "fingerprint": np.array(values[2], dtype=object),
-            "merged_into": pd.array(values[3], dtype="Int64"),
+            "revision": np.array(values[3], dtype=object),
+            "merged_into": pd.array(values[4], dtype="Int64"),
         }
     )
 
 
 def resubmission_contents(conn: Connection) -> pd.DataFrame:
-    """Contents already received for stored reports: every resubmission's, and those it replaced."""
+    """Contents already received for stored reports: every resubmission's, and those it replaced
+    (report_id, fingerprint, revision, resubmission_id)."""
     r = resubmissions
-    frame = pd.read_sql(sa.select(r.c.id, r.c.report_id, r.c.fingerprint, r.c.replaced_fingerprint), conn)
-    replaced = frame[frame["replaced_fingerprint"].notna()]
-    return pd.concat(
-        [
-            frame[["report_id", "fingerprint"]].assign(resubmission_id=frame["id"]),
-            pd.DataFrame(
-                {
-                    "report_id": replaced["report_id"],
-                    "fingerprint": replaced["replaced_fingerprint"],
-                    "resubmission_id": replaced["id"],
-                }
-            ),
-        ],
-        ignore_index=True,
+    query = sa.select(
+        r.c.id, r.c.report_id, r.c.fingerprint, r.c.payload, r.c.replaced_fingerprint, r.c.replaced
     )
+    received, replaced = [], []
+    for row in conn.execute(query):
+        received.append((row.report_id, row.fingerprint, _revision_of(json.loads(row.payload)), row.id))
+        if row.replaced_fingerprint is not None:
+            was = json.loads(row.replaced) if row.replaced else {}
+            replaced.append((row.report_id, row.replaced_fingerprint, _revision_of(was), row.id))
+    return pd.DataFrame(
+        received + replaced, columns=["report_id", "fingerprint", "revision", "resubmission_id"]
+    ).astype({"report_id": "int64", "fingerprint": object, "revision": object, "resubmission_id": "int64"})
 
 
 def parameter_chunks(values: list, size: int = 5_000) -> Iterator[list]:

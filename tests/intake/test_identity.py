@@ -511,3 +511,84 @@ def test_backfill_gives_rows_stored_before_the_rules_their_identity(engine, tmp_
         assert (again.n_accepted, again.n_quarantined, again.already_imported) == (0, 0, True), (
             again.describe()
         )
+
+
+GRADED = dict(SCHOOL_001, **{"Source grading": "1", "Information grading": "A", "Handling code": "P"})
+# The same report, its grading revised by the school: the information is now untested and the handling
+# code restricts onward sharing. What was seen is unchanged.
+REGRADED = dict(GRADED, **{"Information grading": "C", "Handling code": "C"})
+
+
+def _grading(engine, report_id: int) -> tuple:
+    row = store.report_details(engine, [report_id]).iloc[0]
+    return tuple(row[c] for c in identity.REVISION_COLUMNS)
+
+
+def test_a_regraded_report_is_a_changed_resubmission_not_a_duplicate(db_url, tmp_path):
+    """The fingerprint leaves the grading out (look-alikes are found by what was seen), but an agency
+    that re-grades a report sends a change: it waits in Review, and accepting it stores the new grading.
+    Counting it as a duplicate would drop the new handling code without anyone deciding."""
+    engine = store.connect(db_url)
+    pipeline.import_file(engine, write_form(tmp_path / "graded.csv", [GRADED]))
+    report_id = int(store.load_reports(engine)["id"].iloc[0])
+    stored_grading = _grading(engine, report_id)
+
+    summary = pipeline.import_file(engine, write_form(tmp_path / "regraded.csv", [REGRADED]))
+
+    assert (summary.n_accepted, summary.n_duplicates, summary.n_resubmitted) == (0, 0, 1)
+    assert "nothing new" not in summary.describe()
+    assert _grading(engine, report_id) == stored_grading, "kept until an analyst decides"
+    entry = identity.load_resubmissions(engine).iloc[0]
+    diff = identity.resubmission_differences(engine, int(entry["id"])).set_index("field")
+    assert set(diff.index) == {"grading_information", "grading_handling"}, "only the grading changed"
+    assert diff.loc["grading_handling", "resubmitted"] != diff.loc["grading_handling", "stored"]
+
+    # The same re-graded file again adds nothing: that grading was received already.
+    again = pipeline.import_file(engine, write_form(tmp_path / "regraded-again.csv", [REGRADED]))
+    assert (again.n_duplicates, again.n_resubmitted) == (1, 0)
+
+    identity.accept_resubmission(engine, int(entry["id"]), actor="analyst.one")
+    new_grading = _grading(engine, report_id)
+    assert new_grading != stored_grading and new_grading[0] == stored_grading[0]
+    # Both gradings are now known for this report: neither file brings a change any more.
+    for name, row in (("first-again.csv", GRADED), ("regraded-third.csv", REGRADED)):
+        later = pipeline.import_file(engine, write_form(tmp_path / name, [row]))
+        assert (later.n_duplicates, later.n_resubmitted) == (1, 0), name
+    assert len(store.load_reports(engine)) == 1
+    engine.dispose()
+
+
+def test_regrading_within_one_file_and_look_alikes_by_content(engine, tmp_path):
+    """In one file, a later row of the same identity with another grading is a changed resubmission of
+    the earlier row; a row of another reference with the same content is a possible duplicate, whatever
+    its grading (the grading is not what was seen)."""
+    rekeyed = dict(REGRADED, **{"Source reference": "002"})
+    summary = pipeline.import_file(engine, write_form(tmp_path / "both.csv", [GRADED, REGRADED, rekeyed]))
+    outcome = summary.rows.set_index("row_number")["outcome"]
+    assert outcome.to_dict() == {2: "stored", 3: "resubmission", 4: "possible_duplicate"}
+    first = int(summary.rows.set_index("row_number").loc[2, "report_id"])
+    assert int(summary.rows.set_index("row_number").loc[4, "resembles_report_id"]) == first
+
+
+def test_a_located_row_with_a_stored_identity_and_a_new_grading_is_a_resubmission(engine, tmp_path):
+    """Review: a row that waited for a location and has the identity of a report stored meanwhile is
+    compared by content and grading, as an import compares it."""
+    unplaced = {"Postcode": "", "Location": "behind the shops (synthetic)"}
+    # Both versions arrive without a place that can be found; the first version is located first.
+    pipeline.import_file(engine, write_form(tmp_path / "regraded.csv", [dict(REGRADED, **unplaced)]))
+    pipeline.import_file(engine, write_form(tmp_path / "graded.csv", [dict(GRADED, **unplaced)]))
+    waiting = review.needs_location(engine).set_index("filename")["id"]
+    at = {"latitude": 54.8571, "longitude": -1.8342, "precision_m": 100.0}
+    report_id = review.resolve_with_location(engine, int(waiting["graded.csv"]), **at, actor="analyst.one")
+    stored_grading = _grading(engine, report_id)
+
+    assert (
+        review.resolve_with_location(engine, int(waiting["regraded.csv"]), **at, actor="analyst.one")
+        == report_id
+    )
+
+    assert _grading(engine, report_id) == stored_grading and len(store.load_reports(engine)) == 1
+    pending = identity.load_resubmissions(engine)
+    assert pending["report_id"].tolist() == [report_id]
+    diff = identity.resubmission_differences(engine, int(pending["id"].iloc[0]))
+    assert set(diff["field"]) == {"grading_information", "grading_handling"}
