@@ -684,7 +684,8 @@ def _fingerprints(rows: Mapping[str, np.ndarray]) -> list[str]:
     """sha1 of the normalised content: the same report imported twice gets the same fingerprint.
 
     The source reference and grading are left out on purpose: the same sighting re-keyed with
-    a new reference, or re-graded, is still the same report for duplicate detection.
+    a new reference, or re-graded, still looks alike (a possible duplicate). A row whose identity is
+    stored is compared by its grading as well (``identity.revisions``): a re-grade is a change.
     """
 
     def col(name: str) -> np.ndarray:
