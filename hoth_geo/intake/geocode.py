@@ -1227,25 +1227,26 @@ def _to_review(c: _Cascade, names: pd.Series, texts: pd.Series, pcs: pd.Series) 
 def _result(c: _Cascade, frame: pd.DataFrame) -> GeocodeResult:
     """The located rows with their geocoding columns and H3 cell, and the quarantine with reasons."""
     quarantined = pd.notna(c.reason)
+    # Text as object, as the store writes it (pandas would convert each column to Arrow strings first).
     quarantine = pd.DataFrame(
         {
             "row_number": c.rownum[quarantined],
-            "reason": c.reason[quarantined],
-            "field": c.field_name[quarantined],
-            "value": c.value[quarantined],
-            "payload": quarantine_payloads(frame[quarantined]),
+            "reason": pd.Series(c.reason[quarantined], dtype=object),
+            "field": pd.Series(c.field_name[quarantined], dtype=object),
+            "value": pd.Series(c.value[quarantined], dtype=object),
+            "payload": pd.Series(quarantine_payloads(frame[quarantined]), dtype=object),
         }
     )
     keep = ~quarantined
     located_rows = frame[keep].copy()
     located_rows["latitude"] = c.lat[keep]
     located_rows["longitude"] = c.lon[keep]
-    located_rows["geocode_method"] = c.method[keep]
+    located_rows["geocode_method"] = pd.Series(c.method[keep], index=located_rows.index, dtype=object)
     located_rows["geocode_confidence"] = c.confidence[keep]
     located_rows["precision_m"] = c.precision[keep]
-    located_rows["place_id"] = c.place_id[keep]
+    located_rows["place_id"] = pd.Series(c.place_id[keep], index=located_rows.index, dtype=object)
     located_rows["place_type"] = _type_from_place(located_rows["place_type"], c.place_type_of_match[keep])
-    located_rows["geocode_note"] = c.note[keep]
+    located_rows["geocode_note"] = pd.Series(c.note[keep], index=located_rows.index, dtype=object)
     located_rows = link_to_places(located_rows, c.gazetteer, c.extra_places)
     located_rows["h3"] = latlng_to_cells(
         located_rows["latitude"].to_numpy(float),
@@ -1360,7 +1361,7 @@ def link_to_places(
         ok = np.isfinite(dist)
         rows = out.index.get_indexer(group.index)
         place_id[rows[ok]] = cands["place_id"].to_numpy()[nearest[ok]]
-    out["place_id"] = place_id
+    out["place_id"] = pd.Series(place_id, index=out.index, dtype=object)
     return out
 
 

@@ -509,6 +509,11 @@ def outcomes(row_number, outcome, **columns) -> pd.DataFrame:
             data[c] = _ints(v, n)
         else:
             data[c] = np.broadcast_to(np.asarray(v, dtype=object), (n,)).copy()
+    # Text columns stay object, as OUTCOME_COLUMNS declares (a bare array would become Arrow strings).
+    data = {
+        c: pd.Series(v, dtype=object, copy=False) if isinstance(v, np.ndarray) and v.dtype == object else v
+        for c, v in data.items()
+    }
     return pd.DataFrame(data, columns=list(OUTCOME_COLUMNS))
 
 
