@@ -936,7 +936,7 @@ def geocode(
 
     The steps, in order: online (a setting, never a point), WGS84 coordinates, British National Grid,
     place names, postcodes, streets; whatever is left goes to Review with the first problem met."""
-    frame = rows.reset_index(drop=True).copy()
+    frame = rows.reset_index(drop=True)  # a new frame; copy-on-write keeps the caller's rows as they are
     online = frame["online"].to_numpy(dtype=bool)
     c = _Cascade(
         rownum=frame["row_number"].to_numpy(),
@@ -1238,7 +1238,7 @@ def _result(c: _Cascade, frame: pd.DataFrame) -> GeocodeResult:
         }
     )
     keep = ~quarantined
-    located_rows = frame[keep].copy()
+    located_rows = frame[keep]  # a new frame (copy-on-write): nothing set below reaches `frame`
     located_rows["latitude"] = c.lat[keep]
     located_rows["longitude"] = c.lon[keep]
     located_rows["geocode_method"] = pd.Series(c.method[keep], index=located_rows.index, dtype=object)
@@ -1333,7 +1333,7 @@ def link_to_places(
     Only points at least that precise: a point whose radius is wider (two decimals of a degree, a
     kilometre grid square) could be about any such place within its radius, so it stays unlinked."""
     max_m = settings.PLACE_LINK_MAX_M if max_m is None else max_m
-    out = located.copy()
+    out = located.copy(deep=False)  # copy-on-write: the caller's frame is not changed by what is set here
     places = gazetteer.places
     if extra_places is not None and not extra_places.empty:
         places = pd.concat([extra_places, places], ignore_index=True)

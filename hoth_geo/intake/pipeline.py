@@ -497,7 +497,7 @@ class _SharingFormImport:
         for column, terms in result.unknown_terms.items():
             self.unknown_terms.setdefault(column, UnknownTerms()).update(terms)
         self.column_map = result.column_map
-        rows = result.rows.copy()
+        rows = result.rows.copy(deep=False)  # copy-on-write: columns set here stay in this frame
         rows["identity"] = _object_column(
             identity.report_identities(rows["agency"], rows["source_ref"], self.file_sha, rows["row_number"]),
             rows.index,

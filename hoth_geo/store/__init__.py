@@ -468,7 +468,7 @@ def insert_reports(conn: Connection, import_id: int, located: pd.DataFrame, *, i
     """Insert geocoded canonical rows. Returns the number inserted."""
     if located.empty:
         return 0
-    frame = located.copy()
+    frame = located.copy(deep=False)  # copy-on-write: the columns added here stay in this frame
     frame["import_id"] = import_id
     frame["is_demo"] = is_demo
     frame["merged_into"] = None
@@ -482,7 +482,7 @@ def insert_quarantine(conn: Connection, import_id: int, quarantined: pd.DataFram
     """Store the quarantined rows of an import, each open with its reason; returns how many."""
     if quarantined.empty:
         return 0
-    frame = quarantined.copy()
+    frame = quarantined.copy(deep=False)  # copy-on-write, as above
     frame["import_id"] = import_id
     frame["status"] = "open"
     if "payload" not in frame:
