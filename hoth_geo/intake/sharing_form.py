@@ -233,6 +233,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
 
 
 _DECIMALS = re.compile(r"^[+-]?\d*[.,](\d+)$")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")  # what str.isalpha finds in an ASCII text
 
 
 def decimals_written(values: pd.Series, *, comma_decimal: bool = False) -> np.ndarray:
@@ -244,7 +245,8 @@ def decimals_written(values: pd.Series, *, comma_decimal: bool = False) -> np.nd
         out = []
         for v in unique:
             text = str(v).strip().replace(" ", "")
-            if not text or any(ch.isalpha() for ch in text):
+            # An ASCII text (nearly every one) is searched for letters in C; any other letter by letter.
+            if not text or (_ASCII_LETTER.search(text) if text.isascii() else any(map(str.isalpha, text))):
                 out.append(np.nan)
             elif (m := _DECIMALS.match(text)) and (comma_decimal or "," not in text):
                 out.append(float(len(m.group(1))))
