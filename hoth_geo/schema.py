@@ -23,6 +23,7 @@ __all__ = [
     "GRADING_SOURCE",
     "GRADING_INFORMATION",
     "GRADING_HANDLING",
+    "REVISION_COLUMNS",
     "GRADING_SOURCE_LABELS",
     "GRADING_INFORMATION_LABELS",
     "GEOCODE_METHODS",
@@ -170,6 +171,9 @@ AGENCY_TYPES: dict[str, str] = {
 GRADING_SOURCE = ("1", "2", "3")  # 1 reliable, 2 untested, 3 not reliable
 GRADING_INFORMATION = ("A", "B", "C", "D", "E")
 GRADING_HANDLING = ("P", "C")  # P lawful sharing permitted, C conditions apply
+# A report's grading, as the columns that hold it: what an agency may change of a report without
+# changing what it saw (left out of the content fingerprint, compared for a report's own identity).
+REVISION_COLUMNS = ("grading_source", "grading_information", "grading_handling")
 # Each grade as a user reads it (sidebar filter, patrol weights).
 GRADING_SOURCE_LABELS: dict[str, str] = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
 GRADING_INFORMATION_LABELS: dict[str, str] = {

@@ -126,12 +126,12 @@ class Area:
     def gazetteer_built_at(self) -> datetime | None:
         """When the area's gazetteer was last built, in UTC without a zone (as the database stores times);
         None for the shipped gazetteer (package data, older than any import) or one not built yet."""
-        p = self.gazetteer_dir / BUILD_REPORT_FILE
-        if self.shipped or not p.is_file():
+        if self.shipped or (report := self.build_report()) is None:
             return None
-        stamp = json.loads(p.read_text(encoding="utf-8")).get("built_at")
-        # A report written before it carried the time: the file was written when the build finished.
-        when = datetime.fromisoformat(stamp) if stamp else datetime.fromtimestamp(p.stat().st_mtime, UTC)
+        if stamp := report.get("built_at"):
+            when = datetime.fromisoformat(stamp)
+        else:  # a report written before it carried the time: the file was written when the build finished
+            when = datetime.fromtimestamp((self.gazetteer_dir / BUILD_REPORT_FILE).stat().st_mtime, UTC)
         return when.astimezone(UTC).replace(tzinfo=None)
 
 

@@ -41,6 +41,7 @@ from hoth_geo.intake.gazetteer import (
     local_metres,
     wgs84_to_bng,
 )
+from hoth_geo.intake.parsers import object_column
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
 __all__ = [
@@ -321,8 +322,8 @@ def layer_radius_m(frame: pd.DataFrame, default_m: float = np.nan) -> np.ndarray
     return np.full(len(frame), float(default_m))
 
 
-# The methods whose radius is what the gazetteer measures of the key the report was found by.
 _GEOD = Geod(ellps="WGS84")
+# The methods whose radius is what the gazetteer measures of the key the report was found by.
 RESTATABLE_METHODS = ("postcode", "postcode_sector", "postcode_district", "place_name", "street")
 
 
@@ -1227,26 +1228,25 @@ def _to_review(c: _Cascade, names: pd.Series, texts: pd.Series, pcs: pd.Series) 
 def _result(c: _Cascade, frame: pd.DataFrame) -> GeocodeResult:
     """The located rows with their geocoding columns and H3 cell, and the quarantine with reasons."""
     quarantined = pd.notna(c.reason)
-    # Text as object, as the store writes it (pandas would convert each column to Arrow strings first).
     quarantine = pd.DataFrame(
         {
             "row_number": c.rownum[quarantined],
-            "reason": pd.Series(c.reason[quarantined], dtype=object),
-            "field": pd.Series(c.field_name[quarantined], dtype=object),
-            "value": pd.Series(c.value[quarantined], dtype=object),
-            "payload": pd.Series(quarantine_payloads(frame[quarantined]), dtype=object),
+            "reason": object_column(c.reason[quarantined]),
+            "field": object_column(c.field_name[quarantined]),
+            "value": object_column(c.value[quarantined]),
+            "payload": object_column(quarantine_payloads(frame[quarantined])),
         }
     )
     keep = ~quarantined
     located_rows = frame[keep]  # a new frame (copy-on-write): nothing set below reaches `frame`
     located_rows["latitude"] = c.lat[keep]
     located_rows["longitude"] = c.lon[keep]
-    located_rows["geocode_method"] = pd.Series(c.method[keep], index=located_rows.index, dtype=object)
+    located_rows["geocode_method"] = object_column(c.method[keep], located_rows.index)
     located_rows["geocode_confidence"] = c.confidence[keep]
     located_rows["precision_m"] = c.precision[keep]
-    located_rows["place_id"] = pd.Series(c.place_id[keep], index=located_rows.index, dtype=object)
+    located_rows["place_id"] = object_column(c.place_id[keep], located_rows.index)
     located_rows["place_type"] = _type_from_place(located_rows["place_type"], c.place_type_of_match[keep])
-    located_rows["geocode_note"] = pd.Series(c.note[keep], index=located_rows.index, dtype=object)
+    located_rows["geocode_note"] = object_column(c.note[keep], located_rows.index)
     located_rows = link_to_places(located_rows, c.gazetteer, c.extra_places)
     located_rows["h3"] = latlng_to_cells(
         located_rows["latitude"].to_numpy(float),
@@ -1361,7 +1361,7 @@ def link_to_places(
         ok = np.isfinite(dist)
         rows = out.index.get_indexer(group.index)
         place_id[rows[ok]] = cands["place_id"].to_numpy()[nearest[ok]]
-    out["place_id"] = pd.Series(place_id, index=out.index, dtype=object)
+    out["place_id"] = object_column(place_id, out.index)
     return out
 
 

@@ -35,7 +35,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import store
 from hoth_geo.access import audit
-from hoth_geo.schema import CONCERNS, INDICATORS, keys_to_mask
+from hoth_geo.intake.parsers import object_column
+from hoth_geo.schema import CONCERNS, INDICATORS, REVISION_COLUMNS, keys_to_mask
 
 __all__ = [
     "OUTCOME_COLUMNS",
@@ -114,9 +115,6 @@ CONTENT_COLUMNS = (
     "place_id",
     "geocode_note",
 )
-# What an agency may change of a report without changing what it saw: left out of the fingerprint,
-# compared for a row whose identity is stored (``revisions``).
-REVISION_COLUMNS = ("grading_source", "grading_information", "grading_handling")
 # Shown side by side in Review (content columns an analyst reads; internal ones are left out).
 _SHOWN = tuple(c for c in CONTENT_COLUMNS if c not in ("fingerprint", "h3"))
 
@@ -162,24 +160,23 @@ def report_identities(
 
 
 def revisions(frame: pd.DataFrame) -> np.ndarray:
-    """Each report's grading as one text ('1|A|P'; '' for a part not given), from ``REVISION_COLUMNS``:
-    what ``store.report_keys`` reads of a stored report, compared with a row of the same identity.
-    Formed once per distinct grading (a file has a handful)."""
+    """Each row's grading as ``store.revision_of`` writes it ('1|A|P'), compared with the stored report
+    of the same identity. Formed once per distinct grading (a file has a handful)."""
     if frame.empty:
         return np.array([], dtype=object)
-    combined, labels = np.zeros(len(frame), dtype="int64"), []
+    combined, values = np.zeros(len(frame), dtype="int64"), []
     for c in REVISION_COLUMNS:
         codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
-        labels.append(["" if v is None or v != v else str(v) for v in uniques.tolist()])
-        combined = combined * len(labels[-1]) + codes
+        values.append(uniques.tolist())
+        combined = combined * len(values[-1]) + codes
     distinct, inverse = np.unique(combined, return_inverse=True)
     text = []
     for code in distinct.tolist():
-        parts = []
-        for names in reversed(labels):
-            code, at = divmod(code, len(names))
-            parts.append(names[at])
-        text.append("|".join(reversed(parts)))
+        grading = {}
+        for c, options in zip(reversed(REVISION_COLUMNS), reversed(values), strict=True):
+            code, at = divmod(code, len(options))
+            grading[c] = options[at]
+        text.append(store.revision_of(grading))
     return np.array(text, dtype=object)[inverse.ravel()]
 
 
@@ -511,8 +508,7 @@ def outcomes(row_number, outcome, **columns) -> pd.DataFrame:
             data[c] = np.broadcast_to(np.asarray(v, dtype=object), (n,)).copy()
     # Text columns stay object, as OUTCOME_COLUMNS declares (a bare array would become Arrow strings).
     data = {
-        c: pd.Series(v, dtype=object, copy=False) if isinstance(v, np.ndarray) and v.dtype == object else v
-        for c, v in data.items()
+        c: object_column(v) if isinstance(v, np.ndarray) and v.dtype == object else v for c, v in data.items()
     }
     return pd.DataFrame(data, columns=list(OUTCOME_COLUMNS))
 

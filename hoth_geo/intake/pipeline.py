@@ -24,7 +24,7 @@ from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.intake import files, headers, identity, import_stream, policeuk, sharing_form
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake.gazetteer import Gazetteer
-from hoth_geo.intake.parsers import UnknownTerms
+from hoth_geo.intake.parsers import UnknownTerms, object_column
 from hoth_geo.store import tables
 
 __all__ = [
@@ -445,13 +445,6 @@ class _StoredRows:
         return out
 
 
-def _object_column(values, index: pd.Index) -> pd.Series:
-    """Text for a frame column as object, as the store writes it: pandas would otherwise turn every
-    value into its Arrow string type first (26 ms per 50,000 identities) only for the store to turn
-    them back into Python strings."""
-    return pd.Series(values, index=index, dtype=object, copy=False)
-
-
 @dataclass
 class _SharingFormImport:
     """One sharing-form import in progress, a chunk of the file at a time, in one transaction.
@@ -498,7 +491,7 @@ class _SharingFormImport:
             self.unknown_terms.setdefault(column, UnknownTerms()).update(terms)
         self.column_map = result.column_map
         rows = result.rows.copy(deep=False)  # copy-on-write: columns set here stay in this frame
-        rows["identity"] = _object_column(
+        rows["identity"] = object_column(
             identity.report_identities(rows["agency"], rows["source_ref"], self.file_sha, rows["row_number"]),
             rows.index,
         )
@@ -518,7 +511,7 @@ class _SharingFormImport:
             coordinate_precision=result.coordinate_precision,
         )
         located = geo.located
-        located["identity"] = _object_column(
+        located["identity"] = object_column(
             rows.set_index("row_number")["identity"].reindex(located["row_number"]).to_numpy(), located.index
         )
         loc_status = info["status"].reindex(located["row_number"]).to_numpy()
@@ -566,7 +559,7 @@ class _SharingFormImport:
             ]
             geo_q.loc[changed, "payload"] = None
         geo_q = pd.concat([geo_q, orphan_q], ignore_index=True)
-        geo_q["raw"] = _object_column(_raw_json(raw, geo_q["row_number"].to_numpy()), geo_q.index)
+        geo_q["raw"] = object_column(_raw_json(raw, geo_q["row_number"].to_numpy()), geo_q.index)
         ingest_q = result.quarantine.copy()
         ingest_q["payload"] = None
         quarantined = pd.concat([ingest_q, geo_q], ignore_index=True).sort_values("row_number")

@@ -557,8 +557,8 @@ def resolve_quarantined(
     if existing is not None:
         report_id = int(existing.id)
         details["same_identity_as_report"] = report_id
-        stored_version = (existing.fingerprint, identity.revisions(pd.DataFrame([existing._asdict()]))[0])
-        if stored_version != (content, identity.revisions(frame)[0]):
+        stored_version = (existing.fingerprint, store.revision_of(existing._asdict()))
+        if stored_version != (content, store.revision_of(frame.iloc[0])):
             result = conn.execute(
                 tables.resubmissions.insert().values(
                     import_id=import_id,

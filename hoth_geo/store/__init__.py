@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from hoth_geo import settings
-from hoth_geo.schema import CONCERNS, INDICATORS, keys_to_mask
+from hoth_geo.schema import CONCERNS, INDICATORS, REVISION_COLUMNS, keys_to_mask
 from hoth_geo.store.tables import (
     audit_lock,
     data_version_table,
@@ -59,6 +59,7 @@ __all__ = [
     "ImportSummary",
     "report_keys",
     "resubmission_contents",
+    "revision_of",
     "context_ids",
     "parameter_chunks",
     "quarantine_ids",
@@ -305,18 +306,17 @@ def to_records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict]:
     return [dict(zip(cols, r, strict=True)) for r in zip(*values, strict=True)]
 
 
-# A stored report's grading as one text, as ``identity.revisions`` forms it of a row ('1|A|P').
-_GRADING_PARTS = ("grading_source", "grading_information", "grading_handling")
-
-
-def _revision_of(parts: Mapping) -> str:
-    return "|".join("" if parts.get(c) is None else str(parts.get(c)) for c in _GRADING_PARTS)
+def revision_of(report: Mapping) -> str:
+    """A report's grading as one text ('1|A|P'; '' for a part not given), from its ``REVISION_COLUMNS``:
+    the form ``report_keys`` gives stored reports (in SQL) and ``identity.revisions`` gives rows."""
+    parts = (report.get(c) for c in REVISION_COLUMNS)
+    return "|".join("" if v is None or v != v else str(v) for v in parts)
 
 
 def report_keys(conn: Connection) -> pd.DataFrame:
-    """id, identity, fingerprint, revision (its grading, see ``identity.revisions``) and merged_into
-    of every stored report, for identity checks."""
-    parts = [sa.func.coalesce(reports.c[c], "") for c in _GRADING_PARTS]
+    """id, identity, fingerprint, revision (its grading, see ``revision_of``) and merged_into of every
+    stored report, for identity checks."""
+    parts = [sa.func.coalesce(reports.c[c], "") for c in REVISION_COLUMNS]
     revision = parts[0]
     for part in parts[1:]:
         revision = revision + "|" + part
@@ -344,10 +344,10 @@ def resubmission_contents(conn: Connection) -> pd.DataFrame:
     )
     received, replaced = [], []
     for row in conn.execute(query):
-        received.append((row.report_id, row.fingerprint, _revision_of(json.loads(row.payload)), row.id))
+        received.append((row.report_id, row.fingerprint, revision_of(json.loads(row.payload)), row.id))
         if row.replaced_fingerprint is not None:
             was = json.loads(row.replaced) if row.replaced else {}
-            replaced.append((row.report_id, row.replaced_fingerprint, _revision_of(was), row.id))
+            replaced.append((row.report_id, row.replaced_fingerprint, revision_of(was), row.id))
     return pd.DataFrame(
         received + replaced, columns=["report_id", "fingerprint", "revision", "resubmission_id"]
     ).astype({"report_id": "int64", "fingerprint": object, "revision": object, "resubmission_id": "int64"})
