@@ -23,6 +23,7 @@ __all__ = [
     "GRADING_SOURCE",
     "GRADING_INFORMATION",
     "GRADING_HANDLING",
+    "GRADING_COLUMNS",
     "REVISION_COLUMNS",
     "GRADING_SOURCE_LABELS",
     "GRADING_INFORMATION_LABELS",
@@ -171,9 +172,11 @@ AGENCY_TYPES: dict[str, str] = {
 GRADING_SOURCE = ("1", "2", "3")  # 1 reliable, 2 untested, 3 not reliable
 GRADING_INFORMATION = ("A", "B", "C", "D", "E")
 GRADING_HANDLING = ("P", "C")  # P lawful sharing permitted, C conditions apply
-# A report's grading, as the columns that hold it: what an agency may change of a report without
-# changing what it saw (left out of the content fingerprint, compared for a report's own identity).
-REVISION_COLUMNS = ("grading_source", "grading_information", "grading_handling")
+GRADING_COLUMNS = ("grading_source", "grading_information", "grading_handling")
+# What an agency may change of a report without changing what it saw: its grading, and how accurate it
+# says its coordinates are. Left out of the content fingerprint (a re-graded copy still looks alike),
+# compared for a report's own identity (a re-graded report is a change, not a duplicate).
+REVISION_COLUMNS = (*GRADING_COLUMNS, "location_accuracy_m")
 # Each grade as a user reads it (sidebar filter, patrol weights).
 GRADING_SOURCE_LABELS: dict[str, str] = {"1": "1 — reliable", "2": "2 — untested", "3": "3 — not reliable"}
 GRADING_INFORMATION_LABELS: dict[str, str] = {
@@ -216,6 +219,8 @@ CANONICAL_COLUMNS: dict[str, str] = {
     "longitude": "float64",
     "easting": "float64",
     "northing": "float64",
+    # The accuracy the row states for its coordinates (a device's, a map click's), NaN where none.
+    "location_accuracy_m": "float64",
     "online": "bool",
     "concerns": "object",  # '|'-joined sorted CONCERNS keys ('' when none)
     "indicators": "object",  # '|'-joined sorted INDICATORS keys

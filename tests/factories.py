@@ -25,6 +25,7 @@ _DEFAULTS = {
     "longitude": np.nan,
     "easting": np.nan,
     "northing": np.nan,
+    "location_accuracy_m": np.nan,
     "online": False,
     "concerns": "cce",
     "indicators": "",

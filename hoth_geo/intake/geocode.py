@@ -929,10 +929,10 @@ def geocode(
     """Run the cascade over canonical rows. ``gazetteer`` is a ``hoth_geo.intake.gazetteer.Gazetteer``;
     ``extra_places`` are places stored in the database (demo venues, analyst-added places);
     ``matcher`` (``name_matcher``) carries name lookups over from earlier calls with the same two;
-    ``coordinate_precision`` (``IngestResult.coordinate_precision``) what the file says of each row's
-    coordinates: the decimals its latitude and longitude had, which state their radius
-    (``wgs84_precision_m``), and any accuracy it gives in metres, which widens the radius of coordinates
-    and grid references (never narrows it: six decimals of a click on a map of the county are not 10 m).
+    ``coordinate_precision`` (``IngestResult.coordinate_precision``) the decimals each row's latitude
+    and longitude were written with, which state their radius (``wgs84_precision_m``). A row's
+    ``location_accuracy_m`` widens the radius of its coordinates or grid reference (never narrows it:
+    six decimals of a click on a map of the county are not 10 m).
     Use ``geocode_safely`` in imports: it quarantines a row this function cannot handle.
 
     The steps, in order: online (a setting, never a point), WGS84 coordinates, British National Grid,
@@ -952,7 +952,8 @@ def geocode(
     names = _text_column(frame["place_name"])
     texts = _text_column(frame["location_text"])
     pcs = _text_column(frame["postcode"])
-    stated = _stated_accuracy(c.rownum, coordinate_precision)
+    # The accuracy a row states (0 where none): the radius of its coordinates is at least that.
+    stated = np.nan_to_num(frame["location_accuracy_m"].to_numpy(dtype=float), nan=0.0)
     _by_wgs84(c, frame, coordinate_precision, stated)
     _by_grid_reference(c, frame, stated)
     _by_place_name(c, frame, names, texts, pcs)
@@ -967,14 +968,6 @@ def geocode(
         ]
     _to_review(c, names, texts, pcs)
     return _result(c, frame)
-
-
-def _stated_accuracy(rownum: np.ndarray, written: pd.DataFrame | None) -> np.ndarray:
-    """Each row's stated accuracy in metres (``accuracy_m`` of ``IngestResult.coordinate_precision``), 0
-    where the file gives none."""
-    if written is None or "accuracy_m" not in written.columns:
-        return np.zeros(len(rownum))
-    return np.nan_to_num(written["accuracy_m"].reindex(rownum).to_numpy(dtype=float), nan=0.0)
 
 
 def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None, stated: np.ndarray) -> None:

@@ -14,10 +14,10 @@ Content (the normalised fingerprint, ``sharing_form._fingerprints``) is compared
 identity is already stored, an exact repeat (a duplicate: nothing is added) from a changed resubmission
 (kept aside for an analyst to accept or reject), and to flag stored rows whose content is identical to
 another report's as *possible duplicates*, which an analyst may merge (counted once) or keep distinct.
-The fingerprint leaves the grading out (a re-keyed copy that was also re-graded still looks alike), so
-for a row whose identity is stored the grading is compared as well (``revisions``): an agency that
-re-grades a report, or changes its handling code, sends a changed resubmission, never a duplicate that
-would drop the new grading.
+The fingerprint leaves the grading and the stated location accuracy out (a re-keyed copy that was also
+re-graded still looks alike), so for a row whose identity is stored they are compared as well
+(``store.revisions``): an agency that re-grades a report, changes its handling code or states its
+coordinates' accuracy anew sends a changed resubmission, never a duplicate that would drop the change.
 Every decision is audited; a merge can be undone.
 """
 
@@ -43,7 +43,6 @@ __all__ = [
     "OUTCOMES",
     "CONTENT_COLUMNS",
     "REVISION_COLUMNS",
-    "revisions",
     "row_keys",
     "report_identities",
     "policeuk_identities",
@@ -95,6 +94,7 @@ CONTENT_COLUMNS = (
     "longitude",
     "easting",
     "northing",
+    "location_accuracy_m",
     "geocode_confidence",
     "precision_m",
     "h3",
@@ -117,6 +117,16 @@ CONTENT_COLUMNS = (
 )
 # Shown side by side in Review (content columns an analyst reads; internal ones are left out).
 _SHOWN = tuple(c for c in CONTENT_COLUMNS if c not in ("fingerprint", "h3"))
+# Shown columns that hold measures: compared as numbers, so 15 and 15.0 are the same.
+_MEASURES = (
+    "latitude",
+    "longitude",
+    "easting",
+    "northing",
+    "location_accuracy_m",
+    "precision_m",
+    "geocode_confidence",
+)
 
 
 def _now() -> datetime:
@@ -157,27 +167,6 @@ def report_identities(
             for a, r in zip(agencies[has_ref].tolist(), refs[has_ref].tolist(), strict=True)
         ]
     return out
-
-
-def revisions(frame: pd.DataFrame) -> np.ndarray:
-    """Each row's grading as ``store.revision_of`` writes it ('1|A|P'), compared with the stored report
-    of the same identity. Formed once per distinct grading (a file has a handful)."""
-    if frame.empty:
-        return np.array([], dtype=object)
-    combined, values = np.zeros(len(frame), dtype="int64"), []
-    for c in REVISION_COLUMNS:
-        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
-        values.append(uniques.tolist())
-        combined = combined * len(values[-1]) + codes
-    distinct, inverse = np.unique(combined, return_inverse=True)
-    text = []
-    for code in distinct.tolist():
-        grading = {}
-        for c, options in zip(reversed(REVISION_COLUMNS), reversed(values), strict=True):
-            code, at = divmod(code, len(options))
-            grading[c] = options[at]
-        text.append(store.revision_of(grading))
-    return np.array(text, dtype=object)[inverse.ravel()]
 
 
 def policeuk_identities(crime_id: Iterable, file_sha256: str, row_numbers: Iterable[int]) -> np.ndarray:
@@ -238,7 +227,7 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     ``rows`` needs ``row_number``, ``identity`` and ``fingerprint``; ``stored`` is
     ``store.report_keys`` (id, identity, fingerprint, revision, merged_into); ``seen`` is
     ``store.resubmission_contents`` (report_id, fingerprint, revision, resubmission_id): contents
-    already received for a stored report. Each frame's ``revision`` (``revisions``: the grading) is
+    already received for a stored report. Each frame's ``revision`` (``store.revisions``: grading and accuracy) is
     '' where the column is absent. Returns, aligned with ``rows``: status (new | duplicate |
     resubmission), report_id, resubmission_id, duplicate_of_row, resubmission_of_row,
     resembles_report_id, resembles_row.
@@ -607,11 +596,7 @@ def resubmission_differences(engine: Engine, resubmission_id: int) -> pd.DataFra
         if c in ("observed_at", "date_received") and new is not None:
             new = pd.Timestamp(new).isoformat(sep=" ")
         new = _display(new)
-        if (
-            isinstance(new, str)
-            and isinstance(old, str)
-            and c in ("latitude", "longitude", "easting", "northing", "precision_m", "geocode_confidence")
-        ):
+        if isinstance(new, str) and isinstance(old, str) and c in _MEASURES:
             same = np.isclose(float(old), float(new))
         else:
             same = old == new

@@ -86,10 +86,10 @@ class IngestResult:
     # Vocabulary column -> its terms that match no listed key (the warnings already say them; kept
     # so an import read in chunks can add them up for the whole file).
     unknown_terms: dict[str, UnknownTerms] = field(default_factory=dict)
-    # Row number -> what the file says of how precise its coordinates are: the decimals its latitude
-    # and longitude were written with (``latitude``, ``longitude``; NaN where unknown), which state the
-    # radius of a point (``geocode.wgs84_precision_m``), and the accuracy it gives in metres
-    # (``accuracy_m``: a device's, or a click's on the share form's map; NaN where none).
+    # Row number -> the decimals its latitude and longitude were written with (``latitude``,
+    # ``longitude``; NaN where unknown), which state the radius of a point (``geocode.wgs84_precision_m``):
+    # the number itself has lost its trailing zeros. (An accuracy the row gives in metres is a canonical
+    # column, ``location_accuracy_m``.)
     coordinate_precision: pd.DataFrame | None = None
 
 

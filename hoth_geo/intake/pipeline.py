@@ -496,7 +496,7 @@ class _SharingFormImport:
             rows.index,
         )
         cls = self.classifier.classify(
-            rows[["row_number", "identity", "fingerprint"]].assign(revision=identity.revisions(rows))
+            rows[["row_number", "identity", "fingerprint"]].assign(revision=store.revisions(rows))
         )
         status = cls["status"].to_numpy()
         info = cls.set_axis(rows["row_number"].to_numpy())

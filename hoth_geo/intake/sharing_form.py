@@ -194,6 +194,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         "longitude": lon,
         "easting": east,
         "northing": north,
+        "location_accuracy_m": accuracy,
         "online": online.astype(bool),
         "concerns": concerns,
         "indicators": indicators,
@@ -220,13 +221,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         kind="sharing_form",
         unknown_terms=cols.unknown_terms,
         coordinate_precision=pd.DataFrame(
-            {
-                **{
-                    f: decimals_written(text[f], comma_decimal=comma_decimal)
-                    for f in ("latitude", "longitude")
-                },
-                "accuracy_m": accuracy,
-            },
+            {f: decimals_written(text[f], comma_decimal=comma_decimal) for f in ("latitude", "longitude")},
             index=pd.Index(row_number, name="row_number"),
         ),
     )

@@ -60,6 +60,7 @@ __all__ = [
     "report_keys",
     "resubmission_contents",
     "revision_of",
+    "revisions",
     "context_ids",
     "parameter_chunks",
     "quarantine_ids",
@@ -307,29 +308,62 @@ def to_records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict]:
 
 
 def revision_of(report: Mapping) -> str:
-    """A report's grading as one text ('1|A|P'; '' for a part not given), from its ``REVISION_COLUMNS``:
-    the form ``report_keys`` gives stored reports (in SQL) and ``identity.revisions`` gives rows."""
-    parts = (report.get(c) for c in REVISION_COLUMNS)
-    return "|".join("" if v is None or v != v else str(v) for v in parts)
+    """What a report's source may change without changing what it saw, as one text ('1|A|P|25.0';
+    '' for a part not given): its ``REVISION_COLUMNS``, the grading and the stated location accuracy.
+    The form ``revisions`` gives many rows at once."""
+    return "|".join(_revision_part(report.get(c)) for c in REVISION_COLUMNS)
+
+
+def _revision_part(value) -> str:
+    return "" if value is None or value != value else str(value)
+
+
+def revisions(frame: pd.DataFrame) -> np.ndarray:
+    """``revision_of`` each row of ``frame`` (which has the ``REVISION_COLUMNS``), formed once per distinct
+    combination: a file or a database has a handful."""
+    if frame.empty:
+        return np.array([], dtype=object)
+    combined, values = np.zeros(len(frame), dtype="int64"), []
+    for c in REVISION_COLUMNS:
+        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
+        values.append(uniques.tolist())
+        combined = combined * len(values[-1]) + codes
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    text = []
+    for code in distinct.tolist():
+        report = {}
+        for c, options in zip(reversed(REVISION_COLUMNS), reversed(values), strict=True):
+            code, at = divmod(code, len(options))
+            report[c] = options[at]
+        text.append(revision_of(report))
+    return np.array(text, dtype=object)[inverse.ravel()]
 
 
 def report_keys(conn: Connection) -> pd.DataFrame:
-    """id, identity, fingerprint, revision (its grading, see ``revision_of``) and merged_into of every
-    stored report, for identity checks."""
-    parts = [sa.func.coalesce(reports.c[c], "") for c in REVISION_COLUMNS]
-    revision = parts[0]
-    for part in parts[1:]:
-        revision = revision + "|" + part
+    """id, identity, fingerprint, revision (``revision_of``) and merged_into of every stored report, for
+    identity checks."""
+    # The text parts of the revision joined in SQL ('1|A|P|'), the accuracy (a number, which the two
+    # backends write as text differently) appended here to the few reports that state one.
+    *text_parts, accuracy = REVISION_COLUMNS
+    revision = sa.literal("")
+    for c in text_parts:
+        revision = revision + sa.func.coalesce(reports.c[c], "") + "|"
     cols = (reports.c.id, reports.c.identity, reports.c.fingerprint, revision, reports.c.merged_into)
     # Plain tuples into object columns: several times faster than read_sql at 1M rows.
-    rows = conn.execute(sa.select(*cols)).all()
-    values = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    rows = conn.execute(sa.select(*cols, reports.c[accuracy])).all()
+    values = list(zip(*rows, strict=True)) if rows else [()] * (len(cols) + 1)
+    revisions = np.array(values[3], dtype=object)
+    stated = np.array(values[5], dtype=object)
+    has = pd.notna(stated)
+    if has.any():
+        codes, distinct = pd.factorize(stated[has])
+        revisions[has] += np.array([_revision_part(v) for v in distinct.tolist()], dtype=object)[codes]
     return pd.DataFrame(
         {
             "id": np.array(values[0], dtype="int64"),
             "identity": np.array(values[1], dtype=object),
             "fingerprint": np.array(values[2], dtype=object),
-            "revision": np.array(values[3], dtype=object),
+            "revision": revisions,
             "merged_into": pd.array(values[4], dtype="Int64"),
         }
     )

@@ -93,6 +93,9 @@ reports = sa.Table(
     sa.Column("longitude", sa.Float),
     sa.Column("easting", sa.Float),
     sa.Column("northing", sa.Float),
+    # The accuracy the source stated for its coordinates (revision 0009; NULL where none was stated,
+    # and for reports stored before it): compared on re-import, as a re-grade is.
+    sa.Column("location_accuracy_m", sa.Float),
     sa.Column("geocode_confidence", sa.Float),
     sa.Column("precision_m", sa.Float),
     sa.Column("h3", sa.BigInteger, nullable=False),

@@ -18,6 +18,7 @@ from hoth_geo import store
 from hoth_geo.access import audit
 from hoth_geo.analysis import aggregate
 from hoth_geo.intake import identity, pipeline, review
+from hoth_geo.schema import GRADING_COLUMNS
 
 
 @pytest.fixture()
@@ -521,7 +522,7 @@ REGRADED = dict(GRADED, **{"Information grading": "C", "Handling code": "C"})
 
 def _grading(engine, report_id: int) -> tuple:
     row = store.report_details(engine, [report_id]).iloc[0]
-    return tuple(row[c] for c in identity.REVISION_COLUMNS)
+    return tuple(row[c] for c in GRADING_COLUMNS)
 
 
 def test_a_regraded_report_is_a_changed_resubmission_not_a_duplicate(db_url, tmp_path):
@@ -552,6 +553,48 @@ def test_a_regraded_report_is_a_changed_resubmission_not_a_duplicate(db_url, tmp
     assert new_grading != stored_grading and new_grading[0] == stored_grading[0]
     # Both gradings are now known for this report: neither file brings a change any more.
     for name, row in (("first-again.csv", GRADED), ("regraded-third.csv", REGRADED)):
+        later = pipeline.import_file(engine, write_form(tmp_path / name, [row]))
+        assert (later.n_duplicates, later.n_resubmitted) == (1, 0), name
+    assert len(store.load_reports(engine)) == 1
+    engine.dispose()
+
+
+# The school's report placed by a phone's fix (synthetic point on a Consett street), and the same report
+# sent again with the accuracy the phone reported corrected: the fix was within 400 m, not 15 m.
+FIXED = dict(
+    SCHOOL_001,
+    **{"Postcode": "", "Latitude": "54.85212", "Longitude": "-1.83154", "Location accuracy (m)": "15"},
+)
+FIX_CORRECTED = dict(FIXED, **{"Location accuracy (m)": "400"})
+
+
+def test_a_corrected_location_accuracy_is_a_changed_resubmission_not_a_duplicate(db_url, tmp_path):
+    """The stated accuracy is the radius a report is mapped at, and like the grading it is left out of the
+    fingerprint. A source that corrects it sends a change: it waits in Review, and accepting it states the
+    report as wide as the source now says. As a duplicate, the map would keep the 15 m circle."""
+    engine = store.connect(db_url)
+    pipeline.import_file(engine, write_form(tmp_path / "fixed.csv", [FIXED]))
+    report_id = int(store.load_reports(engine)["id"].iloc[0])
+    kept = store.report_details(engine, [report_id], ["location_accuracy_m", "precision_m"]).iloc[0]
+    assert (kept["location_accuracy_m"], kept["precision_m"]) == (15.0, 15.0)
+
+    summary = pipeline.import_file(engine, write_form(tmp_path / "corrected.csv", [FIX_CORRECTED]))
+
+    assert (summary.n_accepted, summary.n_duplicates, summary.n_resubmitted) == (0, 0, 1)
+    entry = identity.load_resubmissions(engine).iloc[0]
+    diff = identity.resubmission_differences(engine, int(entry["id"])).set_index("field")
+    # Only the accuracy, the radius it states, and the place beside the point: a 400 m circle is too wide
+    # to say the report was at that place.
+    assert set(diff.index) == {"location_accuracy_m", "precision_m", "place_id"}
+    assert float(diff.loc["location_accuracy_m", "resubmitted"]) == 400.0
+    assert pd.notna(diff.loc["place_id", "stored"]) and pd.isna(diff.loc["place_id", "resubmitted"])
+    again = pipeline.import_file(engine, write_form(tmp_path / "corrected-again.csv", [FIX_CORRECTED]))
+    assert (again.n_duplicates, again.n_resubmitted) == (1, 0), "that accuracy was received already"
+
+    identity.accept_resubmission(engine, int(entry["id"]), actor="analyst.one")
+    now = store.report_details(engine, [report_id], ["location_accuracy_m", "precision_m"]).iloc[0]
+    assert (now["location_accuracy_m"], now["precision_m"]) == (400.0, 400.0)
+    for name, row in (("fixed-again.csv", FIXED), ("corrected-third.csv", FIX_CORRECTED)):
         later = pipeline.import_file(engine, write_form(tmp_path / name, [row]))
         assert (later.n_duplicates, later.n_resubmitted) == (1, 0), name
     assert len(store.load_reports(engine)) == 1

@@ -266,7 +266,7 @@ def test_db_upgrade_from_0004_states_the_radius_coordinates_really_have(db_url, 
     for column in ("latitude", "longitude", "precision_m", "h3"):
         assert after.loc[grid, column] == pytest.approx(today.loc[3, column], abs=1e-9), column
     assert after.loc[grid, "latitude"] != pytest.approx(corner_lat, abs=1e-6)  # moved to the centre
-    pd.testing.assert_series_equal(after.loc[precise], untouched, check_names=False)
+    pd.testing.assert_series_equal(after.loc[precise, untouched.index], untouched, check_names=False)
     engine.dispose()
 
 
@@ -297,7 +297,7 @@ def test_db_upgrade_from_0005_states_the_radius_postcode_units_really_have(db_ur
     assert after.loc[farm, "precision_m"] == pytest.approx(today["precision_m"])
     assert after.loc[terrace, "precision_m"] == 100.0
     others = after.index != farm
-    pd.testing.assert_frame_equal(after[others], before[others])
+    pd.testing.assert_frame_equal(after.loc[others, before.columns], before[others])
     engine.dispose()
 
 
@@ -342,7 +342,7 @@ def test_db_upgrade_from_0006_states_sectors_and_districts_to_their_farthest_add
     assert after.loc[unknown, "precision_m"] == 1_000.0
     assert after.loc[wide, "precision_m"] == 40_000.0
     others = ~after.index.isin([sector, district])
-    pd.testing.assert_frame_equal(after[others], before[others])
+    pd.testing.assert_frame_equal(after.loc[others, before.columns], before[others])
     engine.dispose()
 
 
@@ -382,7 +382,7 @@ def test_db_upgrade_from_0007_states_reports_at_a_place_as_far_as_the_place_reac
     assert after.loc[named, "precision_m"] == today["precision_m"]
     assert after.loc[by_analyst, "precision_m"] == park["radius_m"]
     others = ~after.index.isin([named, by_analyst])
-    pd.testing.assert_frame_equal(after[others], before[others])
+    pd.testing.assert_frame_equal(after.loc[others, before.columns], before[others])
     assert (after.loc[others & (after["geocode_method"] == "place_name"), "precision_m"] == 30).all()
     engine.dispose()
 

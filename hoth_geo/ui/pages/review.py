@@ -533,7 +533,8 @@ def _resubmissions(eng) -> None:
     st.header("Changed resubmissions")
     pending = identity.load_resubmissions(eng)
     st.caption(
-        f"{len(pending):,} rows carry the agency and source reference of a stored report but different content."
+        f"{len(pending):,} rows carry the agency and source reference of a stored report but different"
+        " content, grading or location accuracy."
         " The stored report is kept until you accept the change (which replaces its content) or reject it."
     )
     if pending.empty:
