@@ -5,14 +5,17 @@ Streamlit renders Markdown in ``st.markdown``, ``st.caption``, ``st.info`` / ``w
 host), colour and icon directives (``:red[...]``, ``:material/...:``) and LaTeX (``$...$``). Agency
 names, place names, display names, file names and error messages that quote them come from partner
 spreadsheets and users, so every such value is passed through ``md_escape`` before it is put into a
-Markdown string. The app's own wording is left as it is.
+Markdown string. The app's own wording is left as it is. Counts a partner may see are written one way
+on every page (``shown_count``).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["md_escape", "md_filters"]
+import numpy as np
+
+__all__ = ["md_escape", "md_filters", "shown_count"]
 
 # Every ASCII punctuation character CommonMark lets a backslash escape that starts any Markdown,
 # GitHub-flavoured or Streamlit syntax: emphasis, code, links and images, headings, lists, tables,
@@ -44,3 +47,8 @@ def md_escape(value) -> str:
 def md_filters(filters) -> str:
     """``filters.describe()`` (which names agencies, from imported files) escaped for Markdown."""
     return md_escape(filters.describe() if filters is not None else "all reports")
+
+
+def shown_count(value) -> str:
+    """A count as the pages write counts ("5,020"); a disclosure-controlled one such as '<5' as it is."""
+    return f"{value:,}" if isinstance(value, int | np.integer) else str(value)

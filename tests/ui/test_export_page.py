@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -76,6 +77,9 @@ def test_partner_preview_shows_no_small_number(app_env):
     for value in table["count"]:
         assert value in ("<5", "[c]") or int(value) >= 5, value
     assert "<5" in set(table["count"])
+    # The published total is written as every other count on the pages (demo: about five thousand).
+    heading = next(m.value for m in at.markdown if m.value.startswith("**Hexagon table**"))
+    assert re.search(r"total reports \d,\d{3}$", heading), heading
 
 
 def _files(log):

@@ -29,7 +29,7 @@ from hoth_geo.errors import HothGeoError, InvalidInput
 from hoth_geo.selection import ReportFilter
 from hoth_geo.ui import state
 from hoth_geo.ui.columns import h3_column
-from hoth_geo.ui.text import md_escape, md_filters
+from hoth_geo.ui.text import md_escape, md_filters, shown_count
 
 __all__ = [
     "KIND_LABELS",
@@ -366,7 +366,7 @@ def render() -> None:
                     use_container_width=True,
                     returned_objects=[],
                 )
-        st.markdown(f"**Hexagon table** — {len(table):,} hexagons, total reports {shared.total}")
+        st.markdown(f"**Hexagon table** — {len(table):,} hexagons, total reports {shown_count(shared.total)}")
         st.dataframe(
             _display_table(table),
             hide_index=True,

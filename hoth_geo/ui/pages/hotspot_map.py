@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
@@ -14,7 +13,7 @@ from hoth_geo.deliver import exports, maps
 from hoth_geo.hexes import cell_to_str
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
-from hoth_geo.ui.text import md_escape, md_filters
+from hoth_geo.ui.text import md_escape, md_filters, shown_count
 
 __all__ = [
     "DETAIL_COLUMNS",
@@ -67,11 +66,6 @@ DETAIL_COLUMNS = {
 }
 
 
-def _as_shown(value) -> str:
-    """A shared count as the police view writes its counts ("5,020"); '<5' and the like as they are."""
-    return f"{value:,}" if isinstance(value, int | np.integer) else str(value)
-
-
 def render_suppressed(filters, policy) -> None:
     """The partner view: the same map at the one partner resolution, every count through the
     disclosure path as in a partner export."""
@@ -83,8 +77,8 @@ def render_suppressed(filters, policy) -> None:
     table = shared.table
     online = selection.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
     with right:
-        st.metric("Reports on the map", _as_shown(shared.total))
-        st.metric("Online (not mapped)", _as_shown(privacy.disclose_selection(reports, online, policy)))
+        st.metric("Reports on the map", shown_count(shared.total))
+        st.metric("Online (not mapped)", shown_count(privacy.disclose_selection(reports, online, policy)))
         st.caption(
             f"Partner view at H3 resolution {res}: counts from 1 to {policy.k - 1} are shown as "
             f"<{policy.k}; other counts carry a small fixed noise; totals are rounded. "
