@@ -180,6 +180,7 @@ def test_recording_a_disruption_adds_a_row_and_shows_the_wdq(app_env):
     at.selectbox(key="dl_tactic").set_value("police_presence")
     at.text_input(key="dl_cell").input("8819464e2dfffff")
     at.select_slider(key="dl_res").set_value(8)
+    assert at.date_input(key="dl_start").value == date.today(), "an activity recorded as it begins"
     at.date_input(key="dl_start").set_value(date(2026, 5, 1))
     at.date_input(key="dl_end").set_value(date(2026, 7, 31))
     at.text_area(key="dl_note").input("High-visibility patrols at the bus station")

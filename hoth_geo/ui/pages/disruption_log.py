@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 import streamlit as st
@@ -57,11 +57,10 @@ def _place_label(places: pd.DataFrame):
     return named, label
 
 
-def _record_form(last: date | None) -> None:
+def _record_form() -> None:
     st.subheader("Record an activity")
     target_kind = st.radio("Target", [PLACE, CELL], horizontal=True, key="dl_target_kind")
     places, label = _place_label(state.places())
-    default_start = (last or date.today()) - timedelta(days=DEFAULT_DAYS)
     with st.form("disruption_form", clear_on_submit=True):
         c1, c2 = st.columns(2)
         tactic = c1.selectbox(
@@ -87,7 +86,14 @@ def _record_form(last: date | None) -> None:
         else:
             cell_text = st.text_input("H3 cell id", key="dl_cell", placeholder="e.g. 8919464e2d3ffff")
         c3, c4 = st.columns(2)
-        start = c3.date_input("Start date", value=default_start, key="dl_start")
+        # Today: an officer records the patrol or closure that begins now (an earlier operation is
+        # entered by its own start date; the evaluation below waits for reports after it).
+        start = c3.date_input(
+            "Start date",
+            value=date.today(),
+            key="dl_start",
+            help="When the activity began. For an earlier operation, enter its start date.",
+        )
         end = c4.date_input("End date (optional)", value=None, key="dl_end")
         note = st.text_area("Note", key="dl_note", max_chars=2000)
         submitted = st.form_submit_button("Record activity", type="primary")
@@ -230,7 +236,7 @@ def render() -> None:
     st.title("Disruption log")
     filters = st.session_state["filters"]
     last = _last_report_date()
-    _record_form(last)
+    _record_form()
     log = store.load_disruptions(state.engine())
     st.subheader("Logged activities")
     if log.empty:
