@@ -227,16 +227,16 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     ``rows`` needs ``row_number``, ``identity`` and ``fingerprint``; ``stored`` is
     ``store.report_keys`` (id, identity, fingerprint, revision, merged_into); ``seen`` is
     ``store.resubmission_contents`` (report_id, fingerprint, revision, resubmission_id): contents
-    already received for a stored report. Each frame's ``revision`` (``store.revisions``: grading and accuracy) is
-    '' where the column is absent. Returns, aligned with ``rows``: status (new | duplicate |
-    resubmission), report_id, resubmission_id, duplicate_of_row, resubmission_of_row,
+    already received for a stored report. Each frame's ``revision`` (``store.revisions``: the grading
+    and the stated location accuracy) is '' where the column is absent. Returns, aligned with ``rows``:
+    status (new | duplicate | resubmission), report_id, resubmission_id, duplicate_of_row, resubmission_of_row,
     resembles_report_id, resembles_row.
 
-    In a file, a row repeating an earlier row's identity, content and grading is a duplicate of that
-    row; a row with a new identity is new; a later row with that identity but other content or grading
-    is a changed resubmission of it. A row whose identity is stored is a duplicate when its content and
-    grading are ones already received for that report, and a changed resubmission otherwise. Rows
-    resemble each other (possible duplicates) by content alone.
+    In a file, a row repeating an earlier row's identity, content and revision (grading and stated
+    accuracy) is a duplicate of that row; a row with a new identity is new; a later row with that
+    identity but other content or revision is a changed resubmission of it. A row whose identity is
+    stored is a duplicate when its content and revision are ones already received for that report, and
+    a changed resubmission otherwise. Rows resemble each other (possible duplicates) by content alone.
     """
     return ReportClassifier(stored, seen).classify(rows)
 
@@ -345,7 +345,7 @@ class ReportClassifier:
         self._by_identity = {
             k: i for k, i in zip(stored["identity"].tolist(), ids, strict=True) if k is not None
         }
-        # A stored report's content and grading: what a row of its identity repeats, or changes.
+        # A stored report's content and revision: what a row of its identity repeats, or changes.
         self._content_of = dict(
             zip(ids, zip(stored["fingerprint"].tolist(), _revision_list(stored), strict=True), strict=True)
         )
@@ -380,7 +380,7 @@ class ReportClassifier:
         revs = _revision_list(rows)
         row_numbers = rows["row_number"].tolist()
         identity_raw, content_raw = _key_hashes(keys), _key_hashes(contents)
-        # The same identity repeats a row only with the same content and grading.
+        # The same identity repeats a row only with the same content and revision.
         pair_raw = _pair_hashes(identity_raw, _pair_hashes(content_raw, _key_hashes(revs)))
         identity_hash, content_hash = _sortable(identity_raw), _sortable(content_raw)
         pair_hash = _sortable(pair_raw)

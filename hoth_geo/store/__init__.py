@@ -352,18 +352,18 @@ def report_keys(conn: Connection) -> pd.DataFrame:
     # Plain tuples into object columns: several times faster than read_sql at 1M rows.
     rows = conn.execute(sa.select(*cols, reports.c[accuracy])).all()
     values = list(zip(*rows, strict=True)) if rows else [()] * (len(cols) + 1)
-    revisions = np.array(values[3], dtype=object)
+    revision_texts = np.array(values[3], dtype=object)
     stated = np.array(values[5], dtype=object)
     has = pd.notna(stated)
     if has.any():
         codes, distinct = pd.factorize(stated[has])
-        revisions[has] += np.array([_revision_part(v) for v in distinct.tolist()], dtype=object)[codes]
+        revision_texts[has] += np.array([_revision_part(v) for v in distinct.tolist()], dtype=object)[codes]
     return pd.DataFrame(
         {
             "id": np.array(values[0], dtype="int64"),
             "identity": np.array(values[1], dtype=object),
             "fingerprint": np.array(values[2], dtype=object),
-            "revision": revisions,
+            "revision": revision_texts,
             "merged_into": pd.array(values[4], dtype="Int64"),
         }
     )
