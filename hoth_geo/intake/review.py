@@ -646,8 +646,8 @@ class LocatedAgain:
         if self.n_with_coordinates:
             n, verb = self.n_with_coordinates, "was" if self.n_with_coordinates == 1 else "were"
             lines.append(
-                f"{n:,} with coordinates outside the area {verb} left for an analyst (the precision their"
-                " file stated is not kept with them)"
+                f"{n:,} with coordinates outside the area {verb} left for an analyst (the decimals their"
+                " file wrote them with, which state their radius, are not kept with them)"
             )
         if self.n_resolved_meanwhile:
             lines.append(
