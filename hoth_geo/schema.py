@@ -29,6 +29,7 @@ __all__ = [
     "GRADING_INFORMATION_LABELS",
     "GEOCODE_METHODS",
     "CANONICAL_COLUMNS",
+    "REPORT_FIELD_LABELS",
     "GEOCODED_COLUMNS",
     "QUARANTINE_COLUMNS",
     "GAZETTEER_POSTCODE_COLUMNS",
@@ -240,6 +241,39 @@ GEOCODED_COLUMNS: dict[str, str] = {
     "place_id": "object",  # gazetteer place linked, or None
     "geocode_note": "object",  # e.g. 'latitude/longitude swapped and corrected'
     "h3": "int64",  # H3 cell at settings.FINE_H3_RES; 0 when not located (online)
+}
+
+# A stored report's fields as a person reads them (Review's side-by-side view of a resubmission), in the
+# words of the sharing form where it has them.
+REPORT_FIELD_LABELS: dict[str, str] = {
+    "date_received": "Date received",
+    "observed_at": "Date and time observed",
+    "time_known": "Time of day known",
+    "date_approximate": "Date approximate",
+    "online": "Online",
+    "latitude": "Latitude",
+    "longitude": "Longitude",
+    "easting": "Easting",
+    "northing": "Northing",
+    "location_accuracy_m": "Location accuracy (m)",
+    "geocode_confidence": "Location confidence",
+    "precision_m": "Within (m)",
+    "agency": "Reporting agency",
+    "agency_type": "Agency type",
+    "location_text": "Location",
+    "place_name": "Place name",
+    "place_type": "Place type",
+    "postcode": "Postcode",
+    "concerns": "Concerns",
+    "indicators": "Indicators",
+    "grading_source": "Source grading",
+    "grading_information": "Information grading",
+    "grading_handling": "Handling code",
+    "narrative": "Narrative",
+    "child_ref": "Child reference",
+    "geocode_method": "Located by",
+    "place_id": "Place linked",
+    "geocode_note": "Location note",
 }
 
 # Quarantine rows: one per input row that was not stored, with a reason a person can act on.

@@ -88,6 +88,63 @@ def test_review_shows_why_before_the_often_empty_location_fields(analyst):
     assert _readable(headers), headers
 
 
+def test_a_resubmission_is_shown_field_by_field_in_the_forms_words(analyst, db_url, tmp_path):
+    """A school re-grades a report: Review shows the changed fields as the sharing form names them, and
+    says which changed once accepted."""
+    from forms import SCHOOL_001, write_form
+
+    from hoth_geo import store
+    from hoth_geo.intake import pipeline
+
+    engine = store.connect(db_url)
+    graded = dict(
+        SCHOOL_001, **{"Source reference": "RS-1", "Information grading": "A", "Handling code": "P"}
+    )
+    regraded = dict(graded, **{"Information grading": "C", "Handling code": "C"})
+    first = pipeline.import_file(engine, write_form(tmp_path / "graded.csv", [graded]))
+    report_id = int(first.rows["report_id"].iloc[0])
+    pipeline.import_file(engine, write_form(tmp_path / "regraded.csv", [regraded]))
+    at = _run(analyst, "review")
+    at.button(key="resub_show").click().run(timeout=120)
+    assert not at.exception, at.exception
+    table = next(f for f in at.dataframe if "resubmitted" in f.value.columns)
+    assert _headers(table) == ["Field", "Stored", "Resubmitted"]
+    shown = table.value.set_index("field")
+    assert list(shown.index) == ["Information grading", "Handling code"]
+    assert tuple(shown.loc["Handling code"]) == ("P", "C")
+    at.button(key="resub_accept").click().run(timeout=120)
+    assert not at.exception, at.exception
+    message = f"Report {report_id} updated: Information grading, Handling code changed."
+    assert message in [m.value for m in at.success], "said after the page is drawn again"
+
+
+def test_merging_and_unmerging_a_look_alike_say_what_they_did(tmp_path, monkeypatch):
+    from forms import SCHOOL_001, write_form
+
+    from hoth_geo import store
+    from hoth_geo.intake import pipeline
+
+    # A database of its own: the one look-alike is the one listed.
+    db_url = f"sqlite:///{tmp_path / 'look-alikes.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    analyst = ensure_user(db_url, "analyst")
+    seen = dict(SCHOOL_001, **{"Source reference": "MG-1", "Narrative": "Seen twice (synthetic)."})
+    summary = pipeline.import_file(
+        store.connect(db_url),
+        write_form(tmp_path / "twice.csv", [seen, dict(seen, **{"Source reference": "MG-2"})]),
+    )
+    first, second = summary.rows["report_id"].astype(int).tolist()
+    at = _run(analyst, "review")
+    assert at.selectbox(key="dup_flag").options == [f"report {second} (twice.csv row 3) = report {first}"]
+    at.button(key="dup_merge").click().run(timeout=120)
+    assert not at.exception, at.exception
+    assert f"Report {second} now counts as report {first}." in [m.value for m in at.success]
+    assert at.selectbox(key="dup_merged").options == [f"report {second} merged into report {first}"]
+    at.button(key="dup_unmerge").click().run(timeout=120)
+    assert not at.exception, at.exception
+    assert f"Report {second} counts on its own again." in [m.value for m in at.success]
+
+
 def test_partner_export_preview_shows_whole_hexagon_ids(db_url, monkeypatch):
     monkeypatch.setenv("HOTH_GEO_DB", db_url)
     at = _run(ensure_user(db_url, "partner"), "export")

@@ -16,7 +16,7 @@ from hoth_geo.access import casework
 from hoth_geo.access.privacy import NotAllowed
 from hoth_geo.deliver import basemap, maps
 from hoth_geo.intake import geocode, identity, review
-from hoth_geo.schema import PLACE_TYPES
+from hoth_geo.schema import PLACE_TYPES, REPORT_FIELD_LABELS
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
@@ -54,9 +54,10 @@ def _short_reason(reason: str) -> str:
     return text.replace("; locate it in Review", "").removesuffix(" was given")
 
 
-def _flash() -> None:
-    # Set before a rerun, shown after it: a confirmation the user can read.
-    kind, text = st.session_state.pop("rv_flash", (None, None))
+def _flash(key: str = "rv_flash") -> None:
+    # Set before a rerun, shown after it in the section that set it: a confirmation the user can read
+    # (a message written just before st.rerun() is gone before the browser draws it).
+    kind, text = st.session_state.pop(key, (None, None))
     if kind == "success":
         st.success(text)
     elif kind == "info":
@@ -463,6 +464,7 @@ def _map(qid: int, lat: float | None, lon: float | None, *, clickable: bool) -> 
 
 def _possible_duplicates(eng) -> None:
     st.header("Possible duplicates")
+    _flash("dup_flash")
     flags = identity.load_possible_duplicates(eng, status=None)
     open_flags = flags[flags["status"] == "open"]
     merged = flags[flags["status"] == "merged"]
@@ -512,10 +514,17 @@ def _possible_duplicates(eng) -> None:
         c = st.columns(2)
         if c[0].button("Merge: count once", type="primary", key="dup_merge"):
             into = identity.merge(eng, int(chosen), actor=state.username())
-            st.success(f"Report {int(flag['report_id'])} now counts as report {into}.")
+            st.session_state["dup_flash"] = (
+                "success",
+                f"Report {int(flag['report_id'])} now counts as report {into}.",
+            )
             st.rerun()
         if c[1].button("Keep both: they are distinct", key="dup_distinct"):
             identity.keep_distinct(eng, int(chosen), actor=state.username())
+            st.session_state["dup_flash"] = (
+                "success",
+                f"Reports {int(flag['report_id'])} and {int(flag['resembles_report_id'])} are kept as two reports.",
+            )
             st.rerun()
     if not merged.empty:
         with st.expander(f"Merged reports ({len(merged):,})"):
@@ -526,11 +535,18 @@ def _possible_duplicates(eng) -> None:
             chosen = st.selectbox("Merged report", list(labels), format_func=labels.get, key="dup_merged")
             if st.button("Unmerge: count it on its own again", key="dup_unmerge"):
                 identity.unmerge(eng, int(chosen), actor=state.username())
+                report = int(merged.loc[merged["id"] == chosen, "report_id"].iloc[0])
+                st.session_state["dup_flash"] = ("success", f"Report {report} counts on its own again.")
                 st.rerun()
+
+
+def _field_label(field: str) -> str:
+    return REPORT_FIELD_LABELS.get(field, field)
 
 
 def _resubmissions(eng) -> None:
     st.header("Changed resubmissions")
+    _flash("resub_flash")
     pending = identity.load_resubmissions(eng)
     st.caption(
         f"{len(pending):,} rows carry the agency and source reference of a stored report but different"
@@ -545,20 +561,32 @@ def _resubmissions(eng) -> None:
         for r in pending.itertuples()
     }
     chosen = st.selectbox("Resubmission", list(labels), format_func=labels.get, key="resub")
+    report_id = int(pending.loc[pending["id"] == chosen, "report_id"].iloc[0])
     shown = st.session_state.setdefault("resub_shown", {})
     if st.button("Show the differences", key="resub_show"):
         user = state.user()
         if user is not None:
             shown[int(chosen)] = identity.view_resubmission(eng, int(chosen), user)
     if int(chosen) in shown:
-        st.dataframe(shown[int(chosen)], hide_index=True, use_container_width=True)
+        differences = shown[int(chosen)]
+        st.dataframe(
+            differences.assign(field=differences["field"].map(_field_label)),
+            hide_index=True,
+            width="stretch",
+            column_config={"field": "Field", "stored": "Stored", "resubmitted": "Resubmitted"},
+        )
     c = st.columns(2)
     if c[0].button("Accept: replace the stored report", type="primary", key="resub_accept"):
         fields = identity.accept_resubmission(eng, int(chosen), actor=state.username())
         shown.pop(int(chosen), None)
-        st.success(f"Report updated: {', '.join(fields) or 'no field'} changed.")
+        changed = ", ".join(map(_field_label, fields)) or "no field"
+        st.session_state["resub_flash"] = ("success", f"Report {report_id} updated: {changed} changed.")
         st.rerun()
     if c[1].button("Reject: keep the stored report", key="resub_reject"):
         identity.reject_resubmission(eng, int(chosen), actor=state.username())
         shown.pop(int(chosen), None)
+        st.session_state["resub_flash"] = (
+            "info",
+            f"Resubmission rejected: report {report_id} is kept as it was.",
+        )
         st.rerun()
