@@ -36,13 +36,12 @@ from sqlalchemy.engine import Connection, Engine
 from hoth_geo import store
 from hoth_geo.access import audit
 from hoth_geo.intake.parsers import object_column
-from hoth_geo.schema import CONCERNS, INDICATORS, REVISION_COLUMNS, keys_to_mask
+from hoth_geo.schema import CONCERNS, INDICATORS, keys_to_mask
 
 __all__ = [
     "OUTCOME_COLUMNS",
     "OUTCOMES",
     "CONTENT_COLUMNS",
-    "REVISION_COLUMNS",
     "row_keys",
     "report_identities",
     "policeuk_identities",

@@ -66,9 +66,9 @@ class Widened:
 
 def widen_stored_radii(engine: Engine, gazetteer: Gazetteer | None = None, *, actor: str | None) -> Widened:
     """State every stored report found by a postcode, a place name or a street at least as wide as
-    ``gazetteer`` (default: the area's) measures that postcode, place or street today. One transaction, read in batches by
-    id; the data version is bumped when a report changed (app processes read the reports again), and
-    one ``reports_restated`` audit entry records the counts."""
+    ``gazetteer`` (default: the area's) measures that postcode, place or street today. One transaction,
+    read in batches by id; the data version is bumped when a report changed (app processes read the
+    reports again), and one ``reports_restated`` audit entry records the counts."""
     gaz = gazetteer or pipeline.area_gazetteer(engine)
     extra_places = pipeline.places_in_area(store.load_places(engine), gaz)
     select = (

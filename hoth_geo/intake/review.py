@@ -25,7 +25,15 @@ from hoth_geo.access.auth import User
 from hoth_geo.access.privacy import NotAllowed
 from hoth_geo.intake import geocode, identity, pipeline
 from hoth_geo.intake.gazetteer import Gazetteer
-from hoth_geo.schema import AGENCY_TYPES, CANONICAL_COLUMNS, CONCERNS, INDICATORS, PLACE_TYPES, keys_to_mask
+from hoth_geo.schema import (
+    AGENCY_TYPES,
+    CANONICAL_COLUMNS,
+    CONCERNS,
+    INDICATORS,
+    PLACE_TYPES,
+    REVISION_COLUMNS,
+    keys_to_mask,
+)
 from hoth_geo.store import tables
 
 __all__ = [
@@ -545,9 +553,9 @@ def resolve_quarantined(
     frame["merged_into"] = None
     now = datetime.now(UTC).replace(tzinfo=None)
     key, content = frame["identity"].iloc[0], frame["fingerprint"].iloc[0]
-    grading = [tables.reports.c[c] for c in identity.REVISION_COLUMNS]
+    revision_columns = [tables.reports.c[c] for c in REVISION_COLUMNS]
     existing = conn.execute(
-        sa.select(tables.reports.c.id, tables.reports.c.fingerprint, *grading).where(
+        sa.select(tables.reports.c.id, tables.reports.c.fingerprint, *revision_columns).where(
             tables.reports.c.identity == key
         )
     ).one_or_none()

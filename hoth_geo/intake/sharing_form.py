@@ -680,9 +680,10 @@ def _fp_number(values: np.ndarray, decimals: int) -> list[str]:
 def _fingerprints(rows: Mapping[str, np.ndarray]) -> list[str]:
     """sha1 of the normalised content: the same report imported twice gets the same fingerprint.
 
-    The source reference and grading are left out on purpose: the same sighting re-keyed with
-    a new reference, or re-graded, still looks alike (a possible duplicate). A row whose identity is
-    stored is compared by its grading as well (``identity.revisions``): a re-grade is a change.
+    The source reference, grading and stated location accuracy are left out on purpose: the same
+    sighting re-keyed with a new reference, or re-graded, still looks alike (a possible duplicate). A
+    row whose identity is stored is compared by its grading and accuracy as well (``store.revisions``):
+    a re-grade is a change.
     """
 
     def col(name: str) -> np.ndarray:
