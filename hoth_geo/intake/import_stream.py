@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from hoth_geo.intake import files
+from hoth_geo.intake.parsers import count_of
 
 __all__ = [
     "CHUNK_ROWS",
@@ -336,15 +337,34 @@ def frame_chunks(raw: pd.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd
 
 # The normaliser's per-file warnings that count rows (``sharing_form.normalise_sharing_form``), in the order it
 # gives them. Read in chunks, each chunk counts its own rows; these add the counts back up.
+# The normaliser's warnings that count rows: (pattern, the subject for one, for many). Each pattern's
+# groups are the count, the rest of the warning and, where it names rows, the rows named.
 _COUNTED_WARNINGS = (
-    re.compile(r"^(\d+)( rows had no date observed; .*)$", re.S),
-    re.compile(
-        r"^(\d+)( rows have a date observed after the date received; kept as given, check rows )(.*)$", re.S
+    (re.compile(r"^([\d,]+) rows? had( no date observed; .*)$", re.S), "row had", "rows had"),
+    (
+        re.compile(
+            r"^([\d,]+) (?:row has|rows have)( a date observed after the date received; kept as given, check"
+            r" )rows? (.*)$",
+            re.S,
+        ),
+        "row has",
+        "rows have",
     ),
-    re.compile(r"^(\d+)( rows had British National Grid .*)$", re.S),
-    re.compile(r"^(\d+)( rows had a postcode that is not a valid UK postcode; .*)$", re.S),
-    re.compile(r"^(\d+)( text fields were longer than [\d,]+ characters and were cut short: )(.*)$", re.S),
-    re.compile(r"^(\d+)( empty rows)$", re.S),
+    (re.compile(r"^([\d,]+) rows? had( British National Grid .*)$", re.S), "row had", "rows had"),
+    (
+        re.compile(r"^([\d,]+) rows? had( a postcode that is not a valid UK postcode; .*)$", re.S),
+        "row had",
+        "rows had",
+    ),
+    (
+        re.compile(
+            r"^([\d,]+) (?:text field was|text fields were)( longer than [\d,]+ characters and cut short: )(.*)$",
+            re.S,
+        ),
+        "text field was",
+        "text fields were",
+    ),
+    (re.compile(r"^([\d,]+) empty rows?()$", re.S), "empty row", "empty rows"),
 )
 _LISTED = 10  # the normaliser names the first ten rows
 _CUT_SHORT_ITEM = re.compile(r'row \d+ ".*?" \([\d,]+ characters\)', re.S)
@@ -357,11 +377,11 @@ def merge_warnings(per_chunk: list[list[str]]) -> list[str]:
     counted: dict[int, tuple[int, str, list[str], bool]] = {}
     for warnings in per_chunk:
         for text in warnings:
-            for rank, pattern in enumerate(_COUNTED_WARNINGS):
+            for rank, (pattern, _one, _many) in enumerate(_COUNTED_WARNINGS):
                 m = pattern.match(text)
                 if m is None:
                     continue
-                n, rest = int(m.group(1)), m.group(2)
+                n, rest = int(m.group(1).replace(",", "")), m.group(2)
                 listed: list[str] = []
                 more = False
                 if pattern.groups == 3:
@@ -378,13 +398,17 @@ def merge_warnings(per_chunk: list[list[str]]) -> list[str]:
     out = list(plain)
     for rank in sorted(counted):
         total, rest, names, more = counted[rank]
-        if _COUNTED_WARNINGS[rank].groups == 3:
+        pattern, one, many = _COUNTED_WARNINGS[rank]
+        said = count_of(total, one, many) + rest
+        if pattern.groups == 3:
             shown = ", ".join(names[:_LISTED])
-            if "cut short" in rest and (more or len(names) > _LISTED):
-                shown += " and others"
-            out.append(f"{total}{rest}{shown}")
-        else:
-            out.append(f"{total}{rest}")
+            if "cut short" in rest:
+                if more or len(names) > _LISTED:
+                    shown += " and others"
+            else:
+                said += "row " if len(names) == 1 else "rows "
+            said += shown
+        out.append(said)
     return out
 
 

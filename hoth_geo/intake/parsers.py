@@ -42,6 +42,7 @@ __all__ = [
     "INDICATOR_VOCAB",
     "ParsedDates",
     "by_unique",
+    "count_of",
     "norm_words",
     "as_text",
     "object_column",
@@ -54,6 +55,9 @@ __all__ = [
     "normalise_postcodes",
     "map_single",
     "map_multi",
+    "read_settings",
+    "ONLINE_SETTING_TERMS",
+    "IN_PERSON_SETTING_TERMS",
     "UnknownTerms",
     "with_dtypes",
 ]
@@ -91,6 +95,11 @@ class IngestResult:
     # the number itself has lost its trailing zeros. (An accuracy the row gives in metres is a canonical
     # column, ``location_accuracy_m``.)
     coordinate_precision: pd.DataFrame | None = None
+
+
+def count_of(n: int, one: str, many: str) -> str:
+    """'1 row had' / '2,500 rows had': a count with the words that agree with it."""
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def by_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series | np.ndarray]) -> np.ndarray:
@@ -815,6 +824,52 @@ def map_single(values: pd.Series, vocab: Vocabulary, unknown_key: str) -> tuple[
             unknown.add(text.strip(), int(n))
         keys.append(key)
     return np.asarray(keys, dtype=object)[codes], unknown
+
+
+# What a Setting cell may say. Online is said by kind ("social media") or by naming the platform, which
+# is as online as the word itself; a cell saying both ("online and in person") happened somewhere and is
+# read as in person, so its location is still mapped. A place type ("Park") is in person too.
+ONLINE_SETTING_TERMS = (
+    "online", "on line", "internet", "social media", "social network", "social networking", "virtual",
+    "digital", "cyber", "remote", "messaging app", "chat room", "chatroom", "online gaming", "gaming",
+    "live stream", "livestream", "dating app", "snapchat", "instagram", "tiktok", "tik tok",
+    "whatsapp", "facebook", "messenger", "telegram", "discord", "youtube", "twitter", "twitch",
+    "reddit", "roblox", "fortnite", "xbox live", "playstation network", "kik", "omegle", "yubo",
+    "wizz", "grindr", "tinder", "onlyfans",
+)  # fmt: skip
+IN_PERSON_SETTING_TERMS = (
+    "in person", "face to face", "f2f", "physical", "physically", "offline", "off line",
+    "in real life", "irl", "community", "in the community", "not online", "non online",
+)  # fmt: skip
+_ONLINE_WORDS = tuple(f" {t} " for t in ONLINE_SETTING_TERMS)
+_IN_PERSON_WORDS = tuple(f" {t} " for t in IN_PERSON_SETTING_TERMS)
+_NEGATIONS = (" not ", " non ", " no ")
+
+
+def read_settings(values: pd.Series) -> tuple[np.ndarray, UnknownTerms]:
+    """Whether each Setting cell says the concern was online, and the cells that say neither online
+    nor in person. Those are read as in person (a located row is mapped; one with no location waits
+    in Review, where an analyst can mark it online) and counted so the import can name them."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    unknown = UnknownTerms()
+    online = np.zeros(len(uniques), dtype=bool)
+    rows_per_value = np.bincount(codes, minlength=len(uniques)) if len(uniques) else []
+    for i, (value, n) in enumerate(zip(uniques, rows_per_value, strict=True)):
+        text = value if isinstance(value, str) else ""
+        words = f" {norm_words(text)} "
+        if not words.strip() or text.strip().lower() in _NULL_TOKENS:
+            continue
+        said_online = words.strip() in {"yes", "y"} or any(t in words for t in _ONLINE_WORDS)
+        said_in_person = (
+            any(t in words for t in _IN_PERSON_WORDS + _NEGATIONS)
+            or words.strip() in {"no", "n"}
+            or PLACE_VOCAB.key(text) not in (None, "online", "other")
+        )
+        online[i] = said_online and not said_in_person
+        if not said_online and not said_in_person:
+            unknown.n_rows += int(n)
+            unknown.add(text.strip(), int(n))
+    return (online[codes] if len(uniques) else np.zeros(0, dtype=bool)), unknown
 
 
 def map_multi(

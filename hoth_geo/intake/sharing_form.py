@@ -38,15 +38,16 @@ from hoth_geo.intake.parsers import (
     as_text,
     by_unique,
     clean_text,
+    count_of,
     filled_mask,
     map_multi,
     map_single,
     none_if_blank,
-    norm_words,
     normalise_postcodes,
     parse_date_columns,
     parse_numbers,
     parse_times,
+    read_settings,
     with_dtypes,
 )
 
@@ -172,7 +173,8 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     if truncated:
         # Named, because the cut-off text is not stored anywhere: the partner may need to send it.
         warnings.append(
-            f"{len(truncated)} text fields were longer than {MAX_TEXT_CHARS:,} characters and were cut short: "
+            count_of(len(truncated), "text field was", "text fields were")
+            + f" longer than {MAX_TEXT_CHARS:,} characters and cut short: "
             + ", ".join(truncated[:10])
             + (" and others" if len(truncated) > 10 else "")
         )
@@ -209,7 +211,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     q_mask = empty | (cols.problems.any & ~empty)
     quarantine = _quarantine_frame(raw, cols, empty, np.flatnonzero(q_mask))
     if empty.any():
-        warnings.append(f"{int(empty.sum())} empty rows")
+        warnings.append(count_of(int(empty.sum()), "empty row", "empty rows"))
     warnings += vocabulary_warnings(cols.unknown_terms)
     kept = rows if not q_mask.any() else rows.iloc[np.flatnonzero(~q_mask)].reset_index(drop=True)
     return IngestResult(
@@ -267,6 +269,10 @@ _UNKNOWN_TERMS_SAID = {
         "indicator terms that match no listed indicator",
         "those terms were dropped (the narrative keeps the detail)",
     ),
+    "setting": (
+        "a setting that says neither online nor in person",
+        "read as in person (an online report among them can be marked online in Review)",
+    ),
 }
 _TERMS_NAMED = 10
 _TERM_CHARS = 60
@@ -287,7 +293,7 @@ def vocabulary_warnings(unknown_terms: dict[str, UnknownTerms]) -> list[str]:
         more = f" and {n_more:,} more term{'s' if n_more != 1 else ''}" if n_more else ""
         if unknown.more_not_kept:
             more += " and others"
-        out.append(f"{unknown.n_rows} rows had {what}; {became}: {shown}{more}")
+        out.append(f"{count_of(unknown.n_rows, 'row had', 'rows had')} {what}; {became}: {shown}{more}")
     return out
 
 
@@ -378,7 +384,8 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
     approximate = np.where(use_received, True, obs.approximate)
     if use_received.any():
         warnings.append(
-            f"{int((use_received & ~empty).sum())} rows had no date observed; used the date received "
+            count_of(int((use_received & ~empty).sum()), "row had", "rows had")
+            + " no date observed; used the date received "
             "and marked the date approximate"
         )
     if "date_approximate" in cols.column_map:
@@ -402,9 +409,11 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
     later_than_received = ~np.isnat(observed_at) & ~np.isnat(rec.value)
     later_than_received &= observed_at.astype("datetime64[D]") > rec.value.astype("datetime64[D]")
     if later_than_received.any():
+        n_later = int(later_than_received.sum())
         warnings.append(
-            f"{int(later_than_received.sum())} rows have a date observed after the date received; "
-            "kept as given, check rows "
+            count_of(n_later, "row has", "rows have")
+            + " a date observed after the date received; kept as given, check "
+            + ("row " if n_later == 1 else "rows ")
             + ", ".join(str(r) for r in cols.row_number[later_than_received][:10])
         )
     return observed_at, time_known, approximate, rec.value
@@ -447,7 +456,8 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         lat = np.where(grid_like, np.nan, lat)
         lon = np.where(grid_like, np.nan, lon)
         cols.warnings.append(
-            f"{int(grid_like.sum())} rows had British National Grid easting/northing values in the "
+            count_of(int(grid_like.sum()), "row had", "rows had")
+            + " British National Grid easting/northing values in the "
             "latitude/longitude columns; moved them to easting/northing"
         )
     for f, arr, lo, hi in (
@@ -506,11 +516,7 @@ def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> 
     online, and the postcode (None where invalid; quarantined only when the row has no other location)."""
     text, filled, problems = cols.text, cols.filled, cols.problems
     place_type, cols.unknown_terms["place_type"] = map_single(text["place_type"], PLACE_VOCAB, "other")
-    setting_words = by_unique(text["setting"], lambda u: [norm_words(str(v)) for v in u])
-    online = np.isin(
-        setting_words,
-        ["online", "on line", "internet", "social media", "virtual", "digital", "cyber", "remote", "yes"],
-    )
+    online, cols.unknown_terms["setting"] = read_settings(text["setting"])
     if "online" in cols.column_map:
         online |= text["online"].str.lower().isin(TRUE_TOKENS).to_numpy()
     online |= place_type == "online"
@@ -529,7 +535,8 @@ def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> 
     dropped_pc = pc_bad & other_location
     if dropped_pc.any():
         cols.warnings.append(
-            f"{int(dropped_pc.sum())} rows had a postcode that is not a valid UK postcode; it was ignored "
+            count_of(int(dropped_pc.sum()), "row had", "rows had")
+            + " a postcode that is not a valid UK postcode; it was ignored "
             "because the row has another location"
         )
     return place_type, online, np.where(pc_bad, None, postcode)

@@ -150,7 +150,7 @@ def test_chunked_import_equals_the_whole_file_import(two_engines, tmp_path, monk
     # Terms not in the vocabularies are named once for the file, their rows added up over the chunks.
     assert chunked.warnings[-2:] == (
         '2 rows had a place type that is not a listed place type; read as "Other / unknown": "chicken shop" (2 rows)',
-        '1 rows had concern terms that are not a listed concern; read as "Other": "loitering" (1 row)',
+        '1 row had concern terms that are not a listed concern; read as "Other": "loitering" (1 row)',
     )
     # Progress after each chunk of three rows, rising to done.
     fractions = [f for f, _ in seen]
@@ -265,23 +265,31 @@ def test_files_the_stream_cannot_read_go_to_the_whole_file_reader(tmp_path):
 
 
 def test_warnings_of_chunks_add_up():
+    """Counts add up across chunks and the words agree with the total: '1 row has', '3 rows have'."""
+    long = 'row 9 "narrative" (12,000 characters)'
     merged = import_stream.merge_warnings(
         [
-            ['file "a.csv" is not UTF-8; read it as Windows-1252', "2 rows had no date observed; used it"],
+            ['file "a.csv" is not UTF-8; read it as Windows-1252', "1 row had no date observed; used it"],
             [
                 "3 rows had no date observed; used it",
-                "1 rows have a date observed after the date received; kept as given, check rows 7",
-                "4 empty rows",
+                "1 row has a date observed after the date received; kept as given, check row 7",
+                "1 empty row",
+                f"1 text field was longer than 10,000 characters and cut short: {long}",
             ],
             ["2 rows have a date observed after the date received; kept as given, check rows 12, 13"],
+            ["1,000 rows had no date observed; used it"],
         ]
     )
     assert merged == [
         'file "a.csv" is not UTF-8; read it as Windows-1252',
-        "5 rows had no date observed; used it",
+        "1,004 rows had no date observed; used it",
         "3 rows have a date observed after the date received; kept as given, check rows 7, 12, 13",
-        "4 empty rows",
+        f"1 text field was longer than 10,000 characters and cut short: {long}",
+        "1 empty row",
     ]
+    assert import_stream.merge_warnings(
+        [["1 row has a date observed after the date received; kept as given, check row 7"]]
+    ) == ["1 row has a date observed after the date received; kept as given, check row 7"]
 
 
 def test_classifying_in_chunks_equals_classifying_at_once():

@@ -170,7 +170,7 @@ def test_unknown_indicators_are_counted_in_a_warning():
     data = b"Ref,Date observed,Location,Indicators\nSYN-1,03/04/2025,A,gifts; mystery sign\n"
     r = ingest(data, "i.csv", today=TODAY)
     assert r.rows["indicators"].iloc[0] == "unexplained_money_items"
-    assert any(w.startswith("1 rows had indicator terms") for w in r.warnings)
+    assert any(w.startswith("1 row had indicator terms") for w in r.warnings)
 
 
 @pytest.mark.parametrize(
@@ -230,3 +230,31 @@ def test_text_is_stripped_control_characters_removed_and_long_text_cut():
     assert r.rows["narrative"].iloc[0] == "line one\nline two\ttabbed"
     assert len(r.rows["narrative"].iloc[1]) == 10_000
     assert any("longer than 10,000 characters" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize(
+    ("setting", "online", "unread"),
+    [
+        ("Online", True, False),
+        ("online - Snapchat", True, False),
+        ("Instagram DMs", True, False),
+        ("Xbox Live", True, False),
+        ("Social media", True, False),
+        ("yes", True, False),  # a yes/no column headed Setting
+        ("In person", False, False),
+        ("Face-to-face", False, False),
+        ("Online and in person", False, False),  # it happened somewhere: the place is mapped
+        ("not online", False, False),
+        ("Park", False, False),  # a place type
+        ("Hotel / B&B", False, False),
+        ("", False, False),
+        ("Phone call", False, True),
+        ("group chat", False, True),
+    ],
+)
+def test_a_setting_is_online_when_it_says_so_in_any_words(setting, online, unread):
+    from hoth_geo.intake.parsers import read_settings
+
+    said_online, unknown = read_settings(pd.Series([setting, setting]))
+    assert said_online.tolist() == [online, online]
+    assert unknown.rows_by_term == ({setting: 2} if unread else {})

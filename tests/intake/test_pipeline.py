@@ -168,6 +168,34 @@ def test_sharing_form_import_reconciles_and_quarantines_with_reasons(engine, tmp
     assert aggregate.aggregate_hexes(reports, 8)["count"].sum() == 3  # the online report is not mapped
 
 
+def test_a_setting_that_names_an_online_platform_is_online_and_never_mapped(engine, tmp_path):
+    """A school's report of contact on Snapchat, with the school's postcode, is an online concern: it is
+    counted as online and not drawn at the school. A setting that says neither online nor in person is
+    read as in person, and the import says which words it read that way."""
+    base = {"Date observed": "03/04/2025", "Reporting agency": "Test School (synthetic)", "Concerns": "cse"}
+    rows = [
+        {**base, "Source reference": "S-1", "Setting": "Online - Snapchat", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "S-2", "Setting": "Instagram DMs", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "S-3", "Setting": "Online and in person", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "S-4", "Setting": "Not online", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "S-5", "Setting": "Park", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "S-6", "Setting": "Phone call", "Postcode": "DH1 1AB"},
+    ]
+    summary = pipeline.import_file(engine, _write_form(tmp_path / "settings.csv", rows))
+    assert (summary.n_accepted, summary.n_quarantined) == (6, 0)
+    reports = store.load_reports(engine)
+    details = store.report_details(engine, reports["id"]).set_index("source_ref")
+    online = details["geocode_method"] == "online"
+    assert sorted(details.index[online]) == ["S-1", "S-2"]
+    assert details.loc[["S-3", "S-4", "S-5", "S-6"], "geocode_method"].eq("postcode").all()
+    assert selection.online_count(reports) == 2
+    assert aggregate.aggregate_hexes(reports, 8)["count"].sum() == 4
+    assert list(summary.warnings) == [
+        "1 row had a setting that says neither online nor in person; read as in person (an online report"
+        ' among them can be marked online in Review): "Phone call" (1 row)'
+    ]
+
+
 def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):
     path = _write_form(tmp_path / "form.csv", FORM_ROWS)
     pipeline.import_file(engine, path)
