@@ -60,6 +60,7 @@ __all__ = [
     "quarantine_payloads",
     "geocode",
     "geocode_safely",
+    "mark_online",
     "link_to_places",
     "locate_manually",
 ]
@@ -1355,6 +1356,23 @@ def link_to_places(
         rows = out.index.get_indexer(group.index)
         place_id[rows[ok]] = cands["place_id"].to_numpy()[nearest[ok]]
     out["place_id"] = object_column(place_id, out.index)
+    return out
+
+
+def mark_online(row: pd.DataFrame) -> pd.DataFrame:
+    """An analyst's reading of a quarantined row as online (Review): counted as online and never
+    mapped, like a row whose setting said so. What the row gave (a postcode, a place name) is kept as
+    it was written; it is not where the concern happened."""
+    out = row.copy()
+    out["online"] = True
+    for col in ("latitude", "longitude", "geocode_confidence", "precision_m"):
+        out[col] = np.nan
+    out["geocode_method"] = "online"
+    out["place_id"] = None
+    given = out["place_type"] if "place_type" in out else pd.Series(None, index=out.index, dtype=object)
+    out["place_type"] = given.where(given.notna() & (given != ""), "online")
+    out["geocode_note"] = "marked online by an analyst in Review"
+    out["h3"] = latlng_to_cells(np.full(len(out), np.nan), np.full(len(out), np.nan), settings.FINE_H3_RES)
     return out
 
 

@@ -369,6 +369,24 @@ def resolve_with_location(
     payload, import_id = store.quarantine_payload(engine, int(quarantine_id))
     row = _payload_frame([payload])
     located = geocode.locate_manually(row, float(latitude), float(longitude), place, precision_m)
+    return _resolve_open_entry(engine, int(quarantine_id), located, import_id=import_id, actor=actor)
+
+
+def resolve_as_online(engine: Engine, quarantine_id: int, *, actor: str | None) -> int:
+    """Store an open quarantined row as an online report (counted as online, never mapped): what an
+    analyst decides when the row's setting named a platform or a kind of contact the import did not
+    read as online. One transaction with its ``quarantine_resolved`` audit entry (method ``online``);
+    undone like a location. Returns the report id.
+
+    Raises KeyError for an unknown entry, ValueError for one that is not open or has no row."""
+    payload, import_id = store.quarantine_payload(engine, int(quarantine_id))
+    online = geocode.mark_online(_payload_frame([payload]))
+    return _resolve_open_entry(engine, int(quarantine_id), online, import_id=import_id, actor=actor)
+
+
+def _resolve_open_entry(
+    engine: Engine, quarantine_id: int, located: pd.DataFrame, *, import_id: int, actor: str | None
+) -> int:
     with engine.begin() as conn:
         # Claimed by a conditional update first: of two analysts locating the same row at once, the
         # second waits for the first and then finds nothing open to claim.
@@ -390,18 +408,27 @@ class Resolution:
     row_number: int
     resolved_at: datetime
     resolved_by: str | None
+    online: bool = False  # marked online rather than located
 
     def describe(self) -> str:
-        return f"{self.filename} row {self.row_number} (report {self.report_id}), located {self.resolved_at:%d %b %H:%M}"
+        how = "marked online (not mapped)" if self.online else "located"
+        return f"{self.filename} row {self.row_number} (report {self.report_id}), {how} {self.resolved_at:%d %b %H:%M}"
 
 
 def last_resolution(engine: Engine, *, resolved_by: str | None = None) -> Resolution | None:
     """The most recent resolution still in force (by ``resolved_by`` when given), or None."""
     query = (
         sa.select(
-            q.c.id, q.c.resolved_report_id, imp.c.filename, q.c.row_number, q.c.resolved_at, q.c.resolved_by
+            q.c.id,
+            q.c.resolved_report_id,
+            imp.c.filename,
+            q.c.row_number,
+            q.c.resolved_at,
+            q.c.resolved_by,
+            rep.c.online,
         )
         .join(imp, imp.c.id == q.c.import_id)
+        .outerjoin(rep, rep.c.id == q.c.resolved_report_id)
         .where(q.c.status == "resolved")
     )
     if resolved_by is not None:
@@ -417,6 +444,7 @@ def last_resolution(engine: Engine, *, resolved_by: str | None = None) -> Resolu
         int(row.row_number),
         row.resolved_at,
         row.resolved_by,
+        bool(row.online),
     )
 
 

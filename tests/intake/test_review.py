@@ -12,6 +12,7 @@ from forms import LOCATED, OUTREACH, PETROL, write_form
 from hoth_geo import selection, store
 from hoth_geo.access import audit, auth
 from hoth_geo.access.privacy import NotAllowed
+from hoth_geo.analysis import aggregate
 from hoth_geo.deliver import maps
 from hoth_geo.intake import identity, pipeline, review
 from hoth_geo.intake.gazetteer import load_gazetteer
@@ -212,6 +213,43 @@ def test_resolve_then_undo_in_audited_transactions(engine, tmp_path):
     assert len(store.load_reports(engine)) == before + 1 and _open_rows(engine).empty
 
 
+GROUP_CHAT = dict(
+    OUTREACH,
+    **{"Source reference": "YO-77", "Location": "a group chat the children share", "Setting": "group chat"},
+)
+
+
+def test_a_row_that_happened_online_is_marked_online_counted_and_never_mapped(engine, tmp_path):
+    """A setting the import cannot read as online ("group chat") is read as in person and named in the
+    import's warnings; with no place, the row waits in Review. The analyst marks it online: counted as
+    online, drawn on no map, and undone like a location."""
+    path = write_form(tmp_path / "chat.csv", [GROUP_CHAT])
+    summary = pipeline.import_file(engine, path)
+    assert any('"group chat" (1 row)' in w for w in summary.warnings), "the unread setting is named"
+    qid = int(_open_rows(engine)["id"].iloc[0])
+
+    report_id = review.resolve_as_online(engine, qid, actor="analyst.one")
+    reports = store.load_reports(engine)
+    assert selection.online_count(reports) == 1
+    assert aggregate.aggregate_hexes(reports, 8).empty, "an online report is drawn on no map"
+    details = store.report_details(engine, [report_id]).iloc[0]
+    assert (details["geocode_method"], details["place_type"]) == ("online", "online")
+    assert pd.isna(details["latitude"]) and details["location_text"] == GROUP_CHAT["Location"]
+    assert details["geocode_note"] == "marked online by an analyst in Review"
+    last = review.last_resolution(engine, resolved_by="analyst.one")
+    assert last is not None and "marked online (not mapped)" in last.describe()
+    assert '"method":"online"' in audit.load_audit(engine).iloc[-1]["details"].replace(" ", "")
+    assert _open_rows(engine).empty
+
+    again = pipeline.import_file(engine, write_form(tmp_path / "resaved.csv", [GROUP_CHAT]))
+    assert (again.n_accepted, again.n_quarantined, again.n_duplicates) == (0, 0, 1), "sent again: nothing new"
+
+    review.undo_resolution(engine, qid, actor="analyst.one")
+    assert selection.online_count(store.load_reports(engine)) == 0
+    assert _open_rows(engine)["id"].tolist() == [qid]
+    assert audit.verify_chain(engine).ok
+
+
 def test_undo_of_a_row_resolved_to_a_report_stored_meanwhile_keeps_that_report(engine, tmp_path):
     first = dict(OUTREACH, **{"Source reference": "YO-7"})
     pipeline.import_file(engine, write_form(tmp_path / "first.csv", [first]))
@@ -373,6 +411,30 @@ def test_review_page_states_a_rural_postcode_as_wide_as_its_unit(tmp_path, monke
     report_id = int(store.load_quarantine(engine, status="resolved")["resolved_report_id"].iloc[0])
     stored = store.report_details(engine, [report_id]).iloc[0]
     assert (stored["geocode_method"], stored["precision_m"]) == ("analyst", 3566.0)
+
+
+def test_review_page_marks_a_row_online_after_a_confirmation(tmp_path, monkeypatch):
+    from apptest_support import app_as, as_read, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    pipeline.import_file(engine, write_form(tmp_path / "chat.csv", [GROUP_CHAT]))
+    qid = int(review.needs_location(engine)["id"].iloc[0])
+    at = app_as(ensure_user(url, "analyst"), "review").run()
+    at.selectbox(key="rv_row").select(qid).run()
+    at.radio(key="rv_how").set_value("saying it was online (not mapped)").run()
+    assert not at.exception, at.exception
+    at.button(key="rv_online").click().run()
+    assert store.load_reports(engine).empty, "the button alone stores nothing"
+    assert any("will be stored as an online report" in w.value for w in at.warning)
+    at.button(key="rv_confirm").click().run()
+    assert not at.exception, at.exception
+    said = [as_read(s.value)[0] for s in at.success]
+    assert any(s.startswith("Marked online: chat.csv row 2 is report") for s in said), said
+    assert selection.online_count(store.load_reports(engine)) == 1
+    offered = [as_read(i.value)[0] for i in at.info]
+    assert any("chat.csv row 2" in i and "marked online (not mapped)" in i for i in offered), offered
 
 
 def test_a_backlog_is_listed_a_screenful_at_a_time_with_its_full_count(tmp_path, monkeypatch):

@@ -288,7 +288,16 @@ def _locate(eng, entry: pd.Series) -> None:
             hide_index=True,
             width="stretch",
         )
-    how = st.radio("Locate it by", ["a place", "a postcode", "a map click"], horizontal=True, key="rv_how")
+    how = st.radio(
+        "Locate it by",
+        ["a place", "a postcode", "a map click", _ONLINE],
+        horizontal=True,
+        key="rv_how",
+        help="A report that happened online is counted as online on every page and drawn on no map.",
+    )
+    if how == _ONLINE:
+        _mark_online(eng, entry, qid)
+        return
     lat = lon = None
     place = None
     radius = None  # what was chosen reaches this far; None: the geocoder's default for a place
@@ -342,7 +351,11 @@ def _locate(eng, entry: pd.Series) -> None:
         return
     st.write(f"Location: {lat:.5f}, {lon:.5f}")
     pending = st.session_state.get("rv_pending")
-    if pending is not None and pending["qid"] == qid and (pending["lat"], pending["lon"]) == (lat, lon):
+    if (
+        pending is not None
+        and pending["qid"] == qid
+        and (pending.get("lat"), pending.get("lon")) == (lat, lon)
+    ):
         st.warning(
             f"Confirm: {md_escape(entry['filename'])} row {int(entry['row_number'])} will be stored as a report"
             f" {md_escape(where)} ({lat:.5f}, {lon:.5f}), counted on every map and page, and leave this list."
@@ -369,6 +382,40 @@ def _locate(eng, entry: pd.Series) -> None:
             st.rerun()
     elif st.button("Save location", type="primary", key="rv_save"):
         st.session_state["rv_pending"] = {"qid": qid, "lat": lat, "lon": lon}
+        st.rerun()
+
+
+_ONLINE = "saying it was online (not mapped)"
+
+
+def _mark_online(eng, entry: pd.Series, qid: int) -> None:
+    """The row happened online: stored as an online report after a confirmation, undone like a location."""
+    row = f"{md_escape(entry['filename'])} row {int(entry['row_number'])}"
+    pending = st.session_state.get("rv_pending")
+    if pending == {"qid": qid, "online": True}:
+        st.warning(
+            f"Confirm: {row} will be stored as an online report, counted under *Online (not mapped)* on every"
+            " page and drawn on no map, and leave this list. What it gave as a location is kept as written."
+            " You can undo it afterwards."
+        )
+        c = st.columns(2)
+        if c[0].button("Confirm", type="primary", key="rv_confirm"):
+            try:
+                report_id = review.resolve_as_online(eng, qid, actor=state.username())
+            except (KeyError, ValueError) as exc:
+                st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
+            else:
+                st.session_state["rv_flash"] = (
+                    "success",
+                    f"Marked online: {row} is report {report_id}, counted as online and not mapped.",
+                )
+            _forget_choice()
+            st.rerun()
+        if c[1].button("Cancel", key="rv_cancel"):
+            st.session_state.pop("rv_pending", None)
+            st.rerun()
+    elif st.button("Mark it online", type="primary", key="rv_online"):
+        st.session_state["rv_pending"] = {"qid": qid, "online": True}
         st.rerun()
 
 
