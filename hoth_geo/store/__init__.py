@@ -186,7 +186,8 @@ class ImportSummary:
 
     def describe(self) -> str:
         text = (
-            f"{self.filename}: read {self.n_read:,} rows = {self.n_accepted:,} accepted"
+            f"{self.filename}: read {self.n_read:,} row{'s' if self.n_read != 1 else ''} ="
+            f" {self.n_accepted:,} accepted"
             f" + {self.n_quarantined:,} quarantined + {self.n_duplicates:,} duplicates"
         )
         if self.n_resubmitted:

@@ -122,7 +122,7 @@ def test_a_signed_in_analyst_uploads_and_imports_a_file(chromium, app, tmp_path)
     )
     context, page, watch = _import_as_analyst(chromium, app, path)
     page.get_by_test_id("stAlertContentSuccess").get_by_text(
-        "upload_check.csv: read 1 rows = 1 accepted"
+        "upload_check.csv: read 1 row = 1 accepted"
     ).wait_for()
     assert watch.foreign == []
     context.close()
@@ -141,7 +141,7 @@ def test_an_imported_files_name_headers_and_terms_are_shown_as_text(chromium, ap
         encoding="utf-8",
     )
     context, page, watch = _import_as_analyst(chromium, app, path)
-    success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="read 1 rows")
+    success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="read 1 row ")
     success.wait_for()
     warnings = page.get_by_test_id("stAlertContentWarning")
     warnings.filter(has_text="place type").wait_for()
@@ -151,7 +151,7 @@ def test_an_imported_files_name_headers_and_terms_are_shown_as_text(chromium, ap
     assert (
         success.inner_text()
         .replace("\u2060", "")
-        .startswith("upload [site](http:e.invalid).csv: read 1 rows")
+        .startswith("upload [site](http:e.invalid).csv: read 1 row ")
     )
     assert f'duplicate column headers ignored (the first of each was used): "{pixel}"' in shown
     assert f'"Other / unknown": "{login}" (1 row)' in next(t for t in shown if "place type" in t)
