@@ -39,6 +39,7 @@ from hoth_geo import schema
 from hoth_geo.intake import gazetteer as gz
 from hoth_geo.intake.area import Area, install_gazetteer
 from hoth_geo.intake.gazetteer import BNG, WGS84
+from hoth_geo.intake.parsers import grid_reference_square
 
 __all__ = [
     "Progress",
@@ -468,16 +469,13 @@ OPEN_NAMES_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 _ON_DATA = re.compile(r"(^|/)Data/([A-Z]{2}\d{2})\.csv$", re.I)
 _ON_HEADER = re.compile(r"(^|/)Doc/[^/]*Header[^/]*\.csv$", re.I)
-_GRID_LETTERS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # the OS grid skips I
 
 
-def grid_square_origin(ref: str) -> tuple[int, int]:
-    """South-west corner (easting, northing) in metres of an OS 10 km square such as 'NZ21'."""
-    ref = ref.upper()
-    l1, l2 = _GRID_LETTERS.index(ref[0]), _GRID_LETTERS.index(ref[1])
-    e100 = ((l1 - 2) % 5) * 5 + (l2 % 5)
-    n100 = (19 - (l1 // 5) * 5) - (l2 // 5)
-    return e100 * 100_000 + int(ref[2]) * 10_000, n100 * 100_000 + int(ref[3]) * 10_000
+def grid_square_origin(ref: str) -> tuple[int, int] | None:
+    """South-west corner (easting, northing) in metres of an OS 10 km square such as 'NZ21', or None
+    for a name that is not a square of the grid."""
+    square = grid_reference_square(ref, min_digits=2)
+    return None if square is None else square[:2]
 
 
 def streets_from_open_names(
@@ -512,7 +510,10 @@ def streets_from_open_names(
             m = _ON_DATA.search(n)
             if not m:
                 continue
-            e0, n0 = grid_square_origin(m.group(2))
+            origin = grid_square_origin(m.group(2))
+            if origin is None:
+                continue  # not a square of the grid: no roads of the area in it
+            e0, n0 = origin
             if e0 > maxx or e0 + 10_000 < minx or n0 > maxy or n0 + 10_000 < miny:
                 continue  # a 10 km square away from the area: not even opened
             members.append((n, lambda n=n, zf=zf: zf.open(n)))

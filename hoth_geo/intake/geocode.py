@@ -148,10 +148,11 @@ def grid_square(easting: np.ndarray, northing: np.ndarray) -> tuple[np.ndarray, 
     """(easting, northing, radius in metres) of where a grid reference puts a report.
 
     A reference names a square by its south-west corner, and its trailing zeros say the square's size:
-    431000, 544000 is the kilometre square from there to 432000, 545000 (a 6-figure reference, 100 m;
-    a 4-figure one, 10 km). The report may be anywhere in that square, so it is placed at the square's
-    centre with the half-diagonal as its radius (707 m for a kilometre square), not at the corner with
-    the side, which would leave the far corner outside the stated radius."""
+    431000, 544000 is the kilometre square from there to 432000, 545000 (NZ 31 44 written with
+    letters), 431500, 544200 a 100 m square (NZ 315 442). The report may be anywhere in that square, so
+    it is placed at the square's centre with the half-diagonal as its radius (707 m for a kilometre
+    square), not at the corner with the side, which would leave the far corner outside the stated
+    radius."""
     e = np.asarray(easting, float)
     n = np.asarray(northing, float)
     whole = np.isfinite(e) & np.isfinite(n) & (e == np.floor(e)) & (n == np.floor(n))

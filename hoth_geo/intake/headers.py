@@ -117,6 +117,10 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "northing": (
         "Northing", "Y", "Grid ref northing", "Northings", "BNG northing", "OS northing", "Y coordinate",
     ),
+    "grid_reference": (
+        "Grid reference", "Grid ref", "OS grid reference", "OS grid ref", "National grid reference",
+        "NGR", "OSGR", "Grid reference (OS)", "BNG grid reference",
+    ),
     "location_accuracy": (
         "Location accuracy", "Accuracy", "GPS accuracy", "Horizontal accuracy", "Coordinate accuracy",
         "Location radius", "Accuracy radius", "Accuracy metres",

@@ -352,6 +352,15 @@ _COUNTED_WARNINGS = (
     ),
     (re.compile(r"^([\d,]+) rows? had( British National Grid .*)$", re.S), "row had", "rows had"),
     (
+        re.compile(
+            r"^([\d,]+) (?:row gives|rows give)( a grid reference that does not contain its easting/northing;"
+            r" the easting/northing were used, check )rows? (.*)$",
+            re.S,
+        ),
+        "row gives",
+        "rows give",
+    ),
+    (
         re.compile(r"^([\d,]+) rows? had( a postcode that is not a valid UK postcode; .*)$", re.S),
         "row had",
         "rows had",

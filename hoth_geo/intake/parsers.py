@@ -34,6 +34,10 @@ __all__ = [
     "parse_indicators",
     "TRUE_TOKENS",
     "GRID_MIN",
+    "GRID_LETTERS",
+    "grid_reference_square",
+    "looks_like_grid_reference",
+    "parse_grid_references",
     "COMBINED_GRADING",
     "Vocabulary",
     "PLACE_VOCAB",
@@ -74,6 +78,71 @@ NORTHING_RANGE = (0.0, 1_300_000.0)
 
 # Below this, a wild latitude/longitude is a typo, not a grid reference in the wrong columns.
 GRID_MIN = 1_000.0
+
+
+# OS grid references ("NZ 2754 4215"): two letters naming a 100 km square of the National Grid (the
+# first of 25 letters, I skipped, a 500 km square; the second a 100 km square in it), then the
+# easting and northing digits within it, the same number each, written apart or run together.
+GRID_LETTERS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"
+_LETTERED_REF = re.compile(r"([A-HJ-Z]{2})\s*(?:(\d{1,5})\s+(\d{1,5})|(\d{2,10}))", re.I)
+# Four digits (a kilometre square) at least, unless asked: 'NE1 4' and 'TS12' are postcode sectors and
+# districts before they are 10 km squares.
+GRID_REFERENCE_MIN_DIGITS = 4
+
+
+def grid_reference_square(
+    ref: str, *, min_digits: int = GRID_REFERENCE_MIN_DIGITS
+) -> tuple[int, int, int] | None:
+    """(easting, northing) of the south-west corner and the side, in metres, of the square an OS grid
+    reference names, or None when ``ref`` is not one: 'NZ 27 42' names the kilometre square from
+    (427000, 542000), 'NZ 2754 4215' the 10 m square from (427540, 542150). Stored as easting/northing,
+    the size is read back from the trailing zeros (``geocode.grid_square``), so a reference whose
+    digits end in 0 is stated as the larger square: never more precise than it was written."""
+    m = _LETTERED_REF.fullmatch(ref.strip())
+    if m is None:
+        return None
+    letters, east_digits, north_digits, run_together = m.groups()
+    if run_together is not None:
+        if len(run_together) % 2:
+            return None
+        half = len(run_together) // 2
+        east_digits, north_digits = run_together[:half], run_together[half:]
+    if len(east_digits) != len(north_digits) or 2 * len(east_digits) < min_digits:
+        return None
+    first, second = GRID_LETTERS.index(letters[0].upper()), GRID_LETTERS.index(letters[1].upper())
+    east_100km = ((first - 2) % 5) * 5 + second % 5
+    north_100km = (19 - (first // 5) * 5) - second // 5
+    if not (0 <= east_100km * 100_000 < EASTING_RANGE[1] and 0 <= north_100km * 100_000 < NORTHING_RANGE[1]):
+        return None
+    side = 10 ** (5 - len(east_digits))
+    east = east_100km * 100_000 + int(east_digits) * side
+    north = north_100km * 100_000 + int(north_digits) * side
+    return east, north, side
+
+
+def looks_like_grid_reference(text: str) -> bool:
+    """Two letters and digits, as a grid reference is written, whether or not it is a valid one."""
+    return re.fullmatch(r"[A-Za-z]{2}\s*\d[\d\s]*", text.strip()) is not None
+
+
+def parse_grid_references(
+    values: pd.Series, *, min_digits: int = GRID_REFERENCE_MIN_DIGITS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(easting, northing, side) of the square each cell's grid reference names
+    (``grid_reference_square``), NaN where the cell is not one. Worked out once per distinct cell."""
+
+    def squares(unique: pd.Series) -> list:
+        out = []
+        for v in unique:
+            square = grid_reference_square(v, min_digits=min_digits) if isinstance(v, str) else None
+            out.append(square or (np.nan, np.nan, np.nan))
+        return out
+
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    if not len(uniques):
+        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan)
+    found = np.asarray(squares(pd.Series(uniques, dtype=object)), dtype=float).reshape(-1, 3)[codes]
+    return found[:, 0].copy(), found[:, 1].copy(), found[:, 2].copy()
 
 
 @dataclass

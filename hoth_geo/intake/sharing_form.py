@@ -40,11 +40,13 @@ from hoth_geo.intake.parsers import (
     clean_text,
     count_of,
     filled_mask,
+    looks_like_grid_reference,
     map_multi,
     map_single,
     none_if_blank,
     normalise_postcodes,
     parse_date_columns,
+    parse_grid_references,
     parse_numbers,
     parse_times,
     read_settings,
@@ -63,15 +65,15 @@ _DATE_FIELDS = ("date_observed", "date_received")
 
 
 _LOCATION_FIELDS = (
-    "location_text", "place_name", "postcode", "latitude", "longitude", "easting", "northing", "setting",
-    "online",
+    "location_text", "place_name", "postcode", "latitude", "longitude", "easting", "northing",
+    "grid_reference", "setting", "online",
 )  # fmt: skip
 
 
 _HUMAN = {
     "source_ref": "source reference", "date_received": "date received", "date_observed": "date observed",
     "time_observed": "time observed", "latitude": "latitude", "longitude": "longitude",
-    "easting": "easting", "northing": "northing", "postcode": "postcode",
+    "easting": "easting", "northing": "northing", "grid_reference": "grid reference", "postcode": "postcode",
     "location_accuracy": "location accuracy",
     "grading": "grading", "grading_source": "source grading", "grading_information": "information grading",
     "grading_handling": "handling code",
@@ -121,7 +123,8 @@ def _refuse_missing(frame: pd.DataFrame, column_map: dict[str, str]) -> None:
         missing.append("date column (Date observed or Date received)")
     if not any(f in column_map for f in _LOCATION_FIELDS):
         missing.append(
-            "location column (Location, Place name, Postcode, Latitude/Longitude, Easting/Northing or Setting)"
+            "location column (Location, Place name, Postcode, Latitude/Longitude, Easting/Northing, Grid"
+            " reference or Setting)"
         )
     if missing:
         name = frame.attrs.get("filename")
@@ -423,10 +426,12 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     """(latitude, longitude, easting, northing), NaN where missing, unreadable, out of range or given
     without its partner. Grid references typed into the latitude/longitude columns are moved across."""
     text, problems = cols.text, cols.problems
+    ref_east, ref_north, ref_side, ref_in_easting = _grid_references(cols)
     nums: dict[str, np.ndarray] = {}
     coord_bad: dict[str, np.ndarray] = {}  # unreadable or out of range: already reported
     for f in ("latitude", "longitude", "easting", "northing"):
-        v, bad = parse_numbers(text[f], comma_decimal=comma_decimal)
+        cells = text[f].where(~ref_in_easting, "") if f == "easting" and ref_in_easting.any() else text[f]
+        v, bad = parse_numbers(cells, comma_decimal=comma_decimal)
         coord_bad[f] = bad
         label = _HUMAN[f]
         hint = " (use a full stop for decimals)" if not comma_decimal else ""
@@ -460,6 +465,26 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
             + " British National Grid easting/northing values in the "
             "latitude/longitude columns; moved them to easting/northing"
         )
+    # A grid reference stands in for easting/northing the row did not give as numbers; one that puts
+    # the row elsewhere than its numbers do is said, so the analyst can check which is right.
+    by_ref = np.isnan(east) & np.isnan(north) & ~np.isnan(ref_east)
+    both = ~np.isnan(east) & ~np.isnan(north) & ~np.isnan(ref_east)
+    outside_square = both & (
+        (east < ref_east)
+        | (east > ref_east + ref_side)
+        | (north < ref_north)
+        | (north > ref_north + ref_side)
+    )
+    if outside_square.any():
+        n_apart = int(outside_square.sum())
+        cols.warnings.append(
+            count_of(n_apart, "row gives", "rows give")
+            + " a grid reference that does not contain its easting/northing; the easting/northing were used,"
+            + (" check row " if n_apart == 1 else " check rows ")
+            + ", ".join(str(r) for r in cols.row_number[outside_square][:10])
+        )
+    east = np.where(by_ref, ref_east, east)
+    north = np.where(by_ref, ref_north, north)
     for f, arr, lo, hi in (
         ("latitude", lat, -90.0, 90.0),
         ("longitude", lon, -180.0, 180.0),
@@ -485,6 +510,43 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         a[half] = np.nan
         b[half] = np.nan
     return lat, lon, east, north
+
+
+_GRID_REFERENCE_FORM = "two letters and 4 to 10 digits, e.g. NZ 2754 4215"
+
+
+def _grid_references(cols: _Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(easting, northing, side) of the square each row's OS grid reference names, NaN where none, and
+    whether it was written in the easting column: from a grid reference column, else from the easting
+    column (its northing blank), else from a location text that is nothing but a grid reference. One
+    given in the first two that is not a grid reference is the row's problem; a location text that is
+    not one is a location text."""
+    text, filled, problems = cols.text, cols.filled, cols.problems
+    east, north, side = parse_grid_references(text["grid_reference"])
+    problems.add(
+        filled["grid_reference"] & np.isnan(east),
+        "grid_reference",
+        text["grid_reference"],
+        lambda s: f'grid reference "{s}" is not an OS grid reference ({_GRID_REFERENCE_FORM})',
+    )
+    lettered = filled["easting"] & ~filled["northing"]
+    if lettered.any():
+        lettered[lettered] = [looks_like_grid_reference(v) for v in text["easting"][lettered]]
+    sources = [lettered, filled["location_text"]]
+    for found_in, column in zip(sources, ("easting", "location_text"), strict=True):
+        todo = found_in & np.isnan(east)
+        if not todo.any():
+            continue
+        e, n, d = parse_grid_references(text[column].where(todo, ""))
+        if column == "easting":
+            problems.add(
+                todo & np.isnan(e),
+                "easting",
+                text["easting"],
+                lambda s: f'easting "{s}" is not an OS grid reference ({_GRID_REFERENCE_FORM}) or a number',
+            )
+        east, north, side = (np.where(todo, new, old) for new, old in ((e, east), (n, north), (d, side)))
+    return east, north, side, lettered
 
 
 # Wider than this is no point's accuracy but a slip (kilometres or feet for metres, a typo): the row goes

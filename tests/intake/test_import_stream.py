@@ -278,12 +278,22 @@ def test_warnings_of_chunks_add_up():
             ],
             ["2 rows have a date observed after the date received; kept as given, check rows 12, 13"],
             ["1,000 rows had no date observed; used it"],
+            [
+                "1 row gives a grid reference that does not contain its easting/northing; the easting/northing"
+                " were used, check row 40"
+            ],
+            [
+                "1 row gives a grid reference that does not contain its easting/northing; the easting/northing"
+                " were used, check row 90"
+            ],
         ]
     )
     assert merged == [
         'file "a.csv" is not UTF-8; read it as Windows-1252',
         "1,004 rows had no date observed; used it",
         "3 rows have a date observed after the date received; kept as given, check rows 7, 12, 13",
+        "2 rows give a grid reference that does not contain its easting/northing; the easting/northing"
+        " were used, check rows 40, 90",
         f"1 text field was longer than 10,000 characters and cut short: {long}",
         "1 empty row",
     ]

@@ -258,3 +258,55 @@ def test_a_setting_is_online_when_it_says_so_in_any_words(setting, online, unrea
     said_online, unknown = read_settings(pd.Series([setting, setting]))
     assert said_online.tolist() == [online, online]
     assert unknown.rows_by_term == ({setting: 2} if unread else {})
+
+
+@pytest.mark.parametrize(
+    ("ref", "square"),
+    [
+        # Published references: Trafalgar Square, Ben Nevis's summit, Land's End, Lerwick, the grid's origin.
+        ("TQ 30080 80480", (530080, 180480, 1)),
+        ("NN 16667 71283", (216667, 771283, 1)),
+        ("SW 342 251", (134200, 25100, 100)),
+        ("HU 47 41", (447000, 1141000, 1000)),
+        ("SV 0000 0000", (0, 0, 10)),
+        # Durham Cathedral, however it is written.
+        ("NZ 2737 4209", (427370, 542090, 10)),
+        ("nz27374209", (427370, 542090, 10)),
+        ("NZ2737 4209", (427370, 542090, 10)),
+        ("NZ 27 42", (427000, 542000, 1000)),
+    ],
+)
+def test_an_os_grid_reference_names_its_square(ref, square):
+    from hoth_geo.intake.parsers import grid_reference_square
+
+    assert grid_reference_square(ref) == square
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NZ 275 42",  # halves of different lengths
+        "NZ 27374",  # an odd number of digits
+        "ZZ 1234 5678",  # no such square
+        "IA 1234 5678",  # the grid has no I
+        "NE1 4",  # a postcode sector, not a 10 km square
+        "TS12",  # a postcode district
+        "DH1 1AB",
+        "Market Place",
+        "NZ 2737 4209 near the bus stop",
+    ],
+)
+def test_what_is_not_a_grid_reference_is_not_read_as_one(text):
+    from hoth_geo.intake.parsers import grid_reference_square
+
+    assert grid_reference_square(text) is None
+
+
+def test_a_grid_references_square_lands_where_the_place_is():
+    """Durham Cathedral's 10 m square, converted through pyproj, is at the cathedral."""
+    from hoth_geo.intake.gazetteer import bng_to_wgs84
+    from hoth_geo.intake.parsers import grid_reference_square
+
+    east, north, side = grid_reference_square("NZ 2737 4209")
+    lon, lat = bng_to_wgs84([east + side / 2], [north + side / 2])
+    assert lat[0] == pytest.approx(54.7733, abs=0.0005) and lon[0] == pytest.approx(-1.5760, abs=0.001)

@@ -15,6 +15,7 @@ from hoth_geo import selection, store
 from hoth_geo.analysis import aggregate
 from hoth_geo.intake import pipeline, review
 from hoth_geo.intake.files import ImportRefused
+from hoth_geo.intake.gazetteer import bng_to_wgs84
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
@@ -194,6 +195,45 @@ def test_a_setting_that_names_an_online_platform_is_online_and_never_mapped(engi
         "1 row had a setting that says neither online nor in person; read as in person (an online report"
         ' among them can be marked online in Review): "Phone call" (1 row)'
     ]
+
+
+def test_os_grid_references_are_located_as_the_square_they_name(engine, tmp_path):
+    """An OS grid reference in its own column, in the easting column or as the whole location text is
+    placed at the centre of the square it names, within the square's half-diagonal; one that is not a
+    reference is quarantined naming the row, the column and the value, and a postcode sector in the
+    location text is not mistaken for a 10 km square."""
+    path = tmp_path / "grid.csv"
+    path.write_text(
+        "Source reference,Date observed,Reporting agency,Location,Easting,Northing,Grid ref,Concerns\n"
+        "G-1,03/04/2025,Test Outreach (synthetic),,,,NZ 2737 4209,cse\n"
+        "G-2,04/04/2025,Test Outreach (synthetic),,NZ27374209,,,cse\n"
+        "G-3,05/04/2025,Test Outreach (synthetic),NZ 27 42,,,,cse\n"
+        "G-4,06/04/2025,Test Outreach (synthetic),,,,NZ 275 42,cse\n"
+        "G-5,07/04/2025,Test Outreach (synthetic),DH1 4,,,,cse\n"
+        "G-6,08/04/2025,Test Outreach (synthetic),,427370,542090,NZ 2900 4400,cse\n",
+        encoding="utf-8",
+    )
+    summary = pipeline.import_file(engine, path)
+    assert (summary.n_read, summary.n_accepted, summary.n_quarantined) == (6, 4, 2)
+    reports = store.load_reports(engine)
+    stored = store.report_details(engine, reports["id"]).set_index("source_ref")
+    assert stored["geocode_method"].eq("coordinates_bng").all()
+    assert stored.loc["G-1", ["easting", "northing"]].tolist() == [427370.0, 542090.0]
+    assert stored.loc["G-2", ["easting", "northing"]].tolist() == [427370.0, 542090.0]
+    assert stored.loc["G-1", "precision_m"] == pytest.approx(10.0)
+    # A 4-figure reference is a kilometre square: the report is anywhere in it, so it is placed at the
+    # square's centre with the half-diagonal as its radius, not at the corner the digits name.
+    lon, lat = bng_to_wgs84([427500.0], [542500.0])
+    assert stored.loc["G-3", ["latitude", "longitude"]].tolist() == pytest.approx([lat[0], lon[0]])
+    assert stored.loc["G-3", "precision_m"] == pytest.approx(707.1, abs=0.1)
+    reasons = store.load_quarantine(engine).set_index("row_number")["reason"]
+    assert reasons[5].startswith('row 5: grid reference "NZ 275 42" is not an OS grid reference')
+    assert reasons[6].startswith("row 6: needs a location"), "'DH1 4' is a postcode sector, not a square"
+    assert stored.loc["G-6", ["easting", "northing"]].tolist() == [427370.0, 542090.0]
+    assert (
+        "1 row gives a grid reference that does not contain its easting/northing; the easting/northing"
+        " were used, check row 7"
+    ) in summary.warnings
 
 
 def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):
