@@ -37,7 +37,8 @@ from hoth_geo.access import auth
 from hoth_geo.errors import InvalidInput
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake import pipeline, sharing_form
-from hoth_geo.intake.gazetteer import Gazetteer, load_gazetteer, normalise_postcode
+from hoth_geo.intake.gazetteer import Gazetteer, bng_to_wgs84, load_gazetteer, normalise_postcode
+from hoth_geo.intake.parsers import grid_reference_square
 from hoth_geo.schema import (
     AGENCY_TYPES,
     CONCERNS,
@@ -455,7 +456,7 @@ def preview(
 class Option:
     """One type-ahead answer; ``fields`` are the Submission location fields it fills in."""
 
-    kind: str  # 'place' | 'street' | 'postcode'
+    kind: str  # 'place' | 'street' | 'postcode' | 'grid reference'
     label: str
     latitude: float
     longitude: float
@@ -515,6 +516,9 @@ class GazetteerIndex:
         if len(q) < 2:
             return []
         out: list[Option] = []
+        grid_ref = grid_reference_option(q)
+        if grid_ref is not None:
+            out.append(grid_ref)
         compact = re.sub(r"\s+", "", q).upper()
         if re.match(r"^[A-Z]{1,2}[0-9]", compact):
             hits = self._postcodes[self._postcodes["_compact"].str.startswith(compact)].head(limit)
@@ -574,6 +578,34 @@ class GazetteerIndex:
         )
 
 
+def written_grid_reference(text: str) -> str | None:
+    """An OS grid reference as it is usually written ('NZ 2737 4209'), or None when ``text`` is not one."""
+    square = grid_reference_square(text)
+    if square is None:
+        return None
+    digits = re.sub(r"\D", "", text)
+    half = len(digits) // 2
+    return f"{text.strip()[:2].upper()} {digits[:half]} {digits[half:]}"
+
+
+def grid_reference_option(text: str) -> Option | None:
+    """A typed OS grid reference as a location to choose, at the centre of its square and as wide as
+    the square (the same radius the import gives it), or None when ``text`` is not one."""
+    written = written_grid_reference(text)
+    if written is None:
+        return None
+    east, north, _side = grid_reference_square(written)
+    centre_east, centre_north, radius = geocoding.grid_square(np.array([east]), np.array([north]))
+    lon, lat = bng_to_wgs84(centre_east, centre_north)
+    return Option(
+        kind="grid reference",
+        label=f"{written} — grid reference, within {float(radius[0]):,.0f} m",
+        latitude=float(lat[0]),
+        longitude=float(lon[0]),
+        fields={"location_text": written},
+    )
+
+
 def gazetteer_index(engine: Engine | None = None, gazetteer: Gazetteer | None = None) -> GazetteerIndex:
     """The type-ahead index over the area's gazetteer and the places analysts added."""
     gaz = gazetteer or load_gazetteer()
@@ -591,6 +623,9 @@ def where_from_text(text: str) -> dict:
     t = _text(text)
     if not t:
         return {}
+    written = written_grid_reference(t)
+    if written is not None:  # read by the import as the square it names, not as a place's name
+        return {"location_text": written}
     pc = normalise_postcode(pd.Series([t])).iloc[0]
     if isinstance(pc, str) and pc:
         return {"postcode": pc, "location_text": t}

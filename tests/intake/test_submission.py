@@ -527,3 +527,24 @@ def test_an_administrator_sets_the_agency_from_the_command_line(tmp_path):
     )
     assert missing.exit_code == 2 and "'nobody' does not exist" in missing.output
     assert audit.load_audit(engine, event="account_agency_set")["target"].tolist() == ["nurse.one"]
+
+
+def test_a_typed_grid_reference_is_offered_and_placed_as_the_square_it_names(env):
+    """An officer who types an OS grid reference is offered it, as wide as its square, and the report is
+    placed where the preview said: the same square the import reads from a file."""
+    user = env["users"]["school.lead"]
+    (option, *_rest) = sm.search_places(user, env["index"], "nz27374209")
+    assert option.kind == "grid reference" and option.label == "NZ 2737 4209 — grid reference, within 10 m"
+    assert option.fields == {"location_text": "NZ 2737 4209"}
+    kilometre = sm.search_places(user, env["index"], "NZ 27 42")[0]
+    assert kilometre.label.endswith("within 707 m")
+    assert sm.where_from_text("nz 2737 4209") == {"location_text": "NZ 2737 4209"}
+    assert all(o.kind != "grid reference" for o in sm.search_places(user, env["index"], "DL1 4"))
+
+    s = form(place_name=None, postcode=None, location_text="NZ 2737 4209")
+    seen = sm.preview(user, s, engine=env["engine"], gazetteer=env["gaz"], today=TODAY)
+    assert (seen.method, seen.precision_m) == ("coordinates_bng", 10.0)
+    assert (seen.latitude, seen.longitude) == pytest.approx((option.latitude, option.longitude))
+    receipt = sm.submit(env["engine"], user, s, gazetteer=env["gaz"], today=TODAY)
+    row = report_by_ref(env["engine"], receipt.reference).iloc[0]
+    assert (row["easting"], row["northing"], row["precision_m"]) == (427370.0, 542090.0, 10.0)

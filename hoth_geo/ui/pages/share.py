@@ -352,6 +352,7 @@ def render() -> None:
             st.text_input(
                 "Search for a place, street or postcode (type part of it, then press Enter)",
                 key="sh_query",
+                placeholder="Part of a name, a postcode, or an OS grid reference",
                 on_change=_save_draft,
             )
             query = str(st.session_state.get("sh_query") or "").strip()
