@@ -41,7 +41,7 @@ from hoth_geo.intake.gazetteer import (
     local_metres,
     wgs84_to_bng,
 )
-from hoth_geo.intake.parsers import object_column
+from hoth_geo.intake.parsers import grid_reference_square, object_column, written_grid_reference
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "GeocodeResult",
     "in_study_area",
     "grid_square",
+    "grid_reference_location",
     "wgs84_precision_m",
     "map_click_radius_m",
     "layer_radius_m",
@@ -165,6 +166,19 @@ def grid_square(easting: np.ndarray, northing: np.ndarray) -> tuple[np.ndarray, 
     shift = np.where(side >= 10, side / 2, 0.0)
     radius = np.maximum(side * np.sqrt(2) / 2, _COORD_PRECISION_M)
     return e + shift, n + shift, radius
+
+
+def grid_reference_location(text: str) -> tuple[str, float, float, float] | None:
+    """(the reference as usually written, latitude, longitude, radius in metres) of a typed OS grid
+    reference: the centre of its square and its half-diagonal, as a file's reference is located; None
+    when ``text`` is not one."""
+    written = written_grid_reference(text)
+    if written is None:
+        return None
+    east, north, _side = grid_reference_square(written)
+    centre_east, centre_north, radius = grid_square(np.array([east]), np.array([north]))
+    lon, lat = bng_to_wgs84(centre_east, centre_north)
+    return written, float(lat[0]), float(lon[0]), float(radius[0])
 
 
 _METRES_PER_DEGREE = 111_320.0  # of latitude, and of longitude at the equator (WGS84, to 0.5 %)

@@ -37,6 +37,7 @@ __all__ = [
     "GRID_LETTERS",
     "grid_reference_square",
     "looks_like_grid_reference",
+    "written_grid_reference",
     "parse_grid_references",
     "COMBINED_GRADING",
     "Vocabulary",
@@ -118,6 +119,16 @@ def grid_reference_square(
     east = east_100km * 100_000 + int(east_digits) * side
     north = north_100km * 100_000 + int(north_digits) * side
     return east, north, side
+
+
+def written_grid_reference(text: str) -> str | None:
+    """An OS grid reference as it is usually written ('nz27374209' -> 'NZ 2737 4209'), or None when
+    ``text`` is not one."""
+    if grid_reference_square(text) is None:
+        return None
+    digits = re.sub(r"\D", "", text)
+    half = len(digits) // 2
+    return f"{text.strip()[:2].upper()} {digits[:half]} {digits[half:]}"
 
 
 def looks_like_grid_reference(text: str) -> bool:

@@ -37,8 +37,8 @@ from hoth_geo.access import auth
 from hoth_geo.errors import InvalidInput
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake import pipeline, sharing_form
-from hoth_geo.intake.gazetteer import Gazetteer, bng_to_wgs84, load_gazetteer, normalise_postcode
-from hoth_geo.intake.parsers import grid_reference_square
+from hoth_geo.intake.gazetteer import Gazetteer, load_gazetteer, normalise_postcode
+from hoth_geo.intake.parsers import written_grid_reference
 from hoth_geo.schema import (
     AGENCY_TYPES,
     CONCERNS,
@@ -578,30 +578,18 @@ class GazetteerIndex:
         )
 
 
-def written_grid_reference(text: str) -> str | None:
-    """An OS grid reference as it is usually written ('NZ 2737 4209'), or None when ``text`` is not one."""
-    square = grid_reference_square(text)
-    if square is None:
-        return None
-    digits = re.sub(r"\D", "", text)
-    half = len(digits) // 2
-    return f"{text.strip()[:2].upper()} {digits[:half]} {digits[half:]}"
-
-
 def grid_reference_option(text: str) -> Option | None:
     """A typed OS grid reference as a location to choose, at the centre of its square and as wide as
     the square (the same radius the import gives it), or None when ``text`` is not one."""
-    written = written_grid_reference(text)
-    if written is None:
+    found = geocoding.grid_reference_location(text)
+    if found is None:
         return None
-    east, north, _side = grid_reference_square(written)
-    centre_east, centre_north, radius = geocoding.grid_square(np.array([east]), np.array([north]))
-    lon, lat = bng_to_wgs84(centre_east, centre_north)
+    written, lat, lon, radius = found
     return Option(
         kind="grid reference",
-        label=f"{written} — grid reference, within {float(radius[0]):,.0f} m",
-        latitude=float(lat[0]),
-        longitude=float(lon[0]),
+        label=f"{written} — grid reference, within {radius:,.0f} m",
+        latitude=lat,
+        longitude=lon,
         fields={"location_text": written},
     )
 

@@ -413,6 +413,34 @@ def test_review_page_states_a_rural_postcode_as_wide_as_its_unit(tmp_path, monke
     assert (stored["geocode_method"], stored["precision_m"]) == ("analyst", 3566.0)
 
 
+def test_review_page_locates_a_row_by_an_os_grid_reference_as_wide_as_its_square(tmp_path, monkeypatch):
+    from apptest_support import app_as, as_read, ensure_user
+
+    from hoth_geo.intake import geocode
+
+    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
+    qid = int(review.needs_location(engine)["id"].iloc[0])
+    at = app_as(ensure_user(url, "analyst"), "review").run()
+    at.selectbox(key="rv_row").select(qid).run()
+    at.radio(key="rv_how").set_value("a grid reference").run()
+    at.text_input(key="rv_grid_ref").input("NZ 275 42").run()
+    assert any("is not an OS grid reference" in as_read(w.value)[0] for w in at.warning)
+    assert not [b for b in at.button if b.key == "rv_save"], "nothing to save"
+    at.text_input(key="rv_grid_ref").input("nz 27 42").run()
+    at.button(key="rv_save").click().run()
+    assert not at.exception, at.exception
+    assert any("at grid reference NZ 27 42 (within 707 m)" in as_read(w.value)[0] for w in at.warning)
+    at.button(key="rv_confirm").click().run()
+    report_id = int(store.load_quarantine(engine, status="resolved")["resolved_report_id"].iloc[0])
+    stored = store.report_details(engine, [report_id]).iloc[0]
+    _written, lat, lon, radius = geocode.grid_reference_location("NZ 27 42")
+    assert (stored["geocode_method"], stored["precision_m"]) == ("analyst", pytest.approx(radius))
+    assert (stored["latitude"], stored["longitude"]) == pytest.approx((lat, lon))
+
+
 def test_review_page_marks_a_row_online_after_a_confirmation(tmp_path, monkeypatch):
     from apptest_support import app_as, as_read, ensure_user
 

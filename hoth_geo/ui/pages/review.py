@@ -119,7 +119,7 @@ def _locate_again_offer(eng, waiting: pd.DataFrame, view: dict, *, n: int) -> No
 
 
 def _forget_choice() -> None:
-    for key in ("rv_row", "rv_pending", "rv_point", "rv_place", "rv_postcode"):
+    for key in ("rv_row", "rv_pending", "rv_point", "rv_place", "rv_postcode", "rv_grid_ref"):
         st.session_state.pop(key, None)
 
 
@@ -290,7 +290,7 @@ def _locate(eng, entry: pd.Series) -> None:
         )
     how = st.radio(
         "Locate it by",
-        ["a place", "a postcode", "a map click", _ONLINE],
+        ["a place", "a postcode", "a grid reference", "a map click", _ONLINE],
         horizontal=True,
         key="rv_how",
         help="A report that happened online is counted as online on every page and drawn on no map.",
@@ -337,6 +337,15 @@ def _locate(eng, entry: pd.Series) -> None:
             else:
                 pc, lat, lon, radius = found
                 where = f"at postcode {pc} (within {radius:,.0f} m)"
+    elif how == "a grid reference":
+        text = st.text_input("OS grid reference", key="rv_grid_ref", placeholder="e.g. NZ 2737 4209")
+        if text:
+            found = geocode.grid_reference_location(text)
+            if found is None:
+                st.warning(f"{md_escape(text)} is not an OS grid reference: two letters and 4 to 10 digits.")
+            else:
+                written, lat, lon, radius = found
+                where = f"at grid reference {written} (within {radius:,.0f} m)"
     else:
         point = st.session_state.get("rv_point")
         if point and point[0] == qid:
