@@ -522,30 +522,37 @@ def _grid_references(cols: _Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray
     given in the first two that is not a grid reference is the row's problem; a location text that is
     not one is a location text."""
     text, filled, problems = cols.text, cols.filled, cols.problems
-    east, north, side = parse_grid_references(text["grid_reference"])
-    problems.add(
-        filled["grid_reference"] & np.isnan(east),
-        "grid_reference",
-        text["grid_reference"],
-        lambda s: f'grid reference "{s}" is not an OS grid reference ({_GRID_REFERENCE_FORM})',
-    )
+    n = len(cols.row_number)
+    east, north, side = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     lettered = filled["easting"] & ~filled["northing"]
     if lettered.any():
         lettered[lettered] = [looks_like_grid_reference(v) for v in text["easting"][lettered]]
-    sources = [lettered, filled["location_text"]]
-    for found_in, column in zip(sources, ("easting", "location_text"), strict=True):
+    for found_in, column in (
+        (filled["grid_reference"], "grid_reference"),
+        (lettered, "easting"),
+        (filled["location_text"], "location_text"),
+    ):
         todo = found_in & np.isnan(east)
         if not todo.any():
             continue
-        e, n, d = parse_grid_references(text[column].where(todo, ""))
-        if column == "easting":
+        at = np.flatnonzero(todo)  # only the rows that may hold one: most location texts are not
+        east[at], north[at], side[at] = parse_grid_references(text[column].iloc[at])
+        unread = np.zeros(n, dtype=bool)
+        unread[at] = np.isnan(east[at])
+        if column == "grid_reference":
             problems.add(
-                todo & np.isnan(e),
-                "easting",
-                text["easting"],
+                unread,
+                column,
+                text[column],
+                lambda s: f'grid reference "{s}" is not an OS grid reference ({_GRID_REFERENCE_FORM})',
+            )
+        elif column == "easting":
+            problems.add(
+                unread,
+                column,
+                text[column],
                 lambda s: f'easting "{s}" is not an OS grid reference ({_GRID_REFERENCE_FORM}) or a number',
             )
-        east, north, side = (np.where(todo, new, old) for new, old in ((e, east), (n, north), (d, side)))
     return east, north, side, lettered
 
 
