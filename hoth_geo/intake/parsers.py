@@ -468,12 +468,22 @@ _TIME = re.compile(
 )
 
 
+# Said of a time of day rather than written as one: read as the time they name.
+_TIME_WORDS = re.compile(r"^(?:12\s*)?(?:(?P<noon>noon|midday|mid day)|(?P<midnight>midnight))$", re.I)
+# 'approx 21:30', 'about 9pm', 'c. 2130', '~21:30': the time, as precise as a time of day is read here.
+_ABOUT = re.compile(r"^(?:(?:approx(?:imately)?|about|around|roughly|circa|ca|c)\.?\s*|~\s*)", re.I)
+
+
 def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """'21:30', '2130', '9.30pm', '9pm', '21:30:00' -> (timedelta64[ns], blank, invalid)."""
+    """'21:30', '2130', '9.30pm', '9pm', '21:30:00', 'noon', 'midnight', 'approx 21:30'
+    -> (timedelta64[ns], blank, invalid)."""
 
     def one_pass(u: pd.Series) -> pd.DataFrame:
         text = as_text(u).str.strip()
         blank = text.str.lower().isin(_NULL_TOKENS)
+        text = text.str.replace(_ABOUT, "", regex=True)
+        words = text.str.extract(_TIME_WORDS)
+        text = text.where(words["noon"].isna(), "12:00").where(words["midnight"].isna(), "00:00")
         parts = text.str.extract(_TIME)
         hour = pd.to_numeric(parts["H"], errors="coerce")
         minute = pd.to_numeric(parts["M"], errors="coerce").fillna(0)

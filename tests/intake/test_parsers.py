@@ -310,3 +310,37 @@ def test_a_grid_references_square_lands_where_the_place_is():
     east, north, side = grid_reference_square("NZ 2737 4209")
     lon, lat = bng_to_wgs84([east + side / 2], [north + side / 2])
     assert lat[0] == pytest.approx(54.7733, abs=0.0005) and lon[0] == pytest.approx(-1.5760, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [
+        ("21:30", 21.5),
+        ("9.30pm", 21.5),
+        ("noon", 12.0),
+        ("12 noon", 12.0),
+        ("Midday", 12.0),
+        ("midnight", 0.0),
+        ("approx 21:30", 21.5),
+        ("approx. 9pm", 21.0),
+        ("about 9pm", 21.0),
+        ("c. 2130", 21.5),
+        ("ca 10am", 10.0),
+        ("~21:30", 21.5),
+        ("around noon", 12.0),
+    ],
+)
+def test_a_time_of_day_is_read_as_partners_write_it(text, hours):
+    data = f"Ref,Date observed,Time observed,Postcode\nSYN-1,03/04/2025,{text},DH1 1AB\n".encode()
+    r = ingest(data, "times.csv", today=TODAY)
+    (observed,) = r.rows["observed_at"]
+    assert bool(r.rows["time_known"].iloc[0])
+    assert observed == pd.Timestamp("2025-04-03") + pd.Timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("text", ["evening", "after school", "25:61", "13pm", "clock"])
+def test_a_time_that_is_not_a_time_of_day_is_quarantined_naming_it(text):
+    data = f"Ref,Date observed,Time observed,Postcode\nSYN-1,03/04/2025,{text},DH1 1AB\n".encode()
+    r = ingest(data, "times.csv", today=TODAY)
+    assert r.rows.empty
+    assert r.quarantine["reason"].tolist() == [f'row 2: time observed "{text}" is not a valid time']
