@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
+from hoth_geo import store
 from hoth_geo.schema import TEMPLATE_COLUMNS
 
 
@@ -13,6 +15,14 @@ def write_form(path: Path, rows: list[dict]) -> Path:
     """A sharing-form CSV at ``path`` with the template's columns and ``rows`` (blank where not given)."""
     pd.DataFrame([{c: r.get(c, "") for c in TEMPLATE_COLUMNS} for r in rows]).to_csv(path, index=False)
     return path
+
+
+def as_quarantined_before_0010(engine) -> None:
+    """Forget the identity of every quarantine entry, as entries quarantined before revision 0010 have
+    none: a corrected row imported later does not supersede them, so an analyst may still resolve one
+    to the report stored meanwhile."""
+    with engine.begin() as conn:
+        conn.execute(sa.update(store.quarantine).values(identity=None))
 
 
 # A youth outreach report with no place the geocoder can find (it goes to Review).

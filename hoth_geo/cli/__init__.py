@@ -154,7 +154,7 @@ def ingest(
         frame = pd.concat(accounted, ignore_index=True)
         frame = frame[["file", "import_id", *[c for c in frame.columns if c not in ("file", "import_id")]]]
         privacy.neutralise_frame(frame).to_csv(rows_out, index=False)
-        typer.echo(f"wrote the outcome of {len(frame):,} rows to {rows_out}")
+        typer.echo(f"wrote the outcome of {len(frame):,} row{'s' if len(frame) != 1 else ''} to {rows_out}")
     if refused:
         raise typer.Exit(1)
 

@@ -326,6 +326,7 @@ def _finish_import(
     accounted: pd.DataFrame | list[pd.DataFrame],
     is_demo: bool,
     to_reports: bool,
+    n_superseded: int = 0,
 ) -> store.ImportSummary:
     """Check that every row of the file is accounted for, then complete the import record and its
     audit entry in the caller's transaction. ``accounted`` may come in parts (a list, emptied here, so
@@ -352,6 +353,7 @@ def _finish_import(
         n_resubmitted=n_resubmitted,
         n_possible_duplicates=n_flagged,
         n_out_of_area=n_out_of_area,
+        n_superseded=n_superseded,
         rows=accounted,
     )
     # A bug, never a data problem: the caller's transaction rolls back.
@@ -366,7 +368,7 @@ def _finish_import(
             reports=n_acc if to_reports else 0,
             demo_reports=n_acc if to_reports and is_demo else 0,
             context=0 if to_reports else n_acc,
-            quarantine_open=n_q,
+            quarantine_open=n_q - n_superseded,
             # An import only adds rows; the identity steps that change stored reports (a resubmission
             # replacing one, a merge) bump the version themselves without this.
             appended_only=True,
@@ -387,6 +389,7 @@ def _finish_import(
             "resubmitted": summary.n_resubmitted,
             "possible_duplicates": summary.n_possible_duplicates,
             "out_of_area": n_out_of_area,
+            "superseded_quarantine": n_superseded,
             "sha256": file_sha,
         },
     )
@@ -473,12 +476,34 @@ class _SharingFormImport:
     n_q: int = 0
     n_resubmitted: int = 0
     n_flagged: int = 0
+    n_superseded: int = 0
+    # Open quarantine entries of earlier imports a stored row may supersede (identity, id); read once.
+    open_entries: pd.DataFrame | None = None
 
     def file_warnings(self) -> list[str]:
         """The warnings for the whole file: the chunks' own, added up, then the unknown terms."""
         return import_stream.merge_warnings(self.warnings) + sharing_form.vocabulary_warnings(
             self.unknown_terms
         )
+
+    def _supersede(self, stored: pd.DataFrame, stored_ids: pd.Series) -> pd.Series:
+        """Close the open quarantine entries of earlier imports whose identity a row of this chunk was
+        just stored under (the partner's corrected row); {row number: the entries it closed}."""
+        if self.open_entries is None:
+            self.open_entries = store.open_quarantine_identities(self.conn, before_import=self.import_id)
+        entries = self.open_entries
+        if entries.empty or stored.empty:
+            return pd.Series(dtype=object)
+        row_of_identity = pd.Series(stored["row_number"].to_numpy(), index=stored["identity"].to_numpy())
+        hit = entries[entries["identity"].isin(row_of_identity.index)]
+        if hit.empty:
+            return pd.Series(dtype=object)
+        rows = row_of_identity.reindex(hit["identity"]).to_numpy()
+        store.supersede_quarantine(self.conn, hit["id"], stored_ids.reindex(rows).to_numpy())
+        self.n_superseded += len(hit)
+        self.open_entries = entries[~entries["id"].isin(hit["id"])]
+        closed = pd.Series(hit["id"].to_numpy(), index=rows)
+        return closed.groupby(level=0).agg(lambda ids: ", ".join(f"entry {int(i)}" for i in sorted(ids)))
 
     def add_chunk(self, raw: pd.DataFrame) -> None:
         conn, import_id = self.conn, self.import_id
@@ -527,6 +552,7 @@ class _SharingFormImport:
         )
         self.stored.add(stored_ids)
         self.n_acc += n_new
+        supersedes = self._supersede(new_located, stored_ids)
 
         # A changed repeat of a row of this same file that did not reach the store has nothing to change.
         target_row = info["resubmission_of_row"].reindex(resub["row_number"])
@@ -631,7 +657,7 @@ class _SharingFormImport:
 
         parts = [
             *_stored_and_quarantined_outcomes(
-                new_rows, stored_ids, resembles.reindex(new_rows), quarantined, q_ids
+                new_rows, stored_ids, resembles.reindex(new_rows), quarantined, q_ids, supersedes
             ),
             _report_duplicate_outcomes(rows, cls),
             q_dups,
@@ -656,15 +682,22 @@ def _stored_and_quarantined_outcomes(
     resembles: pd.Series,
     quarantined: pd.DataFrame,
     quarantine_ids: pd.Series,
+    supersedes: pd.Series | None = None,
 ) -> list[pd.DataFrame]:
     """The outcome rows of the rows an import stored and of those it quarantined (one-shot and chunked
     alike). ``resembles`` holds, per stored row in order, the report whose content it repeats (NaN
-    when none): such a row is stored but flagged as a possible duplicate for Review."""
+    when none): such a row is stored but flagged as a possible duplicate for Review. ``supersedes``:
+    {row number: the earlier quarantine entries it closed, as text}."""
     flagged = resembles.notna().to_numpy()
     detail = np.full(len(stored_rows), None, dtype=object)
     detail[flagged] = [
         f"the same content as report {int(r)}: flagged for Review" for r in resembles[flagged].tolist()
     ]
+    if supersedes is not None and len(supersedes):
+        closes = supersedes.reindex(stored_rows).to_numpy(dtype=object)
+        for i in np.flatnonzero(pd.notna(closes)):
+            said = f"supersedes quarantine {closes[i]} (an earlier import's version of this row)"
+            detail[i] = said if detail[i] is None else f"{detail[i]}; {said}"
     return [
         identity.outcomes(
             stored_rows,
@@ -766,6 +799,7 @@ def _import_sharing_form(
             n_q=job.n_q,
             n_resubmitted=job.n_resubmitted,
             n_flagged=job.n_flagged,
+            n_superseded=job.n_superseded,
             n_out_of_area=0,
             warnings=_unbuilt_gazetteer_warning(gaz, job.n_q) + job.file_warnings(),
             accounted=job.outcomes,

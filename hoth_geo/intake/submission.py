@@ -713,7 +713,7 @@ def _status_for_import(conn, import_row) -> tuple[str, int | None]:
         ).where(store.quarantine.c.import_id == import_row.id)
     ).first()
     if q is not None:
-        if q.status == "resolved" and q.resolved_report_id is not None:
+        if q.status in ("resolved", "superseded") and q.resolved_report_id is not None:
             return "located", int(q.resolved_report_id)
         return ("needs_location" if q.payload else "held"), None
     return "already_shared", None

@@ -70,6 +70,8 @@ __all__ = [
     "finish_import",
     "insert_reports",
     "insert_quarantine",
+    "open_quarantine_identities",
+    "supersede_quarantine",
     "insert_context",
     "file_already_imported",
     "upsert_places",
@@ -167,6 +169,9 @@ class ImportSummary:
     n_resubmitted: int = 0  # changed resubmissions of stored reports, waiting in Review
     n_possible_duplicates: int = 0  # stored rows flagged as possible duplicates (part of n_accepted)
     n_out_of_area: int = 0
+    # Open quarantine entries of earlier imports whose row this import stored, corrected (part of
+    # n_accepted): they leave Review as superseded.
+    n_superseded: int = 0
     rows: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -197,6 +202,12 @@ class ImportSummary:
         if self.n_possible_duplicates:
             text += (
                 f"; {self.n_possible_duplicates:,} accepted rows flagged as possible duplicates (to review)"
+            )
+        if self.n_superseded:
+            n = self.n_superseded
+            text += (
+                f"; {n:,} {'row' if n == 1 else 'rows'} quarantined by an earlier import now stored corrected"
+                f" ({'its entry' if n == 1 else 'their entries'} closed)"
             )
         if self.already_imported:
             text += " (this file was imported before: nothing new added)"
@@ -522,6 +533,8 @@ def insert_quarantine(conn: Connection, import_id: int, quarantined: pd.DataFram
     frame["status"] = "open"
     if "payload" not in frame:
         frame["payload"] = None
+    if "identity" not in frame:
+        frame["identity"] = None
     cols = [
         "import_id",
         "row_number",
@@ -530,11 +543,51 @@ def insert_quarantine(conn: Connection, import_id: int, quarantined: pd.DataFram
         "value",
         "raw",
         "raw_fingerprint",
+        "identity",
         "payload",
         "status",
     ]
     _bulk_insert(conn, quarantine, frame, cols)
     return len(frame)
+
+
+def open_quarantine_identities(conn: Connection, *, before_import: int) -> pd.DataFrame:
+    """The open quarantine entries of imports before ``before_import`` whose row has a report identity
+    (agency + source reference): columns ``identity`` and ``id``. What a report this import stores
+    may supersede (``supersede_quarantine``)."""
+    rows = conn.execute(
+        sa.select(quarantine.c.identity, quarantine.c.id).where(
+            quarantine.c.status == "open",
+            quarantine.c.identity.like("r:%"),
+            quarantine.c.import_id < before_import,
+        )
+    ).all()
+    return pd.DataFrame(
+        {
+            "identity": pd.Series([r[0] for r in rows], dtype=object),
+            "id": pd.Series([r[1] for r in rows], dtype="int64"),
+        }
+    )
+
+
+def supersede_quarantine(conn: Connection, entry_ids: Iterable[int], report_ids: Iterable[int]) -> None:
+    """Mark open quarantine entries ``superseded`` by the report a later import stored with their
+    identity (the partner's corrected row): the entry points at that report and leaves Review."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    params = [
+        {"entry": int(e), "report_id": int(r), "now": now} for e, r in zip(entry_ids, report_ids, strict=True)
+    ]
+    if params:
+        conn.execute(
+            quarantine.update()
+            .where(quarantine.c.id == sa.bindparam("entry"))
+            .values(
+                status="superseded",
+                resolved_report_id=sa.bindparam("report_id"),
+                resolved_at=sa.bindparam("now"),
+            ),
+            params,
+        )
 
 
 def insert_context(conn: Connection, import_id: int, rows: pd.DataFrame) -> int:

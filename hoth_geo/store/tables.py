@@ -120,9 +120,14 @@ quarantine = sa.Table(
     # sha1 of the row's identity and raw content (hoth_geo.intake.identity): so re-importing the same row adds
     # nothing, while an identical row from another row of a file is quarantined in its own right.
     sa.Column("raw_fingerprint", sa.String(40), index=True),
+    # The row's identity (agency + source reference, as a report's): a later import that stores a report
+    # of this identity (the partner's corrected row) supersedes the entry. NULL for entries quarantined
+    # before revision 0010.
+    sa.Column("identity", sa.String(64), index=True),
     # The normalised row as JSON when an analyst can resolve it (e.g. 'needs a location').
     sa.Column("payload", sa.Text),
-    sa.Column("status", sa.String(16), nullable=False, default="open"),  # open | resolved
+    # open | resolved (by an analyst in Review) | superseded (a later import stored its report)
+    sa.Column("status", sa.String(16), nullable=False, default="open"),
     sa.Column("resolved_report_id", sa.Integer),
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("resolved_by", sa.String),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from forms import SCHOOL_001, templated, write_form
+from forms import SCHOOL_001, as_quarantined_before_0010, templated, write_form
 
 from hoth_geo import store
 from hoth_geo.access import audit
@@ -311,6 +311,7 @@ def test_resolving_a_quarantined_row_whose_report_arrived_meanwhile_stores_no_se
 
     waiting = dict(UNLOCATABLE, **{"Source reference": "YO-9"})
     pipeline.import_file(engine, write_form(tmp_path / "first.csv", [waiting]))
+    as_quarantined_before_0010(engine)  # else the report arriving below supersedes the entry
     located = dict(waiting, **{"Postcode": "DL1 5QG", "Location": ""})
     pipeline.import_file(engine, write_form(tmp_path / "second.csv", [located]))
     assert len(store.load_reports(engine)) == 1

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from hoth_geo import selection, store
+from hoth_geo.access import audit
 from hoth_geo.analysis import aggregate
 from hoth_geo.intake import pipeline, review
 from hoth_geo.intake.files import ImportRefused
@@ -234,6 +235,51 @@ def test_os_grid_references_are_located_as_the_square_they_name(engine, tmp_path
         "1 row gives a grid reference that does not contain its easting/northing; the easting/northing"
         " were used, check row 7"
     ) in summary.warnings
+
+
+def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engine, tmp_path):
+    """A partner's row quarantined for a time that is not a time, and another waiting in Review for a
+    location, are sent again corrected under the same agency and source reference: the reports are
+    stored and the two entries leave Review, superseded by them (not left open for ever). A row without
+    a source reference has no identity beyond its file, so nothing in another file supersedes it."""
+    base = {"Reporting agency": "Test School (synthetic)", "Date observed": "03/04/2025", "Concerns": "cse"}
+    first = [
+        {**base, "Source reference": "SC-1", "Time observed": "after school", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-2", "Location": "the usual place (synthetic)"},
+        {**base, "Source reference": "", "Time observed": "evening", "Postcode": "DH1 1AB"},
+    ]
+    summary = pipeline.import_file(engine, _write_form(tmp_path / "first.csv", first))
+    assert (summary.n_accepted, summary.n_quarantined) == (0, 3)
+    assert len(review.needs_location(engine)) == 1
+    assert review.needs_a_corrected_file(engine)[1] == 2
+    corrected = [
+        {**first[0], "Time observed": "15:30"},
+        {**first[1], "Postcode": "DH1 1AB"},
+        {**first[2], "Time observed": "19:00"},
+    ]
+    again = pipeline.import_file(engine, _write_form(tmp_path / "corrected.csv", corrected))
+    assert (again.n_accepted, again.n_quarantined, again.n_superseded) == (3, 0, 2)
+    assert "2 rows quarantined by an earlier import now stored corrected (their entries closed)" in (
+        again.describe()
+    )
+    entries = store.load_quarantine(engine, status=None).set_index("row_number")
+    stored = again.rows.set_index("row_number")["report_id"]
+    assert entries.loc[[2, 3], "status"].tolist() == ["superseded", "superseded"]
+    assert entries.loc[[2, 3], "resolved_report_id"].tolist() == [stored[2], stored[3]]
+    assert entries.loc[4, "status"] == "open", "no reference: the file's own row, not superseded"
+    assert review.needs_location(engine).empty and review.needs_a_corrected_file(engine)[1] == 1
+    with pytest.raises(ValueError, match="already superseded"):  # nothing left to locate twice
+        review.resolve_with_location(engine, int(entries.loc[3, "id"]), 54.7761, -1.5733, actor="a")
+    assert again.rows.set_index("row_number").loc[2, "detail"].startswith("supersedes quarantine entry")
+    assert store.counts(engine)["quarantine_open"] == 1
+    log = audit.load_audit(engine)
+    assert '"superseded_quarantine":2' in log.iloc[-1]["details"].replace(" ", "")
+    assert audit.verify_chain(engine).ok
+    # Sending either version once more adds nothing and reopens nothing.
+    for name in ("first.csv", "corrected.csv"):
+        repeat = pipeline.import_file(engine, tmp_path / name)
+        assert (repeat.n_accepted, repeat.n_quarantined, repeat.n_superseded) == (0, 0, 0)
+    assert store.load_quarantine(engine)["row_number"].tolist() == [4]
 
 
 def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from forms import LOCATED, OUTREACH, PETROL, write_form
+from forms import LOCATED, OUTREACH, PETROL, as_quarantined_before_0010, write_form
 
 from hoth_geo import selection, store
 from hoth_geo.access import audit, auth
@@ -254,6 +254,7 @@ def test_undo_of_a_row_resolved_to_a_report_stored_meanwhile_keeps_that_report(e
     first = dict(OUTREACH, **{"Source reference": "YO-7"})
     pipeline.import_file(engine, write_form(tmp_path / "first.csv", [first]))
     qid = int(_open_rows(engine).iloc[0]["id"])
+    as_quarantined_before_0010(engine)
     # The agency sends the same report again, now with a postcode: stored under the same identity.
     pipeline.import_file(engine, write_form(tmp_path / "second.csv", [dict(first, Postcode="DH1 1AB")]))
     (stored_id,) = store.load_reports(engine)["id"].tolist()
@@ -272,6 +273,7 @@ def test_undo_is_refused_once_the_resubmission_it_left_was_decided(engine, tmp_p
     first = dict(OUTREACH, **{"Source reference": "YO-8"})
     pipeline.import_file(engine, write_form(tmp_path / "first.csv", [first]))
     qid = int(_open_rows(engine).iloc[0]["id"])
+    as_quarantined_before_0010(engine)
     pipeline.import_file(engine, write_form(tmp_path / "second.csv", [dict(first, Postcode="DH1 1AB")]))
     review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.one")
     (resubmission_id,) = identity.load_resubmissions(engine)["id"].tolist()
