@@ -1,9 +1,12 @@
-"""Review: resolve quarantined rows that need a location, by choosing a place, entering a postcode or
-clicking the map, then confirming (a resolved row joins the data at once, and the last location given
-can be undone); merge possible duplicates or keep them distinct; accept or reject changed
-resubmissions. The rules live in hoth_geo.intake.review and hoth_geo.intake.identity."""
+"""Review: resolve quarantined rows that need a location, by choosing a place, entering a postcode or an
+OS grid reference, clicking the map or marking the row online, then confirming (a resolved row joins the
+data at once, and the last location given can be undone); merge possible duplicates or keep them
+distinct; accept or reject changed resubmissions. The rules live in hoth_geo.intake.review and
+hoth_geo.intake.identity."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import folium
 import numpy as np
@@ -359,38 +362,41 @@ def _locate(eng, entry: pd.Series) -> None:
         st.session_state.pop("rv_pending", None)
         return
     st.write(f"Location: {lat:.5f}, {lon:.5f}")
-    pending = st.session_state.get("rv_pending")
-    if (
-        pending is not None
-        and pending["qid"] == qid
-        and (pending.get("lat"), pending.get("lon")) == (lat, lon)
-    ):
-        st.warning(
-            f"Confirm: {md_escape(entry['filename'])} row {int(entry['row_number'])} will be stored as a report"
-            f" {md_escape(where)} ({lat:.5f}, {lon:.5f}), counted on every map and page, and leave this list."
-            " You can undo it afterwards."
+    row = f"{md_escape(entry['filename'])} row {int(entry['row_number'])}"
+
+    def store_it() -> str:
+        report_id = review.resolve_with_location(
+            eng, qid, lat, lon, place, actor=state.username(), precision_m=radius
         )
+        return f"Located: {row} is report {report_id} and has joined the data."
+
+    _two_step(
+        {"qid": qid, "lat": lat, "lon": lon},
+        f"Confirm: {row} will be stored as a report {md_escape(where)} ({lat:.5f}, {lon:.5f}), counted on"
+        " every map and page, and leave this list. You can undo it afterwards.",
+        ("Save location", "rv_save"),
+        store_it,
+    )
+
+
+def _two_step(pending: dict, confirm: str, ask: tuple[str, str], store_it: Callable[[], str]) -> None:
+    """Nothing is stored by the first button (``ask``: its label and key): it shows ``confirm``, and only
+    Confirm stores (``store_it``, which returns what to say once the page is redrawn). Cancel forgets it."""
+    if st.session_state.get("rv_pending") == pending:
+        st.warning(confirm)
         c = st.columns(2)
         if c[0].button("Confirm", type="primary", key="rv_confirm"):
             try:
-                report_id = review.resolve_with_location(
-                    eng, qid, lat, lon, place, actor=state.username(), precision_m=radius
-                )
+                st.session_state["rv_flash"] = ("success", store_it())
             except (KeyError, ValueError) as exc:
                 st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
-            else:
-                st.session_state["rv_flash"] = (
-                    "success",
-                    f"Located: {md_escape(entry['filename'])} row {int(entry['row_number'])} is report"
-                    f" {report_id} and has joined the data.",
-                )
             _forget_choice()
             st.rerun()
         if c[1].button("Cancel", key="rv_cancel"):
             st.session_state.pop("rv_pending", None)
             st.rerun()
-    elif st.button("Save location", type="primary", key="rv_save"):
-        st.session_state["rv_pending"] = {"qid": qid, "lat": lat, "lon": lon}
+    elif st.button(ask[0], type="primary", key=ask[1]):
+        st.session_state["rv_pending"] = pending
         st.rerun()
 
 
@@ -400,32 +406,19 @@ _ONLINE = "saying it was online (not mapped)"
 def _mark_online(eng, entry: pd.Series, qid: int) -> None:
     """The row happened online: stored as an online report after a confirmation, undone like a location."""
     row = f"{md_escape(entry['filename'])} row {int(entry['row_number'])}"
-    pending = st.session_state.get("rv_pending")
-    if pending == {"qid": qid, "online": True}:
-        st.warning(
-            f"Confirm: {row} will be stored as an online report, counted under *Online (not mapped)* on every"
-            " page and drawn on no map, and leave this list. What it gave as a location is kept as written."
-            " You can undo it afterwards."
-        )
-        c = st.columns(2)
-        if c[0].button("Confirm", type="primary", key="rv_confirm"):
-            try:
-                report_id = review.resolve_as_online(eng, qid, actor=state.username())
-            except (KeyError, ValueError) as exc:
-                st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
-            else:
-                st.session_state["rv_flash"] = (
-                    "success",
-                    f"Marked online: {row} is report {report_id}, counted as online and not mapped.",
-                )
-            _forget_choice()
-            st.rerun()
-        if c[1].button("Cancel", key="rv_cancel"):
-            st.session_state.pop("rv_pending", None)
-            st.rerun()
-    elif st.button("Mark it online", type="primary", key="rv_online"):
-        st.session_state["rv_pending"] = {"qid": qid, "online": True}
-        st.rerun()
+
+    def store_it() -> str:
+        report_id = review.resolve_as_online(eng, qid, actor=state.username())
+        return f"Marked online: {row} is report {report_id}, counted as online and not mapped."
+
+    _two_step(
+        {"qid": qid, "online": True},
+        f"Confirm: {row} will be stored as an online report, counted under *Online (not mapped)* on every"
+        " page and drawn on no map, and leave this list. What it gave as a location is kept as written."
+        " You can undo it afterwards.",
+        ("Mark it online", "rv_online"),
+        store_it,
+    )
 
 
 def _place_labels(named: pd.DataFrame, candidates: pd.DataFrame) -> dict:
