@@ -25,6 +25,7 @@ from hoth_geo.access.auth import User
 from hoth_geo.access.privacy import NotAllowed
 from hoth_geo.intake import geocode, identity, pipeline
 from hoth_geo.intake.gazetteer import Gazetteer
+from hoth_geo.intake.headers import map_columns
 from hoth_geo.schema import (
     AGENCY_TYPES,
     CANONICAL_COLUMNS,
@@ -169,8 +170,21 @@ def _given(value) -> str | None:
     return text or None
 
 
-def readable(payload: dict) -> list[tuple[str, str]]:
+def setting_as_written(engine: Engine, quarantine_id: int) -> str | None:
+    """What the row's Setting column said, from the row as the file had it (the normalised row keeps
+    only whether it was read as online): what an analyst weighs before marking a row online."""
+    with engine.connect() as conn:
+        raw = conn.execute(sa.select(q.c.raw).where(q.c.id == int(quarantine_id))).scalar()
+    if not raw:
+        return None
+    row = json.loads(raw)
+    header = map_columns(row).get("setting")
+    return _given(row.get(header)) if header is not None else None
+
+
+def readable(payload: dict, setting: str | None = None) -> list[tuple[str, str]]:
     """The row as a person reads it: (label, text) pairs, 'not given' where the file had nothing.
+    ``setting``: the Setting as written (``setting_as_written``), shown when given.
 
     Codes are turned into their labels (agency type, place type, concerns); no narrative here (see
     ``read_narrative``)."""
@@ -190,7 +204,9 @@ def readable(payload: dict) -> list[tuple[str, str]]:
         ("Date received", "not given" if pd.isna(received) else f"{received:%d %b %Y}"),
         ("Source reference", _given(payload.get("source_ref")) or "none"),
     ]
-    if payload.get("online"):
+    if setting:
+        rows.append(("Setting", setting))
+    elif payload.get("online"):
         rows.append(("Setting", "online"))
     return rows
 

@@ -227,6 +227,9 @@ def test_a_row_that_happened_online_is_marked_online_counted_and_never_mapped(en
     summary = pipeline.import_file(engine, path)
     assert any('"group chat" (1 row)' in w for w in summary.warnings), "the unread setting is named"
     qid = int(_open_rows(engine)["id"].iloc[0])
+    payload, _ = store.quarantine_payload(engine, qid)
+    shown = dict(review.readable(payload, review.setting_as_written(engine, qid)))
+    assert shown["Setting"] == "group chat", "the analyst sees the setting as the partner wrote it"
 
     report_id = review.resolve_as_online(engine, qid, actor="analyst.one")
     reports = store.load_reports(engine)

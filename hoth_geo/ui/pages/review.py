@@ -262,7 +262,9 @@ def _locate(eng, entry: pd.Series) -> None:
     st.error(f"**Why it needs a location:** {md_escape(why)}")
     demo = " (synthetic demo data)" if entry["is_demo"] else ""
     st.caption(f"{md_escape(entry['filename'])}, row {int(entry['row_number']):,}{demo}")
-    shown = pd.DataFrame(review.readable(payload), columns=["", "As reported"])
+    shown = pd.DataFrame(
+        review.readable(payload, review.setting_as_written(eng, qid)), columns=["", "As reported"]
+    )
     st.table(shown.set_index(""))
     _narrative(eng, qid)
     places = state.places()
