@@ -424,7 +424,9 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
 
 def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ...]:
     """(latitude, longitude, easting, northing), NaN where missing, unreadable, out of range or given
-    without its partner. Grid references typed into the latitude/longitude columns are moved across."""
+    without its partner. Grid references typed into the latitude/longitude columns are moved across,
+    and an OS grid reference with letters stands for the easting/northing a row did not give
+    (``_grid_references``)."""
     text, problems = cols.text, cols.problems
     ref_east, ref_north, ref_side, ref_in_easting = _grid_references(cols)
     nums: dict[str, np.ndarray] = {}
@@ -584,7 +586,12 @@ def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> 
     """(place_type, online, postcode): the place type as a PLACE_TYPES key, whether the setting is
     online, and the postcode (None where invalid; quarantined only when the row has no other location)."""
     text, filled, problems = cols.text, cols.filled, cols.problems
-    place_type, cols.unknown_terms["place_type"] = map_single(text["place_type"], PLACE_VOCAB, "other")
+    # A place type naming a platform ('Snapchat') is the online place type, as a setting naming one is.
+    place_text = text["place_type"]
+    platform, _ = read_settings(place_text)
+    if platform.any():
+        place_text = place_text.where(~platform, schema.PLACE_TYPES["online"])
+    place_type, cols.unknown_terms["place_type"] = map_single(place_text, PLACE_VOCAB, "other")
     online, cols.unknown_terms["setting"] = read_settings(text["setting"])
     if "online" in cols.column_map:
         online |= text["online"].str.lower().isin(TRUE_TOKENS).to_numpy()

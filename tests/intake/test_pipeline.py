@@ -182,15 +182,17 @@ def test_a_setting_that_names_an_online_platform_is_online_and_never_mapped(engi
         {**base, "Source reference": "S-4", "Setting": "Not online", "Postcode": "DH1 1AB"},
         {**base, "Source reference": "S-5", "Setting": "Park", "Postcode": "DH1 1AB"},
         {**base, "Source reference": "S-6", "Setting": "Phone call", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "S-7", "Place type": "Snapchat", "Postcode": "DH1 1AB"},
     ]
     summary = pipeline.import_file(engine, _write_form(tmp_path / "settings.csv", rows))
-    assert (summary.n_accepted, summary.n_quarantined) == (6, 0)
+    assert (summary.n_accepted, summary.n_quarantined) == (7, 0)
     reports = store.load_reports(engine)
     details = store.report_details(engine, reports["id"]).set_index("source_ref")
     online = details["geocode_method"] == "online"
-    assert sorted(details.index[online]) == ["S-1", "S-2"]
+    assert sorted(details.index[online]) == ["S-1", "S-2", "S-7"]
+    assert details.loc["S-7", "place_type"] == "online", "a platform named as the place type"
     assert details.loc[["S-3", "S-4", "S-5", "S-6"], "geocode_method"].eq("postcode").all()
-    assert selection.online_count(reports) == 2
+    assert selection.online_count(reports) == 3
     assert aggregate.aggregate_hexes(reports, 8)["count"].sum() == 4
     assert list(summary.warnings) == [
         "1 row had a setting that says neither online nor in person; read as in person (an online report"
