@@ -582,6 +582,13 @@ def _display(value) -> str | None:
     return str(value)
 
 
+def _payload_time(value) -> pd.Timestamp | None:
+    """A time as a resubmission's payload holds it: None when blank, including the "NaT" that payloads
+    written before 2026-12-05 hold for a blank date received."""
+    at = pd.Timestamp(value) if value not in (None, "") else pd.NaT
+    return None if pd.isna(at) else at
+
+
 def resubmission_differences(engine: Engine, resubmission_id: int) -> pd.DataFrame:
     """Field by field: the stored value and the resubmitted one (only fields that differ)."""
     with engine.connect() as conn:
@@ -592,8 +599,8 @@ def resubmission_differences(engine: Engine, resubmission_id: int) -> pd.DataFra
     for c in _SHOWN:
         old = _display(getattr(stored, c))
         new = payload.get(c)
-        if c in ("observed_at", "date_received") and new is not None:
-            new = pd.Timestamp(new).isoformat(sep=" ")
+        if c in ("observed_at", "date_received"):
+            new = _payload_time(new)
         new = _display(new)
         if isinstance(new, str) and isinstance(old, str) and c in _MEASURES:
             same = np.isclose(float(old), float(new))
@@ -772,6 +779,8 @@ def _resubmission(conn: Connection, resubmission_id: int):
 
 
 def _json_value(value):
+    if value is None or value is pd.NaT:  # NaT is a datetime too: it would be written as "NaT"
+        return None
     if isinstance(value, pd.Timestamp | datetime):
         return pd.Timestamp(value).isoformat()
     if isinstance(value, np.generic):
@@ -807,7 +816,8 @@ def accept_resubmission(engine: Engine, resubmission_id: int, *, actor: str | No
         payload = json.loads(entry.payload)
         values = {c: payload.get(c) for c in CONTENT_COLUMNS}
         for c in ("observed_at", "date_received"):
-            values[c] = None if values[c] is None else pd.Timestamp(values[c]).to_pydatetime()
+            at = _payload_time(values[c])
+            values[c] = None if at is None else at.to_pydatetime()
         values["concerns_mask"] = int(keys_to_mask(pd.Series([payload.get("concerns") or ""]), CONCERNS)[0])
         values["indicators_mask"] = int(
             keys_to_mask(pd.Series([payload.get("indicators") or ""]), INDICATORS)[0]

@@ -284,6 +284,48 @@ def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engi
     assert store.load_quarantine(engine)["row_number"].tolist() == [4]
 
 
+def test_a_resubmission_without_a_date_received_is_shown_and_accepted(engine, tmp_path):
+    """Most exports leave Date received blank. A changed resubmission of such a report lists only what
+    changed (not a blank date read as "NaT") and is accepted: here a report first sent as in person at
+    the school's postcode, then as online, becomes an online report, on no map. A payload stored before
+    2026-12-05, which holds "NaT" for the blank date, is accepted as well."""
+    from hoth_geo.intake import identity
+
+    base = {
+        "Reporting agency": "Test School (synthetic)",
+        "Date observed": "03/04/2025",
+        "Postcode": "DH1 1AB",
+    }
+    first = [
+        {**base, "Source reference": "RS-1", "Setting": "In person", "Concerns": "cse"},
+        {**base, "Source reference": "RS-2", "Setting": "In person", "Concerns": "cse"},
+    ]
+    second = [{**first[0], "Setting": "Online - Snapchat"}, {**first[1], "Concerns": "cce"}]
+    pipeline.import_file(engine, _write_form(tmp_path / "first.csv", first))
+    assert pipeline.import_file(engine, _write_form(tmp_path / "second.csv", second)).n_resubmitted == 2
+    waiting = identity.load_resubmissions(engine).set_index("source_ref")["id"]
+    with engine.begin() as conn:  # RS-2's payload as it was written before the fix
+        payload = conn.execute(
+            sa.select(store.resubmissions.c.payload).where(store.resubmissions.c.id == int(waiting["RS-2"]))
+        ).scalar()
+        conn.execute(
+            sa.update(store.resubmissions)
+            .where(store.resubmissions.c.id == int(waiting["RS-2"]))
+            .values(payload=payload.replace('"date_received": null', '"date_received": "NaT"'))
+        )
+    online = identity.resubmission_differences(engine, int(waiting["RS-1"]))["field"].tolist()
+    assert "online" in online and "date_received" not in online
+    assert identity.resubmission_differences(engine, int(waiting["RS-2"]))["field"].tolist() == ["concerns"]
+    for ref in ("RS-1", "RS-2"):
+        identity.accept_resubmission(engine, int(waiting[ref]), actor="analyst.one")
+    reports = store.load_reports(engine)
+    stored = store.report_details(engine, reports["id"]).set_index("source_ref")
+    assert stored.loc["RS-1", "geocode_method"] == "online" and pd.isna(stored.loc["RS-1", "latitude"])
+    assert stored.loc["RS-2", "concerns"] == "cce" and pd.isna(stored.loc["RS-2", "date_received"])
+    assert selection.online_count(reports) == 1
+    assert aggregate.aggregate_hexes(reports, 8)["count"].sum() == 1
+
+
 def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):
     path = _write_form(tmp_path / "form.csv", FORM_ROWS)
     pipeline.import_file(engine, path)
