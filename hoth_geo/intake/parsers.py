@@ -475,8 +475,8 @@ _ABOUT = re.compile(r"^(?:(?:approx(?:imately)?|about|around|roughly|circa|ca|c)
 
 
 def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """'21:30', '2130', '9.30pm', '9pm', '21:30:00', 'noon', 'midnight', 'approx 21:30'
-    -> (timedelta64[ns], blank, invalid)."""
+    """'21:30', '2130', '9.30pm', '9pm', '21:30:00', 'noon', 'midnight', 'approx 21:30', '0.8958333'
+    (a spreadsheet's fraction of a day) -> (timedelta64[ns], blank, invalid)."""
 
     def one_pass(u: pd.Series) -> pd.DataFrame:
         text = as_text(u).str.strip()
@@ -484,6 +484,14 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         text = text.str.replace(_ABOUT, "", regex=True)
         words = text.str.extract(_TIME_WORDS)
         text = text.where(words["noon"].isna(), "12:00").where(words["midnight"].isna(), "00:00")
+        # A spreadsheet's time cell that lost its format is the fraction of a day ('0.8958333' is 21:30);
+        # three decimals or more, so '0.30' stays half past midnight as written.
+        fraction = text.str.fullmatch(r"0?\.\d{3,}").fillna(False).astype(bool)
+        if fraction.any():
+            minutes = (pd.to_numeric(text[fraction]) * 1440).round().astype(int) % 1440
+            text = text.where(
+                ~fraction, (minutes // 60).astype(str) + ":" + (minutes % 60).map("{:02d}".format)
+            )
         parts = text.str.extract(_TIME)
         hour = pd.to_numeric(parts["H"], errors="coerce")
         minute = pd.to_numeric(parts["M"], errors="coerce").fillna(0)

@@ -328,6 +328,8 @@ def test_a_grid_references_square_lands_where_the_place_is():
         ("ca 10am", 10.0),
         ("~21:30", 21.5),
         ("around noon", 12.0),
+        ("0.8958333333", 21.5),  # a spreadsheet time cell that lost its format: a fraction of a day
+        ("0.30", 0.5),  # two decimals: half past midnight, as written
     ],
 )
 def test_a_time_of_day_is_read_as_partners_write_it(text, hours):
