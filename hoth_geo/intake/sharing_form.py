@@ -429,6 +429,7 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     (``_grid_references``)."""
     text, problems = cols.text, cols.problems
     ref_east, ref_north, ref_side, ref_in_easting = _grid_references(cols)
+    _coordinates_in_location(cols, ~np.isnan(ref_east))
     nums: dict[str, np.ndarray] = {}
     coord_bad: dict[str, np.ndarray] = {}  # unreadable or out of range: already reported
     for f in ("latitude", "longitude", "easting", "northing"):
@@ -512,6 +513,33 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         a[half] = np.nan
         b[half] = np.nan
     return lat, lon, east, north
+
+
+# A latitude and longitude pasted into the location ('54.77630, -1.57540', as a map app copies a point):
+# two numbers with decimals, nothing else.
+_LAT_LON_TEXT = re.compile(r"\(?\s*([+-]?\d{1,2}\.\d{2,})\s*[,;\s]\s*([+-]?\d{1,3}\.\d{2,})\s*\)?")
+
+
+def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> None:
+    """Where a row's location text is nothing but a latitude and longitude and the row gave no
+    coordinates of its own, read them as its latitude and longitude (as written, so their decimals
+    state their radius and the usual checks apply). The location text stays as written."""
+    text, filled = cols.text, cols.filled
+    todo = filled["location_text"] & ~has_grid_reference
+    for f in ("latitude", "longitude", "easting", "northing"):
+        todo &= ~filled[f]
+    if not todo.any():
+        return
+    at = np.flatnonzero(todo)
+    pairs = text["location_text"].iloc[at].str.fullmatch(_LAT_LON_TEXT.pattern)
+    found = at[pairs.fillna(False).to_numpy(dtype=bool)]
+    if not len(found):
+        return
+    parts = text["location_text"].iloc[found].str.extract(_LAT_LON_TEXT.pattern)
+    for f, part in (("latitude", 0), ("longitude", 1)):
+        cells = text[f].astype(object).to_numpy(copy=True)
+        cells[found] = parts[part].to_numpy(dtype=object)
+        text[f] = pd.Series(cells, index=text[f].index, dtype=object)
 
 
 _GRID_REFERENCE_FORM = "two letters and 4 to 10 digits, e.g. NZ 2754 4215"

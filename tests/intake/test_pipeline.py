@@ -326,6 +326,33 @@ def test_a_resubmission_without_a_date_received_is_shown_and_accepted(engine, tm
     assert aggregate.aggregate_hexes(reports, 8)["count"].sum() == 1
 
 
+def test_a_latitude_and_longitude_pasted_into_the_location_are_the_rows_coordinates(engine, tmp_path):
+    """A point copied from a map app into the location field is located as coordinates, as precise as
+    its decimals (two decimals: over a kilometre), swapped back when given longitude first; a house
+    number range is not mistaken for one, and coordinates of the row's own win."""
+    path = tmp_path / "pasted.csv"
+    path.write_text(
+        "Source reference,Date observed,Reporting agency,Location,Latitude,Longitude,Concerns\n"
+        'P-1,03/04/2025,Test Outreach (synthetic),"54.77630, -1.57540",,,cse\n'
+        'P-2,04/04/2025,Test Outreach (synthetic),"(54.78, -1.58)",,,cse\n'
+        'P-3,05/04/2025,Test Outreach (synthetic),"-1.57540, 54.77630",,,cse\n'
+        'P-4,06/04/2025,Test Outreach (synthetic),"12, 14 the back lane",,,cse\n'
+        'P-5,07/04/2025,Test Outreach (synthetic),"54.77630, -1.57540",54.7,-1.5,cse\n',
+        encoding="utf-8",
+    )
+    summary = pipeline.import_file(engine, path)
+    assert (summary.n_accepted, summary.n_quarantined) == (4, 1)
+    stored = store.report_details(engine, store.load_reports(engine)["id"]).set_index("source_ref")
+    assert stored["geocode_method"].eq("coordinates_wgs84").all()
+    assert stored.loc["P-1", ["latitude", "longitude", "precision_m"]].tolist() == [54.7763, -1.5754, 10.0]
+    assert stored.loc["P-1", "location_text"] == "54.77630, -1.57540", "the text stays as written"
+    assert stored.loc["P-2", "precision_m"] > 1_000
+    assert stored.loc["P-3", ["latitude", "longitude"]].tolist() == [54.7763, -1.5754]
+    assert stored.loc["P-5", ["latitude", "longitude"]].tolist() == [54.7, -1.5]
+    (reason,) = store.load_quarantine(engine)["reason"]
+    assert reason.startswith("row 5: street 'Back Lane' is in 6 localities")  # read as a street
+
+
 def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):
     path = _write_form(tmp_path / "form.csv", FORM_ROWS)
     pipeline.import_file(engine, path)
