@@ -37,6 +37,8 @@ __all__ = [
     "GRID_LETTERS",
     "grid_reference_square",
     "looks_like_grid_reference",
+    "LAT_LON_TEXT",
+    "is_latitude_longitude",
     "written_grid_reference",
     "parse_grid_references",
     "COMBINED_GRADING",
@@ -129,6 +131,16 @@ def written_grid_reference(text: str) -> str | None:
     digits = re.sub(r"\D", "", text)
     half = len(digits) // 2
     return f"{text.strip()[:2].upper()} {digits[:half]} {digits[half:]}"
+
+
+# A latitude and longitude pasted as text ('54.77630, -1.57540', as a map app copies a point): two numbers
+# with two decimals or more, nothing else.
+LAT_LON_TEXT = re.compile(r"\(?\s*([+-]?\d{1,2}\.\d{2,})\s*[,;\s]\s*([+-]?\d{1,3}\.\d{2,})\s*\)?")
+
+
+def is_latitude_longitude(text: str) -> bool:
+    """Whether ``text`` is nothing but a latitude and longitude (``LAT_LON_TEXT``)."""
+    return LAT_LON_TEXT.fullmatch(text.strip()) is not None
 
 
 def looks_like_grid_reference(text: str) -> bool:

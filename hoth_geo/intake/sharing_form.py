@@ -28,6 +28,7 @@ from hoth_geo.intake.parsers import (
     EASTING_RANGE,
     GRID_MIN,
     INDICATOR_VOCAB,
+    LAT_LON_TEXT,
     MAX_TEXT_CHARS,
     NORTHING_RANGE,
     PLACE_VOCAB,
@@ -515,11 +516,6 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     return lat, lon, east, north
 
 
-# A latitude and longitude pasted into the location ('54.77630, -1.57540', as a map app copies a point):
-# two numbers with decimals, nothing else.
-_LAT_LON_TEXT = re.compile(r"\(?\s*([+-]?\d{1,2}\.\d{2,})\s*[,;\s]\s*([+-]?\d{1,3}\.\d{2,})\s*\)?")
-
-
 def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> None:
     """Where a row's location text is nothing but a latitude and longitude and the row gave no
     coordinates of its own, read them as its latitude and longitude (as written, so their decimals
@@ -531,11 +527,11 @@ def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> 
     if not todo.any():
         return
     at = np.flatnonzero(todo)
-    pairs = text["location_text"].iloc[at].str.fullmatch(_LAT_LON_TEXT.pattern)
+    pairs = text["location_text"].iloc[at].str.fullmatch(LAT_LON_TEXT.pattern)
     found = at[pairs.fillna(False).to_numpy(dtype=bool)]
     if not len(found):
         return
-    parts = text["location_text"].iloc[found].str.extract(_LAT_LON_TEXT.pattern)
+    parts = text["location_text"].iloc[found].str.extract(LAT_LON_TEXT.pattern)
     for f, part in (("latitude", 0), ("longitude", 1)):
         cells = text[f].astype(object).to_numpy(copy=True)
         cells[found] = parts[part].to_numpy(dtype=object)

@@ -38,7 +38,7 @@ from hoth_geo.errors import InvalidInput
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake import pipeline, sharing_form
 from hoth_geo.intake.gazetteer import Gazetteer, load_gazetteer, normalise_postcode
-from hoth_geo.intake.parsers import written_grid_reference
+from hoth_geo.intake.parsers import is_latitude_longitude, written_grid_reference
 from hoth_geo.schema import (
     AGENCY_TYPES,
     CONCERNS,
@@ -614,6 +614,8 @@ def where_from_text(text: str) -> dict:
     written = written_grid_reference(t)
     if written is not None:  # read by the import as the square it names, not as a place's name
         return {"location_text": written}
+    if is_latitude_longitude(t):  # read by the import as coordinates, not as a place's name
+        return {"location_text": t}
     pc = normalise_postcode(pd.Series([t])).iloc[0]
     if isinstance(pc, str) and pc:
         return {"postcode": pc, "location_text": t}

@@ -539,6 +539,7 @@ def test_a_typed_grid_reference_is_offered_and_placed_as_the_square_it_names(env
     kilometre = sm.search_places(user, env["index"], "NZ 27 42")[0]
     assert kilometre.label.endswith("within 707 m")
     assert sm.where_from_text("nz 2737 4209") == {"location_text": "NZ 2737 4209"}
+    assert sm.where_from_text("54.77630, -1.57540") == {"location_text": "54.77630, -1.57540"}
     assert all(o.kind != "grid reference" for o in sm.search_places(user, env["index"], "DL1 4"))
 
     s = form(place_name=None, postcode=None, location_text="NZ 2737 4209")
