@@ -527,14 +527,15 @@ def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> 
     if not todo.any():
         return
     at = np.flatnonzero(todo)
-    pairs = text["location_text"].iloc[at].str.fullmatch(LAT_LON_TEXT.pattern)
-    found = at[pairs.fillna(False).to_numpy(dtype=bool)]
-    if not len(found):
+    codes, uniques = pd.factorize(text["location_text"].iloc[at].to_numpy(dtype=object))
+    matches = [LAT_LON_TEXT.fullmatch(str(u).strip()) for u in uniques]  # once per distinct text
+    if not any(matches):
         return
-    parts = text["location_text"].iloc[found].str.extract(LAT_LON_TEXT.pattern)
+    pairs = np.array([m.groups() if m else (None, None) for m in matches], dtype=object)[codes]
+    found = pd.notna(pairs[:, 0])
     for f, part in (("latitude", 0), ("longitude", 1)):
         cells = text[f].astype(object).to_numpy(copy=True)
-        cells[found] = parts[part].to_numpy(dtype=object)
+        cells[at[found]] = pairs[found, part]
         text[f] = pd.Series(cells, index=text[f].index, dtype=object)
 
 
