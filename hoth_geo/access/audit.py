@@ -98,6 +98,8 @@ EVENTS = frozenset(
         "import_refused",
         "quarantine_resolved",
         "quarantine_unresolved",  # hoth_geo.intake.review: a location given in Review undone
+        "quarantine_set_aside",  # hoth_geo.intake.review: a row taken out of Review with a reason
+        "quarantine_restored",  # hoth_geo.intake.review: a row set aside put back in Review
         "quarantine_located_again",  # hoth_geo.intake.review.locate_again: rows tried with the gazetteer
         "reports_restated",  # hoth_geo.intake.restate: radii widened to a rebuilt gazetteer's
         "reports_merged",

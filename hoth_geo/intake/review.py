@@ -51,6 +51,12 @@ __all__ = [
     "plausible_candidates",
     "postcode_location",
     "resolve_with_location",
+    "resolve_as_online",
+    "setting_as_written",
+    "SET_ASIDE",
+    "set_aside",
+    "set_aside_rows",
+    "restore",
     "Resolution",
     "last_resolution",
     "undo_resolution",
@@ -122,10 +128,10 @@ def needs_location(
 def needs_a_corrected_file(engine: Engine, *, limit: int | None = None) -> tuple[pd.DataFrame, int]:
     """Open quarantined rows no one can locate in Review (a date that cannot be read, a changed
     resubmission of a stored report, ...): the file must be corrected and imported again. The first
-    ``limit`` of them, newest import first (filename, row_number, reason), and how many there are."""
+    ``limit`` of them, newest import first (id, filename, row_number, reason), and how many there are."""
     other = q.c.status == "open", q.c.payload.is_(None)
     query = (
-        sa.select(imp.c.filename, q.c.row_number, q.c.reason)
+        sa.select(q.c.id, imp.c.filename, q.c.row_number, q.c.reason)
         .join(imp, imp.c.id == q.c.import_id)
         .where(*other)
         .order_by(q.c.import_id.desc(), q.c.row_number, q.c.id)
@@ -412,6 +418,67 @@ def _resolve_open_entry(
         if claimed != 1:
             raise ValueError(f"quarantine entry {quarantine_id} is already resolved")
         return resolve_quarantined(conn, int(quarantine_id), located, import_id=import_id, resolved_by=actor)
+
+
+SET_ASIDE = "set_aside"
+
+
+def set_aside(engine: Engine, quarantine_id: int, *, why: str, actor: str | None) -> None:
+    """Take an open quarantined row out of Review without storing it (a row the partner withdrew, a
+    test row, a report already shared another way): the entry is kept, marked ``set_aside``, and the
+    decision and ``why`` are recorded as ``quarantine_set_aside`` in one transaction. Nothing is
+    deleted; ``restore`` puts it back.
+
+    Raises ValueError for a blank ``why`` or an entry that is not open, KeyError for an unknown one."""
+    why = str(why or "").strip()
+    if not why:
+        raise ValueError("why: say why the row is set aside (it is recorded in the audit log)")
+    qid = int(quarantine_id)
+    with engine.begin() as conn:
+        status = conn.execute(sa.select(q.c.status).where(q.c.id == qid)).scalar()
+        if status is None:
+            raise KeyError(f"quarantine entry {qid} not found")
+        claimed = conn.execute(
+            q.update()
+            .where(q.c.id == qid, q.c.status == "open")
+            .values(status=SET_ASIDE, resolved_at=datetime.now(UTC).replace(tzinfo=None), resolved_by=actor)
+        ).rowcount
+        if claimed != 1:
+            raise ValueError(f"quarantine entry {qid} is {status}, not open: nothing to set aside")
+        store.bump_data_version(conn, quarantine_open=-1)
+        audit.record(
+            conn, "quarantine_set_aside", actor=actor, target=f"quarantine:{qid}", details={"why": why}
+        )
+
+
+def set_aside_rows(engine: Engine, *, limit: int | None = None) -> pd.DataFrame:
+    """The rows set aside, newest decision first: id, filename, row_number, reason, resolved_at (when),
+    resolved_by (who)."""
+    query = (
+        sa.select(q.c.id, imp.c.filename, q.c.row_number, q.c.reason, q.c.resolved_at, q.c.resolved_by)
+        .join(imp, imp.c.id == q.c.import_id)
+        .where(q.c.status == SET_ASIDE)
+        .order_by(q.c.resolved_at.desc(), q.c.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(int(limit))
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def restore(engine: Engine, quarantine_id: int, *, actor: str | None) -> None:
+    """Put a row set aside back in Review, open as it was, recorded as ``quarantine_restored``."""
+    qid = int(quarantine_id)
+    with engine.begin() as conn:
+        reopened = conn.execute(
+            q.update()
+            .where(q.c.id == qid, q.c.status == SET_ASIDE)
+            .values(status="open", resolved_at=None, resolved_by=None)
+        ).rowcount
+        if reopened != 1:
+            raise ValueError(f"quarantine entry {qid} is not set aside: nothing to restore")
+        store.bump_data_version(conn, quarantine_open=1)
+        audit.record(conn, "quarantine_restored", actor=actor, target=f"quarantine:{qid}")
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ STATUS_LABELS = {
     "needs_location": "Received; needs a location (an analyst will place it)",
     "already_shared": "Received; the same report was already shared",
     "held": "Received; held for checking by an analyst",
+    "set_aside": "Received; set aside by an analyst (not counted)",
 }
 
 # Plain-words explanation of the 3x5x2 grading, shown beside the form.
@@ -716,7 +717,12 @@ def _status_for_import(conn, import_row) -> tuple[str, int | None]:
     ).first()
     if q is not None:
         if q.status in ("resolved", "superseded") and q.resolved_report_id is not None:
-            return "located", int(q.resolved_report_id)
+            online = conn.execute(
+                sa.select(store.reports.c.online).where(store.reports.c.id == q.resolved_report_id)
+            ).scalar()
+            return ("online" if online else "located"), int(q.resolved_report_id)
+        if q.status == "set_aside":
+            return "set_aside", None
         return ("needs_location" if q.payload else "held"), None
     return "already_shared", None
 

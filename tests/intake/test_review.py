@@ -253,6 +253,57 @@ def test_a_row_that_happened_online_is_marked_online_counted_and_never_mapped(en
     assert audit.verify_chain(engine).ok
 
 
+def test_a_row_set_aside_leaves_review_with_its_reason_and_can_be_restored(engine, tmp_path):
+    """A row that will never be corrected (sent in error) is set aside: kept, out of Review's lists and
+    the open count, the reason in the audit log; restored, it is open again. Nothing is deleted."""
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH]))
+    qid = int(_open_rows(engine).iloc[0]["id"])
+    with pytest.raises(ValueError, match="why: say why"):
+        review.set_aside(engine, qid, why="  ", actor="analyst.one")
+    review.set_aside(engine, qid, why="sent in error by the project (synthetic)", actor="analyst.one")
+    assert _open_rows(engine).empty and store.counts(engine)["quarantine_open"] == 0
+    aside = review.set_aside_rows(engine)
+    assert aside["id"].tolist() == [qid] and aside["resolved_by"].tolist() == ["analyst.one"]
+    last = audit.load_audit(engine).iloc[-1]
+    assert (last["event"], last["target"]) == ("quarantine_set_aside", f"quarantine:{qid}")
+    assert "sent in error by the project" in last["details"]
+    assert store.load_reports(engine).empty, "nothing is stored"
+    with pytest.raises(ValueError, match="not open"):
+        review.set_aside(engine, qid, why="again", actor="analyst.two")
+    with pytest.raises(ValueError, match="already set_aside"):
+        review.resolve_with_location(engine, qid, *DURHAM, actor="analyst.two")
+
+    review.restore(engine, qid, actor="analyst.two")
+    assert _open_rows(engine)["id"].tolist() == [qid] and store.counts(engine)["quarantine_open"] == 1
+    assert review.set_aside_rows(engine).empty
+    assert _events(engine)[-1] == "quarantine_restored" and audit.verify_chain(engine).ok
+    with pytest.raises(ValueError, match="not set aside"):
+        review.restore(engine, qid, actor="analyst.two")
+
+
+def test_review_page_sets_a_row_aside_and_restores_it(tmp_path, monkeypatch):
+    from apptest_support import app_as, as_read, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
+    qid = int(review.needs_location(engine)["id"].iloc[0])
+    at = app_as(ensure_user(url, "analyst"), "review").run()
+    assert at.button(key="rv_aside").disabled, "nothing chosen, no reason: nothing to do"
+    at.selectbox(key="rv_aside_row").select(qid).run()
+    at.text_input(key="rv_aside_why").input("a test row (synthetic)").run()
+    at.button(key="rv_aside").click().run()
+    assert not at.exception, at.exception
+    said = [as_read(s.value)[0] for s in at.success]
+    assert any(s.startswith("Set aside: petrol.csv row 2.") for s in said), said
+    assert review.needs_location(engine).empty
+    at.selectbox(key="rv_restore_row").select(qid).run()
+    at.button(key="rv_restore").click().run()
+    assert any("Restored: petrol.csv row 2 is back in Review." in as_read(s.value)[0] for s in at.success)
+    assert review.needs_location(engine)["id"].tolist() == [qid]
+
+
 def test_undo_of_a_row_resolved_to_a_report_stored_meanwhile_keeps_that_report(engine, tmp_path):
     first = dict(OUTREACH, **{"Source reference": "YO-7"})
     pipeline.import_file(engine, write_form(tmp_path / "first.csv", [first]))

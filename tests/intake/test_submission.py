@@ -308,6 +308,33 @@ def test_an_unresolvable_place_is_kept_and_goes_to_review(env):
     assert mine.loc[receipt.reference, "status"] == "located"
 
 
+def test_a_reporter_sees_what_review_decided_about_their_report(env):
+    """A form that waits in Review shows the reporter, in their own list, that it was marked online (not
+    'placed on the map'), or that it was set aside; restored, it waits for a location again."""
+    engine, user = env["engine"], env["users"]["school.lead"]
+    where = sm.where_from_text("in the group chat (synthetic)")
+    receipts = [
+        sm.submit(
+            engine,
+            user,
+            form(**{"place_name": None, "location_text": None, "postcode": None, **where}),
+            gazetteer=env["gaz"],
+            today=TODAY,
+        )
+        for _ in range(2)
+    ]
+    q = store.load_quarantine(engine).set_index("import_id")["id"]
+    online_entry, aside_entry = (int(q[r.import_id]) for r in receipts)
+    review.resolve_as_online(engine, online_entry, actor="analyst.one")
+    review.set_aside(engine, aside_entry, why="sent twice by mistake (synthetic)", actor="analyst.one")
+    mine = sm.my_submissions(engine, user).set_index("reference")["status"]
+    assert (mine[receipts[0].reference], mine[receipts[1].reference]) == ("online", "set_aside")
+    review.restore(engine, aside_entry, actor="analyst.one")
+    assert sm.my_submissions(engine, user).set_index("reference")["status"][receipts[1].reference] == (
+        "needs_location"
+    )
+
+
 def test_an_online_report_is_received_and_counted_not_mapped(env):
     _s, receipt = send(env, online=True, place_type="online", concerns=("online_harm",))
     assert receipt.status == "online"

@@ -253,6 +253,73 @@ def _locations(eng) -> None:
             hide_index=True,
             width="stretch",
         )
+    _set_aside(eng, pd.concat([rows[["id", "filename", "row_number", "reason"]], other], ignore_index=True))
+
+
+def _set_aside(eng, listed: pd.DataFrame) -> None:
+    """Rows that will never be corrected (withdrawn, sent in error, a test) leave the lists with a reason,
+    kept and restorable; the rows set aside are listed with who did it and when."""
+    _flash("rv_aside_flash")
+    if not listed.empty:
+        with st.expander("Set a row aside (it is not stored, and can be restored)"):
+            labels = {
+                int(r.id): f"{r.filename} row {r.row_number}: {review.plain_reason(r.reason)[:80]}"
+                for r in listed.itertuples()
+            }
+            if st.session_state.get("rv_aside_row") not in labels:
+                st.session_state.pop("rv_aside_row", None)
+            chosen = st.selectbox(
+                "Row", list(labels), format_func=labels.get, index=None, placeholder="Choose the row",
+                key="rv_aside_row",
+            )  # fmt: skip
+            why = st.text_input("Why (recorded in the audit log)", key="rv_aside_why")
+            if st.button("Set aside", key="rv_aside", disabled=chosen is None or not why.strip()):
+                try:
+                    review.set_aside(eng, chosen, why=why, actor=state.username())
+                except (KeyError, ValueError) as exc:
+                    st.session_state["rv_aside_flash"] = ("error", md_escape(str(exc)))
+                else:
+                    st.session_state["rv_aside_flash"] = (
+                        "success",
+                        f"Set aside: {md_escape(labels[chosen].split(':')[0])}. It is kept, and can be"
+                        " restored from the list of rows set aside.",
+                    )
+                for key in ("rv_aside_row", "rv_aside_why", "rv_row"):
+                    st.session_state.pop(key, None)
+                st.rerun()
+    aside = review.set_aside_rows(eng, limit=ROWS_LISTED)
+    if aside.empty:
+        return
+    with st.expander(f"Rows set aside ({len(aside):,}{'+' if len(aside) == ROWS_LISTED else ''})"):
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "File": aside["filename"],
+                    "Row": aside["row_number"],
+                    "Why it was quarantined": aside["reason"].map(review.plain_reason),
+                    "Set aside": pd.to_datetime(aside["resolved_at"]).dt.strftime("%d %b %Y %H:%M"),
+                    "By": aside["resolved_by"].fillna(""),
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        labels = {int(r.id): f"{r.filename} row {r.row_number}" for r in aside.itertuples()}
+        back = st.selectbox(
+            "Row to restore", list(labels), format_func=labels.get, index=None, key="rv_restore_row"
+        )
+        if st.button("Restore", key="rv_restore", disabled=back is None):
+            try:
+                review.restore(eng, back, actor=state.username())
+            except (KeyError, ValueError) as exc:
+                st.session_state["rv_aside_flash"] = ("error", md_escape(str(exc)))
+            else:
+                st.session_state["rv_aside_flash"] = (
+                    "success",
+                    f"Restored: {md_escape(labels[back])} is back in Review.",
+                )
+            st.session_state.pop("rv_restore_row", None)
+            st.rerun()
 
 
 def _locate(eng, entry: pd.Series) -> None:
