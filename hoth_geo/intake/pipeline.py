@@ -499,11 +499,12 @@ class _SharingFormImport:
         if hit.empty:
             return pd.Series(dtype=object)
         rows = row_of_identity.reindex(hit["identity"]).to_numpy()
-        store.supersede_quarantine(self.conn, hit["id"], stored_ids.reindex(rows).to_numpy())
-        self.n_superseded += len(hit)
+        closed_ids = store.supersede_quarantine(self.conn, hit["id"], stored_ids.reindex(rows).to_numpy())
         self.open_entries = entries[~entries["id"].isin(hit["id"])]
-        closed = pd.Series(hit["id"].to_numpy(), index=rows)
-        return closed.groupby(level=0).agg(lambda ids: ", ".join(f"entry {int(i)}" for i in sorted(ids)))
+        closed = hit["id"].isin(closed_ids).to_numpy()
+        self.n_superseded += int(closed.sum())
+        by_row = pd.Series(hit["id"].to_numpy()[closed], index=rows[closed])
+        return by_row.groupby(level=0).agg(lambda ids: ", ".join(f"entry {int(i)}" for i in sorted(ids)))
 
     def add_chunk(self, raw: pd.DataFrame) -> None:
         conn, import_id = self.conn, self.import_id

@@ -570,24 +570,32 @@ def open_quarantine_identities(conn: Connection, *, before_import: int) -> pd.Da
     )
 
 
-def supersede_quarantine(conn: Connection, entry_ids: Iterable[int], report_ids: Iterable[int]) -> None:
+def supersede_quarantine(conn: Connection, entry_ids: Iterable[int], report_ids: Iterable[int]) -> list[int]:
     """Mark open quarantine entries ``superseded`` by the report a later import stored with their
-    identity (the partner's corrected row): the entry points at that report and leaves Review."""
+    identity (the partner's corrected row): the entry points at that report and leaves Review. Returns
+    the entries closed (one an analyst resolved meanwhile stays as the analyst left it)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     params = [
         {"entry": int(e), "report_id": int(r), "now": now} for e, r in zip(entry_ids, report_ids, strict=True)
     ]
-    if params:
-        conn.execute(
-            quarantine.update()
-            .where(quarantine.c.id == sa.bindparam("entry"))
-            .values(
-                status="superseded",
-                resolved_report_id=sa.bindparam("report_id"),
-                resolved_at=sa.bindparam("now"),
-            ),
-            params,
+    if not params:
+        return []
+    conn.execute(
+        quarantine.update()
+        .where(quarantine.c.id == sa.bindparam("entry"), quarantine.c.status == "open")
+        .values(
+            status="superseded", resolved_report_id=sa.bindparam("report_id"), resolved_at=sa.bindparam("now")
+        ),
+        params,
+    )
+    closed = conn.execute(
+        sa.select(quarantine.c.id).where(
+            quarantine.c.id.in_([p["entry"] for p in params]),
+            quarantine.c.status == "superseded",
+            quarantine.c.resolved_at == now,
         )
+    ).scalars()
+    return sorted(int(i) for i in closed)
 
 
 def insert_context(conn: Connection, import_id: int, rows: pd.DataFrame) -> int:
