@@ -37,6 +37,7 @@ __all__ = [
     "GRID_LETTERS",
     "grid_reference_square",
     "looks_like_grid_reference",
+    "degrees_written",
     "LAT_LON_TEXT",
     "is_latitude_longitude",
     "written_grid_reference",
@@ -141,6 +142,40 @@ LAT_LON_TEXT = re.compile(r"\(?\s*([+-]?\d{1,2}\.\d{2,})\s*[,;\s]\s*([+-]?\d{1,3
 def is_latitude_longitude(text: str) -> bool:
     """Whether ``text`` is nothing but a latitude and longitude (``LAT_LON_TEXT``)."""
     return LAT_LON_TEXT.fullmatch(text.strip()) is not None
+
+
+# Degrees, minutes and seconds as map apps and GPS units write them: 54°46'34.7"N, 1° 34' 31.4" W,
+# N54 46.578, -1°34.52'. The hemisphere letter may lead or follow; S and W are negative.
+_DMS = re.compile(
+    r"([NSEW])?\s*([+-]?\d{1,3}(?:\.\d+)?)\s*(?:°|º|deg|d|\s)\s*"
+    r"(?:(\d{1,2}(?:\.\d+)?)\s*(?:'|′|’|m|min)?\s*"
+    r"(?:(\d{1,2}(?:\.\d+)?)\s*(?:\"|″|''|s|sec)?\s*)?)?([NSEW])?",
+    re.I,
+)
+
+
+def degrees_written(text: str, hemispheres: str) -> str | None:
+    """A latitude or longitude written in degrees and minutes (and seconds) as decimal degrees, with as
+    many decimals as state its precision without claiming more ('54°46'35"N' -> '54.776': a whole
+    second is 31 m, three decimals a box of 111 m by 64 m that holds it), or None when ``text`` is not
+    one. ``hemispheres``: 'NS' for a latitude, 'EW' for a longitude; another letter is not read."""
+    m = _DMS.fullmatch(text.strip())
+    if m is None:
+        return None
+    before, degrees, minutes, seconds, after = m.groups()
+    letter = (before or after or "").upper()
+    if (before and after) or (letter and letter not in hemispheres) or (minutes is None and not letter):
+        return None  # plain decimal degrees are for the number parser
+    minute, second = float(minutes or 0), float(seconds or 0)
+    if minute >= 60 or second >= 60:
+        return None
+    value = abs(float(degrees)) + minute / 60 + second / 3600
+    negative = degrees.startswith("-") or letter in ("S", "W")
+    finest = seconds if seconds is not None else minutes if minutes is not None else degrees
+    places = len(finest.partition(".")[2])
+    unit = 10.0**-places / (3600 if seconds is not None else 60 if minutes is not None else 1)
+    decimals = max(0, int(np.floor(-np.log10(unit) + 1e-9)))
+    return f"{-value if negative else value:.{decimals}f}"
 
 
 def looks_like_grid_reference(text: str) -> bool:

@@ -40,6 +40,7 @@ from hoth_geo.intake.parsers import (
     by_unique,
     clean_text,
     count_of,
+    degrees_written,
     filled_mask,
     looks_like_grid_reference,
     map_multi,
@@ -431,6 +432,7 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     text, problems = cols.text, cols.problems
     ref_east, ref_north, ref_side, ref_in_easting = _grid_references(cols)
     _coordinates_in_location(cols, ~np.isnan(ref_east))
+    _degrees_and_minutes(cols)
     nums: dict[str, np.ndarray] = {}
     coord_bad: dict[str, np.ndarray] = {}  # unreadable or out of range: already reported
     for f in ("latitude", "longitude", "easting", "northing"):
@@ -514,6 +516,24 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         a[half] = np.nan
         b[half] = np.nan
     return lat, lon, east, north
+
+
+def _degrees_and_minutes(cols: _Columns) -> None:
+    """Latitudes and longitudes written in degrees, minutes and seconds (54°46'34.7"N) are rewritten as
+    decimal degrees with the decimals that state their precision (``parsers.degrees_written``), so the
+    usual checks and radius apply. Only cells that are not plain numbers are looked at."""
+    for f, hemispheres in (("latitude", "NS"), ("longitude", "EW")):
+        cells = cols.text[f]
+        odd = cols.filled[f] & pd.to_numeric(cells, errors="coerce").isna().to_numpy()
+        if not odd.any():
+            continue
+        at = np.flatnonzero(odd)
+        written = by_unique(cells.iloc[at], lambda u, h=hemispheres: [degrees_written(str(v), h) for v in u])
+        read = pd.notna(written)
+        if read.any():
+            out = cells.astype(object).to_numpy(copy=True)
+            out[at[read]] = written[read]
+            cols.text[f] = pd.Series(out, index=cells.index, dtype=object)
 
 
 def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> None:

@@ -346,3 +346,27 @@ def test_a_time_that_is_not_a_time_of_day_is_quarantined_naming_it(text):
     r = ingest(data, "times.csv", today=TODAY)
     assert r.rows.empty
     assert r.quarantine["reason"].tolist() == [f'row 2: time observed "{text}" is not a valid time']
+
+
+@pytest.mark.parametrize(
+    ("text", "hemispheres", "decimal"),
+    [
+        ("54°46'34.7\"N", "NS", "54.7763"),  # a tenth of a second: four decimals
+        ("54°46'35\"N", "NS", "54.776"),  # a whole second (31 m): three decimals, never fewer metres
+        ("1°34'31.4\"W", "EW", "-1.5754"),
+        ("W 1°34'31.4\"", "EW", "-1.5754"),
+        ("N54 46.578", "NS", "54.7763"),
+        ("-1°34.52'", "EW", "-1.575"),
+        ("54d 46m 34.7s N", "NS", "54.7763"),
+        ("54.7763°N", "NS", "54.7763"),
+        ("54°46'N", "NS", "54.8"),
+        ("54°46'34.7\"E", "NS", None),  # not a latitude's hemisphere
+        ("54°61'N", "NS", None),  # no such minute
+        ("54.7763", "NS", None),  # a plain number is for the number parser
+        ("north of the park", "NS", None),
+    ],
+)
+def test_degrees_and_minutes_are_written_as_decimal_degrees_no_more_precise(text, hemispheres, decimal):
+    from hoth_geo.intake.parsers import degrees_written
+
+    assert degrees_written(text, hemispheres) == decimal

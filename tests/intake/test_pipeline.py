@@ -353,6 +353,31 @@ def test_a_latitude_and_longitude_pasted_into_the_location_are_the_rows_coordina
     assert reason.startswith("row 5: street 'Back Lane' is in 6 localities")  # read as a street
 
 
+def test_degrees_minutes_and_seconds_are_read_as_precisely_as_they_were_written(engine, tmp_path):
+    """54°46'34.7"N is a point to a tenth of a second (3 m): located within the 13 m radius of four
+    decimals. Whole minutes are a box of 1.9 by 1.1 km: stated no narrower than that (one decimal,
+    12.8 km). A hemisphere letter that is not a latitude's is not guessed at."""
+    path = tmp_path / "dms.csv"
+    path.write_text(
+        "Source reference,Date observed,Reporting agency,Latitude,Longitude,Concerns\n"
+        'M-1,03/04/2025,Test Outreach (synthetic),"54°46\'34.7""N","1°34\'31.4""W",cse\n'
+        "M-2,04/04/2025,Test Outreach (synthetic),N54 46.578,W1 34.524,cse\n"
+        "M-3,05/04/2025,Test Outreach (synthetic),54°46'N,1°34'W,cse\n"
+        'M-4,06/04/2025,Test Outreach (synthetic),"54°46\'34.7""E","1°34\'31.4""W",cse\n',
+        encoding="utf-8",
+    )
+    summary = pipeline.import_file(engine, path)
+    assert (summary.n_accepted, summary.n_quarantined) == (3, 1)
+    stored = store.report_details(engine, store.load_reports(engine)["id"]).set_index("source_ref")
+    for ref in ("M-1", "M-2"):
+        assert stored.loc[ref, ["latitude", "longitude"]].tolist() == [54.7763, -1.5754]
+        assert stored.loc[ref, "precision_m"] == pytest.approx(12.85, abs=0.01)
+    assert stored.loc["M-3", ["latitude", "longitude"]].tolist() == [54.8, -1.6]
+    assert stored.loc["M-3", "precision_m"] > 2_100, "never narrower than a minute of arc"
+    (reason,) = store.load_quarantine(engine)["reason"]
+    assert reason == 'row 5: latitude "54°46\'34.7"E" is not a number'
+
+
 def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):
     path = _write_form(tmp_path / "form.csv", FORM_ROWS)
     pipeline.import_file(engine, path)
