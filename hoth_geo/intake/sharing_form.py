@@ -432,12 +432,13 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     text, problems = cols.text, cols.problems
     ref_east, ref_north, ref_side, ref_in_easting = _grid_references(cols)
     _coordinates_in_location(cols, ~np.isnan(ref_east))
-    _degrees_and_minutes(cols)
     nums: dict[str, np.ndarray] = {}
     coord_bad: dict[str, np.ndarray] = {}  # unreadable or out of range: already reported
     for f in ("latitude", "longitude", "easting", "northing"):
         cells = text[f].where(~ref_in_easting, "") if f == "easting" and ref_in_easting.any() else text[f]
         v, bad = parse_numbers(cells, comma_decimal=comma_decimal)
+        if f in ("latitude", "longitude") and bad.any():
+            _degrees_and_minutes(cols, f, v, bad)
         coord_bad[f] = bad
         label = _HUMAN[f]
         hint = " (use a full stop for decimals)" if not comma_decimal else ""
@@ -518,22 +519,21 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
     return lat, lon, east, north
 
 
-def _degrees_and_minutes(cols: _Columns) -> None:
-    """Latitudes and longitudes written in degrees, minutes and seconds (54°46'34.7"N) are rewritten as
-    decimal degrees with the decimals that state their precision (``parsers.degrees_written``), so the
-    usual checks and radius apply. Only cells that are not plain numbers are looked at."""
-    for f, hemispheres in (("latitude", "NS"), ("longitude", "EW")):
-        cells = cols.text[f]
-        odd = cols.filled[f] & pd.to_numeric(cells, errors="coerce").isna().to_numpy()
-        if not odd.any():
-            continue
-        at = np.flatnonzero(odd)
-        written = by_unique(cells.iloc[at], lambda u, h=hemispheres: [degrees_written(str(v), h) for v in u])
-        read = pd.notna(written)
-        if read.any():
-            out = cells.astype(object).to_numpy(copy=True)
-            out[at[read]] = written[read]
-            cols.text[f] = pd.Series(out, index=cells.index, dtype=object)
+def _degrees_and_minutes(cols: _Columns, f: str, values: np.ndarray, bad: np.ndarray) -> None:
+    """Read the cells of ``f`` (latitude or longitude) that are not numbers but degrees, minutes and
+    seconds (54°46'34.7"N) into ``values`` and clear them from ``bad``, in place. Their text becomes
+    the decimal degrees ``parsers.degrees_written`` gives, whose decimals state their radius."""
+    at = np.flatnonzero(bad)
+    hemispheres = "NS" if f == "latitude" else "EW"
+    written = by_unique(cols.text[f].iloc[at], lambda u: [degrees_written(str(v), hemispheres) for v in u])
+    read = pd.notna(written)
+    if not read.any():
+        return
+    values[at[read]] = written[read].astype(float)
+    bad[at[read]] = False
+    cells = cols.text[f].astype(object).to_numpy(copy=True)
+    cells[at[read]] = written[read]
+    cols.text[f] = pd.Series(cells, index=cols.text[f].index, dtype=object)
 
 
 def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> None:
