@@ -440,13 +440,11 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         if f in ("latitude", "longitude") and bad.any():
             _degrees_and_minutes(cols, f, v, bad)
         coord_bad[f] = bad
-        label = _HUMAN[f]
-        hint = " (use a full stop for decimals)" if not comma_decimal else ""
         problems.add(
             bad,
             f,
             text[f],
-            lambda s, label=label, hint=hint: f'{label} "{s}" is not a number{hint if "," in s else ""}',
+            lambda s, f=f: f'{_HUMAN[f]} "{s}" is not a number{_number_hint(f, s, comma_decimal)}',
         )
         nums[f] = v
     lat, lon, east, north = nums["latitude"], nums["longitude"], nums["easting"], nums["northing"]
@@ -517,6 +515,24 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         a[half] = np.nan
         b[half] = np.nan
     return lat, lon, east, north
+
+
+# A hemisphere letter that belongs to the other coordinate: (the column's, the letters it would need).
+_OTHER_HEMISPHERES = {
+    "latitude": ("EW", " (a latitude is N or S: E and W are a longitude's)"),
+    "longitude": ("NS", " (a longitude is E or W: N and S are a latitude's)"),
+}
+
+
+def _number_hint(f: str, cell: str, comma_decimal: bool) -> str:
+    """What to add to 'is not a number' for a cell that is nearly one."""
+    if "," in cell and not comma_decimal:
+        return " (use a full stop for decimals)"
+    if f in _OTHER_HEMISPHERES:
+        letters, said = _OTHER_HEMISPHERES[f]
+        if degrees_written(cell, letters) is not None:
+            return said
+    return ""
 
 
 def _degrees_and_minutes(cols: _Columns, f: str, values: np.ndarray, bad: np.ndarray) -> None:

@@ -375,7 +375,9 @@ def test_degrees_minutes_and_seconds_are_read_as_precisely_as_they_were_written(
     assert stored.loc["M-3", ["latitude", "longitude"]].tolist() == [54.8, -1.6]
     assert stored.loc["M-3", "precision_m"] > 2_100, "never narrower than a minute of arc"
     (reason,) = store.load_quarantine(engine)["reason"]
-    assert reason == 'row 5: latitude "54°46\'34.7"E" is not a number'
+    assert reason == (
+        'row 5: latitude "54°46\'34.7"E" is not a number (a latitude is N or S: E and W are a longitude\'s)'
+    )
 
 
 def test_reimport_adds_nothing_even_for_quarantined_rows(engine, tmp_path):
