@@ -312,6 +312,23 @@ def test_open_quarantine_goes_by_the_date_its_row_was_observed_not_the_import_da
     assert not {q_old_in_new, q_payload, q_month, q_received} & _ids(engine, store.quarantine)
 
 
+def test_a_row_set_aside_goes_by_its_date_like_an_open_one(seeded):
+    """Setting a row aside keeps it (with its narrative) until it is as old as an open row would be
+    purged at: then it goes, and one observed after the cutoff stays set aside."""
+    from hoth_geo.intake import review
+
+    engine, ids = seeded
+    with engine.begin() as conn:
+        old = _quarantine_row(conn, ids["new_import"], raw={"Date observed": "03/04/2018", "Narrative": "x"})
+        new = _quarantine_row(conn, ids["new_import"], raw={"Date observed": "2024-03-01", "Narrative": "y"})
+    for qid in (old, new):
+        review.set_aside(engine, qid, why="sent in error (synthetic)", actor="analyst.one")
+    retention.purge_older_than(engine, date(2020, 1, 1), actor="police.one@example.org")
+    left = _ids(engine, store.quarantine)
+    assert old not in left and new in left
+    assert review.set_aside_rows(engine)["id"].tolist() == [new]
+
+
 class _In2019(datetime):
     @classmethod
     def now(cls, tz=None):
