@@ -196,10 +196,7 @@ def parse_grid_references(
             out.append(square or (np.nan, np.nan, np.nan))
         return out
 
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
-    if not len(uniques):
-        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan)
-    found = np.asarray(squares(pd.Series(uniques, dtype=object)), dtype=float).reshape(-1, 3)[codes]
+    found = by_unique(values.astype(object), squares).astype(float).reshape(-1, 3)
     return found[:, 0].copy(), found[:, 1].copy(), found[:, 2].copy()
 
 

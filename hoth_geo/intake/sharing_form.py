@@ -547,9 +547,15 @@ def _degrees_and_minutes(cols: _Columns, f: str, values: np.ndarray, bad: np.nda
         return
     values[at[read]] = written[read].astype(float)
     bad[at[read]] = False
-    cells = cols.text[f].astype(object).to_numpy(copy=True)
-    cells[at[read]] = written[read]
-    cols.text[f] = pd.Series(cells, index=cols.text[f].index, dtype=object)
+    _rewrite_cells(cols, f, at[read], written[read])
+
+
+def _rewrite_cells(cols: _Columns, f: str, rows: np.ndarray, cells: np.ndarray) -> None:
+    """Put ``cells`` in place of column ``f``'s text at positions ``rows`` (a coordinate read from
+    another form, whose text the later steps read as written: its decimals state its radius)."""
+    text = cols.text[f].astype(object).to_numpy(copy=True)
+    text[rows] = cells
+    cols.text[f] = pd.Series(text, index=cols.text[f].index, dtype=object)
 
 
 def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> None:
@@ -563,16 +569,17 @@ def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> 
     if not todo.any():
         return
     at = np.flatnonzero(todo)
-    codes, uniques = pd.factorize(text["location_text"].iloc[at].to_numpy(dtype=object))
-    matches = [LAT_LON_TEXT.fullmatch(str(u).strip()) for u in uniques]  # once per distinct text
-    if not any(matches):
-        return
-    pairs = np.array([m.groups() if m else (None, None) for m in matches], dtype=object)[codes]
+
+    def pairs_in(texts: pd.Series) -> list[tuple]:
+        matches = (LAT_LON_TEXT.fullmatch(str(t).strip()) for t in texts)
+        return [m.groups() if m else (None, None) for m in matches]
+
+    pairs = by_unique(text["location_text"].iloc[at], pairs_in).reshape(-1, 2)
     found = pd.notna(pairs[:, 0])
+    if not found.any():
+        return
     for f, part in (("latitude", 0), ("longitude", 1)):
-        cells = text[f].astype(object).to_numpy(copy=True)
-        cells[at[found]] = pairs[found, part]
-        text[f] = pd.Series(cells, index=text[f].index, dtype=object)
+        _rewrite_cells(cols, f, at[found], pairs[found, part])
 
 
 _GRID_REFERENCE_FORM = "two letters and 4 to 10 digits, e.g. NZ 2754 4215"
