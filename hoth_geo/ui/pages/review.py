@@ -75,18 +75,15 @@ def _undo_offer(eng) -> None:
         return
     st.info(f"The last location you gave: {md_escape(last.describe())}.")
     if st.button("Undo this location", key="rv_undo"):
-        try:
+
+        def undo() -> str:
             review.undo_resolution(eng, last.quarantine_id, actor=state.username())
-        except (KeyError, ValueError) as exc:
-            st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
-        else:
-            st.session_state["rv_flash"] = (
-                "success",
+            return (
                 f"Undone: report {last.report_id} was removed and {md_escape(last.filename)} row"
-                f" {last.row_number} needs a location again.",
+                f" {last.row_number} needs a location again."
             )
-        _forget_choice()
-        st.rerun()
+
+        _act_then_redraw(undo, forget=_CHOICE_KEYS)
 
 
 def _locate_again_offer(eng, waiting: pd.DataFrame, view: dict, *, n: int) -> None:
@@ -121,9 +118,25 @@ def _locate_again_offer(eng, waiting: pd.DataFrame, view: dict, *, n: int) -> No
     st.rerun()
 
 
+# What the analyst chose for the row being located: forgotten once it is stored, undone or tried again.
+_CHOICE_KEYS = ("rv_row", "rv_pending", "rv_point", "rv_place", "rv_postcode", "rv_grid_ref")
+
+
 def _forget_choice() -> None:
-    for key in ("rv_row", "rv_pending", "rv_point", "rv_place", "rv_postcode", "rv_grid_ref"):
+    for key in _CHOICE_KEYS:
         st.session_state.pop(key, None)
+
+
+def _act_then_redraw(action: Callable[[], str], *, flash: str = "rv_flash", forget: tuple[str, ...]) -> None:
+    """Run ``action`` (a change that returns what to say), keep its message, or the refusal it raised,
+    for the redrawn page (``flash``), forget the widget keys ``forget``, and redraw."""
+    try:
+        st.session_state[flash] = ("success", action())
+    except (KeyError, ValueError) as exc:
+        st.session_state[flash] = ("error", md_escape(str(exc)))
+    for key in forget:
+        st.session_state.pop(key, None)
+    st.rerun()
 
 
 def _import_label(waiting: pd.DataFrame):
@@ -274,19 +287,17 @@ def _set_aside(eng, listed: pd.DataFrame) -> None:
             )  # fmt: skip
             why = st.text_input("Why (recorded in the audit log)", key="rv_aside_why")
             if st.button("Set aside", key="rv_aside", disabled=chosen is None or not why.strip()):
-                try:
+
+                def set_aside() -> str:
                     review.set_aside(eng, chosen, why=why, actor=state.username())
-                except (KeyError, ValueError) as exc:
-                    st.session_state["rv_aside_flash"] = ("error", md_escape(str(exc)))
-                else:
-                    st.session_state["rv_aside_flash"] = (
-                        "success",
+                    return (
                         f"Set aside: {md_escape(labels[chosen].split(':')[0])}. It is kept, and can be"
-                        " restored from the list of rows set aside.",
+                        " restored from the list of rows set aside."
                     )
-                for key in ("rv_aside_row", "rv_aside_why", "rv_row"):
-                    st.session_state.pop(key, None)
-                st.rerun()
+
+                _act_then_redraw(
+                    set_aside, flash="rv_aside_flash", forget=("rv_aside_row", "rv_aside_why", "rv_row")
+                )
     aside = review.set_aside_rows(eng, limit=ROWS_LISTED)
     if aside.empty:
         return
@@ -309,17 +320,12 @@ def _set_aside(eng, listed: pd.DataFrame) -> None:
             "Row to restore", list(labels), format_func=labels.get, index=None, key="rv_restore_row"
         )
         if st.button("Restore", key="rv_restore", disabled=back is None):
-            try:
+
+            def restore() -> str:
                 review.restore(eng, back, actor=state.username())
-            except (KeyError, ValueError) as exc:
-                st.session_state["rv_aside_flash"] = ("error", md_escape(str(exc)))
-            else:
-                st.session_state["rv_aside_flash"] = (
-                    "success",
-                    f"Restored: {md_escape(labels[back])} is back in Review.",
-                )
-            st.session_state.pop("rv_restore_row", None)
-            st.rerun()
+                return f"Restored: {md_escape(labels[back])} is back in Review."
+
+            _act_then_redraw(restore, flash="rv_aside_flash", forget=("rv_restore_row",))
 
 
 def _locate(eng, entry: pd.Series) -> None:
@@ -455,12 +461,7 @@ def _two_step(pending: dict, confirm: str, ask: tuple[str, str], store_it: Calla
         st.warning(confirm)
         c = st.columns(2)
         if c[0].button("Confirm", type="primary", key="rv_confirm"):
-            try:
-                st.session_state["rv_flash"] = ("success", store_it())
-            except (KeyError, ValueError) as exc:
-                st.session_state["rv_flash"] = ("error", md_escape(str(exc)))
-            _forget_choice()
-            st.rerun()
+            _act_then_redraw(store_it, forget=_CHOICE_KEYS)
         if c[1].button("Cancel", key="rv_cancel"):
             st.session_state.pop("rv_pending", None)
             st.rerun()
