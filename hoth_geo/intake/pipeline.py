@@ -477,8 +477,11 @@ class _SharingFormImport:
     n_resubmitted: int = 0
     n_flagged: int = 0
     n_superseded: int = 0
-    # Open quarantine entries of earlier imports a stored row may supersede (identity, id); read once.
+    # Open quarantine entries a stored row may supersede (identity, id, row_number): those of earlier
+    # imports, read once (row_number NaN), then this import's own as its chunks are quarantined.
     open_entries: pd.DataFrame | None = None
+    # {row number of an entry a later row of this file superseded: what the row's outcome adds}
+    closed_in_file: dict[int, str] = field(default_factory=dict)
 
     def file_warnings(self) -> list[str]:
         """The warnings for the whole file: the chunks' own, added up, then the unknown terms."""
@@ -486,25 +489,72 @@ class _SharingFormImport:
             self.unknown_terms
         )
 
-    def _supersede(self, stored: pd.DataFrame, stored_ids: pd.Series) -> pd.Series:
-        """Close the open quarantine entries of earlier imports whose identity a row of this chunk was
-        just stored under (the partner's corrected row); {row number: the entries it closed}."""
+    def _remember_entries(self, quarantined: pd.DataFrame, entry_ids: pd.Series) -> None:
+        """Keep this chunk's new quarantine entries that have a report identity: a later row of the
+        file stored under that identity supersedes them as a later import's would."""
         if self.open_entries is None:
             self.open_entries = store.open_quarantine_identities(self.conn, before_import=self.import_id)
+            self.open_entries["row_number"] = np.nan
+        keyed = quarantined[quarantined["identity"].str.startswith("r:", na=False)]
+        if keyed.empty:
+            return
+        rows = keyed["row_number"].to_numpy()
+        own = pd.DataFrame(
+            {
+                "identity": object_column(keyed["identity"].to_numpy(dtype=object)),
+                "id": entry_ids.reindex(rows).to_numpy(),
+                "row_number": rows.astype(float),
+            }
+        ).dropna(subset="id")
+        own["id"] = own["id"].astype("int64")
+        self.open_entries = pd.concat([self.open_entries, own], ignore_index=True)
+
+    def _supersede(self, stored: pd.DataFrame, stored_ids: pd.Series) -> pd.Series:
+        """Close the open quarantine entries whose identity a row of this chunk was just stored under
+        (the partner's corrected row): those of earlier imports, and this file's own from earlier rows
+        (an entry from a later row of the file is a later version that failed, and stays open).
+        Returns {row number: the entries it closed, as text}."""
         entries = self.open_entries
-        if entries.empty or stored.empty:
+        if entries is None or entries.empty or stored.empty:
             return pd.Series(dtype=object)
         row_of_identity = pd.Series(stored["row_number"].to_numpy(), index=stored["identity"].to_numpy())
         hit = entries[entries["identity"].isin(row_of_identity.index)]
+        rows = row_of_identity.reindex(hit["identity"]).to_numpy()
+        earlier = ~(hit["row_number"].to_numpy() >= rows)  # NaN (an earlier import) counts as earlier
+        hit, rows = hit[earlier], rows[earlier]
         if hit.empty:
             return pd.Series(dtype=object)
-        rows = row_of_identity.reindex(hit["identity"]).to_numpy()
-        closed_ids = store.supersede_quarantine(self.conn, hit["id"], stored_ids.reindex(rows).to_numpy())
+        report_ids = stored_ids.reindex(rows).to_numpy()
+        closed_ids = store.supersede_quarantine(self.conn, hit["id"], report_ids)
         self.open_entries = entries[~entries["id"].isin(hit["id"])]
         closed = hit["id"].isin(closed_ids).to_numpy()
         self.n_superseded += int(closed.sum())
-        by_row = pd.Series(hit["id"].to_numpy()[closed], index=rows[closed])
-        return by_row.groupby(level=0).agg(lambda ids: ", ".join(f"entry {int(i)}" for i in sorted(ids)))
+        said = []
+        for entry, entry_row, row, report in zip(
+            hit["id"][closed], hit["row_number"][closed], rows[closed], report_ids[closed], strict=True
+        ):
+            if np.isnan(entry_row):
+                said.append(f"entry {int(entry)} (an earlier import's version of this row)")
+            else:
+                said.append(f"entry {int(entry)} (row {int(entry_row)} of this file)")
+                self.closed_in_file[int(entry_row)] = (
+                    f"superseded by row {int(row)} of this file, stored corrected as report {int(report)}"
+                )
+        by_row = pd.Series(said, index=rows[closed], dtype=object)
+        return by_row.groupby(level=0).agg(", ".join)
+
+    def note_closed_in_file(self) -> None:
+        """Say in the outcome of each row whose entry a later row of the file superseded what became
+        of it (its chunk's outcomes were written before that later row was read)."""
+        if not self.closed_in_file:
+            return
+        for frame in self.outcomes:
+            said = frame["row_number"].map(self.closed_in_file)
+            mark = (said.notna() & (frame["outcome"] == "quarantined")).to_numpy()
+            if mark.any():
+                frame.loc[mark, "detail"] = [
+                    f"{d}; {s}" for d, s in zip(frame.loc[mark, "detail"], said[mark], strict=True)
+                ]
 
     def add_chunk(self, raw: pd.DataFrame) -> None:
         conn, import_id = self.conn, self.import_id
@@ -553,7 +603,6 @@ class _SharingFormImport:
         )
         self.stored.add(stored_ids)
         self.n_acc += n_new
-        supersedes = self._supersede(new_located, stored_ids)
 
         # A changed repeat of a row of this same file that did not reach the store has nothing to change.
         target_row = info["resubmission_of_row"].reindex(resub["row_number"])
@@ -606,6 +655,8 @@ class _SharingFormImport:
             else pd.Series(dtype="int64")
         )
         self.n_q += n_q
+        self._remember_entries(quarantined, q_ids)
+        supersedes = self._supersede(new_located, stored_ids)
 
         now = datetime.now(UTC).replace(tzinfo=None)
         new_rows = new_located["row_number"].to_numpy()
@@ -697,7 +748,7 @@ def _stored_and_quarantined_outcomes(
     if supersedes is not None and len(supersedes):
         closes = supersedes.reindex(stored_rows).to_numpy(dtype=object)
         for i in np.flatnonzero(pd.notna(closes)):
-            said = f"supersedes quarantine {closes[i]} (an earlier import's version of this row)"
+            said = f"supersedes quarantine {closes[i]}"
             detail[i] = said if detail[i] is None else f"{detail[i]}; {said}"
     return [
         identity.outcomes(
@@ -787,6 +838,7 @@ def _import_sharing_form(
             import_stream.give_back_free_memory()
             done = fraction_read(job.n_read) if fraction_read else 1.0
             progress(0.1 + 0.85 * done, f"storing reports: {job.n_read:,} rows read, checked and geocoded")
+        job.note_closed_in_file()
         summary = _finish_import(
             conn,
             fmt=fmt,

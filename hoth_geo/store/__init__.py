@@ -169,8 +169,8 @@ class ImportSummary:
     n_resubmitted: int = 0  # changed resubmissions of stored reports, waiting in Review
     n_possible_duplicates: int = 0  # stored rows flagged as possible duplicates (part of n_accepted)
     n_out_of_area: int = 0
-    # Open quarantine entries of earlier imports whose row this import stored, corrected (part of
-    # n_accepted): they leave Review as superseded.
+    # Open quarantine entries (of earlier imports, or of earlier rows of this file) whose row this import
+    # stored, corrected (part of n_accepted): they leave Review as superseded.
     n_superseded: int = 0
     rows: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
@@ -206,7 +206,7 @@ class ImportSummary:
         if self.n_superseded:
             n = self.n_superseded
             text += (
-                f"; {n:,} {'row' if n == 1 else 'rows'} quarantined by an earlier import now stored corrected"
+                f"; {n:,} {'row' if n == 1 else 'rows'} quarantined earlier now stored corrected"
                 f" ({'its entry' if n == 1 else 'their entries'} closed)"
             )
         if self.already_imported:

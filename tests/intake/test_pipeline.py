@@ -261,9 +261,7 @@ def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engi
     ]
     again = pipeline.import_file(engine, _write_form(tmp_path / "corrected.csv", corrected))
     assert (again.n_accepted, again.n_quarantined, again.n_superseded) == (3, 0, 2)
-    assert "2 rows quarantined by an earlier import now stored corrected (their entries closed)" in (
-        again.describe()
-    )
+    assert "2 rows quarantined earlier now stored corrected (their entries closed)" in (again.describe())
     entries = store.load_quarantine(engine, status=None).set_index("row_number")
     stored = again.rows.set_index("row_number")["report_id"]
     assert entries.loc[[2, 3], "status"].tolist() == ["superseded", "superseded"]
@@ -282,6 +280,45 @@ def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engi
         repeat = pipeline.import_file(engine, tmp_path / name)
         assert (repeat.n_accepted, repeat.n_quarantined, repeat.n_superseded) == (0, 0, 0)
     assert store.load_quarantine(engine)["row_number"].tolist() == [4]
+
+
+@pytest.mark.parametrize("chunk_rows", [50_000, 2], ids=["one chunk", "chunks of two rows"])
+def test_a_later_row_of_the_same_file_stored_corrected_closes_the_earlier_rows_entry(
+    engine, tmp_path, chunk_rows
+):
+    """A partner's export holds a record twice: first with a time that is not a time, then corrected
+    further down the file. The corrected row is stored and the first row's entry leaves Review,
+    superseded by it, whether or not the two rows are read in the same chunk. A row of the same record
+    *after* the stored one that cannot be read is a later version, and stays open for an analyst."""
+    base = {"Reporting agency": "Test School (synthetic)", "Date observed": "03/04/2025", "Concerns": "cse"}
+    rows = [
+        {**base, "Source reference": "SC-1", "Time observed": "after school", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-2", "Time observed": "16:00", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-3", "Time observed": "17:00", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-1", "Time observed": "15:30", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-2", "Time observed": "tea time", "Postcode": "DH1 1AB"},
+    ]
+    summary = pipeline.import_file(engine, _write_form(tmp_path / "export.csv", rows), chunk_rows=chunk_rows)
+    assert (summary.n_accepted, summary.n_quarantined, summary.n_superseded) == (3, 2, 1)
+    assert "1 row quarantined earlier now stored corrected (its entry closed)" in summary.describe()
+    entries = store.load_quarantine(engine, status=None).set_index("row_number")
+    outcome = summary.rows.set_index("row_number")
+    assert entries.loc[2, "status"] == "superseded"
+    assert entries.loc[2, "resolved_report_id"] == outcome.loc[5, "report_id"]
+    assert entries.loc[6, "status"] == "open", "a later version that could not be read waits in Review"
+    assert outcome.loc[2, "outcome"] == "quarantined"
+    assert outcome.loc[2, "detail"].endswith(
+        f"; superseded by row 5 of this file, stored corrected as report {outcome.loc[5, 'report_id']}"
+    )
+    assert (
+        outcome.loc[5, "detail"] == f"supersedes quarantine entry {entries.loc[2, 'id']} (row 2 of this file)"
+    )
+    assert store.counts(engine)["quarantine_open"] == 1
+    assert review.needs_a_corrected_file(engine)[1] == 1
+    # The same file again adds nothing and reopens nothing.
+    again = pipeline.import_file(engine, tmp_path / "export.csv", chunk_rows=chunk_rows)
+    assert (again.n_accepted, again.n_quarantined, again.n_superseded) == (0, 0, 0)
+    assert store.load_quarantine(engine)["row_number"].tolist() == [6]
 
 
 def test_a_resubmission_without_a_date_received_is_shown_and_accepted(engine, tmp_path):
