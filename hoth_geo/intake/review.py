@@ -36,6 +36,7 @@ from hoth_geo.schema import (
     keys_to_mask,
 )
 from hoth_geo.store import tables
+from hoth_geo.store.tables import QuarantineStatus
 
 __all__ = [
     "resolve_quarantined",
@@ -53,7 +54,6 @@ __all__ = [
     "resolve_with_location",
     "resolve_as_online",
     "setting_as_written",
-    "SET_ASIDE",
     "set_aside",
     "set_aside_rows",
     "restore",
@@ -75,7 +75,7 @@ def _waiting(*columns, import_id: int | None = None, include_demo: bool = True) 
         sa.select(*columns)
         .select_from(q)
         .join(imp, imp.c.id == q.c.import_id)
-        .where(q.c.status == "open", q.c.payload.is_not(None))
+        .where(q.c.status == QuarantineStatus.OPEN, q.c.payload.is_not(None))
     )
     if import_id is not None:
         query = query.where(q.c.import_id == int(import_id))
@@ -129,7 +129,7 @@ def needs_a_corrected_file(engine: Engine, *, limit: int | None = None) -> tuple
     """Open quarantined rows no one can locate in Review (a date that cannot be read, a changed
     resubmission of a stored report, ...): the file must be corrected and imported again. The first
     ``limit`` of them, newest import first (id, filename, row_number, reason), and how many there are."""
-    other = q.c.status == "open", q.c.payload.is_(None)
+    other = q.c.status == QuarantineStatus.OPEN, q.c.payload.is_(None)
     query = (
         sa.select(q.c.id, imp.c.filename, q.c.row_number, q.c.reason)
         .join(imp, imp.c.id == q.c.import_id)
@@ -413,14 +413,13 @@ def _resolve_open_entry(
         # Claimed by a conditional update first: of two analysts locating the same row at once, the
         # second waits for the first and then finds nothing open to claim.
         claimed = conn.execute(
-            q.update().where(q.c.id == int(quarantine_id), q.c.status == "open").values(status="resolved")
+            q.update()
+            .where(q.c.id == int(quarantine_id), q.c.status == QuarantineStatus.OPEN)
+            .values(status=QuarantineStatus.RESOLVED)
         ).rowcount
         if claimed != 1:
             raise ValueError(f"quarantine entry {quarantine_id} is already resolved")
         return resolve_quarantined(conn, int(quarantine_id), located, import_id=import_id, resolved_by=actor)
-
-
-SET_ASIDE = "set_aside"
 
 
 def set_aside(engine: Engine, quarantine_id: int, *, why: str, actor: str | None) -> None:
@@ -440,8 +439,12 @@ def set_aside(engine: Engine, quarantine_id: int, *, why: str, actor: str | None
             raise KeyError(f"quarantine entry {qid} not found")
         claimed = conn.execute(
             q.update()
-            .where(q.c.id == qid, q.c.status == "open")
-            .values(status=SET_ASIDE, resolved_at=datetime.now(UTC).replace(tzinfo=None), resolved_by=actor)
+            .where(q.c.id == qid, q.c.status == QuarantineStatus.OPEN)
+            .values(
+                status=QuarantineStatus.SET_ASIDE,
+                resolved_at=datetime.now(UTC).replace(tzinfo=None),
+                resolved_by=actor,
+            )
         ).rowcount
         if claimed != 1:
             raise ValueError(f"quarantine entry {qid} is {status}, not open: nothing to set aside")
@@ -457,7 +460,7 @@ def set_aside_rows(engine: Engine, *, limit: int | None = None) -> pd.DataFrame:
     query = (
         sa.select(q.c.id, imp.c.filename, q.c.row_number, q.c.reason, q.c.resolved_at, q.c.resolved_by)
         .join(imp, imp.c.id == q.c.import_id)
-        .where(q.c.status == SET_ASIDE)
+        .where(q.c.status == QuarantineStatus.SET_ASIDE)
         .order_by(q.c.resolved_at.desc(), q.c.id.desc())
     )
     if limit is not None:
@@ -472,8 +475,8 @@ def restore(engine: Engine, quarantine_id: int, *, actor: str | None) -> None:
     with engine.begin() as conn:
         reopened = conn.execute(
             q.update()
-            .where(q.c.id == qid, q.c.status == SET_ASIDE)
-            .values(status="open", resolved_at=None, resolved_by=None)
+            .where(q.c.id == qid, q.c.status == QuarantineStatus.SET_ASIDE)
+            .values(status=QuarantineStatus.OPEN, resolved_at=None, resolved_by=None)
         ).rowcount
         if reopened != 1:
             raise ValueError(f"quarantine entry {qid} is not set aside: nothing to restore")
@@ -512,7 +515,7 @@ def last_resolution(engine: Engine, *, resolved_by: str | None = None) -> Resolu
         )
         .join(imp, imp.c.id == q.c.import_id)
         .outerjoin(rep, rep.c.id == q.c.resolved_report_id)
-        .where(q.c.status == "resolved")
+        .where(q.c.status == QuarantineStatus.RESOLVED)
     )
     if resolved_by is not None:
         query = query.where(q.c.resolved_by == resolved_by)
@@ -548,7 +551,7 @@ def undo_resolution(engine: Engine, quarantine_id: int, *, actor: str | None) ->
         ).one_or_none()
         if entry is None:
             raise KeyError(f"quarantine entry {qid} not found")
-        if entry.status != "resolved":
+        if entry.status != QuarantineStatus.RESOLVED:
             raise ValueError(
                 f"quarantine entry {qid} is {entry.status}, not resolved: its location was already undone"
                 " (or never given); nothing to undo"
@@ -556,8 +559,8 @@ def undo_resolution(engine: Engine, quarantine_id: int, *, actor: str | None) ->
         # Claimed by a conditional update first, so two undos of one resolution cannot both run.
         reopened = conn.execute(
             q.update()
-            .where(q.c.id == qid, q.c.status == "resolved")
-            .values(status="open", resolved_report_id=None, resolved_at=None, resolved_by=None)
+            .where(q.c.id == qid, q.c.status == QuarantineStatus.RESOLVED)
+            .values(status=QuarantineStatus.OPEN, resolved_report_id=None, resolved_at=None, resolved_by=None)
         ).rowcount
         if reopened != 1:
             raise ValueError(f"quarantine entry {qid} is no longer resolved: its location was already undone")
@@ -718,7 +721,12 @@ def resolve_quarantined(
     conn.execute(
         tables.quarantine.update()
         .where(tables.quarantine.c.id == quarantine_id)
-        .values(status="resolved", resolved_report_id=report_id, resolved_at=now, resolved_by=resolved_by)
+        .values(
+            status=QuarantineStatus.RESOLVED,
+            resolved_report_id=report_id,
+            resolved_at=now,
+            resolved_by=resolved_by,
+        )
     )
     added = int(existing is None)
     store.bump_data_version(conn, reports=added, demo_reports=added * bool(imp.is_demo), quarantine_open=-1)
@@ -851,7 +859,7 @@ def locate_again(
         if len(changed):
             conn.execute(
                 q.update()
-                .where(q.c.id == sa.bindparam("qid"), q.c.status == "open")
+                .where(q.c.id == sa.bindparam("qid"), q.c.status == QuarantineStatus.OPEN)
                 .values(
                     reason=sa.bindparam("new_reason"),
                     field=sa.bindparam("new_field"),
@@ -928,8 +936,8 @@ def _store_located(conn: Connection, located: pd.DataFrame, *, actor: str | None
         claimed.update(
             conn.execute(
                 q.update()
-                .where(q.c.id.in_(chunk), q.c.status == "open")
-                .values(status="resolved")
+                .where(q.c.id.in_(chunk), q.c.status == QuarantineStatus.OPEN)
+                .values(status=QuarantineStatus.RESOLVED)
                 .returning(q.c.id)
             ).scalars()
         )

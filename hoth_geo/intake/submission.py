@@ -50,7 +50,7 @@ from hoth_geo.schema import (
     PLACE_TYPES,
     TEMPLATE_COLUMNS,
 )
-from hoth_geo.store.tables import account_agencies, share_drafts
+from hoth_geo.store.tables import QuarantineStatus, account_agencies, share_drafts
 
 FORM_FORMAT = "form"  # imports.format of a submitted form
 REFERENCE_PREFIX = "SHR-"
@@ -716,12 +716,15 @@ def _status_for_import(conn, import_row) -> tuple[str, int | None]:
         ).where(store.quarantine.c.import_id == import_row.id)
     ).first()
     if q is not None:
-        if q.status in ("resolved", "superseded") and q.resolved_report_id is not None:
+        if (
+            q.status in (QuarantineStatus.RESOLVED, QuarantineStatus.SUPERSEDED)
+            and q.resolved_report_id is not None
+        ):
             online = conn.execute(
                 sa.select(store.reports.c.online).where(store.reports.c.id == q.resolved_report_id)
             ).scalar()
             return ("online" if online else "located"), int(q.resolved_report_id)
-        if q.status == "set_aside":
+        if q.status == QuarantineStatus.SET_ASIDE:
             return "set_aside", None
         return ("needs_location" if q.payload else "held"), None
     return "already_shared", None

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from hoth_geo import settings
 from hoth_geo.schema import CONCERNS, INDICATORS, REVISION_COLUMNS, keys_to_mask
 from hoth_geo.store.tables import (
+    QuarantineStatus,
     audit_lock,
     data_version_table,
     disruptions,
@@ -557,7 +558,7 @@ def open_quarantine_identities(conn: Connection, *, before_import: int) -> pd.Da
     may supersede (``supersede_quarantine``)."""
     rows = conn.execute(
         sa.select(quarantine.c.identity, quarantine.c.id).where(
-            quarantine.c.status == "open",
+            quarantine.c.status == QuarantineStatus.OPEN,
             quarantine.c.identity.like("r:%"),
             quarantine.c.import_id < before_import,
         )
@@ -582,16 +583,18 @@ def supersede_quarantine(conn: Connection, entry_ids: Iterable[int], report_ids:
         return []
     conn.execute(
         quarantine.update()
-        .where(quarantine.c.id == sa.bindparam("entry"), quarantine.c.status == "open")
+        .where(quarantine.c.id == sa.bindparam("entry"), quarantine.c.status == QuarantineStatus.OPEN)
         .values(
-            status="superseded", resolved_report_id=sa.bindparam("report_id"), resolved_at=sa.bindparam("now")
+            status=QuarantineStatus.SUPERSEDED,
+            resolved_report_id=sa.bindparam("report_id"),
+            resolved_at=sa.bindparam("now"),
         ),
         params,
     )
     closed = conn.execute(
         sa.select(quarantine.c.id).where(
             quarantine.c.id.in_([p["entry"] for p in params]),
-            quarantine.c.status == "superseded",
+            quarantine.c.status == QuarantineStatus.SUPERSEDED,
             quarantine.c.resolved_at == now,
         )
     ).scalars()
@@ -1261,7 +1264,9 @@ def scan_counts(conn: Connection) -> dict[str, int]:
         "n_context": int(conn.execute(sa.select(sa.func.count()).select_from(police_context)).scalar() or 0),
         "n_quarantine_open": int(
             conn.execute(
-                sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.status == "open")
+                sa.select(sa.func.count())
+                .select_from(quarantine)
+                .where(quarantine.c.status == QuarantineStatus.OPEN)
             ).scalar()
             or 0
         ),
@@ -1385,7 +1390,7 @@ def quarantine_payload(engine: Engine, quarantine_id: int) -> tuple[dict, int]:
         ).one_or_none()
     if row is None:
         raise KeyError(f"quarantine entry {quarantine_id} not found")
-    if row.status != "open":
+    if row.status != QuarantineStatus.OPEN:
         raise ValueError(f"quarantine entry {quarantine_id} is already {row.status}")
     if not row.payload:
         raise ValueError(f"quarantine entry {quarantine_id} cannot be resolved by locating it")

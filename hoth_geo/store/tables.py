@@ -8,6 +8,8 @@ intake.submission) import their tables from this module.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import sqlalchemy as sa
 
 __all__ = [
@@ -126,12 +128,24 @@ quarantine = sa.Table(
     sa.Column("identity", sa.String(64), index=True),
     # The normalised row as JSON when an analyst can resolve it (e.g. 'needs a location').
     sa.Column("payload", sa.Text),
-    # open | resolved (by an analyst in Review) | superseded (a later import stored its report)
-    sa.Column("status", sa.String(16), nullable=False, default="open"),
+    sa.Column("status", sa.String(16), nullable=False, default="open"),  # QuarantineStatus
     sa.Column("resolved_report_id", sa.Integer),
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("resolved_by", sa.String),
 )
+
+
+class QuarantineStatus(StrEnum):
+    """What became of a quarantine entry (``quarantine.status``)."""
+
+    OPEN = "open"  # waiting in Review
+    # Located or marked online by an analyst in Review: resolved_report_id is the report.
+    RESOLVED = "resolved"
+    # A later row with the entry's identity was stored (the partner's corrected row): resolved_report_id.
+    SUPERSEDED = "superseded"
+    # Taken out of Review by an analyst with a reason (audited); kept, and restorable.
+    SET_ASIDE = "set_aside"
+
 
 police_context = sa.Table(
     "police_context",
