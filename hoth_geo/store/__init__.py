@@ -490,6 +490,7 @@ def insert_import(
             n_quarantined=0,
             n_duplicates=0,
             n_out_of_area=0,
+            n_resubmitted=0,
             is_demo=is_demo,
         )
     )
@@ -497,7 +498,8 @@ def insert_import(
 
 
 def finish_import(conn: Connection, import_id: int, summary: ImportSummary) -> None:
-    """Write the import's final counts (read, accepted, quarantined, duplicates) to its record."""
+    """Write the import's final counts (read, stored, quarantined, duplicates, changed resubmissions,
+    outside the area) to its record."""
     conn.execute(
         imports.update()
         .where(imports.c.id == import_id)
@@ -507,6 +509,7 @@ def finish_import(conn: Connection, import_id: int, summary: ImportSummary) -> N
             n_quarantined=summary.n_quarantined,
             n_duplicates=summary.n_duplicates,
             n_out_of_area=summary.n_out_of_area,
+            n_resubmitted=summary.n_resubmitted,
         )
     )
 

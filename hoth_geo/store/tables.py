@@ -50,6 +50,8 @@ imports = sa.Table(
     sa.Column("n_quarantined", sa.Integer, nullable=False),
     sa.Column("n_duplicates", sa.Integer, nullable=False),
     sa.Column("n_out_of_area", sa.Integer, nullable=False, default=0),  # police.uk rows skipped
+    # Changed resubmissions of stored reports (waiting in Review): read = the five counts added up.
+    sa.Column("n_resubmitted", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("is_demo", sa.Boolean, nullable=False, default=False),
 )
 

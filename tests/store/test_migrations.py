@@ -387,6 +387,38 @@ def test_db_upgrade_from_0007_states_reports_at_a_place_as_far_as_the_place_reac
     engine.dispose()
 
 
+def test_db_upgrade_from_0010_counts_each_imports_changed_resubmissions(db_url, demo_store):
+    """Before 0011 an import's record kept stored, quarantined, duplicates and outside the area but not
+    its changed resubmissions, so the Import page's history did not add up for a file that had any. The
+    import itself refused to finish unless the five counts added up to the rows read, so the upgrade
+    gives each record the difference, and nothing else changes."""
+    engine = _demo_at_revision(db_url, demo_store, "0010")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                # An explicit id: the copied rows kept theirs, so PostgreSQL's sequence is behind.
+                "INSERT INTO imports (id, filename, file_sha256, format, imported_at, n_read, n_accepted,"
+                " n_quarantined, n_duplicates, n_out_of_area, is_demo)"
+                " SELECT max(id) + 1, 'export-june.csv', :sha, 'sharing_form', :at, 9, 4, 2, 1, 0, :no"
+                " FROM imports"
+            ),
+            {"sha": "f" * 64, "at": pd.Timestamp("2026-06-30 09:00").to_pydatetime(), "no": False},
+        )
+        before = _read(conn, _tables(conn)["imports"]).set_index("id")
+    engine.dispose()
+
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    engine = store.connect(db_url)
+    assert migrations.differences(engine) == []
+    after = store.load_imports(engine).set_index("id")
+    june = after[after["filename"] == "export-june.csv"].iloc[0]
+    assert june["n_resubmitted"] == 2, "9 read = 4 stored + 2 quarantined + 1 duplicate + 2 resubmissions"
+    assert (after.loc[after["filename"] != "export-june.csv", "n_resubmitted"] == 0).all()
+    pd.testing.assert_frame_equal(after[before.columns], before, check_dtype=False)
+    engine.dispose()
+
+
 @pytest.mark.shared
 def test_db_upgrade_from_0005_reads_the_units_of_the_databases_own_area(tmp_path, area_files):
     """A Darlington partnership's database: its unit and sector reports are stated from Darlington's

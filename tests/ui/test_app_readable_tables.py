@@ -165,28 +165,44 @@ def test_imports_so_far_read_as_what_became_of_each_files_rows(analyst, db_url, 
     from hoth_geo import store
     from hoth_geo.intake import pipeline
 
-    pipeline.import_file(store.connect(db_url), write_form(tmp_path / "autumn.csv", [SCHOOL_001, OUTREACH]))
+    engine = store.connect(db_url)
+    _run(analyst, "import")  # a new database gets the demo set first (run on its own, this test's too)
+    pipeline.import_file(engine, write_form(tmp_path / "autumn.csv", [SCHOOL_001, OUTREACH]))
+    # The school sends its report again with the time corrected, beside one new report.
+    later = {**SCHOOL_001, "Source reference": "002"}
+    pipeline.import_file(
+        engine, write_form(tmp_path / "winter.csv", [{**SCHOOL_001, "Time observed": "15:50"}, later])
+    )
     at = _run(analyst, "import")
     table = at.dataframe[0]
     headers = _headers(table)
-    assert headers[:7] == [
+    assert headers[:8] == [
         "Imported (UTC)",
         "File",
         "Rows read",
         "Stored",
         "Quarantined",
         "Duplicates",
+        "Changed resubmissions",
         "Outside the area",
     ]
     assert _readable(headers), headers
-    newest = table.value.iloc[0]
-    assert (newest["File"], newest["Rows read"], newest["Stored"], newest["Quarantined"]) == (
+    winter, autumn = table.value.iloc[0], table.value.iloc[1]
+    assert (autumn["File"], autumn["Rows read"], autumn["Stored"], autumn["Quarantined"]) == (
         "autumn.csv",
         2,
         1,
         1,
     )
-    assert newest["Format"] == "Sharing form" and newest["Demo"] == ""
+    assert (winter["File"], winter["Rows read"], winter["Stored"], winter["Changed resubmissions"]) == (
+        "winter.csv",
+        2,
+        1,
+        1,
+    )
+    counts = ["Stored", "Quarantined", "Duplicates", "Changed resubmissions", "Outside the area"]
+    assert (table.value[counts].sum(axis=1) == table.value["Rows read"]).all(), "each file's rows add up"
+    assert winter["Format"] == "Sharing form" and winter["Demo"] == ""
     assert table.value.iloc[-1]["Demo"] == "yes", "the demo set, imported first, is last"
 
 

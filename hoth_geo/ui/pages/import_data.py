@@ -76,7 +76,10 @@ def render() -> None:
         _show_summary(summary)
 
     st.subheader("Imports so far")
-    st.caption("Newest first. Each file's rows read = stored + quarantined + duplicates + outside the area.")
+    st.caption(
+        "Newest first. Each file's rows read = stored + quarantined + duplicates + changed resubmissions"
+        " (waiting in Review) + outside the area."
+    )
     st.dataframe(
         imports_table(store.load_imports(state.engine())),
         hide_index=True,
@@ -106,13 +109,14 @@ IMPORTS_COLUMNS = {
     "n_accepted": "Stored",
     "n_quarantined": "Quarantined",
     "n_duplicates": "Duplicates",
+    "n_resubmitted": "Changed resubmissions",
     "n_out_of_area": "Outside the area",
     "format": "Format",
     "imported_by": "By",
     "is_demo": "Demo",
     "id": "Import id",
 }
-_COUNT_COLUMNS = ("n_read", "n_accepted", "n_quarantined", "n_duplicates", "n_out_of_area")
+_COUNT_COLUMNS = ("n_read", "n_accepted", "n_quarantined", "n_duplicates", "n_resubmitted", "n_out_of_area")
 _FORMATS = {"sharing_form": "Sharing form", "policeuk": "police.uk"}
 
 
