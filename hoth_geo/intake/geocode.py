@@ -1002,6 +1002,7 @@ def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None, st
     radius = wgs84_precision_m(glon[swapped], glat[swapped], dlon[swapped], dlat[swapped])
     c.place(swapped, glon[swapped], glat[swapped], "coordinates_wgs84", np.maximum(radius, stated[swapped]))
     c.note[swapped] = "latitude and longitude were swapped in the file; corrected"
+    _note_grid_apart(c, frame, inside | swapped)
     outside_ll = has_ll & ~(inside | swapped)
     for i in np.flatnonzero(outside_ll):
         c.reason[i] = (
@@ -1010,6 +1011,34 @@ def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None, st
         )
         c.field_name[i], c.value[i] = "latitude/longitude", f"{glat[i]}, {glon[i]}"
     c.todo &= ~outside_ll
+
+
+# The start of the note on a report whose easting/northing (or grid reference) put it elsewhere than its
+# latitude/longitude; the import counts such rows in a warning (pipeline).
+GRID_APART_NOTE = "the grid reference or easting/northing given too"
+
+
+def _note_grid_apart(c: _Cascade, frame: pd.DataFrame, by_wgs84: np.ndarray) -> None:
+    """Note on the rows just placed by latitude/longitude whose easting/northing (or grid reference) lie
+    farther from that point than both radii together: the row gives two locations, the latitude and
+    longitude were used, and an analyst should know which one to trust."""
+    ge = frame["easting"].to_numpy(dtype=float)
+    gn = frame["northing"].to_numpy(dtype=float)
+    both = by_wgs84 & np.isfinite(ge) & np.isfinite(gn)
+    if not both.any():
+        return
+    at = np.flatnonzero(both)
+    east, north, grid_radius = grid_square(ge[at], gn[at])
+    point_east, point_north = wgs84_to_bng(c.lon[at], c.lat[at])
+    apart = np.hypot(point_east - east, point_north - north)
+    far = apart > grid_radius + c.precision[at]
+    for i, metres in zip(at[far], apart[far], strict=True):
+        distance = f"{metres / 1000:.1f} km" if metres >= 1000 else f"{metres:.0f} m"
+        said = (
+            f"{GRID_APART_NOTE} ({ge[i]:.0f}, {gn[i]:.0f}) lie {distance} from the latitude/longitude,"
+            " which were used: check which is right"
+        )
+        c.note[i] = said if pd.isna(c.note[i]) else f"{c.note[i]}; {said}"
 
 
 def _by_grid_reference(c: _Cascade, frame: pd.DataFrame, stated: np.ndarray) -> None:

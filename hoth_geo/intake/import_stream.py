@@ -361,6 +361,15 @@ _COUNTED_WARNINGS = (
         "rows give",
     ),
     (
+        re.compile(
+            r"^([\d,]+) (?:row gives|rows give)( a grid reference or easting/northing that lies away from its"
+            r" latitude/longitude; the latitude/longitude were used, check )rows? (.*)$",
+            re.S,
+        ),
+        "row gives",
+        "rows give",
+    ),
+    (
         re.compile(r"^([\d,]+) rows? had( a postcode that is not a valid UK postcode; .*)$", re.S),
         "row had",
         "rows had",

@@ -24,7 +24,7 @@ from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.intake import files, headers, identity, import_stream, policeuk, sharing_form
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake.gazetteer import Gazetteer
-from hoth_geo.intake.parsers import UnknownTerms, object_column
+from hoth_geo.intake.parsers import UnknownTerms, count_of, object_column
 from hoth_geo.store import tables
 
 __all__ = [
@@ -587,6 +587,7 @@ class _SharingFormImport:
             coordinate_precision=result.coordinate_precision,
         )
         located = geo.located
+        self.warnings[-1] += _grid_apart_warning(located)
         located["identity"] = object_column(
             rows.set_index("row_number")["identity"].reindex(located["row_number"]).to_numpy(), located.index
         )
@@ -726,6 +727,25 @@ class _SharingFormImport:
             ),
         ]
         self.outcomes.append(pd.concat(parts, ignore_index=True).sort_values("row_number", ignore_index=True))
+
+
+def _grid_apart_warning(located: pd.DataFrame) -> list[str]:
+    """The rows located by latitude/longitude whose easting/northing or grid reference put them
+    elsewhere (their location note says so), named for the person importing the file."""
+    notes = located["geocode_note"].to_numpy(dtype=object)
+    apart = pd.notna(notes)  # most rows have no note
+    apart[apart] = [geocoding.GRID_APART_NOTE in str(note) for note in notes[apart]]
+    if not apart.any():
+        return []
+    rows = located["row_number"].to_numpy()[apart]
+    n = len(rows)
+    return [
+        count_of(n, "row gives", "rows give")
+        + " a grid reference or easting/northing that lies away from its latitude/longitude; the"
+        + " latitude/longitude were used, check "
+        + ("row " if n == 1 else "rows ")
+        + ", ".join(str(r) for r in rows[:10])
+    ]
 
 
 def _stored_and_quarantined_outcomes(

@@ -239,6 +239,47 @@ def test_os_grid_references_are_located_as_the_square_they_name(engine, tmp_path
     ) in summary.warnings
 
 
+@pytest.mark.parametrize("chunk_rows", [50_000, 2], ids=["one chunk", "chunks of two rows"])
+def test_a_grid_reference_that_puts_a_row_elsewhere_than_its_latitude_longitude_is_said(
+    engine, tmp_path, chunk_rows
+):
+    """A row giving latitude/longitude and also a grid reference or easting/northing is placed by its
+    latitude/longitude. When the other puts it farther away than both locations' radii together, the
+    row gives two places: the report's location note says how far apart and which was used, and the
+    import's warnings name the rows, added up across chunks. Two that agree within their radii are not
+    flagged (a 10 m grid reference beside the device's point it was read from)."""
+    from hoth_geo.intake.gazetteer import wgs84_to_bng
+
+    lat, lon = 54.77630, -1.57540
+    east, north = (float(v[0]) for v in wgs84_to_bng([lon], [lat]))
+    same_square = f"NZ {int(east) % 100_000 // 10:04d} {int(north) % 100_000 // 10:04d}"
+    path = tmp_path / "two-places.csv"
+    path.write_text(
+        "Source reference,Date observed,Reporting agency,Latitude,Longitude,Easting,Northing,Grid ref,Concerns\n"
+        f"T-1,03/04/2025,Test Outreach (synthetic),{lat},{lon},,,{same_square},cse\n"
+        f"T-2,03/04/2025,Test Outreach (synthetic),{lat},{lon},,,NZ 2737 4209,cse\n"
+        f"T-3,03/04/2025,Test Outreach (synthetic),{lat},{lon},{east + 2500:.0f},{north:.0f},,cse\n"
+        f"T-4,03/04/2025,Test Outreach (synthetic),{lat},{lon},{east:.0f},{north:.0f},,cse\n"
+    )
+    summary = pipeline.import_file(engine, path, chunk_rows=chunk_rows)
+    assert summary.n_accepted == 4
+    assert list(summary.warnings) == [
+        "2 rows give a grid reference or easting/northing that lies away from its latitude/longitude; the"
+        " latitude/longitude were used, check rows 3, 4"
+    ]
+    with engine.connect() as conn:
+        stored = pd.read_sql("SELECT source_ref, latitude, longitude, geocode_note FROM reports", conn)
+    stored = stored.set_index("source_ref")
+    assert stored[["latitude", "longitude"]].to_numpy().tolist() == [[lat, lon]] * 4, "placed by lat/lon"
+    assert stored.loc[["T-1", "T-4"], "geocode_note"].isna().all()
+    apart_m = float(np.hypot(east - 427375, north - 542095))
+    assert stored.loc["T-2", "geocode_note"] == (
+        f"the grid reference or easting/northing given too (427370, 542090) lie {apart_m:.0f} m from the"
+        " latitude/longitude, which were used: check which is right"
+    )
+    assert " lie 2.5 km from the latitude/longitude" in stored.loc["T-3", "geocode_note"]
+
+
 def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engine, tmp_path):
     """A partner's row quarantined for a time that is not a time, and another waiting in Review for a
     location, are sent again corrected under the same agency and source reference: the reports are
