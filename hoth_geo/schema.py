@@ -209,6 +209,8 @@ CANONICAL_COLUMNS: dict[str, str] = {
     "date_received": "datetime64[ns]",
     "observed_at": "datetime64[ns]",  # date, plus time of day when known
     "time_known": "bool",
+    # The time of day as written when it was words, not a time ('after school'), else None.
+    "time_text": "object",
     "date_approximate": "bool",
     "agency": "object",
     "agency_type": "object",  # AGENCY_TYPES key
@@ -249,6 +251,7 @@ REPORT_FIELD_LABELS: dict[str, str] = {
     "date_received": "Date received",
     "observed_at": "Date and time observed",
     "time_known": "Time of day known",
+    "time_text": "Time observed (in words)",
     "date_approximate": "Date approximate",
     "online": "Online",
     "latitude": "Latitude",

@@ -14,6 +14,7 @@ _DEFAULTS = {
     "date_received": pd.Timestamp("2025-03-04"),
     "observed_at": pd.Timestamp("2025-03-03 21:30"),
     "time_known": True,
+    "time_text": None,
     "date_approximate": False,
     "agency": "Test Youth Service (synthetic)",
     "agency_type": "youth_service",

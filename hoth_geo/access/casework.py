@@ -31,6 +31,7 @@ REPORT_COLUMNS = (
     "source_ref",
     "observed_at",
     "time_known",
+    "time_text",
     "agency",
     "agency_type",
     "place_name",

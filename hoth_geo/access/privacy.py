@@ -130,6 +130,7 @@ POLICE_ONLY_COLUMNS = frozenset(
         "fingerprint",
         "row_number",
         "location_text",
+        "time_text",
         "geocode_note",
         "indicators",
         "indicators_mask",

@@ -109,6 +109,7 @@ REPORT_EXPORT_COLUMNS = (
     "source_ref",
     "observed_at",
     "time_known",
+    "time_text",
     "date_received",
     "agency",
     "agency_type",

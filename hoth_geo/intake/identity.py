@@ -87,6 +87,7 @@ CONTENT_COLUMNS = (
     "date_received",
     "observed_at",
     "time_known",
+    "time_text",
     "date_approximate",
     "online",
     "latitude",

@@ -518,9 +518,19 @@ _TIME_WORDS = re.compile(r"^(?:12\s*)?(?:(?P<noon>noon|midday|mid day)|(?P<midni
 _ABOUT = re.compile(r"^(?:(?:approx(?:imately)?|about|around|roughly|circa|ca|c)\.?\s*|~\s*)", re.I)
 
 
-def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# A time of day said in words ('evening', 'after school', "tea-time / early eve."): letters first, then
+# letters, spaces and the punctuation of a phrase. No digit (a time with digits that is no time is a
+# slip to correct), and nothing a spreadsheet or a script would read as a formula or markup.
+_TIME_IN_WORDS = re.compile(r"[^\W\d_][^\W\d]*(?:[\s.,'’/&()-]+[^\W\d]*)*")
+
+
+def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """'21:30', '2130', '9.30pm', '9pm', '21:30:00', 'noon', 'midnight', 'approx 21:30', '0.8958333'
-    (a spreadsheet's fraction of a day) -> (timedelta64[ns], blank, invalid)."""
+    (a spreadsheet's fraction of a day) -> (timedelta64[ns], blank, invalid, in_words).
+
+    ``in_words``: a phrase with no digit that is no time ('evening', 'after school'), a time of day
+    said in words rather than a mistyped time. ``invalid``: anything else that is no time ('25:61',
+    '13pm', '=1+2'), which a person must correct."""
 
     def one_pass(u: pd.Series) -> pd.DataFrame:
         text = as_text(u).str.strip()
@@ -549,7 +559,10 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hour = hour.where(~((ampm == "p") & (hour < 12)), hour + 12)
         hour = hour.where(~((ampm == "a") & (hour == 12)), 0)
         delta = pd.to_timedelta(hour * 3600 + minute * 60 + second, unit="s").where(ok & ~blank)
-        return pd.DataFrame({"delta": delta, "blank": blank, "invalid": ~blank & ~ok})
+        in_words = ~blank & ~ok & text.str.fullmatch(_TIME_IN_WORDS).fillna(False).astype(bool)
+        return pd.DataFrame(
+            {"delta": delta, "blank": blank, "invalid": ~blank & ~ok & ~in_words, "in_words": in_words}
+        )
 
     codes, uniques = pd.factorize(values.astype(object).fillna(""), use_na_sentinel=False)
     u = one_pass(pd.Series(uniques, dtype=object))
@@ -557,6 +570,7 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         u["delta"].to_numpy(dtype="timedelta64[ns]")[codes],
         u["blank"].to_numpy(dtype=bool)[codes],
         u["invalid"].to_numpy(dtype=bool)[codes],
+        u["in_words"].to_numpy(dtype=bool)[codes],
     )
 
 

@@ -165,7 +165,11 @@ def _when(payload: dict) -> str:
     at = pd.to_datetime(payload.get("observed_at"), errors="coerce")
     if pd.isna(at):
         return "not given"
-    text = f"{at:%a %d %b %Y}" + (f", {at:%H:%M}" if payload.get("time_known") else " (time not known)")
+    words = _given(payload.get("time_text"))
+    if payload.get("time_known"):
+        text = f"{at:%a %d %b %Y}, {at:%H:%M}"
+    else:  # a time said in words is shown as said
+        text = f"{at:%a %d %b %Y}" + (f', "{words}"' if words else " (time not known)")
     return text + (" (approximate date)" if payload.get("date_approximate") else "")
 
 

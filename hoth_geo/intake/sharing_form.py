@@ -169,7 +169,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     cols = _Columns(text, filled, column_map, row_number, RowProblems(n), warnings)
     empty = _empty_rows(raw, cols)
 
-    observed_at, time_known, approximate, received = _dates(cols, empty, today)
+    observed_at, time_known, approximate, received, time_text = _dates(cols, empty, today)
     comma_decimal = raw.attrs.get("delimiter") == ";"
     lat, lon, east, north = _coordinates(cols, comma_decimal=comma_decimal)
     accuracy = _location_accuracy(cols, comma_decimal=comma_decimal)
@@ -190,6 +190,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
         "date_received": received,
         "observed_at": observed_at,
         "time_known": time_known.astype(bool),
+        "time_text": time_text,
         "date_approximate": approximate.astype(bool),
         "agency": none_if_blank(text["agency"], filled["agency"]),
         "agency_type": agency_type,
@@ -274,6 +275,10 @@ _UNKNOWN_TERMS_SAID = {
         "indicator terms that match no listed indicator",
         "those terms were dropped (the narrative keeps the detail)",
     ),
+    "time_observed": (
+        "a time of day in words, not a time",
+        "stored with the time of day unknown and the words kept with the report",
+    ),
     "setting": (
         "a setting that says neither online nor in person",
         "read as in person (an online report among them can be marked online in Review)",
@@ -348,10 +353,12 @@ def _empty_rows(raw: pd.DataFrame, cols: _Columns) -> np.ndarray:
 
 
 def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, ...]:
-    """When it was seen: (observed_at, time_known, date_approximate, date_received).
+    """When it was seen: (observed_at, time_known, date_approximate, date_received, time_text).
 
     The date received stands in (marked approximate) when no date observed is given; a time in its
-    own column overrides any time in the date cell."""
+    own column overrides any time in the date cell. A time of day in words ('evening') leaves the time
+    unknown and is kept as written (``time_text``, None elsewhere), its terms counted for the
+    warnings: the report counts on the map, and nobody's words are lost."""
     text, problems, warnings = cols.text, cols.problems, cols.warnings
     obs = parse_date_columns(text["date_observed"], today)
     rec = parse_date_columns(text["date_received"], today)
@@ -396,15 +403,24 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
     if "date_approximate" in cols.column_map:
         approximate |= text["date_approximate"].str.lower().isin(TRUE_TOKENS).to_numpy()
 
+    time_text = np.full(len(observed_at), None, dtype=object)
     if "time_observed" in cols.column_map:
-        delta, t_blank, t_invalid = parse_times(text["time_observed"])
+        delta, t_blank, t_invalid, t_words = parse_times(text["time_observed"])
+        if t_words.any():
+            words = text["time_observed"][t_words].str.strip()
+            time_text[t_words] = words.to_numpy(dtype=object)
+            terms = UnknownTerms()
+            for term, n_rows in words.value_counts(sort=False).items():
+                terms.n_rows += int(n_rows)
+                terms.add(term, int(n_rows))
+            cols.unknown_terms["time_observed"] = terms
         problems.add(
             t_invalid,
             "time_observed",
             text["time_observed"],
             lambda v: f'time observed "{v}" is not a valid time',
         )
-        use_time = ~t_blank & ~t_invalid & ~np.isnat(observed_at)
+        use_time = ~t_blank & ~t_invalid & ~t_words & ~np.isnat(observed_at)
         day = observed_at.astype("datetime64[D]").astype("datetime64[ns]")
         observed_at = np.where(
             use_time, day + np.where(use_time, delta, np.timedelta64(0, "ns")), observed_at
@@ -421,7 +437,7 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
             + ("row " if n_later == 1 else "rows ")
             + ", ".join(str(r) for r in cols.row_number[later_than_received][:10])
         )
-    return observed_at, time_known, approximate, rec.value
+    return observed_at, time_known, approximate, rec.value, time_text
 
 
 def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ...]:
@@ -840,15 +856,21 @@ def _fingerprints(rows: Mapping[str, np.ndarray]) -> list[str]:
     def col(name: str) -> np.ndarray:
         return np.asarray(rows[name])
 
-    # A known time is part of the content; an unknown one is not (its midnight is a placeholder).
+    # A known time is part of the content; an unknown one is not (its midnight is a placeholder), but
+    # a time said in words is ('evening' then 'night' is a change). Rows without words keep the part
+    # they had before words were kept ("t" or ""), so no stored fingerprint changes.
     time_known = col("time_known").astype(bool)
+    time_part = np.where(time_known, "t", "").astype(object)
+    words = pd.notna(col("time_text"))
+    if words.any():
+        time_part[words] = ["w:" + " ".join(str(w).lower().split()) for w in col("time_text")[words]]
     obs = col("observed_at").astype("datetime64[ns]").astype("datetime64[m]")
     obs = np.where(time_known, obs, obs.astype("datetime64[D]").astype("datetime64[m]"))
     observed = _fp_datetimes(obs)
     received = _fp_datetimes(col("date_received").astype("datetime64[ns]").astype("datetime64[D]"))
     parts = [
         observed,
-        np.where(time_known, "t", "").tolist(),
+        time_part.tolist(),
         received,
         _fp_text(col("agency")),
         _fp_key(col("agency_type")),

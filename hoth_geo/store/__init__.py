@@ -556,13 +556,14 @@ def insert_quarantine(conn: Connection, import_id: int, quarantined: pd.DataFram
 
 
 def open_quarantine_identities(conn: Connection, *, before_import: int) -> pd.DataFrame:
-    """The open quarantine entries of imports before ``before_import`` whose row has a report identity
-    (agency + source reference): columns ``identity`` and ``id``. What a report this import stores
-    may supersede (``supersede_quarantine``)."""
+    """The open quarantine entries of imports before ``before_import`` that keep their row's identity
+    (agency + source reference, or file + row for a row without a reference, which only the same file
+    imported again can match): columns ``identity`` and ``id``. What a report this import stores may
+    supersede (``supersede_quarantine``)."""
     rows = conn.execute(
         sa.select(quarantine.c.identity, quarantine.c.id).where(
             quarantine.c.status == QuarantineStatus.OPEN,
-            quarantine.c.identity.like("r:%"),
+            quarantine.c.identity.is_not(None),
             quarantine.c.import_id < before_import,
         )
     ).all()
@@ -681,6 +682,7 @@ ANALYSIS_COLUMNS = (
 )
 FREE_TEXT_COLUMNS = (
     "source_ref",
+    "time_text",
     "location_text",
     "place_name",
     "postcode",

@@ -91,6 +91,9 @@ reports = sa.Table(
     sa.Column("date_received", sa.DateTime),
     sa.Column("observed_at", sa.DateTime, nullable=False),
     sa.Column("time_known", sa.Boolean, nullable=False),
+    # The time of day as the source wrote it when it was words, not a time ('after school'; revision
+    # 0012): the time stays unknown, the words are kept. NULL otherwise.
+    sa.Column("time_text", sa.Text),
     sa.Column("date_approximate", sa.Boolean, nullable=False),
     sa.Column("online", sa.Boolean, nullable=False),
     sa.Column("latitude", sa.Float),

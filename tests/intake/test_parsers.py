@@ -340,12 +340,52 @@ def test_a_time_of_day_is_read_as_partners_write_it(text, hours):
     assert observed == pd.Timestamp("2025-04-03") + pd.Timedelta(hours=hours)
 
 
-@pytest.mark.parametrize("text", ["evening", "after school", "25:61", "13pm", "clock"])
-def test_a_time_that_is_not_a_time_of_day_is_quarantined_naming_it(text):
+@pytest.mark.parametrize("text", ["25:61", "13pm", "9.75", "after 3"])
+def test_a_time_with_digits_that_is_not_a_time_of_day_is_quarantined_naming_it(text):
+    """A slip in typing a time: a person must say which time was meant."""
     data = f"Ref,Date observed,Time observed,Postcode\nSYN-1,03/04/2025,{text},DH1 1AB\n".encode()
     r = ingest(data, "times.csv", today=TODAY)
     assert r.rows.empty
     assert r.quarantine["reason"].tolist() == [f'row 2: time observed "{text}" is not a valid time']
+
+
+def test_a_time_of_day_in_words_is_stored_with_the_time_unknown_and_the_words_kept():
+    """'evening' or 'after school' is no time the Time page can count, but the report is no less a
+    report: it is kept with the time of day unknown (as a blank time is) and the words as written, and
+    the warnings name the words with their rows. The same words written differently are the same
+    content; other words are a change."""
+    data = (
+        b"Ref,Date observed,Time observed,Postcode\n"
+        b"SYN-1,03/04/2025,evening,DH1 1AB\n"
+        b"SYN-2,03/04/2025,After  school ,DH1 1AB\n"
+        b"SYN-3,03/04/2025,approx evening,DH1 1AB\n"
+        b"SYN-4,03/04/2025,,DH1 1AB\n"
+        b"SYN-5,03/04/2025,21:30,DH1 1AB\n"
+        b"SYN-6,03/04/2025,Evening,DH1 1AB\n"
+        b"SYN-7,03/04/2025,night,DH1 1AB\n"
+    )
+    r = ingest(data, "times.csv", today=TODAY)
+    assert r.quarantine.empty
+    rows = r.rows.set_index("source_ref")
+    assert rows["time_known"].tolist() == [False, False, False, False, True, False, False]
+    assert rows["observed_at"].tolist()[:4] == [pd.Timestamp("2025-04-03")] * 4
+    assert rows["time_text"].tolist() == [
+        "evening",
+        "After  school",
+        "approx evening",
+        None,
+        None,
+        "Evening",
+        "night",
+    ]
+    fp = rows["fingerprint"]
+    assert fp["SYN-1"] == fp["SYN-6"], "the same words, written differently"
+    assert len({fp["SYN-1"], fp["SYN-2"], fp["SYN-3"], fp["SYN-4"], fp["SYN-7"]}) == 5, "other words differ"
+    assert r.warnings == [
+        "5 rows had a time of day in words, not a time; stored with the time of day unknown and the words"
+        ' kept with the report: "evening" (1 row), "After  school" (1 row), "approx evening" (1 row),'
+        ' "Evening" (1 row), "night" (1 row)'
+    ]
 
 
 @pytest.mark.parametrize(

@@ -281,15 +281,15 @@ def test_a_grid_reference_that_puts_a_row_elsewhere_than_its_latitude_longitude_
 
 
 def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engine, tmp_path):
-    """A partner's row quarantined for a time that is not a time, and another waiting in Review for a
+    """A partner's row quarantined for a mistyped time (25:30), and another waiting in Review for a
     location, are sent again corrected under the same agency and source reference: the reports are
     stored and the two entries leave Review, superseded by them (not left open for ever). A row without
     a source reference has no identity beyond its file, so nothing in another file supersedes it."""
     base = {"Reporting agency": "Test School (synthetic)", "Date observed": "03/04/2025", "Concerns": "cse"}
     first = [
-        {**base, "Source reference": "SC-1", "Time observed": "after school", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-1", "Time observed": "25:30", "Postcode": "DH1 1AB"},
         {**base, "Source reference": "SC-2", "Location": "the usual place (synthetic)"},
-        {**base, "Source reference": "", "Time observed": "evening", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "", "Time observed": "13pm", "Postcode": "DH1 1AB"},
     ]
     summary = pipeline.import_file(engine, _write_form(tmp_path / "first.csv", first))
     assert (summary.n_accepted, summary.n_quarantined) == (0, 3)
@@ -327,17 +327,17 @@ def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engi
 def test_a_later_row_of_the_same_file_stored_corrected_closes_the_earlier_rows_entry(
     engine, tmp_path, chunk_rows
 ):
-    """A partner's export holds a record twice: first with a time that is not a time, then corrected
+    """A partner's export holds a record twice: first with a time mistyped (25:30), then corrected
     further down the file. The corrected row is stored and the first row's entry leaves Review,
     superseded by it, whether or not the two rows are read in the same chunk. A row of the same record
     *after* the stored one that cannot be read is a later version, and stays open for an analyst."""
     base = {"Reporting agency": "Test School (synthetic)", "Date observed": "03/04/2025", "Concerns": "cse"}
     rows = [
-        {**base, "Source reference": "SC-1", "Time observed": "after school", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-1", "Time observed": "25:30", "Postcode": "DH1 1AB"},
         {**base, "Source reference": "SC-2", "Time observed": "16:00", "Postcode": "DH1 1AB"},
         {**base, "Source reference": "SC-3", "Time observed": "17:00", "Postcode": "DH1 1AB"},
         {**base, "Source reference": "SC-1", "Time observed": "15:30", "Postcode": "DH1 1AB"},
-        {**base, "Source reference": "SC-2", "Time observed": "tea time", "Postcode": "DH1 1AB"},
+        {**base, "Source reference": "SC-2", "Time observed": "7.75pm", "Postcode": "DH1 1AB"},
     ]
     summary = pipeline.import_file(engine, _write_form(tmp_path / "export.csv", rows), chunk_rows=chunk_rows)
     assert (summary.n_accepted, summary.n_quarantined, summary.n_superseded) == (3, 2, 1)
@@ -360,6 +360,72 @@ def test_a_later_row_of_the_same_file_stored_corrected_closes_the_earlier_rows_e
     again = pipeline.import_file(engine, tmp_path / "export.csv", chunk_rows=chunk_rows)
     assert (again.n_accepted, again.n_quarantined, again.n_superseded) == (0, 0, 0)
     assert store.load_quarantine(engine)["row_number"].tolist() == [6]
+
+
+def test_a_time_of_day_in_words_is_stored_kept_and_compared(engine, tmp_path):
+    """A school writes "after school" for the time: the report is stored (on the map, counted on the
+    Time page as time unknown) with the words kept; the same file again adds nothing, and the report
+    sent again with the time given is a changed resubmission whose acceptance replaces the words."""
+    from hoth_geo.intake import identity
+
+    base = {"Reporting agency": "Test School (synthetic)", "Date observed": "03/04/2025", "Concerns": "cse"}
+    first = [{**base, "Source reference": "TW-1", "Time observed": "after school", "Postcode": "DH1 1AB"}]
+    summary = pipeline.import_file(engine, _write_form(tmp_path / "words.csv", first))
+    assert (summary.n_accepted, summary.n_quarantined) == (1, 0)
+    assert any('"after school" (1 row)' in w for w in summary.warnings)
+    (report_id,) = summary.rows["report_id"].tolist()
+    stored = store.report_details(engine, [report_id], ["time_known", "time_text", "observed_at"]).iloc[0]
+    assert (bool(stored["time_known"]), stored["time_text"]) == (False, "after school")
+    assert pd.Timestamp(stored["observed_at"]) == pd.Timestamp("2025-04-03")
+    again = pipeline.import_file(engine, tmp_path / "words.csv")
+    assert (again.n_accepted, again.n_duplicates, again.n_resubmitted) == (0, 1, 0)
+    timed = pipeline.import_file(
+        engine, _write_form(tmp_path / "timed.csv", [{**first[0], "Time observed": "15:40"}])
+    )
+    assert timed.n_resubmitted == 1
+    (resub_id,) = timed.rows["resubmission_id"].dropna().astype(int).tolist()
+    assert set(identity.accept_resubmission(engine, resub_id, actor="analyst.test")) >= {
+        "observed_at",
+        "time_known",
+        "time_text",
+    }
+    stored = store.report_details(engine, [report_id], ["time_known", "time_text", "observed_at"]).iloc[0]
+    assert (bool(stored["time_known"]), stored["time_text"]) == (True, None)
+    assert pd.Timestamp(stored["observed_at"]) == pd.Timestamp("2025-04-03 15:40")
+
+
+def test_the_same_file_imported_again_closes_entries_of_rows_it_now_stores(engine, tmp_path):
+    """A row without a source reference is its file and row. It waited in Review because its place was
+    not known; once the place is known, importing the same file again stores the row and closes the
+    entry it left (the same identity), instead of storing it beside an entry left open for ever."""
+    from hoth_geo.store.tables import places
+
+    row = {
+        "Reporting agency": "Test Outreach (synthetic)",
+        "Date observed": "03/04/2025",
+        "Place name": "Riverside Youth Shelter (synthetic)",
+        "Concerns": "cse",
+    }
+    path = _write_form(tmp_path / "outreach.csv", [row])
+    first = pipeline.import_file(engine, path)
+    assert first.n_quarantined == 1 and "Riverside Youth Shelter" in first.rows["detail"].iloc[0]
+    with engine.begin() as conn:
+        conn.execute(
+            places.insert(),
+            {
+                "place_id": "analyst:riverside-shelter",
+                "name": "Riverside Youth Shelter (synthetic)",
+                "place_type": "park",
+                "latitude": 54.7761,
+                "longitude": -1.5733,
+                "source": "analyst",
+            },
+        )
+    again = pipeline.import_file(engine, path)
+    assert (again.n_accepted, again.n_quarantined, again.n_superseded) == (1, 0, 1)
+    (entry,) = store.load_quarantine(engine, status=None).itertuples()
+    assert (entry.status, entry.resolved_report_id) == ("superseded", again.rows["report_id"].iloc[0])
+    assert store.counts(engine)["quarantine_open"] == 0
 
 
 def test_a_resubmission_without_a_date_received_is_shown_and_accepted(engine, tmp_path):

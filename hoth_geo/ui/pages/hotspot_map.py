@@ -39,6 +39,7 @@ REPORT_LIST_COLUMNS = {
     "source_ref": st.column_config.TextColumn("Agency reference", width="small"),
     "observed_at": st.column_config.DatetimeColumn("Observed", format="DD/MM/YYYY HH:mm", width="small"),
     "time_known": st.column_config.CheckboxColumn("Time known", width="small"),
+    "time_text": st.column_config.TextColumn("Time (in words)", width="small"),
     "agency": st.column_config.TextColumn("Agency", width="medium"),
     "agency_type": st.column_config.TextColumn("Agency type", width="small"),
     "place_name": st.column_config.TextColumn("Place", width="medium"),
