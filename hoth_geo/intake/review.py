@@ -23,7 +23,7 @@ from hoth_geo import store
 from hoth_geo.access import audit
 from hoth_geo.access.auth import User
 from hoth_geo.access.privacy import NotAllowed
-from hoth_geo.intake import geocode, identity, pipeline
+from hoth_geo.intake import geocode, identity, pipeline, sharing_form
 from hoth_geo.intake.gazetteer import Gazetteer
 from hoth_geo.intake.headers import map_columns
 from hoth_geo.schema import (
@@ -53,6 +53,9 @@ __all__ = [
     "postcode_location",
     "resolve_with_location",
     "resolve_as_online",
+    "CORRECTABLE_FIELDS",
+    "correctable_cells",
+    "store_corrected",
     "setting_as_written",
     "set_aside",
     "set_aside_rows",
@@ -410,8 +413,139 @@ def resolve_as_online(engine: Engine, quarantine_id: int, *, actor: str | None) 
     return _resolve_open_entry(engine, int(quarantine_id), online, import_id=import_id, actor=actor)
 
 
+# The cells of a quarantined row an analyst may correct in Review: those whose text the import parses
+# and can refuse (dates, times, numbers, references, codes). Not the identity (agency, source reference:
+# the partner's), not the free text, and not vocabulary columns, which are never refused.
+CORRECTABLE_FIELDS = (
+    "date_observed",
+    "time_observed",
+    "date_received",
+    "latitude",
+    "longitude",
+    "easting",
+    "northing",
+    "grid_reference",
+    "location_accuracy",
+    "postcode",
+    "grading_source",
+    "grading_information",
+    "grading_handling",
+)
+
+
+def _open_row_as_sent(conn: Connection, quarantine_id: int) -> tuple[dict[str, str], sa.Row]:
+    """The row of an open entry of a sharing-form import as the partner sent it (header -> cell), and
+    the entry. Refused (ValueError, saying why) for an entry that is not open or has no such row."""
+    entry = conn.execute(
+        sa.select(
+            q.c.id, q.c.status, q.c.raw, q.c.payload, q.c.field, q.c.import_id, q.c.row_number, imp.c.format
+        )
+        .join(imp, imp.c.id == q.c.import_id)
+        .where(q.c.id == int(quarantine_id))
+    ).one_or_none()
+    if entry is None:
+        raise KeyError(f"quarantine entry {quarantine_id} not found")
+    if entry.status != QuarantineStatus.OPEN:
+        raise ValueError(f"quarantine entry {quarantine_id} is already {entry.status}")
+    if entry.format == "policeuk":
+        raise ValueError(
+            f"quarantine entry {quarantine_id} is a police.uk row: it is corrected at its source"
+        )
+    if entry.payload:
+        raise ValueError(
+            f"quarantine entry {quarantine_id} reads cleanly and needs a location: locate it instead"
+        )
+    cells = json.loads(entry.raw) if entry.raw else {}
+    if not cells:
+        raise ValueError(f"quarantine entry {quarantine_id} kept no row to correct")
+    return {str(h): "" if v is None else str(v) for h, v in cells.items()}, entry
+
+
+def correctable_cells(engine: Engine, quarantine_id: int) -> pd.DataFrame:
+    """The cells of an open quarantined row an analyst may correct (``CORRECTABLE_FIELDS`` its file
+    has): ``header`` as the file wrote it, ``value`` as the partner sent it, ``at_fault`` for the
+    field the quarantine reason names first. Raises as ``store_corrected`` does for an entry that
+    cannot be corrected here."""
+    with engine.connect() as conn:
+        cells, entry = _open_row_as_sent(conn, quarantine_id)
+    mapped = map_columns(list(cells))
+    rows = [
+        {"header": mapped[f], "value": cells[mapped[f]], "at_fault": f == entry.field}
+        for f in CORRECTABLE_FIELDS
+        if f in mapped
+    ]
+    frame = pd.DataFrame(rows, columns=["header", "value", "at_fault"])
+    return frame.sort_values("at_fault", ascending=False, kind="stable", ignore_index=True)
+
+
+def store_corrected(
+    engine: Engine,
+    quarantine_id: int,
+    corrections: dict[str, str],
+    gazetteer: Gazetteer | None = None,
+    *,
+    actor: str | None,
+) -> int:
+    """Store an open quarantined row with some of its cells corrected by an analyst (a latitude typed
+    548.02165 for 54.802165, a date 31/02/2025): the row as the partner sent it, with ``corrections``
+    (header -> the corrected text) in place of those cells, is read exactly as an import reads it and
+    located with the area's gazetteer. When it reads and locates cleanly it is stored as a located row
+    is (``resolve_quarantined``), in one transaction with its ``quarantine_resolved`` audit entry, which
+    names each cell corrected with the partner's text and the analyst's; the entry keeps the row as
+    the partner sent it, and the correction can be undone like a location. Returns the report id.
+
+    Refused, with nothing changed (ValueError, saying why): a header the row does not have or that is not
+    ``CORRECTABLE_FIELDS``, no cell changed, or a corrected row that would still be quarantined (the
+    import's own reason) or cannot be located. KeyError for an unknown entry."""
+    with engine.connect() as conn:
+        cells, entry = _open_row_as_sent(conn, quarantine_id)
+    mapped = map_columns(list(cells))
+    allowed = {mapped[f]: f for f in CORRECTABLE_FIELDS if f in mapped}
+    changed: dict[str, dict[str, str]] = {}
+    for header, text in corrections.items():
+        if header not in allowed:
+            raise ValueError(
+                f"corrections: {header!r} is not a column this row can be corrected in (one of: "
+                f"{', '.join(allowed) or 'none'})"
+            )
+        text = str(text).strip()
+        if text != cells[header].strip():
+            changed[header] = {"from": cells[header], "to": text}
+    if not changed:
+        raise ValueError(f"quarantine entry {quarantine_id}: nothing was corrected")
+    row = pd.DataFrame(
+        [{**cells, **{h: c["to"] for h, c in changed.items()}}], columns=list(cells), dtype=object
+    )
+    # Read as the row it was in its file, so a reason names the row the analyst is looking at.
+    row.attrs["header_row"] = int(entry.row_number) - 1
+    read = sharing_form.normalise_sharing_form(row)
+    if not read.quarantine.empty:
+        why = plain_reason(read.quarantine["reason"].iloc[0])
+        raise ValueError(f"not stored: the corrected row would still be quarantined: {why}")
+    gaz = gazetteer or pipeline.area_gazetteer(engine)
+    extra_places = pipeline.places_in_area(store.load_places(engine), gaz)
+    geo = geocode.geocode_safely(read.rows, gaz, extra_places, coordinate_precision=read.coordinate_precision)
+    if geo.located.empty:
+        why = plain_reason(geo.quarantine["reason"].iloc[0])
+        raise ValueError(f"not stored: the corrected row cannot be located: {why}")
+    return _resolve_open_entry(
+        engine,
+        int(quarantine_id),
+        geo.located,
+        import_id=int(entry.import_id),
+        actor=actor,
+        details={"corrected": changed},
+    )
+
+
 def _resolve_open_entry(
-    engine: Engine, quarantine_id: int, located: pd.DataFrame, *, import_id: int, actor: str | None
+    engine: Engine,
+    quarantine_id: int,
+    located: pd.DataFrame,
+    *,
+    import_id: int,
+    actor: str | None,
+    details: dict | None = None,
 ) -> int:
     with engine.begin() as conn:
         # Claimed by a conditional update first: of two analysts locating the same row at once, the
@@ -423,7 +557,9 @@ def _resolve_open_entry(
         ).rowcount
         if claimed != 1:
             raise ValueError(f"quarantine entry {quarantine_id} is already resolved")
-        return resolve_quarantined(conn, int(quarantine_id), located, import_id=import_id, resolved_by=actor)
+        return resolve_quarantined(
+            conn, int(quarantine_id), located, import_id=import_id, resolved_by=actor, details=details
+        )
 
 
 def set_aside(engine: Engine, quarantine_id: int, *, why: str, actor: str | None) -> None:
@@ -499,9 +635,16 @@ class Resolution:
     resolved_at: datetime
     resolved_by: str | None
     online: bool = False  # marked online rather than located
+    corrected: bool = False  # stored with cells an analyst corrected (an entry that needed a corrected file)
 
     def describe(self) -> str:
-        how = "marked online (not mapped)" if self.online else "located"
+        how = (
+            "marked online (not mapped)"
+            if self.online
+            else "corrected and stored"
+            if self.corrected
+            else "located"
+        )
         return f"{self.filename} row {self.row_number} (report {self.report_id}), {how} {self.resolved_at:%d %b %H:%M}"
 
 
@@ -516,6 +659,7 @@ def last_resolution(engine: Engine, *, resolved_by: str | None = None) -> Resolu
             q.c.resolved_at,
             q.c.resolved_by,
             rep.c.online,
+            q.c.payload.is_(None).label("corrected"),
         )
         .join(imp, imp.c.id == q.c.import_id)
         .outerjoin(rep, rep.c.id == q.c.resolved_report_id)
@@ -535,6 +679,7 @@ def last_resolution(engine: Engine, *, resolved_by: str | None = None) -> Resolu
         row.resolved_at,
         row.resolved_by,
         bool(row.online),
+        bool(row.corrected),
     )
 
 
@@ -648,6 +793,7 @@ def resolve_quarantined(
     import_id: int,
     resolved_by: str | None,
     located_again: bool = False,
+    details: dict | None = None,
 ) -> int:
     """Store an analyst-located quarantined row as a report and mark the quarantine entry resolved.
 
@@ -677,7 +823,7 @@ def resolve_quarantined(
             tables.reports.c.identity == key
         )
     ).one_or_none()
-    details: dict = {"method": str(frame["geocode_method"].iloc[0])}
+    details = {"method": str(frame["geocode_method"].iloc[0]), **(details or {})}
     if located_again:
         details["located_again"] = True
     if existing is not None:

@@ -4,6 +4,8 @@ confirm step before anything is saved, and undo."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -279,6 +281,91 @@ def test_a_row_set_aside_leaves_review_with_its_reason_and_can_be_restored(engin
     assert _events(engine)[-1] == "quarantine_restored" and audit.verify_chain(engine).ok
     with pytest.raises(ValueError, match="not set aside"):
         review.restore(engine, qid, actor="analyst.two")
+
+
+# A latitude typed with its decimal point one place late: plain to an analyst, refused by the import.
+SLIPPED = dict(
+    OUTREACH,
+    **{"Source reference": "OR-17", "Location": "", "Latitude": "548.02165", "Longitude": "-1.57540"},
+)
+
+
+def test_a_value_the_import_refused_is_corrected_in_review_stored_audited_and_undone(engine, tmp_path):
+    """The analyst corrects the latitude an import refused: the row is read again as an import reads it
+    (a correction that is still no latitude, or puts the row outside the area, is refused with the
+    reason and nothing changes), then stored with the corrected value and the radius its decimals
+    give. The entry keeps the row as the partner sent it, the audit entry names the cell, the partner's
+    text and the analyst's, and the correction is undone like a location."""
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [SLIPPED]))
+    other, n_other = review.needs_a_corrected_file(engine)
+    assert n_other == 1 and other["reason"].iloc[0] == "row 2: latitude 548.02165 out of range (-90 to 90)"
+    qid = int(other["id"].iloc[0])
+    cells = review.correctable_cells(engine, qid)
+    assert cells.iloc[0].tolist() == ["Latitude", "548.02165", True], "the value at fault comes first"
+    assert set(cells["header"]) >= {"Longitude", "Date observed", "Time observed", "Postcode"}
+    assert not {"Narrative", "Reporting agency", "Source reference"} & set(cells["header"])
+
+    for corrections, refusal in [
+        ({"Latitude": " 548.02165 "}, "nothing was corrected"),
+        ({"Narrative": "rewritten"}, "'Narrative' is not a column this row can be corrected in"),
+        ({"Latitude": "5480.2165"}, "would still be quarantined: latitude 5480.2165 out of range"),
+        ({"Latitude": "64.802165"}, "cannot be located: coordinates 64.80217, -1.57540 lie outside"),
+    ]:
+        with pytest.raises(ValueError, match=refusal):
+            review.store_corrected(engine, qid, corrections, actor="analyst.one")
+    assert review.needs_a_corrected_file(engine)[1] == 1 and store.load_reports(engine).empty
+
+    report_id = review.store_corrected(engine, qid, {"Latitude": "54.802165"}, actor="analyst.one")
+    report = store.report_details(engine, [report_id]).iloc[0]
+    assert (report["latitude"], report["longitude"], report["source_ref"]) == (54.802165, -1.5754, "OR-17")
+    assert report["geocode_method"] == "coordinates_wgs84" and report["precision_m"] < 15
+    entry = store.load_quarantine(engine, status=None).set_index("id").loc[qid]
+    assert (entry["status"], entry["resolved_report_id"]) == ("resolved", report_id)
+    assert '"548.02165"' in entry["raw"], "the row as the partner sent it is kept"
+    last = audit.load_audit(engine).iloc[-1]
+    assert (last["event"], last["actor"], last["target"]) == (
+        "quarantine_resolved",
+        "analyst.one",
+        f"quarantine:{qid}",
+    )
+    assert json.loads(last["details"])["corrected"] == {"Latitude": {"from": "548.02165", "to": "54.802165"}}
+    resolution = review.last_resolution(engine, resolved_by="analyst.one")
+    assert resolution.corrected and "corrected and stored" in resolution.describe()
+    assert store.counts(engine)["quarantine_open"] == 0
+
+    review.undo_resolution(engine, qid, actor="analyst.one")
+    assert store.load_reports(engine).empty and review.needs_a_corrected_file(engine)[1] == 1
+    assert audit.verify_chain(engine).ok
+    # A row that reads cleanly and only needs a location is located, not corrected.
+    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
+    locatable = int(review.needs_location(engine)["id"].iloc[0])
+    with pytest.raises(ValueError, match="needs a location: locate it instead"):
+        review.store_corrected(engine, locatable, {"Postcode": "DH1 1AB"}, actor="analyst.one")
+
+
+def test_review_page_corrects_a_value_after_a_confirmation(tmp_path, monkeypatch):
+    from apptest_support import app_as, as_read, ensure_user
+
+    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    monkeypatch.setenv("HOTH_GEO_DB", url)
+    engine = store.connect(url)
+    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [SLIPPED]))
+    qid = int(review.needs_a_corrected_file(engine)[0]["id"].iloc[0])
+    at = app_as(ensure_user(url, "analyst"), "review").run()
+    at.selectbox(key="rv_fix_row").select(qid).run()
+    assert as_read(at.text_input(key=f"rv_fix_{qid}_0").label)[0] == "Latitude (as sent: 548.02165)"
+    at.text_input(key=f"rv_fix_{qid}_0").input("54.802165").run()
+    at.button(key="rv_fix").click().run()
+    assert store.load_reports(engine).empty, "nothing is stored before the confirmation"
+    assert any("Latitude: 54.802165" in as_read(w.value)[0] for w in at.warning)
+    at.button(key="rv_confirm").click().run()
+    assert not at.exception, at.exception
+    said = [as_read(s.value)[0] for s in at.success]
+    assert any(s.startswith("Corrected and stored: outreach.csv row 2 is report") for s in said), said
+    assert len(store.load_reports(engine)) == 1 and review.needs_a_corrected_file(engine)[1] == 0
+    at.button(key="rv_undo").click().run()
+    assert any("row 2 waits for a correction again" in as_read(s.value)[0] for s in at.success)
+    assert store.load_reports(engine).empty
 
 
 def test_review_page_sets_a_row_aside_and_restores_it(tmp_path, monkeypatch):

@@ -58,6 +58,11 @@ def app(tmp_path_factory):
     form = workdir / "outreach.csv"
     pd.DataFrame([{c: ROW.get(c, "") for c in TEMPLATE_COLUMNS}]).to_csv(form, index=False)
     assert pipeline.import_file(engine, form).n_quarantined == 1
+    # A latitude with its decimal point one place late: refused by the import, corrected in Review.
+    slipped = workdir / "slipped.csv"
+    row = {**ROW, "Location": "", "Latitude": "548.02165", "Longitude": "-1.57540"}
+    pd.DataFrame([{c: row.get(c, "") for c in TEMPLATE_COLUMNS}]).to_csv(slipped, index=False)
+    assert pipeline.import_file(engine, slipped).n_quarantined == 1
     engine.dispose()
     with running_app(db_path, workdir) as running:
         yield {**running, "db": f"sqlite:///{db_path}"}
@@ -193,5 +198,36 @@ def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # 
     assert _reports(app) == 0
     page.get_by_role("heading", name="Rows that need a location").wait_for()
     save_screenshot(page, "review-undone")
+    assert watch.dialogs == [] and watch.errors == [] and watch.foreign == []
+    context.close()
+
+
+def test_review_corrects_a_value_the_import_refused(chromium, app):  # noqa: F811
+    context, page, watch = new_page(chromium, app)
+    sign_in(page, app, ANALYST)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Review").click()
+    page.get_by_role("heading", name="Other quarantined rows").wait_for()
+    select = page.locator('[data-testid="stSelectbox"]').filter(has_text="Row to correct")
+    select.locator("input").click()
+    page.get_by_role("option").filter(has_text="slipped.csv row 2").first.click()
+    page.locator('[data-testid="stAlert"]').filter(has_text="latitude 548.02165 out of range").wait_for()
+    cell = page.locator('[data-testid="stTextInput"]').filter(has_text="Latitude (as sent: 548.02165)")
+    field = cell.locator("input")
+    assert field.input_value() == "548.02165", "the partner's value, to correct in place"
+    field.fill("54.802165")
+    field.press("Enter")
+    page.get_by_role("button", name="Store the corrected row").click()
+    confirm = page.locator('[data-testid="stAlert"]').filter(has_text="Confirm:")
+    confirm.wait_for()
+    assert "slipped.csv row 2 will be read again with Latitude: 54.802165" in confirm.inner_text()
+    assert _reports(app) == 0, "nothing is stored before Confirm"
+    save_screenshot(page, "review-correct")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    page.locator('[data-testid="stAlert"]').filter(has_text="Corrected and stored:").wait_for()
+    (stored,) = store.load_reports(store.connect(app["db"])).itertuples()
+    assert (stored.latitude, stored.longitude) == (54.802165, -1.5754)
+    page.get_by_role("button", name="Undo this correction").click()
+    page.locator('[data-testid="stAlert"]').filter(has_text="waits for a correction again").wait_for()
+    assert _reports(app) == 0
     assert watch.dialogs == [] and watch.errors == [] and watch.foreign == []
     context.close()

@@ -73,14 +73,18 @@ def _undo_offer(eng) -> None:
     last = review.last_resolution(eng, resolved_by=state.username())
     if last is None:
         return
-    st.info(f"The last location you gave: {md_escape(last.describe())}.")
-    if st.button("Undo this location", key="rv_undo"):
+    what = "correction" if last.corrected else "location"
+    st.info(
+        f"The last {'row you corrected' if last.corrected else 'location you gave'}: {md_escape(last.describe())}."
+    )
+    if st.button(f"Undo this {what}", key="rv_undo"):
 
         def undo() -> str:
             review.undo_resolution(eng, last.quarantine_id, actor=state.username())
+            again = "waits for a correction" if last.corrected else "needs a location"
             return (
                 f"Undone: report {last.report_id} was removed and {md_escape(last.filename)} row"
-                f" {last.row_number} needs a location again."
+                f" {last.row_number} {again} again."
             )
 
         _act_then_redraw(undo, forget=_CHOICE_KEYS)
@@ -119,7 +123,7 @@ def _locate_again_offer(eng, waiting: pd.DataFrame, view: dict, *, n: int) -> No
 
 
 # What the analyst chose for the row being located: forgotten once it is stored, undone or tried again.
-_CHOICE_KEYS = ("rv_row", "rv_pending", "rv_point", "rv_place", "rv_postcode", "rv_grid_ref")
+_CHOICE_KEYS = ("rv_row", "rv_pending", "rv_point", "rv_place", "rv_postcode", "rv_grid_ref", "rv_fix_row")
 
 
 def _forget_choice() -> None:
@@ -266,7 +270,79 @@ def _locations(eng) -> None:
             hide_index=True,
             width="stretch",
         )
+        _correct(eng, other)
     _set_aside(eng, pd.concat([rows[["id", "filename", "row_number", "reason"]], other], ignore_index=True))
+
+
+def _correct(eng, other: pd.DataFrame) -> None:
+    """Correct a cell the import could not read (a latitude typed 548.02165, a date 31/02/2025) and
+    store the row, after a confirmation; the partner's row is kept, the change audited and undoable."""
+    labels = {
+        int(r.id): f"{r.filename} row {r.row_number}: {review.plain_reason(r.reason)[:80]}"
+        for r in other.itertuples()
+    }
+    if st.session_state.get("rv_fix_row") not in labels:
+        st.session_state.pop("rv_fix_row", None)
+    qid = st.selectbox(
+        "Row to correct",
+        list(labels),
+        format_func=labels.get,
+        index=None,
+        placeholder="Choose a row whose value you can correct",
+        key="rv_fix_row",
+        help="When the right value is plain from the row (a decimal point in the wrong place, day and"
+        " month the wrong way round), correct it here rather than wait for a corrected file.",
+    )
+    if qid is None:
+        return
+    entry = other[other["id"] == qid].iloc[0]
+    st.error(f"**Why it was quarantined:** {md_escape(review.plain_reason(entry['reason']))}")
+    try:
+        cells = review.correctable_cells(eng, qid)
+    except (KeyError, ValueError) as exc:
+        st.info(md_escape(str(exc)))
+        return
+    if cells.empty:
+        st.info(
+            "This row has no value that can be corrected here: it needs a corrected file, or set it aside."
+        )
+        return
+    # The value the reason names first, then the row's other values an import parses (a row may have
+    # more than one slip; the confirmation, or the refusal, says what the row reads as).
+    corrections = {}
+    at_fault, others = cells[cells["at_fault"]], cells[~cells["at_fault"]]
+    for i, cell in enumerate(at_fault.itertuples()):
+        corrections[cell.header] = st.text_input(_cell_label(cell), value=cell.value, key=f"rv_fix_{qid}_{i}")
+    with st.expander("Correct another value of this row"):
+        for i, cell in enumerate(others.itertuples(), start=len(at_fault)):
+            corrections[cell.header] = st.text_input(
+                _cell_label(cell), value=cell.value, key=f"rv_fix_{qid}_{i}"
+            )
+    sent = dict(zip(cells["header"], cells["value"], strict=True))
+    corrections = {h: v.strip() for h, v in corrections.items() if v.strip() != str(sent[h]).strip()}
+    if not corrections:
+        st.caption("Type the corrected value above; the row is then read again as an import reads it.")
+        return
+    row = f"{md_escape(entry['filename'])} row {int(entry['row_number'])}"
+    said = "; ".join(f"{md_escape(h)}: {md_escape(v) or '(blank)'}" for h, v in corrections.items())
+
+    def store_it() -> str:
+        report_id = review.store_corrected(eng, qid, corrections, state.gazetteer(), actor=state.username())
+        return f"Corrected and stored: {row} is report {report_id}."
+
+    _two_step(
+        {"qid": qid, "corrected": tuple(sorted(corrections.items()))},
+        f"Confirm: {row} will be read again with {said}, and stored if it then reads and locates cleanly."
+        " The row as the partner sent it is kept, and the correction is recorded in the audit log. You can"
+        " undo it afterwards.",
+        ("Store the corrected row", "rv_fix"),
+        store_it,
+    )
+
+
+def _cell_label(cell) -> str:
+    # A widget's label is read as Markdown, and the header and the value are the partner's text.
+    return f"{md_escape(cell.header)} (as sent: {md_escape(cell.value) if cell.value else 'blank'})"
 
 
 def _set_aside(eng, listed: pd.DataFrame) -> None:
