@@ -627,7 +627,7 @@ def test_a_backlog_is_listed_a_screenful_at_a_time_with_its_full_count(tmp_path,
     assert len(at.selectbox(key="rv_row").options) == ROWS_LISTED
     said = " ".join(c.value for c in at.caption)
     assert f"{n:,} rows need a location here" in said
-    assert "1 row needs a corrected file" in said
+    assert "1 row needs a correction" in said
     assert at.dataframe[1].value["File"].tolist() == ["unreadable.csv"]
     pages = at.selectbox(key="rv_page")
     assert pages.options == [f"1–{ROWS_LISTED:,} of {n:,}", f"{ROWS_LISTED + 1:,}–{n:,} of {n:,}"]

@@ -192,7 +192,8 @@ def _show_summary(summary: store.ImportSummary) -> None:
     )
     st.caption(
         "Report id: the report the row was stored as, duplicates or would change. Rows that need a location "
-        "can be fixed on the Review page; other quarantined rows need a corrected file."
+        "can be fixed on the Review page, and so can a value the import could not read (a misplaced decimal"
+        " point, an impossible date); other quarantined rows need a corrected file."
     )
     st.download_button(
         "Download the row-by-row outcome (CSV)",

@@ -215,8 +215,8 @@ def _locations(eng) -> None:
     total = int(shown["n"].sum())
     other, n_other = review.needs_a_corrected_file(eng, limit=ROWS_LISTED)
     st.caption(
-        f"{_rows(total)} a location here (newest import first); {_rows(n_other)} a corrected file (other"
-        " quarantined rows)."
+        f"{_rows(total)} a location here (newest import first); {_rows(n_other)} a correction (other"
+        " quarantined rows, below: a value you can correct here, or a corrected file)."
     )
     first = _first_listed(total, view)
     rows = review.needs_location(eng, **view, limit=ROWS_LISTED, offset=first)
