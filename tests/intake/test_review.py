@@ -343,15 +343,23 @@ def test_a_value_the_import_refused_is_corrected_in_review_stored_audited_and_un
         review.store_corrected(engine, locatable, {"Postcode": "DH1 1AB"}, actor="analyst.one")
 
 
-def test_review_page_corrects_a_value_after_a_confirmation(tmp_path, monkeypatch):
-    from apptest_support import app_as, as_read, ensure_user
+def _review_page(tmp_path, monkeypatch, filename: str, rows: list[dict]):
+    """Review as an analyst opens it, on a new database holding one imported file: (engine, the id of
+    the file's first quarantined row, the page)."""
+    from apptest_support import app_as, ensure_user
 
     url = f"sqlite:///{tmp_path / 'page.sqlite'}"
     monkeypatch.setenv("HOTH_GEO_DB", url)
     engine = store.connect(url)
-    pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [SLIPPED]))
-    qid = int(review.needs_a_corrected_file(engine)[0]["id"].iloc[0])
-    at = app_as(ensure_user(url, "analyst"), "review").run()
+    pipeline.import_file(engine, write_form(tmp_path / filename, rows))
+    qid = int(store.load_quarantine(engine)["id"].iloc[0])
+    return engine, qid, app_as(ensure_user(url, "analyst"), "review").run()
+
+
+def test_review_page_corrects_a_value_after_a_confirmation(tmp_path, monkeypatch):
+    from apptest_support import as_read
+
+    engine, qid, at = _review_page(tmp_path, monkeypatch, "outreach.csv", [SLIPPED])
     at.selectbox(key="rv_fix_row").select(qid).run()
     assert as_read(at.text_input(key=f"rv_fix_{qid}_0").label)[0] == "Latitude (as sent: 548.02165)"
     at.text_input(key=f"rv_fix_{qid}_0").input("54.802165").run()
@@ -369,14 +377,9 @@ def test_review_page_corrects_a_value_after_a_confirmation(tmp_path, monkeypatch
 
 
 def test_review_page_sets_a_row_aside_and_restores_it(tmp_path, monkeypatch):
-    from apptest_support import app_as, as_read, ensure_user
+    from apptest_support import as_read
 
-    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
-    monkeypatch.setenv("HOTH_GEO_DB", url)
-    engine = store.connect(url)
-    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
-    qid = int(review.needs_location(engine)["id"].iloc[0])
-    at = app_as(ensure_user(url, "analyst"), "review").run()
+    engine, qid, at = _review_page(tmp_path, monkeypatch, "petrol.csv", [PETROL])
     assert at.button(key="rv_aside").disabled, "nothing chosen, no reason: nothing to do"
     at.selectbox(key="rv_aside_row").select(qid).run()
     at.text_input(key="rv_aside_why").input("a test row (synthetic)").run()
@@ -536,14 +539,9 @@ def test_postcode_location_reads_the_postcode_as_typed_with_its_units_radius():
 
 
 def test_review_page_states_a_rural_postcode_as_wide_as_its_unit(tmp_path, monkeypatch):
-    from apptest_support import app_as, as_read, ensure_user
+    from apptest_support import as_read
 
-    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
-    monkeypatch.setenv("HOTH_GEO_DB", url)
-    engine = store.connect(url)
-    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
-    qid = int(review.needs_location(engine)["id"].iloc[0])
-    at = app_as(ensure_user(url, "analyst"), "review").run()
+    engine, qid, at = _review_page(tmp_path, monkeypatch, "petrol.csv", [PETROL])
     at.selectbox(key="rv_row").select(qid).run()
     at.radio(key="rv_how").set_value("a postcode").run()
     at.text_input(key="rv_postcode").input("dl12 0pb").run()
@@ -557,16 +555,11 @@ def test_review_page_states_a_rural_postcode_as_wide_as_its_unit(tmp_path, monke
 
 
 def test_review_page_locates_a_row_by_an_os_grid_reference_as_wide_as_its_square(tmp_path, monkeypatch):
-    from apptest_support import app_as, as_read, ensure_user
+    from apptest_support import as_read
 
     from hoth_geo.intake import geocode
 
-    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
-    monkeypatch.setenv("HOTH_GEO_DB", url)
-    engine = store.connect(url)
-    pipeline.import_file(engine, write_form(tmp_path / "petrol.csv", [PETROL]))
-    qid = int(review.needs_location(engine)["id"].iloc[0])
-    at = app_as(ensure_user(url, "analyst"), "review").run()
+    engine, qid, at = _review_page(tmp_path, monkeypatch, "petrol.csv", [PETROL])
     at.selectbox(key="rv_row").select(qid).run()
     at.radio(key="rv_how").set_value("a grid reference").run()
     at.text_input(key="rv_grid_ref").input("NZ 275 42").run()
@@ -585,14 +578,9 @@ def test_review_page_locates_a_row_by_an_os_grid_reference_as_wide_as_its_square
 
 
 def test_review_page_marks_a_row_online_after_a_confirmation(tmp_path, monkeypatch):
-    from apptest_support import app_as, as_read, ensure_user
+    from apptest_support import as_read
 
-    url = f"sqlite:///{tmp_path / 'page.sqlite'}"
-    monkeypatch.setenv("HOTH_GEO_DB", url)
-    engine = store.connect(url)
-    pipeline.import_file(engine, write_form(tmp_path / "chat.csv", [GROUP_CHAT]))
-    qid = int(review.needs_location(engine)["id"].iloc[0])
-    at = app_as(ensure_user(url, "analyst"), "review").run()
+    engine, qid, at = _review_page(tmp_path, monkeypatch, "chat.csv", [GROUP_CHAT])
     at.selectbox(key="rv_row").select(qid).run()
     at.radio(key="rv_how").set_value("saying it was online (not mapped)").run()
     assert not at.exception, at.exception
