@@ -244,16 +244,7 @@ def _locations(eng) -> None:
             },
         )
         labels = {int(r.id): _row_label(r) for r in rows.itertuples()}
-        if st.session_state.get("rv_row") not in labels:
-            st.session_state.pop("rv_row", None)
-        chosen = st.selectbox(
-            "Quarantined row",
-            list(labels),
-            format_func=labels.get,
-            index=None,
-            placeholder="Choose the row to locate",
-            key="rv_row",
-        )
+        chosen = _choose("Quarantined row", labels, key="rv_row", placeholder="Choose the row to locate")
         if chosen is not None:
             _locate(eng, rows[rows["id"] == chosen].iloc[0])
     if n_other:
@@ -274,23 +265,35 @@ def _locations(eng) -> None:
     _set_aside(eng, pd.concat([rows[["id", "filename", "row_number", "reason"]], other], ignore_index=True))
 
 
-def _correct(eng, other: pd.DataFrame) -> None:
-    """Correct a cell the import could not read (a latitude typed 548.02165, a date 31/02/2025) and
-    store the row, after a confirmation; the partner's row is kept, the change audited and undoable."""
-    labels = {
-        int(r.id): f"{r.filename} row {r.row_number}: {review.plain_reason(r.reason)[:80]}"
-        for r in other.itertuples()
-    }
-    if st.session_state.get("rv_fix_row") not in labels:
-        st.session_state.pop("rv_fix_row", None)
-    qid = st.selectbox(
-        "Row to correct",
+def _choose(label: str, labels: dict[int, str], *, key: str, placeholder: str, help_text: str | None = None):
+    """The entry the analyst chose from ``labels`` (id -> text), None until they choose one; a choice
+    whose row has left the list (stored, set aside, undone elsewhere) is forgotten."""
+    if st.session_state.get(key) not in labels:
+        st.session_state.pop(key, None)
+    return st.selectbox(
+        label,
         list(labels),
         format_func=labels.get,
         index=None,
-        placeholder="Choose a row whose value you can correct",
+        placeholder=placeholder,
+        key=key,
+        help=help_text,
+    )
+
+
+def _entry_label(r) -> str:
+    return f"{r.filename} row {r.row_number}: {review.plain_reason(r.reason)[:80]}"
+
+
+def _correct(eng, other: pd.DataFrame) -> None:
+    """Correct a cell the import could not read (a latitude typed 548.02165, a date 31/02/2025) and
+    store the row, after a confirmation; the partner's row is kept, the change audited and undoable."""
+    qid = _choose(
+        "Row to correct",
+        {int(r.id): _entry_label(r) for r in other.itertuples()},
         key="rv_fix_row",
-        help="When the right value is plain from the row (a decimal point in the wrong place, day and"
+        placeholder="Choose a row whose value you can correct",
+        help_text="When the right value is plain from the row (a decimal point in the wrong place, day and"
         " month the wrong way round), correct it here rather than wait for a corrected file.",
     )
     if qid is None:
@@ -351,16 +354,8 @@ def _set_aside(eng, listed: pd.DataFrame) -> None:
     _flash("rv_aside_flash")
     if not listed.empty:
         with st.expander("Set a row aside (it is not stored, and can be restored)"):
-            labels = {
-                int(r.id): f"{r.filename} row {r.row_number}: {review.plain_reason(r.reason)[:80]}"
-                for r in listed.itertuples()
-            }
-            if st.session_state.get("rv_aside_row") not in labels:
-                st.session_state.pop("rv_aside_row", None)
-            chosen = st.selectbox(
-                "Row", list(labels), format_func=labels.get, index=None, placeholder="Choose the row",
-                key="rv_aside_row",
-            )  # fmt: skip
+            labels = {int(r.id): _entry_label(r) for r in listed.itertuples()}
+            chosen = _choose("Row", labels, key="rv_aside_row", placeholder="Choose the row")
             why = st.text_input("Why (recorded in the audit log)", key="rv_aside_why")
             if st.button("Set aside", key="rv_aside", disabled=chosen is None or not why.strip()):
 
