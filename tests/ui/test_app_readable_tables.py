@@ -183,8 +183,8 @@ def test_imports_so_far_read_as_what_became_of_each_files_rows(analyst, db_url, 
         "Stored",
         "Quarantined",
         "Duplicates",
-        "Changed resubmissions",
-        "Outside the area",
+        "Resubmitted",
+        "Outside",
     ]
     assert _readable(headers), headers
     winter, autumn = table.value.iloc[0], table.value.iloc[1]
@@ -194,13 +194,13 @@ def test_imports_so_far_read_as_what_became_of_each_files_rows(analyst, db_url, 
         1,
         1,
     )
-    assert (winter["File"], winter["Rows read"], winter["Stored"], winter["Changed resubmissions"]) == (
+    assert (winter["File"], winter["Rows read"], winter["Stored"], winter["Resubmitted"]) == (
         "winter.csv",
         2,
         1,
         1,
     )
-    counts = ["Stored", "Quarantined", "Duplicates", "Changed resubmissions", "Outside the area"]
+    counts = ["Stored", "Quarantined", "Duplicates", "Resubmitted", "Outside"]
     assert (table.value[counts].sum(axis=1) == table.value["Rows read"]).all(), "each file's rows add up"
     assert winter["Format"] == "Sharing form" and winter["Demo"] == ""
     assert table.value.iloc[-1]["Demo"] == "yes", "the demo set, imported first, is last"

@@ -77,8 +77,8 @@ def render() -> None:
 
     st.subheader("Imports so far")
     st.caption(
-        "Newest first. Each file's rows read = stored + quarantined + duplicates + changed resubmissions"
-        " (waiting in Review) + outside the area."
+        "Newest first. Each file's rows read = stored + quarantined + duplicates + resubmitted (changed"
+        " resubmissions, waiting in Review) + outside the area."
     )
     st.dataframe(
         imports_table(store.load_imports(state.engine())),
@@ -86,7 +86,13 @@ def render() -> None:
         width="stretch",
         # A file of thousands of rows reads 5,642, not 5642; the import id is a label, not a count.
         column_config={
-            IMPORTS_COLUMNS[c]: st.column_config.NumberColumn(format="localized") for c in _COUNT_COLUMNS
+            **{
+                IMPORTS_COLUMNS[c]: st.column_config.NumberColumn(format="localized", help=_COUNT_HELP.get(c))
+                for c in _COUNT_COLUMNS
+            },
+            IMPORTS_COLUMNS["id"]: st.column_config.NumberColumn(
+                help="The import's id: what `hoth-geo area locate-again --import ID` takes"
+            ),
         },
     )
     if state.counts()["demo_reports"]:
@@ -109,12 +115,17 @@ IMPORTS_COLUMNS = {
     "n_accepted": "Stored",
     "n_quarantined": "Quarantined",
     "n_duplicates": "Duplicates",
-    "n_resubmitted": "Changed resubmissions",
-    "n_out_of_area": "Outside the area",
+    "n_resubmitted": "Resubmitted",
+    "n_out_of_area": "Outside",
     "format": "Format",
     "imported_by": "By",
     "is_demo": "Demo",
-    "id": "Import id",
+    "id": "Id",
+}
+_COUNT_HELP = {
+    "n_resubmitted": "Changed resubmissions: rows with the agency and source reference of a stored report and"
+    " other content, waiting in Review to be accepted or rejected",
+    "n_out_of_area": "Outside the area: police.uk rows outside the study area, skipped",
 }
 _COUNT_COLUMNS = ("n_read", "n_accepted", "n_quarantined", "n_duplicates", "n_resubmitted", "n_out_of_area")
 _FORMATS = {"sharing_form": "Sharing form", "policeuk": "police.uk"}
