@@ -860,9 +860,10 @@ def _fingerprints(rows: Mapping[str, np.ndarray]) -> list[str]:
     # a time said in words is ('evening' then 'night' is a change). Rows without words keep the part
     # they had before words were kept ("t" or ""), so no stored fingerprint changes.
     time_known = col("time_known").astype(bool)
-    time_part = np.where(time_known, "t", "").astype(object)
+    time_part = np.where(time_known, "t", "")
     words = pd.notna(col("time_text"))
     if words.any():
+        time_part = time_part.astype(object)
         time_part[words] = ["w:" + " ".join(str(w).lower().split()) for w in col("time_text")[words]]
     obs = col("observed_at").astype("datetime64[ns]").astype("datetime64[m]")
     obs = np.where(time_known, obs, obs.astype("datetime64[D]").astype("datetime64[m]"))
