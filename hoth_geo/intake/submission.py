@@ -38,7 +38,7 @@ from hoth_geo.errors import InvalidInput
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake import pipeline, sharing_form
 from hoth_geo.intake.gazetteer import Gazetteer, load_gazetteer, normalise_postcode
-from hoth_geo.intake.parsers import is_latitude_longitude, written_grid_reference
+from hoth_geo.intake.parsers import is_latitude_longitude, parse_times, written_grid_reference
 from hoth_geo.schema import (
     AGENCY_TYPES,
     CONCERNS,
@@ -59,6 +59,18 @@ MAX_SHORT = 200
 MAX_CHILD_REF = 64
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TIME_RE = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
+_CLOCK_WORDS = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|half|quarter|o'?clock)\b", re.I
+)
+
+
+def _time_in_words(text: str) -> bool:
+    """'after school': a time of day the import keeps in words, with the time unknown (as a file's)."""
+    return bool(parse_times(pd.Series([text], dtype=object))[3][0])
+
+
 # Stored places that may be offered in the type-ahead: public map points and the demo's generic venues.
 # Places analysts add in Review are not offered: their names can carry what the partnership knows.
 _PUBLIC_PLACE_SOURCES = frozenset({"policeuk_landmark", "osm", "demo"})
@@ -122,7 +134,7 @@ class Submission:
 
     token: str
     observed_on: date | None = None
-    observed_time: str | None = None  # 'HH:MM' when known
+    observed_time: str | None = None  # 'HH:MM' when known, or words ('after school') when roughly
     online: bool = False
     place_name: str | None = None
     location_text: str | None = None
@@ -218,10 +230,17 @@ def validate(submission: Submission, *, study_area=None, today: date | None = No
         errors["observed_on"] = (
             f"When it was seen: {s.observed_on:%d/%m/%Y} is before {earliest:%d/%m/%Y}; check the year."
         )
-    if _text(s.observed_time) and not _TIME_RE.match(_text(s.observed_time)):
+    seen_at = _text(s.observed_time)
+    if seen_at and _CLOCK_WORDS.search(seen_at) and not _TIME_RE.match(seen_at):
+        # A clock time in words ('half nine') is a time the reporter knows: ask for it, am or pm.
         errors["observed_time"] = (
-            f"Time seen: {_text(s.observed_time)!r} is not a time; write it as 24-hour HH:MM (e.g. 21:30) "
-            "or leave it blank if you do not know."
+            f"Time seen: {seen_at!r} is not a time; write it as 24-hour HH:MM (e.g. 21:30 for half past"
+            " nine in the evening)."
+        )
+    elif seen_at and not _TIME_RE.match(seen_at) and not _time_in_words(seen_at):
+        errors["observed_time"] = (
+            f"Time seen: {seen_at!r} is not a time; write it as 24-hour HH:MM (e.g. 21:30), in words if you"
+            " only know roughly (e.g. after school), or leave it blank if you do not know."
         )
     if not s.has_location():
         errors["where"] = (

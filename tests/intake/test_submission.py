@@ -143,6 +143,19 @@ def test_each_bad_field_is_named_with_what_to_do(env, over, field, words):
     assert words in errors[field]
 
 
+def test_a_time_known_only_roughly_is_sent_in_words_and_kept(env):
+    """A practitioner who knows only that it was after school says so: the report is stored with the
+    time of day unknown and the words kept, as a file's row would be; a slip with digits is refused."""
+    s, receipt = send(env, observed_time="after school")
+    stored = report_by_ref(env["engine"], receipt.reference).iloc[0]
+    assert (bool(stored["time_known"]), stored["time_text"]) == (False, "after school")
+    errors = sm.validate(form(observed_time="after 3"), today=TODAY)
+    assert "in words if you only know roughly" in errors["observed_time"]
+    # A clock time in words is a time the practitioner knows: asked for as a time, am or pm.
+    errors = sm.validate(form(observed_time="quarter past ten"), today=TODAY)
+    assert "write it as 24-hour HH:MM (e.g. 21:30 for half past nine" in errors["observed_time"]
+
+
 def test_a_form_that_fails_its_checks_stores_nothing(env):
     before = store.counts(env["engine"])
     with pytest.raises(sm.SubmissionInvalid) as err:

@@ -333,7 +333,9 @@ def render() -> None:
             "Date seen", key="sh_date", max_value=date.today(), format="DD/MM/YYYY", on_change=_save_draft
         )
         c2.text_input(
-            "Time seen (24-hour, e.g. 21:30; leave blank if not known)", key="sh_time", on_change=_save_draft
+            "Time seen (24-hour, e.g. 21:30, or in words if you only know roughly; blank if not known)",
+            key="sh_time",
+            on_change=_save_draft,
         )
         _field_error(errors, "observed_on")
         _field_error(errors, "observed_time")
