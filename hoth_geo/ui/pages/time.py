@@ -154,8 +154,9 @@ def render() -> None:
     c3.metric(
         "Time unknown",  # short: a longer label is cut at a laptop's width
         f"{profile.unknown_time:,}",
-        help="Reports with a date but no time of day, left out of the table: they are never spread over "
-        "the hours, that would invent a pattern.",
+        help="Reports with a date but no time of day (none given, or only words such as 'after school',"
+        " which the report list shows), left out of the table: they are never spread over the hours,"
+        " that would invent a pattern.",
     )
     c4.metric(
         "Approximate date",
