@@ -41,7 +41,12 @@ from hoth_geo.intake.gazetteer import (
     local_metres,
     wgs84_to_bng,
 )
-from hoth_geo.intake.parsers import grid_reference_square, object_column, written_grid_reference
+from hoth_geo.intake.parsers import (
+    LAT_LON_TEXT,
+    grid_reference_square,
+    object_column,
+    written_grid_reference,
+)
 from hoth_geo.schema import CANONICAL_COLUMNS, GEOCODED_COLUMNS
 
 __all__ = [
@@ -1003,6 +1008,7 @@ def _by_wgs84(c: _Cascade, frame: pd.DataFrame, written: pd.DataFrame | None, st
     c.place(swapped, glon[swapped], glat[swapped], "coordinates_wgs84", np.maximum(radius, stated[swapped]))
     c.note[swapped] = "latitude and longitude were swapped in the file; corrected"
     _note_grid_apart(c, frame, inside | swapped)
+    _note_text_apart(c, frame, inside | swapped)
     outside_ll = has_ll & ~(inside | swapped)
     for i in np.flatnonzero(outside_ll):
         c.reason[i] = (
@@ -1033,12 +1039,61 @@ def _note_grid_apart(c: _Cascade, frame: pd.DataFrame, by_wgs84: np.ndarray) -> 
     apart = np.hypot(point_east - east, point_north - north)
     far = apart > grid_radius + c.precision[at]
     for i, metres in zip(at[far], apart[far], strict=True):
-        distance = f"{metres / 1000:.1f} km" if metres >= 1000 else f"{metres:.0f} m"
         said = (
-            f"{GRID_APART_NOTE} ({ge[i]:.0f}, {gn[i]:.0f}) lie {distance} from the latitude/longitude,"
+            f"{GRID_APART_NOTE} ({ge[i]:.0f}, {gn[i]:.0f}) lie {_distance(metres)} from the latitude/longitude,"
             " which were used: check which is right"
         )
         c.note[i] = said if pd.isna(c.note[i]) else f"{c.note[i]}; {said}"
+
+
+# The start of the note on a report whose location text is a latitude/longitude that lies away from the
+# latitude/longitude it was placed by; the import counts such rows in a warning (pipeline).
+TEXT_APART_NOTE = "the latitude/longitude in the location text"
+
+
+def _note_text_apart(c: _Cascade, frame: pd.DataFrame, by_wgs84: np.ndarray) -> None:
+    """Note on the rows just placed by latitude/longitude whose location text is itself a latitude and
+    longitude lying farther from that point than both radii together (either order of the two numbers
+    is tried, as the columns' are): two locations given, the columns used."""
+    texts = frame["location_text"].to_numpy(dtype=object)
+    todo = by_wgs84 & pd.notna(texts)
+    if not todo.any():
+        return
+    at = np.flatnonzero(todo)
+    found = [LAT_LON_TEXT.fullmatch(str(texts[i]).strip()) for i in at]
+    has = np.array([m is not None for m in found], dtype=bool)
+    if not has.any():
+        return
+    at = at[has]
+    pairs = [m.groups() for m in found if m is not None]
+    first = np.array([float(a) for a, _ in pairs])
+    second = np.array([float(b) for _, b in pairs])
+    places = [(len(a.partition(".")[2]), len(b.partition(".")[2])) for a, b in pairs]
+    point_east, point_north = wgs84_to_bng(c.lon[at], c.lat[at])
+    # How far the text's point lies beyond its own radius, and from the point used, in the nearer order.
+    beyond, apart = np.full(len(at), np.inf), np.full(len(at), np.inf)
+    for lat, lon, lat_dp, lon_dp in (
+        (first, second, [p[0] for p in places], [p[1] for p in places]),
+        (second, first, [p[1] for p in places], [p[0] for p in places]),
+    ):
+        ok = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        east, north = wgs84_to_bng(np.where(ok, lon, 0.0), np.where(ok, lat, 0.0))
+        radius = wgs84_precision_m(lat, lon, np.asarray(lat_dp, float), np.asarray(lon_dp, float))
+        distance = np.where(ok, np.hypot(point_east - east, point_north - north), np.inf)
+        nearer = distance - radius < beyond
+        beyond = np.where(nearer, distance - radius, beyond)
+        apart = np.where(nearer, distance, apart)
+    far = beyond > c.precision[at]
+    for i, metres in zip(at[far], apart[far], strict=True):
+        said = (
+            f"{TEXT_APART_NOTE} ({str(texts[i]).strip()}) lies {_distance(metres)} from the latitude/longitude"
+            " given, which were used: check which is right"
+        )
+        c.note[i] = said if pd.isna(c.note[i]) else f"{c.note[i]}; {said}"
+
+
+def _distance(metres: float) -> str:
+    return f"{metres / 1000:.1f} km" if metres >= 1000 else f"{metres:.0f} m"
 
 
 def _by_grid_reference(c: _Cascade, frame: pd.DataFrame, stated: np.ndarray) -> None:

@@ -370,6 +370,15 @@ _COUNTED_WARNINGS = (
         "rows give",
     ),
     (
+        re.compile(
+            r"^([\d,]+) (?:row gives|rows give)( a latitude/longitude in the location text that lies away from"
+            r" its latitude/longitude columns; the columns were used, check )rows? (.*)$",
+            re.S,
+        ),
+        "row gives",
+        "rows give",
+    ),
+    (
         re.compile(r"^([\d,]+) rows? had( a postcode that is not a valid UK postcode; .*)$", re.S),
         "row had",
         "rows had",

@@ -587,7 +587,7 @@ class _SharingFormImport:
             coordinate_precision=result.coordinate_precision,
         )
         located = geo.located
-        self.warnings[-1] += _grid_apart_warning(located)
+        self.warnings[-1] += _two_places_warnings(located)
         located["identity"] = object_column(
             rows.set_index("row_number")["identity"].reindex(located["row_number"]).to_numpy(), located.index
         )
@@ -729,23 +729,36 @@ class _SharingFormImport:
         self.outcomes.append(pd.concat(parts, ignore_index=True).sort_values("row_number", ignore_index=True))
 
 
-def _grid_apart_warning(located: pd.DataFrame) -> list[str]:
-    """The rows located by latitude/longitude whose easting/northing or grid reference put them
-    elsewhere (their location note says so), named for the person importing the file."""
+# The location notes that say a row gave two places, and the warning naming such rows for the person
+# importing the file: (the note's start, what the rows give, what was used).
+_TWO_PLACES = (
+    (geocoding.GRID_APART_NOTE, "a grid reference or easting/northing that lies away from its latitude/longitude",
+     "the latitude/longitude were used"),
+    (geocoding.TEXT_APART_NOTE, "a latitude/longitude in the location text that lies away from its latitude/longitude"
+     " columns", "the columns were used"),
+)  # fmt: skip
+
+
+def _two_places_warnings(located: pd.DataFrame) -> list[str]:
+    """The rows located by latitude/longitude whose grid reference, easting/northing or location text
+    put them elsewhere (their location note says so), named for the person importing the file."""
     notes = located["geocode_note"].to_numpy(dtype=object)
-    apart = pd.notna(notes)  # most rows have no note
-    apart[apart] = [geocoding.GRID_APART_NOTE in str(note) for note in notes[apart]]
-    if not apart.any():
+    noted = pd.notna(notes)  # most rows have no note
+    if not noted.any():
         return []
-    rows = located["row_number"].to_numpy()[apart]
-    n = len(rows)
-    return [
-        count_of(n, "row gives", "rows give")
-        + " a grid reference or easting/northing that lies away from its latitude/longitude; the"
-        + " latitude/longitude were used, check "
-        + ("row " if n == 1 else "rows ")
-        + ", ".join(str(r) for r in rows[:10])
-    ]
+    out = []
+    for start, gives, used in _TWO_PLACES:
+        apart = noted.copy()
+        apart[noted] = [start in str(note) for note in notes[noted]]
+        if not apart.any():
+            continue
+        rows = located["row_number"].to_numpy()[apart]
+        n = len(rows)
+        out.append(
+            f"{count_of(n, 'row gives', 'rows give')} {gives}; {used}, check {'row' if n == 1 else 'rows'} "
+            + ", ".join(str(r) for r in rows[:10])
+        )
+    return out
 
 
 def _stored_and_quarantined_outcomes(

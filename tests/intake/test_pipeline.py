@@ -280,6 +280,38 @@ def test_a_grid_reference_that_puts_a_row_elsewhere_than_its_latitude_longitude_
     assert " lie 2.5 km from the latitude/longitude" in stored.loc["T-3", "geocode_note"]
 
 
+def test_a_latitude_longitude_in_the_location_text_that_disagrees_with_the_columns_is_said(engine, tmp_path):
+    """A row giving latitude/longitude columns and, in its location text, another latitude and
+    longitude (a pasted map pin) is placed by the columns; when the two lie farther apart than both
+    radii together, the location note and the warnings say so. The same point written with fewer
+    decimals, or longitude first, agrees."""
+    lat, lon = 54.77630, -1.57540
+    path = tmp_path / "pins.csv"
+    path.write_text(
+        "Source reference,Date observed,Reporting agency,Location,Latitude,Longitude,Concerns\n"
+        f'P-1,03/04/2025,Test Outreach (synthetic),"54.776, -1.575",{lat},{lon},cse\n'
+        f'P-2,03/04/2025,Test Outreach (synthetic),"-1.5754, 54.7763",{lat},{lon},cse\n'
+        f'P-3,03/04/2025,Test Outreach (synthetic),"54.70000, -1.60000",{lat},{lon},cse\n'
+        f"P-4,03/04/2025,Test Outreach (synthetic),the bus station,{lat},{lon},cse\n"
+    )
+    summary = pipeline.import_file(engine, path)
+    assert summary.n_accepted == 4
+    assert list(summary.warnings) == [
+        "1 row gives a latitude/longitude in the location text that lies away from its latitude/longitude"
+        " columns; the columns were used, check row 4"
+    ]
+    with engine.connect() as conn:
+        stored = pd.read_sql("SELECT source_ref, latitude, geocode_note FROM reports", conn).set_index(
+            "source_ref"
+        )
+    assert (stored["latitude"] == lat).all(), "placed by the columns"
+    assert stored.loc[["P-1", "P-2", "P-4"], "geocode_note"].isna().all()
+    assert stored.loc["P-3", "geocode_note"].startswith(
+        "the latitude/longitude in the location text (54.70000, -1.60000) lies 8.6 km from the"
+        " latitude/longitude given, which were used"
+    )
+
+
 def test_a_corrected_row_sent_again_closes_the_entry_its_first_version_left(engine, tmp_path):
     """A partner's row quarantined for a mistyped time (25:30), and another waiting in Review for a
     location, are sent again corrected under the same agency and source reference: the reports are
