@@ -42,8 +42,8 @@ from hoth_geo.intake.gazetteer import (
     wgs84_to_bng,
 )
 from hoth_geo.intake.parsers import (
-    LAT_LON_TEXT,
     grid_reference_square,
+    lat_lon_pairs,
     object_column,
     written_grid_reference,
 )
@@ -933,6 +933,10 @@ class _Cascade:
         self.precision[rows] = precision
         self.todo[rows] = False
 
+    def add_note(self, row: int, said: str) -> None:
+        """Add ``said`` to row ``row``'s location note, after what it says already."""
+        self.note[row] = said if pd.isna(self.note[row]) else f"{self.note[row]}; {said}"
+
     def names_matcher(self) -> _Matcher:
         self.matcher = self.matcher or _Matcher(self.gazetteer, self.extra_places)
         return self.matcher
@@ -1043,7 +1047,7 @@ def _note_grid_apart(c: _Cascade, frame: pd.DataFrame, by_wgs84: np.ndarray) -> 
             f"{GRID_APART_NOTE} ({ge[i]:.0f}, {gn[i]:.0f}) lie {_distance(metres)} from the latitude/longitude,"
             " which were used: check which is right"
         )
-        c.note[i] = said if pd.isna(c.note[i]) else f"{c.note[i]}; {said}"
+        c.add_note(i, said)
 
 
 # The start of the note on a report whose location text is a latitude/longitude that lies away from the
@@ -1060,14 +1064,12 @@ def _note_text_apart(c: _Cascade, frame: pd.DataFrame, by_wgs84: np.ndarray) -> 
     if not todo.any():
         return
     at = np.flatnonzero(todo)
-    found = [LAT_LON_TEXT.fullmatch(str(texts[i]).strip()) for i in at]
-    has = np.array([m is not None for m in found], dtype=bool)
+    pairs = lat_lon_pairs(frame["location_text"].iloc[at])
+    has = pd.notna(pairs[:, 0])
     if not has.any():
         return
-    at = at[has]
-    pairs = [m.groups() for m in found if m is not None]
-    first = np.array([float(a) for a, _ in pairs])
-    second = np.array([float(b) for _, b in pairs])
+    at, pairs = at[has], pairs[has]
+    first, second = pairs[:, 0].astype(float), pairs[:, 1].astype(float)
     places = [(len(a.partition(".")[2]), len(b.partition(".")[2])) for a, b in pairs]
     point_east, point_north = wgs84_to_bng(c.lon[at], c.lat[at])
     # How far the text's point lies beyond its own radius, and from the point used, in the nearer order.
@@ -1089,7 +1091,7 @@ def _note_text_apart(c: _Cascade, frame: pd.DataFrame, by_wgs84: np.ndarray) -> 
             f"{TEXT_APART_NOTE} ({str(texts[i]).strip()}) lies {_distance(metres)} from the latitude/longitude"
             " given, which were used: check which is right"
         )
-        c.note[i] = said if pd.isna(c.note[i]) else f"{c.note[i]}; {said}"
+        c.add_note(i, said)
 
 
 def _distance(metres: float) -> str:

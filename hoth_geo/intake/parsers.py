@@ -40,6 +40,7 @@ __all__ = [
     "degrees_written",
     "LAT_LON_TEXT",
     "is_latitude_longitude",
+    "lat_lon_pairs",
     "written_grid_reference",
     "parse_grid_references",
     "COMBINED_GRADING",
@@ -142,6 +143,20 @@ LAT_LON_TEXT = re.compile(r"\(?\s*([+-]?\d{1,2}\.\d{2,})\s*[,;\s]\s*([+-]?\d{1,3
 def is_latitude_longitude(text: str) -> bool:
     """Whether ``text`` is nothing but a latitude and longitude (``LAT_LON_TEXT``)."""
     return LAT_LON_TEXT.fullmatch(text.strip()) is not None
+
+
+def lat_lon_pairs(texts: pd.Series) -> np.ndarray:
+    """The two numbers of each text that is nothing but a latitude and longitude (``LAT_LON_TEXT``), as
+    written and in the text's order, None where the text is not one: an (n, 2) object array, worked
+    out once per distinct text."""
+
+    def pairs_in(distinct: pd.Series) -> list[tuple]:
+        matches = (LAT_LON_TEXT.fullmatch(str(t).strip()) for t in distinct)
+        return [m.groups() if m else (None, None) for m in matches]
+
+    if not len(texts):
+        return np.full((0, 2), None, dtype=object)
+    return by_unique(texts.astype(object), pairs_in).reshape(-1, 2)
 
 
 # Degrees, minutes and seconds as map apps and GPS units write them: 54°46'34.7"N, 1° 34' 31.4" W,
@@ -944,6 +959,11 @@ class UnknownTerms:
         else:
             self.more_not_kept = True
 
+    def add_rows(self, term: str, n_rows: int) -> None:
+        """``n_rows`` rows had ``term`` as their one unknown term."""
+        self.n_rows += n_rows
+        self.add(term, n_rows)
+
     def update(self, other: UnknownTerms) -> None:
         """Add another chunk's terms of the same column."""
         self.n_rows += other.n_rows
@@ -976,8 +996,7 @@ def map_single(values: pd.Series, vocab: Vocabulary, unknown_key: str) -> tuple[
         key = vocab.key(text)
         if key is None:
             key = unknown_key
-            unknown.n_rows += int(n)
-            unknown.add(text.strip(), int(n))
+            unknown.add_rows(text.strip(), int(n))
         keys.append(key)
     return np.asarray(keys, dtype=object)[codes], unknown
 
@@ -1023,8 +1042,7 @@ def read_settings(values: pd.Series) -> tuple[np.ndarray, UnknownTerms]:
         )
         online[i] = said_online and not said_in_person
         if not said_online and not said_in_person:
-            unknown.n_rows += int(n)
-            unknown.add(text.strip(), int(n))
+            unknown.add_rows(text.strip(), int(n))
     return (online[codes] if len(uniques) else np.zeros(0, dtype=bool)), unknown
 
 

@@ -433,9 +433,10 @@ CORRECTABLE_FIELDS = (
 )
 
 
-def _open_row_as_sent(conn: Connection, quarantine_id: int) -> tuple[dict[str, str], sa.Row]:
-    """The row of an open entry of a sharing-form import as the partner sent it (header -> cell), and
-    the entry. Refused (ValueError, saying why) for an entry that is not open or has no such row."""
+def _open_row_as_sent(conn: Connection, quarantine_id: int) -> tuple[dict[str, str], dict[str, str], sa.Row]:
+    """The row of an open entry of a sharing-form import as the partner sent it (header -> cell), its
+    headers an analyst may correct (header -> ``CORRECTABLE_FIELDS`` field, in that order), and the
+    entry. Refused (ValueError, saying why) for an entry that is not open or has no such row."""
     entry = conn.execute(
         sa.select(
             q.c.id, q.c.status, q.c.raw, q.c.payload, q.c.field, q.c.import_id, q.c.row_number, imp.c.format
@@ -458,7 +459,9 @@ def _open_row_as_sent(conn: Connection, quarantine_id: int) -> tuple[dict[str, s
     cells = json.loads(entry.raw) if entry.raw else {}
     if not cells:
         raise ValueError(f"quarantine entry {quarantine_id} kept no row to correct")
-    return {str(h): "" if v is None else str(v) for h, v in cells.items()}, entry
+    mapped = map_columns(list(cells))
+    correctable = {mapped[f]: f for f in CORRECTABLE_FIELDS if f in mapped}
+    return {str(h): "" if v is None else str(v) for h, v in cells.items()}, correctable, entry
 
 
 def correctable_cells(engine: Engine, quarantine_id: int) -> pd.DataFrame:
@@ -467,13 +470,8 @@ def correctable_cells(engine: Engine, quarantine_id: int) -> pd.DataFrame:
     field the quarantine reason names first. Raises as ``store_corrected`` does for an entry that
     cannot be corrected here."""
     with engine.connect() as conn:
-        cells, entry = _open_row_as_sent(conn, quarantine_id)
-    mapped = map_columns(list(cells))
-    rows = [
-        {"header": mapped[f], "value": cells[mapped[f]], "at_fault": f == entry.field}
-        for f in CORRECTABLE_FIELDS
-        if f in mapped
-    ]
+        cells, correctable, entry = _open_row_as_sent(conn, quarantine_id)
+    rows = [{"header": h, "value": cells[h], "at_fault": f == entry.field} for h, f in correctable.items()]
     frame = pd.DataFrame(rows, columns=["header", "value", "at_fault"])
     return frame.sort_values("at_fault", ascending=False, kind="stable", ignore_index=True)
 
@@ -498,15 +496,13 @@ def store_corrected(
     ``CORRECTABLE_FIELDS``, no cell changed, or a corrected row that would still be quarantined (the
     import's own reason) or cannot be located. KeyError for an unknown entry."""
     with engine.connect() as conn:
-        cells, entry = _open_row_as_sent(conn, quarantine_id)
-    mapped = map_columns(list(cells))
-    allowed = {mapped[f]: f for f in CORRECTABLE_FIELDS if f in mapped}
+        cells, correctable, entry = _open_row_as_sent(conn, quarantine_id)
     changed: dict[str, dict[str, str]] = {}
     for header, text in corrections.items():
-        if header not in allowed:
+        if header not in correctable:
             raise ValueError(
                 f"corrections: {header!r} is not a column this row can be corrected in (one of: "
-                f"{', '.join(allowed) or 'none'})"
+                f"{', '.join(correctable) or 'none'})"
             )
         text = str(text).strip()
         if text != cells[header].strip():

@@ -28,7 +28,6 @@ from hoth_geo.intake.parsers import (
     EASTING_RANGE,
     GRID_MIN,
     INDICATOR_VOCAB,
-    LAT_LON_TEXT,
     MAX_TEXT_CHARS,
     NORTHING_RANGE,
     PLACE_VOCAB,
@@ -42,6 +41,7 @@ from hoth_geo.intake.parsers import (
     count_of,
     degrees_written,
     filled_mask,
+    lat_lon_pairs,
     looks_like_grid_reference,
     map_multi,
     map_single,
@@ -411,8 +411,7 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
             time_text[t_words] = words.to_numpy(dtype=object)
             terms = UnknownTerms()
             for term, n_rows in words.value_counts(sort=False).items():
-                terms.n_rows += int(n_rows)
-                terms.add(term, int(n_rows))
+                terms.add_rows(term, int(n_rows))
             cols.unknown_terms["time_observed"] = terms
         problems.add(
             t_invalid,
@@ -585,12 +584,7 @@ def _coordinates_in_location(cols: _Columns, has_grid_reference: np.ndarray) -> 
     if not todo.any():
         return
     at = np.flatnonzero(todo)
-
-    def pairs_in(texts: pd.Series) -> list[tuple]:
-        matches = (LAT_LON_TEXT.fullmatch(str(t).strip()) for t in texts)
-        return [m.groups() if m else (None, None) for m in matches]
-
-    pairs = by_unique(text["location_text"].iloc[at], pairs_in).reshape(-1, 2)
+    pairs = lat_lon_pairs(text["location_text"].iloc[at])
     found = pd.notna(pairs[:, 0])
     if not found.any():
         return
