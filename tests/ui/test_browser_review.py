@@ -78,6 +78,13 @@ def _markers(page) -> list:
     return frame.evaluate(MARKER_JS)
 
 
+def _open_review(page, app, section: str) -> None:
+    """Sign in as the analyst and open Review, waiting for the heading of ``section``."""
+    sign_in(page, app, ANALYST)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Review").click()
+    page.get_by_role("heading", name=section).wait_for()
+
+
 def _settled_box(page) -> dict:
     """The map iframe's box once the page has stopped moving it (a caption drawn by a rerun above the
     map shifts it down, and a click computed from the old box lands on another street)."""
@@ -131,9 +138,7 @@ def test_the_summary_table_fits_a_1280_pixel_window(chromium, app):  # noqa: F81
     context = chromium.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     try:
-        sign_in(page, app, ANALYST)
-        page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Review").click()
-        page.get_by_role("heading", name="Rows that need a location").wait_for()
+        _open_review(page, app, "Rows that need a location")
         page.locator('[data-testid="stDataFrame"]').first.wait_for()
         page.wait_for_function(f"() => ({GRID_OVERFLOW_JS})() !== null")
         page.wait_for_timeout(500)  # the grid sizes its columns after it is drawn
@@ -146,9 +151,7 @@ def test_the_summary_table_fits_a_1280_pixel_window(chromium, app):  # noqa: F81
 
 def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # noqa: F811
     context, page, watch = new_page(chromium, app)
-    sign_in(page, app, ANALYST)
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Review").click()
-    page.get_by_role("heading", name="Rows that need a location").wait_for()
+    _open_review(page, app, "Rows that need a location")
     select = page.locator('[data-testid="stSelectbox"]').filter(has_text="Quarantined row")
     chosen = select.locator("input")
     assert chosen.input_value() == "" and "outreach" not in select.inner_text(), "no row is preselected"
@@ -204,9 +207,7 @@ def test_review_marks_the_click_asks_to_confirm_and_can_undo(chromium, app):  # 
 
 def test_review_corrects_a_value_the_import_refused(chromium, app):  # noqa: F811
     context, page, watch = new_page(chromium, app)
-    sign_in(page, app, ANALYST)
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Review").click()
-    page.get_by_role("heading", name="Other quarantined rows").wait_for()
+    _open_review(page, app, "Other quarantined rows")
     select = page.locator('[data-testid="stSelectbox"]').filter(has_text="Row to correct")
     select.locator("input").click()
     page.get_by_role("option").filter(has_text="slipped.csv row 2").first.click()
