@@ -15,7 +15,6 @@ import codecs
 import csv
 import hashlib
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import pandas as pd
 
 from hoth_geo.intake import files
-from hoth_geo.intake.parsers import count_of
 
 __all__ = [
     "CHUNK_ROWS",
@@ -32,7 +30,6 @@ __all__ = [
     "CsvStream",
     "open_csv",
     "frame_chunks",
-    "merge_warnings",
     "give_back_free_memory",
 ]
 
@@ -339,106 +336,6 @@ def frame_chunks(raw: pd.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd
 # gives them. Read in chunks, each chunk counts its own rows; these add the counts back up.
 # The normaliser's warnings that count rows: (pattern, the subject for one, for many). Each pattern's
 # groups are the count, the rest of the warning and, where it names rows, the rows named.
-_COUNTED_WARNINGS = (
-    (re.compile(r"^([\d,]+) rows? had( no date observed; .*)$", re.S), "row had", "rows had"),
-    (
-        re.compile(
-            r"^([\d,]+) (?:row has|rows have)( a date observed after the date received; kept as given, check"
-            r" )rows? (.*)$",
-            re.S,
-        ),
-        "row has",
-        "rows have",
-    ),
-    (re.compile(r"^([\d,]+) rows? had( British National Grid .*)$", re.S), "row had", "rows had"),
-    (
-        re.compile(
-            r"^([\d,]+) (?:row gives|rows give)( a grid reference that does not contain its easting/northing;"
-            r" the easting/northing were used, check )rows? (.*)$",
-            re.S,
-        ),
-        "row gives",
-        "rows give",
-    ),
-    (
-        re.compile(
-            r"^([\d,]+) (?:row gives|rows give)( a grid reference or easting/northing that lies away from its"
-            r" latitude/longitude; the latitude/longitude were used, check )rows? (.*)$",
-            re.S,
-        ),
-        "row gives",
-        "rows give",
-    ),
-    (
-        re.compile(
-            r"^([\d,]+) (?:row gives|rows give)( a latitude/longitude in the location text that lies away from"
-            r" its latitude/longitude columns; the columns were used, check )rows? (.*)$",
-            re.S,
-        ),
-        "row gives",
-        "rows give",
-    ),
-    (
-        re.compile(r"^([\d,]+) rows? had( a postcode that is not a valid UK postcode; .*)$", re.S),
-        "row had",
-        "rows had",
-    ),
-    (
-        re.compile(
-            r"^([\d,]+) (?:text field was|text fields were)( longer than [\d,]+ characters and cut short: )(.*)$",
-            re.S,
-        ),
-        "text field was",
-        "text fields were",
-    ),
-    (re.compile(r"^([\d,]+) empty rows?()$", re.S), "empty row", "empty rows"),
-)
-_LISTED = 10  # the normaliser names the first ten rows
-_CUT_SHORT_ITEM = re.compile(r'row \d+ ".*?" \([\d,]+ characters\)', re.S)
-
-
-def merge_warnings(per_chunk: list[list[str]]) -> list[str]:
-    """The warnings of a file read in chunks, as the normaliser gives them for the whole file: counts
-    added up, the rows named (first ten) joined, a warning repeated by every chunk given once."""
-    plain: list[str] = []
-    counted: dict[int, tuple[int, str, list[str], bool]] = {}
-    for warnings in per_chunk:
-        for text in warnings:
-            for rank, (pattern, _one, _many) in enumerate(_COUNTED_WARNINGS):
-                m = pattern.match(text)
-                if m is None:
-                    continue
-                n, rest = int(m.group(1).replace(",", "")), m.group(2)
-                listed: list[str] = []
-                more = False
-                if pattern.groups == 3:
-                    tail = m.group(3)
-                    more = tail.endswith(" and others")
-                    tail = tail.removesuffix(" and others")
-                    listed = _CUT_SHORT_ITEM.findall(tail) if "cut short" in rest else tail.split(", ")
-                total, _, names, had_more = counted.get(rank, (0, rest, [], False))
-                counted[rank] = (total + n, rest, names + listed, had_more or more)
-                break
-            else:
-                if text not in plain:
-                    plain.append(text)
-    out = list(plain)
-    for rank in sorted(counted):
-        total, rest, names, more = counted[rank]
-        pattern, one, many = _COUNTED_WARNINGS[rank]
-        said = count_of(total, one, many) + rest
-        if pattern.groups == 3:
-            shown = ", ".join(names[:_LISTED])
-            if "cut short" in rest:
-                if more or len(names) > _LISTED:
-                    shown += " and others"
-            else:
-                said += "row " if len(names) == 1 else "rows "
-            said += shown
-        out.append(said)
-    return out
-
-
 def give_back_free_memory() -> None:
     """Hand memory freed by the last chunk back to the operating system (glibc keeps it otherwise, so
     a long import's resident size would climb to the sum of its chunks' high-water marks)."""

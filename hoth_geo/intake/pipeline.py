@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection, Engine
 from hoth_geo import settings, store
 from hoth_geo.access import audit
 from hoth_geo.hexes import latlng_to_cells
-from hoth_geo.intake import files, headers, identity, import_stream, policeuk, sharing_form
+from hoth_geo.intake import files, headers, identity, import_stream, policeuk, row_warnings, sharing_form
 from hoth_geo.intake import geocode as geocoding
 from hoth_geo.intake.gazetteer import Gazetteer
-from hoth_geo.intake.parsers import UnknownTerms, count_of, object_column
+from hoth_geo.intake.parsers import UnknownTerms, object_column
 from hoth_geo.store import tables
 
 __all__ = [
@@ -485,9 +485,7 @@ class _SharingFormImport:
 
     def file_warnings(self) -> list[str]:
         """The warnings for the whole file: the chunks' own, added up, then the unknown terms."""
-        return import_stream.merge_warnings(self.warnings) + sharing_form.vocabulary_warnings(
-            self.unknown_terms
-        )
+        return row_warnings.merge(self.warnings) + sharing_form.vocabulary_warnings(self.unknown_terms)
 
     def _remember_entries(self, quarantined: pd.DataFrame, entry_ids: pd.Series) -> None:
         """Keep this chunk's new quarantine entries that have a report identity: a later row of the
@@ -729,14 +727,11 @@ class _SharingFormImport:
         self.outcomes.append(pd.concat(parts, ignore_index=True).sort_values("row_number", ignore_index=True))
 
 
-# The location notes that say a row gave two places, and the warning naming such rows for the person
-# importing the file: (the note's start, what the rows give, what was used).
+# The location notes that say a row gave two places, and the warning naming such rows.
 _TWO_PLACES = (
-    (geocoding.GRID_APART_NOTE, "a grid reference or easting/northing that lies away from its latitude/longitude",
-     "the latitude/longitude were used"),
-    (geocoding.TEXT_APART_NOTE, "a latitude/longitude in the location text that lies away from its latitude/longitude"
-     " columns", "the columns were used"),
-)  # fmt: skip
+    (geocoding.GRID_APART_NOTE, row_warnings.GRID_AWAY_FROM_LAT_LON),
+    (geocoding.TEXT_APART_NOTE, row_warnings.TEXT_AWAY_FROM_LAT_LON),
+)
 
 
 def _two_places_warnings(located: pd.DataFrame) -> list[str]:
@@ -747,17 +742,11 @@ def _two_places_warnings(located: pd.DataFrame) -> list[str]:
     if not noted.any():
         return []
     out = []
-    for start, gives, used in _TWO_PLACES:
+    for start, warning in _TWO_PLACES:
         apart = noted.copy()
         apart[noted] = [start in str(note) for note in notes[noted]]
-        if not apart.any():
-            continue
-        rows = located["row_number"].to_numpy()[apart]
-        n = len(rows)
-        out.append(
-            f"{count_of(n, 'row gives', 'rows give')} {gives}; {used}, check {'row' if n == 1 else 'rows'} "
-            + ", ".join(str(r) for r in rows[:10])
-        )
+        if apart.any():
+            out.append(warning(int(apart.sum()), located["row_number"].to_numpy()[apart]))
     return out
 
 

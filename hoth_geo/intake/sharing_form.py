@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hoth_geo import schema, settings
+from hoth_geo.intake import row_warnings
 from hoth_geo.intake.files import ImportRefused
 from hoth_geo.intake.headers import HEADER_SYNONYMS, duplicate_mapping_warnings, map_columns
 from hoth_geo.intake.parsers import (
@@ -28,7 +29,6 @@ from hoth_geo.intake.parsers import (
     EASTING_RANGE,
     GRID_MIN,
     INDICATOR_VOCAB,
-    MAX_TEXT_CHARS,
     NORTHING_RANGE,
     PLACE_VOCAB,
     QUARANTINE_DTYPES,
@@ -177,12 +177,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     agency_type, concerns, indicators, (g_src, g_info, g_hand) = _agency_and_grading(cols)
     if truncated:
         # Named, because the cut-off text is not stored anywhere: the partner may need to send it.
-        warnings.append(
-            count_of(len(truncated), "text field was", "text fields were")
-            + f" longer than {MAX_TEXT_CHARS:,} characters and cut short: "
-            + ", ".join(truncated[:10])
-            + (" and others" if len(truncated) > 10 else "")
-        )
+        warnings.append(row_warnings.TEXT_CUT_SHORT(len(truncated), truncated))
 
     columns = {
         "row_number": row_number,
@@ -217,7 +212,7 @@ def normalise_sharing_form(raw: pd.DataFrame, *, today: date | None = None) -> I
     q_mask = empty | (cols.problems.any & ~empty)
     quarantine = _quarantine_frame(raw, cols, empty, np.flatnonzero(q_mask))
     if empty.any():
-        warnings.append(count_of(int(empty.sum()), "empty row", "empty rows"))
+        warnings.append(row_warnings.EMPTY_ROWS(int(empty.sum())))
     warnings += vocabulary_warnings(cols.unknown_terms)
     kept = rows if not q_mask.any() else rows.iloc[np.flatnonzero(~q_mask)].reset_index(drop=True)
     return IngestResult(
@@ -395,11 +390,7 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
     time_known = np.where(use_received, False, obs.time_known)
     approximate = np.where(use_received, True, obs.approximate)
     if use_received.any():
-        warnings.append(
-            count_of(int((use_received & ~empty).sum()), "row had", "rows had")
-            + " no date observed; used the date received "
-            "and marked the date approximate"
-        )
+        warnings.append(row_warnings.NO_DATE_OBSERVED(int((use_received & ~empty).sum())))
     if "date_approximate" in cols.column_map:
         approximate |= text["date_approximate"].str.lower().isin(TRUE_TOKENS).to_numpy()
 
@@ -429,12 +420,10 @@ def _dates(cols: _Columns, empty: np.ndarray, today: date) -> tuple[np.ndarray, 
     later_than_received = ~np.isnat(observed_at) & ~np.isnat(rec.value)
     later_than_received &= observed_at.astype("datetime64[D]") > rec.value.astype("datetime64[D]")
     if later_than_received.any():
-        n_later = int(later_than_received.sum())
         warnings.append(
-            count_of(n_later, "row has", "rows have")
-            + " a date observed after the date received; kept as given, check "
-            + ("row " if n_later == 1 else "rows ")
-            + ", ".join(str(r) for r in cols.row_number[later_than_received][:10])
+            row_warnings.OBSERVED_AFTER_RECEIVED(
+                int(later_than_received.sum()), cols.row_number[later_than_received]
+            )
         )
     return observed_at, time_known, approximate, rec.value, time_text
 
@@ -480,11 +469,7 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         north = np.where(grid_like, lat, north)
         lat = np.where(grid_like, np.nan, lat)
         lon = np.where(grid_like, np.nan, lon)
-        cols.warnings.append(
-            count_of(int(grid_like.sum()), "row had", "rows had")
-            + " British National Grid easting/northing values in the "
-            "latitude/longitude columns; moved them to easting/northing"
-        )
+        cols.warnings.append(row_warnings.GRID_IN_LAT_LON(int(grid_like.sum())))
     # A grid reference stands in for easting/northing the row did not give as numbers; one that puts
     # the row elsewhere than its numbers do is said, so the analyst can check which is right.
     by_ref = np.isnan(east) & np.isnan(north) & ~np.isnan(ref_east)
@@ -496,12 +481,8 @@ def _coordinates(cols: _Columns, *, comma_decimal: bool) -> tuple[np.ndarray, ..
         | (north > ref_north + ref_side)
     )
     if outside_square.any():
-        n_apart = int(outside_square.sum())
         cols.warnings.append(
-            count_of(n_apart, "row gives", "rows give")
-            + " a grid reference that does not contain its easting/northing; the easting/northing were used,"
-            + (" check row " if n_apart == 1 else " check rows ")
-            + ", ".join(str(r) for r in cols.row_number[outside_square][:10])
+            row_warnings.GRID_REFERENCE_ELSEWHERE(int(outside_square.sum()), cols.row_number[outside_square])
         )
     east = np.where(by_ref, ref_east, east)
     north = np.where(by_ref, ref_north, north)
@@ -688,11 +669,7 @@ def _setting_and_postcode(cols: _Columns, lat: np.ndarray, east: np.ndarray) -> 
     )
     dropped_pc = pc_bad & other_location
     if dropped_pc.any():
-        cols.warnings.append(
-            count_of(int(dropped_pc.sum()), "row had", "rows had")
-            + " a postcode that is not a valid UK postcode; it was ignored "
-            "because the row has another location"
-        )
+        cols.warnings.append(row_warnings.POSTCODE_IGNORED(int(dropped_pc.sum())))
     return place_type, online, np.where(pc_bad, None, postcode)
 
 

@@ -264,44 +264,6 @@ def test_files_the_stream_cannot_read_go_to_the_whole_file_reader(tmp_path):
     assert import_stream.open_csv(b"\xff\xfeD\x00a\x00", "u16.csv") is None
 
 
-def test_warnings_of_chunks_add_up():
-    """Counts add up across chunks and the words agree with the total: '1 row has', '3 rows have'."""
-    long = 'row 9 "narrative" (12,000 characters)'
-    merged = import_stream.merge_warnings(
-        [
-            ['file "a.csv" is not UTF-8; read it as Windows-1252', "1 row had no date observed; used it"],
-            [
-                "3 rows had no date observed; used it",
-                "1 row has a date observed after the date received; kept as given, check row 7",
-                "1 empty row",
-                f"1 text field was longer than 10,000 characters and cut short: {long}",
-            ],
-            ["2 rows have a date observed after the date received; kept as given, check rows 12, 13"],
-            ["1,000 rows had no date observed; used it"],
-            [
-                "1 row gives a grid reference that does not contain its easting/northing; the easting/northing"
-                " were used, check row 40"
-            ],
-            [
-                "1 row gives a grid reference that does not contain its easting/northing; the easting/northing"
-                " were used, check row 90"
-            ],
-        ]
-    )
-    assert merged == [
-        'file "a.csv" is not UTF-8; read it as Windows-1252',
-        "1,004 rows had no date observed; used it",
-        "3 rows have a date observed after the date received; kept as given, check rows 7, 12, 13",
-        "2 rows give a grid reference that does not contain its easting/northing; the easting/northing"
-        " were used, check rows 40, 90",
-        f"1 text field was longer than 10,000 characters and cut short: {long}",
-        "1 empty row",
-    ]
-    assert import_stream.merge_warnings(
-        [["1 row has a date observed after the date received; kept as given, check row 7"]]
-    ) == ["1 row has a date observed after the date received; kept as given, check row 7"]
-
-
 def test_classifying_in_chunks_equals_classifying_at_once():
     """Rows repeating, resubmitting or resembling rows of earlier chunks (and stored reports)."""
     import numpy as np
