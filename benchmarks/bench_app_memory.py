@@ -69,6 +69,7 @@ def _chunk(rng: np.random.Generator, start: int, n: int, import_id: int) -> pd.D
     indicators = indicator_keys[rng.integers(0, len(indicator_keys), n)]
     observed = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 3 * 365 * 24 * 60, n), unit="min")
     agency_no = rng.integers(0, 40, n)
+    time_known = rng.random(n) < 0.7
     return pd.DataFrame(
         {
             "import_id": import_id,
@@ -78,7 +79,7 @@ def _chunk(rng: np.random.Generator, start: int, n: int, import_id: int) -> pd.D
             "merged_into": None,
             "date_received": observed + pd.Timedelta(days=2),
             "observed_at": observed,
-            "time_known": rng.random(n) < 0.7,
+            "time_known": time_known,
             "date_approximate": rng.random(n) < 0.05,
             "online": online,
             "latitude": np.where(online, np.nan, lat),
@@ -104,6 +105,8 @@ def _chunk(rng: np.random.Generator, start: int, n: int, import_id: int) -> pd.D
             ],
             "child_ref": [f"SYN-CHILD-{i % 50_000}" for i in ids],
             "geocode_method": np.where(online, "online", "coordinates_wgs84"),
+            # A tenth of the unknown times were given in words.
+            "time_text": np.where(~time_known & (rng.random(n) < 0.1), "after school", None),
         }
     )
 
@@ -179,7 +182,10 @@ def measure_frame(url: str, path: str = "columnar") -> dict:
 def measure_peer(url: str, read: bool = True) -> dict:
     """The same columns read by the driver's own cursor into pandas, and an SQL GROUP BY per hexagon."""
     engine = store.open_engine(url)
-    cols = ", ".join(f'"{c}"' for c in store.ANALYSIS_COLUMNS)
+    cols = ", ".join(
+        '(time_text IS NOT NULL) AS "time_in_words"' if c == "time_in_words" else f'"{c}"'
+        for c in store.ANALYSIS_COLUMNS
+    )
     base = _rss_mb()
     read_s = read_rss = float("nan")
     with engine.connect() as conn:

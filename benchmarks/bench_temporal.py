@@ -50,6 +50,7 @@ def synthetic_reports(grid: np.ndarray, n_steps: int, seed: int = 1) -> pd.DataF
         {
             "observed_at": when,
             "time_known": rng.random(n) < 0.85,
+            "time_in_words": np.zeros(n, dtype=bool),
             "date_approximate": rng.random(n) < 0.03,
             "online": np.zeros(n, dtype=bool),
             "h3": fine[cell_idx],

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_ROWS",
     "ids_in_hex",
     "view_reports",
+    "times_in_words",
 ]
 
 # What a report list shows, in order; narrative and child reference only with view_narratives.
@@ -74,3 +75,26 @@ def view_reports(engine: Engine, ids, user: User, *, target: str) -> pd.DataFram
     if with_narratives and len(ids):
         audit.record(engine, "narrative_viewed", actor=user.username, target=target, details=details)
     return rows
+
+
+def times_in_words(engine: Engine, ids, user: User, *, target: str) -> pd.DataFrame:
+    """The times of day reports ``ids`` gave only in words ("after school"), with how many reports
+    gave each (``words``, ``reports``; most first), recorded as viewed. The same words in other capitals
+    or spacing count as one, shown as most reports wrote them.
+
+    Raises ``NotAllowed`` for a role without ``view_reports``: the words are free text.
+    """
+    if not user.can("view_reports"):
+        raise NotAllowed(f"role {user.roles!r} may not view individual reports")
+    ids = [int(i) for i in ids]
+    rows = store.report_details(engine, ids, ["id", "time_text"])
+    written = rows["time_text"].dropna().astype(object).map(lambda t: " ".join(str(t).split()))
+    spellings = pd.DataFrame({"words": written, "same": written.str.casefold()})
+    counts = spellings.value_counts(["same", "words"]).reset_index(name="n")
+    # The most common spelling of each, ties to the first in order of text.
+    counts = counts.sort_values(["same", "n", "words"], ascending=[True, False, True])
+    table = counts.groupby("same", sort=False).agg(words=("words", "first"), reports=("n", "sum"))
+    table = table.sort_values(["reports", "words"], ascending=[False, True], ignore_index=True)
+    details = {"report_ids": ids, "n": len(ids), "columns": ["time_text"]}
+    audit.record(engine, "report_viewed", actor=user.username, target=target, details=details)
+    return table

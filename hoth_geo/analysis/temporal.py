@@ -25,7 +25,7 @@ from hoth_geo.analysis.hotspots import benjamini_hochberg, count_grid, neighbour
 from hoth_geo.errors import DataConditionError, InvalidInput
 from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res
 from hoth_geo.selection import ReportFilter, filter_mask, located
-from hoth_geo.validation import as_day, check_grid
+from hoth_geo.validation import as_day, check_frames, check_grid
 
 __all__ = [
     "STEP_LADDER",
@@ -51,6 +51,7 @@ __all__ = [
     "TimeProfile",
     "day_hour_table",
     "time_profile",
+    "ids_with_time_in_words",
     "monthly_trend",
 ]
 
@@ -679,6 +680,7 @@ class TimeProfile(NamedTuple):
 
     table: pd.DataFrame  # 7 x 24 counts, Mon..Sun x hour 0..23, time known and date exact only
     unknown_time: int  # selected reports without a time of day (never spread over the hours)
+    time_in_words: int  # of those, reports whose time of day was given only in words ("after school")
     approximate_dates: int  # reports with a known time but an approximate date (weekday unreliable)
     total: int  # all selected reports = table total + unknown_time + approximate_dates
 
@@ -690,9 +692,11 @@ def day_hour_table(reports: pd.DataFrame, filters: ReportFilter | None = None, m
 
 def time_profile(reports: pd.DataFrame, filters: ReportFilter | None = None, mask=None) -> TimeProfile:
     """The day x hour table plus the reports that cannot go in it, counted apart."""
+    check_frames(reports, report_columns=("time_known", "time_in_words", "date_approximate"))
     keep = _profile_mask(reports, filters, mask)
     known = reports["time_known"].to_numpy(dtype=bool)
     approx = reports["date_approximate"].to_numpy(dtype=bool)
+    words = reports["time_in_words"].to_numpy(dtype=bool)
     in_table = keep & known & ~approx
     t = pd.DatetimeIndex(reports["observed_at"].to_numpy(dtype="datetime64[ns]")[in_table])
     counts = np.bincount(t.day_of_week * 24 + t.hour, minlength=7 * 24).reshape(7, 24)
@@ -704,9 +708,21 @@ def time_profile(reports: pd.DataFrame, filters: ReportFilter | None = None, mas
     return TimeProfile(
         table=table,
         unknown_time=int((keep & ~known).sum()),
+        time_in_words=int((keep & ~known & words).sum()),
         approximate_dates=int((keep & known & approx).sum()),
         total=int(keep.sum()),
     )
+
+
+def ids_with_time_in_words(
+    reports: pd.DataFrame, filters: ReportFilter | None = None, mask=None
+) -> np.ndarray:
+    """Ids of the selected reports whose time of day was given only in words (``TimeProfile.time_in_words``
+    counts them), for a permitted user to read the words (``casework.times_in_words``)."""
+    check_frames(reports, report_columns=("id", "time_known", "time_in_words"))
+    keep = _profile_mask(reports, filters, mask)
+    keep &= ~reports["time_known"].to_numpy(dtype=bool) & reports["time_in_words"].to_numpy(dtype=bool)
+    return reports["id"].to_numpy()[keep]
 
 
 def monthly_trend(reports: pd.DataFrame, filters: ReportFilter | None = None, mask=None) -> pd.DataFrame:

@@ -27,6 +27,7 @@ def context_as_reports(context: pd.DataFrame) -> pd.DataFrame:
             "id": context["id"].to_numpy() if "id" in context else np.arange(n),
             "observed_at": pd.to_datetime(context["month"]).to_numpy(),
             "time_known": np.zeros(n, dtype=bool),
+            "time_in_words": np.zeros(n, dtype=bool),
             "date_approximate": np.ones(n, dtype=bool),
             "online": np.zeros(n, dtype=bool),
             "latitude": context["latitude"].to_numpy(float),

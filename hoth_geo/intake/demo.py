@@ -60,6 +60,7 @@ __all__ = [
     "AGENCIES",
     "PLACE_AGENCY",
     "HOUR_PROFILES",
+    "UNKNOWN_TIME_WORDS",
     "DOW_PROFILES",
     "AGENCY_RHYTHM",
     "BASE_CONCERNS",
@@ -229,6 +230,11 @@ HOUR_PROFILES: dict[str, np.ndarray] = {
         }
     ),
 }
+
+# What a partner writes instead of a time of day, by profile (others leave it blank): stored with the
+# time unknown and the words kept, as an import keeps them.
+UNKNOWN_TIME_WORDS = {"after_school": "after school", "evening": "evening", "night": "late at night"}
+
 DOW_PROFILES: dict[str, np.ndarray] = {  # Monday .. Sunday
     "weekday": np.array([1, 1, 1, 1, 1, 0.08, 0.05]),
     "flat": np.array([1, 1, 1, 1, 1.1, 1.1, 0.9]),
@@ -679,7 +685,8 @@ class _Gen:
 
     def sample_time(self, profile: str, p_unknown: float) -> str:
         if self.rng.random() < p_unknown:
-            return ""
+            # Some partners say when in words rather than leave the time blank.
+            return UNKNOWN_TIME_WORDS.get(profile, "")
         h = int(self.rng.choice(24, p=HOUR_PROFILES[profile]))
         m = int(self.rng.choice([0, 15, 30, 45])) if self.rng.random() < 0.6 else int(self.rng.integers(60))
         return f"{h:02d}:{m:02d}"

@@ -647,7 +647,10 @@ def load_places(engine: Engine) -> pd.DataFrame:
 # user's report list fetches it by id (``report_details``, through ``hoth_geo.access.casework``).
 _FRAME_INTS = ("id", "h3", "concerns_mask", "indicators_mask")
 _FRAME_FLOATS = ("latitude", "longitude", "precision_m")
-_FRAME_FLAGS = ("time_known", "date_approximate", "online", "is_demo")
+_FRAME_FLAGS = ("time_known", "time_in_words", "date_approximate", "online", "is_demo")
+# Frame columns the database works out from stored columns: a time of day given only in words
+# ("after school") is counted without its words entering the frame.
+_FRAME_DERIVED = {"time_in_words": reports.c.time_text.is_not(None)}
 # Small integer codes with their labels once (place type, agency, grading, ...): filters and
 # breakdowns compare codes, and each label is held once per frame, not once per report.
 _FRAME_CATEGORIES = (
@@ -663,6 +666,7 @@ ANALYSIS_COLUMNS = (
     "id",
     "observed_at",
     "time_known",
+    "time_in_words",
     "date_approximate",
     "online",
     "latitude",
@@ -706,6 +710,12 @@ def _observed_ms(dialect: str) -> sa.ColumnElement:
     if dialect == "postgresql":
         return sa.literal_column("CAST(round(EXTRACT(EPOCH FROM observed_at) * 1000) AS BIGINT)")
     return reports.c.observed_at
+
+
+def _frame_column(name: str) -> sa.ColumnElement:
+    """A frame column as the frame's SELECT reads it: the stored column, or the expression it is
+    derived from (``_FRAME_DERIVED``)."""
+    return _FRAME_DERIVED[name].label(name) if name in _FRAME_DERIVED else reports.c[name]
 
 
 class _Column:
@@ -845,7 +855,7 @@ def _arrow_frame_sql(engine: Engine, after: int | None = None, upto: int | None 
     picked = [
         _observed_ms(dialect).label("observed_at")
         if c == "observed_at" and dialect == "sqlite"
-        else reports.c[c]
+        else _frame_column(c)
         for c in ANALYSIS_COLUMNS
     ]
     where = [reports.c.merged_into.is_(None)]
@@ -1116,7 +1126,7 @@ def _load_reports_rows(
     dialect = engine.dialect.name
     fast_dates = dialect in ("sqlite", "postgresql")
     picked = [
-        _observed_ms(dialect).label("observed_at") if c == "observed_at" else reports.c[c]
+        _observed_ms(dialect).label("observed_at") if c == "observed_at" else _frame_column(c)
         for c in ANALYSIS_COLUMNS
     ]
     # A report merged into another (a duplicate confirmed in Review) counts once, as that report.

@@ -84,3 +84,54 @@ def test_a_partner_is_refused_before_anything_is_read(demo_store):
     partner = auth.User(id=None, username="partner.case", display_name=None, role="partner", is_admin=False)
     with pytest.raises(NotAllowed, match="may not view individual reports"):
         casework.view_reports(demo_store.engine, [1, 2, 3], partner, target="h3:test")
+
+
+def test_the_times_given_in_words_are_counted_by_their_words_and_the_read_is_audited(tmp_path):
+    from forms import LOCATED, write_form
+
+    from hoth_geo.analysis import temporal
+
+    engine = store.connect(f"sqlite:///{tmp_path / 'words.sqlite'}")
+    pipeline.load_demo_data(engine)
+    with engine.connect() as conn:
+        demo_said = dict(
+            conn.execute(
+                sa.select(store.reports.c.time_text, sa.func.count())
+                .where(store.reports.c.time_text.is_not(None))
+                .group_by(store.reports.c.time_text)
+            ).all()
+        )
+    # Another partner writes the demo's words in its own capitals and spacing.
+    partner = [
+        dict(LOCATED, **{"Date observed": f"1{d}/06/2025", "Time observed": said})
+        for d, said in enumerate(["After  School", "after school", "EVENING", "tea time"])
+    ]
+    pipeline.import_file(engine, write_form(tmp_path / "partner.csv", partner))
+    reports = store.load_reports(engine)
+    ids = temporal.ids_with_time_in_words(reports)
+    profile = temporal.time_profile(reports)
+    assert (
+        len(ids)
+        == profile.time_in_words
+        == int(reports["time_in_words"].sum())
+        == sum(demo_said.values()) + 4
+    )
+    analyst = auth.User(id=None, username="analyst.words", display_name=None, role="analyst", is_admin=False)
+    words = casework.times_in_words(engine, ids, analyst, target="time: all matching reports")
+    by_words = dict(zip(words["words"], words["reports"], strict=True))
+    # One line per wording whatever its capitals or spacing, shown as most reports wrote it.
+    assert by_words["after school"] == demo_said["after school"] + 2
+    assert by_words["evening"] == demo_said["evening"] + 1
+    assert by_words["tea time"] == 1 and "EVENING" not in by_words
+    assert words["reports"].sum() == len(ids) and words["reports"].is_monotonic_decreasing
+    viewed = audit.load_audit(engine).iloc[-1]
+    assert (viewed["event"], viewed["actor"]) == ("report_viewed", "analyst.words")
+    assert sorted(json.loads(viewed["details"])["report_ids"]) == sorted(int(i) for i in ids)
+
+    n = len(audit.load_audit(engine))
+    partner_user = auth.User(
+        id=None, username="partner.words", display_name=None, role="partner", is_admin=False
+    )
+    with pytest.raises(NotAllowed, match="may not view individual reports"):
+        casework.times_in_words(engine, ids, partner_user, target="time: all matching reports")
+    assert len(audit.load_audit(engine)) == n, "a refused read reads and records nothing"

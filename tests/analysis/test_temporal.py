@@ -34,13 +34,16 @@ def _fine(cell: int) -> int:
     return h3.str_to_int(h3.cell_to_center_child(h3.int_to_str(int(cell)), settings.FINE_H3_RES))
 
 
-def _frame(cells, times, *, time_known=None, approx=None, place_id=None, online=None) -> pd.DataFrame:
+def _frame(
+    cells, times, *, time_known=None, time_in_words=None, approx=None, place_id=None, online=None
+) -> pd.DataFrame:
     """A minimal analysis frame (the columns temporal reads) from report cells and timestamps."""
     n = len(cells)
     return pd.DataFrame(
         {
             "observed_at": pd.to_datetime(pd.Series(times), format="ISO8601"),
             "time_known": np.ones(n, bool) if time_known is None else np.asarray(time_known, bool),
+            "time_in_words": np.zeros(n, bool) if time_in_words is None else np.asarray(time_in_words, bool),
             "date_approximate": np.zeros(n, bool) if approx is None else np.asarray(approx, bool),
             "online": np.zeros(n, bool) if online is None else np.asarray(online, bool),
             "h3": np.array([_fine(c) if c else 0 for c in cells], dtype=np.int64),
@@ -539,6 +542,7 @@ def test_time_profile_counts_known_times_and_keeps_unknown_and_approximate_apart
         [PARK_RES8, PARK_RES8, PARK_RES8, PARK_RES8, other],
         times,
         time_known=[True, True, True, False, True],
+        time_in_words=[False, False, False, True, False],  # "after school"
         approx=[False, False, False, False, True],
         place_id=["p1", "p1", "p2", "p1", None],
     )
@@ -546,7 +550,7 @@ def test_time_profile_counts_known_times_and_keeps_unknown_and_approximate_apart
     assert prof.table.shape == (7, 24) and list(prof.table.index) == list(temporal.WEEKDAYS)
     assert prof.table.loc["Mon", 21] == 2 and prof.table.loc["Sun", 0] == 1  # 2025-03-03 is a Monday
     assert prof.table.to_numpy().sum() == 3
-    assert (prof.unknown_time, prof.approximate_dates, prof.total) == (1, 1, 5)
+    assert (prof.unknown_time, prof.time_in_words, prof.approximate_dates, prof.total) == (1, 1, 1, 5)
     assert prof.table.loc["Tue", 0] == 0  # the unknown-time report is never put at midnight
     pd.testing.assert_frame_equal(temporal.day_hour_table(reports), prof.table)
     by_place = temporal.time_profile(reports, mask=temporal.area_mask(reports, place_id="p1"))
@@ -559,6 +563,8 @@ def test_time_profile_counts_known_times_and_keeps_unknown_and_approximate_apart
     assert in_coarse[:4].all()  # a coarser cell holds the finer one's reports
     with pytest.raises(ValueError, match="mask must be a boolean array with one value per report"):
         temporal.time_profile(reports, mask=np.ones(3, bool))
+    with pytest.raises(ValueError, match="reports is missing column 'time_in_words'"):
+        temporal.time_profile(reports.drop(columns="time_in_words"))
 
 
 def test_monthly_trend_zero_fills():

@@ -113,6 +113,13 @@ def test_the_demo_set_and_a_partner_import_read_the_same(columnar_url, tmp_path)
     assert frame["id"].is_monotonic_increasing and frame["id"].is_unique
     for name in ("place_type", "agency", "agency_type", "geocode_method", "grading_source"):
         assert isinstance(frame[name].dtype, pd.CategoricalDtype), name
+    # A time of day given only in words ("after school") is flagged in the frame; its words stay in
+    # the database.
+    with engine.connect() as conn:
+        in_words = sa.select(sa.func.count()).where(store.tables.reports.c.time_text.is_not(None))
+        n_in_words = conn.execute(in_words).scalar_one()
+    assert n_in_words > 0 and int(frame["time_in_words"].sum()) == n_in_words
+    assert not (frame["time_in_words"] & frame["time_known"]).any()
     engine.dispose()
 
 

@@ -140,6 +140,17 @@ def test_time_page_counts_unknown_times_apart(app_env):
     total = _as_int(m["Reports selected"])
     in_table = _as_int(m["In the day and hour table"])
     assert in_table + unknown + _as_int(m["Approximate date"]) == total
+    # Of the unknown times, those given only in words are counted, and their words listed on request.
+    (said,) = [c.value for c in at.caption if "gave a time of day only in words" in c.value]
+    n_words = _as_int(said.split(" of the reports")[0])
+    assert 0 < n_words < unknown
+    assert not at.dataframe, "the words are free text: read only when asked"
+    at.button(key="time_words").click().run()
+    assert not at.exception, at.exception
+    words = at.dataframe[0].value
+    assert set(words["words"]) == {"after school", "evening", "late at night"}
+    assert words["reports"].sum() == n_words
+    assert any("recorded in the audit log" in c.value for c in at.caption)
 
 
 def test_time_page_for_one_hexagon(app_env):

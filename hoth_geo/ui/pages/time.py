@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from hoth_geo import hexes, settings
+from hoth_geo.access import casework
 from hoth_geo.analysis import places as risky
 from hoth_geo.analysis import temporal
 from hoth_geo.schema import PLACE_TYPES
@@ -30,15 +31,46 @@ HEX = "A hexagon"
 PLACE = "A place"
 
 
+def _area_mask(reports: pd.DataFrame, cell: int | None, place_id: str | None):
+    if cell is None and place_id is None:
+        return None
+    return temporal.area_mask(reports, cell=cell, place_id=place_id)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _profile(key: tuple, cell: int | None, place_id: str | None, _filters):
     reports = state.reports()
-    mask = (
-        None
-        if cell is None and place_id is None
-        else temporal.area_mask(reports, cell=cell, place_id=place_id)
-    )
+    mask = _area_mask(reports, cell, place_id)
     return temporal.time_profile(reports, _filters, mask), temporal.monthly_trend(reports, _filters, mask)
+
+
+def _times_in_words(n: int, cell: int | None, place_id: str | None, what: str, filters) -> None:
+    """How many of the unknown times were given in words, and the words on request only: they are
+    free text, so each view is recorded in the audit log."""
+    st.caption(
+        f"{n:,} of the reports with time unknown gave a time of day only in words (such as 'after school'):"
+        " left out of the table, as they say no hour."
+    )
+    user = state.user()
+    if user is None or not user.can("view_reports"):
+        return
+    shown_key = (state.version(), cell, place_id, filters)
+    if st.button("Show the times given in words", key="time_words", help="Recorded in the audit log"):
+        reports = state.reports()
+        ids = temporal.ids_with_time_in_words(reports, filters, _area_mask(reports, cell, place_id))
+        words = casework.times_in_words(state.engine(), ids, user, target=f"time: {what}")
+        st.session_state["time_words_view"] = (shown_key, words)
+    view = st.session_state.get("time_words_view")
+    if view and view[0] == shown_key:
+        st.caption("This view has been recorded in the audit log.")
+        st.dataframe(
+            view[1],
+            hide_index=True,
+            column_config={
+                "words": st.column_config.TextColumn("Time given as"),
+                "reports": st.column_config.NumberColumn("Reports", format="%d"),
+            },
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -154,9 +186,8 @@ def render() -> None:
     c3.metric(
         "Time unknown",  # short: a longer label is cut at a laptop's width
         f"{profile.unknown_time:,}",
-        help="Reports with a date but no time of day (none given, or only words such as 'after school',"
-        " which the report list shows), left out of the table: they are never spread over the hours,"
-        " that would invent a pattern.",
+        help="Reports with a date but no time of day (none given, or only words such as 'after school'),"
+        " left out of the table: they are never spread over the hours, that would invent a pattern.",
     )
     c4.metric(
         "Approximate date",
@@ -165,6 +196,8 @@ def render() -> None:
         "is unreliable.",
     )
     st.caption(f"Selection: {md_escape(what)}; filters: {md_filters(filters)}")
+    if profile.time_in_words:
+        _times_in_words(profile.time_in_words, cell, place_id, what, filters)
     st.subheader("Day of week and hour")
     if in_table:
         st.altair_chart(_heatmap(profile.table), use_container_width=True)
