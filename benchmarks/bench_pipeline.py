@@ -4,7 +4,8 @@ Run: .venv/bin/python benchmarks/bench_pipeline.py [--sizes 100000 1000000] [--m
 The realistic mix (default) is what sharing forms hold: WGS84 coordinates, grid references, postcodes
 (units, sectors, districts), place names (with typos and town qualifiers), streets in the location
 text, online reports, and rows that end in quarantine (unknown names and postcodes, points outside
-the area, no location at all). 'simple' is half coordinates, half postcodes.
+the area, no location at all); a few rows write their time in words or their location in another form
+the import reads (OTHER_FORMS). 'simple' is half coordinates, half postcodes.
 Prints plain-text figures; goals (2-core machine): import of coordinate/postcode rows > 50,000 rows/s,
 aggregation after a filter change < 100 ms at 1M reports, a 10,000-hex map < 1.5 MB built in < 1.5 s.
 """
@@ -150,7 +151,58 @@ def realistic_form(n: int, seed: int = 1) -> bytes:
     frame.loc[sel[what == 2], "Latitude"] = "51.5072"  # London
     frame.loc[sel[what == 2], "Longitude"] = "-0.1276"
     frame.loc[sel[what == 3], "Location"] = rng.choice(_QUARANTINE_TEXT, int((what == 3).sum()))
+    _other_forms(frame, kind, rng)
     return frame.to_csv(index=False).encode("utf-8")
+
+
+# Shares of rows that write their time or location in another form the import reads (drawn after the
+# rows above, so the rest of the file does not change with them); each row is still stored.
+OTHER_FORMS = {
+    "time in words": 0.02,  # of all rows
+    "degrees and minutes": 0.05,  # of the coordinate rows: 54°46'30.1"N, 1°34'20.2"W
+    "latitude/longitude in the location text": 0.03,  # of the coordinate rows, columns blank
+    "OS grid reference": 0.3,  # of the grid-reference rows, in the Easting column, Northing blank
+}
+_TIME_WORDS = ("after school", "evening", "late at night", "Tea time")
+
+
+def _other_forms(frame: pd.DataFrame, kind: np.ndarray, rng: np.random.Generator) -> None:
+    n = len(frame)
+    words = rng.random(n) < OTHER_FORMS["time in words"]
+    frame.loc[words, "Time observed"] = rng.choice(_TIME_WORDS, int(words.sum()))
+    coords = np.flatnonzero(kind == "coordinates")
+    form = rng.random(len(coords))
+    dms = coords[form < OTHER_FORMS["degrees and minutes"]]
+    frame.loc[dms, "Latitude"] = [_dms(float(v), "NS") for v in frame.loc[dms, "Latitude"]]
+    frame.loc[dms, "Longitude"] = [_dms(float(v), "EW") for v in frame.loc[dms, "Longitude"]]
+    share = OTHER_FORMS["degrees and minutes"] + OTHER_FORMS["latitude/longitude in the location text"]
+    pasted = coords[(form >= OTHER_FORMS["degrees and minutes"]) & (form < share)]
+    frame.loc[pasted, "Location"] = frame.loc[pasted, "Latitude"] + ", " + frame.loc[pasted, "Longitude"]
+    frame.loc[pasted, ["Latitude", "Longitude"]] = ""
+    grid = np.flatnonzero(kind == "grid reference")
+    written = grid[rng.random(len(grid)) < OTHER_FORMS["OS grid reference"]]
+    frame.loc[written, "Easting"] = [
+        _os_grid_reference(int(e), int(n))
+        for e, n in zip(frame.loc[written, "Easting"], frame.loc[written, "Northing"], strict=True)
+    ]
+    frame.loc[written, "Northing"] = ""
+
+
+def _dms(value: float, hemispheres: str) -> str:
+    """Decimal degrees as degrees, minutes and seconds to a tenth ('54°46'30.1"N')."""
+    tenths = round(abs(value) * 36_000)
+    degrees, rest = divmod(tenths, 36_000)
+    minutes, seconds = divmod(rest, 600)
+    return f"{degrees}°{minutes:02d}'{seconds / 10:04.1f}\"{hemispheres[0] if value >= 0 else hemispheres[1]}"
+
+
+def _os_grid_reference(easting: int, northing: int) -> str:
+    """An easting/northing as an OS grid reference to the metre ('NZ 27420 42310')."""
+    letters = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # no I
+    e100, n100 = easting // 100_000, northing // 100_000
+    first = (19 - n100) - (19 - n100) % 5 + (e100 + 10) // 5
+    second = (19 - n100) * 5 % 25 + e100 % 5
+    return f"{letters[first]}{letters[second]} {easting % 100_000:05d} {northing % 100_000:05d}"
 
 
 def bench_import(n: int, workdir: Path, mix: str = "realistic"):
