@@ -482,6 +482,7 @@ class _SharingFormImport:
     open_entries: pd.DataFrame | None = None
     # {row number of an entry a later row of this file superseded: what the row's outcome adds}
     closed_in_file: dict[int, str] = field(default_factory=dict)
+    delimiter: str | None = None  # the CSV file's separator, as its chunks were read (None: a workbook)
 
     def file_warnings(self) -> list[str]:
         """The warnings for the whole file: the chunks' own, added up, then the unknown terms."""
@@ -556,6 +557,7 @@ class _SharingFormImport:
 
     def add_chunk(self, raw: pd.DataFrame) -> None:
         conn, import_id = self.conn, self.import_id
+        self.delimiter = raw.attrs.get("delimiter")
         result = sharing_form.normalise_sharing_form(raw, today=self.today)
         self.n_read += result.n_read
         # The unknown vocabulary terms are said once for the whole file (``file_warnings``).
@@ -861,6 +863,8 @@ def _import_sharing_form(
             done = fraction_read(job.n_read) if fraction_read else 1.0
             progress(0.1 + 0.85 * done, f"storing reports: {job.n_read:,} rows read, checked and geocoded")
         job.note_closed_in_file()
+        if job.delimiter:
+            store.record_delimiter(conn, job.import_id, job.delimiter)
         summary = _finish_import(
             conn,
             fmt=fmt,

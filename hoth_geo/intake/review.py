@@ -439,7 +439,15 @@ def _open_row_as_sent(conn: Connection, quarantine_id: int) -> tuple[dict[str, s
     entry. Refused (ValueError, saying why) for an entry that is not open or has no such row."""
     entry = conn.execute(
         sa.select(
-            q.c.id, q.c.status, q.c.raw, q.c.payload, q.c.field, q.c.import_id, q.c.row_number, imp.c.format
+            q.c.id,
+            q.c.status,
+            q.c.raw,
+            q.c.payload,
+            q.c.field,
+            q.c.import_id,
+            q.c.row_number,
+            imp.c.format,
+            imp.c.delimiter,
         )
         .join(imp, imp.c.id == q.c.import_id)
         .where(q.c.id == int(quarantine_id))
@@ -512,8 +520,10 @@ def store_corrected(
     row = pd.DataFrame(
         [{**cells, **{h: c["to"] for h, c in changed.items()}}], columns=list(cells), dtype=object
     )
-    # Read as the row it was in its file, so a reason names the row the analyst is looking at.
+    # Read as the row it was in its file, so a reason names the row the analyst is looking at, with
+    # the file's separator (a semicolon-separated file writes comma decimals).
     row.attrs["header_row"] = int(entry.row_number) - 1
+    row.attrs["delimiter"] = entry.delimiter
     read = sharing_form.normalise_sharing_form(row)
     if not read.quarantine.empty:
         why = plain_reason(read.quarantine["reason"].iloc[0])

@@ -68,6 +68,7 @@ __all__ = [
     "ids_by_row",
     "max_id",
     "insert_import",
+    "record_delimiter",
     "finish_import",
     "insert_reports",
     "insert_quarantine",
@@ -512,6 +513,11 @@ def finish_import(conn: Connection, import_id: int, summary: ImportSummary) -> N
             n_resubmitted=summary.n_resubmitted,
         )
     )
+
+
+def record_delimiter(conn: Connection, import_id: int, delimiter: str | None) -> None:
+    """Keep the separator the import's CSV file was read with (None for a workbook) on its record."""
+    conn.execute(imports.update().where(imports.c.id == import_id).values(delimiter=delimiter))
 
 
 def insert_reports(conn: Connection, import_id: int, located: pd.DataFrame, *, is_demo: bool) -> int:

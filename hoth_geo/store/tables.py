@@ -53,6 +53,9 @@ imports = sa.Table(
     # Changed resubmissions of stored reports (waiting in Review): read = the five counts added up.
     sa.Column("n_resubmitted", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("is_demo", sa.Boolean, nullable=False, default=False),
+    # The CSV file's separator (NULL for a workbook): a semicolon-separated file writes comma decimals,
+    # and Review reads a quarantined row again as the import read it.
+    sa.Column("delimiter", sa.String(1)),
 )
 
 _REPORT_TEXT = (

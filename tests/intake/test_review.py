@@ -343,6 +343,27 @@ def test_a_value_the_import_refused_is_corrected_in_review_stored_audited_and_un
         review.store_corrected(engine, locatable, {"Postcode": "DH1 1AB"}, actor="analyst.one")
 
 
+def test_a_row_of_a_semicolon_separated_file_is_corrected_with_its_comma_decimals(engine, tmp_path):
+    """A semicolon-separated export writes its decimals with a comma, and the import record keeps the
+    separator, so a corrected row is read again as the import read it: the analyst corrects the
+    latitude in the file's own way and the longitude beside it keeps its comma."""
+    from hoth_geo.schema import TEMPLATE_COLUMNS
+
+    row = dict(SLIPPED, **{"Source reference": "OR-18", "Latitude": "548,02165", "Longitude": "-1,57540"})
+    semicolons = tmp_path / "semicolons.csv"
+    pd.DataFrame([{c: row.get(c, "") for c in TEMPLATE_COLUMNS}]).to_csv(semicolons, sep=";", index=False)
+    pipeline.import_file(engine, semicolons)
+    pipeline.import_file(engine, write_form(tmp_path / "commas.csv", [LOCATED]))
+    assert store.load_imports(engine)["delimiter"].tolist() == [";", ","]
+    other, _ = review.needs_a_corrected_file(engine)
+    assert other["reason"].iloc[0] == "row 2: latitude 548,02165 out of range (-90 to 90)"
+    report_id = review.store_corrected(
+        engine, int(other["id"].iloc[0]), {"Latitude": "54,802165"}, actor="a.one"
+    )
+    report = store.report_details(engine, [report_id]).iloc[0]
+    assert (report["latitude"], report["longitude"], report["source_ref"]) == (54.802165, -1.5754, "OR-18")
+
+
 def _review_page(tmp_path, monkeypatch, filename: str, rows: list[dict]):
     """Review as an analyst opens it, on a new database holding one imported file: (engine, the id of
     the file's first quarantined row, the page)."""
