@@ -227,8 +227,9 @@ def classify_reports(rows: pd.DataFrame, stored: pd.DataFrame, seen: pd.DataFram
     ``rows`` needs ``row_number``, ``identity`` and ``fingerprint``; ``stored`` is
     ``store.report_keys`` (id, identity, fingerprint, revision, merged_into); ``seen`` is
     ``store.resubmission_contents`` (report_id, fingerprint, revision, resubmission_id): contents
-    already received for a stored report. Each frame's ``revision`` (``store.revisions``: the grading
-    and the stated location accuracy) is '' where the column is absent. Returns, aligned with ``rows``:
+    already received for a stored report. Each frame needs its ``revision`` (``store.revisions``: the
+    grading and the stated location accuracy; '' or missing where there is none). Returns, aligned with
+    ``rows``:
     status (new | duplicate | resubmission), report_id, resubmission_id, duplicate_of_row, resubmission_of_row,
     resembles_report_id, resembles_row.
 
@@ -347,14 +348,18 @@ class ReportClassifier:
         }
         # A stored report's content and revision: what a row of its identity repeats, or changes.
         self._content_of = dict(
-            zip(ids, zip(stored["fingerprint"].tolist(), _revision_list(stored), strict=True), strict=True)
+            zip(
+                ids,
+                zip(stored["fingerprint"].tolist(), _revision_list(stored, "stored"), strict=True),
+                strict=True,
+            )
         )
         # Contents received before for a stored report besides its own: resubmissions' and replaced ones.
         self._received: dict[tuple[int, str, str], int] = {}
         for rid, f, rev, sid in zip(
             seen["report_id"].tolist(),
             seen["fingerprint"].tolist(),
-            _revision_list(seen),
+            _revision_list(seen, "seen"),
             seen["resubmission_id"].tolist(),
             strict=True,
         ):
@@ -377,7 +382,7 @@ class ReportClassifier:
         by_identity, content_of, received = self._by_identity, self._content_of, self._received
         live_by_content = self._live_by_content
         keys, contents = rows["identity"].tolist(), rows["fingerprint"].tolist()
-        revs = _revision_list(rows)
+        revs = _revision_list(rows, "rows")
         row_numbers = rows["row_number"].tolist()
         identity_raw, content_raw = _key_hashes(keys), _key_hashes(contents)
         # The same identity repeats a row only with the same content and revision.
@@ -462,10 +467,11 @@ class ReportClassifier:
         )
 
 
-def _revision_list(frame: pd.DataFrame) -> list[str]:
-    """A frame's ``revision`` column as a list; '' for every row where it has none."""
+def _revision_list(frame: pd.DataFrame, name: str) -> list[str]:
+    """A frame's ``revision`` column as a list ('' where it is missing). Required of every frame: a
+    row compared without its revision with a stored report's would read as a re-grade of it."""
     if "revision" not in frame.columns:
-        return [""] * len(frame)
+        raise ValueError(f"{name} is missing column 'revision' (store.revisions of its rows)")
     return frame["revision"].astype(object).where(frame["revision"].notna(), "").tolist()
 
 

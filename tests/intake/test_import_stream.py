@@ -277,6 +277,7 @@ def test_classifying_in_chunks_equals_classifying_at_once():
             "row_number": np.arange(2, n + 2),
             "identity": [f"r:{k}" for k in rng.integers(0, 800, n)],
             "fingerprint": [f"c{k}" for k in rng.integers(0, 500, n)],
+            "revision": rng.choice(["", "2|B|P|", "1|A|P|"], n),  # re-graded now and then
         }
     )
     stored = pd.DataFrame(
@@ -284,10 +285,13 @@ def test_classifying_in_chunks_equals_classifying_at_once():
             "id": np.arange(1, 101),
             "identity": [f"r:{k}" for k in range(0, 1000, 10)],
             "fingerprint": [f"c{k}" for k in rng.integers(0, 500, 100)],
+            "revision": "",
             "merged_into": pd.array([None] * 90 + list(range(1, 11)), dtype="Int64"),
         }
     )
-    seen = pd.DataFrame({"report_id": [1, 2], "fingerprint": ["c1", "c2"], "resubmission_id": [5, 6]})
+    seen = pd.DataFrame(
+        {"report_id": [1, 2], "fingerprint": ["c1", "c2"], "revision": ["", ""], "resubmission_id": [5, 6]}
+    )
     at_once = identity.classify_reports(rows, stored, seen)
     classifier = identity.ReportClassifier(stored, seen)
     in_chunks = pd.concat(
@@ -320,6 +324,7 @@ def test_earlier_chunks_are_remembered_exactly_when_key_hashes_share_their_first
             "row_number": np.arange(2, n + 2),
             "identity": [f"r:{k}" for k in rng.integers(0, 600, n)],
             "fingerprint": [f"c{k}" for k in rng.integers(0, 400, n)],
+            "revision": "",
         }
     )
     stored = pd.DataFrame(
@@ -327,10 +332,13 @@ def test_earlier_chunks_are_remembered_exactly_when_key_hashes_share_their_first
             "id": pd.Series([], dtype="int64"),
             "identity": pd.Series([], dtype=object),
             "fingerprint": pd.Series([], dtype=object),
+            "revision": pd.Series([], dtype=object),
             "merged_into": pd.array([], dtype="Int64"),
         }
     )
-    seen = pd.DataFrame({"report_id": [], "fingerprint": [], "resubmission_id": []})
+    seen = pd.DataFrame({"report_id": [], "fingerprint": [], "revision": [], "resubmission_id": []})
+    with pytest.raises(ValueError, match="rows is missing column 'revision'"):
+        identity.ReportClassifier(stored, seen).classify(rows.drop(columns="revision"))
     at_once = identity.classify_reports(rows, stored, seen)
     classifier = identity.ReportClassifier(stored, seen)
     in_chunks = pd.concat(
