@@ -4,13 +4,15 @@ fresh database: the first start loads the demo set."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 
 import pytest
 from apptest_support import app_as, ensure_user
 from streamlit.testing.v1 import AppTest
 
-from hoth_geo import settings
+from hoth_geo import settings, store
+from hoth_geo.access import audit
 from hoth_geo.ui.main import PAGES
 
 ANALYTICS_PAGES = ("hotspots", "places", "time", "patrol", "disruption")
@@ -28,8 +30,6 @@ def app_env(db_url, monkeypatch):
 
 
 def _run(page: str) -> AppTest:
-    import os
-
     user = ensure_user(os.environ["HOTH_GEO_DB"], "analyst")
     at = app_as(user, page).run()
     assert not at.exception, at.exception
@@ -151,6 +151,8 @@ def test_time_page_counts_unknown_times_apart(app_env):
     assert set(words["words"]) == {"after school", "evening", "late at night"}
     assert words["reports"].sum() == n_words
     assert any("recorded in the audit log" in c.value for c in at.caption)
+    viewed = audit.load_audit(store.connect(os.environ["HOTH_GEO_DB"])).iloc[-1]
+    assert (viewed["event"], viewed["target"]) == ("report_viewed", "time:all matching reports")
 
 
 def test_time_page_for_one_hexagon(app_env):

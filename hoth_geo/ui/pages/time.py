@@ -44,7 +44,7 @@ def _profile(key: tuple, cell: int | None, place_id: str | None, _filters):
     return temporal.time_profile(reports, _filters, mask), temporal.monthly_trend(reports, _filters, mask)
 
 
-def _times_in_words(n: int, cell: int | None, place_id: str | None, what: str, filters) -> None:
+def _times_in_words(n: int, cell: int | None, place_id: str | None, filters) -> None:
     """How many of the unknown times were given in words, and the words on request only: they are
     free text, so each view is recorded in the audit log."""
     st.caption(
@@ -58,7 +58,12 @@ def _times_in_words(n: int, cell: int | None, place_id: str | None, what: str, f
     if st.button("Show the times given in words", key="time_words", help="Recorded in the audit log"):
         reports = state.reports()
         ids = temporal.ids_with_time_in_words(reports, filters, _area_mask(reports, cell, place_id))
-        words = casework.times_in_words(state.engine(), ids, user, target=f"time: {what}")
+        # Named in the audit log as the report lists name what they show: the hexagon or the place.
+        if cell is not None:
+            target = f"h3:{hexes.cell_to_str(cell)}"
+        else:
+            target = f"place:{place_id}" if place_id else "time:all matching reports"
+        words = casework.times_in_words(state.engine(), ids, user, target=target)
         st.session_state["time_words_view"] = (shown_key, words)
     view = st.session_state.get("time_words_view")
     if view and view[0] == shown_key:
@@ -197,7 +202,7 @@ def render() -> None:
     )
     st.caption(f"Selection: {md_escape(what)}; filters: {md_filters(filters)}")
     if profile.time_in_words:
-        _times_in_words(profile.time_in_words, cell, place_id, what, filters)
+        _times_in_words(profile.time_in_words, cell, place_id, filters)
     st.subheader("Day of week and hour")
     if in_table:
         st.altair_chart(_heatmap(profile.table), use_container_width=True)
