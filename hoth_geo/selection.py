@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hoth_geo import settings
-from hoth_geo.schema import CONCERNS, PLACE_TYPES, selection_mask
+from hoth_geo.schema import CONCERNS, INDICATORS, PLACE_TYPES, selection_mask
 
 __all__ = [
     "ReportFilter",
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _CONCERN_KEYS = tuple(CONCERNS)
+_INDICATOR_KEYS = tuple(INDICATORS)
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,14 @@ class ReportFilter:
     date_to: date | None = None  # inclusive
     place_types: tuple[str, ...] = ()
     concerns: tuple[str, ...] = ()  # a report matches when it carries any selected concern
+    indicators: tuple[str, ...] = ()  # ... and any selected indicator (police and analysts only)
     agencies: tuple[str, ...] = ()
     agency_types: tuple[str, ...] = ()
     grading_sources: tuple[str, ...] = ()
     grading_information: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name, vocab in (("place_types", PLACE_TYPES), ("concerns", CONCERNS)):
+        for name, vocab in (("place_types", PLACE_TYPES), ("concerns", CONCERNS), ("indicators", INDICATORS)):
             for key in getattr(self, name):
                 if key not in vocab:
                     raise ValueError(
@@ -63,6 +65,8 @@ class ReportFilter:
             parts.append("places: " + ", ".join(PLACE_TYPES[k] for k in self.place_types))
         if self.concerns:
             parts.append("concerns: " + ", ".join(CONCERNS[k] for k in self.concerns))
+        if self.indicators:
+            parts.append("indicators: " + ", ".join(INDICATORS[k] for k in self.indicators))
         if self.agencies:
             parts.append("agencies: " + ", ".join(self.agencies))
         if self.agency_types:
@@ -96,6 +100,9 @@ def filter_mask(reports: pd.DataFrame, f: ReportFilter | None) -> np.ndarray:
             keep &= t < hi
     if f.concerns:
         keep &= (reports["concerns_mask"].to_numpy() & selection_mask(f.concerns, _CONCERN_KEYS)) != 0
+    if f.indicators:
+        wanted = selection_mask(f.indicators, _INDICATOR_KEYS)
+        keep &= (reports["indicators_mask"].to_numpy() & wanted) != 0
     for col, wanted in (
         ("place_type", f.place_types),
         ("agency", f.agencies),

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hoth_geo import store
 from hoth_geo.schema import CONCERNS
 from hoth_geo.selection import ReportFilter, date_bounds, filter_mask, located, online_count
 
@@ -36,6 +37,25 @@ def test_a_report_matches_when_it_carries_any_selected_concern(demo_store):
     chosen = filter_mask(reports, ReportFilter(concerns=("cse", "missing")))
     assert chosen.sum() == carries.any(axis=1).sum()
     assert chosen.sum() > max(carries[:, 0].sum(), carries[:, 1].sum())  # "any", not "all"
+
+
+def test_a_report_matches_when_it_carries_any_selected_indicator_as_its_form_gave_it(demo_store):
+    """The indicator filter reads the frame's bit mask; checked against the indicators stored as the
+    partner's form gave them (text), read from the database."""
+    reports = demo_store.reports
+    chosen = ("unknown_adults", "hotels_taxis_takeaways")
+    picked = filter_mask(reports, ReportFilter(indicators=chosen))
+    written = store.report_details(demo_store.engine, reports["id"], ["id", "indicators"]).set_index("id")
+    said = written["indicators"].reindex(reports["id"]).fillna("").str.split("|")
+    carries = said.map(lambda keys: bool(set(keys) & set(chosen))).to_numpy()
+    assert picked.sum() == carries.sum() > 0 and (picked == carries).all()
+    both = ReportFilter(indicators=chosen, concerns=("cce",))
+    assert (
+        filter_mask(reports, both) == picked & filter_mask(reports, ReportFilter(concerns=("cce",)))
+    ).all()
+    assert (
+        "indicators: In touch with unknown adults / people of concern, Contact with hotels" in both.describe()
+    )
 
 
 def test_place_type_agency_and_grading_fields_narrow_together(demo_store):
@@ -68,6 +88,8 @@ def test_unknown_keys_and_reversed_dates_are_refused_by_name():
         ReportFilter(place_types=("casino",))
     with pytest.raises(ValueError, match=r"ReportFilter.concerns: unknown key 'CSE'"):
         ReportFilter(concerns=("CSE",))
+    with pytest.raises(ValueError, match=r"ReportFilter.indicators: unknown key 'gifts'"):
+        ReportFilter(indicators=("gifts",))
     with pytest.raises(ValueError, match="date_from 2025-05-01 is after date_to 2025-04-01"):
         ReportFilter(date_from=date(2025, 5, 1), date_to=date(2025, 4, 1))
 

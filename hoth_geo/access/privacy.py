@@ -774,8 +774,8 @@ def partner_filters(filters, policy: SharingPolicy):
     and only place types and concerns besides (a one-day shift of an end date, or all reports minus
     one agency or one grading, would otherwise give small counts back by subtraction).
 
-    Raises NotAllowed naming the filter when ``filters`` selects by agency, agency type or grading;
-    the police context layer is dropped. Police: unchanged.
+    Raises NotAllowed naming the filter when ``filters`` selects by indicator, agency, agency type or
+    grading; the police context layer is dropped. Police: unchanged.
     """
     check_policy(policy)
     if filters is None or not policy.suppresses:
@@ -783,6 +783,7 @@ def partner_filters(filters, policy: SharingPolicy):
     if not isinstance(filters, ReportFilter):
         raise ValueError(f"filters must be a ReportFilter or None, got {type(filters).__name__}")
     for name, label in (
+        ("indicators", "indicator"),
         ("agencies", "reporting agency"),
         ("agency_types", "agency type"),
         ("grading_sources", "grading"),

@@ -25,6 +25,7 @@ from hoth_geo.cli.options import (
     FromOption,
     GradingInformationOption,
     GradingSourceOption,
+    IndicatorOption,
     PlaceTypeOption,
     ResOption,
     ToOption,
@@ -201,6 +202,7 @@ def hexes(
     date_to: ToOption = None,
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
+    indicator: IndicatorOption = None,
     agency: AgencyOption = None,
     agency_type: AgencyTypeOption = None,
     grading_source: GradingSourceOption = None,
@@ -212,7 +214,15 @@ def hexes(
 
     _check_out(out, (".geojson", ".csv", ".gpkg"))
     f = _filters(
-        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+        date_from,
+        date_to,
+        place_type,
+        concern,
+        agency,
+        agency_type,
+        grading_source,
+        grading_information,
+        indicator=indicator,
     )
     apply_area(db, None)
     _engine, reports = _load(db)
@@ -229,6 +239,7 @@ def map_command(
     date_to: ToOption = None,
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
+    indicator: IndicatorOption = None,
     agency: AgencyOption = None,
     agency_type: AgencyTypeOption = None,
     grading_source: GradingSourceOption = None,
@@ -244,7 +255,15 @@ def map_command(
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must end in .html, got {out.name!r}")
     f = _filters(
-        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+        date_from,
+        date_to,
+        place_type,
+        concern,
+        agency,
+        agency_type,
+        grading_source,
+        grading_information,
+        indicator=indicator,
     )
     apply_area(db, None)  # the map's outline is the database's area
     engine, reports = _load(db)
@@ -301,6 +320,7 @@ def hotspots(
     date_to: ToOption = None,
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
+    indicator: IndicatorOption = None,
     agency: AgencyOption = None,
     agency_type: AgencyTypeOption = None,
     grading_source: GradingSourceOption = None,
@@ -317,7 +337,15 @@ def hotspots(
     if method not in ("gistar", "count", "kde"):
         fail(f"--method must be gistar, count or kde, got {method!r}")
     f = _filters(
-        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+        date_from,
+        date_to,
+        place_type,
+        concern,
+        agency,
+        agency_type,
+        grading_source,
+        grading_information,
+        indicator=indicator,
     )
     from hoth_geo import store
 
@@ -374,6 +402,7 @@ def emerging(
     date_to: ToOption = None,
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
+    indicator: IndicatorOption = None,
     agency: AgencyOption = None,
     agency_type: AgencyTypeOption = None,
     grading_source: GradingSourceOption = None,
@@ -387,7 +416,15 @@ def emerging(
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
     f = _filters(
-        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+        date_from,
+        date_to,
+        place_type,
+        concern,
+        agency,
+        agency_type,
+        grading_source,
+        grading_information,
+        indicator=indicator,
     )
     from hoth_geo import store
 
@@ -473,6 +510,7 @@ def patrol_plan_command(
     date_to: ToOption = None,
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
+    indicator: IndicatorOption = None,
     agency: AgencyOption = None,
     agency_type: AgencyTypeOption = None,
     grading_source: GradingSourceOption = None,
@@ -487,7 +525,15 @@ def patrol_plan_command(
 
     _check_out(out, (".csv",))
     f = _filters(
-        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+        date_from,
+        date_to,
+        place_type,
+        concern,
+        agency,
+        agency_type,
+        grading_source,
+        grading_information,
+        indicator=indicator,
     )
     used_area = apply_area(db, area)
     engine, reports = _load(db)

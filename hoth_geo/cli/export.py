@@ -23,6 +23,7 @@ from hoth_geo.cli.options import (
     FromOption,
     GradingInformationOption,
     GradingSourceOption,
+    IndicatorOption,
     PlaceTypeOption,
     ToOption,
     actor,
@@ -62,6 +63,7 @@ def export(
     date_to: ToOption = None,
     place_type: PlaceTypeOption = None,
     concern: ConcernOption = None,
+    indicator: IndicatorOption = None,
     agency: AgencyOption = None,
     agency_type: AgencyTypeOption = None,
     grading_source: GradingSourceOption = None,
@@ -95,7 +97,15 @@ def export(
         fail(f"--marking must be a non-empty text, got {marking!r}")
     policy = privacy.policy_for(audience, k=k, marking=marking)
     f = _filters(
-        date_from, date_to, place_type, concern, agency, agency_type, grading_source, grading_information
+        date_from,
+        date_to,
+        place_type,
+        concern,
+        agency,
+        agency_type,
+        grading_source,
+        grading_information,
+        indicator=indicator,
     )
     engine = store.connect(db)
     # The grid, outline and title follow the database's area (or --area for this run).

@@ -17,6 +17,7 @@ __all__ = [
     "ToOption",
     "PlaceTypeOption",
     "ConcernOption",
+    "IndicatorOption",
     "AgencyOption",
     "AgencyTypeOption",
     "GradingSourceOption",
@@ -42,6 +43,9 @@ PlaceTypeOption = Annotated[
     list[str] | None, typer.Option("--place-type", help="place type key (repeatable)")
 ]
 ConcernOption = Annotated[list[str] | None, typer.Option("--concern", help="concern key (repeatable)")]
+IndicatorOption = Annotated[
+    list[str] | None, typer.Option("--indicator", help="indicator key (repeatable; police and analysts)")
+]
 AgencyOption = Annotated[
     list[str] | None, typer.Option("--agency", help="reporting agency name (repeatable)")
 ]
@@ -91,6 +95,7 @@ def filters(
     agency_type=None,
     grading_source=None,
     grading_information=None,
+    indicator=None,
 ):
     """The shared ReportFilter from the filter options (one option per ReportFilter field), or exit
     naming the bad value."""
@@ -102,6 +107,7 @@ def filters(
             date_to=parse_day(date_to, "--to"),
             place_types=tuple(place_type or ()),
             concerns=tuple(concern or ()),
+            indicators=tuple(indicator or ()),
             agencies=tuple(agency or ()),
             agency_types=tuple(agency_type or ()),
             grading_sources=tuple(grading_source or ()),

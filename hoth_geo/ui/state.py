@@ -27,7 +27,7 @@ from hoth_geo.intake import area as area_mod
 from hoth_geo.intake import pipeline
 from hoth_geo.intake.area import Area
 from hoth_geo.intake.gazetteer import Gazetteer
-from hoth_geo.schema import AGENCY_TYPES, CONCERNS, PLACE_TYPES
+from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.selection import ReportFilter
 from hoth_geo.ui.text import md_escape
 
@@ -374,6 +374,7 @@ def sidebar_filters() -> ReportFilter:
             "f_dates": _DateRange(lo, max(hi, lo)),
             "f_place_types": list(PLACE_TYPES),
             "f_concerns": list(CONCERNS),
+            "f_indicators": list(INDICATORS),
             "f_agency_types": list(AGENCY_TYPES),
             "f_agencies": agencies_offered,
             "f_grading_source": list(schema.GRADING_SOURCE),
@@ -398,6 +399,14 @@ def sidebar_filters() -> ReportFilter:
     )
     concerns = st.sidebar.multiselect(
         "Concern", list(CONCERNS), format_func=CONCERNS.get, key="f_concerns", placeholder="All concerns"
+    )
+    indicators = st.sidebar.multiselect(
+        "Indicator",
+        list(INDICATORS),
+        format_func=INDICATORS.get,
+        key="f_indicators",
+        placeholder="Any indicators",
+        help="Reports noting any of the chosen signs (the guidance's indicators of exploitation).",
     )
     agency_types = st.sidebar.multiselect(
         "Agency type",
@@ -437,6 +446,7 @@ def sidebar_filters() -> ReportFilter:
         date_to=date_to,
         place_types=tuple(place_types),
         concerns=tuple(concerns),
+        indicators=tuple(indicators),
         agencies=tuple(agencies),
         agency_types=tuple(agency_types),
         grading_sources=tuple(sources),

@@ -373,6 +373,11 @@ def test_partner_filters_are_whole_months_and_coarse_dimensions():
         ("cse",),
     )
     assert partner_filters(f, POLICE) is f
-    for bad in ({"agencies": ("X",)}, {"agency_types": ("police",)}, {"grading_information": ("A",)}):
-        with pytest.raises(NotAllowed):
+    for bad in (
+        {"indicators": ("unknown_adults",)},
+        {"agencies": ("X",)},
+        {"agency_types": ("police",)},
+        {"grading_information": ("A",)},
+    ):
+        with pytest.raises(NotAllowed, match=f"filter \\({next(iter(bad))}="):
             partner_filters(ReportFilter(**bad), PUBLIC)

@@ -31,6 +31,7 @@ FILTER_OPTIONS = {
     "date_to": "--to",
     "place_types": "--place-type",
     "concerns": "--concern",
+    "indicators": "--indicator",
     "agencies": "--agency",
     "agency_types": "--agency-type",
     "grading_sources": "--grading-source",
@@ -50,7 +51,7 @@ def test_every_filter_field_is_an_option_of_each_filtering_command():
         assert not missing, f"hoth-geo {command} lacks {missing}"
 
 
-def test_agency_type_and_grading_options_select_as_the_filter_does(demo_db_url, tmp_path):
+def test_agency_type_grading_and_indicator_options_select_as_the_filter_does(demo_db_url, tmp_path):
     from hoth_geo import store
     from hoth_geo.analysis.aggregate import aggregate_hexes
     from hoth_geo.selection import ReportFilter
@@ -59,13 +60,19 @@ def test_agency_type_and_grading_options_select_as_the_filter_does(demo_db_url, 
     agency_type = reports["agency_type"].astype(str).value_counts().index[0]
     out = tmp_path / "h.csv"
     args = ["--agency-type", agency_type, "--grading-source", "1", "--grading-information", "A"]
+    args += ["--indicator", "unknown_adults", "--indicator", "missing_from_home"]
     result = runner.invoke(app, ["hexes", "--res", "8", *args, "--out", str(out), "--db", demo_db_url])
     assert result.exit_code == 0, result.output
     got = pd.read_csv(out)
     expected = aggregate_hexes(
         reports,
         8,
-        ReportFilter(agency_types=(agency_type,), grading_sources=("1",), grading_information=("A",)),
+        ReportFilter(
+            agency_types=(agency_type,),
+            grading_sources=("1",),
+            grading_information=("A",),
+            indicators=("unknown_adults", "missing_from_home"),
+        ),
     )
     assert 0 < got["count"].sum() == expected["count"].sum() < len(reports)
     assert sorted(got["count"]) == sorted(expected["count"])

@@ -129,7 +129,12 @@ def test_a_filter_changes_the_map_counts(analyst):
     before = at.metric[0].value
     at.multiselect(key="f_concerns").select("cse").run()
     assert not at.exception
-    assert int(at.metric[0].value.replace(",", "")) < int(before.replace(",", ""))
+    cse = int(at.metric[0].value.replace(",", ""))
+    assert cse < int(before.replace(",", ""))
+    # An indicator narrows it again: CSE reports that note contact with unknown adults.
+    at.multiselect(key="f_indicators").select("unknown_adults").run()
+    assert not at.exception
+    assert 0 < int(at.metric[0].value.replace(",", "")) < cse
 
 
 def test_places_page_ranks_the_planted_hotel_first_among_hotels(analyst):

@@ -106,7 +106,7 @@ def test_police_sidebar_keeps_every_filter(app_env):
     at = AppTest.from_function(_sidebar_script, args=("police",), default_timeout=120).run()
     assert not at.exception, at.exception
     labels = _labels(at)
-    assert {"Reporting agency", "Agency type", "Source", "Information"} <= labels
+    assert {"Indicator", "Reporting agency", "Agency type", "Source", "Information"} <= labels
     assert any("Police context" in label for label in labels)
 
 
