@@ -39,6 +39,7 @@ REPORT_COLUMNS = (
     "place_type",
     "location_text",
     "concerns",
+    "indicators",
     "grading_source",
     "grading_information",
     "grading_handling",

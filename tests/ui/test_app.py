@@ -197,6 +197,7 @@ def test_reports_in_a_hexagon_are_shown_on_request_and_audited(db_url, monkeypat
     assert not at.exception, at.exception
     rows = at.dataframe[-1].value
     assert "narrative" in rows.columns and rows["narrative"].str.contains("SYNTHETIC").all()
+    assert rows["indicators"].str.len().gt(0).any(), "the signs the partner noted are listed with each report"
     log = audit.load_audit(store.connect(db_url)).iloc[before:]
     assert list(log["event"]) == ["report_viewed", "narrative_viewed"]
     assert set(log["actor"]) == {police.username}

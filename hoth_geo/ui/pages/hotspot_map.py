@@ -46,6 +46,7 @@ REPORT_LIST_COLUMNS = {
     "place_type": st.column_config.TextColumn("Place type", width="small"),
     "location_text": st.column_config.TextColumn("Location", width="medium"),
     "concerns": st.column_config.TextColumn("Concerns", width="small"),
+    "indicators": st.column_config.TextColumn("Indicators", width="medium"),
     "grading_source": st.column_config.TextColumn("Source", width="small"),
     "grading_information": st.column_config.TextColumn("Information", width="small"),
     "grading_handling": st.column_config.TextColumn("Handling", width="small"),
