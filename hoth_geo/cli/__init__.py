@@ -196,6 +196,7 @@ def _load(db):
 
 @app.command()
 def hexes(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="output file: .geojson, .csv or .gpkg")],
     res: ResOption = settings.DEFAULT_MAP_RES,
     date_from: FromOption = None,
@@ -213,17 +214,7 @@ def hexes(
     from hoth_geo.analysis import aggregate
 
     _check_out(out, (".geojson", ".csv", ".gpkg"))
-    f = _filters(
-        date_from,
-        date_to,
-        place_type,
-        concern,
-        agency,
-        agency_type,
-        grading_source,
-        grading_information,
-        indicator=indicator,
-    )
+    f = _filters(ctx.params)  # the filter options above, by name
     apply_area(db, None)
     _engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
@@ -233,6 +224,7 @@ def hexes(
 
 @app.command("map")
 def map_command(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="output .html file (opens offline)")],
     res: ResOption = settings.DEFAULT_MAP_RES,
     date_from: FromOption = None,
@@ -254,17 +246,7 @@ def map_command(
 
     if out.suffix.lower() not in (".html", ".htm"):
         fail(f"--out must end in .html, got {out.name!r}")
-    f = _filters(
-        date_from,
-        date_to,
-        place_type,
-        concern,
-        agency,
-        agency_type,
-        grading_source,
-        grading_information,
-        indicator=indicator,
-    )
+    f = _filters(ctx.params)  # the filter options above, by name
     apply_area(db, None)  # the map's outline is the database's area
     engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
@@ -305,6 +287,7 @@ def _check_out(out: Path, allowed: tuple[str, ...]) -> None:
 
 @app.command()
 def hotspots(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="output file: .csv, .geojson or .gpkg")],
     res: ResOption = settings.DEFAULT_MAP_RES,
     k: Annotated[int, typer.Option("--k", min=1, max=5, help="neighbourhood rings for Gi*")] = 1,
@@ -336,17 +319,7 @@ def hotspots(
     _check_out(out, (".csv", ".geojson", ".gpkg"))
     if method not in ("gistar", "count", "kde"):
         fail(f"--method must be gistar, count or kde, got {method!r}")
-    f = _filters(
-        date_from,
-        date_to,
-        place_type,
-        concern,
-        agency,
-        agency_type,
-        grading_source,
-        grading_information,
-        indicator=indicator,
-    )
+    f = _filters(ctx.params)  # the filter options above, by name
     from hoth_geo import store
 
     used_area = apply_area(db, area or boundary)
@@ -392,6 +365,7 @@ def hotspots(
 
 @app.command()
 def emerging(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="output file: .csv, .geojson or .gpkg")],
     res: ResOption = settings.DEFAULT_MAP_RES,
     step: Annotated[
@@ -415,17 +389,7 @@ def emerging(
     from hoth_geo.analysis import temporal
 
     _check_out(out, (".csv", ".geojson", ".gpkg"))
-    f = _filters(
-        date_from,
-        date_to,
-        place_type,
-        concern,
-        agency,
-        agency_type,
-        grading_source,
-        grading_information,
-        indicator=indicator,
-    )
+    f = _filters(ctx.params)  # the filter options above, by name
     from hoth_geo import store
 
     used_area = apply_area(db, area)
@@ -500,6 +464,7 @@ def evaluate(
 
 @app.command("patrol-plan")
 def patrol_plan_command(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="output .csv")],
     slots: Annotated[int, typer.Option("--slots", min=1, max=200, help="patrol slots per week")] = 10,
     slot_hours: Annotated[int, typer.Option("--slot-hours", min=1, max=12)] = 2,
@@ -524,17 +489,7 @@ def patrol_plan_command(
     from hoth_geo.intake import pipeline
 
     _check_out(out, (".csv",))
-    f = _filters(
-        date_from,
-        date_to,
-        place_type,
-        concern,
-        agency,
-        agency_type,
-        grading_source,
-        grading_information,
-        indicator=indicator,
-    )
+    f = _filters(ctx.params)  # the filter options above, by name
     used_area = apply_area(db, area)
     engine, reports = _load(db)
     if used_area.clip_gazetteer:

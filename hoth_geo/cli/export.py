@@ -40,6 +40,7 @@ __all__ = ["register"]
 
 # The same options as hoth_geo.cli (defined here so cli.py can import this module without a cycle).
 def export(
+    ctx: typer.Context,
     kind: Annotated[str, typer.Option("--kind", help=f"what to export: {', '.join(KINDS)}")],
     audience: Annotated[str, typer.Option("--audience", help="who receives it: police, partner or public")],
     out: Annotated[Path, typer.Option("--out", help="output file; its suffix must suit --kind")],
@@ -96,17 +97,7 @@ def export(
     if marking is not None and not marking.strip():
         fail(f"--marking must be a non-empty text, got {marking!r}")
     policy = privacy.policy_for(audience, k=k, marking=marking)
-    f = _filters(
-        date_from,
-        date_to,
-        place_type,
-        concern,
-        agency,
-        agency_type,
-        grading_source,
-        grading_information,
-        indicator=indicator,
-    )
+    f = _filters(ctx.params)  # the filter options above, by name
     engine = store.connect(db)
     # The grid, outline and title follow the database's area (or --area for this run).
     used_area = apply_area(db, area)

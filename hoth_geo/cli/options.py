@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated
 
@@ -86,32 +87,26 @@ def parse_day(value: str | None, option: str) -> date | None:
     return None
 
 
-def filters(
-    date_from,
-    date_to,
-    place_type,
-    concern,
-    agency,
-    agency_type=None,
-    grading_source=None,
-    grading_information=None,
-    indicator=None,
-):
-    """The shared ReportFilter from the filter options (one option per ReportFilter field), or exit
-    naming the bad value."""
+def filters(params: Mapping[str, object]):
+    """The shared ReportFilter from a command's filter options (``typer.Context.params``: one option per
+    ReportFilter field, ``--from`` ... ``--grading-information``; a field the command has no option for
+    is left open), or exit naming the bad value."""
     from hoth_geo.selection import ReportFilter
+
+    def values(name: str) -> tuple:
+        return tuple(params.get(name) or ())
 
     try:
         return ReportFilter(
-            date_from=parse_day(date_from, "--from"),
-            date_to=parse_day(date_to, "--to"),
-            place_types=tuple(place_type or ()),
-            concerns=tuple(concern or ()),
-            indicators=tuple(indicator or ()),
-            agencies=tuple(agency or ()),
-            agency_types=tuple(agency_type or ()),
-            grading_sources=tuple(grading_source or ()),
-            grading_information=tuple(grading_information or ()),
+            date_from=parse_day(params.get("date_from"), "--from"),
+            date_to=parse_day(params.get("date_to"), "--to"),
+            place_types=values("place_type"),
+            concerns=values("concern"),
+            indicators=values("indicator"),
+            agencies=values("agency"),
+            agency_types=values("agency_type"),
+            grading_sources=values("grading_source"),
+            grading_information=values("grading_information"),
         )
     except ValueError as exc:
         fail(str(exc))

@@ -80,26 +80,39 @@ def test_agency_type_grading_and_indicator_options_select_as_the_filter_does(dem
 
 def test_filter_options_become_the_report_filter_they_name():
     chosen = options.filters(
-        "2025-01-01", "2025-03-31", ["hotel"], ["cse", "cce"], ["Synthetic Youth Service"]
+        {
+            "date_from": "2025-01-01",
+            "date_to": "2025-03-31",
+            "place_type": ["hotel"],
+            "concern": ["cse", "cce"],
+            "indicator": ["unknown_adults"],
+            "agency": ["Synthetic Youth Service"],
+            "res": 8,  # a command's other options are not filters
+        }
     )
     assert (chosen.date_from, chosen.date_to) == (date(2025, 1, 1), date(2025, 3, 31))
     assert chosen.place_types == ("hotel",) and chosen.concerns == ("cse", "cce")
+    assert chosen.indicators == ("unknown_adults",)
     assert chosen.agencies == ("Synthetic Youth Service",) and chosen.grading_sources == ()
-    assert options.filters(None, None, None, None, None).describe() == "all reports"
+    assert options.filters({"concern": None, "date_from": None}).describe() == "all reports"
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("params", "message"),
     [
-        (("2025-04-01", "2025-03-01", None, None, None), "date_from 2025-04-01 is after date_to 2025-03-01"),
-        (("1 April", None, None, None, None), "--from must be a date as YYYY-MM-DD, got '1 April'"),
-        ((None, "2025-02-30", None, None, None), "--to must be a date as YYYY-MM-DD, got '2025-02-30'"),
-        ((None, None, ["casino"], None, None), "unknown key 'casino'"),
+        (
+            {"date_from": "2025-04-01", "date_to": "2025-03-01"},
+            "date_from 2025-04-01 is after date_to 2025-03-01",
+        ),
+        ({"date_from": "1 April"}, "--from must be a date as YYYY-MM-DD, got '1 April'"),
+        ({"date_to": "2025-02-30"}, "--to must be a date as YYYY-MM-DD, got '2025-02-30'"),
+        ({"place_type": ["casino"]}, "unknown key 'casino'"),
+        ({"indicator": ["gifts"]}, "ReportFilter.indicators: unknown key 'gifts'"),
     ],
 )
-def test_a_bad_filter_value_exits_2_naming_it(capsys, args, message):
+def test_a_bad_filter_value_exits_2_naming_it(capsys, params, message):
     with pytest.raises(typer.Exit) as exited:
-        options.filters(*args)
+        options.filters(params)
     assert exited.value.exit_code == 2
     assert message in capsys.readouterr().err
 
