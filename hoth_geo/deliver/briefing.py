@@ -918,11 +918,14 @@ def _time_page(fig: Figure, rect, ctx: _Context) -> None:
         )
     y = top - 8 * cell_h - 0.1 / hi
     unknown = privacy.disclose_selection(rep_, keep & ~known, policy)
+    in_words = privacy.disclose_selection(rep_, keep & ~known & rep_["time_in_words"].to_numpy(bool), policy)
     approx = privacy.disclose_selection(rep_, keep & known & approx_mask, policy)
     in_table = privacy.disclose_selection(rep_, in_table_mask, policy)
     lines = [
-        f"In the table: {_shown(in_table)} reports.   Time of day not recorded: {_shown(unknown)} reports.   "
+        f"In the table: {_shown(in_table)} reports.   "
         f"Time known but date approximate (weekday unreliable): {_shown(approx)} reports.",
+        f"No time of day: {_shown(unknown)} reports, of which {_shown(in_words)} gave one only in words (such "
+        "as 'after school'), which no hour of the table can hold.",
         "Hours are the start of each hour (00 = 00:00-00:59). Darker cells hold more reports.",
     ]
     if policy.suppresses:

@@ -212,6 +212,23 @@ def test_police_pack_shows_exact_counts_and_the_plan_hexagons(packs):
     assert "Time window" in partner_plan
 
 
+def test_the_time_page_counts_the_times_given_only_in_words_apart(packs, demo):
+    """Reports whose time of day was given in words are counted with the unknown times, exactly for the
+    police and through the disclosure path for partners."""
+    _need_poppler()
+    reports, _ = demo
+    unknown = ~reports["time_known"].to_numpy(dtype=bool)
+    in_words_mask = unknown & reports["time_in_words"].to_numpy(dtype=bool)
+    in_words = int(in_words_mask.sum())
+    said = re.compile(r"No time of day: ([\d,]+) reports, of which ([\d,]+) gave one only in words")
+    police = said.search(" ".join(_pages_text(packs["police"])[5].split()))
+    assert police and police.groups() == (f"{int(unknown.sum()):,}", f"{in_words:,}") and in_words > 0
+    partner = said.search(" ".join(_pages_text(packs["partner"])[5].split()))
+    assert partner, "the partner's pack says it too"
+    shown = int(partner.group(2).replace(",", ""))
+    assert shown == privacy.disclose_selection(reports, in_words_mask, privacy.policy_for("partner"))
+
+
 def test_place_names_cannot_trigger_mathtext(demo):
     _need_poppler()
     reports, places = demo
