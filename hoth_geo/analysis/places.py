@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hoth_geo.hexes import cells_to_parent
-from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.schema import CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.selection import ReportFilter, filter_mask, located
 from hoth_geo.validation import check_frames
 
@@ -95,14 +95,17 @@ def place_counts(
     return out
 
 
-def _top_concerns(codes: np.ndarray, masks: np.ndarray, n_groups: int, k: int = 3) -> list[str]:
-    """'label (n), label (n)' of the k most frequent concerns per group, from concern bit masks."""
-    matrix = np.zeros((n_groups, len(_CONCERN_KEYS)), dtype=np.int64)
-    for b in range(len(_CONCERN_KEYS)):
+def _top_labels(
+    codes: np.ndarray, masks: np.ndarray, n_groups: int, vocabulary: dict[str, str], k: int = 3
+) -> list[str]:
+    """'label (n), label (n)' of the k most frequent keys per group, from bit masks whose bit i is the
+    i-th key of ``vocabulary`` (concerns, indicators)."""
+    matrix = np.zeros((n_groups, len(vocabulary)), dtype=np.int64)
+    for b in range(len(vocabulary)):
         has = ((masks >> b) & 1).astype(bool)
         matrix[:, b] = np.bincount(codes[has], minlength=n_groups)
     order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
-    labels = [CONCERNS[key] for key in _CONCERN_KEYS]
+    labels = list(vocabulary.values())
     return [
         ", ".join(f"{labels[j]} ({row[j]})" for j in idx if row[j] > 0)
         for row, idx in zip(matrix, order, strict=True)
@@ -118,6 +121,7 @@ _RANKING_COLUMNS = [
     "reports",
     "agencies",
     "concerns",
+    "indicators",
     "first",
     "last",
     "rank_in_type",
@@ -135,8 +139,9 @@ def place_ranking(
 
     Columns: rank (over the rows returned), place_id, name, place_type, locality, reports, agencies
     (distinct reporting agencies: several agencies reporting one place is stronger than one agency
-    reporting it often), concerns (the top three, with counts), first, last, rank_in_type (among all
-    places of its type with reports) and share_of_type (its share of the reports at places of its type).
+    reporting it often), concerns and indicators (the top three of each, with counts), first, last,
+    rank_in_type (among all places of its type with reports) and share_of_type (its share of the
+    reports at places of its type).
     Ties are broken by agencies, then place_id, so the order is stable. ``place_types`` limits the rows
     shown; rank_in_type and share_of_type are always computed over the whole type.
     """
@@ -167,7 +172,8 @@ def place_ranking(
             "last": by_code.max().to_numpy(),
         }
     )
-    table["concerns"] = _top_concerns(codes, reports["concerns_mask"].to_numpy()[idx], n)
+    table["concerns"] = _top_labels(codes, reports["concerns_mask"].to_numpy()[idx], n, CONCERNS)
+    table["indicators"] = _top_labels(codes, reports["indicators_mask"].to_numpy()[idx], n, INDICATORS)
     universe = place_counts(reports, places, filters).set_index("place_id")
     for col in ("name", "place_type", "locality"):
         table[col] = table["place_id"].map(universe[col])

@@ -80,6 +80,22 @@ def test_planted_hotel_tops_the_hotel_ranking_by_a_clear_margin(demo):
     assert cse.loc[0, "place_id"] == HOTEL_A
 
 
+def test_a_places_top_indicators_are_the_signs_its_reports_noted_most(demo_store):
+    """Checked against the indicators stored as the partners' forms gave them (text), read by id."""
+    from collections import Counter
+
+    from hoth_geo import store
+    from hoth_geo.schema import INDICATORS
+
+    reports, places = demo_store.reports, demo_store.places
+    hotel = place_ranking(reports, places).set_index("place_id").loc[HOTEL_A]
+    ids = reports.loc[reports["place_id"] == HOTEL_A, "id"]
+    written = store.report_details(demo_store.engine, ids, ["indicators"])["indicators"].dropna()
+    noted = Counter(key for text in written for key in text.split("|") if key)
+    top = sorted(noted.items(), key=lambda kv: (-kv[1], list(INDICATORS).index(kv[0])))[:3]
+    assert hotel["indicators"] == ", ".join(f"{INDICATORS[k]} ({n})" for k, n in top) and top
+
+
 def test_ranking_counts_match_a_direct_groupby(demo):
     reports, places = demo
     table = place_ranking(reports, places)

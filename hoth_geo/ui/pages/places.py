@@ -22,8 +22,20 @@ CHART_TYPES = 6  # place types on the concentration chart by default: the most r
 # What an officer and an analyst read first, left to right: a window too narrow for every column (a
 # laptop at 1280 px shows about six) cuts off the type, locality and the within-type figures, which the
 # pinned place name stays beside when the table is scrolled.
-RANKING_ORDER = ("rank", "name", "reports", "agencies", "last", "concerns", "place_type", "locality", "first")
-RANKING_ORDER += ("rank_in_type", "share_of_type")
+RANKING_ORDER = (
+    "rank",
+    "name",
+    "reports",
+    "agencies",
+    "last",
+    "concerns",
+    "place_type",
+    "locality",
+    "indicators",
+    "first",
+    "rank_in_type",
+    "share_of_type",
+)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -68,6 +80,9 @@ def _ranking_section(ranked: pd.DataFrame, filters) -> None:
             "reports": st.column_config.NumberColumn("Reports"),
             "agencies": st.column_config.NumberColumn("Agencies", help="distinct reporting agencies"),
             "concerns": "Top concerns",
+            "indicators": st.column_config.TextColumn(
+                "Top indicators", help="the signs of exploitation its reports noted most"
+            ),
             "first": st.column_config.DatetimeColumn("First", format="DD/MM/YYYY"),
             "last": st.column_config.DatetimeColumn("Latest", format="DD/MM/YYYY"),
             "rank_in_type": st.column_config.NumberColumn("Rank in type"),
