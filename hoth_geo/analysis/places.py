@@ -44,7 +44,6 @@ DEFAULT_TOP_SHARES = (0.05, 0.10, 0.20)
 TOP_PLACES_ON_MAP = 25
 ALL_TYPES = "all"  # the place_type label of the whole-universe row when by_type=False
 
-_CONCERN_KEYS = tuple(CONCERNS)
 _PLACE_COLUMNS = ("place_id", "name", "place_type", "locality")
 
 
@@ -218,20 +217,10 @@ def top_places(
 def hex_detail(
     reports: pd.DataFrame, places: pd.DataFrame, cell: int, res: int, f: ReportFilter | None = None
 ) -> dict[str, pd.DataFrame]:
-    """What is inside one hex: counts by concern and by place type, and its places ranked."""
+    """What is inside one hex: counts by concern, by indicator and by place type, and its places ranked."""
     keep = filter_mask(reports, f) & located(reports, res)
     keep &= cells_to_parent(reports["h3"].to_numpy(), res) == np.int64(cell)
     sub = reports[keep]
-    masks = sub["concerns_mask"].to_numpy()
-    by_concern = pd.DataFrame(
-        {
-            "concern": [CONCERNS[k] for k in _CONCERN_KEYS],
-            "reports": [int(((masks >> b) & 1).sum()) for b in range(len(_CONCERN_KEYS))],
-        }
-    )
-    by_concern = by_concern[by_concern["reports"] > 0].sort_values(
-        "reports", ascending=False, ignore_index=True
-    )
     by_type = (
         sub["place_type"]
         .astype(object)
@@ -241,11 +230,24 @@ def hex_detail(
         .rename_axis("place type")
     ).reset_index(name="reports")
     return {
-        "by_concern": by_concern,
+        "by_concern": _counts_by_key(sub["concerns_mask"].to_numpy(), CONCERNS, "concern"),
+        "by_indicator": _counts_by_key(sub["indicators_mask"].to_numpy(), INDICATORS, "indicator"),
         "by_place_type": by_type,
         "places": place_ranking(sub, places),
         "n_reports": pd.DataFrame({"reports": [len(sub)]}),
     }
+
+
+def _counts_by_key(masks: np.ndarray, vocabulary: dict[str, str], label: str) -> pd.DataFrame:
+    """Reports carrying each key of ``vocabulary`` (bit i of ``masks`` is its i-th key), most first, as
+    ``label`` (the key's words) and ``reports``; keys no report carries are left out."""
+    counts = pd.DataFrame(
+        {
+            label: list(vocabulary.values()),
+            "reports": [int(((masks >> b) & 1).sum()) for b in range(len(vocabulary))],
+        }
+    )
+    return counts[counts["reports"] > 0].sort_values("reports", ascending=False, ignore_index=True)
 
 
 def _groups(counts: pd.DataFrame, by_type: bool):

@@ -229,3 +229,25 @@ def test_filter_on_place_types_limits_the_universe():
     table = concentration_curve(reports, _places(3, n_parks=5), ReportFilter(place_types=("hotel",)))
     assert set(table["place_type"]) == {"hotel"}
     assert place_ranking(reports.iloc[:0], _places(2)).empty
+
+
+def test_a_hexagon_counts_its_reports_by_each_indicator_they_note(demo_store):
+    """Checked against the indicators stored as the partners' forms gave them (text), read by id."""
+    from collections import Counter
+
+    from hoth_geo import store
+    from hoth_geo.analysis.places import hex_detail
+    from hoth_geo.hexes import cells_to_parent
+    from hoth_geo.schema import INDICATORS
+    from hoth_geo.selection import located
+
+    reports, places = demo_store.reports, demo_store.places
+    cells = cells_to_parent(reports["h3"].to_numpy(), 8)
+    busiest = pd.Series(cells[located(reports, 8)]).value_counts().index[0]
+    inside = located(reports, 8) & (cells == busiest)
+    detail = hex_detail(reports, places, int(busiest), 8)
+    written = store.report_details(demo_store.engine, reports.loc[inside, "id"], ["indicators"])["indicators"]
+    noted = Counter(key for text in written.dropna() for key in text.split("|") if key)
+    got = dict(zip(detail["by_indicator"]["indicator"], detail["by_indicator"]["reports"], strict=True))
+    assert got == {INDICATORS[k]: n for k, n in noted.items()} and len(got) > 3
+    assert detail["by_indicator"]["reports"].is_monotonic_decreasing

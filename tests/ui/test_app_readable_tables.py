@@ -9,7 +9,7 @@ import json
 import pytest
 from apptest_support import app_as, ensure_user
 
-from hoth_geo.schema import PLACE_TYPES
+from hoth_geo.schema import INDICATORS, PLACE_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,13 @@ def test_hexagon_detail_has_readable_headers_and_place_types(analyst):
     at = _run(analyst, "map")
     at.selectbox(key="map_pick").select_index(0).run(timeout=120)
     assert not at.exception, at.exception
-    by_concern, by_type, places = at.dataframe[0], at.dataframe[1], at.dataframe[2]
+    by_concern, by_type, by_indicator, places = at.dataframe[:4]
     assert _headers(by_concern) == ["Reports", "Concern"]
     assert _headers(by_type) == ["Reports", "Place type"]
+    assert _headers(by_indicator) == ["Reports", "Indicator noted"]
+    # The guidance's words for each sign, most noted first.
+    assert by_indicator.value["reports"].is_monotonic_decreasing
+    assert set(by_indicator.value["indicator"]) <= set(INDICATORS.values())
     assert _headers(places)[:3] == ["Place", "Reports", "Agencies"]
     # Place types as a person names them, not as stored ("car_park").
     types = set(places.value["place_type"].dropna())

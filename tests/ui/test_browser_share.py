@@ -309,6 +309,9 @@ def test_contributor_finds_a_place_sees_where_it_lands_sends_it_and_police_see_i
     page.get_by_role("button", name="Show the reports in this hexagon").click()
     cell = page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').filter(has_text=reference)
     cell.first.wait_for(state="attached")
+    heading = page.get_by_role("heading").filter(has_text="matching reports").first
+    heading.evaluate("h => h.scrollIntoView({block: 'start'})")
+    save_screenshot(page, "hexagon-detail")  # concerns and place types, then the indicators noted
     assert watch.dialogs == []
     context.close()
 

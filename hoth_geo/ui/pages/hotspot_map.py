@@ -60,6 +60,7 @@ REPORT_LIST_COLUMNS = {
 # Readable headers for what is inside one hexagon.
 DETAIL_COLUMNS = {
     "concern": st.column_config.TextColumn("Concern", width="large"),
+    "indicator": st.column_config.TextColumn("Indicator noted"),  # sized to the longest wording
     "place type": st.column_config.TextColumn("Place type", width="large"),
     "name": st.column_config.TextColumn("Place", width="large"),
     "place_type": st.column_config.TextColumn("Type", width="medium"),
@@ -190,7 +191,7 @@ def render() -> None:
     elif picked is not None:
         cell = int(picked)
     else:
-        st.caption("Click a hexagon to see its places and its reports by concern and place type.")
+        st.caption("Click a hexagon to see its places and its reports by concern, indicator and place type.")
         return
     detail = places.hex_detail(reports, state.places(), cell, res, filters)
     n = int(detail["n_reports"]["reports"].iloc[0])
@@ -210,6 +211,14 @@ def render() -> None:
             hide_index=True,
             use_container_width=True,
             column_order=("reports", label),
+            column_config=DETAIL_COLUMNS,
+        )
+    if not detail["by_indicator"].empty:  # below, sized to its text: the guidance's wording of a sign is long
+        st.dataframe(
+            detail["by_indicator"],
+            hide_index=True,
+            use_container_width=False,
+            column_order=("reports", "indicator"),
             column_config=DETAIL_COLUMNS,
         )
     hex_places = detail["places"]
