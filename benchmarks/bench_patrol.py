@@ -22,7 +22,7 @@ from hoth_geo.analysis import patrol, places
 from hoth_geo.hexes import latlng_to_cells
 from hoth_geo.intake import pipeline
 from hoth_geo.intake.gazetteer import load_gazetteer
-from hoth_geo.schema import CONCERNS, PLACE_TYPES, keys_to_mask
+from hoth_geo.schema import CONCERNS, INDICATORS, PLACE_TYPES, keys_to_mask
 
 GOAL_PLAN_S = 1.0
 GOAL_PLACES_S = 1.0
@@ -71,6 +71,7 @@ def synthetic_reports(n: int, place_frame: pd.DataFrame, seed: int = 1) -> pd.Da
             "concerns_mask": keys_to_mask(concerns, CONCERNS),
             "grading_source": pd.Categorical(rng.choice(["1", "2", "3"], n)),
             "grading_information": pd.Categorical(rng.choice(list("ABCDE"), n)),
+            "indicators_mask": rng.integers(0, 1 << len(INDICATORS), n),
         }
     )
 

@@ -145,6 +145,7 @@ def place_ranking(
     shown; rank_in_type and share_of_type are always computed over the whole type.
     """
     _check_frames(reports, places)
+    check_frames(reports, report_columns=("indicators_mask",))
     for key in place_types:
         if not isinstance(key, str):
             raise ValueError(f"place_types must hold place-type keys, got {key!r}")

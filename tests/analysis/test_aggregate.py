@@ -12,7 +12,7 @@ import pytest
 from hoth_geo import selection
 from hoth_geo.analysis import aggregate
 from hoth_geo.analysis.places import place_ranking
-from hoth_geo.schema import CONCERNS, PLACE_TYPES, keys_to_mask
+from hoth_geo.schema import CONCERNS, INDICATORS, PLACE_TYPES, keys_to_mask
 from hoth_geo.selection import ReportFilter
 
 
@@ -44,6 +44,7 @@ def reports() -> pd.DataFrame:
             "concerns_mask": keys_to_mask(concerns, CONCERNS),
             "grading_source": pd.Categorical(rng.choice(["1", "2", "3"], n)),
             "grading_information": pd.Categorical(rng.choice(list("ABCDE"), n)),
+            "indicators_mask": rng.integers(0, 1 << len(INDICATORS), n),
         }
     )
 

@@ -42,6 +42,7 @@ def _reports(place_ids: list[str | None], concerns: list[str] | None = None) -> 
             "agency_type": pd.Categorical(["police"] * n),
             "concerns": concerns,
             "concerns_mask": keys_to_mask(concerns, CONCERNS),
+            "indicators_mask": np.zeros(n, dtype=np.int64),
             "grading_source": pd.Categorical(["1"] * n),
             "grading_information": pd.Categorical(["A"] * n),
         }
