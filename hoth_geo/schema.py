@@ -37,6 +37,8 @@ __all__ = [
     "GAZETTEER_STREET_COLUMNS",
     "split_keys",
     "keys_to_mask",
+    "key_counts",
+    "key_totals",
     "selection_mask",
     "empty_canonical_frame",
     "TEMPLATE_COLUMNS",
@@ -318,6 +320,28 @@ def keys_to_mask(values: Iterable[str | None], vocabulary: Iterable[str]) -> np.
             cache[v] = m
         out.append(m)
     return np.asarray(out, dtype=np.int64)
+
+
+def key_counts(codes: np.ndarray, masks: np.ndarray, n_groups: int, vocabulary: Iterable[str]) -> np.ndarray:
+    """Reports per (group, key): an (n_groups, len(vocabulary)) int64 matrix from each report's group
+    code and bit mask (``keys_to_mask``).
+
+    Reports carry few distinct mask combinations, so (group, combination) pairs are counted once and
+    the combinations' bits expanded with a small matrix product instead of one pass per key.
+    """
+    n_keys = len(list(vocabulary))
+    combo, combos = pd.factorize(np.asarray(masks))
+    per_combo = np.bincount(
+        np.asarray(codes, dtype=np.int64) * len(combos) + combo, minlength=n_groups * len(combos)
+    ).reshape(n_groups, len(combos))
+    bits = ((combos.astype(np.int64)[:, None] >> np.arange(n_keys)) & 1).astype(np.int64)
+    return per_combo @ bits
+
+
+def key_totals(masks: np.ndarray, vocabulary: Iterable[str]) -> np.ndarray:
+    """Reports carrying each key of ``vocabulary``: ``key_counts`` of one group."""
+    masks = np.asarray(masks)
+    return key_counts(np.zeros(len(masks), dtype=np.int64), masks, 1, vocabulary)[0]
 
 
 def selection_mask(selected: Iterable[str], vocabulary: Iterable[str]) -> int:

@@ -36,6 +36,23 @@ def test_multi_keys_become_bit_masks_that_a_selection_mask_can_test():
         schema.selection_mask(["grooming"], schema.CONCERNS)
 
 
+def test_key_counts_count_each_groups_reports_per_key_as_the_stored_keys_say():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    keys = list(schema.INDICATORS)
+    stored = ["|".join(rng.choice(keys, size=rng.integers(0, 4), replace=False)) for _ in range(2_000)]
+    groups = rng.integers(0, 7, len(stored))
+    counts = schema.key_counts(groups, schema.keys_to_mask(stored, keys), 7, keys)
+    expected = np.zeros((7, len(keys)), dtype=np.int64)
+    for g, text in zip(groups, stored, strict=True):
+        for key in schema.split_keys(text):
+            expected[g, keys.index(key)] += 1
+    assert (counts == expected).all() and counts.dtype == np.int64
+    assert (schema.key_totals(schema.keys_to_mask(stored, keys), keys) == expected.sum(axis=0)).all()
+    assert schema.key_totals(np.array([], dtype=np.int64), keys).tolist() == [0] * len(keys)
+
+
 def test_split_keys_reads_the_stored_form():
     assert schema.split_keys("cce|cse") == ["cce", "cse"]
     assert schema.split_keys("") == [] and schema.split_keys(None) == []

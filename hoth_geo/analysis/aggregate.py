@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hoth_geo.hexes import cells_to_parent
-from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.schema import CONCERNS, PLACE_TYPES, key_counts
 from hoth_geo.selection import ReportFilter, date_bounds, filter_mask, located
 
 __all__ = [
@@ -20,9 +20,8 @@ __all__ = [
     "aggregate_hexes",
     "aggregate_context",
     "monthly_counts",
+    "top_labels",
 ]
-
-_CONCERN_KEYS = tuple(CONCERNS)
 
 # What aggregate_hexes adds beside the count, with the labels people read (tooltips, tables).
 BREAKDOWN_LABELS = {
@@ -32,7 +31,7 @@ BREAKDOWN_LABELS = {
 }
 
 
-def _top_labels(matrix: np.ndarray, labels: list[str], k: int = 3) -> list[str]:
+def top_labels(matrix: np.ndarray, labels: list[str], k: int = 3) -> list[str]:
     """'label (n), label (n)' for the k largest non-zero columns of each row."""
     order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
     values = np.take_along_axis(matrix, order, axis=1)
@@ -41,20 +40,6 @@ def _top_labels(matrix: np.ndarray, labels: list[str], k: int = 3) -> list[str]:
         ", ".join(f"{labels[j]} ({v})" for j, v in zip(idx, vals, strict=True) if v > 0)
         for idx, vals in zip(order.tolist(), values.tolist(), strict=True)
     ]
-
-
-def _concern_matrix(codes: np.ndarray, masks: np.ndarray, n_groups: int) -> np.ndarray:
-    """Reports per (group, concern) from concern bit masks.
-
-    Reports carry few distinct mask combinations, so count (group, combination) pairs once and
-    expand the combinations' bits with a small matrix product instead of one pass per concern.
-    """
-    combo, combos = pd.factorize(masks)
-    per_combo = np.bincount(codes * len(combos) + combo, minlength=n_groups * len(combos)).reshape(
-        n_groups, len(combos)
-    )
-    bits = ((combos.astype(np.int64)[:, None] >> np.arange(len(_CONCERN_KEYS))) & 1).astype(np.int64)
-    return per_combo @ bits
 
 
 def _category_codes(column: pd.Series, vocabulary: list[str] | None = None) -> np.ndarray:
@@ -101,10 +86,10 @@ def aggregate_hexes(
         tmatrix = np.bincount(
             codes[valid] * len(PLACE_TYPES) + tcodes[valid], minlength=n_hex * len(PLACE_TYPES)
         ).reshape(n_hex, len(PLACE_TYPES))
-        out["top_place_types"] = _top_labels(tmatrix, [PLACE_TYPES[k] for k in PLACE_TYPES])
-        out["top_concerns"] = _top_labels(
-            _concern_matrix(codes, reports["concerns_mask"].to_numpy()[keep], n_hex),
-            [CONCERNS[k] for k in _CONCERN_KEYS],
+        out["top_place_types"] = top_labels(tmatrix, [PLACE_TYPES[k] for k in PLACE_TYPES])
+        out["top_concerns"] = top_labels(
+            key_counts(codes, reports["concerns_mask"].to_numpy()[keep], n_hex, CONCERNS),
+            list(CONCERNS.values()),
         )
     return out.sort_values(["count", "h3"], ascending=[False, True], ignore_index=True)
 

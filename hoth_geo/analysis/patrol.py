@@ -45,7 +45,7 @@ from hoth_geo import settings
 from hoth_geo.access.privacy import neutralise_frame
 from hoth_geo.errors import InvalidInput
 from hoth_geo.hexes import cell_resolutions, cells_to_parent, check_res, latlng_to_cells
-from hoth_geo.schema import CONCERNS, GRADING_INFORMATION, GRADING_SOURCE, PLACE_TYPES
+from hoth_geo.schema import CONCERNS, GRADING_INFORMATION, GRADING_SOURCE, PLACE_TYPES, key_totals
 from hoth_geo.selection import ReportFilter, filter_mask, located
 from hoth_geo.validation import as_day, check_frames
 
@@ -542,9 +542,7 @@ def patrol_plan(
         parts = []
         if "concerns_mask" in slot_rows:
             masks = slot_rows["concerns_mask"].to_numpy()
-            concern_counts = pd.Series(
-                {k: int(((masks >> b) & 1).sum()) for b, k in enumerate(CONCERNS)}, dtype=np.int64
-            )
+            concern_counts = pd.Series(key_totals(masks, CONCERNS), index=list(CONCERNS), dtype=np.int64)
             parts.append(_mostly(concern_counts, _CONCERN_WORDS))
         if "place_type" in slot_rows:
             types = pd.Series(slot_rows["place_type"].to_numpy(dtype=object), dtype=object).dropna()

@@ -19,8 +19,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from hoth_geo.analysis.aggregate import top_labels
 from hoth_geo.hexes import cells_to_parent
-from hoth_geo.schema import CONCERNS, INDICATORS, PLACE_TYPES
+from hoth_geo.schema import CONCERNS, INDICATORS, PLACE_TYPES, key_counts, key_totals
 from hoth_geo.selection import ReportFilter, filter_mask, located
 from hoth_geo.validation import check_frames
 
@@ -94,21 +95,9 @@ def place_counts(
     return out
 
 
-def _top_labels(
-    codes: np.ndarray, masks: np.ndarray, n_groups: int, vocabulary: dict[str, str], k: int = 3
-) -> list[str]:
-    """'label (n), label (n)' of the k most frequent keys per group, from bit masks whose bit i is the
-    i-th key of ``vocabulary`` (concerns, indicators)."""
-    matrix = np.zeros((n_groups, len(vocabulary)), dtype=np.int64)
-    for b in range(len(vocabulary)):
-        has = ((masks >> b) & 1).astype(bool)
-        matrix[:, b] = np.bincount(codes[has], minlength=n_groups)
-    order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
-    labels = list(vocabulary.values())
-    return [
-        ", ".join(f"{labels[j]} ({row[j]})" for j in idx if row[j] > 0)
-        for row, idx in zip(matrix, order, strict=True)
-    ]
+def _top_keys(codes: np.ndarray, masks: np.ndarray, n_groups: int, vocabulary: dict[str, str]) -> list[str]:
+    """'label (n), label (n)' of the three keys of ``vocabulary`` most carried in each group."""
+    return top_labels(key_counts(codes, masks, n_groups, vocabulary), list(vocabulary.values()))
 
 
 _RANKING_COLUMNS = [
@@ -172,8 +161,8 @@ def place_ranking(
             "last": by_code.max().to_numpy(),
         }
     )
-    table["concerns"] = _top_labels(codes, reports["concerns_mask"].to_numpy()[idx], n, CONCERNS)
-    table["indicators"] = _top_labels(codes, reports["indicators_mask"].to_numpy()[idx], n, INDICATORS)
+    table["concerns"] = _top_keys(codes, reports["concerns_mask"].to_numpy()[idx], n, CONCERNS)
+    table["indicators"] = _top_keys(codes, reports["indicators_mask"].to_numpy()[idx], n, INDICATORS)
     universe = place_counts(reports, places, filters).set_index("place_id")
     for col in ("name", "place_type", "locality"):
         table[col] = table["place_id"].map(universe[col])
@@ -245,7 +234,7 @@ def _counts_by_key(masks: np.ndarray, vocabulary: dict[str, str], label: str) ->
     counts = pd.DataFrame(
         {
             label: list(vocabulary.values()),
-            "reports": [int(((masks >> b) & 1).sum()) for b in range(len(vocabulary))],
+            "reports": key_totals(masks, vocabulary),
         }
     )
     return counts[counts["reports"] > 0].sort_values("reports", ascending=False, ignore_index=True)

@@ -62,7 +62,7 @@ from hoth_geo.deliver.static_maps import (
     town_positions,
 )
 from hoth_geo.intake.gazetteer import assign_locality
-from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.schema import CONCERNS, PLACE_TYPES, key_totals
 from hoth_geo.selection import ReportFilter, filter_mask, located
 from hoth_geo.validation import check_frames
 
@@ -973,7 +973,7 @@ def _slot_summary(ctx: _Context, plan: pd.DataFrame, res: int, names: pd.Series)
         start = int(row["day_of_week"]) * 24 + int(row["start_hour"])
         sel = keep & (cells == np.int64(row["h3"])) & (((how - start) % 168) < width)
         sub_masks = masks[sel]
-        concern_counts = {k: int(((sub_masks >> b) & 1).sum()) for b, k in enumerate(CONCERNS)}
+        concern_counts = dict(zip(CONCERNS, key_totals(sub_masks, CONCERNS).tolist(), strict=True))
         concerns = [k for k, n in sorted(concern_counts.items(), key=lambda kv: -kv[1]) if n >= ctx.policy.k][
             :2
         ]

@@ -55,7 +55,7 @@ from hoth_geo.analysis.aggregate import aggregate_hexes
 from hoth_geo.analysis.hotspots import hotspots
 from hoth_geo.analysis.places import place_ranking, with_coordinates
 from hoth_geo.hexes import cell_centres, cells_to_parent, cells_to_str, hex_frame
-from hoth_geo.schema import CONCERNS, PLACE_TYPES
+from hoth_geo.schema import CONCERNS, PLACE_TYPES, key_counts
 from hoth_geo.selection import ReportFilter, filter_mask, located
 
 __all__ = [
@@ -181,9 +181,7 @@ def _partner_breakdowns(
         n, len(types)
     )
     masks = reports["concerns_mask"].to_numpy()[keep]
-    cmatrix = np.stack(
-        [np.bincount(codes, weights=(masks >> b) & 1, minlength=n) for b in range(len(CONCERNS))], axis=1
-    )
+    cmatrix = key_counts(codes, masks, n, CONCERNS)
     return (
         _thresholded_labels(tmatrix, [PLACE_TYPES[t] for t in types], k),
         _thresholded_labels(cmatrix, [CONCERNS[c] for c in CONCERNS], k),
