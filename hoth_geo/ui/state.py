@@ -270,6 +270,21 @@ def _months(lo: date, hi: date) -> list[date]:
     return [p.to_timestamp().date() for p in pd.period_range(lo, hi, freq="M")]
 
 
+def _place_type_and_concern() -> tuple[list[str], list[str]]:
+    """The place-type and concern pickers every sidebar has, partners' included."""
+    place_types = st.sidebar.multiselect(
+        "Place type",
+        list(PLACE_TYPES),
+        format_func=PLACE_TYPES.get,
+        key="f_place_types",
+        placeholder="All places",
+    )
+    concerns = st.sidebar.multiselect(
+        "Concern", list(CONCERNS), format_func=CONCERNS.get, key="f_concerns", placeholder="All concerns"
+    )
+    return place_types, concerns
+
+
 def _partner_sidebar(lo: date, hi: date, policy: SharingPolicy) -> ReportFilter:
     """The partner selection: whole months, place type and concern, nothing else (agencies, grading
     and the police context stay with the police; a finer choice would let two answers be subtracted)."""
@@ -287,16 +302,7 @@ def _partner_sidebar(lo: date, hi: date, policy: SharingPolicy) -> ReportFilter:
         )
     else:
         first = last = months[0]
-    place_types = st.sidebar.multiselect(
-        "Place type",
-        list(PLACE_TYPES),
-        format_func=PLACE_TYPES.get,
-        key="f_place_types",
-        placeholder="All places",
-    )
-    concerns = st.sidebar.multiselect(
-        "Concern", list(CONCERNS), format_func=CONCERNS.get, key="f_concerns", placeholder="All concerns"
-    )
+    place_types, concerns = _place_type_and_concern()
     st.sidebar.caption(
         f"Partner view: whole months, place type and concern; counts below {policy.k} are shown as "
         f"'{policy.small}' and other counts carry a small fixed noise."
@@ -390,16 +396,7 @@ def sidebar_filters() -> ReportFilter:
         key="f_dates",
     )
     date_from, date_to = picked if isinstance(picked, tuple) and len(picked) == 2 else (lo, hi)
-    place_types = st.sidebar.multiselect(
-        "Place type",
-        list(PLACE_TYPES),
-        format_func=PLACE_TYPES.get,
-        key="f_place_types",
-        placeholder="All places",
-    )
-    concerns = st.sidebar.multiselect(
-        "Concern", list(CONCERNS), format_func=CONCERNS.get, key="f_concerns", placeholder="All concerns"
-    )
+    place_types, concerns = _place_type_and_concern()
     indicators = st.sidebar.multiselect(
         "Indicator",
         list(INDICATORS),
