@@ -35,6 +35,7 @@ __all__ = [
     "GAZETTEER_POSTCODE_COLUMNS",
     "GAZETTEER_PLACE_COLUMNS",
     "GAZETTEER_STREET_COLUMNS",
+    "same_words",
     "split_keys",
     "keys_to_mask",
     "key_counts",
@@ -297,6 +298,12 @@ GAZETTEER_PLACE_COLUMNS = (
     "source",  # 'policeuk_landmark', 'osm', 'demo', 'user'
 )
 GAZETTEER_STREET_COLUMNS = ("street", "locality", "latitude", "longitude", "n_points")
+
+
+def same_words(text: str) -> str:
+    """Free words as compared: lower case, spacing collapsed ('After  School' -> 'after school'). Two
+    times of day in words are the same when this is (a report's fingerprint, the Time page's list)."""
+    return " ".join(str(text).lower().split())
 
 
 def split_keys(value: str | None) -> list[str]:

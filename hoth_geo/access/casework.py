@@ -15,6 +15,7 @@ from hoth_geo.access import audit
 from hoth_geo.access.auth import User
 from hoth_geo.access.privacy import NotAllowed
 from hoth_geo.hexes import cells_to_parent
+from hoth_geo.schema import same_words
 from hoth_geo.selection import ReportFilter, filter_mask, located
 
 __all__ = [
@@ -90,7 +91,7 @@ def times_in_words(engine: Engine, ids, user: User, *, target: str) -> pd.DataFr
     ids = [int(i) for i in ids]
     rows = store.report_details(engine, ids, ["id", "time_text"])
     written = rows["time_text"].dropna().astype(object).map(lambda t: " ".join(str(t).split()))
-    spellings = pd.DataFrame({"words": written, "same": written.str.casefold()})
+    spellings = pd.DataFrame({"words": written, "same": written.map(same_words)})
     counts = spellings.value_counts(["same", "words"]).reset_index(name="n")
     # The most common spelling of each, ties to the first in order of text.
     counts = counts.sort_values(["same", "n", "words"], ascending=[True, False, True])

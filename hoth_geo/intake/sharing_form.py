@@ -835,7 +835,7 @@ def _fingerprints(rows: Mapping[str, np.ndarray]) -> list[str]:
     words = pd.notna(col("time_text"))
     if words.any():
         time_part = time_part.astype(object)
-        time_part[words] = ["w:" + " ".join(str(w).lower().split()) for w in col("time_text")[words]]
+        time_part[words] = ["w:" + schema.same_words(w) for w in col("time_text")[words]]
     obs = col("observed_at").astype("datetime64[ns]").astype("datetime64[m]")
     obs = np.where(time_known, obs, obs.astype("datetime64[D]").astype("datetime64[m]"))
     observed = _fp_datetimes(obs)
