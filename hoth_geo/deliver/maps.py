@@ -392,6 +392,12 @@ _HEX_LAYER_TEMPLATE = Template(
   box-shadow: 0 1px 4px rgba(0,0,0,0.35); font: 12px/1.45 system-ui, sans-serif; color: #222; }
 .hoth-legend-title { font-weight: 600; margin-bottom: 3px; }
 .hoth-legend-row { white-space: nowrap; }
+/* A map narrower than its legend (a phone): the legend keeps inside the map, its rows wrapping
+   under their text rather than under the swatch. */
+@media (max-width: 480px) {
+  .hoth-legend { max-width: calc(100vw - 32px); box-sizing: border-box; font-size: 11px; }
+  .hoth-legend-row { white-space: normal; padding-left: 20px; text-indent: -20px; }
+}
 .hoth-legend-swatch { display: inline-block; width: 14px; height: 14px; margin-right: 6px;
   vertical-align: -2px; border: 1px solid #666; }
 .hoth-legend-place { border-radius: 50%; border: 2px solid #08306b; background: none; }
@@ -491,7 +497,8 @@ _HEX_LAYER_TEMPLATE = Template(
   }, {sticky: true});
   placeLayer.addTo(map);
   map._hothLayers = {hexes: hexLayer, places: placeLayer, top: dotLayer};
-  var legend = L.control({position: D.legendCorner || "bottomright"});
+  var corner = D.legendCorner || "bottomright";
+  var legend = L.control({position: corner});
   legend.onAdd = function () {
     var div = L.DomUtil.create("div", "hoth-legend");
     var out = '<div class="hoth-legend-title">' + D.title + "</div>";
@@ -514,7 +521,13 @@ _HEX_LAYER_TEMPLATE = Template(
   };
   // A map for picking a point (no classes, no places, no empty text) has nothing to explain.
   var hasLegend = !!(D.classes.length || P.length || D.emptyText);
-  if (hasLegend) { legend.addTo(map); }
+  if (hasLegend) {
+    legend.addTo(map);
+    // Sizes are known once the frame is laid out, and change with it (a phone turned sideways).
+    stackIfCrowded();
+    setTimeout(stackIfCrowded, 0);
+    map.on("resize", stackIfCrowded);
+  }
   // The first view: the data fitted beside the legend, set at once (an animated fit started now
   // would make Leaflet drop any later change of view until it ends).
   if (D.fit) {
@@ -529,10 +542,29 @@ _HEX_LAYER_TEMPLATE = Template(
     var started = Date.now();
     map.on("resize", function () { if (Date.now() - started < 4000) { fitView(); } });
   }
+  // A map too narrow for the legend beside the controls of the other corner on its edge (the scale bar
+  // at the bottom, the zoom buttons at the top; a phone): the legend joins that corner, stacked with
+  // its controls, so none hides another. It moves once, never back: in the other corner it would be
+  // beside whatever sits in its first one (the attribution).
+  function stackIfCrowded() {
+    var home = D.legendCorner || "bottomright";
+    if (corner !== home) { return; }
+    var right = corner.indexOf("right") >= 0;
+    var other = right ? corner.replace("right", "left") : corner.replace("left", "right");
+    var box = map.getContainer().querySelector(
+      ".leaflet-" + other.replace(/(left|right)$/, "") + ".leaflet-" + (right ? "left" : "right"));
+    var used = 0;
+    for (var i = 0; box && i < box.children.length; i++) {
+      used = Math.max(used, box.children[i].offsetWidth + 10);  // a control and its margin
+    }
+    if (used > 10 && legend.getContainer().offsetWidth + used + 30 > map.getSize().x) {
+      corner = other;
+      legend.setPosition(corner);
+    }
+  }
   // Fit the data leaving the legend's width (or height, whichever keeps the larger zoom) free on
   // its side of the map, so the legend sits beside the data, never on it.
   function fitBesideLegend(el) {
-    var corner = D.legendCorner || "bottomright";
     var right = corner.indexOf("right") >= 0, bottom = corner.indexOf("bottom") >= 0;
     // The legend's corner holds it and any control stacked with it (the scale bar): keep that free,
     // with its margins and a gap. Sizes from layout, which is there even before the frame is shown.
@@ -547,7 +579,9 @@ _HEX_LAYER_TEMPLATE = Template(
               paddingBottomRight: [right ? px : 0, bottom ? py : 0]};
     }
     var za = map.getBoundsZoom(b, false, L.point(w, 0)), zd = map.getBoundsZoom(b, false, L.point(0, hgt));
-    map.fitBounds(b, za >= zd ? pad(w, 0) : pad(0, hgt));
+    // A legend too wide to sit beside the data (a phone) sits below or above it, and the reverse.
+    var sideways = w > 0 && (hgt === 0 || za >= zd);
+    map.fitBounds(b, sideways ? pad(w, 0) : pad(0, hgt));
   }
 })({{ this._parent.get_name() }}, {{ this.payload }});
 {% endmacro %}

@@ -15,6 +15,7 @@ from hoth_geo.deliver import maps
 from hoth_geo.errors import HothGeoError
 from hoth_geo.schema import GRADING_INFORMATION_LABELS, GRADING_SOURCE_LABELS
 from hoth_geo.ui import state
+from hoth_geo.ui.tables import stacked_table
 from hoth_geo.ui.text import md_escape, md_filters
 
 __all__ = [
@@ -190,12 +191,13 @@ def render() -> None:
     plan = plan.assign(where=state.cell_descriptions(int(res), plan["h3"]))
     shown = plan.assign(h3=hexes.cells_to_str(plan["h3"]))
     # A static table: every cell wraps, so "When", "Where" and "Why" are read whole (a data grid cuts
-    # long text at the column edge), and the ten rows of a plan need no scrolling or sorting.
+    # long text at the column edge), and the ten rows of a plan need no scrolling or sorting. On a
+    # phone each slot is one block, its cells one under the other.
     # st.table renders Markdown in cells, and places and reasons come from reports: escape them.
     table = shown[["slot", *PLAN_HEADERS]].rename(columns={"slot": "Slot", **PLAN_HEADERS})
     for col in ("When", "Where", "Why", "Places in the hexagon (reports)", "Hexagon (H3)"):
         table[col] = [md_escape(v) for v in table[col]]
-    st.table(table, hide_index=True)
+    stacked_table(table, key="patrol_plan")
     st.download_button(
         "Download the plan (CSV)",
         plan_download(

@@ -1,0 +1,172 @@
+"""The pages an officer or a practitioner may open on a phone (390 x 844 CSS pixels, held upright):
+the patrol plan's slots, the sharing form's signs and the maps' legends are read whole, inside the
+screen, without scrolling sideways, and a legend hides neither a hexagon nor the map's controls; on a laptop screen the patrol plan is still a table with a header.
+Screenshots: var/screenshots/phone-*.png. Reuses the helpers of tests/ui/test_browser.py."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from app_server import running_app, save_screenshot
+from test_browser import PASSWORD, SLOW, go_in_session, map_frame, sign_in
+from test_browser_screens import CLEAR_JS
+
+from hoth_geo import store
+from hoth_geo.access import auth
+from hoth_geo.intake import pipeline
+from hoth_geo.schema import INDICATORS
+from hoth_geo.ui.pages.patrol import PLAN_HEADERS
+
+pytestmark = pytest.mark.browser
+
+OFFICER = "officer.phone"  # police, and the administrator the app needs before anyone can sign in
+PRACTITIONER = "practitioner.phone"
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 860}
+IDLE_JS = """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null
+    && document.querySelector('[data-testid="stSpinner"]') === null"""
+
+# Each cell of the patrol plan's table: its box, the text of its column name drawn before it, and
+# whether the table's header row is shown.
+PLAN_CELLS_JS = """() => {
+    const table = document.querySelector('.st-key-patrol_plan table');
+    if (!table) return null;
+    const head = table.querySelector('thead');
+    return {
+        viewport: window.innerWidth,
+        headShown: !!head && head.getBoundingClientRect().height > 0,
+        rows: [...table.querySelectorAll('tbody tr')].map(tr => [...tr.querySelectorAll('td')].map(td => {
+            const r = td.getBoundingClientRect();
+            return {left: r.left, right: r.right, clipped: td.scrollWidth > td.clientWidth + 1,
+                    label: getComputedStyle(td, '::before').content, text: td.innerText};
+        })),
+    };
+}"""
+
+# Each sign's checkbox label: whether its text is cut (wider than its box) and its right edge.
+SIGN_LABELS_JS = """() => [...document.querySelectorAll('[data-testid="stCheckbox"]')].map(box => {
+    const label = box.querySelector('[data-testid="stMarkdownContainer"]');
+    const r = label.getBoundingClientRect();
+    return {text: label.innerText, cut: label.scrollWidth > label.clientWidth + 1,
+            overflow: getComputedStyle(label).textOverflow, right: r.right, viewport: window.innerWidth};
+})"""
+
+# The map's legend box against the map's own box, inside the map's frame.
+LEGEND_JS = """() => {
+    const map = document.querySelector('.leaflet-container'), legend = document.querySelector('.hoth-legend');
+    if (!map || !legend) return null;
+    const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    return {map: box(map), legend: box(legend), text: legend.innerText,
+            // The zoom buttons, the scale bar and the attribution.
+            controls: [...map.querySelectorAll('.leaflet-control')].filter(e => e !== legend).map(box)};
+}"""
+
+
+@pytest.fixture(scope="module")
+def app(chromium, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("narrow_screens_app")
+    db_path = workdir / "app.sqlite"
+    engine = store.connect(f"sqlite:///{db_path}")
+    auth.add_user(engine, OFFICER, PASSWORD, "admin,police")
+    auth.add_user(engine, PRACTITIONER, PASSWORD, "contributor")
+    pipeline.load_demo_data(engine)
+    engine.dispose()
+    with running_app(db_path, workdir) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _signed_in(chromium, app, viewport: dict, username: str):
+    """A page of a new browser context of ``viewport``'s size, signed in as ``username``."""
+    phone = viewport is PHONE
+    context = chromium.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    try:
+        sign_in(page, app, username)
+        yield page
+    finally:
+        context.close()
+
+
+def _open(page, path: str, heading: str) -> None:
+    go_in_session(page, path)
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for()
+    page.wait_for_function(IDLE_JS)
+
+
+def _plan_cells(page) -> dict:
+    page.locator(".st-key-patrol_plan table").wait_for()
+    return page.evaluate(PLAN_CELLS_JS)
+
+
+def test_a_phone_shows_each_patrol_slot_as_a_block_read_whole(chromium, app):
+    with _signed_in(chromium, app, PHONE, OFFICER) as page:
+        _open(page, "patrol", "Patrol plan")
+        cells = _plan_cells(page)
+        assert cells["rows"], "the demo set plans at least one slot"
+        assert not cells["headShown"]  # the column names are said beside each value instead
+        names = ["Slot", *PLAN_HEADERS.values()]
+        for row in cells["rows"]:
+            assert [c["label"] for c in row] == [f'"{name}: "' for name in names]
+            for cell in row:
+                # Inside the screen, nothing cut: no sideways scrolling to read "Why".
+                assert 0 <= cell["left"] and cell["right"] <= cells["viewport"], cell
+                assert not cell["clipped"], cell
+        first = dict(zip(names, (c["text"] for c in cells["rows"][0]), strict=True))
+        assert first["Slot"] == "1" and first["When"] and first["Where"] and "reports" in first["Why"]
+        page.locator(".st-key-patrol_plan tbody tr").first.scroll_into_view_if_needed()
+        save_screenshot(page, "phone-patrol-plan")
+
+
+def test_a_laptop_still_shows_the_patrol_plan_as_a_table(chromium, app):
+    with _signed_in(chromium, app, LAPTOP, OFFICER) as page:
+        _open(page, "patrol", "Patrol plan")
+        cells = _plan_cells(page)
+        assert cells["headShown"]
+        assert all(c["label"] in ("none", "normal") for row in cells["rows"] for c in row)
+        # One row per slot, its cells side by side.
+        first = cells["rows"][0]
+        assert all(a["right"] <= b["left"] + 1 for a, b in zip(first, first[1:], strict=False))
+
+
+def test_a_phone_shows_every_sign_on_the_sharing_form_whole(chromium, app):
+    with _signed_in(chromium, app, PHONE, PRACTITIONER) as page:
+        page.get_by_role("heading", name="Share information", exact=True).wait_for()
+        page.locator('[data-testid="stCheckbox"]').first.wait_for()  # the form's fields draw in turn
+        page.wait_for_function(IDLE_JS)
+        labels = page.evaluate(SIGN_LABELS_JS)
+        assert {label["text"] for label in labels} >= set(INDICATORS.values())
+        longest = max(INDICATORS.values(), key=len)
+        assert len(longest) > 50  # longer than a phone's line: it must wrap, not be cut
+        for label in labels:
+            assert not label["cut"] and label["overflow"] != "ellipsis", label
+            assert label["right"] <= label["viewport"], label
+        page.locator('[data-testid="stCheckbox"]').filter(has_text=longest).scroll_into_view_if_needed()
+        save_screenshot(page, "phone-share-signs")
+
+
+@pytest.mark.parametrize(
+    ("path", "heading", "legend_title"),
+    [("map", "Hotspot map", "Reports per hexagon"), ("hotspots", "Hotspots", "Gi* hot and cold spots")],
+)
+def test_a_phone_keeps_each_map_legend_inside_its_map(chromium, app, path, heading, legend_title):
+    with _signed_in(chromium, app, PHONE, OFFICER) as page:
+        _open(page, path, heading)
+        frame = map_frame(page)
+        frame.wait_for_function(f"() => ({LEGEND_JS})() !== null")
+        page.wait_for_timeout(1500)  # the frame takes its final size
+        box = frame.evaluate(LEGEND_JS)
+        assert legend_title in box["text"]
+        m_left, m_top, m_right, m_bottom = box["map"]
+        l_left, l_top, l_right, l_bottom = box["legend"]
+        assert m_left <= l_left and l_right <= m_right and m_top <= l_top and l_bottom <= m_bottom, box
+        # Every hexagon in the first view, none under the legend: on a phone it sits below the data.
+        clear = frame.evaluate(CLEAR_JS)
+        assert clear["n"] > 0 and clear["inView"] and clear["hits"] == 0, clear
+        assert len(box["controls"]) >= 2, box
+        for left, top, right, bottom in box["controls"]:  # hides none of the map's controls
+            assert right <= l_left or l_right <= left or bottom <= l_top or l_bottom <= top, box
+        page.locator('iframe[title="streamlit_folium.st_folium"]').first.scroll_into_view_if_needed()
+        save_screenshot(page, f"phone-{path}-legend")
