@@ -1,7 +1,8 @@
 """The pages an officer or a practitioner may open on a phone (390 x 844 CSS pixels, held upright):
 the patrol plan's slots, the sharing form's signs and the maps' legends are read whole, inside the
-screen, without scrolling sideways, and a legend hides neither a hexagon nor the map's controls; on a laptop screen the patrol plan is still a table with a header.
-Screenshots: var/screenshots/phone-*.png. Reuses the helpers of tests/ui/test_browser.py."""
+screen, without scrolling sideways, and a legend hides neither a hexagon nor the map's controls; on a
+laptop screen the patrol plan is still a table with a header. Screenshots: var/screenshots/phone-*.png.
+Reuses the helpers of tests/ui/test_browser.py."""
 
 from __future__ import annotations
 
