@@ -149,7 +149,9 @@ def _concentration_section(key: tuple, filters, types: tuple[str, ...]) -> None:
                 y=alt.Y("share_of_reports:Q", title="Share of the type's reports")
                 .axis(format="%")
                 .scale(domain=[0, 1]),
-                color=alt.Color("type:N", title="Type"),
+                # Below the chart, one type a line, names whole: on a phone a legend at the side left
+                # the curves a strip 40 px wide, and two columns ran off the screen.
+                color=alt.Color("type:N", title="Type").legend(orient="bottom", columns=1, labelLimit=0),
                 tooltip=[
                     alt.Tooltip("type:N", title="Type"),
                     alt.Tooltip("share_of_places:Q", title="Places", format=".0%"),
@@ -162,7 +164,10 @@ def _concentration_section(key: tuple, filters, types: tuple[str, ...]) -> None:
             .mark_line(strokeDash=[4, 4], color="#888888")
             .encode(x="x:Q", y="y:Q")
         )
-        st.altair_chart(diagonal + line, use_container_width=True)
+        # The element's height holds a 300 px plot, its axis titles (about 90 px) and the legend below
+        # (20 px a type), so more types lengthen the legend rather than flatten the curves.
+        height = 300 + 90 + 20 * len(chart_types)
+        st.altair_chart(diagonal + line, use_container_width=True, height=height)
         st.caption(
             "The dashed line is equal reporting at every place; the further a curve bows above it, the more concentrated."
         )
