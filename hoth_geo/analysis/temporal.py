@@ -690,13 +690,17 @@ def day_hour_table(reports: pd.DataFrame, filters: ReportFilter | None = None, m
     return time_profile(reports, filters, mask).table
 
 
+def _time_only_in_words(reports: pd.DataFrame) -> np.ndarray:
+    """Reports with no time of day whose form gave one in words ("after school")."""
+    return ~reports["time_known"].to_numpy(dtype=bool) & reports["time_in_words"].to_numpy(dtype=bool)
+
+
 def time_profile(reports: pd.DataFrame, filters: ReportFilter | None = None, mask=None) -> TimeProfile:
     """The day x hour table plus the reports that cannot go in it, counted apart."""
     check_frames(reports, report_columns=("time_known", "time_in_words", "date_approximate"))
     keep = _profile_mask(reports, filters, mask)
     known = reports["time_known"].to_numpy(dtype=bool)
     approx = reports["date_approximate"].to_numpy(dtype=bool)
-    words = reports["time_in_words"].to_numpy(dtype=bool)
     in_table = keep & known & ~approx
     t = pd.DatetimeIndex(reports["observed_at"].to_numpy(dtype="datetime64[ns]")[in_table])
     counts = np.bincount(t.day_of_week * 24 + t.hour, minlength=7 * 24).reshape(7, 24)
@@ -708,7 +712,7 @@ def time_profile(reports: pd.DataFrame, filters: ReportFilter | None = None, mas
     return TimeProfile(
         table=table,
         unknown_time=int((keep & ~known).sum()),
-        time_in_words=int((keep & ~known & words).sum()),
+        time_in_words=int((keep & _time_only_in_words(reports)).sum()),
         approximate_dates=int((keep & known & approx).sum()),
         total=int(keep.sum()),
     )
@@ -720,8 +724,7 @@ def ids_with_time_in_words(
     """Ids of the selected reports whose time of day was given only in words (``TimeProfile.time_in_words``
     counts them), for a permitted user to read the words (``casework.times_in_words``)."""
     check_frames(reports, report_columns=("id", "time_known", "time_in_words"))
-    keep = _profile_mask(reports, filters, mask)
-    keep &= ~reports["time_known"].to_numpy(dtype=bool) & reports["time_in_words"].to_numpy(dtype=bool)
+    keep = _profile_mask(reports, filters, mask) & _time_only_in_words(reports)
     return reports["id"].to_numpy()[keep]
 
 
