@@ -1,7 +1,7 @@
 """The pages an officer or a practitioner may open on a phone (390 x 844 CSS pixels, held upright):
 the patrol plan's slots, the sharing form's signs and the maps' legends are read whole, inside the
-screen, without scrolling sideways, and a legend hides neither a hexagon nor the map's controls; on a
-laptop screen the patrol plan is still a table with a header. Screenshots: var/screenshots/phone-*.png.
+screen, without scrolling sideways, and a legend hides neither a hexagon nor the map's controls; so are
+a hexagon's concerns and signs; on a laptop screen the patrol plan is still a table with a header. Screenshots: var/screenshots/phone-*.png.
 Reuses the helpers of tests/ui/test_browser.py."""
 
 from __future__ import annotations
@@ -44,6 +44,13 @@ PLAN_CELLS_JS = """() => {
         })),
     };
 }"""
+
+# Every cell of the static tables on the page: its text, whether it is cut, and its box's right edge.
+TABLE_CELLS_JS = """() => [...document.querySelectorAll('[data-testid="stTable"] td')].map(td => {
+    const r = td.getBoundingClientRect();
+    return {text: td.innerText, cut: td.scrollWidth > td.clientWidth + 1, left: r.left, right: r.right,
+            viewport: window.innerWidth};
+})"""
 
 # Each sign's checkbox label: whether its text is cut (wider than its box) and its right edge.
 SIGN_LABELS_JS = """() => [...document.querySelectorAll('[data-testid="stCheckbox"]')].map(box => {
@@ -146,6 +153,25 @@ def test_a_phone_shows_every_sign_on_the_sharing_form_whole(chromium, app):
             assert label["right"] <= label["viewport"], label
         page.locator('[data-testid="stCheckbox"]').filter(has_text=longest).scroll_into_view_if_needed()
         save_screenshot(page, "phone-share-signs")
+
+
+def test_a_phone_shows_a_hexagons_concerns_and_signs_whole(chromium, app):
+    with _signed_in(chromium, app, PHONE, OFFICER) as page:
+        _open(page, "map", "Hotspot map")
+        page.get_by_role("combobox", name="busiest").tap()
+        page.get_by_role("option").first.click()  # the busiest hexagon
+        page.get_by_role("heading", name="matching reports").wait_for()
+        page.locator('[data-testid="stTable"]').nth(2).wait_for()  # concerns, place types, signs
+        page.wait_for_function(IDLE_JS)
+        cells = page.evaluate(TABLE_CELLS_JS)
+        texts = {c["text"] for c in cells}
+        # The demo's busiest hexagon (a bus station) holds its longest concern and sign names.
+        assert "Child criminal exploitation (county lines, drug running)" in texts
+        assert "Involved in anti-social behaviour or crime (drug running / county lines)" in texts
+        for cell in cells:
+            assert not cell["cut"] and 0 <= cell["left"] and cell["right"] <= cell["viewport"], cell
+        page.locator('[data-testid="stTable"]').nth(2).scroll_into_view_if_needed()
+        save_screenshot(page, "phone-hexagon-detail")
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape, md_filters, shown_count
 
 __all__ = [
+    "COUNT_HEADERS",
     "DETAIL_COLUMNS",
     "REPORT_LIST_COLUMNS",
     "render_suppressed",
@@ -57,11 +58,10 @@ REPORT_LIST_COLUMNS = {
 }
 
 
-# Readable headers for what is inside one hexagon.
+# Readable headers for what is inside one hexagon: its reports counted by concern, place type and sign,
+# and its places.
+COUNT_HEADERS = {"concern": "Concern", "place type": "Place type", "indicator": "Indicator noted"}
 DETAIL_COLUMNS = {
-    "concern": st.column_config.TextColumn("Concern", width="large"),
-    "indicator": st.column_config.TextColumn("Indicator noted"),  # sized to the longest wording
-    "place type": st.column_config.TextColumn("Place type", width="large"),
     "name": st.column_config.TextColumn("Place", width="large"),
     "place_type": st.column_config.TextColumn("Type", width="medium"),
     "reports": st.column_config.NumberColumn("Reports", width="small"),
@@ -199,28 +199,14 @@ def render() -> None:
     # Street names come from the area's gazetteer, built from an OpenStreetMap export.
     st.subheader(f"{md_escape(where) or 'Hexagon ' + cell_to_str(cell)}: {n:,} matching reports")
     st.caption(f"Hexagon {cell_to_str(cell)} (H3 resolution {res})")
-    # Two narrow tables side by side and the places below at full width, so no column is cut off.
-    # The count first: a long concern name then takes the rest of the width and never pushes it out.
+    # Static tables, so every name wraps and is read whole on any screen (a data grid cuts a long concern
+    # or sign at its column's edge): the count first; concerns and place types on the left, the signs
+    # on the right (columns of about the same length); the places below at full width.
     c1, c2 = st.columns(2)
-    for column, table, label in (
-        (c1, detail["by_concern"], "concern"),
-        (c2, detail["by_place_type"], "place type"),
-    ):
-        column.dataframe(
-            table,
-            hide_index=True,
-            use_container_width=True,
-            column_order=("reports", label),
-            column_config=DETAIL_COLUMNS,
-        )
-    if not detail["by_indicator"].empty:  # below, sized to its text: the guidance's wording of a sign is long
-        st.dataframe(
-            detail["by_indicator"],
-            hide_index=True,
-            use_container_width=False,
-            column_order=("reports", "indicator"),
-            column_config=DETAIL_COLUMNS,
-        )
+    c1.table(_count_table(detail["by_concern"], "concern"), hide_index=True)
+    c1.table(_count_table(detail["by_place_type"], "place type"), hide_index=True)
+    if not detail["by_indicator"].empty:
+        c2.table(_count_table(detail["by_indicator"], "indicator"), hide_index=True)
     hex_places = detail["places"]
     st.dataframe(
         hex_places[["name", "reports", "agencies", "place_type"]].assign(
@@ -233,6 +219,16 @@ def render() -> None:
     user = state.user()
     if user is not None and user.can("view_reports") and n:
         _report_list(user, cell, res, filters)
+
+
+def _count_table(table: pd.DataFrame, label: str):
+    """A hexagon's reports by ``label`` (concern, place type or indicator) with their headers as shown:
+    counts as numbers (aligned right) written with thousands separators, the names escaped, as a static
+    table reads its cells as Markdown."""
+    shown = pd.DataFrame(
+        {"Reports": table["reports"], COUNT_HEADERS[label]: [md_escape(v) for v in table[label]]}
+    )
+    return shown.style.format({"Reports": "{:,}"})
 
 
 def _report_list(user, cell: int, res: int, filters) -> None:
