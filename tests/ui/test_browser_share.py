@@ -1,7 +1,8 @@
 """The Share information form in headless Chromium: a contributor finds a place by typing, sees where
 the report will land, sends it and gets a receipt; the police then find it on the map; the contributor
-reaches nothing else; an unplaceable report goes to Review; a session that expires mid-form keeps the
-draft; the form works from the keyboard alone and every field has an accessible name.
+reaches nothing else; an unplaceable report goes to Review; a point clicked on the map, or tapped on a
+phone, places the report there; a session that expires mid-form keeps the draft; the form works from the
+keyboard alone and every field has an accessible name.
 
 The module runs its own Streamlit server on its own database (demo data, a police user, two
 contributors with agencies on their accounts); the session-expiry test uses a second server on the
@@ -24,6 +25,7 @@ from playwright.sync_api import expect
 from test_browser import (
     MAP_IFRAME,
     PASSWORD,
+    SLOW,
     assert_nothing_ran,
     expect_sign_in_form,
     go_in_session,
@@ -469,6 +471,40 @@ def test_a_click_on_the_map_places_the_report_where_clicked(chromium, app):  # n
         save_screenshot(page, f"share-map-click-{'county' if zoom is None else f'zoom-{zoom}'}")
     assert watch.dialogs == [] and watch.errors == [] and watch.foreign == []
     context.close()
+
+
+def test_a_tap_on_a_phone_places_the_report_where_tapped(chromium, app):  # noqa: F811
+    """A practitioner on a phone (390 px, touch) taps the form's map: Leaflet reads the touch as a click,
+    and the report is placed at the tapped point, as precise as the county-wide map it was tapped on."""
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    try:
+        open_form(page, app, CONTRIBUTOR)
+        tick(page, "A point I choose on the map")
+        page.get_by_text("Click the map where it happened").wait_for()
+        preview_layers(page, want_marker=False)
+        page.locator(MAP_IFRAME).evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        x, y = map_frame(page).evaluate(
+            """([lat, lng]) => {
+            const map = window[document.querySelector('.leaflet-container').id];
+            const p = map.latLngToContainerPoint([lat, lng]);
+            return [p.x, p.y];
+        }""",
+            list(DURHAM),
+        )
+        frame_box = page.locator(MAP_IFRAME).bounding_box()
+        page.touchscreen.tap(frame_box["x"] + x, frame_box["y"] + y)
+        placed = page.locator('[data-testid="stAlert"]').filter(has_text="Where it will be placed")
+        radius = map_click_radius_m(DURHAM[0], maps.BLANK_MAP_ZOOM)
+        expect(placed).to_contain_text(f"within about {radius:,.0f} m", timeout=60_000)
+        marker = preview_layers(page)["markers"][0]
+        assert marker["lat"] == pytest.approx(DURHAM[0], abs=5e-3)
+        assert marker["lng"] == pytest.approx(DURHAM[1], abs=5e-3)
+        save_screenshot(page, "phone-share-map-tap")
+    finally:
+        context.close()
 
 
 def test_the_form_is_sent_from_the_keyboard_and_every_field_has_a_name(chromium, app):  # noqa: F811
