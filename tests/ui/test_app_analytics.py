@@ -98,6 +98,14 @@ def test_every_hotspots_view_renders(app_env, view):
     at.radio(key="hs_view").set_value(view).run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
+    if view != "Intensity (kernel density)":
+        # Each hexagon listed is named by its streets first, its H3 id last, as in the Gi* table.
+        listed = at.dataframe[-1].value
+        assert len(listed) > 0
+        assert list(listed.columns)[0] == "where" and list(listed.columns)[-1] == "h3"
+        assert listed["h3"].str.fullmatch("[0-9a-f]{15}").all()
+        # A rural hexagon with no street or place of the gazetteer near it has no words, only its id.
+        assert (listed["where"] != "").mean() > 0.9
 
 
 def test_hotspots_warns_instead_of_mapping_too_few_reports(app_env):

@@ -322,10 +322,11 @@ def _emerging_view(
         if classes_only:
             return
         st.subheader("Hexagons with a pattern")
+        listed = patterned.sort_values(["final_z"], ascending=False).head(MAX_TABLE_ROWS)
         shown = _with_cell_text(
-            patterned.sort_values(["final_z"], ascending=False)[
+            listed.assign(where=state.cell_descriptions(res, listed["h3"]))[
                 [
-                    "h3",
+                    "where",
                     "label",
                     "total_count",
                     "final_count",
@@ -333,15 +334,18 @@ def _emerging_view(
                     "n_cold_steps",
                     "trend_z",
                     "trend_p",
+                    "h3",
                 ]
             ]
         )
+        # Named by its streets first, as in the Gi* table: an officer cannot place '88194650c9fffff'.
         st.dataframe(
-            shown.head(MAX_TABLE_ROWS),
+            shown,
             hide_index=True,
             use_container_width=True,
             column_config={
-                "h3": "Hexagon (H3)",
+                "where": st.column_config.TextColumn("Where", width="large"),
+                "h3": h3_column(),
                 "label": "Pattern",
                 "total_count": st.column_config.NumberColumn("Reports"),
                 "final_count": st.column_config.NumberColumn("In the last step"),
@@ -421,13 +425,15 @@ def _change_view(key: tuple, res: int, filters, area_uploaded: bool = False) -> 
         order = table.assign(size=table["difference"].abs()).sort_values(
             ["p_fdr", "size", "h3"], ascending=[True, False, True]
         )
-        shown = _with_cell_text(order.head(MAX_TABLE_ROWS))
+        listed = order.head(MAX_TABLE_ROWS)
+        shown = _with_cell_text(listed.assign(where=state.cell_descriptions(res, listed["h3"])))
         st.dataframe(
-            shown[["h3", "before", "after", "difference", "ratio", "p_fdr", "direction"]],
+            shown[["where", "before", "after", "difference", "ratio", "p_fdr", "direction", "h3"]],
             hide_index=True,
             use_container_width=True,
             column_config={
-                "h3": "Hexagon (H3)",
+                "where": st.column_config.TextColumn("Where", width="large"),
+                "h3": h3_column(),
                 "before": st.column_config.NumberColumn("Before"),
                 "after": st.column_config.NumberColumn("After"),
                 "difference": st.column_config.NumberColumn("Difference"),
