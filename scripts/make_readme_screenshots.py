@@ -131,6 +131,19 @@ def patrol_plan(page) -> None:
     _scroll_to(page.locator('[data-testid="stExpander"]').filter(has_text="Grading weights"))  # the plan
 
 
+def patrol_plan_on_a_phone(page) -> None:
+    """The plan as an officer reads it on a phone: the first slots, one block each."""
+    # The menu is folded away on a phone: the page is opened by its address within the session.
+    page.evaluate(
+        "(p) => { history.pushState({}, '', p); window.dispatchEvent(new PopStateEvent('popstate')); }",
+        "/patrol",
+    )
+    page.get_by_role("heading", name="Patrol plan", exact=True).wait_for()
+    _idle(page)
+    # The folded grading weights just above the plan: the top bar then hides none of the first slot.
+    _scroll_to(page.locator('[data-testid="stExpander"]').filter(has_text="Grading weights"))
+
+
 def places(page) -> None:
     _open(page, "Places")
 
@@ -170,7 +183,9 @@ def share(page) -> None:
     _map_drawn(page)
 
 
-# (file name, role, what to do before the picture, window height in pixels)
+PHONE = {"width": 390, "height": 844}  # CSS pixels, drawn at twice the density as a phone does
+
+# (file name, role, what to do before the picture, window height in pixels; a phone's window instead)
 SHOTS = [
     ("screen-hotspot-map", "analyst", hotspot_map_and_detail, 1300),
     ("screen-hotspots-gistar", "analyst", hotspots, 1260),
@@ -181,6 +196,7 @@ SHOTS = [
     ("screen-export-partner", "partner", export_partner, 860),
     ("screen-share-information", "contributor", share, 1000),
     ("screen-partner-hotspot-map", "partner", hotspot_map, 860),
+    ("screen-phone-patrol-plan", "analyst", patrol_plan_on_a_phone, PHONE),
 ]
 
 
@@ -236,8 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         with running_app(db_path, workdir, env) as app, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for name, role, prepare, height in shots:
-                viewport = {**VIEWPORT, "height": args.height or height}
-                context = browser.new_context(viewport=viewport)
+                if height is PHONE:
+                    context = browser.new_context(
+                        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+                    )
+                else:
+                    context = browser.new_context(viewport={**VIEWPORT, "height": args.height or height})
                 page = context.new_page()
                 page.set_default_timeout(STEP_MS)
                 watch = Watch(page, app["url"])
