@@ -31,7 +31,8 @@ def stacked_table_css(key: str, columns: list[str]) -> str:
         f"<style>\n@media (max-width: {NARROW_SCREEN_PX}px) {{\n"
         f"{scope} table, {scope} tbody, {scope} tr, {scope} td {{ display: block; width: auto; }}\n"
         f"{scope} thead {{ display: none; }}\n"
-        f"{scope} tr {{ padding: 0.4rem 0; border-bottom: 2px solid rgba(49, 51, 63, 0.3); }}\n"
+        # Grey at half strength: a line between slots on a light or a dark theme alike.
+        f"{scope} tr {{ padding: 0.4rem 0; border-bottom: 2px solid rgba(128, 128, 128, 0.5); }}\n"
         f"{scope} td {{ border: none; padding: 0.1rem 0.5rem; white-space: normal; }}\n"
         # A cell's text follows its column's name on the same line, numbers as well as words:
         # Streamlit sets each cell's alignment in its style attribute and draws its text in an
