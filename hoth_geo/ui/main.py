@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, Stop
 
 from hoth_geo import settings
 from hoth_geo.access import auth
-from hoth_geo.ui import session, state
+from hoth_geo.ui import session, state, styles
 from hoth_geo.ui.pages import (
     about,
     admin,
@@ -152,6 +152,8 @@ def _run(start_page: str, run: dict) -> None:
         session.signed_out_navigation(session.sign_in_page, "Sign in", "sign-in", PAGES)
         return
     keys = allowed_pages(user)
+    # A printed page carries the marking of what this user sees, as an export does.
+    st.html(styles.print_css(state.policy().marking))
     has_data = user.can("view_map")
     if has_data:
         state.ensure_demo_loaded(actor=user.username)
