@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 from time import perf_counter
 from time import time as unix_time
 
@@ -83,8 +82,6 @@ def allowed_pages(user: auth.User) -> list[str]:
 FILTERED_PAGES = frozenset({"map", "hotspots", "places", "time", "patrol", "disruption", "export"})
 
 RUN_LOG_ENV = "HOTH_GEO_RUN_LOG"
-# Styles of the app's own, sent with every page (Streamlit puts a stylesheet-only block out of the flow).
-SCREEN_CSS = Path(__file__).with_name("screen.css")
 _run_log_lock = threading.Lock()
 
 
@@ -140,7 +137,7 @@ def _run(start_page: str, run: dict) -> None:
     st.set_page_config(
         page_title="hoth-geo", page_icon=str(settings.STATIC_DIR / "favicon.png"), layout="wide"
     )
-    st.html(SCREEN_CSS)
+    st.html(styles.SCREEN_CSS)  # a block of styles only: Streamlit keeps it out of the page's flow
     engine = state.engine()
     if auth.first_run_needed(engine):
         run["page"] = "first-run"

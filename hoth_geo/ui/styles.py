@@ -1,9 +1,21 @@
-"""The app's own style rules beyond Streamlit's: tables stacked on a phone and pages that print as a
-protectively marked document. Each function returns a ``<style>`` block for ``st.html``."""
+"""The app's own style rules beyond Streamlit's: labels that wrap, tables stacked on a phone and pages
+that print as a protectively marked document. Each is a ``<style>`` block for ``st.html``."""
 
 from __future__ import annotations
 
-__all__ = ["NARROW_SCREEN_PX", "css_string", "print_css", "stacked_table_css"]
+__all__ = ["NARROW_SCREEN_PX", "SCREEN_CSS", "css_string", "print_css", "stacked_table_css"]
+
+# Sent with every page (hoth_geo/ui/main.py). Streamlit draws a checkbox's label on one line cut with an
+# ellipsis: on a phone the sharing form's signs read "Pregnant or has contracted a sexually transmitted
+# infec…". Labels wrap instead.
+SCREEN_CSS = """<style>
+[data-testid="stCheckbox"] [data-testid="stMarkdownContainer"],
+[data-testid="stCheckbox"] [data-testid="stMarkdownContainer"] p {
+  white-space: normal;
+  overflow: visible;
+  text-overflow: clip;
+}
+</style>"""
 
 # Below this width (a phone held upright, CSS pixels) a table of several long text columns is cut at
 # the screen's edge and read by scrolling sideways; its rows are stacked instead.
