@@ -94,6 +94,9 @@ def print_css(marking: str) -> str:
         # one) and cuts there: on paper it is not a scrolling box, and its rows run on over sheets.
         '[data-testid="stTable"], [data-testid="stTable"] > div { overflow: visible !important; }\n'
         '[data-testid="stTable"] table { display: table !important; }\n'
+        # A map keeps the width it had on screen, wider than its column on paper, and was drawn over the
+        # figures beside it: on paper it is cut at its column's edge.
+        "iframe { max-width: 100% !important; }\n"
         "}\n"
         f"@page {{ margin: 16mm 12mm; @top-center {{ {marked} }} @bottom-center {{ {marked} }} }}\n"
         "</style>"
