@@ -52,6 +52,7 @@ __all__ = [
     "day_hour_table",
     "time_profile",
     "ids_with_time_in_words",
+    "time_only_in_words",
     "monthly_trend",
 ]
 
@@ -690,8 +691,9 @@ def day_hour_table(reports: pd.DataFrame, filters: ReportFilter | None = None, m
     return time_profile(reports, filters, mask).table
 
 
-def _time_only_in_words(reports: pd.DataFrame) -> np.ndarray:
-    """Reports with no time of day whose form gave one in words ("after school")."""
+def time_only_in_words(reports: pd.DataFrame) -> np.ndarray:
+    """Reports with no time of day whose form gave one in words ("after school"): the Time page's count
+    and list, and the briefing pack's time page."""
     return ~reports["time_known"].to_numpy(dtype=bool) & reports["time_in_words"].to_numpy(dtype=bool)
 
 
@@ -712,7 +714,7 @@ def time_profile(reports: pd.DataFrame, filters: ReportFilter | None = None, mas
     return TimeProfile(
         table=table,
         unknown_time=int((keep & ~known).sum()),
-        time_in_words=int((keep & _time_only_in_words(reports)).sum()),
+        time_in_words=int((keep & time_only_in_words(reports)).sum()),
         approximate_dates=int((keep & known & approx).sum()),
         total=int(keep.sum()),
     )
@@ -724,7 +726,7 @@ def ids_with_time_in_words(
     """Ids of the selected reports whose time of day was given only in words (``TimeProfile.time_in_words``
     counts them), for a permitted user to read the words (``casework.times_in_words``)."""
     check_frames(reports, report_columns=("id", "time_known", "time_in_words"))
-    keep = _profile_mask(reports, filters, mask) & _time_only_in_words(reports)
+    keep = _profile_mask(reports, filters, mask) & time_only_in_words(reports)
     return reports["id"].to_numpy()[keep]
 
 

@@ -44,7 +44,13 @@ from hoth_geo.access import privacy
 from hoth_geo.analysis.hotspots import TooFewReports, hotspots
 from hoth_geo.analysis.patrol import patrol_plan
 from hoth_geo.analysis.places import place_ranking
-from hoth_geo.analysis.temporal import WEEKDAYS, emerging_hotspots, monthly_trend, time_profile
+from hoth_geo.analysis.temporal import (
+    WEEKDAYS,
+    emerging_hotspots,
+    monthly_trend,
+    time_only_in_words,
+    time_profile,
+)
 from hoth_geo.deliver.maps import PALETTE
 from hoth_geo.deliver.static_maps import (
     PAGE_SIZES_IN,
@@ -918,7 +924,7 @@ def _time_page(fig: Figure, rect, ctx: _Context) -> None:
         )
     y = top - 8 * cell_h - 0.1 / hi
     unknown = privacy.disclose_selection(rep_, keep & ~known, policy)
-    in_words = privacy.disclose_selection(rep_, keep & ~known & rep_["time_in_words"].to_numpy(bool), policy)
+    in_words = privacy.disclose_selection(rep_, keep & time_only_in_words(rep_), policy)
     approx = privacy.disclose_selection(rep_, keep & known & approx_mask, policy)
     in_table = privacy.disclose_selection(rep_, in_table_mask, policy)
     lines = [
