@@ -86,7 +86,7 @@ def app(chromium, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def _signed_in(chromium, app, viewport: dict, username: str):
+def signed_in(chromium, app, viewport: dict, username: str):
     """A page of a new browser context of ``viewport``'s size, signed in as ``username``."""
     phone = viewport is PHONE
     context = chromium.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
@@ -111,7 +111,7 @@ def _plan_cells(page) -> dict:
 
 
 def test_a_phone_shows_each_patrol_slot_as_a_block_read_whole(chromium, app):
-    with _signed_in(chromium, app, PHONE, OFFICER) as page:
+    with signed_in(chromium, app, PHONE, OFFICER) as page:
         _open(page, "patrol", "Patrol plan")
         cells = _plan_cells(page)
         assert cells["rows"], "the demo set plans at least one slot"
@@ -130,7 +130,7 @@ def test_a_phone_shows_each_patrol_slot_as_a_block_read_whole(chromium, app):
 
 
 def test_a_laptop_still_shows_the_patrol_plan_as_a_table(chromium, app):
-    with _signed_in(chromium, app, LAPTOP, OFFICER) as page:
+    with signed_in(chromium, app, LAPTOP, OFFICER) as page:
         _open(page, "patrol", "Patrol plan")
         cells = _plan_cells(page)
         assert cells["headShown"]
@@ -141,7 +141,7 @@ def test_a_laptop_still_shows_the_patrol_plan_as_a_table(chromium, app):
 
 
 def test_a_phone_shows_every_sign_on_the_sharing_form_whole(chromium, app):
-    with _signed_in(chromium, app, PHONE, PRACTITIONER) as page:
+    with signed_in(chromium, app, PHONE, PRACTITIONER) as page:
         page.get_by_role("heading", name="Share information", exact=True).wait_for()
         page.locator('[data-testid="stCheckbox"]').first.wait_for()  # the form's fields draw in turn
         page.wait_for_function(IDLE_JS)
@@ -173,7 +173,7 @@ def _choose_the_busiest_hexagon(page) -> None:
 
 
 def test_a_phone_shows_a_hexagons_concerns_and_signs_whole(chromium, app):
-    with _signed_in(chromium, app, PHONE, OFFICER) as page:
+    with signed_in(chromium, app, PHONE, OFFICER) as page:
         _open(page, "map", "Hotspot map")
         hex_count(page)  # the map has drawn: its first report back to the server has rerun the page
         _choose_the_busiest_hexagon(page)
@@ -196,7 +196,7 @@ def test_a_phone_shows_a_hexagons_concerns_and_signs_whole(chromium, app):
     [("map", "Hotspot map", "Reports per hexagon"), ("hotspots", "Hotspots", "Gi* hot and cold spots")],
 )
 def test_a_phone_keeps_each_map_legend_inside_its_map(chromium, app, path, heading, legend_title):
-    with _signed_in(chromium, app, PHONE, OFFICER) as page:
+    with signed_in(chromium, app, PHONE, OFFICER) as page:
         _open(page, path, heading)
         frame = map_frame(page)
         frame.wait_for_function(f"() => ({LEGEND_JS})() !== null")

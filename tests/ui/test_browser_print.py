@@ -11,8 +11,14 @@ import shutil
 import subprocess
 
 import pytest
-from test_browser import SLOW, go_in_session, sign_in
-from test_browser_narrow_screens import IDLE_JS, OFFICER, app  # noqa: F401  (the module's server)
+from test_browser import go_in_session
+from test_browser_narrow_screens import (  # noqa: F401  (app: the module's server)
+    IDLE_JS,
+    LAPTOP,
+    OFFICER,
+    app,
+    signed_in,
+)
 
 from hoth_geo.access.privacy import DEFAULT_MARKINGS
 
@@ -35,11 +41,7 @@ def _squeezed(text: str) -> str:
 
 
 def test_a_printed_patrol_plan_is_marked_on_every_sheet_and_holds_every_slot(chromium, app, tmp_path):  # noqa: F811
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(SLOW)
-    try:
-        sign_in(page, app, OFFICER)
+    with signed_in(chromium, app, LAPTOP, OFFICER) as page:
         go_in_session(page, "patrol")
         page.locator(".st-key-patrol_plan table").wait_for()
         page.wait_for_function(IDLE_JS)
@@ -47,8 +49,6 @@ def test_a_printed_patrol_plan_is_marked_on_every_sheet_and_holds_every_slot(chr
         assert len(whens) == 10  # the default plan: ten slots
         pdf = tmp_path / "patrol-plan.pdf"
         page.pdf(path=str(pdf), format="A4")
-    finally:
-        context.close()
     sheets = _text(pdf, "-layout")
     assert len(sheets) >= 2, "a plan of ten slots and its map take more than one sheet"
     for number, sheet in enumerate(sheets, start=1):
