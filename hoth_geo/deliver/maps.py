@@ -497,7 +497,7 @@ _HEX_LAYER_TEMPLATE = Template(
   }, {sticky: true});
   placeLayer.addTo(map);
   map._hothLayers = {hexes: hexLayer, places: placeLayer, top: dotLayer};
-  var corner = D.legendCorner || "bottomright";
+  var home = D.legendCorner || "bottomright", corner = home;  // corner: where the legend is now
   var legend = L.control({position: corner});
   legend.onAdd = function () {
     var div = L.DomUtil.create("div", "hoth-legend");
@@ -547,7 +547,6 @@ _HEX_LAYER_TEMPLATE = Template(
   // its controls, so none hides another. It moves once, never back: in the other corner it would be
   // beside whatever sits in its first one (the attribution).
   function stackIfCrowded() {
-    var home = D.legendCorner || "bottomright";
     if (corner !== home) { return; }
     var right = corner.indexOf("right") >= 0;
     var other = right ? corner.replace("right", "left") : corner.replace("left", "right");
