@@ -17,6 +17,8 @@ from hoth_geo.deliver import maps
 from hoth_geo.intake import pipeline
 from hoth_geo.intake import submission as sm
 from hoth_geo.ui.main import allowed_pages
+from hoth_geo.ui.pages.share import MY_SUBMISSIONS_HEADERS
+from hoth_geo.ui.text import md_escape
 
 DEMO_PLACE = "Bus station, Darlington town centre (demo)"
 
@@ -89,7 +91,10 @@ def test_the_form_previews_the_place_then_sends_it_with_a_receipt(contributor, d
 
     listing = app_as(contributor, "my-submissions").run()
     assert listing.title[0].value == "My submissions"
-    assert reference in listing.dataframe[0].value["Reference"].tolist()
+    shown = listing.table[0].value  # a static table: stacked form by form on a phone
+    assert list(shown.columns) == list(MY_SUBMISSIONS_HEADERS.values())
+    mine_row = shown[shown["Reference"] == md_escape(reference)]  # drawn as Markdown
+    assert mine_row["Status"].tolist() == ["Received and placed on the map"]
 
 
 def test_the_preview_map_without_a_basemap_takes_in_the_nearest_town(contributor, monkeypatch, tmp_path):

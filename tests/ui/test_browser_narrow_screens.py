@@ -1,13 +1,14 @@
 """The pages an officer or a practitioner may open on a phone (390 x 844 CSS pixels, held upright):
 the patrol plan's slots, the sharing form's signs and the maps' legends are read whole, inside the
 screen, without scrolling sideways, and a legend hides neither a hexagon nor the map's controls; so are
-a hexagon's concerns and signs; on a laptop screen the patrol plan is still a table with a header. Screenshots: var/screenshots/phone-*.png.
+a hexagon's concerns and signs, and a practitioner's own submissions with their status; on a laptop screen the patrol plan is still a table with a header. Screenshots: var/screenshots/phone-*.png.
 Reuses the helpers of tests/ui/test_browser.py."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from datetime import date
 
 import pytest
 from app_server import running_app, save_screenshot
@@ -17,8 +18,10 @@ from test_browser_screens import CLEAR_JS
 from hoth_geo import store
 from hoth_geo.access import auth
 from hoth_geo.intake import pipeline
+from hoth_geo.intake import submission as sm
 from hoth_geo.schema import INDICATORS
 from hoth_geo.ui.pages.patrol import PLAN_HEADERS
+from hoth_geo.ui.pages.share import MY_SUBMISSIONS_HEADERS
 
 pytestmark = pytest.mark.browser
 
@@ -29,10 +32,10 @@ LAPTOP = {"width": 1280, "height": 860}
 IDLE_JS = """() => document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]') !== null
     && document.querySelector('[data-testid="stSpinner"]') === null"""
 
-# Each cell of the patrol plan's table: its box, the text of its column name drawn before it, and
-# whether the table's header row is shown.
-PLAN_CELLS_JS = """() => {
-    const table = document.querySelector('.st-key-patrol_plan table');
+# Each cell of a stacked table (tables.stacked_table, by its key): its box, the text of its column name
+# drawn before it, and whether the table's header row is shown.
+STACKED_CELLS_JS = """(key) => {
+    const table = document.querySelector('.st-key-' + key + ' table');
     if (!table) return null;
     const head = table.querySelector('thead');
     return {
@@ -80,6 +83,19 @@ def app(chromium, tmp_path_factory):
     auth.add_user(engine, OFFICER, PASSWORD, "admin,police")
     auth.add_user(engine, PRACTITIONER, PASSWORD, "contributor")
     pipeline.load_demo_data(engine)
+    sm.set_account_agency(engine, PRACTITIONER, "Example Youth Project (fictional)", "youth_service")
+    sent = sm.Submission(
+        token=sm.new_token(),
+        observed_on=date(2026, 11, 20),
+        place_name="Bus station, Darlington town centre (demo)",
+        place_type="transport_hub",
+        concerns=("cce", "cse"),
+        what_was_seen="Synthetic: a young person was handed a parcel by an older male at the bus station.",
+        grading_source="2",
+        grading_information="B",
+        grading_handling="P",
+    )
+    sm.submit(engine, auth.get_user(engine, PRACTITIONER), sent)
     engine.dispose()
     with running_app(db_path, workdir) as running:
         yield running
@@ -107,7 +123,7 @@ def _open(page, path: str, heading: str) -> None:
 
 def _plan_cells(page) -> dict:
     page.locator(".st-key-patrol_plan table").wait_for()
-    return page.evaluate(PLAN_CELLS_JS)
+    return page.evaluate(STACKED_CELLS_JS, "patrol_plan")
 
 
 def test_a_phone_shows_each_patrol_slot_as_a_block_read_whole(chromium, app):
@@ -154,6 +170,24 @@ def test_a_phone_shows_every_sign_on_the_sharing_form_whole(chromium, app):
             assert label["right"] <= label["viewport"], label
         page.locator('[data-testid="stCheckbox"]').filter(has_text=longest).scroll_into_view_if_needed()
         save_screenshot(page, "phone-share-signs")
+
+
+def test_a_phone_shows_each_of_my_submissions_with_its_status_whole(chromium, app):
+    with signed_in(chromium, app, PHONE, PRACTITIONER) as page:
+        page.get_by_role("heading", name="Share information", exact=True).wait_for()
+        _open(page, "my-submissions", "My submissions")
+        page.locator(".st-key-my_submissions table").wait_for()
+        cells = page.evaluate(STACKED_CELLS_JS, "my_submissions")
+        assert not cells["headShown"] and len(cells["rows"]) == 1
+        (row,) = cells["rows"]
+        names = list(MY_SUBMISSIONS_HEADERS.values())
+        assert [c["label"] for c in row] == [f'"{name}: "' for name in names]
+        for cell in row:
+            assert 0 <= cell["left"] and cell["right"] <= cells["viewport"] and not cell["clipped"], cell
+        shown = dict(zip(names, (c["text"] for c in row), strict=True))
+        assert shown["Reference"].startswith("SHR-") and shown["Status"] == "Received and placed on the map"
+        assert shown["Date seen"] == "20/11/2026"
+        save_screenshot(page, "phone-my-submissions")
 
 
 def _choose_the_busiest_hexagon(page) -> None:

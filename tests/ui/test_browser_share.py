@@ -283,8 +283,8 @@ def test_contributor_finds_a_place_sees_where_it_lands_sends_it_and_police_see_i
 
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="My submissions").click()
     page.get_by_role("heading", name="My submissions").wait_for()
-    cells = page.locator('[data-testid="stDataFrame"] td[role="gridcell"]')
-    cells.filter(has_text=reference).first.wait_for(state="attached")
+    cells = page.locator(".st-key-my_submissions td")
+    cells.filter(has_text=reference).first.wait_for()
     assert cells.filter(has_text="Received and placed on the map").count() >= 1
     assert cells.filter(has_text=app["other_reference"]).count() == 0
     assert watch.dialogs == [] and watch.errors == [] and watch.foreign == []

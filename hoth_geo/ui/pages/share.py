@@ -14,10 +14,10 @@ draws the form. Nothing typed is lost:
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import folium
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -28,10 +28,13 @@ from hoth_geo.intake import geocode, guidance
 from hoth_geo.intake import submission as sm
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.ui import state
+from hoth_geo.ui.tables import stacked_table
+from hoth_geo.ui.text import md_escape
 
 __all__ = [
     "WHERE_MODES",
     "USE_TYPED",
+    "MY_SUBMISSIONS_HEADERS",
     "render",
     "render_mine",
 ]
@@ -42,6 +45,15 @@ WHERE_MODES = {
     "online": "Online",
 }
 USE_TYPED = "None of these: send what I typed"
+# My submissions: the columns of sm.my_submissions shown, in order, and their headers.
+MY_SUBMISSIONS_HEADERS = {
+    "reference": "Reference",
+    "status_label": "Status",
+    "sent_at": "Sent (UTC)",
+    "seen_on": "Date seen",
+    "place_type": "Place type",
+    "concerns": "Concerns",
+}
 
 # Widget keys (their values are the draft) and the non-widget keys that belong to the draft too.
 _TEXT_KEYS = ("sh_time", "sh_query", "sh_seen", "sh_people", "sh_vehicles", "sh_child")
@@ -50,15 +62,6 @@ _IND_KEYS = tuple(f"sh_ind_{k}" for k in INDICATORS)
 _WIDGET_KEYS = ("sh_date", *_TEXT_KEYS, *_CHOICE_KEYS, "sh_concerns", *_IND_KEYS)
 _STATE_KEYS = ("sh_token", "sh_lat", "sh_lon", "sh_accuracy")
 _SENTINEL = "sh_seen"  # present while the form's widgets are alive in this session
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])")  # ":" and "@" too: no autolinks
-
-
-def _md(text: object) -> str:
-    """Text from the database shown in Markdown as text, never as markup or a link."""
-    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
-    # Bare addresses become links even when escaped: an invisible word joiner breaks them.
-    return re.sub(r"(?i)(://|www)", lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], escaped)
 
 
 def _defaults() -> dict:
@@ -302,7 +305,8 @@ def render() -> None:
         st.info("Your unsent form has been restored.", icon=":material/restore:")
     if errors:
         st.error(
-            "The form was not sent. Please check:\n\n" + "\n".join(f"- {_md(m)}" for m in errors.values()),
+            "The form was not sent. Please check:\n\n"
+            + "\n".join(f"- {md_escape(m)}" for m in errors.values()),
             icon=":material/error:",
         )
 
@@ -320,9 +324,9 @@ def render() -> None:
                 icon=":material/warning:",
             )
         else:
-            contact = f"; contact: {_md(agency.contact)}" if agency.contact else ""
+            contact = f"; contact: {md_escape(agency.contact)}" if agency.contact else ""
             st.caption(
-                f"Shared as **{_md(agency.agency)}** ({_md(AGENCY_TYPES.get(agency.agency_type, ''))}){contact}."
+                f"Shared as **{md_escape(agency.agency)}** ({md_escape(AGENCY_TYPES.get(agency.agency_type, ''))}){contact}."
             )
         _field_error(errors, "agency")
         _field_error(errors, "token")
@@ -390,7 +394,7 @@ def render() -> None:
         preview = sm.preview(user, _submission(user), engine=eng, gazetteer=state.gazetteer())
         if mode != "online":
             if preview.located:
-                at = f" ({_md(preview.place_label)})" if preview.place_label else ""
+                at = f" ({md_escape(preview.place_label)})" if preview.place_label else ""
                 st.success(
                     f"**Where it will be placed**: {preview.method_label}{at}, confidence "
                     f"{preview.confidence:.0%}, within about {preview.precision_m:,.0f} m.",
@@ -499,16 +503,13 @@ def render_mine() -> None:
     st.caption(
         "What happened to each form you sent. 'Needs a location' means an analyst will place it on the map."
     )
-    shown = mine.assign(sent_at=mine["sent_at"].dt.strftime("%d/%m/%Y %H:%M"))[
-        ["reference", "sent_at", "seen_on", "place_type", "concerns", "status_label"]
-    ].rename(
-        columns={
-            "reference": "Reference",
-            "sent_at": "Sent (UTC)",
-            "seen_on": "Date seen",
-            "place_type": "Place type",
-            "concerns": "Concerns",
-            "status_label": "Status",
-        }
+    # What happened to it beside its reference: a practitioner checking from a phone reads each form as
+    # one block (stacked_table), the status second, not in a grid's sixth column off the screen.
+    shown = mine.assign(
+        sent_at=mine["sent_at"].dt.strftime("%d/%m/%Y %H:%M"),
+        seen_on=[d.strftime("%d/%m/%Y") if pd.notna(d) else "" for d in mine["seen_on"]],
     )
-    st.dataframe(shown, hide_index=True, width="stretch")
+    table = shown[list(MY_SUBMISSIONS_HEADERS)].rename(columns=MY_SUBMISSIONS_HEADERS)
+    for col in table.columns:  # st.table draws Markdown
+        table[col] = [md_escape(v) for v in table[col]]
+    stacked_table(table, key="my_submissions")
