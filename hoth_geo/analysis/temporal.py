@@ -54,6 +54,7 @@ __all__ = [
     "ids_with_time_in_words",
     "time_only_in_words",
     "monthly_trend",
+    "days_covered",
 ]
 
 # --- Time steps -------------------------------------------------------------------------------------
@@ -730,29 +731,64 @@ def ids_with_time_in_words(
     return reports["id"].to_numpy()[keep]
 
 
-def monthly_trend(reports: pd.DataFrame, filters: ReportFilter | None = None, mask=None) -> pd.DataFrame:
-    """Selected reports per calendar month, zero-filled from the first to the last month.
+def days_covered(month, first_day: int, last_day: int) -> str:
+    """The days of ``month`` a trend's span covers, in words: '1–20 Nov 2026', or '31 Jan 2025'."""
+    m = pd.Timestamp(month)
+    days = f"{first_day}" if first_day == last_day else f"{first_day}\u2013{last_day}"
+    return f"{days} {m:%b %Y}"
 
-    The span is the filter's dates when set, else the selected reports' first and last month.
-    Approximate dates are counted in their recorded month.
+
+def monthly_trend(
+    reports: pd.DataFrame, filters: ReportFilter | None = None, mask=None, *, days_from_data: bool = True
+) -> pd.DataFrame:
+    """Selected reports per calendar month, zero-filled from the first to the last month: ``month``,
+    ``count``, and the days of the month the span covers (``first_day``, ``last_day``; ``partial`` when
+    that is not the whole month).
+
+    The span is the filter's dates when set, else the selected reports' first and last day (with
+    ``days_from_data=False``, their whole first and last month). A month the span only partly covers
+    (dates chosen up to the 20th, or data that ends on it) counts fewer reports than a whole month
+    would: a chart that drew it like the others would show a fall that is not there. Approximate dates
+    are counted in their recorded month.
     """
     keep = _profile_mask(reports, filters, mask)
-    t = reports["observed_at"].to_numpy(dtype="datetime64[ns]")[keep]
-    months = t.astype("datetime64[M]")
-    lo = (
-        np.datetime64(filters.date_from, "M")
-        if filters and filters.date_from
-        else (months.min() if months.size else None)
-    )
-    hi = (
-        np.datetime64(filters.date_to, "M")
-        if filters and filters.date_to
-        else (months.max() if months.size else None)
-    )
-    if lo is None or hi is None:
-        return pd.DataFrame({"month": pd.Series(dtype="datetime64[ns]"), "count": pd.Series(dtype=np.int64)})
+    days = reports["observed_at"].to_numpy(dtype="datetime64[ns]")[keep].astype("datetime64[D]")
+    first = np.datetime64(filters.date_from, "D") if filters and filters.date_from else None
+    last = np.datetime64(filters.date_to, "D") if filters and filters.date_to else None
+    if days.size:
+        data_first, data_last = days.min(), days.max()
+        if not days_from_data:  # the whole months the data reaches
+            data_first = data_first.astype("datetime64[M]").astype("datetime64[D]")
+            data_last = (data_last.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
+        first = data_first if first is None else first
+        last = data_last if last is None else last
+    if first is None or last is None:
+        return pd.DataFrame(
+            {
+                "month": pd.Series(dtype="datetime64[ns]"),
+                "count": pd.Series(dtype=np.int64),
+                "first_day": pd.Series(dtype=np.int64),
+                "last_day": pd.Series(dtype=np.int64),
+                "partial": pd.Series(dtype=bool),
+            }
+        )
+    lo, hi = first.astype("datetime64[M]"), last.astype("datetime64[M]")
     span = np.arange(lo, hi + 1)
-    idx = (months - lo).astype(np.int64)
+    idx = (days.astype("datetime64[M]") - lo).astype(np.int64)
     ok = (idx >= 0) & (idx < span.size)
     counts = np.bincount(idx[ok], minlength=span.size)
-    return pd.DataFrame({"month": span.astype("datetime64[ns]"), "count": counts.astype(np.int64)})
+    month_start = span.astype("datetime64[D]")
+    month_days = ((span + 1).astype("datetime64[D]") - month_start).astype(np.int64)
+    first_day = np.ones(span.size, dtype=np.int64)
+    last_day = month_days.copy()
+    first_day[0] = (first - month_start[0]).astype(np.int64) + 1
+    last_day[-1] = (last - month_start[-1]).astype(np.int64) + 1
+    return pd.DataFrame(
+        {
+            "month": span.astype("datetime64[ns]"),
+            "count": counts.astype(np.int64),
+            "first_day": first_day,
+            "last_day": last_day,
+            "partial": (first_day > 1) | (last_day < month_days),
+        }
+    )

@@ -46,6 +46,7 @@ from hoth_geo.analysis.patrol import patrol_plan
 from hoth_geo.analysis.places import place_ranking
 from hoth_geo.analysis.temporal import (
     WEEKDAYS,
+    days_covered,
     emerging_hotspots,
     monthly_trend,
     time_only_in_words,
@@ -750,7 +751,9 @@ def _concern_names(text, k: int) -> list[str]:
 
 def _monthly_page(fig: Figure, rect, ctx: _Context) -> None:
     policy = ctx.policy
-    trend = monthly_trend(ctx.reports, ctx.filters)
+    # For a partner, a part month ends only at a date chosen: one ended by the data's own first or
+    # last day would publish the day of a report.
+    trend = monthly_trend(ctx.reports, ctx.filters, days_from_data=not policy.suppresses)
     heading = "Reports per month"
     if trend.empty:
         _note_page(fig, rect, heading, "No reports in this selection.")
@@ -771,12 +774,18 @@ def _monthly_page(fig: Figure, rect, ctx: _Context) -> None:
             f" Months with fewer than {policy.k} reports are drawn as hatched '{policy.small}' bars "
             f"of height {policy.k}; '{privacy.SECONDARY_MARK}' months are withheld to protect one and not drawn."
         )
+    part = trend[trend["partial"]]
+    if not part.empty:
+        # A part month's lower count must not read as a fall (the dates chosen end on the 20th, say).
+        days = " and ".join(days_covered(r.month, r.first_day, r.last_day) for r in part.itertuples())
+        sub += f" Pale bars are part months ({days} only): not whole months' counts."
     inner = _heading(fig, rect, heading, sub)
     left, bottom, width, height = inner
     wi, hi = fig.get_size_inches()
     ax = fig.add_axes((left + 0.55 / wi, bottom + 0.95 / hi, width - 0.7 / wi, height - 1.15 / hi))
     x = np.arange(len(shown))
     values = shown["count"].tolist()
+    partial = trend["partial"].to_numpy(dtype=bool)
     numeric = [v for v in values if not isinstance(v, str)]
     top = max([*numeric, policy.k, 1])
     for xi, v in zip(x, values, strict=True):
@@ -786,6 +795,10 @@ def _monthly_page(fig: Figure, rect, ctx: _Context) -> None:
                 continue
             ax.bar(xi, policy.k, color="white", edgecolor="#6a51a3", hatch="////", lw=0.6)
             ax.text(xi, policy.k + top * 0.01, v, ha="center", va="bottom", fontsize=7, color=_INK)
+        elif partial[xi]:
+            ax.bar(xi, v, color="#fdd0a2", edgecolor="#b35806", lw=0.6, linestyle=(0, (3, 2)))
+            if len(values) <= 36:
+                ax.text(xi, v + top * 0.01, f"{int(v):,}", ha="center", va="bottom", fontsize=7, color=_INK)
         else:
             ax.bar(xi, v, color="#fd8d3c", edgecolor="#b35806", lw=0.4)
             if len(values) <= 36:

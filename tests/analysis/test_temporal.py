@@ -577,6 +577,35 @@ def test_monthly_trend_zero_fills():
     assert temporal.monthly_trend(reports.iloc[:0]).empty
 
 
+def test_monthly_trend_marks_the_months_the_span_only_partly_covers():
+    reports = _frame([PARK_RES8] * 3, ["2025-01-31 23:00", "2025-04-01", "2025-04-20"])
+    # Dates chosen from 5 Dec to 2 May: December and May are parts of months, and say which days.
+    f = ReportFilter(date_from=date(2024, 12, 5), date_to=date(2025, 5, 2))
+    got = temporal.monthly_trend(reports, f)
+    assert got["partial"].tolist() == [True, False, False, False, False, True]
+    assert got[["first_day", "last_day"]].values.tolist() == [
+        [5, 31],
+        [1, 31],
+        [1, 28],
+        [1, 31],
+        [1, 30],
+        [1, 2],
+    ]
+    # No dates chosen: the reports' own first and last day bound the span (data ending on 20 April).
+    got = temporal.monthly_trend(reports)
+    assert got["partial"].tolist() == [True, False, False, True]
+    assert got[["first_day", "last_day"]].values.tolist() == [[31, 31], [1, 28], [1, 31], [1, 20]]
+    # For an output that must not publish the day of a report: only a date chosen ends a part month.
+    got = temporal.monthly_trend(reports, days_from_data=False)
+    assert not got["partial"].any() and got["last_day"].tolist() == [31, 28, 31, 30]
+    got = temporal.monthly_trend(reports, ReportFilter(date_to=date(2025, 4, 25)), days_from_data=False)
+    assert got["partial"].tolist() == [False, False, False, True] and got["last_day"].iloc[-1] == 25
+    # Whole months are not marked; a leap year's February is whole at 29 days.
+    whole = ReportFilter(date_from=date(2024, 2, 1), date_to=date(2024, 2, 29))
+    leap = temporal.monthly_trend(_frame([PARK_RES8], ["2024-02-10"]), whole)
+    assert leap["partial"].tolist() == [False] and leap["last_day"].tolist() == [29]
+
+
 def test_emerging_with_an_area_runs_on_the_area_grid(demo_reports):
     from shapely.geometry import box
 

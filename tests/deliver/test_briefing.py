@@ -229,6 +229,43 @@ def test_the_time_page_counts_the_times_given_only_in_words_apart(packs, demo):
     assert shown == privacy.disclose_selection(reports, in_words_mask, privacy.policy_for("partner"))
 
 
+def _monthly_text(pdf: bytes) -> str:
+    (page,) = [p for p in _pages_text(pdf) if "Reports per month" in p]
+    return " ".join(page.split())
+
+
+def test_the_monthly_page_says_which_bars_are_part_months(demo):
+    """A month the period only partly covers is drawn pale and named, so its lower count does not read
+    as a fall; never for a partner by the data's own last day (that would publish the day of a report)."""
+    _need_poppler()
+    reports, places = demo
+    to_the_15th = ReportFilter(date_from=date(2026, 5, 1), date_to=date(2026, 10, 15))
+    pdf = briefing.briefing_pack(
+        reports, places, filters=to_the_15th, policy="police", generated_at=GENERATED
+    )
+    assert "Pale bars are part months (1\u201315 Oct 2026 only)" in _monthly_text(pdf)
+    # A partner's period is whole months (the dates are widened to them): no part month to mark.
+    pdf = briefing.briefing_pack(
+        reports, places, filters=to_the_15th, policy="partner", generated_at=GENERATED
+    )
+    assert "01 May 2026 to 31 Oct 2026" in _monthly_text(pdf) and "part months" not in _monthly_text(pdf)
+    whole = ReportFilter(date_from=date(2026, 5, 1), date_to=date(2026, 10, 31))
+    pdf = briefing.briefing_pack(reports, places, filters=whole, policy="police", generated_at=GENERATED)
+    assert "part months" not in _monthly_text(pdf)
+    # No dates chosen, data that ends on 20 October.
+    early = reports[reports["observed_at"] < "2026-10-21"]
+    last_day = early["observed_at"].max()
+    assert last_day.day < 31
+    police = _monthly_text(
+        briefing.briefing_pack(early, places, filters=None, policy="police", generated_at=GENERATED)
+    )
+    assert f"part months (1\u2013{last_day.day} Oct 2026 only)" in police
+    partner = _monthly_text(
+        briefing.briefing_pack(early, places, filters=None, policy="partner", generated_at=GENERATED)
+    )
+    assert "part months" not in partner and f"1\u2013{last_day.day} Oct" not in partner
+
+
 def test_place_names_cannot_trigger_mathtext(demo):
     _need_poppler()
     reports, places = demo

@@ -163,6 +163,16 @@ def test_time_page_counts_unknown_times_apart(app_env):
     assert (viewed["event"], viewed["target"]) == ("report_viewed", "time:all matching reports")
 
 
+def test_time_page_marks_a_part_month_at_the_end_of_the_dates_chosen(app_env):
+    at = _run("time")
+    assert not [c for c in at.caption if "Part months" in c.value], "the demo's dates are whole months"
+    # Dates ending on the 15th: October's count is half a month's, and the page says so.
+    at.date_input(key="f_dates").set_value((date(2026, 5, 1), date(2026, 10, 15))).run()
+    assert not at.exception, at.exception
+    (said,) = [c.value for c in at.caption if "Part months" in c.value]
+    assert "1\u201315 Oct 2026 only" in said and "May" not in said
+
+
 def test_time_page_for_one_hexagon(app_env):
     truth = json.loads((settings.DEMO_DIR / "planted_truth.json").read_text())
     cell = truth["town_centre_cluster"]["expected_top_cell_res8"]

@@ -151,20 +151,56 @@ def _heatmap(table: pd.DataFrame) -> alt.Chart:
 
 
 def _trend(monthly: pd.DataFrame) -> alt.Chart:
+    """Reports per month; a month the span only partly covers is a hollow point on a dashed line, so a
+    part month's lower count does not read as a fall."""
     import altair as alt  # on first chart, not at import (~26 MB)
 
-    return (
-        alt.Chart(monthly)
-        .mark_line(point=True)
+    data = monthly.assign(
+        days=[
+            temporal.days_covered(r.month, r.first_day, r.last_day) if r.partial else "the whole month"
+            for r in monthly.itertuples()
+        ]
+    )
+    x = alt.X("month:T", title="Month", axis=alt.Axis(format="%b %Y"))
+    y = alt.Y("count:Q", title="Reports")
+    whole = alt.Chart(data[~data["partial"]]).mark_line().encode(x=x, y=y)
+    # The segments into a part month at either end: the part month and its whole neighbour.
+    ends = []
+    if len(data) > 1:
+        if data["partial"].iloc[0]:
+            ends.append(data.iloc[:2].assign(segment=0))
+        if data["partial"].iloc[-1]:
+            ends.append(data.iloc[-2:].assign(segment=1))
+    layers = [whole]
+    if ends:
+        dashed = alt.Chart(pd.concat(ends)).mark_line(strokeDash=[4, 4]).encode(x=x, y=y, detail="segment:N")
+        layers.append(dashed)
+    points = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=40, color="#4c78a8")
         .encode(
-            x=alt.X("month:T", title="Month", axis=alt.Axis(format="%b %Y")),
-            y=alt.Y("count:Q", title="Reports"),
+            x=x,
+            y=y,
+            fill=alt.condition("datum.partial", alt.value("white"), alt.value("#4c78a8")),
             tooltip=[
                 alt.Tooltip("month:T", title="Month", format="%B %Y"),
                 alt.Tooltip("count:Q", title="Reports"),
+                alt.Tooltip("days:N", title="Days counted"),
             ],
         )
-        .properties(height=260)
+    )
+    layers.append(points)
+    return alt.layer(*layers).properties(height=260)
+
+
+def _part_months_caption(monthly: pd.DataFrame) -> str:
+    part = monthly[monthly["partial"]]
+    if part.empty:
+        return ""
+    days = " and ".join(temporal.days_covered(r.month, r.first_day, r.last_day) for r in part.itertuples())
+    return (
+        f" Part months (hollow, on a dashed line): {days} only, as far as the dates chosen or the data"
+        " reach; their counts are not whole months'."
     )
 
 
@@ -213,4 +249,4 @@ def render() -> None:
         st.info("No selected reports.")
     else:
         st.altair_chart(_trend(monthly), use_container_width=True)
-        st.caption("Approximate dates count in their recorded month.")
+        st.caption("Approximate dates count in their recorded month." + _part_months_caption(monthly))
