@@ -481,19 +481,6 @@ INSET_COUNT = 3
 INSET_HEIGHT_IN = 2.3
 
 
-def _street_frames() -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The gazetteer's streets and places of the area in use (None when it has none)."""
-    from hoth_geo.intake.area import gazetteer_for, in_use
-
-    try:
-        gaz = gazetteer_for(in_use())
-    except (OSError, ValueError):
-        return None, None
-    streets = getattr(gaz, "streets", None)
-    places = getattr(gaz, "places", None)
-    return (streets if streets is not None and not streets.empty else None), places
-
-
 def _top_hexagons(ctx: _Context, layer) -> list[dict]:
     """Up to INSET_COUNT hexagons with the most reports, each far enough from the ones before that
     insets do not repeat one cluster, with a caption in words.
@@ -504,7 +491,8 @@ def _top_hexagons(ctx: _Context, layer) -> list[dict]:
     police only streets, never a venue (venue names follow ``privacy.named_place_rule``), and the ward
     when no street is near."""
     from hoth_geo.deliver.static_maps import INSET_HALF_SPAN_EDGES
-    from hoth_geo.deliver.wayfinding import describe_cells
+    from hoth_geo.deliver.wayfinding import describe_cells_for
+    from hoth_geo.intake.area import gazetteer_in_use
 
     counts = privacy.hex_counts(ctx.reports, ctx.res, ctx.filters)
     if counts.empty:
@@ -535,11 +523,7 @@ def _top_hexagons(ctx: _Context, layer) -> list[dict]:
         if len(chosen) == INSET_COUNT:
             break
     cells = shown["h3"].to_numpy(dtype=np.int64)[chosen]
-    streets, gaz_places = _street_frames()
-    words = [""] * len(cells)
-    if streets is not None:
-        places = gaz_places if not ctx.policy.suppresses else None
-        words = describe_cells(cells, ctx.res, streets, places).tolist()
+    words = describe_cells_for(cells, ctx.res, gazetteer_in_use(), name_places=not ctx.policy.suppresses)
     areas = _wards_and_towns(cells)
     gi_label = dict(zip(layer.cells.tolist(), layer.colours.tolist(), strict=True))
     colour_label = {colour: label for colour, label, _ in layer.legend}

@@ -258,6 +258,7 @@ def _prepare_export(
 ) -> PreparedExport:
     from hoth_geo.access.privacy import SharingPolicy, check_resolution, partner_filters, resolution_note
     from hoth_geo.deliver import briefing, exports, maps, static_maps
+    from hoth_geo.intake.area import gazetteer_in_use
 
     check_choice(kind, "kind", KINDS)
     check_choice(map_type, "map_type", MAP_TYPES)
@@ -307,10 +308,14 @@ def _prepare_export(
         if places is None:
             raise ValueError("places must be the pipeline.all_places frame for a GeoPackage, got None")
         details["crs"] = crs
-        data = exports.export_layers(reports, places, int(res), filters, policy, crs=crs)
+        data = exports.export_layers(
+            reports, places, int(res), filters, policy, crs=crs, gazetteer=gazetteer_in_use()
+        )
     else:
         details["crs"] = crs
-        data = exports.export_hexes(reports, int(res), filters, policy, fmt=suffix, crs=crs)
+        data = exports.export_hexes(
+            reports, int(res), filters, policy, fmt=suffix, crs=crs, gazetteer=gazetteer_in_use()
+        )
     return PreparedExport(
         data=data,
         kind=kind,

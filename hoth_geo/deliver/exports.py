@@ -54,6 +54,7 @@ from hoth_geo.access.privacy import (
 from hoth_geo.analysis.aggregate import aggregate_hexes
 from hoth_geo.analysis.hotspots import hotspots
 from hoth_geo.analysis.places import place_ranking, with_coordinates
+from hoth_geo.deliver.wayfinding import describe_cells_for
 from hoth_geo.hexes import cell_centres, cells_to_parent, cells_to_str, hex_frame
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, key_counts
 from hoth_geo.selection import ReportFilter, filter_mask, located
@@ -236,6 +237,7 @@ def shareable_hexes(
     policy: SharingPolicy,
     *,
     with_hotspots: bool = False,
+    gazetteer=None,
 ) -> ShareableHexes:
     """Hexagon counts as ``policy`` may see them (h3 as int64).
 
@@ -247,6 +249,10 @@ def shareable_hexes(
       linear function of the counts around it and, with those counts published, gives a small count
       back. The filters are those a partner may use (``privacy.partner_filters``: whole months, place
       type, concern; NotAllowed for agency or grading filters).
+
+    With the area's ``gazetteer``, a ``where`` column after h3 names each hexagon's streets
+    (``wayfinding.describe_cells_for``): an H3 id tells a meeting nothing. Outside the police never a
+    venue: a hexagon with no street near is described by nothing.
 
     Returns a ``ShareableHexes``: the table with the resolution the audience may see (``res``,
     ``res_requested``, ``note``) and the publishable ``total``. With hotspots, grid cells with no
@@ -286,6 +292,9 @@ def shareable_hexes(
         )
         out = _order_shared(out[order], "count", ["h3"])
         total = disclosed.totals["count"]
+    if gazetteer is not None:
+        words = describe_cells_for(out["h3"].to_numpy(dtype=np.int64), used, gazetteer, name_places=police)
+        out.insert(1, "where", words)
     return ShareableHexes(out, used, int(res), resolution_note(res, policy), total)
 
 
@@ -524,19 +533,21 @@ def export_hexes(
     fmt: str = "geojson",
     crs: str = "EPSG:4326",
     with_hotspots: bool = False,
+    gazetteer=None,
     engine: Engine | None = None,
     exported_by: str | None = None,
     filename: str | None = None,
 ) -> bytes:
     """Hexagon counts (``shareable_hexes``) as GeoJSON, GeoPackage (layer 'hexes'), CSV or XLSX.
 
-    h3 is the H3 hex string. CSV and XLSX carry the hexagon centre in ``crs`` (longitude/latitude or
-    easting/northing) instead of a polygon. A res finer than the audience may see is coarsened (the
-    log records both). Recorded in the export log when ``engine`` is given.
+    h3 is the H3 hex string; with the area's ``gazetteer``, ``where`` names the hexagon's streets.
+    CSV and XLSX carry the hexagon centre in ``crs`` (longitude/latitude or easting/northing) instead
+    of a polygon. A res finer than the audience may see is coarsened (the log records both). Recorded
+    in the export log when ``engine`` is given.
     """
     _check_fmt(fmt, FORMATS)
     _check_crs(crs, fmt)
-    shared = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots)
+    shared = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots, gazetteer=gazetteer)
     extra = {"res": shared.res, "res_requested": shared.res_requested, "crs": crs, "fmt": fmt}
     about = _about("hexes", policy, {"filters": _describe(filters), **extra, "total": shared.total})
     if shared.note:
@@ -635,15 +646,16 @@ def export_layers(
     *,
     crs: str = "EPSG:4326",
     with_hotspots: bool = False,
+    gazetteer=None,
     engine: Engine | None = None,
     exported_by: str | None = None,
     filename: str | None = None,
 ) -> bytes:
-    """One GeoPackage for GIS users with the layer 'hexes' and, for the police or a partner export with
-    named places released (``privacy.NamedPlacesRelease``), the layer 'places'. Logged when given
-    ``engine``."""
+    """One GeoPackage for GIS users with the layer 'hexes' (its streets in ``where`` with the area's
+    ``gazetteer``) and, for the police or a partner export with named places released
+    (``privacy.NamedPlacesRelease``), the layer 'places'. Logged when given ``engine``."""
     _check_crs(crs, "gpkg")
-    hexes = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots)
+    hexes = shareable_hexes(reports, res, filters, policy, with_hotspots=with_hotspots, gazetteer=gazetteer)
     layers = {"hexes": _gpkg_ready(_hex_layer(hexes.table, crs))}
     if _shares_places(policy):
         pts = shareable_places(reports, places, filters, policy).table

@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 from hoth_geo import hexes as hx
 from hoth_geo.intake.gazetteer import local_metres
 
-__all__ = ["describe_cells", "NEAR_EDGES"]
+__all__ = ["describe_cells", "describe_cells_for", "NEAR_EDGES"]
 
 NEAR_EDGES = 3.0  # how far, in hexagon edge lengths from the centre, a "near" street may be
 _MAX_STREETS = 2
@@ -106,14 +106,27 @@ def describe_cells(cells, res: int, streets: pd.DataFrame, places: pd.DataFrame 
         # The rest: the nearest street point within reach, said as "near ...".
         rest = np.flatnonzero(~done)
         found, idx = _nearest_within(s, cells[rest], res)
+        street, locality = s["street"].to_numpy(), s["locality"].to_numpy()
         for q, i in zip(rest[found], idx[found], strict=True):
-            row = s.iloc[int(i)]
-            out[q] = "near " + _phrase([row["street"]], row["locality"])
+            out[q] = "near " + _phrase([street[i]], locality[i])
             done[q] = True
     if places is not None and not places.empty and not done.all():
         p = places.loc[places["name"].notna() & places["latitude"].notna() & places["longitude"].notna()]
         rest = np.flatnonzero(~done)
         found, idx = _nearest_within(p, cells[rest], res)
+        name = p["name"].to_numpy()
         for q, i in zip(rest[found], idx[found], strict=True):
-            out[q] = "near " + str(p["name"].iloc[int(i)])
+            out[q] = "near " + str(name[i])
     return pd.Series(out, dtype=object)
+
+
+def describe_cells_for(cells, res: int, gazetteer, *, name_places: bool) -> list[str]:
+    """``describe_cells`` from ``gazetteer`` (its ``streets`` and ``places``; "" for every cell when it
+    has no streets). ``name_places=False`` leaves the gazetteer's places out: a hexagon with no street
+    near is then described by nothing rather than by a venue's name (outside the police, a venue is
+    named only under ``privacy.named_place_rule``)."""
+    streets = getattr(gazetteer, "streets", None)
+    if streets is None or streets.empty:
+        return [""] * len(cells)
+    places = gazetteer.places if name_places else None
+    return describe_cells(cells, res, streets, places).tolist()

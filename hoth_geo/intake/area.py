@@ -76,6 +76,7 @@ __all__ = [
     "inside_area",
     "gazetteer_for",
     "current_gazetteer",
+    "gazetteer_in_use",
     "engine_url",
     "for_engine",
     "install_gazetteer",
@@ -560,6 +561,15 @@ def _gazetteer_cached(
 def current_gazetteer(db_url: str | None = None) -> Gazetteer:
     """The gazetteer of the area in use."""
     return gazetteer_for(current_area(db_url))
+
+
+def gazetteer_in_use() -> Gazetteer | None:
+    """The gazetteer of the area in use (``in_use``), or None when its files cannot be read: an export
+    then describes its hexagons by nothing rather than failing."""
+    try:
+        return gazetteer_for(in_use())
+    except (OSError, ValueError):
+        return None
 
 
 def engine_url(engine) -> str:

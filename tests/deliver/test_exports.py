@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -39,7 +40,9 @@ from hoth_geo.deliver.exports import (
     shareable_hexes,
     shareable_places,
 )
+from hoth_geo.deliver.wayfinding import describe_cells
 from hoth_geo.intake import pipeline
+from hoth_geo.intake.area import gazetteer_for, shipped_area
 from hoth_geo.schema import TEMPLATE_COLUMNS
 from hoth_geo.selection import ReportFilter, filter_mask
 
@@ -499,3 +502,54 @@ def test_secondary_marks_appear_only_with_a_published_total(demo):
     shown = table["count"].tolist()
     n_hidden = sum(map(is_suppressed, shown))
     assert n_hidden != 1  # never exactly one suppressed cell under a published total
+
+
+# --- Hexagons in words ----------------------------------------------------------------------------------------
+
+
+def test_hex_exports_name_each_hexagons_streets_and_a_partners_never_a_venue(demo):
+    _, reports, _ = demo
+    gaz = gazetteer_for(shipped_area())
+    police = _csv_rows(export_hexes(reports, 8, None, policy_for("police"), fmt="csv", gazetteer=gaz))
+    partner = _csv_rows(export_hexes(reports, 8, None, policy_for("partner"), fmt="csv", gazetteer=gaz))
+    assert list(police[0])[:3] == ["h3", "where", "count"] and list(partner[0])[:3] == [
+        "h3",
+        "where",
+        "count",
+    ]
+    # The busiest hexagon, the demo's bus station, is named by the streets it lies on.
+    cell = h3.str_to_int(police[0]["h3"])
+    expected = describe_cells([cell], 8, gaz.streets, gaz.places).iloc[0]
+    assert police[0]["where"] == expected and expected and not expected.startswith("near")
+    by_cell = {r["h3"]: r["where"] for r in partner}
+    assert by_cell[police[0]["h3"]] == expected  # the same streets for a partner
+    # Where no street is near, the police see the nearest gazetteer place; a partner sees nothing.
+    venues = {f"near {name}" for name in gaz.places["name"]}
+    by_venue = [r for r in police if r["where"] in venues]
+    assert by_venue, "the demo has hexagons with a venue but no street near"
+    assert all(by_cell[r["h3"]] == "" for r in by_venue)
+    assert not any(r["where"] in venues for r in partner)
+    # Without the gazetteer the file is as before: no column of words.
+    assert "where" not in _csv_rows(export_hexes(reports, 8, None, policy_for("partner"), fmt="csv"))[0]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_street_name_cannot_be_a_live_formula_in_a_hex_export(demo, fmt, tmp_path):
+    _, reports, _ = demo
+    gaz = gazetteer_for(shipped_area())
+    top = shareable_hexes(reports, 8, None, policy_for("police")).table["h3"].iloc[0]
+    lat, lng = h3.cell_to_latlng(h3.int_to_str(int(top)))
+    hostile = pd.DataFrame(
+        {
+            "street": [PAYLOADS[0]],
+            "locality": ["Synthetic"],
+            "latitude": [lat],
+            "longitude": [lng],
+            "n_points": [10**6],
+        }
+    )
+    gaz = dataclasses.replace(gaz, streets=pd.concat([gaz.streets, hostile], ignore_index=True))
+    data = export_hexes(reports, 8, None, policy_for("partner"), fmt=fmt, gazetteer=gaz)
+    rows = _records(data, fmt, tmp_path, "hexes")
+    where = [str(r["where"]) for r in rows if PAYLOADS[0] in str(r["where"])]
+    assert where and all(not w.startswith(FORMULA_START) for w in where), where

@@ -143,6 +143,7 @@ def _table_columns(k: int) -> dict:
     """Readable headers for the shareable hexagon table; the lists of types and concerns get the width."""
     return {
         "h3": h3_column(),
+        "where": st.column_config.TextColumn("Where", width="medium"),
         "count": st.column_config.TextColumn("Reports", width="small"),
         "common_place_types": st.column_config.TextColumn(f"Place types with {k}+ reports", width="large"),
         "common_concerns": st.column_config.TextColumn(f"Concerns with {k}+ reports", width="large"),
@@ -319,7 +320,7 @@ def render() -> None:
 
     note = privacy.resolution_note(res, policy)
     demo = state.counts()["demo_reports"] > 0
-    shared = exports.shareable_hexes(reports, res, filters, policy)
+    shared = exports.shareable_hexes(reports, res, filters, policy, gazetteer=state.gazetteer())
     table = shared.table
     _log_preview(
         engine,
