@@ -221,6 +221,8 @@ def test_recording_a_disruption_adds_a_row_and_shows_the_wdq(app_env):
     log = at.dataframe[0].value
     assert len(log) == 1
     assert log.iloc[0]["h3"] == "8819464e2dfffff"
+    # Named by its streets, as the patrol plan names it, with the H3 id last.
+    assert log.iloc[0]["where"] and list(log.columns)[-2:] == ["h3", "res"]
     metrics = _metrics(at)
     assert "WDQ" in metrics
     interpretation = " ".join(i.value for i in at.info)

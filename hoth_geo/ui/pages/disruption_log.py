@@ -14,6 +14,7 @@ from hoth_geo import hexes, store
 from hoth_geo.analysis import disruption
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
+from hoth_geo.ui.columns import h3_column
 
 __all__ = [
     "PLACE",
@@ -243,16 +244,21 @@ def render() -> None:
         st.info("No activity recorded yet.")
         return
     names = state.places().drop_duplicates("place_id").set_index("place_id")["name"]
+    # Each activity's hexagon by its streets, as the plan that led to it named it; the H3 id last.
+    where = pd.Series("", index=log.index, dtype=object)
+    for res, rows in log.groupby("res").groups.items():
+        where[rows] = state.cell_descriptions(int(res), log.loc[rows, "h3"])
     shown = pd.DataFrame(
         {
             "id": log["id"],
             "tactic": log["tactic"].map(lambda t: disruption.TACTICS.get(t, t)),
             "place": log["place_id"].map(names),
-            "h3": hexes.cells_to_str(log["h3"]),
-            "res": log["res"],
+            "where": where,
             "start_date": pd.to_datetime(log["start_date"]),
             "end_date": pd.to_datetime(log["end_date"]),
             "note": log["note"],
+            "h3": hexes.cells_to_str(log["h3"]),
+            "res": log["res"],
         }
     )
     st.dataframe(
@@ -263,11 +269,12 @@ def render() -> None:
             "id": st.column_config.NumberColumn("Id", width="small"),
             "tactic": "Tactic",
             "place": "Place",
-            "h3": "Hexagon (H3)",
-            "res": st.column_config.NumberColumn("Resolution", width="small"),
+            "where": "Where",
             "start_date": st.column_config.DateColumn("Start", format="DD/MM/YYYY"),
             "end_date": st.column_config.DateColumn("End", format="DD/MM/YYYY"),
             "note": "Note",
+            "h3": h3_column(),
+            "res": st.column_config.NumberColumn("Resolution", width="small"),
         },
     )
     _evaluation(log, last, filters)
