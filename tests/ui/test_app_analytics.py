@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import date
 
 import pytest
@@ -14,6 +15,8 @@ from streamlit.testing.v1 import AppTest
 from hoth_geo import settings, store
 from hoth_geo.access import audit
 from hoth_geo.ui.main import PAGES
+from hoth_geo.ui.pages import disruption_log
+from hoth_geo.ui.pickers import BUSIEST_LISTED
 
 ANALYTICS_PAGES = ("hotspots", "places", "time", "patrol", "disruption")
 
@@ -184,6 +187,23 @@ def test_time_page_for_one_hexagon(app_env):
     assert 0 < selected < 1000
 
 
+def test_time_page_offers_the_busiest_hexagons_by_their_streets(app_env):
+    truth = json.loads((settings.DEMO_DIR / "planted_truth.json").read_text())
+    at = _run("time")
+    at.radio(key="time_selection").set_value("A hexagon").run()
+    picker = at.selectbox(key="time_cell_busiest")
+    assert len(picker.options) == BUSIEST_LISTED
+    # The busiest first, named by its streets with its reports: no H3 id to copy.
+    first = picker.options[0]
+    assert re.fullmatch(r"[A-Z][^()]* \([\d,]+ reports\)", first), first
+    at.selectbox(key="time_cell_busiest").select_index(0).run()
+    assert not at.exception, at.exception
+    selected = _as_int(_metrics(at)["Reports selected"])
+    assert selected == _as_int(first.rsplit("(", 1)[1].split()[0])
+    (said,) = [c.value for c in at.caption if c.value.startswith("Selection:")]
+    assert truth["town_centre_cluster"]["expected_top_cell_res8"] in said
+
+
 def test_patrol_plan_offers_a_download(app_env):
     at = _run("patrol")
     assert at.get("download_button"), "the plan must be downloadable"
@@ -207,7 +227,7 @@ def test_patrol_plan_offers_a_download(app_env):
 
 def test_recording_a_disruption_adds_a_row_and_shows_the_wdq(app_env):
     at = _run("disruption")
-    at.radio(key="dl_target_kind").set_value("An H3 cell").run()
+    at.radio(key="dl_target_kind").set_value(disruption_log.CELL).run()
     at.selectbox(key="dl_tactic").set_value("police_presence")
     at.text_input(key="dl_cell").input("8819464e2dfffff")
     at.select_slider(key="dl_res").set_value(8)
@@ -227,3 +247,25 @@ def test_recording_a_disruption_adds_a_row_and_shows_the_wdq(app_env):
     assert "WDQ" in metrics
     interpretation = " ".join(i.value for i in at.info)
     assert "WDQ" in interpretation or "undefined" in interpretation
+
+
+def test_an_officer_records_a_disruption_at_a_hexagon_chosen_by_its_streets(app_env):
+    at = _run("disruption")
+    at.radio(key="dl_target_kind").set_value(disruption_log.CELL).run()
+    at.select_slider(key="dl_res").set_value(9).run()
+    first = at.selectbox(key="dl_cell_busiest").options[0]
+    streets = first.rsplit(" (", 1)[0]
+    at.selectbox(key="dl_cell_busiest").select_index(0)
+    at.text_area(key="dl_note").input("Synthetic: presence patrol after the plan's first slot")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any(streets in s.value for s in at.success)
+    log = at.dataframe[0].value
+    mine = log[log["note"] == "Synthetic: presence patrol after the plan's first slot"]
+    assert mine["where"].tolist() == [streets] and mine["res"].tolist() == [9]
+    # A typed id that is not one is refused by name, and nothing is recorded.
+    at.text_input(key="dl_cell").input("not-a-cell")
+    at.button[0].click().run()
+    assert any("is not an H3 cell id" in e.value for e in at.error)
+    assert len(at.dataframe[0].value) == len(log)

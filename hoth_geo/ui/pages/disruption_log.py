@@ -15,6 +15,8 @@ from hoth_geo.analysis import disruption
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.columns import h3_column
+from hoth_geo.ui.pickers import choose_hexagon
+from hoth_geo.ui.text import md_escape
 
 __all__ = [
     "PLACE",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 PLACE = "A place"
-CELL = "An H3 cell"
+CELL = "A hexagon"
 DEFAULT_RES = 9
 DEFAULT_DAYS = disruption.DEFAULT_PERIOD_DAYS
 
@@ -58,23 +60,24 @@ def _place_label(places: pd.DataFrame):
     return named, label
 
 
-def _record_form() -> None:
+def _record_form(filters) -> None:
     st.subheader("Record an activity")
-    target_kind = st.radio("Target", [PLACE, CELL], horizontal=True, key="dl_target_kind")
+    t1, t2 = st.columns(2)
+    target_kind = t1.radio("Target", [PLACE, CELL], horizontal=True, key="dl_target_kind")
+    # Outside the form: the hexagons offered by name are those of this size.
+    res = t2.select_slider(
+        "Hexagon size (H3 resolution)",
+        options=[7, 8, 9, 10],
+        value=DEFAULT_RES,
+        key="dl_res",
+        help="The target hexagon's size: 9 ≈ 0.1 km², a few streets.",
+    )
     places, label = _place_label(state.places())
     with st.form("disruption_form", clear_on_submit=True):
-        c1, c2 = st.columns(2)
-        tactic = c1.selectbox(
+        tactic = st.selectbox(
             "Tactic", list(disruption.TACTICS), format_func=disruption.TACTICS.get, key="dl_tactic"
         )
-        res = c2.select_slider(
-            "Hexagon size (H3 resolution)",
-            options=[7, 8, 9, 10],
-            value=DEFAULT_RES,
-            key="dl_res",
-            help="The target hexagon's size: 9 ≈ 0.1 km², a few streets.",
-        )
-        place_id = cell_text = None
+        place_id = chosen_cell = None
         if target_kind == PLACE:
             place_id = st.selectbox(
                 "Place",
@@ -85,7 +88,7 @@ def _record_form() -> None:
                 key="dl_place",
             )
         else:
-            cell_text = st.text_input("H3 cell id", key="dl_cell", placeholder="e.g. 8919464e2d3ffff")
+            chosen_cell = choose_hexagon(res, filters, key="dl_cell")
         c3, c4 = st.columns(2)
         # Today: an officer records the patrol or closure that begins now (an earlier operation is
         # entered by its own start date; the evaluation below waits for reports after it).
@@ -107,11 +110,10 @@ def _record_form() -> None:
         row = places.loc[place_id]
         cell = hexes.latlng_to_cell(float(row["latitude"]), float(row["longitude"]), res)
     else:
-        try:
-            cell = hexes.parse_cell(cell_text or "", res)
-        except ValueError:
-            st.error("Enter a valid H3 cell id.")
+        if chosen_cell is None:
+            st.error("Choose a hexagon, or enter its H3 cell id.")
             return
+        cell = chosen_cell
         place_id = None
     if end is not None and end < start:
         st.error("The end date is before the start date.")
@@ -128,22 +130,28 @@ def _record_form() -> None:
         recorded_by=state.username(),
     )
     st.session_state["dl_pick"] = new_id  # evaluate the new activity below
-    st.success(f"Recorded activity {new_id} on hexagon {hexes.cell_to_str(cell)}.")
+    where = state.cell_descriptions(hexes.cell_resolution(cell), [cell])[0]
+    at = (
+        f"{md_escape(where)} (hexagon {hexes.cell_to_str(cell)})"
+        if where
+        else f"hexagon {hexes.cell_to_str(cell)}"
+    )
+    st.success(f"Recorded activity {new_id} at {at}.")
 
 
 def _fmt(x: float, digits: int = 3) -> str:
     return "undefined" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def _evaluation(log: pd.DataFrame, last: date | None, filters) -> None:
+def _evaluation(log: pd.DataFrame, where: pd.Series, last: date | None, filters) -> None:
     st.subheader("Did it work? Before and after")
     ids = log["id"].tolist()
     labels = {
         int(
             r.id
         ): f"{r.id}: {disruption.TACTICS.get(r.tactic, r.tactic)} from {pd.Timestamp(r.start_date):%d/%m/%Y} "
-        f"at {hexes.cell_to_str(r.h3)}"
-        for r in log.itertuples()
+        f"at {w or hexes.cell_to_str(r.h3)}"
+        for r, w in zip(log.itertuples(), where, strict=True)
     }
     if st.session_state.get("dl_pick") not in ids:
         st.session_state["dl_pick"] = max(ids)  # the latest recorded
@@ -237,7 +245,7 @@ def render() -> None:
     st.title("Disruption log")
     filters = st.session_state["filters"]
     last = _last_report_date()
-    _record_form()
+    _record_form(filters)
     log = store.load_disruptions(state.engine())
     st.subheader("Logged activities")
     if log.empty:
@@ -277,4 +285,4 @@ def render() -> None:
             "res": st.column_config.NumberColumn("Resolution", width="small"),
         },
     )
-    _evaluation(log, last, filters)
+    _evaluation(log, where, last, filters)

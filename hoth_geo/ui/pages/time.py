@@ -14,6 +14,7 @@ from hoth_geo.analysis import places as risky
 from hoth_geo.analysis import temporal
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
+from hoth_geo.ui.pickers import choose_hexagon
 from hoth_geo.ui.text import md_escape, md_filters
 
 if TYPE_CHECKING:  # altair is imported where a chart is drawn (~26 MB)
@@ -85,32 +86,26 @@ def _ranked_places(key: tuple, _filters) -> pd.DataFrame:
     ]
 
 
-def _pick_hex() -> tuple[int | None, str]:
-    c1, c2 = st.columns([2, 1])
-    text = c1.text_input(
-        "H3 cell id",
-        key="time_cell",
-        placeholder="e.g. 8819464e2dfffff (copy it from the Hotspots tables)",
-    ).strip()
-    res = c2.select_slider(
-        "Resolution",
+def _pick_hex(filters) -> tuple[int | None, str]:
+    res = st.select_slider(
+        "Hexagon size (H3 resolution)",
         options=list(settings.MAP_RESOLUTIONS),
         value=settings.DEFAULT_MAP_RES,
         key="time_res",
-        help="A finer cell is widened to its parent hexagon at this resolution.",
+        help="A finer cell typed in is widened to its parent hexagon at this resolution.",
     )
-    if not text:
-        st.info("Enter an H3 cell id to see the times of the reports inside it.")
-        return None, ""
-    try:
-        cell = hexes.parse_cell(text, res)
-    except ValueError:
-        st.error("That is not a valid H3 cell id.")
+    cell = choose_hexagon(res, filters, key="time_cell")
+    if cell is None:
+        st.info("Choose a hexagon to see the times of the reports inside it.")
         return None, ""
     own = hexes.cell_resolution(cell)
     if own < res:
         st.caption(f"The cell is coarser than resolution {res}: the whole cell (resolution {own}) is used.")
-    return cell, f"hexagon {hexes.cell_to_str(cell)} (resolution {own})"
+    where = state.cell_descriptions(own, [cell])[0]
+    return (
+        cell,
+        f"{where} (hexagon {hexes.cell_to_str(cell)})" if where else f"hexagon {hexes.cell_to_str(cell)}",
+    )
 
 
 def _pick_place(key: tuple, filters) -> tuple[str | None, str]:
@@ -212,7 +207,7 @@ def render() -> None:
     cell = place_id = None
     what = "all matching reports"
     if how == HEX:
-        cell, what = _pick_hex()
+        cell, what = _pick_hex(filters)
         if cell is None:
             return
     elif how == PLACE:
