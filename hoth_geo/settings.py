@@ -197,6 +197,7 @@ ENVIRONMENT: dict[str, str] = {
     "HOTH_GEO_ANON_CONNECTIONS": "connections without a signed-in session open at once per client address",
     "HOTH_GEO_ANON_CONNECTIONS_PER_MINUTE": "such connections opened per minute per client address",
     "HOTH_GEO_RUN_LOG": "a file each app run appends its duration and page to (JSON lines); unset: none",
+    "HOTH_GEO_TIME_ZONE": "the time zone times are shown in (an IANA name; default Europe/London)",
 }
 
 

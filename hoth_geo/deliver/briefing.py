@@ -69,6 +69,7 @@ from hoth_geo.deliver.static_maps import (
     town_positions,
 )
 from hoth_geo.intake.gazetteer import assign_locality
+from hoth_geo.local_time import local_now, zone_label
 from hoth_geo.schema import CONCERNS, PLACE_TYPES, key_totals
 from hoth_geo.selection import ReportFilter, filter_mask, located
 from hoth_geo.validation import check_frames
@@ -320,7 +321,7 @@ def _cover(fig: Figure, rect, ctx: _Context) -> None:
         ("Filters", filters_text(ctx.filters, policy, dates=False)),
         ("Audience", _AUDIENCE_TEXT[policy.audience]),
         ("Protective marking", plain(policy.marking, 60).upper()),
-        ("Generated", ctx.generated_at.strftime("%d %B %Y at %H:%M")),
+        ("Generated", f"{ctx.generated_at:%d %B %Y at %H:%M} ({zone_label()})"),
     ]
     if ctx.demo:
         facts.insert(0, ("Data", "SYNTHETIC DEMO DATA: not real reports, people or incidents"))
@@ -1232,7 +1233,7 @@ def _context(
         period=_period_text(reports, filters, period_label),
         area=area_label,
         demo=demo,
-        generated_at=generated_at or datetime.now(),
+        generated_at=generated_at or local_now(),  # the partnership's clock, not the server's
         osm=osm,
     )
     return ctx

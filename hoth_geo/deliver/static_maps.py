@@ -69,6 +69,7 @@ from hoth_geo.deliver.maps import (
     town_labels,
 )
 from hoth_geo.deliver.maps import SUPPRESSED_COLOUR as SHARED_SUPPRESSED_COLOUR
+from hoth_geo.local_time import local_now
 from hoth_geo.validation import check_choice
 
 __all__ = [
@@ -747,7 +748,7 @@ def page_frame(
     wi, hi = fig.get_size_inches()
     pad_x = 0.35 / wi
     marking_text = plain(marking, 60).upper() or "OFFICIAL"
-    generated = (generated_at or datetime.now()).strftime("%d %b %Y %H:%M")
+    generated = (generated_at or local_now()).strftime("%d %b %Y %H:%M")  # the partnership's clock
 
     # Header.
     top = 1 - 0.22 / hi

@@ -210,7 +210,7 @@ def test_the_area_page_offers_it_once_per_build(tmp_path, monkeypatch, area_file
     engine, _first, _second, before, _area = _stored_then_rebuilt(url, tmp_path, area_files, shared_data)
     at = app_as(ensure_user(url, "admin"), "area").run()
     assert not at.exception, at.exception
-    assert any(c.value.startswith("Built ") and c.value.endswith(" UTC.") for c in at.caption)
+    assert any(c.value.startswith("Built ") and c.value.endswith(" (UK time).") for c in at.caption)
 
     at.button(key="area_restate").click().run()
 

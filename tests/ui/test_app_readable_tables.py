@@ -158,7 +158,8 @@ def test_partner_export_preview_shows_whole_hexagon_ids(db_url, monkeypatch):
     monkeypatch.setenv("HOTH_GEO_DB", db_url)
     at = _run(ensure_user(db_url, "partner"), "export")
     table = next(f for f in at.dataframe if "h3" in f.value.columns)
-    assert _headers(table)[:2] == ["Hexagon (H3)", "Reports"]
+    assert _headers(table)[:3] == ["Hexagon (H3)", "Where", "Reports"]
+    assert (table.value["where"] != "").any()  # named by its streets, as the file names it
     assert _shows_whole_h3_ids(table), table.proto.columns
 
 
@@ -186,7 +187,7 @@ def test_imports_so_far_read_as_what_became_of_each_files_rows(analyst, db_url, 
     table = at.dataframe[0]
     headers = _headers(table)
     assert headers[:8] == [
-        "Imported (UTC)",
+        "Imported (UK time)",
         "File",
         "Rows read",
         "Stored",
@@ -224,7 +225,7 @@ def test_audit_log_reads_newest_first_with_who_did_what(db_url, monkeypatch):
     audit.record(store.connect(db_url), "audit_verified", actor=admin.username, details={"entries": 1})
     at = _run(admin, "audit")
     table = at.dataframe[0]
-    assert _headers(table) == ["Entry", "At (UTC)", "By", "Event", "Target", "Details"]
+    assert _headers(table) == ["Entry", "At (UK time)", "By", "Event", "Target", "Details"]
     entries = table.value
     assert entries["Entry"].is_monotonic_decreasing
     assert (entries.iloc[0]["Event"], entries.iloc[0]["By"]) == ("audit_verified", "admin.test")

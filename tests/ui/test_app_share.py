@@ -92,7 +92,8 @@ def test_the_form_previews_the_place_then_sends_it_with_a_receipt(contributor, d
     listing = app_as(contributor, "my-submissions").run()
     assert listing.title[0].value == "My submissions"
     shown = listing.table[0].value  # a static table: stacked form by form on a phone
-    assert list(shown.columns) == list(MY_SUBMISSIONS_HEADERS.values())
+    headers = [f"{h} (UK time)" if h == "Sent" else h for h in MY_SUBMISSIONS_HEADERS.values()]
+    assert list(shown.columns) == headers  # times sent on the partnership's clock
     mine_row = shown[shown["Reference"] == md_escape(reference)]  # drawn as Markdown
     assert mine_row["Status"].tolist() == ["Received and placed on the map"]
 
@@ -185,4 +186,4 @@ def test_an_administrator_adds_a_practitioner_and_their_agency_on_the_users_page
     table = at.dataframe[0].value
     row = table[table["username"] == "youth.worker"].iloc[0]
     assert row["agency (Share information)"] == "Example Youth Project (fictional) (Youth service)"
-    assert row["last sign-in"] == "never" and row["name"] == "Sam Example (fictional)"
+    assert row["last sign-in (UK time)"] == "never" and row["name"] == "Sam Example (fictional)"

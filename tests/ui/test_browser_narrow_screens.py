@@ -180,7 +180,7 @@ def test_a_phone_shows_each_of_my_submissions_with_its_status_whole(chromium, ap
         cells = page.evaluate(STACKED_CELLS_JS, "my_submissions")
         assert not cells["headShown"] and len(cells["rows"]) == 1
         (row,) = cells["rows"]
-        names = list(MY_SUBMISSIONS_HEADERS.values())
+        names = [f"{h} (UK time)" if h == "Sent" else h for h in MY_SUBMISSIONS_HEADERS.values()]
         assert [c["label"] for c in row] == [f'"{name}: "' for name in names]
         for cell in row:
             assert 0 <= cell["left"] and cell["right"] <= cells["viewport"] and not cell["clipped"], cell

@@ -8,6 +8,7 @@ import streamlit as st
 from hoth_geo.access import audit, auth
 from hoth_geo.errors import InvalidInput
 from hoth_geo.intake import submission
+from hoth_geo.local_time import format_local, to_local, zone_label
 from hoth_geo.schema import AGENCY_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
@@ -55,9 +56,8 @@ def users_page() -> None:
                     "roles": u.roles,
                     "agency (Share information)": _agency_text(agencies.get(u.username)),
                     "disabled": u.disabled,
-                    "last sign-in": u.last_login_at.strftime("%Y-%m-%d %H:%M")
-                    if u.last_login_at
-                    else "never",
+                    f"last sign-in ({zone_label()})": format_local(u.last_login_at, "%Y-%m-%d %H:%M")
+                    or "never",
                 }
                 for u in accounts
             ]
@@ -186,7 +186,7 @@ def audit_page() -> None:
 # What each entry says, newest first; the chain's hashes are checked above and are in the download.
 AUDIT_COLUMNS = {
     "id": "Entry",
-    "at": "At (UTC)",
+    "at": "At",  # and the time zone (local_time.zone_label)
     "actor": "By",
     "event": "Event",
     "target": "Target",
@@ -198,9 +198,9 @@ def audit_table(log: pd.DataFrame) -> pd.DataFrame:
     """``audit.load_audit`` as the page shows it: newest first; an entry with no actor (made by the app
     itself, such as the demo's accounts) is shown as the system's."""
     out = log.sort_values("id", ascending=False)[list(AUDIT_COLUMNS)].copy()
-    out["at"] = pd.to_datetime(out["at"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    out["at"] = to_local(out["at"]).dt.strftime("%Y-%m-%d %H:%M:%S")
     out["actor"] = out["actor"].fillna("(system)")
-    return out.rename(columns=AUDIT_COLUMNS)
+    return out.rename(columns={**AUDIT_COLUMNS, "at": f"At ({zone_label()})"})
 
 
 def audit_download(engine, actor: str | None):

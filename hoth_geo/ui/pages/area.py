@@ -15,6 +15,7 @@ from hoth_geo.access import audit
 from hoth_geo.intake import area as area_mod
 from hoth_geo.intake import restate, review
 from hoth_geo.intake.area_gazetteer import build_gazetteer_for_area, describe_report
+from hoth_geo.local_time import format_local, zone_label
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
@@ -52,7 +53,7 @@ def _show_current(current: area_mod.Area) -> None:
         st.subheader("How the gazetteer was built")
         built_at = current.gazetteer_built_at()
         if built_at is not None:
-            st.caption(f"Built {built_at:%d %b %Y at %H:%M} UTC.")
+            st.caption(f"Built {format_local(built_at, '%d %b %Y at %H:%M')} ({zone_label()}).")
         st.dataframe(
             pd.DataFrame(
                 [

@@ -9,6 +9,7 @@ import streamlit as st
 from hoth_geo import settings, store
 from hoth_geo.access import privacy
 from hoth_geo.intake import files, pipeline
+from hoth_geo.local_time import to_local, zone_label
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
@@ -109,7 +110,7 @@ def render() -> None:
 # The import records as a person reads them: when and which file, then what became of its rows; the
 # import's id last (what `hoth-geo area locate-again --import ID` takes).
 IMPORTS_COLUMNS = {
-    "imported_at": "Imported (UTC)",
+    "imported_at": "Imported",  # and the time zone (local_time.zone_label)
     "filename": "File",
     "n_read": "Rows read",
     "n_accepted": "Stored",
@@ -134,10 +135,10 @@ _FORMATS = {"sharing_form": "Sharing form", "policeuk": "police.uk"}
 def imports_table(imports: pd.DataFrame) -> pd.DataFrame:
     """``store.load_imports`` as the page shows it: newest first, readable headers and formats."""
     out = imports.sort_values("id", ascending=False)[list(IMPORTS_COLUMNS)].copy()
-    out["imported_at"] = pd.to_datetime(out["imported_at"]).dt.strftime("%d %b %Y %H:%M")
+    out["imported_at"] = to_local(out["imported_at"]).dt.strftime("%d %b %Y %H:%M")
     out["format"] = out["format"].map(lambda f: _FORMATS.get(f, f))
     out["is_demo"] = out["is_demo"].map({True: "yes", False: ""}).fillna("")
-    return out.rename(columns=IMPORTS_COLUMNS)
+    return out.rename(columns={**IMPORTS_COLUMNS, "imported_at": f"Imported ({zone_label()})"})
 
 
 _MAX_SHOWN = 10_000  # rows drawn in the table; the CSV download holds every row

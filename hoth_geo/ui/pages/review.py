@@ -19,6 +19,7 @@ from hoth_geo.access import casework
 from hoth_geo.access.privacy import NotAllowed
 from hoth_geo.deliver import basemap, maps
 from hoth_geo.intake import geocode, identity, review
+from hoth_geo.local_time import format_local, to_local, zone_label
 from hoth_geo.schema import PLACE_TYPES, REPORT_FIELD_LABELS
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
@@ -102,7 +103,8 @@ def _locate_again_offer(eng, waiting: pd.DataFrame, view: dict, *, n: int) -> No
     if not n_before or review.tried_again_since(eng, built_at, **view):
         return
     st.info(
-        f"The gazetteer of {md_escape(area.name)} was built on {built_at:%d %b %Y at %H:%M} UTC, after"
+        f"The gazetteer of {md_escape(area.name)} was built on {format_local(built_at, '%d %b %Y at %H:%M')}"
+        f" ({zone_label()}), after"
         f" {n_before:,} of the rows here {'was' if n_before == 1 else 'were'} imported: it may know their"
         " places now."
     )
@@ -151,7 +153,7 @@ def _import_label(waiting: pd.DataFrame):
             return "All imports"
         r = by_id[import_id]
         demo = ", demo" if r.is_demo else ""
-        return f"{r.filename} (imported {pd.Timestamp(r.imported_at):%d %b %Y %H:%M}; {r.n:,} rows{demo})"
+        return f"{r.filename} (imported {format_local(r.imported_at)} {zone_label()}; {r.n:,} rows{demo})"
 
     return label
 
@@ -379,7 +381,9 @@ def _set_aside(eng, listed: pd.DataFrame) -> None:
                     "File": aside["filename"],
                     "Row": aside["row_number"],
                     "Why it was quarantined": aside["reason"].map(review.plain_reason),
-                    "Set aside": pd.to_datetime(aside["resolved_at"]).dt.strftime("%d %b %Y %H:%M"),
+                    f"Set aside ({zone_label()})": to_local(aside["resolved_at"]).dt.strftime(
+                        "%d %b %Y %H:%M"
+                    ),
                     "By": aside["resolved_by"].fillna(""),
                 }
             ),

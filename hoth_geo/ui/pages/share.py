@@ -26,6 +26,7 @@ from hoth_geo.access import auth
 from hoth_geo.deliver import maps
 from hoth_geo.intake import geocode, guidance
 from hoth_geo.intake import submission as sm
+from hoth_geo.local_time import format_local, to_local, zone_label
 from hoth_geo.schema import AGENCY_TYPES, CONCERNS, INDICATORS, PLACE_TYPES
 from hoth_geo.ui import state
 from hoth_geo.ui.tables import stacked_table
@@ -49,7 +50,7 @@ USE_TYPED = "None of these: send what I typed"
 MY_SUBMISSIONS_HEADERS = {
     "reference": "Reference",
     "status_label": "Status",
-    "sent_at": "Sent (UTC)",
+    "sent_at": "Sent",  # and the time zone (local_time.zone_label)
     "seen_on": "Date seen",
     "place_type": "Place type",
     "concerns": "Concerns",
@@ -283,7 +284,7 @@ def _receipt() -> None:
     st.success(
         f"**Thank you: your information has been shared.** Your reference is **{receipt.reference}**: "
         f"quote it if you contact the police about this. Received "
-        f"{receipt.received_at:%d/%m/%Y %H:%M} UTC. {receipt.status_label}.{again}",
+        f"{format_local(receipt.received_at, '%d/%m/%Y %H:%M')} ({zone_label()}). {receipt.status_label}.{again}",
         icon=":material/task_alt:",
     )
 
@@ -506,10 +507,11 @@ def render_mine() -> None:
     # What happened to it beside its reference: a practitioner checking from a phone reads each form as
     # one block (stacked_table), the status second, not in a grid's sixth column off the screen.
     shown = mine.assign(
-        sent_at=mine["sent_at"].dt.strftime("%d/%m/%Y %H:%M"),
+        sent_at=to_local(mine["sent_at"]).dt.strftime("%d/%m/%Y %H:%M"),
         seen_on=[d.strftime("%d/%m/%Y") if pd.notna(d) else "" for d in mine["seen_on"]],
     )
-    table = shown[list(MY_SUBMISSIONS_HEADERS)].rename(columns=MY_SUBMISSIONS_HEADERS)
+    headers = {**MY_SUBMISSIONS_HEADERS, "sent_at": f"Sent ({zone_label()})"}
+    table = shown[list(headers)].rename(columns=headers)
     for col in table.columns:  # st.table draws Markdown
         table[col] = [md_escape(v) for v in table[col]]
     stacked_table(table, key="my_submissions")
