@@ -128,7 +128,9 @@ def test_preparing_a_csv_gives_a_download_and_one_log_row(app_env):
     at.run()
     assert at.get("download_button")
     assert len(_files(store.load_export_log(engine))) == before + 1
-    assert row["id"] in set(at.dataframe[-1].value["id"])
+    recent = at.dataframe[-1].value  # the user's recent exports, named as a person reads them
+    assert row["id"] in set(recent["Log entry"]) and row["filename"] in set(recent["File"])
+    assert "Exported (UK time)" in recent.columns
 
 
 def test_preparing_a_partner_png_map_previews_the_image(app_env):

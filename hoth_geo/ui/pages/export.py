@@ -26,6 +26,7 @@ from hoth_geo import hexes, settings, store
 from hoth_geo.access import privacy
 from hoth_geo.deliver import export_prep, exports, maps
 from hoth_geo.errors import HothGeoError, InvalidInput
+from hoth_geo.local_time import to_local, zone_label
 from hoth_geo.selection import ReportFilter
 from hoth_geo.ui import state
 from hoth_geo.ui.columns import h3_column
@@ -248,8 +249,17 @@ def _recent_exports(engine, username: str) -> None:
     if mine.empty:
         st.caption("You have not exported anything yet.")
         return
-    shown = mine[["id", "exported_at", "audience", "kind", "filename", "n_bytes", "sha256"]].copy()
-    shown["sha256"] = shown["sha256"].str[:16] + "…"
+    shown = pd.DataFrame(
+        {
+            f"Exported ({zone_label()})": to_local(mine["exported_at"]).dt.strftime("%d %b %Y %H:%M"),
+            "Audience": mine["audience"],
+            "What": mine["kind"],
+            "File": mine["filename"],
+            "Size (bytes)": mine["n_bytes"],
+            "SHA-256 (start)": mine["sha256"].str[:16] + "…",
+            "Log entry": mine["id"],
+        }
+    )
     st.dataframe(shown, hide_index=True, width="stretch")
 
 
