@@ -86,11 +86,14 @@ def users_list(db: DbOption = None) -> None:
     if not found:
         typer.echo("no accounts yet: add the first admin with `hoth-geo users add NAME --role admin`")
         return
+    from hoth_geo.local_time import format_local, zone_label
+
     typer.echo(f"{'username':<32} {'roles':<16} {'state':<9} {'last sign-in':<19} display name")
     for u in found:
         state = "disabled" if u.disabled else "active"
-        last = u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never"
+        last = format_local(u.last_login_at, "%Y-%m-%d %H:%M") or "never"
         typer.echo(f"{u.username:<32} {u.roles:<16} {state:<9} {last:<19} {u.display_name or ''}")
+    typer.echo(f"(times: {zone_label()})")
 
 
 @users_app.command("disable")
