@@ -42,6 +42,8 @@ __all__ = [
     "resolve_quarantined",
     "needs_location",
     "needs_a_corrected_file",
+    "WAITING_KINDS",
+    "waiting_by_agency",
     "imports_waiting",
     "plain_reason",
     "readable",
@@ -126,6 +128,63 @@ def needs_location(
     frame["observed_at"] = pd.to_datetime(frame["observed_at"])
     frame["is_demo"] = frame["is_demo"].astype(bool)
     return frame
+
+
+# What a row that needs a location lacks, from the quarantine entry's field (the column to put right)
+# and whether the row gave a value there: (field, gave a value) -> kind.
+# Short, to stand as column headers: "not placed" is not found, or found in several towns.
+WAITING_KINDS = {
+    ("postcode", True): "Postcode not in area",
+    ("place name", True): "Place name not placed",
+    ("location", True): "Street not placed",
+    ("location", False): "No location",
+    ("latitude/longitude", True): "Coordinates outside area",
+    ("easting/northing", True): "Coordinates outside area",
+}
+OTHER_KIND = "Other"
+
+
+def waiting_by_agency(
+    engine: Engine, *, import_id: int | None = None, include_demo: bool = True
+) -> pd.DataFrame:
+    """The open rows that need a location, counted by the agency that sent them and what each lacks
+    (``WAITING_KINDS``): one row per agency (``agency``; '' when the row named none), its ``rows``, and
+    a column per kind that occurs; most rows first. Counted in the database from each entry's payload, without
+    reading the rows: a partnership's data lead sees whose exports to put right, and what in them,
+    before opening any row. For the Review page (police and analysts)."""
+    agency = _payload_text(engine, "agency")
+    gave = q.c.value.is_not(None)
+    query = _waiting(
+        agency.label("agency"),
+        q.c.field,
+        gave.label("gave"),
+        sa.func.count().label("n"),
+        import_id=import_id,
+        include_demo=include_demo,
+    ).group_by(agency, q.c.field, gave)
+    with engine.connect() as conn:
+        counts = pd.read_sql(query, conn)
+    if counts.empty:
+        return pd.DataFrame({"agency": pd.Series(dtype=object), "rows": pd.Series(dtype=np.int64)})
+    counts["agency"] = counts["agency"].fillna("").astype(str)
+    counts["kind"] = [
+        WAITING_KINDS.get((f, bool(g)), OTHER_KIND)
+        for f, g in zip(counts["field"], counts["gave"], strict=True)
+    ]
+    table = counts.pivot_table(index="agency", columns="kind", values="n", aggfunc="sum", fill_value=0)
+    kinds = [k for k in dict.fromkeys([*WAITING_KINDS.values(), OTHER_KIND]) if k in table.columns]
+    table = table[kinds].astype(np.int64)
+    table.insert(0, "rows", table.sum(axis=1))
+    table = table.reset_index().sort_values(["rows", "agency"], ascending=[False, True], ignore_index=True)
+    table.columns.name = None
+    return table
+
+
+def _payload_text(engine: Engine, key: str):
+    """The text of ``key`` in a quarantine entry's JSON payload, as the database reads it."""
+    if engine.dialect.name == "postgresql":
+        return sa.cast(q.c.payload, sa.dialects.postgresql.JSONB)[key].astext
+    return sa.func.json_extract(q.c.payload, f"$.{key}")
 
 
 def needs_a_corrected_file(engine: Engine, *, limit: int | None = None) -> tuple[pd.DataFrame, int]:

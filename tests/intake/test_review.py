@@ -41,6 +41,12 @@ def _events(engine) -> list[str]:
     return audit.load_audit(engine)["event"].tolist()
 
 
+def _grid(at, column: str) -> pd.DataFrame:
+    """The first data grid of the page with ``column``: the rows waiting ('Why it needs a location'), a
+    row's candidate places ('Place'), the other quarantined rows ('File')."""
+    return next(f.value for f in at.dataframe if column in f.value.columns)
+
+
 def test_a_row_reads_as_a_person_would_read_it(engine, tmp_path):
     pipeline.import_file(engine, write_form(tmp_path / "outreach.csv", [OUTREACH]))
     row = _open_rows(engine).iloc[0]
@@ -492,13 +498,13 @@ def test_review_page_needs_a_choice_and_a_confirmation_and_can_undo(tmp_path, mo
     row = at.selectbox(key="rv_row")
     assert row.value is None, "no row is preselected"
     assert not [b for b in at.button if b.key in ("rv_save", "rv_confirm")]
-    overview = at.dataframe[0].value
+    overview = _grid(at, "Why it needs a location")
     # The newest import first: the petrol station (given by name), then the outreach row (by its text).
     assert overview["Location given"].tolist() == ["Petrol station", OUTREACH["Location"]]
     assert overview["Observed"].tolist() == ["15 Jun 2025", "14 Jun 2025"]
     assert [o.split(" row ")[0] for o in at.selectbox(key="rv_row").options] == ["petrol.csv", "old.csv"]
     at.checkbox(key="rv_not_demo").check().run()
-    assert at.dataframe[0].value["Location given"].tolist() == ["Petrol station"]
+    assert _grid(at, "Why it needs a location")["Location given"].tolist() == ["Petrol station"]
 
     qid = int(review.needs_location(engine, include_demo=False)["id"].iloc[0])
     at.selectbox(key="rv_row").select(qid).run()
@@ -513,7 +519,7 @@ def test_review_page_needs_a_choice_and_a_confirmation_and_can_undo(tmp_path, mo
     at.button(key="rv_narrative").click().run()
     assert at.text_area[0].value == OUTREACH["Narrative"]
     assert _events(engine)[-1] == "narrative_viewed"
-    candidates = at.dataframe[1].value
+    candidates = _grid(at, "Place")
     assert "Petrol station, Crook" in candidates["Place"].tolist()
 
     place = review.place_candidates(
@@ -632,12 +638,12 @@ def test_a_backlog_is_listed_a_screenful_at_a_time_with_its_full_count(tmp_path,
     pipeline.import_file(engine, write_form(tmp_path / "unreadable.csv", unreadable))
     at = app_as(ensure_user(url, "analyst"), "review").run()
     assert not at.exception, at.exception
-    assert len(at.dataframe[0].value) == ROWS_LISTED
+    assert len(_grid(at, "Why it needs a location")) == ROWS_LISTED
     assert len(at.selectbox(key="rv_row").options) == ROWS_LISTED
     said = " ".join(c.value for c in at.caption)
     assert f"{n:,} rows need a location here" in said
     assert "1 row needs a correction" in said
-    assert at.dataframe[1].value["File"].tolist() == ["unreadable.csv"]
+    assert _grid(at, "File")["File"].tolist() == ["unreadable.csv"]
     pages = at.selectbox(key="rv_page")
     assert pages.options == [f"1–{ROWS_LISTED:,} of {n:,}", f"{ROWS_LISTED + 1:,}–{n:,} of {n:,}"]
 
@@ -645,7 +651,7 @@ def test_a_backlog_is_listed_a_screenful_at_a_time_with_its_full_count(tmp_path,
     first_screen = set(at.selectbox(key="rv_row").options)
     pages.select(ROWS_LISTED).run()
     assert not at.exception, at.exception
-    assert len(at.dataframe[0].value) == 120
+    assert len(_grid(at, "Why it needs a location")) == 120
     rest = at.selectbox(key="rv_row").options
     assert len(rest) == 120 and not first_screen & set(rest)
     last = review.needs_location(engine).iloc[-1]
@@ -654,3 +660,55 @@ def test_a_backlog_is_listed_a_screenful_at_a_time_with_its_full_count(tmp_path,
     assert not at.exception, at.exception
     card = [c.value.replace("\\", "") for c in at.caption]  # as Markdown shows it, escapes undone
     assert any(f"backlog.csv, row {n + 1:,}" in c for c in card), "the file's last row, in its card"
+
+
+def test_rows_waiting_are_counted_by_agency_and_what_each_lacks(db_url, tmp_path):
+    """On SQLite and PostgreSQL: the agencies whose rows wait in Review, most first, and what is missing."""
+    engine = store.connect(db_url)
+    school = "Hillside Academy (synthetic)"
+    rows = [
+        # The outreach team: a location text nobody can place, twice; a name the gazetteer lacks; nothing at all.
+        dict(OUTREACH, **{"Source reference": "O-1"}),
+        dict(OUTREACH, **{"Source reference": "O-2", "Date observed": "13/06/2025"}),
+        dict(OUTREACH, **{"Source reference": "O-3", "Location": "", "Place name": "Synthetic Nowhere Lido"}),
+        dict(OUTREACH, **{"Source reference": "O-4", "Location": ""}),
+        # The school: a postcode outside the area.
+        dict(
+            OUTREACH,
+            **{"Source reference": "S-1", "Reporting agency": school, "Location": "", "Postcode": "SW1A 1AA"},
+        ),
+        # Located: not waiting.
+        dict(LOCATED, **{"Source reference": "L-1"}),
+    ]
+    pipeline.import_file(engine, write_form(tmp_path / "mixed.csv", rows))
+    table = review.waiting_by_agency(engine)
+    assert table["agency"].tolist() == ["Youth Outreach (synthetic)", school]
+    outreach, by_school = table.iloc[0], table.iloc[1]
+    assert outreach["rows"] == 4 and by_school["rows"] == 1
+    assert list(table.columns)[:2] == ["agency", "rows"]
+    assert outreach["Street not placed"] == 2
+    assert outreach["Place name not placed"] == 1
+    assert outreach["No location"] == 1
+    assert by_school["Postcode not in area"] == 1 and outreach["Postcode not in area"] == 0
+    assert int(table["rows"].sum()) == len(review.needs_location(engine))
+    # One import's view, and none once they are located or set aside.
+    assert review.waiting_by_agency(engine, import_id=999).empty
+    for entry in review.needs_location(engine).itertuples():
+        review.set_aside(engine, int(entry.id), why="synthetic test", actor="analyst.one")
+    assert review.waiting_by_agency(engine).empty
+
+
+def test_review_page_says_whose_rows_wait_and_what_they_lack(tmp_path, monkeypatch):
+    _engine, _qid, at = _review_page(tmp_path, monkeypatch, "petrol.csv", [PETROL, OUTREACH])
+    assert not at.exception, at.exception
+    (by_agency,) = [
+        f.value for f in at.dataframe if "Agency" in f.value.columns and "Rows" in f.value.columns
+    ]
+    assert by_agency.to_dict("records") == [
+        {
+            "Agency": "Youth Outreach (synthetic)",
+            "Rows": 2,
+            "Place name not placed": 1,
+            "Street not placed": 1,
+        }
+    ]

@@ -92,7 +92,8 @@ def test_hexagon_detail_has_readable_headers_and_place_types(analyst):
 
 def test_review_shows_why_before_the_often_empty_location_fields(analyst):
     at = _run(analyst, "review")
-    headers = _headers(at.dataframe[0])
+    waiting = next(f for f in at.dataframe if "Why it needs a location" in f.value.columns)
+    headers = _headers(waiting)
     assert headers[:3] == ["Observed", "Agency", "Why it needs a location"]
     assert _readable(headers), headers
 

@@ -127,9 +127,12 @@ def _click_map_at(page, point: tuple[float, float]) -> None:
                 raise
 
 
-# The data grid's scrolling box: wider content than box means columns are cut at the right edge.
+# The first shown data grid's scrolling box (the rows waiting; the breakdown by agency above it is
+# folded away): wider content than box means columns are cut at the right edge.
 GRID_OVERFLOW_JS = """() => {
-    const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
+    const shown = (e) => e.getBoundingClientRect().height > 0 && e.querySelector('.dvn-scroller');
+    const grid = [...document.querySelectorAll('[data-testid="stDataFrame"]')].find(shown);
+    const s = grid && grid.querySelector('.dvn-scroller');
     return s && {content: s.scrollWidth, box: s.clientWidth};
 }"""
 
@@ -139,7 +142,7 @@ def test_the_summary_table_fits_a_1280_pixel_window(chromium, app):  # noqa: F81
     page = context.new_page()
     try:
         _open_review(page, app, "Rows that need a location")
-        page.locator('[data-testid="stDataFrame"]').first.wait_for()
+        page.locator('[data-testid="stDataFrame"]:visible').first.wait_for()
         page.wait_for_function(f"() => ({GRID_OVERFLOW_JS})() !== null")
         page.wait_for_timeout(500)  # the grid sizes its columns after it is drawn
         save_screenshot(page, "review-summary-1280")
