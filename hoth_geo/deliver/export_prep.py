@@ -145,13 +145,17 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
     from hoth_geo.analysis import aggregate, temporal
     from hoth_geo.deliver import maps
     from hoth_geo.deliver.exports import shareable_hexes
+    from hoth_geo.deliver.wayfinding import describe_cells_for
+    from hoth_geo.intake.area import gazetteer_in_use
 
     check_choice(map_type, "map_type", MAP_TYPES)
     police = not policy.suppresses
     used = check_resolution(res, policy)
+    gazetteer = gazetteer_in_use()  # every tooltip names its hexagon's streets (a partner's never a venue)
     if map_type == "emerging":
         em = temporal.emerging_hotspots(reports, used, filters=filters).table
-        cols = {"total_count": "Reports in the period"} if police else {}
+        em = em.assign(where=describe_cells_for(em["h3"].to_numpy(), used, gazetteer, name_places=police))
+        cols = {"where": "Where", **({"total_count": "Reports in the period"} if police else {})}
         return maps.build_hex_map(
             em[["h3", "category", *cols]],
             value_col="category",
@@ -160,15 +164,17 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
             categories=maps.EMERGING_CATEGORIES,
             legend_title=MAP_TITLES["emerging"],
         )
-    table = shareable_hexes(reports, used, filters, policy, with_hotspots=map_type == "gistar").table
+    table = shareable_hexes(
+        reports, used, filters, policy, with_hotspots=map_type == "gistar", gazetteer=gazetteer
+    ).table
     if map_type == "gistar":
         if police:
-            tips = {"count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR)"}
+            tips = {"where": "Where", "count": "Reports", "z": "Gi* z-score", "p_fdr": "p (FDR)"}
             frame = table[["h3", "class", *tips]]
         else:
             _keys, labels = count_bands(table["count"], policy.k)
-            frame = table[["h3", "class"]].assign(reports=labels)
-            tips = {"reports": "Reports"}
+            frame = table[["h3", "class", "where"]].assign(reports=labels)
+            tips = {"where": "Where", "reports": "Reports"}
         return maps.build_hex_map(
             frame,
             value_col="class",
@@ -180,15 +186,16 @@ def _interactive_map(reports, places, *, res: int, filters, policy, map_type: st
     if police:
         return maps.build_hex_map(
             table,
-            tooltip_cols=aggregate.BREAKDOWN_LABELS if not table.empty else (),
+            tooltip_cols={"where": "Where", **aggregate.BREAKDOWN_LABELS} if not table.empty else (),
             places=_top_places(reports, places, filters, policy),
             legend_title=MAP_TITLES["count"],
         )
     # The classes of the partner PNG and PDF, made from the counts as shared.
     return maps.shared_count_map(
-        table[["h3", "count", "common_place_types", "common_concerns"]],
+        table[["h3", "count", "where", "common_place_types", "common_concerns"]],
         policy.k,
         tooltip_cols={
+            "where": "Where",
             "common_place_types": f"Place types with {policy.k}+ reports",
             "common_concerns": f"Concerns with {policy.k}+ reports",
         },

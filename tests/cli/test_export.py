@@ -131,6 +131,26 @@ def test_partner_html_map_shows_classes_not_small_numbers(db_url, tmp_path):
     assert "DEMO-C" not in text
 
 
+def test_exported_hexagons_are_named_by_their_streets_and_a_partners_never_by_a_venue(db_url, tmp_path):
+    police_csv, partner_csv, partner_html = tmp_path / "p.csv", tmp_path / "s.csv", tmp_path / "s.html"
+    for audience, kind, out in (
+        ("police", "csv", police_csv),
+        ("partner", "csv", partner_csv),
+        ("partner", "map-html", partner_html),
+    ):
+        result = _export(db_url, "--kind", kind, "--audience", audience, "--out", str(out))
+        assert result.exit_code == 0, result.output
+    police = list(csv.DictReader(io.StringIO(police_csv.read_bytes().decode("utf-8-sig"))))
+    partner = list(csv.DictReader(io.StringIO(partner_csv.read_bytes().decode("utf-8-sig"))))
+    busiest = police[0]["where"]
+    assert busiest and {r["h3"]: r["where"] for r in partner}[police[0]["h3"]] == busiest
+    venues = {r["where"] for r in police if r["where"].startswith("near ")} - {r["where"] for r in partner}
+    assert venues, "the police file names a venue where no street is near"
+    page = html.unescape(partner_html.read_text(encoding="utf-8"))
+    assert busiest in page, "the partner map's tooltips name the streets"
+    assert not any(v in page for v in venues), "and never a venue"
+
+
 def test_partner_asking_for_res_10_gets_res_8_with_the_note(db_url, tmp_path):
     out = tmp_path / "fine.geojson"
     result = _export(db_url, "--kind", "geojson", "--audience", "partner", "--res", "10", "--out", str(out))

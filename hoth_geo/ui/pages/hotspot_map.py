@@ -31,7 +31,7 @@ def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> exports.ShareableHexes:
-    return exports.shareable_hexes(state.reports(), res, _filters, _policy)
+    return exports.shareable_hexes(state.reports(), res, _filters, _policy, gazetteer=state.gazetteer())
 
 
 # Readable headers for the reports of a hexagon; the long texts get the width.
@@ -89,7 +89,9 @@ def render_suppressed(filters, policy) -> None:
         )
     with left:
         # The classes of the partner PNG and PDF, made from the counts as shared (never the true ones).
-        m = maps.shared_count_map(table, policy.k, legend_title="Reports per hexagon")
+        m = maps.shared_count_map(
+            table, policy.k, tooltip_cols={"where": "Where"}, legend_title="Reports per hexagon"
+        )
         st_folium(
             maps.prepare_for_streamlit(m),
             key=f"partner-map-{res}",
