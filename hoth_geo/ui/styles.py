@@ -3,7 +3,14 @@ that print as a protectively marked document. Each is a ``<style>`` block for ``
 
 from __future__ import annotations
 
-__all__ = ["NARROW_SCREEN_PX", "SCREEN_CSS", "css_string", "print_css", "stacked_table_css"]
+__all__ = [
+    "NARROW_SCREEN_PX",
+    "SCREEN_CSS",
+    "css_string",
+    "print_css",
+    "stacked_table_css",
+    "wrapped_table_css",
+]
 
 # Sent with every page (hoth_geo/ui/main.py). Streamlit draws a checkbox's label on one line cut with an
 # ellipsis: on a phone the sharing form's signs read "Pregnant or has contracted a sexually transmitted
@@ -50,6 +57,18 @@ def stacked_table_css(key: str, columns: list[str]) -> str:
         f"{scope} td, {scope} td * {{ text-align: left !important; }}\n"
         f"{scope} td > div, {scope} td p {{ display: inline !important; }}\n"
         f"{cells}}}\n</style>"
+    )
+
+
+def wrapped_table_css(key: str) -> str:
+    """The style that fits a Markdown table in ``st.container(key=key)`` to its column, every cell
+    wrapping: Streamlit draws such a table at its text's width, and a long cell (an attribution
+    statement) ran off the page's right edge."""
+    scope = f".st-key-{key}"
+    return (
+        f"<style>\n{scope} table {{ table-layout: fixed; width: 100%; }}\n"
+        f"{scope} th, {scope} td {{ white-space: normal; overflow-wrap: anywhere; vertical-align: top; }}\n"
+        "</style>"
     )
 
 

@@ -1,7 +1,8 @@
 """The pages an officer or a practitioner may open on a phone (390 x 844 CSS pixels, held upright):
 the patrol plan's slots, the sharing form's signs and the maps' legends are read whole, inside the
 screen, without scrolling sideways, and a legend hides neither a hexagon nor the map's controls; so are
-a hexagon's concerns and signs, and a practitioner's own submissions with their status; on a laptop screen the patrol plan is still a table with a header. Screenshots: var/screenshots/phone-*.png.
+a hexagon's concerns and signs, a practitioner's own submissions with their status, and the data
+attribution (on a laptop too); on a laptop screen the patrol plan is still a table with a header. Screenshots: var/screenshots/phone-*.png.
 Reuses the helpers of tests/ui/test_browser.py."""
 
 from __future__ import annotations
@@ -188,6 +189,35 @@ def test_a_phone_shows_each_of_my_submissions_with_its_status_whole(chromium, ap
         assert shown["Reference"].startswith("SHR-") and shown["Status"] == "Received and placed on the map"
         assert shown["Date seen"] == "20/11/2026"
         save_screenshot(page, "phone-my-submissions")
+
+
+# The About page's attribution table and the main column's box.
+ATTRIBUTION_JS = """() => {
+    const table = document.querySelector('.st-key-about_attribution table');
+    const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+    if (!table || !main) return null;
+    return {table: table.getBoundingClientRect().right, column: main.getBoundingClientRect().right,
+            viewport: window.innerWidth, text: table.innerText};
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_the_data_attribution_is_read_whole_inside_the_page(chromium, app, viewport):
+    with signed_in(chromium, app, viewport, PRACTITIONER) as page:
+        page.get_by_role("heading", name="Share information", exact=True).wait_for()
+        _open(page, "about", "About hoth-geo")
+        page.locator(".st-key-about_attribution table").wait_for()
+        got = page.evaluate(ATTRIBUTION_JS)
+        # Every statement a user of the data must keep, inside the column: none runs off the page.
+        assert (
+            "Contains OS data © Crown copyright" in got["text"]
+            and "© OpenStreetMap contributors" in got["text"]
+        )
+        assert got["table"] <= got["column"] + 1 and got["table"] <= got["viewport"], got
+        # One heading for the section: the file's own title is not drawn as a second, larger one.
+        assert page.get_by_role("heading", name="Data attribution", exact=True).count() == 0
+        page.locator(".st-key-about_attribution table").scroll_into_view_if_needed()
+        save_screenshot(page, f"{'phone' if viewport is PHONE else 'laptop'}-about-attribution")
 
 
 def _choose_the_busiest_hexagon(page) -> None:

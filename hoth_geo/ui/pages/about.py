@@ -7,6 +7,7 @@ import streamlit as st
 from hoth_geo import settings
 from hoth_geo.intake.area_gazetteer import ATTRIBUTIONS
 from hoth_geo.ui import state
+from hoth_geo.ui.styles import wrapped_table_css
 from hoth_geo.ui.text import md_escape
 
 __all__ = [
@@ -48,5 +49,11 @@ H3 hexagons. *Online* concerns are counted beside the map, never placed on it.
         st.markdown("The demo data set and its County Durham and Darlington gazetteer use:")
     attribution = settings.DATA_DIR / "ATTRIBUTION.md"
     if attribution.is_file():
-        st.markdown(attribution.read_text(encoding="utf-8"))
+        # Under this section's heading: the file's own title would stand as a second, larger one.
+        text = attribution.read_text(encoding="utf-8")
+        if text.startswith("# "):
+            text = text.split("\n", 1)[1] if "\n" in text else ""
+        st.html(wrapped_table_css("about_attribution"))
+        with st.container(key="about_attribution"):
+            st.markdown(text)
     st.caption("Police.uk recorded crime, when imported, is shown only as a separate context layer.")
