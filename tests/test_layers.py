@@ -1,7 +1,7 @@
 """The package's layout is its data flow: each layer imports only the layers below it, and no modules
 import each other in a circle (see "Layout" in README.md).
 
-    foundation (settings, errors, schema, hexes, validation, selection)
+    foundation (settings, errors, schema, hexes, validation, selection, local_time)
       <- store (tables, queries, migrations)
       <- access (accounts, sessions, audit chain, disclosure control)
       <- intake (files, area and gazetteer, geocoding, identity, the import pipeline, the sharing form)
@@ -34,6 +34,7 @@ LAYERS = {
     "hexes": 0,
     "validation": 0,
     "selection": 0,
+    "local_time": 0,
     "store": 1,
     "access": 2,
     "intake": 3,

@@ -210,14 +210,21 @@ def hexes(
     grading_information: GradingInformationOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write the aggregated hexagons (h3, count, distinct places, top place types and concerns)."""
+    """Write the aggregated hexagons (h3, where: its streets, count, distinct places, top place types and
+    concerns)."""
     from hoth_geo.analysis import aggregate
+    from hoth_geo.deliver.wayfinding import describe_cells_for
+    from hoth_geo.intake.area import gazetteer_in_use
 
     _check_out(out, (".geojson", ".csv", ".gpkg"))
     f = _filters(ctx.params)  # the filter options above, by name
     apply_area(db, None)
     _engine, reports = _load(db)
     table = aggregate.aggregate_hexes(reports, res, f)
+    # Full detail for the police and analysts: a hexagon with no street near is named by its nearest place.
+    table.insert(
+        1, "where", describe_cells_for(table["h3"].to_numpy(), res, gazetteer_in_use(), name_places=True)
+    )
     _write_table(table, out)
     typer.echo(f"wrote {len(table):,} hexagons at resolution {res} ({f.describe()}) to {out}")
 

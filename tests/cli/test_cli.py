@@ -34,8 +34,9 @@ def test_hexes_writes_csv_geojson_and_gpkg(demo_db_url, tmp_path):
             ["hexes", "--res", "8", "--concern", "cse", "--out", str(tmp_path / name), "--db", demo_db_url],
         )
         assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "h.csv")
-    assert {"h3", "count"} <= set(table.columns) and table["count"].sum() > 0
+    table = pd.read_csv(tmp_path / "h.csv", keep_default_na=False)
+    assert list(table.columns)[:3] == ["h3", "where", "count"] and table["count"].sum() > 0
+    assert table["where"].iloc[0], "the busiest hexagon is named by its streets"
     gj = json.loads((tmp_path / "h.geojson").read_text())
     assert gj["type"] == "FeatureCollection" and len(gj["features"]) == len(table)
     assert gj["features"][0]["geometry"]["type"] == "Polygon"
