@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from test_browser import go_in_session
+from test_browser import go_in_session, hex_count
 from test_browser_narrow_screens import (  # noqa: F401  (app: the module's server)
     IDLE_JS,
     LAPTOP,
@@ -47,6 +47,10 @@ def test_a_printed_patrol_plan_is_marked_on_every_sheet_and_holds_every_slot(chr
         page.wait_for_function(IDLE_JS)
         whens = page.locator(".st-key-patrol_plan tbody td:nth-child(2)").all_inner_texts()
         assert len(whens) == 10  # the default plan: ten slots
+        # The plan's map drawn before printing: a map still loading (a busy machine) prints as an empty
+        # box, which could fill a sheet of its own.
+        hex_count(page)
+        page.wait_for_function(IDLE_JS)
         pdf = tmp_path / "patrol-plan.pdf"
         page.pdf(path=str(pdf), format="A4")
     sheets = _text(pdf, "-layout")
