@@ -230,5 +230,15 @@ def test_audit_log_reads_newest_first_with_who_did_what(db_url, monkeypatch):
     entries = table.value
     assert entries["Entry"].is_monotonic_decreasing
     assert (entries.iloc[0]["Event"], entries.iloc[0]["By"]) == ("audit_verified", "admin.test")
+    assert entries.iloc[0]["Details"] == "entries: 1"  # in words; the download keeps the JSON
     accounts = entries[entries["Event"] == "user_added"]
     assert not accounts.empty and accounts["By"].eq("(system)").all(), "added by the app, not a person"
+
+
+def test_an_audit_entrys_details_read_in_words_with_long_lists_shortened():
+    from hoth_geo.ui.pages.admin import readable_details
+
+    viewed = '{"report_ids": [4, 9, 17, 23, 31, 40, 52], "n": 7, "columns": ["time_text"]}'
+    assert readable_details(viewed) == "report_ids: 7 values (4, 9, 17, 23, 31, …); n: 7; columns: time_text"
+    assert readable_details('{"filters": {"res": 8}}') == 'filters: {"res": 8}'
+    assert readable_details(None) == "" and readable_details("not json") == "not json"

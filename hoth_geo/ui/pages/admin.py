@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -19,6 +21,7 @@ __all__ = [
     "audit_download",
     "AUDIT_COLUMNS",
     "audit_table",
+    "readable_details",
 ]
 
 
@@ -194,12 +197,41 @@ AUDIT_COLUMNS = {
 }
 
 
+_LISTED = 5  # a longer list in an entry's details is shown by its length and first values
+
+
+def readable_details(text) -> str:
+    """An entry's details (JSON) as a person reads them: 'accepted: 5468; format: sharing_form', a long
+    list as its length and first values ('report_ids: 500 values (4, 9, 17, …)'). The download keeps
+    the JSON whole."""
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return ""
+    try:
+        details = json.loads(text)
+    except (TypeError, ValueError):
+        return str(text)
+    if not isinstance(details, dict):
+        return str(text)
+
+    def value(v) -> str:
+        if isinstance(v, list):
+            shown = ", ".join(str(x) for x in v[:_LISTED])
+            return f"{len(v):,} values ({shown}, …)" if len(v) > _LISTED else shown
+        if isinstance(v, dict):
+            return json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
+        return str(v)
+
+    return "; ".join(f"{k}: {value(v)}" for k, v in details.items())
+
+
 def audit_table(log: pd.DataFrame) -> pd.DataFrame:
-    """``audit.load_audit`` as the page shows it: newest first; an entry with no actor (made by the app
-    itself, such as the demo's accounts) is shown as the system's."""
+    """``audit.load_audit`` as the page shows it: newest first, details in words (``readable_details``);
+    an entry with no actor (made by the app itself, such as the demo's accounts) is shown as the
+    system's."""
     out = log.sort_values("id", ascending=False)[list(AUDIT_COLUMNS)].copy()
     out["at"] = to_local(out["at"]).dt.strftime("%Y-%m-%d %H:%M:%S")
     out["actor"] = out["actor"].fillna("(system)")
+    out["details"] = out["details"].map(readable_details)
     return out.rename(columns={**AUDIT_COLUMNS, "at": f"At ({zone_label()})"})
 
 
