@@ -35,6 +35,7 @@ __all__ = [
     "EMERGING_LABELS",
     "choose_time_step",
     "step_starts",
+    "part_steps",
     "SpaceTimeCube",
     "space_time_cube",
     "StepGiStar",
@@ -118,6 +119,24 @@ def step_starts(start, end, step: str) -> pd.DatetimeIndex:
     m_hi = (hi.year * 12 + hi.month - 1) // n * n
     months = np.arange(m_lo, m_hi + 1, n)
     return pd.DatetimeIndex([pd.Timestamp(int(m // 12), int(m % 12) + 1, 1) for m in months])
+
+
+def part_steps(start, end, step: str) -> list[tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]]:
+    """The time steps of ``step_starts(start, end, step)`` that the range covers only in part, as
+    (step start, first day covered, last day covered): a calendar step's first and last may be (a range
+    from the 15th, or to the 20th), which hold fewer reports than a whole step for that reason alone;
+    fixed-length steps end on ``end``, so only their first step can be."""
+    lo, hi = _range(start, end)
+    starts = step_starts(lo, hi, step)
+    kind, n = _parse_step(step)
+    offset = pd.DateOffset(days=n) if kind == "D" else pd.DateOffset(months=n)
+    out = []
+    for i in {0, len(starts) - 1}:
+        first, last = starts[i], starts[i] + offset - pd.Timedelta(days=1)
+        covered = (max(first, lo), min(last, hi))
+        if covered != (first, last):
+            out.append((starts[i], *covered))
+    return sorted(out)
 
 
 def choose_time_step(start, end) -> str:

@@ -111,6 +111,23 @@ def test_step_starts_fixed_steps_end_on_the_last_day_and_calendar_steps_on_month
     assert list(q) == list(pd.to_datetime(["2024-10-01", "2025-01-01", "2025-04-01"]))
 
 
+def test_part_steps_names_the_steps_a_range_covers_only_in_part():
+    whole = temporal.part_steps("2024-11-01", "2026-10-31", "MS")
+    assert whole == []
+    # From the 5th to the 15th: the first and last months are parts, with the days they hold.
+    part = temporal.part_steps("2024-11-05", "2026-10-15", "MS")
+    assert [(a.date(), b.date(), c.date()) for a, b, c in part] == [
+        (date(2024, 11, 1), date(2024, 11, 5), date(2024, 11, 30)),
+        (date(2026, 10, 1), date(2026, 10, 1), date(2026, 10, 15)),
+    ]
+    # Quarters start on Jan/Apr/Jul/Oct: November to October leaves both end quarters in part.
+    assert len(temporal.part_steps("2024-11-01", "2026-10-31", "QS")) == 2
+    # Fixed-length steps end on the last day: only the first can be a part.
+    (only,) = temporal.part_steps("2024-11-05", "2026-10-15", "28D")
+    assert only[2].date() < date(2024, 12, 1) and only[1].date() == date(2024, 11, 5)
+    assert temporal.part_steps("2024-11-05", "2026-10-15", "28D") == [only]
+
+
 @pytest.mark.parametrize("step", ["7", "W", "0D", "-1D", "2QS", 7])
 def test_step_validation_names_the_argument(step):
     with pytest.raises(ValueError, match="step"):

@@ -48,3 +48,17 @@ def test_the_emerging_view_and_the_command_line_give_the_same_table(db_url, monk
     for col in ("label", "total_count", "final_count", "n_hot_steps", "n_cold_steps"):
         assert page[col].tolist() == patterned[col].tolist(), col
     assert page["trend_z"].to_numpy() == pytest.approx(patterned["trend_z"].to_numpy())
+
+
+def test_the_emerging_view_names_a_part_step_of_the_dates_chosen(db_url, monkeypatch):
+    from datetime import date
+
+    monkeypatch.setenv("HOTH_GEO_DB", db_url)
+    at = app_as(ensure_user(db_url, "analyst"), "hotspots").run()
+    at.radio(key="hs_view").set_value("Emerging hot spots").run()
+    assert not [c for c in at.caption if "Part steps" in c.value], "the demo's dates are whole months"
+    at.date_input(key="f_dates").set_value((date(2025, 1, 1), date(2026, 10, 15))).run()
+    assert not at.exception, at.exception
+    (said,) = [c.value for c in at.caption if "Part steps" in c.value]
+    named = said.split("Part steps: ")[1]
+    assert named.startswith("01 Oct 2026\u201315 Oct 2026 only") and "Jan 2025" not in named

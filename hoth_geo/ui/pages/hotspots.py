@@ -264,6 +264,22 @@ def _gi_view(
         )
 
 
+def _part_steps_note(filters, step: str) -> str:
+    """A sentence naming the steps the dates chosen cover only in part (none when they are whole)."""
+    if filters is None or not filters.date_from or not filters.date_to:
+        return ""  # only the dates chosen are said, never the data's own first or last day
+    part = temporal.part_steps(filters.date_from, filters.date_to, step)
+    if not part:
+        return ""
+    days = " and ".join(
+        f"{a:%d %b %Y}" if a == b else f"{a:%d %b %Y}\u2013{b:%d %b %Y}" for _start, a, b in part
+    )
+    return (
+        f" Part steps: {days} only, as far as the dates chosen reach; they hold fewer reports for that"
+        " reason alone, and the trend test reads them as whole steps."
+    )
+
+
 def _emerging_view(
     key: tuple, res: int, k: int, filters, *, classes_only: bool = False, area_wkb: bytes | None = None
 ) -> None:
@@ -316,7 +332,7 @@ def _emerging_view(
         "every hexagon of the study area in every step, empty ones included as in the Gi* view (neighbours "
         f"within {k} ring{'s' if k > 1 else ''}, FDR adjusted per step, 90 % confidence); the Mann-Kendall "
         "test reads the trend of each hexagon's z-scores. Hexagons with no pattern are not drawn. Method: "
-        "docs/time-analysis.md."
+        "docs/time-analysis.md." + _part_steps_note(filters, step)
     )
     if not patterned.empty:
         if classes_only:
