@@ -10,7 +10,7 @@ from hoth_geo.analysis import aggregate
 from hoth_geo.ui import state
 from hoth_geo.ui.text import md_escape
 
-__all__ = ["BUSIEST_LISTED", "choose_hexagon"]
+__all__ = ["BUSIEST_LISTED", "choose_hexagon", "hexagon_label"]
 
 BUSIEST_LISTED = 50  # the hexagons offered by name: a list to scroll, not the whole map
 
@@ -22,16 +22,19 @@ def _busiest(key: tuple, res: int, _filters) -> list[tuple[int, int]]:
     return [(int(c), int(n)) for c, n in zip(top["h3"], top["count"], strict=True)]
 
 
+def hexagon_label(cell: int, where: str, reports: int) -> str:
+    """A hexagon in a list to choose from: its streets (its id where no street is near) and its
+    matching reports."""
+    return f"{where or hexes.cell_to_str(cell)} ({reports:,} report{'s' if reports != 1 else ''})"
+
+
 def choose_hexagon(res: int, filters, *, key: str, label: str = "Hexagon") -> int | None:
     """A hexagon at ``res`` chosen from the busiest under ``filters`` (named by their streets, with their
     matching reports), or typed as an H3 id (``key``, the text box's key), which wins when given;
     None until one is. A typed finer cell is widened to its parent at ``res``, a coarser one kept."""
     busiest = _busiest((state.version(), filters), int(res), filters)
     words = state.cell_descriptions(int(res), [c for c, _ in busiest])
-    labels = {
-        c: f"{w or hexes.cell_to_str(c)} ({n:,} report{'s' if n != 1 else ''})"
-        for (c, n), w in zip(busiest, words, strict=True)
-    }
+    labels = {c: hexagon_label(c, w, n) for (c, n), w in zip(busiest, words, strict=True)}
     c1, c2 = st.columns([2, 1])
     picked = c1.selectbox(
         label,

@@ -18,11 +18,11 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from hoth_geo import schema, settings, store
+from hoth_geo import hexes, schema, settings, store
 from hoth_geo.access import audit, auth
 from hoth_geo.access.auth import User
 from hoth_geo.access.privacy import SharingPolicy, partner_filters, policy_for
-from hoth_geo.deliver import wayfinding
+from hoth_geo.deliver import exports, wayfinding
 from hoth_geo.intake import area as area_mod
 from hoth_geo.intake import pipeline
 from hoth_geo.intake.area import Area
@@ -36,6 +36,8 @@ __all__ = [
     "area",
     "gazetteer",
     "cell_descriptions",
+    "cell_name",
+    "shared_hexes",
     "sidebar_area",
     "keep_filters",
     "FILTER_KEY_PREFIX",
@@ -86,6 +88,25 @@ def _cell_descriptions(area_build: tuple, res: int, cells: tuple[int, ...]) -> l
 def cell_descriptions(res: int, cells) -> list[str]:
     """Each hexagon in words an officer can act on: its streets and locality from the area's gazetteer."""
     return _cell_descriptions(area_key(), int(res), tuple(int(c) for c in cells))
+
+
+def cell_name(cell: int) -> str:
+    """One hexagon as a message names it: 'its streets (hexagon <id>)', or 'hexagon <id>' where no street
+    is near. Plain text: escape it before putting it into Markdown."""
+    cell = int(cell)
+    where = cell_descriptions(hexes.cell_resolution(cell), [cell])[0]
+    return f"{where} (hexagon {hexes.cell_to_str(cell)})" if where else f"hexagon {hexes.cell_to_str(cell)}"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _shared_hexes(key: tuple, res: int, _filters, _policy) -> exports.ShareableHexes:
+    return exports.shareable_hexes(reports(), res, _filters, _policy, gazetteer=gazetteer())
+
+
+def shared_hexes(res: int, filters, policy: SharingPolicy) -> exports.ShareableHexes:
+    """``exports.shareable_hexes`` of the app's reports for ``policy``, each hexagon named by its streets
+    (the partner's map, the Export page's preview): once per data version and settings, not per rerun."""
+    return _shared_hexes((version(), filters, policy), int(res), filters, policy)
 
 
 class _HeldVersion:

@@ -130,13 +130,7 @@ def _record_form(filters) -> None:
         recorded_by=state.username(),
     )
     st.session_state["dl_pick"] = new_id  # evaluate the new activity below
-    where = state.cell_descriptions(hexes.cell_resolution(cell), [cell])[0]
-    at = (
-        f"{md_escape(where)} (hexagon {hexes.cell_to_str(cell)})"
-        if where
-        else f"hexagon {hexes.cell_to_str(cell)}"
-    )
-    st.success(f"Recorded activity {new_id} at {at}.")
+    st.success(f"Recorded activity {new_id} at {md_escape(state.cell_name(cell))}.")
 
 
 def _fmt(x: float, digits: int = 3) -> str:

@@ -77,13 +77,6 @@ _PREVIEWS_LOGGED = "export_previews_logged"
 _RELEASE_KINDS = ("gpkg", "briefing")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _shared_table(key: tuple, policy, res: int, filters) -> exports.ShareableHexes:
-    """The hexagon table the audience receives, named by streets; cached per data version and settings
-    (a rerun of this page for another widget does not count and describe every hexagon again)."""
-    return exports.shareable_hexes(state.reports(), res, filters, policy, gazetteer=state.gazetteer())
-
-
 @st.cache_resource(show_spinner="Drawing the preview map…", max_entries=8)
 def _preview_map(key: tuple, policy, res: int, map_type: str, filters):
     """The audience's interactive map, ready for st_folium (Leaflet served by the app); cached per data
@@ -337,7 +330,7 @@ def render() -> None:
 
     note = privacy.resolution_note(res, policy)
     demo = state.counts()["demo_reports"] > 0
-    shared = _shared_table(state.version(), policy, res, filters)
+    shared = state.shared_hexes(res, filters, policy)
     table = shared.table
     _log_preview(
         engine,

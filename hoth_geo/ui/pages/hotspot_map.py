@@ -9,10 +9,11 @@ from streamlit_folium import st_folium
 from hoth_geo import selection, settings
 from hoth_geo.access import casework, privacy
 from hoth_geo.analysis import aggregate, places
-from hoth_geo.deliver import exports, maps
+from hoth_geo.deliver import maps
 from hoth_geo.hexes import cell_to_str
 from hoth_geo.schema import PLACE_TYPES
 from hoth_geo.ui import state
+from hoth_geo.ui.pickers import hexagon_label
 from hoth_geo.ui.text import md_escape, md_filters, shown_count
 
 __all__ = [
@@ -27,11 +28,6 @@ __all__ = [
 @st.cache_data(show_spinner=False, max_entries=16)
 def _hex_table(key: tuple, res: int, _filters) -> pd.DataFrame:
     return aggregate.aggregate_hexes(state.reports(), res, _filters)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _shared_hex_table(key: tuple, res: int, _filters, _policy) -> exports.ShareableHexes:
-    return exports.shareable_hexes(state.reports(), res, _filters, _policy, gazetteer=state.gazetteer())
 
 
 # Readable headers for the reports of a hexagon; the long texts get the width.
@@ -76,7 +72,7 @@ def render_suppressed(filters, policy) -> None:
     filters = privacy.partner_filters(filters, policy)
     left, right = st.columns([3, 1])
     res = policy.coarsest_res
-    shared = _shared_hex_table((state.version(), filters, policy), res, filters, policy)
+    shared = state.shared_hexes(res, filters, policy)
     table = shared.table
     online = selection.filter_mask(reports, filters) & reports["online"].to_numpy(dtype=bool)
     with right:
@@ -178,7 +174,7 @@ def render() -> None:
     clicked_cell = maps.clicked_cell(clicked, res)
     busiest = table.head(50)
     labels = {
-        int(c): f"{w or cell_to_str(c)} ({int(n):,} reports)"
+        int(c): hexagon_label(int(c), w, int(n))
         for c, w, n in zip(busiest["h3"], busiest.get("where", busiest["h3"]), busiest["count"], strict=True)
     }
     picked = st.selectbox(

@@ -101,11 +101,7 @@ def _pick_hex(filters) -> tuple[int | None, str]:
     own = hexes.cell_resolution(cell)
     if own < res:
         st.caption(f"The cell is coarser than resolution {res}: the whole cell (resolution {own}) is used.")
-    where = state.cell_descriptions(own, [cell])[0]
-    return (
-        cell,
-        f"{where} (hexagon {hexes.cell_to_str(cell)})" if where else f"hexagon {hexes.cell_to_str(cell)}",
-    )
+    return cell, state.cell_name(cell)
 
 
 def _pick_place(key: tuple, filters) -> tuple[str | None, str]:
